@@ -1,0 +1,3 @@
+from ordertrack.cli import main
+
+main()

@@ -1,0 +1,55 @@
+"""Python API for engines written in Python: the same code paths as the CLI.
+
+    from ordertrack import register_order
+    register_order("INFY", "buy", 100, order_id="250122000700111", price=1850.0)
+"""
+
+import os
+from datetime import datetime
+from pathlib import Path
+
+from ordertrack import config, registry, tracking, symbols
+from ordertrack.db import open_db, transaction
+from ordertrack.errors import UsageProblem
+from ordertrack.timeutil import to_db, utcnow
+
+
+def register_order(symbol: str, side: str, qty: int, *, order_id: str | None = None,
+                   price: float | None = None, amo: bool = False,
+                   placed_at: datetime | str | None = None, tag: str | None = None,
+                   db_path: Path | str | None = None) -> str:
+    """Register an order the engine placed. Returns 'added' or 'unchanged'.
+
+    Raises ordertrack.errors.UsageProblem for bad or conflicting details.
+    """
+    if isinstance(placed_at, datetime):
+        if placed_at.tzinfo is None:
+            raise UsageProblem("placed_at must be timezone-aware")
+        placed_at = to_db(placed_at)
+    settings = config.load(os.environ, Path(db_path) if db_path else None)
+    db = open_db(settings.db_path)
+    try:
+        raw = dict(order_id=order_id, symbol=symbol, side=side, qty=qty, price=price, amo=amo,
+                   placed_at=placed_at, tag=tag)
+        return registry.register(db, raw, utcnow())[0]
+    finally:
+        db.close()
+
+
+def track_symbol(symbol: str, qty: int = 0, *, db_path: Path | str | None = None) -> str:
+    """Start tracking a symbol with the quantity the system owns. Returns 'added' or 'unchanged'."""
+    try:
+        name = symbols.check(symbol)
+    except ValueError as exc:
+        raise UsageProblem(str(exc)) from None
+    if qty < 0:
+        raise UsageProblem("qty must not be negative")
+    settings = config.load(os.environ, Path(db_path) if db_path else None)
+    db = open_db(settings.db_path)
+    try:
+        with transaction(db):
+            return tracking.start(db, name, qty, utcnow())
+    except ValueError as exc:
+        raise UsageProblem(str(exc)) from None
+    finally:
+        db.close()

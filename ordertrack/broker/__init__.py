@@ -1,0 +1,1 @@
+"""Brokers: where order books, history, holdings and positions come from."""

@@ -1,0 +1,144 @@
+"""Parsing Kotak Neo replies: envelopes and rows, exactly as the REST API sends them.
+
+Both the `file` broker and the HTTP client use this module, so a fixture file and a live reply
+go through the same code. Types in Kotak rows are inconsistent (numbers as strings, sentinels
+such as "NA" and "--"), so every field is read defensively.
+"""
+
+import math
+from typing import Any
+
+from ordertrack import symbols
+from ordertrack.models import BrokerOrder, Fetch, Outcome, Side
+from ordertrack.timeutil import parse_kotak_time
+
+NO_DATA = 5203
+_SENTINELS = {"", "NA", "N/A", "--", "-", "- ", "NULL", "NONE"}
+
+
+def blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value.strip().upper() in _SENTINELS)
+
+
+def to_int(value: Any) -> int | None:
+    if blank(value) or isinstance(value, bool):
+        return None
+    try:
+        number = float(str(value).replace(",", "").strip())
+    except ValueError:
+        return None
+    if not math.isfinite(number) or number != int(number):
+        return None
+    return int(number)
+
+
+def to_float(value: Any) -> float | None:
+    if blank(value) or isinstance(value, bool):
+        return None
+    try:
+        number = float(str(value).replace(",", "").strip())
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def to_text(value: Any) -> str | None:
+    if blank(value):
+        return None
+    return str(value).strip()
+
+
+def _error_text(payload: dict[str, Any]) -> str:
+    code = payload.get("stCode") or payload.get("code")
+    message = next(
+        (payload[k] for k in ("errMsg", "emsg", "desc", "message", "Error") if payload.get(k)),
+        None,
+    )
+    if isinstance(payload.get("error"), list) and payload["error"]:
+        first = payload["error"][0]
+        if isinstance(first, dict):
+            code, message = first.get("code", code), first.get("message", message)
+    parts = [str(p) for p in (message, f"code {code}" if code is not None else None) if p]
+    return ", ".join(parts) or "unexpected reply"
+
+
+def envelope(payload: Any, *, has_stat: bool = True) -> Fetch:
+    """Classify a reply: data, confirmed empty, or failed. Never guess 'empty' from an error."""
+    if not isinstance(payload, dict):
+        return Fetch(Outcome.FAILED, error="reply is not a JSON object")
+    stat = str(payload.get("stat", "")).strip().lower()
+    data = payload.get("data")
+    if has_stat and stat == "not_ok" and to_int(payload.get("stCode")) == NO_DATA:
+        return Fetch(Outcome.EMPTY)
+    if (stat == "ok" or not has_stat) and isinstance(data, list):
+        if not data:
+            return Fetch(Outcome.EMPTY)
+        return Fetch(Outcome.OK, items=tuple(data))
+    if stat == "ok" or (not has_stat and "data" in payload):
+        return Fetch(Outcome.FAILED, error="reply has no 'data' list")
+    return Fetch(Outcome.FAILED, error=_error_text(payload))
+
+
+def _side(value: Any) -> Side | None:
+    text = str(value or "").strip().upper()
+    if text in ("B", "BUY"):
+        return Side.BUY
+    if text in ("S", "SELL"):
+        return Side.SELL
+    return None
+
+
+def order_row(row: Any) -> BrokerOrder | None:
+    """One order-book or history row; None when it has no usable order id."""
+    if not isinstance(row, dict):
+        return None
+    order_id = to_text(row.get("nOrdNo"))
+    if order_id is None:
+        return None
+    reason = to_text(row.get("rejRsn")) or to_text(row.get("rejLongDesc"))
+    symbol = to_text(row.get("trdSym")) or to_text(row.get("sym")) or ""
+    return BrokerOrder(
+        order_id=order_id,
+        status_text=" ".join(str(row.get("ordSt") or "").lower().split()),
+        symbol=symbols.normalise(symbol) if symbol else "",
+        side=_side(row.get("trnsTp")),
+        qty=to_int(row.get("qty")),
+        filled_qty=to_int(row.get("fldQty")),
+        avg_price=to_float(row.get("avgPrc")),
+        reason=reason,
+        tag=to_text(row.get("GuiOrdId")),
+        placed_at=parse_kotak_time(row.get("ordDtTm")) or parse_kotak_time(row.get("flDtTm")),
+        updated_ns=to_int(row.get("updRecvTm")) or 0,
+        raw=row,
+    )
+
+
+def order_book(payload: Any) -> Fetch:
+    """Order book reply → Fetch of BrokerOrder. Rows without an order id are counted, not kept."""
+    fetch = envelope(payload)
+    if fetch.outcome is not Outcome.OK:
+        return fetch
+    orders = [order_row(row) for row in fetch.items]
+    kept = tuple(o for o in orders if o is not None)
+    return Fetch(Outcome.OK, items=kept, skipped=len(orders) - len(kept))
+
+
+def order_history(payload: Any, order_id: str) -> Fetch:
+    """History reply → rows of this order, newest first (the broker does not promise order)."""
+    fetch = order_book(payload)
+    if fetch.outcome is not Outcome.OK:
+        return fetch
+    rows = [o for o in fetch.items if o.order_id == order_id]
+    if not rows:
+        return Fetch(Outcome.EMPTY)
+    rows.sort(key=lambda o: o.updated_ns, reverse=True)
+    return Fetch(Outcome.OK, items=tuple(rows), skipped=fetch.skipped)
+
+
+def holdings(payload: Any) -> Fetch:
+    """Holdings have no stat/stCode envelope: {"data": [...]}."""
+    return envelope(payload, has_stat=False)
+
+
+def positions(payload: Any) -> Fetch:
+    return envelope(payload)

@@ -1,0 +1,355 @@
+"""The command line: parse, open, call the core, render, exit. No logic of its own."""
+
+import os
+import sqlite3
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import click
+import typer
+from sqlite_utils import Database
+
+from ordertrack import __version__, config, outbox, registry, runlog, store, symbols, tracking
+from ordertrack import render, verify as verify_core
+from ordertrack.db import open_db, schema_version, transaction
+from ordertrack.errors import LockHeld, OrdertrackError, UsageProblem
+from ordertrack.exitcodes import ExitCode
+from ordertrack.models import Status
+from ordertrack.redact import redact
+from ordertrack.timeutil import utcnow
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="ordertrack", add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    help="Track the orders a trading engine places with the broker, and tell the trader.",
+)
+pending_app = typer.Typer(no_args_is_help=True, help="Orders the engine placed.")
+track_app = typer.Typer(no_args_is_help=True, help="The tracking scope: symbols and quantities.")
+outbox_app = typer.Typer(no_args_is_help=True, help="Notifications: waiting, sent, failed.")
+app.add_typer(pending_app, name="pending")
+app.add_typer(track_app, name="track")
+app.add_typer(outbox_app, name="outbox")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print data as JSON.")]
+
+
+class Shell:
+    """What every command needs: settings (read lazily, so --help needs none) and the db."""
+
+    def __init__(self, db: Path | None, config_path: Path | None):
+        self._db, self._config = db, config_path
+        self._settings: config.Settings | None = None
+
+    @property
+    def settings(self) -> config.Settings:
+        if self._settings is None:
+            self._settings = config.load(os.environ, self._db, self._config)
+        return self._settings
+
+    def open(self) -> Database:
+        return open_db(self.settings.db_path)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"ordertrack {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    db: Annotated[Path | None, typer.Option("--db", help="Database file [env ORDERTRACK_DB].")]
+    = None,
+    config_file: Annotated[Path | None, typer.Option(
+        "--config", help="TOML settings file [env ORDERTRACK_CONFIG].")] = None,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    ctx.obj = Shell(db, config_file)
+
+
+def _shell(ctx: typer.Context) -> Shell:
+    return ctx.find_root().obj  # type: ignore[no-any-return]
+
+
+def _broker_run(shell: Shell, command: str,
+                body: Callable[[Database, int], T]) -> tuple[T, Database]:
+    """Run a broker-facing command under the single-flight lock, recording the run."""
+    settings = shell.settings
+    db = shell.open()
+    run_id = runlog.start(db, command)
+    try:
+        with runlog.single_flight(db, command, settings.lock_wait_seconds,
+                                  timedelta(minutes=settings.lock_lease_minutes)):
+            result = body(db, run_id)
+    except OrdertrackError as exc:
+        outcome = "locked" if isinstance(exc, LockHeld) else "failed"
+        runlog.finish(db, run_id, outcome, int(exc.exit_code), error=redact(exc.message))
+        raise
+    except BaseException as exc:
+        runlog.finish(db, run_id, "crashed", int(ExitCode.INTERNAL),
+                      error=redact(f"{type(exc).__name__}: {exc}"))
+        raise
+    counts = getattr(result, "counts", None)
+    runlog.finish(db, run_id, "ok", 0, counts)
+    return result, db
+
+
+# ---- pending ---------------------------------------------------------------------------------
+
+
+@pending_app.command("add")
+def pending_add(
+    ctx: typer.Context,
+    order_id: Annotated[str | None, typer.Argument(help="Broker order id (nOrdNo), if known.")]
+    = None,
+    symbol: Annotated[str | None, typer.Option(help="Trading symbol, e.g. INFY or INFY-EQ.")]
+    = None,
+    side: Annotated[str | None, typer.Option(help="buy or sell.")] = None,
+    qty: Annotated[int | None, typer.Option(help="Quantity ordered.")] = None,
+    price: Annotated[float | None, typer.Option(help="Limit price.")] = None,
+    amo: Annotated[bool, typer.Option("--amo", help="An after-market order.")] = False,
+    placed_at: Annotated[str | None, typer.Option(
+        help="When it was placed, ISO 8601 (no offset = IST). Default: now.")] = None,
+    tag: Annotated[str | None, typer.Option(help="The tag sent with the order (Kotak 'ig').")]
+    = None,
+    from_file: Annotated[Path | None, typer.Option(
+        "--from", help="Import many orders from a JSON-lines or .csv file, all or nothing.")]
+    = None,
+) -> None:
+    """Register an order the engine placed. Re-adding the same order is a no-op.
+
+    Example: ordertrack pending add 250122000700111 --symbol INFY --side buy --qty 100
+    """
+    db = _shell(ctx).open()
+    if from_file is not None:
+        if any(v is not None for v in (order_id, symbol, side, qty, price, placed_at, tag)) or amo:
+            raise UsageProblem("--from cannot be combined with an order id or order options")
+        counts = registry.import_file(db, from_file, utcnow())
+        render.console.print(f"Imported {counts['added']} orders "
+                             f"({counts['unchanged']} already registered).")
+        return
+    raw = dict(order_id=order_id, symbol=symbol, side=side, qty=qty, price=price, amo=amo,
+               placed_at=placed_at, tag=tag)
+    outcome, local_id = registry.register(db, raw, utcnow())
+    name = order_id or f"#{local_id} (unconfirmed: verify will find its broker id)"
+    render.console.print(f"Order {name} {'registered' if outcome == 'added' else 'already registered'}.")
+
+
+@pending_app.command("list")
+def pending_list(
+    ctx: typer.Context,
+    all_: Annotated[bool, typer.Option("--all", help="Include finished orders.")] = False,
+    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+    symbol: Annotated[str | None, typer.Option(help="Only this symbol.")] = None,
+    json_: JsonFlag = False,
+) -> None:
+    """Open orders (all with --all) as a table, or JSON."""
+    if status is not None:
+        status = status.strip().upper()
+        if status not in Status.__members__:
+            raise UsageProblem(f"--status must be one of {', '.join(Status.__members__)}")
+    sym = symbols.normalise(symbol) if symbol else None
+    rows = store.query_orders(_shell(ctx).open(), all_=all_, status=status, symbol=sym)
+    if json_:
+        render.emit_json([render.order_json(r) for r in rows])
+    else:
+        render.orders_table(rows, "Orders" if all_ or status else "Open orders")
+
+
+@pending_app.command("show")
+def pending_show(
+    ctx: typer.Context,
+    order_id: Annotated[str, typer.Argument(help="Broker order id, or #N for an unconfirmed one.")],
+    json_: JsonFlag = False,
+) -> None:
+    """One order with its full event history."""
+    db = _shell(ctx).open()
+    row = store.find_order(db, order_id)
+    if row is None:
+        raise UsageProblem(f"order {order_id} is not registered")
+    events = store.events_of(db, row["id"])
+    if json_:
+        render.emit_json({"order": render.order_json(row),
+                          "events": [render.event_json(e) for e in events]})
+    else:
+        render.order_detail(row, events)
+
+
+# ---- track -----------------------------------------------------------------------------------
+
+
+def _symbol(text: str) -> str:
+    try:
+        return symbols.check(text)
+    except ValueError as exc:
+        raise UsageProblem(str(exc)) from None
+
+
+@track_app.command("list")
+def track_list(
+    ctx: typer.Context,
+    all_: Annotated[bool, typer.Option("--all", help="Include stopped symbols.")] = False,
+    json_: JsonFlag = False,
+) -> None:
+    """Symbols the system owns, with the quantity it owns."""
+    rows = tracking.listing(_shell(ctx).open(), all_=all_)
+    if json_:
+        render.emit_json([render.tracking_json(r) for r in rows])
+    else:
+        render.tracking_table(rows)
+
+
+@track_app.command("add")
+def track_add(
+    ctx: typer.Context,
+    symbol: Annotated[str, typer.Argument(help="Symbol to track.")],
+    qty: Annotated[int, typer.Option(min=0, help="Quantity the system owns now.")] = 0,
+) -> None:
+    """Start tracking a symbol (fills of system orders keep its quantity up to date)."""
+    db = _shell(ctx).open()
+    name = _symbol(symbol)
+    try:
+        with transaction(db):
+            outcome = tracking.start(db, name, qty, utcnow())
+    except ValueError as exc:
+        raise UsageProblem(str(exc)) from None
+    render.console.print(f"{name}: {'now tracked' if outcome == 'added' else 'already tracked'}"
+                         f" with quantity {qty}.")
+
+
+@track_app.command("stop")
+def track_stop(
+    ctx: typer.Context, symbol: Annotated[str, typer.Argument(help="Symbol to stop tracking.")]
+) -> None:
+    """Stop tracking a symbol (its history is kept)."""
+    db = _shell(ctx).open()
+    name = _symbol(symbol)
+    with transaction(db):
+        stopped = tracking.stop(db, name, utcnow())
+    if not stopped:
+        raise UsageProblem(f"{name} is not tracked")
+    render.console.print(f"{name}: tracking stopped.")
+
+
+# ---- outbox ----------------------------------------------------------------------------------
+
+
+@outbox_app.command("list")
+def outbox_list(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option(help="PENDING, SENT or FAILED.")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many rows.")] = 200,
+    json_: JsonFlag = False,
+) -> None:
+    """Notifications waiting, sent and failed."""
+    rows = outbox.listing(_shell(ctx).open(), status.upper() if status else None, limit=limit)
+    if json_:
+        render.emit_json([render.outbox_json(r) for r in rows])
+    else:
+        render.outbox_table(rows)
+
+
+# ---- verify, status, demo ------------------------------------------------------------------
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    order_id: Annotated[str | None, typer.Option("--order-id", help="Check only this order.")]
+    = None,
+    json_: JsonFlag = False,
+) -> None:
+    """Fetch the order book once, advance every open order, queue notifications."""
+    shell = _shell(ctx)
+    broker = config.make_broker(shell.settings)
+    result, db = _broker_run(shell, "verify", lambda db, run_id: verify_core.run(
+        db, broker, shell.settings, utcnow(), order_id, run_id))
+    queued = outbox.listing(db, run_id=result.run_id)
+    if json_:
+        render.emit_json({"book": result.book, **result.counts, "notifications": len(queued)})
+        return
+    render.counts_line("Verify", result.counts)
+    render.notifications(queued, len(queued))
+
+
+@app.command()
+def status(ctx: typer.Context, json_: JsonFlag = False) -> None:
+    """Last run of each command and its outcome; open orders; the outbox."""
+    shell = _shell(ctx)
+    db = shell.open()
+    settings = shell.settings
+    order_counts = dict(db.execute("SELECT status, count(*) FROM orders GROUP BY status"))
+    data: dict[str, Any] = {
+        "database": str(settings.db_path), "schema": schema_version(db),
+        "broker": settings.broker,
+        "notifications": "telegram" if settings.telegram_token else "off (no TELEGRAM_BOT_TOKEN)",
+        "orders": {s.value: order_counts.get(s.value, 0) for s in Status},
+        "tracked_symbols": len(tracking.listing(db, all_=False)),
+        "outbox": {s: outbox.count(db, s) for s in ("PENDING", "SENT", "FAILED")},
+        "runs": runlog.last_runs(db),
+    }
+    if json_:
+        render.emit_json({**data, "runs": [render.run_json(r) for r in data["runs"]]})
+    else:
+        render.status_view(data)
+
+
+@app.command()
+def demo() -> None:
+    """A full order lifecycle on a throw-away database with a simulated broker."""
+    from ordertrack.demo import run_demo
+
+    run_demo(render.console)
+
+
+# ---- entry point -----------------------------------------------------------------------------
+
+
+def _fail(message: str, code: ExitCode) -> int:
+    sys.stderr.write(f"ordertrack: {redact(message)}\n")
+    return int(code)
+
+
+def run(argv: list[str] | None = None) -> int:
+    command = typer.main.get_command(app)
+    try:
+        rv = command.main(args=argv, prog_name="ordertrack", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
+    except click.exceptions.NoArgsIsHelpError as exc:
+        sys.stdout.write(exc.ctx.get_help() + "\n")  # type: ignore[union-attr]
+        return 0
+    except click.UsageError as exc:
+        where = f" (see 'ordertrack {exc.ctx.command_path.partition(' ')[2]} --help')".replace(
+            "  ", " ") if exc.ctx else ""
+        return _fail(exc.format_message() + where, ExitCode.USAGE)
+    except click.ClickException as exc:
+        return _fail(exc.format_message(), ExitCode.USAGE)
+    except click.exceptions.Abort:
+        return _fail("interrupted", ExitCode.INTERRUPTED)
+    except OrdertrackError as exc:
+        return _fail(exc.message, exc.exit_code)
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return _fail("the database stayed locked by another program; try again",
+                         ExitCode.LOCKED)
+        return _fail(f"database error: {exc}", ExitCode.DATABASE)
+    except sqlite3.DatabaseError as exc:
+        return _fail(f"database error: {exc}", ExitCode.DATABASE)
+    except KeyboardInterrupt:
+        return _fail("interrupted", ExitCode.INTERRUPTED)
+    except Exception as exc:  # a bug: one line, unless asked for the traceback
+        if os.environ.get("ORDERTRACK_DEBUG"):
+            raise
+        return _fail(f"internal error: {type(exc).__name__}: {exc} "
+                     "(set ORDERTRACK_DEBUG=1 for a traceback)", ExitCode.INTERNAL)
+
+
+def main() -> None:
+    sys.exit(run())

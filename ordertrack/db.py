@@ -1,0 +1,104 @@
+"""The one place that opens the database: owner-only file, WAL, busy timeout, migrations."""
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from ordertrack.errors import DatabaseProblem
+from ordertrack.migrations import MIGRATIONS
+
+# Long enough that a verify meeting an eod waits instead of failing with "database is locked":
+# every write transaction ordertrack makes is short (no network inside one).
+BUSY_TIMEOUT_SECONDS = 60.0
+_HEADER = b"SQLite format 3\x00"
+
+
+def _check_file(path: Path) -> None:
+    if path.is_dir():
+        raise DatabaseProblem(f"{path} is a directory, not a database file")
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(len(_HEADER))
+    except PermissionError:
+        raise DatabaseProblem(f"cannot read database {path}: permission denied") from None
+    if header and header != _HEADER:
+        raise DatabaseProblem(f"{path} is not an ordertrack database (not an SQLite file)")
+
+
+def _create(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass  # another run created it a moment ago
+
+
+def open_db(path: Path) -> Database:
+    """Open (creating if needed) and migrate the database, or raise DatabaseProblem."""
+    path = path.expanduser()
+    if path.exists():
+        _check_file(path)
+    else:
+        try:
+            _create(path)
+        except OSError as exc:
+            raise DatabaseProblem(f"cannot create database {path}: {exc.strerror}") from None
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS)
+    try:
+        db = Database(conn, execute_plugins=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            with db.ensure_autocommit_on():
+                conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        migrate(db, path)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise DatabaseProblem(f"cannot use database {path}: {exc}") from None
+    except DatabaseProblem:
+        conn.close()
+        raise
+    return db
+
+
+def migrate(db: Database, path: Path | str = "database") -> None:
+    known = {m.name for m in MIGRATIONS._migrations}
+    applied = {m.name for m in MIGRATIONS.applied(db)}
+    if applied - known:
+        newest = sorted(applied - known)[-1]
+        raise DatabaseProblem(
+            f"{path} was written by a newer ordertrack (schema {newest}); upgrade ordertrack"
+        )
+    if not applied and set(db.table_names()) - {MIGRATIONS.migrations_table}:
+        raise DatabaseProblem(f"{path} is an SQLite database, but not an ordertrack one")
+    if not MIGRATIONS.pending(db):
+        return
+    with transaction(db):  # serialises two first runs that race to create the schema
+        MIGRATIONS.apply(db)
+
+
+@contextmanager
+def transaction(db: Database) -> Iterator[Database]:
+    """A write transaction that takes the write lock up front (BEGIN IMMEDIATE).
+
+    Taking it late, on the first write after a read, is what makes SQLite answer
+    "database is locked" without waiting; up front, the busy timeout applies.
+    """
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        conn.rollback()
+        raise
+    else:
+        conn.commit()
+
+
+def schema_version(db: Database) -> str:
+    names = [m.name for m in MIGRATIONS.applied(db)]
+    return names[-1] if names else "none"

@@ -1,0 +1,158 @@
+"""The order state machine: pure functions from (order, what the broker says) to a Change.
+
+State only moves forward: PENDING → PARTIALLY_FILLED → EXECUTED / CANCELLED; REJECTED; EXPIRED
+(a local decision, always with a reason). A partial fill is a quantity, not a broker status:
+each increase of the filled quantity is one event. A cancelled order keeps its fills.
+"""
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import Enum
+
+from ordertrack.models import BrokerOrder, Change, Event, Fetch, Order, Outcome, Status
+
+
+class BrokerState(Enum):
+    WORKING = "working"
+    COMPLETE = "complete"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"
+
+
+# Kotak Neo `ordSt` values (broker-apis.md §5), lower-case with single spaces. Kite's upper-case
+# names fold to the same strings. Anything else is UNKNOWN: kept open, never read as filled.
+ORD_ST: dict[str, BrokerState] = {
+    "put order req received": BrokerState.WORKING,
+    "validation pending": BrokerState.WORKING,
+    "open pending": BrokerState.WORKING,
+    "open": BrokerState.WORKING,
+    "trigger pending": BrokerState.WORKING,
+    "modified": BrokerState.WORKING,
+    "modify validation pending": BrokerState.WORKING,
+    "modify pending": BrokerState.WORKING,
+    "not modified": BrokerState.WORKING,
+    "cancel pending": BrokerState.WORKING,
+    "not cancelled": BrokerState.WORKING,
+    "after market order req received": BrokerState.WORKING,
+    "modify after market order req received": BrokerState.WORKING,
+    "amo req received": BrokerState.WORKING,
+    "complete": BrokerState.COMPLETE,
+    "rejected": BrokerState.REJECTED,
+    "cancelled": BrokerState.CANCELLED,
+    "canceled": BrokerState.CANCELLED,
+    "cancelled after market order": BrokerState.CANCELLED,
+}
+
+_RANK = {Status.PENDING: 0, Status.PARTIALLY_FILLED: 1}
+
+
+def broker_state(status_text: str) -> BrokerState:
+    return ORD_ST.get(" ".join(status_text.lower().split()), BrokerState.UNKNOWN)
+
+
+@dataclass(frozen=True)
+class MissingRules:
+    """When an order absent from the order book may be called EXPIRED."""
+
+    runs: int = 3  # successful fetches that must have missed it
+    protect: timedelta = timedelta(minutes=30)  # orders younger than this are never expired
+
+
+def _filled_from(order: Order, row: BrokerOrder, state: BrokerState) -> int:
+    reported = row.filled_qty or 0
+    if state is BrokerState.COMPLETE and reported <= 0:
+        reported = row.qty or order.qty  # 'complete' means fully filled
+    return max(order.filled_qty, reported)  # a fill never un-happens
+
+
+def _target(order: Order, state: BrokerState, filled: int) -> Status:
+    if state is BrokerState.COMPLETE:
+        return Status.EXECUTED
+    if state is BrokerState.REJECTED:
+        return Status.REJECTED
+    if state is BrokerState.CANCELLED:
+        return Status.CANCELLED
+    if filled > 0:
+        return Status.PARTIALLY_FILLED
+    return Status.PENDING if order.status is Status.PENDING else order.status
+
+
+def observe(order: Order, row: BrokerOrder) -> Change:
+    """Advance an order by what the broker's row says. Terminal orders never move."""
+    if not order.status.is_open:
+        return Change(order, order)
+    state = broker_state(row.status_text)
+    filled = _filled_from(order, row, state)
+    target = _target(order, state, filled)
+    if target.is_open and _RANK[target] < _RANK[order.status]:
+        target = order.status
+    delta = filled - order.filled_qty
+    avg = row.avg_price if row.avg_price and row.avg_price > 0 else order.avg_price
+    reason = row.reason if state in (BrokerState.REJECTED, BrokerState.CANCELLED) else order.reason
+    after = replace(
+        order,
+        status=target,
+        filled_qty=filled,
+        avg_price=avg,
+        reason=reason,
+        broker_status=row.status_text or order.broker_status,
+        missing_count=0,
+    )
+    common = dict(avg_price=avg, broker_status=row.status_text, raw=row.raw)
+    events: list[Event] = []
+    ref = order.order_id or f"local-{order.id}"
+    if state is BrokerState.UNKNOWN and row.status_text != order.broker_status:
+        events.append(
+            Event("UNKNOWN_STATUS", f"{ref}:unknown:{row.status_text}", target, filled,
+                  **common, notify=False)
+        )
+    if target is Status.EXECUTED:
+        events.append(Event("EXECUTED", f"{ref}:EXECUTED", target, filled, delta, **common))
+    elif delta > 0:
+        events.append(
+            Event("PARTIAL_FILL", f"{ref}:fill:{filled}", Status.PARTIALLY_FILLED, filled,
+                  delta, **common)
+        )
+    if target in (Status.REJECTED, Status.CANCELLED):
+        events.append(
+            Event(target.value, f"{ref}:{target.value}", target, filled, reason=reason, **common)
+        )
+    return Change(order, after, tuple(events))
+
+
+def miss(order: Order, now: datetime, history: Fetch | None, rules: MissingRules) -> Change:
+    """The order was absent from a successful order-book fetch.
+
+    It becomes EXPIRED only when missed on `rules.runs` successful fetches, older than the
+    protection window, and an order-history lookup (when the broker offers one) does not know
+    it. If history does know it, the newest history row advances it instead.
+    """
+    if not order.status.is_open:
+        return Change(order, order)
+    counted = replace(order, missing_count=order.missing_count + 1)
+    if not expiry_due(counted, now, rules):
+        return Change(order, counted)
+    if history is None or history.outcome is Outcome.FAILED:
+        return Change(order, counted)
+    if history.outcome is Outcome.OK:
+        change = observe(counted, history.items[0])
+        return Change(order, change.after, change.events)
+    reason = (
+        f"not in the broker's order book on {counted.missing_count} successful checks"
+        + (" and unknown to its order history" if history.outcome is Outcome.EMPTY else "")
+        if order.order_id
+        else f"never appeared in the broker's order book ({counted.missing_count} checks)"
+    )
+    return expire(counted, reason)
+
+
+def expiry_due(order: Order, now: datetime, rules: MissingRules) -> bool:
+    return order.missing_count >= rules.runs and now - order.placed_at >= rules.protect
+
+
+def expire(order: Order, reason: str) -> Change:
+    after = replace(order, status=Status.EXPIRED, reason=reason)
+    ref = order.order_id or f"local-{order.id}"
+    event = Event("EXPIRED", f"{ref}:EXPIRED", Status.EXPIRED, order.filled_qty, reason=reason)
+    return Change(order, after, (event,))

@@ -1,0 +1,109 @@
+"""The data the functional core works on. Plain frozen dataclasses, no I/O."""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+
+class Status(str, Enum):
+    PENDING = "PENDING"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    EXECUTED = "EXECUTED"
+    REJECTED = "REJECTED"
+    CANCELLED = "CANCELLED"
+    EXPIRED = "EXPIRED"
+
+    @property
+    def is_open(self) -> bool:
+        return self in (Status.PENDING, Status.PARTIALLY_FILLED)
+
+
+class Side(str, Enum):
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class Outcome(str, Enum):
+    """What a broker fetch established. Only OK and EMPTY are facts to act on."""
+
+    OK = "ok"
+    EMPTY = "empty"  # confirmed: the broker says there is nothing (Kotak stCode 5203)
+    FAILED = "failed"
+    UNSUPPORTED = "unsupported"  # this broker offers no such lookup
+
+
+@dataclass(frozen=True)
+class BrokerOrder:
+    """One order-book (or history) row, normalised. `raw` is the row as the broker sent it."""
+
+    order_id: str
+    status_text: str
+    symbol: str
+    side: Side | None
+    qty: int | None
+    filled_qty: int | None
+    avg_price: float | None
+    reason: str | None
+    tag: str | None
+    placed_at: datetime | None
+    updated_ns: int
+    raw: dict[str, Any] = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Fetch:
+    outcome: Outcome
+    items: tuple[Any, ...] = ()
+    error: str | None = None
+    skipped: int = 0  # rows that could not be parsed
+
+    @property
+    def usable(self) -> bool:
+        return self.outcome in (Outcome.OK, Outcome.EMPTY)
+
+
+@dataclass(frozen=True)
+class Order:
+    id: int
+    order_id: str | None
+    symbol: str
+    side: Side
+    qty: int
+    price: float | None
+    amo: bool
+    tag: str | None
+    placed_at: datetime
+    status: Status
+    filled_qty: int = 0
+    avg_price: float | None = None
+    reason: str | None = None
+    broker_status: str | None = None
+    missing_count: int = 0
+
+
+@dataclass(frozen=True)
+class Event:
+    """A fact about one order. `key` makes it unique, so a re-run cannot record it twice."""
+
+    kind: str
+    key: str
+    status: Status
+    filled_qty: int
+    delta_qty: int = 0
+    avg_price: float | None = None
+    reason: str | None = None
+    broker_status: str | None = None
+    raw: dict[str, Any] | None = None
+    notify: bool = True
+
+
+@dataclass(frozen=True)
+class Change:
+    before: Order
+    after: Order
+    events: tuple[Event, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after or bool(self.events)

@@ -1,0 +1,196 @@
+"""Registering the orders an engine placed: `pending add`, `pending add --from`, the Python API.
+
+Re-adding the same order with the same details is a no-op; conflicting details are an error, so
+an engine that restarts cannot create a second copy of an order (a peer's duplicate-row bug).
+"""
+
+import csv
+import io
+import json
+import math
+import re
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from ordertrack import store, symbols
+from ordertrack.db import transaction
+from ordertrack.errors import UsageProblem
+from ordertrack.models import Event, Side, Status
+from ordertrack.timeutil import parse_user_time
+
+MAX_QTY = 10**9
+MAX_PRICE = 10**9
+MAX_IMPORT_BYTES = 50 * 1024 * 1024
+_ORDER_ID = re.compile(r"^[A-Za-z0-9_\-]{1,40}$")
+_FIELDS = ("order_id", "symbol", "side", "qty", "price", "amo", "placed_at", "tag")
+
+
+@dataclass(frozen=True)
+class NewOrder:
+    order_id: str | None
+    symbol: str
+    side: str
+    qty: int
+    price: float | None
+    amo: bool
+    placed_at: datetime
+    tag: str | None
+
+
+def _qty(value: Any) -> int:
+    try:
+        qty = int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"qty must be a whole number, not {value!r}") from None
+    if not 0 < qty <= MAX_QTY:
+        raise ValueError(f"qty must be between 1 and {MAX_QTY}, not {qty}")
+    return qty
+
+
+def _price(value: Any) -> float | None:
+    if value is None or str(value).strip() == "":
+        return None
+    try:
+        price = float(str(value).strip())
+    except ValueError:
+        raise ValueError(f"price must be a number, not {value!r}") from None
+    if not math.isfinite(price) or not 0 < price < MAX_PRICE:
+        raise ValueError(f"price must be above 0 and below {MAX_PRICE}, not {value}")
+    return price
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value or "").strip().lower()
+    if text in ("", "0", "false", "no", "n"):
+        return False
+    if text in ("1", "true", "yes", "y"):
+        return True
+    raise ValueError(f"amo must be true or false, not {value!r}")
+
+
+def validate(raw: dict[str, Any], now: datetime) -> NewOrder:
+    """Check one order's fields; ValueError names the first thing wrong."""
+    order_id = raw.get("order_id")
+    order_id = str(order_id).strip() if order_id not in (None, "") else None
+    if order_id is not None and not _ORDER_ID.match(order_id):
+        raise ValueError(f"invalid order id {order_id!r}: letters, digits, _ and - only (max 40)")
+    if not raw.get("symbol"):
+        raise ValueError("symbol is required")
+    side = str(raw.get("side") or "").strip().upper()
+    if side not in (Side.BUY.value, Side.SELL.value):
+        raise ValueError(f"side must be buy or sell, not {raw.get('side')!r}")
+    placed_at = now
+    if raw.get("placed_at"):
+        placed_at = parse_user_time(str(raw["placed_at"]))
+        if placed_at > now + timedelta(minutes=5):
+            raise ValueError(f"placed_at {raw['placed_at']} is in the future")
+    tag = str(raw["tag"]).strip() if raw.get("tag") not in (None, "") else None
+    if tag is not None and (len(tag) > 64 or not tag.isprintable()):
+        raise ValueError("tag must be printable and at most 64 characters")
+    return NewOrder(order_id, symbols.check(str(raw["symbol"])), side, _qty(raw.get("qty")),
+                    _price(raw.get("price")), _bool(raw.get("amo")), placed_at, tag)
+
+
+def _conflicts(stored: dict[str, Any], new: NewOrder) -> list[str]:
+    pairs = [("symbol", new.symbol), ("side", new.side), ("qty", new.qty),
+             ("amo", int(new.amo)), ("tag", new.tag)]
+    if new.price is not None:
+        pairs.append(("price", new.price))
+    return [f"{name} {stored[name]!r} ≠ {value!r}" for name, value in pairs
+            if stored[name] != value and not (name == "tag" and value is None)]
+
+
+def _existing(db: Database, new: NewOrder) -> dict[str, Any] | None:
+    if new.order_id:
+        return store.find_order(db, new.order_id)
+    if new.tag:
+        cursor = db.execute("SELECT * FROM orders WHERE tag = ? ORDER BY id LIMIT 1", (new.tag,))
+        row = cursor.fetchone()
+        return dict(zip([d[0] for d in cursor.description], row)) if row else None
+    return None
+
+
+def add(db: Database, new: NewOrder, now: datetime) -> tuple[str, int]:
+    """Register inside the caller's transaction. Returns ('added' | 'unchanged', local id)."""
+    stored = _existing(db, new)
+    if stored is not None:
+        problems = _conflicts(stored, new)
+        if problems:
+            name = new.order_id or f"tag {new.tag}"
+            raise UsageProblem(f"order {name} is already registered with other details: "
+                               + "; ".join(problems))
+        return "unchanged", stored["id"]
+    local_id = store.insert_order(db, asdict(new), now)
+    ref = new.order_id or f"local-{local_id}"
+    store.insert_event(db, local_id, Event("REGISTERED", f"{ref}:REGISTERED", Status.PENDING, 0,
+                                           notify=False), now, None)
+    return "added", local_id
+
+
+def register(db: Database, raw: dict[str, Any], now: datetime) -> tuple[str, int]:
+    try:
+        new = validate(raw, now)
+    except ValueError as exc:
+        raise UsageProblem(str(exc)) from None
+    with transaction(db):
+        return add(db, new, now)
+
+
+def read_import(path: Path) -> list[dict[str, Any]]:
+    """Rows of a JSON-lines or CSV file (by extension), or UsageProblem naming the line."""
+    try:
+        if path.stat().st_size > MAX_IMPORT_BYTES:
+            raise UsageProblem(f"{path} is larger than {MAX_IMPORT_BYTES // 2**20} MB")
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise UsageProblem(f"{path} does not exist") from None
+    except IsADirectoryError:
+        raise UsageProblem(f"{path} is a directory, not a file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageProblem(f"cannot read {path}: {exc}") from None
+    if path.suffix.lower() == ".csv":
+        reader = csv.DictReader(io.StringIO(text))
+        unknown = set(reader.fieldnames or ()) - set(_FIELDS)
+        if not reader.fieldnames or unknown:
+            raise UsageProblem(f"{path}: CSV header must use the columns {', '.join(_FIELDS)}")
+        return [dict(row) for row in reader]
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UsageProblem(f"{path} line {number}: not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise UsageProblem(f"{path} line {number}: expected a JSON object")
+        rows.append(row)
+    return rows
+
+
+def import_file(db: Database, path: Path, now: datetime) -> dict[str, int]:
+    """All or nothing: every row is checked, then all are written in one transaction."""
+    rows = read_import(path)
+    if not rows:
+        raise UsageProblem(f"{path} holds no orders")
+    checked = []
+    for number, raw in enumerate(rows, start=1):
+        try:
+            checked.append(validate(raw, now))
+        except ValueError as exc:
+            raise UsageProblem(f"{path} order {number}: {exc}; nothing was imported") from None
+    counts = {"added": 0, "unchanged": 0}
+    with transaction(db):
+        for number, new in enumerate(checked, start=1):
+            try:
+                outcome, _ = add(db, new, now)
+            except UsageProblem as exc:
+                raise UsageProblem(f"{path} order {number}: {exc.message}; nothing was imported")
+            counts[outcome] += 1
+    return counts

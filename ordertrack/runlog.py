@@ -1,0 +1,115 @@
+"""Run log and the single-flight lock that keeps broker-facing runs from overlapping.
+
+The lock is a lease row: it names its holder (pid, host) and expires, so a run killed with
+SIGKILL blocks the next one only until its lease runs out or its pid is seen to be gone.
+"""
+
+import json
+import os
+import secrets
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlite_utils import Database
+
+from ordertrack.db import transaction
+from ordertrack.errors import LockHeld
+from ordertrack.timeutil import from_db, show, to_db, utcnow
+
+LOCK_NAME = "broker-run"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _free(row: tuple[Any, ...] | None, now: datetime, host: str) -> bool:
+    if row is None:
+        return True
+    _, pid, holder_host, _, expires_at = row
+    if from_db(expires_at) <= now:  # type: ignore[operator]
+        return True
+    return holder_host == host and not _pid_alive(pid)
+
+
+def _try_take(db: Database, command: str, token: str, lease: timedelta) -> tuple[Any, ...] | None:
+    """Take the lock; None on success, else the holder's row."""
+    now, host = utcnow(), socket.gethostname()
+    with transaction(db):
+        row = db.execute(
+            "SELECT command, pid, host, acquired_at, expires_at FROM locks WHERE name = ?",
+            (LOCK_NAME,),
+        ).fetchone()
+        if not _free(row, now, host):
+            return row
+        db.execute(
+            "INSERT OR REPLACE INTO locks (name, command, pid, host, token, acquired_at,"
+            " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (LOCK_NAME, command, os.getpid(), host, token, to_db(now), to_db(now + lease)),
+        )
+    return None
+
+
+@contextmanager
+def single_flight(db: Database, command: str, wait_seconds: float,
+                  lease: timedelta) -> Iterator[None]:
+    token = secrets.token_hex(8)
+    deadline = time.monotonic() + wait_seconds
+    while (holder := _try_take(db, command, token, lease)) is not None:
+        if time.monotonic() >= deadline:
+            since = show(from_db(holder[3]))
+            raise LockHeld(
+                f"another run ({holder[0]}, pid {holder[1]}) holds the lock since {since}; "
+                "try again when it finishes"
+            )
+        time.sleep(0.25)
+    try:
+        yield
+    finally:
+        with transaction(db):
+            db.execute("DELETE FROM locks WHERE name = ? AND token = ?", (LOCK_NAME, token))
+
+
+def start(db: Database, command: str) -> int:
+    with transaction(db):
+        cursor = db.execute(
+            "INSERT INTO runs (command, pid, started_at, outcome) VALUES (?, ?, ?, 'running')",
+            (command, os.getpid(), to_db(utcnow())),
+        )
+    return int(cursor.lastrowid)  # type: ignore[arg-type]
+
+
+def finish(db: Database, run_id: int, outcome: str, exit_code: int,
+           counts: dict[str, Any] | None = None, error: str | None = None) -> None:
+    with transaction(db):
+        db.execute(
+            "UPDATE runs SET ended_at = ?, outcome = ?, exit_code = ?, counts = ?, error = ?"
+            " WHERE id = ?",
+            (to_db(utcnow()), outcome, exit_code, json.dumps(counts) if counts else None,
+             error, run_id),
+        )
+
+
+def last_runs(db: Database) -> list[dict[str, Any]]:
+    """The latest run of each command, with when it last succeeded."""
+    cursor = db.execute(
+        "SELECT r.command, r.started_at, r.ended_at, r.outcome, r.exit_code, r.counts, r.error,"
+        " (SELECT max(s.started_at) FROM runs s WHERE s.command = r.command AND s.outcome = 'ok')"
+        " AS last_ok FROM runs r WHERE r.id = (SELECT max(id) FROM runs x"
+        " WHERE x.command = r.command) ORDER BY r.command"
+    )
+    names = [d[0] for d in cursor.description]
+    rows = [dict(zip(names, r)) for r in cursor.fetchall()]
+    for row in rows:
+        row["counts"] = json.loads(row["counts"]) if row["counts"] else None
+    return rows

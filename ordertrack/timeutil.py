@@ -1,0 +1,75 @@
+"""Time: stored in UTC, shown in IST. Naive datetimes never leave this module."""
+
+import re
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+UTC = timezone.utc
+IST = ZoneInfo("Asia/Kolkata")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_db(dt: datetime) -> str:
+    return dt.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def from_db(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def to_ist(dt: datetime) -> datetime:
+    return dt.astimezone(IST)
+
+
+def show(dt: datetime | None) -> str:
+    """Human form: '24 Nov 2026 09:15 IST'."""
+    if dt is None:
+        return ""
+    return to_ist(dt).strftime("%d %b %Y %H:%M IST")
+
+
+def show_iso(dt: datetime | None) -> str | None:
+    """Machine form for --json: ISO 8601 in IST with its offset."""
+    return None if dt is None else to_ist(dt).isoformat(timespec="seconds")
+
+
+def parse_user_time(text: str) -> datetime:
+    """ISO 8601 from a user or engine; a time without an offset is IST (the trader's clock)."""
+    try:
+        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"not an ISO 8601 time: {text!r}") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=IST)
+    return dt.astimezone(UTC)
+
+
+_KOTAK_FORMATS = ("%d-%b-%Y %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%d-%b-%Y")
+
+
+def parse_kotak_time(text: object) -> datetime | None:
+    """Kotak's IST wall-clock strings ('22-Jan-2025 14: 32: 53' has stray spaces in samples)."""
+    if not isinstance(text, str):
+        return None
+    cleaned = re.sub(r":\s+", ":", text.strip())
+    for fmt in _KOTAK_FORMATS:
+        try:
+            return datetime.strptime(cleaned, fmt).replace(tzinfo=IST).astimezone(UTC)
+        except ValueError:
+            continue
+    return None
+
+
+def from_epoch_ns(value: object) -> datetime | None:
+    try:
+        ns = int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
+    if ns <= 0:
+        return None
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=ns // 1000)
