@@ -1,0 +1,130 @@
+"""The one HTTP retry policy, used by every client (Kotak Neo, Telegram).
+
+Connect errors, timeouts, 429 and 5xx are retried with exponential backoff and jitter, bounded
+by attempts and by total time so a cron run stays inside its slot. Other replies come back to
+the caller to classify. Error texts name the host only: a URL can hold a secret (the bot token).
+"""
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from tenacity import (Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay,
+                      wait_exponential_jitter)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4
+    total_seconds: float = 90.0
+    first_wait: float = 1.0
+    max_wait: float = 20.0
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    text: str
+    headers: dict[str, str]
+
+    def json(self) -> Any | None:
+        """The body as JSON, or None when it is not JSON (an HTML error page, an empty body)."""
+        try:
+            return json.loads(self.text)
+        except (ValueError, TypeError):
+            return None
+
+    @property
+    def transient(self) -> bool:
+        return self.status == 429 or self.status >= 500
+
+    def retry_after(self) -> float | None:
+        """Seconds the server asked us to wait (Retry-After header or Telegram's retry_after)."""
+        body = self.json()
+        if isinstance(body, dict) and isinstance(body.get("parameters"), dict):
+            value = body["parameters"].get("retry_after")
+            if isinstance(value, (int, float)):
+                return float(value)
+        try:
+            return float(self.headers.get("Retry-After", ""))
+        except ValueError:
+            return None
+
+
+class HttpFailure(Exception):
+    """No reply at all: `kind` is 'connect' or 'timeout'. The outcome of a POST is unknown
+    after a timeout (the server may have acted)."""
+
+    def __init__(self, kind: str, host: str):
+        super().__init__(f"{'cannot connect to' if kind == 'connect' else 'no reply in time from'}"
+                         f" {host}")
+        self.kind, self.host = kind, host
+
+
+class _Retry(Exception):
+    def __init__(self, reply: Reply | None = None, failure: HttpFailure | None = None):
+        self.reply, self.failure = reply, failure
+
+
+def _once(session: requests.Session, method: str, url: str, policy: RetryPolicy,
+          retry_timeouts: bool, kwargs: dict[str, Any]) -> Reply:
+    host = urlsplit(url).netloc
+    try:
+        response = session.request(method, url, timeout=(policy.connect_timeout,
+                                                         policy.read_timeout), **kwargs)
+    except requests.exceptions.ConnectTimeout:
+        raise _Retry(failure=HttpFailure("connect", host)) from None
+    except requests.exceptions.Timeout:
+        failure = HttpFailure("timeout", host)
+        if retry_timeouts:
+            raise _Retry(failure=failure) from None
+        raise failure from None
+    except requests.exceptions.RequestException:
+        # ConnectionError and friends: nothing reached the server, or the reply was cut.
+        raise _Retry(failure=HttpFailure("connect", host)) from None
+    reply = Reply(response.status_code, response.text, dict(response.headers))
+    if reply.transient:
+        raise _Retry(reply=reply)
+    return reply
+
+
+def send(session: requests.Session, method: str, url: str, *, policy: RetryPolicy,
+         retry_timeouts: bool = True, **kwargs: Any) -> Reply:
+    """Send with the retry policy. Returns the last reply (which may be a 429 or 5xx once the
+    retries are spent) or raises HttpFailure when no reply came at all.
+
+    Pass retry_timeouts=False for requests that must not be repeated blindly (sending a message):
+    a read timeout then raises at once, and the caller records the outcome as unknown.
+    """
+    started = time.monotonic()
+    backoff = wait_exponential_jitter(initial=policy.first_wait, max=policy.max_wait)
+
+    def wait(state: Any) -> float:
+        error = state.outcome.exception()
+        asked = error.reply.retry_after() if isinstance(error, _Retry) and error.reply else None
+        return min(asked, policy.max_wait) if asked is not None else backoff(state)
+
+    def budget_left(state: Any) -> bool:
+        return time.monotonic() - started + wait(state) > policy.total_seconds
+
+    retrying = Retrying(
+        stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.total_seconds)
+        | budget_left,
+        wait=wait, retry=retry_if_exception_type(_Retry), sleep=policy.sleep, reraise=True,
+    )
+    try:
+        for attempt in retrying:
+            with attempt:
+                return _once(session, method, url, policy, retry_timeouts, kwargs)
+    except _Retry as last:
+        if last.reply is not None:
+            return last.reply
+        raise last.failure from None  # type: ignore[misc]
+    raise AssertionError("unreachable")

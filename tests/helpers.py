@@ -1,0 +1,60 @@
+"""Builders for Kotak Neo replies, shaped like broker-apis.md §4 and §9."""
+
+import json
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+_ns = count(1737536606366027474, 1000)
+
+
+def kotak_row(order_id: str, status: str = "open", *, symbol: str = "INFY", side: str = "B",
+              qty: Any = 100, filled: Any = 0, avg: Any = "0.00", reason: str = "--",
+              placed: str = "24-Nov-2026 09:20:00", tag: str | None = None,
+              **extra: Any) -> dict[str, Any]:
+    row = {
+        "nOrdNo": order_id, "ordSt": status, "stat": "Ok", "trdSym": f"{symbol}-EQ",
+        "sym": symbol, "exSeg": "nse_cm", "tok": "1594", "trnsTp": side, "prod": "CNC",
+        "prcTp": "L", "vldt": "DAY", "qty": qty, "fldQty": filled, "unFldSz": 0, "cnlQty": 0,
+        "prc": "1850.00", "trgPrc": "0.00", "avgPrc": avg, "exOrdId": "NA", "rejRsn": reason,
+        "ordDtTm": placed, "hsUpTm": "2026/11/24 09:20:00", "updRecvTm": next(_ns),
+        "ordGenTp": "NA",
+    }
+    if tag is not None:
+        row["GuiOrdId"] = tag
+    row.update(extra)
+    return row
+
+
+def book(*rows: dict[str, Any]) -> dict[str, Any]:
+    return {"stat": "Ok", "stCode": 200, "tid": "server3_282711", "data": list(rows)}
+
+
+NO_DATA = {"stat": "Not_Ok", "errMsg": "No Data", "stCode": 5203, "tid": "server4_3946598"}
+SESSION_EXPIRED = {"stCode": 100022, "errMsg": "invalid session token", "stat": "Not_Ok"}
+
+
+class BrokerFiles:
+    """A folder for ORDERTRACK_BROKER=file, written the way Kotak Neo replies."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def write(self, name: str, payload: Any) -> None:
+        path = self.folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = payload if isinstance(payload, str) else json.dumps(payload)
+        path.write_text(text, encoding="utf-8")
+
+    def orders(self, *rows: dict[str, Any]) -> None:
+        self.write("orders.json", book(*rows) if rows else NO_DATA)
+
+    def history(self, order_id: str, *rows: dict[str, Any]) -> None:
+        self.write(f"history/{order_id}.json", book(*rows))
+
+    def no_history_support(self) -> None:
+        for path in (self.folder / "history").glob("*"):
+            path.unlink()
+        if (self.folder / "history").exists():
+            (self.folder / "history").rmdir()
