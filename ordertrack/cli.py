@@ -8,7 +8,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-import click
 import typer
 from sqlite_utils import Database
 
@@ -317,21 +316,23 @@ def _fail(message: str, code: ExitCode) -> int:
     return int(code)
 
 
+def _usage(exc: typer.TyperException) -> int:
+    ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        sys.stdout.write(exc.format_message() + "\n")
+        return int(ExitCode.OK)
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    return _fail(exc.format_message().replace("\n", " ") + hint, ExitCode.USAGE)
+
+
 def run(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=argv, prog_name="ordertrack", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
-    except click.exceptions.NoArgsIsHelpError as exc:
-        sys.stdout.write(exc.ctx.get_help() + "\n")  # type: ignore[union-attr]
-        return 0
-    except click.UsageError as exc:
-        where = f" (see 'ordertrack {exc.ctx.command_path.partition(' ')[2]} --help')".replace(
-            "  ", " ") if exc.ctx else ""
-        return _fail(exc.format_message() + where, ExitCode.USAGE)
-    except click.ClickException as exc:
-        return _fail(exc.format_message(), ExitCode.USAGE)
-    except click.exceptions.Abort:
+    except typer.TyperException as exc:  # typer's own (vendored click) usage errors
+        return _usage(exc)
+    except typer.Abort:
         return _fail("interrupted", ExitCode.INTERRUPTED)
     except OrdertrackError as exc:
         return _fail(exc.message, exc.exit_code)
