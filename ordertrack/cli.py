@@ -41,17 +41,25 @@ class Shell:
     """What every command needs: settings (read lazily, so --help needs none) and the db."""
 
     def __init__(self, db: Path | None, config_path: Path | None):
-        self._db, self._config = db, config_path
+        self._db_path, self._config = db, config_path
         self._settings: config.Settings | None = None
+        self._db: Database | None = None
 
     @property
     def settings(self) -> config.Settings:
         if self._settings is None:
-            self._settings = config.load(os.environ, self._db, self._config)
+            self._settings = config.load(os.environ, self._db_path, self._config)
         return self._settings
 
     def open(self) -> Database:
-        return open_db(self.settings.db_path)
+        if self._db is None:
+            self._db = open_db(self.settings.db_path)
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
 
 
 def _version(value: bool) -> None:
@@ -71,6 +79,7 @@ def root(
                                           help="Show the version and exit.")] = False,
 ) -> None:
     ctx.obj = Shell(db, config_file)
+    ctx.call_on_close(ctx.obj.close)
 
 
 def _shell(ctx: typer.Context) -> Shell:

@@ -1,0 +1,122 @@
+"""The database: created owner-only, WAL, migrated; anything else refused with a clear line."""
+
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from ordertrack.db import open_db
+from ordertrack.errors import DatabaseProblem
+from ordertrack.exitcodes import ExitCode
+from ordertrack.migrations import MIGRATIONS
+
+ADD = ("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "1")
+
+
+def test_new_database_is_owner_only_wal_and_migrated(db_path):
+    db = open_db(db_path)
+    assert stat.S_IMODE(os.stat(db_path).st_mode) == 0o600
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA busy_timeout").fetchone()[0] >= 30000
+    assert {"orders", "events", "tracking", "tracking_changes", "outbox", "runs", "locks"} <= set(
+        db.table_names())
+    assert [m.name for m in MIGRATIONS.applied(db)] == [m.name for m in MIGRATIONS._migrations]
+
+
+def test_opening_again_applies_nothing(db_path):
+    open_db(db_path).close()
+    db = open_db(db_path)
+    assert MIGRATIONS.pending(db) == []
+
+
+def test_missing_parent_folders_are_created(tmp_path):
+    path = tmp_path / "a" / "b" / "ot.db"
+    open_db(path).close()
+    assert path.exists()
+
+
+def test_file_that_is_not_a_database_is_refused_and_left_alone(cli, db_path):
+    db_path.write_text("hello, I am a spreadsheet\n")
+    result = cli("pending", "list")
+    assert result.code == ExitCode.DATABASE
+    assert "is not an ordertrack database" in result.err
+    assert result.err.count("\n") == 1
+    assert db_path.read_text() == "hello, I am a spreadsheet\n"
+
+
+def test_corrupt_database_is_refused_with_one_line(cli, db_path):
+    assert cli(*ADD).code == 0
+    assert not (db_path.parent / "ordertrack.db-wal").exists()  # closed and checkpointed
+    data = bytearray(db_path.read_bytes())
+    for offset in range(100, len(data), 7):
+        data[offset] = 0xFF
+    db_path.write_bytes(bytes(data))
+    result = cli("pending", "list")
+    assert result.code == ExitCode.DATABASE
+    assert result.err.startswith("ordertrack: ")
+    assert "Traceback" not in result.err
+
+
+def test_database_from_a_newer_ordertrack_is_refused_and_kept(cli, db_path, sql):
+    assert cli(*ADD).code == 0
+    sql("INSERT INTO _sqlite_migrations (migration_set, name, applied_at)"
+        " VALUES ('ordertrack', 'm999_from_the_future', 'x')")
+    result = cli("pending", "list")
+    assert result.code == ExitCode.DATABASE
+    assert "newer ordertrack" in result.err
+    assert sql("SELECT count(*) FROM orders") == [(1,)]
+
+
+def test_someone_elses_sqlite_database_is_refused(db_path):
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("CREATE TABLE recipes (name TEXT)")
+    with pytest.raises(DatabaseProblem, match="not an ordertrack one"):
+        open_db(db_path)
+
+
+def test_directory_instead_of_database(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("ORDERTRACK_DB", str(tmp_path))
+    result = cli("pending", "list")
+    assert result.code == ExitCode.DATABASE
+    assert "is a directory" in result.err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_unreadable_database(cli, db_path):
+    assert cli(*ADD).code == 0
+    db_path.chmod(0o000)
+    result = cli("pending", "list")
+    assert result.code == ExitCode.DATABASE
+    assert "permission denied" in result.err
+
+
+def test_read_only_database_reads_but_refuses_writes(cli, db_path, tmp_path):
+    assert cli(*ADD).code == 0
+    db_path.chmod(0o400)
+    tmp_path.chmod(0o500)
+    try:
+        if os.geteuid() == 0:
+            pytest.skip("root writes read-only files")
+        assert cli("pending", "list", "--json").code == 0
+        result = cli("pending", "add", "2", "--symbol", "TCS", "--side", "buy", "--qty", "1")
+        assert result.code == ExitCode.DATABASE
+        assert "readonly" in result.err or "read-only" in result.err
+    finally:
+        tmp_path.chmod(0o700)
+        db_path.chmod(0o600)
+
+
+def test_two_processes_creating_the_database_at_once(tmp_path):
+    """Two first runs racing to create the schema: both succeed, schema applied once."""
+    path = tmp_path / "race.db"
+    code = f"from ordertrack.db import open_db; open_db(__import__('pathlib').Path({str(path)!r}))"
+    procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE)
+             for _ in range(6)]
+    errors = [p.communicate()[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, errors
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == len(
+            MIGRATIONS._migrations)
