@@ -1,10 +1,13 @@
 """The database: created owner-only, WAL, migrated; anything else refused with a clear line."""
 
 import os
+import shutil
 import sqlite3
 import stat
 import subprocess
 import sys
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -84,29 +87,51 @@ def test_directory_instead_of_database(cli, tmp_path, monkeypatch):
     assert "is a directory" in result.err
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
-def test_unreadable_database(cli, db_path):
+def test_unreadable_database(cli, db_path, monkeypatch):
     assert cli(*ADD).code == 0
-    db_path.chmod(0o000)
+    if os.geteuid() == 0:  # root reads any file: make the read fail as it would for a user
+        original = Path.open
+
+        def denied(self, *args, **kwargs):
+            if self == db_path:
+                raise PermissionError(13, "Permission denied")
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "open", denied)
+    else:
+        db_path.chmod(0o000)
     result = cli("pending", "list")
+    db_path.chmod(0o600)
     assert result.code == ExitCode.DATABASE
     assert "permission denied" in result.err
 
 
-def test_read_only_database_reads_but_refuses_writes(cli, db_path, tmp_path):
-    assert cli(*ADD).code == 0
-    db_path.chmod(0o400)
-    tmp_path.chmod(0o500)
+@contextmanager
+def read_only(path):
+    """A file this process cannot write: chmod for users, the immutable flag for root."""
+    if os.geteuid() != 0:
+        path.chmod(0o400)
+        yield
+        path.chmod(0o600)
+        return
+    if shutil.which("chattr") is None or subprocess.run(
+            ["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+        pytest.skip("root cannot make a read-only file here")
     try:
-        if os.geteuid() == 0:
-            pytest.skip("root writes read-only files")
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_read_only_database_reads_but_refuses_writes(cli, db_path, sql):
+    assert cli(*ADD).code == 0
+    with read_only(db_path):
         assert cli("pending", "list", "--json").code == 0
         result = cli("pending", "add", "2", "--symbol", "TCS", "--side", "buy", "--qty", "1")
-        assert result.code == ExitCode.DATABASE
-        assert "readonly" in result.err or "read-only" in result.err
-    finally:
-        tmp_path.chmod(0o700)
-        db_path.chmod(0o600)
+    assert result.code == ExitCode.DATABASE
+    assert "readonly" in result.err
+    assert result.err.count("\n") == 1
+    assert sql("SELECT order_id FROM orders") == [("1",)]
 
 
 def test_two_processes_creating_the_database_at_once(tmp_path):
