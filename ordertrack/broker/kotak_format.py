@@ -142,3 +142,35 @@ def holdings(payload: Any) -> Fetch:
 
 def positions(payload: Any) -> Fetch:
     return envelope(payload)
+
+
+def trades(payload: Any) -> Fetch:
+    """Trade book reply → Fetch of raw fill rows (one per fill)."""
+    return envelope(payload)
+
+
+def error_code(payload: Any) -> int | None:
+    """The numeric error code of a reply in any of Kotak's error shapes (stCode, code,
+    error[0].code, fault.code), or None."""
+    if not isinstance(payload, dict):
+        return None
+    nested = [payload]
+    if isinstance(payload.get("fault"), dict):
+        nested.append(payload["fault"])
+    if isinstance(payload.get("error"), list) and payload["error"]:
+        nested.extend(e for e in payload["error"][:1] if isinstance(e, dict))
+    for part in reversed(nested):
+        for key in ("stCode", "code"):
+            code = to_int(part.get(key))
+            if code is not None:
+                return code
+    return None
+
+
+def error_text(payload: Any) -> str:
+    """The error message and code of a reply as one short line ('unexpected reply' if none)."""
+    if not isinstance(payload, dict):
+        return "unexpected reply"
+    if isinstance(payload.get("fault"), dict):
+        payload = {**payload, **payload["fault"]}
+    return _error_text(payload)
