@@ -1,0 +1,253 @@
+"""A real Bot API server on 127.0.0.1 for end-to-end tests.
+
+It parses HTML the way Telegram does (only its tags, every other <, > and & escaped), enforces
+the 4096-character limit, records every message it accepts as the chat would show it, and
+replies as scripted: per call (`queue`) or for every call to one chat (`chats`).
+"""
+
+import itertools
+import json
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ordertrack import telegram as telegram_module
+
+TOKEN = "123456789:AAFake-Token_for_TESTS_only-0123456789"
+BOT = {"id": 123456789, "is_bot": True, "first_name": "ordertrack test",
+       "username": "ordertrack_test_bot"}
+_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
+         "tg-spoiler", "span", "blockquote", "tg-emoji"}
+_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A scripted reply. body None means the natural one: check the text, accept, answer ok."""
+
+    status: int = 200
+    body: dict[str, Any] | str | None = None
+    delay: float = 0.0  # seconds to wait before answering (after accepting the message)
+    accept: bool = False  # with a scripted body: the message still reaches the chat
+
+
+def error(status: int, description: str, **parameters: Any) -> Reply:
+    body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+    if parameters:
+        body["parameters"] = parameters
+    return Reply(status, body)
+
+
+def flood(retry_after: int) -> Reply:
+    return error(429, f"Too Many Requests: retry after {retry_after}", retry_after=retry_after)
+
+
+def migrate(new_id: str) -> Reply:
+    return error(400, "Bad Request: group chat was upgraded to a supergroup chat",
+                 migrate_to_chat_id=int(new_id))
+
+
+def slow(seconds: float) -> Reply:
+    """Telegram delivers the message, but the answer comes too late for the client."""
+    return Reply(delay=seconds)
+
+
+OK = Reply()
+BAD_GATEWAY = Reply(502, "<html><head><title>502 Bad Gateway</title></head><body><center>"
+                         "<h1>502 Bad Gateway</h1></center><hr><center>nginx/1.18.0</center>"
+                         "</body></html>")
+SERVER_ERROR = error(500, "Internal Server Error")
+CANT_PARSE = error(400, "Bad Request: can't parse entities: Unsupported start tag \"x\" at "
+                        "byte offset 3")
+CHAT_NOT_FOUND = error(400, "Bad Request: chat not found")
+BLOCKED = error(403, "Forbidden: bot was blocked by the user")
+NOT_STARTED = error(403, "Forbidden: bot can't initiate conversation with a user")
+NOT_MEMBER = error(403, "Forbidden: bot is not a member of the supergroup chat")
+UNAUTHORIZED = error(401, "Unauthorized")
+# A proxy's error page that echoes the request path, token included ({path} is filled in).
+NOT_FOUND_ECHO = Reply(404, "<html><body><pre>Cannot POST {path}</pre></body></html>")
+MALFORMED = Reply(200, '{"ok": true, "result": {"message_id": 7', accept=True)
+
+
+def visible_text(text: str) -> str:
+    """What a chat shows for an HTML message; ValueError with Telegram's words if invalid."""
+    shown, stack, pos = [], [], 0
+    for m in re.finditer(r"<(/?)([a-zA-Z-]+)[^<>]*>|&(#\d+|#x[0-9a-fA-F]+|[a-z]+);|[<>&]", text):
+        shown.append(text[pos:m.start()])
+        pos = m.end()
+        closing, tag, entity = m.group(1), m.group(2), m.group(3)
+        if tag:
+            if tag.lower() not in _TAGS:
+                raise ValueError(f'can\'t parse entities: Unsupported start tag "{tag}" at byte '
+                                 f"offset {m.start()}")
+            if not closing:
+                stack.append(tag.lower())
+            elif not stack or stack.pop() != tag.lower():
+                raise ValueError(f'can\'t parse entities: Can\'t find end tag corresponding to '
+                                 f'start tag "{tag}"')
+        elif entity:
+            if entity.startswith("#"):
+                shown.append(chr(int(entity[2:], 16) if entity[1] == "x" else int(entity[1:])))
+            elif entity in _ENTITIES:
+                shown.append(_ENTITIES[entity])
+            else:
+                raise ValueError(f"can't parse entities: Unsupported HTML entity at byte offset "
+                                 f"{m.start()}")
+        else:
+            raise ValueError(f"can't parse entities: Unexpected character at byte offset "
+                             f"{m.start()}")
+    if stack:
+        raise ValueError(f'can\'t parse entities: Can\'t find end tag corresponding to start tag '
+                         f'"{stack[-1]}"')
+    return "".join([*shown, text[pos:]])
+
+
+class FakeTelegram:
+    def __init__(self) -> None:
+        self.token = TOKEN
+        self.calls: list[dict[str, Any]] = []  # every request: method and body
+        self.messages: list[dict[str, Any]] = []  # every message a chat received
+        self.queue: deque[Reply] = deque()  # replies to the next sendMessage calls, in order
+        self.chats: dict[str, Reply] = {}  # a reply to every sendMessage to that chat
+        self.me: Reply | None = None  # scripted getMe reply
+        self.sleeps: list[float] = []  # what the client's retry policy slept (it does not)
+        self.on_send: Callable[[dict[str, Any]], None] | None = None  # sees each sendMessage
+        self._ids = itertools.count(101)
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server.daemon_threads = True
+        self._server.fake = self  # type: ignore[attr-defined]
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,),
+                                        daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def script(self, *replies: Reply) -> None:
+        self.queue.extend(replies)
+
+    def texts(self, chat: str | None = None) -> list[str]:
+        return [m["text"] for m in self.messages if chat is None or m["chat_id"] == chat]
+
+    def sends(self) -> list[dict[str, Any]]:
+        return [c["body"] for c in self.calls if c["method"] == "sendmessage"]
+
+    def start(self) -> "FakeTelegram":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def handle(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any] | str, float]:
+        with self._lock:
+            m = re.fullmatch(r"/bot([^/]*)/(\w+)", path)
+            if not m:
+                return 404, {"ok": False, "error_code": 404, "description": "Not Found"}, 0
+            token, method = m.group(1), m.group(2).lower()
+            self.calls.append({"method": method, "body": body})
+            if token != self.token:  # as Telegram: a well-formed wrong token 401, else 404
+                if ":" in token:
+                    return 401, UNAUTHORIZED.body, 0  # type: ignore[return-value]
+                return 404, {"ok": False, "error_code": 404, "description": "Not Found"}, 0
+            if method == "getme":
+                reply = self.me or Reply(body={"ok": True, "result": BOT})
+                return reply.status, self._fill(reply.body, path), reply.delay
+            if self.on_send is not None:
+                self.on_send(body)
+            chat = str(body.get("chat_id"))
+            reply = self.chats.get(chat) or (self.queue.popleft() if self.queue else OK)
+            if reply.body is not None:
+                if reply.accept:
+                    self._accept(chat, body)
+                return reply.status, self._fill(reply.body, path), reply.delay
+            return self._natural(chat, body, reply.delay)
+
+    def _fill(self, body: Any, path: str) -> Any:
+        return body.replace("{path}", path) if isinstance(body, str) else body
+
+    def _natural(self, chat: str, body: dict[str, Any], delay: float
+                 ) -> tuple[int, dict[str, Any], float]:
+        text = str(body.get("text", ""))
+        try:
+            shown = visible_text(text) if body.get("parse_mode") == "HTML" else text
+        except ValueError as exc:
+            return 400, error(400, f"Bad Request: {exc}").body, 0  # type: ignore[return-value]
+        if not shown.strip():
+            return 400, error(400, "Bad Request: message text is empty").body, 0  # type: ignore
+        if len(shown.encode("utf-16-le")) // 2 > 4096:
+            return 400, error(400, "Bad Request: message is too long").body, 0  # type: ignore
+        message = self._accept(chat, body, shown)
+        return 200, {"ok": True, "result": {"message_id": message["message_id"],
+                                            "date": int(time.time()), "chat": {"id": chat},
+                                            "text": shown}}, delay
+
+    def _accept(self, chat: str, body: dict[str, Any], shown: str | None = None) -> dict[str, Any]:
+        message = {"chat_id": chat, "text": shown if shown is not None else body.get("text"),
+                   "raw": body.get("text"), "parse_mode": body.get("parse_mode"),
+                   "silent": bool(body.get("disable_notification")),
+                   "message_id": next(self._ids)}
+        self.messages.append(message)
+        return message
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            body = json.loads(raw) if raw else {}
+        except ValueError:
+            body = {}
+        status, payload, delay = self.server.fake.handle(self.path, body)  # type: ignore
+        if delay:
+            time.sleep(delay)
+        data = (json.dumps(payload) if isinstance(payload, dict) else payload).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json" if isinstance(payload, dict)
+                             else "text/html")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except OSError:
+            pass  # the client gave up waiting (a read timeout test)
+
+    do_GET = do_POST
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def telegram(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTelegram]:
+    """The fake Bot API, with TELEGRAM_* pointing at it (one chat, 1001) and no real sleeping
+    in the client's retry policy (the waits it asked for are in `sleeps`)."""
+    fake = FakeTelegram().start()
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("TELEGRAM_CHAT_ID", "1001")
+    monkeypatch.setenv("TELEGRAM_API_URL", fake.url)
+    monkeypatch.setattr(telegram_module, "POLICY",
+                        replace(telegram_module.POLICY, sleep=fake.sleeps.append))
+    yield fake
+    fake.stop()
+
+
+def assert_no_token(*texts: str, db_path: Path | None = None) -> None:
+    """Neither the token nor its secret half appears in the texts or the database files."""
+    secret = TOKEN.split(":", 1)[1]
+    for text in texts:
+        assert secret not in text, text
+    if db_path is not None:
+        for path in db_path.parent.glob(db_path.name + "*"):
+            assert secret.encode() not in path.read_bytes(), path
