@@ -1,5 +1,6 @@
 """The command line: parse, open, call the core, render, exit. No logic of its own."""
 
+import contextlib
 import os
 import sqlite3
 import sys
@@ -12,13 +13,15 @@ import typer
 from sqlite_utils import Database
 
 from ordertrack import __version__, config, outbox, registry, runlog, store, symbols, tracking
-from ordertrack import render, verify as verify_core
+from ordertrack import eod as eod_core, health, notify, reconcile as reconcile_core, render
+from ordertrack import verify as verify_core
 from ordertrack.db import open_db, schema_version, transaction
-from ordertrack.errors import LockHeld, OrdertrackError, UsageProblem
+from ordertrack.errors import (BrokerUnavailable, DatabaseProblem, LockHeld, OrdertrackError,
+                               UsageProblem)
 from ordertrack.exitcodes import ExitCode
 from ordertrack.models import Status
 from ordertrack.redact import redact
-from ordertrack.timeutil import utcnow
+from ordertrack.timeutil import show, show_iso, utcnow
 
 T = TypeVar("T")
 
@@ -33,6 +36,8 @@ outbox_app = typer.Typer(no_args_is_help=True, help="Notifications: waiting, sen
 app.add_typer(pending_app, name="pending")
 app.add_typer(track_app, name="track")
 app.add_typer(outbox_app, name="outbox")
+broker_app = typer.Typer(no_args_is_help=True, help="The broker connection.")
+app.add_typer(broker_app, name="broker")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print data as JSON.")]
 
@@ -92,6 +97,7 @@ def _broker_run(shell: Shell, command: str,
     settings = shell.settings
     db = shell.open()
     run_id = runlog.start(db, command)
+    _raise_overdue(db, settings, run_id)
     try:
         with runlog.single_flight(db, command, settings.lock_wait_seconds,
                                   timedelta(minutes=settings.lock_lease_minutes)):
@@ -105,8 +111,25 @@ def _broker_run(shell: Shell, command: str,
                       error=redact(f"{type(exc).__name__}: {exc}"))
         raise
     counts = getattr(result, "counts", None)
-    runlog.finish(db, run_id, "ok", 0, counts)
+    error = getattr(result, "broker_error", None)  # eod goes on without the broker, then fails
+    if error:
+        runlog.finish(db, run_id, "failed", int(ExitCode.BROKER), counts, redact(error))
+    else:
+        runlog.finish(db, run_id, "ok", 0, counts)
     return result, db
+
+
+def _overdue(db: Database, settings: config.Settings, run_id: int | None = None) -> list[Any]:
+    return health.overdue(runlog.history(db, run_id), utcnow(), settings.missing.calendar,
+                          settings.overdue)
+
+
+def _raise_overdue(db: Database, settings: config.Settings, run_id: int) -> None:
+    """A run cron missed is noticed by the next run: one system alert per missed run."""
+    with transaction(db):
+        for late in _overdue(db, settings, run_id):
+            outbox.enqueue(db, late.key, "SYSTEM_ALERT", {"command": late.command,
+                                                         "text": late.text}, utcnow(), run_id)
 
 
 # ---- pending ---------------------------------------------------------------------------------
@@ -252,16 +275,95 @@ def track_stop(
 @outbox_app.command("list")
 def outbox_list(
     ctx: typer.Context,
-    status: Annotated[str | None, typer.Option(help="PENDING, SENT or FAILED.")] = None,
+    status: Annotated[str | None, typer.Option(
+        help="PENDING, SENT, FAILED, DIGESTED or OFF.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many rows.")] = 200,
     json_: JsonFlag = False,
 ) -> None:
-    """Notifications waiting, sent and failed."""
-    rows = outbox.listing(_shell(ctx).open(), status.upper() if status else None, limit=limit)
+    """Notifications waiting, sent and failed, with each chat's delivery and last error."""
+    if status is not None and status.upper() not in outbox.STATUSES:
+        raise UsageProblem(f"--status must be one of {', '.join(outbox.STATUSES)}")
+    db = _shell(ctx).open()
+    rows = outbox.with_deliveries(db, outbox.listing(db, status.upper() if status else None,
+                                                     limit=limit))
     if json_:
         render.emit_json([render.outbox_json(r) for r in rows])
     else:
         render.outbox_table(rows)
+
+
+def _deliver(shell: Shell, db: Database, show_summary: bool = True, always: bool = False) -> None:
+    """Deliver what the outbox holds (outside any transaction); exit 6 if any is kept."""
+    report = notify.deliver(db, shell.settings, utcnow())
+    if show_summary:
+        render.delivery(report, always)
+    if report.undelivered:
+        raise notify.Undelivered(report.error_line())
+
+
+@outbox_app.command("flush")
+def outbox_flush(
+    ctx: typer.Context,
+    retry_failed: Annotated[bool, typer.Option(
+        "--retry-failed", help="First re-queue deliveries that failed for good (after a fix).")]
+    = False,
+) -> None:
+    """Deliver waiting notifications to Telegram now. Exit 6 if any could not be delivered.
+
+    Example: ordertrack outbox flush --retry-failed
+    """
+    shell = _shell(ctx)
+    db = shell.open()
+    if retry_failed:
+        render.console.print(f"Re-queued {notify.requeue_failed(db, shell.settings)} failed "
+                             "deliveries.")
+    _deliver(shell, db, always=True)
+
+
+@app.command("notify-test")
+def notify_test(ctx: typer.Context) -> None:
+    """Prove the Telegram set-up: check the token (getMe), then send a test message to every
+    chat. A failure names its cause and fix; exit 3 for set-up problems, 6 for delivery ones.
+
+    Example: ordertrack notify-test
+    """
+    checks = notify.self_test(_shell(ctx).settings, utcnow())
+    render.self_test(checks)
+    if code := notify.exit_code(checks):
+        raise typer.Exit(int(code))
+
+
+# ---- broker ----------------------------------------------------------------------------------
+
+
+@broker_app.command("check")
+def broker_check(ctx: typer.Context, json_: JsonFlag = False) -> None:
+    """Log in (or reuse today's session), then read the order book, holdings and positions
+    and print their counts. Changes no order. Exit code 4 when the broker fails.
+
+    Example: ordertrack broker check --json
+    """
+    shell = _shell(ctx)
+    broker = config.make_broker(shell.settings, shell.open())
+    counts = {}
+    for name, fetch in (("order_book", broker.order_book), ("holdings", broker.holdings),
+                        ("positions", broker.positions)):
+        result = fetch()
+        if not result.usable:
+            raise BrokerUnavailable(f"{name.replace('_', ' ')} fetch failed: {result.error}")
+        counts[name] = len(result.items)
+    session = getattr(broker, "session", None)  # the file broker has none
+    if json_:
+        render.emit_json({"broker": broker.name, **counts, "session": session and {
+            "logged_in_now": broker.logged_in_now, "logged_in_at": show_iso(session.created_at),
+            "expires_at": show_iso(session.expires_at)}})
+        return
+    if session is not None:
+        until = show(session.expires_at) if session.expires_at else "the end of the IST day"
+        render.console.print(f"Session: {'logged in now' if broker.logged_in_now else 'reused'}"
+                             f" (since {show(session.created_at)}), valid until {until}")
+    render.console.print(", ".join(f"{k.replace('_', ' ').capitalize()}: {v}"
+                                   for k, v in counts.items()))
 
 
 # ---- verify, status, demo ------------------------------------------------------------------
@@ -274,17 +376,78 @@ def verify(
     = None,
     json_: JsonFlag = False,
 ) -> None:
-    """Fetch the order book once, advance every open order, queue notifications."""
+    """Fetch the order book once, advance every open order, queue notifications and deliver
+    them. Exit 6 when a notification could not be delivered (it is kept for the next run)."""
     shell = _shell(ctx)
-    broker = config.make_broker(shell.settings)
-    result, db = _broker_run(shell, "verify", lambda db, run_id: verify_core.run(
-        db, broker, shell.settings, utcnow(), order_id, run_id))
+    broker = config.make_broker(shell.settings, shell.open())
+    try:
+        result, db = _broker_run(shell, "verify", lambda db, run_id: verify_core.run(
+            db, broker, shell.settings, utcnow(), order_id, run_id))
+    except BrokerUnavailable:
+        with contextlib.suppress(OrdertrackError):  # earlier events still go out; exit stays 4
+            notify.deliver(shell.open(), shell.settings, utcnow())
+        raise
     queued = outbox.listing(db, run_id=result.run_id)
     if json_:
         render.emit_json({"book": result.book, **result.counts, "notifications": len(queued)})
-        return
-    render.counts_line("Verify", result.counts)
-    render.notifications(queued, len(queued))
+    else:
+        render.counts_line("Verify", result.counts)
+        render.notifications(queued, len(queued))
+    _deliver(shell, db, show_summary=not json_)
+
+
+@app.command()
+def reconcile(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; write "
+                                          "nothing.")] = False,
+    json_: JsonFlag = False,
+) -> None:
+    """Compare broker holdings (+ today's positions) with tracked quantities; detect and apply
+    manual trades."""
+    shell = _shell(ctx)
+    broker = config.make_broker(shell.settings, shell.open())
+    command = "reconcile --dry-run" if dry_run else "reconcile"
+    result, db = _broker_run(shell, command, lambda db, run_id: reconcile_core.run(
+        db, broker, shell.settings, utcnow(), dry_run, run_id))
+    if json_:
+        render.emit_json({"dry_run": dry_run, **result.counts,
+                          "decisions": [render.decision_json(d) for d in result.decisions]})
+    else:
+        render.decisions_table(result.decisions, dry_run)
+    if not dry_run:
+        if not json_:
+            queued = outbox.listing(db, run_id=result.run_id)
+            render.notifications(queued, len(queued))
+        _deliver(shell, db, show_summary=not json_)
+
+
+@app.command()
+def eod(ctx: typer.Context, json_: JsonFlag = False) -> None:
+    """End of day: force-verify, expire stale orders, daily summary (once per trading day),
+    archive finished tracking, check and back up the database."""
+    shell = _shell(ctx)
+    broker = config.make_broker(shell.settings, shell.open())
+    result, db = _broker_run(shell, "eod", lambda db, run_id: eod_core.run(
+        db, broker, shell.settings, utcnow(), run_id))
+    if json_:
+        render.emit_json(render.eod_json(result))
+    else:
+        render.eod_view(result)
+        alerts = [r for r in outbox.listing(db, run_id=result.run_id)
+                  if r["kind"] != "DAILY_SUMMARY"]
+        render.notifications(alerts, len(alerts))
+    undelivered: notify.Undelivered | None = None
+    try:  # the summary goes out now, not with tomorrow's first verify
+        _deliver(shell, db, show_summary=not json_)
+    except notify.Undelivered as exc:
+        undelivered = exc
+    if result.integrity != "ok":
+        raise DatabaseProblem(f"integrity check failed: {result.integrity}; no backup was taken")
+    if result.broker_error:
+        raise BrokerUnavailable(result.broker_error)
+    if undelivered is not None:
+        raise undelivered
 
 
 @app.command()
@@ -297,11 +460,13 @@ def status(ctx: typer.Context, json_: JsonFlag = False) -> None:
     data: dict[str, Any] = {
         "database": str(settings.db_path), "schema": schema_version(db),
         "broker": settings.broker,
-        "notifications": "telegram" if settings.telegram_token else "off (no TELEGRAM_BOT_TOKEN)",
+        "notifications": notify.describe(settings),
+        "telegram_chats": notify.chat_summary(db),
         "orders": {s.value: order_counts.get(s.value, 0) for s in Status},
         "tracked_symbols": len(tracking.listing(db, all_=False)),
         "outbox": {s: outbox.count(db, s) for s in ("PENDING", "SENT", "FAILED")},
         "runs": runlog.last_runs(db),
+        "overdue": [late.text for late in _overdue(db, settings)],
     }
     if json_:
         render.emit_json({**data, "runs": [render.run_json(r) for r in data["runs"]]})

@@ -8,23 +8,41 @@ import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlite_utils import Database
+
+from ordertrack.calendar import NSE_HOLIDAYS_2026, Calendar
 from ordertrack.errors import ConfigError
 from ordertrack.lifecycle import MissingRules
 
 BROKERS = ("kotak", "file")
+# [notify]: one on | silent | off setting per kind of event ("alerts" covers system alerts).
+NOTIFY_EVENTS = ("executed", "partial_fill", "rejected", "cancelled", "expired", "manual_trade",
+                 "tracking_stopped", "daily_summary", "alerts")
+LEVELS = ("on", "silent", "off")
+
+
+class Level(str):
+    """A TOML value that must be one of LEVELS."""
+
 
 # TOML: section → key → (type, default). Unknown keys are refused, so a typo is not silent.
 _TOML_KEYS: dict[str, dict[str, tuple[type, Any]]] = {
     "verify": {
         "missing_runs": (int, 3),
-        "protect_minutes": (int, 30),
+        "stale_hours": (int, 24),
         "history_lookups": (int, 50),
+        "overdue_minutes": (int, 90),
     },
+    "calendar": {"holidays": (list, []), "nse_holidays": (bool, True)},
+    "eod": {"retention_days": (int, 90), "backups": (int, 7)},
+    "reconcile": {"manual_buys": (str, "absorb"), "settle_minutes": (int, 10)},
     "lock": {"wait_seconds": (int, 120), "lease_minutes": (int, 30)},
+    "notify": {**{event: (Level, "on") for event in NOTIFY_EVENTS},
+               "digest_after": (int, 5), "timeout_seconds": (float, 30.0)},
 }
 
 
@@ -47,10 +65,40 @@ class Settings:
     telegram_chats: tuple[str, ...] = ()
     telegram_api_url: str = "https://api.telegram.org"
     kotak_login_url: str = "https://mis.kotaksecurities.com"
+    kotak_consumer_key: str | None = field(default=None, repr=False)
+    kotak_mobile: str | None = field(default=None, repr=False)
+    kotak_ucc: str | None = field(default=None, repr=False)
+    kotak_mpin: str | None = field(default=None, repr=False)
+    kotak_totp_secret: str | None = field(default=None, repr=False)
     missing: MissingRules = MissingRules()
     history_lookups: int = 50
+    overdue: timedelta = timedelta(minutes=90)
+    retention_days: int = 90
+    backups: int = 7
+    manual_buys: str = "absorb"
+    settle: timedelta = timedelta(minutes=10)
     lock_wait_seconds: int = 120
     lock_lease_minutes: int = 30
+    notify_levels: dict[str, str] = field(default_factory=dict, hash=False)
+    notify_digest_after: int = 5
+    telegram_timeout: float = 30.0
+
+
+def _check_value(path: Path, name: str, kind: type, value: Any) -> None:
+    if kind is int and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+        raise ConfigError(f"config file {path}: {name} must be a whole number, 0 or more")
+    if kind is str and value not in ("absorb", "ignore"):  # the one text setting
+        raise ConfigError(f"config file {path}: {name} must be \"absorb\" or \"ignore\"")
+    if kind is bool and not isinstance(value, bool):
+        raise ConfigError(f"config file {path}: {name} must be true or false")
+    if kind is list and (not isinstance(value, list) or not all(
+            isinstance(v, date) and not isinstance(v, datetime) for v in value)):
+        raise ConfigError(f"config file {path}: {name} must be a list of dates like 2026-01-26")
+    if kind is Level and value not in LEVELS:
+        raise ConfigError(f"config file {path}: {name} must be one of {', '.join(LEVELS)}")
+    if kind is float and (not isinstance(value, (int, float)) or isinstance(value, bool)
+                          or not value > 0):
+        raise ConfigError(f"config file {path}: {name} must be a number above 0")
 
 
 def _read_toml(path: Path) -> dict[str, dict[str, Any]]:
@@ -70,17 +118,20 @@ def _read_toml(path: Path) -> dict[str, dict[str, Any]]:
         for key, value in body.items():
             if key not in known:
                 raise ConfigError(f"config file {path}: unknown setting {section}.{key}")
-            kind = known[key][0]
-            if not isinstance(value, kind) or isinstance(value, bool) or value < 0:
-                raise ConfigError(
-                    f"config file {path}: {section}.{key} must be a non-negative {kind.__name__}"
-                )
+            _check_value(path, f"{section}.{key}", known[key][0], value)
         values[section] = body
     return values
 
 
 def _setting(toml: dict[str, dict[str, Any]], section: str, key: str) -> Any:
     return toml.get(section, {}).get(key, _TOML_KEYS[section][key][1])
+
+
+def _calendar(toml: dict[str, dict[str, Any]]) -> Calendar:
+    holidays = set(_setting(toml, "calendar", "holidays"))
+    if _setting(toml, "calendar", "nse_holidays"):
+        holidays |= set(NSE_HOLIDAYS_2026)
+    return Calendar(frozenset(holidays))
 
 
 def load(
@@ -100,18 +151,33 @@ def load(
         telegram_chats=chats,
         telegram_api_url=env.get("TELEGRAM_API_URL") or "https://api.telegram.org",
         kotak_login_url=env.get("ORDERTRACK_KOTAK_LOGIN_URL") or "https://mis.kotaksecurities.com",
+        kotak_consumer_key=env.get("KOTAK_CONSUMER_KEY") or None,
+        kotak_mobile=env.get("KOTAK_MOBILE") or None,
+        kotak_ucc=env.get("KOTAK_UCC") or None,
+        kotak_mpin=env.get("KOTAK_MPIN") or None,
+        kotak_totp_secret=env.get("KOTAK_TOTP_SECRET") or None,
         missing=MissingRules(
             runs=max(1, _setting(toml, "verify", "missing_runs")),
-            protect=timedelta(minutes=_setting(toml, "verify", "protect_minutes")),
+            stale_after=timedelta(hours=_setting(toml, "verify", "stale_hours")),
+            calendar=_calendar(toml),
         ),
         history_lookups=_setting(toml, "verify", "history_lookups"),
+        overdue=timedelta(minutes=_setting(toml, "verify", "overdue_minutes")),
+        retention_days=_setting(toml, "eod", "retention_days"),
+        backups=_setting(toml, "eod", "backups"),
+        manual_buys=_setting(toml, "reconcile", "manual_buys"),
+        settle=timedelta(minutes=_setting(toml, "reconcile", "settle_minutes")),
         lock_wait_seconds=_setting(toml, "lock", "wait_seconds"),
         lock_lease_minutes=_setting(toml, "lock", "lease_minutes"),
+        notify_levels={event: _setting(toml, "notify", event) for event in NOTIFY_EVENTS},
+        notify_digest_after=_setting(toml, "notify", "digest_after"),
+        telegram_timeout=float(_setting(toml, "notify", "timeout_seconds")),
     )
 
 
-def make_broker(settings: Settings) -> Any:
-    """The broker the settings name, or ConfigError saying what is missing."""
+def make_broker(settings: Settings, db: Database) -> Any:
+    """The broker the settings name, or ConfigError saying what is missing. `db` keeps the
+    Kotak session between runs."""
     if settings.broker == "file":
         from ordertrack.broker.filebroker import FileBroker
 
@@ -121,7 +187,6 @@ def make_broker(settings: Settings) -> Any:
         if not folder.is_dir():
             raise ConfigError(f"ORDERTRACK_BROKER_DIR {folder} is not a folder")
         return FileBroker(folder)
-    raise ConfigError(
-        "ORDERTRACK_BROKER=kotak is not available in this version yet; "
-        "set ORDERTRACK_BROKER=file and ORDERTRACK_BROKER_DIR"
-    )
+    from ordertrack.broker.kotak import KotakClient
+
+    return KotakClient.from_settings(settings, db)

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import requests
 from tenacity import (Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay,
-                      wait_exponential_jitter)
+                      wait_exponential, wait_random)
 
 
 @dataclass(frozen=True)
@@ -104,14 +104,23 @@ def send(session: requests.Session, method: str, url: str, *, policy: RetryPolic
     a read timeout then raises at once, and the caller records the outcome as unknown.
     """
     started = time.monotonic()
-    backoff = wait_exponential_jitter(initial=policy.first_wait, max=policy.max_wait)
+    backoff = wait_exponential(multiplier=policy.first_wait, max=policy.max_wait) + wait_random(
+        0, policy.first_wait)
+
+    def asked(state: Any) -> float | None:
+        error = state.outcome.exception()
+        return error.reply.retry_after() if isinstance(error, _Retry) and error.reply else None
 
     def wait(state: Any) -> float:
-        error = state.outcome.exception()
-        asked = error.reply.retry_after() if isinstance(error, _Retry) and error.reply else None
-        return min(asked, policy.max_wait) if asked is not None else backoff(state)
+        seconds = asked(state)
+        return backoff(state) if seconds is None else seconds
 
     def budget_left(state: Any) -> bool:
+        # A server asking for a longer pause than we wait in one run gets it: the caller
+        # sees the reply and tries again on a later run.
+        seconds = asked(state)
+        if seconds is not None and seconds > policy.max_wait:
+            return True
         return time.monotonic() - started + wait(state) > policy.total_seconds
 
     retrying = Retrying(

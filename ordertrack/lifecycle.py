@@ -9,7 +9,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
 
+from ordertrack.calendar import Calendar
 from ordertrack.models import BrokerOrder, Change, Event, Fetch, Order, Outcome, Status
+from ordertrack.timeutil import show
 
 
 class BrokerState(Enum):
@@ -56,7 +58,17 @@ class MissingRules:
     """When an order absent from the order book may be called EXPIRED."""
 
     runs: int = 3  # successful fetches that must have missed it
-    protect: timedelta = timedelta(minutes=30)  # orders younger than this are never expired
+    stale_after: timedelta = timedelta(hours=24)  # and at least this old
+    calendar: Calendar = Calendar()
+
+    def deadline(self, order: Order) -> datetime:
+        """Before this an order is protected: it may still be working at the broker.
+
+        At least `stale_after` old, and past the close of its session: an AMO placed on Friday
+        evening lives until Monday's close (Tuesday's, if Monday is a holiday).
+        """
+        session = self.calendar.session_for(order.placed_at, order.amo)
+        return max(order.placed_at + self.stale_after, self.calendar.close_of(session))
 
 
 def _filled_from(order: Order, row: BrokerOrder, state: BrokerState) -> int:
@@ -124,9 +136,9 @@ def observe(order: Order, row: BrokerOrder) -> Change:
 def miss(order: Order, now: datetime, history: Fetch | None, rules: MissingRules) -> Change:
     """The order was absent from a successful order-book fetch.
 
-    It becomes EXPIRED only when missed on `rules.runs` successful fetches, older than the
-    protection window, and an order-history lookup (when the broker offers one) does not know
-    it. If history does know it, the newest history row advances it instead.
+    It becomes EXPIRED only when missed on `rules.runs` successful fetches, past its deadline
+    (`MissingRules.deadline`), and an order-history lookup (when the broker offers one) does not
+    know it. If history does know it, the newest history row advances it instead.
     """
     if not order.status.is_open:
         return Change(order, order)
@@ -138,17 +150,18 @@ def miss(order: Order, now: datetime, history: Fetch | None, rules: MissingRules
     if history.outcome is Outcome.OK:
         change = observe(counted, history.items[0])
         return Change(order, change.after, change.events)
+    valid = f"valid until {show(rules.deadline(order))}"
     reason = (
         f"not in the broker's order book on {counted.missing_count} successful checks"
         + (" and unknown to its order history" if history.outcome is Outcome.EMPTY else "")
         if order.order_id
         else f"never appeared in the broker's order book ({counted.missing_count} checks)"
     )
-    return expire(counted, reason)
+    return expire(counted, f"{reason}; {valid}")
 
 
 def expiry_due(order: Order, now: datetime, rules: MissingRules) -> bool:
-    return order.missing_count >= rules.runs and now - order.placed_at >= rules.protect
+    return order.missing_count >= rules.runs and now >= rules.deadline(order)
 
 
 def expire(order: Order, reason: str) -> Change:

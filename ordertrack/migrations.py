@@ -112,3 +112,102 @@ _INITIAL = [
 def m001_initial(db: Database) -> None:
     for statement in _INITIAL:
         db.execute(statement)
+
+
+@MIGRATIONS()
+def m002_broker_session(db: Database) -> None:
+    # The broker session, reused by later runs the same IST day. The login lease that keeps
+    # two runs from logging in at once is a row in `locks` (name 'login:<broker>').
+    db.execute("""CREATE TABLE broker_sessions (
+        broker TEXT PRIMARY KEY,
+        token TEXT NOT NULL,
+        sid TEXT NOT NULL,
+        base_url TEXT NOT NULL,
+        expires_at TEXT,
+        trading_day TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    )""")
+
+
+@MIGRATIONS()
+def m004_eod(db: Database) -> None:
+    # Archived orders leave the working set but keep their events; the indexes serve the
+    # daily summary, which reads one IST day of events and registrations.
+    db.execute("ALTER TABLE orders ADD COLUMN archived_at TEXT")
+    db.execute("CREATE INDEX events_at ON events (at)")
+    db.execute("CREATE INDEX orders_placed_at ON orders (placed_at)")
+
+
+@MIGRATIONS()
+def m003_telegram_delivery(db: Database) -> None:
+    # One delivery per (notification, chat), so each chat succeeds or fails on its own and a
+    # retry never resends to a chat that already has the message. `uncertain` counts attempts
+    # whose outcome is unknown (no reply after sending); `parts_sent` lets a split message
+    # resume after its last delivered part. telegram_chats remembers what Telegram told us about
+    # a chat: the supergroup a group became, and a rate-limit pause.
+    db.execute("""CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY,
+        outbox_id INTEGER NOT NULL REFERENCES outbox (id),
+        chat_id TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'PENDING',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        uncertain INTEGER NOT NULL DEFAULT 0,
+        parts_sent INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT,
+        last_error TEXT,
+        message_id TEXT,
+        claimed_by TEXT,
+        claimed_until TEXT,
+        created_at TEXT NOT NULL,
+        sent_at TEXT,
+        UNIQUE (outbox_id, chat_id)
+    )""")
+    db.execute("CREATE INDEX deliveries_status ON deliveries (status, chat_id)")
+    db.execute("""CREATE TABLE telegram_chats (
+        chat_id TEXT PRIMARY KEY,
+        migrated_to TEXT,
+        paused_until TEXT,
+        updated_at TEXT NOT NULL
+    )""")
+    # A digest is an outbox row of its own; the rows it carries point at it.
+    db.execute("ALTER TABLE outbox ADD COLUMN digest_id INTEGER REFERENCES outbox (id)")
+
+
+@MIGRATIONS()
+def m005_reconcile(db: Database) -> None:
+    # Every change reconcile makes (or reports) has a deterministic key, so a re-run on the same
+    # broker data finds it already recorded; broker orders ordertrack did not place are kept
+    # so every change of a tracked quantity can be explained.
+    db.execute("""CREATE TABLE adjustments (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE,
+        symbol TEXT NOT NULL,
+        action TEXT NOT NULL,
+        tracked_before INTEGER NOT NULL,
+        owned INTEGER NOT NULL,
+        tracked_after INTEGER NOT NULL,
+        manual_orders TEXT NOT NULL,
+        at TEXT NOT NULL,
+        run_id INTEGER
+    )""")
+    db.execute("""CREATE TABLE manual_orders (
+        order_id TEXT PRIMARY KEY,
+        symbol TEXT NOT NULL,
+        side TEXT,
+        qty INTEGER,
+        filled_qty INTEGER,
+        avg_price REAL,
+        broker_status TEXT,
+        raw TEXT NOT NULL,
+        first_seen_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )""")
+    db.execute("""CREATE TABLE holdings_history (
+        day TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        quantity INTEGER NOT NULL,
+        net_today INTEGER NOT NULL,
+        raw TEXT,
+        at TEXT NOT NULL,
+        PRIMARY KEY (day, symbol)
+    )""")

@@ -12,6 +12,9 @@ from sqlite_utils import Database
 from ordertrack.messages import render
 from ordertrack.timeutil import to_db
 
+# PENDING until delivered; DIGESTED rows travel inside a DIGEST row; OFF ones are muted.
+STATUSES = ("PENDING", "SENT", "FAILED", "DIGESTED", "OFF")
+
 
 def enqueue(db: Database, key: str, kind: str, payload: dict[str, Any], now: datetime,
             run_id: int | None) -> bool:
@@ -46,3 +49,25 @@ def listing(db: Database, status: str | None = None, run_id: int | None = None,
 
 def count(db: Database, status: str) -> int:
     return db.execute("SELECT count(*) FROM outbox WHERE status = ?", (status,)).fetchone()[0]
+
+
+def find(db: Database, key: str) -> int | None:
+    row = db.execute("SELECT id FROM outbox WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else None
+
+
+def with_deliveries(db: Database, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Attach each row's Telegram deliveries (one per chat) as row['deliveries']."""
+    ids = [row["id"] for row in rows]
+    found: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        cursor = db.execute(
+            "SELECT outbox_id, chat_id, status, attempts, next_attempt_at, last_error, message_id,"
+            f" sent_at FROM deliveries WHERE outbox_id IN ({','.join('?' * len(chunk))})"
+            " ORDER BY id", tuple(chunk))
+        names = [d[0] for d in cursor.description]
+        for values in cursor.fetchall():
+            delivery = dict(zip(names, values))
+            found[delivery.pop("outbox_id")].append(delivery)
+    return [{**row, "deliveries": found[row["id"]]} for row in rows]

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ordertrack.messages import inr
+from ordertrack.redact import redact
 from ordertrack.timeutil import from_db, show, show_iso
 
 # Markup off: symbols and broker reasons are data, never rich markup. Cron logs are not
@@ -92,7 +93,30 @@ def outbox_json(row: dict[str, Any]) -> dict[str, Any]:
     return {"id": row["id"], "kind": row["kind"], "status": row["status"], "text": row["text"],
             "destination": row["destination"], "attempts": row["attempts"],
             "last_error": row["last_error"], "created_at": show_iso(from_db(row["created_at"])),
-            "sent_at": show_iso(from_db(row["sent_at"])), "payload": row["payload"]}
+            "sent_at": show_iso(from_db(row["sent_at"])), "payload": row["payload"],
+            "digest_id": row.get("digest_id"),
+            "deliveries": [delivery_json(d) for d in row.get("deliveries", [])]}
+
+
+def delivery_json(d: dict[str, Any]) -> dict[str, Any]:
+    return {**d, **{k: show_iso(from_db(d[k])) for k in ("next_attempt_at", "sent_at")}}
+
+
+def _delivery_cell(row: dict[str, Any]) -> str:
+    """One line per chat: its status, and why it is not sent yet."""
+    if row.get("digest_id"):
+        return f"in digest #{row['digest_id']}"
+    lines = []
+    for d in row.get("deliveries", []):
+        line = f"{d['chat_id']}: {d['status']}"
+        if d["status"] == "SENT" and d["message_id"]:
+            line += f" (message {d['message_id']})"
+        elif d["status"] != "SENT":
+            due = show(from_db(d["next_attempt_at"])) if d["status"] == "PENDING" else ""
+            line += f" ({d['attempts']} attempts" + (f", next {due}" if due else "") + ")"
+            line += f" — {d['last_error']}" if d["last_error"] else ""
+        lines.append(line)
+    return "\n".join(lines) or (row["last_error"] or "")
 
 
 def outbox_table(rows: list[dict[str, Any]]) -> None:
@@ -100,11 +124,11 @@ def outbox_table(rows: list[dict[str, Any]]) -> None:
         console.print("Outbox: empty")
         return
     table = Table(title="Outbox")
-    for name in ("Id", "Created (IST)", "Status", "Message", "Last error"):
-        table.add_column(name)
+    for name in ("Id", "Created (IST)", "Status", "Message", "Delivery per chat, last error"):
+        table.add_column(name, overflow="fold")
     for r in rows:
         table.add_row(str(r["id"]), show(from_db(r["created_at"])), r["status"], r["text"],
-                      r["last_error"] or "")
+                      _delivery_cell(r))
     console.print(table)
 
 
@@ -126,6 +150,10 @@ def status_view(data: dict[str, Any]) -> None:
     counts_line("Orders", data["orders"])
     console.print(f"Tracked symbols: {data['tracked_symbols']}; outbox waiting: "
                   f"{data['outbox']['PENDING']}, failed: {data['outbox']['FAILED']}")
+    for chat in data.get("telegram_chats", []):
+        console.print(f"Telegram chat {chat['chat_id']}: sent {chat['sent']}, waiting "
+                      f"{chat['waiting']}, failed {chat['failed']}"
+                      + (f"; last error: {chat['last_error']}" if chat["last_error"] else ""))
     table = Table(title="Last runs")
     for name in ("Command", "Started (IST)", "Outcome", "Exit", "Last success (IST)", "Error"):
         table.add_column(name)
@@ -134,3 +162,85 @@ def status_view(data: dict[str, Any]) -> None:
                       "" if r["exit_code"] is None else str(r["exit_code"]),
                       show(from_db(r["last_ok"])), r["error"] or "")
     console.print(table if data["runs"] else "No runs recorded yet.")
+
+
+def eod_json(result: Any) -> dict[str, Any]:
+    return {"trading_day": result.trading_day, "session": result.session,
+            "broker": "ok" if result.broker_error is None else "failed",
+            "broker_error": result.broker_error, "verify": result.counts,
+            "summary": result.summary, "summary_queued": result.summary_queued,
+            "archived_orders": result.archived_orders,
+            "archived_symbols": result.archived_symbols, "integrity": result.integrity,
+            "backup": result.backup, "db_size_bytes": result.db_size}
+
+
+def eod_view(result: Any) -> None:
+    from ordertrack import summary
+
+    if result.broker_error:
+        console.print(f"Broker unreachable, nothing expired: {result.broker_error}")
+    else:
+        counts_line("Force-check", result.counts)
+    if not result.session:
+        console.print(f"{result.trading_day}: no trading session today (weekend or holiday).")
+    elif result.summary is not None:
+        console.print(summary.text(result.summary))
+        if not result.summary_queued:
+            console.print("(summary already sent for this day)")
+    console.print(f"Archived: {result.archived_orders} finished orders, "
+                  f"{result.archived_symbols} symbols with nothing left.")
+    backup = f"backup {result.backup}" if result.backup else "no backup"
+    console.print(f"Database: integrity {result.integrity}, {backup}, "
+                  f"size {result.db_size / 2**20:.1f} MiB.")
+
+
+def warn(line: str) -> None:
+    """A problem that does not end the command by itself: one line on stderr."""
+    sys.stderr.write(f"ordertrack: {redact(line)}\n")
+
+
+def delivery(report: Any, always: bool = False) -> None:
+    """What a delivery pass did, in one line (nothing when there was nothing to do)."""
+    for note in report.notes:
+        warn(note)
+    if not report.enabled:
+        if always:
+            console.print(f"Notifications are off (no TELEGRAM_BOT_TOKEN): {report.waiting} "
+                          "waiting in the outbox.")
+        return
+    if always or report.sent or report.failed or report.waiting:
+        console.print(f"Telegram: {report.sent} sent, {report.waiting} waiting, "
+                      f"{report.failed} failed.")
+    if always and report.failed_before:
+        console.print(f"{report.failed_before} failed for good earlier and are kept: see "
+                      "'ordertrack outbox list --status FAILED'; after a fix, "
+                      "'ordertrack outbox flush --retry-failed'.")
+
+
+def self_test(checks: list[Any]) -> None:
+    for check in checks:
+        where = "Bot" if check.target == "bot" else f"Chat {check.target}"
+        if check.ok:
+            console.print(f"{where}: {check.text}")
+        else:
+            warn(f"{where.lower()}: {check.text}")
+
+
+def decision_json(d: Any) -> dict[str, Any]:
+    return {"symbol": d.symbol, "action": d.action, "tracked": d.tracked, "owned": d.owned,
+            "new_qty": d.new_qty, "reason": d.reason, "manual_orders": list(d.manual_orders),
+            "stops_tracking": d.stops_tracking}
+
+
+def decisions_table(decisions: list[Any], dry_run: bool) -> None:
+    if not decisions:
+        console.print("Reconcile: no tracked symbols.")
+        return
+    table = Table(title="Reconcile (dry run: nothing written)" if dry_run else "Reconcile")
+    for name in ("Symbol", "Tracked", "Owned", "Action", "New qty", "Reason", "Manual orders"):
+        table.add_column(name)
+    for d in decisions:
+        action = "stop tracking" if d.stops_tracking else d.action.replace("_", " ")
+        table.add_row(d.symbol, str(d.tracked), "" if d.owned is None else str(d.owned), action,
+                      str(d.new_qty), d.reason, ", ".join(d.manual_orders))
+    console.print(table)

@@ -104,12 +104,20 @@ def last_runs(db: Database) -> list[dict[str, Any]]:
     """The latest run of each command, with when it last succeeded."""
     cursor = db.execute(
         "SELECT r.command, r.started_at, r.ended_at, r.outcome, r.exit_code, r.counts, r.error,"
-        " (SELECT max(s.started_at) FROM runs s WHERE s.command = r.command AND s.outcome = 'ok')"
-        " AS last_ok FROM runs r WHERE r.id = (SELECT max(id) FROM runs x"
-        " WHERE x.command = r.command) ORDER BY r.command"
+        " h.last_ok FROM runs r JOIN (SELECT max(id) AS last_id, max(CASE WHEN outcome = 'ok'"
+        " THEN started_at END) AS last_ok FROM runs GROUP BY command) h ON r.id = h.last_id"
+        " ORDER BY r.command"
     )
     names = [d[0] for d in cursor.description]
     rows = [dict(zip(names, r)) for r in cursor.fetchall()]
     for row in rows:
         row["counts"] = json.loads(row["counts"]) if row["counts"] else None
     return rows
+
+
+def history(db: Database, exclude_run: int | None = None) -> dict[str, tuple[datetime | None, bool]]:
+    """For each command: (start of its last successful run, whether it ever ran)."""
+    cursor = db.execute(
+        "SELECT command, max(CASE WHEN outcome = 'ok' THEN started_at END) FROM runs"
+        " WHERE id IS NOT ? GROUP BY command", (exclude_run,))
+    return {command: (from_db(last_ok), True) for command, last_ok in cursor.fetchall()}

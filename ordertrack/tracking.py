@@ -86,6 +86,20 @@ def apply_fill(db: Database, symbol: str, side: Side, delta: int, now: datetime,
     return new_qty
 
 
+def adjust(db: Database, symbol: str, new_qty: int, cause: str, now: datetime,
+           note: str | None) -> str:
+    """Set a tracked quantity that reconciliation found wrong; at 0 tracking stops.
+    Returns when tracking of the symbol started."""
+    row = get(db, symbol)
+    assert row is not None and row["status"] == ACTIVE
+    stopped = to_db(now) if new_qty == 0 else None
+    db.execute("UPDATE tracking SET tracked_qty = ?, status = ?, stopped_at = ?, updated_at = ?"
+               " WHERE symbol = ?", (new_qty, STOPPED if stopped else ACTIVE, stopped,
+                                     to_db(now), symbol))
+    _record(db, symbol, new_qty - row["tracked_qty"], new_qty, cause, now, note=note)
+    return str(row["started_at"])
+
+
 def listing(db: Database, *, all_: bool) -> list[dict[str, Any]]:
     sql = "SELECT * FROM tracking" + ("" if all_ else " WHERE status = 'ACTIVE'")
     cursor = db.execute(sql + " ORDER BY symbol")

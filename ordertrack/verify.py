@@ -51,7 +51,8 @@ def _histories(broker: Broker, orders: list[Order], book_ids: set[str], now: dat
 def _payload(order: Order, event: Event) -> dict[str, Any]:
     return {
         "order_id": order.order_id or f"#{order.id}", "symbol": order.symbol,
-        "side": order.side.value, "qty": order.qty, "filled_qty": event.filled_qty,
+        "side": order.side.value, "qty": order.qty, "price": order.price,
+        "filled_qty": event.filled_qty,
         "avg_price": event.avg_price, "reason": event.reason, "status": event.status.value,
         "broker_status": event.broker_status, "amo": order.amo,
     }

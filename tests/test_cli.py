@@ -61,6 +61,8 @@ def test_bad_config_file_is_exit_3(cli, tmp_path):
     result = cli("--config", str(config), "status")
     assert result.code == ExitCode.CONFIG
     assert "unknown setting verify.missing_runz" in result.err
+    config.write_text("[calendar]\nholidays = ['26 Jan']\n")
+    assert "list of dates" in cli("--config", str(config), "status").err
     config.write_text("not = [toml")
     assert "not valid TOML" in cli("--config", str(config), "status").err
     assert "does not exist" in cli("--config", str(tmp_path / "x.toml"), "status").err
@@ -68,12 +70,15 @@ def test_bad_config_file_is_exit_3(cli, tmp_path):
 
 def test_config_file_sets_missing_rules(cli, tmp_path, monkeypatch):
     config = tmp_path / "ordertrack.toml"
-    config.write_text("[verify]\nmissing_runs = 5\nprotect_minutes = 90\n")
+    config.write_text("[verify]\nmissing_runs = 5\nstale_hours = 36\n"
+                      "[calendar]\nholidays = [2027-01-26]\nnse_holidays = false\n")
     monkeypatch.setenv("ORDERTRACK_CONFIG", str(config))
     from ordertrack import config as cfg
     import os
     settings = cfg.load(os.environ)
-    assert settings.missing.runs == 5 and settings.missing.protect.total_seconds() == 5400
+    assert settings.missing.runs == 5 and settings.missing.stale_after.total_seconds() == 36 * 3600
+    from datetime import date
+    assert settings.missing.calendar.holidays == {date(2027, 1, 26)}
 
 
 def test_unexpected_error_is_one_line_without_traceback(cli, monkeypatch):

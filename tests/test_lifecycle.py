@@ -10,12 +10,13 @@ from ordertrack.lifecycle import BrokerState, MissingRules
 from ordertrack.models import Fetch, Order, Outcome, Side, Status
 from tests.helpers import kotak_row
 
-NOW = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 6, 0, tzinfo=timezone.utc)  # Thursday 11:30 IST
+MONDAY = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)  # 09:30 IST
 
 
 def order(status: Status = Status.PENDING, filled: int = 0, qty: int = 100, **kw) -> Order:
     values = dict(id=1, order_id="250122000700111", symbol="INFY", side=Side.BUY, qty=qty,
-                  price=1850.0, amo=False, tag=None, placed_at=NOW - timedelta(hours=1),
+                  price=1850.0, amo=False, tag=None, placed_at=MONDAY,
                   status=status, filled_qty=filled)
     values.update(kw)
     return Order(**values)
@@ -165,7 +166,7 @@ def test_per_row_stat_is_never_read_as_the_order_status():
 
 # ---- orders missing from the order book --------------------------------------------------
 
-RULES = MissingRules(runs=3, protect=timedelta(minutes=30))
+RULES = MissingRules(runs=3)
 EMPTY_HISTORY = Fetch(Outcome.EMPTY)
 
 
@@ -183,9 +184,11 @@ def test_missing_order_expires_after_enough_misses_with_history_confirming():
     assert "order history" in change.after.reason
 
 
-def test_recent_orders_are_protected():
-    young = order(missing_count=5, placed_at=NOW - timedelta(minutes=10))
+def test_orders_younger_than_a_day_are_protected():
+    young = order(missing_count=5, placed_at=NOW - timedelta(hours=23))
     assert lifecycle.miss(young, NOW, EMPTY_HISTORY, RULES).after.status is Status.PENDING
+    day_old = order(missing_count=5, placed_at=NOW - timedelta(hours=24, minutes=1))
+    assert lifecycle.miss(day_old, NOW, EMPTY_HISTORY, RULES).after.status is Status.EXPIRED
 
 
 @pytest.mark.parametrize("history", [None, Fetch(Outcome.FAILED, error="timeout")])

@@ -9,7 +9,7 @@ from freezegun import freeze_time
 from ordertrack.exitcodes import ExitCode
 from tests.helpers import NO_DATA, SESSION_EXPIRED, kotak_row
 
-T0 = datetime(2026, 11, 24, 4, 0, tzinfo=timezone.utc)  # 09:30 IST
+T0 = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)  # Monday 09:30 IST
 
 
 def add(cli, order_id="1", symbol="INFY", side="buy", qty="100", *extra):
@@ -120,11 +120,11 @@ def test_missing_order_expires_only_after_misses_age_and_history(cli, broker, sq
         add(cli, "1")
         broker.orders(kotak_row("99", "open", symbol="TCS"))
         broker.history("other", kotak_row("other"))  # the broker offers history
-        for _ in range(3):  # recent: protected however often it is missed
-            clock.tick(timedelta(minutes=5))
+        for _ in range(12):  # under a day old: protected however often it is missed
+            clock.tick(timedelta(hours=1))
             verify_json(cli)
-        assert sql("SELECT status, missing_count FROM orders") == [("PENDING", 3)]
-        clock.tick(timedelta(minutes=30))
+        assert sql("SELECT status, missing_count FROM orders") == [("PENDING", 12)]
+        clock.tick(timedelta(hours=12))
         counts = verify_json(cli)
     assert counts["expired"] == 1
     status, reason = sql("SELECT status, reason FROM orders")[0]
@@ -149,7 +149,7 @@ def test_history_that_still_knows_the_order_saves_it_from_expiry(cli, broker, sq
         broker.orders(kotak_row("99"))
         broker.history("1", kotak_row("1", "open"), kotak_row("1", "complete", filled=100))
         for _ in range(3):
-            clock.tick(timedelta(hours=1))
+            clock.tick(timedelta(hours=12))
             verify_json(cli)
     assert sql("SELECT status FROM orders") == [("EXECUTED",)]
 
@@ -160,7 +160,7 @@ def test_failed_history_lookup_never_expires(cli, broker, sql):
         broker.orders(kotak_row("99"))
         broker.write("history/1.json", "{broken")
         for _ in range(5):
-            clock.tick(timedelta(hours=1))
+            clock.tick(timedelta(hours=12))
             verify_json(cli)
     assert sql("SELECT status, missing_count FROM orders") == [("PENDING", 5)]
 
@@ -240,11 +240,11 @@ def test_unconfirmed_order_resolved_by_tag(cli, broker, sql):
 def test_unconfirmed_order_resolved_by_details_when_exactly_one_fits(cli, broker, sql):
     add(cli, "7", "INFY", "buy", "10")  # claimed: never matched to the unconfirmed order
     add(cli, None, "INFY", "buy", "10")
-    broker.orders(kotak_row("7", "open", qty=10, placed="24-Nov-2026 09:30:00"),
-                  kotak_row("8", "open", qty=10, placed="24-Nov-2026 09:31:00"),
-                  kotak_row("9", "open", qty=11, placed="24-Nov-2026 09:31:00"),
-                  kotak_row("10", "open", qty=10, side="S", placed="24-Nov-2026 09:31:00"),
-                  kotak_row("11", "open", qty=10, placed="24-Nov-2026 12:00:00"))
+    broker.orders(kotak_row("7", "open", qty=10, placed="23-Nov-2026 09:30:00"),
+                  kotak_row("8", "open", qty=10, placed="23-Nov-2026 09:31:00"),
+                  kotak_row("9", "open", qty=11, placed="23-Nov-2026 09:31:00"),
+                  kotak_row("10", "open", qty=10, side="S", placed="23-Nov-2026 09:31:00"),
+                  kotak_row("11", "open", qty=10, placed="23-Nov-2026 12:00:00"))
     assert verify_json(cli)["resolved"] == 1
     assert sql("SELECT order_id FROM orders ORDER BY id") == [("7",), ("8",)]
 
@@ -252,8 +252,8 @@ def test_unconfirmed_order_resolved_by_details_when_exactly_one_fits(cli, broker
 @freeze_time(T0)
 def test_ambiguous_match_is_reported_never_guessed(cli, broker, sql):
     add(cli, None, "INFY", "buy", "10")
-    broker.orders(kotak_row("8", "open", qty=10, placed="24-Nov-2026 09:29:00"),
-                  kotak_row("9", "open", qty=10, placed="24-Nov-2026 09:31:00"))
+    broker.orders(kotak_row("8", "open", qty=10, placed="23-Nov-2026 09:29:00"),
+                  kotak_row("9", "open", qty=10, placed="23-Nov-2026 09:31:00"))
     counts = verify_json(cli)
     assert counts["ambiguous"] == 1 and counts["resolved"] == 0
     assert sql("SELECT order_id FROM orders") == [(None,)]
@@ -266,7 +266,7 @@ def test_ambiguous_match_is_reported_never_guessed(cli, broker, sql):
 def test_two_unconfirmed_orders_wanting_one_row_are_both_left_alone(cli, broker, sql):
     add(cli, None, "INFY", "buy", "10")
     add(cli, None, "INFY", "buy", "10")
-    broker.orders(kotak_row("8", "open", qty=10, placed="24-Nov-2026 09:30:00"))
+    broker.orders(kotak_row("8", "open", qty=10, placed="23-Nov-2026 09:30:00"))
     assert verify_json(cli)["resolved"] == 0
     assert sql("SELECT order_id FROM orders") == [(None,), (None,)]
 

@@ -1,0 +1,49 @@
+"""Noticing what cron did not run: overdue commands, as alerts with stable keys (sent once)."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ordertrack.calendar import Calendar, ist_date
+from ordertrack.timeutil import show
+
+
+@dataclass(frozen=True)
+class Overdue:
+    key: str  # one alert per key, ever
+    command: str
+    text: str
+
+
+def verify_overdue(last_ok: datetime | None, ever_ran: bool, now: datetime,
+                   calendar: Calendar, window: timedelta) -> Overdue | None:
+    """No successful verify within `window` while a market session has been open that long."""
+    today = ist_date(now)
+    if not ever_ran or not calendar.in_session(now) or now - calendar.open_of(today) < window:
+        return None
+    if last_ok is not None and now - last_ok < window:
+        return None
+    since = f"since {show(last_ok)}" if last_ok else "ever"
+    return Overdue(f"overdue:verify:{today}:{last_ok.isoformat() if last_ok else 'never'}",
+                   "verify", f"no successful verify {since}; is cron running it?")
+
+
+def eod_overdue(last_ok: datetime | None, ever_ran: bool, now: datetime,
+                calendar: Calendar) -> Overdue | None:
+    """The previous trading day closed without a successful eod."""
+    if not ever_ran:
+        return None
+    previous = calendar.previous_trading_day(ist_date(now))
+    if last_ok is not None and ist_date(last_ok) >= previous:
+        return None
+    return Overdue(f"overdue:eod:{previous}", "eod",
+                   f"no successful eod for {previous:%a %d %b %Y}; its summary was not sent")
+
+
+def overdue(runs: dict[str, tuple[datetime | None, bool]], now: datetime, calendar: Calendar,
+            window: timedelta) -> list[Overdue]:
+    """`runs` maps a command to (its last success, whether it ever ran)."""
+    found = [
+        verify_overdue(*runs.get("verify", (None, False)), now, calendar, window),
+        eod_overdue(*runs.get("eod", (None, False)), now, calendar),
+    ]
+    return [o for o in found if o is not None]

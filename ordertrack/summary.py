@@ -1,0 +1,73 @@
+"""The daily summary of one IST trading day, gathered from the database as plain data."""
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from sqlite_utils import Database
+
+from ordertrack.timeutil import IST, to_db
+
+_FINAL_KINDS = ("EXECUTED", "REJECTED", "CANCELLED", "EXPIRED")
+
+
+def _bounds(day: date) -> tuple[str, str]:
+    start = datetime.combine(day, time(), tzinfo=IST)
+    return to_db(start), to_db(start + timedelta(days=1))
+
+
+def _rows(db: Database, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+    cursor = db.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, r)) for r in cursor.fetchall()]
+
+
+def gather(db: Database, day: date, broker_error: str | None) -> dict[str, Any]:
+    start, end = _bounds(day)
+    finished = _rows(db, "SELECT e.kind, o.order_id, o.symbol, o.side, o.qty, e.filled_qty,"
+                         " e.avg_price, e.reason FROM events e JOIN orders o ON o.id = e.order_ref"
+                         " WHERE e.at >= ? AND e.at < ? AND e.kind IN (?, ?, ?, ?) ORDER BY e.id",
+                     (start, end, *_FINAL_KINDS))
+    by_kind = {k: [r for r in finished if r["kind"] == k] for k in _FINAL_KINDS}
+    partial = db.execute("SELECT count(DISTINCT order_ref) FROM events WHERE at >= ? AND at < ?"
+                         " AND kind = 'PARTIAL_FILL'", (start, end)).fetchone()[0]
+    placed = db.execute("SELECT count(*) FROM orders WHERE placed_at >= ? AND placed_at < ?",
+                        (start, end)).fetchone()[0]
+    pending = _rows(db, "SELECT order_id, symbol, side, qty, filled_qty, status FROM orders"
+                        " WHERE status IN ('PENDING', 'PARTIALLY_FILLED') ORDER BY id", ())
+    tracked = _rows(db, "SELECT symbol, tracked_qty FROM tracking WHERE status = 'ACTIVE'"
+                        " ORDER BY symbol", ())
+    manual = db.execute("SELECT count(*) FROM tracking_changes WHERE at >= ? AND at < ?"
+                        " AND cause LIKE 'MANUAL%'", (start, end)).fetchone()[0]
+    failed = db.execute("SELECT count(*) FROM outbox WHERE status = 'FAILED'").fetchone()[0]
+    return {
+        "trading_day": day.isoformat(), "complete": broker_error is None,
+        "broker_error": broker_error, "placed": placed,
+        "executed": by_kind["EXECUTED"], "rejected": by_kind["REJECTED"],
+        "cancelled": by_kind["CANCELLED"], "expired": by_kind["EXPIRED"],
+        "partially_filled": partial, "still_pending": pending, "tracked": tracked,
+        "manual_trades": manual, "notifications_failed": failed,
+    }
+
+
+def text(s: dict[str, Any]) -> str:
+    """Plain-text summary, one fact per line (so a long one splits cleanly)."""
+    lines = [f"Daily summary {date.fromisoformat(s['trading_day']):%a %d %b %Y}"]
+    if not s["complete"]:
+        lines.append(f"Broker unreachable at end of day, final states unknown: {s['broker_error']}")
+    lines.append(f"Placed {s['placed']}, executed {len(s['executed'])}, rejected "
+                 f"{len(s['rejected'])}, cancelled {len(s['cancelled'])}, partially filled "
+                 f"{s['partially_filled']}, expired {len(s['expired'])}, still pending "
+                 f"{len(s['still_pending'])}")
+    lines += [f"Executed: {r['side']} {r['symbol']} {r['filled_qty']}/{r['qty']}"
+              + (f" at {r['avg_price']:.2f}" if r["avg_price"] else "") for r in s["executed"]]
+    lines += [f"Rejected: {r['side']} {r['symbol']} {r['qty']}: {r['reason'] or 'no reason given'}"
+              for r in s["rejected"]]
+    lines += [f"Expired: {r['side']} {r['symbol']} {r['qty']}: {r['reason']}" for r in s["expired"]]
+    if s["tracked"]:
+        lines.append("Tracked: " + ", ".join(f"{t['symbol']} {t['tracked_qty']}"
+                                             for t in s["tracked"]))
+    if s["manual_trades"]:
+        lines.append(f"Manual trades detected: {s['manual_trades']}")
+    if s["notifications_failed"]:
+        lines.append(f"Notifications that could not be delivered: {s['notifications_failed']}")
+    return "\n".join(lines)

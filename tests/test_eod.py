@@ -1,0 +1,248 @@
+"""`ordertrack eod`: force-check, stale orders, the daily summary once, archive, db care."""
+
+import json
+import os
+import stat
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from freezegun import freeze_time
+
+from ordertrack.exitcodes import ExitCode
+from ordertrack.timeutil import IST
+from tests.helpers import SESSION_EXPIRED, kotak_row
+
+
+def ist(*args: int) -> datetime:
+    return datetime(*args, tzinfo=IST)
+
+
+@pytest.fixture
+def no_holidays(tmp_path, monkeypatch):
+    config = tmp_path / "ordertrack.toml"
+    config.write_text("[calendar]\nnse_holidays = false\n")
+    monkeypatch.setenv("ORDERTRACK_CONFIG", str(config))
+    return config
+
+
+def eod(cli, code=0):
+    result = cli("eod", "--json")
+    assert result.code == code, result.err
+    return json.loads(result.out)
+
+
+def test_friday_evening_amo_survives_the_weekend_and_expires_after_mondays_close(
+        cli, broker, sql, no_holidays):
+    with freeze_time(ist(2026, 11, 27, 20, 0)) as clock:  # Friday 20:00
+        cli("pending", "add", "1", "--symbol", "ITBEES", "--side", "buy", "--qty", "1", "--amo")
+        broker.orders()  # the AMO is not in any book: the broker no longer has it
+        broker.history("other", kotak_row("other"))
+        for moment in (ist(2026, 11, 28, 18, 0), ist(2026, 11, 29, 18, 0),  # Sat, Sun
+                       ist(2026, 11, 30, 9, 0), ist(2026, 11, 30, 12, 0)):  # Monday morning
+            clock.move_to(moment)
+            assert cli("verify").code == 0
+            assert sql("SELECT status FROM orders") == [("PENDING",)], moment
+        clock.move_to(ist(2026, 11, 30, 18, 0))  # Monday eod
+        eod(cli)
+    status, reason = sql("SELECT status, reason FROM orders")[0]
+    assert status == "EXPIRED"
+    assert "30 Nov 2026 15:30 IST" in reason
+
+
+def test_holiday_monday_extends_the_amo(cli, broker, sql, tmp_path, monkeypatch):
+    config = tmp_path / "holiday.toml"
+    config.write_text("[calendar]\nnse_holidays = false\nholidays = [2026-11-30]\n")
+    monkeypatch.setenv("ORDERTRACK_CONFIG", str(config))
+    with freeze_time(ist(2026, 11, 27, 20, 0)) as clock:
+        cli("pending", "add", "1", "--symbol", "ITBEES", "--side", "buy", "--qty", "1", "--amo")
+        broker.orders()
+        for moment in (ist(2026, 11, 28, 18, 0), ist(2026, 11, 30, 18, 0),
+                       ist(2026, 12, 1, 12, 0)):
+            clock.move_to(moment)
+            assert cli("verify").code == 0
+        assert sql("SELECT status FROM orders") == [("PENDING",)]
+        clock.move_to(ist(2026, 12, 1, 18, 0))
+        eod(cli)
+    assert sql("SELECT status FROM orders") == [("EXPIRED",)]
+
+
+def test_day_order_expires_only_after_24_hours(cli, broker, sql, no_holidays):
+    with freeze_time(ist(2026, 11, 30, 10, 0)) as clock:
+        cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "1")
+        broker.orders()
+        for moment in (ist(2026, 11, 30, 12, 0), ist(2026, 11, 30, 18, 0),
+                       ist(2026, 12, 1, 9, 59)):
+            clock.move_to(moment)
+            cli("eod")
+        assert sql("SELECT status FROM orders") == [("PENDING",)]
+        clock.move_to(ist(2026, 12, 1, 18, 0))
+        eod(cli)
+    assert sql("SELECT status FROM orders") == [("EXPIRED",)]
+
+
+def test_an_order_still_open_at_the_broker_is_never_expired(cli, broker, sql, no_holidays):
+    with freeze_time(ist(2026, 11, 23, 10, 0)) as clock:
+        cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "1")
+        broker.orders(kotak_row("1", "open", qty=1))
+        for day in range(7):
+            clock.move_to(ist(2026, 11, 23, 18, 0) + timedelta(days=day))
+            cli("eod")
+    assert sql("SELECT status FROM orders") == [("PENDING",)]
+
+
+def test_broker_failure_at_eod_expires_nothing_summary_says_so_exit_4(
+        cli, broker, sql, no_holidays):
+    with freeze_time(ist(2026, 11, 23, 10, 0)) as clock:
+        cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "1")
+        broker.write("orders.json", SESSION_EXPIRED)
+        clock.move_to(ist(2026, 11, 25, 18, 0))
+        data = eod(cli, code=ExitCode.BROKER)
+    assert sql("SELECT status FROM orders") == [("PENDING",)]
+    assert data["broker"] == "failed" and not data["summary"]["complete"]
+    payload = json.loads(sql("SELECT payload FROM outbox WHERE kind = 'DAILY_SUMMARY'")[0][0])
+    assert "invalid session token" in payload["broker_error"]
+    assert sql("SELECT outcome, exit_code FROM runs") == [("failed", 4)]
+
+
+def test_summary_is_queued_once_per_trading_day(cli, broker, sql, no_holidays):
+    with freeze_time(ist(2026, 11, 23, 10, 0)) as clock:
+        for order_id, symbol in (("1", "INFY"), ("2", "TCS"), ("3", "IDEA")):
+            cli("pending", "add", order_id, "--symbol", symbol, "--side", "buy", "--qty", "10")
+        broker.orders(kotak_row("1", "complete", qty=10, filled=10, avg="1849.5"),
+                      kotak_row("2", "rejected", symbol="TCS", qty=10, reason="RMS:Blocked"),
+                      kotak_row("3", "open", symbol="IDEA", qty=10, filled=4))
+        clock.move_to(ist(2026, 11, 23, 18, 0))
+        first = eod(cli)
+        second = eod(cli)
+        out = cli("eod").out
+    summary = first["summary"]
+    assert (summary["placed"], len(summary["executed"]), len(summary["rejected"]),
+            summary["partially_filled"], len(summary["still_pending"])) == (3, 1, 1, 1, 1)
+    assert summary["rejected"][0]["reason"] == "RMS:Blocked"
+    assert summary["tracked"] == [{"symbol": "IDEA", "tracked_qty": 4},
+                                  {"symbol": "INFY", "tracked_qty": 10}]
+    assert first["summary_queued"] and not second["summary_queued"]
+    assert sql("SELECT count(*) FROM outbox WHERE kind = 'DAILY_SUMMARY'") == [(1,)]
+    assert "Rejected: BUY TCS 10: RMS:Blocked" in out
+
+
+def test_holiday_still_force_checks_but_sends_no_summary(cli, broker, sql):
+    with freeze_time(ist(2026, 11, 24, 10, 0)) as clock:  # Guru Nanak Jayanti, NSE holiday
+        cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "1")
+        broker.orders(kotak_row("1", "complete", qty=1, filled=1))
+        clock.move_to(ist(2026, 11, 24, 18, 0))
+        result = cli("eod")
+    assert result.code == 0
+    assert "no trading session today" in result.out
+    assert sql("SELECT status FROM orders") == [("EXECUTED",)]
+    assert sql("SELECT count(*) FROM outbox WHERE kind = 'DAILY_SUMMARY'") == [(0,)]
+
+
+def test_archive_keeps_history_queryable(cli, broker, sql, tmp_path, monkeypatch):
+    config = tmp_path / "archive.toml"
+    config.write_text("[calendar]\nnse_holidays = false\n[eod]\nretention_days = 1\n")
+    monkeypatch.setenv("ORDERTRACK_CONFIG", str(config))
+    with freeze_time(ist(2026, 11, 23, 10, 0)) as clock:
+        cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "5")
+        cli("pending", "add", "2", "--symbol", "INFY", "--side", "sell", "--qty", "5")
+        cli("pending", "add", "3", "--symbol", "TCS", "--side", "buy", "--qty", "5")
+        cli("track", "add", "HDFC")  # never owned anything: stays
+        broker.orders(kotak_row("1", "complete", qty=5, filled=5),
+                      kotak_row("2", "complete", qty=5, filled=5, side="S"),
+                      kotak_row("3", "open", symbol="TCS", qty=5))
+        clock.move_to(ist(2026, 11, 23, 18, 0))
+        first = eod(cli)
+        assert first["archived_symbols"] == 1 and first["archived_orders"] == 0
+        clock.move_to(ist(2026, 11, 25, 18, 0))
+        broker.orders(kotak_row("3", "open", symbol="TCS", qty=5))
+        assert eod(cli)["archived_orders"] == 2
+    assert sql("SELECT order_id FROM orders WHERE archived_at IS NULL") == [("3",)]
+    assert [t["symbol"] for t in json.loads(cli("track", "list", "--json").out)] == ["HDFC"]
+    shown = json.loads(cli("pending", "show", "1", "--json").out)
+    assert [e["kind"] for e in shown["events"]] == ["REGISTERED", "EXECUTED"]
+
+
+def test_backup_is_owner_only_and_only_the_last_n_are_kept(cli, broker, db_path, tmp_path,
+                                                           monkeypatch):
+    config = tmp_path / "backups.toml"
+    config.write_text("[calendar]\nnse_holidays = false\n[eod]\nbackups = 2\n")
+    monkeypatch.setenv("ORDERTRACK_CONFIG", str(config))
+    broker.orders()
+    with freeze_time(ist(2026, 11, 23, 18, 0)) as clock:
+        for day in range(4):
+            clock.move_to(ist(2026, 11, 23, 18, 0) + timedelta(days=day))
+            data = eod(cli)
+    backups = sorted((db_path.parent / "backups").iterdir())
+    assert [b.name for b in backups] == ["ordertrack-20261125.db", "ordertrack-20261126.db"]
+    assert all(stat.S_IMODE(os.stat(b).st_mode) == 0o600 for b in backups)
+    assert data["integrity"] == "ok" and data["db_size_bytes"] > 0
+    import sqlite3
+    with sqlite3.connect(backups[-1]) as copy:
+        assert copy.execute("SELECT count(*) FROM runs").fetchone()[0] >= 3
+
+
+def test_status_flags_a_missed_verify_window_and_alerts_once(cli, broker, sql, no_holidays):
+    broker.orders()
+    with freeze_time(ist(2026, 11, 23, 9, 30)) as clock:
+        assert cli("verify").code == 0
+        clock.move_to(ist(2026, 11, 23, 10, 0))
+        assert json.loads(cli("status", "--json").out)["overdue"] == []
+        clock.move_to(ist(2026, 11, 23, 12, 0))  # cron stopped: two hours without a verify
+        overdue = json.loads(cli("status", "--json").out)["overdue"]
+        assert len(overdue) == 1 and "no successful verify since" in overdue[0]
+        assert cli("verify").code == 0  # the next run raises the alert...
+        assert cli("verify").code == 0  # ...once
+    alerts = sql("SELECT payload FROM outbox WHERE kind = 'SYSTEM_ALERT'")
+    assert len(alerts) == 1 and "verify" in json.loads(alerts[0][0])["text"]
+
+
+def test_a_missed_eod_is_noticed_the_next_day(cli, broker, sql, no_holidays):
+    broker.orders()
+    with freeze_time(ist(2026, 11, 23, 18, 0)) as clock:
+        eod(cli)
+        clock.move_to(ist(2026, 11, 25, 9, 30))  # Tuesday's eod never ran
+        overdue = json.loads(cli("status", "--json").out)["overdue"]
+        assert overdue == ["no successful eod for Tue 24 Nov 2026; its summary was not sent"]
+        cli("verify")
+        cli("verify")
+    assert sql("SELECT count(*) FROM outbox WHERE kind = 'SYSTEM_ALERT'") == [(1,)]
+
+
+def test_eod_table_output(cli, broker, no_holidays):
+    broker.orders()
+    with freeze_time(ist(2026, 11, 23, 18, 0)):
+        out = cli("eod").out
+    assert "Daily summary Mon 23 Nov 2026" in out
+    assert "integrity ok" in out
+
+
+from tests.fake_telegram import error, telegram  # noqa: E402,F401 (fixture)
+
+
+def test_eod_delivers_the_summary_at_once(cli, broker, telegram, no_holidays):
+    broker.orders()
+    with freeze_time(ist(2026, 11, 23, 18, 0)):
+        assert cli("eod").code == 0
+        assert cli("eod").code == 0
+    [text] = telegram.texts()
+    assert "Daily summary" in text and "Mon 23 Nov 2026" in text
+
+
+def test_eod_broker_failure_still_sends_the_incomplete_summary_and_exits_4(
+        cli, broker, telegram, no_holidays):
+    broker.write("orders.json", SESSION_EXPIRED)
+    with freeze_time(ist(2026, 11, 23, 18, 0)):
+        assert cli("eod").code == ExitCode.BROKER
+    [text] = telegram.texts()
+    assert "final states unknown" in text
+
+
+def test_eod_exits_6_when_the_summary_cannot_be_delivered(cli, broker, telegram, no_holidays,
+                                                          sql):
+    telegram.script(error(403, "Forbidden: bot was blocked by the user"))
+    broker.orders()
+    with freeze_time(ist(2026, 11, 23, 18, 0)):
+        result = cli("eod")
+    assert result.code == ExitCode.UNDELIVERED
+    assert "blocked" in result.err
+    assert sql("SELECT status FROM outbox WHERE kind = 'DAILY_SUMMARY'") == [("FAILED",)]

@@ -1,0 +1,63 @@
+"""Overdue detection (pure) and the cron installer."""
+
+import os
+import shutil
+import subprocess
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from ordertrack.calendar import Calendar
+from ordertrack.health import eod_overdue, verify_overdue
+from ordertrack.timeutil import IST
+
+CAL = Calendar(frozenset({date(2026, 11, 24)}))
+WINDOW = timedelta(minutes=90)
+
+
+def ist(*args: int) -> datetime:
+    return datetime(*args, tzinfo=IST)
+
+
+@pytest.mark.parametrize(("now", "last_ok", "late"), [
+    (ist(2026, 11, 23, 12, 0), ist(2026, 11, 23, 11, 0), False),  # recent success
+    (ist(2026, 11, 23, 12, 0), ist(2026, 11, 23, 10, 0), True),  # two hours without one
+    (ist(2026, 11, 23, 10, 0), None, False),  # session open less than the window
+    (ist(2026, 11, 23, 17, 0), ist(2026, 11, 23, 9, 30), False),  # after the close
+    (ist(2026, 11, 24, 12, 0), ist(2026, 11, 23, 15, 30), False),  # holiday
+    (ist(2026, 11, 28, 12, 0), ist(2026, 11, 27, 15, 30), False),  # Saturday
+])
+def test_verify_overdue_only_in_a_session(now, last_ok, late):
+    assert (verify_overdue(last_ok, True, now, CAL, WINDOW) is not None) is late
+
+
+def test_never_run_commands_are_not_nagged_about():
+    assert verify_overdue(None, False, ist(2026, 11, 23, 14, 0), CAL, WINDOW) is None
+    assert eod_overdue(None, False, ist(2026, 11, 23, 14, 0), CAL) is None
+
+
+def test_eod_overdue_skips_holidays_and_weekends():
+    # Monday eod done; Tuesday is a holiday; Wednesday morning: nothing missed
+    assert eod_overdue(ist(2026, 11, 23, 18, 0), True, ist(2026, 11, 25, 9, 0), CAL) is None
+    # Friday's eod missed, seen on Monday
+    late = eod_overdue(ist(2026, 11, 26, 18, 0), True, ist(2026, 11, 30, 9, 0), CAL)
+    assert late is not None and late.key == "overdue:eod:2026-11-27"
+
+
+def test_install_cron_with_a_fake_crontab(tmp_path):
+    """A fake `crontab` on PATH keeps the user's real crontab out of the test."""
+    store = tmp_path / "crontab.txt"
+    store.write_text("MAILTO=me\n5 4 * * * backup.sh\n")
+    fake = tmp_path / "bin" / "crontab"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\nif [ "$1" = "-l" ]; then cat {store}; else cat > {store}; fi\n')
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}
+    script = Path(__file__).parent.parent / "scripts" / "install_cron.sh"
+    for _ in range(2):
+        subprocess.run(["sh", str(script)], env=env, check=True, capture_output=True)
+    text = store.read_text()
+    assert text.startswith("MAILTO=me\n5 4 * * * backup.sh\n")
+    assert text.count(">>> ordertrack >>>") == 1
+    assert "$OT eod" in text and "$OT verify" in text

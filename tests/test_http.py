@@ -1,0 +1,100 @@
+"""The one HTTP retry policy, against a real local server on 127.0.0.1."""
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+
+from ordertrack.http import HttpFailure, RetryPolicy, send
+
+
+class Script(BaseHTTPRequestHandler):
+    replies: list[tuple[int, dict, bytes, float]] = []
+    hits = 0
+
+    def do_GET(self) -> None:  # noqa: N802
+        type(self).hits += 1
+        status, headers, body, delay = self.replies.pop(0) if self.replies else (200, {}, b"{}", 0)
+        time.sleep(delay)
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server():
+    Script.replies, Script.hits = [], 0
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Script)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def policy(sleeps: list[float], **kw) -> RetryPolicy:
+    return RetryPolicy(sleep=sleeps.append, **{"read_timeout": 2.0, **kw})
+
+
+def test_5xx_and_429_are_retried_then_succeed(server):
+    Script.replies = [(502, {}, b"<html>Bad Gateway</html>", 0), (429, {}, b"", 0),
+                      (200, {}, b'{"ok": true}', 0)]
+    sleeps: list[float] = []
+    reply = send(requests.Session(), "GET", server, policy=policy(sleeps))
+    assert (reply.status, reply.json()) == (200, {"ok": True})
+    assert Script.hits == 3 and len(sleeps) == 2
+
+
+def test_retries_are_bounded_and_the_last_reply_comes_back(server):
+    Script.replies = [(503, {}, b"down", 0)] * 10
+    sleeps: list[float] = []
+    reply = send(requests.Session(), "GET", server, policy=policy(sleeps, attempts=3))
+    assert reply.status == 503 and reply.json() is None
+    assert Script.hits == 3
+
+
+def test_4xx_is_not_retried(server):
+    Script.replies = [(403, {}, b'{"stCode": 1003}', 0)]
+    reply = send(requests.Session(), "GET", server, policy=policy([]))
+    assert reply.status == 403 and Script.hits == 1
+
+
+def test_retry_after_is_honoured_up_to_the_maximum(server):
+    Script.replies = [(429, {"Retry-After": "7"}, b"", 0), (200, {}, b"{}", 0)]
+    sleeps: list[float] = []
+    send(requests.Session(), "GET", server, policy=policy(sleeps))
+    assert sleeps == [7.0]
+    Script.replies = [(429, {}, b'{"ok": false, "parameters": {"retry_after": 500}}', 0)]
+    sleeps.clear()
+    reply = send(requests.Session(), "GET", server, policy=policy(sleeps, total_seconds=60))
+    assert reply.status == 429 and sleeps == []  # longer than one run waits: left to a later run
+
+
+def test_refused_connection_names_the_host_only():
+    with pytest.raises(HttpFailure) as failure:
+        send(requests.Session(), "GET", "http://127.0.0.1:9/bot123:SECRET/getMe",
+             policy=policy([], attempts=2))
+    assert failure.value.kind == "connect"
+    assert str(failure.value) == "cannot connect to 127.0.0.1:9"
+
+
+def test_read_timeout_is_not_repeated_when_the_caller_says_so(server):
+    Script.replies = [(200, {}, b"{}", 1.0)] * 3
+    with pytest.raises(HttpFailure) as failure:
+        send(requests.Session(), "GET", server, policy=policy([], read_timeout=0.2),
+             retry_timeouts=False)
+    assert failure.value.kind == "timeout" and Script.hits == 1
+
+
+def test_read_timeout_is_retried_by_default(server):
+    Script.replies = [(200, {}, b"{}", 1.0), (200, {}, b'{"late": false}', 0)]
+    reply = send(requests.Session(), "GET", server, policy=policy([], read_timeout=0.5))
+    assert reply.json() == {"late": False}
