@@ -9,8 +9,8 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +21,7 @@ from ordertrack.errors import LockHeld
 from ordertrack.timeutil import from_db, show, to_db, utcnow
 
 LOCK_NAME = "broker-run"
+POLL_SECONDS = 0.25
 
 
 def _pid_alive(pid: int) -> bool:
@@ -42,42 +43,56 @@ def _free(row: tuple[Any, ...] | None, now: datetime, host: str) -> bool:
     return holder_host == host and not _pid_alive(pid)
 
 
-def _try_take(db: Database, command: str, token: str, lease: timedelta) -> tuple[Any, ...] | None:
-    """Take the lock; None on success, else the holder's row."""
+def _try_take(db: Database, name: str, command: str, token: str,
+              duration: timedelta) -> tuple[Any, ...] | None:
+    """Take the lease; None on success, else the holder's row."""
     now, host = utcnow(), socket.gethostname()
     with transaction(db):
         row = db.execute(
             "SELECT command, pid, host, acquired_at, expires_at FROM locks WHERE name = ?",
-            (LOCK_NAME,),
+            (name,),
         ).fetchone()
         if not _free(row, now, host):
             return row
         db.execute(
             "INSERT OR REPLACE INTO locks (name, command, pid, host, token, acquired_at,"
             " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (LOCK_NAME, command, os.getpid(), host, token, to_db(now), to_db(now + lease)),
+            (name, command, os.getpid(), host, token, to_db(now), to_db(now + duration)),
         )
     return None
 
 
 @contextmanager
-def single_flight(db: Database, command: str, wait_seconds: float,
-                  lease: timedelta) -> Iterator[None]:
+def lease(db: Database, name: str, command: str, wait_seconds: float, duration: timedelta,
+          busy: Callable[[tuple[Any, ...]], Exception]) -> Iterator[None]:
+    """Hold the lease row `name` for the block, waiting up to `wait_seconds` for its holder.
+
+    The wait is counted in polls, not clock time: a frozen or jumping clock cannot make it
+    endless. `busy(holder_row)` is the error raised when the wait runs out.
+    """
     token = secrets.token_hex(8)
-    deadline = time.monotonic() + wait_seconds
-    while (holder := _try_take(db, command, token, lease)) is not None:
-        if time.monotonic() >= deadline:
-            since = show(from_db(holder[3]))
-            raise LockHeld(
-                f"another run ({holder[0]}, pid {holder[1]}) holds the lock since {since}; "
-                "try again when it finishes"
-            )
-        time.sleep(0.25)
+    polls = int(wait_seconds / POLL_SECONDS)
+    while (holder := _try_take(db, name, command, token, duration)) is not None:
+        if polls <= 0:
+            raise busy(holder)
+        polls -= 1
+        time.sleep(POLL_SECONDS)
     try:
         yield
     finally:
         with transaction(db):
-            db.execute("DELETE FROM locks WHERE name = ? AND token = ?", (LOCK_NAME, token))
+            db.execute("DELETE FROM locks WHERE name = ? AND token = ?", (name, token))
+
+
+def single_flight(db: Database, command: str, wait_seconds: float,
+                  duration: timedelta) -> AbstractContextManager[None]:
+    """The broker-run lock: one verify, reconcile or eod at a time."""
+
+    def busy(holder: tuple[Any, ...]) -> Exception:
+        return LockHeld(f"another run ({holder[0]}, pid {holder[1]}) holds the lock since "
+                        f"{show(from_db(holder[3]))}; try again when it finishes")
+
+    return lease(db, LOCK_NAME, command, wait_seconds, duration, busy)
 
 
 def start(db: Database, command: str) -> int:

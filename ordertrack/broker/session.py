@@ -2,25 +2,22 @@
 
 Kotak keeps one session per account: two runs logging in at once expire each other's tokens.
 So "check the stored session → log in → store it" runs under a short lease row (the pattern
-of runlog.single_flight): a second run waits for the first, then reuses what it stored. The
+of runlog.lease): a second run waits for the first, then reuses what it stored. The
 lease is a row, not an open write transaction, so the database stays writable during login.
 """
 
 import base64
 import binascii
 import json
-import os
-import secrets
-import socket
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlite_utils import Database
 
+from ordertrack import runlog
 from ordertrack.db import transaction
 from ordertrack.errors import BrokerUnavailable
 from ordertrack.timeutil import UTC, from_db, to_db, to_ist, utcnow
@@ -30,10 +27,9 @@ from ordertrack.timeutil import UTC, from_db, to_db, to_ist, utcnow
 EXPIRY_MARGIN = timedelta(minutes=2)
 # Longer than the slowest login (two requests, each bounded by the login retry policy).
 LEASE = timedelta(minutes=3)
-POLL_SECONDS = 0.2
-# Waiting is counted in polls, not clock time: a lease always ends within LEASE, and a frozen
-# or jumping clock must not turn the wait into an endless one.
-MAX_POLLS = int((LEASE.total_seconds() + 30) / POLL_SECONDS)
+# A waiting run waits a little longer than a lease can last, so a stuck holder's lease expires
+# first.
+LOGIN_WAIT_SECONDS = LEASE.total_seconds() + 30
 
 
 @dataclass(frozen=True)
@@ -113,50 +109,12 @@ def save(db: Database, broker: str, session: Session) -> None:
 # ---- the login lease -------------------------------------------------------------------------
 
 
-def _holder_gone(row: tuple[Any, ...], now: datetime, host: str) -> bool:
-    pid, holder_host, expires_at = row
-    if from_db(expires_at) <= now:  # type: ignore[operator]
-        return True
-    if holder_host != host:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+def login_lease(db: Database, broker: str) -> AbstractContextManager[None]:
+    def busy(holder: tuple[Any, ...]) -> Exception:
+        return BrokerUnavailable("another ordertrack run is still logging in to the broker;"
+                                 " try again in a few minutes")
 
-
-def _try_lease(db: Database, name: str, token: str) -> bool:
-    now, host = utcnow(), socket.gethostname()
-    with transaction(db):
-        row = db.execute("SELECT pid, host, expires_at FROM locks WHERE name = ?",
-                         (name,)).fetchone()
-        if row is not None and not _holder_gone(row, now, host):
-            return False
-        db.execute(
-            "INSERT OR REPLACE INTO locks (name, command, pid, host, token, acquired_at,"
-            " expires_at) VALUES (?, 'login', ?, ?, ?, ?, ?)",
-            (name, os.getpid(), host, token, to_db(now), to_db(now + LEASE)))
-    return True
-
-
-@contextmanager
-def login_lease(db: Database, broker: str) -> Iterator[None]:
-    name, token = f"login:{broker}", secrets.token_hex(8)
-    polls = 0
-    while not _try_lease(db, name, token):
-        polls += 1
-        if polls >= MAX_POLLS:
-            raise BrokerUnavailable("another ordertrack run is still logging in to the broker;"
-                                    " try again in a few minutes")
-        time.sleep(POLL_SECONDS)
-    try:
-        yield
-    finally:
-        with transaction(db):
-            db.execute("DELETE FROM locks WHERE name = ? AND token = ?", (name, token))
+    return runlog.lease(db, f"login:{broker}", "login", LOGIN_WAIT_SECONDS, LEASE, busy)
 
 
 def obtain(db: Database, broker: str, login: Callable[[], Session],
