@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from tenacity import (Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay,
                       wait_exponential, wait_random)
 
@@ -59,13 +60,20 @@ class Reply:
 
 
 class HttpFailure(Exception):
-    """No reply at all: `kind` is 'connect' or 'timeout'. The outcome of a POST is unknown
-    after a timeout (the server may have acted)."""
+    """No reply at all. `kind` is 'connect' (nothing reached the server), 'timeout' (no reply
+    in time) or 'cut' (the connection broke after the request went out). After a timeout or a
+    cut the outcome of a POST is unknown: the server may have acted."""
+
+    _TEXT = {"connect": "cannot connect to", "timeout": "no reply in time from",
+             "cut": "the connection broke before a reply from"}
 
     def __init__(self, kind: str, host: str):
-        super().__init__(f"{'cannot connect to' if kind == 'connect' else 'no reply in time from'}"
-                         f" {host}")
+        super().__init__(f"{self._TEXT[kind]} {host}")
         self.kind, self.host = kind, host
+
+    @property
+    def outcome_unknown(self) -> bool:
+        return self.kind != "connect"
 
 
 class _Retry(Exception):
@@ -86,8 +94,15 @@ def _once(session: requests.Session, method: str, url: str, policy: RetryPolicy,
         if retry_timeouts:
             raise _Retry(failure=failure) from None
         raise failure from None
+    except requests.exceptions.ConnectionError as exc:
+        # urllib3 reports a connection that broke after sending as a ProtocolError; a refused or
+        # unresolvable one comes wrapped in MaxRetryError.
+        if isinstance(exc.args[0] if exc.args else None, urllib3.exceptions.ProtocolError):
+            if not retry_timeouts:
+                raise HttpFailure("cut", host) from None
+            raise _Retry(failure=HttpFailure("cut", host)) from None
+        raise _Retry(failure=HttpFailure("connect", host)) from None
     except requests.exceptions.RequestException:
-        # ConnectionError and friends: nothing reached the server, or the reply was cut.
         raise _Retry(failure=HttpFailure("connect", host)) from None
     reply = Reply(response.status_code, response.text, dict(response.headers))
     if reply.transient:
@@ -101,7 +116,8 @@ def send(session: requests.Session, method: str, url: str, *, policy: RetryPolic
     retries are spent) or raises HttpFailure when no reply came at all.
 
     Pass retry_timeouts=False for requests that must not be repeated blindly (sending a message):
-    a read timeout then raises at once, and the caller records the outcome as unknown.
+    a read timeout or a connection cut after sending then raises at once, and the caller records
+    the outcome as unknown.
     """
     started = time.monotonic()
     backoff = wait_exponential(multiplier=policy.first_wait, max=policy.max_wait) + wait_random(

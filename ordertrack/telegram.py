@@ -112,7 +112,7 @@ def classify(status: int, body: Any, text: str = "") -> Answer:
 
 
 def _no_reply(failure: http.HttpFailure) -> Answer:
-    if failure.kind == "timeout":
+    if failure.outcome_unknown:
         return Answer(Outcome.UNKNOWN, Scope.BOT, None, str(failure))
     return Answer(Outcome.TRANSIENT, Scope.BOT, None, str(failure))
 

@@ -98,3 +98,39 @@ def test_read_timeout_is_retried_by_default(server):
     Script.replies = [(200, {}, b"{}", 1.0), (200, {}, b'{"late": false}', 0)]
     reply = send(requests.Session(), "GET", server, policy=policy([], read_timeout=0.5))
     assert reply.json() == {"late": False}
+
+
+class Cut(BaseHTTPRequestHandler):
+    """Reads the request, then closes the connection without a reply."""
+
+    hits = 0
+
+    def do_POST(self) -> None:  # noqa: N802
+        type(self).hits += 1
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.close_connection = True
+        self.wfile.flush()
+        self.connection.shutdown(2)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_connection_cut_after_sending_is_an_unknown_outcome_not_a_retry():
+    Cut.hits = 0
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Cut)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(HttpFailure) as failure:
+            send(requests.Session(), "POST", f"http://127.0.0.1:{httpd.server_port}/send",
+                 policy=policy([]), retry_timeouts=False, json={"text": "hi"})
+        assert failure.value.kind == "cut" and failure.value.outcome_unknown
+        assert Cut.hits == 1
+        send_again = policy([], attempts=3)
+        with pytest.raises(HttpFailure):
+            send(requests.Session(), "POST", f"http://127.0.0.1:{httpd.server_port}/send",
+                 policy=send_again, json={"text": "hi"})
+        assert Cut.hits == 4  # an idempotent call is retried
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -120,7 +120,7 @@ def session_expired(status: int, body: Any) -> bool:
 
 
 def unreachable(failure: HttpFailure) -> str:
-    if failure.kind == "timeout":
+    if failure.outcome_unknown:
         return (f"Kotak Neo ({failure.host}) did not answer in time: it may be slow or down;"
                 " try again later")
     return (f"cannot connect to Kotak Neo ({failure.host}): check this machine's internet"
