@@ -255,6 +255,26 @@ def track_add(
                          f" with quantity {qty}.")
 
 
+@track_app.command("show")
+def track_show(
+    ctx: typer.Context, symbol: Annotated[str, typer.Argument(help="Tracked symbol.")],
+    json_: JsonFlag = False,
+) -> None:
+    """One symbol with every change of its tracked quantity and what caused it."""
+    db = _shell(ctx).open()
+    name = _symbol(symbol)
+    row = tracking.get(db, name)
+    if row is None:
+        raise UsageProblem(f"{name} has never been tracked")
+    history = tracking.changes(db, name)
+    if json_:
+        render.emit_json({**render.tracking_json(row),
+                          "changes": [render.change_json(c) for c in history]})
+    else:
+        render.tracking_table([row])
+        render.changes_table(history)
+
+
 @track_app.command("stop")
 def track_stop(
     ctx: typer.Context, symbol: Annotated[str, typer.Argument(help="Symbol to stop tracking.")]

@@ -174,9 +174,37 @@ def eod_json(result: Any) -> dict[str, Any]:
             "backup": result.backup, "db_size_bytes": result.db_size}
 
 
-def eod_view(result: Any) -> None:
-    from ordertrack import summary
+def summary_tables(s: dict[str, Any]) -> None:
+    day = s["trading_day"]
+    if not s["complete"]:
+        console.print(f"Broker unreachable at end of day, final states unknown: {s['broker_error']}")
+    counts = Table(title=f"Daily summary {day}")
+    names = ("Placed", "Executed", "Rejected", "Cancelled", "Partially filled", "Expired",
+             "Still pending", "Manual trades", "Undelivered")
+    for name in names:
+        counts.add_column(name, justify="right")
+    counts.add_row(*map(str, (s["placed"], len(s["executed"]), len(s["rejected"]),
+                              len(s["cancelled"]), s["partially_filled"], len(s["expired"]),
+                              len(s["still_pending"]), s["manual_trades"],
+                              s["notifications_failed"])))
+    console.print(counts)
+    finished = [(kind, r) for kind in ("executed", "rejected", "cancelled", "expired")
+                for r in s[kind]]
+    if finished:
+        table = Table(title="Finished today")
+        for name in ("Outcome", "Order", "Symbol", "Side", "Filled/Qty", "Avg", "Reason"):
+            table.add_column(name)
+        for kind, r in finished:
+            table.add_row(kind, r["order_id"] or "", r["symbol"], r["side"],
+                          f"{r['filled_qty']}/{r['qty']}",
+                          inr(r["avg_price"]) if r["avg_price"] else "", r["reason"] or "")
+        console.print(table)
+    if s["tracked"]:
+        console.print("Tracked: " + ", ".join(f"{t['symbol']} {t['tracked_qty']}"
+                                              for t in s["tracked"]))
 
+
+def eod_view(result: Any) -> None:
     if result.broker_error:
         console.print(f"Broker unreachable, nothing expired: {result.broker_error}")
     else:
@@ -184,9 +212,9 @@ def eod_view(result: Any) -> None:
     if not result.session:
         console.print(f"{result.trading_day}: no trading session today (weekend or holiday).")
     elif result.summary is not None:
-        console.print(summary.text(result.summary))
+        summary_tables(result.summary)
         if not result.summary_queued:
-            console.print("(summary already sent for this day)")
+            console.print("(summary already queued for this day; not sent again)")
     console.print(f"Archived: {result.archived_orders} finished orders, "
                   f"{result.archived_symbols} symbols with nothing left.")
     backup = f"backup {result.backup}" if result.backup else "no backup"
@@ -243,4 +271,21 @@ def decisions_table(decisions: list[Any], dry_run: bool) -> None:
         action = "stop tracking" if d.stops_tracking else d.action.replace("_", " ")
         table.add_row(d.symbol, str(d.tracked), "" if d.owned is None else str(d.owned), action,
                       str(d.new_qty), d.reason, ", ".join(d.manual_orders))
+    console.print(table)
+
+
+def change_json(c: dict[str, Any]) -> dict[str, Any]:
+    return {"at": show_iso(from_db(c["at"])), "cause": c["cause"], "delta": c["delta"],
+            "qty_after": c["qty_after"], "order_id": c["order_id"] or (
+                f"#{c['order_ref']}" if c["order_ref"] else None), "note": c["note"]}
+
+
+def changes_table(changes: list[dict[str, Any]]) -> None:
+    table = Table(title="Changes of the tracked quantity")
+    for name in ("When (IST)", "Cause", "Change", "Quantity", "Order", "Note"):
+        table.add_column(name)
+    for c in map(change_json, changes):
+        table.add_row(show(from_db(c["at"])) if c["at"] else "", c["cause"],
+                      f"{c['delta']:+d}", str(c["qty_after"]), c["order_id"] or "",
+                      c["note"] or "")
     console.print(table)

@@ -105,3 +105,13 @@ def listing(db: Database, *, all_: bool) -> list[dict[str, Any]]:
     cursor = db.execute(sql + " ORDER BY symbol")
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, r)) for r in cursor.fetchall()]
+
+
+def changes(db: Database, symbol: str) -> list[dict[str, Any]]:
+    """Every change of a symbol's tracked quantity, oldest first, with the order behind it."""
+    cursor = db.execute(
+        "SELECT c.at, c.cause, c.delta, c.qty_after, o.order_id, c.order_ref, c.note"
+        " FROM tracking_changes c LEFT JOIN orders o ON o.id = c.order_ref"
+        " WHERE c.symbol = ? ORDER BY c.id", (symbol,))
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, r)) for r in cursor.fetchall()]

@@ -83,6 +83,9 @@ def test_manual_orders_are_attributed(cli, account, sql):
     assert sql("SELECT order_id, symbol, side, filled_qty FROM manual_orders") == [
         ("900", "INFY", "SELL", 50)]
     assert json.loads(sql("SELECT manual_orders FROM adjustments")[0][0]) == ["900"]
+    changes = json.loads(cli("track", "show", "INFY", "--json").out)["changes"]
+    assert (changes[-1]["cause"], changes[-1]["delta"], changes[-1]["note"]) == (
+        "MANUAL_SELL", -50, "900")
 
 
 def test_manual_buy_is_absorbed_by_default(cli, account):

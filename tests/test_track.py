@@ -54,3 +54,19 @@ def test_table_output(cli):
     out = cli("track", "list").out
     assert "M&M" in out and "4" in out
     assert "none" in cli("track", "list", "--all").out or "M&M" in cli("track", "list").out
+
+
+def test_show_explains_every_change_of_quantity(cli, broker):
+    from tests.helpers import kotak_row
+    cli("track", "add", "INFY", "--qty", "10")
+    cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "5")
+    broker.orders(kotak_row("1", "complete", qty=5, filled=5))
+    cli("verify")
+    data = json.loads(cli("track", "show", "INFY-EQ", "--json").out)
+    assert data["tracked_qty"] == 15
+    assert [(c["cause"], c["delta"], c["qty_after"], c["order_id"]) for c in data["changes"]] == [
+        ("TRACK_ADD", 10, 10, None), ("FILL", 5, 15, "1")]
+    out = cli("track", "show", "INFY").out
+    assert "FILL" in out and "+5" in out
+    result = cli("track", "show", "NEVER")
+    assert result.code == ExitCode.USAGE and "never been tracked" in result.err
