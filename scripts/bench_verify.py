@@ -55,7 +55,8 @@ def book_reads(env: dict) -> int:
 
     FileBroker.order_book = counting  # type: ignore[method-assign]
     settings = config.load(os.environ)
-    verify.run(open_db(settings.db_path), config.make_broker(settings), settings, utcnow())
+    db = open_db(settings.db_path)
+    verify.run(db, config.make_broker(settings, db), settings, utcnow())
     return reads
 
 

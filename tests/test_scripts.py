@@ -1,0 +1,20 @@
+"""The benchmark scripts run (at a tiny size), so they cannot rot unnoticed."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).parent.parent / "scripts"
+
+
+@pytest.mark.parametrize(("script", "args", "expect"), [
+    ("bench_verify.py", ["--orders", "60", "--repeat", "1"], "order-book reads per verify run:      1"),
+    ("bench_eod.py", ["--days", "3", "--orders", "5", "--repeat", "1"], "status (median of 1)"),
+])
+def test_benchmark_scripts_run(script, args, expect):
+    result = subprocess.run([sys.executable, str(SCRIPTS / script), *args], capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert expect in result.stdout
