@@ -18,7 +18,8 @@ def register_order(symbol: str, side: str, qty: int, *, order_id: str | None = N
                    price: float | None = None, amo: bool = False,
                    placed_at: datetime | str | None = None, tag: str | None = None,
                    db_path: Path | str | None = None) -> str:
-    """Register an order the engine placed. Returns 'added' or 'unchanged'.
+    """Register an order the engine placed. Returns 'added', 'unchanged' or 'resolved' (the id
+    completes an order registered earlier without one, under the same tag).
 
     Raises ordertrack.errors.UsageProblem for bad or conflicting details.
     """

@@ -170,7 +170,9 @@ def pending_add(
                placed_at=placed_at, tag=tag)
     outcome, local_id = registry.register(db, raw, utcnow())
     name = order_id or f"#{local_id} (unconfirmed: verify will find its broker id)"
-    render.console.print(f"Order {name} {'registered' if outcome == 'added' else 'already registered'}.")
+    said = {"added": "registered", "unchanged": "already registered",
+            "resolved": f"registered: it completes unconfirmed order #{local_id}"}
+    render.console.print(f"Order {name} {said[outcome]}.")
 
 
 @pending_app.command("list")
@@ -241,7 +243,8 @@ def track_list(
 def track_add(
     ctx: typer.Context,
     symbol: Annotated[str, typer.Argument(help="Symbol to track.")],
-    qty: Annotated[int, typer.Option(min=0, help="Quantity the system owns now.")] = 0,
+    qty: Annotated[int, typer.Option(min=0, max=registry.MAX_QTY,
+                                     help="Quantity the system owns now.")] = 0,
 ) -> None:
     """Start tracking a symbol (fills of system orders keep its quantity up to date)."""
     db = _shell(ctx).open()

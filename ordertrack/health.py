@@ -3,8 +3,11 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ordertrack.calendar import Calendar, ist_date
+from ordertrack.calendar import NSE_HOLIDAYS_2026, Calendar, ist_date
 from ordertrack.timeutil import show
+
+
+BUILT_IN_YEAR = max(day.year for day in NSE_HOLIDAYS_2026)
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,20 @@ def eod_overdue(last_ok: datetime | None, ever_ran: bool, now: datetime,
     if last_ok is not None and ist_date(last_ok) >= previous:
         return None
     return Overdue(f"overdue:eod:{previous}", "eod",
-                   f"no successful eod for {previous:%a %d %b %Y}; its summary was not sent")
+                   f"no successful eod for {previous:%a %d %b %Y}; its summary is missing or "
+                   "incomplete")
+
+
+def calendar_gap(now: datetime, calendar: Calendar) -> Overdue | None:
+    """Past the built-in holiday list, with no holiday configured for this year: every weekday
+    would count as a session."""
+    year = ist_date(now).year
+    if year <= BUILT_IN_YEAR or any(day.year == year for day in calendar.holidays):
+        return None
+    return Overdue(f"calendar:{year}", "calendar",
+                   f"no exchange holidays known for {year}: add NSE's list under [calendar] "
+                   "holidays in the config file, or expiry and overdue checks treat holidays "
+                   "as sessions")
 
 
 def overdue(runs: dict[str, tuple[datetime | None, bool]], now: datetime, calendar: Calendar,
@@ -45,5 +61,6 @@ def overdue(runs: dict[str, tuple[datetime | None, bool]], now: datetime, calend
     found = [
         verify_overdue(*runs.get("verify", (None, False)), now, calendar, window),
         eod_overdue(*runs.get("eod", (None, False)), now, calendar),
+        calendar_gap(now, calendar) if runs else None,
     ]
     return [o for o in found if o is not None]

@@ -75,6 +75,8 @@ def _filled_from(order: Order, row: BrokerOrder, state: BrokerState) -> int:
     reported = row.filled_qty or 0
     if state is BrokerState.COMPLETE and reported <= 0:
         reported = row.qty or order.qty  # 'complete' means fully filled
+    # Never more than the order's quantity (the broker's, if the order was modified upwards).
+    reported = min(reported, max(order.qty, row.qty or 0))
     return max(order.filled_qty, reported)  # a fill never un-happens
 
 

@@ -20,8 +20,8 @@ class Resolution:
 
 
 def _fits(order: Order, row: BrokerOrder) -> bool:
-    if order.tag:
-        return row.tag == order.tag
+    if order.tag:  # the tag picks the order; symbol and side must still agree
+        return row.tag == order.tag and (row.symbol, row.side) == (order.symbol, order.side)
     if (row.symbol, row.side, row.qty) != (order.symbol, order.side, order.qty):
         return False
     return row.placed_at is None or abs(row.placed_at - order.placed_at) <= WINDOW

@@ -78,9 +78,11 @@ def _record_manual_orders(db: Database, book: tuple[BrokerOrder, ...], ids: set[
 
 
 def _apply(db: Database, d: Decision, now: datetime, run_id: int | None) -> None:
-    day = ist_date(now).isoformat()
-    key = (f"{d.symbol}:{d.action}:{d.tracked}->{d.owned}" if d.action == "manual_buy_ignored"
-           else f"{d.symbol}:{d.action}:{d.tracked}->{d.owned}:{day}")
+    # The same finding on the same data gets the same key; any change of the tracked quantity
+    # since (a fill, an earlier adjustment) makes a new one, so a repeat trade is not lost.
+    last_change = db.execute("SELECT max(id) FROM tracking_changes WHERE symbol = ?",
+                             (d.symbol,)).fetchone()[0]
+    key = f"{d.symbol}:{d.action}:{d.tracked}->{d.owned}:after-{last_change}"
     inserted = db.execute(
         "INSERT OR IGNORE INTO adjustments (key, symbol, action, tracked_before, owned,"
         " tracked_after, manual_orders, at, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

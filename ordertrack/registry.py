@@ -20,7 +20,7 @@ from ordertrack import store, symbols
 from ordertrack.db import transaction
 from ordertrack.errors import UsageProblem
 from ordertrack.models import Event, Side, Status
-from ordertrack.timeutil import parse_user_time
+from ordertrack.timeutil import parse_user_time, to_db
 
 MAX_QTY = 10**9
 MAX_PRICE = 10**9
@@ -39,6 +39,7 @@ class NewOrder:
     amo: bool
     placed_at: datetime
     tag: str | None
+    explicit_time: bool = False  # placed_at came from the caller, not the clock
 
 
 def _qty(value: Any) -> int:
@@ -94,7 +95,8 @@ def validate(raw: dict[str, Any], now: datetime) -> NewOrder:
     if tag is not None and (len(tag) > 64 or not tag.isprintable()):
         raise ValueError("tag must be printable and at most 64 characters")
     return NewOrder(order_id, symbols.check(str(raw["symbol"])), side, _qty(raw.get("qty")),
-                    _price(raw.get("price")), _bool(raw.get("amo")), placed_at, tag)
+                    _price(raw.get("price")), _bool(raw.get("amo")), placed_at, tag,
+                    explicit_time=bool(raw.get("placed_at")))
 
 
 def _conflicts(stored: dict[str, Any], new: NewOrder) -> list[str]:
@@ -106,18 +108,41 @@ def _conflicts(stored: dict[str, Any], new: NewOrder) -> list[str]:
             if stored[name] != value and not (name == "tag" and value is None)]
 
 
+_OPEN = "status IN ('PENDING', 'PARTIALLY_FILLED')"
+_UNCONFIRMED = f"order_id IS NULL AND {_OPEN}"
+
+
+def _first(db: Database, where: str, params: tuple[Any, ...]) -> dict[str, Any] | None:
+    cursor = db.execute(f"SELECT * FROM orders WHERE {where} ORDER BY id LIMIT 1", params)
+    row = cursor.fetchone()
+    return dict(zip([d[0] for d in cursor.description], row)) if row else None
+
+
 def _existing(db: Database, new: NewOrder) -> dict[str, Any] | None:
+    """The stored order this registration repeats, if any.
+
+    By broker id; else an open order with the same tag (a tag names one order while it is
+    open, and may be reused after); else, for an engine that restarts and registers again with
+    the same explicit placement time, an open unconfirmed order with the same details. An id
+    arriving for an open unconfirmed order with its tag completes that order.
+    """
     if new.order_id:
-        return store.find_order(db, new.order_id)
+        found = store.find_order(db, new.order_id)
+        if found is None and new.tag:
+            found = _first(db, f"tag = ? AND {_UNCONFIRMED}", (new.tag,))
+        return found
     if new.tag:
-        cursor = db.execute("SELECT * FROM orders WHERE tag = ? ORDER BY id LIMIT 1", (new.tag,))
-        row = cursor.fetchone()
-        return dict(zip([d[0] for d in cursor.description], row)) if row else None
+        return _first(db, f"tag = ? AND {_OPEN}", (new.tag,))
+    if new.explicit_time:
+        return _first(db, f"{_UNCONFIRMED} AND tag IS NULL AND symbol = ? AND side = ? AND qty = ?"
+                          " AND amo = ? AND placed_at = ?",
+                      (new.symbol, new.side, new.qty, int(new.amo), to_db(new.placed_at)))
     return None
 
 
 def add(db: Database, new: NewOrder, now: datetime) -> tuple[str, int]:
-    """Register inside the caller's transaction. Returns ('added' | 'unchanged', local id)."""
+    """Register inside the caller's transaction.
+    Returns ('added' | 'unchanged' | 'resolved', local id)."""
     stored = _existing(db, new)
     if stored is not None:
         problems = _conflicts(stored, new)
@@ -125,6 +150,14 @@ def add(db: Database, new: NewOrder, now: datetime) -> tuple[str, int]:
             name = new.order_id or f"tag {new.tag}"
             raise UsageProblem(f"order {name} is already registered with other details: "
                                + "; ".join(problems))
+        if new.order_id and stored["order_id"] is None:
+            db.execute("UPDATE orders SET order_id = ?, updated_at = ? WHERE id = ?",
+                       (new.order_id, to_db(now), stored["id"]))
+            store.insert_event(db, stored["id"], Event(
+                "RESOLVED", f"local-{stored['id']}:RESOLVED", Status(stored["status"]),
+                stored["filled_qty"], reason="broker id registered later", notify=False),
+                now, None)
+            return "resolved", stored["id"]
         return "unchanged", stored["id"]
     local_id = store.insert_order(db, asdict(new), now)
     ref = new.order_id or f"local-{local_id}"
@@ -168,6 +201,8 @@ def read_import(path: Path) -> list[dict[str, Any]]:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise UsageProblem(f"{path} line {number}: not valid JSON ({exc.msg})") from None
+        except RecursionError:
+            raise UsageProblem(f"{path} line {number}: nested too deeply") from None
         if not isinstance(row, dict):
             raise UsageProblem(f"{path} line {number}: expected a JSON object")
         rows.append(row)
@@ -185,7 +220,7 @@ def import_file(db: Database, path: Path, now: datetime) -> dict[str, int]:
             checked.append(validate(raw, now))
         except ValueError as exc:
             raise UsageProblem(f"{path} order {number}: {exc}; nothing was imported") from None
-    counts = {"added": 0, "unchanged": 0}
+    counts = {"added": 0, "unchanged": 0, "resolved": 0}
     with transaction(db):
         for number, new in enumerate(checked, start=1):
             try:

@@ -45,7 +45,7 @@ def open_orders(db: Database) -> list[Order]:
 
 def find_order(db: Database, ref: str) -> dict[str, Any] | None:
     """By broker order id, or by local id written as '#12' (orders registered without an id)."""
-    if ref.startswith("#") and ref[1:].isdigit():
+    if ref.startswith("#") and ref[1:].isdigit() and len(ref) < 19:  # fits SQLite's integer
         found = _rows(db, "SELECT * FROM orders WHERE id = ?", (int(ref[1:]),))
     else:
         found = _rows(db, "SELECT * FROM orders WHERE order_id = ?", (ref,))

@@ -72,4 +72,7 @@ def from_epoch_ns(value: object) -> datetime | None:
         return None
     if ns <= 0:
         return None
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=ns // 1000)
+    try:
+        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=ns // 1000)
+    except OverflowError:
+        return None

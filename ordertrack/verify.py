@@ -91,11 +91,12 @@ def _count(result: VerifyResult, change: Change, missing: bool) -> None:
 
 
 def _resolve(db: Database, orders: list[Order], book: tuple[BrokerOrder, ...], now: datetime,
-             run_id: int | None, result: VerifyResult) -> list[Order]:
-    """Give unconfirmed orders their broker id where exactly one book row fits."""
+             run_id: int | None, result: VerifyResult) -> tuple[list[Order], set[int]]:
+    """Give unconfirmed orders their broker id where exactly one book row fits. Returns the
+    orders and the local ids of those several rows fit (they are in the book: not missing)."""
     unconfirmed = [o for o in orders if o.order_id is None]
     if not unconfirmed:
-        return orders
+        return orders, set()
     found = matching.resolve(unconfirmed, book, store.claimed_ids(db))
     resolved = []
     for order in orders:
@@ -115,7 +116,7 @@ def _resolve(db: Database, orders: list[Order], book: tuple[BrokerOrder, ...], n
             outbox.enqueue(db, f"local-{order.id}:ambiguous:{','.join(candidates)}",
                            "AMBIGUOUS_MATCH", payload, now, run_id)
         resolved.append(order)
-    return resolved
+    return resolved, set(found.ambiguous)
 
 
 def run(db: Database, broker: Broker, settings: Settings, now: datetime,
@@ -128,13 +129,15 @@ def run(db: Database, broker: Broker, settings: Settings, now: datetime,
     rows = {row.order_id: row for row in book.items}
     histories = _histories(broker, store.open_orders(db), set(rows), now, settings)
     with transaction(db):
-        orders = _resolve(db, store.open_orders(db), book.items, now, run_id, result)
+        orders, ambiguous = _resolve(db, store.open_orders(db), book.items, now, run_id, result)
         for order in orders:
             if order_id and order.order_id != order_id and f"#{order.id}" != order_id:
                 continue
             row = rows.get(order.order_id) if order.order_id else None
             if row is not None:
                 change = lifecycle.observe(order, row)
+            elif order.id in ambiguous:
+                change = Change(order, order)  # in the book, just not yet told apart
             else:
                 history = histories.get(order.order_id) if order.order_id else Fetch(
                     Outcome.UNSUPPORTED)

@@ -203,7 +203,7 @@ def test_a_missed_eod_is_noticed_the_next_day(cli, broker, sql, no_holidays):
         eod(cli)
         clock.move_to(ist(2026, 11, 25, 9, 30))  # Tuesday's eod never ran
         overdue = json.loads(cli("status", "--json").out)["overdue"]
-        assert overdue == ["no successful eod for Tue 24 Nov 2026; its summary was not sent"]
+        assert overdue == ["no successful eod for Tue 24 Nov 2026; its summary is missing or incomplete"]
         cli("verify")
         cli("verify")
     assert sql("SELECT count(*) FROM outbox WHERE kind = 'SYSTEM_ALERT'") == [(1,)]

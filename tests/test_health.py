@@ -61,3 +61,11 @@ def test_install_cron_with_a_fake_crontab(tmp_path):
     assert text.startswith("MAILTO=me\n5 4 * * * backup.sh\n")
     assert text.count(">>> ordertrack >>>") == 1
     assert "$OT eod" in text and "$OT verify" in text
+
+
+def test_a_year_past_the_built_in_holidays_is_flagged_until_configured():
+    from ordertrack.health import calendar_gap
+    assert calendar_gap(ist(2026, 6, 1, 10, 0), Calendar()) is None
+    late = calendar_gap(ist(2027, 1, 4, 10, 0), Calendar())
+    assert late is not None and "2027" in late.text and late.key == "calendar:2027"
+    assert calendar_gap(ist(2027, 1, 4, 10, 0), Calendar(frozenset({date(2027, 1, 26)}))) is None

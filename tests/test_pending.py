@@ -244,3 +244,44 @@ def test_python_api_refuses_naive_datetimes(db_path):
 def test_default_placed_at_is_now(cli, sql):
     cli(*ADD)
     assert sql("SELECT placed_at FROM orders") == [("2026-11-24T04:00:00.000000+00:00",)]
+
+
+def test_a_reused_tag_of_a_finished_order_registers_a_new_order(cli, broker, sql):
+    """Review bug: tag matching found an executed order and dropped the new registration."""
+    from tests.helpers import kotak_row
+    cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "10", "--tag", "sip")
+    broker.orders(kotak_row("1", "complete", qty=10, filled=10, tag="sip"))
+    cli("verify")
+    result = cli("pending", "add", "--symbol", "INFY", "--side", "buy", "--qty", "10",
+                 "--tag", "sip")
+    assert result.code == 0 and "unconfirmed" in result.out
+    assert sql("SELECT order_id, status FROM orders ORDER BY id") == [
+        ("1", "EXECUTED"), (None, "PENDING")]
+
+
+def test_an_id_that_arrives_later_completes_the_unconfirmed_order(cli, broker, sql):
+    """Review bug: the same order registered without, then with, its id made two rows."""
+    from tests.helpers import kotak_row
+    cli("pending", "add", "--symbol", "INFY", "--side", "buy", "--qty", "10", "--tag", "e-7")
+    result = cli("pending", "add", "555", "--symbol", "INFY", "--side", "buy", "--qty", "10",
+                 "--tag", "e-7")
+    assert result.code == 0 and "completes unconfirmed order #1" in result.out
+    broker.orders(kotak_row("555", "complete", qty=10, filled=10, tag="e-7"))
+    cli("verify")
+    assert sql("SELECT order_id, status FROM orders") == [("555", "EXECUTED")]
+    assert [k for (k,) in sql("SELECT kind FROM events ORDER BY id")] == [
+        "REGISTERED", "RESOLVED", "EXECUTED"]
+
+
+def test_a_restarted_engine_repeating_an_id_less_registration_is_a_no_op(cli, sql):
+    args = ("pending", "add", "--symbol", "INFY", "--side", "buy", "--qty", "10",
+            "--placed-at", "2026-11-23T09:20:00")
+    assert cli(*args).code == 0
+    assert "already registered" in cli(*args).out
+    assert sql("SELECT count(*) FROM orders") == [(1,)]
+
+
+def test_huge_values_are_usage_errors_not_crashes(cli):
+    assert cli("track", "add", "INFY", "--qty", "99999999999999999999").code == ExitCode.USAGE
+    result = cli("pending", "show", "#99999999999999999999")
+    assert result.code == ExitCode.USAGE and "not registered" in result.err

@@ -245,3 +245,32 @@ def test_dry_run_sends_nothing(cli, account, telegram):
     holdings(account, INFY=60)
     reconcile(cli, "--dry-run")
     assert telegram.texts() == []
+
+
+def test_the_same_manual_sell_twice_in_a_day_is_applied_twice(cli, account, sql):
+    """Review bug: a day-based key swallowed a repeat of the same numbers."""
+    cli("track", "add", "INFY", "--qty", "100")
+    holdings(account, INFY=50)
+    reconcile(cli)  # 100 -> 50
+    cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "50")
+    account.orders(kotak_row("1", "complete", qty=50, filled=50))
+    with freeze_time(NOW - timedelta(hours=1)):
+        cli("verify")  # tracked 100 again
+    positions(account, ("INFY", 50, 50))  # the system buy, and a second manual sell of 50
+    account.orders(kotak_row("1", "complete", qty=50, filled=50),
+                   kotak_row("77", "complete", side="S", qty=50, filled=50))
+    [d] = reconcile(cli)["decisions"]
+    assert (d["action"], d["tracked"], d["owned"]) == ("manual_sell", 100, 50)
+    assert tracked(cli) == {"INFY": (50, "ACTIVE")}
+    assert sql("SELECT count(*) FROM outbox WHERE kind = 'MANUAL_TRADE'") == [(2,)]
+
+
+@pytest.mark.parametrize("payload", [
+    {"stat": "Not_Ok", "stCode": 100022, "errMsg": "invalid session token", "data": []},
+    {"error": [{"code": "10512", "message": "Required header not found."}], "data": []},
+])
+def test_an_error_reply_for_holdings_is_never_read_as_no_holdings(cli, account, payload):
+    cli("track", "add", "INFY", "--qty", "100")
+    account.write("holdings.json", payload)
+    reconcile(cli, code=ExitCode.BROKER)
+    assert tracked(cli) == {"INFY": (100, "ACTIVE")}

@@ -294,3 +294,38 @@ def test_each_run_is_recorded(cli, broker, sql):
     [(command, outcome, code, counts)] = sql("SELECT command, outcome, exit_code, counts FROM runs")
     assert (command, outcome, code) == ("verify", "ok", 0)
     assert json.loads(counts)["checked"] == 0
+
+
+def test_an_absurd_number_in_one_row_does_not_stop_the_others(cli, broker, sql):
+    """Review bug: fldQty 1e20 overflowed SQLite and rolled back every change."""
+    add(cli, "1")
+    add(cli, "2", "TCS")
+    broker.orders(kotak_row("1", "open", filled=1e20), kotak_row("2", "rejected", symbol="TCS"))
+    assert cli("verify").code == 0
+    assert sql("SELECT order_id, status, filled_qty FROM orders ORDER BY id") == [
+        ("1", "PENDING", 0), ("2", "REJECTED", 0)]
+
+
+def test_a_fill_above_the_order_quantity_is_capped(cli, broker, sql):
+    add(cli, "1", "INFY", "buy", "10")
+    broker.orders(kotak_row("1", "complete", qty=10, filled=400))
+    verify_json(cli)
+    assert sql("SELECT filled_qty FROM orders") == [(10,)]
+    assert sql("SELECT tracked_qty FROM tracking") == [(10,)]
+
+
+def test_deeply_nested_broker_json_is_a_failed_fetch(cli, broker):
+    add(cli, "1")
+    broker.write("orders.json", "[" * 100000 + "]" * 100000)
+    result = cli("verify")
+    assert result.code == ExitCode.BROKER and "nested too deeply" in result.err
+
+
+@freeze_time(T0)
+def test_ambiguous_unconfirmed_orders_are_not_counted_missing(cli, broker, sql):
+    add(cli, None, "INFY", "buy", "10")
+    broker.orders(kotak_row("8", "open", qty=10, placed="23-Nov-2026 09:29:00"),
+                  kotak_row("9", "open", qty=10, placed="23-Nov-2026 09:31:00"))
+    verify_json(cli)
+    verify_json(cli)
+    assert sql("SELECT missing_count FROM orders") == [(0,)]

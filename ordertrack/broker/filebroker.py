@@ -37,6 +37,8 @@ class FileBroker:
             return Fetch(
                 Outcome.FAILED, error=f"{path} is not valid JSON (line {exc.lineno}: {exc.msg})"
             )
+        except RecursionError:
+            return Fetch(Outcome.FAILED, error=f"{path} is nested too deeply to be a broker reply")
         fetch = parse(payload)
         if fetch.outcome is Outcome.FAILED:
             return Fetch(Outcome.FAILED, error=f"{path}: {fetch.error}")

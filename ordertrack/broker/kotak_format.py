@@ -20,6 +20,18 @@ def blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and value.strip().upper() in _SENTINELS)
 
 
+# Beyond any real quantity; also keeps a corrupt value from overflowing SQLite's integers.
+MAX_NUMBER = 10**12
+
+
+def epoch_ns(value: Any) -> int:
+    """`updRecvTm`: epoch nanoseconds (about 1.7e18), the best ordering key; 0 when unusable."""
+    try:
+        return max(0, min(int(str(value).strip()), 2**63 - 1))
+    except ValueError:
+        return 0
+
+
 def to_int(value: Any) -> int | None:
     if blank(value) or isinstance(value, bool):
         return None
@@ -27,7 +39,7 @@ def to_int(value: Any) -> int | None:
         number = float(str(value).replace(",", "").strip())
     except ValueError:
         return None
-    if not math.isfinite(number) or number != int(number):
+    if not math.isfinite(number) or number != int(number) or abs(number) > MAX_NUMBER:
         return None
     return int(number)
 
@@ -39,7 +51,7 @@ def to_float(value: Any) -> float | None:
         number = float(str(value).replace(",", "").strip())
     except ValueError:
         return None
-    return number if math.isfinite(number) else None
+    return number if math.isfinite(number) and abs(number) <= MAX_NUMBER else None
 
 
 def to_text(value: Any) -> str | None:
@@ -108,7 +120,7 @@ def order_row(row: Any) -> BrokerOrder | None:
         reason=reason,
         tag=to_text(row.get("GuiOrdId")),
         placed_at=parse_kotak_time(row.get("ordDtTm")) or parse_kotak_time(row.get("flDtTm")),
-        updated_ns=to_int(row.get("updRecvTm")) or 0,
+        updated_ns=epoch_ns(row.get("updRecvTm")),
         raw=row,
     )
 
@@ -135,8 +147,17 @@ def order_history(payload: Any, order_id: str) -> Fetch:
     return Fetch(Outcome.OK, items=tuple(rows), skipped=fetch.skipped)
 
 
+_ERROR_KEYS = ("error", "fault", "Error", "Error Message", "errMsg", "emsg")
+
+
 def holdings(payload: Any) -> Fetch:
-    """Holdings have no stat/stCode envelope: {"data": [...]}."""
+    """Holdings have no stat/stCode envelope: {"data": [...]}. A reply that carries an error
+    (or a stat other than ok) is a failure even with an empty data list: reading it as "no
+    holdings" would look like a manual sale of everything."""
+    if isinstance(payload, dict) and (
+            any(payload.get(k) for k in _ERROR_KEYS)
+            or str(payload.get("stat", "ok")).strip().lower() != "ok"):
+        return Fetch(Outcome.FAILED, error=_error_text(payload))
     return envelope(payload, has_stat=False)
 
 
