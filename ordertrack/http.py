@@ -141,7 +141,7 @@ def send(session: requests.Session, method: str, url: str, *, policy: RetryPolic
 
     retrying = Retrying(
         stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.total_seconds)
-        | budget_left,
+        | budget_left,  # type: ignore[operator]  # tenacity accepts any callable as a stop
         wait=wait, retry=retry_if_exception_type(_Retry), sleep=policy.sleep, reraise=True,
     )
     try:

@@ -113,25 +113,22 @@ def observe(order: Order, row: BrokerOrder) -> Change:
         broker_status=row.status_text or order.broker_status,
         missing_count=0,
     )
-    common = dict(avg_price=avg, broker_status=row.status_text, raw=row.raw)
-    events: list[Event] = []
     ref = order.order_id or f"local-{order.id}"
+
+    def event(kind: str, key: str, status: Status, delta_qty: int = 0, notify: bool = True,
+              why: str | None = None) -> Event:
+        return Event(kind, f"{ref}:{key}", status, filled, delta_qty, avg, why,
+                     row.status_text, row.raw, notify)
+
+    events: list[Event] = []
     if state is BrokerState.UNKNOWN and row.status_text != order.broker_status:
-        events.append(
-            Event("UNKNOWN_STATUS", f"{ref}:unknown:{row.status_text}", target, filled,
-                  **common, notify=False)
-        )
+        events.append(event("UNKNOWN_STATUS", f"unknown:{row.status_text}", target, notify=False))
     if target is Status.EXECUTED:
-        events.append(Event("EXECUTED", f"{ref}:EXECUTED", target, filled, delta, **common))
+        events.append(event("EXECUTED", "EXECUTED", target, delta))
     elif delta > 0:
-        events.append(
-            Event("PARTIAL_FILL", f"{ref}:fill:{filled}", Status.PARTIALLY_FILLED, filled,
-                  delta, **common)
-        )
+        events.append(event("PARTIAL_FILL", f"fill:{filled}", Status.PARTIALLY_FILLED, delta))
     if target in (Status.REJECTED, Status.CANCELLED):
-        events.append(
-            Event(target.value, f"{ref}:{target.value}", target, filled, reason=reason, **common)
-        )
+        events.append(event(target.value, target.value, target, why=reason))
     return Change(order, after, tuple(events))
 
 

@@ -16,7 +16,7 @@ def inr(amount: float | None) -> str:
     sign = "-" if amount < 0 else ""
     whole, frac = f"{abs(amount):.2f}".split(".")
     head, tail = whole[:-3], whole[-3:]
-    groups = []
+    groups: list[str] = []
     while len(head) > 2:
         groups.insert(0, head[-2:])
         head = head[:-2]

@@ -29,7 +29,8 @@ def enqueue(db: Database, key: str, kind: str, payload: dict[str, Any], now: dat
 
 def listing(db: Database, status: str | None = None, run_id: int | None = None,
             limit: int | None = None) -> list[dict[str, Any]]:
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     if status:
         where.append("status = ?")
         params.append(status)

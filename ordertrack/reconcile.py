@@ -3,7 +3,7 @@ apply manual trades, and record which broker orders explain them."""
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 from typing import Any
 
 from sqlite_utils import Database

@@ -44,8 +44,8 @@ def _histories(broker: Broker, orders: list[Order], book_ids: set[str], now: dat
     due = [o for o in orders if o.order_id and o.order_id not in book_ids
            and lifecycle.expiry_due(
                replace(o, missing_count=o.missing_count + 1), now, settings.missing)]
-    return {o.order_id: broker.order_history(o.order_id)  # type: ignore[misc]
-            for o in due[: settings.history_lookups]}
+    return {o.order_id: broker.order_history(o.order_id)
+            for o in due[: settings.history_lookups] if o.order_id}
 
 
 def _payload(order: Order, event: Event) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 import json
 import os
 import stat
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 from freezegun import freeze_time

@@ -1,7 +1,6 @@
 """Overdue detection (pure) and the cron installer."""
 
 import os
-import shutil
 import subprocess
 from datetime import date, datetime, timedelta
 from pathlib import Path

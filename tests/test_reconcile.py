@@ -8,7 +8,7 @@ from freezegun import freeze_time
 
 from ordertrack.exitcodes import ExitCode
 from ordertrack.timeutil import IST
-from tests.helpers import NO_DATA, kotak_row
+from tests.helpers import kotak_row
 
 NOW = datetime(2026, 11, 25, 16, 0, tzinfo=IST)  # Wednesday, after the close
 
