@@ -21,6 +21,7 @@ from ordertrack.errors import (BrokerUnavailable, DatabaseProblem, LockHeld, Ord
 from ordertrack.exitcodes import ExitCode
 from ordertrack.models import Status
 from ordertrack.redact import redact
+from ordertrack.text import one_line
 from ordertrack.timeutil import show, show_iso, utcnow
 
 T = TypeVar("T")
@@ -300,7 +301,7 @@ def outbox_list(
     ctx: typer.Context,
     status: Annotated[str | None, typer.Option(
         help="PENDING, SENT, FAILED, DIGESTED or OFF.")] = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many rows.")] = 200,
+    limit: Annotated[int, typer.Option(min=1, max=1_000_000, help="At most this many rows.")] = 200,
     json_: JsonFlag = False,
 ) -> None:
     """Notifications waiting, sent and failed, with each chat's delivery and last error."""
@@ -509,7 +510,7 @@ def demo() -> None:
 
 
 def _fail(message: str, code: ExitCode) -> int:
-    sys.stderr.write(f"ordertrack: {redact(message)}\n")
+    sys.stderr.write(f"ordertrack: {one_line(redact(message))}\n")
     return int(code)
 
 

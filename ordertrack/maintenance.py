@@ -21,10 +21,12 @@ def backup(db: Database, db_path: Path, now: datetime, keep: int) -> Path | None
     folder = db_path.parent / "backups"
     folder.mkdir(mode=0o700, exist_ok=True)
     target = folder / f"{db_path.stem}-{ist_date(now):%Y%m%d}.db"
-    target.unlink(missing_ok=True)
+    partial = folder / f".{target.name}.partial"  # killed mid-copy: never taken for a backup
+    partial.unlink(missing_ok=True)
     # Created empty and owner-only first: VACUUM INTO would use the umask's permissions.
-    os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    db.execute("VACUUM INTO ?", (str(target),))
+    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    db.execute("VACUUM INTO ?", (str(partial),))
+    os.replace(partial, target)
     copies = sorted(folder.glob(f"{db_path.stem}-*.db"))
     for old in copies[:-keep]:
         old.unlink()

@@ -25,7 +25,9 @@ never sent.
 """
 
 import json
+import os
 import secrets
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +41,8 @@ from ordertrack.config import Settings
 from ordertrack.db import transaction
 from ordertrack.errors import ConfigError, OrdertrackError
 from ordertrack.exitcodes import ExitCode
+from ordertrack.runlog import pid_alive
+from ordertrack.text import storable
 from ordertrack.telegram import Answer, Bot, Outcome, Scope, explain
 from ordertrack.timeutil import from_db, show, to_db
 
@@ -102,7 +106,7 @@ def error_text(answer: Answer) -> str:
     """What is stored as last_error: the cause, the fix and Telegram's own words."""
     diagnosis = explain(answer)
     said = f" [Telegram {answer.status}: {answer.description}]" if answer.status else ""
-    return f"{diagnosis.line()}{said}"
+    return storable(f"{diagnosis.line()}{said}")
 
 
 # ---- report ----------------------------------------------------------------------------------
@@ -240,10 +244,25 @@ def _claim(db: Database, sender: str, chats: Sequence[str], skip: Sequence[int],
                  row["message_id"].split(",") if row["message_id"] else [], sender)
 
 
+def _sender_id() -> str:
+    """host:pid:random — so a claim whose sender process is gone can be recovered at once."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def _sender_gone(claimed_by: str | None) -> bool:
+    parts = (claimed_by or "").split(":")
+    if len(parts) < 3 or not parts[-2].isdigit():
+        return False
+    host, pid = ":".join(parts[:-2]), int(parts[-2])
+    return host == socket.gethostname() and not pid_alive(pid)
+
+
 def _recover(db: Database, now: datetime) -> None:
-    """Claims whose lease ran out: their sender died, maybe after sending. Outcome unknown."""
-    stale = _rows(db, "SELECT id, outbox_id, uncertain FROM deliveries WHERE status = 'SENDING'"
-                      " AND claimed_until <= ?", (to_db(now),))
+    """Claims whose sender died (lease ran out, or its process is gone), maybe after sending:
+    outcome unknown."""
+    stale = [r for r in _rows(db, "SELECT id, outbox_id, uncertain, claimed_by, claimed_until"
+                                  " FROM deliveries WHERE status = 'SENDING'")
+             if r["claimed_until"] <= to_db(now) or _sender_gone(r["claimed_by"])]
     for row in stale:
         _unknown(db, row["id"], row["uncertain"], "the sender stopped while sending", now)
     _refresh(db, {row["outbox_id"] for row in stale})
@@ -259,7 +278,7 @@ def _unknown(db: Database, delivery: int, uncertain: int, why: str, now: datetim
                                     "marked as a possible duplicate")
     db.execute("UPDATE deliveries SET status = ?, uncertain = uncertain + 1, last_error = ?,"
                " next_attempt_at = ?, claimed_by = NULL, claimed_until = NULL WHERE id = ?",
-               (status, error, to_db(now), delivery))
+               (status, storable(error), to_db(now), delivery))
     return status
 
 
@@ -454,7 +473,7 @@ def deliver(db: Database, settings: Settings, now: datetime, bot: Bot | None = N
 
 def _run(db: Database, bot: Bot, settings: Settings, chats: list[str], clock: Clock,
          report: Report) -> None:
-    sender, open_chats, tried = secrets.token_hex(8), list(chats), list[int]()
+    sender, open_chats, tried = _sender_id(), list(chats), list[int]()
 
     def moved(old: str, new: str) -> None:
         for group in (chats, open_chats):

@@ -203,6 +203,8 @@ def read_import(path: Path) -> list[dict[str, Any]]:
             raise UsageProblem(f"{path} line {number}: not valid JSON ({exc.msg})") from None
         except RecursionError:
             raise UsageProblem(f"{path} line {number}: nested too deeply") from None
+        except ValueError as exc:  # e.g. an integer too long to convert
+            raise UsageProblem(f"{path} line {number}: not usable JSON ({exc})") from None
         if not isinstance(row, dict):
             raise UsageProblem(f"{path} line {number}: expected a JSON object")
         rows.append(row)

@@ -18,13 +18,14 @@ from sqlite_utils import Database
 
 from ordertrack.db import transaction
 from ordertrack.errors import LockHeld
+from ordertrack.text import storable
 from ordertrack.timeutil import from_db, show, to_db, utcnow
 
 LOCK_NAME = "broker-run"
 POLL_SECONDS = 0.25
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -40,7 +41,7 @@ def _free(row: tuple[Any, ...] | None, now: datetime, host: str) -> bool:
     _, pid, holder_host, _, expires_at = row
     if from_db(expires_at) <= now:  # type: ignore[operator]
         return True
-    return holder_host == host and not _pid_alive(pid)
+    return holder_host == host and not pid_alive(pid)
 
 
 def _try_take(db: Database, name: str, command: str, token: str,
@@ -111,7 +112,7 @@ def finish(db: Database, run_id: int, outcome: str, exit_code: int,
             "UPDATE runs SET ended_at = ?, outcome = ?, exit_code = ?, counts = ?, error = ?"
             " WHERE id = ?",
             (to_db(utcnow()), outcome, exit_code, json.dumps(counts) if counts else None,
-             error, run_id),
+             storable(error) if error else None, run_id),
         )
 
 

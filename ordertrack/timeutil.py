@@ -46,7 +46,10 @@ def parse_user_time(text: str) -> datetime:
         raise ValueError(f"not an ISO 8601 time: {text!r}") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=IST)
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except OverflowError:  # 0001-01-01 in IST is before the first UTC instant Python can hold
+        raise ValueError(f"time out of range: {text!r}") from None
 
 
 _KOTAK_FORMATS = ("%d-%b-%Y %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%d-%b-%Y")

@@ -39,6 +39,8 @@ class FileBroker:
             )
         except RecursionError:
             return Fetch(Outcome.FAILED, error=f"{path} is nested too deeply to be a broker reply")
+        except ValueError as exc:  # e.g. an integer too long to convert
+            return Fetch(Outcome.FAILED, error=f"{path} is not usable JSON ({exc})")
         fetch = parse(payload)
         if fetch.outcome is Outcome.FAILED:
             return Fetch(Outcome.FAILED, error=f"{path}: {fetch.error}")

@@ -10,6 +10,7 @@ from typing import Any
 
 from ordertrack import symbols
 from ordertrack.models import BrokerOrder, Fetch, Outcome, Side
+from ordertrack.text import storable
 from ordertrack.timeutil import parse_kotak_time
 
 NO_DATA = 5203
@@ -57,7 +58,7 @@ def to_float(value: Any) -> float | None:
 def to_text(value: Any) -> str | None:
     if blank(value):
         return None
-    return str(value).strip()
+    return storable(str(value).strip())
 
 
 def _error_text(payload: dict[str, Any]) -> str:
@@ -111,7 +112,7 @@ def order_row(row: Any) -> BrokerOrder | None:
     symbol = to_text(row.get("trdSym")) or to_text(row.get("sym")) or ""
     return BrokerOrder(
         order_id=order_id,
-        status_text=" ".join(str(row.get("ordSt") or "").lower().split()),
+        status_text=storable(" ".join(str(row.get("ordSt") or "").lower().split())),
         symbol=symbols.normalise(symbol) if symbol else "",
         side=_side(row.get("trnsTp")),
         qty=to_int(row.get("qty")),
