@@ -108,8 +108,10 @@ def _broker_run(shell: Shell, command: str,
         runlog.finish(db, run_id, outcome, int(exc.exit_code), error=redact(exc.message))
         raise
     except BaseException as exc:
-        runlog.finish(db, run_id, "crashed", int(ExitCode.INTERNAL),
-                      error=redact(f"{type(exc).__name__}: {exc}"))
+        code = ExitCode.DATABASE if isinstance(exc, sqlite3.DatabaseError) else ExitCode.INTERNAL
+        with contextlib.suppress(sqlite3.Error):  # the database itself may be what failed
+            runlog.finish(db, run_id, "crashed", int(code),
+                          error=redact(f"{type(exc).__name__}: {exc}"))
         raise
     counts = getattr(result, "counts", None)
     error = getattr(result, "broker_error", None)  # eod goes on without the broker, then fails
@@ -316,13 +318,18 @@ def outbox_list(
         render.outbox_table(rows)
 
 
-def _deliver(shell: Shell, db: Database, show_summary: bool = True, always: bool = False) -> None:
-    """Deliver what the outbox holds (outside any transaction); exit 6 if any is kept."""
+def _deliver(shell: Shell, db: Database, show_summary: bool = True, always: bool = False,
+             run_id: int | None = None) -> None:
+    """Deliver what the outbox holds (outside any transaction); exit 6 if any is kept, and
+    the run (its work done and recorded) shows that exit code in `status`."""
     report = notify.deliver(db, shell.settings, utcnow())
     if show_summary:
         render.delivery(report, always)
     if report.undelivered:
-        raise notify.Undelivered(report.error_line())
+        error = notify.Undelivered(report.error_line())
+        if run_id is not None:
+            runlog.note_exit(db, run_id, int(error.exit_code), redact(error.message))
+        raise error
 
 
 @outbox_app.command("flush")
@@ -417,7 +424,7 @@ def verify(
     else:
         render.counts_line("Verify", result.counts)
         render.notifications(queued, len(queued))
-    _deliver(shell, db, show_summary=not json_)
+    _deliver(shell, db, show_summary=not json_, run_id=result.run_id)
 
 
 @app.command()
@@ -443,7 +450,7 @@ def reconcile(
         if not json_:
             queued = outbox.listing(db, run_id=result.run_id)
             render.notifications(queued, len(queued))
-        _deliver(shell, db, show_summary=not json_)
+        _deliver(shell, db, show_summary=not json_, run_id=result.run_id)
 
 
 @app.command()
@@ -463,7 +470,8 @@ def eod(ctx: typer.Context, json_: JsonFlag = False) -> None:
         render.notifications(alerts, len(alerts))
     undelivered: notify.Undelivered | None = None
     try:  # the summary goes out now, not with tomorrow's first verify
-        _deliver(shell, db, show_summary=not json_)
+        _deliver(shell, db, show_summary=not json_,
+                 run_id=None if result.broker_error else result.run_id)
     except notify.Undelivered as exc:
         undelivered = exc
     if result.integrity != "ok":

@@ -102,6 +102,8 @@ def _check_value(path: Path, name: str, kind: type, value: Any) -> None:
 
 
 def _read_toml(path: Path) -> dict[str, dict[str, Any]]:
+    if path.exists() and not path.is_dir() and not path.is_file():
+        raise ConfigError(f"config file {path} is not a regular file")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

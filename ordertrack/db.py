@@ -30,6 +30,9 @@ def _check_file(path: Path) -> None:
 
 
 def _create(path: Path) -> None:
+    for folder in (path.parent, *path.parent.parents):
+        if folder.exists() and not folder.is_dir():
+            raise DatabaseProblem(f"cannot create database {path}: {folder} is not a folder")
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))

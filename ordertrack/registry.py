@@ -178,6 +178,8 @@ def register(db: Database, raw: dict[str, Any], now: datetime) -> tuple[str, int
 def read_import(path: Path) -> list[dict[str, Any]]:
     """Rows of a JSON-lines or CSV file (by extension), or UsageProblem naming the line."""
     try:
+        if path.exists() and not path.is_dir() and not path.is_file():
+            raise UsageProblem(f"{path} is not a regular file")  # a device or FIFO never ends
         if path.stat().st_size > MAX_IMPORT_BYTES:
             raise UsageProblem(f"{path} is larger than {MAX_IMPORT_BYTES // 2**20} MB")
         text = path.read_text(encoding="utf-8-sig")

@@ -116,6 +116,13 @@ def finish(db: Database, run_id: int, outcome: str, exit_code: int,
         )
 
 
+def note_exit(db: Database, run_id: int, exit_code: int, error: str) -> None:
+    """A finished run's exit code changed after its work was recorded (undelivered mail)."""
+    with transaction(db):
+        db.execute("UPDATE runs SET exit_code = ?, error = ? WHERE id = ?",
+                   (exit_code, storable(error), run_id))
+
+
 def last_runs(db: Database) -> list[dict[str, Any]]:
     """The latest run of each command, with when it last succeeded."""
     cursor = db.execute(

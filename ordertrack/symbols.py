@@ -18,7 +18,7 @@ def normalise(symbol: str) -> str:
 def check(symbol: str) -> str:
     """Normalised symbol, or ValueError naming what is wrong with it."""
     text = normalise(symbol)
-    if not _VALID.match(text):
+    if not symbol.strip().isascii() or not _VALID.match(text):  # 'ß'.upper() would be 'SS'
         raise ValueError(
             f"invalid symbol {symbol!r}: use letters, digits and & _ . - (at most 50)"
         )

@@ -145,3 +145,12 @@ def test_two_processes_creating_the_database_at_once(tmp_path):
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == len(
             MIGRATIONS._migrations)
+
+
+def test_a_file_where_the_database_folder_should_be(cli, tmp_path, monkeypatch):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    monkeypatch.setenv("ORDERTRACK_DB", str(blocker / "sub" / "ot.db"))
+    result = cli("status")
+    assert result.code == ExitCode.DATABASE
+    assert f"{blocker} is not a folder" in result.err

@@ -247,3 +247,14 @@ def test_eod_exits_6_when_the_summary_cannot_be_delivered(cli, broker, telegram,
     assert result.code == ExitCode.UNDELIVERED
     assert "blocked" in result.err
     assert sql("SELECT status FROM outbox WHERE kind = 'DAILY_SUMMARY'") == [("FAILED",)]
+
+
+def test_status_shows_exit_6_for_a_run_whose_notifications_were_kept(cli, broker, telegram,
+                                                                      no_holidays):
+    telegram.script(error(403, "Forbidden: bot was blocked by the user"))
+    cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "1")
+    broker.orders(kotak_row("1", "complete", qty=1, filled=1))
+    assert cli("verify").code == ExitCode.UNDELIVERED
+    [run] = json.loads(cli("status", "--json").out)["runs"]
+    assert (run["outcome"], run["exit_code"]) == ("ok", 6)  # the work was done
+    assert "blocked" in run["error"]

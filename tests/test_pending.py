@@ -285,3 +285,10 @@ def test_huge_values_are_usage_errors_not_crashes(cli):
     assert cli("track", "add", "INFY", "--qty", "99999999999999999999").code == ExitCode.USAGE
     result = cli("pending", "show", "#99999999999999999999")
     assert result.code == ExitCode.USAGE and "not registered" in result.err
+
+
+def test_non_ascii_letters_are_refused_not_folded(cli, sql):
+    """'STRAßE'.upper() is 'STRASSE': a different symbol would be registered silently."""
+    result = cli("pending", "add", "1", "--symbol", "straße", "--side", "buy", "--qty", "1")
+    assert result.code == ExitCode.USAGE and "invalid symbol" in result.err
+    assert sql("SELECT count(*) FROM orders") == [(0,)]

@@ -24,6 +24,8 @@ class FileBroker:
     def _read(self, name: str, parse: Callable[[Any], Fetch]) -> Fetch:
         path = self.folder / name
         try:
+            if path.exists() and not path.is_dir() and not path.is_file():
+                return Fetch(Outcome.FAILED, error=f"{path} is not a regular file")
             if path.stat().st_size > MAX_BYTES:
                 return Fetch(Outcome.FAILED, error=f"{path} is larger than {MAX_BYTES} bytes")
             payload = json.loads(path.read_text(encoding="utf-8"))
