@@ -22,7 +22,8 @@ def backup(db: Database, db_path: Path, now: datetime, keep: int) -> Path | None
     folder.mkdir(mode=0o700, exist_ok=True)
     target = folder / f"{db_path.stem}-{ist_date(now):%Y%m%d}.db"
     partial = folder / f".{target.name}.partial"  # killed mid-copy: never taken for a backup
-    partial.unlink(missing_ok=True)
+    for stale in folder.glob(f".{db_path.stem}-*.db.partial*"):  # an earlier killed copy
+        stale.unlink(missing_ok=True)
     # Created empty and owner-only first: VACUUM INTO would use the umask's permissions.
     os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     db.execute("VACUUM INTO ?", (str(partial),))
