@@ -106,6 +106,8 @@ def _broker_run(shell: Shell, command: str,
     except OrdertrackError as exc:
         outcome = "locked" if isinstance(exc, LockHeld) else "failed"
         runlog.finish(db, run_id, outcome, int(exc.exit_code), error=redact(exc.message))
+        if isinstance(exc, BrokerUnavailable):
+            _broker_down(shell, db, command, exc.message, run_id)
         raise
     except BaseException as exc:
         code = ExitCode.DATABASE if isinstance(exc, sqlite3.DatabaseError) else ExitCode.INTERNAL
@@ -117,9 +119,24 @@ def _broker_run(shell: Shell, command: str,
     error = getattr(result, "broker_error", None)  # eod goes on without the broker, then fails
     if error:
         runlog.finish(db, run_id, "failed", int(ExitCode.BROKER), counts, redact(error))
+        _broker_down(shell, db, command, error, run_id, deliver=False)  # eod delivers itself
     else:
         runlog.finish(db, run_id, "ok", 0, counts)
     return result, db
+
+
+def _broker_down(shell: Shell, db: Database, command: str, error: str, run_id: int,
+                 deliver: bool = True) -> None:
+    """One system alert per outage (until a broker command succeeds again), then deliver what
+    the outbox holds anyway: the broker being down does not stop Telegram. Exit stays 4."""
+    key = f"broker-down:after-run-{runlog.last_broker_success(db)}"
+    with transaction(db):
+        outbox.enqueue(db, key, "SYSTEM_ALERT", {"command": command.split()[0],
+                                                 "text": f"broker unavailable: {redact(error)}"},
+                       utcnow(), run_id)
+    if deliver:
+        with contextlib.suppress(OrdertrackError):
+            notify.deliver(db, shell.settings, utcnow())
 
 
 def _overdue(db: Database, settings: config.Settings, run_id: int | None = None) -> list[Any]:
@@ -411,13 +428,8 @@ def verify(
     them. Exit 6 when a notification could not be delivered (it is kept for the next run)."""
     shell = _shell(ctx)
     broker = config.make_broker(shell.settings, shell.open())
-    try:
-        result, db = _broker_run(shell, "verify", lambda db, run_id: verify_core.run(
-            db, broker, shell.settings, utcnow(), order_id, run_id))
-    except BrokerUnavailable:
-        with contextlib.suppress(OrdertrackError):  # earlier events still go out; exit stays 4
-            notify.deliver(shell.open(), shell.settings, utcnow())
-        raise
+    result, db = _broker_run(shell, "verify", lambda db, run_id: verify_core.run(
+        db, broker, shell.settings, utcnow(), order_id, run_id))
     queued = outbox.listing(db, run_id=result.run_id)
     if json_:
         render.emit_json({"book": result.book, **result.counts, "notifications": len(queued)})

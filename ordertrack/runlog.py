@@ -116,6 +116,13 @@ def finish(db: Database, run_id: int, outcome: str, exit_code: int,
         )
 
 
+def last_broker_success(db: Database) -> int:
+    """Id of the last successful broker-facing run (0 if none): an outage is what follows it."""
+    row = db.execute("SELECT max(id) FROM runs WHERE outcome = 'ok' AND command IN"
+                     " ('verify', 'reconcile', 'eod')").fetchone()
+    return int(row[0] or 0)
+
+
 def note_exit(db: Database, run_id: int, exit_code: int, error: str) -> None:
     """A finished run's exit code changed after its work was recorded (undelivered mail)."""
     with transaction(db):

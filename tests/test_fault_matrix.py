@@ -59,9 +59,10 @@ class Cell:
 
 
 AFTER = {
-    "unchanged": "unchanged (the failed run is logged in `runs`)",
+    "unchanged": "unchanged but for one broker alert queued (the failed run is logged in `runs`)",
     "applied": "the run's changes committed",
-    "summary incomplete": "orders unchanged; the daily summary is queued marked incomplete",
+    "summary incomplete": "orders unchanged; the daily summary is queued marked incomplete, "
+                          "with one broker alert",
     "PENDING": "the change committed; its delivery PENDING, next attempt after the backoff",
     "PENDING, chat paused": "the change committed; its delivery PENDING, the chat paused for "
                             "retry_after",
@@ -250,9 +251,21 @@ DATA_TABLES = ("orders", "events", "outbox", "deliveries", "tracking", "tracking
                "telegram_chats")
 
 
+ALERTS = "SELECT id FROM outbox WHERE kind = 'SYSTEM_ALERT'"
+WITHOUT_ALERTS = {"outbox": f"WHERE id NOT IN ({ALERTS})",
+                  "deliveries": f"WHERE outbox_id NOT IN ({ALERTS})"}
+
+
 def snapshot(sql: Callable[..., list[tuple]], tables: tuple[str, ...] = DATA_TABLES
              ) -> dict[str, list[tuple]]:
-    return {table: sql(f"SELECT * FROM {table} ORDER BY rowid") for table in tables}
+    """The tables' rows, leaving out system alerts (checked on their own)."""
+    return {table: sql(f"SELECT * FROM {table} {WITHOUT_ALERTS.get(table, '')} ORDER BY rowid")
+            for table in tables}
+
+
+def broker_alerts(sql: Callable[..., list[tuple]]) -> int:
+    return sql("SELECT count(*) FROM outbox WHERE kind = 'SYSTEM_ALERT'"
+               " AND key LIKE 'broker-down:%'")[0][0]
 
 
 def every_table(sql: Callable[..., list[tuple]]) -> tuple[str, ...]:
@@ -353,6 +366,7 @@ def test_kotak_fault(cell, cli, kotak, sql, attempts):
             assert state == {**state_before, "summaries": ["summary:2026-11-25:incomplete"]}
         else:
             assert cell.after == "applied" and applied(cell.command, state), state
+        assert broker_alerts(sql) == (1 if cell.exit else 0)
         run = sql("SELECT outcome, exit_code, error FROM runs ORDER BY id DESC LIMIT 1")[0]
         if cell.exit:
             assert run[:2] == ("failed", cell.exit) and cell.says in run[2]

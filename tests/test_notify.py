@@ -428,7 +428,7 @@ def test_a_broker_failure_still_exits_4_but_earlier_events_go_out(cli, broker, t
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
     broker.write("orders.json", "{oops")
     assert cli("verify").code == ExitCode.BROKER
-    assert first_lines(telegram) == ["✅ Executed: BUY INFY"]
+    assert first_lines(telegram) == ["✅ Executed: BUY INFY", "⚠️ ordertrack alert (verify)"]
 
 
 @pytest.mark.parametrize("reply", [fake.UNAUTHORIZED, fake.NOT_FOUND_ECHO, fake.BAD_GATEWAY,

@@ -329,3 +329,19 @@ def test_ambiguous_unconfirmed_orders_are_not_counted_missing(cli, broker, sql):
     verify_json(cli)
     verify_json(cli)
     assert sql("SELECT missing_count FROM orders") == [(0,)]
+
+
+def test_a_broker_outage_raises_one_system_alert_until_it_recovers(cli, broker, sql):
+    add(cli, "1")
+    broker.write("orders.json", SESSION_EXPIRED)
+    assert cli("verify").code == ExitCode.BROKER
+    assert cli("verify").code == ExitCode.BROKER
+    assert cli("reconcile").code == ExitCode.BROKER
+    alerts = [json.loads(p)["text"] for (p,) in sql(
+        "SELECT payload FROM outbox WHERE kind = 'SYSTEM_ALERT'")]
+    assert len(alerts) == 1 and alerts[0].startswith("broker unavailable: order book fetch failed")
+    broker.orders(kotak_row("1", "open"))
+    assert cli("verify").code == 0
+    broker.write("orders.json", SESSION_EXPIRED)
+    assert cli("verify").code == ExitCode.BROKER  # a new outage: a new alert
+    assert sql("SELECT count(*) FROM outbox WHERE kind = 'SYSTEM_ALERT'") == [(2,)]
