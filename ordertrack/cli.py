@@ -432,9 +432,13 @@ def verify(
         db, broker, shell.settings, utcnow(), order_id, run_id))
     queued = outbox.listing(db, run_id=result.run_id)
     if json_:
-        render.emit_json({"book": result.book, **result.counts, "notifications": len(queued)})
+        render.emit_json({"book": result.book, **result.counts, "notifications": len(queued),
+                          "skipped_rows": result.skipped_rows})
     else:
         render.counts_line("Verify", result.counts)
+        if result.skipped_rows:
+            render.console.print(f"{result.skipped_rows} order-book rows had no order id and "
+                                 "were ignored")
         render.notifications(queued, len(queued))
     _deliver(shell, db, show_summary=not json_, run_id=result.run_id)
 

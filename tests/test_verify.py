@@ -39,7 +39,8 @@ def test_counts_cover_every_outcome(cli, broker):
     counts = verify_json(cli)
     assert counts == {"book": "ok", "checked": 6, "executed": 1, "rejected": 1, "cancelled": 1,
                       "partial": 1, "still_pending": 3, "not_found": 1, "expired": 0,
-                      "resolved": 0, "ambiguous": 0, "unknown_status": 0, "notifications": 4}
+                      "resolved": 0, "ambiguous": 0, "unknown_status": 0, "notifications": 4,
+                      "skipped_rows": 0}
 
 
 def test_rerun_on_same_data_changes_nothing_and_queues_nothing(cli, broker, sql):
@@ -345,3 +346,10 @@ def test_a_broker_outage_raises_one_system_alert_until_it_recovers(cli, broker, 
     broker.write("orders.json", SESSION_EXPIRED)
     assert cli("verify").code == ExitCode.BROKER  # a new outage: a new alert
     assert sql("SELECT count(*) FROM outbox WHERE kind = 'SYSTEM_ALERT'") == [(2,)]
+
+
+def test_rows_without_an_order_id_are_counted_not_hidden(cli, broker):
+    add(cli, "1")
+    broker.write("orders.json", {"stat": "Ok", "data": [kotak_row("1", "open"), {"ordSt": "open"}]})
+    assert verify_json(cli)["skipped_rows"] == 1
+    assert "1 order-book rows had no order id" in cli("verify").out
