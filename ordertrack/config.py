@@ -138,6 +138,18 @@ def _calendar(toml: dict[str, dict[str, Any]]) -> Calendar:
     return Calendar(frozenset(holidays))
 
 
+def _db_path(env: Mapping[str, str]) -> Path:
+    """ORDERTRACK_DB, or the default when it is unset. Set but empty is a broken env file, not
+    a wish for the default: running on another (empty) database would look like a quiet day."""
+    value = env.get("ORDERTRACK_DB")
+    if value is None:
+        return default_db_path(env)
+    if not value.strip():
+        raise ConfigError("ORDERTRACK_DB is set but empty: set it to the database file, or unset "
+                          "it to use the default")
+    return Path(value)
+
+
 def load(
     env: Mapping[str, str], db: Path | None = None, config: Path | None = None
 ) -> Settings:
@@ -148,7 +160,7 @@ def load(
         raise ConfigError(f"ORDERTRACK_BROKER={broker!r} is not one of: {', '.join(BROKERS)}")
     chats = tuple(c.strip() for c in env.get("TELEGRAM_CHAT_ID", "").split(",") if c.strip())
     return Settings(
-        db_path=db or Path(env.get("ORDERTRACK_DB") or default_db_path(env)),
+        db_path=db or _db_path(env),
         broker=broker,
         broker_dir=Path(env["ORDERTRACK_BROKER_DIR"]) if env.get("ORDERTRACK_BROKER_DIR") else None,
         telegram_token=env.get("TELEGRAM_BOT_TOKEN") or None,

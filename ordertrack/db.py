@@ -2,6 +2,8 @@
 
 import os
 import sqlite3
+import stat
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +17,19 @@ from ordertrack.migrations import MIGRATIONS
 # every write transaction ordertrack makes is short (no network inside one).
 BUSY_TIMEOUT_SECONDS = 60.0
 _HEADER = b"SQLite format 3\x00"
+MISSING_HINT = "it is created by the first `pending add` or `verify`"
+
+
+def private_dirs(folder: Path) -> None:
+    """Create `folder` and any missing parents 0700 whatever the umask (mkdir's mode is masked
+    by it, and `mkdir -p` parents ignore the mode altogether)."""
+    missing = [f for f in (folder, *folder.parents) if not f.exists()]
+    for each in reversed(missing):
+        try:
+            each.mkdir(mode=0o700)
+        except FileExistsError:
+            continue  # another run made it a moment ago
+        each.chmod(0o700)
 
 
 def _check_file(path: Path) -> None:
@@ -29,27 +44,66 @@ def _check_file(path: Path) -> None:
         raise DatabaseProblem(f"{path} is not an ordertrack database (not an SQLite file)")
 
 
+def _owner_only(path: Path) -> None:
+    """A database others can read exposes the broker session: make it 0600 (its WAL and shm
+    follow the database's mode), saying so in one line; refuse one this user cannot fix."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:  # a dangling link planted after the check
+        raise DatabaseProblem(f"database {path} vanished while opening it") from None
+    if not mode & 0o077:
+        return
+    try:
+        for each in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            if each.exists():
+                each.chmod(0o600)
+    except OSError as exc:
+        raise DatabaseProblem(f"database {path} is readable by others (mode {mode:04o}) and "
+                              f"cannot be made owner-only: {exc.strerror}; chmod 600 it") from None
+    sys.stderr.write(f"ordertrack: database {path} was readable by others (mode {mode:04o}); "
+                     "made it owner-only (0600)\n")
+
+
+def _refuse_dangling_link(path: Path) -> None:
+    if path.is_symlink() and not path.exists():
+        raise DatabaseProblem(
+            f"database path {path} is a symbolic link to {os.readlink(path)}, which does not "
+            "exist: ordertrack does not create a database through a link; point ORDERTRACK_DB "
+            "/ --db at the real path, or remove the link")
+
+
 def _create(path: Path) -> None:
     for folder in (path.parent, *path.parent.parents):
         if folder.exists() and not folder.is_dir():
             raise DatabaseProblem(f"cannot create database {path}: {folder} is not a folder")
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dirs(path.parent)
     try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        # O_EXCL never follows a link: the file is new, ours and 0600 (mode & ~umask, so fchmod)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        pass  # another run created it a moment ago
+        _refuse_dangling_link(path)  # a link planted since the first look
+        return  # another run created it a moment ago
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
 
 
-def open_db(path: Path) -> Database:
-    """Open (creating if needed) and migrate the database, or raise DatabaseProblem."""
+def open_db(path: Path, create: bool = True) -> Database:
+    """Open (creating if needed, unless `create` is False) and migrate the database, or raise
+    DatabaseProblem."""
     path = path.expanduser()
+    _refuse_dangling_link(path)
     if path.exists():
         _check_file(path)
+    elif not create:
+        raise DatabaseProblem(f"no database at {path} (ORDERTRACK_DB / --db); {MISSING_HINT}")
     else:
         try:
             _create(path)
         except OSError as exc:
             raise DatabaseProblem(f"cannot create database {path}: {exc.strerror}") from None
+    _owner_only(path)
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS)
     try:
         db = Database(conn, execute_plugins=False)

@@ -33,6 +33,15 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def fresh_db(db_path: Path) -> Path:
+    """An empty, migrated database (read-only commands never create one)."""
+    from ordertrack.db import open_db
+
+    open_db(db_path).close()
+    return db_path
+
+
+@pytest.fixture
 def broker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> BrokerFiles:
     files = BrokerFiles(tmp_path / "broker")
     monkeypatch.setenv("ORDERTRACK_BROKER", "file")

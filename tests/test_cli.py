@@ -81,7 +81,7 @@ def test_config_file_sets_missing_rules(cli, tmp_path, monkeypatch):
     assert settings.missing.calendar.holidays == {date(2027, 1, 26)}
 
 
-def test_unexpected_error_is_one_line_without_traceback(cli, monkeypatch):
+def test_unexpected_error_is_one_line_without_traceback(cli, fresh_db, monkeypatch):
     from ordertrack import store
 
     def boom(*args, **kwargs):
@@ -94,7 +94,7 @@ def test_unexpected_error_is_one_line_without_traceback(cli, monkeypatch):
                           "(set ORDERTRACK_DEBUG=1 for a traceback)\n")
 
 
-def test_secret_values_are_redacted_from_error_lines(cli, monkeypatch):
+def test_secret_values_are_redacted_from_error_lines(cli, fresh_db, monkeypatch):
     from ordertrack import store
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:SECRET-token-abc")
 

@@ -151,6 +151,87 @@ def test_a_file_where_the_database_folder_should_be(cli, tmp_path, monkeypatch):
     blocker = tmp_path / "afile"
     blocker.write_text("x")
     monkeypatch.setenv("ORDERTRACK_DB", str(blocker / "sub" / "ot.db"))
-    result = cli("status")
+    result = cli(*ADD)  # a command that creates the database (status never does)
     assert result.code == ExitCode.DATABASE
     assert f"{blocker} is not a folder" in result.err
+
+
+# ---- file safety (issue 12, items 1 and 2) ---------------------------------------------------
+
+
+def test_a_dangling_symlink_is_refused_and_nothing_is_created(cli, tmp_path, monkeypatch):
+    """It used to create the link's target through sqlite with the umask's 0644."""
+    (tmp_path / "r").mkdir()
+    (tmp_path / "l").mkdir()
+    link = tmp_path / "l" / "ot.db"
+    link.symlink_to(tmp_path / "r" / "t.db")
+    monkeypatch.setenv("ORDERTRACK_DB", str(link))
+    result = cli(*ADD)
+    assert result.code == ExitCode.DATABASE
+    assert "is a symbolic link to" in result.err and "does not exist" in result.err
+    assert result.err.count("\n") == 1
+    assert not (tmp_path / "r" / "t.db").exists()
+
+
+def test_a_symlink_to_an_existing_database_still_works(cli, tmp_path, monkeypatch):
+    real = tmp_path / "real.db"
+    open_db(real).close()
+    link = tmp_path / "link.db"
+    link.symlink_to(real)
+    monkeypatch.setenv("ORDERTRACK_DB", str(link))
+    assert cli(*ADD).code == 0
+
+
+def test_a_group_or_world_readable_database_is_made_owner_only_with_one_line(cli, db_path):
+    assert cli(*ADD).code == 0
+    db_path.chmod(0o644)
+    result = cli("pending", "list")
+    assert result.code == 0
+    assert result.err == (f"ordertrack: database {db_path} was readable by others (mode 0644); "
+                          "made it owner-only (0600)\n")
+    assert stat.S_IMODE(os.stat(db_path).st_mode) == 0o600
+    assert cli("pending", "list").err == ""
+
+
+def test_new_database_and_its_folders_are_owner_only_under_umask_000(tmp_path):
+    path = tmp_path / "a" / "b" / "ot.db"
+    old = os.umask(0)
+    try:
+        open_db(path).close()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    for folder in (tmp_path / "a", tmp_path / "a" / "b"):
+        assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700, folder
+
+
+# ---- read-only commands never create a database (issue 11, item 6) -------------------------
+
+READ_ONLY = (("pending", "list"), ("pending", "show", "1"), ("track", "list"), ("status",),
+             ("outbox", "list"), ("track", "show", "INFY"))
+
+
+@pytest.mark.parametrize("command", READ_ONLY, ids=" ".join)
+def test_read_only_commands_never_create_a_database(cli, db_path, command):
+    result = cli(*command)
+    assert result.code == ExitCode.DATABASE
+    assert result.err == (f"ordertrack: no database at {db_path} (ORDERTRACK_DB / --db); it is "
+                          "created by the first `pending add` or `verify`\n")
+    assert not db_path.exists() and not db_path.parent.joinpath("ordertrack.db-wal").exists()
+
+
+def test_read_only_commands_never_create_its_folder_either(cli, tmp_path):
+    result = cli("--db", str(tmp_path / "nowhere" / "ot.db"), "status")
+    assert result.code == ExitCode.DATABASE and "no database at" in result.err
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_an_empty_ordertrack_db_is_a_config_error_not_the_default(cli, monkeypatch, tmp_path):
+    monkeypatch.setenv("ORDERTRACK_DB", "")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    for command in (ADD, ("status",)):
+        result = cli(*command)
+        assert result.code == ExitCode.CONFIG
+        assert result.err == ("ordertrack: ORDERTRACK_DB is set but empty: set it to the database "
+                              "file, or unset it to use the default\n")
+    assert not (tmp_path / "data").exists()

@@ -136,7 +136,7 @@ def test_show_prints_the_order_and_its_events(cli):
     assert "REGISTERED" in cli("pending", "show", "250122000700111").out
 
 
-def test_show_unknown_order_is_an_error(cli):
+def test_show_unknown_order_is_an_error(cli, fresh_db):
     result = cli("pending", "show", "404")
     assert result.code == ExitCode.USAGE
     assert "not registered" in result.err
@@ -281,7 +281,7 @@ def test_a_restarted_engine_repeating_an_id_less_registration_is_a_no_op(cli, sq
     assert sql("SELECT count(*) FROM orders") == [(1,)]
 
 
-def test_huge_values_are_usage_errors_not_crashes(cli):
+def test_huge_values_are_usage_errors_not_crashes(cli, fresh_db):
     assert cli("track", "add", "INFY", "--qty", "99999999999999999999").code == ExitCode.USAGE
     result = cli("pending", "show", "#99999999999999999999")
     assert result.code == ExitCode.USAGE and "not registered" in result.err

@@ -5,7 +5,7 @@ import json
 from tests.helpers import kotak_row
 
 
-def test_status_on_a_fresh_database(cli):
+def test_status_on_a_fresh_database(cli, fresh_db):
     data = json.loads(cli("status", "--json").out)
     assert data["runs"] == []
     assert data["schema"].startswith("m0")
