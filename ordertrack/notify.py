@@ -98,8 +98,19 @@ def plan(rows: Sequence[tuple[int, str, str]], digest_after: int) -> Batch:
 def backoff(attempts: int, retry_after: float | None = None) -> timedelta:
     """Wait before the next attempt: what Telegram asked for, else 1, 2, 4 … 60 minutes."""
     if retry_after is not None:
-        return timedelta(seconds=max(retry_after, 1.0))
+        return min(timedelta(seconds=max(retry_after, 1.0)), MAX_BACKOFF)
     return min(timedelta(minutes=2 ** max(attempts - 1, 0)), MAX_BACKOFF)
+
+
+def clamp_schedule(db: Database, now: datetime) -> None:
+    """No next attempt (nor chat pause) further ahead than the longest backoff from now: one
+    written while the clock was ahead would otherwise strand its notification until then. No
+    wait is ever chosen that long, so such a time is the clock's error: it is due now."""
+    latest, stamp = to_db(now + MAX_BACKOFF), to_db(now)
+    db.execute("UPDATE deliveries SET next_attempt_at = ? WHERE next_attempt_at > ?"
+               " AND status IN ('PENDING', 'UNKNOWN')", (stamp, latest))
+    db.execute("UPDATE telegram_chats SET paused_until = ? WHERE paused_until > ?",
+               (stamp, latest))
 
 
 def error_text(answer: Answer) -> str:
@@ -322,7 +333,7 @@ def _apply(db: Database, claim: Claim, answer: Answer, chats: Sequence[str],
                    f" {done} WHERE id = ?",
                    (to_db(now + backoff(claim.attempts, answer.retry_after)), error, claim.id))
         if answer.retry_after is not None:
-            _pause(db, claim.chat, now + timedelta(seconds=answer.retry_after), now)
+            _pause(db, claim.chat, now + backoff(claim.attempts, answer.retry_after), now)
         return "PENDING", 0, set()
     db.execute(f"UPDATE deliveries SET status = 'FAILED', last_error = ?, {done} WHERE id = ?",
                (error, claim.id))
@@ -458,6 +469,7 @@ def deliver(db: Database, settings: Settings, now: datetime, bot: Bot | None = N
     chats = effective_chats(db, settings.telegram_chats)
     report = Report(enabled=True, notes=migration_notes(db, settings.telegram_chats))
     with transaction(db):
+        clamp_schedule(db, now)
         _collate(db, settings, chats, now)
     try:
         _run(db, client, settings, chats, clock, report)
