@@ -127,16 +127,22 @@ def test_summary_is_queued_once_per_trading_day(cli, broker, sql, no_holidays):
     assert "not sent again" in out
 
 
-def test_holiday_still_force_checks_but_sends_no_summary(cli, broker, sql):
-    with freeze_time(ist(2026, 11, 24, 10, 0)) as clock:  # Guru Nanak Jayanti, NSE holiday
+def test_holiday_still_force_checks_but_sends_no_second_summary(cli, broker, sql):
+    broker.orders()
+    with freeze_time(ist(2026, 11, 23, 18, 0)) as clock:  # Monday's eod, then the holiday's
+        assert cli("eod").code == 0
+        clock.move_to(ist(2026, 11, 24, 10, 0))  # Guru Nanak Jayanti, NSE holiday
         cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "1")
         broker.orders(kotak_row("1", "complete", qty=1, filled=1))
         clock.move_to(ist(2026, 11, 24, 18, 0))
         result = cli("eod")
     assert result.code == 0
-    assert "no trading session today" in result.out
+    assert "Closing trading day Mon 23 Nov 2026, the previous trading day (no trading session " \
+           "today)" in result.out
+    assert "not sent again" in result.out
     assert sql("SELECT status FROM orders") == [("EXECUTED",)]
-    assert sql("SELECT count(*) FROM outbox WHERE kind = 'DAILY_SUMMARY'") == [(0,)]
+    assert sql("SELECT key FROM outbox WHERE kind = 'DAILY_SUMMARY'") == [
+        ("summary:2026-11-23:final",)]
 
 
 def test_archive_keeps_history_queryable(cli, broker, sql, tmp_path, monkeypatch):
@@ -260,3 +266,155 @@ def test_status_shows_exit_6_for_a_run_whose_notifications_were_kept(cli, broker
     [run] = json.loads(cli("status", "--json").out)["runs"]
     assert (run["outcome"], run["exit_code"]) == ("ok", 6)  # the work was done
     assert "blocked" in run["error"]
+
+
+# ---- the day an eod closes, and the one-summary rule (issue 12, items 4 and 5) ----------------
+
+
+def summaries(sql):
+    return [(key, json.loads(payload)) for key, payload in sql(
+        "SELECT key, payload FROM outbox WHERE kind = 'DAILY_SUMMARY' ORDER BY id")]
+
+
+def test_an_eod_after_midnight_closes_the_previous_trading_day(cli, broker, sql, no_holidays):
+    """A missed eod run at 00:30 summarises yesterday, and tonight's real eod still sends
+    today's summary (it used to be refused as 'already queued' and yesterday's never came)."""
+    with freeze_time(ist(2026, 11, 23, 10, 0)) as clock:
+        cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "5")
+        broker.orders(kotak_row("1", "complete", qty=5, filled=5))
+        clock.move_to(ist(2026, 11, 23, 15, 30))
+        assert cli("verify").code == 0
+        clock.move_to(ist(2026, 11, 24, 0, 30))  # Monday's 18:00 eod never ran
+        late = cli("eod")
+        clock.move_to(ist(2026, 11, 24, 18, 0))
+        tonight = eod(cli)
+    assert late.code == 0, late.err
+    assert "Closing trading day Mon 23 Nov 2026, the previous trading day (before 18:00 IST)" \
+        in late.out
+    assert tonight["trading_day"] == "2026-11-24" and tonight["summary_queued"]
+    [(monday_key, monday), (tuesday_key, tuesday)] = summaries(sql)
+    assert (monday_key, tuesday_key) == ("summary:2026-11-23:final", "summary:2026-11-24:final")
+    assert monday["placed"] == 1 and [r["order_id"] for r in monday["executed"]] == ["1"]
+    assert tuesday["placed"] == 0 and tuesday["executed"] == []
+
+
+def test_an_eod_before_six_closes_the_previous_trading_day_over_a_weekend(cli, broker, sql,
+                                                                            no_holidays):
+    broker.orders()
+    with freeze_time(ist(2026, 11, 30, 17, 59)):  # Monday, a minute early: Friday is closed
+        data = eod(cli)
+    assert data["trading_day"] == "2026-11-27"
+    assert [k for k, _ in summaries(sql)] == ["summary:2026-11-27:final"]
+
+
+def test_a_failed_eod_after_a_good_one_sends_no_second_summary(cli, broker, sql, no_holidays):
+    broker.orders()
+    with freeze_time(ist(2026, 11, 23, 18, 0)) as clock:
+        assert eod(cli)["summary_queued"]
+        broker.write("orders.json", SESSION_EXPIRED)
+        clock.move_to(ist(2026, 11, 23, 19, 0))
+        result = cli("eod")
+    assert result.code == ExitCode.BROKER
+    assert "a complete summary of this day was already queued; not sent again" in result.out
+    assert [k for k, _ in summaries(sql)] == ["summary:2026-11-23:final"]
+
+
+def test_a_good_eod_after_a_failed_one_is_sent_as_corrected_once(cli, broker, sql, no_holidays):
+    broker.write("orders.json", SESSION_EXPIRED)
+    with freeze_time(ist(2026, 11, 23, 18, 0)) as clock:
+        assert cli("eod").code == ExitCode.BROKER
+        assert cli("eod").code == ExitCode.BROKER  # a second incomplete one is not queued
+        broker.orders()
+        clock.move_to(ist(2026, 11, 23, 19, 0))
+        assert eod(cli)["summary"]["corrected"] is True
+        assert not eod(cli)["summary_queued"]
+    [(first, incomplete), (second, final)] = summaries(sql)
+    assert (first, second) == ("summary:2026-11-23:incomplete", "summary:2026-11-23:final")
+    assert not incomplete["complete"] and not incomplete["corrected"]
+    assert final["complete"] and final["corrected"]
+    from ordertrack.summary import text
+    assert text(final).startswith("Daily summary Mon 23 Nov 2026 (corrected)\nCorrected:")
+
+
+# ---- backups (issue 12, items 2 and 3) ----------------------------------------------------
+
+
+def backups_config(tmp_path, monkeypatch, keep=2):
+    config = tmp_path / "backups.toml"
+    config.write_text(f"[calendar]\nnse_holidays = false\n[eod]\nbackups = {keep}\n")
+    monkeypatch.setenv("ORDERTRACK_CONFIG", str(config))
+
+
+def test_backups_of_another_database_beside_it_do_not_count(cli, broker, tmp_path, monkeypatch):
+    """ot-paper.db's backups are named ot-paper-YYYYMMDD.db: ot.db's retention (pattern
+    ot-*.db) used to count and delete them, and then its own."""
+    backups_config(tmp_path, monkeypatch)
+    broker.orders()
+    with freeze_time(ist(2026, 11, 23, 18, 0)) as clock:
+        for day in range(4):
+            clock.move_to(ist(2026, 11, 23, 18, 0) + timedelta(days=day))
+            for name in ("ot.db", "ot-paper.db"):
+                assert cli("--db", str(tmp_path / name), "eod").code == 0
+            assert cli("--db", str(tmp_path / "ot.db"), "eod").code == 0  # a re-run
+    names = sorted(b.name for b in (tmp_path / "backups").iterdir())
+    assert names == ["ot-20261125.db", "ot-20261126.db",
+                     "ot-paper-20261125.db", "ot-paper-20261126.db"]
+
+
+def test_planted_backup_files_are_neither_counted_nor_deleted(cli, broker, db_path, tmp_path,
+                                                             monkeypatch):
+    backups_config(tmp_path, monkeypatch)
+    broker.orders()
+    folder = db_path.parent / "backups"
+    folder.mkdir(mode=0o700)
+    planted = folder / "ordertrack-99999999.db"
+    planted.write_text("not mine")
+    os.chown(planted, 4242, 4242) if os.geteuid() == 0 else pytest.skip("needs root to chown")
+    with freeze_time(ist(2026, 11, 23, 18, 0)) as clock:
+        for day in range(3):
+            clock.move_to(ist(2026, 11, 23, 18, 0) + timedelta(days=day))
+            data = eod(cli)
+    assert planted.exists()
+    assert data["backup"] == str(folder / "ordertrack-20261125.db")
+    assert sorted(b.name for b in folder.iterdir()) == [
+        "ordertrack-20261124.db", "ordertrack-20261125.db", "ordertrack-99999999.db"]
+
+
+def test_backup_folder_others_can_write_is_refused(cli, broker, db_path, tmp_path, monkeypatch):
+    backups_config(tmp_path, monkeypatch)
+    broker.orders()
+    folder = db_path.parent / "backups"
+    folder.mkdir()
+    folder.chmod(0o777)
+    with freeze_time(ist(2026, 11, 23, 18, 0)):
+        result = cli("eod")
+    assert result.code == ExitCode.DATABASE
+    assert result.err.count("\n") == 1 and "writable by another user" in result.err
+    assert list(folder.iterdir()) == []
+
+
+def test_a_clock_set_back_never_deletes_the_backup_just_taken(cli, broker, db_path, tmp_path,
+                                                            monkeypatch):
+    backups_config(tmp_path, monkeypatch, keep=1)
+    broker.orders()
+    with freeze_time(ist(2027, 11, 23, 18, 0)) as clock:  # a year ahead, then set right
+        eod(cli)
+        clock.move_to(ist(2026, 11, 23, 18, 0))
+        data = eod(cli)
+    assert data["backup"] and os.path.exists(data["backup"])
+
+
+def test_folders_are_owner_only_under_umask_000(cli, broker, tmp_path, monkeypatch):
+    backups_config(tmp_path, monkeypatch)
+    broker.orders()
+    path = tmp_path / "a" / "b" / "ot.db"
+    old = os.umask(0)
+    try:
+        with freeze_time(ist(2026, 11, 23, 18, 0)):
+            assert cli("--db", str(path), "eod").code == 0
+    finally:
+        os.umask(old)
+    for folder in (tmp_path / "a", tmp_path / "a" / "b", tmp_path / "a" / "b" / "backups"):
+        assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700, folder
+    for file in (path, *(path.parent / "backups").iterdir()):
+        assert stat.S_IMODE(os.stat(file).st_mode) == 0o600, file
