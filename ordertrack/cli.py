@@ -15,6 +15,7 @@ from sqlite_utils import Database
 from ordertrack import __version__, config, outbox, registry, runlog, store, symbols, tracking
 from ordertrack import eod as eod_core, health, notify, reconcile as reconcile_core, render
 from ordertrack import verify as verify_core
+from ordertrack.calendar import ist_date
 from ordertrack.db import open_db, schema_version, transaction
 from ordertrack.errors import (BrokerUnavailable, DatabaseProblem, LockHeld, OrdertrackError,
                                UsageProblem)
@@ -57,9 +58,10 @@ class Shell:
             self._settings = config.load(os.environ, self._db_path, self._config)
         return self._settings
 
-    def open(self) -> Database:
+    def open(self, create: bool = True) -> Database:
+        """The database; a read-only command passes create=False and never makes one."""
         if self._db is None:
-            self._db = open_db(self.settings.db_path)
+            self._db = open_db(self.settings.db_path, create=create)
         return self._db
 
     def close(self) -> None:
@@ -209,7 +211,8 @@ def pending_list(
         if status not in Status.__members__:
             raise UsageProblem(f"--status must be one of {', '.join(Status.__members__)}")
     sym = symbols.normalise(symbol) if symbol else None
-    rows = store.query_orders(_shell(ctx).open(), all_=all_, status=status, symbol=sym)
+    rows = store.query_orders(_shell(ctx).open(create=False), all_=all_, status=status,
+                              symbol=sym)
     if json_:
         render.emit_json([render.order_json(r) for r in rows])
     else:
@@ -223,7 +226,7 @@ def pending_show(
     json_: JsonFlag = False,
 ) -> None:
     """One order with its full event history."""
-    db = _shell(ctx).open()
+    db = _shell(ctx).open(create=False)
     row = store.find_order(db, order_id)
     if row is None:
         raise UsageProblem(f"order {order_id} is not registered")
@@ -252,7 +255,7 @@ def track_list(
     json_: JsonFlag = False,
 ) -> None:
     """Symbols the system owns, with the quantity it owns."""
-    rows = tracking.listing(_shell(ctx).open(), all_=all_)
+    rows = tracking.listing(_shell(ctx).open(create=False), all_=all_)
     if json_:
         render.emit_json([render.tracking_json(r) for r in rows])
     else:
@@ -284,7 +287,7 @@ def track_show(
     json_: JsonFlag = False,
 ) -> None:
     """One symbol with every change of its tracked quantity and what caused it."""
-    db = _shell(ctx).open()
+    db = _shell(ctx).open(create=False)
     name = _symbol(symbol)
     row = tracking.get(db, name)
     if row is None:
@@ -326,7 +329,7 @@ def outbox_list(
     """Notifications waiting, sent and failed, with each chat's delivery and last error."""
     if status is not None and status.upper() not in outbox.STATUSES:
         raise UsageProblem(f"--status must be one of {', '.join(outbox.STATUSES)}")
-    db = _shell(ctx).open()
+    db = _shell(ctx).open(create=False)
     rows = outbox.with_deliveries(db, outbox.listing(db, status.upper() if status else None,
                                                      limit=limit))
     if json_:
@@ -480,6 +483,7 @@ def eod(ctx: typer.Context, json_: JsonFlag = False) -> None:
     if json_:
         render.emit_json(render.eod_json(result))
     else:
+        render.console.print(result.closing_line(ist_date(utcnow())))
         render.eod_view(result)
         alerts = [r for r in outbox.listing(db, run_id=result.run_id)
                   if r["kind"] != "DAILY_SUMMARY"]
@@ -492,6 +496,8 @@ def eod(ctx: typer.Context, json_: JsonFlag = False) -> None:
         undelivered = exc
     if result.integrity != "ok":
         raise DatabaseProblem(f"integrity check failed: {result.integrity}; no backup was taken")
+    if result.backup_error:
+        raise DatabaseProblem(result.backup_error)
     if result.broker_error:
         raise BrokerUnavailable(result.broker_error)
     if undelivered is not None:
@@ -502,7 +508,7 @@ def eod(ctx: typer.Context, json_: JsonFlag = False) -> None:
 def status(ctx: typer.Context, json_: JsonFlag = False) -> None:
     """Last run of each command and its outcome; open orders; the outbox."""
     shell = _shell(ctx)
-    db = shell.open()
+    db = shell.open(create=False)
     settings = shell.settings
     order_counts = dict(db.execute("SELECT status, count(*) FROM orders GROUP BY status"))
     data: dict[str, Any] = {

@@ -1,35 +1,80 @@
 """`eod`: close the trading day. Force-check every open order, expire what is stale, queue the
-daily summary (once per trading day), archive finished tracking, look after the database."""
+daily summary (once per trading day), archive finished tracking, look after the database.
+
+The day an eod closes is the latest trading day whose 18:00 IST has passed: an eod at 00:30
+(a missed one, run late) or on a holiday closes the previous trading day, never the new one.
+Summary rule, per trading day: at most one complete summary; an incomplete one (broker
+unreachable) only while no complete one was queued; a complete one after an incomplete one
+goes out marked "corrected".
+"""
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlite_utils import Database
 
 from ordertrack import maintenance, outbox, summary, verify
 from ordertrack.broker.base import Broker
-from ordertrack.calendar import ist_date
+from ordertrack.calendar import Calendar, ist_date
 from ordertrack.config import Settings
 from ordertrack.db import transaction
-from ordertrack.errors import BrokerUnavailable
-from ordertrack.timeutil import to_db
+from ordertrack.errors import BrokerUnavailable, DatabaseProblem
+from ordertrack.timeutil import IST, to_db
+
+EOD_AT = time(18, 0)  # IST: the moment a trading day is closed
 
 
 @dataclass
 class EodResult:
-    trading_day: str
-    session: bool
+    trading_day: str  # the day closed
+    session: bool  # whether the day the eod runs on (IST) is a trading day
     counts: dict[str, int] = field(default_factory=dict)
     broker_error: str | None = None
     summary: dict[str, Any] | None = None
     summary_queued: bool = False
+    summary_skipped: str | None = None  # why no summary was queued this time
     archived_orders: int = 0
     archived_symbols: int = 0
     integrity: str = "ok"
     backup: str | None = None
+    backup_error: str | None = None
     db_size: int = 0
     run_id: int | None = None
+
+    def closing_line(self, today: date) -> str:
+        """Which trading day this eod closed, and why when it is not `today`."""
+        day = date.fromisoformat(self.trading_day)
+        if day == today:
+            return f"Closing trading day {day:%a %d %b %Y}."
+        why = "before 18:00 IST" if self.session else "no trading session today"
+        return f"Closing trading day {day:%a %d %b %Y}, the previous trading day ({why})."
+
+
+def closing_day(now: datetime, calendar: Calendar) -> date:
+    """The trading day an eod at `now` closes: the latest one whose 18:00 IST has passed."""
+    day = ist_date(now)
+    if calendar.is_trading_day(day) and now >= datetime.combine(day, EOD_AT, tzinfo=IST):
+        return day
+    return calendar.previous_trading_day(day)
+
+
+def queue_summary(db: Database, payload: dict[str, Any], now: datetime,
+                  run_id: int | None) -> str | None:
+    """Queue the day's summary by the rule above; None, or why nothing was queued."""
+    day = payload["trading_day"]
+    final, incomplete = f"summary:{day}:final", f"summary:{day}:incomplete"
+    with transaction(db):  # the look and the insert together: a parallel eod waits
+        if outbox.find(db, final) is not None:
+            return "a complete summary of this day was already queued; not sent again"
+        if not payload["complete"]:
+            if outbox.find(db, incomplete) is not None:
+                return "an incomplete summary of this day was already queued; not sent again"
+            outbox.enqueue(db, incomplete, "DAILY_SUMMARY", payload, now, run_id)
+            return None
+        payload["corrected"] = outbox.find(db, incomplete) is not None
+        outbox.enqueue(db, final, "DAILY_SUMMARY", payload, now, run_id)
+    return None
 
 
 def archive(db: Database, now: datetime, retention_days: int) -> tuple[int, int]:
@@ -50,23 +95,24 @@ def archive(db: Database, now: datetime, retention_days: int) -> tuple[int, int]
 
 def run(db: Database, broker: Broker, settings: Settings, now: datetime,
         run_id: int | None = None) -> EodResult:
-    day = ist_date(now)
     calendar = settings.missing.calendar
-    result = EodResult(day.isoformat(), calendar.is_trading_day(day), run_id=run_id)
+    day = closing_day(now, calendar)
+    result = EodResult(day.isoformat(), calendar.is_trading_day(ist_date(now)), run_id=run_id)
     try:
         result.counts = verify.run(db, broker, settings, now, run_id=run_id).counts
     except BrokerUnavailable as exc:
         result.broker_error = exc.message  # nothing expires; the summary says so
-    if result.session:
-        result.summary = summary.gather(db, day, result.broker_error)
-        key = f"summary:{day}:{'final' if result.broker_error is None else 'incomplete'}"
-        with transaction(db):
-            result.summary_queued = outbox.enqueue(db, key, "DAILY_SUMMARY", result.summary,
-                                                   now, run_id)
+    result.summary = summary.gather(db, day, result.broker_error, calendar.next_trading_day(day))
+    result.summary_skipped = queue_summary(db, result.summary, now, run_id)
+    result.summary_queued = result.summary_skipped is None
     result.archived_orders, result.archived_symbols = archive(db, now, settings.retention_days)
     result.integrity = maintenance.integrity(db)
     if result.integrity == "ok":
-        backup = maintenance.backup(db, settings.db_path, now, settings.backups)
-        result.backup = str(backup) if backup else None
+        try:
+            backup = maintenance.backup(db, settings.db_path, now, settings.backups)
+        except (DatabaseProblem, OSError) as exc:
+            result.backup_error = getattr(exc, "message", None) or f"backup failed: {exc}"
+        else:
+            result.backup = str(backup) if backup else None
     result.db_size = maintenance.size(settings.db_path)
     return result

@@ -171,13 +171,16 @@ def eod_json(result: Any) -> dict[str, Any]:
             "summary": result.summary, "summary_queued": result.summary_queued,
             "archived_orders": result.archived_orders,
             "archived_symbols": result.archived_symbols, "integrity": result.integrity,
-            "backup": result.backup, "db_size_bytes": result.db_size}
+            "backup": result.backup, "backup_error": result.backup_error,
+            "db_size_bytes": result.db_size}
 
 
 def summary_tables(s: dict[str, Any]) -> None:
     day = s["trading_day"]
     if not s["complete"]:
         console.print(f"Broker unreachable at end of day, final states unknown: {s['broker_error']}")
+    if s.get("corrected"):
+        console.print("Corrected summary: replaces the incomplete one sent earlier for this day")
     counts = Table(title=f"Daily summary {day}")
     names = ("Placed", "Executed", "Rejected", "Cancelled", "Partially filled", "Expired",
              "Still pending", "Manual trades", "Undelivered")
@@ -209,12 +212,10 @@ def eod_view(result: Any) -> None:
         console.print(f"Broker unreachable, nothing expired: {result.broker_error}")
     else:
         counts_line("Force-check", result.counts)
-    if not result.session:
-        console.print(f"{result.trading_day}: no trading session today (weekend or holiday).")
-    elif result.summary is not None:
+    if result.summary is not None:
         summary_tables(result.summary)
         if not result.summary_queued:
-            console.print("(summary already queued for this day; not sent again)")
+            console.print(f"({result.summary_skipped})")
     console.print(f"Archived: {result.archived_orders} finished orders, "
                   f"{result.archived_symbols} symbols with nothing left.")
     backup = f"backup {result.backup}" if result.backup else "no backup"

@@ -10,9 +10,12 @@ from ordertrack.timeutil import IST, to_db
 _FINAL_KINDS = ("EXECUTED", "REJECTED", "CANCELLED", "EXPIRED")
 
 
-def _bounds(day: date) -> tuple[str, str]:
+def _bounds(day: date, until: date | None) -> tuple[str, str]:
+    """From the day's IST midnight to `until`'s (the next trading day): what a late eod's
+    force-check finds, and a weekend, still belong to the day being closed."""
     start = datetime.combine(day, time(), tzinfo=IST)
-    return to_db(start), to_db(start + timedelta(days=1))
+    end = datetime.combine(until, time(), tzinfo=IST) if until else start + timedelta(days=1)
+    return to_db(start), to_db(max(end, start + timedelta(days=1)))
 
 
 def _rows(db: Database, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
@@ -21,8 +24,9 @@ def _rows(db: Database, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any
     return [dict(zip(names, r)) for r in cursor.fetchall()]
 
 
-def gather(db: Database, day: date, broker_error: str | None) -> dict[str, Any]:
-    start, end = _bounds(day)
+def gather(db: Database, day: date, broker_error: str | None,
+           until: date | None = None) -> dict[str, Any]:
+    start, end = _bounds(day, until)
     finished = _rows(db, "SELECT e.kind, o.order_id, o.symbol, o.side, o.qty, e.filled_qty,"
                          " e.avg_price, e.reason FROM events e JOIN orders o ON o.id = e.order_ref"
                          " WHERE e.at >= ? AND e.at < ? AND e.kind IN (?, ?, ?, ?) ORDER BY e.id",
@@ -40,7 +44,7 @@ def gather(db: Database, day: date, broker_error: str | None) -> dict[str, Any]:
                         " AND cause LIKE 'MANUAL%'", (start, end)).fetchone()[0]
     failed = db.execute("SELECT count(*) FROM outbox WHERE status = 'FAILED'").fetchone()[0]
     return {
-        "trading_day": day.isoformat(), "complete": broker_error is None,
+        "trading_day": day.isoformat(), "complete": broker_error is None, "corrected": False,
         "broker_error": broker_error, "placed": placed,
         "executed": by_kind["EXECUTED"], "rejected": by_kind["REJECTED"],
         "cancelled": by_kind["CANCELLED"], "expired": by_kind["EXPIRED"],
@@ -51,7 +55,10 @@ def gather(db: Database, day: date, broker_error: str | None) -> dict[str, Any]:
 
 def text(s: dict[str, Any]) -> str:
     """Plain-text summary, one fact per line (so a long one splits cleanly)."""
-    lines = [f"Daily summary {date.fromisoformat(s['trading_day']):%a %d %b %Y}"]
+    lines = [f"Daily summary {date.fromisoformat(s['trading_day']):%a %d %b %Y}"
+             + (" (corrected)" if s.get("corrected") else "")]
+    if s.get("corrected"):
+        lines.append("Corrected: replaces the incomplete summary sent earlier for this day")
     if not s["complete"]:
         lines.append(f"Broker unreachable at end of day, final states unknown: {s['broker_error']}")
     lines.append(f"Placed {s['placed']}, executed {len(s['executed'])}, rejected "

@@ -38,6 +38,7 @@ from typing import Any
 from ordertrack import config, messages, notify, registry, tracking
 from ordertrack.calendar import Calendar, ist_date
 from ordertrack.db import open_db, transaction
+from ordertrack.eod import closing_day
 from ordertrack.telegram import Bot
 from ordertrack.timeutil import IST, from_db, utcnow
 from tests.fake_kotak import (HOLDINGS, LOGIN, ORDERS, SECRETS, VALIDATE, FakeKotak, Scripted,
@@ -777,8 +778,9 @@ def write_config(folder: Path, timeout: float) -> Path:
     return path
 
 
-def _trading_today() -> bool:
-    return Calendar(frozenset()).is_trading_day(ist_date(utcnow()))
+def _closing_now() -> date:
+    """The trading day an eod run now closes (no holidays in these scenarios)."""
+    return closing_day(utcnow(), Calendar(frozenset()))
 
 
 def _check_runs(done: list[Done], allowed: set[int], figures: Figures, what: str) -> None:
@@ -820,7 +822,7 @@ def overlap(workdir: Path, *, orders: int = 12, verifies: int = 8,
     db_path = workdir / "ordertrack.db"
     plans, start = overlap_plans(orders)
     prepare(db_path, plans, start)
-    day_before = ist_date(utcnow())
+    day_before, closing_before = ist_date(utcnow()), _closing_now()
     with fakes(kotak_delay=delay, telegram_delay=delay) as (kotak, telegram):
         kotak.book_at = lambda step: order_book(plans, step)
         env = environment(db_path, write_config(workdir, 10.0), kotak, telegram, chats)
@@ -854,9 +856,9 @@ def overlap(workdir: Path, *, orders: int = 12, verifies: int = 8,
     if figures.logins != 1 and not (figures.logins == 2 and len(days) == 2):
         figures.problems.append(f"{figures.logins} Kotak logins for {figures.runs} runs")
     summaries = _summaries(db_path)
-    want = [f"summary:{ist_date(utcnow())}:final"] if _trading_today() else []
-    if summaries != want and len(days) == 1:
-        figures.problems.append(f"daily summaries {summaries}, expected {want}")
+    want = {f"summary:{d}:final" for d in (closing_before, _closing_now())}
+    if len(summaries) != 1 or summaries[0] not in want:
+        figures.problems.append(f"daily summaries {summaries}, expected one of {sorted(want)}")
     figures.events = _count_events(db_path)
     t = tally(db_path, received, chats)
     figures.count_tally(t)
@@ -988,7 +990,7 @@ def _requests(command: str, phase: int, plans: list[Plan], seen: dict[str, list]
               - len(expect_order(p, seen[p.order_id], phase > 0).events) for p in plans)
     first_eod = command == "eod" and phase == 0  # a history lookup, and the daily summary
     return ((2 if phase == 0 else 0) + 1 + first_eod
-            + (new + (first_eod and _trading_today())) * chats)
+            + (new + first_eod) * chats)
 
 
 def _crash_phase(trial: _Trial, phase: int, rng: random.Random, runner: Runner,
@@ -1068,17 +1070,19 @@ def broken_backups(db_path: Path) -> list[str]:
 
 
 def _eod_checks(db_path: Path, broker_faults: bool, days: set[date]) -> list[str]:
-    """One final daily summary (on a trading day; an incomplete one too only after a broker
+    """One final daily summary of the day closed (an incomplete one too only after a broker
     fault), and a complete backup. `days`: the IST dates the phase ran on (midnight may pass)."""
     problems = []
     summaries = set(_summaries(db_path))
-    allowed = {f"summary:{d}:{kind}" for d in days
+    calendar = Calendar(frozenset())
+    # an eod closes the day it runs on from 18:00 IST, the previous trading day before that
+    closed = {c for d in days for c in (d, calendar.previous_trading_day(d))
+              if calendar.is_trading_day(c)}
+    allowed = {f"summary:{d}:{kind}" for d in closed
                for kind in ("final", *(("incomplete",) if broker_faults else ()))}
-    trading = [d for d in days if Calendar(frozenset()).is_trading_day(d)]
-    if not summaries <= allowed or (trading and not any(
-            f"summary:{d}:final" in summaries for d in trading)):
-        problems.append(f"daily summaries {sorted(summaries)}, expected one final one"
-                        if trading else f"daily summaries {sorted(summaries)} on a day off")
+    finals = [k for k in summaries if k.endswith(":final")]
+    if not summaries <= allowed or not finals:
+        problems.append(f"daily summaries {sorted(summaries)}, expected one final one")
     folder = db_path.parent / "backups"
     if not any((folder / f"{db_path.stem}-{d:%Y%m%d}.db").exists() for d in days):
         problems.append("no backup after a clean eod")

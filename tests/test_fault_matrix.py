@@ -39,6 +39,7 @@ from tests.helpers import NO_DATA, kotak_row
 
 KOTAK, TELEGRAM = "Kotak", "Telegram"
 NOW = ist("2026-11-25 10:00")  # a Wednesday, a trading day, in session
+CLOSED = "2026-11-23"  # what an eod at NOW closes: before 18:00, the previous trading day (Mon)
 
 
 @dataclass(frozen=True)
@@ -334,7 +335,7 @@ def applied(command: str, state: dict[str, Any]) -> bool:
         return state["order"] == "EXECUTED"
     if command == "reconcile":
         return state["ITBEES"] == 45
-    return state["order"] == "EXECUTED" and "summary:2026-11-25:final" in state["summaries"]
+    return state["order"] == "EXECUTED" and f"summary:{CLOSED}:final" in state["summaries"]
 
 
 @pytest.mark.parametrize("cell", [c for c in MATRIX if c.side == KOTAK], ids=Cell.name)
@@ -363,7 +364,7 @@ def test_kotak_fault(cell, cli, kotak, sql, attempts):
             assert snapshot(sql, ("orders", "events", "tracking", "tracking_changes",
                                   "adjustments")) == {k: before[k] for k in (
                 "orders", "events", "tracking", "tracking_changes", "adjustments")}
-            assert state == {**state_before, "summaries": ["summary:2026-11-25:incomplete"]}
+            assert state == {**state_before, "summaries": [f"summary:{CLOSED}:incomplete"]}
         else:
             assert cell.after == "applied" and applied(cell.command, state), state
         assert broker_alerts(sql) == (1 if cell.exit else 0)
