@@ -9,6 +9,7 @@ from datetime import date, datetime, time, timedelta
 from ordertrack.timeutil import IST, UTC
 
 OPEN, CLOSE = time(9, 15), time(15, 30)
+EOD_AT = time(18, 0)  # the moment a trading day is closed (its daily summary)
 
 # NSE equity-segment trading holidays for 2026 (weekdays only), as NSE's circular lists them,
 # including the 15 January municipal-election holiday added later. Extend or replace them in the
@@ -40,6 +41,14 @@ class Calendar:
         while not self.is_trading_day(day):
             day -= timedelta(days=1)
         return day
+
+    def closed_by(self, moment: datetime) -> date:
+        """The trading day an eod at `moment` closes: the latest one whose 18:00 IST has
+        passed (after midnight, or on a day off, that is the previous trading day)."""
+        day = ist_date(moment)
+        if self.is_trading_day(day) and moment >= datetime.combine(day, EOD_AT, tzinfo=IST):
+            return day
+        return self.previous_trading_day(day)
 
     def close_of(self, day: date) -> datetime:
         return datetime.combine(day, CLOSE, tzinfo=IST).astimezone(UTC)

@@ -9,7 +9,7 @@ goes out marked "corrected".
 """
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlite_utils import Database
@@ -20,9 +20,7 @@ from ordertrack.calendar import Calendar, ist_date
 from ordertrack.config import Settings
 from ordertrack.db import transaction
 from ordertrack.errors import BrokerUnavailable, DatabaseProblem
-from ordertrack.timeutil import IST, to_db
-
-EOD_AT = time(18, 0)  # IST: the moment a trading day is closed
+from ordertrack.timeutil import to_db
 
 
 @dataclass
@@ -53,10 +51,7 @@ class EodResult:
 
 def closing_day(now: datetime, calendar: Calendar) -> date:
     """The trading day an eod at `now` closes: the latest one whose 18:00 IST has passed."""
-    day = ist_date(now)
-    if calendar.is_trading_day(day) and now >= datetime.combine(day, EOD_AT, tzinfo=IST):
-        return day
-    return calendar.previous_trading_day(day)
+    return calendar.closed_by(now)
 
 
 def queue_summary(db: Database, payload: dict[str, Any], now: datetime,

@@ -36,7 +36,7 @@ def eod_overdue(last_ok: datetime | None, ever_ran: bool, now: datetime,
     if not ever_ran:
         return None
     previous = calendar.previous_trading_day(ist_date(now))
-    if last_ok is not None and ist_date(last_ok) >= previous:
+    if last_ok is not None and calendar.closed_by(last_ok) >= previous:  # the day it closed
         return None
     return Overdue(f"overdue:eod:{previous}", "eod",
                    f"no successful eod for {previous:%a %d %b %Y}; its summary is missing or "

@@ -418,3 +418,16 @@ def test_folders_are_owner_only_under_umask_000(cli, broker, tmp_path, monkeypat
         assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700, folder
     for file in (path, *(path.parent / "backups").iterdir()):
         assert stat.S_IMODE(os.stat(file).st_mode) == 0o600, file
+
+
+def test_an_eod_before_six_does_not_count_as_that_days_eod(cli, broker, no_holidays):
+    """It closed the previous trading day: the next morning, that day's eod is still missing."""
+    broker.orders()
+    with freeze_time(ist(2026, 11, 23, 18, 0)) as clock:
+        eod(cli)
+        clock.move_to(ist(2026, 11, 24, 17, 0))  # Tuesday, an hour early: closes Monday again
+        eod(cli)
+        clock.move_to(ist(2026, 11, 25, 9, 30))
+        overdue = json.loads(cli("status", "--json").out)["overdue"]
+    assert overdue == ["no successful eod for Tue 24 Nov 2026; its summary is missing or "
+                       "incomplete"]
