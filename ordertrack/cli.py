@@ -437,8 +437,8 @@ def verify(
     else:
         render.counts_line("Verify", result.counts)
         if result.skipped_rows:
-            render.console.print(f"{result.skipped_rows} order-book rows had no order id and "
-                                 "were ignored")
+            render.console.print(f"{result.skipped_rows} order-book rows had no order id or"
+                                 " numbers that cannot be true, and were ignored")
         render.notifications(queued, len(queued))
     _deliver(shell, db, show_summary=not json_, run_id=result.run_id)
 

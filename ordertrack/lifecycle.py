@@ -5,8 +5,9 @@ State only moves forward: PENDING → PARTIALLY_FILLED → EXECUTED / CANCELLED;
 each increase of the filled quantity is one event. A cancelled order keeps its fills.
 """
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 
 from ordertrack.calendar import Calendar
@@ -51,6 +52,33 @@ _RANK = {Status.PENDING: 0, Status.PARTIALLY_FILLED: 1}
 
 def broker_state(status_text: str) -> BrokerState:
     return ORD_ST.get(" ".join(status_text.lower().split()), BrokerState.UNKNOWN)
+
+
+TERMINAL_STATES = (BrokerState.COMPLETE, BrokerState.REJECTED, BrokerState.CANCELLED)
+_NEVER = datetime.min.replace(tzinfo=timezone.utc)
+
+
+def most_advanced(rows: Sequence[BrokerOrder],
+                  when: Callable[[BrokerOrder], datetime | None]) -> BrokerOrder:
+    """One order's rows (history, or duplicates in one book) → the state it is really in.
+
+    No row order and no reply-time stamp is trusted: a terminal row wins over any working one;
+    among rows of the same rank the latest `when`, then the earliest in the list. The filled
+    quantity is the largest any row reports (fills never un-happen), with the average price of
+    the row that carries it; the reason comes only from a terminal row.
+    """
+    def key(item: tuple[int, BrokerOrder]) -> tuple[int, datetime, int]:
+        index, row = item
+        terminal = broker_state(row.status_text) in TERMINAL_STATES
+        return (1 if terminal else 0, when(row) or _NEVER, -index)
+
+    best = max(enumerate(rows), key=key)[1]
+    filled = max((r.filled_qty for r in rows if r.filled_qty is not None), default=None)
+    priced = [r for r in (best, *rows) if r.avg_price and (r.filled_qty or 0) == (filled or 0)]
+    avg = priced[0].avg_price if priced else best.avg_price
+    terminal = broker_state(best.status_text) in TERMINAL_STATES
+    return replace(best, filled_qty=filled, avg_price=avg,
+                   reason=best.reason if terminal else None)
 
 
 @dataclass(frozen=True)

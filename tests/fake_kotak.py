@@ -25,7 +25,7 @@ import pytest
 from ordertrack.broker import kotak as kotak_client
 from ordertrack.http import RetryPolicy
 from ordertrack.timeutil import IST, UTC
-from tests.helpers import NO_DATA, book, kotak_row
+from tests.helpers import NO_DATA, book, history_reply, kotak_row
 
 LOGIN = "/login/1.0/tradeApiLogin"
 VALIDATE = "/login/1.0/tradeApiValidate"
@@ -86,6 +86,8 @@ class FakeKotak:
     orders: Any = field(default_factory=lambda: book(
         kotak_row("250122000624384", "complete", symbol="IDEA", qty=1, filled=1, avg="9.39"),
         kotak_row("250122000700111", "open")))
+    # order id → its history rows, newest first (served in the documented shape: updRecvTm
+    # rising down the list), or a whole reply dict served as is.
     histories: dict[str, Any] = field(default_factory=dict)
     trades: Any = field(default_factory=lambda: {"stat": "ok", "stCode": 200, "data": [
         {"nOrdNo": "250122000624384", "flId": "1", "fldQty": 1, "avgPrc": "9.39"}]})
@@ -207,7 +209,8 @@ class FakeKotak:
 
     def _history(self, body: str) -> Any:
         order_id = json.loads(parse_qs(body)["jData"][0])["nOrdNo"]
-        return self.histories.get(order_id, NO_DATA)
+        found = self.histories.get(order_id, NO_DATA)
+        return history_reply(*found) if isinstance(found, (list, tuple)) else found
 
 
 class _Handler(BaseHTTPRequestHandler):
