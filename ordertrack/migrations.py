@@ -211,3 +211,10 @@ def m005_reconcile(db: Database) -> None:
         at TEXT NOT NULL,
         PRIMARY KEY (day, symbol)
     )""")
+
+
+@MIGRATIONS()
+def m006_missing_since(db: Database) -> None:
+    # When a successful order-book fetch first stopped listing an open order: eod's expiry
+    # reason says "not in the order book since …".
+    db.execute("ALTER TABLE orders ADD COLUMN missing_since TEXT")

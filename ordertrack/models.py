@@ -80,6 +80,7 @@ class Order:
     reason: str | None = None
     broker_status: str | None = None
     missing_count: int = 0
+    missing_since: datetime | None = None  # first successful fetch that did not list it
 
 
 @dataclass(frozen=True)

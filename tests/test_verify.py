@@ -39,7 +39,8 @@ def test_counts_cover_every_outcome(cli, broker):
     counts = verify_json(cli)
     assert counts == {"book": "ok", "checked": 6, "executed": 1, "rejected": 1, "cancelled": 1,
                       "partial": 1, "still_pending": 3, "not_found": 1, "expired": 0,
-                      "resolved": 0, "ambiguous": 0, "unknown_status": 0, "notifications": 4,
+                      "resolved": 0, "ambiguous": 0, "unknown_status": 0, "corrected": 0,
+                      "notifications": 4,
                       "skipped_rows": 0}
 
 
