@@ -240,8 +240,8 @@ def settle_dead(order: Order, now: datetime, history: Fetch | None, valid: datet
     elif history is not None and history.outcome is Outcome.EMPTY:
         detail = "history: no data"
     elif history is not None and history.outcome is Outcome.FAILED:
-        reason = f"{UNCONFIRMED}: {seen}; history failed ({history.error}); valid until {show(valid)}"
-        return expire(order, reason)
+        return expire(order, f"{UNCONFIRMED}: {seen}; history failed ({history.error});"
+                             f" valid until {show(valid)}")
     else:
         detail = "history: not offered by this broker"
     expired = expire(base.after, f"{seen}; {detail}; valid until {show(valid)}")
