@@ -11,6 +11,7 @@ credentials cut out of it: no credential or token can reach one.
 import binascii
 import json
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -34,11 +35,12 @@ ORDERS = "/quick/user/orders"
 HISTORY = "/quick/order/history"
 TRADES = "/quick/user/trades"
 HOLDINGS = "/portfolio/v1/holdings"
-# SDK 3.0.9 moved positions; the older path is tried first and the newer one when it is 404.
+# SDK 3.0.9 moved positions; the older path is tried first and the newer one when it fails.
 POSITIONS = ("/quick/user/positions", "/portfolio/v2/positions")
 
 IP_NOT_WHITELISTED = 100008
-EXPIRED_CODES = frozenset({1003, 100022, 900901})
+# 200032 "Invalid URL … baseUrl": the stored baseUrl is stale; a fresh login gives the current one.
+EXPIRED_CODES = frozenset({1003, 100022, 900901, 200032})
 EXPIRED_WORDS = ("invalid session", "session token", "jwt", "token expired")
 
 POLICY = RetryPolicy()
@@ -262,7 +264,11 @@ class KotakClient:
         return self._fetch("GET", (HOLDINGS,), kotak_format.holdings)
 
     def positions(self) -> Fetch:
-        return self._fetch("GET", POSITIONS, kotak_format.positions)
+        """The older path first; on any failure of it (not only a 404) the SDK 3.0.9 one."""
+        first = self._fetch("GET", POSITIONS[:1], kotak_format.positions)
+        if first.usable:
+            return first
+        return self._fetch("GET", POSITIONS[1:], kotak_format.positions)
 
     # -- login
 
@@ -271,8 +277,19 @@ class KotakClient:
             "mobileNumber": self._creds.mobile, "ucc": self._creds.ucc,
             "totp": pyotp.TOTP(self._creds.totp_secret).now()}, ("token", "sid"))
         trade = self._login_step(VALIDATE, {"sid": view["sid"], "Auth": view["token"]},
-                                 {"mpin": self._creds.mpin}, ("token", "sid", "baseUrl"))
-        return Session.create(trade["token"], trade["sid"], trade["baseUrl"], utcnow())
+                                 {"mpin": self._creds.mpin}, ("token", "sid"))
+        return Session.create(trade["token"], trade["sid"], self._base_url(trade), utcnow())
+
+    def _base_url(self, trade: dict[str, Any]) -> str:
+        """The host for every later call. Without a usable baseUrl the official SDK falls back
+        to the login host; so do we, saying so once."""
+        base = trade.get("baseUrl")
+        if isinstance(base, str) and urlsplit(base.strip()).scheme in ("http", "https") \
+                and urlsplit(base.strip()).netloc:
+            return base.strip()
+        sys.stderr.write("ordertrack: Kotak Neo's login reply had no usable baseUrl; using the"
+                         f" login host {urlsplit(self._login_url).netloc}\n")
+        return self._login_url
 
     def _login_step(self, step: str, headers: dict[str, str], body: dict[str, str],
                     need: tuple[str, ...]) -> dict[str, Any]:

@@ -230,8 +230,9 @@ def error_code(payload: Any) -> int | None:
     if not isinstance(payload, dict):
         return None
     nested = [payload]
-    if isinstance(payload.get("fault"), dict):
-        nested.append(payload["fault"])
+    for key in ("fault", "data"):  # the SDK's replies nest errors: {"data": {"stCode": …}}
+        if isinstance(payload.get(key), dict):
+            nested.append(payload[key])
     if isinstance(payload.get("error"), list) and payload["error"]:
         nested.extend(e for e in payload["error"][:1] if isinstance(e, dict))
     for part in reversed(nested):
@@ -246,6 +247,7 @@ def error_text(payload: Any) -> str:
     """The error message and code of a reply as one short line ('unexpected reply' if none)."""
     if not isinstance(payload, dict):
         return "unexpected reply"
-    if isinstance(payload.get("fault"), dict):
-        payload = {**payload, **payload["fault"]}
+    for key in ("fault", "data"):
+        if isinstance(payload.get(key), dict):
+            payload = {**payload, **payload[key]}
     return _error_text(payload)
