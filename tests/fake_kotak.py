@@ -96,6 +96,7 @@ class FakeKotak:
     positions: Any = field(default_factory=lambda: {"stat": "Ok", "stCode": 200, "data": [
         {"trdSym": "IDEA-EQ", "flBuyQty": "1", "flSellQty": "0"}]})
     positions_v1: bool = True  # False: the old positions path answers 404
+    send_base_url: bool = True  # False: the validate reply lacks baseUrl
     token_ttl: timedelta | None = timedelta(hours=8)  # None: tokens carry no exp claim
     echo_secrets: bool = False  # error texts quote what the client sent, as a careless API might
     login_delay: float = 0.0
@@ -187,10 +188,12 @@ class FakeKotak:
         with self._lock:
             self._sessions = {token: sid}  # one session per account
             self.logins += 1
-        return Scripted(200, {"data": {"token": token, "sid": sid, "baseUrl": self.url,
-                                       "rid": "r2", "ucc": SECRETS["KOTAK_UCC"],
-                                       "dataCenter": "E43", "kType": "Trade",
-                                       "status": "success"}})
+        data = {"token": token, "sid": sid, "baseUrl": self.url, "rid": "r2",
+                "ucc": SECRETS["KOTAK_UCC"], "dataCenter": "E43", "kType": "Trade",
+                "status": "success"}
+        if not self.send_base_url:
+            del data["baseUrl"]
+        return Scripted(200, {"data": data})
 
     def _data(self, method: str, path: str, headers: dict[str, str], body: str) -> Scripted:
         if self._sessions.get(headers.get("auth", "")) != headers.get("sid") or not headers.get(

@@ -238,6 +238,7 @@ class KotakClient:
         self.logged_in_now = False  # False: the session was reused from an earlier run
         self._relogged = False
         self._down: str | None = None  # once Kotak is unreachable, the run stops asking
+        self._down_path = False  # _down came from one path's 429/5xx, not from no connection
 
     @classmethod
     def from_settings(cls, settings: Settings, db: Database) -> "KotakClient":
@@ -265,9 +266,12 @@ class KotakClient:
 
     def positions(self) -> Fetch:
         """The older path first; on any failure of it (not only a 404) the SDK 3.0.9 one."""
+        before = self._down
         first = self._fetch("GET", POSITIONS[:1], kotak_format.positions)
         if first.usable:
             return first
+        if before is None and self._down_path:
+            self._down = None  # that path answered 429/5xx: the other one may still work
         return self._fetch("GET", POSITIONS[1:], kotak_format.positions)
 
     # -- login
@@ -325,10 +329,10 @@ class KotakClient:
             reply = send(self._http, method, session.base_url + path, policy=self._policy,
                          headers=headers, **kwargs)
         except HttpFailure as failure:
-            self._down = unreachable(failure)
+            self._down, self._down_path = unreachable(failure), False
             raise _Failed(self._down) from None
         if reply.transient:  # still 429/5xx after the retries
-            self._down = overloaded(reply.status)
+            self._down, self._down_path = overloaded(reply.status), True
             raise _Failed(self._down)
         return reply
 
