@@ -142,7 +142,7 @@ def observe(order: Order, row: BrokerOrder) -> Change:
         missing_count=0,
         missing_since=None,
     )
-    ref = order.order_id or f"local-{order.id}"
+    ref = order.ref
 
     def event(kind: str, key: str, status: Status, delta_qty: int = 0, notify: bool = True,
               why: str | None = None) -> Event:
@@ -205,7 +205,7 @@ def expiry_due(order: Order, now: datetime, rules: MissingRules) -> bool:
 
 def expire(order: Order, reason: str) -> Change:
     after = replace(order, status=Status.EXPIRED, reason=reason)
-    ref = order.order_id or f"local-{order.id}"
+    ref = order.ref
     event = Event("EXPIRED", f"{ref}:EXPIRED", Status.EXPIRED, order.filled_qty, reason=reason)
     return Change(order, after, (event,))
 
@@ -264,7 +264,7 @@ def correct(order: Order, row: BrokerOrder) -> Change:
     why = f"was expired ({order.reason}); the broker reports it {row.status_text or 'filled'}"
     after = replace(order, status=status, filled_qty=filled, avg_price=avg, reason=why,
                     broker_status=row.status_text or order.broker_status)
-    ref = order.order_id or f"local-{order.id}"
+    ref = order.ref
     event = Event("CORRECTED", f"{ref}:CORRECTED:{filled}", status, filled,
                   filled - order.filled_qty, avg, why, row.status_text, row.raw)
     return Change(order, after, (event,))
@@ -284,7 +284,7 @@ def confirm_expiry(order: Order, history: Fetch) -> Change:
         return Change(order, order)
     seen = (order.reason or "").removeprefix(f"{UNCONFIRMED}: ").split("; history failed")[0]
     reason = f"{seen}; {detail} (asked again later)"
-    ref = order.order_id or f"local-{order.id}"
+    ref = order.ref
     event = Event("EXPIRY_CONFIRMED", f"{ref}:EXPIRY_CONFIRMED", Status.EXPIRED,
                   order.filled_qty, reason=reason, notify=False)
     return Change(order, replace(order, reason=reason), (event,))

@@ -16,7 +16,7 @@ from ordertrack.broker.base import Broker
 from ordertrack.config import Settings
 from ordertrack.db import transaction
 from ordertrack.errors import BrokerUnavailable, UsageProblem
-from ordertrack.models import BrokerOrder, Change, Event, Fetch, Order, Outcome
+from ordertrack.models import BrokerOrder, Change, Event, Fetch, Order, Outcome, local_ref
 
 COUNTS = ("checked", "executed", "rejected", "cancelled", "partial", "still_pending",
           "not_found", "expired", "resolved", "ambiguous", "unknown_status", "corrected")
@@ -106,7 +106,7 @@ def _resolve(db: Database, orders: list[Order], book: tuple[BrokerOrder, ...], n
         row = found.matched.get(order.id)
         if row is not None:
             order = replace(order, order_id=row.order_id)
-            store.insert_event(db, order.id, Event("RESOLVED", f"local-{order.id}:RESOLVED",
+            store.insert_event(db, order.id, Event("RESOLVED", f"{local_ref(order.id)}:RESOLVED",
                                                    order.status, order.filled_qty,
                                                    raw=row.raw, notify=False), now, run_id)
             store.save_order(db, Change(order, order), now)
@@ -116,7 +116,7 @@ def _resolve(db: Database, orders: list[Order], book: tuple[BrokerOrder, ...], n
             result.counts["ambiguous"] += 1
             payload = {**_payload(order, Event("", "", order.status, 0)),
                        "candidates": list(candidates)}
-            outbox.enqueue(db, f"local-{order.id}:ambiguous:{','.join(candidates)}",
+            outbox.enqueue(db, f"{local_ref(order.id)}:ambiguous:{','.join(candidates)}",
                            "AMBIGUOUS_MATCH", payload, now, run_id)
         resolved.append(order)
     return resolved, set(found.ambiguous)
