@@ -188,8 +188,9 @@ def summary_tables(s: dict[str, Any]) -> None:
                               len(s["still_pending"]), s["manual_trades"],
                               s["notifications_failed"])))
     console.print(counts)
-    finished = [(kind, r) for kind in ("executed", "rejected", "cancelled", "expired")
-                for r in s[kind]]
+    finished = [(kind.replace("unconfirmed", "expired, final state unconfirmed"), r)
+                for kind in ("executed", "rejected", "cancelled", "expired", "unconfirmed",
+                             "corrected") for r in s.get(kind, [])]
     if finished:
         table = Table(title="Finished today")
         for name in ("Outcome", "Order", "Symbol", "Side", "Filled/Qty", "Avg", "Reason"):

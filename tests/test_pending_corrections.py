@@ -141,3 +141,24 @@ def test_a_real_id_local_n_cannot_collide_with_unconfirmed_order_n(cli, broker, 
     assert sql("SELECT order_id, status FROM orders ORDER BY id") == [
         ("local-2", "REJECTED"), (None, "CANCELLED")]
     assert cli("pending", "show", "local-2", "--json").code == 0
+
+
+def test_upgrade_renames_stored_local_keys_of_their_own_order_only(db_path):
+    from ordertrack.db import open_db
+    from ordertrack.migrations import m007_local_ref_keys
+    db = open_db(db_path)
+    now = "2026-11-30T04:00:00.000000+00:00"
+    for local_id, order_id in ((1, None), (2, "local-5")):
+        db.execute("INSERT INTO orders (id, order_id, symbol, side, qty, placed_at, status,"
+                   " created_at, updated_at) VALUES (?, ?, 'INFY', 'BUY', 1, ?, 'PENDING', ?, ?)",
+                   (local_id, order_id, now, now, now))
+    for ref, key in ((1, "local-1:REGISTERED"), (2, "local-5:REGISTERED")):
+        db.execute("INSERT INTO events (order_ref, key, kind, status, filled_qty, at)"
+                   " VALUES (?, ?, 'REGISTERED', 'PENDING', 0, ?)", (ref, key, now))
+    db.execute("INSERT INTO outbox (key, kind, payload, created_at) VALUES"
+               " ('local-1:ambiguous:8,9', 'AMBIGUOUS_MATCH', '{}', ?)", (now,))
+    m007_local_ref_keys(db)
+    assert [k for (k,) in db.execute("SELECT key FROM events ORDER BY id")] == [
+        "#1:REGISTERED", "local-5:REGISTERED"]
+    assert [k for (k,) in db.execute("SELECT key FROM outbox")] == ["#1:ambiguous:8,9"]
+    db.close()
