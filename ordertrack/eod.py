@@ -63,10 +63,9 @@ def settle_dead(db: Database, broker: Broker, settings: Settings, now: datetime,
                 verified: verify.VerifyResult, run_id: int | None) -> dict[str, int]:
     """Open orders past their validity (a DAY order after its session's close, an AMO after
     the close of the session it waited for; never within `stale_after` of placing) that
-    today's book no longer lists are settled: by
-    their history when it knows, else EXPIRED saying what was seen ("final state unconfirmed"
-    when history failed). Orders expired unconfirmed earlier get their history asked again,
-    so fills found later correct them."""
+    today's book no longer lists are settled: by their history when it knows, else EXPIRED
+    saying what was seen ("final state unconfirmed" when history failed). Orders expired
+    unconfirmed earlier get their history asked again, so fills found later correct them."""
     rules = settings.missing
     due = {o.id: o for o in store.open_orders(db) if o.id in verified.missing
            and now >= rules.deadline(o)}
