@@ -6,6 +6,7 @@ such as "NA" and "--"), so every field is read defensively.
 """
 
 import math
+from datetime import datetime
 from typing import Any
 
 from ordertrack import lifecycle, symbols
@@ -23,7 +24,7 @@ def blank(value: Any) -> bool:
 
 # Beyond any real quantity; also keeps a corrupt value from overflowing SQLite's integers.
 MAX_NUMBER = 10**12
-# No real order is this large (the same bound `pending add` accepts): a row claiming more is corrupt.
+# No real order is this large (the bound `pending add` accepts): a row claiming more is corrupt.
 ABSURD_QTY = 10**9
 
 
@@ -155,7 +156,7 @@ def order_row(row: Any) -> BrokerOrder | None:
     )
 
 
-def state_time(order: BrokerOrder) -> Any:
+def state_time(order: BrokerOrder) -> datetime | None:
     """When the row's state happened: `flDtTm` (stray spaces and all), else the book's
     `hsUpTm`. Never `updRecvTm`/`boeSec`: those stamp when the reply was put together."""
     return parse_kotak_time(order.raw.get("flDtTm")) or parse_kotak_time(order.raw.get("hsUpTm"))
