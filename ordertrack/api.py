@@ -17,9 +17,10 @@ from ordertrack.timeutil import to_db, utcnow
 def register_order(symbol: str, side: str, qty: int, *, order_id: str | None = None,
                    price: float | None = None, amo: bool = False,
                    placed_at: datetime | str | None = None, tag: str | None = None,
-                   db_path: Path | str | None = None) -> str:
+                   completes: str | None = None, db_path: Path | str | None = None) -> str:
     """Register an order the engine placed. Returns 'added', 'unchanged' or 'resolved' (the id
-    completes an order registered earlier without one, under the same tag).
+    completes an order registered earlier without one: under the same tag, the only open one
+    with the same symbol, side and quantity, or the one named by `completes`, '#N').
 
     Raises ordertrack.errors.UsageProblem for bad or conflicting details.
     """
@@ -32,7 +33,7 @@ def register_order(symbol: str, side: str, qty: int, *, order_id: str | None = N
     try:
         raw = dict(order_id=order_id, symbol=symbol, side=side, qty=qty, price=price, amo=amo,
                    placed_at=placed_at, tag=tag)
-        return registry.register(db, raw, utcnow())[0]
+        return registry.register(db, raw, utcnow(), completes)[0]
     finally:
         db.close()
 

@@ -175,6 +175,9 @@ def pending_add(
     from_file: Annotated[Path | None, typer.Option(
         "--from", help="Import many orders from a JSON-lines or .csv file, all or nothing.")]
     = None,
+    completes: Annotated[str | None, typer.Option(
+        "--completes", metavar="#N",
+        help="The unconfirmed order #N this broker order id belongs to.")] = None,
 ) -> None:
     """Register an order the engine placed. Re-adding the same order is a no-op.
 
@@ -182,7 +185,8 @@ def pending_add(
     """
     db = _shell(ctx).open()
     if from_file is not None:
-        if any(v is not None for v in (order_id, symbol, side, qty, price, placed_at, tag)) or amo:
+        if any(v is not None for v in (order_id, symbol, side, qty, price, placed_at, tag,
+                                       completes)) or amo:
             raise UsageProblem("--from cannot be combined with an order id or order options")
         counts = registry.import_file(db, from_file, utcnow())
         render.console.print(f"Imported {counts['added']} orders "
@@ -190,11 +194,26 @@ def pending_add(
         return
     raw = dict(order_id=order_id, symbol=symbol, side=side, qty=qty, price=price, amo=amo,
                placed_at=placed_at, tag=tag)
-    outcome, local_id = registry.register(db, raw, utcnow())
+    outcome, local_id = registry.register(db, raw, utcnow(), completes)
     name = order_id or f"#{local_id} (unconfirmed: verify will find its broker id)"
     said = {"added": "registered", "unchanged": "already registered",
             "resolved": f"registered: it completes unconfirmed order #{local_id}"}
     render.console.print(f"Order {name} {said[outcome]}.")
+
+
+@pending_app.command("cancel")
+def pending_cancel(
+    ctx: typer.Context,
+    order_id: Annotated[str, typer.Argument(help="Broker order id, or #N for an unconfirmed one.")],
+    reason: Annotated[str | None, typer.Option(help="Why, kept with the order.")] = None,
+) -> None:
+    """Withdraw a mistaken registration: it ends locally as CANCELLED ("withdrawn by user").
+
+    Nothing is sent to the broker. An order with fills is refused (it is real).
+    Example: ordertrack pending cancel '#3' --reason "engine retried"
+    """
+    row = registry.withdraw(_shell(ctx).open(), order_id, reason, utcnow())
+    render.console.print(f"Order {order_id} withdrawn: CANCELLED ({row['reason']}).")
 
 
 @pending_app.command("list")
@@ -440,8 +459,8 @@ def verify(
     else:
         render.counts_line("Verify", result.counts)
         if result.skipped_rows:
-            render.console.print(f"{result.skipped_rows} order-book rows had no order id and "
-                                 "were ignored")
+            render.console.print(f"{result.skipped_rows} order-book rows had no order id or"
+                                 " numbers that cannot be true, and were ignored")
         render.notifications(queued, len(queued))
     _deliver(shell, db, show_summary=not json_, run_id=result.run_id)
 

@@ -14,13 +14,17 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from ordertrack import maintenance, outbox, summary, verify
+from ordertrack import lifecycle, maintenance, outbox, store, summary, verify
 from ordertrack.broker.base import Broker
 from ordertrack.calendar import Calendar, ist_date
 from ordertrack.config import Settings
 from ordertrack.db import transaction
 from ordertrack.errors import BrokerUnavailable, DatabaseProblem
+from ordertrack.models import Change, Fetch, Order
 from ordertrack.timeutil import to_db
+
+# How long an order expired as "final state unconfirmed" keeps having its history asked again.
+RECHECK = timedelta(days=7)
 
 
 @dataclass
@@ -88,15 +92,68 @@ def archive(db: Database, now: datetime, retention_days: int) -> tuple[int, int]
     return orders, symbols
 
 
+def _history(broker: Broker, order: Order, earlier: dict[str, Fetch]) -> Fetch | None:
+    if order.order_id is None:
+        return None
+    known = earlier.get(order.order_id)
+    return known if known is not None and known.usable else broker.order_history(order.order_id)
+
+
+def settle_dead(db: Database, broker: Broker, settings: Settings, now: datetime,
+                verified: verify.VerifyResult, run_id: int | None) -> dict[str, int]:
+    """Open orders past their validity (a DAY order after its session's close, an AMO after
+    the close of the session it waited for; never within `stale_after` of placing) that
+    today's book no longer lists are settled: by their history when it knows, else EXPIRED
+    saying what was seen ("final state unconfirmed" when history failed). Orders expired
+    unconfirmed earlier get their history asked again, so fills found later correct them."""
+    rules = settings.missing
+    due = {o.id: o for o in store.open_orders(db) if o.id in verified.missing
+           and now >= rules.deadline(o)}
+    histories = {i: _history(broker, o, verified.histories) for i, o in due.items()}
+    rechecks = store.unconfirmed_expiries(db, now - RECHECK, lifecycle.UNCONFIRMED)
+    later = {o.id: broker.order_history(o.order_id or "")
+             for o in rechecks[: settings.history_lookups]}
+    counts = dict.fromkeys(("expired_dead", "unconfirmed", "settled_from_history",
+                            "corrected_from_history"), 0)
+    with transaction(db):  # orders re-read inside it: an overlapping run may have moved them
+        for order in store.open_orders(db):
+            if order.id in due:
+                change = lifecycle.settle_dead(order, now, histories[order.id],
+                                               rules.deadline(order))
+                _keep(db, change, now, run_id, counts)
+        for order in store.unconfirmed_expiries(db, now - RECHECK, lifecycle.UNCONFIRMED):
+            if order.id in later:
+                _keep(db, lifecycle.confirm_expiry(order, later[order.id]), now, run_id, counts)
+    return counts
+
+
+def _keep(db: Database, change: Change, now: datetime, run_id: int | None,
+          counts: dict[str, int]) -> None:
+    if not change.changed:
+        return
+    verify.apply_change(db, change, now, run_id)
+    kinds = {e.kind for e in change.events}
+    if "EXPIRED" in kinds:
+        unconfirmed = (change.after.reason or "").startswith(lifecycle.UNCONFIRMED)
+        counts["unconfirmed" if unconfirmed else "expired_dead"] += 1
+    elif "CORRECTED" in kinds:
+        counts["corrected_from_history"] += 1
+    elif not change.after.status.is_open:
+        counts["settled_from_history"] += 1
+
+
 def run(db: Database, broker: Broker, settings: Settings, now: datetime,
         run_id: int | None = None) -> EodResult:
     calendar = settings.missing.calendar
     day = closing_day(now, calendar)
     result = EodResult(day.isoformat(), calendar.is_trading_day(ist_date(now)), run_id=run_id)
     try:
-        result.counts = verify.run(db, broker, settings, now, run_id=run_id).counts
+        verified = verify.run(db, broker, settings, now, run_id=run_id)
     except BrokerUnavailable as exc:
         result.broker_error = exc.message  # nothing expires; the summary says so
+    else:
+        result.counts = {**verified.counts, **settle_dead(db, broker, settings, now, verified,
+                                                            run_id)}
     result.summary = summary.gather(db, day, result.broker_error, calendar.next_trading_day(day))
     result.summary_skipped = queue_summary(db, result.summary, now, run_id)
     result.summary_queued = result.summary_skipped is None

@@ -5,8 +5,9 @@ State only moves forward: PENDING → PARTIALLY_FILLED → EXECUTED / CANCELLED;
 each increase of the filled quantity is one event. A cancelled order keeps its fills.
 """
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from enum import Enum
 
 from ordertrack.calendar import Calendar
@@ -51,6 +52,33 @@ _RANK = {Status.PENDING: 0, Status.PARTIALLY_FILLED: 1}
 
 def broker_state(status_text: str) -> BrokerState:
     return ORD_ST.get(" ".join(status_text.lower().split()), BrokerState.UNKNOWN)
+
+
+TERMINAL_STATES = (BrokerState.COMPLETE, BrokerState.REJECTED, BrokerState.CANCELLED)
+_NEVER = datetime.min.replace(tzinfo=timezone.utc)
+
+
+def most_advanced(rows: Sequence[BrokerOrder],
+                  when: Callable[[BrokerOrder], datetime | None]) -> BrokerOrder:
+    """One order's rows (history, or duplicates in one book) → the state it is really in.
+
+    No row order and no reply-time stamp is trusted: a terminal row wins over any working one;
+    among rows of the same rank the latest `when`, then the earliest in the list. The filled
+    quantity is the largest any row reports (fills never un-happen), with the average price of
+    the row that carries it; the reason comes only from a terminal row.
+    """
+    def key(item: tuple[int, BrokerOrder]) -> tuple[int, datetime, int]:
+        index, row = item
+        terminal = broker_state(row.status_text) in TERMINAL_STATES
+        return (1 if terminal else 0, when(row) or _NEVER, -index)
+
+    best = max(enumerate(rows), key=key)[1]
+    filled = max((r.filled_qty for r in rows if r.filled_qty is not None), default=None)
+    priced = [r for r in (best, *rows) if r.avg_price and (r.filled_qty or 0) == (filled or 0)]
+    avg = priced[0].avg_price if priced else best.avg_price
+    terminal = broker_state(best.status_text) in TERMINAL_STATES
+    return replace(best, filled_qty=filled, avg_price=avg,
+                   reason=best.reason if terminal else None)
 
 
 @dataclass(frozen=True)
@@ -112,8 +140,9 @@ def observe(order: Order, row: BrokerOrder) -> Change:
         reason=reason,
         broker_status=row.status_text or order.broker_status,
         missing_count=0,
+        missing_since=None,
     )
-    ref = order.order_id or f"local-{order.id}"
+    ref = order.ref
 
     def event(kind: str, key: str, status: Status, delta_qty: int = 0, notify: bool = True,
               why: str | None = None) -> Event:
@@ -141,14 +170,14 @@ def miss(order: Order, now: datetime, history: Fetch | None, rules: MissingRules
     """
     if not order.status.is_open:
         return Change(order, order)
-    counted = replace(order, missing_count=order.missing_count + 1)
+    counted = replace(order, missing_count=order.missing_count + 1,
+                      missing_since=order.missing_since or now)
     if not expiry_due(counted, now, rules):
         return Change(order, counted)
     if history is None or history.outcome is Outcome.FAILED:
         return Change(order, counted)
     if history.outcome is Outcome.OK:
-        change = observe(counted, history.items[0])
-        return Change(order, change.after, change.events)
+        return _from_history(counted, history.items[0])
     valid = f"valid until {show(rules.deadline(order))}"
     reason = (
         f"not in the broker's order book on {counted.missing_count} successful checks"
@@ -159,12 +188,103 @@ def miss(order: Order, now: datetime, history: Fetch | None, rules: MissingRules
     return expire(counted, f"{reason}; {valid}")
 
 
+def _from_history(counted: Order, row: BrokerOrder) -> Change:
+    """Advance a missing order by its history. A history that only shows it working does not
+    make it seen again: it stays missing (counted), so it can still be settled."""
+    change = observe(counted, row)
+    after = change.after
+    if after.status.is_open:
+        after = replace(after, missing_count=counted.missing_count,
+                        missing_since=counted.missing_since)
+    return Change(counted, after, change.events)
+
+
 def expiry_due(order: Order, now: datetime, rules: MissingRules) -> bool:
     return order.missing_count >= rules.runs and now >= rules.deadline(order)
 
 
 def expire(order: Order, reason: str) -> Change:
     after = replace(order, status=Status.EXPIRED, reason=reason)
-    ref = order.order_id or f"local-{order.id}"
+    ref = order.ref
     event = Event("EXPIRED", f"{ref}:EXPIRED", Status.EXPIRED, order.filled_qty, reason=reason)
     return Change(order, after, (event,))
+
+
+# ---- end of day: orders past their validity ---------------------------------------------------
+
+# The start of an expiry reason given without the broker's confirmation (its history failed).
+UNCONFIRMED = "final state unconfirmed"
+
+
+def settle_dead(order: Order, now: datetime, history: Fetch | None, valid: datetime) -> Change:
+    """eod: an open order past its validity (`MissingRules.deadline`, passed as `valid`) that
+    this run's order book did not list, however few runs have missed it.
+
+    History decides when it can (a terminal row settles it as the broker says); otherwise it
+    is EXPIRED with a reason saying what was seen. A failed history expires it all the same,
+    as "final state unconfirmed", so a dead order never stays PENDING; `correct` puts it right
+    if fills show up later.
+    """
+    if not order.status.is_open:
+        return Change(order, order)
+    if order.order_id is None:
+        return expire(order, f"never appeared in the broker's order book; valid until"
+                             f" {show(valid)}")
+    seen = f"not in the order book since {show(order.missing_since or now)}"
+    base = Change(order, order)
+    if history is not None and history.outcome is Outcome.OK:
+        base = _from_history(order, history.items[0])
+        if not base.after.status.is_open:
+            return base
+        detail = f"history: last state {history.items[0].status_text!r}"
+    elif history is not None and history.outcome is Outcome.EMPTY:
+        detail = "history: no data"
+    elif history is not None and history.outcome is Outcome.FAILED:
+        return expire(order, f"{UNCONFIRMED}: {seen}; history failed ({history.error});"
+                             f" valid until {show(valid)}")
+    else:
+        detail = "history: not offered by this broker"
+    expired = expire(base.after, f"{seen}; {detail}; valid until {show(valid)}")
+    return Change(order, expired.after, base.events + expired.events)
+
+
+def correct(order: Order, row: BrokerOrder) -> Change:
+    """An EXPIRED order the broker later shows with fills (in its book or history): the fills
+    count after all. EXECUTED when the broker says complete, CANCELLED when it says cancelled
+    (keeping the fills), otherwise still EXPIRED with the fills; one CORRECTED event."""
+    if order.status is not Status.EXPIRED:
+        return Change(order, order)
+    state = broker_state(row.status_text)
+    filled = _filled_from(order, row, state)
+    if filled <= order.filled_qty:
+        return Change(order, order)
+    status = {BrokerState.COMPLETE: Status.EXECUTED,
+              BrokerState.CANCELLED: Status.CANCELLED}.get(state, Status.EXPIRED)
+    avg = row.avg_price if row.avg_price and row.avg_price > 0 else order.avg_price
+    why = f"was expired ({order.reason}); the broker reports it {row.status_text or 'filled'}"
+    after = replace(order, status=status, filled_qty=filled, avg_price=avg, reason=why,
+                    broker_status=row.status_text or order.broker_status)
+    ref = order.ref
+    event = Event("CORRECTED", f"{ref}:CORRECTED:{filled}", status, filled,
+                  filled - order.filled_qty, avg, why, row.status_text, row.raw)
+    return Change(order, after, (event,))
+
+
+def confirm_expiry(order: Order, history: Fetch) -> Change:
+    """A later history answer for an order expired unconfirmed: fills correct it; an answer
+    without fills confirms the expiry (the reason loses its "unconfirmed"), silently."""
+    if history.outcome is Outcome.OK:
+        change = correct(order, history.items[0])
+        if change.changed:
+            return change
+        detail = f"history: last state {history.items[0].status_text!r}"
+    elif history.outcome is Outcome.EMPTY:
+        detail = "history: no data"
+    else:
+        return Change(order, order)
+    seen = (order.reason or "").removeprefix(f"{UNCONFIRMED}: ").split("; history failed")[0]
+    reason = f"{seen}; {detail} (asked again later)"
+    ref = order.ref
+    event = Event("EXPIRY_CONFIRMED", f"{ref}:EXPIRY_CONFIRMED", Status.EXPIRED,
+                  order.filled_qty, reason=reason, notify=False)
+    return Change(order, replace(order, reason=reason), (event,))

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ordertrack.lifecycle import UNCONFIRMED
 from ordertrack.timeutil import show
 
 
@@ -25,6 +26,13 @@ def inr(amount: float | None) -> str:
     return f"{sign}₹{','.join([*groups, tail])}.{frac}"
 
 
+def _expired_label(p: dict[str, Any]) -> str:
+    """An expiry without the broker's word is an alert: the trader must look at the order."""
+    if str(p.get("reason") or "").startswith(UNCONFIRMED):
+        return "Expired, final state unconfirmed (check it in the broker's app)"
+    return "Expired"
+
+
 def _order_line(p: dict[str, Any]) -> str:
     return f"{p['side']} {p['symbol']} {p['filled_qty']}/{p['qty']} (order {p['order_id']})"
 
@@ -42,7 +50,10 @@ def render(kind: str, p: dict[str, Any]) -> str:
     if kind == "CANCELLED":
         return f"Cancelled: {_order_line(p)}" + (f": {p['reason']}" if p.get("reason") else "")
     if kind == "EXPIRED":
-        return f"Expired: {_order_line(p)}: {p.get('reason')}"
+        return f"{_expired_label(p)}: {_order_line(p)}: {p.get('reason')}"
+    if kind == "CORRECTED":
+        return (f"Corrected: {_order_line(p)} is {p['status']} after all"
+                + (f" at {inr(avg)}" if avg else "") + f": {p.get('reason')}")
     if kind == "UNKNOWN_STATUS":
         return (f"Unknown broker status {p['broker_status']!r} on order {p['order_id']} "
                 f"({p['symbol']}); the order stays open")
@@ -70,7 +81,7 @@ LIMIT = 3900  # UTF-16 units of visible text per part: Telegram's 4096, with roo
 DUPLICATE_NOTE = "↻ Sent again: an earlier attempt got no reply, so this may be a duplicate."
 _ORDER_KINDS = {"EXECUTED": ("✅", "Executed"), "PARTIAL_FILL": ("◐", "Partially filled"),
                 "REJECTED": ("❌", "Rejected"), "CANCELLED": ("🚫", "Cancelled"),
-                "EXPIRED": ("⌛", "Expired")}
+                "EXPIRED": ("⌛", "Expired"), "CORRECTED": ("🔁", "Corrected")}
 _TITLES = {"SYSTEM_ALERT": ("⚠️", "ordertrack alert"),
            "UNKNOWN_STATUS": ("⚠️", "Unknown broker status"),
            "AMBIGUOUS_MATCH": ("⚠️", "Cannot tell which broker order it is"),
@@ -122,11 +133,16 @@ def _fills(kind: str, p: dict[str, Any]) -> str:
 
 def _order(kind: str, p: dict[str, Any], at: datetime | None, s: _Style) -> list[str]:
     icon, label = _ORDER_KINDS[kind]
+    if kind == "EXPIRED" and _expired_label(p) != label:
+        icon, label = "⚠️", _expired_label(p)
+    elif kind == "CORRECTED":
+        label = f"Corrected, {str(p.get('status', '')).lower()} after all"
     head = (f"{icon} {s.bold(label)}: {s.text(p.get('side', ''))} {s.bold(p.get('symbol', '?'))}"
             + (" (AMO)" if p.get("amo") else ""))
     reason = p.get("reason")
     why = (f"Reason: {reason or 'no reason given'}"
-           if kind == "REJECTED" or (reason and kind in ("CANCELLED", "EXPIRED")) else "")
+           if kind == "REJECTED" or (reason and kind in ("CANCELLED", "EXPIRED", "CORRECTED"))
+           else "")
     ref = " · ".join(x for x in (f"Order {p['order_id']}" if p.get("order_id") else "",
                                  show(at)) if x)
     return [head, s.text(_fills(kind, p)), s.text(why), s.text(ref)]

@@ -211,3 +211,21 @@ def m005_reconcile(db: Database) -> None:
         at TEXT NOT NULL,
         PRIMARY KEY (day, symbol)
     )""")
+
+
+@MIGRATIONS()
+def m006_missing_since(db: Database) -> None:
+    # When a successful order-book fetch first stopped listing an open order: eod's expiry
+    # reason says "not in the order book since …".
+    db.execute("ALTER TABLE orders ADD COLUMN missing_since TEXT")
+
+
+@MIGRATIONS()
+def m007_local_ref_keys(db: Database) -> None:
+    # Orders without a broker id were keyed 'local-N:…', which a real order id 'local-N' could
+    # collide with; they are now '#N:…' ('#' is never in an order id). Renaming the stored keys
+    # keeps re-runs idempotent across the upgrade. Only keys naming their own order's local id
+    # are renamed (a real id 'local-5' on order 2 keeps its keys).
+    db.execute("UPDATE events SET key = '#' || substr(key, 7) WHERE key LIKE 'local-%'"
+               " AND key LIKE 'local-' || order_ref || ':%'")
+    db.execute("UPDATE outbox SET key = '#' || substr(key, 7) WHERE key LIKE 'local-%:ambiguous:%'")

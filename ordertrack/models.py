@@ -63,6 +63,13 @@ class Fetch:
         return self.outcome in (Outcome.OK, Outcome.EMPTY)
 
 
+def local_ref(local_id: int) -> str:
+    """How event and notification keys name an order without a broker id. '#' never appears
+    in a registered id (letters, digits, _ and -), so a real order id such as 'local-5' cannot
+    collide with it."""
+    return f"#{local_id}"
+
+
 @dataclass(frozen=True)
 class Order:
     id: int
@@ -80,6 +87,11 @@ class Order:
     reason: str | None = None
     broker_status: str | None = None
     missing_count: int = 0
+    missing_since: datetime | None = None  # first successful fetch that did not list it
+
+    @property
+    def ref(self) -> str:
+        return self.order_id or local_ref(self.id)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from sqlite_utils import Database
 from ordertrack import store, symbols
 from ordertrack.db import transaction
 from ordertrack.errors import UsageProblem
-from ordertrack.models import Event, Side, Status
+from ordertrack.models import Event, Side, Status, local_ref
 from ordertrack.timeutil import parse_user_time, to_db
 
 MAX_QTY = 10**9
@@ -130,7 +130,7 @@ def _existing(db: Database, new: NewOrder) -> dict[str, Any] | None:
         found = store.find_order(db, new.order_id)
         if found is None and new.tag:
             found = _first(db, f"tag = ? AND {_UNCONFIRMED}", (new.tag,))
-        return found
+        return found if found is not None else _attachable(db, new)
     if new.tag:
         return _first(db, f"tag = ? AND {_OPEN}", (new.tag,))
     if new.explicit_time:
@@ -140,10 +140,43 @@ def _existing(db: Database, new: NewOrder) -> dict[str, Any] | None:
     return None
 
 
-def add(db: Database, new: NewOrder, now: datetime) -> tuple[str, int]:
-    """Register inside the caller's transaction.
-    Returns ('added' | 'unchanged' | 'resolved', local id)."""
-    stored = _existing(db, new)
+def _attachable(db: Database, new: NewOrder) -> dict[str, Any] | None:
+    """The one open unconfirmed order this id belongs to: same symbol, side and quantity (and
+    a compatible tag). Several candidates are refused: a guess could settle the wrong one."""
+    cursor = db.execute(f"SELECT * FROM orders WHERE {_UNCONFIRMED} AND symbol = ? AND side = ?"
+                        " AND qty = ? AND (tag IS NULL OR tag = ?) ORDER BY id",
+                        (new.symbol, new.side, new.qty, new.tag))
+    names = [d[0] for d in cursor.description]
+    found = [dict(zip(names, row)) for row in cursor.fetchall()]
+    if len(found) > 1:
+        numbers = ", ".join(f"#{row['id']}" for row in found)
+        raise UsageProblem(f"order {new.order_id} could complete any of the unconfirmed orders"
+                           f" {numbers}: say which with --completes #N")
+    return found[0] if found else None
+
+
+def _completes(db: Database, new: NewOrder, ref: str) -> dict[str, Any]:
+    """The unconfirmed order named by `pending add ID --completes #N`."""
+    if not new.order_id:
+        raise UsageProblem("--completes needs the broker order id it gives to the order")
+    if not (ref.startswith("#") and ref[1:].isdigit()):
+        raise UsageProblem(f"--completes takes a local order number such as #3, not {ref!r}")
+    stored = store.find_order(db, ref)
+    if stored is None:
+        raise UsageProblem(f"order {ref} is not registered")
+    if stored["order_id"] is not None or stored["status"] not in store.OPEN:
+        raise UsageProblem(f"order {ref} is not an open unconfirmed order"
+                           f" ({stored['order_id'] or stored['status']})")
+    if store.find_order(db, new.order_id) is not None:
+        raise UsageProblem(f"order {new.order_id} is already registered")
+    return stored
+
+
+def add(db: Database, new: NewOrder, now: datetime,
+        completes: str | None = None) -> tuple[str, int]:
+    """Register inside the caller's transaction. `completes` ('#N') names the unconfirmed
+    order the id belongs to. Returns ('added' | 'unchanged' | 'resolved', local id)."""
+    stored = _completes(db, new, completes) if completes else _existing(db, new)
     if stored is not None:
         problems = _conflicts(stored, new)
         if problems:
@@ -154,25 +187,49 @@ def add(db: Database, new: NewOrder, now: datetime) -> tuple[str, int]:
             db.execute("UPDATE orders SET order_id = ?, updated_at = ? WHERE id = ?",
                        (new.order_id, to_db(now), stored["id"]))
             store.insert_event(db, stored["id"], Event(
-                "RESOLVED", f"local-{stored['id']}:RESOLVED", Status(stored["status"]),
+                "RESOLVED", f"{local_ref(stored['id'])}:RESOLVED", Status(stored["status"]),
                 stored["filled_qty"], reason="broker id registered later", notify=False),
                 now, None)
             return "resolved", stored["id"]
         return "unchanged", stored["id"]
     local_id = store.insert_order(db, asdict(new), now)
-    ref = new.order_id or f"local-{local_id}"
+    ref = new.order_id or local_ref(local_id)
     store.insert_event(db, local_id, Event("REGISTERED", f"{ref}:REGISTERED", Status.PENDING, 0,
                                            notify=False), now, None)
     return "added", local_id
 
 
-def register(db: Database, raw: dict[str, Any], now: datetime) -> tuple[str, int]:
+def register(db: Database, raw: dict[str, Any], now: datetime,
+             completes: str | None = None) -> tuple[str, int]:
     try:
         new = validate(raw, now)
     except ValueError as exc:
         raise UsageProblem(str(exc)) from None
     with transaction(db):
-        return add(db, new, now)
+        return add(db, new, now, completes)
+
+
+def withdraw(db: Database, ref: str, reason: str | None, now: datetime) -> dict[str, Any]:
+    """`pending cancel`: end a mistaken registration locally as CANCELLED, so nothing waits
+    on it (reconcile stops deferring its symbol). An order with fills is real: refused."""
+    if reason is not None and (len(reason) > 200 or not reason.isprintable()):
+        raise UsageProblem("--reason must be printable and at most 200 characters")
+    with transaction(db):
+        stored = store.find_order(db, ref)
+        if stored is None:
+            raise UsageProblem(f"order {ref} is not registered")
+        if stored["status"] not in store.OPEN:
+            raise UsageProblem(f"order {ref} is already {stored['status']}; nothing to withdraw")
+        if stored["filled_qty"]:
+            raise UsageProblem(f"order {ref} has fills ({stored['filled_qty']}/{stored['qty']}):"
+                               " it is a real order, not a mistaken registration")
+        why = "withdrawn by user" + (f": {reason.strip()}" if reason and reason.strip() else "")
+        db.execute("UPDATE orders SET status = ?, reason = ?, updated_at = ? WHERE id = ?",
+                   (Status.CANCELLED.value, why, to_db(now), stored["id"]))
+        key = f"{stored['order_id'] or local_ref(stored['id'])}:WITHDRAWN"
+        store.insert_event(db, stored["id"], Event("WITHDRAWN", key, Status.CANCELLED, 0,
+                                                   reason=why, notify=False), now, None)
+        return {**stored, "status": Status.CANCELLED.value, "reason": why}
 
 
 def read_import(path: Path) -> list[dict[str, Any]]:

@@ -191,8 +191,10 @@ def summary_tables(s: dict[str, Any]) -> None:
                               len(s["still_pending"]), s["manual_trades"],
                               s["notifications_failed"])))
     console.print(counts)
-    finished = [(kind, r) for kind in ("executed", "rejected", "cancelled", "expired")
-                for r in s[kind]]
+    labels = {"executed": "executed", "rejected": "rejected", "cancelled": "cancelled",
+              "expired": "expired", "unconfirmed": "expired, final state unconfirmed",
+              "corrections": "corrected"}
+    finished = [(label, r) for kind, label in labels.items() for r in s.get(kind, [])]
     if finished:
         table = Table(title="Finished today")
         for name in ("Outcome", "Order", "Symbol", "Side", "Filled/Qty", "Avg", "Reason"):

@@ -29,6 +29,7 @@ def order_from_row(row: dict[str, Any]) -> Order:
         reason=row["reason"],
         broker_status=row["broker_status"],
         missing_count=row["missing_count"],
+        missing_since=from_db(row.get("missing_since")),
     )
 
 
@@ -40,6 +41,26 @@ def _rows(db: Database, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str
 
 def open_orders(db: Database) -> list[Order]:
     rows = _rows(db, "SELECT * FROM orders WHERE status IN (?, ?) ORDER BY id", OPEN)
+    return [order_from_row(r) for r in rows]
+
+
+def expired_orders(db: Database, order_ids: list[str]) -> list[Order]:
+    """EXPIRED orders among these broker ids (a later sighting may correct them)."""
+    found: list[Order] = []
+    for start in range(0, len(order_ids), 500):  # below SQLite's variable limit
+        chunk = order_ids[start:start + 500]
+        marks = ", ".join("?" * len(chunk))
+        found += [order_from_row(r) for r in _rows(
+            db, f"SELECT * FROM orders WHERE status = ? AND order_id IN ({marks}) ORDER BY id",
+            (Status.EXPIRED.value, *chunk))]
+    return found
+
+
+def unconfirmed_expiries(db: Database, since: datetime, prefix: str) -> list[Order]:
+    """Orders expired without the broker's confirmation since `since`, oldest first."""
+    rows = _rows(db, "SELECT * FROM orders WHERE status = ? AND order_id IS NOT NULL"
+                     " AND reason LIKE ? AND updated_at >= ? ORDER BY id",
+                 (Status.EXPIRED.value, prefix + "%", to_db(since)))
     return [order_from_row(r) for r in rows]
 
 
@@ -110,13 +131,19 @@ def insert_event(
 
 
 _ORDER_FIELDS = ("order_id", "status", "filled_qty", "avg_price", "reason", "broker_status",
-                 "missing_count")
+                 "missing_count", "missing_since")
+
+
+def _column(after: Order, name: str) -> Any:
+    value = getattr(after, name)
+    if name == "status":
+        return value.value
+    return to_db(value) if isinstance(value, datetime) else value
 
 
 def save_order(db: Database, change: Change, now: datetime) -> None:
     after = change.after
-    values = [getattr(after, f).value if f == "status" else getattr(after, f)
-              for f in _ORDER_FIELDS]
+    values = [_column(after, f) for f in _ORDER_FIELDS]
     sets = ", ".join(f"{f} = ?" for f in _ORDER_FIELDS)
     db.execute(
         f"UPDATE orders SET {sets}, updated_at = ? WHERE id = ?", (*values, to_db(now), after.id)

@@ -5,9 +5,10 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from ordertrack.lifecycle import UNCONFIRMED
 from ordertrack.timeutil import IST, to_db
 
-_FINAL_KINDS = ("EXECUTED", "REJECTED", "CANCELLED", "EXPIRED")
+_FINAL_KINDS = ("EXECUTED", "REJECTED", "CANCELLED", "EXPIRED", "CORRECTED")
 
 
 def _bounds(day: date, until: date | None) -> tuple[str, str]:
@@ -29,9 +30,11 @@ def gather(db: Database, day: date, broker_error: str | None,
     start, end = _bounds(day, until)
     finished = _rows(db, "SELECT e.kind, o.order_id, o.symbol, o.side, o.qty, e.filled_qty,"
                          " e.avg_price, e.reason FROM events e JOIN orders o ON o.id = e.order_ref"
-                         " WHERE e.at >= ? AND e.at < ? AND e.kind IN (?, ?, ?, ?) ORDER BY e.id",
+                         " WHERE e.at >= ? AND e.at < ? AND e.kind IN (?, ?, ?, ?, ?) ORDER BY e.id",
                      (start, end, *_FINAL_KINDS))
     by_kind = {k: [r for r in finished if r["kind"] == k] for k in _FINAL_KINDS}
+    unconfirmed = [r for r in by_kind["EXPIRED"] if (r["reason"] or "").startswith(UNCONFIRMED)]
+    expired = [r for r in by_kind["EXPIRED"] if r not in unconfirmed]
     partial = db.execute("SELECT count(DISTINCT order_ref) FROM events WHERE at >= ? AND at < ?"
                          " AND kind = 'PARTIAL_FILL'", (start, end)).fetchone()[0]
     placed = db.execute("SELECT count(*) FROM orders WHERE placed_at >= ? AND placed_at < ?",
@@ -47,7 +50,8 @@ def gather(db: Database, day: date, broker_error: str | None,
         "trading_day": day.isoformat(), "complete": broker_error is None, "corrected": False,
         "broker_error": broker_error, "placed": placed,
         "executed": by_kind["EXECUTED"], "rejected": by_kind["REJECTED"],
-        "cancelled": by_kind["CANCELLED"], "expired": by_kind["EXPIRED"],
+        "cancelled": by_kind["CANCELLED"], "expired": expired,
+        "unconfirmed": unconfirmed, "corrections": by_kind["CORRECTED"],
         "partially_filled": partial, "still_pending": pending, "tracked": tracked,
         "manual_trades": manual, "notifications_failed": failed,
     }
@@ -63,13 +67,22 @@ def text(s: dict[str, Any]) -> str:
         lines.append(f"Broker unreachable at end of day, final states unknown: {s['broker_error']}")
     lines.append(f"Placed {s['placed']}, executed {len(s['executed'])}, rejected "
                  f"{len(s['rejected'])}, cancelled {len(s['cancelled'])}, partially filled "
-                 f"{s['partially_filled']}, expired {len(s['expired'])}, still pending "
-                 f"{len(s['still_pending'])}")
+                 f"{s['partially_filled']}, expired {len(s['expired'])}"
+                 + (f", final state unconfirmed {len(s['unconfirmed'])}" if s.get("unconfirmed")
+                    else "")
+                 + f", still pending {len(s['still_pending'])}")
     lines += [f"Executed: {r['side']} {r['symbol']} {r['filled_qty']}/{r['qty']}"
               + (f" at {r['avg_price']:.2f}" if r["avg_price"] else "") for r in s["executed"]]
     lines += [f"Rejected: {r['side']} {r['symbol']} {r['qty']}: {r['reason'] or 'no reason given'}"
               for r in s["rejected"]]
     lines += [f"Expired: {r['side']} {r['symbol']} {r['qty']}: {r['reason']}" for r in s["expired"]]
+    if s.get("unconfirmed"):
+        lines.append("Final state unconfirmed (expired without the broker's word; check them in"
+                     " the broker's app):")
+        lines += [f"  {r['side']} {r['symbol']} {r['qty']} (order {r['order_id']}): {r['reason']}"
+                  for r in s["unconfirmed"]]
+    lines += [f"Corrected: {r['side']} {r['symbol']} {r['filled_qty']}/{r['qty']}: {r['reason']}"
+              for r in s.get("corrections", [])]
     if s["tracked"]:
         lines.append("Tracked: " + ", ".join(f"{t['symbol']} {t['tracked_qty']}"
                                              for t in s["tracked"]))

@@ -16,10 +16,10 @@ from ordertrack.broker.base import Broker
 from ordertrack.config import Settings
 from ordertrack.db import transaction
 from ordertrack.errors import BrokerUnavailable, UsageProblem
-from ordertrack.models import BrokerOrder, Change, Event, Fetch, Order, Outcome
+from ordertrack.models import BrokerOrder, Change, Event, Fetch, Order, Outcome, local_ref
 
 COUNTS = ("checked", "executed", "rejected", "cancelled", "partial", "still_pending",
-          "not_found", "expired", "resolved", "ambiguous", "unknown_status")
+          "not_found", "expired", "resolved", "ambiguous", "unknown_status", "corrected")
 
 
 @dataclass
@@ -29,6 +29,8 @@ class VerifyResult:
     changes: list[Change] = field(default_factory=list)
     skipped_rows: int = 0
     run_id: int | None = None
+    missing: set[int] = field(default_factory=set)  # local ids this run's book did not list
+    histories: dict[str, Fetch] = field(default_factory=dict)  # lookups made this run
 
 
 def _fetch_book(broker: Broker) -> Fetch:
@@ -58,7 +60,8 @@ def _payload(order: Order, event: Event) -> dict[str, Any]:
     }
 
 
-def _apply(db: Database, change: Change, now: datetime, run_id: int | None) -> None:
+def apply_change(db: Database, change: Change, now: datetime, run_id: int | None) -> None:
+    """Save a change with its events, fills and notifications (the caller's transaction)."""
     store.save_order(db, change, now)
     for event in change.events:
         event_id = store.insert_event(db, change.after.id, event, now, run_id)
@@ -103,7 +106,7 @@ def _resolve(db: Database, orders: list[Order], book: tuple[BrokerOrder, ...], n
         row = found.matched.get(order.id)
         if row is not None:
             order = replace(order, order_id=row.order_id)
-            store.insert_event(db, order.id, Event("RESOLVED", f"local-{order.id}:RESOLVED",
+            store.insert_event(db, order.id, Event("RESOLVED", f"{local_ref(order.id)}:RESOLVED",
                                                    order.status, order.filled_qty,
                                                    raw=row.raw, notify=False), now, run_id)
             store.save_order(db, Change(order, order), now)
@@ -113,7 +116,7 @@ def _resolve(db: Database, orders: list[Order], book: tuple[BrokerOrder, ...], n
             result.counts["ambiguous"] += 1
             payload = {**_payload(order, Event("", "", order.status, 0)),
                        "candidates": list(candidates)}
-            outbox.enqueue(db, f"local-{order.id}:ambiguous:{','.join(candidates)}",
+            outbox.enqueue(db, f"{local_ref(order.id)}:ambiguous:{','.join(candidates)}",
                            "AMBIGUOUS_MATCH", payload, now, run_id)
         resolved.append(order)
     return resolved, set(found.ambiguous)
@@ -143,7 +146,23 @@ def run(db: Database, broker: Broker, settings: Settings, now: datetime,
                     Outcome.UNSUPPORTED)
                 change = lifecycle.miss(order, now, history, settings.missing)
             if change.changed:
-                _apply(db, change, now, run_id)
+                apply_change(db, change, now, run_id)
                 result.changes.append(change)
+            if row is None and order.id not in ambiguous:
+                result.missing.add(order.id)
             _count(result, change, missing=row is None)
+        if not order_id:
+            _corrections(db, rows, now, run_id, result)
+    result.histories = histories
     return result
+
+
+def _corrections(db: Database, rows: dict[str, BrokerOrder], now: datetime,
+                 run_id: int | None, result: VerifyResult) -> None:
+    """Expired orders the book lists with fills after all: the fills are never lost."""
+    for order in store.expired_orders(db, list(rows)):
+        change = lifecycle.correct(order, rows[order.order_id or ""])
+        if change.changed:
+            apply_change(db, change, now, run_id)
+            result.changes.append(change)
+            result.counts["corrected"] += 1

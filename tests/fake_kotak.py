@@ -25,7 +25,7 @@ import pytest
 from ordertrack.broker import kotak as kotak_client
 from ordertrack.http import RetryPolicy
 from ordertrack.timeutil import IST, UTC
-from tests.helpers import NO_DATA, book, kotak_row
+from tests.helpers import NO_DATA, book, history_reply, kotak_row
 
 LOGIN = "/login/1.0/tradeApiLogin"
 VALIDATE = "/login/1.0/tradeApiValidate"
@@ -86,6 +86,8 @@ class FakeKotak:
     orders: Any = field(default_factory=lambda: book(
         kotak_row("250122000624384", "complete", symbol="IDEA", qty=1, filled=1, avg="9.39"),
         kotak_row("250122000700111", "open")))
+    # order id → its history rows, newest first (served in the documented shape: updRecvTm
+    # rising down the list), or a whole reply dict served as is.
     histories: dict[str, Any] = field(default_factory=dict)
     trades: Any = field(default_factory=lambda: {"stat": "ok", "stCode": 200, "data": [
         {"nOrdNo": "250122000624384", "flId": "1", "fldQty": 1, "avgPrc": "9.39"}]})
@@ -94,6 +96,7 @@ class FakeKotak:
     positions: Any = field(default_factory=lambda: {"stat": "Ok", "stCode": 200, "data": [
         {"trdSym": "IDEA-EQ", "flBuyQty": "1", "flSellQty": "0"}]})
     positions_v1: bool = True  # False: the old positions path answers 404
+    send_base_url: bool = True  # False: the validate reply lacks baseUrl
     token_ttl: timedelta | None = timedelta(hours=8)  # None: tokens carry no exp claim
     echo_secrets: bool = False  # error texts quote what the client sent, as a careless API might
     login_delay: float = 0.0
@@ -185,10 +188,12 @@ class FakeKotak:
         with self._lock:
             self._sessions = {token: sid}  # one session per account
             self.logins += 1
-        return Scripted(200, {"data": {"token": token, "sid": sid, "baseUrl": self.url,
-                                       "rid": "r2", "ucc": SECRETS["KOTAK_UCC"],
-                                       "dataCenter": "E43", "kType": "Trade",
-                                       "status": "success"}})
+        data = {"token": token, "sid": sid, "baseUrl": self.url, "rid": "r2",
+                "ucc": SECRETS["KOTAK_UCC"], "dataCenter": "E43", "kType": "Trade",
+                "status": "success"}
+        if not self.send_base_url:
+            del data["baseUrl"]
+        return Scripted(200, {"data": data})
 
     def _data(self, method: str, path: str, headers: dict[str, str], body: str) -> Scripted:
         if self._sessions.get(headers.get("auth", "")) != headers.get("sid") or not headers.get(
@@ -207,7 +212,8 @@ class FakeKotak:
 
     def _history(self, body: str) -> Any:
         order_id = json.loads(parse_qs(body)["jData"][0])["nOrdNo"]
-        return self.histories.get(order_id, NO_DATA)
+        found = self.histories.get(order_id, NO_DATA)
+        return history_reply(*found) if isinstance(found, (list, tuple)) else found
 
 
 class _Handler(BaseHTTPRequestHandler):

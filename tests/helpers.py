@@ -30,6 +30,15 @@ def book(*rows: dict[str, Any]) -> dict[str, Any]:
     return {"stat": "Ok", "stCode": 200, "tid": "server3_282711", "data": list(rows)}
 
 
+def history_reply(*rows: dict[str, Any]) -> dict[str, Any]:
+    """An order-history reply in Kotak's documented shape (kotak-samples/order-history.json):
+    rows newest first, yet `updRecvTm` RISES down the list and `boeSec` is one value for all,
+    because both stamp the reply, not the state change. Pass the rows newest first."""
+    stamped = [{**row, "updRecvTm": 1737536606366027474 + 90000 * i, "boeSec": 1737536606}
+               for i, row in enumerate(rows)]
+    return book(*stamped)
+
+
 NO_DATA = {"stat": "Not_Ok", "errMsg": "No Data", "stCode": 5203, "tid": "server4_3946598"}
 SESSION_EXPIRED = {"stCode": 100022, "errMsg": "invalid session token", "stat": "Not_Ok"}
 
@@ -51,7 +60,8 @@ class BrokerFiles:
         self.write("orders.json", book(*rows) if rows else NO_DATA)
 
     def history(self, order_id: str, *rows: dict[str, Any]) -> None:
-        self.write(f"history/{order_id}.json", book(*rows))
+        """History rows, newest first, written in the documented shape (history_reply)."""
+        self.write(f"history/{order_id}.json", history_reply(*rows))
 
     def no_history_support(self) -> None:
         for path in (self.folder / "history").glob("*"):

@@ -238,6 +238,22 @@ CASES = [
     case(*ADD, "--from", "/tmp/no\nsuch.jsonl", code=USAGE, says="does not exist"),
     case(*ADD, "1", "--symbol", "INFY", "--side", "sell", "--qty", "10", code=USAGE,
          says="already registered with other details: side 'BUY' ≠ 'SELL'"),
+    case(*ADD, "9", "--symbol", "INFY", *ORDER, "--completes", "#99", code=USAGE,
+         says="order #99 is not registered"),
+    case(*ADD, "9", "--symbol", "INFY", *ORDER, "--completes", HOSTILE, code=USAGE,
+         says="local order number such as #3"),
+    case(*ADD, "--symbol", "INFY", *ORDER, "--completes", "#1", code=USAGE,
+         says="--completes needs the broker order id"),
+    # pending cancel
+    case("pending", "cancel", code=USAGE, says="Missing argument 'order_id'"),
+    case("pending", "cancel", "#abc", code=USAGE, says="is not registered"),
+    case("pending", "cancel", HOSTILE, code=USAGE, says="is not registered"),
+    case("pending", "cancel", "1\nordertrack: all good", code=USAGE, says="is not registered"),
+    case("pending", "cancel", "9" * 10_000, code=USAGE, says="order 999"),
+    case("pending", "cancel", "1", "--reason", "line\nbreak", code=USAGE,
+         says="--reason must be printable"),
+    case("pending", "cancel", "1", "--reason", "r" * 201, code=USAGE,
+         says="at most 200 characters"),
     # pending list
     case("pending", "list", "--status", code=USAGE, says="requires an argument"),
     case("pending", "list", "--status", "LOST", code=USAGE, says="--status must be one of"),
@@ -555,6 +571,7 @@ MINIMAL = {  # a valid invocation of every command
     ("outbox", "list"): ("outbox", "list"),
     ("pending", "add"): ("pending", "add", "77", "--symbol", "TCS", "--side", "sell", "--qty",
                          "3"),
+    ("pending", "cancel"): ("pending", "cancel", "#2"),
     ("pending", "list"): ("pending", "list"),
     ("pending", "show"): ("pending", "show", "1"),
     ("reconcile",): ("reconcile",),
@@ -565,7 +582,7 @@ MINIMAL = {  # a valid invocation of every command
     ("track", "stop"): ("track", "stop", "INFY"),
     ("verify",): ("verify",),
 }
-WRITERS = {("eod",), ("pending", "add"), ("reconcile",), ("track", "add"), ("track", "stop"),
+WRITERS = {("eod",), ("pending", "add"), ("pending", "cancel"), ("reconcile",), ("track", "add"), ("track", "stop"),
            ("verify",)}
 NO_DATABASE = {("demo",): 0, ("notify-test",): CONFIG}  # (no TELEGRAM_BOT_TOKEN: exit 3)
 

@@ -180,10 +180,13 @@ def test_envelope_and_error_details(payload, has_stat):
           "updRecvTm": "9" * 5000, "ordDtTm": "31-Feb-2026 25:61:61"})
 def test_order_row(row):
     order = kf.order_row(row)
-    if order is None:
-        assert not isinstance(row, dict) or kf.to_text(row.get("nOrdNo")) is None
+    if order is None:  # no dict, no id, or numbers that cannot be true: refused
+        assert not isinstance(row, dict) or kf.to_text(row.get("nOrdNo")) is None \
+            or kf.malformed(row)
     else:
         check_order(order, row)
+        assert order.qty is None or 0 < order.qty <= kf.ABSURD_QTY
+        assert order.filled_qty is None or 0 <= order.filled_qty <= (order.qty or kf.ABSURD_QTY)
 
 
 @FUZZ

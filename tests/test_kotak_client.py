@@ -22,12 +22,13 @@ def client(kotak: FakeKotak, db_path) -> KotakClient:
     return broker
 
 
-def test_order_history_posts_the_order_number_and_returns_rows_newest_first(client, kotak):
-    kotak.histories["250122000624384"] = book(
-        kotak_row("250122000624384", "open pending"), kotak_row("250122000624384", "complete"))
+def test_order_history_posts_the_order_number_and_returns_the_current_state(client, kotak):
+    kotak.histories["250122000624384"] = [
+        kotak_row("250122000624384", "complete", qty=1, filled=1, avg="9.39"),
+        kotak_row("250122000624384", "open pending", qty=1)]
     fetch = client.order_history("250122000624384")
     assert fetch.outcome is Outcome.OK
-    assert [row.status_text for row in fetch.items] == ["complete", "open pending"]
+    assert [(row.status_text, row.filled_qty) for row in fetch.items] == [("complete", 1)]
     sent = [r for r in kotak.requests if r.path == HISTORY][0]
     assert sent.method == "POST"
     assert json.loads(parse_qs(sent.body)["jData"][0]) == {"nOrdNo": "250122000624384"}

@@ -89,7 +89,7 @@ def test_history_sample_time_with_stray_spaces_parses():
     assert row.placed_at.isoformat() == "2025-01-22T09:02:53+00:00"
 
 
-def test_history_is_sorted_newest_first_and_filtered_to_the_order():
+def test_history_resolves_to_one_current_row_of_the_order():
     rows = [
         {"nOrdNo": "7", "ordSt": "open", "updRecvTm": 2},
         {"nOrdNo": "7", "ordSt": "complete", "updRecvTm": 3},
@@ -97,7 +97,7 @@ def test_history_is_sorted_newest_first_and_filtered_to_the_order():
         {"nOrdNo": "7", "ordSt": "put order req received", "updRecvTm": 1},
     ]
     fetch = kf.order_history(book(*rows), "7")
-    assert [o.status_text for o in fetch.items] == ["complete", "open", "put order req received"]
+    assert [(o.order_id, o.status_text) for o in fetch.items] == [("7", "complete")]
 
 
 def test_history_without_this_order_is_empty():

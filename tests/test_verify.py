@@ -39,7 +39,8 @@ def test_counts_cover_every_outcome(cli, broker):
     counts = verify_json(cli)
     assert counts == {"book": "ok", "checked": 6, "executed": 1, "rejected": 1, "cancelled": 1,
                       "partial": 1, "still_pending": 3, "not_found": 1, "expired": 0,
-                      "resolved": 0, "ambiguous": 0, "unknown_status": 0, "notifications": 4,
+                      "resolved": 0, "ambiguous": 0, "unknown_status": 0, "corrected": 0,
+                      "notifications": 4,
                       "skipped_rows": 0}
 
 
@@ -307,12 +308,12 @@ def test_an_absurd_number_in_one_row_does_not_stop_the_others(cli, broker, sql):
         ("1", "PENDING", 0), ("2", "REJECTED", 0)]
 
 
-def test_a_fill_above_the_order_quantity_is_capped(cli, broker, sql):
+def test_a_row_filled_above_its_own_quantity_is_refused_and_reported(cli, broker, sql):
     add(cli, "1", "INFY", "buy", "10")
     broker.orders(kotak_row("1", "complete", qty=10, filled=400))
-    verify_json(cli)
-    assert sql("SELECT filled_qty FROM orders") == [(10,)]
-    assert sql("SELECT tracked_qty FROM tracking") == [(10,)]
+    assert verify_json(cli)["skipped_rows"] == 1
+    assert sql("SELECT status, filled_qty FROM orders") == [("PENDING", 0)]
+    assert sql("SELECT count(*) FROM tracking") == [(0,)]
 
 
 def test_deeply_nested_broker_json_is_a_failed_fetch(cli, broker):
@@ -352,4 +353,4 @@ def test_rows_without_an_order_id_are_counted_not_hidden(cli, broker):
     add(cli, "1")
     broker.write("orders.json", {"stat": "Ok", "data": [kotak_row("1", "open"), {"ordSt": "open"}]})
     assert verify_json(cli)["skipped_rows"] == 1
-    assert "1 order-book rows had no order id" in cli("verify").out
+    assert "1 order-book rows had no order id or numbers that cannot be true" in cli("verify").out

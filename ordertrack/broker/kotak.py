@@ -11,6 +11,7 @@ credentials cut out of it: no credential or token can reach one.
 import binascii
 import json
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -34,11 +35,12 @@ ORDERS = "/quick/user/orders"
 HISTORY = "/quick/order/history"
 TRADES = "/quick/user/trades"
 HOLDINGS = "/portfolio/v1/holdings"
-# SDK 3.0.9 moved positions; the older path is tried first and the newer one when it is 404.
+# SDK 3.0.9 moved positions; the older path is tried first and the newer one when it fails.
 POSITIONS = ("/quick/user/positions", "/portfolio/v2/positions")
 
 IP_NOT_WHITELISTED = 100008
-EXPIRED_CODES = frozenset({1003, 100022, 900901})
+# 200032 "Invalid URL … baseUrl": the stored baseUrl is stale; a fresh login gives the current one.
+EXPIRED_CODES = frozenset({1003, 100022, 900901, 200032})
 EXPIRED_WORDS = ("invalid session", "session token", "jwt", "token expired")
 
 POLICY = RetryPolicy()
@@ -236,6 +238,7 @@ class KotakClient:
         self.logged_in_now = False  # False: the session was reused from an earlier run
         self._relogged = False
         self._down: str | None = None  # once Kotak is unreachable, the run stops asking
+        self._down_path = False  # _down came from one path's 429/5xx, not from no connection
 
     @classmethod
     def from_settings(cls, settings: Settings, db: Database) -> "KotakClient":
@@ -262,7 +265,14 @@ class KotakClient:
         return self._fetch("GET", (HOLDINGS,), kotak_format.holdings)
 
     def positions(self) -> Fetch:
-        return self._fetch("GET", POSITIONS, kotak_format.positions)
+        """The older path first; on any failure of it (not only a 404) the SDK 3.0.9 one."""
+        before = self._down
+        first = self._fetch("GET", POSITIONS[:1], kotak_format.positions)
+        if first.usable:
+            return first
+        if before is None and self._down_path:
+            self._down = None  # that path answered 429/5xx: the other one may still work
+        return self._fetch("GET", POSITIONS[1:], kotak_format.positions)
 
     # -- login
 
@@ -271,8 +281,19 @@ class KotakClient:
             "mobileNumber": self._creds.mobile, "ucc": self._creds.ucc,
             "totp": pyotp.TOTP(self._creds.totp_secret).now()}, ("token", "sid"))
         trade = self._login_step(VALIDATE, {"sid": view["sid"], "Auth": view["token"]},
-                                 {"mpin": self._creds.mpin}, ("token", "sid", "baseUrl"))
-        return Session.create(trade["token"], trade["sid"], trade["baseUrl"], utcnow())
+                                 {"mpin": self._creds.mpin}, ("token", "sid"))
+        return Session.create(trade["token"], trade["sid"], self._base_url(trade), utcnow())
+
+    def _base_url(self, trade: dict[str, Any]) -> str:
+        """The host for every later call. Without a usable baseUrl the official SDK falls back
+        to the login host; so do we, saying so once."""
+        base = trade.get("baseUrl")
+        if isinstance(base, str) and urlsplit(base.strip()).scheme in ("http", "https") \
+                and urlsplit(base.strip()).netloc:
+            return base.strip()
+        sys.stderr.write("ordertrack: Kotak Neo's login reply had no usable baseUrl; using the"
+                         f" login host {urlsplit(self._login_url).netloc}\n")
+        return self._login_url
 
     def _login_step(self, step: str, headers: dict[str, str], body: dict[str, str],
                     need: tuple[str, ...]) -> dict[str, Any]:
@@ -308,10 +329,10 @@ class KotakClient:
             reply = send(self._http, method, session.base_url + path, policy=self._policy,
                          headers=headers, **kwargs)
         except HttpFailure as failure:
-            self._down = unreachable(failure)
+            self._down, self._down_path = unreachable(failure), False
             raise _Failed(self._down) from None
         if reply.transient:  # still 429/5xx after the retries
-            self._down = overloaded(reply.status)
+            self._down, self._down_path = overloaded(reply.status), True
             raise _Failed(self._down)
         return reply
 

@@ -6,9 +6,10 @@ such as "NA" and "--"), so every field is read defensively.
 """
 
 import math
+from datetime import datetime
 from typing import Any
 
-from ordertrack import symbols
+from ordertrack import lifecycle, symbols
 from ordertrack.models import BrokerOrder, Fetch, Outcome, Side
 from ordertrack.text import storable
 from ordertrack.timeutil import parse_kotak_time
@@ -23,6 +24,8 @@ def blank(value: Any) -> bool:
 
 # Beyond any real quantity; also keeps a corrupt value from overflowing SQLite's integers.
 MAX_NUMBER = 10**12
+# No real order is this large (the bound `pending add` accepts): a row claiming more is corrupt.
+ABSURD_QTY = 10**9
 
 
 def epoch_ns(value: Any) -> int:
@@ -101,12 +104,39 @@ def _side(value: Any) -> Side | None:
     return None
 
 
+def _bad_qty(value: Any, limit: int) -> bool:
+    """A quantity that is there but cannot be believed: not a whole number, negative, or
+    beyond `limit`."""
+    if blank(value):
+        return False
+    number = to_int(value)
+    return number is None or not 0 <= number <= limit
+
+
+def _bad_price(value: Any) -> bool:
+    if blank(value):
+        return False
+    number = to_float(value)
+    return number is None or number < 0
+
+
+def malformed(row: dict[str, Any]) -> bool:
+    """A row whose numbers cannot be true: believing it could settle an order wrongly (a
+    'complete' row with a negative quantity, more filled than ordered, a price that is text)."""
+    qty = to_int(row.get("qty"))
+    if _bad_qty(row.get("qty"), ABSURD_QTY) or qty == 0:
+        return True
+    if _bad_qty(row.get("fldQty"), qty if qty is not None else ABSURD_QTY):
+        return True
+    return any(_bad_price(row.get(k)) for k in ("prc", "avgPrc"))
+
+
 def order_row(row: Any) -> BrokerOrder | None:
-    """One order-book or history row; None when it has no usable order id."""
+    """One order-book or history row; None when it has no usable order id or is malformed."""
     if not isinstance(row, dict):
         return None
     order_id = to_text(row.get("nOrdNo"))
-    if order_id is None:
+    if order_id is None or malformed(row):
         return None
     reason = to_text(row.get("rejRsn")) or to_text(row.get("rejLongDesc"))
     symbol = to_text(row.get("trdSym")) or to_text(row.get("sym")) or ""
@@ -126,26 +156,50 @@ def order_row(row: Any) -> BrokerOrder | None:
     )
 
 
-def order_book(payload: Any) -> Fetch:
-    """Order book reply → Fetch of BrokerOrder. Rows without an order id are counted, not kept."""
+def state_time(order: BrokerOrder) -> datetime | None:
+    """When the row's state happened: `flDtTm` (stray spaces and all), else the book's
+    `hsUpTm`. Never `updRecvTm`/`boeSec`: those stamp when the reply was put together."""
+    return parse_kotak_time(order.raw.get("flDtTm")) or parse_kotak_time(order.raw.get("hsUpTm"))
+
+
+def _rows(payload: Any) -> tuple[Fetch, list[BrokerOrder]]:
     fetch = envelope(payload)
     if fetch.outcome is not Outcome.OK:
+        return fetch, []
+    parsed = [order_row(row) for row in fetch.items]
+    kept = [o for o in parsed if o is not None]
+    return Fetch(Outcome.OK, skipped=len(parsed) - len(kept)), kept
+
+
+def current(rows: list[BrokerOrder]) -> BrokerOrder:
+    """Several rows of one order → its current state (lifecycle.most_advanced)."""
+    return lifecycle.most_advanced(rows, state_time)
+
+
+def order_book(payload: Any) -> Fetch:
+    """Order book reply → Fetch of BrokerOrder, one per order id (an id listed twice is
+    resolved by the lifecycle, not by position). Rows without an order id or with numbers
+    that cannot be true are counted in `skipped`, not kept."""
+    fetch, rows = _rows(payload)
+    if fetch.outcome is not Outcome.OK:
         return fetch
-    orders = [order_row(row) for row in fetch.items]
-    kept = tuple(o for o in orders if o is not None)
-    return Fetch(Outcome.OK, items=kept, skipped=len(orders) - len(kept))
+    by_id: dict[str, list[BrokerOrder]] = {}
+    for row in rows:
+        by_id.setdefault(row.order_id, []).append(row)
+    items = tuple(current(group) if len(group) > 1 else group[0] for group in by_id.values())
+    return Fetch(Outcome.OK, items=items, skipped=fetch.skipped)
 
 
 def order_history(payload: Any, order_id: str) -> Fetch:
-    """History reply → rows of this order, newest first (the broker does not promise order)."""
-    fetch = order_book(payload)
+    """History reply → this order's current state as one row. Kotak lists history newest
+    first but stamps `updRecvTm` rising down the list, so neither is trusted."""
+    fetch, rows = _rows(payload)
     if fetch.outcome is not Outcome.OK:
         return fetch
-    rows = [o for o in fetch.items if o.order_id == order_id]
+    rows = [o for o in rows if o.order_id == order_id]
     if not rows:
-        return Fetch(Outcome.EMPTY)
-    rows.sort(key=lambda o: o.updated_ns, reverse=True)
-    return Fetch(Outcome.OK, items=tuple(rows), skipped=fetch.skipped)
+        return Fetch(Outcome.EMPTY, skipped=fetch.skipped)
+    return Fetch(Outcome.OK, items=(current(rows),), skipped=fetch.skipped)
 
 
 _ERROR_KEYS = ("error", "fault", "Error", "Error Message", "errMsg", "emsg")
@@ -177,8 +231,9 @@ def error_code(payload: Any) -> int | None:
     if not isinstance(payload, dict):
         return None
     nested = [payload]
-    if isinstance(payload.get("fault"), dict):
-        nested.append(payload["fault"])
+    for key in ("fault", "data"):  # the SDK's replies nest errors: {"data": {"stCode": …}}
+        if isinstance(payload.get(key), dict):
+            nested.append(payload[key])
     if isinstance(payload.get("error"), list) and payload["error"]:
         nested.extend(e for e in payload["error"][:1] if isinstance(e, dict))
     for part in reversed(nested):
@@ -193,6 +248,7 @@ def error_text(payload: Any) -> str:
     """The error message and code of a reply as one short line ('unexpected reply' if none)."""
     if not isinstance(payload, dict):
         return "unexpected reply"
-    if isinstance(payload.get("fault"), dict):
-        payload = {**payload, **payload["fault"]}
+    for key in ("fault", "data"):
+        if isinstance(payload.get(key), dict):
+            payload = {**payload, **payload[key]}
     return _error_text(payload)
