@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from ordertrack import maintenance, outbox, summary, verify
+from ordertrack import maintenance, outbox, report, summary, verify
 from ordertrack.broker.base import Broker
 from ordertrack.calendar import ist_date
 from ordertrack.config import Settings
@@ -30,6 +30,8 @@ class EodResult:
     backup: str | None = None
     db_size: int = 0
     run_id: int | None = None
+    report: str | None = None
+    report_error: str | None = None
 
 
 def archive(db: Database, now: datetime, retention_days: int) -> tuple[int, int]:
@@ -63,6 +65,8 @@ def run(db: Database, broker: Broker, settings: Settings, now: datetime,
         with transaction(db):
             result.summary_queued = outbox.enqueue(db, key, "DAILY_SUMMARY", result.summary,
                                                    now, run_id)
+        result.report, result.report_error = report.for_eod(db, settings, day, now,
+                                                            result.broker_error, run_id)
     result.archived_orders, result.archived_symbols = archive(db, now, settings.retention_days)
     result.integrity = maintenance.integrity(db)
     if result.integrity == "ok":

@@ -55,6 +55,9 @@ def render(kind: str, p: dict[str, Any]) -> str:
         return text(p)
     if kind == "MANUAL_TRADE":
         return _manual_trade(p)
+    if kind == "DAILY_REPORT":
+        state = "" if p.get("complete", True) else " (broker unreachable: final states unknown)"
+        return f"Daily report {p.get('trading_day')}{state}: {p.get('path')}"
     if kind == "SYSTEM_ALERT":
         return f"ordertrack alert ({p['command']}): {p['text']}"
     if kind == "DIGEST":

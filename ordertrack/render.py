@@ -171,7 +171,9 @@ def eod_json(result: Any) -> dict[str, Any]:
             "summary": result.summary, "summary_queued": result.summary_queued,
             "archived_orders": result.archived_orders,
             "archived_symbols": result.archived_symbols, "integrity": result.integrity,
-            "backup": result.backup, "db_size_bytes": result.db_size}
+            "backup": result.backup, "db_size_bytes": result.db_size,
+            "report": getattr(result, "report", None),
+            "report_error": getattr(result, "report_error", None)}
 
 
 def summary_tables(s: dict[str, Any]) -> None:
@@ -220,6 +222,10 @@ def eod_view(result: Any) -> None:
     backup = f"backup {result.backup}" if result.backup else "no backup"
     console.print(f"Database: integrity {result.integrity}, {backup}, "
                   f"size {result.db_size / 2**20:.1f} MiB.")
+    if getattr(result, "report", None):
+        console.print(f"Report: {result.report}")
+    if getattr(result, "report_error", None):
+        warn(result.report_error)
 
 
 def warn(line: str) -> None:
