@@ -14,6 +14,7 @@ from ordertrack import outbox, report_data
 from ordertrack.config import Settings
 from ordertrack.db import transaction
 from ordertrack.messages import inr
+from ordertrack.redact import redact
 from ordertrack.report_data import Period, ReportData
 from ordertrack.timeutil import IST, from_db, show
 
@@ -41,7 +42,7 @@ border-bottom:2px solid #e0e0e0;padding-bottom:.2em}
 .tiles{display:grid;grid-template-columns:repeat(auto-fit,minmax(100px,1fr));gap:8px}
 .tile{background:#fff;border:1px solid #e0e0e0;border-radius:6px;padding:8px;text-align:center}
 .tile b{display:block;font-size:1.5em}.tile span{color:#616161;font-size:.85em}
-.tile.wide{grid-column:1/-1}
+.tile.wide{margin-top:8px}
 .order{margin:6px 0;break-inside:avoid}.order .l{font-size:.9em;overflow-wrap:anywhere}
 .axis{display:flex;justify-content:space-between;color:#757575;font-size:.75em}
 svg{display:block;width:100%}
@@ -53,6 +54,7 @@ td.n,th.n{text-align:right;white-space:nowrap}td.r{overflow-wrap:anywhere}
 .legend span{display:inline-block;margin-right:10px;font-size:.85em}
 .legend i{display:inline-block;width:10px;height:10px;margin-right:4px;vertical-align:middle}
 .day{display:grid;grid-template-columns:7.5em 1fr;align-items:center;gap:6px;margin:3px 0}
+@media (max-width:480px){.day{grid-template-columns:1fr;gap:0;margin:6px 0}}
 @media print{body{background:#fff}main{max-width:none}h2{break-after:avoid}}
 """
 
@@ -76,18 +78,18 @@ def _section(title: str, body: str) -> str:
 def glance(data: ReportData) -> str:
     tiles = [f'<div class="tile" data-key="{key}"><b>{data.glance[key]}</b>'
              f"<span>{label}</span></div>" for key, label in GLANCE_LABELS]
-    tiles.append(f'<div class="tile wide" data-key="value_traded" '
-                 f'data-value="{data.glance["value_traded"]:.2f}">'
-                 f"<b>{esc(inr(float(data.glance['value_traded'])))}</b>"
-                 "<span>value traded (executed and cancelled orders' fills)</span></div>")
+    value = (f'<div class="tile wide" data-key="value_traded" '
+             f'data-value="{data.glance["value_traded"]:.2f}">'
+             f"<b>{esc(inr(float(data.glance['value_traded'])))}</b>"
+             "<span>value traded (executed and cancelled orders' fills)</span></div>")
     warnings = [f'<p class="warn">{esc(s["trading_day"])}: broker unreachable at end of day, '
-                f"final states unknown: {esc(s['broker_error'])}</p>"
+                f"final states unknown: {esc(redact(str(s['broker_error'])))}</p>"
                 for s in data.summaries if not s["complete"]]
     last = data.summaries[-1] if data.summaries else None
     pending = (f'<p class="note">Still open now: {len(last["still_pending"])} order(s); '
                f"manual trades in the period: {sum(s['manual_trades'] for s in data.summaries)}"
                "</p>" if last else "")
-    return "".join(warnings) + f'<div class="tiles">{"".join(tiles)}</div>' + pending
+    return "".join(warnings) + f'<div class="tiles">{"".join(tiles)}</div>' + value + pending
 
 
 # ---- order timeline --------------------------------------------------------------------------
@@ -211,16 +213,22 @@ def tracked(data: ReportData) -> str:
 # ---- run health ------------------------------------------------------------------------------
 
 
+_MARKS = {"09:15": "09:15", "12:15": "12:15", "reconcile": "R", "eod": "E"}
+
+
 def _strip(slots: list[dict[str, Any]]) -> str:
+    """One cell per slot (verify, then reconcile and eod set apart), a few labelled below."""
     cells = []
     for k, slot in enumerate(slots):
         colour, words = SLOT_STATES[slot["state"]]
-        gap = 8 if slot["kind"] != "verify" else 0
-        cells.append(f'<rect x="{k * 20 + gap + (8 if slot["kind"] == "eod" else 0)}" y="0" '
-                     f'width="17" height="20" fill="{colour}"><title>{esc(slot["label"])}: '
-                     f"{esc(words)}</title></rect>")
+        x = k * 20 + {"verify": 0, "reconcile": 8, "eod": 16}.get(slot["kind"], 0)
+        cells.append(f'<rect x="{x}" y="0" width="17" height="20" fill="{colour}">'
+                     f'<title>{esc(slot["label"])}: {esc(words)}</title></rect>')
+        if slot["label"] in _MARKS:
+            cells.append(f'<text x="{x}" y="31" font-size="9" fill="#616161">'
+                         f'{_MARKS[slot["label"]]}</text>')
     width = len(slots) * 20 + 16
-    return (f'<svg class="strip" viewBox="0 0 {width} 20" role="img" '
+    return (f'<svg class="strip" viewBox="0 0 {width} 33" role="img" '
             f'aria-label="run health">{"".join(cells)}</svg>')
 
 
