@@ -436,7 +436,7 @@ def _send_document(db: Database, bot: Bot, claim: Claim, silent: bool, clock: Cl
         return Answer(Outcome.PERMANENT, Scope.MESSAGE, None,
                       f"report file {path} cannot be read ({exc.strerror or exc})")
     note = f"\n{messages.DUPLICATE_NOTE}" if claim.uncertain > 0 else ""
-    caption = messages.render(claim.kind, claim.payload) + note
+    caption = f"📊 {messages.report_caption(claim.payload)}{note}"
     answer = bot.send_document(claim.chat, path.name, content, caption, silent=silent)
     if answer.outcome is Outcome.MIGRATE and answer.migrate_to:
         old = claim.chat

@@ -183,11 +183,13 @@ class FakeTelegram:
                   ) -> tuple[int, dict[str, Any], float]:
         """sendDocument: a multipart upload with a `document` file part."""
         document = body.get("document")
+        refused = None
         if not isinstance(document, dict) or not document.get("content"):
-            return 400, error(400, "Bad Request: there is no document in the request"
-                              ).body, 0  # type: ignore[return-value]
-        if len(str(body.get("caption", ""))) > 1024:
-            return 400, error(400, "Bad Request: message caption is too long").body, 0  # type: ignore
+            refused = error(400, "Bad Request: there is no document in the request")
+        elif len(str(body.get("caption", ""))) > 1024:
+            refused = error(400, "Bad Request: message caption is too long")
+        if refused is not None:
+            return refused.status, refused.body, 0  # type: ignore[return-value]
         message = {"chat_id": chat, "caption": body.get("caption"), "filename":
                    document.get("filename"), "content": document["content"],
                    "silent": body.get("disable_notification") == "true",

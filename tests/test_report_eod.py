@@ -8,7 +8,7 @@ import pytest
 from freezegun import freeze_time
 
 from ordertrack.exitcodes import ExitCode
-from tests.fake_telegram import error, telegram  # noqa: F401 (fixture)
+from tests.fake_telegram import NOT_FOUND_ECHO, assert_no_token, error, telegram  # noqa: F401
 from tests.report_day import DAY, build, ist
 
 
@@ -90,7 +90,7 @@ def test_telegram_gets_the_report_as_a_document_once(cli, broker, settings, tele
     assert document["chat_id"] == "1001"
     assert document["filename"] == target.name
     assert document["content"] == target.read_bytes()
-    assert document["caption"].startswith(f"Daily report {DAY}")
+    assert document["caption"] == f"📊 Daily report {DAY}"
     assert any("Daily summary" in t for t in telegram.texts())
     with freeze_time(ist(2026, 12, 1, 18, 30)):
         eod(cli)  # a re-run rewrites the file but sends nothing twice
@@ -135,3 +135,20 @@ def test_a_pruned_report_fails_for_good_with_its_reason(cli, broker, settings, t
     [(status, reason)] = sql("SELECT status, last_error FROM outbox WHERE kind = 'DAILY_REPORT'")
     assert status == "FAILED" and "cannot be read" in reason
     assert telegram.documents == []
+
+
+def test_the_token_stays_out_of_a_refused_documents_error(cli, broker, settings, telegram, sql,
+                                                          db_path):
+    settings("[report]\ntelegram = true\n")
+    broker.orders()
+
+    def proxy_for_documents(body):  # a proxy page that echoes the path, token and all
+        if "document" in body:
+            telegram.chats["1001"] = NOT_FOUND_ECHO
+    telegram.on_send = proxy_for_documents
+    with freeze_time(ist(2026, 12, 1, 18, 0)):
+        result = cli("eod")
+    assert result.code == ExitCode.UNDELIVERED
+    [(error_text,)] = sql("SELECT last_error FROM outbox WHERE kind = 'DAILY_REPORT'")
+    assert "/sendDocument" in error_text
+    assert_no_token(result.out, result.err, error_text, db_path=db_path)
