@@ -194,11 +194,14 @@ def slots(db: Database, period: Period, calendar: Calendar, now: datetime) -> li
             for r in _rows(db, "SELECT command, started_at, outcome, exit_code FROM runs"
                                " WHERE started_at >= ? AND started_at < ?"
                                " AND command IN ('verify', 'reconcile', 'eod')", (start, end))]
-    by_command = {c: [r for r in runs if r["command"] == c] for c in ("verify", "reconcile", "eod")}
+    by_day: dict[tuple[str, date], list[dict[str, Any]]] = {}
+    for r in runs:  # every slot lies within its IST day
+        by_day.setdefault((r["command"], r["started"].astimezone(IST).date()), []).append(r)
     found: list[dict[str, Any]] = []
     for day in period.days:
         if not calendar.is_trading_day(day):
             continue
+        by_command = {c: by_day.get((c, day), []) for c in ("verify", "reconcile", "eod")}
         first = datetime.combine(day, OPEN, tzinfo=IST)
         for n in range(VERIFY_SLOTS):
             at = first + n * SLOT
