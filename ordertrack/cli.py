@@ -601,3 +601,50 @@ def run(argv: list[str] | None = None) -> int:
 
 def main() -> None:
     sys.exit(run())
+
+
+# ---- report (issue 18) -----------------------------------------------------------------------
+
+
+@app.command("report")
+def report_command(
+    ctx: typer.Context,
+    day: Annotated[str | None, typer.Option("--day", help="One IST day, YYYY-MM-DD "
+                                            "[default: today].")] = None,
+    week: Annotated[bool, typer.Option("--week", help="The seven days ending today.")] = False,
+    first: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")] = None,
+    last: Annotated[str | None, typer.Option("--to", help="Last day [default: today].")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="File to write, '-' for stdout [default: ordertrack-report-<period>.html "
+        "in the current folder].")] = None,
+) -> None:
+    """A self-contained HTML report: the day at a glance, order timeline, rejections, tracked
+    quantities, run health and notifications."""
+    from ordertrack import report, report_data
+    from ordertrack.calendar import ist_date
+
+    period = report_data.period(ist_date(utcnow()), day, week, first, last)
+    shell = _shell(ctx)
+    if not shell.settings.db_path.expanduser().exists():
+        raise DatabaseProblem(f"no database at {shell.settings.db_path}: nothing to report")
+    db = shell.open()
+    data = report_data.gather(db, period, shell.settings.missing.calendar, utcnow())
+    page = report.render(data)
+    if str(out) == "-":
+        sys.stdout.write(page)
+        return
+    target = out or Path(report.default_name(period))
+    try:
+        report.write(page, target)
+    except OSError as exc:
+        raise UsageProblem(f"cannot write {target}: {exc.strerror or exc}") from None
+    print(f"report written to {target}")
+
+
+@app.command("datasette-metadata")
+def datasette_metadata(ctx: typer.Context) -> None:
+    """Print a datasette metadata file: table descriptions and canned queries (datasette is not
+    a dependency: `datasette ordertrack.db --metadata FILE`)."""
+    from ordertrack import datasette
+
+    render.emit_json(datasette.metadata(_shell(ctx).settings.db_path.stem))

@@ -43,6 +43,7 @@ _TOML_KEYS: dict[str, dict[str, tuple[type, Any]]] = {
     "lock": {"wait_seconds": (int, 120), "lease_minutes": (int, 30)},
     "notify": {**{event: (Level, "on") for event in NOTIFY_EVENTS},
                "digest_after": (int, 5), "timeout_seconds": (float, 30.0)},
+    "report": {"keep": (int, 7), "telegram": (bool, False)},
 }
 
 
@@ -82,6 +83,8 @@ class Settings:
     notify_levels: dict[str, str] = field(default_factory=dict, hash=False)
     notify_digest_after: int = 5
     telegram_timeout: float = 30.0
+    report_keep: int = 7  # daily HTML reports kept in reports/ (0: eod writes none)
+    report_telegram: bool = False
 
 
 def _check_value(path: Path, name: str, kind: type, value: Any) -> None:
@@ -188,6 +191,8 @@ def load(
         notify_levels={event: _setting(toml, "notify", event) for event in NOTIFY_EVENTS},
         notify_digest_after=_setting(toml, "notify", "digest_after"),
         telegram_timeout=float(_setting(toml, "notify", "timeout_seconds")),
+        report_keep=_setting(toml, "report", "keep"),
+        report_telegram=_setting(toml, "report", "telegram"),
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from ordertrack import lifecycle, maintenance, outbox, store, summary, verify
+from ordertrack import lifecycle, maintenance, outbox, report, store, summary, verify
 from ordertrack.broker.base import Broker
 from ordertrack.calendar import Calendar, ist_date
 from ordertrack.config import Settings
@@ -43,6 +43,8 @@ class EodResult:
     backup_error: str | None = None
     db_size: int = 0
     run_id: int | None = None
+    report: str | None = None
+    report_error: str | None = None
 
     def closing_line(self, today: date) -> str:
         """Which trading day this eod closed, and why when it is not `today`."""
@@ -157,6 +159,9 @@ def run(db: Database, broker: Broker, settings: Settings, now: datetime,
     result.summary = summary.gather(db, day, result.broker_error, calendar.next_trading_day(day))
     result.summary_skipped = queue_summary(db, result.summary, now, run_id)
     result.summary_queued = result.summary_skipped is None
+    result.report, result.report_error = report.for_eod(db, settings, day, now,
+                                                        result.broker_error, run_id,
+                                                        send=result.summary_queued)
     result.archived_orders, result.archived_symbols = archive(db, now, settings.retention_days)
     result.integrity = maintenance.integrity(db)
     if result.integrity == "ok":

@@ -29,18 +29,22 @@ def _safe_folder(folder: Path) -> None:
     files retention deletes or eod reports."""
     info = folder.lstat()
     if not stat.S_ISDIR(info.st_mode):
-        raise DatabaseProblem(f"backup folder {folder} is not a folder; no backup was taken")
+        raise DatabaseProblem(f"{folder} is not a folder; nothing was written there")
     if info.st_uid != os.getuid() or info.st_mode & 0o022:
         raise DatabaseProblem(
-            f"backup folder {folder} is owned or writable by another user (mode "
-            f"{stat.S_IMODE(info.st_mode):04o}); no backup was taken: chmod 700 it, or remove it "
-            "and let eod create it")
+            f"folder {folder} is owned or writable by another user (mode "
+            f"{stat.S_IMODE(info.st_mode):04o}); nothing was written there: chmod 700 it, or "
+            "remove it and let eod create it")
 
 
 def own_backups(folder: Path, stem: str) -> list[Path]:
-    """This database's backups in `folder`, oldest first: its name pattern, regular files this
-    user owns (a planted file is never counted or deleted)."""
-    pattern = _own_backup_name(stem)
+    """This database's backups in `folder`, oldest first."""
+    return owned_matching(folder, _own_backup_name(stem))
+
+
+def owned_matching(folder: Path, pattern: re.Pattern[str]) -> list[Path]:
+    """Regular files in `folder` whose whole name fits `pattern` and that this user owns,
+    oldest (by name) first: a planted file is never counted or deleted."""
     found = []
     for path in folder.iterdir():
         if not pattern.fullmatch(path.name):
@@ -49,6 +53,22 @@ def own_backups(folder: Path, stem: str) -> list[Path]:
         if stat.S_ISREG(info.st_mode) and info.st_uid == os.getuid():
             found.append(path)
     return sorted(found)
+
+
+def private_folder(folder: Path) -> Path:
+    """`folder` created owner-only if missing, refused if another user owns or can write it."""
+    if not folder.exists():
+        private_dirs(folder)
+    _safe_folder(folder)
+    return folder
+
+
+def prune(found: list[Path], current: Path, keep: int) -> None:
+    """Delete all but the newest `keep` of `found`; `current` (just written) always stays, even
+    when a clock set back makes it sort before older ones."""
+    older = [p for p in found if p != current]
+    for old in older[:max(len(older) - (keep - 1), 0)]:
+        old.unlink()
 
 
 def _remove_partials(folder: Path, stem: str) -> None:
@@ -64,10 +84,7 @@ def backup(db: Database, db_path: Path, now: datetime, keep: int) -> Path | None
     its own stay. Raises DatabaseProblem when the folder is unsafe or the copy is not there."""
     if keep <= 0:
         return None
-    folder = db_path.parent / "backups"
-    if not folder.exists():
-        private_dirs(folder)
-    _safe_folder(folder)
+    folder = private_folder(db_path.parent / "backups")
     target = folder / f"{db_path.stem}-{ist_date(now):%Y%m%d}.db"
     partial = folder / f".{target.name}.partial"  # killed mid-copy: never taken for a backup
     _remove_partials(folder, db_path.stem)
@@ -77,10 +94,7 @@ def backup(db: Database, db_path: Path, now: datetime, keep: int) -> Path | None
     os.close(fd)
     db.execute("VACUUM INTO ?", (str(partial),))
     os.replace(partial, target)
-    # Today's copy always stays, even when a clock set back makes it sort before older ones.
-    older = [p for p in own_backups(folder, db_path.stem) if p != target]
-    for old in older[:max(len(older) - (keep - 1), 0)]:
-        old.unlink()
+    prune(own_backups(folder, db_path.stem), target, keep)
     if not target.is_file():
         raise DatabaseProblem(f"backup {target} is missing right after it was written")
     return target

@@ -66,6 +66,8 @@ def render(kind: str, p: dict[str, Any]) -> str:
         return text(p)
     if kind == "MANUAL_TRADE":
         return _manual_trade(p)
+    if kind == "DAILY_REPORT":
+        return f"{report_caption(p)}: {p.get('path')}"
     if kind == "SYSTEM_ALERT":
         return f"ordertrack alert ({p['command']}): {p['text']}"
     if kind == "DIGEST":
@@ -269,6 +271,12 @@ def chop(text: str, room: int) -> list[str]:
                 current = ""
             current += char
     return [*pieces, current] if current else pieces
+
+
+def report_caption(p: dict[str, Any]) -> str:
+    """The daily report document's caption (the file's place on the server stays out of it)."""
+    state = "" if p.get("complete", True) else " (broker unreachable: final states unknown)"
+    return f"Daily report {p.get('trading_day')}{state}"
 
 
 def _manual_trade(p: dict[str, Any]) -> str:

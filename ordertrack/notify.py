@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
@@ -48,10 +49,11 @@ from ordertrack.timeutil import from_db, show, to_db
 
 LEASE = timedelta(minutes=15)  # far longer than one send with its retries and parts
 MAX_BACKOFF = timedelta(hours=1)
+DOCUMENT = "DAILY_REPORT"  # travels as a file (sendDocument), not as message parts
 RETRY_HINT = "after the fix, run 'ordertrack outbox flush --retry-failed'"
 _SETTING_OF = {"EXECUTED": "executed", "PARTIAL_FILL": "partial_fill", "REJECTED": "rejected",
                "CANCELLED": "cancelled", "EXPIRED": "expired", "MANUAL_TRADE": "manual_trade",
-               "DAILY_SUMMARY": "daily_summary"}
+               "DAILY_SUMMARY": "daily_summary", "DAILY_REPORT": "daily_summary"}
 # What may travel in a digest; everything else (rejections, manual trades, summaries, alerts)
 # is always a message of its own.
 ROUTINE = ("EXECUTED", "PARTIAL_FILL", "CANCELLED", "EXPIRED")
@@ -412,6 +414,8 @@ def send_part(bot: Bot, chat: str, part: messages.Part, silent: bool, again: boo
 def _send(db: Database, bot: Bot, claim: Claim, silent: bool, clock: Clock,
           moved: Callable[[str, str], None]) -> Answer | None:
     """Send a claimed delivery's remaining parts in order. None if a migration made it moot."""
+    if claim.kind == DOCUMENT:
+        return _send_document(db, bot, claim, silent, clock, moved)
     try:
         parts = messages.message(claim.kind, claim.payload, claim.queued_at)
     except Exception as exc:  # a bug in one message must not hold up every later one
@@ -430,6 +434,29 @@ def _send(db: Database, bot: Bot, claim: Claim, silent: bool, clock: Clock,
             return answer
         _progress(db, claim, index + 1, answer.message_id)
         again = False
+    return answer
+
+
+def _send_document(db: Database, bot: Bot, claim: Claim, silent: bool, clock: Clock,
+                   moved: Callable[[str, str], None]) -> Answer | None:
+    """The daily report as a file (sendDocument), read from where eod wrote it."""
+    path = Path(str(claim.payload.get("path", "")))
+    try:
+        content = path.read_bytes()
+    except OSError as exc:  # pruned by [report] keep, or removed by hand: it cannot come back
+        return Answer(Outcome.PERMANENT, Scope.MESSAGE, None,
+                      f"report file {path} cannot be read ({exc.strerror or exc})")
+    note = f"\n{messages.DUPLICATE_NOTE}" if claim.uncertain > 0 else ""
+    caption = f"📊 {messages.report_caption(claim.payload)}{note}"
+    answer = bot.send_document(claim.chat, path.name, content, caption, silent=silent)
+    if answer.outcome is Outcome.MIGRATE and answer.migrate_to:
+        old = claim.chat
+        if not _follow(db, old, answer.migrate_to, claim, clock()):
+            return None
+        moved(old, claim.chat)
+        answer = bot.send_document(claim.chat, path.name, content, caption, silent=silent)
+    if answer.outcome is Outcome.SENT:
+        _progress(db, claim, 1, answer.message_id)
     return answer
 
 

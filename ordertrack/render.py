@@ -172,7 +172,8 @@ def eod_json(result: Any) -> dict[str, Any]:
             "archived_orders": result.archived_orders,
             "archived_symbols": result.archived_symbols, "integrity": result.integrity,
             "backup": result.backup, "backup_error": result.backup_error,
-            "db_size_bytes": result.db_size}
+            "db_size_bytes": result.db_size, "report": result.report,
+            "report_error": result.report_error}
 
 
 def summary_tables(s: dict[str, Any]) -> None:
@@ -223,6 +224,10 @@ def eod_view(result: Any) -> None:
     backup = f"backup {result.backup}" if result.backup else "no backup"
     console.print(f"Database: integrity {result.integrity}, {backup}, "
                   f"size {result.db_size / 2**20:.1f} MiB.")
+    if getattr(result, "report", None):
+        console.print(f"Report: {result.report}")
+    if getattr(result, "report_error", None):
+        warn(result.report_error)
 
 
 def warn(line: str) -> None:

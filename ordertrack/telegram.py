@@ -246,6 +246,26 @@ class Bot:
         finally:
             self._last_sent[chat] = time.monotonic()
 
+    def send_document(self, chat: str, name: str, content: bytes, caption: str, *,
+                      silent: bool = False) -> Answer:
+        """One sendDocument (multipart upload). Like sendMessage, a read timeout is not
+        repeated here: its outcome is unknown."""
+        self._pace(chat)
+        form = {"chat_id": str(api_chat_id(chat)), "caption": caption}
+        if silent:
+            form["disable_notification"] = "true"
+        try:
+            reply = http.send(self._session, "POST", f"{self._base}/sendDocument",
+                              policy=self._policy, retry_timeouts=False, data=form,
+                              files={"document": (name, content, "text/html")})
+        except http.HttpFailure as failure:
+            answer = _no_reply(failure)
+        else:
+            answer = classify(reply.status, reply.json(), reply.text)
+        finally:
+            self._last_sent[chat] = time.monotonic()
+        return replace(answer, description=self._scrub(answer.description))
+
     def _pace(self, chat: str) -> None:
         last = self._last_sent.get(chat)
         if last is not None:

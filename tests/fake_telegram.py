@@ -5,6 +5,7 @@ the 4096-character limit, records every message it accepts as the chat would sho
 replies as scripted: per call (`queue`) or for every call to one chat (`chats`).
 """
 
+import email.policy
 import itertools
 import json
 import re
@@ -13,6 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -115,6 +117,7 @@ class FakeTelegram:
         self.token = TOKEN
         self.calls: list[dict[str, Any]] = []  # every request: method and body
         self.messages: list[dict[str, Any]] = []  # every message a chat received
+        self.documents: list[dict[str, Any]] = []  # every document (sendDocument) a chat received
         self.queue: deque[Reply] = deque()  # replies to the next sendMessage calls, in order
         self.chats: dict[str, Reply] = {}  # a reply to every sendMessage to that chat
         self.me: Reply | None = None  # scripted getMe reply
@@ -172,7 +175,28 @@ class FakeTelegram:
                 if reply.accept:
                     self._accept(chat, body)
                 return reply.status, self._fill(reply.body, path), reply.delay
+            if method == "senddocument":
+                return self._document(chat, body, reply.delay)
             return self._natural(chat, body, reply.delay)
+
+    def _document(self, chat: str, body: dict[str, Any], delay: float
+                  ) -> tuple[int, dict[str, Any], float]:
+        """sendDocument: a multipart upload with a `document` file part."""
+        document = body.get("document")
+        refused = None
+        if not isinstance(document, dict) or not document.get("content"):
+            refused = error(400, "Bad Request: there is no document in the request")
+        elif len(str(body.get("caption", ""))) > 1024:
+            refused = error(400, "Bad Request: message caption is too long")
+        if refused is not None:
+            return refused.status, refused.body, 0  # type: ignore[return-value]
+        message = {"chat_id": chat, "caption": body.get("caption"), "filename":
+                   document.get("filename"), "content": document["content"],
+                   "silent": body.get("disable_notification") == "true",
+                   "message_id": next(self._ids)}
+        self.documents.append(message)
+        return 200, {"ok": True, "result": {"message_id": message["message_id"], "chat":
+                     {"id": chat}, "document": {"file_name": document.get("filename")}}}, delay
 
     def _fill(self, body: Any, path: str) -> Any:
         return body.replace("{path}", path) if isinstance(body, str) else body
@@ -202,11 +226,30 @@ class FakeTelegram:
         return message
 
 
+def form_fields(content_type: str, raw: bytes) -> dict[str, Any]:
+    """A multipart/form-data body: text fields as str, file parts as {filename, content}."""
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+    if not message.is_multipart():
+        raise ValueError("not a multipart body")
+    fields: dict[str, Any] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        content = part.get_payload(decode=True) or b""
+        if part.get_filename() is not None:
+            fields[str(name)] = {"filename": part.get_filename(), "content": content}
+        else:
+            fields[str(name)] = content.decode()
+    return fields
+
+
 class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        kind = self.headers.get("Content-Type") or ""
         try:
-            body = json.loads(raw) if raw else {}
+            body = (form_fields(kind, raw) if kind.startswith("multipart/form-data")
+                    else json.loads(raw) if raw else {})
         except ValueError:
             body = {}
         status, payload, delay = self.server.fake.handle(self.path, body)  # type: ignore

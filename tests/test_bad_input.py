@@ -319,6 +319,14 @@ CASES = [
     case("notify-test", "--token", "123:abc", code=USAGE, says="No such option: --token"),
     case("demo", "--json", code=USAGE, says="No such option: --json"),
     case("demo", HOSTILE, code=USAGE, says="unexpected extra argument"),
+    # report / datasette-metadata
+    case("report", "--day", "2026-02-30", code=USAGE, says="is not a date like 2026-11-30"),
+    case("report", "--day", HOSTILE, code=USAGE, says="is not a date"),
+    case("report", "--from", "2026-11-25", "--to", "2026-11-01", code=USAGE,
+         says="--from 2026-11-25 is after --to 2026-11-01"),
+    case("report", "--week", "--day", "2026-11-25", code=USAGE, says="choose one of"),
+    case("report", "--out", code=USAGE, says="requires an argument"),
+    case("datasette-metadata", HOSTILE, code=USAGE, says="unexpected extra argument"),
     # the root options
     case("--db", code=USAGE, says="Option '--db' requires an argument"),
     case("--config", code=USAGE, says="Option '--config' requires an argument"),
@@ -575,6 +583,8 @@ MINIMAL = {  # a valid invocation of every command
     ("pending", "list"): ("pending", "list"),
     ("pending", "show"): ("pending", "show", "1"),
     ("reconcile",): ("reconcile",),
+    ("report",): ("report", "--out", "-"),
+    ("datasette-metadata",): ("datasette-metadata",),
     ("status",): ("status",),
     ("track", "add"): ("track", "add", "TCS", "--qty", "5"),
     ("track", "list"): ("track", "list"),
@@ -584,7 +594,8 @@ MINIMAL = {  # a valid invocation of every command
 }
 WRITERS = {("eod",), ("pending", "add"), ("pending", "cancel"), ("reconcile",), ("track", "add"), ("track", "stop"),
            ("verify",)}
-NO_DATABASE = {("demo",): 0, ("notify-test",): CONFIG}  # (no TELEGRAM_BOT_TOKEN: exit 3)
+NO_DATABASE = {("demo",): 0, ("notify-test",): CONFIG,  # (no TELEGRAM_BOT_TOKEN: exit 3)
+               ("datasette-metadata",): 0}  # prints metadata; never opens the database
 
 
 def test_the_exit_codes_are_the_documented_ones():

@@ -12,6 +12,8 @@ SCRIPTS = Path(__file__).parent.parent / "scripts"
 @pytest.mark.parametrize(("script", "args", "expect"), [
     ("bench_verify.py", ["--orders", "60", "--repeat", "1"], "order-book reads per verify run:      1"),
     ("bench_eod.py", ["--days", "3", "--orders", "5", "--repeat", "1"], "status (median of 1)"),
+    ("bench_report.py", ["--days", "3", "--orders", "5", "--repeat", "1"],
+     "report --week (median of 1)"),
     ("reliability_report.py", ["--orders", "5", "--verifies", "2", "--rounds", "1", "--trials",
                                "1", "--phases", "1", "--chats", "1", "--workers", "3"],
      "| total "),

@@ -1,0 +1,86 @@
+"""A datasette metadata file for exploring the database: table descriptions and canned queries.
+
+datasette is not a dependency; this is plain data. Times in the database are UTC ISO 8601;
+the queries shift them by +05:30 to show and compare IST days (India has no daylight saving).
+"""
+
+from typing import Any
+
+IST = "'+5 hours', '+30 minutes'"  # SQLite date modifiers from UTC to IST
+
+TABLES = {
+    "orders": "Every order the engine registered: its latest state, fills and reason.",
+    "events": "Each change of an order's state (one row per fill, rejection, cancellation, "
+              "expiry), in UTC.",
+    "tracking": "Symbols ordertrack owns and the quantity it owns.",
+    "tracking_changes": "Every change of a tracked quantity and its cause (system fill, manual "
+                        "trade, reconcile adjustment).",
+    "outbox": "Notifications: waiting (PENDING), SENT, FAILED, DIGESTED or OFF.",
+    "deliveries": "One row per notification and Telegram chat: attempts, outcome, last error.",
+    "runs": "Each command run: start, end, outcome (ok, failed, locked, crashed), exit code.",
+    "adjustments": "What reconcile decided for each symbol it compared with the broker.",
+    "manual_orders": "Broker orders ordertrack did not place (trades made by hand).",
+    "holdings_history": "Broker holdings as reconcile saw them, per IST day.",
+    "seen_statuses": "Broker status texts seen for the first time (unknown ones are reported).",
+    "telegram_chats": "What Telegram said about a chat: migrated to a supergroup, paused.",
+    "locks": "Leases that keep overlapping runs apart.",
+}
+# Never shown: the broker session holds a live access token.
+HIDDEN = ("broker_sessions", "_sqlite_migrations")
+
+QUERIES = {
+    "todays_orders": {
+        "title": "Today's orders (IST)",
+        "sql": "SELECT order_id, symbol, side, qty, filled_qty, avg_price, status, reason,"
+               f" datetime(placed_at, {IST}) AS placed_ist FROM orders"
+               f" WHERE date(placed_at, {IST}) = date('now', {IST}) ORDER BY placed_at",
+    },
+    "rejections_by_reason": {
+        "title": "Rejections by reason",
+        "sql": "SELECT coalesce(nullif(trim(reason), ''), 'no reason given') AS reason,"
+               " count(*) AS rejections, min(date(at, " + IST + ")) AS first_day,"
+               " max(date(at, " + IST + ")) AS last_day FROM events WHERE kind = 'REJECTED'"
+               " GROUP BY 1 ORDER BY rejections DESC",
+    },
+    "manual_trades": {
+        "title": "Manual trades reconcile found",
+        "sql": f"SELECT datetime(at, {IST}) AS at_ist, symbol, action, tracked_before, owned,"
+               " tracked_after, manual_orders FROM adjustments WHERE action LIKE 'manual%'"
+               " ORDER BY at DESC",
+    },
+    "missed_runs": {
+        "title": "Missed runs: verify gaps over 45 minutes in a day, weekdays without an eod",
+        "description": "Last 30 days. Exchange holidays are not known here, so a holiday shows "
+                       "as a weekday without eod; `ordertrack report` uses the real calendar.",
+        "sql": "WITH verify AS (SELECT started_at, date(started_at, " + IST + ") AS day,"
+               " lag(started_at) OVER (PARTITION BY date(started_at, " + IST + ")"
+               " ORDER BY started_at) AS previous FROM runs WHERE command = 'verify'"
+               " AND started_at >= datetime('now', '-30 days')),"
+               " days(day) AS (SELECT date('now', " + IST + ", '-30 days') UNION ALL"
+               " SELECT date(day, '+1 day') FROM days WHERE day < date('now', " + IST +
+               ", '-1 day'))"
+               " SELECT day, 'verify' AS command, datetime(previous, " + IST + ") AS last_run_ist,"
+               " datetime(started_at, " + IST + ") AS next_run_ist,"
+               " CAST(round((julianday(started_at) - julianday(previous)) * 1440) AS INTEGER)"
+               " AS gap_minutes FROM verify WHERE previous IS NOT NULL"
+               " AND julianday(started_at) - julianday(previous) > 45.0 / 1440"
+               " UNION ALL SELECT day, 'eod', NULL, NULL, NULL FROM days"
+               " WHERE strftime('%w', day) NOT IN ('0', '6') AND NOT EXISTS (SELECT 1 FROM runs"
+               " r WHERE r.command = 'eod' AND r.outcome = 'ok'"
+               " AND date(r.started_at, " + IST + ") = days.day)"
+               " ORDER BY day, command",
+    },
+}
+
+
+def metadata(database: str = "ordertrack") -> dict[str, Any]:
+    """`database` is the name datasette gives the file: its name without .db."""
+    tables: dict[str, Any] = {name: {"description": text} for name, text in TABLES.items()}
+    tables.update({name: {"hidden": True} for name in HIDDEN})
+    return {
+        "title": "ordertrack",
+        "description": "Orders an auto-trading engine placed, their fills and rejections, "
+                       "tracked quantities, runs and notifications. Times are UTC; the canned "
+                       "queries show IST.",
+        "databases": {database: {"tables": tables, "queries": QUERIES}},
+    }
