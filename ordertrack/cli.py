@@ -14,7 +14,7 @@ from sqlite_utils import Database
 
 from ordertrack import __version__, config, outbox, registry, runlog, store, symbols, tracking
 from ordertrack import eod as eod_core, health, notify, reconcile as reconcile_core, render
-from ordertrack import verify as verify_core
+from ordertrack import ping, schedule, verify as verify_core
 from ordertrack.db import open_db, schema_version, transaction
 from ordertrack.errors import (BrokerUnavailable, DatabaseProblem, LockHeld, OrdertrackError,
                                UsageProblem)
@@ -85,6 +85,7 @@ def root(
                                           help="Show the version and exit.")] = False,
 ) -> None:
     ctx.obj = Shell(db, config_file)
+    render.COMMAND[0] = ctx.invoked_subcommand or "ordertrack"
     ctx.call_on_close(ctx.obj.close)
 
 
@@ -96,6 +97,8 @@ def _broker_run(shell: Shell, command: str,
                 body: Callable[[Database, int], T]) -> tuple[T, Database]:
     """Run a broker-facing command under the single-flight lock, recording the run."""
     settings = shell.settings
+    if note := ping.begin(settings.ping_url, command):
+        render.warn(note)
     db = shell.open()
     run_id = runlog.start(db, command)
     _raise_overdue(db, settings, run_id)
@@ -534,7 +537,8 @@ def demo() -> None:
 
 
 def _fail(message: str, code: ExitCode) -> int:
-    sys.stderr.write(f"ordertrack: {one_line(redact(message))}\n")
+    prefix = f"{render.log_prefix()} " if render.log_mode() else ""
+    sys.stderr.write(f"{prefix}ordertrack: {one_line(redact(message))}\n")
     return int(code)
 
 
@@ -548,6 +552,13 @@ def _usage(exc: typer.TyperException) -> int:
 
 
 def run(argv: list[str] | None = None) -> int:
+    code = _run(argv)
+    if note := ping.end(code):  # after everything, so the monitor learns the real exit code
+        render.warn(note)
+    return code
+
+
+def _run(argv: list[str] | None) -> int:
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=argv, prog_name="ordertrack", standalone_mode=False)
@@ -576,3 +587,107 @@ def run(argv: list[str] | None = None) -> int:
 
 def main() -> None:
     sys.exit(run())
+
+
+# ---- schedule, doctor (issue 11) -------------------------------------------------------------
+
+schedule_app = typer.Typer(no_args_is_help=True, help="The cron lines or systemd timers that run "
+                           "verify, reconcile and eod at IST times on this host.")
+app.add_typer(schedule_app, name="schedule")
+
+SystemdFlag = Annotated[bool, typer.Option("--systemd", help="systemd user timers instead of "
+                                           "crontab lines.")]
+EnvFileOption = Annotated[Path, typer.Option(
+    "--env-file", help="Settings and secrets the jobs source (chmod 600).")]
+LogOption = Annotated[Path | None, typer.Option(
+    "--log", help="Log file the jobs append to. Default: beside the database.")]
+
+
+def _schedule_paths(ctx: typer.Context, env_file: Path, log: Path | None) -> schedule.Paths:
+    shell = _shell(ctx)
+    env_file = Path(os.path.abspath(env_file.expanduser()))
+    explicit_db = shell._db_path or (Path(os.environ["ORDERTRACK_DB"])
+                                     if os.environ.get("ORDERTRACK_DB") else None)
+    config_file = shell._config or (Path(os.environ["ORDERTRACK_CONFIG"])
+                                    if os.environ.get("ORDERTRACK_CONFIG") else None)
+    db_path = shell.settings.db_path
+    log = log or db_path.parent / "ordertrack.log"
+
+    def absolute(p: Path | None) -> Path | None:
+        return None if p is None else Path(os.path.abspath(p.expanduser()))
+
+    return schedule.Paths(schedule.this_executable(), env_file, absolute(log),  # type: ignore
+                          absolute(explicit_db), absolute(config_file))
+
+
+@schedule_app.command("print")
+def schedule_print(ctx: typer.Context, systemd: SystemdFlag = False,
+                   env_file: EnvFileOption = Path(schedule.DEFAULT_ENV_FILE),
+                   log: LogOption = None) -> None:
+    """Show what 'install' would write, each cron line with its next firing in IST."""
+    paths = _schedule_paths(ctx, env_file, log)
+    if systemd:
+        for name, text in schedule.systemd_units(paths).items():
+            sys.stdout.write(f"# {schedule.systemd_dir() / name}\n{text}\n")
+        return
+    zone, name = schedule.host_zone()
+    now = utcnow()
+    for line in schedule.cron_block(paths, zone, name, now.astimezone(zone).date()).splitlines():
+        if line.startswith("#"):
+            sys.stdout.write(line + "\n")  # data to paste, never log-prefixed
+            continue
+        when = schedule.next_firing(line, zone, now)
+        sys.stdout.write(f"{line}\n#   next: {show(when) if when else 'never'}\n")
+
+
+@schedule_app.command("install")
+def schedule_install(ctx: typer.Context, systemd: SystemdFlag = False,
+                     env_file: EnvFileOption = Path(schedule.DEFAULT_ENV_FILE),
+                     log: LogOption = None) -> None:
+    """Install the schedule: ordertrack's block in your crontab (the rest is left as it is), or
+    systemd user timers with --systemd. Idempotent. Refuses an env file others can read."""
+    paths = _schedule_paths(ctx, env_file, log)
+    schedule.check_env_file(paths.env_file)
+    paths.log_file.parent.mkdir(parents=True, exist_ok=True)
+    if systemd:
+        folder = schedule.systemd_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in schedule.systemd_units(paths).items():
+            (folder / name).write_text(text, encoding="utf-8")
+        timers = " ".join(f"ordertrack-{job.command}.timer" for job in schedule.JOBS)
+        render.console.print(f"Wrote {len(schedule.JOBS) * 2} units to {folder}. Now run:\n"
+                             f"  systemctl --user daemon-reload\n"
+                             f"  systemctl --user enable --now {timers}\n"
+                             f"  loginctl enable-linger {os.environ.get('USER', '$USER')}"
+                             "   # so they run while you are logged out")
+        return
+    zone, name = schedule.host_zone()
+    block = schedule.cron_block(paths, zone, name, utcnow().astimezone(zone).date())
+    schedule.write_crontab(schedule.replace_block(schedule.read_crontab(), block))
+    render.console.print(f"Installed {sum(1 for l in block.splitlines() if not l.startswith('#'))}"
+                         f" cron lines (host zone {name}); log: {paths.log_file}. "
+                         "Check with 'ordertrack doctor'.", soft_wrap=True)
+    if schedule.has_dst(zone, utcnow().year):
+        render.warn(f"host zone {name} has daylight saving: these lines are right until the "
+                    "next change; re-run 'ordertrack schedule install' then, or use "
+                    "'ordertrack schedule install --systemd' (timers in Asia/Kolkata)")
+
+
+@schedule_app.command("remove")
+def schedule_remove(ctx: typer.Context, systemd: SystemdFlag = False) -> None:
+    """Remove ordertrack's crontab block (or its systemd user units)."""
+    if systemd:
+        folder = schedule.systemd_dir()
+        removed = [p for p in folder.glob("ordertrack-*.*")
+                   if p.suffix in (".service", ".timer")]
+        for path in removed:
+            path.unlink()
+        render.console.print(f"Removed {len(removed)} units from {folder}; run "
+                             "'systemctl --user daemon-reload'.")
+        return
+    current = schedule.read_crontab()
+    if not schedule.our_block(current) and schedule.BEGIN not in current:
+        render.console.print("No ordertrack lines in the crontab.")
+        return
+    schedule.write_crontab(schedule.replace_block(current, ""))
+    render.console.print("Removed ordertrack's lines from the crontab.")

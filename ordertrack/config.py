@@ -29,6 +29,10 @@ class Level(str):
     """A TOML value that must be one of LEVELS."""
 
 
+class Url(str):
+    """A TOML value that must be an http(s) URL."""
+
+
 # TOML: section → key → (type, default). Unknown keys are refused, so a typo is not silent.
 _TOML_KEYS: dict[str, dict[str, tuple[type, Any]]] = {
     "verify": {
@@ -43,6 +47,7 @@ _TOML_KEYS: dict[str, dict[str, tuple[type, Any]]] = {
     "lock": {"wait_seconds": (int, 120), "lease_minutes": (int, 30)},
     "notify": {**{event: (Level, "on") for event in NOTIFY_EVENTS},
                "digest_after": (int, 5), "timeout_seconds": (float, 30.0)},
+    "health": {"ping_url": (Url, "")},
 }
 
 
@@ -82,6 +87,7 @@ class Settings:
     notify_levels: dict[str, str] = field(default_factory=dict, hash=False)
     notify_digest_after: int = 5
     telegram_timeout: float = 30.0
+    ping_url: str | None = field(default=None, repr=False)  # its path is a secret
 
 
 def _check_value(path: Path, name: str, kind: type, value: Any) -> None:
@@ -96,9 +102,15 @@ def _check_value(path: Path, name: str, kind: type, value: Any) -> None:
         raise ConfigError(f"config file {path}: {name} must be a list of dates like 2026-01-26")
     if kind is Level and value not in LEVELS:
         raise ConfigError(f"config file {path}: {name} must be one of {', '.join(LEVELS)}")
+    if kind is Url and not _is_url(value):
+        raise ConfigError(f"config file {path}: {name} must be an http:// or https:// URL")
     if kind is float and (not isinstance(value, (int, float)) or isinstance(value, bool)
                           or not value > 0):
         raise ConfigError(f"config file {path}: {name} must be a number above 0")
+
+
+def _is_url(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(("http://", "https://")) and len(value) > 8
 
 
 def _read_toml(path: Path) -> dict[str, dict[str, Any]]:
@@ -146,6 +158,9 @@ def load(
     broker = env.get("ORDERTRACK_BROKER", "kotak").strip().lower() or "kotak"
     if broker not in BROKERS:
         raise ConfigError(f"ORDERTRACK_BROKER={broker!r} is not one of: {', '.join(BROKERS)}")
+    ping_url = env.get("ORDERTRACK_PING_URL") or _setting(toml, "health", "ping_url") or None
+    if ping_url is not None and not _is_url(ping_url):
+        raise ConfigError("ORDERTRACK_PING_URL must be an http:// or https:// URL")
     chats = tuple(c.strip() for c in env.get("TELEGRAM_CHAT_ID", "").split(",") if c.strip())
     return Settings(
         db_path=db or Path(env.get("ORDERTRACK_DB") or default_db_path(env)),
@@ -176,6 +191,7 @@ def load(
         notify_levels={event: _setting(toml, "notify", event) for event in NOTIFY_EVENTS},
         notify_digest_after=_setting(toml, "notify", "digest_after"),
         telegram_timeout=float(_setting(toml, "notify", "timeout_seconds")),
+        ping_url=ping_url,
     )
 
 
