@@ -604,20 +604,19 @@ LogOption = Annotated[Path | None, typer.Option(
 
 
 def _schedule_paths(ctx: typer.Context, env_file: Path, log: Path | None) -> schedule.Paths:
+    """Paths as cron will see them: --db/--config given here go on the line; otherwise the
+    env file (which cron sources) decides the database, and the log sits beside it."""
     shell = _shell(ctx)
     env_file = Path(os.path.abspath(env_file.expanduser()))
-    explicit_db = shell._db_path or (Path(os.environ["ORDERTRACK_DB"])
-                                     if os.environ.get("ORDERTRACK_DB") else None)
-    config_file = shell._config or (Path(os.environ["ORDERTRACK_CONFIG"])
-                                    if os.environ.get("ORDERTRACK_CONFIG") else None)
-    db_path = shell.settings.db_path
-    log = log or db_path.parent / "ordertrack.log"
+    sourced = schedule.read_env_file(env_file)
+    db_path = shell._db_path or config.load(sourced).db_path
 
     def absolute(p: Path | None) -> Path | None:
         return None if p is None else Path(os.path.abspath(p.expanduser()))
 
-    return schedule.Paths(schedule.this_executable(), env_file, absolute(log),  # type: ignore
-                          absolute(explicit_db), absolute(config_file))
+    return schedule.Paths(schedule.this_executable(), env_file,
+                          absolute(log or db_path.parent / "ordertrack.log"),  # type: ignore
+                          absolute(shell._db_path), absolute(shell._config))
 
 
 @schedule_app.command("print")

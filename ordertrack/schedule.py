@@ -306,3 +306,25 @@ def check_env_file(path: Path) -> None:
     problem = env_file_problem(path)
     if problem:
         raise ConfigError(problem)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The KEY=VALUE assignments of a shell env file, as `. file` would set them (simple forms
+    only: optional `export`, optional quotes; no expansion, as cron's sh would see literals)."""
+    values: dict[str, str] = {}
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return values
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("export "):
+            line = line[len("export "):].strip()
+        name, sep, value = line.partition("=")
+        if not sep or line.startswith("#") or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[name] = value
+    return values
