@@ -328,3 +328,18 @@ def read_env_file(path: Path) -> dict[str, str]:
             value = value[1:-1]
         values[name] = value
     return values
+
+
+EXAMPLE_PATHS = Paths(Path("/home/trader/ordertrack/.venv/bin/ordertrack"),
+                      Path("/home/trader/.config/ordertrack/env"),
+                      Path("/home/trader/.local/share/ordertrack/ordertrack.log"))
+
+
+def example() -> str:
+    """crontab.example: what `schedule install` writes for user 'trader' on a UTC host.
+    Regenerate with: python -m ordertrack.schedule > crontab.example"""
+    return cron_block(EXAMPLE_PATHS, ZoneInfo("UTC"), "UTC", date(2026, 1, 5))
+
+
+if __name__ == "__main__":
+    sys.stdout.write(example())
