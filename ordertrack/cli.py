@@ -690,3 +690,39 @@ def schedule_remove(ctx: typer.Context, systemd: SystemdFlag = False) -> None:
         return
     schedule.write_crontab(schedule.replace_block(current, ""))
     render.console.print("Removed ordertrack's lines from the crontab.")
+
+
+@app.command()
+def doctor(
+    ctx: typer.Context,
+    offline: Annotated[bool, typer.Option("--offline", help="Skip the checks that need the "
+                                          "network: broker, Telegram, clock, ping URL.")] = False,
+    send: Annotated[bool, typer.Option("--send", help="Send a real test message to every "
+                                       "chat (as notify-test) instead of only reaching it.")]
+    = False,
+    env_file: EnvFileOption = Path(schedule.DEFAULT_ENV_FILE),
+    json_: JsonFlag = False,
+) -> None:
+    """Check the deployment as cron will see it: settings, database, env file, broker,
+    Telegram, the installed schedule, the clock, the ping URL. One line per check; exit 0 only
+    when all pass, else 3.
+
+    Example: ordertrack doctor --offline
+    """
+    from ordertrack import doctor as doctor_core
+
+    shell = _shell(ctx)
+    results = doctor_core.run(doctor_core.Context(
+        dict(os.environ), shell._db_path, shell._config,
+        Path(os.path.abspath(env_file.expanduser())), offline, send, utcnow()))
+    passed = all(r.ok for r in results)
+    if json_:
+        render.emit_json({"ok": passed, "checks": [r.json() for r in results]})
+    else:
+        for r in results:
+            line = (f"skipped  {r.check}: {r.detail.removeprefix('skipped: ')}" if r.skipped
+                    else f"ok       {r.check}: {r.detail}" if r.ok else
+                    f"PROBLEM  {r.check}: {r.detail} — fix: {r.fix}")
+            render.console.print(line, soft_wrap=True)
+    if not passed:
+        raise typer.Exit(int(ExitCode.CONFIG))
