@@ -42,8 +42,9 @@ class Pinger:
         try:
             reply = http.send(self.session, "GET", endpoint(self.url, suffix),
                               policy=self.policy)
-        except http.HttpFailure as exc:
-            return f"ping to {public(self.url)} failed: {exc}"
+        except http.HttpFailure as exc:  # its text names the netloc, which may hold user:password
+            reason = str(exc).replace(exc.host, urlsplit(self.url).hostname or "?")
+            return f"ping to {public(self.url)} failed: {reason}"
         except Exception as exc:  # noqa: BLE001 - a ping must never end the run
             return f"ping to {public(self.url)} failed: {type(exc).__name__}"
         if not 200 <= reply.status < 300:

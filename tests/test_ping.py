@@ -58,14 +58,16 @@ def closed_url() -> str:
 
 def test_a_dead_monitor_does_not_fail_the_run_and_its_secret_stays_hidden(cli, broker,
                                                                            monkeypatch, sql):
-    monkeypatch.setenv("ORDERTRACK_PING_URL", closed_url())
+    monkeypatch.setenv("ORDERTRACK_PING_URL",
+                       closed_url().replace("//", "//hcuser:s3cretpw@") + "?key=qsecret")
     broker.orders()
     with freeze_time(NOW, tick=True):
         result = cli("verify")
     assert result.code == 0
     assert "ping to http://127.0.0.1" in result.err and "failed" in result.err
     dump = "\n".join(map(str, sql("SELECT * FROM runs") + sql("SELECT * FROM outbox")))
-    assert UUID not in result.out + result.err + dump
+    for secret in (UUID, "s3cretpw", "hcuser", "qsecret"):
+        assert secret not in result.out + result.err + dump
 
 
 def test_a_slow_monitor_delays_the_run_by_seconds_only(cli, broker, monitored):
