@@ -1,7 +1,6 @@
 """`ordertrack schedule`: IST job times as host-local cron lines with absolute paths, the
 crontab block installed idempotently, systemd user timers as the alternative."""
 
-import os
 from datetime import date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
