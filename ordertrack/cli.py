@@ -700,7 +700,9 @@ def doctor(
     send: Annotated[bool, typer.Option("--send", help="Send a real test message to every "
                                        "chat (as notify-test) instead of only reaching it.")]
     = False,
-    env_file: EnvFileOption = Path(schedule.DEFAULT_ENV_FILE),
+    env_file: Annotated[Path | None, typer.Option(
+        "--env-file", help="The env file to check. Default: the one the installed schedule "
+        "sources, else ~/.config/ordertrack/env.")] = None,
     json_: JsonFlag = False,
 ) -> None:
     """Check the deployment as cron will see it: settings, database, env file, broker,
@@ -712,9 +714,12 @@ def doctor(
     from ordertrack import doctor as doctor_core
 
     shell = _shell(ctx)
+    now = utcnow()
+    env_file = (env_file or doctor_core.installed_env_file(now)
+                or Path(schedule.DEFAULT_ENV_FILE))
     results = doctor_core.run(doctor_core.Context(
         dict(os.environ), shell._db_path, shell._config,
-        Path(os.path.abspath(env_file.expanduser())), offline, send, utcnow()))
+        Path(os.path.abspath(env_file.expanduser())), offline, send, now))
     passed = all(r.ok for r in results)
     if json_:
         render.emit_json({"ok": passed, "checks": [r.json() for r in results]})

@@ -312,6 +312,15 @@ CHECKS: tuple[Callable[[Context], Result | list[Result]], ...] = (
     check_schedule, check_clock, check_ping)
 
 
+def installed_env_file(now: datetime) -> Path | None:
+    """The env file the installed schedule sources, if one is installed."""
+    try:
+        jobs = installed_cron(now) or installed_systemd()
+    except OrdertrackError:
+        jobs = installed_systemd()
+    return jobs[0].env_file if jobs else None
+
+
 def run(c: Context) -> list[Result]:
     results: list[Result] = []
     for check in CHECKS:

@@ -152,3 +152,14 @@ def test_settings_that_do_not_load_fail_and_the_rest_is_skipped(cli, deployment,
     result = cli("doctor")
     assert result.code == ExitCode.CONFIG
     assert result.out.splitlines()[0].startswith("PROBLEM  settings: ORDERTRACK_BROKER")
+
+
+def test_the_env_file_checked_is_the_one_the_schedule_sources(cli, deployment, tmp_path):
+    elsewhere = tmp_path / "etc-ordertrack.env"
+    elsewhere.write_text(deployment["env_file"].read_text())
+    elsewhere.chmod(0o600)
+    deployment["env_file"].unlink()
+    assert cli("schedule", "install", "--env-file", str(elsewhere)).code == 0
+    result = cli("doctor")
+    assert result.code == 0, result.out
+    assert f"env file: {elsewhere} (0600)" in result.out
