@@ -96,9 +96,12 @@ def test_verify_runs_under_real_cron_from_the_installed_lines(cron_home):
     deadline, runs = time.monotonic() + 135, []
     while time.monotonic() < deadline:
         if db.exists() and log.exists():
-            with sqlite3.connect(db) as conn:
-                runs = conn.execute("SELECT outcome FROM runs WHERE command = 'verify' AND "
-                                    "outcome != 'running'").fetchall()
+            try:  # the run may be creating the database at this very moment
+                with sqlite3.connect(db) as conn:
+                    runs = conn.execute("SELECT outcome FROM runs WHERE command = 'verify' "
+                                        "AND outcome != 'running'").fetchall()
+            except sqlite3.OperationalError:
+                runs = []
             if runs and log.read_text().strip():
                 break
         time.sleep(2)
