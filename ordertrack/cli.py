@@ -14,7 +14,7 @@ from sqlite_utils import Database
 
 from ordertrack import __version__, config, outbox, registry, runlog, store, symbols, tracking
 from ordertrack import eod as eod_core, health, notify, reconcile as reconcile_core, render
-from ordertrack import verify as verify_core
+from ordertrack import ping, schedule, verify as verify_core
 from ordertrack.calendar import ist_date
 from ordertrack.db import open_db, schema_version, transaction
 from ordertrack.errors import (BrokerUnavailable, DatabaseProblem, LockHeld, OrdertrackError,
@@ -87,6 +87,7 @@ def root(
                                           help="Show the version and exit.")] = False,
 ) -> None:
     ctx.obj = Shell(db, config_file)
+    render.COMMAND[0] = ctx.invoked_subcommand or "ordertrack"
     ctx.call_on_close(ctx.obj.close)
 
 
@@ -98,6 +99,8 @@ def _broker_run(shell: Shell, command: str,
                 body: Callable[[Database, int], T]) -> tuple[T, Database]:
     """Run a broker-facing command under the single-flight lock, recording the run."""
     settings = shell.settings
+    if note := ping.begin(settings.ping_url, command):
+        render.warn(note)
     db = shell.open()
     run_id = runlog.start(db, command)
     _raise_overdue(db, settings, run_id)
@@ -559,7 +562,8 @@ def demo() -> None:
 
 
 def _fail(message: str, code: ExitCode) -> int:
-    sys.stderr.write(f"ordertrack: {one_line(redact(message))}\n")
+    prefix = f"{render.log_prefix()} " if render.log_mode() else ""
+    sys.stderr.write(f"{prefix}ordertrack: {one_line(redact(message))}\n")
     return int(code)
 
 
@@ -573,6 +577,13 @@ def _usage(exc: typer.TyperException) -> int:
 
 
 def run(argv: list[str] | None = None) -> int:
+    code = _run(argv)
+    if note := ping.end(code):  # after everything, so the monitor learns the real exit code
+        render.warn(note)
+    return code
+
+
+def _run(argv: list[str] | None) -> int:
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=argv, prog_name="ordertrack", standalone_mode=False)
@@ -648,3 +659,145 @@ def datasette_metadata(ctx: typer.Context) -> None:
     from ordertrack import datasette
 
     render.emit_json(datasette.metadata(_shell(ctx).settings.db_path.stem))
+# ---- schedule, doctor (issue 11) -------------------------------------------------------------
+
+schedule_app = typer.Typer(no_args_is_help=True, help="The cron lines or systemd timers that run "
+                           "verify, reconcile and eod at IST times on this host.")
+app.add_typer(schedule_app, name="schedule")
+
+SystemdFlag = Annotated[bool, typer.Option("--systemd", help="systemd user timers instead of "
+                                           "crontab lines.")]
+EnvFileOption = Annotated[Path, typer.Option(
+    "--env-file", help="Settings and secrets the jobs source (chmod 600).")]
+LogOption = Annotated[Path | None, typer.Option(
+    "--log", help="Log file the jobs append to. Default: beside the database.")]
+
+
+def _schedule_paths(ctx: typer.Context, env_file: Path, log: Path | None) -> schedule.Paths:
+    """Paths as cron will see them: --db/--config given here go on the line; otherwise the
+    env file (which cron sources) decides the database, and the log sits beside it."""
+    shell = _shell(ctx)
+    env_file = Path(os.path.abspath(env_file.expanduser()))
+    sourced = schedule.read_env_file(env_file)
+    db_path = shell._db_path or config.load(sourced).db_path
+
+    def absolute(p: Path | None) -> Path | None:
+        return None if p is None else Path(os.path.abspath(p.expanduser()))
+
+    return schedule.Paths(schedule.this_executable(), env_file,
+                          absolute(log or db_path.parent / "ordertrack.log"),  # type: ignore
+                          absolute(shell._db_path), absolute(shell._config))
+
+
+@schedule_app.command("print")
+def schedule_print(ctx: typer.Context, systemd: SystemdFlag = False,
+                   env_file: EnvFileOption = Path(schedule.DEFAULT_ENV_FILE),
+                   log: LogOption = None) -> None:
+    """Show what 'install' would write, each cron line with its next firing in IST."""
+    paths = _schedule_paths(ctx, env_file, log)
+    if systemd:
+        for name, text in schedule.systemd_units(paths).items():
+            sys.stdout.write(f"# {schedule.systemd_dir() / name}\n{text}\n")
+        return
+    zone, name = schedule.host_zone()
+    now = utcnow()
+    for line in schedule.cron_block(paths, zone, name, now.astimezone(zone).date()).splitlines():
+        if line.startswith("#"):
+            sys.stdout.write(line + "\n")  # data to paste, never log-prefixed
+            continue
+        when = schedule.next_firing(line, zone, now)
+        sys.stdout.write(f"{line}\n#   next: {show(when) if when else 'never'}\n")
+
+
+@schedule_app.command("install")
+def schedule_install(ctx: typer.Context, systemd: SystemdFlag = False,
+                     env_file: EnvFileOption = Path(schedule.DEFAULT_ENV_FILE),
+                     log: LogOption = None) -> None:
+    """Install the schedule: ordertrack's block in your crontab (the rest is left as it is), or
+    systemd user timers with --systemd. Idempotent. Refuses an env file others can read."""
+    paths = _schedule_paths(ctx, env_file, log)
+    schedule.check_env_file(paths.env_file)
+    paths.log_file.parent.mkdir(parents=True, exist_ok=True)
+    if systemd:
+        folder = schedule.systemd_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in schedule.systemd_units(paths).items():
+            (folder / name).write_text(text, encoding="utf-8")
+        timers = " ".join(f"ordertrack-{job.command}.timer" for job in schedule.JOBS)
+        render.console.print(f"Wrote {len(schedule.JOBS) * 2} units to {folder}. Now run:\n"
+                             f"  systemctl --user daemon-reload\n"
+                             f"  systemctl --user enable --now {timers}\n"
+                             f"  loginctl enable-linger {os.environ.get('USER', '$USER')}"
+                             "   # so they run while you are logged out")
+        return
+    zone, name = schedule.host_zone()
+    block = schedule.cron_block(paths, zone, name, utcnow().astimezone(zone).date())
+    schedule.write_crontab(schedule.replace_block(schedule.read_crontab(), block))
+    render.console.print(f"Installed {sum(1 for l in block.splitlines() if not l.startswith('#'))}"
+                         f" cron lines (host zone {name}); log: {paths.log_file}. "
+                         "Check with 'ordertrack doctor'.", soft_wrap=True)
+    if schedule.has_dst(zone, utcnow().year):
+        render.warn(f"host zone {name} has daylight saving: these lines are right until the "
+                    "next change; re-run 'ordertrack schedule install' then, or use "
+                    "'ordertrack schedule install --systemd' (timers in Asia/Kolkata)")
+
+
+@schedule_app.command("remove")
+def schedule_remove(ctx: typer.Context, systemd: SystemdFlag = False) -> None:
+    """Remove ordertrack's crontab block (or its systemd user units)."""
+    if systemd:
+        folder = schedule.systemd_dir()
+        removed = [p for p in folder.glob("ordertrack-*.*")
+                   if p.suffix in (".service", ".timer")]
+        for path in removed:
+            path.unlink()
+        render.console.print(f"Removed {len(removed)} units from {folder}; run "
+                             "'systemctl --user daemon-reload'.")
+        return
+    current = schedule.read_crontab()
+    if not schedule.our_block(current) and schedule.BEGIN not in current:
+        render.console.print("No ordertrack lines in the crontab.")
+        return
+    schedule.write_crontab(schedule.replace_block(current, ""))
+    render.console.print("Removed ordertrack's lines from the crontab.")
+
+
+@app.command()
+def doctor(
+    ctx: typer.Context,
+    offline: Annotated[bool, typer.Option("--offline", help="Skip the checks that need the "
+                                          "network: broker, Telegram, clock, ping URL.")] = False,
+    send: Annotated[bool, typer.Option("--send", help="Send a real test message to every "
+                                       "chat (as notify-test) instead of only reaching it.")]
+    = False,
+    env_file: Annotated[Path | None, typer.Option(
+        "--env-file", help="The env file to check. Default: the one the installed schedule "
+        "sources, else ~/.config/ordertrack/env.")] = None,
+    json_: JsonFlag = False,
+) -> None:
+    """Check the deployment as cron will see it: settings, database, env file, broker,
+    Telegram, the installed schedule, the clock, the ping URL. One line per check; exit 0 only
+    when all pass, else 3.
+
+    Example: ordertrack doctor --offline
+    """
+    from ordertrack import doctor as doctor_core
+
+    shell = _shell(ctx)
+    now = utcnow()
+    env_file = (env_file or doctor_core.installed_env_file(now)
+                or Path(schedule.DEFAULT_ENV_FILE))
+    results = doctor_core.run(doctor_core.Context(
+        dict(os.environ), shell._db_path, shell._config,
+        Path(os.path.abspath(env_file.expanduser())), offline, send, now))
+    passed = all(r.ok for r in results)
+    if json_:
+        render.emit_json({"ok": passed, "checks": [r.json() for r in results]})
+    else:
+        for r in results:
+            line = (f"skipped  {r.check}: {r.detail.removeprefix('skipped: ')}" if r.skipped
+                    else f"ok       {r.check}: {r.detail}" if r.ok else
+                    f"PROBLEM  {r.check}: {r.detail} — fix: {r.fix}")
+            render.console.print(line, soft_wrap=True)
+    if not passed:
+        raise typer.Exit(int(ExitCode.CONFIG))

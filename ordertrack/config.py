@@ -29,6 +29,10 @@ class Level(str):
     """A TOML value that must be one of LEVELS."""
 
 
+class Url(str):
+    """A TOML value that must be an http(s) URL."""
+
+
 # TOML: section → key → (type, default). Unknown keys are refused, so a typo is not silent.
 _TOML_KEYS: dict[str, dict[str, tuple[type, Any]]] = {
     "verify": {
@@ -44,6 +48,7 @@ _TOML_KEYS: dict[str, dict[str, tuple[type, Any]]] = {
     "notify": {**{event: (Level, "on") for event in NOTIFY_EVENTS},
                "digest_after": (int, 5), "timeout_seconds": (float, 30.0)},
     "report": {"keep": (int, 7), "telegram": (bool, False)},
+    "health": {"ping_url": (Url, "")},
 }
 
 
@@ -85,6 +90,7 @@ class Settings:
     telegram_timeout: float = 30.0
     report_keep: int = 7  # daily HTML reports kept in reports/ (0: eod writes none)
     report_telegram: bool = False
+    ping_url: str | None = field(default=None, repr=False)  # its path is a secret
 
 
 def _check_value(path: Path, name: str, kind: type, value: Any) -> None:
@@ -99,9 +105,15 @@ def _check_value(path: Path, name: str, kind: type, value: Any) -> None:
         raise ConfigError(f"config file {path}: {name} must be a list of dates like 2026-01-26")
     if kind is Level and value not in LEVELS:
         raise ConfigError(f"config file {path}: {name} must be one of {', '.join(LEVELS)}")
+    if kind is Url and not _is_url(value):
+        raise ConfigError(f"config file {path}: {name} must be an http:// or https:// URL")
     if kind is float and (not isinstance(value, (int, float)) or isinstance(value, bool)
                           or not value > 0):
         raise ConfigError(f"config file {path}: {name} must be a number above 0")
+
+
+def _is_url(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(("http://", "https://")) and len(value) > 8
 
 
 def _read_toml(path: Path) -> dict[str, dict[str, Any]]:
@@ -161,6 +173,9 @@ def load(
     broker = env.get("ORDERTRACK_BROKER", "kotak").strip().lower() or "kotak"
     if broker not in BROKERS:
         raise ConfigError(f"ORDERTRACK_BROKER={broker!r} is not one of: {', '.join(BROKERS)}")
+    ping_url = env.get("ORDERTRACK_PING_URL") or _setting(toml, "health", "ping_url") or None
+    if ping_url is not None and not _is_url(ping_url):
+        raise ConfigError("ORDERTRACK_PING_URL must be an http:// or https:// URL")
     chats = tuple(c.strip() for c in env.get("TELEGRAM_CHAT_ID", "").split(",") if c.strip())
     return Settings(
         db_path=db or _db_path(env),
@@ -193,6 +208,7 @@ def load(
         telegram_timeout=float(_setting(toml, "notify", "timeout_seconds")),
         report_keep=_setting(toml, "report", "keep"),
         report_telegram=_setting(toml, "report", "telegram"),
+        ping_url=ping_url,
     )
 
 

@@ -5,7 +5,7 @@ import re
 from collections.abc import Mapping
 
 SECRET_VARS = ("TELEGRAM_BOT_TOKEN", "KOTAK_CONSUMER_KEY", "KOTAK_MPIN", "KOTAK_TOTP_SECRET",
-               "KOTAK_MOBILE", "KOTAK_UCC")
+               "KOTAK_MOBILE", "KOTAK_UCC", "ORDERTRACK_PING_URL")
 # A bot token in a URL path (/bot123456:ABC.../) even when it is not the configured one.
 _BOT_URL = re.compile(r"/bot\d+:[A-Za-z0-9_\-]+")
 

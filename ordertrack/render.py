@@ -10,12 +10,51 @@ from rich.table import Table
 
 from ordertrack.messages import inr
 from ordertrack.redact import redact
-from ordertrack.timeutil import from_db, show, show_iso
+from ordertrack.timeutil import IST, from_db, show, show_iso, utcnow
 
 # Markup off: symbols and broker reasons are data, never rich markup. Cron logs are not
 # terminals: give them room instead of rich's default 80 columns.
 _WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 132
-console = Console(highlight=False, markup=False, emoji=False, width=_WIDTH)
+COMMAND = ["ordertrack"]  # the running command, for log lines; set by the CLI
+
+
+def log_mode() -> bool:
+    """Log lines (timestamp, command, no tables, no wrapping) instead of terminal output: when
+    stdout is not a terminal and no COLUMNS asks for a layout; ORDERTRACK_OUTPUT=log|terminal
+    decides explicitly."""
+    choice = os.environ.get("ORDERTRACK_OUTPUT", "").strip().lower()
+    if choice in ("log", "terminal"):
+        return choice == "log"
+    return not sys.stdout.isatty() and not os.environ.get("COLUMNS")
+
+
+def log_prefix() -> str:
+    return f"{utcnow().astimezone(IST).isoformat(timespec='seconds')} {COMMAND[0]}"
+
+
+def _table_lines(table: Table) -> list[str]:
+    """One line per row, 'Header=value' pairs: greppable, no box drawing."""
+    headers = [str(c.header) for c in table.columns]
+    cells = [[str(cell) for cell in c._cells] for c in table.columns]
+    title = f"{table.title}: " if table.title else ""
+    return [title + "; ".join(f"{h}={col[i]}" for h, col in zip(headers, cells) if col[i])
+            for i in range(table.row_count)]
+
+
+class _Console(Console):
+    def print(self, *objects: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        if not log_mode():
+            super().print(*objects, **kwargs)
+            return
+        lines: list[str] = []
+        for obj in objects:
+            lines += _table_lines(obj) if isinstance(obj, Table) else str(obj).splitlines()
+        prefix = log_prefix()
+        self.file.write("".join(f"{prefix} {line}\n" for line in lines if line.strip()))
+        self.file.flush()
+
+
+console = _Console(highlight=False, markup=False, emoji=False, width=_WIDTH)
 MAX_LINES = 20  # notifications echoed on the terminal per run; the outbox keeps them all
 
 ORDER_JSON = ("id", "order_id", "symbol", "side", "qty", "filled_qty", "avg_price", "status",
@@ -232,7 +271,8 @@ def eod_view(result: Any) -> None:
 
 def warn(line: str) -> None:
     """A problem that does not end the command by itself: one line on stderr."""
-    sys.stderr.write(f"ordertrack: {redact(line)}\n")
+    prefix = f"{log_prefix()} " if log_mode() else ""
+    sys.stderr.write(f"{prefix}ordertrack: {redact(line)}\n")
 
 
 def delivery(report: Any, always: bool = False) -> None:

@@ -231,6 +231,10 @@ class Bot:
     def get_me(self) -> Answer:
         return self._call("getMe", {}, retry_timeouts=True)
 
+    def get_chat(self, chat: str) -> Answer:
+        """Whether the bot can reach a chat, without sending to it (doctor)."""
+        return self._call("getChat", {"chat_id": api_chat_id(chat)}, retry_timeouts=True)
+
     def send_message(self, chat: str, text: str, *, html: bool = True,
                      silent: bool = False) -> Answer:
         """One sendMessage. A read timeout is not repeated here: its outcome is unknown."""

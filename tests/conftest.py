@@ -25,6 +25,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             monkeypatch.delenv(name)
     monkeypatch.setenv("ORDERTRACK_DB", str(tmp_path / "ordertrack.db"))
     monkeypatch.setenv("COLUMNS", "200")
+    # `schedule` must never reach the developer's crontab or systemd units
+    monkeypatch.setenv("ORDERTRACK_CRONTAB", str(tmp_path / "no-crontab-in-tests"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
 
 
 @pytest.fixture

@@ -167,9 +167,14 @@ class FakeTelegram:
             if method == "getme":
                 reply = self.me or Reply(body={"ok": True, "result": BOT})
                 return reply.status, self._fill(reply.body, path), reply.delay
+            chat = str(body.get("chat_id"))
+            if method == "getchat":  # reachable unless a failure is scripted for the chat
+                failing = self.chats.get(chat)
+                if failing is not None and failing.body is not None:
+                    return failing.status, self._fill(failing.body, path), 0
+                return 200, {"ok": True, "result": {"id": body.get("chat_id")}}, 0
             if self.on_send is not None:
                 self.on_send(body)
-            chat = str(body.get("chat_id"))
             reply = self.chats.get(chat) or (self.queue.popleft() if self.queue else OK)
             if reply.body is not None:
                 if reply.accept:

@@ -327,6 +327,13 @@ CASES = [
     case("report", "--week", "--day", "2026-11-25", code=USAGE, says="choose one of"),
     case("report", "--out", code=USAGE, says="requires an argument"),
     case("datasette-metadata", HOSTILE, code=USAGE, says="unexpected extra argument"),
+    case("schedule", "print", "--systemd=1", code=USAGE, says="does not take a value"),
+    case("schedule", "install", HOSTILE, code=USAGE, says="unexpected extra argument"),
+    case("schedule", "install", "--env-file", "/nonexistent/ot-env", code=CONFIG,
+         says="env file /nonexistent/ot-env does not exist"),
+    case("schedule", "remove", HOSTILE, code=USAGE, says="unexpected extra argument"),
+    case("doctor", "--offline=1", code=USAGE, says="does not take a value"),
+    case("doctor", HOSTILE, code=USAGE, says="unexpected extra argument"),
     # the root options
     case("--db", code=USAGE, says="Option '--db' requires an argument"),
     case("--config", code=USAGE, says="Option '--config' requires an argument"),
@@ -591,11 +598,18 @@ MINIMAL = {  # a valid invocation of every command
     ("track", "show"): ("track", "show", "INFY"),
     ("track", "stop"): ("track", "stop", "INFY"),
     ("verify",): ("verify",),
+    ("schedule", "print"): ("schedule", "print"),
+    ("schedule", "install"): ("schedule", "install", "--env-file", "/nonexistent/ot-env"),
+    ("schedule", "remove"): ("schedule", "remove"),
+    ("doctor",): ("doctor", "--offline"),
 }
 WRITERS = {("eod",), ("pending", "add"), ("pending", "cancel"), ("reconcile",), ("track", "add"), ("track", "stop"),
            ("verify",)}
 NO_DATABASE = {("demo",): 0, ("notify-test",): CONFIG,  # (no TELEGRAM_BOT_TOKEN: exit 3)
-               ("datasette-metadata",): 0}  # prints metadata; never opens the database
+               ("datasette-metadata",): 0,  # prints metadata; never opens the database
+               # never open the database; no env file, no crontab here: exit 3
+               ("schedule", "print"): 0, ("schedule", "install"): CONFIG,
+               ("schedule", "remove"): CONFIG, ("doctor",): CONFIG}
 
 
 def test_the_exit_codes_are_the_documented_ones():

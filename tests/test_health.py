@@ -1,9 +1,6 @@
 """Overdue detection (pure) and the cron installer."""
 
-import os
-import subprocess
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -42,24 +39,6 @@ def test_eod_overdue_skips_holidays_and_weekends():
     # Friday's eod missed, seen on Monday
     late = eod_overdue(ist(2026, 11, 26, 18, 0), True, ist(2026, 11, 30, 9, 0), CAL)
     assert late is not None and late.key == "overdue:eod:2026-11-27"
-
-
-def test_install_cron_with_a_fake_crontab(tmp_path):
-    """A fake `crontab` on PATH keeps the user's real crontab out of the test."""
-    store = tmp_path / "crontab.txt"
-    store.write_text("MAILTO=me\n5 4 * * * backup.sh\n")
-    fake = tmp_path / "bin" / "crontab"
-    fake.parent.mkdir()
-    fake.write_text(f'#!/bin/sh\nif [ "$1" = "-l" ]; then cat {store}; else cat > {store}; fi\n')
-    fake.chmod(0o755)
-    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}
-    script = Path(__file__).parent.parent / "scripts" / "install_cron.sh"
-    for _ in range(2):
-        subprocess.run(["sh", str(script)], env=env, check=True, capture_output=True)
-    text = store.read_text()
-    assert text.startswith("MAILTO=me\n5 4 * * * backup.sh\n")
-    assert text.count(">>> ordertrack >>>") == 1
-    assert "$OT eod" in text and "$OT verify" in text
 
 
 def test_a_year_past_the_built_in_holidays_is_flagged_until_configured():

@@ -1,0 +1,65 @@
+"""A healthchecks.io-style ping server on 127.0.0.1: records each path it is pinged on, and
+answers at once, late (`delay`), or with a scripted status."""
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+UUID = "5bf66975-d4c7-4bf5-bcc8-b8d8a82ea278"
+
+
+class FakePing:
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        self.delay = 0.0
+        self.status = 200
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.server.daemon_threads = True
+        self.server.fake = self  # type: ignore[attr-defined]
+        self.released = threading.Event()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/ping/{UUID}"
+
+    def start(self) -> "FakePing":
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self.released.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def seen(self) -> list[str]:
+        """The paths pinged, without the uuid: ['/start', '', '/6'] …"""
+        return [p.split(UUID, 1)[1] for p in self.paths]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        fake: FakePing = self.server.fake  # type: ignore[attr-defined]
+        fake.paths.append(self.path)
+        if fake.delay:
+            fake.released.wait(fake.delay)
+        body = b"OK"
+        try:
+            self.send_response(fake.status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:
+            pass  # the client gave up waiting (the slow-monitor test)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def ping_server() -> Iterator[FakePing]:
+    fake = FakePing().start()
+    yield fake
+    fake.stop()

@@ -1,0 +1,176 @@
+"""`ordertrack schedule`: IST job times as host-local cron lines with absolute paths, the
+crontab block installed idempotently, systemd user timers as the alternative."""
+
+from datetime import date, datetime, time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from ordertrack import schedule
+from ordertrack.exitcodes import ExitCode
+from ordertrack.timeutil import IST
+
+REPO = Path(__file__).parent.parent
+UTC, KOLKATA, NEW_YORK = ZoneInfo("UTC"), ZoneInfo("Asia/Kolkata"), ZoneInfo("America/New_York")
+WINTER, SUMMER = date(2026, 1, 5), date(2026, 7, 6)
+VERIFY, RECONCILE, EOD = schedule.JOBS
+
+
+def specs(job, zone, week):
+    return schedule.cron_fields(schedule.host_firings(job, zone, week))
+
+
+@pytest.mark.parametrize(("zone", "week", "verify", "reconcile", "eod"), [
+    (UTC, WINTER, ["45 3-9 * * 1-5", "15 4-9 * * 1-5", "0 10 * * 1-5"],
+     ["15 10 * * 1-5"], ["30 12 * * 1-5"]),
+    (KOLKATA, WINTER, ["15 9-15 * * 1-5", "45 9-14 * * 1-5", "30 15 * * 1-5"],
+     ["45 15 * * 1-5"], ["0 18 * * 1-5"]),
+    # EST = UTC-5: 09:15 IST is 22:45 the evening before (Sunday..Thursday)
+    (NEW_YORK, WINTER, ["15 0-4 * * 1-5", "45 0-4 * * 1-5", "0 5 * * 1-5", "45 22,23 * * 0-4",
+                        "15 23 * * 0-4"], ["15 5 * * 1-5"], ["30 7 * * 1-5"]),
+    # EDT = UTC-4: an hour later on the host clock
+    (NEW_YORK, SUMMER, ["15 0-5 * * 1-5", "45 0-5 * * 1-5", "0 6 * * 1-5", "45 23 * * 0-4"],
+     ["15 6 * * 1-5"], ["30 8 * * 1-5"]),
+])
+def test_ist_times_become_host_local_fields(zone, week, verify, reconcile, eod):
+    assert specs(VERIFY, zone, week) == verify
+    assert specs(RECONCILE, zone, week) == reconcile
+    assert specs(EOD, zone, week) == eod
+
+
+@pytest.mark.parametrize(("zone", "week"), [(UTC, WINTER), (KOLKATA, WINTER),
+                                            (NEW_YORK, WINTER), (NEW_YORK, SUMMER)])
+def test_every_line_fires_exactly_at_the_ist_moments(zone, week):
+    """Walk the week minute by minute through the generated lines: the firings, seen in IST,
+    are exactly the job's IST times on Monday..Friday."""
+    block = schedule.cron_block(schedule.EXAMPLE_PATHS, zone, "z", week)
+    for job in schedule.JOBS:
+        lines = [l for l in block.splitlines() if f" {job.command} >> " in l]
+        fired = set()
+        for line in lines:
+            t = datetime.combine(week, time(0), IST).astimezone(zone)
+            while (when := schedule.next_firing(line, zone, t)) and when.astimezone(IST).date() \
+                    <= date.fromordinal(week.toordinal() + 4):
+                fired.add(when.astimezone(IST).replace(tzinfo=None))
+                t = when
+        expected = {datetime.combine(date.fromordinal(week.toordinal() + d), t)
+                    for d in range(5) for t in job.times}
+        assert fired == expected, job.command
+
+
+def test_lines_use_absolute_paths_and_no_variables():
+    paths = schedule.Paths(Path("/opt/o t/bin/ordertrack"), Path("/home/a/env"),
+                           Path("/var/log/o%d.log"), db=Path("/data/ot.db"))
+    line = schedule.command_line(VERIFY, paths)
+    assert line == ("set -a; . /home/a/env; set +a; '/opt/o t/bin/ordertrack' --db /data/ot.db "
+                    "verify >> /var/log/o\\%d.log 2>&1")  # cron turns \\% into %
+
+
+def test_dst_zones_are_flagged_in_the_block():
+    assert "daylight saving" in schedule.cron_block(schedule.EXAMPLE_PATHS, NEW_YORK, "NY", WINTER)
+    assert "daylight saving" not in schedule.cron_block(schedule.EXAMPLE_PATHS, UTC, "UTC",
+                                                        WINTER)
+
+
+def test_crontab_example_is_the_generated_block_for_a_utc_host():
+    assert (REPO / "crontab.example").read_text() == schedule.example()
+
+
+def test_host_zone_comes_from_tz_first():
+    assert schedule.host_zone({"TZ": ":America/New_York"})[1] == "America/New_York"
+
+
+def test_systemd_units_carry_the_ist_zone_and_persistent_eod():
+    units = schedule.systemd_units(schedule.EXAMPLE_PATHS)
+    assert set(units) == {f"ordertrack-{j.command}.{k}" for j in schedule.JOBS
+                          for k in ("service", "timer")}
+    eod_timer = units["ordertrack-eod.timer"]
+    assert "OnCalendar=Mon..Fri *-*-* 18:00:00 Asia/Kolkata" in eod_timer
+    assert "Persistent=true" in eod_timer
+    assert "Persistent=false" in units["ordertrack-verify.timer"]
+    assert units["ordertrack-verify.timer"].count("OnCalendar=") == len(VERIFY.times)
+    service = units["ordertrack-verify.service"]
+    assert "EnvironmentFile=/home/trader/.config/ordertrack/env" in service
+    assert "ExecStart=/home/trader/ordertrack/.venv/bin/ordertrack verify" in service
+
+
+# ---- the CLI, against a fake crontab ---------------------------------------------------------
+
+
+@pytest.fixture
+def fake_crontab(tmp_path, monkeypatch):
+    store = tmp_path / "crontab.txt"
+    fake = tmp_path / "bin" / "crontab"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\nif [ "$1" = "-l" ]; then cat {store} 2>/dev/null || '
+                    f'{{ echo "no crontab for you" >&2; exit 1; }}; else cat > {store}; fi\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("ORDERTRACK_CRONTAB", str(fake))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TZ", "UTC")
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    return store
+
+
+@pytest.fixture
+def env_file(tmp_path):
+    path = tmp_path / "home" / ".config" / "ordertrack" / "env"
+    path.parent.mkdir(parents=True)
+    path.write_text(f"ORDERTRACK_DB={tmp_path / 'data' / 'ot.db'}\n")
+    path.chmod(0o600)
+    return path
+
+
+def test_install_is_idempotent_and_leaves_the_rest_alone(cli, fake_crontab, env_file, tmp_path):
+    fake_crontab.write_text("MAILTO=me\n5 4 * * * backup.sh\n")
+    for _ in range(2):
+        result = cli("schedule", "install")
+        assert result.code == 0, result.err
+    text = fake_crontab.read_text()
+    assert text.startswith("MAILTO=me\n5 4 * * * backup.sh\n")
+    assert text.count(schedule.BEGIN) == 1 and text.count(schedule.END) == 1
+    assert f". {env_file};" in text
+    assert f">> {tmp_path / 'data' / 'ordertrack.log'} 2>&1" in text  # beside the env's db
+    assert "$" not in text and "CRON_TZ" not in text
+    assert (tmp_path / "data").is_dir()
+    assert cli("schedule", "remove").code == 0
+    assert fake_crontab.read_text() == "MAILTO=me\n5 4 * * * backup.sh\n"
+
+
+def test_install_into_an_empty_crontab(cli, fake_crontab, env_file):
+    assert cli("schedule", "install").code == 0
+    assert fake_crontab.read_text().startswith(schedule.BEGIN)
+
+
+@pytest.mark.parametrize("problem", ["missing", "readable"])
+def test_install_refuses_an_unsafe_env_file(cli, fake_crontab, env_file, problem):
+    if problem == "missing":
+        env_file.unlink()
+    else:
+        env_file.chmod(0o644)
+    result = cli("schedule", "install")
+    assert result.code == ExitCode.CONFIG
+    assert ("does not exist" if problem == "missing" else "chmod 600") in result.err
+    assert not fake_crontab.exists()
+
+
+def test_print_shows_each_line_with_its_next_ist_firing(cli, fake_crontab, env_file):
+    result = cli("schedule", "print")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    jobs = [i for i, l in enumerate(lines) if not l.startswith("#")]
+    assert jobs and all(lines[i + 1].startswith("#   next: ") and lines[i + 1].endswith(" IST")
+                        for i in jobs)
+    assert not fake_crontab.exists()
+
+
+def test_systemd_install_and_remove(cli, fake_crontab, env_file, tmp_path):
+    result = cli("schedule", "install", "--systemd")
+    assert result.code == 0, result.err
+    assert "loginctl enable-linger" in result.out
+    units = tmp_path / "home" / ".config" / "systemd" / "user"
+    assert len(list(units.glob("ordertrack-*"))) == 6
+    assert "Asia/Kolkata" in (units / "ordertrack-verify.timer").read_text()
+    assert cli("schedule", "remove", "--systemd").code == 0
+    assert not list(units.glob("ordertrack-*"))

@@ -1,0 +1,112 @@
+"""The schedule under a real cron daemon (Debian's `cron`): the lines `schedule install` writes
+run `verify`, record the run and append to the log.
+
+Whose crontab: root's, with a throw-away HOME. A fresh user cannot run this virtualenv when its
+Python lives under /root (pyenv), so the test borrows root's crontab instead: it saves it first
+and puts it back byte for byte afterwards (or removes it when there was none). The install
+runs with `env -i` and the throw-away HOME, so nothing of the developer's settings leaks in;
+cron itself runs the job with its own bare environment. Only the schedule fields are rewritten
+(to every minute); the command is the installed one, byte for byte.
+"""
+
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import BrokerFiles
+
+pytestmark = pytest.mark.cron
+EXECUTABLE = Path(os.path.abspath(sys.executable)).parent / "ordertrack"
+
+
+def _cron_binary() -> str:
+    if os.geteuid() != 0:
+        pytest.skip("the real-cron test needs root (to write a crontab and start cron)")
+    if shutil.which("cron") is None:
+        if shutil.which("apt-get") is None:
+            pytest.skip("no cron and no apt-get to install it")
+        subprocess.run("apt-get install -y -qq cron || (apt-get update -qq && "
+                       "apt-get install -y -qq cron)", shell=True, check=True,
+                       capture_output=True, timeout=300)
+    return shutil.which("cron") or "/usr/sbin/cron"
+
+
+def _running_cron() -> bool:
+    return subprocess.run(["pgrep", "-x", "cron"], capture_output=True).returncode == 0
+
+
+@pytest.fixture
+def cron_home():
+    cron = _cron_binary()
+    saved = subprocess.run(["crontab", "-l"], capture_output=True, text=True)
+    home = Path(tempfile.mkdtemp(prefix="ot-cron-"))
+    started = None
+    try:
+        if not _running_cron():
+            subprocess.run([cron], check=True)
+            started = int(subprocess.run(["pgrep", "-x", "-n", "cron"], capture_output=True,
+                                         text=True).stdout.split()[0])
+        yield home
+    finally:
+        if saved.returncode == 0:
+            subprocess.run(["crontab", "-"], input=saved.stdout, text=True, check=True)
+        else:
+            subprocess.run(["crontab", "-r"], capture_output=True)
+        shutil.rmtree(home, ignore_errors=True)
+        if started is not None:
+            os.kill(started, 15)
+
+
+def test_verify_runs_under_real_cron_from_the_installed_lines(cron_home):
+    home = cron_home
+    broker = BrokerFiles(home / "broker")
+    broker.orders()  # "No Data": an empty day is still a recorded verify run
+    env_file = home / ".config" / "ordertrack" / "env"
+    env_file.parent.mkdir(parents=True)
+    db = home / "data" / "ordertrack.db"
+    env_file.write_text(f"ORDERTRACK_DB={db}\nORDERTRACK_BROKER=file\n"
+                        f"ORDERTRACK_BROKER_DIR={broker.folder}\n")
+    env_file.chmod(0o600)
+    clean = {"PATH": "/usr/bin:/bin", "HOME": str(home), "USER": "root", "LOGNAME": "root"}
+    installed = subprocess.run(["env", "-i", *[f"{k}={v}" for k, v in clean.items()],
+                                str(EXECUTABLE), "schedule", "install"],
+                               capture_output=True, text=True, timeout=60)
+    assert installed.returncode == 0, installed.stderr
+    crontab = subprocess.run(["crontab", "-l"], capture_output=True, text=True,
+                             check=True).stdout
+    verify_lines = [line for line in crontab.splitlines()
+                    if not line.startswith("#") and " verify >> " in line]
+    assert verify_lines and "$" not in crontab  # nothing for cron to expand
+    fields, command = verify_lines[0].split(None, 5)[:5], verify_lines[0].split(None, 5)[5]
+    assert str(EXECUTABLE) in command and str(env_file) in command
+    every_minute = crontab.replace(verify_lines[0], f"* * * * *  {command}")
+    every_minute = "\n".join(line for line in every_minute.splitlines()
+                             if line.startswith(("#", "* * * * *")))  # one job only
+    subprocess.run(["crontab", "-"], input=every_minute + "\n", text=True,
+                   check=True)
+    log = db.parent / "ordertrack.log"
+    deadline, runs = time.monotonic() + 135, []
+    while time.monotonic() < deadline:
+        if db.exists() and log.exists():
+            try:  # the run may be creating the database at this very moment
+                with sqlite3.connect(db) as conn:
+                    runs = conn.execute("SELECT outcome FROM runs WHERE command = 'verify' "
+                                        "AND outcome != 'running'").fetchall()
+            except sqlite3.OperationalError:
+                runs = []
+            if runs and log.read_text().strip():
+                break
+        time.sleep(2)
+    assert runs, (f"cron did not run verify within two minutes (fields were {fields}); "
+                  f"log: {log.read_text() if log.exists() else 'none'}; crontab: {every_minute}")
+    assert runs[0][0] == "ok"
+    text = log.read_text()
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+05:30 verify Verify", text), text
