@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from sqlite_utils import Database
 
-from ordertrack import __version__, config, outbox, registry, runlog, store, symbols, tracking
+from ordertrack import __version__, config, http, outbox, registry, runlog, store, symbols, tracking
 from ordertrack import eod as eod_core, health, notify, reconcile as reconcile_core, render
 from ordertrack import verify as verify_core
 from ordertrack.db import open_db, schema_version, transaction
@@ -101,7 +101,7 @@ def _broker_run(shell: Shell, command: str,
     _raise_overdue(db, settings, run_id)
     try:
         with runlog.single_flight(db, command, settings.lock_wait_seconds,
-                                  timedelta(minutes=settings.lock_lease_minutes)):
+                                  timedelta(minutes=settings.lock_lease_minutes)), http.budget():
             result = body(db, run_id)
     except OrdertrackError as exc:
         outcome = "locked" if isinstance(exc, LockHeld) else "failed"
@@ -135,7 +135,7 @@ def _broker_down(shell: Shell, db: Database, command: str, error: str, run_id: i
                                                  "text": f"broker unavailable: {redact(error)}"},
                        utcnow(), run_id)
     if deliver:
-        with contextlib.suppress(OrdertrackError):
+        with contextlib.suppress(OrdertrackError), http.budget():
             notify.deliver(db, shell.settings, utcnow())
 
 
@@ -339,7 +339,8 @@ def _deliver(shell: Shell, db: Database, show_summary: bool = True, always: bool
              run_id: int | None = None) -> None:
     """Deliver what the outbox holds (outside any transaction); exit 6 if any is kept, and
     the run (its work done and recorded) shows that exit code in `status`."""
-    report = notify.deliver(db, shell.settings, utcnow())
+    with http.budget():
+        report = notify.deliver(db, shell.settings, utcnow())
     if show_summary:
         render.delivery(report, always)
     if report.undelivered:
@@ -375,7 +376,8 @@ def notify_test(ctx: typer.Context) -> None:
 
     Example: ordertrack notify-test
     """
-    checks = notify.self_test(_shell(ctx).settings, utcnow())
+    with http.budget():
+        checks = notify.self_test(_shell(ctx).settings, utcnow())
     render.self_test(checks)
     if code := notify.exit_code(checks):
         raise typer.Exit(int(code))

@@ -120,6 +120,9 @@ def session_expired(status: int, body: Any) -> bool:
 
 
 def unreachable(failure: HttpFailure) -> str:
+    if failure.kind == "budget":
+        return (f"Kotak Neo ({failure.host}) is too slow: the run's time budget ran out;"
+                " try again later")
     if failure.outcome_unknown:
         return (f"Kotak Neo ({failure.host}) did not answer in time: it may be slow or down;"
                 " try again later")
