@@ -94,16 +94,21 @@ class Reply:
         if isinstance(body, dict) and isinstance(body.get("parameters"), dict):
             value = body["parameters"].get("retry_after")
             if isinstance(value, (int, float)) and not isinstance(value, bool):
-                return _seconds(float(value))
+                return asked_wait(min(value, MAX_ASKED_WAIT))
         try:
-            return _seconds(float(self.headers.get("Retry-After", "")))
-        except ValueError:
+            return asked_wait(float(self.headers.get("Retry-After", "")))
+        except (ValueError, OverflowError):
             return None
 
 
-def _seconds(value: float) -> float | None:
-    """A wait a server asked for, or None when it is no wait at all (negative, inf, nan)."""
-    return value if math.isfinite(value) and value >= 0 else None
+MAX_ASKED_WAIT = 86400.0  # a server asking for more than a day gets a day
+
+
+def asked_wait(value: float) -> float | None:
+    """A wait a server asked for, or None when it is no wait at all (negative, nan)."""
+    if math.isnan(value) or value < 0:
+        return None
+    return min(value, MAX_ASKED_WAIT)
 
 
 class HttpFailure(Exception):

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from ordertrack.messages import inr
 from ordertrack.redact import redact
+from ordertrack.text import storable
 from ordertrack.timeutil import from_db, show, show_iso
 
 # Markup off: symbols and broker reasons are data, never rich markup. Cron logs are not
@@ -23,7 +24,7 @@ ORDER_JSON = ("id", "order_id", "symbol", "side", "qty", "filled_qty", "avg_pric
 
 
 def emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.write(storable(json.dumps(data, indent=2, ensure_ascii=False)) + "\n")
 
 
 def order_json(row: dict[str, Any]) -> dict[str, Any]:

@@ -69,7 +69,12 @@ _CHAT_DEAD = ("chat not found", "blocked by the user", "can't initiate conversat
 
 
 def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond a float: as good as forever
+        return float("inf")
 
 
 def _describe_body(status: int, body: Any, text: str) -> str:
@@ -87,7 +92,8 @@ def classify(status: int, body: Any, text: str = "") -> Answer:
     description = _describe_body(status, body, text)
     params = body.get("parameters") if isinstance(body, dict) else None
     params = params if isinstance(params, dict) else {}
-    retry_after = _number(params.get("retry_after"))
+    asked = _number(params.get("retry_after"))
+    retry_after = None if asked is None else http.asked_wait(asked)
     if retry_after is not None:
         return Answer(Outcome.TRANSIENT, Scope.CHAT, status, description, retry_after=retry_after)
     migrate_to = params.get("migrate_to_chat_id")
