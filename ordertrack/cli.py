@@ -109,6 +109,11 @@ def _broker_run(shell: Shell, command: str,
         if isinstance(exc, BrokerUnavailable):
             _broker_down(shell, db, command, exc.message, run_id)
         raise
+    except KeyboardInterrupt:
+        with contextlib.suppress(sqlite3.Error):
+            runlog.finish(db, run_id, "interrupted", int(ExitCode.INTERRUPTED),
+                          error="interrupted")
+        raise
     except BaseException as exc:
         code = ExitCode.DATABASE if isinstance(exc, sqlite3.DatabaseError) else ExitCode.INTERNAL
         with contextlib.suppress(sqlite3.Error):  # the database itself may be what failed
@@ -553,6 +558,8 @@ def run(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=argv, prog_name="ordertrack", standalone_mode=False)
+        if rv == ExitCode.INTERRUPTED:  # typer turns Ctrl-C into a silent Exit(130)
+            return _fail("interrupted", ExitCode.INTERRUPTED)
         return rv if isinstance(rv, int) else 0
     except typer.TyperException as exc:  # typer's own (vendored click) usage errors
         return _usage(exc)

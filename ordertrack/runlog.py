@@ -8,6 +8,7 @@ import json
 import os
 import secrets
 import socket
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -18,11 +19,12 @@ from sqlite_utils import Database
 
 from ordertrack.db import transaction
 from ordertrack.errors import LockHeld
-from ordertrack.text import storable
+from ordertrack.text import one_line, storable
 from ordertrack.timeutil import from_db, show, to_db, utcnow
 
 LOCK_NAME = "broker-run"
 POLL_SECONDS = 0.25
+SAY_WAITING_AFTER = 2.0  # seconds of waiting before a run says what it waits for
 
 
 def pid_alive(pid: int) -> bool:
@@ -65,18 +67,23 @@ def _try_take(db: Database, name: str, command: str, token: str,
 
 @contextmanager
 def lease(db: Database, name: str, command: str, wait_seconds: float, duration: timedelta,
-          busy: Callable[[tuple[Any, ...]], Exception]) -> Iterator[None]:
+          busy: Callable[[tuple[Any, ...]], Exception],
+          waiting: Callable[[tuple[Any, ...]], None] | None = None) -> Iterator[None]:
     """Hold the lease row `name` for the block, waiting up to `wait_seconds` for its holder.
 
     The wait is counted in polls, not clock time: a frozen or jumping clock cannot make it
-    endless. `busy(holder_row)` is the error raised when the wait runs out.
+    endless. `busy(holder_row)` is the error raised when the wait runs out; `waiting(holder_row)`
+    is called once, after SAY_WAITING_AFTER seconds of waiting.
     """
     token = secrets.token_hex(8)
     polls = int(wait_seconds / POLL_SECONDS)
+    say_after = int(SAY_WAITING_AFTER / POLL_SECONDS)
     while (holder := _try_take(db, name, command, token, duration)) is not None:
         if polls <= 0:
             raise busy(holder)
-        polls -= 1
+        if say_after == 0 and waiting is not None:
+            waiting(holder)
+        polls, say_after = polls - 1, say_after - 1
         time.sleep(POLL_SECONDS)
     try:
         yield
@@ -93,7 +100,13 @@ def single_flight(db: Database, command: str, wait_seconds: float,
         return LockHeld(f"another run ({holder[0]}, pid {holder[1]}) holds the lock since "
                         f"{show(from_db(holder[3]))}; try again when it finishes")
 
-    return lease(db, LOCK_NAME, command, wait_seconds, duration, busy)
+    def waiting(holder: tuple[Any, ...]) -> None:
+        sys.stderr.write(f"ordertrack: waiting for another run ({one_line(str(holder[0]))}, "
+                         f"pid {holder[1]}, since {show(from_db(holder[3]))}) to finish; "
+                         f"Ctrl-C to stop\n")
+        sys.stderr.flush()
+
+    return lease(db, LOCK_NAME, command, wait_seconds, duration, busy, waiting)
 
 
 def start(db: Database, command: str) -> int:

@@ -2,7 +2,20 @@
 fakes — bad input that ended as "internal error", Ctrl-C, the lock after PID reuse, control
 characters from the broker, and secrets in URLs."""
 
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import closing
+from datetime import datetime, timedelta
+from pathlib import Path
+
 from freezegun import freeze_time
+
+from ordertrack.timeutil import UTC, to_db
 
 from tests import fake_telegram as tg
 from tests.fake_kotak import kotak, ist  # noqa: F401 (fixture)
@@ -40,3 +53,55 @@ def test_a_negative_retry_after_from_telegram_is_no_pause(cli, broker, telegram,
     no_traceback(result, 6, "rate limited by Telegram")
     assert "-1" not in result.err and all(s >= 0 for s in telegram.sleeps), telegram.sleeps
     assert sql("SELECT paused_until FROM telegram_chats") in ([], [(None,)])
+
+
+# ---- item 9: Ctrl-C -------------------------------------------------------------------------
+
+
+def _ordertrack(env: dict[str, str], *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "ordertrack", *args], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _env(db_path: Path, broker_dir: Path) -> dict[str, str]:
+    return {**{k: v for k, v in os.environ.items()
+               if not k.startswith(("ORDERTRACK_", "KOTAK_", "TELEGRAM_"))},
+            "ORDERTRACK_DB": str(db_path), "ORDERTRACK_BROKER": "file",
+            "ORDERTRACK_BROKER_DIR": str(broker_dir), "PYTHONUNBUFFERED": "1"}
+
+
+def _hold_lock(db_path: Path, pid: int, **identity: object) -> None:
+    now = datetime.now(UTC)
+    columns = {"name": "broker-run", "command": "eod", "pid": pid, "host": socket.gethostname(),
+               "token": "t0", "acquired_at": to_db(now),
+               "expires_at": to_db(now + timedelta(minutes=30)), **identity}
+    with closing(sqlite3.connect(db_path)) as conn, conn:
+        conn.execute(f"INSERT INTO locks ({', '.join(columns)}) VALUES"
+                     f" ({', '.join('?' * len(columns))})", tuple(columns.values()))
+
+
+def test_ctrl_c_while_waiting_for_the_lock_is_one_line_exit_130_and_recorded(
+        cli, broker, db_path, sql):
+    broker.orders()
+    assert cli("status").code == 0  # the database exists
+    holder = subprocess.Popen(["sleep", "60"])
+    try:
+        _hold_lock(db_path, holder.pid)
+        run = _ordertrack(_env(db_path, broker.folder), "verify")
+        started = time.monotonic()
+        said = run.stderr.readline()  # blocks until the run says what it waits for
+        waited = time.monotonic() - started
+        assert "waiting for another run (eod, pid %d, since " % holder.pid in said, said
+        assert 1.5 < waited < 15, waited
+        run.send_signal(signal.SIGINT)
+        rest = run.communicate(timeout=10)[1]
+        assert time.monotonic() - started - waited < 10  # at once, not after the lock wait
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run.returncode == 130, rest
+    assert rest == "ordertrack: interrupted\n", rest
+    assert sql("SELECT outcome, exit_code, error FROM runs WHERE command = 'verify'") == [
+        ("interrupted", 130, "interrupted")]
+    status = cli("status")
+    assert "interrupted" in status.out and "KeyboardInterrupt" not in status.out
