@@ -211,3 +211,11 @@ def m005_reconcile(db: Database) -> None:
         at TEXT NOT NULL,
         PRIMARY KEY (day, symbol)
     )""")
+
+
+@MIGRATIONS()
+def m006_lock_holder_identity(db: Database) -> None:
+    # A pid alone names a process only until it is reused (PID 1 in every container): a lock
+    # also records its holder's boot and start time, so a lock whose holder is gone is free.
+    db.execute("ALTER TABLE locks ADD COLUMN boot_id TEXT")
+    db.execute("ALTER TABLE locks ADD COLUMN started INTEGER")

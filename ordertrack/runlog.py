@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
@@ -37,13 +38,40 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def boot_id() -> str | None:
+    """This boot of the machine (Linux), or None where it cannot be told."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def start_time(pid: int) -> int | None:
+    """When process `pid` started, in clock ticks since boot (Linux), or None: gone or unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat.rpartition(")")[2].split()[19])  # field 22: the name may hold spaces
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def holder_gone(pid: int, holder_boot: str | None, holder_started: int | None) -> bool:
+    """Whether the process that took a lock on this host has ended. Its pid may since name
+    another process (a restarted container's PID 1): a different boot or start time says so."""
+    if holder_boot is not None and boot_id() not in (None, holder_boot):
+        return True
+    if holder_started is not None and boot_id() is not None:
+        return start_time(pid) != holder_started
+    return not pid_alive(pid)
+
+
 def _free(row: tuple[Any, ...] | None, now: datetime, host: str) -> bool:
     if row is None:
         return True
-    _, pid, holder_host, _, expires_at = row
+    _, pid, holder_host, _, expires_at, holder_boot, holder_started = row
     if from_db(expires_at) <= now:  # type: ignore[operator]
         return True
-    return holder_host == host and not pid_alive(pid)
+    return holder_host == host and holder_gone(pid, holder_boot, holder_started)
 
 
 def _try_take(db: Database, name: str, command: str, token: str,
@@ -52,15 +80,16 @@ def _try_take(db: Database, name: str, command: str, token: str,
     now, host = utcnow(), socket.gethostname()
     with transaction(db):
         row = db.execute(
-            "SELECT command, pid, host, acquired_at, expires_at FROM locks WHERE name = ?",
-            (name,),
+            "SELECT command, pid, host, acquired_at, expires_at, boot_id, started FROM locks"
+            " WHERE name = ?", (name,),
         ).fetchone()
         if not _free(row, now, host):
             return row
         db.execute(
             "INSERT OR REPLACE INTO locks (name, command, pid, host, token, acquired_at,"
-            " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (name, command, os.getpid(), host, token, to_db(now), to_db(now + duration)),
+            " expires_at, boot_id, started) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (name, command, os.getpid(), host, token, to_db(now), to_db(now + duration),
+             boot_id(), start_time(os.getpid())),
         )
     return None
 

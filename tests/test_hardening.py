@@ -13,7 +13,10 @@ from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 from freezegun import freeze_time
+
+from ordertrack import runlog
 
 from ordertrack.timeutil import UTC, to_db
 
@@ -105,3 +108,66 @@ def test_ctrl_c_while_waiting_for_the_lock_is_one_line_exit_130_and_recorded(
         ("interrupted", 130, "interrupted")]
     status = cli("status")
     assert "interrupted" in status.out and "KeyboardInterrupt" not in status.out
+
+
+# ---- item 10: the lock after PID reuse --------------------------------------------------------
+
+
+@pytest.fixture
+def short_lock_wait(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "lock.toml"
+    config.write_text("[lock]\nwait_seconds = 1\n")
+    monkeypatch.setenv("ORDERTRACK_CONFIG", str(config))
+
+
+THIS_BOOT = runlog.boot_id()
+needs_proc = pytest.mark.skipif(THIS_BOOT is None, reason="needs Linux /proc")
+
+
+@needs_proc
+@pytest.mark.parametrize("identity", [
+    {"boot_id": THIS_BOOT, "started": 1},  # PID 1 now: a restarted container's init
+    {"boot_id": "00000000-0000-0000-0000-000000000000", "started": None},  # before a reboot
+], ids=["pid reused", "other boot"])
+def test_a_lock_whose_holder_is_gone_is_free_though_its_pid_lives(
+        cli, broker, db_path, sql, short_lock_wait, identity):
+    broker.orders()
+    assert cli("status").code == 0
+    pid = os.getpid()  # alive: a pid check alone would wait, then exit 5
+    if identity["started"] is not None:
+        identity = {**identity, "started": runlog.start_time(pid) + 1}
+    _hold_lock(db_path, pid, **identity)
+    result = cli("verify")
+    assert (result.code, result.err) == (0, "")
+    assert sql("SELECT count(*) FROM locks") == [(0,)]
+
+
+@needs_proc
+def test_a_lock_whose_holder_lives_still_holds(cli, broker, db_path, short_lock_wait):
+    broker.orders()
+    assert cli("status").code == 0
+    holder = subprocess.Popen(["sleep", "60"])
+    try:
+        time.sleep(0.1)
+        _hold_lock(db_path, holder.pid, boot_id=THIS_BOOT,
+                   started=runlog.start_time(holder.pid))
+        result = cli("verify")
+    finally:
+        holder.kill()
+        holder.wait()
+    no_traceback(result, 5, f"another run (eod, pid {holder.pid}) holds the lock")
+
+
+def test_a_run_records_who_holds_the_lock(cli, broker, sql, monkeypatch):
+    broker.orders()
+    seen = []
+    real = runlog._try_take
+
+    def spy(db, *args):
+        held = real(db, *args)
+        seen.extend(db.execute("SELECT pid, boot_id, started FROM locks").fetchall())
+        return held
+
+    monkeypatch.setattr(runlog, "_try_take", spy)
+    assert cli("verify").code == 0
+    assert seen == [(os.getpid(), runlog.boot_id(), runlog.start_time(os.getpid()))]
