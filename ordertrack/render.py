@@ -10,7 +10,7 @@ from rich.table import Table
 
 from ordertrack.messages import inr
 from ordertrack.redact import redact
-from ordertrack.text import storable
+from ordertrack.text import inline, one_line, storable
 from ordertrack.timeutil import from_db, show, show_iso
 
 # Markup off: symbols and broker reasons are data, never rich markup. Cron logs are not
@@ -18,6 +18,14 @@ from ordertrack.timeutil import from_db, show, show_iso
 _WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 132
 console = Console(highlight=False, markup=False, emoji=False, width=_WIDTH)
 MAX_LINES = 20  # notifications echoed on the terminal per run; the outbox keeps them all
+
+class _Table(Table):
+    """Every cell shown on one line with its control characters escaped: cells hold broker
+    text (a reason with an ESC sequence or a newline must not drive or forge the terminal)."""
+
+    def add_row(self, *cells: Any, **kwargs: Any) -> None:
+        super().add_row(*(inline(c) if isinstance(c, str) else c for c in cells), **kwargs)
+
 
 ORDER_JSON = ("id", "order_id", "symbol", "side", "qty", "filled_qty", "avg_price", "status",
               "reason", "placed_at", "updated_at", "price", "amo", "tag", "broker_status")
@@ -39,7 +47,7 @@ def orders_table(rows: list[dict[str, Any]], title: str) -> None:
     if not rows:
         console.print(f"{title}: none")
         return
-    table = Table(title=title)
+    table = _Table(title=title)
     for name in ("Order", "Symbol", "Side", "Filled/Qty", "Avg", "Status", "Placed (IST)"):
         table.add_column(name, no_wrap=True)
     table.add_column("Reason", overflow="fold")
@@ -61,7 +69,7 @@ def run_json(r: dict[str, Any]) -> dict[str, Any]:
 
 def order_detail(row: dict[str, Any], events: list[dict[str, Any]]) -> None:
     orders_table([row], "Order")
-    table = Table(title="Events")
+    table = _Table(title="Events")
     for name in ("When (IST)", "Event", "Status", "Filled", "Broker status", "Reason"):
         table.add_column(name)
     for e in events:
@@ -81,7 +89,7 @@ def tracking_table(rows: list[dict[str, Any]]) -> None:
     if not rows:
         console.print("Tracked symbols: none")
         return
-    table = Table(title="Tracked symbols")
+    table = _Table(title="Tracked symbols")
     for name in ("Symbol", "Quantity", "Status", "Since (IST)"):
         table.add_column(name)
     for r in rows:
@@ -124,7 +132,7 @@ def outbox_table(rows: list[dict[str, Any]]) -> None:
     if not rows:
         console.print("Outbox: empty")
         return
-    table = Table(title="Outbox")
+    table = _Table(title="Outbox")
     for name in ("Id", "Created (IST)", "Status", "Message", "Delivery per chat, last error"):
         table.add_column(name, overflow="fold")
     for r in rows:
@@ -135,7 +143,7 @@ def outbox_table(rows: list[dict[str, Any]]) -> None:
 
 def notifications(rows: list[dict[str, Any]], total: int) -> None:
     for row in rows[:MAX_LINES]:
-        console.print(f"• {row['text']}")
+        console.print(f"• {inline(row['text'])}")
     if total > MAX_LINES:
         console.print(f"… and {total - MAX_LINES} more (ordertrack outbox list)")
 
@@ -155,7 +163,7 @@ def status_view(data: dict[str, Any]) -> None:
         console.print(f"Telegram chat {chat['chat_id']}: sent {chat['sent']}, waiting "
                       f"{chat['waiting']}, failed {chat['failed']}"
                       + (f"; last error: {chat['last_error']}" if chat["last_error"] else ""))
-    table = Table(title="Last runs")
+    table = _Table(title="Last runs")
     for name in ("Command", "Started (IST)", "Outcome", "Exit", "Last success (IST)", "Error"):
         table.add_column(name)
     for r in data["runs"]:
@@ -178,8 +186,9 @@ def eod_json(result: Any) -> dict[str, Any]:
 def summary_tables(s: dict[str, Any]) -> None:
     day = s["trading_day"]
     if not s["complete"]:
-        console.print(f"Broker unreachable at end of day, final states unknown: {s['broker_error']}")
-    counts = Table(title=f"Daily summary {day}")
+        console.print(f"Broker unreachable at end of day, final states unknown: "
+                      f"{inline(s['broker_error'])}")
+    counts = _Table(title=f"Daily summary {day}")
     names = ("Placed", "Executed", "Rejected", "Cancelled", "Partially filled", "Expired",
              "Still pending", "Manual trades", "Undelivered")
     for name in names:
@@ -192,7 +201,7 @@ def summary_tables(s: dict[str, Any]) -> None:
     finished = [(kind, r) for kind in ("executed", "rejected", "cancelled", "expired")
                 for r in s[kind]]
     if finished:
-        table = Table(title="Finished today")
+        table = _Table(title="Finished today")
         for name in ("Outcome", "Order", "Symbol", "Side", "Filled/Qty", "Avg", "Reason"):
             table.add_column(name)
         for kind, r in finished:
@@ -207,7 +216,7 @@ def summary_tables(s: dict[str, Any]) -> None:
 
 def eod_view(result: Any) -> None:
     if result.broker_error:
-        console.print(f"Broker unreachable, nothing expired: {result.broker_error}")
+        console.print(f"Broker unreachable, nothing expired: {inline(result.broker_error)}")
     else:
         counts_line("Force-check", result.counts)
     if not result.session:
@@ -225,7 +234,7 @@ def eod_view(result: Any) -> None:
 
 def warn(line: str) -> None:
     """A problem that does not end the command by itself: one line on stderr."""
-    sys.stderr.write(f"ordertrack: {redact(line)}\n")
+    sys.stderr.write(f"ordertrack: {one_line(redact(line))}\n")
 
 
 def delivery(report: Any, always: bool = False) -> None:
@@ -250,7 +259,7 @@ def self_test(checks: list[Any]) -> None:
     for check in checks:
         where = "Bot" if check.target == "bot" else f"Chat {check.target}"
         if check.ok:
-            console.print(f"{where}: {check.text}")
+            console.print(f"{where}: {inline(check.text)}")
         else:
             warn(f"{where.lower()}: {check.text}")
 
@@ -265,7 +274,7 @@ def decisions_table(decisions: list[Any], dry_run: bool) -> None:
     if not decisions:
         console.print("Reconcile: no tracked symbols.")
         return
-    table = Table(title="Reconcile (dry run: nothing written)" if dry_run else "Reconcile")
+    table = _Table(title="Reconcile (dry run: nothing written)" if dry_run else "Reconcile")
     for name in ("Symbol", "Tracked", "Owned", "Action", "New qty", "Reason", "Manual orders"):
         table.add_column(name)
     for d in decisions:
@@ -282,7 +291,7 @@ def change_json(c: dict[str, Any]) -> dict[str, Any]:
 
 
 def changes_table(changes: list[dict[str, Any]]) -> None:
-    table = Table(title="Changes of the tracked quantity")
+    table = _Table(title="Changes of the tracked quantity")
     for name in ("When (IST)", "Cause", "Change", "Quantity", "Order", "Note"):
         table.add_column(name)
     for c in map(change_json, changes):

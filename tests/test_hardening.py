@@ -171,3 +171,48 @@ def test_a_run_records_who_holds_the_lock(cli, broker, sql, monkeypatch):
     monkeypatch.setattr(runlog, "_try_take", spy)
     assert cli("verify").code == 0
     assert seen == [(os.getpid(), runlog.boot_id(), runlog.start_time(os.getpid()))]
+
+
+# ---- item 11: control characters from outside -----------------------------------------------
+
+FORGED = "\x1b[2J\x1b[1;1HRMS: margin \x1b]0;owned\x07short\nFAKE: Executed: BUY TCS 1/1"
+
+
+def forged_line(text: str) -> bool:
+    """An ESC or BEL that reaches the terminal, or a line of its own (a table may wrap a long
+    reason inside its cell: that line starts with the table's border)."""
+    return "\x1b" in text or "\x07" in text or any(
+        line.lstrip(" •").startswith("FAKE") for line in text.splitlines())
+
+
+def test_a_forged_broker_reason_reaches_no_terminal_log_or_message_intact(
+        cli, broker, telegram, sql):
+    with freeze_time(NOW):
+        assert cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy",
+                   "--qty", "1").code == 0
+        broker.orders(kotak_row("1", "rejected", qty=1, reason=FORGED))
+        shown = [cli("verify"), cli("pending", "list", "--all"), cli("pending", "show", "1"),
+                 cli("outbox", "list"), cli("status")]
+    assert all(r.code == 0 for r in shown), [r.err for r in shown]
+    for result in shown:
+        assert not forged_line(result.out + result.err), result.out
+    assert "margin \\x1b]0;owned\\x07short FAKE: Executed: BUY TCS 1/1" in shown[0].out
+    [text] = telegram.texts("1001")
+    assert not forged_line(text), text
+    assert "short FAKE: Executed: BUY TCS 1/1" in text
+    # What the broker said is kept as it said it, for the record.
+    assert sql("SELECT reason FROM orders") == [(FORGED,)]
+
+
+@pytest.mark.parametrize("symbol", ["INFY\n-EQ", "INFY\nTCS", "IN\x1bFY", "INFY-\nEQ"])
+def test_a_symbol_with_a_line_break_is_refused(cli, sql, symbol):
+    result = cli("pending", "add", "1", "--symbol", symbol, "--side", "buy", "--qty", "1")
+    no_traceback(result, 2, "invalid symbol")
+    assert sql("SELECT count(*) FROM orders") == [(0,)]
+
+
+def test_whitespace_around_a_symbol_is_trimmed_not_stored(cli, sql):
+    assert cli("pending", "add", "1", "--symbol", " infy-eq\n", "--side", "buy",
+               "--qty", "1").code == 0
+    assert sql("SELECT symbol FROM orders") == [("INFY",)]
+
