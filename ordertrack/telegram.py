@@ -18,7 +18,7 @@ import requests
 
 from ordertrack import http
 from ordertrack.errors import ConfigError
-from ordertrack.redact import redact
+from ordertrack.redact import redact, url as redact_url
 
 # In-run retries for connect errors, 429 and 5xx; later runs retry from the outbox. Short
 # connect timeout (a refused connection was certainly not delivered), long read timeout (a slow
@@ -207,7 +207,7 @@ class Bot:
                  session: requests.Session | None = None):
         parts = urlsplit(api_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(f"TELEGRAM_API_URL {api_url!r} is not an http(s) URL")
+            raise ConfigError(f"TELEGRAM_API_URL {redact_url(api_url)!r} is not an http(s) URL")
         self._base = f"{api_url.rstrip('/')}/bot{token}"
         self._token = token
         self._session = session or requests.Session()

@@ -216,3 +216,65 @@ def test_whitespace_around_a_symbol_is_trimmed_not_stored(cli, sql):
                "--qty", "1").code == 0
     assert sql("SELECT symbol FROM orders") == [("INFY",)]
 
+
+
+# ---- item 12: secrets in URLs ----------------------------------------------------------------
+
+URL_SECRETS = ("hunter2pass", "opsuser", "s3cr3t-query-key")
+
+
+def _with_secrets(url: str) -> str:
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://opsuser:hunter2pass@{rest}?key=s3cr3t-query-key"
+
+
+def _nowhere() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def assert_no_url_secret(*texts: str, db_path: Path) -> None:
+    for text in texts:
+        for secret in URL_SECRETS:
+            assert secret not in text, text
+    for path in [*db_path.parent.glob(db_path.name + "*"), *db_path.parent.rglob("*.db")]:
+        for secret in URL_SECRETS:
+            assert secret.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.parametrize("where", ["refused", "hostile scheme"])
+def test_a_kotak_login_url_with_userinfo_and_query_is_shown_redacted(
+        cli, kotak, db_path, monkeypatch, where):
+    url = _with_secrets(_nowhere() if where == "refused" else "ftp://127.0.0.1:1")
+    monkeypatch.setenv("ORDERTRACK_KOTAK_LOGIN_URL", url)
+    with freeze_time(NOW):
+        outputs = [cli("verify"), cli("broker", "check"), cli("status"), cli("status", "--json"),
+                   cli("eod")]
+    assert outputs[0].code == (4 if where == "refused" else 3), outputs[0].err
+    assert_no_url_secret(*(r.out + r.err for r in outputs), db_path=db_path)
+
+
+@pytest.mark.parametrize("where", ["refused", "hostile scheme"])
+def test_a_telegram_api_url_with_userinfo_and_query_is_shown_redacted(
+        cli, broker, telegram, db_path, monkeypatch, where):
+    url = _with_secrets(_nowhere() if where == "refused" else "gopher://127.0.0.1:1")
+    monkeypatch.setenv("TELEGRAM_API_URL", url)
+    with freeze_time(NOW):
+        assert cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy",
+                   "--qty", "1").code == 0
+        broker.orders(kotak_row("1", "complete", qty=1, filled=1, avg="10.00"))
+        outputs = [cli("verify"), cli("notify-test"), cli("outbox", "flush"),
+                   cli("outbox", "list", "--json"), cli("status", "--json"), cli("eod")]
+    assert outputs[0].code in (3, 6), outputs[0].err
+    assert_no_url_secret(*(r.out + r.err for r in outputs), db_path=db_path)
+
+
+def test_redact_hides_userinfo_and_query_of_any_url():
+    from ordertrack.redact import redact
+
+    line = ("cannot reach https://me:pw@example.com:8443/hc/abc?token=XYZ&x=1 and "
+            "'http://u@h/p?q' (see http://plain.example/path)")
+    assert redact(line, env={}) == (
+        "cannot reach https://<redacted>@example.com:8443/hc/abc?<redacted> and "
+        "'http://<redacted>@h/p?<redacted>' (see http://plain.example/path)")
