@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ordertrack.messages import inr
 from ordertrack.redact import redact
@@ -111,10 +112,11 @@ def delivery_json(d: dict[str, Any]) -> dict[str, Any]:
     return {**d, **{k: show_iso(from_db(d[k])) for k in ("next_attempt_at", "sent_at")}}
 
 
-def _delivery_cell(row: dict[str, Any]) -> str:
-    """One line per chat: its status, and why it is not sent yet."""
+def _delivery_cell(row: dict[str, Any]) -> Text:
+    """One line per chat: its status, and why it is not sent yet. A Text, not a str: its line
+    breaks are ours, each line made safe here."""
     if row.get("digest_id"):
-        return f"in digest #{row['digest_id']}"
+        return Text(f"in digest #{row['digest_id']}")
     lines = []
     for d in row.get("deliveries", []):
         line = f"{d['chat_id']}: {d['status']}"
@@ -124,8 +126,8 @@ def _delivery_cell(row: dict[str, Any]) -> str:
             due = show(from_db(d["next_attempt_at"])) if d["status"] == "PENDING" else ""
             line += f" ({d['attempts']} attempts" + (f", next {due}" if due else "") + ")"
             line += f" — {d['last_error']}" if d["last_error"] else ""
-        lines.append(line)
-    return "\n".join(lines) or (row["last_error"] or "")
+        lines.append(inline(line))
+    return Text("\n".join(lines) or inline(row["last_error"] or ""))
 
 
 def outbox_table(rows: list[dict[str, Any]]) -> None:
