@@ -113,8 +113,9 @@ def asked_wait(value: float) -> float | None:
 
 class HttpFailure(Exception):
     """No reply at all. `kind` is 'connect' (nothing reached the server), 'timeout' (no reply
-    in time) or 'cut' (the connection broke after the request went out). After a timeout or a
-    cut the outcome of a POST is unknown: the server may have acted."""
+    in time, or the reply's deadline passed mid-body), 'cut' (the connection broke after the
+    request went out) or 'budget' (the run's budget was spent: nothing was sent). After a
+    timeout or a cut the outcome of a POST is unknown: the server may have acted."""
 
     _TEXT = {"connect": "cannot connect to", "timeout": "no reply in time from",
              "cut": "the connection broke before a reply from",

@@ -74,11 +74,22 @@ def _free(row: tuple[Any, ...] | None, now: datetime, host: str) -> bool:
     return holder_host == host and holder_gone(pid, holder_boot, holder_started)
 
 
+def _sweep(db: Database, now: datetime, host: str) -> None:
+    """Drop every lease whose holder is gone: a run killed while holding the login lease leaves
+    a row that no later run takes (they reuse the session it saved), and it must not linger."""
+    rows = db.execute("SELECT name, command, pid, host, acquired_at, expires_at, boot_id, started"
+                      " FROM locks").fetchall()
+    for name, *row in rows:
+        if _free(tuple(row), now, host):
+            db.execute("DELETE FROM locks WHERE name = ?", (name,))
+
+
 def _try_take(db: Database, name: str, command: str, token: str,
               duration: timedelta) -> tuple[Any, ...] | None:
     """Take the lease; None on success, else the holder's row."""
     now, host = utcnow(), socket.gethostname()
     with transaction(db):
+        _sweep(db, now, host)
         row = db.execute(
             "SELECT command, pid, host, acquired_at, expires_at, boot_id, started FROM locks"
             " WHERE name = ?", (name,),

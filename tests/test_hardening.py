@@ -278,3 +278,15 @@ def test_redact_hides_userinfo_and_query_of_any_url():
     assert redact(line, env={}) == (
         "cannot reach https://<redacted>@example.com:8443/hc/abc?<redacted> and "
         "'http://<redacted>@h/p?<redacted>' (see http://plain.example/path)")
+
+
+def test_a_login_lease_left_by_a_killed_run_is_swept_by_the_next_run(cli, broker, db_path, sql):
+    """Killed after saving the session but before releasing the login lease: later runs reuse
+    the session and never take that lease, so the next lock taken sweeps it."""
+    broker.orders()
+    assert cli("status").code == 0
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    _hold_lock(db_path, gone.pid, name="login:kotak", command="login")
+    assert cli("verify").code == 0
+    assert sql("SELECT count(*) FROM locks") == [(0,)]
