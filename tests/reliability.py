@@ -616,7 +616,10 @@ def tally(db_path: Path, received: list[dict[str, Any]], chats: tuple[str, ...])
                            " FROM outbox ORDER BY id")
         deliveries = {(d["outbox_id"], d["chat_id"]): d for d in _rows(
             conn, "SELECT outbox_id, chat_id, status, uncertain FROM deliveries")}
-    result, texts = Tally(), {}
+    result = Tally()
+    # Two notifications may read the same (two broker outages alerted within one minute): a
+    # text names every notification it could be, and each copy goes to the one with fewest.
+    texts: dict[str, list[tuple[int, int, bool]]] = {}
     sendable = {r["id"]: r for r in rows if r["status"] not in ("DIGESTED", "OFF")}
     for row in rows:
         if row["status"] == "DIGESTED" and row["digest_id"] not in sendable:
@@ -628,18 +631,19 @@ def tally(db_path: Path, received: list[dict[str, Any]], chats: tuple[str, ...])
         parts[row["id"]] = len(rendered)
         for index, part in enumerate(rendered):
             for again, text in ((False, part.html), (True, part.html + note)):
-                if text in texts:
-                    result.problems.append(f"two notifications read the same: {row['key']}")
-                texts[text] = (row["id"], index, again)
+                texts.setdefault(text, []).append((row["id"], index, again))
     copies: Counter[tuple[int, str, int, bool]] = Counter()
     for message in received:
-        found = texts.get(message["raw"])
-        if found is None:
+        candidates = texts.get(message["raw"])
+        if candidates is None:
             result.duplicates_unexplained += 1
             result.problems.append(f"chat {message['chat_id']} got a message no notification "
                                    f"explains: {message['raw'][:80]!r}")
             continue
-        copies[(found[0], message["chat_id"], found[1], found[2])] += 1
+        chat = message["chat_id"]
+        found = min(candidates, key=lambda c: sum(copies[(c[0], chat, c[1], m)]
+                                                  for m in (False, True)))
+        copies[(found[0], chat, found[1], found[2])] += 1
     for row_id, row in sendable.items():
         for chat in chats:
             delivery = deliveries.get((row_id, chat))
