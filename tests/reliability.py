@@ -606,6 +606,18 @@ class Tally:
     problems: list[str] = field(default_factory=list)
 
 
+def _fit(candidate: tuple[int, int, bool], chat: str, copies: Counter[Any],
+         deliveries: dict[tuple[int, str], dict[str, Any]]) -> tuple[int, ...]:
+    """How badly a copy fits a notification that reads the same as others (lower is better):
+    a first copy goes where none arrived yet; a resend marked as a possible duplicate goes where
+    the delivery had an unknown outcome and no resend arrived yet."""
+    row_id, index, marked = candidate
+    same = copies[(row_id, chat, index, marked)]
+    total = same + copies[(row_id, chat, index, not marked)]
+    uncertain = (deliveries.get((row_id, chat)) or {}).get("uncertain") or 0
+    return (same, 0 if not marked or uncertain else 1, total)
+
+
 def tally(db_path: Path, received: list[dict[str, Any]], chats: tuple[str, ...]) -> Tally:
     """Match every message the fake Telegram received to the outbox row (and part) it renders,
     and count the copies of each (notification, chat): exactly one, or two of which the second
@@ -641,8 +653,7 @@ def tally(db_path: Path, received: list[dict[str, Any]], chats: tuple[str, ...])
                                    f"explains: {message['raw'][:80]!r}")
             continue
         chat = message["chat_id"]
-        found = min(candidates, key=lambda c: sum(copies[(c[0], chat, c[1], m)]
-                                                  for m in (False, True)))
+        found = min(candidates, key=lambda c: _fit(c, chat, copies, deliveries))
         copies[(found[0], chat, found[1], found[2])] += 1
     for row_id, row in sendable.items():
         for chat in chats:
