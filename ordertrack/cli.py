@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from sqlite_utils import Database
 
-from ordertrack import __version__, config, outbox, registry, runlog, store, symbols, tracking
+from ordertrack import __version__, config, http, outbox, registry, runlog, store, symbols, tracking
 from ordertrack import eod as eod_core, health, notify, reconcile as reconcile_core, render
 from ordertrack import ping, schedule, verify as verify_core
 from ordertrack.calendar import ist_date
@@ -106,13 +106,18 @@ def _broker_run(shell: Shell, command: str,
     _raise_overdue(db, settings, run_id)
     try:
         with runlog.single_flight(db, command, settings.lock_wait_seconds,
-                                  timedelta(minutes=settings.lock_lease_minutes)):
+                                  timedelta(minutes=settings.lock_lease_minutes)), http.budget():
             result = body(db, run_id)
     except OrdertrackError as exc:
         outcome = "locked" if isinstance(exc, LockHeld) else "failed"
         runlog.finish(db, run_id, outcome, int(exc.exit_code), error=redact(exc.message))
         if isinstance(exc, BrokerUnavailable):
             _broker_down(shell, db, command, exc.message, run_id)
+        raise
+    except KeyboardInterrupt:
+        with contextlib.suppress(sqlite3.Error):
+            runlog.finish(db, run_id, "interrupted", int(ExitCode.INTERRUPTED),
+                          error="interrupted")
         raise
     except BaseException as exc:
         code = ExitCode.DATABASE if isinstance(exc, sqlite3.DatabaseError) else ExitCode.INTERNAL
@@ -140,7 +145,7 @@ def _broker_down(shell: Shell, db: Database, command: str, error: str, run_id: i
                                                  "text": f"broker unavailable: {redact(error)}"},
                        utcnow(), run_id)
     if deliver:
-        with contextlib.suppress(OrdertrackError):
+        with contextlib.suppress(OrdertrackError), http.budget():
             notify.deliver(db, shell.settings, utcnow())
 
 
@@ -364,7 +369,8 @@ def _deliver(shell: Shell, db: Database, show_summary: bool = True, always: bool
              run_id: int | None = None) -> None:
     """Deliver what the outbox holds (outside any transaction); exit 6 if any is kept, and
     the run (its work done and recorded) shows that exit code in `status`."""
-    report = notify.deliver(db, shell.settings, utcnow())
+    with http.budget():
+        report = notify.deliver(db, shell.settings, utcnow())
     if show_summary:
         render.delivery(report, always)
     if report.undelivered:
@@ -400,7 +406,8 @@ def notify_test(ctx: typer.Context) -> None:
 
     Example: ordertrack notify-test
     """
-    checks = notify.self_test(_shell(ctx).settings, utcnow())
+    with http.budget():
+        checks = notify.self_test(_shell(ctx).settings, utcnow())
     render.self_test(checks)
     if code := notify.exit_code(checks):
         raise typer.Exit(int(code))
@@ -587,6 +594,8 @@ def _run(argv: list[str] | None) -> int:
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=argv, prog_name="ordertrack", standalone_mode=False)
+        if rv == ExitCode.INTERRUPTED:  # typer turns Ctrl-C into a silent Exit(130)
+            return _fail("interrupted", ExitCode.INTERRUPTED)
         return rv if isinstance(rv, int) else 0
     except typer.TyperException as exc:  # typer's own (vendored click) usage errors
         return _usage(exc)

@@ -3,6 +3,7 @@
 Secrets (broker login, bot token) come only from the environment and are never printed.
 """
 
+import math
 import os
 import sys
 import tomllib
@@ -49,6 +50,16 @@ _TOML_KEYS: dict[str, dict[str, tuple[type, Any]]] = {
                "digest_after": (int, 5), "timeout_seconds": (float, 30.0)},
     "report": {"keep": (int, 7), "telegram": (bool, False)},
     "health": {"ping_url": (Url, "")},
+}
+
+
+# Upper bounds: far beyond any sensible setting, low enough that the dates and durations built
+# from them stay in range (retention_days = 3000000 overflowed a date).
+_MAXIMA: dict[str, float] = {
+    "verify.missing_runs": 1000, "verify.stale_hours": 8784, "verify.history_lookups": 100000,
+    "verify.overdue_minutes": 10080, "eod.retention_days": 36600, "eod.backups": 10000,
+    "reconcile.settle_minutes": 10080, "lock.wait_seconds": 86400, "lock.lease_minutes": 10080,
+    "notify.digest_after": 100000, "notify.timeout_seconds": 600,
 }
 
 
@@ -108,8 +119,10 @@ def _check_value(path: Path, name: str, kind: type, value: Any) -> None:
     if kind is Url and not _is_url(value):
         raise ConfigError(f"config file {path}: {name} must be an http:// or https:// URL")
     if kind is float and (not isinstance(value, (int, float)) or isinstance(value, bool)
-                          or not value > 0):
+                          or not 0 < value < math.inf):
         raise ConfigError(f"config file {path}: {name} must be a number above 0")
+    if name in _MAXIMA and value > _MAXIMA[name]:
+        raise ConfigError(f"config file {path}: {name} must be at most {_MAXIMA[name]:g}")
 
 
 def _is_url(value: Any) -> bool:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from ordertrack.lifecycle import UNCONFIRMED
+from ordertrack.text import inline_all
 from ordertrack.timeutil import show
 
 
@@ -38,6 +39,7 @@ def _order_line(p: dict[str, Any]) -> str:
 
 
 def render(kind: str, p: dict[str, Any]) -> str:
+    p = inline_all(p)  # a broker's reason must not start a line of its own
     avg = p.get("avg_price")
     if kind == "EXECUTED":
         value = avg * p["filled_qty"] if avg else None
@@ -187,6 +189,7 @@ def _other(kind: str, p: dict[str, Any], at: datetime | None, s: _Style) -> list
 
 
 def lines(kind: str, payload: dict[str, Any], at: datetime | None, s: _Style) -> list[str]:
+    payload = inline_all(payload)  # a broker's reason must not forge a line of the message
     if kind in _ORDER_KINDS:
         return _order(kind, payload, at, s)
     if kind == "DIGEST":

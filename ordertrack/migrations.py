@@ -229,3 +229,11 @@ def m007_local_ref_keys(db: Database) -> None:
     db.execute("UPDATE events SET key = '#' || substr(key, 7) WHERE key LIKE 'local-%'"
                " AND key LIKE 'local-' || order_ref || ':%'")
     db.execute("UPDATE outbox SET key = '#' || substr(key, 7) WHERE key LIKE 'local-%:ambiguous:%'")
+
+
+@MIGRATIONS()
+def m008_lock_holder_identity(db: Database) -> None:
+    # A pid alone names a process only until it is reused (PID 1 in every container): a lock
+    # also records its holder's boot and start time, so a lock whose holder is gone is free.
+    db.execute("ALTER TABLE locks ADD COLUMN boot_id TEXT")
+    db.execute("ALTER TABLE locks ADD COLUMN started INTEGER")

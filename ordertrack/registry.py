@@ -25,7 +25,7 @@ from ordertrack.timeutil import parse_user_time, to_db
 MAX_QTY = 10**9
 MAX_PRICE = 10**9
 MAX_IMPORT_BYTES = 50 * 1024 * 1024
-_ORDER_ID = re.compile(r"^[A-Za-z0-9_\-]{1,40}$")
+_ORDER_ID = re.compile(r"[A-Za-z0-9_\-]{1,40}")  # fullmatch: "$" allows a final newline
 _FIELDS = ("order_id", "symbol", "side", "qty", "price", "amo", "placed_at", "tag")
 
 
@@ -79,7 +79,7 @@ def validate(raw: dict[str, Any], now: datetime) -> NewOrder:
     """Check one order's fields; ValueError names the first thing wrong."""
     order_id = raw.get("order_id")
     order_id = str(order_id).strip() if order_id not in (None, "") else None
-    if order_id is not None and not _ORDER_ID.match(order_id):
+    if order_id is not None and not _ORDER_ID.fullmatch(order_id):
         raise ValueError(f"invalid order id {order_id!r}: letters, digits, _ and - only (max 40)")
     if not raw.get("symbol"):
         raise ValueError("symbol is required")

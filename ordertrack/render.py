@@ -7,9 +7,11 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from ordertrack.messages import inr
 from ordertrack.redact import redact
+from ordertrack.text import inline, one_line, storable
 from ordertrack.timeutil import IST, from_db, show, show_iso, utcnow
 
 # Markup off: symbols and broker reasons are data, never rich markup. Cron logs are not
@@ -57,12 +59,20 @@ class _Console(Console):
 console = _Console(highlight=False, markup=False, emoji=False, width=_WIDTH)
 MAX_LINES = 20  # notifications echoed on the terminal per run; the outbox keeps them all
 
+class _Table(Table):
+    """Every cell shown on one line with its control characters escaped: cells hold broker
+    text (a reason with an ESC sequence or a newline must not drive or forge the terminal)."""
+
+    def add_row(self, *cells: Any, **kwargs: Any) -> None:
+        super().add_row(*(inline(c) if isinstance(c, str) else c for c in cells), **kwargs)
+
+
 ORDER_JSON = ("id", "order_id", "symbol", "side", "qty", "filled_qty", "avg_price", "status",
               "reason", "placed_at", "updated_at", "price", "amo", "tag", "broker_status")
 
 
 def emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.write(storable(json.dumps(data, indent=2, ensure_ascii=False)) + "\n")
 
 
 def order_json(row: dict[str, Any]) -> dict[str, Any]:
@@ -77,7 +87,7 @@ def orders_table(rows: list[dict[str, Any]], title: str) -> None:
     if not rows:
         console.print(f"{title}: none")
         return
-    table = Table(title=title)
+    table = _Table(title=title)
     for name in ("Order", "Symbol", "Side", "Filled/Qty", "Avg", "Status", "Placed (IST)"):
         table.add_column(name, no_wrap=True)
     table.add_column("Reason", overflow="fold")
@@ -99,7 +109,7 @@ def run_json(r: dict[str, Any]) -> dict[str, Any]:
 
 def order_detail(row: dict[str, Any], events: list[dict[str, Any]]) -> None:
     orders_table([row], "Order")
-    table = Table(title="Events")
+    table = _Table(title="Events")
     for name in ("When (IST)", "Event", "Status", "Filled", "Broker status", "Reason"):
         table.add_column(name)
     for e in events:
@@ -119,7 +129,7 @@ def tracking_table(rows: list[dict[str, Any]]) -> None:
     if not rows:
         console.print("Tracked symbols: none")
         return
-    table = Table(title="Tracked symbols")
+    table = _Table(title="Tracked symbols")
     for name in ("Symbol", "Quantity", "Status", "Since (IST)"):
         table.add_column(name)
     for r in rows:
@@ -141,10 +151,11 @@ def delivery_json(d: dict[str, Any]) -> dict[str, Any]:
     return {**d, **{k: show_iso(from_db(d[k])) for k in ("next_attempt_at", "sent_at")}}
 
 
-def _delivery_cell(row: dict[str, Any]) -> str:
-    """One line per chat: its status, and why it is not sent yet."""
+def _delivery_cell(row: dict[str, Any]) -> Text:
+    """One line per chat: its status, and why it is not sent yet. A Text, not a str: its line
+    breaks are ours, each line made safe here."""
     if row.get("digest_id"):
-        return f"in digest #{row['digest_id']}"
+        return Text(f"in digest #{row['digest_id']}")
     lines = []
     for d in row.get("deliveries", []):
         line = f"{d['chat_id']}: {d['status']}"
@@ -154,15 +165,15 @@ def _delivery_cell(row: dict[str, Any]) -> str:
             due = show(from_db(d["next_attempt_at"])) if d["status"] == "PENDING" else ""
             line += f" ({d['attempts']} attempts" + (f", next {due}" if due else "") + ")"
             line += f" — {d['last_error']}" if d["last_error"] else ""
-        lines.append(line)
-    return "\n".join(lines) or (row["last_error"] or "")
+        lines.append(inline(line))
+    return Text("\n".join(lines) or inline(row["last_error"] or ""))
 
 
 def outbox_table(rows: list[dict[str, Any]]) -> None:
     if not rows:
         console.print("Outbox: empty")
         return
-    table = Table(title="Outbox")
+    table = _Table(title="Outbox")
     for name in ("Id", "Created (IST)", "Status", "Message", "Delivery per chat, last error"):
         table.add_column(name, overflow="fold")
     for r in rows:
@@ -173,7 +184,7 @@ def outbox_table(rows: list[dict[str, Any]]) -> None:
 
 def notifications(rows: list[dict[str, Any]], total: int) -> None:
     for row in rows[:MAX_LINES]:
-        console.print(f"• {row['text']}")
+        console.print(f"• {inline(row['text'])}")
     if total > MAX_LINES:
         console.print(f"… and {total - MAX_LINES} more (ordertrack outbox list)")
 
@@ -193,7 +204,7 @@ def status_view(data: dict[str, Any]) -> None:
         console.print(f"Telegram chat {chat['chat_id']}: sent {chat['sent']}, waiting "
                       f"{chat['waiting']}, failed {chat['failed']}"
                       + (f"; last error: {chat['last_error']}" if chat["last_error"] else ""))
-    table = Table(title="Last runs")
+    table = _Table(title="Last runs")
     for name in ("Command", "Started (IST)", "Outcome", "Exit", "Last success (IST)", "Error"):
         table.add_column(name)
     for r in data["runs"]:
@@ -218,10 +229,11 @@ def eod_json(result: Any) -> dict[str, Any]:
 def summary_tables(s: dict[str, Any]) -> None:
     day = s["trading_day"]
     if not s["complete"]:
-        console.print(f"Broker unreachable at end of day, final states unknown: {s['broker_error']}")
+        console.print(f"Broker unreachable at end of day, final states unknown: "
+                      f"{inline(s['broker_error'])}")
     if s.get("corrected"):
         console.print("Corrected summary: replaces the incomplete one sent earlier for this day")
-    counts = Table(title=f"Daily summary {day}")
+    counts = _Table(title=f"Daily summary {day}")
     names = ("Placed", "Executed", "Rejected", "Cancelled", "Partially filled", "Expired",
              "Still pending", "Manual trades", "Undelivered")
     for name in names:
@@ -236,7 +248,7 @@ def summary_tables(s: dict[str, Any]) -> None:
               "corrections": "corrected"}
     finished = [(label, r) for kind, label in labels.items() for r in s.get(kind, [])]
     if finished:
-        table = Table(title="Finished today")
+        table = _Table(title="Finished today")
         for name in ("Outcome", "Order", "Symbol", "Side", "Filled/Qty", "Avg", "Reason"):
             table.add_column(name)
         for kind, r in finished:
@@ -251,7 +263,7 @@ def summary_tables(s: dict[str, Any]) -> None:
 
 def eod_view(result: Any) -> None:
     if result.broker_error:
-        console.print(f"Broker unreachable, nothing expired: {result.broker_error}")
+        console.print(f"Broker unreachable, nothing expired: {inline(result.broker_error)}")
     else:
         counts_line("Force-check", result.counts)
     if result.summary is not None:
@@ -272,7 +284,7 @@ def eod_view(result: Any) -> None:
 def warn(line: str) -> None:
     """A problem that does not end the command by itself: one line on stderr."""
     prefix = f"{log_prefix()} " if log_mode() else ""
-    sys.stderr.write(f"{prefix}ordertrack: {redact(line)}\n")
+    sys.stderr.write(f"{prefix}ordertrack: {one_line(redact(line))}\n")
 
 
 def delivery(report: Any, always: bool = False) -> None:
@@ -297,7 +309,7 @@ def self_test(checks: list[Any]) -> None:
     for check in checks:
         where = "Bot" if check.target == "bot" else f"Chat {check.target}"
         if check.ok:
-            console.print(f"{where}: {check.text}")
+            console.print(f"{where}: {inline(check.text)}")
         else:
             warn(f"{where.lower()}: {check.text}")
 
@@ -312,7 +324,7 @@ def decisions_table(decisions: list[Any], dry_run: bool) -> None:
     if not decisions:
         console.print("Reconcile: no tracked symbols.")
         return
-    table = Table(title="Reconcile (dry run: nothing written)" if dry_run else "Reconcile")
+    table = _Table(title="Reconcile (dry run: nothing written)" if dry_run else "Reconcile")
     for name in ("Symbol", "Tracked", "Owned", "Action", "New qty", "Reason", "Manual orders"):
         table.add_column(name)
     for d in decisions:
@@ -329,7 +341,7 @@ def change_json(c: dict[str, Any]) -> dict[str, Any]:
 
 
 def changes_table(changes: list[dict[str, Any]]) -> None:
-    table = Table(title="Changes of the tracked quantity")
+    table = _Table(title="Changes of the tracked quantity")
     for name in ("When (IST)", "Cause", "Change", "Quantity", "Order", "Note"):
         table.add_column(name)
     for c in map(change_json, changes):

@@ -18,7 +18,7 @@ import requests
 
 from ordertrack import http
 from ordertrack.errors import ConfigError
-from ordertrack.redact import redact
+from ordertrack.redact import redact, url as redact_url
 
 # In-run retries for connect errors, 429 and 5xx; later runs retry from the outbox. Short
 # connect timeout (a refused connection was certainly not delivered), long read timeout (a slow
@@ -69,7 +69,12 @@ _CHAT_DEAD = ("chat not found", "blocked by the user", "can't initiate conversat
 
 
 def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond a float: as good as forever
+        return float("inf")
 
 
 def _describe_body(status: int, body: Any, text: str) -> str:
@@ -87,7 +92,8 @@ def classify(status: int, body: Any, text: str = "") -> Answer:
     description = _describe_body(status, body, text)
     params = body.get("parameters") if isinstance(body, dict) else None
     params = params if isinstance(params, dict) else {}
-    retry_after = _number(params.get("retry_after"))
+    asked = _number(params.get("retry_after"))
+    retry_after = None if asked is None else http.asked_wait(asked)
     if retry_after is not None:
         return Answer(Outcome.TRANSIENT, Scope.CHAT, status, description, retry_after=retry_after)
     migrate_to = params.get("migrate_to_chat_id")
@@ -201,7 +207,7 @@ class Bot:
                  session: requests.Session | None = None):
         parts = urlsplit(api_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(f"TELEGRAM_API_URL {api_url!r} is not an http(s) URL")
+            raise ConfigError(f"TELEGRAM_API_URL {redact_url(api_url)!r} is not an http(s) URL")
         self._base = f"{api_url.rstrip('/')}/bot{token}"
         self._token = token
         self._session = session or requests.Session()

@@ -1,14 +1,43 @@
 """Text crossing a boundary: into SQLite, or onto the one stderr line a user reads."""
 
 import unicodedata
+from typing import Any
 
 MAX_LINE = 400
+# Line breaks in text from outside (a broker's reason): a space, so it cannot start a new line.
+_BREAKS = dict.fromkeys(map(ord, "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"), " ")
+# Bidirectional overrides turn the rest of a line around: shown escaped, like control characters.
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def storable(text: str) -> str:
     """SQLite stores UTF-8, which cannot hold a lone surrogate (half an emoji in a broker's
     JSON, '\\ud83d'): such a character becomes U+FFFD instead of failing the transaction."""
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def _escaped(c: str) -> str:
+    if unicodedata.category(c) in ("Cc", "Cs") or c in _BIDI:
+        return c.encode("unicode_escape").decode("ascii")
+    return c
+
+
+def inline(text: str) -> str:
+    """Text from outside (broker, Telegram, files) made safe for one line of a terminal, a log
+    or a message: line breaks become spaces, other control characters (ESC, a tab) show
+    escaped, so it can neither forge a line nor drive the terminal."""
+    return "".join(map(_escaped, storable(text).translate(_BREAKS)))
+
+
+def inline_all(value: Any) -> Any:
+    """inline() on every string inside a payload (dicts and lists of them)."""
+    if isinstance(value, str):
+        return inline(value)
+    if isinstance(value, dict):
+        return {k: inline_all(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [inline_all(v) for v in value]
+    return value
 
 
 def one_line(text: str, limit: int = MAX_LINE) -> str:

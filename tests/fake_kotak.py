@@ -70,6 +70,7 @@ class Scripted:
     body: Any = None
     delay: float = 0.0
     expire: bool = False  # end every session first (a mid-run session expiry)
+    drip: float = 0.0  # send the body one byte at a time, this many seconds apart
 
 
 @dataclass
@@ -216,6 +217,17 @@ class FakeKotak:
         return history_reply(*found) if isinstance(found, (list, tuple)) else found
 
 
+def write(out: Any, payload: bytes, drip: float) -> None:
+    """The body at once, or (drip > 0) one byte every `drip` seconds: a slow-drip server."""
+    if not drip:
+        out.write(payload)
+        return
+    for byte in payload:
+        out.write(bytes([byte]))
+        out.flush()
+        time.sleep(drip)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: "_Server"
 
@@ -233,7 +245,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
-            self.wfile.write(payload)
+            write(self.wfile, payload, reply.drip)
         except OSError:
             pass  # the client gave up waiting (the timeout scenario)
 

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from ordertrack import telegram as telegram_module
+from tests.fake_kotak import write
 
 TOKEN = "123456789:AAFake-Token_for_TESTS_only-0123456789"
 BOT = {"id": 123456789, "is_bot": True, "first_name": "ordertrack test",
@@ -39,6 +40,7 @@ class Reply:
     body: dict[str, Any] | str | None = None
     delay: float = 0.0  # seconds to wait before answering (after accepting the message)
     accept: bool = False  # with a scripted body: the message still reaches the chat
+    drip: float = 0.0  # send the body one byte at a time, this many seconds apart
 
 
 def error(status: int, description: str, **parameters: Any) -> Reply:
@@ -55,6 +57,11 @@ def flood(retry_after: int) -> Reply:
 def migrate(new_id: str) -> Reply:
     return error(400, "Bad Request: group chat was upgraded to a supergroup chat",
                  migrate_to_chat_id=int(new_id))
+
+
+def dripping(seconds: float, body: dict[str, Any] | str | None = None) -> Reply:
+    """The reply comes one byte every `seconds` (the message, if any, is accepted first)."""
+    return Reply(body=body, drip=seconds)
 
 
 def slow(seconds: float) -> Reply:
@@ -121,6 +128,7 @@ class FakeTelegram:
         self.queue: deque[Reply] = deque()  # replies to the next sendMessage calls, in order
         self.chats: dict[str, Reply] = {}  # a reply to every sendMessage to that chat
         self.me: Reply | None = None  # scripted getMe reply
+        self.drip = 0.0  # the drip of the reply being answered
         self.sleeps: list[float] = []  # what the client's retry policy slept (it does not)
         self.on_send: Callable[[dict[str, Any]], None] | None = None  # sees each sendMessage
         self._ids = itertools.count(101)
@@ -166,6 +174,7 @@ class FakeTelegram:
                 return 404, {"ok": False, "error_code": 404, "description": "Not Found"}, 0
             if method == "getme":
                 reply = self.me or Reply(body={"ok": True, "result": BOT})
+                self.drip = reply.drip
                 return reply.status, self._fill(reply.body, path), reply.delay
             chat = str(body.get("chat_id"))
             if method == "getchat":  # reachable unless a failure is scripted for the chat
@@ -176,6 +185,7 @@ class FakeTelegram:
             if self.on_send is not None:
                 self.on_send(body)
             reply = self.chats.get(chat) or (self.queue.popleft() if self.queue else OK)
+            self.drip = reply.drip
             if reply.body is not None:
                 if reply.accept:
                     self._accept(chat, body)
@@ -258,6 +268,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = {}
         status, payload, delay = self.server.fake.handle(self.path, body)  # type: ignore
+        drip = self.server.fake.drip  # type: ignore[attr-defined]
         if delay:
             time.sleep(delay)
         data = (json.dumps(payload) if isinstance(payload, dict) else payload).encode()
@@ -267,7 +278,7 @@ class _Handler(BaseHTTPRequestHandler):
                              else "text/html")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data)
+            write(self.wfile, data, drip)
         except OSError:
             pass  # the client gave up waiting (a read timeout test)
 

@@ -607,6 +607,18 @@ class Tally:
     problems: list[str] = field(default_factory=list)
 
 
+def _fit(candidate: tuple[int, int, bool], chat: str, copies: Counter[Any],
+         deliveries: dict[tuple[int, str], dict[str, Any]]) -> tuple[int, ...]:
+    """How badly a copy fits a notification that reads the same as others (lower is better):
+    a first copy goes where none arrived yet; a resend marked as a possible duplicate goes where
+    the delivery had an unknown outcome and no resend arrived yet."""
+    row_id, index, marked = candidate
+    same = copies[(row_id, chat, index, marked)]
+    total = same + copies[(row_id, chat, index, not marked)]
+    uncertain = (deliveries.get((row_id, chat)) or {}).get("uncertain") or 0
+    return (same, 0 if not marked or uncertain else 1, total)
+
+
 def tally(db_path: Path, received: list[dict[str, Any]], chats: tuple[str, ...]) -> Tally:
     """Match every message the fake Telegram received to the outbox row (and part) it renders,
     and count the copies of each (notification, chat): exactly one, or two of which the second
@@ -617,7 +629,10 @@ def tally(db_path: Path, received: list[dict[str, Any]], chats: tuple[str, ...])
                            " FROM outbox ORDER BY id")
         deliveries = {(d["outbox_id"], d["chat_id"]): d for d in _rows(
             conn, "SELECT outbox_id, chat_id, status, uncertain FROM deliveries")}
-    result, texts = Tally(), {}
+    result = Tally()
+    # Two notifications may read the same (two broker outages alerted within one minute): a
+    # text names every notification it could be, and each copy goes to the one with fewest.
+    texts: dict[str, list[tuple[int, int, bool]]] = {}
     sendable = {r["id"]: r for r in rows if r["status"] not in ("DIGESTED", "OFF")}
     for row in rows:
         if row["status"] == "DIGESTED" and row["digest_id"] not in sendable:
@@ -629,18 +644,18 @@ def tally(db_path: Path, received: list[dict[str, Any]], chats: tuple[str, ...])
         parts[row["id"]] = len(rendered)
         for index, part in enumerate(rendered):
             for again, text in ((False, part.html), (True, part.html + note)):
-                if text in texts:
-                    result.problems.append(f"two notifications read the same: {row['key']}")
-                texts[text] = (row["id"], index, again)
+                texts.setdefault(text, []).append((row["id"], index, again))
     copies: Counter[tuple[int, str, int, bool]] = Counter()
     for message in received:
-        found = texts.get(message["raw"])
-        if found is None:
+        candidates = texts.get(message["raw"])
+        if candidates is None:
             result.duplicates_unexplained += 1
             result.problems.append(f"chat {message['chat_id']} got a message no notification "
                                    f"explains: {message['raw'][:80]!r}")
             continue
-        copies[(found[0], message["chat_id"], found[1], found[2])] += 1
+        chat = message["chat_id"]
+        found = min(candidates, key=lambda c: _fit(c, chat, copies, deliveries))
+        copies[(found[0], chat, found[1], found[2])] += 1
     for row_id, row in sendable.items():
         for chat in chats:
             delivery = deliveries.get((row_id, chat))

@@ -733,3 +733,43 @@ def test_disk_full_during_verify_changes_no_order(cli, stored, sql, db_path, tmp
     assert sql("PRAGMA integrity_check") == [("ok",)]
     assert cli("verify").code == 0  # room again: the next run applies it all
     assert sql("SELECT count(*) FROM orders WHERE status = 'EXECUTED'") == [(1500,)]
+
+
+# ---- issue 12: input that used to end in "internal error" ------------------------------------
+
+
+@pytest.mark.parametrize("section, key, value", [
+    ("eod", "retention_days", "3000000"), ("verify", "stale_hours", "10000000000"),
+    ("verify", "overdue_minutes", "99999999999"), ("reconcile", "settle_minutes", "10000000000"),
+    ("lock", "lease_minutes", "9223372036854775807"), ("notify", "timeout_seconds", "inf"),
+    ("notify", "timeout_seconds", "nan"), ("notify", "timeout_seconds", "1e300"),
+])
+@pytest.mark.parametrize("command", [("status",), ("eod",)], ids=" ".join)
+def test_a_huge_or_endless_setting_is_a_config_error(run_case, tmp_path, monkeypatch, command,
+                                                     section, key, value):
+    path = tmp_path / "ordertrack.toml"
+    path.write_text(f"[{section}]\n{key} = {value}\n")
+    monkeypatch.setenv("ORDERTRACK_CONFIG", str(path))
+    run_case(command, CONFIG, f"{section}.{key} must be")
+
+
+def test_a_broken_character_in_a_stored_broker_row_is_shown_as_json(run_case, stored):
+    stored.orders(kotak_row("1", "cancelled", qty=10, filled=4, avg="1850.00",
+                            reason="Cancelled by RMS \ud83d"))
+    run_case(("verify",), 0)
+    result = run_case(("pending", "show", "1", "--json"), 0)
+    shown = json.loads(result.out)
+    assert any("Cancelled by RMS \ufffd" in json.dumps(e, ensure_ascii=False)
+               for e in shown["events"])
+
+
+def test_the_python_api_on_a_full_disk_raises_ordertracks_error(stored, db_path, monkeypatch):
+    from ordertrack import api
+    from ordertrack.errors import DatabaseProblem
+
+    with disk_full(monkeypatch, headroom=0), pytest.raises(DatabaseProblem) as caught:
+        for n in range(2000):
+            api.register_order("INFY", "buy", 1, order_id=f"FULL{n:05d}" + "9" * 30, tag="t" * 60,
+                               db_path=db_path)
+    assert "database or disk is full" in caught.value.message
+    assert caught.value.exit_code == DATABASE

@@ -90,6 +90,10 @@ NEVER = "no"
 THREE = "yes, 3 attempts"
 K_RETRY = "yes, with backoff (4 attempts within 90 s; 3 under the tests' policy)"
 RELOGIN = "once more, after one fresh login"
+BUDGETED = ("yes, until the run's budget (240 s) is spent: each reply ends at its deadline "
+            "(connect + read timeout, 35 s); 2 attempts under the tests' 3 s budget")
+T_BUDGETED = "no: the reply's deadline met the run's budget (240 s; 2 s under the tests)"
+SLOW_BOOK = "did not answer in time: it may be slow or down"
 WAITED = "yes, 3 attempts, waiting retry_after between them"
 REFUSED = "cannot connect to Kotak Neo (127.0.0.1:"
 BOOK = "order book fetch failed, nothing was changed: "
@@ -148,6 +152,12 @@ MATRIX = [
     Cell(KOTAK, "JSON of the wrong shape", "eod", "orders", 4, BOOK + "Kotak Neo answered with an"
          " error (reply has no 'data' list, HTTP 200)", 1, NEVER, "summary incomplete",
          "catches up"),
+    Cell(KOTAK, "slow drip (1 byte / 0.2 s)", "verify", "orders", 4, SLOW_BOOK, 2, BUDGETED,
+         "unchanged", "catches up"),
+    Cell(KOTAK, "slow drip (1 byte / 0.2 s)", "reconcile", "orders", 4, SLOW_BOOK, 2, BUDGETED,
+         "unchanged", "catches up"),
+    Cell(KOTAK, "slow drip (1 byte / 0.2 s)", "eod", "orders", 4, SLOW_BOOK, 2, BUDGETED,
+         "summary incomplete", "catches up"),
     Cell(KOTAK, "session expiry (100022) mid-run", "verify", "orders", 0, "", 2, RELOGIN,
          "applied", "no-op"),
     Cell(KOTAK, "session expiry (100022) mid-run", "reconcile", "positions", 0, "", 2, RELOGIN,
@@ -167,6 +177,12 @@ MATRIX = [
          "kept UNKNOWN", "resent"),
     Cell(TELEGRAM, "timeout", "notify-test", "getMe", 6, "bot: " + T_SLOW, 3, THREE,
          "nothing stored", "passes"),
+    Cell(TELEGRAM, "slow drip (message arrived)", "verify", "sendMessage", 6, T_LATER + T_SLOW,
+         1, NEVER, "UNKNOWN", "resent"),
+    Cell(TELEGRAM, "slow drip (message arrived)", "outbox flush", "sendMessage", 6,
+         T_LATER + T_SLOW, 1, NEVER, "kept UNKNOWN", "resent"),
+    Cell(TELEGRAM, "slow drip (message arrived)", "notify-test", "getMe", 6, "bot: " + T_SLOW, 1,
+         T_BUDGETED, "nothing stored", "passes"),
     Cell(TELEGRAM, "429 (retry_after 5)", "verify", "sendMessage", 6,
          T_LATER + "rate limited by Telegram for 5 s", 3, WAITED, "PENDING, chat paused",
          "delivered"),
@@ -226,7 +242,7 @@ def test_the_table_is_complete_and_consistent():
                            (TELEGRAM, {"verify", "outbox flush", "notify-test"})):
         cells = [c for c in MATRIX if c.side == side]
         faults = {c.fault for c in cells}
-        assert len(faults) == 8
+        assert len(faults) == 9
         assert sorted((c.fault, c.command) for c in cells) == sorted(
             (f, cmd) for f in faults for cmd in commands)
     assert all(c.after in AFTER and c.later in LATER for c in MATRIX)
@@ -294,6 +310,21 @@ def attempts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
+def timed(cli: Callable[..., Any], cell: Cell, monkeypatch: pytest.MonkeyPatch,
+          budget: float) -> tuple[Any, float]:
+    """Run the cell's command; a slow-drip cell under a short run budget, which it must keep
+    (the OS clock: freezegun stops time.monotonic)."""
+    if cell.fault.startswith("slow drip"):
+        monkeypatch.setattr(http, "RUN_SECONDS", budget)
+    started = http.monotonic()
+    result = cli(*COMMANDS[cell.command])
+    seconds = http.monotonic() - started
+    if cell.fault.startswith("slow drip"):
+        assert seconds < budget + 2.5, f"the run took {seconds:.1f} s on a {budget} s budget"
+        monkeypatch.setattr(http, "RUN_SECONDS", 240.0)
+    return result, seconds
+
+
 def one_line(result: Any, cell: Cell) -> None:
     assert result.code == cell.exit, result.err
     if cell.says:
@@ -309,6 +340,7 @@ def one_line(result: Any, cell: Cell) -> None:
 ORDER = "250122000624384"  # the fake's default book shows it complete (IDEA, 1 @ 9.39)
 KOTAK_REPLIES = {
     "timeout": [Scripted(200, NO_DATA, delay=SLOW)] * 3,
+    "slow drip (1 byte / 0.2 s)": [Scripted(200, NO_DATA, drip=0.2)] * 2,
     "429": [Scripted(429, {"message": "Too many requests"})] * 3,
     "500": [Scripted(500, {"stat": "Not_Ok", "errMsg": "Internal Server Error"})] * 3,
     "502 HTML page": [Scripted(502, HTML_502)] * 3,
@@ -339,7 +371,7 @@ def applied(command: str, state: dict[str, Any]) -> bool:
 
 
 @pytest.mark.parametrize("cell", [c for c in MATRIX if c.side == KOTAK], ids=Cell.name)
-def test_kotak_fault(cell, cli, kotak, sql, attempts):
+def test_kotak_fault(cell, cli, kotak, sql, attempts, monkeypatch):
     with freeze_time(NOW):
         assert cli("pending", "add", ORDER, "--symbol", "IDEA", "--side", "buy",
                    "--qty", "1").code == 0
@@ -352,7 +384,7 @@ def test_kotak_fault(cell, cli, kotak, sql, attempts):
         before, state_before = snapshot(sql), kotak_state(sql)
         attempts.clear()
 
-        result = cli(*COMMANDS[cell.command])
+        result, seconds = timed(cli, cell, monkeypatch, budget=3.0)
 
         one_line(result, cell)
         assert attempts.count(cell.at) == cell.attempts, attempts
@@ -392,6 +424,7 @@ def test_kotak_fault(cell, cli, kotak, sql, attempts):
 BOT_OK = {"ok": True, "result": tg.BOT}
 TELEGRAM_REPLIES = {  # (the reply to getMe, the reply to every sendMessage)
     "timeout": (tg.Reply(body=BOT_OK, delay=0.5), tg.slow(0.5)),
+    "slow drip (message arrived)": (tg.dripping(0.1, BOT_OK), tg.dripping(0.1)),
     "429 (retry_after 5)": (tg.flood(5), tg.flood(5)),
     "500": (tg.SERVER_ERROR, tg.SERVER_ERROR),
     "502 HTML page": (tg.BAD_GATEWAY, tg.BAD_GATEWAY),
@@ -445,13 +478,13 @@ def test_telegram_fault(cell, cli, broker, telegram, sql, attempts, monkeypatch,
         before, every = snapshot(sql), snapshot(sql, every_table(sql))
         attempts.clear()
 
-        result = cli(*COMMANDS[cell.command])
+        result, seconds = timed(cli, cell, monkeypatch, budget=2.0)
 
         one_line(result, cell)
         assert attempts.count(cell.at) == cell.attempts, attempts
         arrived = len(telegram.messages)  # delivered although the reply was lost
-        assert arrived == (1 if cell.fault.startswith(("timeout", "truncated")) and cell.at
-                           == "sendMessage" else 0)
+        assert arrived == (1 if cell.fault.startswith(("timeout", "truncated", "slow drip"))
+                           and cell.at == "sendMessage" else 0)
         if cell.after == "nothing stored":
             assert snapshot(sql, every_table(sql)) == every
         else:

@@ -13,6 +13,7 @@ from ordertrack.http import HttpFailure, RetryPolicy, send
 class Script(BaseHTTPRequestHandler):
     replies: list[tuple[int, dict, bytes, float]] = []
     hits = 0
+    drip = 0.0  # seconds between the body's bytes
 
     def do_GET(self) -> None:  # noqa: N802
         type(self).hits += 1
@@ -23,7 +24,13 @@ class Script(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        try:
+            for part in ([body[i:i + 1] for i in range(len(body))] if self.drip else [body]):
+                self.wfile.write(part)
+                self.wfile.flush()
+                time.sleep(self.drip)
+        except OSError:
+            pass
 
     def log_message(self, *args: object) -> None:
         pass
@@ -134,3 +141,26 @@ def test_a_connection_cut_after_sending_is_an_unknown_outcome_not_a_retry():
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@pytest.mark.parametrize("asked", ["-1", "nan", "-inf"])
+def test_a_negative_or_absurd_retry_after_is_not_a_wait(server, asked):
+    """time.sleep(-1) raises: a server asking for a negative pause got an internal error."""
+    Script.replies = [(429, {"Retry-After": asked}, b"", 0), (200, {}, b"{}", 0)]
+    reply = send(requests.Session(), "GET", server,
+                 policy=RetryPolicy(first_wait=0, max_wait=0, read_timeout=2.0))
+    assert reply.status == 200 and Script.hits == 2
+
+
+def test_a_dripping_body_ends_at_the_reply_deadline(server):
+    """One byte every 0.2 s never trips a 1 s read timeout; the reply's deadline stops it."""
+    Script.replies = [(200, {}, b"x" * 100, 0)] * 3
+    Script.drip = 0.2
+    started = time.monotonic()
+    try:
+        with pytest.raises(HttpFailure) as caught:
+            send(requests.Session(), "GET", server, retry_timeouts=False,
+                 policy=RetryPolicy(connect_timeout=1, read_timeout=1, sleep=lambda s: None))
+    finally:
+        Script.drip = 0.0
+    assert caught.value.kind == "timeout" and time.monotonic() - started < 5

@@ -143,7 +143,8 @@ def test_a_failed_login_stores_nothing_and_frees_the_lease(db):
 
 def _hold(db, pid: int, expires: datetime) -> None:
     with transaction(db):
-        db.execute("INSERT INTO locks VALUES ('login:kotak', 'login', ?, ?, 'other', ?, ?)",
+        db.execute("INSERT INTO locks (name, command, pid, host, token, acquired_at,"
+                   " expires_at) VALUES ('login:kotak', 'login', ?, ?, 'other', ?, ?)",
                    (pid, socket.gethostname(), to_db(utcnow()), to_db(expires)))
 
 

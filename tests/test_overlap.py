@@ -18,7 +18,8 @@ from tests.helpers import kotak_row
 
 def take_lock(db_path, pid, expires_in=timedelta(minutes=30), host=None):
     db = open_db(db_path)
-    db.execute("INSERT OR REPLACE INTO locks VALUES ('broker-run', 'verify', ?, ?, 't', ?, ?)",
+    db.execute("INSERT OR REPLACE INTO locks (name, command, pid, host, token, acquired_at,"
+               " expires_at) VALUES ('broker-run', 'verify', ?, ?, 't', ?, ?)",
                (pid, host or socket.gethostname(), to_db(utcnow()), to_db(utcnow() + expires_in)))
     db.conn.commit()
     db.close()

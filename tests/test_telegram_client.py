@@ -159,3 +159,15 @@ def test_urllib3_debug_lines_with_the_token_are_kept_out_of_logs(telegram, caplo
 def test_api_url_must_be_http():
     with pytest.raises(ConfigError, match="TELEGRAM_API_URL 'api.telegram.org' is not"):
         Bot(TOKEN, "api.telegram.org")
+
+
+@pytest.mark.parametrize("asked", [-1, -0.5, float("nan")])
+def test_a_negative_retry_after_is_no_pause(asked):
+    answer = classify(429, {"ok": False, "error_code": 429, "description": "Too Many Requests",
+                            "parameters": {"retry_after": asked}})
+    assert answer.retry_after is None and answer.outcome.value == "transient"
+
+
+def test_an_endless_retry_after_is_a_day_at_most():
+    answer = classify(429, {"ok": False, "parameters": {"retry_after": 10**400}})
+    assert answer.retry_after == 86400

@@ -81,6 +81,10 @@ def mobile_number(text: str) -> str:
     return number
 
 
+def _header_safe(value: str) -> bool:
+    return value.isascii() and value.isprintable()
+
+
 def credentials(settings: Settings) -> Credentials:
     """The KOTAK_* settings, or ConfigError naming what is missing (never echoing a value)."""
     values = {attr: (getattr(settings, attr) or "").strip() for _, attr in _ENV}
@@ -88,6 +92,9 @@ def credentials(settings: Settings) -> Credentials:
     if missing:
         raise ConfigError(f"ORDERTRACK_BROKER=kotak needs {', '.join(missing)}"
                           " in the environment")
+    if not _header_safe(values["kotak_consumer_key"]):
+        raise ConfigError("KOTAK_CONSUMER_KEY must be printable ASCII (it is sent in an HTTP"
+                          " header): copy it again from the Kotak Neo API dashboard")
     secret = values["kotak_totp_secret"].replace(" ", "").upper()
     try:
         pyotp.TOTP(secret).now()
@@ -122,6 +129,9 @@ def session_expired(status: int, body: Any) -> bool:
 
 
 def unreachable(failure: HttpFailure) -> str:
+    if failure.kind == "budget":
+        return (f"Kotak Neo ({failure.host}) is too slow: the run's time budget ran out;"
+                " try again later")
     if failure.outcome_unknown:
         return (f"Kotak Neo ({failure.host}) did not answer in time: it may be slow or down;"
                 " try again later")
