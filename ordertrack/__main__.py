@@ -1,3 +1,3 @@
-from ordertrack.cli import main
+from ordertrack.cli.app import main
 
 main()

@@ -11,8 +11,11 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from ordertrack import config, registry, tracking, symbols
-from ordertrack.db import open_db, transaction
+from ordertrack import config
+from ordertrack.jobs import register as registry
+from ordertrack.store import tracking
+from ordertrack.core import symbols
+from ordertrack.store.db import open_db, transaction
 from ordertrack.errors import DatabaseProblem, LockHeld, UsageProblem
 from ordertrack.timeutil import to_db, utcnow
 

@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from ordertrack.calendar import NSE_HOLIDAYS_2026, Calendar
+from ordertrack.core.trading_calendar import NSE_HOLIDAYS_2026, Calendar
 from ordertrack.errors import ConfigError
-from ordertrack.lifecycle import MissingRules
+from ordertrack.core.lifecycle import MissingRules
 
 BROKERS = ("kotak", "file")
 # [notify]: one on | silent | off setting per kind of event ("alerts" covers system alerts).
@@ -229,7 +229,7 @@ def make_broker(settings: Settings, db: Database) -> Any:
     """The broker the settings name, or ConfigError saying what is missing. `db` keeps the
     Kotak session between runs."""
     if settings.broker == "file":
-        from ordertrack.broker.filebroker import FileBroker
+        from ordertrack.broker.file import FileBroker
 
         folder = settings.broker_dir
         if folder is None:
@@ -237,6 +237,6 @@ def make_broker(settings: Settings, db: Database) -> Any:
         if not folder.is_dir():
             raise ConfigError(f"ORDERTRACK_BROKER_DIR {folder} is not a folder")
         return FileBroker(folder)
-    from ordertrack.broker.kotak import KotakClient
+    from ordertrack.broker.kotak.client import KotakClient
 
     return KotakClient.from_settings(settings, db)

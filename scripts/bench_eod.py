@@ -17,8 +17,8 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from ordertrack.calendar import Calendar, ist_date
-from ordertrack.db import open_db
+from ordertrack.core.trading_calendar import Calendar, ist_date
+from ordertrack.store.db import open_db
 from ordertrack.timeutil import IST, to_db, utcnow
 
 KINDS = ("EXECUTED", "REJECTED", "CANCELLED", "EXPIRED")

@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_eod import build  # noqa: E402 (the same data as the eod benchmark)
 
-from ordertrack.calendar import Calendar, ist_date  # noqa: E402
+from ordertrack.core.trading_calendar import Calendar, ist_date  # noqa: E402
 from ordertrack.timeutil import utcnow  # noqa: E402
 
 

@@ -40,9 +40,10 @@ def timed(args: list[str], env: dict) -> tuple[float, str]:
 def book_reads(env: dict) -> int:
     """Run verify in-process with a counting broker: how many order-book reads one run makes."""
     os.environ.update(env)
-    from ordertrack import config, verify
-    from ordertrack.broker.filebroker import FileBroker
-    from ordertrack.db import open_db
+    from ordertrack import config
+    from ordertrack.jobs import verify
+    from ordertrack.broker.file import FileBroker
+    from ordertrack.store.db import open_db
     from ordertrack.timeutil import utcnow
 
     reads = 0

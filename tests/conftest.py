@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ordertrack.cli import run
+from ordertrack.cli.app import run
 from tests.helpers import BrokerFiles
 
 
@@ -38,7 +38,7 @@ def db_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def fresh_db(db_path: Path) -> Path:
     """An empty, migrated database (read-only commands never create one)."""
-    from ordertrack.db import open_db
+    from ordertrack.store.db import open_db
 
     open_db(db_path).close()
     return db_path

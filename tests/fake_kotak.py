@@ -22,8 +22,8 @@ from urllib.parse import parse_qs, urlsplit
 import pyotp
 import pytest
 
-from ordertrack.broker import kotak as kotak_client
-from ordertrack.http import RetryPolicy
+from ordertrack.broker.kotak import client as kotak_client
+from ordertrack.net import RetryPolicy
 from ordertrack.timeutil import IST, UTC
 from tests.helpers import NO_DATA, book, history_reply, kotak_row
 

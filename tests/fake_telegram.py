@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from ordertrack import telegram as telegram_module
+from ordertrack.notify import telegram as telegram_module
 from tests.fake_kotak import write
 
 TOKEN = "123456789:AAFake-Token_for_TESTS_only-0123456789"

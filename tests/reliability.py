@@ -35,11 +35,15 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from ordertrack import config, messages, notify, registry, tracking
-from ordertrack.calendar import Calendar, ist_date
-from ordertrack.db import open_db, transaction
-from ordertrack.eod import closing_day
-from ordertrack.telegram import Bot
+from ordertrack import config
+from ordertrack.notify import messages
+from ordertrack.notify import delivery as notify
+from ordertrack.jobs import register as registry
+from ordertrack.store import tracking
+from ordertrack.core.trading_calendar import Calendar, ist_date
+from ordertrack.store.db import open_db, transaction
+from ordertrack.jobs.eod import closing_day
+from ordertrack.notify.telegram import Bot
 from ordertrack.timeutil import IST, from_db, utcnow
 from tests.fake_kotak import (HOLDINGS, LOGIN, ORDERS, SECRETS, VALIDATE, FakeKotak, Scripted,
                               Seen, _Handler, _Server)

@@ -30,9 +30,9 @@ import pytest
 import typer
 from freezegun import freeze_time
 
-from ordertrack import db as db_module
-from ordertrack.cli import app, run
-from ordertrack.exitcodes import ExitCode
+from ordertrack.store import db as db_module
+from ordertrack.cli.app import app, run
+from ordertrack.errors import ExitCode
 from tests.fake_kotak import ist
 from tests.helpers import BrokerFiles, book, kotak_row
 

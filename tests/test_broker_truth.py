@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from freezegun import freeze_time
 
-from ordertrack.broker import kotak_format as kf
-from ordertrack.models import Outcome
+from ordertrack.broker.kotak import format as kf
+from ordertrack.core.models import Outcome
 from ordertrack.timeutil import IST
 from tests.fake_kotak import ORDERS, POSITIONS, POSITIONS_V2, Scripted, kotak  # noqa: F401
 from tests.helpers import book, kotak_row
@@ -194,9 +194,9 @@ def test_failing_history_expires_it_unconfirmed_with_one_alert_and_its_own_headi
     assert alert["reason"] == reason
     (summary,) = outbox(sql, "DAILY_SUMMARY")
     assert [r["order_id"] for r in summary["unconfirmed"]] == ["1"] and summary["expired"] == []
-    from ordertrack.summary import text
+    from ordertrack.store.summary import text
     assert "Final state unconfirmed" in text(summary)
-    from ordertrack.messages import message
+    from ordertrack.notify.messages import message
     assert "final state unconfirmed" in message("EXPIRED", alert)[0].plain.split("\n")[0]
 
 
@@ -280,7 +280,7 @@ def test_positions_fall_back_to_v2_on_any_failure_of_the_first_path(kotak, db_pa
     import os
 
     from ordertrack.config import load, make_broker
-    from ordertrack.db import open_db
+    from ordertrack.store.db import open_db
     client = make_broker(load(os.environ), open_db(db_path))
     kotak.script(POSITIONS, failure, failure, failure)  # outlasts the retries
     fetch = client.positions()

@@ -7,8 +7,8 @@ import pytest
 import typer
 
 import ordertrack
-from ordertrack.cli import app
-from ordertrack.exitcodes import ExitCode
+from ordertrack.cli.app import app
+from ordertrack.errors import ExitCode
 
 
 
@@ -82,7 +82,7 @@ def test_config_file_sets_missing_rules(cli, tmp_path, monkeypatch):
 
 
 def test_unexpected_error_is_one_line_without_traceback(cli, fresh_db, monkeypatch):
-    from ordertrack import store
+    from ordertrack.store import orders as store
 
     def boom(*args, **kwargs):
         raise RuntimeError("kaboom")
@@ -95,7 +95,7 @@ def test_unexpected_error_is_one_line_without_traceback(cli, fresh_db, monkeypat
 
 
 def test_secret_values_are_redacted_from_error_lines(cli, fresh_db, monkeypatch):
-    from ordertrack import store
+    from ordertrack.store import orders as store
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:SECRET-token-abc")
 
     def leak(*args, **kwargs):

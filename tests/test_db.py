@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from ordertrack.db import open_db
+from ordertrack.store.db import open_db
 from ordertrack.errors import DatabaseProblem
-from ordertrack.exitcodes import ExitCode
-from ordertrack.migrations import MIGRATIONS
+from ordertrack.errors import ExitCode
+from ordertrack.store.migrations import MIGRATIONS
 
 ADD = ("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "1")
 
@@ -137,7 +137,7 @@ def test_read_only_database_reads_but_refuses_writes(cli, db_path, sql):
 def test_two_processes_creating_the_database_at_once(tmp_path):
     """Two first runs racing to create the schema: both succeed, schema applied once."""
     path = tmp_path / "race.db"
-    code = f"from ordertrack.db import open_db; open_db(__import__('pathlib').Path({str(path)!r}))"
+    code = f"from ordertrack.store.db import open_db; open_db(__import__('pathlib').Path({str(path)!r}))"
     procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE)
              for _ in range(6)]
     errors = [p.communicate()[1] for p in procs]

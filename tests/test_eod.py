@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 from freezegun import freeze_time
 
-from ordertrack.exitcodes import ExitCode
+from ordertrack.errors import ExitCode
 from ordertrack.timeutil import IST
 from tests.helpers import SESSION_EXPIRED, kotak_row
 
@@ -332,7 +332,7 @@ def test_a_good_eod_after_a_failed_one_is_sent_as_corrected_once(cli, broker, sq
     assert (first, second) == ("summary:2026-11-23:incomplete", "summary:2026-11-23:final")
     assert not incomplete["complete"] and not incomplete["corrected"]
     assert final["complete"] and final["corrected"]
-    from ordertrack.summary import text
+    from ordertrack.store.summary import text
     assert text(final).startswith("Daily summary Mon 23 Nov 2026 (corrected)\nCorrected:")
 
 

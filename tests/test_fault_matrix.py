@@ -26,10 +26,10 @@ from urllib.parse import urlsplit
 import pytest
 from freezegun import freeze_time
 
-from ordertrack import http
-from ordertrack import telegram as telegram_client
-from ordertrack.broker import kotak as kotak_client
-from ordertrack.messages import DUPLICATE_NOTE
+from ordertrack import net as http
+from ordertrack.notify import telegram as telegram_client
+from ordertrack.broker.kotak import client as kotak_client
+from ordertrack.notify.messages import DUPLICATE_NOTE
 from tests import fake_telegram as tg
 from tests.fake_kotak import kotak  # noqa: F401 (fixture)
 from tests.fake_kotak import (HOLDINGS, HTML_502, ORDERS, POSITIONS, SESSION_EXPIRED, SLOW,

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from ordertrack.broker import kotak_format as kf
-from ordertrack.messages import DUPLICATE_NOTE, Part, message, render, setup_check, units
-from ordertrack.models import BrokerOrder, Outcome, Side
+from ordertrack.broker.kotak import format as kf
+from ordertrack.notify.messages import DUPLICATE_NOTE, Part, message, render, setup_check, units
+from ordertrack.core.models import BrokerOrder, Outcome, Side
 from tests.fake_telegram import visible_text
 
 FUZZ = settings(max_examples=300, deadline=None,

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from freezegun import freeze_time
 
-from ordertrack import runlog
-from ordertrack.db import open_db
+from ordertrack.store import runs as runlog
+from ordertrack.store.db import open_db
 
 from ordertrack.timeutil import UTC, to_db
 
@@ -272,7 +272,7 @@ def test_a_telegram_api_url_with_userinfo_and_query_is_shown_redacted(
 
 
 def test_redact_hides_userinfo_and_query_of_any_url():
-    from ordertrack.redact import redact
+    from ordertrack.text import redact
 
     line = ("cannot reach https://me:pw@example.com:8443/hc/abc?token=XYZ&x=1 and "
             "'http://u@h/p?q' (see http://plain.example/path)")

@@ -4,8 +4,8 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from ordertrack.calendar import Calendar
-from ordertrack.health import eod_overdue, verify_overdue
+from ordertrack.core.trading_calendar import Calendar
+from ordertrack.core.health import eod_overdue, verify_overdue
 from ordertrack.timeutil import IST
 
 CAL = Calendar(frozenset({date(2026, 11, 24)}))
@@ -42,7 +42,7 @@ def test_eod_overdue_skips_holidays_and_weekends():
 
 
 def test_a_year_past_the_built_in_holidays_is_flagged_until_configured():
-    from ordertrack.health import calendar_gap
+    from ordertrack.core.health import calendar_gap
     assert calendar_gap(ist(2026, 6, 1, 10, 0), Calendar()) is None
     late = calendar_gap(ist(2027, 1, 4, 10, 0), Calendar())
     assert late is not None and "2027" in late.text and late.key == "calendar:2027"

@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from ordertrack.http import HttpFailure, RetryPolicy, send
+from ordertrack.net import HttpFailure, RetryPolicy, send
 
 
 class Script(BaseHTTPRequestHandler):

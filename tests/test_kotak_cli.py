@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from freezegun import freeze_time
 
-from ordertrack.exitcodes import ExitCode
+from ordertrack.errors import ExitCode
 from tests.fake_kotak import (HOLDINGS, HTML_502, IP_REFUSED, LOGIN, MOBILE, ORDERS, POSITIONS,
                               POSITIONS_V2, SECRETS, SESSION_EXPIRED, SLOW, VALIDATE,
                               Scripted, ist, kotak)  # noqa: F401

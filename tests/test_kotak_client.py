@@ -7,10 +7,10 @@ from urllib.parse import parse_qs
 import pytest
 
 from ordertrack.broker.base import Broker
-from ordertrack.broker.kotak import KotakClient
+from ordertrack.broker.kotak.client import KotakClient
 from ordertrack.config import load, make_broker
-from ordertrack.db import open_db
-from ordertrack.models import Outcome
+from ordertrack.store.db import open_db
+from ordertrack.core.models import Outcome
 from tests.fake_kotak import HISTORY, TRADES, FakeKotak, Scripted, kotak  # noqa: F401
 from tests.helpers import book, kotak_row
 

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from ordertrack.broker import kotak, kotak_format as kf
-from ordertrack.models import Outcome, Side
+from ordertrack.broker.kotak import client as kotak
+from ordertrack.broker.kotak import format as kf
+from ordertrack.core.models import Outcome, Side
 
 FIXTURES = Path(__file__).parent / "fixtures" / "kotak"
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from ordertrack.broker import kotak_format as kf
-from ordertrack.models import Outcome, Side
+from ordertrack.broker.kotak import format as kf
+from ordertrack.core.models import Outcome, Side
 from tests.helpers import NO_DATA, SESSION_EXPIRED, book, kotak_row
 
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from ordertrack.broker.kotak import KotakClient, credentials
+from ordertrack.broker.kotak.client import KotakClient, credentials
 from ordertrack.config import load
-from ordertrack.db import open_db
+from ordertrack.store.db import open_db
 from ordertrack.errors import BrokerUnavailable
-from ordertrack.models import Outcome
+from ordertrack.core.models import Outcome
 from tests.fake_kotak import (HISTORY, HOLDINGS, HTML_502, IP_REFUSED, LOGIN, MOBILE, ORDERS,
                               SESSION_EXPIRED, SLOW, TEST_POLICY, Scripted, kotak)  # noqa: F401
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from ordertrack import runlog
-from ordertrack.broker import session as sessions
-from ordertrack.broker.session import Session, jwt_expiry, reusable
-from ordertrack.db import open_db, transaction
+from ordertrack.store import runs as runlog
+from ordertrack.broker.kotak import session as sessions
+from ordertrack.broker.kotak.session import Session, jwt_expiry, reusable
+from ordertrack.store.db import open_db, transaction
 from ordertrack.errors import BrokerUnavailable
 from ordertrack.timeutil import UTC, to_db, utcnow
 from tests.fake_kotak import ist

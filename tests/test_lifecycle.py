@@ -4,10 +4,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from ordertrack import lifecycle
-from ordertrack.broker.kotak_format import order_row
-from ordertrack.lifecycle import BrokerState, MissingRules
-from ordertrack.models import Fetch, Order, Outcome, Side, Status
+from ordertrack.core import lifecycle
+from ordertrack.broker.kotak.format import order_row
+from ordertrack.core.lifecycle import BrokerState, MissingRules
+from ordertrack.core.models import Fetch, Order, Outcome, Side, Status
 from tests.helpers import kotak_row
 
 NOW = datetime(2026, 11, 26, 6, 0, tzinfo=timezone.utc)  # Thursday 11:30 IST

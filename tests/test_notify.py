@@ -13,10 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from ordertrack import config, messages, notify, outbox
-from ordertrack.db import open_db, transaction
-from ordertrack.exitcodes import ExitCode
-from ordertrack.notify import Batch, backoff, plan
+from ordertrack import config
+from ordertrack.notify import messages
+from ordertrack.notify import delivery as notify
+from ordertrack.store import outbox
+from ordertrack.store.db import open_db, transaction
+from ordertrack.errors import ExitCode
+from ordertrack.notify.delivery import Batch, backoff, plan
 from ordertrack.timeutil import utcnow
 from tests import fake_telegram as fake
 from tests.fake_telegram import TOKEN, telegram  # noqa: F401 (fixture)

@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from ordertrack.exitcodes import ExitCode
+from ordertrack.errors import ExitCode
 from tests import fake_telegram as fake
 from tests.fake_telegram import TOKEN, telegram  # noqa: F401 (fixture)
 

@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from ordertrack.db import open_db
+from ordertrack.store.db import open_db
 from ordertrack.errors import LockHeld
-from ordertrack.exitcodes import ExitCode
-from ordertrack.runlog import single_flight
+from ordertrack.errors import ExitCode
+from ordertrack.store.runs import single_flight
 from ordertrack.timeutil import to_db, utcnow
 from tests.helpers import kotak_row
 

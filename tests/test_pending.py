@@ -7,7 +7,7 @@ from freezegun import freeze_time
 
 import ordertrack
 from ordertrack.errors import UsageProblem
-from ordertrack.exitcodes import ExitCode
+from ordertrack.errors import ExitCode
 
 ADD = ("pending", "add", "250122000700111", "--symbol", "INFY-EQ", "--side", "buy",
        "--qty", "100", "--price", "1850")

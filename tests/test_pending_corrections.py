@@ -7,7 +7,7 @@ from datetime import datetime
 from freezegun import freeze_time
 
 from ordertrack import register_order
-from ordertrack.exitcodes import ExitCode
+from ordertrack.errors import ExitCode
 from ordertrack.timeutil import IST
 from tests.helpers import kotak_row
 
@@ -144,8 +144,8 @@ def test_a_real_id_local_n_cannot_collide_with_unconfirmed_order_n(cli, broker, 
 
 
 def test_upgrade_renames_stored_local_keys_of_their_own_order_only(db_path):
-    from ordertrack.db import open_db
-    from ordertrack.migrations import m007_local_ref_keys
+    from ordertrack.store.db import open_db
+    from ordertrack.store.migrations import m007_local_ref_keys
     db = open_db(db_path)
     now = "2026-11-30T04:00:00.000000+00:00"
     for local_id, order_id in ((1, None), (2, "local-5")):

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 import pytest
 from freezegun import freeze_time
 
-from ordertrack.exitcodes import ExitCode
+from ordertrack.errors import ExitCode
 from ordertrack.timeutil import IST
 from tests.helpers import kotak_row
 

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 from hypothesis import given, settings, strategies as st
 
-from ordertrack.reconcile_plan import ABSORB, IGNORE, Facts, decide
+from ordertrack.core.reconcile_plan import ABSORB, IGNORE, Facts, decide
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
 SETTLE = timedelta(minutes=10)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ordertrack.messages import DUPLICATE_NOTE, escape
+from ordertrack.notify.messages import DUPLICATE_NOTE, escape
 from tests import reliability
 from tests.reliability import COMMANDS, CrashSettings, Figures
 

@@ -7,7 +7,7 @@ import stat
 import pytest
 from freezegun import freeze_time
 
-from ordertrack.report import HEADINGS
+from ordertrack.jobs.report import HEADINGS
 from tests.report_day import DAY, HOSTILE, Page, build, ist
 
 

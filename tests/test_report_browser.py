@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from freezegun import freeze_time
 
-from ordertrack.report import HEADINGS
+from ordertrack.jobs.report import HEADINGS
 from tests.report_day import DAY, build, ist
 from tests.test_report import no_holidays  # noqa: F401 (fixture)
 

@@ -7,7 +7,7 @@ import stat
 import pytest
 from freezegun import freeze_time
 
-from ordertrack.exitcodes import ExitCode
+from ordertrack.errors import ExitCode
 from tests.fake_telegram import NOT_FOUND_ECHO, assert_no_token, error, telegram  # noqa: F401
 from tests.report_day import DAY, build, ist
 

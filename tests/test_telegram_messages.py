@@ -4,8 +4,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from ordertrack import messages
-from ordertrack.messages import escape, inr, message, split, units
+from ordertrack.notify import messages
+from ordertrack.notify.messages import escape, inr, message, split, units
 from tests.fake_telegram import visible_text
 
 AT = datetime(2026, 11, 24, 4, 0, tzinfo=timezone.utc)  # 09:30 IST

@@ -2,7 +2,7 @@
 
 import json
 
-from ordertrack.exitcodes import ExitCode
+from ordertrack.errors import ExitCode
 
 
 def test_add_list_stop(cli, sql):

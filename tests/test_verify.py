@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from freezegun import freeze_time
 
-from ordertrack.exitcodes import ExitCode
+from ordertrack.errors import ExitCode
 from tests.helpers import NO_DATA, SESSION_EXPIRED, kotak_row
 
 T0 = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)  # Monday 09:30 IST

@@ -2,7 +2,7 @@
 
 from typing import Protocol
 
-from ordertrack.models import Fetch
+from ordertrack.core.models import Fetch
 
 
 class Broker(Protocol):

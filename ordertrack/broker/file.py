@@ -1,0 +1,67 @@
+"""The `file` broker: Kotak Neo replies saved as files, read through the same parser.
+
+ORDERTRACK_BROKER_DIR holds orders.json, holdings.json, positions.json and optionally
+history/<order_id>.json, each exactly as Kotak Neo returns it, envelope included.
+"""
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ordertrack.broker.kotak import format as kotak_format
+from ordertrack.core.models import Fetch, Outcome
+
+MAX_BYTES = 64 * 1024 * 1024
+
+
+class FileBroker:
+    name = "file"
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def _read(self, name: str, parse: Callable[[Any], Fetch]) -> Fetch:
+        path = self.folder / name
+        try:
+            if path.exists() and not path.is_dir() and not path.is_file():
+                return Fetch(Outcome.FAILED, error=f"{path} is not a regular file")
+            if path.stat().st_size > MAX_BYTES:
+                return Fetch(Outcome.FAILED, error=f"{path} is larger than {MAX_BYTES} bytes")
+            payload = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return Fetch(Outcome.FAILED, error=f"{path} does not exist")
+        except IsADirectoryError:
+            return Fetch(Outcome.FAILED, error=f"{path} is a directory, not a file")
+        except (OSError, UnicodeDecodeError) as exc:
+            return Fetch(Outcome.FAILED, error=f"cannot read {path}: {exc}")
+        except json.JSONDecodeError as exc:
+            return Fetch(
+                Outcome.FAILED, error=f"{path} is not valid JSON (line {exc.lineno}: {exc.msg})"
+            )
+        except RecursionError:
+            return Fetch(Outcome.FAILED, error=f"{path} is nested too deeply to be a broker reply")
+        except ValueError as exc:  # e.g. an integer too long to convert
+            return Fetch(Outcome.FAILED, error=f"{path} is not usable JSON ({exc})")
+        fetch = parse(payload)
+        if fetch.outcome is Outcome.FAILED:
+            return Fetch(Outcome.FAILED, error=f"{path}: {fetch.error}")
+        return fetch
+
+    def order_book(self) -> Fetch:
+        return self._read("orders.json", kotak_format.order_book)
+
+    def order_history(self, order_id: str) -> Fetch:
+        if not (self.folder / "history").is_dir():
+            return Fetch(Outcome.UNSUPPORTED)
+        if not (self.folder / "history" / f"{order_id}.json").exists():
+            return Fetch(Outcome.EMPTY)
+        return self._read(
+            f"history/{order_id}.json", lambda p: kotak_format.order_history(p, order_id)
+        )
+
+    def holdings(self) -> Fetch:
+        return self._read("holdings.json", kotak_format.holdings)
+
+    def positions(self) -> Fetch:
+        return self._read("positions.json", kotak_format.positions)

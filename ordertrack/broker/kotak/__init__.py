@@ -1,0 +1,1 @@
+"""Kotak Neo: the only place that knows Kotak's field names and status words."""

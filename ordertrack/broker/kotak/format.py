@@ -1,0 +1,255 @@
+"""Parsing Kotak Neo replies: envelopes and rows, exactly as the REST API sends them.
+
+Both the `file` broker and the HTTP client use this module, so a fixture file and a live reply
+go through the same code. Types in Kotak rows are inconsistent (numbers as strings, sentinels
+such as "NA" and "--"), so every field is read defensively.
+"""
+
+import math
+from datetime import datetime
+from typing import Any
+
+from ordertrack.core import lifecycle
+from ordertrack.core import symbols
+from ordertrack.core.models import BrokerOrder, Fetch, Outcome, Side
+from ordertrack.text import storable
+from ordertrack.timeutil import parse_kotak_time
+
+NO_DATA = 5203
+_SENTINELS = {"", "NA", "N/A", "--", "-", "- ", "NULL", "NONE"}
+
+
+def blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value.strip().upper() in _SENTINELS)
+
+
+# Beyond any real quantity; also keeps a corrupt value from overflowing SQLite's integers.
+MAX_NUMBER = 10**12
+# No real order is this large (the bound `pending add` accepts): a row claiming more is corrupt.
+ABSURD_QTY = 10**9
+
+
+def epoch_ns(value: Any) -> int:
+    """`updRecvTm`: epoch nanoseconds (about 1.7e18), the best ordering key; 0 when unusable."""
+    try:
+        return max(0, min(int(str(value).strip()), 2**63 - 1))
+    except ValueError:
+        return 0
+
+
+def to_int(value: Any) -> int | None:
+    if blank(value) or isinstance(value, bool):
+        return None
+    try:
+        number = float(str(value).replace(",", "").strip())
+    except ValueError:
+        return None
+    if not math.isfinite(number) or number != int(number) or abs(number) > MAX_NUMBER:
+        return None
+    return int(number)
+
+
+def to_float(value: Any) -> float | None:
+    if blank(value) or isinstance(value, bool):
+        return None
+    try:
+        number = float(str(value).replace(",", "").strip())
+    except ValueError:
+        return None
+    return number if math.isfinite(number) and abs(number) <= MAX_NUMBER else None
+
+
+def to_text(value: Any) -> str | None:
+    if blank(value):
+        return None
+    return storable(str(value).strip())
+
+
+def _error_text(payload: dict[str, Any]) -> str:
+    code = payload.get("stCode") or payload.get("code")
+    message = next(
+        (payload[k] for k in ("errMsg", "emsg", "desc", "message", "Error") if payload.get(k)),
+        None,
+    )
+    if isinstance(payload.get("error"), list) and payload["error"]:
+        first = payload["error"][0]
+        if isinstance(first, dict):
+            code, message = first.get("code", code), first.get("message", message)
+    parts = [str(p) for p in (message, f"code {code}" if code is not None else None) if p]
+    return ", ".join(parts) or "unexpected reply"
+
+
+def envelope(payload: Any, *, has_stat: bool = True) -> Fetch:
+    """Classify a reply: data, confirmed empty, or failed. Never guess 'empty' from an error."""
+    if not isinstance(payload, dict):
+        return Fetch(Outcome.FAILED, error="reply is not a JSON object")
+    stat = str(payload.get("stat", "")).strip().lower()
+    data = payload.get("data")
+    if has_stat and stat == "not_ok" and to_int(payload.get("stCode")) == NO_DATA:
+        return Fetch(Outcome.EMPTY)
+    if (stat == "ok" or not has_stat) and isinstance(data, list):
+        if not data:
+            return Fetch(Outcome.EMPTY)
+        return Fetch(Outcome.OK, items=tuple(data))
+    if stat == "ok" or (not has_stat and "data" in payload):
+        return Fetch(Outcome.FAILED, error="reply has no 'data' list")
+    return Fetch(Outcome.FAILED, error=_error_text(payload))
+
+
+def _side(value: Any) -> Side | None:
+    text = str(value or "").strip().upper()
+    if text in ("B", "BUY"):
+        return Side.BUY
+    if text in ("S", "SELL"):
+        return Side.SELL
+    return None
+
+
+def _bad_qty(value: Any, limit: int) -> bool:
+    """A quantity that is there but cannot be believed: not a whole number, negative, or
+    beyond `limit`."""
+    if blank(value):
+        return False
+    number = to_int(value)
+    return number is None or not 0 <= number <= limit
+
+
+def _bad_price(value: Any) -> bool:
+    if blank(value):
+        return False
+    number = to_float(value)
+    return number is None or number < 0
+
+
+def malformed(row: dict[str, Any]) -> bool:
+    """A row whose numbers cannot be true: believing it could settle an order wrongly (a
+    'complete' row with a negative quantity, more filled than ordered, a price that is text)."""
+    qty = to_int(row.get("qty"))
+    if _bad_qty(row.get("qty"), ABSURD_QTY) or qty == 0:
+        return True
+    if _bad_qty(row.get("fldQty"), qty if qty is not None else ABSURD_QTY):
+        return True
+    return any(_bad_price(row.get(k)) for k in ("prc", "avgPrc"))
+
+
+def order_row(row: Any) -> BrokerOrder | None:
+    """One order-book or history row; None when it has no usable order id or is malformed."""
+    if not isinstance(row, dict):
+        return None
+    order_id = to_text(row.get("nOrdNo"))
+    if order_id is None or malformed(row):
+        return None
+    reason = to_text(row.get("rejRsn")) or to_text(row.get("rejLongDesc"))
+    symbol = to_text(row.get("trdSym")) or to_text(row.get("sym")) or ""
+    return BrokerOrder(
+        order_id=order_id,
+        status_text=storable(" ".join(str(row.get("ordSt") or "").lower().split())),
+        symbol=symbols.normalise(symbol) if symbol else "",
+        side=_side(row.get("trnsTp")),
+        qty=to_int(row.get("qty")),
+        filled_qty=to_int(row.get("fldQty")),
+        avg_price=to_float(row.get("avgPrc")),
+        reason=reason,
+        tag=to_text(row.get("GuiOrdId")),
+        placed_at=parse_kotak_time(row.get("ordDtTm")) or parse_kotak_time(row.get("flDtTm")),
+        updated_ns=epoch_ns(row.get("updRecvTm")),
+        raw=row,
+    )
+
+
+def state_time(order: BrokerOrder) -> datetime | None:
+    """When the row's state happened: `flDtTm` (stray spaces and all), else the book's
+    `hsUpTm`. Never `updRecvTm`/`boeSec`: those stamp when the reply was put together."""
+    return parse_kotak_time(order.raw.get("flDtTm")) or parse_kotak_time(order.raw.get("hsUpTm"))
+
+
+def _rows(payload: Any) -> tuple[Fetch, list[BrokerOrder]]:
+    fetch = envelope(payload)
+    if fetch.outcome is not Outcome.OK:
+        return fetch, []
+    parsed = [order_row(row) for row in fetch.items]
+    kept = [o for o in parsed if o is not None]
+    return Fetch(Outcome.OK, skipped=len(parsed) - len(kept)), kept
+
+
+def current(rows: list[BrokerOrder]) -> BrokerOrder:
+    """Several rows of one order → its current state (lifecycle.most_advanced)."""
+    return lifecycle.most_advanced(rows, state_time)
+
+
+def order_book(payload: Any) -> Fetch:
+    """Order book reply → Fetch of BrokerOrder, one per order id (an id listed twice is
+    resolved by the lifecycle, not by position). Rows without an order id or with numbers
+    that cannot be true are counted in `skipped`, not kept."""
+    fetch, rows = _rows(payload)
+    if fetch.outcome is not Outcome.OK:
+        return fetch
+    by_id: dict[str, list[BrokerOrder]] = {}
+    for row in rows:
+        by_id.setdefault(row.order_id, []).append(row)
+    items = tuple(current(group) if len(group) > 1 else group[0] for group in by_id.values())
+    return Fetch(Outcome.OK, items=items, skipped=fetch.skipped)
+
+
+def order_history(payload: Any, order_id: str) -> Fetch:
+    """History reply → this order's current state as one row. Kotak lists history newest
+    first but stamps `updRecvTm` rising down the list, so neither is trusted."""
+    fetch, rows = _rows(payload)
+    if fetch.outcome is not Outcome.OK:
+        return fetch
+    rows = [o for o in rows if o.order_id == order_id]
+    if not rows:
+        return Fetch(Outcome.EMPTY, skipped=fetch.skipped)
+    return Fetch(Outcome.OK, items=(current(rows),), skipped=fetch.skipped)
+
+
+_ERROR_KEYS = ("error", "fault", "Error", "Error Message", "errMsg", "emsg")
+
+
+def holdings(payload: Any) -> Fetch:
+    """Holdings have no stat/stCode envelope: {"data": [...]}. A reply that carries an error
+    (or a stat other than ok) is a failure even with an empty data list: reading it as "no
+    holdings" would look like a manual sale of everything."""
+    if isinstance(payload, dict) and (
+            any(payload.get(k) for k in _ERROR_KEYS)
+            or str(payload.get("stat", "ok")).strip().lower() != "ok"):
+        return Fetch(Outcome.FAILED, error=_error_text(payload))
+    return envelope(payload, has_stat=False)
+
+
+def positions(payload: Any) -> Fetch:
+    return envelope(payload)
+
+
+def trades(payload: Any) -> Fetch:
+    """Trade book reply → Fetch of raw fill rows (one per fill)."""
+    return envelope(payload)
+
+
+def error_code(payload: Any) -> int | None:
+    """The numeric error code of a reply in any of Kotak's error shapes (stCode, code,
+    error[0].code, fault.code), or None."""
+    if not isinstance(payload, dict):
+        return None
+    nested = [payload]
+    for key in ("fault", "data"):  # the SDK's replies nest errors: {"data": {"stCode": …}}
+        if isinstance(payload.get(key), dict):
+            nested.append(payload[key])
+    if isinstance(payload.get("error"), list) and payload["error"]:
+        nested.extend(e for e in payload["error"][:1] if isinstance(e, dict))
+    for part in reversed(nested):
+        for key in ("stCode", "code"):
+            code = to_int(part.get(key))
+            if code is not None:
+                return code
+    return None
+
+
+def error_text(payload: Any) -> str:
+    """The error message and code of a reply as one short line ('unexpected reply' if none)."""
+    if not isinstance(payload, dict):
+        return "unexpected reply"
+    for key in ("fault", "data"):
+        if isinstance(payload.get(key), dict):
+            payload = {**payload, **payload[key]}
+    return _error_text(payload)

@@ -1,0 +1,133 @@
+"""A broker session kept in the database, so consecutive cron runs do not log in again.
+
+Kotak keeps one session per account: two runs logging in at once expire each other's tokens.
+So "check the stored session → log in → store it" runs under a short lease row (the pattern
+of runlog.lease): a second run waits for the first, then reuses what it stored. The
+lease is a row, not an open write transaction, so the database stays writable during login.
+"""
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlite_utils import Database
+
+from ordertrack.store import runs as runlog
+from ordertrack.store.db import transaction
+from ordertrack.errors import BrokerUnavailable
+from ordertrack.timeutil import UTC, from_db, to_db, to_ist, utcnow
+
+# Log in again this long before the token's own expiry, so a run does not start on a token
+# that dies halfway through it.
+EXPIRY_MARGIN = timedelta(minutes=2)
+# Longer than the slowest login (two requests, each bounded by the login retry policy).
+LEASE = timedelta(minutes=3)
+# A waiting run waits a little longer than a lease can last, so a stuck holder's lease expires
+# first.
+LOGIN_WAIT_SECONDS = LEASE.total_seconds() + 30
+
+
+@dataclass(frozen=True)
+class Session:
+    token: str = field(repr=False)
+    sid: str = field(repr=False)
+    base_url: str
+    created_at: datetime
+    expires_at: datetime | None
+    trading_day: date
+
+    @classmethod
+    def create(cls, token: str, sid: str, base_url: str, now: datetime) -> "Session":
+        return cls(token, sid, base_url.rstrip("/"), now, jwt_expiry(token), ist_day(now))
+
+
+def ist_day(now: datetime) -> date:
+    return to_ist(now).date()
+
+
+def jwt_expiry(token: str) -> datetime | None:
+    """The `exp` claim of a JWT, read without verifying the signature (we only schedule a
+    re-login with it; the server remains the judge of validity). None when absent or unreadable."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, binascii.Error):
+        return None
+    exp = claims.get("exp") if isinstance(claims, dict) else None
+    if not isinstance(exp, (int, float)) or isinstance(exp, bool):
+        return None
+    try:
+        return datetime.fromtimestamp(exp, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def reusable(session: Session, now: datetime, stale_token: str | None = None) -> bool:
+    """A stored session may serve this run: logged in on today's IST date, not about to
+    expire, and not the token the broker just refused."""
+    if session.token == stale_token:
+        return False
+    if session.trading_day != ist_day(now):
+        return False
+    return session.expires_at is None or session.expires_at - EXPIRY_MARGIN > now
+
+
+# ---- storage ---------------------------------------------------------------------------------
+
+
+def load(db: Database, broker: str) -> Session | None:
+    row = db.execute(
+        "SELECT token, sid, base_url, created_at, expires_at, trading_day FROM broker_sessions"
+        " WHERE broker = ?", (broker,)).fetchone()
+    if row is None:
+        return None
+    token, sid, base_url, created_at, expires_at, day = row
+    try:
+        return Session(token, sid, base_url, datetime.fromisoformat(created_at),
+                       from_db(expires_at), date.fromisoformat(day))
+    except (TypeError, ValueError):
+        return None  # an unreadable row is no session: log in and overwrite it
+
+
+def save(db: Database, broker: str, session: Session) -> None:
+    with transaction(db):
+        db.execute(
+            "INSERT OR REPLACE INTO broker_sessions (broker, token, sid, base_url, expires_at,"
+            " trading_day, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (broker, session.token, session.sid, session.base_url,
+             to_db(session.expires_at) if session.expires_at else None,
+             session.trading_day.isoformat(), to_db(session.created_at)))
+
+
+# ---- the login lease -------------------------------------------------------------------------
+
+
+def login_lease(db: Database, broker: str) -> AbstractContextManager[None]:
+    def busy(holder: tuple[Any, ...]) -> Exception:
+        return BrokerUnavailable("another ordertrack run is still logging in to the broker;"
+                                 " try again in a few minutes")
+
+    return runlog.lease(db, f"login:{broker}", "login", LOGIN_WAIT_SECONDS, LEASE, busy)
+
+
+def obtain(db: Database, broker: str, login: Callable[[], Session],
+           stale_token: str | None = None) -> tuple[Session, bool]:
+    """Today's stored session, or a new one from `login` (stored for later runs).
+    Returns (session, logged_in_now). `stale_token` is one the broker has just refused."""
+    found = load(db, broker)
+    if found is not None and reusable(found, utcnow(), stale_token):
+        return found, False
+    with login_lease(db, broker):
+        found = load(db, broker)  # another run may have logged in while we waited
+        if found is not None and reusable(found, utcnow(), stale_token):
+            return found, False
+        session = login()
+        save(db, broker, session)
+        return session, True

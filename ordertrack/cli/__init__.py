@@ -1,0 +1,1 @@
+"""The command line: Typer app, exit ladder, rendering. No SQL, no policy."""

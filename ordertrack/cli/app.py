@@ -1,0 +1,826 @@
+"""The command line: parse, open, call the core, render, exit. No logic of its own."""
+
+import contextlib
+import os
+import sqlite3
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from sqlite_utils import Database
+
+from ordertrack import __version__, config
+from ordertrack import net as http
+from ordertrack.store import outbox
+from ordertrack.jobs import register as registry
+from ordertrack.store import runs as runlog
+from ordertrack.store import orders as store
+from ordertrack.core import symbols
+from ordertrack.store import tracking
+from ordertrack.jobs import eod as eod_core
+from ordertrack.core import health
+from ordertrack.notify import delivery as notify
+from ordertrack.jobs import reconcile as reconcile_core
+from ordertrack.cli import render
+from ordertrack.notify import ping
+from ordertrack.jobs import schedule
+from ordertrack.jobs import verify as verify_core
+from ordertrack.core.trading_calendar import ist_date
+from ordertrack.store.db import open_db, schema_version, transaction
+from ordertrack.errors import (BrokerUnavailable, DatabaseProblem, LockHeld, OrdertrackError,
+                               UsageProblem)
+from ordertrack.errors import ExitCode
+from ordertrack.core.models import Status
+from ordertrack.text import redact
+from ordertrack.text import one_line
+from ordertrack.timeutil import show, show_iso, utcnow
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="ordertrack", add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    help="Track the orders a trading engine places with the broker, and tell the trader.",
+)
+pending_app = typer.Typer(no_args_is_help=True, help="Orders the engine placed.")
+track_app = typer.Typer(no_args_is_help=True, help="The tracking scope: symbols and quantities.")
+outbox_app = typer.Typer(no_args_is_help=True, help="Notifications: waiting, sent, failed.")
+app.add_typer(pending_app, name="pending")
+app.add_typer(track_app, name="track")
+app.add_typer(outbox_app, name="outbox")
+broker_app = typer.Typer(no_args_is_help=True, help="The broker connection.")
+app.add_typer(broker_app, name="broker")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print data as JSON.")]
+
+
+class Shell:
+    """What every command needs: settings (read lazily, so --help needs none) and the db."""
+
+    def __init__(self, db: Path | None, config_path: Path | None):
+        self._db_path, self._config = db, config_path
+        self._settings: config.Settings | None = None
+        self._db: Database | None = None
+
+    @property
+    def settings(self) -> config.Settings:
+        if self._settings is None:
+            self._settings = config.load(os.environ, self._db_path, self._config)
+        return self._settings
+
+    def open(self, create: bool = True) -> Database:
+        """The database; a read-only command passes create=False and never makes one."""
+        if self._db is None:
+            self._db = open_db(self.settings.db_path, create=create)
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"ordertrack {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    db: Annotated[Path | None, typer.Option("--db", help="Database file [env ORDERTRACK_DB].")]
+    = None,
+    config_file: Annotated[Path | None, typer.Option(
+        "--config", help="TOML settings file [env ORDERTRACK_CONFIG].")] = None,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    ctx.obj = Shell(db, config_file)
+    render.COMMAND[0] = ctx.invoked_subcommand or "ordertrack"
+    ctx.call_on_close(ctx.obj.close)
+
+
+def _shell(ctx: typer.Context) -> Shell:
+    return ctx.find_root().obj  # type: ignore[no-any-return]
+
+
+def _broker_run(shell: Shell, command: str,
+                body: Callable[[Database, int], T]) -> tuple[T, Database]:
+    """Run a broker-facing command under the single-flight lock, recording the run."""
+    settings = shell.settings
+    if note := ping.begin(settings.ping_url, command):
+        render.warn(note)
+    db = shell.open()
+    run_id = runlog.start(db, command)
+    _raise_overdue(db, settings, run_id)
+    try:
+        with runlog.single_flight(db, command, settings.lock_wait_seconds,
+                                  timedelta(minutes=settings.lock_lease_minutes)), http.budget():
+            result = body(db, run_id)
+    except OrdertrackError as exc:
+        outcome = "locked" if isinstance(exc, LockHeld) else "failed"
+        runlog.finish(db, run_id, outcome, int(exc.exit_code), error=redact(exc.message))
+        if isinstance(exc, BrokerUnavailable):
+            _broker_down(shell, db, command, exc.message, run_id)
+        raise
+    except KeyboardInterrupt:
+        with contextlib.suppress(sqlite3.Error):
+            runlog.finish(db, run_id, "interrupted", int(ExitCode.INTERRUPTED),
+                          error="interrupted")
+        raise
+    except BaseException as exc:
+        code = ExitCode.DATABASE if isinstance(exc, sqlite3.DatabaseError) else ExitCode.INTERNAL
+        with contextlib.suppress(sqlite3.Error):  # the database itself may be what failed
+            runlog.finish(db, run_id, "crashed", int(code),
+                          error=redact(f"{type(exc).__name__}: {exc}"))
+        raise
+    counts = getattr(result, "counts", None)
+    error = getattr(result, "broker_error", None)  # eod goes on without the broker, then fails
+    if error:
+        runlog.finish(db, run_id, "failed", int(ExitCode.BROKER), counts, redact(error))
+        _broker_down(shell, db, command, error, run_id, deliver=False)  # eod delivers itself
+    else:
+        runlog.finish(db, run_id, "ok", 0, counts)
+    return result, db
+
+
+def _broker_down(shell: Shell, db: Database, command: str, error: str, run_id: int,
+                 deliver: bool = True) -> None:
+    """One system alert per outage (until a broker command succeeds again), then deliver what
+    the outbox holds anyway: the broker being down does not stop Telegram. Exit stays 4."""
+    key = f"broker-down:after-run-{runlog.last_broker_success(db)}"
+    with transaction(db):
+        outbox.enqueue(db, key, "SYSTEM_ALERT", {"command": command.split()[0],
+                                                 "text": f"broker unavailable: {redact(error)}"},
+                       utcnow(), run_id)
+    if deliver:
+        with contextlib.suppress(OrdertrackError), http.budget():
+            notify.deliver(db, shell.settings, utcnow())
+
+
+def _overdue(db: Database, settings: config.Settings, run_id: int | None = None) -> list[Any]:
+    return health.overdue(runlog.history(db, run_id), utcnow(), settings.missing.calendar,
+                          settings.overdue)
+
+
+def _raise_overdue(db: Database, settings: config.Settings, run_id: int) -> None:
+    """A run cron missed is noticed by the next run: one system alert per missed run."""
+    with transaction(db):
+        for late in _overdue(db, settings, run_id):
+            outbox.enqueue(db, late.key, "SYSTEM_ALERT", {"command": late.command,
+                                                         "text": late.text}, utcnow(), run_id)
+
+
+# ---- pending ---------------------------------------------------------------------------------
+
+
+@pending_app.command("add")
+def pending_add(
+    ctx: typer.Context,
+    order_id: Annotated[str | None, typer.Argument(help="Broker order id (nOrdNo), if known.")]
+    = None,
+    symbol: Annotated[str | None, typer.Option(help="Trading symbol, e.g. INFY or INFY-EQ.")]
+    = None,
+    side: Annotated[str | None, typer.Option(help="buy or sell.")] = None,
+    qty: Annotated[int | None, typer.Option(help="Quantity ordered.")] = None,
+    price: Annotated[float | None, typer.Option(help="Limit price.")] = None,
+    amo: Annotated[bool, typer.Option("--amo", help="An after-market order.")] = False,
+    placed_at: Annotated[str | None, typer.Option(
+        help="When it was placed, ISO 8601 (no offset = IST). Default: now.")] = None,
+    tag: Annotated[str | None, typer.Option(help="The tag sent with the order (Kotak 'ig').")]
+    = None,
+    from_file: Annotated[Path | None, typer.Option(
+        "--from", help="Import many orders from a JSON-lines or .csv file, all or nothing.")]
+    = None,
+    completes: Annotated[str | None, typer.Option(
+        "--completes", metavar="#N",
+        help="The unconfirmed order #N this broker order id belongs to.")] = None,
+) -> None:
+    """Register an order the engine placed. Re-adding the same order is a no-op.
+
+    Example: ordertrack pending add 250122000700111 --symbol INFY --side buy --qty 100
+    """
+    db = _shell(ctx).open()
+    if from_file is not None:
+        if any(v is not None for v in (order_id, symbol, side, qty, price, placed_at, tag,
+                                       completes)) or amo:
+            raise UsageProblem("--from cannot be combined with an order id or order options")
+        counts = registry.import_file(db, from_file, utcnow())
+        render.console.print(f"Imported {counts['added']} orders "
+                             f"({counts['unchanged']} already registered).")
+        return
+    raw = dict(order_id=order_id, symbol=symbol, side=side, qty=qty, price=price, amo=amo,
+               placed_at=placed_at, tag=tag)
+    outcome, local_id = registry.register(db, raw, utcnow(), completes)
+    name = order_id or f"#{local_id} (unconfirmed: verify will find its broker id)"
+    said = {"added": "registered", "unchanged": "already registered",
+            "resolved": f"registered: it completes unconfirmed order #{local_id}"}
+    render.console.print(f"Order {name} {said[outcome]}.")
+
+
+@pending_app.command("cancel")
+def pending_cancel(
+    ctx: typer.Context,
+    order_id: Annotated[str, typer.Argument(help="Broker order id, or #N for an unconfirmed one.")],
+    reason: Annotated[str | None, typer.Option(help="Why, kept with the order.")] = None,
+) -> None:
+    """Withdraw a mistaken registration: it ends locally as CANCELLED ("withdrawn by user").
+
+    Nothing is sent to the broker. An order with fills is refused (it is real).
+    Example: ordertrack pending cancel '#3' --reason "engine retried"
+    """
+    row = registry.withdraw(_shell(ctx).open(), order_id, reason, utcnow())
+    render.console.print(f"Order {order_id} withdrawn: CANCELLED ({row['reason']}).")
+
+
+@pending_app.command("list")
+def pending_list(
+    ctx: typer.Context,
+    all_: Annotated[bool, typer.Option("--all", help="Include finished orders.")] = False,
+    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+    symbol: Annotated[str | None, typer.Option(help="Only this symbol.")] = None,
+    json_: JsonFlag = False,
+) -> None:
+    """Open orders (all with --all) as a table, or JSON."""
+    if status is not None:
+        status = status.strip().upper()
+        if status not in Status.__members__:
+            raise UsageProblem(f"--status must be one of {', '.join(Status.__members__)}")
+    sym = symbols.normalise(symbol) if symbol else None
+    rows = store.query_orders(_shell(ctx).open(create=False), all_=all_, status=status,
+                              symbol=sym)
+    if json_:
+        render.emit_json([render.order_json(r) for r in rows])
+    else:
+        render.orders_table(rows, "Orders" if all_ or status else "Open orders")
+
+
+@pending_app.command("show")
+def pending_show(
+    ctx: typer.Context,
+    order_id: Annotated[str, typer.Argument(help="Broker order id, or #N for an unconfirmed one.")],
+    json_: JsonFlag = False,
+) -> None:
+    """One order with its full event history."""
+    db = _shell(ctx).open(create=False)
+    row = store.find_order(db, order_id)
+    if row is None:
+        raise UsageProblem(f"order {order_id} is not registered")
+    events = store.events_of(db, row["id"])
+    if json_:
+        render.emit_json({"order": render.order_json(row),
+                          "events": [render.event_json(e) for e in events]})
+    else:
+        render.order_detail(row, events)
+
+
+# ---- track -----------------------------------------------------------------------------------
+
+
+def _symbol(text: str) -> str:
+    try:
+        return symbols.check(text)
+    except ValueError as exc:
+        raise UsageProblem(str(exc)) from None
+
+
+@track_app.command("list")
+def track_list(
+    ctx: typer.Context,
+    all_: Annotated[bool, typer.Option("--all", help="Include stopped symbols.")] = False,
+    json_: JsonFlag = False,
+) -> None:
+    """Symbols the system owns, with the quantity it owns."""
+    rows = tracking.listing(_shell(ctx).open(create=False), all_=all_)
+    if json_:
+        render.emit_json([render.tracking_json(r) for r in rows])
+    else:
+        render.tracking_table(rows)
+
+
+@track_app.command("add")
+def track_add(
+    ctx: typer.Context,
+    symbol: Annotated[str, typer.Argument(help="Symbol to track.")],
+    qty: Annotated[int, typer.Option(min=0, max=registry.MAX_QTY,
+                                     help="Quantity the system owns now.")] = 0,
+) -> None:
+    """Start tracking a symbol (fills of system orders keep its quantity up to date)."""
+    db = _shell(ctx).open()
+    name = _symbol(symbol)
+    try:
+        with transaction(db):
+            outcome = tracking.start(db, name, qty, utcnow())
+    except ValueError as exc:
+        raise UsageProblem(str(exc)) from None
+    render.console.print(f"{name}: {'now tracked' if outcome == 'added' else 'already tracked'}"
+                         f" with quantity {qty}.")
+
+
+@track_app.command("show")
+def track_show(
+    ctx: typer.Context, symbol: Annotated[str, typer.Argument(help="Tracked symbol.")],
+    json_: JsonFlag = False,
+) -> None:
+    """One symbol with every change of its tracked quantity and what caused it."""
+    db = _shell(ctx).open(create=False)
+    name = _symbol(symbol)
+    row = tracking.get(db, name)
+    if row is None:
+        raise UsageProblem(f"{name} has never been tracked")
+    history = tracking.changes(db, name)
+    if json_:
+        render.emit_json({**render.tracking_json(row),
+                          "changes": [render.change_json(c) for c in history]})
+    else:
+        render.tracking_table([row])
+        render.changes_table(history)
+
+
+@track_app.command("stop")
+def track_stop(
+    ctx: typer.Context, symbol: Annotated[str, typer.Argument(help="Symbol to stop tracking.")]
+) -> None:
+    """Stop tracking a symbol (its history is kept)."""
+    db = _shell(ctx).open()
+    name = _symbol(symbol)
+    with transaction(db):
+        stopped = tracking.stop(db, name, utcnow())
+    if not stopped:
+        raise UsageProblem(f"{name} is not tracked")
+    render.console.print(f"{name}: tracking stopped.")
+
+
+# ---- outbox ----------------------------------------------------------------------------------
+
+
+@outbox_app.command("list")
+def outbox_list(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option(
+        help="PENDING, SENT, FAILED, DIGESTED or OFF.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1_000_000, help="At most this many rows.")] = 200,
+    json_: JsonFlag = False,
+) -> None:
+    """Notifications waiting, sent and failed, with each chat's delivery and last error."""
+    if status is not None and status.upper() not in outbox.STATUSES:
+        raise UsageProblem(f"--status must be one of {', '.join(outbox.STATUSES)}")
+    db = _shell(ctx).open(create=False)
+    rows = outbox.with_deliveries(db, outbox.listing(db, status.upper() if status else None,
+                                                     limit=limit))
+    if json_:
+        render.emit_json([render.outbox_json(r) for r in rows])
+    else:
+        render.outbox_table(rows)
+
+
+def _deliver(shell: Shell, db: Database, show_summary: bool = True, always: bool = False,
+             run_id: int | None = None) -> None:
+    """Deliver what the outbox holds (outside any transaction); exit 6 if any is kept, and
+    the run (its work done and recorded) shows that exit code in `status`."""
+    with http.budget():
+        report = notify.deliver(db, shell.settings, utcnow())
+    if show_summary:
+        render.delivery(report, always)
+    if report.undelivered:
+        error = notify.Undelivered(report.error_line())
+        if run_id is not None:
+            runlog.note_exit(db, run_id, int(error.exit_code), redact(error.message))
+        raise error
+
+
+@outbox_app.command("flush")
+def outbox_flush(
+    ctx: typer.Context,
+    retry_failed: Annotated[bool, typer.Option(
+        "--retry-failed", help="First re-queue deliveries that failed for good (after a fix).")]
+    = False,
+) -> None:
+    """Deliver waiting notifications to Telegram now. Exit 6 if any could not be delivered.
+
+    Example: ordertrack outbox flush --retry-failed
+    """
+    shell = _shell(ctx)
+    db = shell.open()
+    if retry_failed:
+        render.console.print(f"Re-queued {notify.requeue_failed(db, shell.settings)} failed "
+                             "deliveries.")
+    _deliver(shell, db, always=True)
+
+
+@app.command("notify-test")
+def notify_test(ctx: typer.Context) -> None:
+    """Prove the Telegram set-up: check the token (getMe), then send a test message to every
+    chat. A failure names its cause and fix; exit 3 for set-up problems, 6 for delivery ones.
+
+    Example: ordertrack notify-test
+    """
+    with http.budget():
+        checks = notify.self_test(_shell(ctx).settings, utcnow())
+    render.self_test(checks)
+    if code := notify.exit_code(checks):
+        raise typer.Exit(int(code))
+
+
+# ---- broker ----------------------------------------------------------------------------------
+
+
+@broker_app.command("check")
+def broker_check(ctx: typer.Context, json_: JsonFlag = False) -> None:
+    """Log in (or reuse today's session), then read the order book, holdings and positions
+    and print their counts. Changes no order. Exit code 4 when the broker fails.
+
+    Example: ordertrack broker check --json
+    """
+    shell = _shell(ctx)
+    broker = config.make_broker(shell.settings, shell.open())
+    counts = {}
+    for name, fetch in (("order_book", broker.order_book), ("holdings", broker.holdings),
+                        ("positions", broker.positions)):
+        result = fetch()
+        if not result.usable:
+            raise BrokerUnavailable(f"{name.replace('_', ' ')} fetch failed: {result.error}")
+        counts[name] = len(result.items)
+    session = getattr(broker, "session", None)  # the file broker has none
+    if json_:
+        render.emit_json({"broker": broker.name, **counts, "session": session and {
+            "logged_in_now": broker.logged_in_now, "logged_in_at": show_iso(session.created_at),
+            "expires_at": show_iso(session.expires_at)}})
+        return
+    if session is not None:
+        until = show(session.expires_at) if session.expires_at else "the end of the IST day"
+        render.console.print(f"Session: {'logged in now' if broker.logged_in_now else 'reused'}"
+                             f" (since {show(session.created_at)}), valid until {until}")
+    render.console.print(", ".join(f"{k.replace('_', ' ').capitalize()}: {v}"
+                                   for k, v in counts.items()))
+
+
+# ---- verify, status, demo ------------------------------------------------------------------
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    order_id: Annotated[str | None, typer.Option("--order-id", help="Check only this order.")]
+    = None,
+    json_: JsonFlag = False,
+) -> None:
+    """Fetch the order book once, advance every open order, queue notifications and deliver
+    them. Exit 6 when a notification could not be delivered (it is kept for the next run)."""
+    shell = _shell(ctx)
+    broker = config.make_broker(shell.settings, shell.open())
+    result, db = _broker_run(shell, "verify", lambda db, run_id: verify_core.run(
+        db, broker, shell.settings, utcnow(), order_id, run_id))
+    queued = outbox.listing(db, run_id=result.run_id)
+    if json_:
+        render.emit_json({"book": result.book, **result.counts, "notifications": len(queued),
+                          "skipped_rows": result.skipped_rows})
+    else:
+        render.counts_line("Verify", result.counts)
+        if result.skipped_rows:
+            render.console.print(f"{result.skipped_rows} order-book rows had no order id or"
+                                 " numbers that cannot be true, and were ignored")
+        render.notifications(queued, len(queued))
+    _deliver(shell, db, show_summary=not json_, run_id=result.run_id)
+
+
+@app.command()
+def reconcile(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; write "
+                                          "nothing.")] = False,
+    json_: JsonFlag = False,
+) -> None:
+    """Compare broker holdings (+ today's positions) with tracked quantities; detect and apply
+    manual trades."""
+    shell = _shell(ctx)
+    broker = config.make_broker(shell.settings, shell.open())
+    command = "reconcile --dry-run" if dry_run else "reconcile"
+    result, db = _broker_run(shell, command, lambda db, run_id: reconcile_core.run(
+        db, broker, shell.settings, utcnow(), dry_run, run_id))
+    if json_:
+        render.emit_json({"dry_run": dry_run, **result.counts,
+                          "decisions": [render.decision_json(d) for d in result.decisions]})
+    else:
+        render.decisions_table(result.decisions, dry_run)
+    if not dry_run:
+        if not json_:
+            queued = outbox.listing(db, run_id=result.run_id)
+            render.notifications(queued, len(queued))
+        _deliver(shell, db, show_summary=not json_, run_id=result.run_id)
+
+
+@app.command()
+def eod(ctx: typer.Context, json_: JsonFlag = False) -> None:
+    """End of day: force-verify, expire stale orders, daily summary (once per trading day),
+    archive finished tracking, check and back up the database."""
+    shell = _shell(ctx)
+    broker = config.make_broker(shell.settings, shell.open())
+    result, db = _broker_run(shell, "eod", lambda db, run_id: eod_core.run(
+        db, broker, shell.settings, utcnow(), run_id))
+    if json_:
+        render.emit_json(render.eod_json(result))
+    else:
+        render.console.print(result.closing_line(ist_date(utcnow())))
+        render.eod_view(result)
+        alerts = [r for r in outbox.listing(db, run_id=result.run_id)
+                  if r["kind"] != "DAILY_SUMMARY"]
+        render.notifications(alerts, len(alerts))
+    undelivered: notify.Undelivered | None = None
+    try:  # the summary goes out now, not with tomorrow's first verify
+        _deliver(shell, db, show_summary=not json_,
+                 run_id=None if result.broker_error else result.run_id)
+    except notify.Undelivered as exc:
+        undelivered = exc
+    if result.integrity != "ok":
+        raise DatabaseProblem(f"integrity check failed: {result.integrity}; no backup was taken")
+    if result.backup_error:
+        raise DatabaseProblem(result.backup_error)
+    if result.broker_error:
+        raise BrokerUnavailable(result.broker_error)
+    if undelivered is not None:
+        raise undelivered
+
+
+@app.command()
+def status(ctx: typer.Context, json_: JsonFlag = False) -> None:
+    """Last run of each command and its outcome; open orders; the outbox."""
+    shell = _shell(ctx)
+    db = shell.open(create=False)
+    settings = shell.settings
+    order_counts = dict(db.execute("SELECT status, count(*) FROM orders GROUP BY status"))
+    data: dict[str, Any] = {
+        "database": str(settings.db_path), "schema": schema_version(db),
+        "broker": settings.broker,
+        "notifications": notify.describe(settings),
+        "telegram_chats": notify.chat_summary(db),
+        "orders": {s.value: order_counts.get(s.value, 0) for s in Status},
+        "tracked_symbols": len(tracking.listing(db, all_=False)),
+        "outbox": {s: outbox.count(db, s) for s in ("PENDING", "SENT", "FAILED")},
+        "runs": runlog.last_runs(db),
+        "overdue": [late.text for late in _overdue(db, settings)],
+    }
+    if json_:
+        render.emit_json({**data, "runs": [render.run_json(r) for r in data["runs"]]})
+    else:
+        render.status_view(data)
+
+
+@app.command()
+def demo() -> None:
+    """A full order lifecycle on a throw-away database with a simulated broker."""
+    from ordertrack.cli.demo import run_demo
+
+    run_demo(render.console)
+
+
+# ---- entry point -----------------------------------------------------------------------------
+
+
+def _fail(message: str, code: ExitCode) -> int:
+    prefix = f"{render.log_prefix()} " if render.log_mode() else ""
+    sys.stderr.write(f"{prefix}ordertrack: {one_line(redact(message))}\n")
+    return int(code)
+
+
+def _usage(exc: typer.TyperException) -> int:
+    ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        sys.stdout.write(exc.format_message() + "\n")
+        return int(ExitCode.OK)
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    return _fail(exc.format_message().replace("\n", " ") + hint, ExitCode.USAGE)
+
+
+def run(argv: list[str] | None = None) -> int:
+    code = _run(argv)
+    if note := ping.end(code):  # after everything, so the monitor learns the real exit code
+        render.warn(note)
+    return code
+
+
+def _run(argv: list[str] | None) -> int:
+    command = typer.main.get_command(app)
+    try:
+        rv = command.main(args=argv, prog_name="ordertrack", standalone_mode=False)
+        if rv == ExitCode.INTERRUPTED:  # typer turns Ctrl-C into a silent Exit(130)
+            return _fail("interrupted", ExitCode.INTERRUPTED)
+        return rv if isinstance(rv, int) else 0
+    except typer.TyperException as exc:  # typer's own (vendored click) usage errors
+        return _usage(exc)
+    except typer.Abort:
+        return _fail("interrupted", ExitCode.INTERRUPTED)
+    except OrdertrackError as exc:
+        return _fail(exc.message, exc.exit_code)
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return _fail("the database stayed locked by another program; try again",
+                         ExitCode.LOCKED)
+        return _fail(f"database error: {exc}", ExitCode.DATABASE)
+    except sqlite3.DatabaseError as exc:
+        return _fail(f"database error: {exc}", ExitCode.DATABASE)
+    except KeyboardInterrupt:
+        return _fail("interrupted", ExitCode.INTERRUPTED)
+    except Exception as exc:  # a bug: one line, unless asked for the traceback
+        if os.environ.get("ORDERTRACK_DEBUG"):
+            raise
+        return _fail(f"internal error: {type(exc).__name__}: {exc} "
+                     "(set ORDERTRACK_DEBUG=1 for a traceback)", ExitCode.INTERNAL)
+
+
+def main() -> None:
+    sys.exit(run())
+
+
+# ---- report (issue 18) -----------------------------------------------------------------------
+
+
+@app.command("report")
+def report_command(
+    ctx: typer.Context,
+    day: Annotated[str | None, typer.Option("--day", help="One IST day, YYYY-MM-DD "
+                                            "[default: today].")] = None,
+    week: Annotated[bool, typer.Option("--week", help="The seven days ending today.")] = False,
+    first: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")] = None,
+    last: Annotated[str | None, typer.Option("--to", help="Last day [default: today].")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="File to write, '-' for stdout [default: ordertrack-report-<period>.html "
+        "in the current folder].")] = None,
+) -> None:
+    """A self-contained HTML report: the day at a glance, order timeline, rejections, tracked
+    quantities, run health and notifications."""
+    from ordertrack.jobs import report
+    from ordertrack.store import report_data
+    from ordertrack.core.trading_calendar import ist_date
+
+    period = report_data.period(ist_date(utcnow()), day, week, first, last)
+    shell = _shell(ctx)
+    if not shell.settings.db_path.expanduser().exists():
+        raise DatabaseProblem(f"no database at {shell.settings.db_path}: nothing to report")
+    db = shell.open()
+    data = report_data.gather(db, period, shell.settings.missing.calendar, utcnow())
+    page = report.render(data)
+    if str(out) == "-":
+        sys.stdout.write(page)
+        return
+    target = out or Path(report.default_name(period))
+    try:
+        report.write(page, target)
+    except OSError as exc:
+        raise UsageProblem(f"cannot write {target}: {exc.strerror or exc}") from None
+    print(f"report written to {target}")
+
+
+@app.command("datasette-metadata")
+def datasette_metadata(ctx: typer.Context) -> None:
+    """Print a datasette metadata file: table descriptions and canned queries (datasette is not
+    a dependency: `datasette ordertrack.db --metadata FILE`)."""
+    from ordertrack.store import datasette
+
+    render.emit_json(datasette.metadata(_shell(ctx).settings.db_path.stem))
+# ---- schedule, doctor (issue 11) -------------------------------------------------------------
+
+schedule_app = typer.Typer(no_args_is_help=True, help="The cron lines or systemd timers that run "
+                           "verify, reconcile and eod at IST times on this host.")
+app.add_typer(schedule_app, name="schedule")
+
+SystemdFlag = Annotated[bool, typer.Option("--systemd", help="systemd user timers instead of "
+                                           "crontab lines.")]
+EnvFileOption = Annotated[Path, typer.Option(
+    "--env-file", help="Settings and secrets the jobs source (chmod 600).")]
+LogOption = Annotated[Path | None, typer.Option(
+    "--log", help="Log file the jobs append to. Default: beside the database.")]
+
+
+def _schedule_paths(ctx: typer.Context, env_file: Path, log: Path | None) -> schedule.Paths:
+    """Paths as cron will see them: --db/--config given here go on the line; otherwise the
+    env file (which cron sources) decides the database, and the log sits beside it."""
+    shell = _shell(ctx)
+    env_file = Path(os.path.abspath(env_file.expanduser()))
+    sourced = schedule.read_env_file(env_file)
+    db_path = shell._db_path or config.load(sourced).db_path
+
+    def absolute(p: Path | None) -> Path | None:
+        return None if p is None else Path(os.path.abspath(p.expanduser()))
+
+    return schedule.Paths(schedule.this_executable(), env_file,
+                          absolute(log or db_path.parent / "ordertrack.log"),  # type: ignore
+                          absolute(shell._db_path), absolute(shell._config))
+
+
+@schedule_app.command("print")
+def schedule_print(ctx: typer.Context, systemd: SystemdFlag = False,
+                   env_file: EnvFileOption = Path(schedule.DEFAULT_ENV_FILE),
+                   log: LogOption = None) -> None:
+    """Show what 'install' would write, each cron line with its next firing in IST."""
+    paths = _schedule_paths(ctx, env_file, log)
+    if systemd:
+        for name, text in schedule.systemd_units(paths).items():
+            sys.stdout.write(f"# {schedule.systemd_dir() / name}\n{text}\n")
+        return
+    zone, name = schedule.host_zone()
+    now = utcnow()
+    for line in schedule.cron_block(paths, zone, name, now.astimezone(zone).date()).splitlines():
+        if line.startswith("#"):
+            sys.stdout.write(line + "\n")  # data to paste, never log-prefixed
+            continue
+        when = schedule.next_firing(line, zone, now)
+        sys.stdout.write(f"{line}\n#   next: {show(when) if when else 'never'}\n")
+
+
+@schedule_app.command("install")
+def schedule_install(ctx: typer.Context, systemd: SystemdFlag = False,
+                     env_file: EnvFileOption = Path(schedule.DEFAULT_ENV_FILE),
+                     log: LogOption = None) -> None:
+    """Install the schedule: ordertrack's block in your crontab (the rest is left as it is), or
+    systemd user timers with --systemd. Idempotent. Refuses an env file others can read."""
+    paths = _schedule_paths(ctx, env_file, log)
+    schedule.check_env_file(paths.env_file)
+    paths.log_file.parent.mkdir(parents=True, exist_ok=True)
+    if systemd:
+        folder = schedule.systemd_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in schedule.systemd_units(paths).items():
+            (folder / name).write_text(text, encoding="utf-8")
+        timers = " ".join(f"ordertrack-{job.command}.timer" for job in schedule.JOBS)
+        render.console.print(f"Wrote {len(schedule.JOBS) * 2} units to {folder}. Now run:\n"
+                             f"  systemctl --user daemon-reload\n"
+                             f"  systemctl --user enable --now {timers}\n"
+                             f"  loginctl enable-linger {os.environ.get('USER', '$USER')}"
+                             "   # so they run while you are logged out")
+        return
+    zone, name = schedule.host_zone()
+    block = schedule.cron_block(paths, zone, name, utcnow().astimezone(zone).date())
+    schedule.write_crontab(schedule.replace_block(schedule.read_crontab(), block))
+    render.console.print(f"Installed {sum(1 for l in block.splitlines() if not l.startswith('#'))}"
+                         f" cron lines (host zone {name}); log: {paths.log_file}. "
+                         "Check with 'ordertrack doctor'.", soft_wrap=True)
+    if schedule.has_dst(zone, utcnow().year):
+        render.warn(f"host zone {name} has daylight saving: these lines are right until the "
+                    "next change; re-run 'ordertrack schedule install' then, or use "
+                    "'ordertrack schedule install --systemd' (timers in Asia/Kolkata)")
+
+
+@schedule_app.command("remove")
+def schedule_remove(ctx: typer.Context, systemd: SystemdFlag = False) -> None:
+    """Remove ordertrack's crontab block (or its systemd user units)."""
+    if systemd:
+        folder = schedule.systemd_dir()
+        removed = [p for p in folder.glob("ordertrack-*.*")
+                   if p.suffix in (".service", ".timer")]
+        for path in removed:
+            path.unlink()
+        render.console.print(f"Removed {len(removed)} units from {folder}; run "
+                             "'systemctl --user daemon-reload'.")
+        return
+    current = schedule.read_crontab()
+    if not schedule.our_block(current) and schedule.BEGIN not in current:
+        render.console.print("No ordertrack lines in the crontab.")
+        return
+    schedule.write_crontab(schedule.replace_block(current, ""))
+    render.console.print("Removed ordertrack's lines from the crontab.")
+
+
+@app.command()
+def doctor(
+    ctx: typer.Context,
+    offline: Annotated[bool, typer.Option("--offline", help="Skip the checks that need the "
+                                          "network: broker, Telegram, clock, ping URL.")] = False,
+    send: Annotated[bool, typer.Option("--send", help="Send a real test message to every "
+                                       "chat (as notify-test) instead of only reaching it.")]
+    = False,
+    env_file: Annotated[Path | None, typer.Option(
+        "--env-file", help="The env file to check. Default: the one the installed schedule "
+        "sources, else ~/.config/ordertrack/env.")] = None,
+    json_: JsonFlag = False,
+) -> None:
+    """Check the deployment as cron will see it: settings, database, env file, broker,
+    Telegram, the installed schedule, the clock, the ping URL. One line per check; exit 0 only
+    when all pass, else 3.
+
+    Example: ordertrack doctor --offline
+    """
+    from ordertrack.jobs import doctor as doctor_core
+
+    shell = _shell(ctx)
+    now = utcnow()
+    env_file = (env_file or doctor_core.installed_env_file(now)
+                or Path(schedule.DEFAULT_ENV_FILE))
+    results = doctor_core.run(doctor_core.Context(
+        dict(os.environ), shell._db_path, shell._config,
+        Path(os.path.abspath(env_file.expanduser())), offline, send, now))
+    passed = all(r.ok for r in results)
+    if json_:
+        render.emit_json({"ok": passed, "checks": [r.json() for r in results]})
+    else:
+        for r in results:
+            line = (f"skipped  {r.check}: {r.detail.removeprefix('skipped: ')}" if r.skipped
+                    else f"ok       {r.check}: {r.detail}" if r.ok else
+                    f"PROBLEM  {r.check}: {r.detail} — fix: {r.fix}")
+            render.console.print(line, soft_wrap=True)
+    if not passed:
+        raise typer.Exit(int(ExitCode.CONFIG))

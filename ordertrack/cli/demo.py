@@ -1,0 +1,100 @@
+"""`ordertrack demo`: the whole lifecycle on a throw-away database, no credentials, no network.
+
+A scripted broker writes Kotak Neo order-book replies into a folder, and the real `verify`
+reads them through the `file` broker, so the demo runs exactly the code a cron job runs.
+"""
+
+import json
+import tempfile
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from ordertrack.store import outbox
+from ordertrack.jobs import register as registry
+from ordertrack.cli import render
+from ordertrack.store import runs as runlog
+from ordertrack.store import orders as store
+from ordertrack.store import tracking
+from ordertrack.jobs import verify
+from ordertrack.broker.file import FileBroker
+from ordertrack.config import Settings
+from ordertrack.store.db import open_db
+from ordertrack.timeutil import IST, utcnow
+
+REJECTION = ("RMS:Margin Exceeds,Cash Available:5000.00,Additional margin required:"
+             "890560.00 for entity account-XXXXX across exchange across segment across product")
+Step = tuple[str, datetime, list[dict[str, Any]], list[dict[str, Any]]]
+
+
+def _row(order_id: str, symbol: str, status: str, qty: int, filled: int, avg: str,
+         placed: datetime, reason: str = "--", amo: bool = False) -> dict[str, Any]:
+    return {
+        "nOrdNo": order_id, "ordSt": status, "stat": "Ok", "trdSym": f"{symbol}-EQ",
+        "sym": symbol, "exSeg": "nse_cm", "trnsTp": "B", "prod": "CNC", "prcTp": "L",
+        "qty": qty, "fldQty": filled, "unFldSz": qty - filled if status == "open" else 0,
+        "avgPrc": avg, "rejRsn": reason, "ordGenTp": "AMO" if amo else "NA",
+        "ordDtTm": placed.astimezone(IST).strftime("%d-%b-%Y %H:%M:%S"),
+    }
+
+
+def _script(today: datetime) -> list[Step]:
+    """(title, time, orders the engine registers then, the order book then)."""
+    amo = today - timedelta(days=1) + timedelta(hours=20, minutes=25)
+    opening = today + timedelta(hours=9, minutes=15)
+    itbees = dict(order_id="260101000000001", symbol="ITBEES", side="buy", qty=45, price=38.75,
+                  amo=True, placed_at=amo.isoformat())
+    infy = dict(order_id="260101000000002", symbol="INFY-EQ", side="buy", qty=100, price=1850,
+                placed_at=opening.isoformat())
+    tata = dict(order_id="260101000000003", symbol="TATASTEEL", side="buy", qty=30000,
+                placed_at=opening.isoformat())
+    queued = _row("260101000000001", "ITBEES", "after market order req received", 45, 0,
+                  "0.00", amo, amo=True)
+    done = _row("260101000000001", "ITBEES", "complete", 45, 45, "38.72", amo, amo=True)
+    rejected = _row("260101000000003", "TATASTEEL", "rejected", 30000, 0, "0.00", opening,
+                    REJECTION)
+    return [
+        ("20:25 yesterday: the engine places an after-market order (AMO) for ITBEES",
+         amo + timedelta(minutes=1), [itbees], [queued]),
+        ("09:16: the market opens; the AMO executes; the engine buys INFY and TATASTEEL",
+         opening + timedelta(minutes=1), [infy, tata],
+         [done, _row("260101000000002", "INFY", "open", 100, 40, "1849.85", opening), rejected]),
+        ("09:40: the rest of INFY fills", opening + timedelta(minutes=25), [],
+         [done, _row("260101000000002", "INFY", "complete", 100, 100, "1849.90", opening),
+          rejected]),
+    ]
+
+
+def run_demo(console: Console) -> None:
+    with tempfile.TemporaryDirectory(prefix="ordertrack-demo-") as tmp:
+        folder = Path(tmp) / "broker"
+        folder.mkdir()
+        settings = Settings(db_path=Path(tmp) / "demo.db", broker="file", broker_dir=folder)
+        db = open_db(settings.db_path)
+        today = datetime.combine(utcnow().astimezone(IST).date(), time(), tzinfo=IST)
+        console.print(f"Throw-away database: {settings.db_path}")
+        for title, now, orders, rows in _script(today):
+            console.print(f"\n{title}")
+            for raw in orders:
+                registry.register(db, raw, now)
+                console.print(f"  pending add: {raw['order_id']} {raw['symbol']} "
+                              f"{raw['side']} {raw['qty']}")
+            (folder / "orders.json").write_text(
+                json.dumps({"stat": "Ok", "stCode": 200, "data": rows}), encoding="utf-8")
+            run_id = runlog.start(db, "verify")
+            result = verify.run(db, FileBroker(folder), settings, now, run_id=run_id)
+            runlog.finish(db, run_id, "ok", 0, result.counts)
+            for change in result.changes:
+                after = change.after
+                console.print(f"  verify: {after.symbol} is {after.status.value} "
+                              f"{after.filled_qty}/{after.qty} (broker: {after.broker_status})")
+            sent = outbox.listing(db, run_id=run_id)
+            render.notifications(sent, len(sent))
+        console.print()
+        render.orders_table(store.query_orders(db, all_=True, status=None, symbol=None),
+                            "All orders")
+        render.tracking_table(tracking.listing(db, all_=False))
+        db.close()
+        console.print("Demo finished; its database has been removed.")

@@ -1,0 +1,351 @@
+"""Turning results into terminal tables or stable JSON. The only module that prints."""
+
+import json
+import os
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ordertrack.notify.messages import inr
+from ordertrack.text import redact
+from ordertrack.text import inline, one_line, storable
+from ordertrack.timeutil import IST, from_db, show, show_iso, utcnow
+
+# Markup off: symbols and broker reasons are data, never rich markup. Cron logs are not
+# terminals: give them room instead of rich's default 80 columns.
+_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 132
+COMMAND = ["ordertrack"]  # the running command, for log lines; set by the CLI
+
+
+def log_mode() -> bool:
+    """Log lines (timestamp, command, no tables, no wrapping) instead of terminal output: when
+    stdout is not a terminal and no COLUMNS asks for a layout; ORDERTRACK_OUTPUT=log|terminal
+    decides explicitly."""
+    choice = os.environ.get("ORDERTRACK_OUTPUT", "").strip().lower()
+    if choice in ("log", "terminal"):
+        return choice == "log"
+    return not sys.stdout.isatty() and not os.environ.get("COLUMNS")
+
+
+def log_prefix() -> str:
+    return f"{utcnow().astimezone(IST).isoformat(timespec='seconds')} {COMMAND[0]}"
+
+
+def _table_lines(table: Table) -> list[str]:
+    """One line per row, 'Header=value' pairs: greppable, no box drawing."""
+    headers = [str(c.header) for c in table.columns]
+    cells = [[str(cell) for cell in c._cells] for c in table.columns]
+    title = f"{table.title}: " if table.title else ""
+    return [title + "; ".join(f"{h}={col[i]}" for h, col in zip(headers, cells) if col[i])
+            for i in range(table.row_count)]
+
+
+class _Console(Console):
+    def print(self, *objects: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        if not log_mode():
+            super().print(*objects, **kwargs)
+            return
+        lines: list[str] = []
+        for obj in objects:
+            lines += _table_lines(obj) if isinstance(obj, Table) else str(obj).splitlines()
+        prefix = log_prefix()
+        self.file.write("".join(f"{prefix} {line}\n" for line in lines if line.strip()))
+        self.file.flush()
+
+
+console = _Console(highlight=False, markup=False, emoji=False, width=_WIDTH)
+MAX_LINES = 20  # notifications echoed on the terminal per run; the outbox keeps them all
+
+class _Table(Table):
+    """Every cell shown on one line with its control characters escaped: cells hold broker
+    text (a reason with an ESC sequence or a newline must not drive or forge the terminal)."""
+
+    def add_row(self, *cells: Any, **kwargs: Any) -> None:
+        super().add_row(*(inline(c) if isinstance(c, str) else c for c in cells), **kwargs)
+
+
+ORDER_JSON = ("id", "order_id", "symbol", "side", "qty", "filled_qty", "avg_price", "status",
+              "reason", "placed_at", "updated_at", "price", "amo", "tag", "broker_status")
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(storable(json.dumps(data, indent=2, ensure_ascii=False)) + "\n")
+
+
+def order_json(row: dict[str, Any]) -> dict[str, Any]:
+    out = {k: row[k] for k in ORDER_JSON}
+    out["amo"] = bool(out["amo"])
+    for key in ("placed_at", "updated_at"):
+        out[key] = show_iso(from_db(out[key]))
+    return out
+
+
+def orders_table(rows: list[dict[str, Any]], title: str) -> None:
+    if not rows:
+        console.print(f"{title}: none")
+        return
+    table = _Table(title=title)
+    for name in ("Order", "Symbol", "Side", "Filled/Qty", "Avg", "Status", "Placed (IST)"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("Reason", overflow="fold")
+    for r in rows:
+        table.add_row(r["order_id"] or f"#{r['id']}", r["symbol"], r["side"],
+                      f"{r['filled_qty']}/{r['qty']}", inr(r["avg_price"]) if r["avg_price"]
+                      else "", r["status"] + (" (AMO)" if r["amo"] else ""),
+                      show(from_db(r["placed_at"])), r["reason"] or "")
+    console.print(table)
+
+
+def event_json(e: dict[str, Any]) -> dict[str, Any]:
+    return {**e, "at": show_iso(from_db(e["at"])), "raw": json.loads(e["raw"]) if e["raw"] else None}
+
+
+def run_json(r: dict[str, Any]) -> dict[str, Any]:
+    return {**r, **{k: show_iso(from_db(r[k])) for k in ("started_at", "ended_at", "last_ok")}}
+
+
+def order_detail(row: dict[str, Any], events: list[dict[str, Any]]) -> None:
+    orders_table([row], "Order")
+    table = _Table(title="Events")
+    for name in ("When (IST)", "Event", "Status", "Filled", "Broker status", "Reason"):
+        table.add_column(name)
+    for e in events:
+        filled = f"{e['filled_qty']}" + (f" (+{e['delta_qty']})" if e["delta_qty"] else "")
+        table.add_row(show(from_db(e["at"])), e["kind"], e["status"], filled,
+                      e["broker_status"] or "", e["reason"] or "")
+    console.print(table)
+
+
+def tracking_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {"symbol": row["symbol"], "tracked_qty": row["tracked_qty"], "status": row["status"],
+            "started_at": show_iso(from_db(row["started_at"])),
+            "updated_at": show_iso(from_db(row["updated_at"]))}
+
+
+def tracking_table(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        console.print("Tracked symbols: none")
+        return
+    table = _Table(title="Tracked symbols")
+    for name in ("Symbol", "Quantity", "Status", "Since (IST)"):
+        table.add_column(name)
+    for r in rows:
+        table.add_row(r["symbol"], str(r["tracked_qty"]), r["status"],
+                      show(from_db(r["started_at"])))
+    console.print(table)
+
+
+def outbox_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {"id": row["id"], "kind": row["kind"], "status": row["status"], "text": row["text"],
+            "destination": row["destination"], "attempts": row["attempts"],
+            "last_error": row["last_error"], "created_at": show_iso(from_db(row["created_at"])),
+            "sent_at": show_iso(from_db(row["sent_at"])), "payload": row["payload"],
+            "digest_id": row.get("digest_id"),
+            "deliveries": [delivery_json(d) for d in row.get("deliveries", [])]}
+
+
+def delivery_json(d: dict[str, Any]) -> dict[str, Any]:
+    return {**d, **{k: show_iso(from_db(d[k])) for k in ("next_attempt_at", "sent_at")}}
+
+
+def _delivery_cell(row: dict[str, Any]) -> Text:
+    """One line per chat: its status, and why it is not sent yet. A Text, not a str: its line
+    breaks are ours, each line made safe here."""
+    if row.get("digest_id"):
+        return Text(f"in digest #{row['digest_id']}")
+    lines = []
+    for d in row.get("deliveries", []):
+        line = f"{d['chat_id']}: {d['status']}"
+        if d["status"] == "SENT" and d["message_id"]:
+            line += f" (message {d['message_id']})"
+        elif d["status"] != "SENT":
+            due = show(from_db(d["next_attempt_at"])) if d["status"] == "PENDING" else ""
+            line += f" ({d['attempts']} attempts" + (f", next {due}" if due else "") + ")"
+            line += f" — {d['last_error']}" if d["last_error"] else ""
+        lines.append(inline(line))
+    return Text("\n".join(lines) or inline(row["last_error"] or ""))
+
+
+def outbox_table(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        console.print("Outbox: empty")
+        return
+    table = _Table(title="Outbox")
+    for name in ("Id", "Created (IST)", "Status", "Message", "Delivery per chat, last error"):
+        table.add_column(name, overflow="fold")
+    for r in rows:
+        table.add_row(str(r["id"]), show(from_db(r["created_at"])), r["status"], r["text"],
+                      _delivery_cell(r))
+    console.print(table)
+
+
+def notifications(rows: list[dict[str, Any]], total: int) -> None:
+    for row in rows[:MAX_LINES]:
+        console.print(f"• {inline(row['text'])}")
+    if total > MAX_LINES:
+        console.print(f"… and {total - MAX_LINES} more (ordertrack outbox list)")
+
+
+def counts_line(title: str, counts: dict[str, int]) -> None:
+    parts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items() if v)
+    console.print(f"{title}: {parts or 'nothing to check'}")
+
+
+def status_view(data: dict[str, Any]) -> None:
+    console.print(f"Database: {data['database']} (schema {data['schema']})")
+    console.print(f"Broker: {data['broker']}; notifications: {data['notifications']}")
+    counts_line("Orders", data["orders"])
+    console.print(f"Tracked symbols: {data['tracked_symbols']}; outbox waiting: "
+                  f"{data['outbox']['PENDING']}, failed: {data['outbox']['FAILED']}")
+    for chat in data.get("telegram_chats", []):
+        console.print(f"Telegram chat {chat['chat_id']}: sent {chat['sent']}, waiting "
+                      f"{chat['waiting']}, failed {chat['failed']}"
+                      + (f"; last error: {chat['last_error']}" if chat["last_error"] else ""))
+    table = _Table(title="Last runs")
+    for name in ("Command", "Started (IST)", "Outcome", "Exit", "Last success (IST)", "Error"):
+        table.add_column(name)
+    for r in data["runs"]:
+        table.add_row(r["command"], show(from_db(r["started_at"])), r["outcome"],
+                      "" if r["exit_code"] is None else str(r["exit_code"]),
+                      show(from_db(r["last_ok"])), r["error"] or "")
+    console.print(table if data["runs"] else "No runs recorded yet.")
+
+
+def eod_json(result: Any) -> dict[str, Any]:
+    return {"trading_day": result.trading_day, "session": result.session,
+            "broker": "ok" if result.broker_error is None else "failed",
+            "broker_error": result.broker_error, "verify": result.counts,
+            "summary": result.summary, "summary_queued": result.summary_queued,
+            "archived_orders": result.archived_orders,
+            "archived_symbols": result.archived_symbols, "integrity": result.integrity,
+            "backup": result.backup, "backup_error": result.backup_error,
+            "db_size_bytes": result.db_size, "report": result.report,
+            "report_error": result.report_error}
+
+
+def summary_tables(s: dict[str, Any]) -> None:
+    day = s["trading_day"]
+    if not s["complete"]:
+        console.print(f"Broker unreachable at end of day, final states unknown: "
+                      f"{inline(s['broker_error'])}")
+    if s.get("corrected"):
+        console.print("Corrected summary: replaces the incomplete one sent earlier for this day")
+    counts = _Table(title=f"Daily summary {day}")
+    names = ("Placed", "Executed", "Rejected", "Cancelled", "Partially filled", "Expired",
+             "Still pending", "Manual trades", "Undelivered")
+    for name in names:
+        counts.add_column(name, justify="right")
+    counts.add_row(*map(str, (s["placed"], len(s["executed"]), len(s["rejected"]),
+                              len(s["cancelled"]), s["partially_filled"], len(s["expired"]),
+                              len(s["still_pending"]), s["manual_trades"],
+                              s["notifications_failed"])))
+    console.print(counts)
+    labels = {"executed": "executed", "rejected": "rejected", "cancelled": "cancelled",
+              "expired": "expired", "unconfirmed": "expired, final state unconfirmed",
+              "corrections": "corrected"}
+    finished = [(label, r) for kind, label in labels.items() for r in s.get(kind, [])]
+    if finished:
+        table = _Table(title="Finished today")
+        for name in ("Outcome", "Order", "Symbol", "Side", "Filled/Qty", "Avg", "Reason"):
+            table.add_column(name)
+        for kind, r in finished:
+            table.add_row(kind, r["order_id"] or "", r["symbol"], r["side"],
+                          f"{r['filled_qty']}/{r['qty']}",
+                          inr(r["avg_price"]) if r["avg_price"] else "", r["reason"] or "")
+        console.print(table)
+    if s["tracked"]:
+        console.print("Tracked: " + ", ".join(f"{t['symbol']} {t['tracked_qty']}"
+                                              for t in s["tracked"]))
+
+
+def eod_view(result: Any) -> None:
+    if result.broker_error:
+        console.print(f"Broker unreachable, nothing expired: {inline(result.broker_error)}")
+    else:
+        counts_line("Force-check", result.counts)
+    if result.summary is not None:
+        summary_tables(result.summary)
+        if not result.summary_queued:
+            console.print(f"({result.summary_skipped})")
+    console.print(f"Archived: {result.archived_orders} finished orders, "
+                  f"{result.archived_symbols} symbols with nothing left.")
+    backup = f"backup {result.backup}" if result.backup else "no backup"
+    console.print(f"Database: integrity {result.integrity}, {backup}, "
+                  f"size {result.db_size / 2**20:.1f} MiB.")
+    if getattr(result, "report", None):
+        console.print(f"Report: {result.report}")
+    if getattr(result, "report_error", None):
+        warn(result.report_error)
+
+
+def warn(line: str) -> None:
+    """A problem that does not end the command by itself: one line on stderr."""
+    prefix = f"{log_prefix()} " if log_mode() else ""
+    sys.stderr.write(f"{prefix}ordertrack: {one_line(redact(line))}\n")
+
+
+def delivery(report: Any, always: bool = False) -> None:
+    """What a delivery pass did, in one line (nothing when there was nothing to do)."""
+    for note in report.notes:
+        warn(note)
+    if not report.enabled:
+        if always:
+            console.print(f"Notifications are off (no TELEGRAM_BOT_TOKEN): {report.waiting} "
+                          "waiting in the outbox.")
+        return
+    if always or report.sent or report.failed or report.waiting:
+        console.print(f"Telegram: {report.sent} sent, {report.waiting} waiting, "
+                      f"{report.failed} failed.")
+    if always and report.failed_before:
+        console.print(f"{report.failed_before} failed for good earlier and are kept: see "
+                      "'ordertrack outbox list --status FAILED'; after a fix, "
+                      "'ordertrack outbox flush --retry-failed'.")
+
+
+def self_test(checks: list[Any]) -> None:
+    for check in checks:
+        where = "Bot" if check.target == "bot" else f"Chat {check.target}"
+        if check.ok:
+            console.print(f"{where}: {inline(check.text)}")
+        else:
+            warn(f"{where.lower()}: {check.text}")
+
+
+def decision_json(d: Any) -> dict[str, Any]:
+    return {"symbol": d.symbol, "action": d.action, "tracked": d.tracked, "owned": d.owned,
+            "new_qty": d.new_qty, "reason": d.reason, "manual_orders": list(d.manual_orders),
+            "stops_tracking": d.stops_tracking}
+
+
+def decisions_table(decisions: list[Any], dry_run: bool) -> None:
+    if not decisions:
+        console.print("Reconcile: no tracked symbols.")
+        return
+    table = _Table(title="Reconcile (dry run: nothing written)" if dry_run else "Reconcile")
+    for name in ("Symbol", "Tracked", "Owned", "Action", "New qty", "Reason", "Manual orders"):
+        table.add_column(name)
+    for d in decisions:
+        action = "stop tracking" if d.stops_tracking else d.action.replace("_", " ")
+        table.add_row(d.symbol, str(d.tracked), "" if d.owned is None else str(d.owned), action,
+                      str(d.new_qty), d.reason, ", ".join(d.manual_orders))
+    console.print(table)
+
+
+def change_json(c: dict[str, Any]) -> dict[str, Any]:
+    return {"at": show_iso(from_db(c["at"])), "cause": c["cause"], "delta": c["delta"],
+            "qty_after": c["qty_after"], "order_id": c["order_id"] or (
+                f"#{c['order_ref']}" if c["order_ref"] else None), "note": c["note"]}
+
+
+def changes_table(changes: list[dict[str, Any]]) -> None:
+    table = _Table(title="Changes of the tracked quantity")
+    for name in ("When (IST)", "Cause", "Change", "Quantity", "Order", "Note"):
+        table.add_column(name)
+    for c in map(change_json, changes):
+        table.add_row(show(from_db(c["at"])) if c["at"] else "", c["cause"],
+                      f"{c['delta']:+d}", str(c["qty_after"]), c["order_id"] or "",
+                      c["note"] or "")
+    console.print(table)

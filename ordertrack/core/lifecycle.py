@@ -1,0 +1,290 @@
+"""The order state machine: pure functions from (order, what the broker says) to a Change.
+
+State only moves forward: PENDING → PARTIALLY_FILLED → EXECUTED / CANCELLED; REJECTED; EXPIRED
+(a local decision, always with a reason). A partial fill is a quantity, not a broker status:
+each increase of the filled quantity is one event. A cancelled order keeps its fills.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from enum import Enum
+
+from ordertrack.core.trading_calendar import Calendar
+from ordertrack.core.models import BrokerOrder, Change, Event, Fetch, Order, Outcome, Status
+from ordertrack.timeutil import show
+
+
+class BrokerState(Enum):
+    WORKING = "working"
+    COMPLETE = "complete"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"
+
+
+# Kotak Neo `ordSt` values (broker-apis.md §5), lower-case with single spaces. Kite's upper-case
+# names fold to the same strings. Anything else is UNKNOWN: kept open, never read as filled.
+ORD_ST: dict[str, BrokerState] = {
+    "put order req received": BrokerState.WORKING,
+    "validation pending": BrokerState.WORKING,
+    "open pending": BrokerState.WORKING,
+    "open": BrokerState.WORKING,
+    "trigger pending": BrokerState.WORKING,
+    "modified": BrokerState.WORKING,
+    "modify validation pending": BrokerState.WORKING,
+    "modify pending": BrokerState.WORKING,
+    "not modified": BrokerState.WORKING,
+    "cancel pending": BrokerState.WORKING,
+    "not cancelled": BrokerState.WORKING,
+    "after market order req received": BrokerState.WORKING,
+    "modify after market order req received": BrokerState.WORKING,
+    "amo req received": BrokerState.WORKING,
+    "complete": BrokerState.COMPLETE,
+    "rejected": BrokerState.REJECTED,
+    "cancelled": BrokerState.CANCELLED,
+    "canceled": BrokerState.CANCELLED,
+    "cancelled after market order": BrokerState.CANCELLED,
+}
+
+_RANK = {Status.PENDING: 0, Status.PARTIALLY_FILLED: 1}
+
+
+def broker_state(status_text: str) -> BrokerState:
+    return ORD_ST.get(" ".join(status_text.lower().split()), BrokerState.UNKNOWN)
+
+
+TERMINAL_STATES = (BrokerState.COMPLETE, BrokerState.REJECTED, BrokerState.CANCELLED)
+_NEVER = datetime.min.replace(tzinfo=timezone.utc)
+
+
+def most_advanced(rows: Sequence[BrokerOrder],
+                  when: Callable[[BrokerOrder], datetime | None]) -> BrokerOrder:
+    """One order's rows (history, or duplicates in one book) → the state it is really in.
+
+    No row order and no reply-time stamp is trusted: a terminal row wins over any working one;
+    among rows of the same rank the latest `when`, then the earliest in the list. The filled
+    quantity is the largest any row reports (fills never un-happen), with the average price of
+    the row that carries it; the reason comes only from a terminal row.
+    """
+    def key(item: tuple[int, BrokerOrder]) -> tuple[int, datetime, int]:
+        index, row = item
+        terminal = broker_state(row.status_text) in TERMINAL_STATES
+        return (1 if terminal else 0, when(row) or _NEVER, -index)
+
+    best = max(enumerate(rows), key=key)[1]
+    filled = max((r.filled_qty for r in rows if r.filled_qty is not None), default=None)
+    priced = [r for r in (best, *rows) if r.avg_price and (r.filled_qty or 0) == (filled or 0)]
+    avg = priced[0].avg_price if priced else best.avg_price
+    terminal = broker_state(best.status_text) in TERMINAL_STATES
+    return replace(best, filled_qty=filled, avg_price=avg,
+                   reason=best.reason if terminal else None)
+
+
+@dataclass(frozen=True)
+class MissingRules:
+    """When an order absent from the order book may be called EXPIRED."""
+
+    runs: int = 3  # successful fetches that must have missed it
+    stale_after: timedelta = timedelta(hours=24)  # and at least this old
+    calendar: Calendar = Calendar()
+
+    def deadline(self, order: Order) -> datetime:
+        """Before this an order is protected: it may still be working at the broker.
+
+        At least `stale_after` old, and past the close of its session: an AMO placed on Friday
+        evening lives until Monday's close (Tuesday's, if Monday is a holiday).
+        """
+        session = self.calendar.session_for(order.placed_at, order.amo)
+        return max(order.placed_at + self.stale_after, self.calendar.close_of(session))
+
+
+def _filled_from(order: Order, row: BrokerOrder, state: BrokerState) -> int:
+    reported = row.filled_qty or 0
+    if state is BrokerState.COMPLETE and reported <= 0:
+        reported = row.qty or order.qty  # 'complete' means fully filled
+    # Never more than the order's quantity (the broker's, if the order was modified upwards).
+    reported = min(reported, max(order.qty, row.qty or 0))
+    return max(order.filled_qty, reported)  # a fill never un-happens
+
+
+def _target(order: Order, state: BrokerState, filled: int) -> Status:
+    if state is BrokerState.COMPLETE:
+        return Status.EXECUTED
+    if state is BrokerState.REJECTED:
+        return Status.REJECTED
+    if state is BrokerState.CANCELLED:
+        return Status.CANCELLED
+    if filled > 0:
+        return Status.PARTIALLY_FILLED
+    return Status.PENDING if order.status is Status.PENDING else order.status
+
+
+def observe(order: Order, row: BrokerOrder) -> Change:
+    """Advance an order by what the broker's row says. Terminal orders never move."""
+    if not order.status.is_open:
+        return Change(order, order)
+    state = broker_state(row.status_text)
+    filled = _filled_from(order, row, state)
+    target = _target(order, state, filled)
+    if target.is_open and _RANK[target] < _RANK[order.status]:
+        target = order.status
+    delta = filled - order.filled_qty
+    avg = row.avg_price if row.avg_price and row.avg_price > 0 else order.avg_price
+    reason = row.reason if state in (BrokerState.REJECTED, BrokerState.CANCELLED) else order.reason
+    after = replace(
+        order,
+        status=target,
+        filled_qty=filled,
+        avg_price=avg,
+        reason=reason,
+        broker_status=row.status_text or order.broker_status,
+        missing_count=0,
+        missing_since=None,
+    )
+    ref = order.ref
+
+    def event(kind: str, key: str, status: Status, delta_qty: int = 0, notify: bool = True,
+              why: str | None = None) -> Event:
+        return Event(kind, f"{ref}:{key}", status, filled, delta_qty, avg, why,
+                     row.status_text, row.raw, notify)
+
+    events: list[Event] = []
+    if state is BrokerState.UNKNOWN and row.status_text != order.broker_status:
+        events.append(event("UNKNOWN_STATUS", f"unknown:{row.status_text}", target, notify=False))
+    if target is Status.EXECUTED:
+        events.append(event("EXECUTED", "EXECUTED", target, delta))
+    elif delta > 0:
+        events.append(event("PARTIAL_FILL", f"fill:{filled}", Status.PARTIALLY_FILLED, delta))
+    if target in (Status.REJECTED, Status.CANCELLED):
+        events.append(event(target.value, target.value, target, why=reason))
+    return Change(order, after, tuple(events))
+
+
+def miss(order: Order, now: datetime, history: Fetch | None, rules: MissingRules) -> Change:
+    """The order was absent from a successful order-book fetch.
+
+    It becomes EXPIRED only when missed on `rules.runs` successful fetches, past its deadline
+    (`MissingRules.deadline`), and an order-history lookup (when the broker offers one) does not
+    know it. If history does know it, the newest history row advances it instead.
+    """
+    if not order.status.is_open:
+        return Change(order, order)
+    counted = replace(order, missing_count=order.missing_count + 1,
+                      missing_since=order.missing_since or now)
+    if not expiry_due(counted, now, rules):
+        return Change(order, counted)
+    if history is None or history.outcome is Outcome.FAILED:
+        return Change(order, counted)
+    if history.outcome is Outcome.OK:
+        return _from_history(counted, history.items[0])
+    valid = f"valid until {show(rules.deadline(order))}"
+    reason = (
+        f"not in the broker's order book on {counted.missing_count} successful checks"
+        + (" and unknown to its order history" if history.outcome is Outcome.EMPTY else "")
+        if order.order_id
+        else f"never appeared in the broker's order book ({counted.missing_count} checks)"
+    )
+    return expire(counted, f"{reason}; {valid}")
+
+
+def _from_history(counted: Order, row: BrokerOrder) -> Change:
+    """Advance a missing order by its history. A history that only shows it working does not
+    make it seen again: it stays missing (counted), so it can still be settled."""
+    change = observe(counted, row)
+    after = change.after
+    if after.status.is_open:
+        after = replace(after, missing_count=counted.missing_count,
+                        missing_since=counted.missing_since)
+    return Change(counted, after, change.events)
+
+
+def expiry_due(order: Order, now: datetime, rules: MissingRules) -> bool:
+    return order.missing_count >= rules.runs and now >= rules.deadline(order)
+
+
+def expire(order: Order, reason: str) -> Change:
+    after = replace(order, status=Status.EXPIRED, reason=reason)
+    ref = order.ref
+    event = Event("EXPIRED", f"{ref}:EXPIRED", Status.EXPIRED, order.filled_qty, reason=reason)
+    return Change(order, after, (event,))
+
+
+# ---- end of day: orders past their validity ---------------------------------------------------
+
+# The start of an expiry reason given without the broker's confirmation (its history failed).
+UNCONFIRMED = "final state unconfirmed"
+
+
+def settle_dead(order: Order, now: datetime, history: Fetch | None, valid: datetime) -> Change:
+    """eod: an open order past its validity (`MissingRules.deadline`, passed as `valid`) that
+    this run's order book did not list, however few runs have missed it.
+
+    History decides when it can (a terminal row settles it as the broker says); otherwise it
+    is EXPIRED with a reason saying what was seen. A failed history expires it all the same,
+    as "final state unconfirmed", so a dead order never stays PENDING; `correct` puts it right
+    if fills show up later.
+    """
+    if not order.status.is_open:
+        return Change(order, order)
+    if order.order_id is None:
+        return expire(order, f"never appeared in the broker's order book; valid until"
+                             f" {show(valid)}")
+    seen = f"not in the order book since {show(order.missing_since or now)}"
+    base = Change(order, order)
+    if history is not None and history.outcome is Outcome.OK:
+        base = _from_history(order, history.items[0])
+        if not base.after.status.is_open:
+            return base
+        detail = f"history: last state {history.items[0].status_text!r}"
+    elif history is not None and history.outcome is Outcome.EMPTY:
+        detail = "history: no data"
+    elif history is not None and history.outcome is Outcome.FAILED:
+        return expire(order, f"{UNCONFIRMED}: {seen}; history failed ({history.error});"
+                             f" valid until {show(valid)}")
+    else:
+        detail = "history: not offered by this broker"
+    expired = expire(base.after, f"{seen}; {detail}; valid until {show(valid)}")
+    return Change(order, expired.after, base.events + expired.events)
+
+
+def correct(order: Order, row: BrokerOrder) -> Change:
+    """An EXPIRED order the broker later shows with fills (in its book or history): the fills
+    count after all. EXECUTED when the broker says complete, CANCELLED when it says cancelled
+    (keeping the fills), otherwise still EXPIRED with the fills; one CORRECTED event."""
+    if order.status is not Status.EXPIRED:
+        return Change(order, order)
+    state = broker_state(row.status_text)
+    filled = _filled_from(order, row, state)
+    if filled <= order.filled_qty:
+        return Change(order, order)
+    status = {BrokerState.COMPLETE: Status.EXECUTED,
+              BrokerState.CANCELLED: Status.CANCELLED}.get(state, Status.EXPIRED)
+    avg = row.avg_price if row.avg_price and row.avg_price > 0 else order.avg_price
+    why = f"was expired ({order.reason}); the broker reports it {row.status_text or 'filled'}"
+    after = replace(order, status=status, filled_qty=filled, avg_price=avg, reason=why,
+                    broker_status=row.status_text or order.broker_status)
+    ref = order.ref
+    event = Event("CORRECTED", f"{ref}:CORRECTED:{filled}", status, filled,
+                  filled - order.filled_qty, avg, why, row.status_text, row.raw)
+    return Change(order, after, (event,))
+
+
+def confirm_expiry(order: Order, history: Fetch) -> Change:
+    """A later history answer for an order expired unconfirmed: fills correct it; an answer
+    without fills confirms the expiry (the reason loses its "unconfirmed"), silently."""
+    if history.outcome is Outcome.OK:
+        change = correct(order, history.items[0])
+        if change.changed:
+            return change
+        detail = f"history: last state {history.items[0].status_text!r}"
+    elif history.outcome is Outcome.EMPTY:
+        detail = "history: no data"
+    else:
+        return Change(order, order)
+    seen = (order.reason or "").removeprefix(f"{UNCONFIRMED}: ").split("; history failed")[0]
+    reason = f"{seen}; {detail} (asked again later)"
+    ref = order.ref
+    event = Event("EXPIRY_CONFIRMED", f"{ref}:EXPIRY_CONFIRMED", Status.EXPIRED,
+                  order.filled_qty, reason=reason, notify=False)
+    return Change(order, replace(order, reason=reason), (event,))

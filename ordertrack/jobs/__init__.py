@@ -1,0 +1,1 @@
+"""What a command does, start to end: fetch, apply in a transaction, deliver."""

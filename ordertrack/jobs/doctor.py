@@ -1,0 +1,335 @@
+"""`ordertrack doctor`: the deployment checked as the user's cron will see it. Each check gives
+one result: ok with what it saw, or the problem with its fix. Nothing here changes anything,
+except `--send` (a real test message) and the ping check (the monitor's /log endpoint)."""
+
+import os
+import shlex
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from ordertrack import config
+from ordertrack import net as http
+from ordertrack.notify import ping
+from ordertrack.jobs import schedule
+from ordertrack.store.db import open_db
+from ordertrack.errors import ConfigError, OrdertrackError
+from ordertrack.notify.telegram import Bot, Outcome, explain
+from ordertrack.timeutil import IST, show
+
+CLOCK_TOLERANCE = timedelta(seconds=30)
+QUICK = http.RetryPolicy(attempts=2, total_seconds=5.0, first_wait=0.2, max_wait=1.0,
+                         connect_timeout=3.0, read_timeout=5.0)
+
+
+@dataclass(frozen=True)
+class Result:
+    check: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    skipped: bool = False
+
+    def json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def ok(check: str, detail: str) -> Result:
+    return Result(check, True, detail)
+
+
+def problem(check: str, detail: str, fix: str) -> Result:
+    return Result(check, False, detail, fix)
+
+
+def skipped(check: str, why: str) -> Result:
+    return Result(check, True, f"skipped: {why}", skipped=True)
+
+
+@dataclass
+class Context:
+    env: dict[str, str]
+    db_option: Path | None
+    config_option: Path | None
+    env_file: Path
+    offline: bool
+    send: bool
+    now: datetime
+    settings: config.Settings | None = None
+
+
+# ---- each check --------------------------------------------------------------------------------
+
+
+def check_settings(c: Context) -> Result:
+    try:
+        c.settings = config.load(c.env, c.db_option, c.config_option)
+    except ConfigError as exc:
+        return problem("settings", exc.message, "fix the setting named above (README: "
+                       "Configuration)")
+    return ok("settings", f"loaded (broker {c.settings.broker})")
+
+
+def check_database(c: Context) -> Result:
+    if c.settings is None:
+        return skipped("database", "settings do not load")
+    path = Path(os.path.abspath(c.settings.db_path.expanduser()))
+    if not path.is_file():
+        return problem("database", f"no database at {path}",
+                       "it is created by the first 'ordertrack pending add' or 'ordertrack "
+                       "verify'; or point ORDERTRACK_DB at the right file")
+    st = path.stat()
+    if st.st_uid != os.getuid():
+        return problem("database", f"{path} is owned by uid {st.st_uid}, not you ({os.getuid()})",
+                       f"chown {os.getuid()} {path}, or run ordertrack as its owner")
+    if st.st_mode & 0o077:
+        return problem("database", f"{path} is readable by others (mode {st.st_mode & 0o777:o})",
+                       f"chmod 600 {path}")
+    return ok("database", f"{path} (0600, yours)")
+
+
+def check_env_file(c: Context) -> Result:
+    issue = schedule.env_file_problem(c.env_file)
+    if issue:
+        detail, _, fix = issue.partition(": ")
+        return problem("env file", detail, fix)
+    return ok("env file", f"{c.env_file} (0600)")
+
+
+def _broker_db(c: Context) -> Any:
+    """The real database when it exists (the Kotak session lives there), else a throw-away one:
+    doctor never creates the user's database."""
+    assert c.settings is not None
+    if c.settings.db_path.is_file():
+        return open_db(c.settings.db_path)
+    return open_db(Path(tempfile.mkdtemp(prefix="ordertrack-doctor-")) / "doctor.db")
+
+
+def check_broker(c: Context) -> Result:
+    if c.settings is None:
+        return skipped("broker", "settings do not load")
+    if c.offline:
+        return skipped("broker", "--offline")
+    try:
+        broker = config.make_broker(c.settings, _broker_db(c))
+        for name in ("order_book", "holdings", "positions"):
+            result = getattr(broker, name)()
+            if not result.usable:
+                return problem("broker", f"{name.replace('_', ' ')} fetch failed: "
+                               f"{result.error}", "run 'ordertrack broker check'; README: "
+                               "Troubleshooting Kotak Neo")
+    except OrdertrackError as exc:
+        return problem("broker", exc.message, "complete the broker settings (README: Kotak "
+                       "Neo set-up), then 'ordertrack broker check'")
+    return ok("broker", f"{c.settings.broker}: order book, holdings and positions read")
+
+
+def check_telegram(c: Context) -> list[Result]:
+    s = c.settings
+    if s is None:
+        return [skipped("telegram", "settings do not load")]
+    if c.offline:
+        return [skipped("telegram", "--offline")]
+    if not s.telegram_token or not s.telegram_chats:
+        missing = "TELEGRAM_BOT_TOKEN" if not s.telegram_token else "TELEGRAM_CHAT_ID"
+        return [problem("telegram", f"{missing} is not set", "README: Telegram set-up; then "
+                        "'ordertrack notify-test'")]
+    if c.send:
+        from ordertrack.notify import delivery as notify
+
+        return [Result("telegram", k.ok, k.text if k.target == "bot" else f"chat {k.target}: "
+                       f"{k.text}", "" if k.ok else "see 'ordertrack notify-test' in the README")
+                for k in notify.self_test(s, c.now)]
+    bot = Bot(s.telegram_token, s.telegram_api_url, read_timeout=s.telegram_timeout)
+    me = bot.get_me()
+    if me.outcome is not Outcome.SENT:
+        return [problem("telegram", f"bot: {explain(me).line()}", "run 'ordertrack notify-test'")]
+    name = me.result.get("username", "?") if isinstance(me.result, dict) else "?"
+    results = [ok("telegram", f"bot @{name} accepted")]
+    for chat in s.telegram_chats:
+        answer = bot.get_chat(chat)
+        if answer.outcome is Outcome.SENT:
+            results.append(ok("telegram", f"chat {chat} reachable"))
+        else:
+            results.append(problem("telegram", f"chat {chat}: {explain(answer).line()}",
+                                   "run 'ordertrack notify-test'"))
+    return results
+
+
+# ---- the installed schedule --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Installed:
+    command: str
+    executable: Path
+    env_file: Path
+    db: Path | None
+    firings: list[datetime]
+
+
+def _parse_cron_line(line: str, zone: Any, now: datetime) -> Installed | None:
+    fields = line.split(None, 5)
+    if len(fields) < 6:
+        return None
+    try:
+        words = shlex.split(fields[5].replace("\\%", "%"))
+        env_file, executable = Path(words[3].rstrip(";")), Path(words[6])
+        rest = words[7:words.index(">>")]
+    except (ValueError, IndexError):
+        return None
+    db = Path(rest[rest.index("--db") + 1]) if "--db" in rest else None
+    when = schedule.next_firing(line, zone, now)
+    return Installed(rest[-1], executable, env_file, db, [when] if when else [])
+
+
+def installed_cron(now: datetime) -> list[Installed] | None:
+    """The jobs in the crontab block, or None when there is no block."""
+    block = schedule.our_block(schedule.read_crontab())
+    if not block:
+        return None
+    zone, _ = schedule.host_zone()
+    jobs = [_parse_cron_line(line, zone, now) for line in block
+            if line.strip() and not line.startswith("#")]
+    return [j for j in jobs if j is not None]
+
+
+def installed_systemd() -> list[Installed] | None:
+    folder = schedule.systemd_dir()
+    jobs = []
+    for job in schedule.JOBS:
+        service = folder / f"ordertrack-{job.command}.service"
+        if not service.is_file():
+            continue
+        values = dict(line.split("=", 1) for line in service.read_text().splitlines()
+                      if "=" in line)
+        words = shlex.split(values.get("ExecStart", ""))
+        if not words:
+            continue
+        db = Path(words[words.index("--db") + 1]) if "--db" in words else None
+        jobs.append(Installed(words[-1], Path(words[0]), Path(values.get("EnvironmentFile", "")),
+                              db, []))
+    return jobs or None
+
+
+def _schedule_db(job: Installed) -> Path:
+    if job.db is not None:
+        return job.db
+    return config.load(schedule.read_env_file(job.env_file)).db_path
+
+
+def check_schedule(c: Context) -> Result:
+    if c.settings is None:
+        return skipped("schedule", "settings do not load")
+    try:
+        jobs, kind = installed_cron(c.now), "crontab"
+    except ConfigError:
+        jobs, kind = None, "crontab"
+    if jobs is None:
+        jobs, kind = installed_systemd(), "systemd timers"
+    fix = "ordertrack schedule install (or --systemd)"
+    if not jobs:
+        return problem("schedule", "no ordertrack schedule installed (crontab or systemd "
+                       "timers)", fix)
+    missing = {j.command for j in schedule.JOBS} - {j.command for j in jobs}
+    if missing:
+        return problem("schedule", f"{kind}: no line for {', '.join(sorted(missing))}", fix)
+    me = schedule.this_executable()
+    for job in jobs:
+        if os.path.abspath(job.executable) != str(me):
+            return problem("schedule", f"{kind} runs {job.executable}, not this ordertrack "
+                           f"({me})", f"re-run: {me} schedule install")
+        # the env file check already covers the file the user named
+        if job.env_file != c.env_file and schedule.env_file_problem(job.env_file):
+            return problem("schedule", f"{kind} sources {job.env_file}: "
+                           f"{schedule.env_file_problem(job.env_file)}", f"fix it, or {fix}")
+        db = Path(os.path.abspath(_schedule_db(job).expanduser()))
+        if db != Path(os.path.abspath(c.settings.db_path.expanduser())):
+            return problem("schedule", f"{kind} uses database {db}, not {c.settings.db_path}",
+                           "set ORDERTRACK_DB in the env file to this database, then " + fix)
+        for when in job.firings:
+            ist = when.astimezone(IST)
+            if ist.weekday() > 4 or not schedule.MARKET_WINDOW[0] <= ist.time() \
+                    <= schedule.MARKET_WINDOW[1]:
+                return problem("schedule", f"{kind}: {job.command} next fires {show(when)}, "
+                               "outside market hours (the host's time zone changed?)",
+                               "re-run: ordertrack schedule install")
+    nxt = min((w for j in jobs for w in j.firings), default=None)
+    return ok("schedule", f"{kind}: {len(jobs)} jobs, this executable and database"
+              + (f"; next {show(nxt)}" if nxt else ""))
+
+
+# ---- clock and ping ----------------------------------------------------------------------------
+
+
+def check_clock(c: Context) -> Result:
+    s = c.settings
+    if s is None:
+        return skipped("clock", "settings do not load")
+    if c.offline:
+        return skipped("clock", "--offline")
+    source = (s.telegram_api_url if s.telegram_token else
+              s.kotak_login_url if s.broker == "kotak" else None)
+    if source is None:
+        return skipped("clock", "no Telegram or Kotak server to compare with")
+    host = source.split("//", 1)[-1].split("/", 1)[0]
+    try:
+        reply = http.send(requests.Session(), "HEAD", source, policy=QUICK,
+                          allow_redirects=False)
+        theirs = parsedate_to_datetime(reply.headers.get("Date", ""))
+    except http.HttpFailure as exc:
+        return problem("clock", f"cannot compare: {exc}", "check the network")
+    except (TypeError, ValueError):
+        return problem("clock", f"{host} sent no usable Date header", "check TELEGRAM_API_URL")
+    drift = c.now - theirs
+    if abs(drift) > CLOCK_TOLERANCE:
+        return problem("clock", f"this clock is {drift.total_seconds():+.0f} s off {host}'s",
+                       "enable time sync (timedatectl set-ntp true); TOTP logins fail otherwise")
+    return ok("clock", f"within {abs(drift.total_seconds()):.0f} s of {host}")
+
+
+def check_ping(c: Context) -> Result:
+    s = c.settings
+    if s is None:
+        return skipped("ping", "settings do not load")
+    if not s.ping_url:
+        return skipped("ping", "no ping URL set ([health] ping_url / ORDERTRACK_PING_URL)")
+    if c.offline:
+        return skipped("ping", "--offline")
+    # /log records an event without changing the check's state (healthchecks.io); a plain
+    # ping here would tell the monitor a run succeeded.
+    issue = replace(ping.Pinger(s.ping_url), policy=QUICK).ping("log")
+    if issue:
+        return problem("ping", issue, "check [health] ping_url / ORDERTRACK_PING_URL")
+    return ok("ping", f"{ping.public(s.ping_url)} answers")
+
+
+CHECKS: tuple[Callable[[Context], Result | list[Result]], ...] = (
+    check_settings, check_database, check_env_file, check_broker, check_telegram,
+    check_schedule, check_clock, check_ping)
+
+
+def installed_env_file(now: datetime) -> Path | None:
+    """The env file the installed schedule sources, if one is installed."""
+    try:
+        jobs = installed_cron(now) or installed_systemd()
+    except OrdertrackError:
+        jobs = installed_systemd()
+    return jobs[0].env_file if jobs else None
+
+
+def run(c: Context) -> list[Result]:
+    results: list[Result] = []
+    for check in CHECKS:
+        try:
+            out = check(c)
+        except OrdertrackError as exc:  # a check must not stop the others
+            out = problem(check.__name__.removeprefix("check_"), exc.message, "see above")
+        results += out if isinstance(out, list) else [out]
+    return results

@@ -1,0 +1,293 @@
+"""Registering the orders an engine placed: `pending add`, `pending add --from`, the Python API.
+
+Re-adding the same order with the same details is a no-op; conflicting details are an error, so
+an engine that restarts cannot create a second copy of an order (a peer's duplicate-row bug).
+"""
+
+import csv
+import io
+import json
+import math
+import re
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from ordertrack.store import orders as store
+from ordertrack.core import symbols
+from ordertrack.store.db import transaction
+from ordertrack.errors import UsageProblem
+from ordertrack.core.models import Event, Side, Status, local_ref
+from ordertrack.timeutil import parse_user_time, to_db
+
+MAX_QTY = 10**9
+MAX_PRICE = 10**9
+MAX_IMPORT_BYTES = 50 * 1024 * 1024
+_ORDER_ID = re.compile(r"[A-Za-z0-9_\-]{1,40}")  # fullmatch: "$" allows a final newline
+_FIELDS = ("order_id", "symbol", "side", "qty", "price", "amo", "placed_at", "tag")
+
+
+@dataclass(frozen=True)
+class NewOrder:
+    order_id: str | None
+    symbol: str
+    side: str
+    qty: int
+    price: float | None
+    amo: bool
+    placed_at: datetime
+    tag: str | None
+    explicit_time: bool = False  # placed_at came from the caller, not the clock
+
+
+def _qty(value: Any) -> int:
+    try:
+        qty = int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"qty must be a whole number, not {value!r}") from None
+    if not 0 < qty <= MAX_QTY:
+        raise ValueError(f"qty must be between 1 and {MAX_QTY}, not {qty}")
+    return qty
+
+
+def _price(value: Any) -> float | None:
+    if value is None or str(value).strip() == "":
+        return None
+    try:
+        price = float(str(value).strip())
+    except ValueError:
+        raise ValueError(f"price must be a number, not {value!r}") from None
+    if not math.isfinite(price) or not 0 < price < MAX_PRICE:
+        raise ValueError(f"price must be above 0 and below {MAX_PRICE}, not {value}")
+    return price
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value or "").strip().lower()
+    if text in ("", "0", "false", "no", "n"):
+        return False
+    if text in ("1", "true", "yes", "y"):
+        return True
+    raise ValueError(f"amo must be true or false, not {value!r}")
+
+
+def validate(raw: dict[str, Any], now: datetime) -> NewOrder:
+    """Check one order's fields; ValueError names the first thing wrong."""
+    order_id = raw.get("order_id")
+    order_id = str(order_id).strip() if order_id not in (None, "") else None
+    if order_id is not None and not _ORDER_ID.fullmatch(order_id):
+        raise ValueError(f"invalid order id {order_id!r}: letters, digits, _ and - only (max 40)")
+    if not raw.get("symbol"):
+        raise ValueError("symbol is required")
+    side = str(raw.get("side") or "").strip().upper()
+    if side not in (Side.BUY.value, Side.SELL.value):
+        raise ValueError(f"side must be buy or sell, not {raw.get('side')!r}")
+    placed_at = now
+    if raw.get("placed_at"):
+        placed_at = parse_user_time(str(raw["placed_at"]))
+        if placed_at > now + timedelta(minutes=5):
+            raise ValueError(f"placed_at {raw['placed_at']} is in the future")
+    tag = str(raw["tag"]).strip() if raw.get("tag") not in (None, "") else None
+    if tag is not None and (len(tag) > 64 or not tag.isprintable()):
+        raise ValueError("tag must be printable and at most 64 characters")
+    return NewOrder(order_id, symbols.check(str(raw["symbol"])), side, _qty(raw.get("qty")),
+                    _price(raw.get("price")), _bool(raw.get("amo")), placed_at, tag,
+                    explicit_time=bool(raw.get("placed_at")))
+
+
+def _conflicts(stored: dict[str, Any], new: NewOrder) -> list[str]:
+    pairs = [("symbol", new.symbol), ("side", new.side), ("qty", new.qty),
+             ("amo", int(new.amo)), ("tag", new.tag)]
+    if new.price is not None:
+        pairs.append(("price", new.price))
+    return [f"{name} {stored[name]!r} ≠ {value!r}" for name, value in pairs
+            if stored[name] != value and not (name == "tag" and value is None)]
+
+
+_OPEN = "status IN ('PENDING', 'PARTIALLY_FILLED')"
+_UNCONFIRMED = f"order_id IS NULL AND {_OPEN}"
+
+
+def _first(db: Database, where: str, params: tuple[Any, ...]) -> dict[str, Any] | None:
+    cursor = db.execute(f"SELECT * FROM orders WHERE {where} ORDER BY id LIMIT 1", params)
+    row = cursor.fetchone()
+    return dict(zip([d[0] for d in cursor.description], row)) if row else None
+
+
+def _existing(db: Database, new: NewOrder) -> dict[str, Any] | None:
+    """The stored order this registration repeats, if any.
+
+    By broker id; else an open order with the same tag (a tag names one order while it is
+    open, and may be reused after); else, for an engine that restarts and registers again with
+    the same explicit placement time, an open unconfirmed order with the same details. An id
+    arriving for an open unconfirmed order with its tag completes that order.
+    """
+    if new.order_id:
+        found = store.find_order(db, new.order_id)
+        if found is None and new.tag:
+            found = _first(db, f"tag = ? AND {_UNCONFIRMED}", (new.tag,))
+        return found if found is not None else _attachable(db, new)
+    if new.tag:
+        return _first(db, f"tag = ? AND {_OPEN}", (new.tag,))
+    if new.explicit_time:
+        return _first(db, f"{_UNCONFIRMED} AND tag IS NULL AND symbol = ? AND side = ? AND qty = ?"
+                          " AND amo = ? AND placed_at = ?",
+                      (new.symbol, new.side, new.qty, int(new.amo), to_db(new.placed_at)))
+    return None
+
+
+def _attachable(db: Database, new: NewOrder) -> dict[str, Any] | None:
+    """The one open unconfirmed order this id belongs to: same symbol, side and quantity (and
+    a compatible tag). Several candidates are refused: a guess could settle the wrong one."""
+    cursor = db.execute(f"SELECT * FROM orders WHERE {_UNCONFIRMED} AND symbol = ? AND side = ?"
+                        " AND qty = ? AND (tag IS NULL OR tag = ?) ORDER BY id",
+                        (new.symbol, new.side, new.qty, new.tag))
+    names = [d[0] for d in cursor.description]
+    found = [dict(zip(names, row)) for row in cursor.fetchall()]
+    if len(found) > 1:
+        numbers = ", ".join(f"#{row['id']}" for row in found)
+        raise UsageProblem(f"order {new.order_id} could complete any of the unconfirmed orders"
+                           f" {numbers}: say which with --completes #N")
+    return found[0] if found else None
+
+
+def _completes(db: Database, new: NewOrder, ref: str) -> dict[str, Any]:
+    """The unconfirmed order named by `pending add ID --completes #N`."""
+    if not new.order_id:
+        raise UsageProblem("--completes needs the broker order id it gives to the order")
+    if not (ref.startswith("#") and ref[1:].isdigit()):
+        raise UsageProblem(f"--completes takes a local order number such as #3, not {ref!r}")
+    stored = store.find_order(db, ref)
+    if stored is None:
+        raise UsageProblem(f"order {ref} is not registered")
+    if stored["order_id"] is not None or stored["status"] not in store.OPEN:
+        raise UsageProblem(f"order {ref} is not an open unconfirmed order"
+                           f" ({stored['order_id'] or stored['status']})")
+    if store.find_order(db, new.order_id) is not None:
+        raise UsageProblem(f"order {new.order_id} is already registered")
+    return stored
+
+
+def add(db: Database, new: NewOrder, now: datetime,
+        completes: str | None = None) -> tuple[str, int]:
+    """Register inside the caller's transaction. `completes` ('#N') names the unconfirmed
+    order the id belongs to. Returns ('added' | 'unchanged' | 'resolved', local id)."""
+    stored = _completes(db, new, completes) if completes else _existing(db, new)
+    if stored is not None:
+        problems = _conflicts(stored, new)
+        if problems:
+            name = new.order_id or f"tag {new.tag}"
+            raise UsageProblem(f"order {name} is already registered with other details: "
+                               + "; ".join(problems))
+        if new.order_id and stored["order_id"] is None:
+            db.execute("UPDATE orders SET order_id = ?, updated_at = ? WHERE id = ?",
+                       (new.order_id, to_db(now), stored["id"]))
+            store.insert_event(db, stored["id"], Event(
+                "RESOLVED", f"{local_ref(stored['id'])}:RESOLVED", Status(stored["status"]),
+                stored["filled_qty"], reason="broker id registered later", notify=False),
+                now, None)
+            return "resolved", stored["id"]
+        return "unchanged", stored["id"]
+    local_id = store.insert_order(db, asdict(new), now)
+    ref = new.order_id or local_ref(local_id)
+    store.insert_event(db, local_id, Event("REGISTERED", f"{ref}:REGISTERED", Status.PENDING, 0,
+                                           notify=False), now, None)
+    return "added", local_id
+
+
+def register(db: Database, raw: dict[str, Any], now: datetime,
+             completes: str | None = None) -> tuple[str, int]:
+    try:
+        new = validate(raw, now)
+    except ValueError as exc:
+        raise UsageProblem(str(exc)) from None
+    with transaction(db):
+        return add(db, new, now, completes)
+
+
+def withdraw(db: Database, ref: str, reason: str | None, now: datetime) -> dict[str, Any]:
+    """`pending cancel`: end a mistaken registration locally as CANCELLED, so nothing waits
+    on it (reconcile stops deferring its symbol). An order with fills is real: refused."""
+    if reason is not None and (len(reason) > 200 or not reason.isprintable()):
+        raise UsageProblem("--reason must be printable and at most 200 characters")
+    with transaction(db):
+        stored = store.find_order(db, ref)
+        if stored is None:
+            raise UsageProblem(f"order {ref} is not registered")
+        if stored["status"] not in store.OPEN:
+            raise UsageProblem(f"order {ref} is already {stored['status']}; nothing to withdraw")
+        if stored["filled_qty"]:
+            raise UsageProblem(f"order {ref} has fills ({stored['filled_qty']}/{stored['qty']}):"
+                               " it is a real order, not a mistaken registration")
+        why = "withdrawn by user" + (f": {reason.strip()}" if reason and reason.strip() else "")
+        db.execute("UPDATE orders SET status = ?, reason = ?, updated_at = ? WHERE id = ?",
+                   (Status.CANCELLED.value, why, to_db(now), stored["id"]))
+        key = f"{stored['order_id'] or local_ref(stored['id'])}:WITHDRAWN"
+        store.insert_event(db, stored["id"], Event("WITHDRAWN", key, Status.CANCELLED, 0,
+                                                   reason=why, notify=False), now, None)
+        return {**stored, "status": Status.CANCELLED.value, "reason": why}
+
+
+def read_import(path: Path) -> list[dict[str, Any]]:
+    """Rows of a JSON-lines or CSV file (by extension), or UsageProblem naming the line."""
+    try:
+        if path.exists() and not path.is_dir() and not path.is_file():
+            raise UsageProblem(f"{path} is not a regular file")  # a device or FIFO never ends
+        if path.stat().st_size > MAX_IMPORT_BYTES:
+            raise UsageProblem(f"{path} is larger than {MAX_IMPORT_BYTES // 2**20} MB")
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise UsageProblem(f"{path} does not exist") from None
+    except IsADirectoryError:
+        raise UsageProblem(f"{path} is a directory, not a file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageProblem(f"cannot read {path}: {exc}") from None
+    if path.suffix.lower() == ".csv":
+        reader = csv.DictReader(io.StringIO(text))
+        unknown = set(reader.fieldnames or ()) - set(_FIELDS)
+        if not reader.fieldnames or unknown:
+            raise UsageProblem(f"{path}: CSV header must use the columns {', '.join(_FIELDS)}")
+        return [dict(row) for row in reader]
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UsageProblem(f"{path} line {number}: not valid JSON ({exc.msg})") from None
+        except RecursionError:
+            raise UsageProblem(f"{path} line {number}: nested too deeply") from None
+        except ValueError as exc:  # e.g. an integer too long to convert
+            raise UsageProblem(f"{path} line {number}: not usable JSON ({exc})") from None
+        if not isinstance(row, dict):
+            raise UsageProblem(f"{path} line {number}: expected a JSON object")
+        rows.append(row)
+    return rows
+
+
+def import_file(db: Database, path: Path, now: datetime) -> dict[str, int]:
+    """All or nothing: every row is checked, then all are written in one transaction."""
+    rows = read_import(path)
+    if not rows:
+        raise UsageProblem(f"{path} holds no orders")
+    checked = []
+    for number, raw in enumerate(rows, start=1):
+        try:
+            checked.append(validate(raw, now))
+        except ValueError as exc:
+            raise UsageProblem(f"{path} order {number}: {exc}; nothing was imported") from None
+    counts = {"added": 0, "unchanged": 0, "resolved": 0}
+    with transaction(db):
+        for number, new in enumerate(checked, start=1):
+            try:
+                outcome, _ = add(db, new, now)
+            except UsageProblem as exc:
+                raise UsageProblem(f"{path} order {number}: {exc.message}; nothing was imported")
+            counts[outcome] += 1
+    return counts

@@ -1,0 +1,172 @@
+"""`verify`: fetch the order book once, advance every open order, queue notifications.
+
+The broker is read before the write transaction (no network while holding the lock on the
+database); the orders are re-read inside it, so two overlapping runs cannot apply the same
+change twice.
+"""
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from sqlite_utils import Database
+
+from ordertrack.core import lifecycle
+from ordertrack.core import matching
+from ordertrack.store import outbox
+from ordertrack.store import orders as store
+from ordertrack.store import tracking
+from ordertrack.broker.base import Broker
+from ordertrack.config import Settings
+from ordertrack.store.db import transaction
+from ordertrack.errors import BrokerUnavailable, UsageProblem
+from ordertrack.core.models import BrokerOrder, Change, Event, Fetch, Order, Outcome, local_ref
+
+COUNTS = ("checked", "executed", "rejected", "cancelled", "partial", "still_pending",
+          "not_found", "expired", "resolved", "ambiguous", "unknown_status", "corrected")
+
+
+@dataclass
+class VerifyResult:
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTS, 0))
+    book: str = ""  # outcome of the order-book fetch
+    changes: list[Change] = field(default_factory=list)
+    skipped_rows: int = 0
+    run_id: int | None = None
+    missing: set[int] = field(default_factory=set)  # local ids this run's book did not list
+    histories: dict[str, Fetch] = field(default_factory=dict)  # lookups made this run
+
+
+def _fetch_book(broker: Broker) -> Fetch:
+    book = broker.order_book()
+    if not book.usable:
+        raise BrokerUnavailable(f"order book fetch failed, nothing was changed: {book.error}")
+    return book
+
+
+def _histories(broker: Broker, orders: list[Order], book_ids: set[str], now: datetime,
+               settings: Settings) -> dict[str, Fetch]:
+    """History lookups for orders that may expire this run (bounded per run)."""
+    due = [o for o in orders if o.order_id and o.order_id not in book_ids
+           and lifecycle.expiry_due(
+               replace(o, missing_count=o.missing_count + 1), now, settings.missing)]
+    return {o.order_id: broker.order_history(o.order_id)
+            for o in due[: settings.history_lookups] if o.order_id}
+
+
+def _payload(order: Order, event: Event) -> dict[str, Any]:
+    return {
+        "order_id": order.order_id or f"#{order.id}", "symbol": order.symbol,
+        "side": order.side.value, "qty": order.qty, "price": order.price,
+        "filled_qty": event.filled_qty,
+        "avg_price": event.avg_price, "reason": event.reason, "status": event.status.value,
+        "broker_status": event.broker_status, "amo": order.amo,
+    }
+
+
+def apply_change(db: Database, change: Change, now: datetime, run_id: int | None) -> None:
+    """Save a change with its events, fills and notifications (the caller's transaction)."""
+    store.save_order(db, change, now)
+    for event in change.events:
+        event_id = store.insert_event(db, change.after.id, event, now, run_id)
+        if event_id is None:
+            continue  # recorded by an earlier run
+        if event.delta_qty:
+            tracking.apply_fill(db, change.after.symbol, change.after.side, event.delta_qty,
+                                now, change.after.id, event_id)
+        notify = event.notify
+        if event.kind == "UNKNOWN_STATUS":
+            notify = store.note_status(db, event.broker_status or "", change.after.order_id,
+                                       event.raw, now)
+        if notify:
+            outbox.enqueue(db, event.key, event.kind, _payload(change.after, event), now, run_id)
+
+
+def _count(result: VerifyResult, change: Change, missing: bool) -> None:
+    c = result.counts
+    kinds = {e.kind for e in change.events}
+    status = change.after.status
+    c["checked"] += 1
+    c["not_found"] += missing and status.is_open
+    c["executed"] += "EXECUTED" in kinds
+    c["rejected"] += "REJECTED" in kinds
+    c["cancelled"] += "CANCELLED" in kinds
+    c["expired"] += "EXPIRED" in kinds
+    c["partial"] += "PARTIAL_FILL" in kinds
+    c["unknown_status"] += "UNKNOWN_STATUS" in kinds
+    c["still_pending"] += status.is_open
+
+
+def _resolve(db: Database, orders: list[Order], book: tuple[BrokerOrder, ...], now: datetime,
+             run_id: int | None, result: VerifyResult) -> tuple[list[Order], set[int]]:
+    """Give unconfirmed orders their broker id where exactly one book row fits. Returns the
+    orders and the local ids of those several rows fit (they are in the book: not missing)."""
+    unconfirmed = [o for o in orders if o.order_id is None]
+    if not unconfirmed:
+        return orders, set()
+    found = matching.resolve(unconfirmed, book, store.claimed_ids(db))
+    resolved = []
+    for order in orders:
+        row = found.matched.get(order.id)
+        if row is not None:
+            order = replace(order, order_id=row.order_id)
+            store.insert_event(db, order.id, Event("RESOLVED", f"{local_ref(order.id)}:RESOLVED",
+                                                   order.status, order.filled_qty,
+                                                   raw=row.raw, notify=False), now, run_id)
+            store.save_order(db, Change(order, order), now)
+            result.counts["resolved"] += 1
+        elif order.id in found.ambiguous:
+            candidates = found.ambiguous[order.id]
+            result.counts["ambiguous"] += 1
+            payload = {**_payload(order, Event("", "", order.status, 0)),
+                       "candidates": list(candidates)}
+            outbox.enqueue(db, f"{local_ref(order.id)}:ambiguous:{','.join(candidates)}",
+                           "AMBIGUOUS_MATCH", payload, now, run_id)
+        resolved.append(order)
+    return resolved, set(found.ambiguous)
+
+
+def run(db: Database, broker: Broker, settings: Settings, now: datetime,
+        order_id: str | None = None, run_id: int | None = None) -> VerifyResult:
+    result = VerifyResult(run_id=run_id)
+    if order_id and store.find_order(db, order_id) is None:
+        raise UsageProblem(f"order {order_id} is not registered")
+    book = _fetch_book(broker)
+    result.book, result.skipped_rows = book.outcome.value, book.skipped
+    rows = {row.order_id: row for row in book.items}
+    histories = _histories(broker, store.open_orders(db), set(rows), now, settings)
+    with transaction(db):
+        orders, ambiguous = _resolve(db, store.open_orders(db), book.items, now, run_id, result)
+        for order in orders:
+            if order_id and order.order_id != order_id and f"#{order.id}" != order_id:
+                continue
+            row = rows.get(order.order_id) if order.order_id else None
+            if row is not None:
+                change = lifecycle.observe(order, row)
+            elif order.id in ambiguous:
+                change = Change(order, order)  # in the book, just not yet told apart
+            else:
+                history = histories.get(order.order_id) if order.order_id else Fetch(
+                    Outcome.UNSUPPORTED)
+                change = lifecycle.miss(order, now, history, settings.missing)
+            if change.changed:
+                apply_change(db, change, now, run_id)
+                result.changes.append(change)
+            if row is None and order.id not in ambiguous:
+                result.missing.add(order.id)
+            _count(result, change, missing=row is None)
+        if not order_id:
+            _corrections(db, rows, now, run_id, result)
+    result.histories = histories
+    return result
+
+
+def _corrections(db: Database, rows: dict[str, BrokerOrder], now: datetime,
+                 run_id: int | None, result: VerifyResult) -> None:
+    """Expired orders the book lists with fills after all: the fills are never lost."""
+    for order in store.expired_orders(db, list(rows)):
+        change = lifecycle.correct(order, rows[order.order_id or ""])
+        if change.changed:
+            apply_change(db, change, now, run_id)
+            result.changes.append(change)
+            result.counts["corrected"] += 1

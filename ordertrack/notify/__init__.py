@@ -1,0 +1,1 @@
+"""Telling people and programs: messages, Telegram, delivery from the outbox."""

@@ -1,0 +1,296 @@
+"""What a notification says, from the payload stored in the outbox: plain text for the
+console, and Telegram HTML (every dynamic value escaped) split into parts that fit."""
+
+import html
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ordertrack.core.lifecycle import UNCONFIRMED
+from ordertrack.text import inline_all
+from ordertrack.timeutil import show
+
+
+def inr(amount: float | None) -> str:
+    """₹ with Indian digit grouping: 1234567.5 → ₹12,34,567.50."""
+    if amount is None:
+        return "-"
+    sign = "-" if amount < 0 else ""
+    whole, frac = f"{abs(amount):.2f}".split(".")
+    head, tail = whole[:-3], whole[-3:]
+    groups: list[str] = []
+    while len(head) > 2:
+        groups.insert(0, head[-2:])
+        head = head[:-2]
+    if head:
+        groups.insert(0, head)
+    return f"{sign}₹{','.join([*groups, tail])}.{frac}"
+
+
+def _expired_label(p: dict[str, Any]) -> str:
+    """An expiry without the broker's word is an alert: the trader must look at the order."""
+    if str(p.get("reason") or "").startswith(UNCONFIRMED):
+        return "Expired, final state unconfirmed (check it in the broker's app)"
+    return "Expired"
+
+
+def _order_line(p: dict[str, Any]) -> str:
+    return f"{p['side']} {p['symbol']} {p['filled_qty']}/{p['qty']} (order {p['order_id']})"
+
+
+def render(kind: str, p: dict[str, Any]) -> str:
+    p = inline_all(p)  # a broker's reason must not start a line of its own
+    avg = p.get("avg_price")
+    if kind == "EXECUTED":
+        value = avg * p["filled_qty"] if avg else None
+        return f"Executed: {_order_line(p)} at {inr(avg)}, value {inr(value)}"
+    if kind == "PARTIAL_FILL":
+        remaining = p["qty"] - p["filled_qty"]
+        return f"Partially filled: {_order_line(p)} at {inr(avg)}, {remaining} remaining"
+    if kind == "REJECTED":
+        return f"Rejected: {_order_line(p)}: {p.get('reason') or 'no reason given'}"
+    if kind == "CANCELLED":
+        return f"Cancelled: {_order_line(p)}" + (f": {p['reason']}" if p.get("reason") else "")
+    if kind == "EXPIRED":
+        return f"{_expired_label(p)}: {_order_line(p)}: {p.get('reason')}"
+    if kind == "CORRECTED":
+        return (f"Corrected: {_order_line(p)} is {p['status']} after all"
+                + (f" at {inr(avg)}" if avg else "") + f": {p.get('reason')}")
+    if kind == "UNKNOWN_STATUS":
+        return (f"Unknown broker status {p['broker_status']!r} on order {p['order_id']} "
+                f"({p['symbol']}); the order stays open")
+    if kind == "AMBIGUOUS_MATCH":
+        return (f"Cannot tell which broker order is {p['side']} {p['symbol']} {p['qty']} "
+                f"(registered without an id): candidates {', '.join(p['candidates'])}")
+    if kind == "DAILY_SUMMARY":
+        from ordertrack.store.summary import text
+
+        return text(p)
+    if kind == "MANUAL_TRADE":
+        return _manual_trade(p)
+    if kind == "DAILY_REPORT":
+        return f"{report_caption(p)}: {p.get('path')}"
+    if kind == "SYSTEM_ALERT":
+        return f"ordertrack alert ({p['command']}): {p['text']}"
+    if kind == "DIGEST":
+        items = p.get("items", [])
+        return f"Digest of {len(items)} updates: " + "; ".join(
+            render(i["kind"], i["payload"]) for i in items)
+    return f"{kind}: {p}"
+
+
+# ---- Telegram: HTML with every dynamic value escaped, in parts that fit ----------------------
+
+LIMIT = 3900  # UTF-16 units of visible text per part: Telegram's 4096, with room to spare
+DUPLICATE_NOTE = "↻ Sent again: an earlier attempt got no reply, so this may be a duplicate."
+_ORDER_KINDS = {"EXECUTED": ("✅", "Executed"), "PARTIAL_FILL": ("◐", "Partially filled"),
+                "REJECTED": ("❌", "Rejected"), "CANCELLED": ("🚫", "Cancelled"),
+                "EXPIRED": ("⌛", "Expired"), "CORRECTED": ("🔁", "Corrected")}
+_TITLES = {"SYSTEM_ALERT": ("⚠️", "ordertrack alert"),
+           "UNKNOWN_STATUS": ("⚠️", "Unknown broker status"),
+           "AMBIGUOUS_MATCH": ("⚠️", "Cannot tell which broker order it is"),
+           "MANUAL_TRADE": ("✋", "Manual trade detected")}
+_SENTENCES = ("UNKNOWN_STATUS", "AMBIGUOUS_MATCH", "MANUAL_TRADE")  # render() has their words
+
+
+def escape(value: object) -> str:
+    """Telegram HTML: & first, then < and >; quotes need no escaping outside attributes."""
+    return html.escape(str(value), quote=False)
+
+
+def units(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+@dataclass(frozen=True)
+class Part:
+    html: str
+    plain: str  # the same words without markup: the fallback when Telegram cannot parse it
+
+
+@dataclass(frozen=True)
+class _Style:
+    markup: bool
+
+    def text(self, value: object) -> str:
+        return escape(value) if self.markup else str(value)
+
+    def bold(self, value: object) -> str:
+        return f"<b>{self.text(value)}</b>" if self.markup else str(value)
+
+
+HTML, PLAIN = _Style(True), _Style(False)
+
+
+def _fills(kind: str, p: dict[str, Any]) -> str:
+    filled, qty, avg = p.get("filled_qty") or 0, p.get("qty"), p.get("avg_price")
+    text = f"Filled {filled}/{qty}"
+    if avg and filled:
+        text += f" at {inr(avg)} · value {inr(avg * filled)}"
+    elif p.get("price"):
+        text += f" · limit price {inr(p['price'])}"
+    if kind == "PARTIAL_FILL" and isinstance(qty, int):
+        text += f" · {qty - filled} remaining"
+    return text
+
+
+def _order(kind: str, p: dict[str, Any], at: datetime | None, s: _Style) -> list[str]:
+    icon, label = _ORDER_KINDS[kind]
+    if kind == "EXPIRED" and _expired_label(p) != label:
+        icon, label = "⚠️", _expired_label(p)
+    elif kind == "CORRECTED":
+        label = f"Corrected, {str(p.get('status', '')).lower()} after all"
+    head = (f"{icon} {s.bold(label)}: {s.text(p.get('side', ''))} {s.bold(p.get('symbol', '?'))}"
+            + (" (AMO)" if p.get("amo") else ""))
+    reason = p.get("reason")
+    why = (f"Reason: {reason or 'no reason given'}"
+           if kind == "REJECTED" or (reason and kind in ("CANCELLED", "EXPIRED", "CORRECTED"))
+           else "")
+    ref = " · ".join(x for x in (f"Order {p['order_id']}" if p.get("order_id") else "",
+                                 show(at)) if x)
+    return [head, s.text(_fills(kind, p)), s.text(why), s.text(ref)]
+
+
+def _digest(p: dict[str, Any], at: datetime | None, s: _Style) -> list[str]:
+    items = p.get("items", [])
+    head = f"📋 {s.bold(f'{len(items)} order updates')}" + s.text(f" · {show(at)}" if at else "")
+    return [head, *(_digest_line(i["kind"], i["payload"], s) for i in items)]
+
+
+def _digest_line(kind: str, p: dict[str, Any], s: _Style) -> str:
+    if kind not in _ORDER_KINDS:
+        return s.text(render(kind, p))
+    icon, label = _ORDER_KINDS[kind]
+    return (f"{icon} {label} {s.text(p.get('side', ''))} {s.bold(p.get('symbol', '?'))}"
+            + s.text(f" · {_fills(kind, p)} · order {p.get('order_id')}"))
+
+
+def _summary(p: dict[str, Any], s: _Style) -> list[str]:
+    first, *rest = render("DAILY_SUMMARY", p).split("\n")
+    return [f"📊 {s.bold(first)}", *(s.text(line) for line in rest)]
+
+
+def _other(kind: str, p: dict[str, Any], at: datetime | None, s: _Style) -> list[str]:
+    """Manual trades, alerts and any kind added later: a title, then the facts."""
+    icon, title = _TITLES.get(kind, ("⚠️", kind.replace("_", " ").capitalize()))
+    if kind == "SYSTEM_ALERT" and p.get("command"):
+        title += f" ({p['command']})"
+    head = f"{icon} {s.bold(title)}" + (f": {s.bold(p['symbol'])}" if kind == "MANUAL_TRADE"
+                                        and p.get("symbol") else "")
+    text = p.get("text") or p.get("message")
+    if isinstance(text, str):
+        body = [text]
+    elif kind in _SENTENCES:
+        body = [render(kind, p)]
+    else:
+        body = [f"{key}: {value}" for key, value in sorted(p.items()) if value not in (None, "")]
+    return [head, *(s.text(line) for line in body), s.text(show(at))]
+
+
+def lines(kind: str, payload: dict[str, Any], at: datetime | None, s: _Style) -> list[str]:
+    payload = inline_all(payload)  # a broker's reason must not forge a line of the message
+    if kind in _ORDER_KINDS:
+        return _order(kind, payload, at, s)
+    if kind == "DIGEST":
+        return _digest(payload, at, s)
+    if kind == "DAILY_SUMMARY":
+        return _summary(payload, s)
+    return _other(kind, payload, at, s)
+
+
+def message(kind: str, payload: dict[str, Any], at: datetime | None = None,
+            limit: int = LIMIT) -> list[Part]:
+    """The Telegram message for one outbox row, in as many parts as it needs."""
+    pairs = [(h, p) for h, p in zip(lines(kind, payload, at, HTML),
+                                   lines(kind, payload, at, PLAIN)) if p]
+    return split(pairs, limit)
+
+
+def setup_check(bot: str, chat: str, at: datetime) -> list[Part]:
+    """The `notify-test` message; its third line proves escaping survives the trip."""
+    proof = f"These must read exactly: M&M · BAJAJ_AUTO · a<b>c · 2*3 · {inr(123456.7)}"
+
+    def build(s: _Style) -> list[str]:
+        return [f"✅ {s.bold('ordertrack test message')}",
+                s.text(f"Notifications from @{bot} reach this chat ({chat})."),
+                s.text(proof), s.text(show(at))]
+    return split(list(zip(build(HTML), build(PLAIN))), LIMIT)
+
+
+def split(pairs: list[tuple[str, str]], limit: int = LIMIT) -> list[Part]:
+    """(html, plain) lines → parts whose visible text fits `limit`, cut at line boundaries.
+
+    Each part is valid markup on its own (lines are whole), and every part after a split repeats
+    the first line with its number: "… (2/3)". A line too long for any part is cut into plain
+    pieces at spaces (losing its bold, keeping every character).
+    """
+    whole = "\n".join(p for _, p in pairs)
+    if units(whole) <= limit:
+        return [Part("\n".join(h for h, _ in pairs), whole)]
+    (title_html, title), body = pairs[0], pairs[1:]
+    room = limit - units(title) - len(" (99/99)") - 1
+    pieces = [piece for pair in body for piece in _fit(pair, room)]
+    groups = _pack(pieces, room)
+    return [Part("\n".join([f"{title_html} ({k}/{len(groups)})", *(h for h, _ in group)]),
+                 "\n".join([f"{title} ({k}/{len(groups)})", *(p for _, p in group)]))
+            for k, group in enumerate(groups, 1)]
+
+
+def _fit(pair: tuple[str, str], room: int) -> list[tuple[str, str]]:
+    if units(pair[1]) <= room:
+        return [pair]
+    return [(escape(chunk), chunk) for chunk in chop(pair[1], room)]
+
+
+def _pack(pieces: list[tuple[str, str]], room: int) -> list[list[tuple[str, str]]]:
+    groups: list[list[tuple[str, str]]] = [[]]
+    used = 0
+    for piece in pieces:
+        size = units(piece[1]) + 1  # with its newline
+        if groups[-1] and used + size > room:
+            groups.append([])
+            used = 0
+        groups[-1].append(piece)
+        used += size
+    return groups
+
+
+def chop(text: str, room: int) -> list[str]:
+    """Cut text into pieces of at most `room` UTF-16 units, at spaces where possible. Cuts fall
+    between characters, so a surrogate pair (an emoji) is never broken."""
+    pieces, current = [], ""
+    for word in text.split(" "):
+        candidate = f"{current} {word}" if current else word
+        if units(candidate) <= room:
+            current = candidate
+            continue
+        if current:
+            pieces.append(current)
+        current = ""
+        for char in word:
+            if units(current + char) > room:
+                pieces.append(current)
+                current = ""
+            current += char
+    return [*pieces, current] if current else pieces
+
+
+def report_caption(p: dict[str, Any]) -> str:
+    """The daily report document's caption (the file's place on the server stays out of it)."""
+    state = "" if p.get("complete", True) else " (broker unreachable: final states unknown)"
+    return f"Daily report {p.get('trading_day')}{state}"
+
+
+def _manual_trade(p: dict[str, Any]) -> str:
+    orders = f" (broker orders {', '.join(p['manual_orders'])})" if p["manual_orders"] else ""
+    if p["action"] == "manual_buy_ignored":
+        return (f"Manual buy on {p['symbol']}: broker shows {p['owned']}, tracked "
+                f"{p['tracked']}; tracked quantity left as it is{orders}")
+    if p["new_qty"] == 0:
+        days = p.get("tracked_days", 0)
+        return (f"Manual sell on {p['symbol']}: nothing left at the broker; tracking stopped "
+                f"after {days} day{'' if days == 1 else 's'}{orders}")
+    verb = "sell" if p["action"] == "manual_sell" else "buy"
+    return (f"Manual {verb} on {p['symbol']}: tracked quantity {p['tracked']} → "
+            f"{p['new_qty']}{orders}")

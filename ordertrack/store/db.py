@@ -1,0 +1,161 @@
+"""The one place that opens the database: owner-only file, WAL, busy timeout, migrations."""
+
+import os
+import sqlite3
+import stat
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from ordertrack.errors import DatabaseProblem
+from ordertrack.store.migrations import MIGRATIONS
+
+# Long enough that a verify meeting an eod waits instead of failing with "database is locked":
+# every write transaction ordertrack makes is short (no network inside one).
+BUSY_TIMEOUT_SECONDS = 60.0
+_HEADER = b"SQLite format 3\x00"
+MISSING_HINT = "it is created by the first `pending add` or `verify`"
+
+
+def private_dirs(folder: Path) -> None:
+    """Create `folder` and any missing parents 0700 whatever the umask (mkdir's mode is masked
+    by it, and `mkdir -p` parents ignore the mode altogether)."""
+    missing = [f for f in (folder, *folder.parents) if not f.exists()]
+    for each in reversed(missing):
+        try:
+            each.mkdir(mode=0o700)
+        except FileExistsError:
+            continue  # another run made it a moment ago
+        each.chmod(0o700)
+
+
+def _check_file(path: Path) -> None:
+    if path.is_dir():
+        raise DatabaseProblem(f"{path} is a directory, not a database file")
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(len(_HEADER))
+    except PermissionError:
+        raise DatabaseProblem(f"cannot read database {path}: permission denied") from None
+    if header and header != _HEADER:
+        raise DatabaseProblem(f"{path} is not an ordertrack database (not an SQLite file)")
+
+
+def _owner_only(path: Path) -> None:
+    """A database others can read exposes the broker session: make it 0600 (its WAL and shm
+    follow the database's mode), saying so in one line; refuse one this user cannot fix."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:  # a dangling link planted after the check
+        raise DatabaseProblem(f"database {path} vanished while opening it") from None
+    if not mode & 0o077:
+        return
+    try:
+        for each in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            if each.exists():
+                each.chmod(0o600)
+    except OSError as exc:
+        raise DatabaseProblem(f"database {path} is readable by others (mode {mode:04o}) and "
+                              f"cannot be made owner-only: {exc.strerror}; chmod 600 it") from None
+    sys.stderr.write(f"ordertrack: database {path} was readable by others (mode {mode:04o}); "
+                     "made it owner-only (0600)\n")
+
+
+def _refuse_dangling_link(path: Path) -> None:
+    if path.is_symlink() and not path.exists():
+        raise DatabaseProblem(
+            f"database path {path} is a symbolic link to {os.readlink(path)}, which does not "
+            "exist: ordertrack does not create a database through a link; point ORDERTRACK_DB "
+            "/ --db at the real path, or remove the link")
+
+
+def _create(path: Path) -> None:
+    for folder in (path.parent, *path.parent.parents):
+        if folder.exists() and not folder.is_dir():
+            raise DatabaseProblem(f"cannot create database {path}: {folder} is not a folder")
+    private_dirs(path.parent)
+    try:
+        # O_EXCL never follows a link: the file is new, ours and 0600 (mode & ~umask, so fchmod)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        _refuse_dangling_link(path)  # a link planted since the first look
+        return  # another run created it a moment ago
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+def open_db(path: Path, create: bool = True) -> Database:
+    """Open (creating if needed, unless `create` is False) and migrate the database, or raise
+    DatabaseProblem."""
+    path = path.expanduser()
+    _refuse_dangling_link(path)
+    if path.exists():
+        _check_file(path)
+    elif not create:
+        raise DatabaseProblem(f"no database at {path} (ORDERTRACK_DB / --db); {MISSING_HINT}")
+    else:
+        try:
+            _create(path)
+        except OSError as exc:
+            raise DatabaseProblem(f"cannot create database {path}: {exc.strerror}") from None
+    _owner_only(path)
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS)
+    try:
+        db = Database(conn, execute_plugins=False)
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            with db.ensure_autocommit_on():
+                conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        migrate(db, path)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise DatabaseProblem(f"cannot use database {path}: {exc}") from None
+    except DatabaseProblem:
+        conn.close()
+        raise
+    return db
+
+
+def migrate(db: Database, path: Path | str = "database") -> None:
+    known = {m.name for m in MIGRATIONS._migrations}
+    applied = {m.name for m in MIGRATIONS.applied(db)}
+    if applied - known:
+        newest = sorted(applied - known)[-1]
+        raise DatabaseProblem(
+            f"{path} was written by a newer ordertrack (schema {newest}); upgrade ordertrack"
+        )
+    if not applied and set(db.table_names()) - {MIGRATIONS.migrations_table}:
+        raise DatabaseProblem(f"{path} is an SQLite database, but not an ordertrack one")
+    if not MIGRATIONS.pending(db):
+        return
+    with transaction(db):  # serialises two first runs that race to create the schema
+        MIGRATIONS.apply(db)
+
+
+@contextmanager
+def transaction(db: Database) -> Iterator[Database]:
+    """A write transaction that takes the write lock up front (BEGIN IMMEDIATE).
+
+    Taking it late, on the first write after a read, is what makes SQLite answer
+    "database is locked" without waiting; up front, the busy timeout applies.
+    """
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        conn.rollback()
+        raise
+    else:
+        conn.commit()
+
+
+def schema_version(db: Database) -> str:
+    names = [m.name for m in MIGRATIONS.applied(db)]
+    return names[-1] if names else "none"

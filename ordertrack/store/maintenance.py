@@ -1,0 +1,104 @@
+"""Database care at the end of the day: integrity check, online backup, size."""
+
+import os
+import re
+import stat
+from datetime import datetime
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from ordertrack.core.trading_calendar import ist_date
+from ordertrack.store.db import private_dirs
+from ordertrack.errors import DatabaseProblem
+
+
+def integrity(db: Database) -> str:
+    """'ok', or SQLite's first complaint."""
+    return str(db.execute("PRAGMA integrity_check(1)").fetchone()[0])
+
+
+def _own_backup_name(stem: str) -> re.Pattern[str]:
+    """This database's backups exactly: `ot-20261123.db` is ot.db's, `ot-paper-20261123.db`
+    is not (it belongs to ot-paper.db)."""
+    return re.compile(rf"{re.escape(stem)}-\d{{8}}\.db")
+
+
+def _safe_folder(folder: Path) -> None:
+    """Refuse a backups folder another user owns or can write: they could plant or swap the
+    files retention deletes or eod reports."""
+    info = folder.lstat()
+    if not stat.S_ISDIR(info.st_mode):
+        raise DatabaseProblem(f"{folder} is not a folder; nothing was written there")
+    if info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise DatabaseProblem(
+            f"folder {folder} is owned or writable by another user (mode "
+            f"{stat.S_IMODE(info.st_mode):04o}); nothing was written there: chmod 700 it, or "
+            "remove it and let eod create it")
+
+
+def own_backups(folder: Path, stem: str) -> list[Path]:
+    """This database's backups in `folder`, oldest first."""
+    return owned_matching(folder, _own_backup_name(stem))
+
+
+def owned_matching(folder: Path, pattern: re.Pattern[str]) -> list[Path]:
+    """Regular files in `folder` whose whole name fits `pattern` and that this user owns,
+    oldest (by name) first: a planted file is never counted or deleted."""
+    found = []
+    for path in folder.iterdir():
+        if not pattern.fullmatch(path.name):
+            continue
+        info = path.lstat()
+        if stat.S_ISREG(info.st_mode) and info.st_uid == os.getuid():
+            found.append(path)
+    return sorted(found)
+
+
+def private_folder(folder: Path) -> Path:
+    """`folder` created owner-only if missing, refused if another user owns or can write it."""
+    if not folder.exists():
+        private_dirs(folder)
+    _safe_folder(folder)
+    return folder
+
+
+def prune(found: list[Path], current: Path, keep: int) -> None:
+    """Delete all but the newest `keep` of `found`; `current` (just written) always stays, even
+    when a clock set back makes it sort before older ones."""
+    older = [p for p in found if p != current]
+    for old in older[:max(len(older) - (keep - 1), 0)]:
+        old.unlink()
+
+
+def _remove_partials(folder: Path, stem: str) -> None:
+    """An earlier killed copy of this database (never one of another database's)."""
+    pattern = re.compile(rf"\.{re.escape(stem)}-\d{{8}}\.db\.partial.*")
+    for stale in folder.iterdir():
+        if pattern.fullmatch(stale.name) and stale.lstat().st_uid == os.getuid():
+            stale.unlink(missing_ok=True)
+
+
+def backup(db: Database, db_path: Path, now: datetime, keep: int) -> Path | None:
+    """A consistent copy (VACUUM INTO) in backups/ beside the database; the newest `keep` of
+    its own stay. Raises DatabaseProblem when the folder is unsafe or the copy is not there."""
+    if keep <= 0:
+        return None
+    folder = private_folder(db_path.parent / "backups")
+    target = folder / f"{db_path.stem}-{ist_date(now):%Y%m%d}.db"
+    partial = folder / f".{target.name}.partial"  # killed mid-copy: never taken for a backup
+    _remove_partials(folder, db_path.stem)
+    # Created empty and owner-only first: VACUUM INTO would use the umask's permissions.
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.fchmod(fd, 0o600)
+    os.close(fd)
+    db.execute("VACUUM INTO ?", (str(partial),))
+    os.replace(partial, target)
+    prune(own_backups(folder, db_path.stem), target, keep)
+    if not target.is_file():
+        raise DatabaseProblem(f"backup {target} is missing right after it was written")
+    return target
+
+
+def size(db_path: Path) -> int:
+    return sum(p.stat().st_size for p in (db_path, Path(f"{db_path}-wal")) if p.exists())

@@ -1,0 +1,161 @@
+"""Reading and writing orders and their events. Callers own the transaction."""
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlite_utils import Database
+
+from ordertrack.core.models import Change, Event, Order, Side, Status
+from ordertrack.timeutil import from_db, to_db
+
+OPEN = (Status.PENDING.value, Status.PARTIALLY_FILLED.value)
+
+
+def order_from_row(row: dict[str, Any]) -> Order:
+    return Order(
+        id=row["id"],
+        order_id=row["order_id"],
+        symbol=row["symbol"],
+        side=Side(row["side"]),
+        qty=row["qty"],
+        price=row["price"],
+        amo=bool(row["amo"]),
+        tag=row["tag"],
+        placed_at=from_db(row["placed_at"]),  # type: ignore[arg-type]
+        status=Status(row["status"]),
+        filled_qty=row["filled_qty"],
+        avg_price=row["avg_price"],
+        reason=row["reason"],
+        broker_status=row["broker_status"],
+        missing_count=row["missing_count"],
+        missing_since=from_db(row.get("missing_since")),
+    )
+
+
+def _rows(db: Database, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    cursor = db.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, values)) for values in cursor.fetchall()]
+
+
+def open_orders(db: Database) -> list[Order]:
+    rows = _rows(db, "SELECT * FROM orders WHERE status IN (?, ?) ORDER BY id", OPEN)
+    return [order_from_row(r) for r in rows]
+
+
+def expired_orders(db: Database, order_ids: list[str]) -> list[Order]:
+    """EXPIRED orders among these broker ids (a later sighting may correct them)."""
+    found: list[Order] = []
+    for start in range(0, len(order_ids), 500):  # below SQLite's variable limit
+        chunk = order_ids[start:start + 500]
+        marks = ", ".join("?" * len(chunk))
+        found += [order_from_row(r) for r in _rows(
+            db, f"SELECT * FROM orders WHERE status = ? AND order_id IN ({marks}) ORDER BY id",
+            (Status.EXPIRED.value, *chunk))]
+    return found
+
+
+def unconfirmed_expiries(db: Database, since: datetime, prefix: str) -> list[Order]:
+    """Orders expired without the broker's confirmation since `since`, oldest first."""
+    rows = _rows(db, "SELECT * FROM orders WHERE status = ? AND order_id IS NOT NULL"
+                     " AND reason LIKE ? AND updated_at >= ? ORDER BY id",
+                 (Status.EXPIRED.value, prefix + "%", to_db(since)))
+    return [order_from_row(r) for r in rows]
+
+
+def find_order(db: Database, ref: str) -> dict[str, Any] | None:
+    """By broker order id, or by local id written as '#12' (orders registered without an id)."""
+    if ref.startswith("#") and ref[1:].isdigit() and len(ref) < 19:  # fits SQLite's integer
+        found = _rows(db, "SELECT * FROM orders WHERE id = ?", (int(ref[1:]),))
+    else:
+        found = _rows(db, "SELECT * FROM orders WHERE order_id = ?", (ref,))
+    return found[0] if found else None
+
+
+def query_orders(
+    db: Database, *, all_: bool, status: str | None, symbol: str | None
+) -> list[dict[str, Any]]:
+    where, params = [], []
+    if status:
+        where.append("status = ?")
+        params.append(status)
+    elif not all_:
+        where.append("status IN (?, ?)")
+        params.extend(OPEN)
+    if symbol:
+        where.append("symbol = ?")
+        params.append(symbol)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    return _rows(db, f"SELECT * FROM orders {clause} ORDER BY placed_at, id", tuple(params))
+
+
+def events_of(db: Database, order_ref: int) -> list[dict[str, Any]]:
+    return _rows(db, "SELECT * FROM events WHERE order_ref = ? ORDER BY id", (order_ref,))
+
+
+def claimed_ids(db: Database) -> set[str]:
+    return {r[0] for r in db.execute("SELECT order_id FROM orders WHERE order_id IS NOT NULL")}
+
+
+def insert_order(db: Database, values: dict[str, Any], now: datetime) -> int:
+    stamp = to_db(now)
+    cursor = db.execute(
+        "INSERT INTO orders (order_id, symbol, side, qty, price, amo, tag, placed_at, status,"
+        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            values["order_id"], values["symbol"], values["side"], values["qty"],
+            values["price"], int(values["amo"]), values["tag"], to_db(values["placed_at"]),
+            Status.PENDING.value, stamp, stamp,
+        ),
+    )
+    return int(cursor.lastrowid)  # type: ignore[arg-type]
+
+
+def insert_event(
+    db: Database, order_ref: int, event: Event, now: datetime, run_id: int | None
+) -> int | None:
+    """Record an event; None if an event with the same key exists (a re-run)."""
+    cursor = db.execute(
+        "INSERT OR IGNORE INTO events (order_ref, key, kind, status, filled_qty, delta_qty,"
+        " avg_price, reason, broker_status, raw, at, run_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            order_ref, event.key, event.kind, event.status.value, event.filled_qty,
+            event.delta_qty, event.avg_price, event.reason, event.broker_status,
+            json.dumps(event.raw, sort_keys=True) if event.raw is not None else None,
+            to_db(now), run_id,
+        ),
+    )
+    return int(cursor.lastrowid) if cursor.rowcount else None  # type: ignore[arg-type]
+
+
+_ORDER_FIELDS = ("order_id", "status", "filled_qty", "avg_price", "reason", "broker_status",
+                 "missing_count", "missing_since")
+
+
+def _column(after: Order, name: str) -> Any:
+    value = getattr(after, name)
+    if name == "status":
+        return value.value
+    return to_db(value) if isinstance(value, datetime) else value
+
+
+def save_order(db: Database, change: Change, now: datetime) -> None:
+    after = change.after
+    values = [_column(after, f) for f in _ORDER_FIELDS]
+    sets = ", ".join(f"{f} = ?" for f in _ORDER_FIELDS)
+    db.execute(
+        f"UPDATE orders SET {sets}, updated_at = ? WHERE id = ?", (*values, to_db(now), after.id)
+    )
+
+
+def note_status(db: Database, status_text: str, order_id: str | None, raw: Any,
+                now: datetime) -> bool:
+    """Remember an unknown broker status; True only the first time it is seen."""
+    cursor = db.execute(
+        "INSERT OR IGNORE INTO seen_statuses (status_text, first_seen_at, order_id, raw)"
+        " VALUES (?, ?, ?, ?)",
+        (status_text, to_db(now), order_id, json.dumps(raw, sort_keys=True)),
+    )
+    return cursor.rowcount == 1

@@ -1,0 +1,74 @@
+"""The persistent outbox: every notification is a row written with the change that caused it.
+
+Rows are delivered after the transaction commits; until a channel is configured they wait here.
+"""
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlite_utils import Database
+
+from ordertrack.notify.messages import render
+from ordertrack.timeutil import to_db
+
+# PENDING until delivered; DIGESTED rows travel inside a DIGEST row; OFF ones are muted.
+STATUSES = ("PENDING", "SENT", "FAILED", "DIGESTED", "OFF")
+
+
+def enqueue(db: Database, key: str, kind: str, payload: dict[str, Any], now: datetime,
+            run_id: int | None) -> bool:
+    """Queue a notification once per key; False if it was already queued (a re-run)."""
+    cursor = db.execute(
+        "INSERT OR IGNORE INTO outbox (key, kind, payload, created_at, run_id)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (key, kind, json.dumps(payload, sort_keys=True), to_db(now), run_id),
+    )
+    return cursor.rowcount == 1
+
+
+def listing(db: Database, status: str | None = None, run_id: int | None = None,
+            limit: int | None = None) -> list[dict[str, Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if status:
+        where.append("status = ?")
+        params.append(status)
+    if run_id is not None:
+        where.append("run_id = ?")
+        params.append(run_id)
+    sql = "SELECT * FROM outbox" + (f" WHERE {' AND '.join(where)}" if where else "")
+    sql += " ORDER BY id" + (f" LIMIT {int(limit)}" if limit else "")
+    cursor = db.execute(sql, tuple(params))
+    names = [d[0] for d in cursor.description]
+    rows = [dict(zip(names, r)) for r in cursor.fetchall()]
+    for row in rows:
+        row["payload"] = json.loads(row["payload"])
+        row["text"] = render(row["kind"], row["payload"])
+    return rows
+
+
+def count(db: Database, status: str) -> int:
+    return db.execute("SELECT count(*) FROM outbox WHERE status = ?", (status,)).fetchone()[0]
+
+
+def find(db: Database, key: str) -> int | None:
+    row = db.execute("SELECT id FROM outbox WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else None
+
+
+def with_deliveries(db: Database, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Attach each row's Telegram deliveries (one per chat) as row['deliveries']."""
+    ids = [row["id"] for row in rows]
+    found: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        cursor = db.execute(
+            "SELECT outbox_id, chat_id, status, attempts, next_attempt_at, last_error, message_id,"
+            f" sent_at FROM deliveries WHERE outbox_id IN ({','.join('?' * len(chunk))})"
+            " ORDER BY id", tuple(chunk))
+        names = [d[0] for d in cursor.description]
+        for values in cursor.fetchall():
+            delivery = dict(zip(names, values))
+            found[delivery.pop("outbox_id")].append(delivery)
+    return [{**row, "deliveries": found[row["id"]]} for row in rows]
