@@ -5,9 +5,10 @@ command must do — its exit code, the one line it prints on stderr, how many HT
 to the failing endpoint in that run (1 = not retried), what the database holds afterwards, and
 what happens once the fault is gone. One test per cell runs the real CLI against the loopback
 fakes (tests/fake_kotak.py, tests/fake_telegram.py) and checks exactly that row, so the table
-cannot drift from the behaviour. `markdown()` renders the same table for the README:
+cannot drift from the behaviour. `markdown()` renders the same table for docs/reliability.md,
+where a test keeps it equal:
 
-    python -c "from tests.test_fault_matrix import markdown; print(markdown())"
+    python scripts/fault_matrix.py --write
 
 Every cell starts from the same day (Wed 25 Nov 2026, 10:00 IST, frozen): for Kotak, an open
 order the order book shows executed, ITBEES tracked at 50 while the account holds 45 (a manual
@@ -16,6 +17,8 @@ Telegram, an executed order whose notification is due to chat 1001.
 """
 
 import socket
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -226,7 +229,7 @@ MATRIX = [
 
 
 def markdown() -> str:
-    """MATRIX as the README's table."""
+    """MATRIX as the table in docs/reliability.md."""
     rows = ["| | fault | command | exit | stderr says | retried in the run | database afterwards"
             " | once the fault is gone |", "|---|---|---|---|---|---|---|---|"]
     for c in MATRIX:
@@ -254,9 +257,15 @@ def test_the_retry_words_match_the_policies():
     assert TEST_POLICY.attempts == 3 and telegram_client.POLICY.attempts == 3
 
 
-def test_the_readme_shows_this_table():
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
-    assert markdown() in readme, "paste tests.test_fault_matrix.markdown() into the README"
+def test_the_docs_show_this_table():
+    """scripts/fault_matrix.py prints this table, and docs/reliability.md holds what it prints."""
+    script = Path(__file__).parent.parent / "scripts" / "fault_matrix.py"
+    printed = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                             timeout=60, check=False)
+    assert printed.stdout == markdown() + "\n", printed.stderr
+    checked = subprocess.run([sys.executable, str(script), "--check"], capture_output=True,
+                             text=True, timeout=60, check=False)
+    assert checked.returncode == 0, checked.stderr
 
 
 # ---- shared machinery ------------------------------------------------------------------------
