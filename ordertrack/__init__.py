@@ -2,5 +2,5 @@
 
 from ordertrack.api import register_order, track_symbol
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["register_order", "track_symbol", "__version__"]

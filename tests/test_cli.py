@@ -41,6 +41,20 @@ def test_version(cli):
     assert cli("--version").out.strip() == f"ordertrack {ordertrack.__version__}"
 
 
+def test_version_is_one_number_everywhere():
+    """pyproject.toml, ordertrack.__version__ and the CHANGELOG's latest release agree."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    assert project["version"] == ordertrack.__version__
+    releases = re.findall(r"^## (\d+\.\d+\.\d+) — \d{4}-\d{2}-\d{2}$",
+                          (root / "CHANGELOG.md").read_text(encoding="utf-8"), re.M)
+    assert releases[0] == ordertrack.__version__
+
+
 @pytest.mark.parametrize("args", [["--bogus"], ["verify", "--bogus"], ["nosuch"],
                                   ["pending", "add", "1", "--qty"], ["pending", "show"]])
 def test_usage_errors_are_one_line_exit_2(cli, args):
