@@ -332,3 +332,14 @@ def error_text(payload: Any) -> str:
             payload = {**payload, **payload[key]}
     return _error_text(payload)
 
+
+def sample_order_row(order_id: str, symbol: str, status: str, qty: int, filled: int, avg: str,
+                     placed: datetime, reason: str = "--", amo: bool = False) -> dict[str, Any]:
+    """An order-book row as Kotak Neo sends it (the demo's scripted broker writes these)."""
+    return {
+        "nOrdNo": order_id, "ordSt": status, "stat": "Ok", "trdSym": f"{symbol}-EQ",
+        "sym": symbol, "exSeg": "nse_cm", "trnsTp": "B", "prod": "CNC", "prcTp": "L",
+        "qty": qty, "fldQty": filled, "unFldSz": qty - filled if status == "open" else 0,
+        "avgPrc": avg, "rejRsn": reason, "ordGenTp": "AMO" if amo else "NA",
+        "ordDtTm": placed.astimezone(IST).strftime("%d-%b-%Y %H:%M:%S"),
+    }
