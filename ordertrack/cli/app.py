@@ -182,7 +182,7 @@ def _raise_overdue(db: Database, settings: config.Settings, run_id: int) -> None
 @pending_app.command("add")
 def pending_add(
     ctx: typer.Context,
-    order_id: Annotated[str | None, typer.Argument(help="Broker order id (nOrdNo), if known.")]
+    order_id: Annotated[str | None, typer.Argument(help="Broker order id, if known.")]
     = None,
     symbol: Annotated[str | None, typer.Option(help="Trading symbol, e.g. INFY or INFY-EQ.")]
     = None,
