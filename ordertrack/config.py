@@ -13,8 +13,6 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlite_utils import Database
-
 from ordertrack.core.trading_calendar import NSE_HOLIDAYS_2026, Calendar
 from ordertrack.errors import ConfigError
 from ordertrack.core.lifecycle import MissingRules
@@ -224,19 +222,3 @@ def load(
         ping_url=ping_url,
     )
 
-
-def make_broker(settings: Settings, db: Database) -> Any:
-    """The broker the settings name, or ConfigError saying what is missing. `db` keeps the
-    Kotak session between runs."""
-    if settings.broker == "file":
-        from ordertrack.broker.file import FileBroker
-
-        folder = settings.broker_dir
-        if folder is None:
-            raise ConfigError("ORDERTRACK_BROKER=file needs ORDERTRACK_BROKER_DIR (a folder)")
-        if not folder.is_dir():
-            raise ConfigError(f"ORDERTRACK_BROKER_DIR {folder} is not a folder")
-        return FileBroker(folder)
-    from ordertrack.broker.kotak.client import KotakClient
-
-    return KotakClient.from_settings(settings, db)

@@ -1,6 +1,5 @@
 """Time: stored in UTC, shown in IST. Naive datetimes never leave this module."""
 
-import re
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -50,22 +49,6 @@ def parse_user_time(text: str) -> datetime:
         return dt.astimezone(UTC)
     except OverflowError:  # 0001-01-01 in IST is before the first UTC instant Python can hold
         raise ValueError(f"time out of range: {text!r}") from None
-
-
-_KOTAK_FORMATS = ("%d-%b-%Y %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%d-%b-%Y")
-
-
-def parse_kotak_time(text: object) -> datetime | None:
-    """Kotak's IST wall-clock strings ('22-Jan-2025 14: 32: 53' has stray spaces in samples)."""
-    if not isinstance(text, str):
-        return None
-    cleaned = re.sub(r":\s+", ":", text.strip())
-    for fmt in _KOTAK_FORMATS:
-        try:
-            return datetime.strptime(cleaned, fmt).replace(tzinfo=IST).astimezone(UTC)
-        except ValueError:
-            continue
-    return None
 
 
 def from_epoch_ns(value: object) -> datetime | None:

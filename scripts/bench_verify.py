@@ -42,6 +42,7 @@ def book_reads(env: dict) -> int:
     os.environ.update(env)
     from ordertrack import config
     from ordertrack.jobs import verify
+    from ordertrack.broker.base import make_broker
     from ordertrack.broker.file import FileBroker
     from ordertrack.store.db import open_db
     from ordertrack.timeutil import utcnow
@@ -57,7 +58,7 @@ def book_reads(env: dict) -> int:
     FileBroker.order_book = counting  # type: ignore[method-assign]
     settings = config.load(os.environ)
     db = open_db(settings.db_path)
-    verify.run(db, config.make_broker(settings, db), settings, utcnow())
+    verify.run(db, make_broker(settings, db), settings, utcnow())
     return reads
 
 

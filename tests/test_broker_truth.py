@@ -279,7 +279,8 @@ def test_validate_reply_without_base_url_falls_back_to_the_login_host(cli, kotak
 def test_positions_fall_back_to_v2_on_any_failure_of_the_first_path(kotak, db_path, failure):
     import os
 
-    from ordertrack.config import load, make_broker
+    from ordertrack.broker.base import make_broker
+    from ordertrack.config import load
     from ordertrack.store.db import open_db
     client = make_broker(load(os.environ), open_db(db_path))
     kotak.script(POSITIONS, failure, failure, failure)  # outlasts the retries

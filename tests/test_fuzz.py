@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from ordertrack.broker.kotak import format as kf
 from ordertrack.notify.messages import DUPLICATE_NOTE, Part, message, render, setup_check, units
-from ordertrack.core.models import BrokerOrder, Outcome, Side
+from ordertrack.core.models import BrokerOrder, Holding, Outcome, Position, Side
 from tests.fake_telegram import visible_text
 
 FUZZ = settings(max_examples=300, deadline=None,
@@ -149,18 +149,28 @@ def test_holdings(payload):
         assert not any(payload.get(k) for k in ERROR_KEYS)
         assert str(payload.get("stat", "ok")).strip().lower() == "ok"
     if fetch.outcome is Outcome.OK:
-        assert fetch.items == tuple(payload["data"])
+        assert all(isinstance(h, Holding) and h.symbol and type(h.qty) is int
+                   for h in fetch.items)
+        kept = [r for r in payload["data"] if kf.holding_row(r) is not None]
+        assert [h.raw for h in fetch.items] == kept  # every row with a symbol, in order
 
 
 @FUZZ
 @given(payloads)
 def test_positions_and_trades(payload):
-    for parse in (kf.positions, kf.trades):
-        fetch = parse(payload)
-        check_fetch(fetch)
-        usable_shape(payload, fetch)
-        if fetch.outcome is Outcome.OK:
-            assert fetch.items == tuple(payload["data"])
+    fetch = kf.positions(payload)
+    check_fetch(fetch)
+    usable_shape(payload, fetch)
+    if fetch.outcome is Outcome.OK:
+        assert all(isinstance(p, Position) and p.symbol and type(p.net_qty) is int
+                   for p in fetch.items)
+        kept = [r for r in payload["data"] if kf.position_row(r) is not None]
+        assert [p.raw for p in fetch.items] == kept
+    fetch = kf.trades(payload)
+    check_fetch(fetch)
+    usable_shape(payload, fetch)
+    if fetch.outcome is Outcome.OK:
+        assert fetch.items == tuple(payload["data"])
 
 
 @FUZZ

@@ -8,7 +8,8 @@ import pytest
 
 from ordertrack.broker.base import Broker
 from ordertrack.broker.kotak.client import KotakClient
-from ordertrack.config import load, make_broker
+from ordertrack.broker.base import make_broker
+from ordertrack.config import load
 from ordertrack.store.db import open_db
 from ordertrack.core.models import Outcome
 from tests.fake_kotak import HISTORY, TRADES, FakeKotak, Scripted, kotak  # noqa: F401

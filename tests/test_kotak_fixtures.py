@@ -124,15 +124,19 @@ def test_positions_quantities_are_strings_read_as_numbers(name):
     fetch = kf.positions(load(name))
     assert fetch.outcome is Outcome.OK
     (pos,) = fetch.items
-    assert (pos["trdSym"], kf.to_int(pos["flBuyQty"]), kf.to_int(pos["flSellQty"]),
-            kf.to_int(pos["cfBuyQty"])) == ("TCS26JULFUT", 225, 0, 0)
+    raw = pos.raw
+    assert (raw["trdSym"], kf.to_int(raw["flBuyQty"]), kf.to_int(raw["flSellQty"]),
+            kf.to_int(raw["cfBuyQty"])) == ("TCS26JULFUT", 225, 0, 0)
+    assert (pos.symbol, pos.net_qty) == ("TCS26JULFUT", 225)
 
 
 def test_holdings_without_an_envelope_are_data():
     fetch = kf.holdings(load("holdings.json"))
     assert fetch.outcome is Outcome.OK
     (held,) = fetch.items
-    assert (held["symbol"], held["quantity"], held["sellableQuantity"]) == ("IDEA", 35, 35)
+    raw = held.raw
+    assert (raw["symbol"], raw["quantity"], raw["sellableQuantity"]) == ("IDEA", 35, 35)
+    assert (held.symbol, held.qty, held.t1_qty) == ("IDEA", 35, 0)
 
 
 # ---- error bodies ----------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from ordertrack.core import lifecycle
-from ordertrack.broker.kotak.format import order_row
+from ordertrack.broker.kotak.format import broker_state, order_row
 from ordertrack.core.lifecycle import BrokerState, MissingRules
 from ordertrack.core.models import Fetch, Order, Outcome, Side, Status
 from tests.helpers import kotak_row
@@ -52,13 +52,13 @@ VOCABULARY = [
 def test_every_documented_ordst_maps(ord_st, expected):
     change = lifecycle.observe(order(), seen(ord_st, filled=100 if ord_st == "complete" else 0))
     assert change.after.status is expected
-    assert lifecycle.broker_state(ord_st) is not BrokerState.UNKNOWN
+    assert broker_state(ord_st) is not BrokerState.UNKNOWN
 
 
 @pytest.mark.parametrize("spelling", ["COMPLETE", "Complete", "  complete ", "After Market Order Req Received",
                                       "CANCELED", "Cancelled  After Market  Order"])
 def test_status_is_compared_case_and_space_insensitively(spelling):
-    assert lifecycle.broker_state(spelling) is not BrokerState.UNKNOWN
+    assert broker_state(spelling) is not BrokerState.UNKNOWN
 
 
 def test_complete_executes_with_fill_event_and_delta():

@@ -136,6 +136,24 @@ def test_very_recent_system_fill_is_deferred(cli, account):
     assert d["action"] == "deferred" and "too recent" in d["reason"]
 
 
+def test_a_fill_keeps_the_brokers_time_and_reconcile_reads_it(cli, account, sql):
+    cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "10")
+    fill = NOW - timedelta(hours=2)
+    account.orders(kotak_row("1", "complete", qty=10, filled=10,
+                             updRecvTm=int(fill.timestamp() * 1e9)))
+    with freeze_time(NOW - timedelta(minutes=1)):  # seen just now, filled long ago
+        cli("verify")
+    assert sql("SELECT broker_time FROM events WHERE delta_qty > 0") == [
+        ("2026-11-25T08:30:00.000000+00:00",)]
+    positions(account, ("INFY", 10, 0))
+    [d] = reconcile(cli)["decisions"]
+    assert d["action"] == "none"
+    # An event recorded before the broker's time was kept falls back to when it was seen.
+    sql("UPDATE events SET broker_time = NULL")
+    [d] = reconcile(cli)["decisions"]
+    assert d["action"] == "deferred" and "too recent" in d["reason"]
+
+
 def test_positions_missing_todays_fill_is_deferred_not_a_sell(cli, account):
     cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "10")
     cli("pending", "add", "2", "--symbol", "TCS", "--side", "buy", "--qty", "5")

@@ -1,8 +1,14 @@
-"""What every broker offers. Each call returns a Fetch: data, confirmed empty, or failed."""
+"""What every broker offers, and the one place that picks a broker from the settings. Each
+call returns a Fetch: data, confirmed empty, or failed; its items are normalised (BrokerOrder,
+Holding, Position), so nothing past this boundary reads a broker's own field names."""
 
 from typing import Protocol
 
+from sqlite_utils import Database
+
+from ordertrack.config import Settings
 from ordertrack.core.models import Fetch
+from ordertrack.errors import ConfigError
 
 
 class Broker(Protocol):
@@ -15,3 +21,20 @@ class Broker(Protocol):
     def holdings(self) -> Fetch: ...
 
     def positions(self) -> Fetch: ...
+
+
+def make_broker(settings: Settings, db: Database) -> Broker:
+    """The broker the settings name, or ConfigError saying what is missing. `db` keeps the
+    Kotak session between runs."""
+    if settings.broker == "file":
+        from ordertrack.broker.file import FileBroker
+
+        folder = settings.broker_dir
+        if folder is None:
+            raise ConfigError("ORDERTRACK_BROKER=file needs ORDERTRACK_BROKER_DIR (a folder)")
+        if not folder.is_dir():
+            raise ConfigError(f"ORDERTRACK_BROKER_DIR {folder} is not a folder")
+        return FileBroker(folder)
+    from ordertrack.broker.kotak.client import KotakClient
+
+    return KotakClient.from_settings(settings, db)

@@ -25,6 +25,7 @@ from ordertrack.core import health
 from ordertrack.notify import delivery as notify
 from ordertrack.jobs import reconcile as reconcile_core
 from ordertrack.cli import render
+from ordertrack.broker.base import make_broker
 from ordertrack.notify import ping
 from ordertrack.jobs import schedule
 from ordertrack.jobs import verify as verify_core
@@ -181,7 +182,7 @@ def _raise_overdue(db: Database, settings: config.Settings, run_id: int) -> None
 @pending_app.command("add")
 def pending_add(
     ctx: typer.Context,
-    order_id: Annotated[str | None, typer.Argument(help="Broker order id (nOrdNo), if known.")]
+    order_id: Annotated[str | None, typer.Argument(help="Broker order id, if known.")]
     = None,
     symbol: Annotated[str | None, typer.Option(help="Trading symbol, e.g. INFY or INFY-EQ.")]
     = None,
@@ -437,7 +438,7 @@ def broker_check(ctx: typer.Context, json_: JsonFlag = False) -> None:
     Example: ordertrack broker check --json
     """
     shell = _shell(ctx)
-    broker = config.make_broker(shell.settings, shell.open())
+    broker = make_broker(shell.settings, shell.open())
     counts = {}
     for name, fetch in (("order_book", broker.order_book), ("holdings", broker.holdings),
                         ("positions", broker.positions)):
@@ -472,7 +473,7 @@ def verify(
     """Fetch the order book once, advance every open order, queue notifications and deliver
     them. Exit 6 when a notification could not be delivered (it is kept for the next run)."""
     shell = _shell(ctx)
-    broker = config.make_broker(shell.settings, shell.open())
+    broker = make_broker(shell.settings, shell.open())
     result, db = _broker_run(shell, "verify", lambda db, run_id: verify_core.run(
         db, broker, shell.settings, utcnow(), order_id, run_id))
     queued = outbox.listing(db, run_id=result.run_id)
@@ -498,7 +499,7 @@ def reconcile(
     """Compare broker holdings (+ today's positions) with tracked quantities; detect and apply
     manual trades."""
     shell = _shell(ctx)
-    broker = config.make_broker(shell.settings, shell.open())
+    broker = make_broker(shell.settings, shell.open())
     command = "reconcile --dry-run" if dry_run else "reconcile"
     result, db = _broker_run(shell, command, lambda db, run_id: reconcile_core.run(
         db, broker, shell.settings, utcnow(), dry_run, run_id))
@@ -519,7 +520,7 @@ def eod(ctx: typer.Context, json_: JsonFlag = False) -> None:
     """End of day: force-verify, expire stale orders, daily summary (once per trading day),
     archive finished tracking, check and back up the database."""
     shell = _shell(ctx)
-    broker = config.make_broker(shell.settings, shell.open())
+    broker = make_broker(shell.settings, shell.open())
     result, db = _broker_run(shell, "eod", lambda db, run_id: eod_core.run(
         db, broker, shell.settings, utcnow(), run_id))
     if json_:

@@ -20,6 +20,7 @@ from ordertrack.store import orders as store
 from ordertrack.store import tracking
 from ordertrack.jobs import verify
 from ordertrack.broker.file import FileBroker
+from ordertrack.broker.kotak.format import sample_order_row
 from ordertrack.config import Settings
 from ordertrack.store.db import open_db
 from ordertrack.timeutil import IST, utcnow
@@ -27,17 +28,6 @@ from ordertrack.timeutil import IST, utcnow
 REJECTION = ("RMS:Margin Exceeds,Cash Available:5000.00,Additional margin required:"
              "890560.00 for entity account-XXXXX across exchange across segment across product")
 Step = tuple[str, datetime, list[dict[str, Any]], list[dict[str, Any]]]
-
-
-def _row(order_id: str, symbol: str, status: str, qty: int, filled: int, avg: str,
-         placed: datetime, reason: str = "--", amo: bool = False) -> dict[str, Any]:
-    return {
-        "nOrdNo": order_id, "ordSt": status, "stat": "Ok", "trdSym": f"{symbol}-EQ",
-        "sym": symbol, "exSeg": "nse_cm", "trnsTp": "B", "prod": "CNC", "prcTp": "L",
-        "qty": qty, "fldQty": filled, "unFldSz": qty - filled if status == "open" else 0,
-        "avgPrc": avg, "rejRsn": reason, "ordGenTp": "AMO" if amo else "NA",
-        "ordDtTm": placed.astimezone(IST).strftime("%d-%b-%Y %H:%M:%S"),
-    }
 
 
 def _script(today: datetime) -> list[Step]:
@@ -50,19 +40,20 @@ def _script(today: datetime) -> list[Step]:
                 placed_at=opening.isoformat())
     tata = dict(order_id="260101000000003", symbol="TATASTEEL", side="buy", qty=30000,
                 placed_at=opening.isoformat())
-    queued = _row("260101000000001", "ITBEES", "after market order req received", 45, 0,
-                  "0.00", amo, amo=True)
-    done = _row("260101000000001", "ITBEES", "complete", 45, 45, "38.72", amo, amo=True)
-    rejected = _row("260101000000003", "TATASTEEL", "rejected", 30000, 0, "0.00", opening,
-                    REJECTION)
+    row = sample_order_row
+    queued = row("260101000000001", "ITBEES", "after market order req received", 45, 0,
+                 "0.00", amo, amo=True)
+    done = row("260101000000001", "ITBEES", "complete", 45, 45, "38.72", amo, amo=True)
+    rejected = row("260101000000003", "TATASTEEL", "rejected", 30000, 0, "0.00", opening,
+                   REJECTION)
     return [
         ("20:25 yesterday: the engine places an after-market order (AMO) for ITBEES",
          amo + timedelta(minutes=1), [itbees], [queued]),
         ("09:16: the market opens; the AMO executes; the engine buys INFY and TATASTEEL",
          opening + timedelta(minutes=1), [infy, tata],
-         [done, _row("260101000000002", "INFY", "open", 100, 40, "1849.85", opening), rejected]),
+         [done, row("260101000000002", "INFY", "open", 100, 40, "1849.85", opening), rejected]),
         ("09:40: the rest of INFY fills", opening + timedelta(minutes=25), [],
-         [done, _row("260101000000002", "INFY", "complete", 100, 100, "1849.90", opening),
+         [done, row("260101000000002", "INFY", "complete", 100, 100, "1849.90", opening),
           rejected]),
     ]
 

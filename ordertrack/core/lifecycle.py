@@ -5,78 +5,40 @@ State only moves forward: PENDING → PARTIALLY_FILLED → EXECUTED / CANCELLED;
 each increase of the filled quantity is one event. A cancelled order keeps its fills.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-from enum import Enum
 
+from ordertrack.core.models import (TERMINAL_STATES, BrokerOrder, BrokerState, Change, Event, Fetch,
+                                    Order, Outcome, Status)
 from ordertrack.core.trading_calendar import Calendar
-from ordertrack.core.models import BrokerOrder, Change, Event, Fetch, Order, Outcome, Status
 from ordertrack.timeutil import show
 
-
-class BrokerState(Enum):
-    WORKING = "working"
-    COMPLETE = "complete"
-    REJECTED = "rejected"
-    CANCELLED = "cancelled"
-    UNKNOWN = "unknown"
-
-
-# Kotak Neo `ordSt` values (broker-apis.md §5), lower-case with single spaces. Kite's upper-case
-# names fold to the same strings. Anything else is UNKNOWN: kept open, never read as filled.
-ORD_ST: dict[str, BrokerState] = {
-    "put order req received": BrokerState.WORKING,
-    "validation pending": BrokerState.WORKING,
-    "open pending": BrokerState.WORKING,
-    "open": BrokerState.WORKING,
-    "trigger pending": BrokerState.WORKING,
-    "modified": BrokerState.WORKING,
-    "modify validation pending": BrokerState.WORKING,
-    "modify pending": BrokerState.WORKING,
-    "not modified": BrokerState.WORKING,
-    "cancel pending": BrokerState.WORKING,
-    "not cancelled": BrokerState.WORKING,
-    "after market order req received": BrokerState.WORKING,
-    "modify after market order req received": BrokerState.WORKING,
-    "amo req received": BrokerState.WORKING,
-    "complete": BrokerState.COMPLETE,
-    "rejected": BrokerState.REJECTED,
-    "cancelled": BrokerState.CANCELLED,
-    "canceled": BrokerState.CANCELLED,
-    "cancelled after market order": BrokerState.CANCELLED,
-}
 
 _RANK = {Status.PENDING: 0, Status.PARTIALLY_FILLED: 1}
 
 
-def broker_state(status_text: str) -> BrokerState:
-    return ORD_ST.get(" ".join(status_text.lower().split()), BrokerState.UNKNOWN)
-
-
-TERMINAL_STATES = (BrokerState.COMPLETE, BrokerState.REJECTED, BrokerState.CANCELLED)
 _NEVER = datetime.min.replace(tzinfo=timezone.utc)
 
 
-def most_advanced(rows: Sequence[BrokerOrder],
-                  when: Callable[[BrokerOrder], datetime | None]) -> BrokerOrder:
+def most_advanced(rows: Sequence[BrokerOrder]) -> BrokerOrder:
     """One order's rows (history, or duplicates in one book) → the state it is really in.
 
     No row order and no reply-time stamp is trusted: a terminal row wins over any working one;
-    among rows of the same rank the latest `when`, then the earliest in the list. The filled
+    among rows of the same rank the latest `state_at`, then the earliest in the list. The filled
     quantity is the largest any row reports (fills never un-happen), with the average price of
     the row that carries it; the reason comes only from a terminal row.
     """
     def key(item: tuple[int, BrokerOrder]) -> tuple[int, datetime, int]:
         index, row = item
-        terminal = broker_state(row.status_text) in TERMINAL_STATES
-        return (1 if terminal else 0, when(row) or _NEVER, -index)
+        terminal = row.state in TERMINAL_STATES
+        return (1 if terminal else 0, row.state_at or _NEVER, -index)
 
     best = max(enumerate(rows), key=key)[1]
     filled = max((r.filled_qty for r in rows if r.filled_qty is not None), default=None)
     priced = [r for r in (best, *rows) if r.avg_price and (r.filled_qty or 0) == (filled or 0)]
     avg = priced[0].avg_price if priced else best.avg_price
-    terminal = broker_state(best.status_text) in TERMINAL_STATES
+    terminal = best.state in TERMINAL_STATES
     return replace(best, filled_qty=filled, avg_price=avg,
                    reason=best.reason if terminal else None)
 
@@ -124,7 +86,7 @@ def observe(order: Order, row: BrokerOrder) -> Change:
     """Advance an order by what the broker's row says. Terminal orders never move."""
     if not order.status.is_open:
         return Change(order, order)
-    state = broker_state(row.status_text)
+    state = row.state
     filled = _filled_from(order, row, state)
     target = _target(order, state, filled)
     if target.is_open and _RANK[target] < _RANK[order.status]:
@@ -147,7 +109,7 @@ def observe(order: Order, row: BrokerOrder) -> Change:
     def event(kind: str, key: str, status: Status, delta_qty: int = 0, notify: bool = True,
               why: str | None = None) -> Event:
         return Event(kind, f"{ref}:{key}", status, filled, delta_qty, avg, why,
-                     row.status_text, row.raw, notify)
+                     row.status_text, row.raw, notify, row.updated_at)
 
     events: list[Event] = []
     if state is BrokerState.UNKNOWN and row.status_text != order.broker_status:
@@ -254,7 +216,7 @@ def correct(order: Order, row: BrokerOrder) -> Change:
     (keeping the fills), otherwise still EXPIRED with the fills; one CORRECTED event."""
     if order.status is not Status.EXPIRED:
         return Change(order, order)
-    state = broker_state(row.status_text)
+    state = row.state
     filled = _filled_from(order, row, state)
     if filled <= order.filled_qty:
         return Change(order, order)
@@ -266,7 +228,8 @@ def correct(order: Order, row: BrokerOrder) -> Change:
                     broker_status=row.status_text or order.broker_status)
     ref = order.ref
     event = Event("CORRECTED", f"{ref}:CORRECTED:{filled}", status, filled,
-                  filled - order.filled_qty, avg, why, row.status_text, row.raw)
+                  filled - order.filled_qty, avg, why, row.status_text, row.raw,
+                  broker_time=row.updated_at)
     return Change(order, after, (event,))
 
 

@@ -24,6 +24,19 @@ class Side(str, Enum):
     SELL = "SELL"
 
 
+class BrokerState(Enum):
+    """What a broker's status word means; each broker's parser maps its own words to these."""
+
+    WORKING = "working"
+    COMPLETE = "complete"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"  # kept open, never read as filled
+
+
+TERMINAL_STATES = (BrokerState.COMPLETE, BrokerState.REJECTED, BrokerState.CANCELLED)
+
+
 class Outcome(str, Enum):
     """What a broker fetch established. Only OK and EMPTY are facts to act on."""
 
@@ -35,10 +48,15 @@ class Outcome(str, Enum):
 
 @dataclass(frozen=True)
 class BrokerOrder:
-    """One order-book (or history) row, normalised. `raw` is the row as the broker sent it."""
+    """One order-book (or history) row, normalised. `raw` is the row as the broker sent it.
+
+    `status_text` is the broker's own word (shown and stored), `state` what it means.
+    `state_at` is when the row's state happened (orders one order's rows); `updated_at` the
+    broker's time of its last change (when a fill happened, for reconcile)."""
 
     order_id: str
     status_text: str
+    state: BrokerState
     symbol: str
     side: Side | None
     qty: int | None
@@ -48,11 +66,34 @@ class BrokerOrder:
     tag: str | None
     placed_at: datetime | None
     updated_ns: int
+    state_at: datetime | None
+    updated_at: datetime | None
     raw: dict[str, Any] = field(compare=False, repr=False)
 
 
 @dataclass(frozen=True)
+class Holding:
+    """One settled holding. `t1_qty`: bought but not yet settled, when the broker says so."""
+
+    symbol: str
+    qty: int
+    t1_qty: int = 0
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Position:
+    """Today's net quantity in one symbol (bought − sold)."""
+
+    symbol: str
+    net_qty: int
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
 class Fetch:
+    """`items` are BrokerOrder, Holding or Position, by the call that made it."""
+
     outcome: Outcome
     items: tuple[Any, ...] = ()
     error: str | None = None
@@ -108,6 +149,7 @@ class Event:
     broker_status: str | None = None
     raw: dict[str, Any] | None = None
     notify: bool = True
+    broker_time: datetime | None = None  # the broker's time of the change, when it says
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Reconciliation as a pure function: what the broker says the account owns vs what is tracked.
 
-owned = holdings quantity + today's net position (flBuyQty − flSellQty): holdings settle T+1,
+owned = holdings quantity + today's net position (bought − sold): holdings settle T+1,
 so a buy that executed today is in positions, not yet in holdings. Nothing is decided on doubt:
 a symbol with a system order in flight, a system fill too recent for positions to show it, or a
 fill today that positions do not show at all, is deferred with the reason.
@@ -9,11 +9,8 @@ fill today that positions do not show at all, is deferred with the reason.
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
-from ordertrack.core import symbols
-from ordertrack.broker.kotak.format import to_int, to_text
-from ordertrack.core.models import BrokerOrder
+from ordertrack.core.models import BrokerOrder, Holding, Position
 
 ABSORB, IGNORE = "absorb", "ignore"
 
@@ -44,29 +41,17 @@ class Decision:
         return self.action == "manual_sell" and self.new_qty == 0
 
 
-def holding_symbol(row: Any) -> str | None:
-    if not isinstance(row, dict):
-        return None
-    name = to_text(row.get("displaySymbol")) or to_text(row.get("symbol"))
-    return symbols.normalise(name) if name else None
-
-
-def holdings_qty(rows: tuple[Any, ...]) -> dict[str, int]:
+def holdings_qty(rows: tuple[Holding, ...]) -> dict[str, int]:
     owned: dict[str, int] = defaultdict(int)
     for row in rows:
-        if (name := holding_symbol(row)) is not None:
-            owned[name] += to_int(row.get("quantity")) or 0
+        owned[row.symbol] += row.qty
     return owned
 
 
-def net_positions(rows: tuple[Any, ...]) -> dict[str, int]:
+def net_positions(rows: tuple[Position, ...]) -> dict[str, int]:
     net: dict[str, int] = defaultdict(int)
     for row in rows:
-        if isinstance(row, dict):
-            name = to_text(row.get("trdSym")) or to_text(row.get("sym"))
-            if name:
-                net[symbols.normalise(name)] += (to_int(row.get("flBuyQty")) or 0) - (
-                    to_int(row.get("flSellQty")) or 0)
+        net[row.symbol] += row.net_qty
     return net
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import requests
 
 from ordertrack import config
+from ordertrack.broker.base import make_broker
 from ordertrack import net as http
 from ordertrack.notify import ping
 from ordertrack.jobs import schedule
@@ -117,7 +118,7 @@ def check_broker(c: Context) -> Result:
     if c.offline:
         return skipped("broker", "--offline")
     try:
-        broker = config.make_broker(c.settings, _broker_db(c))
+        broker = make_broker(c.settings, _broker_db(c))
         for name in ("order_book", "holdings", "positions"):
             result = getattr(broker, name)()
             if not result.usable:

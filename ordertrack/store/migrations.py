@@ -237,3 +237,11 @@ def m008_lock_holder_identity(db: Database) -> None:
     # also records its holder's boot and start time, so a lock whose holder is gone is free.
     db.execute("ALTER TABLE locks ADD COLUMN boot_id TEXT")
     db.execute("ALTER TABLE locks ADD COLUMN started INTEGER")
+
+
+@MIGRATIONS()
+def m009_event_broker_time(db: Database) -> None:
+    # The broker's own time of the change an event records (normalised by the broker's parser),
+    # so reconcile need not dig Kotak's fields out of `raw`. Old rows stay NULL: readers fall
+    # back to the event's `at`.
+    db.execute("ALTER TABLE events ADD COLUMN broker_time TEXT")

@@ -91,7 +91,10 @@ def query_orders(
 
 
 def events_of(db: Database, order_ref: int) -> list[dict[str, Any]]:
-    return _rows(db, "SELECT * FROM events WHERE order_ref = ? ORDER BY id", (order_ref,))
+    rows = _rows(db, "SELECT * FROM events WHERE order_ref = ? ORDER BY id", (order_ref,))
+    for row in rows:  # internal to reconcile; `show --json` keeps its shape
+        row.pop("broker_time", None)
+    return rows
 
 
 def claimed_ids(db: Database) -> set[str]:
@@ -118,13 +121,13 @@ def insert_event(
     """Record an event; None if an event with the same key exists (a re-run)."""
     cursor = db.execute(
         "INSERT OR IGNORE INTO events (order_ref, key, kind, status, filled_qty, delta_qty,"
-        " avg_price, reason, broker_status, raw, at, run_id)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " avg_price, reason, broker_status, raw, at, run_id, broker_time)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             order_ref, event.key, event.kind, event.status.value, event.filled_qty,
             event.delta_qty, event.avg_price, event.reason, event.broker_status,
             json.dumps(event.raw, sort_keys=True) if event.raw is not None else None,
-            to_db(now), run_id,
+            to_db(now), run_id, to_db(event.broker_time) if event.broker_time else None,
         ),
     )
     return int(cursor.lastrowid) if cursor.rowcount else None  # type: ignore[arg-type]

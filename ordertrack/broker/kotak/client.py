@@ -24,9 +24,9 @@ from sqlite_utils import Database
 from ordertrack.broker.kotak import format as kotak_format
 from ordertrack.broker.kotak.session import Session, obtain
 from ordertrack.config import Settings
+from ordertrack.core.models import Fetch, Outcome
 from ordertrack.errors import BrokerUnavailable, ConfigError
 from ordertrack.net import HttpFailure, Reply, RetryPolicy, send
-from ordertrack.core.models import Fetch, Outcome
 from ordertrack.timeutil import utcnow
 
 NEO_FIN_KEY = "neotradeapi"

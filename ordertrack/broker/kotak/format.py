@@ -6,17 +6,63 @@ such as "NA" and "--"), so every field is read defensively.
 """
 
 import math
+import re
 from datetime import datetime
 from typing import Any
 
-from ordertrack.core import lifecycle
-from ordertrack.core import symbols
-from ordertrack.core.models import BrokerOrder, Fetch, Outcome, Side
+from ordertrack.core import lifecycle, symbols
+from ordertrack.core.models import (BrokerOrder, BrokerState, Fetch, Holding, Outcome, Position,
+                                    Side)
 from ordertrack.text import storable
-from ordertrack.timeutil import parse_kotak_time
+from ordertrack.timeutil import IST, UTC, from_epoch_ns
 
 NO_DATA = 5203
 _SENTINELS = {"", "NA", "N/A", "--", "-", "- ", "NULL", "NONE"}
+
+
+# Kotak Neo `ordSt` values (broker-apis.md §5), lower-case with single spaces. Kite's upper-case
+# names fold to the same strings. Anything else is UNKNOWN: kept open, never read as filled.
+ORD_ST: dict[str, BrokerState] = {
+    "put order req received": BrokerState.WORKING,
+    "validation pending": BrokerState.WORKING,
+    "open pending": BrokerState.WORKING,
+    "open": BrokerState.WORKING,
+    "trigger pending": BrokerState.WORKING,
+    "modified": BrokerState.WORKING,
+    "modify validation pending": BrokerState.WORKING,
+    "modify pending": BrokerState.WORKING,
+    "not modified": BrokerState.WORKING,
+    "cancel pending": BrokerState.WORKING,
+    "not cancelled": BrokerState.WORKING,
+    "after market order req received": BrokerState.WORKING,
+    "modify after market order req received": BrokerState.WORKING,
+    "amo req received": BrokerState.WORKING,
+    "complete": BrokerState.COMPLETE,
+    "rejected": BrokerState.REJECTED,
+    "cancelled": BrokerState.CANCELLED,
+    "canceled": BrokerState.CANCELLED,
+    "cancelled after market order": BrokerState.CANCELLED,
+}
+
+
+def broker_state(status_text: str) -> BrokerState:
+    return ORD_ST.get(" ".join(status_text.lower().split()), BrokerState.UNKNOWN)
+
+
+_TIME_FORMATS = ("%d-%b-%Y %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%d-%b-%Y")
+
+
+def parse_time(text: object) -> datetime | None:
+    """Kotak's IST wall-clock strings ('22-Jan-2025 14: 32: 53' has stray spaces in samples)."""
+    if not isinstance(text, str):
+        return None
+    cleaned = re.sub(r":\s+", ":", text.strip())
+    for fmt in _TIME_FORMATS:
+        try:
+            return datetime.strptime(cleaned, fmt).replace(tzinfo=IST).astimezone(UTC)
+        except ValueError:
+            continue
+    return None
 
 
 def blank(value: Any) -> bool:
@@ -141,9 +187,11 @@ def order_row(row: Any) -> BrokerOrder | None:
         return None
     reason = to_text(row.get("rejRsn")) or to_text(row.get("rejLongDesc"))
     symbol = to_text(row.get("trdSym")) or to_text(row.get("sym")) or ""
+    status_text = storable(" ".join(str(row.get("ordSt") or "").lower().split()))
     return BrokerOrder(
         order_id=order_id,
-        status_text=storable(" ".join(str(row.get("ordSt") or "").lower().split())),
+        status_text=status_text,
+        state=broker_state(status_text),
         symbol=symbols.normalise(symbol) if symbol else "",
         side=_side(row.get("trnsTp")),
         qty=to_int(row.get("qty")),
@@ -151,16 +199,19 @@ def order_row(row: Any) -> BrokerOrder | None:
         avg_price=to_float(row.get("avgPrc")),
         reason=reason,
         tag=to_text(row.get("GuiOrdId")),
-        placed_at=parse_kotak_time(row.get("ordDtTm")) or parse_kotak_time(row.get("flDtTm")),
+        placed_at=parse_time(row.get("ordDtTm")) or parse_time(row.get("flDtTm")),
         updated_ns=epoch_ns(row.get("updRecvTm")),
+        state_at=state_time(row),
+        updated_at=(from_epoch_ns(row.get("updRecvTm")) or parse_time(row.get("hsUpTm"))
+                    or parse_time(row.get("exCfmTm"))),
         raw=row,
     )
 
 
-def state_time(order: BrokerOrder) -> datetime | None:
+def state_time(row: dict[str, Any]) -> datetime | None:
     """When the row's state happened: `flDtTm` (stray spaces and all), else the book's
     `hsUpTm`. Never `updRecvTm`/`boeSec`: those stamp when the reply was put together."""
-    return parse_kotak_time(order.raw.get("flDtTm")) or parse_kotak_time(order.raw.get("hsUpTm"))
+    return parse_time(row.get("flDtTm")) or parse_time(row.get("hsUpTm"))
 
 
 def _rows(payload: Any) -> tuple[Fetch, list[BrokerOrder]]:
@@ -174,7 +225,7 @@ def _rows(payload: Any) -> tuple[Fetch, list[BrokerOrder]]:
 
 def current(rows: list[BrokerOrder]) -> BrokerOrder:
     """Several rows of one order → its current state (lifecycle.most_advanced)."""
-    return lifecycle.most_advanced(rows, state_time)
+    return lifecycle.most_advanced(rows)
 
 
 def order_book(payload: Any) -> Fetch:
@@ -214,11 +265,38 @@ def holdings(payload: Any) -> Fetch:
             any(payload.get(k) for k in _ERROR_KEYS)
             or str(payload.get("stat", "ok")).strip().lower() != "ok"):
         return Fetch(Outcome.FAILED, error=_error_text(payload))
-    return envelope(payload, has_stat=False)
+    fetch = envelope(payload, has_stat=False)
+    if fetch.outcome is not Outcome.OK:
+        return fetch
+    return Fetch(Outcome.OK, items=tuple(h for h in map(holding_row, fetch.items) if h))
 
 
 def positions(payload: Any) -> Fetch:
-    return envelope(payload)
+    """Positions reply → Fetch of Position (today's bought − sold per row). Rows without a
+    symbol are dropped, as before."""
+    fetch = envelope(payload)
+    if fetch.outcome is not Outcome.OK:
+        return fetch
+    return Fetch(Outcome.OK, items=tuple(p for p in map(position_row, fetch.items) if p))
+
+
+def position_row(row: Any) -> Position | None:
+    if not isinstance(row, dict):
+        return None
+    name = to_text(row.get("trdSym")) or to_text(row.get("sym"))
+    if not name:
+        return None
+    net = (to_int(row.get("flBuyQty")) or 0) - (to_int(row.get("flSellQty")) or 0)
+    return Position(symbols.normalise(name), net, raw=row)
+
+
+def holding_row(row: Any) -> Holding | None:
+    if not isinstance(row, dict):
+        return None
+    name = to_text(row.get("displaySymbol")) or to_text(row.get("symbol"))
+    if not name:
+        return None
+    return Holding(symbols.normalise(name), to_int(row.get("quantity")) or 0, raw=row)
 
 
 def trades(payload: Any) -> Fetch:
@@ -253,3 +331,15 @@ def error_text(payload: Any) -> str:
         if isinstance(payload.get(key), dict):
             payload = {**payload, **payload[key]}
     return _error_text(payload)
+
+
+def sample_order_row(order_id: str, symbol: str, status: str, qty: int, filled: int, avg: str,
+                     placed: datetime, reason: str = "--", amo: bool = False) -> dict[str, Any]:
+    """An order-book row as Kotak Neo sends it (the demo's scripted broker writes these)."""
+    return {
+        "nOrdNo": order_id, "ordSt": status, "stat": "Ok", "trdSym": f"{symbol}-EQ",
+        "sym": symbol, "exSeg": "nse_cm", "trnsTp": "B", "prod": "CNC", "prcTp": "L",
+        "qty": qty, "fldQty": filled, "unFldSz": qty - filled if status == "open" else 0,
+        "avgPrc": avg, "rejRsn": reason, "ordGenTp": "AMO" if amo else "NA",
+        "ordDtTm": placed.astimezone(IST).strftime("%d-%b-%Y %H:%M:%S"),
+    }

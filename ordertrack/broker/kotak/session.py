@@ -17,9 +17,9 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from ordertrack.errors import BrokerUnavailable
 from ordertrack.store import runs as runlog
 from ordertrack.store.db import transaction
-from ordertrack.errors import BrokerUnavailable
 from ordertrack.timeutil import UTC, from_db, to_db, to_ist, utcnow
 
 # Log in again this long before the token's own expiry, so a run does not start on a token

@@ -1,0 +1,56 @@
+"""The floor plan holds: Kotak stays in its room, and the core does no I/O (issue 13)."""
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "ordertrack"
+KOTAK = PACKAGE / "broker" / "kotak"
+# Kotak Neo's own field names: a second broker must not have to touch code that reads them.
+KOTAK_FIELDS = re.compile(r"\b(ordSt|nOrdNo|trdSym|displaySymbol|flBuyQty|flSellQty|fldQty|avgPrc"
+                          r"|updRecvTm|hsUpTm|exCfmTm|flDtTm|ordDtTm|rejRsn)\b")
+FORBIDDEN_IN_CORE = {"ordertrack.store", "ordertrack.broker", "ordertrack.notify", "ordertrack.cli",
+                     "ordertrack.jobs", "ordertrack.config", "ordertrack.net", "ordertrack.api",
+                     "requests", "sqlite_utils", "sqlite3", "tenacity", "urllib", "http", "socket",
+                     "subprocess", "rich", "typer"}
+
+
+def modules(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("*.py"))
+
+
+def imported(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_kotak_field_names_appear_only_in_broker_kotak():
+    leaks = [f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}"
+             for path in modules(PACKAGE) if KOTAK not in path.parents
+             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if KOTAK_FIELDS.search(line)]
+    assert leaks == []
+
+
+@pytest.mark.parametrize("path", modules(PACKAGE / "core"), ids=lambda p: p.name)
+def test_core_imports_nothing_that_does_io(path):
+    bad = {name for name in imported(path)
+           if any(name == f or name.startswith(f"{f}.") for f in FORBIDDEN_IN_CORE)}
+    assert bad == set()
+
+
+def test_reconcile_job_runs_no_sql():
+    source = (PACKAGE / "jobs" / "reconcile.py").read_text(encoding="utf-8")
+    assert not re.search(r"\.execute\(|\b(SELECT|INSERT|UPDATE|DELETE)\b", source)
+
+
+def test_config_does_not_import_the_brokers():
+    assert not {n for n in imported(PACKAGE / "config.py") if n.startswith("ordertrack.broker")}
