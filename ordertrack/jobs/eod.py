@@ -25,7 +25,7 @@ from ordertrack.broker.base import Broker
 from ordertrack.core.trading_calendar import Calendar, ist_date
 from ordertrack.config import Settings
 from ordertrack.store.db import transaction
-from ordertrack.errors import BrokerUnavailable, DatabaseProblem
+from ordertrack.errors import BrokerUnavailable, DatabaseProblem, OrdertrackError
 from ordertrack.core.models import Change, Fetch, Order
 from ordertrack.timeutil import to_db
 
@@ -51,6 +51,18 @@ class EodResult:
     run_id: int | None = None
     report: str | None = None
     report_error: str | None = None
+
+    def failure(self, undelivered: OrdertrackError | None) -> OrdertrackError | None:
+        """The error eod exits with: the database's health first, then the broker's, then
+        notifications kept for later (`undelivered`)."""
+        if self.integrity != "ok":
+            return DatabaseProblem(f"integrity check failed: {self.integrity}; "
+                                   "no backup was taken")
+        if self.backup_error:
+            return DatabaseProblem(self.backup_error)
+        if self.broker_error:
+            return BrokerUnavailable(self.broker_error)
+        return undelivered
 
     def closing_line(self, today: date) -> str:
         """Which trading day this eod closed, and why when it is not `today`."""
