@@ -1,7 +1,7 @@
 """Registering the orders an engine placed: `pending add`, `pending add --from`, the Python API.
 
 Re-adding the same order with the same details is a no-op; conflicting details are an error, so
-an engine that restarts cannot create a second copy of an order (a peer's duplicate-row bug).
+an engine that restarts cannot create a second copy of an order.
 """
 
 import csv
