@@ -23,7 +23,7 @@ from ordertrack.jobs import register, runner, schedule
 from ordertrack.jobs import verify as verify_job
 from ordertrack.notify import delivery, ping
 from ordertrack.store import orders, outbox, runs, tracking
-from ordertrack.store.db import open_db, schema_version, transaction
+from ordertrack.store.db import open_db, schema_version
 from ordertrack.text import one_line, redact
 from ordertrack.timeutil import show, show_iso, utcnow
 
@@ -264,10 +264,7 @@ def track_stop(
     """Stop tracking a symbol (its history is kept)."""
     db = _shell(ctx).open()
     name = register.checked_symbol(symbol)
-    with transaction(db):
-        stopped = tracking.stop(db, name, utcnow())
-    if not stopped:
-        raise UsageProblem(f"{name} is not tracked")
+    register.untrack(db, name, utcnow())
     render.console.print(f"{name}: tracking stopped.")
 
 

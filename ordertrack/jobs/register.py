@@ -222,6 +222,14 @@ def track(db: Database, symbol: str, qty: int, now: datetime) -> str:
         raise UsageProblem(str(exc)) from None
 
 
+def untrack(db: Database, symbol: str, now: datetime) -> None:
+    """Stop tracking a checked symbol (its history stays); UsageProblem if it is not tracked."""
+    with transaction(db):
+        stopped = tracking.stop(db, symbol, now)
+    if not stopped:
+        raise UsageProblem(f"{symbol} is not tracked")
+
+
 def withdraw(db: Database, ref: str, reason: str | None, now: datetime) -> dict[str, Any]:
     """`pending cancel`: end a mistaken registration locally as CANCELLED, so nothing waits
     on it (reconcile stops deferring its symbol). An order with fills is real: refused."""
