@@ -12,11 +12,9 @@ from datetime import datetime
 from pathlib import Path
 
 from ordertrack import config
-from ordertrack.jobs import register as registry
-from ordertrack.store import tracking
-from ordertrack.core import symbols
-from ordertrack.store.db import open_db, transaction
 from ordertrack.errors import DatabaseProblem, LockHeld, UsageProblem
+from ordertrack.jobs import register
+from ordertrack.store.db import open_db
 from ordertrack.timeutil import to_db, utcnow
 
 
@@ -53,28 +51,22 @@ def register_order(symbol: str, side: str, qty: int, *, order_id: str | None = N
     with _database_errors():
         db = open_db(settings.db_path)
         try:
-            raw = dict(order_id=order_id, symbol=symbol, side=side, qty=qty, price=price,
-                       amo=amo, placed_at=placed_at, tag=tag)
-            return registry.register(db, raw, utcnow(), completes)[0]
+            return register.register_order(
+                db, utcnow(), symbol=symbol, side=side, qty=qty, order_id=order_id,
+                price=price, amo=amo, placed_at=placed_at, tag=tag, completes=completes)[0]
         finally:
             db.close()
 
 
 def track_symbol(symbol: str, qty: int = 0, *, db_path: Path | str | None = None) -> str:
     """Start tracking a symbol with the quantity the system owns. Returns 'added' or 'unchanged'."""
-    try:
-        name = symbols.check(symbol)
-    except ValueError as exc:
-        raise UsageProblem(str(exc)) from None
+    name = register.checked_symbol(symbol)
     if qty < 0:
         raise UsageProblem("qty must not be negative")
     settings = config.load(os.environ, Path(db_path) if db_path else None)
     with _database_errors():
         db = open_db(settings.db_path)
         try:
-            with transaction(db):
-                return tracking.start(db, name, qty, utcnow())
-        except ValueError as exc:
-            raise UsageProblem(str(exc)) from None
+            return register.track(db, name, qty, utcnow())
         finally:
             db.close()

@@ -786,7 +786,7 @@ def prepare(db_path: Path, plans: list[Plan], start: dict[str, int]) -> None:
                               now)
         with transaction(db):
             for symbol, qty in start.items():
-                tracking.start(db, symbol, qty, now)
+                tracking.begin_tracking(db, symbol, qty, now)
     finally:
         db.close()
 

@@ -431,3 +431,22 @@ def test_an_eod_before_six_does_not_count_as_that_days_eod(cli, broker, no_holid
         overdue = json.loads(cli("status", "--json").out)["overdue"]
     assert overdue == ["no successful eod for Tue 24 Nov 2026; its summary is missing or "
                        "incomplete"]
+
+
+def test_eod_exits_with_the_database_problem_first_then_the_broker_then_delivery():
+    from ordertrack.errors import BrokerUnavailable, DatabaseProblem
+    from ordertrack.jobs.eod import EodResult
+    from ordertrack.notify.delivery import Undelivered
+
+    undelivered = Undelivered("1 notification kept")
+    result = EodResult("2026-11-27", True, integrity="page 3 is bad", backup_error="full disk",
+                       broker_error="timeout")
+    assert isinstance(result.failure(undelivered), DatabaseProblem)
+    assert "integrity check failed: page 3 is bad" in result.failure(undelivered).message
+    result.integrity = "ok"
+    assert result.failure(undelivered).message == "full disk"
+    result.backup_error = None
+    assert isinstance(result.failure(undelivered), BrokerUnavailable)
+    result.broker_error = None
+    assert result.failure(undelivered) is undelivered
+    assert result.failure(None) is None

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from freezegun import freeze_time
 
-from ordertrack.store import runs as runlog
+from ordertrack.store import locks
 from ordertrack.store.db import open_db
 
 from ordertrack.timeutil import UTC, to_db
@@ -121,7 +121,7 @@ def short_lock_wait(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ORDERTRACK_CONFIG", str(config))
 
 
-THIS_BOOT = runlog.boot_id()
+THIS_BOOT = locks.boot_id()
 needs_proc = pytest.mark.skipif(THIS_BOOT is None, reason="needs Linux /proc")
 
 
@@ -136,7 +136,7 @@ def test_a_lock_whose_holder_is_gone_is_free_though_its_pid_lives(
     open_db(db_path).close()  # the database exists
     pid = os.getpid()  # alive: a pid check alone would wait, then exit 5
     if identity["started"] is not None:
-        identity = {**identity, "started": runlog.start_time(pid) + 1}
+        identity = {**identity, "started": locks.start_time(pid) + 1}
     _hold_lock(db_path, pid, **identity)
     result = cli("verify")
     assert (result.code, result.err) == (0, "")
@@ -151,7 +151,7 @@ def test_a_lock_whose_holder_lives_still_holds(cli, broker, db_path, short_lock_
     try:
         time.sleep(0.1)
         _hold_lock(db_path, holder.pid, boot_id=THIS_BOOT,
-                   started=runlog.start_time(holder.pid))
+                   started=locks.start_time(holder.pid))
         result = cli("verify")
     finally:
         holder.kill()
@@ -162,16 +162,16 @@ def test_a_lock_whose_holder_lives_still_holds(cli, broker, db_path, short_lock_
 def test_a_run_records_who_holds_the_lock(cli, broker, sql, monkeypatch):
     broker.orders()
     seen = []
-    real = runlog._try_take
+    real = locks._try_take
 
     def spy(db, *args):
         held = real(db, *args)
         seen.extend(db.execute("SELECT pid, boot_id, started FROM locks").fetchall())
         return held
 
-    monkeypatch.setattr(runlog, "_try_take", spy)
+    monkeypatch.setattr(locks, "_try_take", spy)
     assert cli("verify").code == 0
-    assert seen == [(os.getpid(), runlog.boot_id(), runlog.start_time(os.getpid()))]
+    assert seen == [(os.getpid(), locks.boot_id(), locks.start_time(os.getpid()))]
 
 
 # ---- item 11: control characters from outside -----------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ordertrack.store import runs as runlog
+from ordertrack.store import locks
 from ordertrack.broker.kotak import session as sessions
 from ordertrack.broker.kotak.session import Session, jwt_expiry, reusable
 from ordertrack.store.db import open_db, transaction
@@ -150,19 +150,19 @@ def _hold(db, pid: int, expires: datetime) -> None:
 
 def test_a_held_lease_is_not_taken(db):
     _hold(db, os.getpid(), utcnow() + timedelta(minutes=1))
-    assert runlog._try_take(db, "login:kotak", "login", "mine", sessions.LEASE) is not None
+    assert locks._try_take(db, "login:kotak", "login", "mine", sessions.LEASE) is not None
 
 
 def test_an_expired_lease_is_taken(db):
     _hold(db, os.getpid(), utcnow() - timedelta(seconds=1))
-    assert runlog._try_take(db, "login:kotak", "login", "mine", sessions.LEASE) is None
+    assert locks._try_take(db, "login:kotak", "login", "mine", sessions.LEASE) is None
 
 
 def test_the_lease_of_a_dead_process_is_taken(db):
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)
     _hold(db, int(gone.stdout), utcnow() + timedelta(minutes=1))
-    assert runlog._try_take(db, "login:kotak", "login", "mine", sessions.LEASE) is None
+    assert locks._try_take(db, "login:kotak", "login", "mine", sessions.LEASE) is None
 
 
 def test_a_run_that_waits_for_another_login_reuses_its_session(db_path: Path):
@@ -189,7 +189,7 @@ def test_a_run_that_waits_for_another_login_reuses_its_session(db_path: Path):
 
 
 def test_waiting_for_a_lease_is_bounded(db, monkeypatch):
-    monkeypatch.setattr(runlog, "POLL_SECONDS", 0.001)
+    monkeypatch.setattr(locks, "POLL_SECONDS", 0.001)
     monkeypatch.setattr(sessions, "LOGIN_WAIT_SECONDS", 0.005)
     _hold(db, os.getpid(), utcnow() + timedelta(minutes=1))
     with pytest.raises(BrokerUnavailable, match="another ordertrack run is still logging in"):

@@ -11,7 +11,7 @@ import pytest
 from ordertrack.store.db import open_db
 from ordertrack.errors import LockHeld
 from ordertrack.errors import ExitCode
-from ordertrack.store.runs import single_flight
+from ordertrack.store.locks import single_flight
 from ordertrack.timeutil import to_db, utcnow
 from tests.helpers import kotak_row
 

@@ -1,42 +1,31 @@
 """The command line: parse, open, call the core, render, exit. No logic of its own."""
 
-import contextlib
 import os
 import sqlite3
 import sys
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from sqlite_utils import Database
 
-from ordertrack import __version__, config
-from ordertrack import net as http
-from ordertrack.store import outbox
-from ordertrack.jobs import register as registry
-from ordertrack.store import runs as runlog
-from ordertrack.store import orders as store
-from ordertrack.core import symbols
-from ordertrack.store import tracking
-from ordertrack.jobs import eod as eod_core
-from ordertrack.core import health
-from ordertrack.notify import delivery as notify
-from ordertrack.jobs import reconcile as reconcile_core
+from ordertrack import __version__, config, net
 from ordertrack.cli import render
 from ordertrack.broker.base import make_broker
-from ordertrack.notify import ping
-from ordertrack.jobs import schedule
-from ordertrack.jobs import verify as verify_core
-from ordertrack.core.trading_calendar import ist_date
-from ordertrack.store.db import open_db, schema_version, transaction
-from ordertrack.errors import (BrokerUnavailable, DatabaseProblem, LockHeld, OrdertrackError,
-                               UsageProblem)
-from ordertrack.errors import ExitCode
+from ordertrack.core import symbols
 from ordertrack.core.models import Status
-from ordertrack.text import redact
-from ordertrack.text import one_line
+from ordertrack.core.trading_calendar import ist_date
+from ordertrack.errors import (BrokerUnavailable, DatabaseProblem, ExitCode, OrdertrackError,
+                               UsageProblem)
+from ordertrack.jobs import eod as eod_job
+from ordertrack.jobs import reconcile as reconcile_job
+from ordertrack.jobs import register, runner, schedule
+from ordertrack.jobs import verify as verify_job
+from ordertrack.notify import delivery, ping
+from ordertrack.store import orders, outbox, runs, tracking
+from ordertrack.store.db import open_db, schema_version
+from ordertrack.text import one_line, redact
 from ordertrack.timeutil import show, show_iso, utcnow
 
 T = TypeVar("T")
@@ -109,74 +98,12 @@ def _shell(ctx: typer.Context) -> Shell:
     return ctx.find_root().obj  # type: ignore[no-any-return]
 
 
+# ---- pending ---------------------------------------------------------------------------------
+
+
 def _broker_run(shell: Shell, command: str,
                 body: Callable[[Database, int], T]) -> tuple[T, Database]:
-    """Run a broker-facing command under the single-flight lock, recording the run."""
-    settings = shell.settings
-    if note := ping.begin(settings.ping_url, command):
-        render.warn(note)
-    db = shell.open()
-    run_id = runlog.start(db, command)
-    _raise_overdue(db, settings, run_id)
-    try:
-        with runlog.single_flight(db, command, settings.lock_wait_seconds,
-                                  timedelta(minutes=settings.lock_lease_minutes)), http.budget():
-            result = body(db, run_id)
-    except OrdertrackError as exc:
-        outcome = "locked" if isinstance(exc, LockHeld) else "failed"
-        runlog.finish(db, run_id, outcome, int(exc.exit_code), error=redact(exc.message))
-        if isinstance(exc, BrokerUnavailable):
-            _broker_down(shell, db, command, exc.message, run_id)
-        raise
-    except KeyboardInterrupt:
-        with contextlib.suppress(sqlite3.Error):
-            runlog.finish(db, run_id, "interrupted", int(ExitCode.INTERRUPTED),
-                          error="interrupted")
-        raise
-    except BaseException as exc:
-        code = ExitCode.DATABASE if isinstance(exc, sqlite3.DatabaseError) else ExitCode.INTERNAL
-        with contextlib.suppress(sqlite3.Error):  # the database itself may be what failed
-            runlog.finish(db, run_id, "crashed", int(code),
-                          error=redact(f"{type(exc).__name__}: {exc}"))
-        raise
-    counts = getattr(result, "counts", None)
-    error = getattr(result, "broker_error", None)  # eod goes on without the broker, then fails
-    if error:
-        runlog.finish(db, run_id, "failed", int(ExitCode.BROKER), counts, redact(error))
-        _broker_down(shell, db, command, error, run_id, deliver=False)  # eod delivers itself
-    else:
-        runlog.finish(db, run_id, "ok", 0, counts)
-    return result, db
-
-
-def _broker_down(shell: Shell, db: Database, command: str, error: str, run_id: int,
-                 deliver: bool = True) -> None:
-    """One system alert per outage (until a broker command succeeds again), then deliver what
-    the outbox holds anyway: the broker being down does not stop Telegram. Exit stays 4."""
-    key = f"broker-down:after-run-{runlog.last_broker_success(db)}"
-    with transaction(db):
-        outbox.enqueue(db, key, "SYSTEM_ALERT", {"command": command.split()[0],
-                                                 "text": f"broker unavailable: {redact(error)}"},
-                       utcnow(), run_id)
-    if deliver:
-        with contextlib.suppress(OrdertrackError), http.budget():
-            notify.deliver(db, shell.settings, utcnow())
-
-
-def _overdue(db: Database, settings: config.Settings, run_id: int | None = None) -> list[Any]:
-    return health.overdue(runlog.history(db, run_id), utcnow(), settings.missing.calendar,
-                          settings.overdue)
-
-
-def _raise_overdue(db: Database, settings: config.Settings, run_id: int) -> None:
-    """A run cron missed is noticed by the next run: one system alert per missed run."""
-    with transaction(db):
-        for late in _overdue(db, settings, run_id):
-            outbox.enqueue(db, late.key, "SYSTEM_ALERT", {"command": late.command,
-                                                         "text": late.text}, utcnow(), run_id)
-
-
-# ---- pending ---------------------------------------------------------------------------------
+    return runner.broker_run(shell.settings, shell.open, command, body, render.warn)
 
 
 @pending_app.command("add")
@@ -210,13 +137,13 @@ def pending_add(
         if any(v is not None for v in (order_id, symbol, side, qty, price, placed_at, tag,
                                        completes)) or amo:
             raise UsageProblem("--from cannot be combined with an order id or order options")
-        counts = registry.import_file(db, from_file, utcnow())
+        counts = register.import_file(db, from_file, utcnow())
         render.console.print(f"Imported {counts['added']} orders "
                              f"({counts['unchanged']} already registered).")
         return
-    raw = dict(order_id=order_id, symbol=symbol, side=side, qty=qty, price=price, amo=amo,
-               placed_at=placed_at, tag=tag)
-    outcome, local_id = registry.register(db, raw, utcnow(), completes)
+    outcome, local_id = register.register_order(
+        db, utcnow(), symbol=symbol, side=side, qty=qty, order_id=order_id, price=price,
+        amo=amo, placed_at=placed_at, tag=tag, completes=completes)
     name = order_id or f"#{local_id} (unconfirmed: verify will find its broker id)"
     said = {"added": "registered", "unchanged": "already registered",
             "resolved": f"registered: it completes unconfirmed order #{local_id}"}
@@ -234,7 +161,7 @@ def pending_cancel(
     Nothing is sent to the broker. An order with fills is refused (it is real).
     Example: ordertrack pending cancel '#3' --reason "engine retried"
     """
-    row = registry.withdraw(_shell(ctx).open(), order_id, reason, utcnow())
+    row = register.withdraw(_shell(ctx).open(), order_id, reason, utcnow())
     render.console.print(f"Order {order_id} withdrawn: CANCELLED ({row['reason']}).")
 
 
@@ -252,7 +179,7 @@ def pending_list(
         if status not in Status.__members__:
             raise UsageProblem(f"--status must be one of {', '.join(Status.__members__)}")
     sym = symbols.normalise(symbol) if symbol else None
-    rows = store.query_orders(_shell(ctx).open(create=False), all_=all_, status=status,
+    rows = orders.query_orders(_shell(ctx).open(create=False), all_=all_, status=status,
                               symbol=sym)
     if json_:
         render.emit_json([render.order_json(r) for r in rows])
@@ -268,10 +195,10 @@ def pending_show(
 ) -> None:
     """One order with its full event history."""
     db = _shell(ctx).open(create=False)
-    row = store.find_order(db, order_id)
+    row = orders.find_order(db, order_id)
     if row is None:
         raise UsageProblem(f"order {order_id} is not registered")
-    events = store.events_of(db, row["id"])
+    events = orders.events_of(db, row["id"])
     if json_:
         render.emit_json({"order": render.order_json(row),
                           "events": [render.event_json(e) for e in events]})
@@ -280,13 +207,6 @@ def pending_show(
 
 
 # ---- track -----------------------------------------------------------------------------------
-
-
-def _symbol(text: str) -> str:
-    try:
-        return symbols.check(text)
-    except ValueError as exc:
-        raise UsageProblem(str(exc)) from None
 
 
 @track_app.command("list")
@@ -307,17 +227,13 @@ def track_list(
 def track_add(
     ctx: typer.Context,
     symbol: Annotated[str, typer.Argument(help="Symbol to track.")],
-    qty: Annotated[int, typer.Option(min=0, max=registry.MAX_QTY,
+    qty: Annotated[int, typer.Option(min=0, max=register.MAX_QTY,
                                      help="Quantity the system owns now.")] = 0,
 ) -> None:
     """Start tracking a symbol (fills of system orders keep its quantity up to date)."""
     db = _shell(ctx).open()
-    name = _symbol(symbol)
-    try:
-        with transaction(db):
-            outcome = tracking.start(db, name, qty, utcnow())
-    except ValueError as exc:
-        raise UsageProblem(str(exc)) from None
+    name = register.checked_symbol(symbol)
+    outcome = register.track(db, name, qty, utcnow())
     render.console.print(f"{name}: {'now tracked' if outcome == 'added' else 'already tracked'}"
                          f" with quantity {qty}.")
 
@@ -329,7 +245,7 @@ def track_show(
 ) -> None:
     """One symbol with every change of its tracked quantity and what caused it."""
     db = _shell(ctx).open(create=False)
-    name = _symbol(symbol)
+    name = register.checked_symbol(symbol)
     row = tracking.get(db, name)
     if row is None:
         raise UsageProblem(f"{name} has never been tracked")
@@ -348,11 +264,8 @@ def track_stop(
 ) -> None:
     """Stop tracking a symbol (its history is kept)."""
     db = _shell(ctx).open()
-    name = _symbol(symbol)
-    with transaction(db):
-        stopped = tracking.stop(db, name, utcnow())
-    if not stopped:
-        raise UsageProblem(f"{name} is not tracked")
+    name = register.checked_symbol(symbol)
+    register.untrack(db, name, utcnow())
     render.console.print(f"{name}: tracking stopped.")
 
 
@@ -381,17 +294,12 @@ def outbox_list(
 
 def _deliver(shell: Shell, db: Database, show_summary: bool = True, always: bool = False,
              run_id: int | None = None) -> None:
-    """Deliver what the outbox holds (outside any transaction); exit 6 if any is kept, and
-    the run (its work done and recorded) shows that exit code in `status`."""
-    with http.budget():
-        report = notify.deliver(db, shell.settings, utcnow())
+    """Deliver what the outbox holds; exit 6 if any is kept."""
+    report, undelivered = runner.deliver(db, shell.settings, run_id)
     if show_summary:
         render.delivery(report, always)
-    if report.undelivered:
-        error = notify.Undelivered(report.error_line())
-        if run_id is not None:
-            runlog.note_exit(db, run_id, int(error.exit_code), redact(error.message))
-        raise error
+    if undelivered is not None:
+        raise undelivered
 
 
 @outbox_app.command("flush")
@@ -408,7 +316,7 @@ def outbox_flush(
     shell = _shell(ctx)
     db = shell.open()
     if retry_failed:
-        render.console.print(f"Re-queued {notify.requeue_failed(db, shell.settings)} failed "
+        render.console.print(f"Re-queued {delivery.requeue_failed(db, shell.settings)} failed "
                              "deliveries.")
     _deliver(shell, db, always=True)
 
@@ -420,10 +328,10 @@ def notify_test(ctx: typer.Context) -> None:
 
     Example: ordertrack notify-test
     """
-    with http.budget():
-        checks = notify.self_test(_shell(ctx).settings, utcnow())
+    with net.budget():
+        checks = delivery.self_test(_shell(ctx).settings, utcnow())
     render.self_test(checks)
-    if code := notify.exit_code(checks):
+    if code := delivery.exit_code(checks):
         raise typer.Exit(int(code))
 
 
@@ -474,7 +382,7 @@ def verify(
     them. Exit 6 when a notification could not be delivered (it is kept for the next run)."""
     shell = _shell(ctx)
     broker = make_broker(shell.settings, shell.open())
-    result, db = _broker_run(shell, "verify", lambda db, run_id: verify_core.run(
+    result, db = _broker_run(shell, "verify", lambda db, run_id: verify_job.run(
         db, broker, shell.settings, utcnow(), order_id, run_id))
     queued = outbox.listing(db, run_id=result.run_id)
     if json_:
@@ -501,7 +409,7 @@ def reconcile(
     shell = _shell(ctx)
     broker = make_broker(shell.settings, shell.open())
     command = "reconcile --dry-run" if dry_run else "reconcile"
-    result, db = _broker_run(shell, command, lambda db, run_id: reconcile_core.run(
+    result, db = _broker_run(shell, command, lambda db, run_id: reconcile_job.run(
         db, broker, shell.settings, utcnow(), dry_run, run_id))
     if json_:
         render.emit_json({"dry_run": dry_run, **result.counts,
@@ -521,7 +429,7 @@ def eod(ctx: typer.Context, json_: JsonFlag = False) -> None:
     archive finished tracking, check and back up the database."""
     shell = _shell(ctx)
     broker = make_broker(shell.settings, shell.open())
-    result, db = _broker_run(shell, "eod", lambda db, run_id: eod_core.run(
+    result, db = _broker_run(shell, "eod", lambda db, run_id: eod_job.run(
         db, broker, shell.settings, utcnow(), run_id))
     if json_:
         render.emit_json(render.eod_json(result))
@@ -531,20 +439,13 @@ def eod(ctx: typer.Context, json_: JsonFlag = False) -> None:
         alerts = [r for r in outbox.listing(db, run_id=result.run_id)
                   if r["kind"] != "DAILY_SUMMARY"]
         render.notifications(alerts, len(alerts))
-    undelivered: notify.Undelivered | None = None
-    try:  # the summary goes out now, not with tomorrow's first verify
-        _deliver(shell, db, show_summary=not json_,
-                 run_id=None if result.broker_error else result.run_id)
-    except notify.Undelivered as exc:
-        undelivered = exc
-    if result.integrity != "ok":
-        raise DatabaseProblem(f"integrity check failed: {result.integrity}; no backup was taken")
-    if result.backup_error:
-        raise DatabaseProblem(result.backup_error)
-    if result.broker_error:
-        raise BrokerUnavailable(result.broker_error)
-    if undelivered is not None:
-        raise undelivered
+    # the summary goes out now, not with tomorrow's first verify
+    report, undelivered = runner.deliver(db, shell.settings,
+                                         None if result.broker_error else result.run_id)
+    if not json_:
+        render.delivery(report)
+    if problem := result.failure(undelivered):
+        raise problem
 
 
 @app.command()
@@ -553,17 +454,17 @@ def status(ctx: typer.Context, json_: JsonFlag = False) -> None:
     shell = _shell(ctx)
     db = shell.open(create=False)
     settings = shell.settings
-    order_counts = dict(db.execute("SELECT status, count(*) FROM orders GROUP BY status"))
+    order_counts = orders.count_by_status(db)
     data: dict[str, Any] = {
         "database": str(settings.db_path), "schema": schema_version(db),
         "broker": settings.broker,
-        "notifications": notify.describe(settings),
-        "telegram_chats": notify.chat_summary(db),
+        "notifications": delivery.describe(settings),
+        "telegram_chats": delivery.chat_summary(db),
         "orders": {s.value: order_counts.get(s.value, 0) for s in Status},
         "tracked_symbols": len(tracking.listing(db, all_=False)),
         "outbox": {s: outbox.count(db, s) for s in ("PENDING", "SENT", "FAILED")},
-        "runs": runlog.last_runs(db),
-        "overdue": [late.text for late in _overdue(db, settings)],
+        "runs": runs.last_runs(db),
+        "overdue": [late.text for late in runner.overdue(db, settings)],
     }
     if json_:
         render.emit_json({**data, "runs": [render.run_json(r) for r in data["runs"]]})
@@ -656,7 +557,6 @@ def report_command(
     quantities, run health and notifications."""
     from ordertrack.jobs import report
     from ordertrack.store import report_data
-    from ordertrack.core.trading_calendar import ist_date
 
     period = report_data.period(ist_date(utcnow()), day, week, first, last)
     shell = _shell(ctx)

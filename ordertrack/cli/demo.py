@@ -74,7 +74,7 @@ def run_demo(console: Console) -> None:
                               f"{raw['side']} {raw['qty']}")
             (folder / "orders.json").write_text(
                 json.dumps({"stat": "Ok", "stCode": 200, "data": rows}), encoding="utf-8")
-            run_id = runlog.start(db, "verify")
+            run_id = runlog.begin(db, "verify")
             result = verify.run(db, FileBroker(folder), settings, now, run_id=run_id)
             runlog.finish(db, run_id, "ok", 0, result.counts)
             for change in result.changes:

@@ -14,20 +14,15 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from ordertrack.core import lifecycle
-from ordertrack.store import maintenance
-from ordertrack.store import outbox
-from ordertrack.jobs import report
-from ordertrack.store import orders as store
-from ordertrack.store import summary
-from ordertrack.jobs import verify
 from ordertrack.broker.base import Broker
-from ordertrack.core.trading_calendar import Calendar, ist_date
 from ordertrack.config import Settings
-from ordertrack.store.db import transaction
-from ordertrack.errors import BrokerUnavailable, DatabaseProblem
+from ordertrack.core import lifecycle
 from ordertrack.core.models import Change, Fetch, Order
-from ordertrack.timeutil import to_db
+from ordertrack.core.trading_calendar import Calendar, ist_date
+from ordertrack.errors import BrokerUnavailable, DatabaseProblem, OrdertrackError
+from ordertrack.jobs import report, verify
+from ordertrack.store import maintenance, orders, outbox, summary
+from ordertrack.store.db import transaction
 
 # How long an order expired as "final state unconfirmed" keeps having its history asked again.
 RECHECK = timedelta(days=7)
@@ -51,6 +46,18 @@ class EodResult:
     run_id: int | None = None
     report: str | None = None
     report_error: str | None = None
+
+    def failure(self, undelivered: OrdertrackError | None) -> OrdertrackError | None:
+        """The error eod exits with: the database's health first, then the broker's, then
+        notifications kept for later (`undelivered`)."""
+        if self.integrity != "ok":
+            return DatabaseProblem(f"integrity check failed: {self.integrity}; "
+                                   "no backup was taken")
+        if self.backup_error:
+            return DatabaseProblem(self.backup_error)
+        if self.broker_error:
+            return BrokerUnavailable(self.broker_error)
+        return undelivered
 
     def closing_line(self, today: date) -> str:
         """Which trading day this eod closed, and why when it is not `today`."""
@@ -84,22 +91,6 @@ def queue_summary(db: Database, payload: dict[str, Any], now: datetime,
     return None
 
 
-def archive(db: Database, now: datetime, retention_days: int) -> tuple[int, int]:
-    """Finished orders older than the retention leave the working set (their events stay);
-    tracked symbols whose quantity went to 0 leave the active scope (their history stays)."""
-    cutoff = to_db(now - timedelta(days=retention_days))
-    with transaction(db):
-        orders = db.execute(
-            "UPDATE orders SET archived_at = ? WHERE archived_at IS NULL AND status NOT IN"
-            " ('PENDING', 'PARTIALLY_FILLED') AND updated_at < ?", (to_db(now), cutoff)).rowcount
-        symbols = db.execute(
-            "UPDATE tracking SET status = 'ARCHIVED', updated_at = ? WHERE status = 'ACTIVE'"
-            " AND tracked_qty = 0 AND EXISTS (SELECT 1 FROM tracking_changes c WHERE"
-            " c.symbol = tracking.symbol AND c.qty_after > 0 AND c.at >= tracking.started_at)",
-            (to_db(now),)).rowcount
-    return orders, symbols
-
-
 def _history(broker: Broker, order: Order, earlier: dict[str, Fetch]) -> Fetch | None:
     if order.order_id is None:
         return None
@@ -115,21 +106,21 @@ def settle_dead(db: Database, broker: Broker, settings: Settings, now: datetime,
     saying what was seen ("final state unconfirmed" when history failed). Orders expired
     unconfirmed earlier get their history asked again, so fills found later correct them."""
     rules = settings.missing
-    due = {o.id: o for o in store.open_orders(db) if o.id in verified.missing
+    due = {o.id: o for o in orders.open_orders(db) if o.id in verified.missing
            and now >= rules.deadline(o)}
     histories = {i: _history(broker, o, verified.histories) for i, o in due.items()}
-    rechecks = store.unconfirmed_expiries(db, now - RECHECK, lifecycle.UNCONFIRMED)
+    rechecks = orders.unconfirmed_expiries(db, now - RECHECK, lifecycle.UNCONFIRMED)
     later = {o.id: broker.order_history(o.order_id or "")
              for o in rechecks[: settings.history_lookups]}
     counts = dict.fromkeys(("expired_dead", "unconfirmed", "settled_from_history",
                             "corrected_from_history"), 0)
     with transaction(db):  # orders re-read inside it: an overlapping run may have moved them
-        for order in store.open_orders(db):
+        for order in orders.open_orders(db):
             if order.id in due:
                 change = lifecycle.settle_dead(order, now, histories[order.id],
                                                rules.deadline(order))
                 _keep(db, change, now, run_id, counts)
-        for order in store.unconfirmed_expiries(db, now - RECHECK, lifecycle.UNCONFIRMED):
+        for order in orders.unconfirmed_expiries(db, now - RECHECK, lifecycle.UNCONFIRMED):
             if order.id in later:
                 _keep(db, lifecycle.confirm_expiry(order, later[order.id]), now, run_id, counts)
     return counts
@@ -168,7 +159,8 @@ def run(db: Database, broker: Broker, settings: Settings, now: datetime,
     result.report, result.report_error = report.for_eod(db, settings, day, now,
                                                         result.broker_error, run_id,
                                                         send=result.summary_queued)
-    result.archived_orders, result.archived_symbols = archive(db, now, settings.retention_days)
+    result.archived_orders, result.archived_symbols = maintenance.archive(
+        db, now, settings.retention_days)
     result.integrity = maintenance.integrity(db)
     if result.integrity == "ok":
         try:

@@ -1,7 +1,7 @@
 """Registering the orders an engine placed: `pending add`, `pending add --from`, the Python API.
 
 Re-adding the same order with the same details is a no-op; conflicting details are an error, so
-an engine that restarts cannot create a second copy of an order (a peer's duplicate-row bug).
+an engine that restarts cannot create a second copy of an order.
 """
 
 import csv
@@ -16,12 +16,13 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from ordertrack.store import orders as store
 from ordertrack.core import symbols
-from ordertrack.store.db import transaction
-from ordertrack.errors import UsageProblem
 from ordertrack.core.models import Event, Side, Status, local_ref
-from ordertrack.timeutil import parse_user_time, to_db
+from ordertrack.errors import UsageProblem
+from ordertrack.store import orders as store
+from ordertrack.store import tracking
+from ordertrack.store.db import transaction
+from ordertrack.timeutil import parse_user_time
 
 MAX_QTY = 10**9
 MAX_PRICE = 10**9
@@ -109,16 +110,6 @@ def _conflicts(stored: dict[str, Any], new: NewOrder) -> list[str]:
             if stored[name] != value and not (name == "tag" and value is None)]
 
 
-_OPEN = "status IN ('PENDING', 'PARTIALLY_FILLED')"
-_UNCONFIRMED = f"order_id IS NULL AND {_OPEN}"
-
-
-def _first(db: Database, where: str, params: tuple[Any, ...]) -> dict[str, Any] | None:
-    cursor = db.execute(f"SELECT * FROM orders WHERE {where} ORDER BY id LIMIT 1", params)
-    row = cursor.fetchone()
-    return dict(zip([d[0] for d in cursor.description], row)) if row else None
-
-
 def _existing(db: Database, new: NewOrder) -> dict[str, Any] | None:
     """The stored order this registration repeats, if any.
 
@@ -130,25 +121,20 @@ def _existing(db: Database, new: NewOrder) -> dict[str, Any] | None:
     if new.order_id:
         found = store.find_order(db, new.order_id)
         if found is None and new.tag:
-            found = _first(db, f"tag = ? AND {_UNCONFIRMED}", (new.tag,))
+            found = store.open_by_tag(db, new.tag, unconfirmed=True)
         return found if found is not None else _attachable(db, new)
     if new.tag:
-        return _first(db, f"tag = ? AND {_OPEN}", (new.tag,))
+        return store.open_by_tag(db, new.tag)
     if new.explicit_time:
-        return _first(db, f"{_UNCONFIRMED} AND tag IS NULL AND symbol = ? AND side = ? AND qty = ?"
-                          " AND amo = ? AND placed_at = ?",
-                      (new.symbol, new.side, new.qty, int(new.amo), to_db(new.placed_at)))
+        return store.unconfirmed_repeat(db, new.symbol, new.side, new.qty, new.amo,
+                                        new.placed_at)
     return None
 
 
 def _attachable(db: Database, new: NewOrder) -> dict[str, Any] | None:
     """The one open unconfirmed order this id belongs to: same symbol, side and quantity (and
     a compatible tag). Several candidates are refused: a guess could settle the wrong one."""
-    cursor = db.execute(f"SELECT * FROM orders WHERE {_UNCONFIRMED} AND symbol = ? AND side = ?"
-                        " AND qty = ? AND (tag IS NULL OR tag = ?) ORDER BY id",
-                        (new.symbol, new.side, new.qty, new.tag))
-    names = [d[0] for d in cursor.description]
-    found = [dict(zip(names, row)) for row in cursor.fetchall()]
+    found = store.unconfirmed_candidates(db, new.symbol, new.side, new.qty, new.tag)
     if len(found) > 1:
         numbers = ", ".join(f"#{row['id']}" for row in found)
         raise UsageProblem(f"order {new.order_id} could complete any of the unconfirmed orders"
@@ -165,7 +151,7 @@ def _completes(db: Database, new: NewOrder, ref: str) -> dict[str, Any]:
     stored = store.find_order(db, ref)
     if stored is None:
         raise UsageProblem(f"order {ref} is not registered")
-    if stored["order_id"] is not None or stored["status"] not in store.OPEN:
+    if stored["order_id"] is not None or not Status(stored["status"]).is_open:
         raise UsageProblem(f"order {ref} is not an open unconfirmed order"
                            f" ({stored['order_id'] or stored['status']})")
     if store.find_order(db, new.order_id) is not None:
@@ -185,8 +171,7 @@ def add(db: Database, new: NewOrder, now: datetime,
             raise UsageProblem(f"order {name} is already registered with other details: "
                                + "; ".join(problems))
         if new.order_id and stored["order_id"] is None:
-            db.execute("UPDATE orders SET order_id = ?, updated_at = ? WHERE id = ?",
-                       (new.order_id, to_db(now), stored["id"]))
+            store.set_order_id(db, stored["id"], new.order_id, now)
             store.insert_event(db, stored["id"], Event(
                 "RESOLVED", f"{local_ref(stored['id'])}:RESOLVED", Status(stored["status"]),
                 stored["filled_qty"], reason="broker id registered later", notify=False),
@@ -210,6 +195,41 @@ def register(db: Database, raw: dict[str, Any], now: datetime,
         return add(db, new, now, completes)
 
 
+def register_order(db: Database, now: datetime, *, symbol: str | None, side: str | None,
+                   qty: int | None, order_id: str | None = None, price: float | None = None,
+                   amo: bool = False, placed_at: str | None = None, tag: str | None = None,
+                   completes: str | None = None) -> tuple[str, int]:
+    """One order as `pending add` and the Python API take it. Returns what `add` returns."""
+    raw = dict(order_id=order_id, symbol=symbol, side=side, qty=qty, price=price, amo=amo,
+               placed_at=placed_at, tag=tag)
+    return register(db, raw, now, completes)
+
+
+def checked_symbol(text: str) -> str:
+    """A symbol as typed, checked and normalised (UsageProblem says what is wrong)."""
+    try:
+        return symbols.check(text)
+    except ValueError as exc:
+        raise UsageProblem(str(exc)) from None
+
+
+def track(db: Database, symbol: str, qty: int, now: datetime) -> str:
+    """Start tracking a checked symbol: 'added' or 'unchanged'; UsageProblem for a conflict."""
+    try:
+        with transaction(db):
+            return tracking.begin_tracking(db, symbol, qty, now)
+    except ValueError as exc:
+        raise UsageProblem(str(exc)) from None
+
+
+def untrack(db: Database, symbol: str, now: datetime) -> None:
+    """Stop tracking a checked symbol (its history stays); UsageProblem if it is not tracked."""
+    with transaction(db):
+        stopped = tracking.stop(db, symbol, now)
+    if not stopped:
+        raise UsageProblem(f"{symbol} is not tracked")
+
+
 def withdraw(db: Database, ref: str, reason: str | None, now: datetime) -> dict[str, Any]:
     """`pending cancel`: end a mistaken registration locally as CANCELLED, so nothing waits
     on it (reconcile stops deferring its symbol). An order with fills is real: refused."""
@@ -219,14 +239,13 @@ def withdraw(db: Database, ref: str, reason: str | None, now: datetime) -> dict[
         stored = store.find_order(db, ref)
         if stored is None:
             raise UsageProblem(f"order {ref} is not registered")
-        if stored["status"] not in store.OPEN:
+        if not Status(stored["status"]).is_open:
             raise UsageProblem(f"order {ref} is already {stored['status']}; nothing to withdraw")
         if stored["filled_qty"]:
             raise UsageProblem(f"order {ref} has fills ({stored['filled_qty']}/{stored['qty']}):"
                                " it is a real order, not a mistaken registration")
         why = "withdrawn by user" + (f": {reason.strip()}" if reason and reason.strip() else "")
-        db.execute("UPDATE orders SET status = ?, reason = ?, updated_at = ? WHERE id = ?",
-                   (Status.CANCELLED.value, why, to_db(now), stored["id"]))
+        store.withdraw(db, stored["id"], why, now)
         key = f"{stored['order_id'] or local_ref(stored['id'])}:WITHDRAWN"
         store.insert_event(db, stored["id"], Event("WITHDRAWN", key, Status.CANCELLED, 0,
                                                    reason=why, notify=False), now, None)

@@ -54,13 +54,19 @@ def _histories(broker: Broker, orders: list[Order], book_ids: set[str], now: dat
             for o in due[: settings.history_lookups] if o.order_id}
 
 
-def _payload(order: Order, event: Event) -> dict[str, Any]:
+def _order_facts(order: Order) -> dict[str, Any]:
     return {
         "order_id": order.order_id or f"#{order.id}", "symbol": order.symbol,
-        "side": order.side.value, "qty": order.qty, "price": order.price,
+        "side": order.side.value, "qty": order.qty, "price": order.price, "amo": order.amo,
+    }
+
+
+def _payload(order: Order, event: Event) -> dict[str, Any]:
+    return {
+        **_order_facts(order),
         "filled_qty": event.filled_qty,
         "avg_price": event.avg_price, "reason": event.reason, "status": event.status.value,
-        "broker_status": event.broker_status, "amo": order.amo,
+        "broker_status": event.broker_status,
     }
 
 
@@ -118,7 +124,8 @@ def _resolve(db: Database, orders: list[Order], book: tuple[BrokerOrder, ...], n
         elif order.id in found.ambiguous:
             candidates = found.ambiguous[order.id]
             result.counts["ambiguous"] += 1
-            payload = {**_payload(order, Event("", "", order.status, 0)),
+            payload = {**_order_facts(order), "filled_qty": 0, "avg_price": None,
+                       "reason": None, "status": order.status.value, "broker_status": None,
                        "candidates": list(candidates)}
             outbox.enqueue(db, f"{local_ref(order.id)}:ambiguous:{','.join(candidates)}",
                            "AMBIGUOUS_MATCH", payload, now, run_id)

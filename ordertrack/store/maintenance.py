@@ -1,16 +1,35 @@
-"""Database care at the end of the day: integrity check, online backup, size."""
+"""Database care at the end of the day: archiving, integrity check, online backup, size."""
 
 import os
 import re
 import stat
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlite_utils import Database
 
 from ordertrack.core.trading_calendar import ist_date
-from ordertrack.store.db import private_dirs
 from ordertrack.errors import DatabaseProblem
+from ordertrack.store.db import private_dirs, transaction
+from ordertrack.store.orders import OPEN
+from ordertrack.timeutil import to_db
+
+
+def archive(db: Database, now: datetime, retention_days: int) -> tuple[int, int]:
+    """Finished orders older than the retention leave the working set (their events stay);
+    tracked symbols whose quantity went to 0 leave the active scope (their history stays)."""
+    cutoff = to_db(now - timedelta(days=retention_days))
+    marks = ", ".join("?" * len(OPEN))
+    with transaction(db):
+        orders = db.execute(
+            "UPDATE orders SET archived_at = ? WHERE archived_at IS NULL AND status NOT IN"
+            f" ({marks}) AND updated_at < ?", (to_db(now), *OPEN, cutoff)).rowcount
+        symbols = db.execute(
+            "UPDATE tracking SET status = 'ARCHIVED', updated_at = ? WHERE status = 'ACTIVE'"
+            " AND tracked_qty = 0 AND EXISTS (SELECT 1 FROM tracking_changes c WHERE"
+            " c.symbol = tracking.symbol AND c.qty_after > 0 AND c.at >= tracking.started_at)",
+            (to_db(now),)).rowcount
+    return orders, symbols
 
 
 def integrity(db: Database) -> str:

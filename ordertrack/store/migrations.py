@@ -130,15 +130,6 @@ def m002_broker_session(db: Database) -> None:
 
 
 @MIGRATIONS()
-def m004_eod(db: Database) -> None:
-    # Archived orders leave the working set but keep their events; the indexes serve the
-    # daily summary, which reads one IST day of events and registrations.
-    db.execute("ALTER TABLE orders ADD COLUMN archived_at TEXT")
-    db.execute("CREATE INDEX events_at ON events (at)")
-    db.execute("CREATE INDEX orders_placed_at ON orders (placed_at)")
-
-
-@MIGRATIONS()
 def m003_telegram_delivery(db: Database) -> None:
     # One delivery per (notification, chat), so each chat succeeds or fails on its own and a
     # retry never resends to a chat that already has the message. `uncertain` counts attempts
@@ -171,6 +162,15 @@ def m003_telegram_delivery(db: Database) -> None:
     )""")
     # A digest is an outbox row of its own; the rows it carries point at it.
     db.execute("ALTER TABLE outbox ADD COLUMN digest_id INTEGER REFERENCES outbox (id)")
+
+
+@MIGRATIONS()
+def m004_eod(db: Database) -> None:
+    # Archived orders leave the working set but keep their events; the indexes serve the
+    # daily summary, which reads one IST day of events and registrations.
+    db.execute("ALTER TABLE orders ADD COLUMN archived_at TEXT")
+    db.execute("CREATE INDEX events_at ON events (at)")
+    db.execute("CREATE INDEX orders_placed_at ON orders (placed_at)")
 
 
 @MIGRATIONS()

@@ -9,7 +9,8 @@ from sqlite_utils import Database
 from ordertrack.core.models import Change, Event, Order, Side, Status
 from ordertrack.timeutil import from_db, to_db
 
-OPEN = (Status.PENDING.value, Status.PARTIALLY_FILLED.value)
+OPEN = tuple(s.value for s in Status if s.is_open)
+_IS_OPEN = f"status IN ({', '.join(repr(s) for s in OPEN)})"
 
 
 def order_from_row(row: dict[str, Any]) -> Order:
@@ -34,13 +35,11 @@ def order_from_row(row: dict[str, Any]) -> Order:
 
 
 def _rows(db: Database, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-    cursor = db.execute(sql, params)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, values)) for values in cursor.fetchall()]
+    return list(db.query(sql, params))
 
 
 def open_orders(db: Database) -> list[Order]:
-    rows = _rows(db, "SELECT * FROM orders WHERE status IN (?, ?) ORDER BY id", OPEN)
+    rows = _rows(db, f"SELECT * FROM orders WHERE {_IS_OPEN} ORDER BY id")
     return [order_from_row(r) for r in rows]
 
 
@@ -81,8 +80,7 @@ def query_orders(
         where.append("status = ?")
         params.append(status)
     elif not all_:
-        where.append("status IN (?, ?)")
-        params.extend(OPEN)
+        where.append(_IS_OPEN)
     if symbol:
         where.append("symbol = ?")
         params.append(symbol)
@@ -95,6 +93,49 @@ def events_of(db: Database, order_ref: int) -> list[dict[str, Any]]:
     for row in rows:  # internal to reconcile; `show --json` keeps its shape
         row.pop("broker_time", None)
     return rows
+
+
+def count_by_status(db: Database) -> dict[str, int]:
+    return dict(db.execute("SELECT status, count(*) FROM orders GROUP BY status").fetchall())
+
+
+def _open_where(db: Database, where: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+    return _rows(db, f"SELECT * FROM orders WHERE {_IS_OPEN} AND {where} ORDER BY id", params)
+
+
+def open_by_tag(db: Database, tag: str, unconfirmed: bool = False) -> dict[str, Any] | None:
+    """The oldest open order with this tag (only one without a broker id, if `unconfirmed`)."""
+    where = "tag = ?" + (" AND order_id IS NULL" if unconfirmed else "")
+    found = _open_where(db, where, (tag,))
+    return found[0] if found else None
+
+
+def unconfirmed_repeat(db: Database, symbol: str, side: str, qty: int, amo: bool,
+                       placed_at: datetime) -> dict[str, Any] | None:
+    """The oldest open untagged order without a broker id that has all these details."""
+    found = _open_where(db, "order_id IS NULL AND tag IS NULL AND symbol = ? AND side = ?"
+                            " AND qty = ? AND amo = ? AND placed_at = ?",
+                        (symbol, side, qty, int(amo), to_db(placed_at)))
+    return found[0] if found else None
+
+
+def unconfirmed_candidates(db: Database, symbol: str, side: str, qty: int,
+                           tag: str | None) -> list[dict[str, Any]]:
+    """Open orders without a broker id that a broker order with these details could be."""
+    return _open_where(db, "order_id IS NULL AND symbol = ? AND side = ? AND qty = ?"
+                           " AND (tag IS NULL OR tag = ?)", (symbol, side, qty, tag))
+
+
+def set_order_id(db: Database, local_id: int, order_id: str, now: datetime) -> None:
+    """An order registered without a broker id gets it."""
+    db.execute("UPDATE orders SET order_id = ?, updated_at = ? WHERE id = ?",
+               (order_id, to_db(now), local_id))
+
+
+def withdraw(db: Database, local_id: int, reason: str, now: datetime) -> None:
+    """End an order locally as CANCELLED (a registration withdrawn by the user)."""
+    db.execute("UPDATE orders SET status = ?, reason = ?, updated_at = ? WHERE id = ?",
+               (Status.CANCELLED.value, reason, to_db(now), local_id))
 
 
 def claimed_ids(db: Database) -> set[str]:

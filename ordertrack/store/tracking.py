@@ -12,9 +12,8 @@ ACTIVE, STOPPED = "ACTIVE", "STOPPED"
 
 
 def get(db: Database, symbol: str) -> dict[str, Any] | None:
-    cursor = db.execute("SELECT * FROM tracking WHERE symbol = ?", (symbol,))
-    row = cursor.fetchone()
-    return dict(zip([d[0] for d in cursor.description], row)) if row else None
+    rows = list(db.query("SELECT * FROM tracking WHERE symbol = ?", (symbol,)))
+    return rows[0] if rows else None
 
 
 def _record(db: Database, symbol: str, delta: int, qty_after: int, cause: str, now: datetime,
@@ -27,7 +26,7 @@ def _record(db: Database, symbol: str, delta: int, qty_after: int, cause: str, n
     )
 
 
-def start(db: Database, symbol: str, qty: int, now: datetime) -> str:
+def begin_tracking(db: Database, symbol: str, qty: int, now: datetime) -> str:
     """Start tracking `symbol` with `qty` owned. Returns 'added', 'unchanged' or raises ValueError."""
     row = get(db, symbol)
     if row and row["status"] == ACTIVE:
@@ -78,7 +77,7 @@ def apply_fill(db: Database, symbol: str, side: Side, delta: int, now: datetime,
         db.execute("UPDATE tracking SET tracked_qty = ?, updated_at = ? WHERE symbol = ?",
                    (new_qty, to_db(now), symbol))
     elif side is Side.BUY:
-        start(db, symbol, 0, now)
+        begin_tracking(db, symbol, 0, now)
         db.execute("UPDATE tracking SET tracked_qty = ? WHERE symbol = ?", (new_qty, symbol))
     else:
         return current
@@ -102,16 +101,12 @@ def adjust(db: Database, symbol: str, new_qty: int, cause: str, now: datetime,
 
 def listing(db: Database, *, all_: bool) -> list[dict[str, Any]]:
     sql = "SELECT * FROM tracking" + ("" if all_ else " WHERE status = 'ACTIVE'")
-    cursor = db.execute(sql + " ORDER BY symbol")
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, r)) for r in cursor.fetchall()]
+    return list(db.query(sql + " ORDER BY symbol"))
 
 
 def changes(db: Database, symbol: str) -> list[dict[str, Any]]:
     """Every change of a symbol's tracked quantity, oldest first, with the order behind it."""
-    cursor = db.execute(
+    return list(db.query(
         "SELECT c.at, c.cause, c.delta, c.qty_after, o.order_id, c.order_ref, c.note"
         " FROM tracking_changes c LEFT JOIN orders o ON o.id = c.order_ref"
-        " WHERE c.symbol = ? ORDER BY c.id", (symbol,))
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, r)) for r in cursor.fetchall()]
+        " WHERE c.symbol = ? ORDER BY c.id", (symbol,)))

@@ -2,7 +2,7 @@
 
 Kotak keeps one session per account: two runs logging in at once expire each other's tokens.
 So "check the stored session → log in → store it" runs under a short lease row (the pattern
-of runlog.lease): a second run waits for the first, then reuses what it stored. The
+of store.locks.lease): a second run waits for the first, then reuses what it stored. The
 lease is a row, not an open write transaction, so the database stays writable during login.
 """
 
@@ -18,8 +18,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from ordertrack.errors import BrokerUnavailable
-from ordertrack.store import runs as runlog
-from ordertrack.store.db import transaction
+from ordertrack.store import locks, sessions
 from ordertrack.timeutil import UTC, from_db, to_db, to_ist, utcnow
 
 # Log in again this long before the token's own expiry, so a run does not start on a token
@@ -83,27 +82,22 @@ def reusable(session: Session, now: datetime, stale_token: str | None = None) ->
 
 
 def load(db: Database, broker: str) -> Session | None:
-    row = db.execute(
-        "SELECT token, sid, base_url, created_at, expires_at, trading_day FROM broker_sessions"
-        " WHERE broker = ?", (broker,)).fetchone()
+    row = sessions.load(db, broker)
     if row is None:
         return None
-    token, sid, base_url, created_at, expires_at, day = row
     try:
-        return Session(token, sid, base_url, datetime.fromisoformat(created_at),
-                       from_db(expires_at), date.fromisoformat(day))
+        return Session(row["token"], row["sid"], row["base_url"],
+                       datetime.fromisoformat(row["created_at"]), from_db(row["expires_at"]),
+                       date.fromisoformat(row["trading_day"]))
     except (TypeError, ValueError):
         return None  # an unreadable row is no session: log in and overwrite it
 
 
 def save(db: Database, broker: str, session: Session) -> None:
-    with transaction(db):
-        db.execute(
-            "INSERT OR REPLACE INTO broker_sessions (broker, token, sid, base_url, expires_at,"
-            " trading_day, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (broker, session.token, session.sid, session.base_url,
-             to_db(session.expires_at) if session.expires_at else None,
-             session.trading_day.isoformat(), to_db(session.created_at)))
+    sessions.save(db, broker, {
+        "token": session.token, "sid": session.sid, "base_url": session.base_url,
+        "expires_at": to_db(session.expires_at) if session.expires_at else None,
+        "trading_day": session.trading_day.isoformat(), "created_at": to_db(session.created_at)})
 
 
 # ---- the login lease -------------------------------------------------------------------------
@@ -114,7 +108,7 @@ def login_lease(db: Database, broker: str) -> AbstractContextManager[None]:
         return BrokerUnavailable("another ordertrack run is still logging in to the broker;"
                                  " try again in a few minutes")
 
-    return runlog.lease(db, f"login:{broker}", "login", LOGIN_WAIT_SECONDS, LEASE, busy)
+    return locks.lease(db, f"login:{broker}", "login", LOGIN_WAIT_SECONDS, LEASE, busy)
 
 
 def obtain(db: Database, broker: str, login: Callable[[], Session],
