@@ -25,14 +25,14 @@ from ordertrack.core import health
 from ordertrack.notify import delivery as notify
 from ordertrack.jobs import reconcile as reconcile_core
 from ordertrack.cli import render
-from ordertrack.notify import ping
+from ordertrack.notify import ping, policy, selftest
 from ordertrack.jobs import schedule
 from ordertrack.jobs import verify as verify_core
 from ordertrack.core.trading_calendar import ist_date
 from ordertrack.store.db import open_db, schema_version, transaction
 from ordertrack.errors import (BrokerUnavailable, DatabaseProblem, LockHeld, OrdertrackError,
                                UsageProblem)
-from ordertrack.errors import ExitCode
+from ordertrack.errors import ExitCode, Undelivered
 from ordertrack.core.models import Status
 from ordertrack.text import redact
 from ordertrack.text import one_line
@@ -387,7 +387,7 @@ def _deliver(shell: Shell, db: Database, show_summary: bool = True, always: bool
     if show_summary:
         render.delivery(report, always)
     if report.undelivered:
-        error = notify.Undelivered(report.error_line())
+        error = Undelivered(report.error_line())
         if run_id is not None:
             runlog.note_exit(db, run_id, int(error.exit_code), redact(error.message))
         raise error
@@ -420,9 +420,9 @@ def notify_test(ctx: typer.Context) -> None:
     Example: ordertrack notify-test
     """
     with http.budget():
-        checks = notify.self_test(_shell(ctx).settings, utcnow())
+        checks = selftest.self_test(_shell(ctx).settings, utcnow())
     render.self_test(checks)
-    if code := notify.exit_code(checks):
+    if code := selftest.exit_code(checks):
         raise typer.Exit(int(code))
 
 
@@ -530,11 +530,11 @@ def eod(ctx: typer.Context, json_: JsonFlag = False) -> None:
         alerts = [r for r in outbox.listing(db, run_id=result.run_id)
                   if r["kind"] != "DAILY_SUMMARY"]
         render.notifications(alerts, len(alerts))
-    undelivered: notify.Undelivered | None = None
+    undelivered: Undelivered | None = None
     try:  # the summary goes out now, not with tomorrow's first verify
         _deliver(shell, db, show_summary=not json_,
                  run_id=None if result.broker_error else result.run_id)
-    except notify.Undelivered as exc:
+    except Undelivered as exc:
         undelivered = exc
     if result.integrity != "ok":
         raise DatabaseProblem(f"integrity check failed: {result.integrity}; no backup was taken")
@@ -556,7 +556,7 @@ def status(ctx: typer.Context, json_: JsonFlag = False) -> None:
     data: dict[str, Any] = {
         "database": str(settings.db_path), "schema": schema_version(db),
         "broker": settings.broker,
-        "notifications": notify.describe(settings),
+        "notifications": policy.describe(settings),
         "telegram_chats": notify.chat_summary(db),
         "orders": {s.value: order_counts.get(s.value, 0) for s in Status},
         "tracked_symbols": len(tracking.listing(db, all_=False)),
