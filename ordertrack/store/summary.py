@@ -1,4 +1,5 @@
-"""The daily summary of one IST trading day, gathered from the database as plain data."""
+"""The daily summary of one IST trading day, gathered from the database as plain data (its
+wording is notify/messages.py's)."""
 
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -20,9 +21,7 @@ def _bounds(day: date, until: date | None) -> tuple[str, str]:
 
 
 def _rows(db: Database, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
-    cursor = db.execute(sql, params)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, r)) for r in cursor.fetchall()]
+    return list(db.query(sql, params))
 
 
 def gather(db: Database, day: date, broker_error: str | None,
@@ -55,39 +54,3 @@ def gather(db: Database, day: date, broker_error: str | None,
         "partially_filled": partial, "still_pending": pending, "tracked": tracked,
         "manual_trades": manual, "notifications_failed": failed,
     }
-
-
-def text(s: dict[str, Any]) -> str:
-    """Plain-text summary, one fact per line (so a long one splits cleanly)."""
-    lines = [f"Daily summary {date.fromisoformat(s['trading_day']):%a %d %b %Y}"
-             + (" (corrected)" if s.get("corrected") else "")]
-    if s.get("corrected"):
-        lines.append("Corrected: replaces the incomplete summary sent earlier for this day")
-    if not s["complete"]:
-        lines.append(f"Broker unreachable at end of day, final states unknown: {s['broker_error']}")
-    lines.append(f"Placed {s['placed']}, executed {len(s['executed'])}, rejected "
-                 f"{len(s['rejected'])}, cancelled {len(s['cancelled'])}, partially filled "
-                 f"{s['partially_filled']}, expired {len(s['expired'])}"
-                 + (f", final state unconfirmed {len(s['unconfirmed'])}" if s.get("unconfirmed")
-                    else "")
-                 + f", still pending {len(s['still_pending'])}")
-    lines += [f"Executed: {r['side']} {r['symbol']} {r['filled_qty']}/{r['qty']}"
-              + (f" at {r['avg_price']:.2f}" if r["avg_price"] else "") for r in s["executed"]]
-    lines += [f"Rejected: {r['side']} {r['symbol']} {r['qty']}: {r['reason'] or 'no reason given'}"
-              for r in s["rejected"]]
-    lines += [f"Expired: {r['side']} {r['symbol']} {r['qty']}: {r['reason']}" for r in s["expired"]]
-    if s.get("unconfirmed"):
-        lines.append("Final state unconfirmed (expired without the broker's word; check them in"
-                     " the broker's app):")
-        lines += [f"  {r['side']} {r['symbol']} {r['qty']} (order {r['order_id']}): {r['reason']}"
-                  for r in s["unconfirmed"]]
-    lines += [f"Corrected: {r['side']} {r['symbol']} {r['filled_qty']}/{r['qty']}: {r['reason']}"
-              for r in s.get("corrections", [])]
-    if s["tracked"]:
-        lines.append("Tracked: " + ", ".join(f"{t['symbol']} {t['tracked_qty']}"
-                                             for t in s["tracked"]))
-    if s["manual_trades"]:
-        lines.append(f"Manual trades detected: {s['manual_trades']}")
-    if s["notifications_failed"]:
-        lines.append(f"Notifications that could not be delivered: {s['notifications_failed']}")
-    return "\n".join(lines)
