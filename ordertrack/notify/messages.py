@@ -27,11 +27,21 @@ def inr(amount: float | None) -> str:
     return f"{sign}₹{','.join([*groups, tail])}.{frac}"
 
 
+# Each kind's icon and word, shared by the one-line text and the Telegram message.
+_ORDER_KINDS = {"EXECUTED": ("✅", "Executed"), "PARTIAL_FILL": ("◐", "Partially filled"),
+                "REJECTED": ("❌", "Rejected"), "CANCELLED": ("🚫", "Cancelled"),
+                "EXPIRED": ("⌛", "Expired"), "CORRECTED": ("🔁", "Corrected")}
+
+
+def _label(kind: str) -> str:
+    return _ORDER_KINDS[kind][1]
+
+
 def _expired_label(p: dict[str, Any]) -> str:
     """An expiry without the broker's word is an alert: the trader must look at the order."""
     if str(p.get("reason") or "").startswith(UNCONFIRMED):
-        return "Expired, final state unconfirmed (check it in the broker's app)"
-    return "Expired"
+        return f"{_label('EXPIRED')}, final state unconfirmed (check it in the broker's app)"
+    return _label("EXPIRED")
 
 
 def _order_line(p: dict[str, Any]) -> str:
@@ -43,18 +53,18 @@ def render(kind: str, p: dict[str, Any]) -> str:
     avg = p.get("avg_price")
     if kind == "EXECUTED":
         value = avg * p["filled_qty"] if avg else None
-        return f"Executed: {_order_line(p)} at {inr(avg)}, value {inr(value)}"
+        return f"{_label(kind)}: {_order_line(p)} at {inr(avg)}, value {inr(value)}"
     if kind == "PARTIAL_FILL":
         remaining = p["qty"] - p["filled_qty"]
-        return f"Partially filled: {_order_line(p)} at {inr(avg)}, {remaining} remaining"
+        return f"{_label(kind)}: {_order_line(p)} at {inr(avg)}, {remaining} remaining"
     if kind == "REJECTED":
-        return f"Rejected: {_order_line(p)}: {p.get('reason') or 'no reason given'}"
+        return f"{_label(kind)}: {_order_line(p)}: {p.get('reason') or 'no reason given'}"
     if kind == "CANCELLED":
-        return f"Cancelled: {_order_line(p)}" + (f": {p['reason']}" if p.get("reason") else "")
+        return f"{_label(kind)}: {_order_line(p)}" + (f": {p['reason']}" if p.get("reason") else "")
     if kind == "EXPIRED":
         return f"{_expired_label(p)}: {_order_line(p)}: {p.get('reason')}"
     if kind == "CORRECTED":
-        return (f"Corrected: {_order_line(p)} is {p['status']} after all"
+        return (f"{_label(kind)}: {_order_line(p)} is {p['status']} after all"
                 + (f" at {inr(avg)}" if avg else "") + f": {p.get('reason')}")
     if kind == "UNKNOWN_STATUS":
         return (f"Unknown broker status {p['broker_status']!r} on order {p['order_id']} "
@@ -69,7 +79,7 @@ def render(kind: str, p: dict[str, Any]) -> str:
     if kind == "DAILY_REPORT":
         return f"{report_caption(p)}: {p.get('path')}"
     if kind == "SYSTEM_ALERT":
-        return f"ordertrack alert ({p['command']}): {p['text']}"
+        return f"{_TITLES[kind][1]} ({p['command']}): {p['text']}"
     if kind == "DIGEST":
         items = p.get("items", [])
         return f"Digest of {len(items)} updates: " + "; ".join(
@@ -154,9 +164,6 @@ def _summary_orders(s: dict[str, Any]) -> list[str]:
 
 LIMIT = 3900  # UTF-16 units of visible text per part: Telegram's 4096, with room to spare
 DUPLICATE_NOTE = "↻ Sent again: an earlier attempt got no reply, so this may be a duplicate."
-_ORDER_KINDS = {"EXECUTED": ("✅", "Executed"), "PARTIAL_FILL": ("◐", "Partially filled"),
-                "REJECTED": ("❌", "Rejected"), "CANCELLED": ("🚫", "Cancelled"),
-                "EXPIRED": ("⌛", "Expired"), "CORRECTED": ("🔁", "Corrected")}
 _TITLES = {"SYSTEM_ALERT": ("⚠️", "ordertrack alert"),
            "UNKNOWN_STATUS": ("⚠️", "Unknown broker status"),
            "AMBIGUOUS_MATCH": ("⚠️", "Cannot tell which broker order it is"),
