@@ -16,14 +16,14 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ordertrack import net as http
+from ordertrack import net
 from ordertrack.errors import ConfigError
 from ordertrack.text import redact, url as redact_url
 
 # In-run retries for connect errors, 429 and 5xx; later runs retry from the outbox. Short
 # connect timeout (a refused connection was certainly not delivered), long read timeout (a slow
 # reply may still mean delivered) — the read timeout comes from [notify] timeout_seconds.
-POLICY = http.RetryPolicy(attempts=3, total_seconds=30.0, first_wait=1.0, max_wait=10.0,
+POLICY = net.RetryPolicy(attempts=3, total_seconds=30.0, first_wait=1.0, max_wait=10.0,
                           connect_timeout=5.0, read_timeout=30.0)
 CHAT_GAP_SECONDS = 1.0  # Telegram asks for at most about one message per second per chat
 
@@ -93,7 +93,7 @@ def classify(status: int, body: Any, text: str = "") -> Answer:
     params = body.get("parameters") if isinstance(body, dict) else None
     params = params if isinstance(params, dict) else {}
     asked = _number(params.get("retry_after"))
-    retry_after = None if asked is None else http.asked_wait(asked)
+    retry_after = None if asked is None else net.asked_wait(asked)
     if retry_after is not None:
         return Answer(SendOutcome.TRANSIENT, Scope.CHAT, status, description, retry_after=retry_after)
     migrate_to = params.get("migrate_to_chat_id")
@@ -117,7 +117,7 @@ def classify(status: int, body: Any, text: str = "") -> Answer:
     return Answer(SendOutcome.PERMANENT, Scope.MESSAGE, status, description)
 
 
-def _no_reply(failure: http.HttpFailure) -> Answer:
+def _no_reply(failure: net.HttpFailure) -> Answer:
     if failure.outcome_unknown:
         return Answer(SendOutcome.UNKNOWN, Scope.BOT, None, str(failure))
     return Answer(SendOutcome.TRANSIENT, Scope.BOT, None, str(failure))
@@ -226,9 +226,9 @@ class Bot:
 
     def _call(self, method: str, body: dict[str, Any], retry_timeouts: bool) -> Answer:
         try:
-            reply = http.send(self._session, "POST", f"{self._base}/{method}",
+            reply = net.send(self._session, "POST", f"{self._base}/{method}",
                               policy=self._policy, retry_timeouts=retry_timeouts, json=body)
-        except http.HttpFailure as failure:
+        except net.HttpFailure as failure:
             answer = _no_reply(failure)
         else:
             answer = classify(reply.status, reply.json(), reply.text)
@@ -265,10 +265,10 @@ class Bot:
         if silent:
             form["disable_notification"] = "true"
         try:
-            reply = http.send(self._session, "POST", f"{self._base}/sendDocument",
+            reply = net.send(self._session, "POST", f"{self._base}/sendDocument",
                               policy=self._policy, retry_timeouts=False, data=form,
                               files={"document": (name, content, "text/html")})
-        except http.HttpFailure as failure:
+        except net.HttpFailure as failure:
             answer = _no_reply(failure)
         else:
             answer = classify(reply.status, reply.json(), reply.text)
