@@ -20,17 +20,14 @@ def _bounds(day: date, until: date | None) -> tuple[str, str]:
     return to_db(start), to_db(max(end, start + timedelta(days=1)))
 
 
-def _rows(db: Database, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
-    return list(db.query(sql, params))
-
-
 def gather(db: Database, day: date, broker_error: str | None,
            until: date | None = None) -> dict[str, Any]:
     start, end = _bounds(day, until)
-    finished = _rows(db, "SELECT e.kind, o.order_id, o.symbol, o.side, o.qty, e.filled_qty,"
-                         " e.avg_price, e.reason FROM events e JOIN orders o ON o.id = e.order_ref"
-                         " WHERE e.at >= ? AND e.at < ? AND e.kind IN (?, ?, ?, ?, ?) ORDER BY e.id",
-                     (start, end, *_FINAL_KINDS))
+    finished = list(db.query("SELECT e.kind, o.order_id, o.symbol, o.side, o.qty, e.filled_qty,"
+                             " e.avg_price, e.reason FROM events e JOIN orders o"
+                             " ON o.id = e.order_ref WHERE e.at >= ? AND e.at < ?"
+                             " AND e.kind IN (?, ?, ?, ?, ?) ORDER BY e.id",
+                             (start, end, *_FINAL_KINDS)))
     by_kind = {k: [r for r in finished if r["kind"] == k] for k in _FINAL_KINDS}
     unconfirmed = [r for r in by_kind["EXPIRED"] if (r["reason"] or "").startswith(UNCONFIRMED)]
     expired = [r for r in by_kind["EXPIRED"] if r not in unconfirmed]
@@ -38,10 +35,10 @@ def gather(db: Database, day: date, broker_error: str | None,
                          " AND kind = 'PARTIAL_FILL'", (start, end)).fetchone()[0]
     placed = db.execute("SELECT count(*) FROM orders WHERE placed_at >= ? AND placed_at < ?",
                         (start, end)).fetchone()[0]
-    pending = _rows(db, "SELECT order_id, symbol, side, qty, filled_qty, status FROM orders"
-                        " WHERE status IN ('PENDING', 'PARTIALLY_FILLED') ORDER BY id", ())
-    tracked = _rows(db, "SELECT symbol, tracked_qty FROM tracking WHERE status = 'ACTIVE'"
-                        " ORDER BY symbol", ())
+    pending = list(db.query("SELECT order_id, symbol, side, qty, filled_qty, status FROM orders"
+                            " WHERE status IN ('PENDING', 'PARTIALLY_FILLED') ORDER BY id"))
+    tracked = list(db.query("SELECT symbol, tracked_qty FROM tracking WHERE status = 'ACTIVE'"
+                            " ORDER BY symbol"))
     manual = db.execute("SELECT count(*) FROM tracking_changes WHERE at >= ? AND at < ?"
                         " AND cause LIKE 'MANUAL%'", (start, end)).fetchone()[0]
     failed = db.execute("SELECT count(*) FROM outbox WHERE status = 'FAILED'").fetchone()[0]
