@@ -45,3 +45,7 @@ class LockHeld(OrdertrackError):
 
 class DatabaseProblem(OrdertrackError):
     exit_code = ExitCode.DATABASE
+
+
+class Undelivered(OrdertrackError):
+    exit_code = ExitCode.UNDELIVERED

@@ -38,6 +38,7 @@ from typing import Any
 from ordertrack import config
 from ordertrack.notify import messages
 from ordertrack.notify import delivery as notify
+from ordertrack.notify import policy
 from ordertrack.jobs import register as registry
 from ordertrack.store import tracking
 from ordertrack.core.trading_calendar import Calendar, ist_date
@@ -696,7 +697,7 @@ def tally(db_path: Path, received: list[dict[str, Any]], chats: tuple[str, ...])
 
 
 def flush_later(db_path: Path, env: dict[str, str]) -> notify.Report:
-    """Deliver what is left as a run after notify.LEASE (15 minutes) would — a claim whose
+    """Deliver what is left as a run after policy.LEASE (15 minutes) would — a claim whose
     sender is gone at that point counts as an unknown outcome in any case. After the clean
     re-runs nothing should be left (`unsent`): this is the last chance, before counting."""
     settings = config.load(env)
@@ -704,7 +705,7 @@ def flush_later(db_path: Path, env: dict[str, str]) -> notify.Report:
     bot = Bot(settings.telegram_token or "", settings.telegram_api_url,
               read_timeout=settings.telegram_timeout)
     try:
-        return notify.deliver(db, settings, utcnow() + notify.LEASE + timedelta(minutes=1),
+        return notify.deliver(db, settings, utcnow() + policy.LEASE + timedelta(minutes=1),
                               bot=bot)
     finally:
         bot.close()

@@ -194,8 +194,8 @@ def test_failing_history_expires_it_unconfirmed_with_one_alert_and_its_own_headi
     assert alert["reason"] == reason
     (summary,) = outbox(sql, "DAILY_SUMMARY")
     assert [r["order_id"] for r in summary["unconfirmed"]] == ["1"] and summary["expired"] == []
-    from ordertrack.store.summary import text
-    assert "Final state unconfirmed" in text(summary)
+    from ordertrack.notify.messages import render
+    assert "Final state unconfirmed" in render("DAILY_SUMMARY", summary)
     from ordertrack.notify.messages import message
     assert "final state unconfirmed" in message("EXPIRED", alert)[0].plain.split("\n")[0]
 

@@ -332,8 +332,8 @@ def test_a_good_eod_after_a_failed_one_is_sent_as_corrected_once(cli, broker, sq
     assert (first, second) == ("summary:2026-11-23:incomplete", "summary:2026-11-23:final")
     assert not incomplete["complete"] and not incomplete["corrected"]
     assert final["complete"] and final["corrected"]
-    from ordertrack.store.summary import text
-    assert text(final).startswith("Daily summary Mon 23 Nov 2026 (corrected)\nCorrected:")
+    from ordertrack.notify.messages import render
+    assert render("DAILY_SUMMARY", final).startswith("Daily summary Mon 23 Nov 2026 (corrected)\nCorrected:")
 
 
 # ---- backups (issue 12, items 2 and 3) ----------------------------------------------------
@@ -434,9 +434,8 @@ def test_an_eod_before_six_does_not_count_as_that_days_eod(cli, broker, no_holid
 
 
 def test_eod_exits_with_the_database_problem_first_then_the_broker_then_delivery():
-    from ordertrack.errors import BrokerUnavailable, DatabaseProblem
+    from ordertrack.errors import BrokerUnavailable, DatabaseProblem, Undelivered
     from ordertrack.jobs.eod import EodResult
-    from ordertrack.notify.delivery import Undelivered
 
     undelivered = Undelivered("1 notification kept")
     result = EodResult("2026-11-27", True, integrity="page 3 is bad", backup_error="full disk",

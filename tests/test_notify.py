@@ -16,10 +16,11 @@ import pytest
 from ordertrack import config
 from ordertrack.notify import messages
 from ordertrack.notify import delivery as notify
+from ordertrack.notify import policy
 from ordertrack.store import outbox
 from ordertrack.store.db import open_db, transaction
 from ordertrack.errors import ExitCode
-from ordertrack.notify.delivery import Batch, backoff, plan
+from ordertrack.notify.policy import Batch, backoff, plan
 from ordertrack.timeutil import utcnow
 from tests import fake_telegram as fake
 from tests.fake_telegram import TOKEN, telegram  # noqa: F401 (fixture)
@@ -50,17 +51,17 @@ def test_backoff_grows_to_an_hour_and_honours_retry_after():
 def test_levels_per_event_and_for_a_digest(tmp_path):
     settings = config.Settings(db_path=tmp_path / "x.db",
                                notify_levels={"executed": "silent", "alerts": "off"})
-    assert notify.level(settings, "EXECUTED", {}) == "silent"
-    assert notify.level(settings, "REJECTED", {}) == "on"
-    assert notify.level(settings, "SYSTEM_ALERT", {}) == "off"
+    assert policy.level(settings, "EXECUTED", {}) == "silent"
+    assert policy.level(settings, "REJECTED", {}) == "on"
+    assert policy.level(settings, "SYSTEM_ALERT", {}) == "off"
     quiet = config.Settings(db_path=tmp_path / "x.db", notify_levels={"tracking_stopped": "off"})
     sold_out = {"action": "manual_sell", "new_qty": 0}
-    assert notify.level(quiet, "MANUAL_TRADE", sold_out) == "off"
-    assert notify.level(quiet, "MANUAL_TRADE", {**sold_out, "new_qty": 5}) == "on"
+    assert policy.level(quiet, "MANUAL_TRADE", sold_out) == "off"
+    assert policy.level(quiet, "MANUAL_TRADE", {**sold_out, "new_qty": 5}) == "on"
     silent = {"items": [{"kind": "EXECUTED", "payload": {}}] * 2}
     mixed = {"items": [{"kind": "EXECUTED", "payload": {}}, {"kind": "EXPIRED", "payload": {}}]}
-    assert notify.level(settings, "DIGEST", silent) == "silent"
-    assert notify.level(settings, "DIGEST", mixed) == "on"
+    assert policy.level(settings, "DIGEST", silent) == "silent"
+    assert policy.level(settings, "DIGEST", mixed) == "on"
 
 
 # ---- helpers ---------------------------------------------------------------------------------

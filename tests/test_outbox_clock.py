@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from freezegun import freeze_time
 
 from ordertrack.errors import ExitCode
-from ordertrack.notify.delivery import MAX_BACKOFF, backoff
+from ordertrack.notify.policy import MAX_BACKOFF, backoff
 from ordertrack.timeutil import IST
 from tests import fake_telegram as fake
 from tests.fake_telegram import telegram  # noqa: F401 (fixture)

@@ -6,7 +6,7 @@ import socket
 import pytest
 
 from ordertrack.errors import ConfigError
-from ordertrack.notify.telegram import Bot, Outcome, Scope, api_chat_id, classify, explain
+from ordertrack.notify.telegram import Bot, SendOutcome, Scope, api_chat_id, classify, explain
 from tests import fake_telegram as fake
 from tests.fake_telegram import TOKEN, telegram  # noqa: F401 (fixture)
 
@@ -16,22 +16,22 @@ def body(reply: fake.Reply) -> object:
 
 
 @pytest.mark.parametrize("status, reply, outcome, scope", [
-    (200, {"ok": True, "result": {"message_id": 5}}, Outcome.SENT, Scope.MESSAGE),
-    (429, body(fake.flood(17)), Outcome.TRANSIENT, Scope.CHAT),
-    (400, body(fake.migrate("-1001234567890")), Outcome.MIGRATE, Scope.CHAT),
-    (502, None, Outcome.TRANSIENT, Scope.BOT),
-    (500, body(fake.SERVER_ERROR), Outcome.TRANSIENT, Scope.BOT),
-    (400, body(fake.CANT_PARSE), Outcome.PARSE_ERROR, Scope.MESSAGE),
-    (400, body(fake.CHAT_NOT_FOUND), Outcome.PERMANENT, Scope.CHAT),
-    (403, body(fake.BLOCKED), Outcome.PERMANENT, Scope.CHAT),
-    (403, body(fake.NOT_STARTED), Outcome.PERMANENT, Scope.CHAT),
-    (403, body(fake.NOT_MEMBER), Outcome.PERMANENT, Scope.CHAT),
-    (401, body(fake.UNAUTHORIZED), Outcome.PERMANENT, Scope.BOT),
-    (404, None, Outcome.PERMANENT, Scope.BOT),
-    (400, {"ok": False, "description": "Bad Request: message is too long"}, Outcome.PERMANENT,
+    (200, {"ok": True, "result": {"message_id": 5}}, SendOutcome.SENT, Scope.MESSAGE),
+    (429, body(fake.flood(17)), SendOutcome.TRANSIENT, Scope.CHAT),
+    (400, body(fake.migrate("-1001234567890")), SendOutcome.MIGRATE, Scope.CHAT),
+    (502, None, SendOutcome.TRANSIENT, Scope.BOT),
+    (500, body(fake.SERVER_ERROR), SendOutcome.TRANSIENT, Scope.BOT),
+    (400, body(fake.CANT_PARSE), SendOutcome.PARSE_ERROR, Scope.MESSAGE),
+    (400, body(fake.CHAT_NOT_FOUND), SendOutcome.PERMANENT, Scope.CHAT),
+    (403, body(fake.BLOCKED), SendOutcome.PERMANENT, Scope.CHAT),
+    (403, body(fake.NOT_STARTED), SendOutcome.PERMANENT, Scope.CHAT),
+    (403, body(fake.NOT_MEMBER), SendOutcome.PERMANENT, Scope.CHAT),
+    (401, body(fake.UNAUTHORIZED), SendOutcome.PERMANENT, Scope.BOT),
+    (404, None, SendOutcome.PERMANENT, Scope.BOT),
+    (400, {"ok": False, "description": "Bad Request: message is too long"}, SendOutcome.PERMANENT,
      Scope.MESSAGE),
-    (200, None, Outcome.UNKNOWN, Scope.BOT),  # a 200 we cannot read: maybe delivered
-    (200, ["not", "an", "object"], Outcome.UNKNOWN, Scope.BOT),
+    (200, None, SendOutcome.UNKNOWN, Scope.BOT),  # a 200 we cannot read: maybe delivered
+    (200, ["not", "an", "object"], SendOutcome.UNKNOWN, Scope.BOT),
 ])
 def test_classify(status, reply, outcome, scope):
     answer = classify(status, reply, "<html><title>502 Bad Gateway</title></html>")
@@ -40,7 +40,7 @@ def test_classify(status, reply, outcome, scope):
 
 def test_parameters_come_before_the_status():
     answer = classify(400, {"ok": False, "description": "odd", "parameters": {"retry_after": 3}})
-    assert answer.outcome is Outcome.TRANSIENT and answer.retry_after == 3
+    assert answer.outcome is SendOutcome.TRANSIENT and answer.retry_after == 3
     assert classify(400, body(fake.migrate("-100777"))).migrate_to == "-100777"
 
 
@@ -48,7 +48,7 @@ def test_odd_values_are_not_trusted():
     flood = {"ok": False, "error_code": 429, "parameters": {"retry_after": True}}
     assert classify(429, flood).retry_after is None
     sent = classify(200, {"ok": True, "result": {"message_id": "12"}})
-    assert sent.outcome is Outcome.SENT and sent.message_id is None
+    assert sent.outcome is SendOutcome.SENT and sent.message_id is None
     assert classify(200, {"ok": True, "result": {"message_id": 0}}).message_id == 0  # scheduled
 
 
@@ -82,7 +82,7 @@ def bot(telegram, read_timeout=None, token=TOKEN):
 
 def test_send_posts_json_and_returns_the_message_id(telegram):
     answer = bot(telegram).send_message("1001", "<b>M&amp;M</b> & more", html=False, silent=True)
-    assert answer.outcome is Outcome.SENT and answer.message_id == 101
+    assert answer.outcome is SendOutcome.SENT and answer.message_id == 101
     [sent] = telegram.sends()
     assert sent == {"chat_id": 1001, "text": "<b>M&amp;M</b> & more", "disable_notification": True,
                     "link_preview_options": {"is_disabled": True}}
@@ -91,29 +91,29 @@ def test_send_posts_json_and_returns_the_message_id(telegram):
 
 def test_transient_errors_are_retried_in_the_run_then_returned(telegram):
     telegram.script(fake.BAD_GATEWAY, fake.OK)
-    assert bot(telegram).send_message("1001", "hi").outcome is Outcome.SENT
+    assert bot(telegram).send_message("1001", "hi").outcome is SendOutcome.SENT
     telegram.script(*[fake.BAD_GATEWAY] * 3)
     answer = bot(telegram).send_message("1001", "hi")
-    assert (answer.outcome, answer.status) == (Outcome.TRANSIENT, 502)
+    assert (answer.outcome, answer.status) == (SendOutcome.TRANSIENT, 502)
     assert len(telegram.sends()) == 5 and len(telegram.texts()) == 1
 
 
 def test_retry_after_is_honoured_in_the_run(telegram):
     telegram.script(fake.flood(3), fake.OK)
-    assert bot(telegram).send_message("1001", "hi").outcome is Outcome.SENT
+    assert bot(telegram).send_message("1001", "hi").outcome is SendOutcome.SENT
     assert telegram.sleeps == [3.0]
 
 
 def test_a_read_timeout_is_not_repeated_blindly(telegram):
     telegram.script(fake.slow(0.6))
     answer = bot(telegram, read_timeout=0.2).send_message("1001", "hi")
-    assert answer.outcome is Outcome.UNKNOWN and answer.status is None
+    assert answer.outcome is SendOutcome.UNKNOWN and answer.status is None
     assert len(telegram.sends()) == 1 and telegram.texts() == ["hi"]  # it did arrive
 
 
 def test_malformed_json_is_an_unknown_outcome(telegram):
     telegram.script(fake.MALFORMED)
-    assert bot(telegram).send_message("1001", "hi").outcome is Outcome.UNKNOWN
+    assert bot(telegram).send_message("1001", "hi").outcome is SendOutcome.UNKNOWN
 
 
 def test_nothing_listening_is_a_network_failure(telegram):  # (its retry waits are not slept)
@@ -121,7 +121,7 @@ def test_nothing_listening_is_a_network_failure(telegram):  # (its retry waits a
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     answer = Bot(TOKEN, f"http://127.0.0.1:{port}").get_me()
-    assert (answer.outcome, answer.status) == (Outcome.TRANSIENT, None)
+    assert (answer.outcome, answer.status) == (SendOutcome.TRANSIENT, None)
     assert explain(answer).cause.startswith("network: cannot connect to 127.0.0.1")
 
 

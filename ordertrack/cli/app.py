@@ -22,7 +22,7 @@ from ordertrack.jobs import eod as eod_job
 from ordertrack.jobs import reconcile as reconcile_job
 from ordertrack.jobs import register, runner, schedule
 from ordertrack.jobs import verify as verify_job
-from ordertrack.notify import delivery, ping
+from ordertrack.notify import delivery, ping, policy, selftest
 from ordertrack.store import orders, outbox, runs, tracking
 from ordertrack.store.db import open_db, schema_version
 from ordertrack.text import one_line, redact
@@ -329,9 +329,9 @@ def notify_test(ctx: typer.Context) -> None:
     Example: ordertrack notify-test
     """
     with net.budget():
-        checks = delivery.self_test(_shell(ctx).settings, utcnow())
+        checks = selftest.self_test(_shell(ctx).settings, utcnow())
     render.self_test(checks)
-    if code := delivery.exit_code(checks):
+    if code := selftest.exit_code(checks):
         raise typer.Exit(int(code))
 
 
@@ -458,7 +458,7 @@ def status(ctx: typer.Context, json_: JsonFlag = False) -> None:
     data: dict[str, Any] = {
         "database": str(settings.db_path), "schema": schema_version(db),
         "broker": settings.broker,
-        "notifications": delivery.describe(settings),
+        "notifications": policy.describe(settings),
         "telegram_chats": delivery.chat_summary(db),
         "orders": {s.value: order_counts.get(s.value, 0) for s in Status},
         "tracked_symbols": len(tracking.listing(db, all_=False)),

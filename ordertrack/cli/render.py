@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ordertrack.notify import messages
 from ordertrack.notify.messages import inr
 from ordertrack.text import redact
 from ordertrack.text import inline, one_line, storable
@@ -138,8 +139,13 @@ def tracking_table(rows: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
+def _text(row: dict[str, Any]) -> str:
+    """An outbox row's message as one plain text."""
+    return messages.render(row["kind"], row["payload"])
+
+
 def outbox_json(row: dict[str, Any]) -> dict[str, Any]:
-    return {"id": row["id"], "kind": row["kind"], "status": row["status"], "text": row["text"],
+    return {"id": row["id"], "kind": row["kind"], "status": row["status"], "text": _text(row),
             "destination": row["destination"], "attempts": row["attempts"],
             "last_error": row["last_error"], "created_at": show_iso(from_db(row["created_at"])),
             "sent_at": show_iso(from_db(row["sent_at"])), "payload": row["payload"],
@@ -177,14 +183,14 @@ def outbox_table(rows: list[dict[str, Any]]) -> None:
     for name in ("Id", "Created (IST)", "Status", "Message", "Delivery per chat, last error"):
         table.add_column(name, overflow="fold")
     for r in rows:
-        table.add_row(str(r["id"]), show(from_db(r["created_at"])), r["status"], r["text"],
+        table.add_row(str(r["id"]), show(from_db(r["created_at"])), r["status"], _text(r),
                       _delivery_cell(r))
     console.print(table)
 
 
 def notifications(rows: list[dict[str, Any]], total: int) -> None:
     for row in rows[:MAX_LINES]:
-        console.print(f"• {inline(row['text'])}")
+        console.print(f"• {inline(_text(row))}")
     if total > MAX_LINES:
         console.print(f"… and {total - MAX_LINES} more (ordertrack outbox list)")
 
@@ -227,26 +233,19 @@ def eod_json(result: Any) -> dict[str, Any]:
 
 
 def summary_tables(s: dict[str, Any]) -> None:
-    day = s["trading_day"]
+    """The daily summary as tables, in the words of its message (notify/messages.py)."""
     if not s["complete"]:
-        console.print(f"Broker unreachable at end of day, final states unknown: "
-                      f"{inline(s['broker_error'])}")
+        console.print(inline(messages.summary_unreachable(s)))
     if s.get("corrected"):
-        console.print("Corrected summary: replaces the incomplete one sent earlier for this day")
-    counts = _Table(title=f"Daily summary {day}")
-    names = ("Placed", "Executed", "Rejected", "Cancelled", "Partially filled", "Expired",
-             "Still pending", "Manual trades", "Undelivered")
-    for name in names:
+        console.print(messages.SUMMARY_CORRECTED)
+    counts = _Table(title=f"{messages.SUMMARY_TITLE} {s['trading_day']}")
+    cells = messages.summary_counts(s, everything=True)
+    for name, _ in cells:
         counts.add_column(name, justify="right")
-    counts.add_row(*map(str, (s["placed"], len(s["executed"]), len(s["rejected"]),
-                              len(s["cancelled"]), s["partially_filled"], len(s["expired"]),
-                              len(s["still_pending"]), s["manual_trades"],
-                              s["notifications_failed"])))
+    counts.add_row(*(str(n) for _, n in cells))
     console.print(counts)
-    labels = {"executed": "executed", "rejected": "rejected", "cancelled": "cancelled",
-              "expired": "expired", "unconfirmed": "expired, final state unconfirmed",
-              "corrections": "corrected"}
-    finished = [(label, r) for kind, label in labels.items() for r in s.get(kind, [])]
+    finished = [(label.lower(), r) for kind, label in messages.SUMMARY_OUTCOMES.items()
+                for r in s.get(kind, [])]
     if finished:
         table = _Table(title="Finished today")
         for name in ("Outcome", "Order", "Symbol", "Side", "Filled/Qty", "Avg", "Reason"):
@@ -257,8 +256,7 @@ def summary_tables(s: dict[str, Any]) -> None:
                           inr(r["avg_price"]) if r["avg_price"] else "", r["reason"] or "")
         console.print(table)
     if s["tracked"]:
-        console.print("Tracked: " + ", ".join(f"{t['symbol']} {t['tracked_qty']}"
-                                              for t in s["tracked"]))
+        console.print(messages.summary_tracked(s))
 
 
 def eod_view(result: Any) -> None:

@@ -21,7 +21,7 @@ from ordertrack.notify import ping
 from ordertrack.jobs import schedule
 from ordertrack.store.db import open_db
 from ordertrack.errors import ConfigError, OrdertrackError
-from ordertrack.notify.telegram import Bot, Outcome, explain
+from ordertrack.notify.telegram import Bot, SendOutcome, explain
 from ordertrack.timeutil import IST, show
 
 CLOCK_TOLERANCE = timedelta(seconds=30)
@@ -142,20 +142,20 @@ def check_telegram(c: Context) -> list[Result]:
         return [problem("telegram", f"{missing} is not set", "README: Telegram set-up; then "
                         "'ordertrack notify-test'")]
     if c.send:
-        from ordertrack.notify import delivery as notify
+        from ordertrack.notify import selftest
 
         return [Result("telegram", k.ok, k.text if k.target == "bot" else f"chat {k.target}: "
                        f"{k.text}", "" if k.ok else "see 'ordertrack notify-test' in the README")
-                for k in notify.self_test(s, c.now)]
+                for k in selftest.self_test(s, c.now)]
     bot = Bot(s.telegram_token, s.telegram_api_url, read_timeout=s.telegram_timeout)
     me = bot.get_me()
-    if me.outcome is not Outcome.SENT:
+    if me.outcome is not SendOutcome.SENT:
         return [problem("telegram", f"bot: {explain(me).line()}", "run 'ordertrack notify-test'")]
     name = me.result.get("username", "?") if isinstance(me.result, dict) else "?"
     results = [ok("telegram", f"bot @{name} accepted")]
     for chat in s.telegram_chats:
         answer = bot.get_chat(chat)
-        if answer.outcome is Outcome.SENT:
+        if answer.outcome is SendOutcome.SENT:
             results.append(ok("telegram", f"chat {chat} reachable"))
         else:
             results.append(problem("telegram", f"chat {chat}: {explain(answer).line()}",

@@ -13,7 +13,7 @@ from sqlite_utils import Database
 from ordertrack import net
 from ordertrack.config import Settings
 from ordertrack.core import health
-from ordertrack.errors import BrokerUnavailable, ExitCode, LockHeld, OrdertrackError
+from ordertrack.errors import BrokerUnavailable, ExitCode, LockHeld, OrdertrackError, Undelivered
 from ordertrack.notify import delivery, ping
 from ordertrack.store import outbox, runs
 from ordertrack.store.db import transaction
@@ -100,14 +100,14 @@ def raise_overdue(db: Database, settings: Settings, run_id: int) -> None:
 
 
 def deliver(db: Database, settings: Settings,
-            run_id: int | None = None) -> tuple[delivery.Report, delivery.Undelivered | None]:
+            run_id: int | None = None) -> tuple[delivery.Report, Undelivered | None]:
     """Deliver what the outbox holds (outside any transaction). When some is kept for later,
     the error to exit with; the run (its work done and recorded) shows that exit code."""
     with net.budget():
         report = delivery.deliver(db, settings, utcnow())
     if not report.undelivered:
         return report, None
-    error = delivery.Undelivered(report.error_line())
+    error = Undelivered(report.error_line())
     if run_id is not None:
         runs.note_exit(db, run_id, int(error.exit_code), redact(error.message))
     return report, error

@@ -3,7 +3,7 @@ console, and Telegram HTML (every dynamic value escaped) split into parts that f
 
 import html
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from ordertrack.core.lifecycle import UNCONFIRMED
@@ -27,11 +27,21 @@ def inr(amount: float | None) -> str:
     return f"{sign}₹{','.join([*groups, tail])}.{frac}"
 
 
+# Each kind's icon and word, shared by the one-line text and the Telegram message.
+_ORDER_KINDS = {"EXECUTED": ("✅", "Executed"), "PARTIAL_FILL": ("◐", "Partially filled"),
+                "REJECTED": ("❌", "Rejected"), "CANCELLED": ("🚫", "Cancelled"),
+                "EXPIRED": ("⌛", "Expired"), "CORRECTED": ("🔁", "Corrected")}
+
+
+def _label(kind: str) -> str:
+    return _ORDER_KINDS[kind][1]
+
+
 def _expired_label(p: dict[str, Any]) -> str:
     """An expiry without the broker's word is an alert: the trader must look at the order."""
     if str(p.get("reason") or "").startswith(UNCONFIRMED):
-        return "Expired, final state unconfirmed (check it in the broker's app)"
-    return "Expired"
+        return f"{_label('EXPIRED')}, final state unconfirmed (check it in the broker's app)"
+    return _label("EXPIRED")
 
 
 def _order_line(p: dict[str, Any]) -> str:
@@ -43,18 +53,18 @@ def render(kind: str, p: dict[str, Any]) -> str:
     avg = p.get("avg_price")
     if kind == "EXECUTED":
         value = avg * p["filled_qty"] if avg else None
-        return f"Executed: {_order_line(p)} at {inr(avg)}, value {inr(value)}"
+        return f"{_label(kind)}: {_order_line(p)} at {inr(avg)}, value {inr(value)}"
     if kind == "PARTIAL_FILL":
         remaining = p["qty"] - p["filled_qty"]
-        return f"Partially filled: {_order_line(p)} at {inr(avg)}, {remaining} remaining"
+        return f"{_label(kind)}: {_order_line(p)} at {inr(avg)}, {remaining} remaining"
     if kind == "REJECTED":
-        return f"Rejected: {_order_line(p)}: {p.get('reason') or 'no reason given'}"
+        return f"{_label(kind)}: {_order_line(p)}: {p.get('reason') or 'no reason given'}"
     if kind == "CANCELLED":
-        return f"Cancelled: {_order_line(p)}" + (f": {p['reason']}" if p.get("reason") else "")
+        return f"{_label(kind)}: {_order_line(p)}" + (f": {p['reason']}" if p.get("reason") else "")
     if kind == "EXPIRED":
         return f"{_expired_label(p)}: {_order_line(p)}: {p.get('reason')}"
     if kind == "CORRECTED":
-        return (f"Corrected: {_order_line(p)} is {p['status']} after all"
+        return (f"{_label(kind)}: {_order_line(p)} is {p['status']} after all"
                 + (f" at {inr(avg)}" if avg else "") + f": {p.get('reason')}")
     if kind == "UNKNOWN_STATUS":
         return (f"Unknown broker status {p['broker_status']!r} on order {p['order_id']} "
@@ -63,15 +73,13 @@ def render(kind: str, p: dict[str, Any]) -> str:
         return (f"Cannot tell which broker order is {p['side']} {p['symbol']} {p['qty']} "
                 f"(registered without an id): candidates {', '.join(p['candidates'])}")
     if kind == "DAILY_SUMMARY":
-        from ordertrack.store.summary import text
-
-        return text(p)
+        return "\n".join(summary_lines(p))
     if kind == "MANUAL_TRADE":
         return _manual_trade(p)
     if kind == "DAILY_REPORT":
         return f"{report_caption(p)}: {p.get('path')}"
     if kind == "SYSTEM_ALERT":
-        return f"ordertrack alert ({p['command']}): {p['text']}"
+        return f"{_TITLES[kind][1]} ({p['command']}): {p['text']}"
     if kind == "DIGEST":
         items = p.get("items", [])
         return f"Digest of {len(items)} updates: " + "; ".join(
@@ -79,13 +87,83 @@ def render(kind: str, p: dict[str, Any]) -> str:
     return f"{kind}: {p}"
 
 
+# ---- the daily summary: its one wording, for Telegram, the outbox listing and eod's tables ----
+
+SUMMARY_TITLE = "Daily summary"
+SUMMARY_CORRECTED = "Corrected: replaces the incomplete summary sent earlier for this day"
+# Finished orders by summary list, and the word each is shown with.
+SUMMARY_OUTCOMES = {"executed": "Executed", "rejected": "Rejected", "cancelled": "Cancelled",
+                    "expired": "Expired", "unconfirmed": "Expired, final state unconfirmed",
+                    "corrections": "Corrected"}
+
+
+def summary_unreachable(s: dict[str, Any]) -> str:
+    return f"Broker unreachable at end of day, final states unknown: {s['broker_error']}"
+
+
+def summary_counts(s: dict[str, Any], everything: bool = False) -> list[tuple[str, int]]:
+    """The day's counts as (label, number); final state unconfirmed only when there are any;
+    `everything` adds manual trades and undelivered notifications (lines of their own in text)."""
+    unconfirmed = len(s.get("unconfirmed", []))
+    extras = [("Manual trades", s["manual_trades"]), ("Undelivered", s["notifications_failed"])]
+    return [("Placed", s["placed"]), ("Executed", len(s["executed"])),
+            ("Rejected", len(s["rejected"])), ("Cancelled", len(s["cancelled"])),
+            ("Partially filled", s["partially_filled"]), ("Expired", len(s["expired"])),
+            *([("Final state unconfirmed", unconfirmed)] if unconfirmed else []),
+            ("Still pending", len(s["still_pending"])), *(extras if everything else [])]
+
+
+SUMMARY_MANUAL = "Manual trades detected"
+SUMMARY_UNDELIVERED = "Notifications that could not be delivered"
+
+
+def summary_tracked(s: dict[str, Any]) -> str:
+    return "Tracked: " + ", ".join(f"{t['symbol']} {t['tracked_qty']}" for t in s["tracked"])
+
+
+def summary_lines(s: dict[str, Any]) -> list[str]:
+    """The daily summary as plain text, one fact per line (so a long one splits cleanly)."""
+    lines = [f"{SUMMARY_TITLE} {date.fromisoformat(s['trading_day']):%a %d %b %Y}"
+             + (" (corrected)" if s.get("corrected") else "")]
+    if s.get("corrected"):
+        lines.append(SUMMARY_CORRECTED)
+    if not s["complete"]:
+        lines.append(summary_unreachable(s))
+    counts = summary_counts(s)
+    lines.append(", ".join(f"{label if k == 0 else label.lower()} {n}"
+                           for k, (label, n) in enumerate(counts)))
+    lines += _summary_orders(s)
+    if s["tracked"]:
+        lines.append(summary_tracked(s))
+    if s["manual_trades"]:
+        lines.append(f"{SUMMARY_MANUAL}: {s['manual_trades']}")
+    if s["notifications_failed"]:
+        lines.append(f"{SUMMARY_UNDELIVERED}: {s['notifications_failed']}")
+    return lines
+
+
+def _summary_orders(s: dict[str, Any]) -> list[str]:
+    word = SUMMARY_OUTCOMES
+    lines = [f"{word['executed']}: {r['side']} {r['symbol']} {r['filled_qty']}/{r['qty']}"
+             + (f" at {r['avg_price']:.2f}" if r["avg_price"] else "") for r in s["executed"]]
+    lines += [f"{word['rejected']}: {r['side']} {r['symbol']} {r['qty']}: "
+              f"{r['reason'] or 'no reason given'}" for r in s["rejected"]]
+    lines += [f"{word['expired']}: {r['side']} {r['symbol']} {r['qty']}: {r['reason']}"
+              for r in s["expired"]]
+    if s.get("unconfirmed"):
+        lines.append("Final state unconfirmed (expired without the broker's word; check them in"
+                     " the broker's app):")
+        lines += [f"  {r['side']} {r['symbol']} {r['qty']} (order {r['order_id']}): {r['reason']}"
+                  for r in s["unconfirmed"]]
+    lines += [f"{word['corrections']}: {r['side']} {r['symbol']} {r['filled_qty']}/{r['qty']}: "
+              f"{r['reason']}" for r in s.get("corrections", [])]
+    return lines
+
+
 # ---- Telegram: HTML with every dynamic value escaped, in parts that fit ----------------------
 
 LIMIT = 3900  # UTF-16 units of visible text per part: Telegram's 4096, with room to spare
 DUPLICATE_NOTE = "↻ Sent again: an earlier attempt got no reply, so this may be a duplicate."
-_ORDER_KINDS = {"EXECUTED": ("✅", "Executed"), "PARTIAL_FILL": ("◐", "Partially filled"),
-                "REJECTED": ("❌", "Rejected"), "CANCELLED": ("🚫", "Cancelled"),
-                "EXPIRED": ("⌛", "Expired"), "CORRECTED": ("🔁", "Corrected")}
 _TITLES = {"SYSTEM_ALERT": ("⚠️", "ordertrack alert"),
            "UNKNOWN_STATUS": ("⚠️", "Unknown broker status"),
            "AMBIGUOUS_MATCH": ("⚠️", "Cannot tell which broker order it is"),
@@ -167,7 +245,7 @@ def _digest_line(kind: str, p: dict[str, Any], s: _Style) -> str:
 
 
 def _summary(p: dict[str, Any], s: _Style) -> list[str]:
-    first, *rest = render("DAILY_SUMMARY", p).split("\n")
+    first, *rest = summary_lines(p)
     return [f"📊 {s.bold(first)}", *(s.text(line) for line in rest)]
 
 

@@ -10,10 +10,10 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ordertrack import net as http
+from ordertrack import net
 
 # A few seconds in all, per ping: the run matters more than the monitor.
-POLICY = http.RetryPolicy(attempts=2, total_seconds=3.0, first_wait=0.2, max_wait=0.5,
+POLICY = net.RetryPolicy(attempts=2, total_seconds=3.0, first_wait=0.2, max_wait=0.5,
                           connect_timeout=1.0, read_timeout=1.5)
 SCHEDULED = ("verify", "reconcile", "eod")
 
@@ -33,16 +33,16 @@ def endpoint(url: str, suffix: str) -> str:
 @dataclass
 class Pinger:
     url: str = field(repr=False)
-    policy: http.RetryPolicy = POLICY
+    policy: net.RetryPolicy = POLICY
     session: requests.Session = field(default_factory=requests.Session, repr=False)
 
     def ping(self, suffix: str = "") -> str | None:
         """Ping url/suffix; None when the monitor answered 2xx, else a one-line problem that
         names the host only."""
         try:
-            reply = http.send(self.session, "GET", endpoint(self.url, suffix),
+            reply = net.send(self.session, "GET", endpoint(self.url, suffix),
                               policy=self.policy)
-        except http.HttpFailure as exc:  # its text names the netloc, which may hold user:password
+        except net.HttpFailure as exc:  # its text names the netloc, which may hold user:password
             reason = str(exc).replace(exc.host, urlsplit(self.url).hostname or "?")
             return f"ping to {public(self.url)} failed: {reason}"
         except Exception as exc:  # noqa: BLE001 - a ping must never end the run

@@ -16,19 +16,19 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ordertrack import net as http
+from ordertrack import net
 from ordertrack.errors import ConfigError
 from ordertrack.text import redact, url as redact_url
 
 # In-run retries for connect errors, 429 and 5xx; later runs retry from the outbox. Short
 # connect timeout (a refused connection was certainly not delivered), long read timeout (a slow
 # reply may still mean delivered) — the read timeout comes from [notify] timeout_seconds.
-POLICY = http.RetryPolicy(attempts=3, total_seconds=30.0, first_wait=1.0, max_wait=10.0,
+POLICY = net.RetryPolicy(attempts=3, total_seconds=30.0, first_wait=1.0, max_wait=10.0,
                           connect_timeout=5.0, read_timeout=30.0)
 CHAT_GAP_SECONDS = 1.0  # Telegram asks for at most about one message per second per chat
 
 
-class Outcome(str, Enum):
+class SendOutcome(str, Enum):
     SENT = "sent"
     TRANSIENT = "transient"  # not delivered; safe to send again later
     MIGRATE = "migrate"  # the group became a supergroup: send to `migrate_to` instead
@@ -47,7 +47,7 @@ class Scope(str, Enum):
 
 @dataclass(frozen=True)
 class Answer:
-    outcome: Outcome
+    outcome: SendOutcome
     scope: Scope = Scope.MESSAGE
     status: int | None = None  # HTTP status; None when no reply came at all
     description: str = ""
@@ -93,34 +93,34 @@ def classify(status: int, body: Any, text: str = "") -> Answer:
     params = body.get("parameters") if isinstance(body, dict) else None
     params = params if isinstance(params, dict) else {}
     asked = _number(params.get("retry_after"))
-    retry_after = None if asked is None else http.asked_wait(asked)
+    retry_after = None if asked is None else net.asked_wait(asked)
     if retry_after is not None:
-        return Answer(Outcome.TRANSIENT, Scope.CHAT, status, description, retry_after=retry_after)
+        return Answer(SendOutcome.TRANSIENT, Scope.CHAT, status, description, retry_after=retry_after)
     migrate_to = params.get("migrate_to_chat_id")
     if isinstance(migrate_to, (int, str)) and not isinstance(migrate_to, bool) and migrate_to:
-        return Answer(Outcome.MIGRATE, Scope.CHAT, status, description, migrate_to=str(migrate_to))
+        return Answer(SendOutcome.MIGRATE, Scope.CHAT, status, description, migrate_to=str(migrate_to))
     if 200 <= status < 300:
         if isinstance(body, dict) and body.get("ok") is True:
-            return Answer(Outcome.SENT, status=status, result=body.get("result"))
-        return Answer(Outcome.UNKNOWN, Scope.BOT, status, description)
+            return Answer(SendOutcome.SENT, status=status, result=body.get("result"))
+        return Answer(SendOutcome.UNKNOWN, Scope.BOT, status, description)
     if status == 429:
-        return Answer(Outcome.TRANSIENT, Scope.CHAT, status, description)
+        return Answer(SendOutcome.TRANSIENT, Scope.CHAT, status, description)
     if status >= 500:
-        return Answer(Outcome.TRANSIENT, Scope.BOT, status, description)
+        return Answer(SendOutcome.TRANSIENT, Scope.BOT, status, description)
     if status in (401, 404):
-        return Answer(Outcome.PERMANENT, Scope.BOT, status, description)
+        return Answer(SendOutcome.PERMANENT, Scope.BOT, status, description)
     low = description.lower()
     if "can't parse entities" in low:
-        return Answer(Outcome.PARSE_ERROR, Scope.MESSAGE, status, description)
+        return Answer(SendOutcome.PARSE_ERROR, Scope.MESSAGE, status, description)
     if status == 403 or any(fragment in low for fragment in _CHAT_DEAD):
-        return Answer(Outcome.PERMANENT, Scope.CHAT, status, description)
-    return Answer(Outcome.PERMANENT, Scope.MESSAGE, status, description)
+        return Answer(SendOutcome.PERMANENT, Scope.CHAT, status, description)
+    return Answer(SendOutcome.PERMANENT, Scope.MESSAGE, status, description)
 
 
-def _no_reply(failure: http.HttpFailure) -> Answer:
+def _no_reply(failure: net.HttpFailure) -> Answer:
     if failure.outcome_unknown:
-        return Answer(Outcome.UNKNOWN, Scope.BOT, None, str(failure))
-    return Answer(Outcome.TRANSIENT, Scope.BOT, None, str(failure))
+        return Answer(SendOutcome.UNKNOWN, Scope.BOT, None, str(failure))
+    return Answer(SendOutcome.TRANSIENT, Scope.BOT, None, str(failure))
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ class Diagnosis:
 def explain(answer: Answer) -> Diagnosis:
     """The cause of a failed answer in the trader's words, and what to do about it."""
     low, status = answer.description.lower(), answer.status
-    if status is None and answer.outcome is Outcome.PERMANENT:
+    if status is None and answer.outcome is SendOutcome.PERMANENT:
         return Diagnosis(answer.description, "a bug: please report it; other messages are "
                          "still sent", False)
     if status is None:
@@ -160,7 +160,7 @@ def explain(answer: Answer) -> Diagnosis:
     for fragments, cause, fix in _CHAT_FIXES:
         if any(f in low for f in fragments):
             return Diagnosis(cause, fix, True)
-    if answer.outcome is Outcome.UNKNOWN:
+    if answer.outcome is SendOutcome.UNKNOWN:
         return Diagnosis(f"reply not understood ({answer.description})", "check that "
                          "TELEGRAM_API_URL points at a Bot API server", False)
     if answer.scope is Scope.CHAT:
@@ -226,9 +226,9 @@ class Bot:
 
     def _call(self, method: str, body: dict[str, Any], retry_timeouts: bool) -> Answer:
         try:
-            reply = http.send(self._session, "POST", f"{self._base}/{method}",
+            reply = net.send(self._session, "POST", f"{self._base}/{method}",
                               policy=self._policy, retry_timeouts=retry_timeouts, json=body)
-        except http.HttpFailure as failure:
+        except net.HttpFailure as failure:
             answer = _no_reply(failure)
         else:
             answer = classify(reply.status, reply.json(), reply.text)
@@ -265,10 +265,10 @@ class Bot:
         if silent:
             form["disable_notification"] = "true"
         try:
-            reply = http.send(self._session, "POST", f"{self._base}/sendDocument",
+            reply = net.send(self._session, "POST", f"{self._base}/sendDocument",
                               policy=self._policy, retry_timeouts=False, data=form,
                               files={"document": (name, content, "text/html")})
-        except http.HttpFailure as failure:
+        except net.HttpFailure as failure:
             answer = _no_reply(failure)
         else:
             answer = classify(reply.status, reply.json(), reply.text)

@@ -1,6 +1,7 @@
 """The persistent outbox: every notification is a row written with the change that caused it.
 
 Rows are delivered after the transaction commits; until a channel is configured they wait here.
+What a row says is notify/messages.py's to word.
 """
 
 import json
@@ -9,7 +10,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from ordertrack.notify.messages import render
+from ordertrack.store import deliveries
 from ordertrack.timeutil import to_db
 
 # PENDING until delivered; DIGESTED rows travel inside a DIGEST row; OFF ones are muted.
@@ -39,13 +40,7 @@ def listing(db: Database, status: str | None = None, run_id: int | None = None,
         params.append(run_id)
     sql = "SELECT * FROM outbox" + (f" WHERE {' AND '.join(where)}" if where else "")
     sql += " ORDER BY id" + (f" LIMIT {int(limit)}" if limit else "")
-    cursor = db.execute(sql, tuple(params))
-    names = [d[0] for d in cursor.description]
-    rows = [dict(zip(names, r)) for r in cursor.fetchall()]
-    for row in rows:
-        row["payload"] = json.loads(row["payload"])
-        row["text"] = render(row["kind"], row["payload"])
-    return rows
+    return [{**row, "payload": json.loads(row["payload"])} for row in db.query(sql, params)]
 
 
 def count(db: Database, status: str) -> int:
@@ -59,16 +54,5 @@ def find(db: Database, key: str) -> int | None:
 
 def with_deliveries(db: Database, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Attach each row's Telegram deliveries (one per chat) as row['deliveries']."""
-    ids = [row["id"] for row in rows]
-    found: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        cursor = db.execute(
-            "SELECT outbox_id, chat_id, status, attempts, next_attempt_at, last_error, message_id,"
-            f" sent_at FROM deliveries WHERE outbox_id IN ({','.join('?' * len(chunk))})"
-            " ORDER BY id", tuple(chunk))
-        names = [d[0] for d in cursor.description]
-        for values in cursor.fetchall():
-            delivery = dict(zip(names, values))
-            found[delivery.pop("outbox_id")].append(delivery)
+    found = deliveries.of_outbox(db, [row["id"] for row in rows])
     return [{**row, "deliveries": found[row["id"]]} for row in rows]

@@ -1,0 +1,231 @@
+"""Every SQL statement of Telegram delivery: one `deliveries` row per notification and chat, the
+chats' pauses and migrations, and each outbox row's status as its deliveries make it.
+
+Callers own the transactions (notify/delivery.py keeps them short, around a claim or a result).
+"""
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlite_utils import Database
+
+from ordertrack.timeutil import to_db
+
+WAITING = ("PENDING", "UNKNOWN")  # due for a send (again) at next_attempt_at
+_DONE = "claimed_by = NULL, claimed_until = NULL"
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ",".join("?" * len(values))
+
+
+# ---- chats -----------------------------------------------------------------------------------
+
+
+def migrated_to(db: Database, chat: str) -> str | None:
+    row = db.execute("SELECT migrated_to FROM telegram_chats WHERE chat_id = ?", (chat,)).fetchone()
+    return row[0] if row and row[0] else None
+
+
+def pause(db: Database, chat: str, until: datetime, now: datetime) -> None:
+    db.execute("INSERT INTO telegram_chats (chat_id, paused_until, updated_at) VALUES (?, ?, ?)"
+               " ON CONFLICT (chat_id) DO UPDATE SET paused_until = excluded.paused_until,"
+               " updated_at = excluded.updated_at", (chat, to_db(until), to_db(now)))
+
+
+def clamp(db: Database, latest: datetime, now: datetime) -> None:
+    """Next attempts and chat pauses later than `latest` become `now`."""
+    stamp, limit = to_db(now), to_db(latest)
+    db.execute("UPDATE deliveries SET next_attempt_at = ? WHERE next_attempt_at > ?"
+               f" AND status IN ({_marks(WAITING)})", (stamp, limit, *WAITING))
+    db.execute("UPDATE telegram_chats SET paused_until = ? WHERE paused_until > ?",
+               (stamp, limit))
+
+
+def move_chat(db: Database, old: str, new: str, now: datetime) -> list[dict[str, Any]]:
+    """Remember that `old` became `new` and move every unsent delivery there; returns the
+    deliveries dropped because their notification already had one for `new`."""
+    db.execute("INSERT INTO telegram_chats (chat_id, migrated_to, updated_at) VALUES (?, ?, ?)"
+               " ON CONFLICT (chat_id) DO UPDATE SET migrated_to = excluded.migrated_to,"
+               " updated_at = excluded.updated_at", (old, new, to_db(now)))
+    db.execute("UPDATE OR IGNORE deliveries SET chat_id = ? WHERE chat_id = ?"
+               " AND status != 'SENT'", (new, old))
+    left = list(db.query("SELECT id, outbox_id FROM deliveries WHERE chat_id = ?"
+                         " AND status != 'SENT'", (old,)))
+    db.execute("DELETE FROM deliveries WHERE chat_id = ? AND status != 'SENT'", (old,))
+    return left
+
+
+# ---- taking notifications up -----------------------------------------------------------------
+
+
+def untaken(db: Database) -> list[dict[str, Any]]:
+    """PENDING outbox rows that have no delivery yet (payload decoded), oldest first."""
+    rows = list(db.query("SELECT id, kind, payload, run_id FROM outbox o"
+                         " WHERE status = 'PENDING' AND NOT EXISTS"
+                         " (SELECT 1 FROM deliveries d WHERE d.outbox_id = o.id) ORDER BY id"))
+    return [{**row, "payload": json.loads(row["payload"])} for row in rows]
+
+
+def mute(db: Database, outbox_ids: Sequence[int]) -> None:
+    db.execute(f"UPDATE outbox SET status = 'OFF' WHERE id IN ({_marks(outbox_ids)})",
+               tuple(outbox_ids))
+
+
+def fold(db: Database, outbox_ids: Sequence[int], digest_id: int | None) -> None:
+    """These rows travel inside the digest row `digest_id`."""
+    db.execute("UPDATE outbox SET status = 'DIGESTED', digest_id = ?"
+               f" WHERE id IN ({_marks(outbox_ids)})", (digest_id, *outbox_ids))
+
+
+def open_for(db: Database, chat: str, now: datetime) -> None:
+    """One delivery to `chat` for every PENDING outbox row that has none there yet."""
+    db.execute("INSERT OR IGNORE INTO deliveries (outbox_id, chat_id, created_at)"
+               " SELECT id, ?, ? FROM outbox WHERE status = 'PENDING'", (chat, to_db(now)))
+
+
+# ---- claiming --------------------------------------------------------------------------------
+
+
+def next_due(db: Database, chats: Sequence[str], skip: Sequence[int],
+             now: datetime) -> dict[str, Any] | None:
+    """The next due delivery to one of `chats` (not in `skip`, chat not paused) with its
+    notification's kind, payload (as stored) and queued_at."""
+    stamp = to_db(now)
+    found = list(db.query(
+        "SELECT d.*, o.kind, o.payload, o.created_at AS queued_at"
+        " FROM deliveries d JOIN outbox o ON o.id = d.outbox_id"
+        " LEFT JOIN telegram_chats c ON c.chat_id = d.chat_id"
+        f" WHERE d.status IN ({_marks(WAITING)})"
+        f" AND d.chat_id IN ({_marks(chats)}) AND d.id NOT IN ({_marks(skip)})"
+        " AND (d.next_attempt_at IS NULL OR d.next_attempt_at <= ?)"
+        " AND (c.paused_until IS NULL OR c.paused_until <= ?)"
+        " ORDER BY d.outbox_id, d.id LIMIT 1", (*WAITING, *chats, *skip, stamp, stamp)))
+    return found[0] if found else None
+
+
+def claim(db: Database, delivery: int, sender: str, until: datetime) -> None:
+    db.execute("UPDATE deliveries SET status = 'SENDING', claimed_by = ?, claimed_until = ?,"
+               " attempts = attempts + 1 WHERE id = ?", (sender, to_db(until), delivery))
+
+
+def sending(db: Database) -> list[dict[str, Any]]:
+    return list(db.query("SELECT id, outbox_id, uncertain, claimed_by, claimed_until"
+                         " FROM deliveries WHERE status = 'SENDING'"))
+
+
+def owned(db: Database, delivery: int, sender: str) -> bool:
+    return db.execute("SELECT 1 FROM deliveries WHERE id = ? AND claimed_by = ?",
+                      (delivery, sender)).fetchone() is not None
+
+
+# ---- recording -------------------------------------------------------------------------------
+
+
+def progress(db: Database, delivery: int, sender: str, parts_sent: int,
+             message_ids: Sequence[str]) -> None:
+    db.execute("UPDATE deliveries SET parts_sent = ?, message_id = ? WHERE id = ?"
+               " AND claimed_by = ?", (parts_sent, ",".join(message_ids), delivery, sender))
+
+
+def sent(db: Database, delivery: int, now: datetime) -> None:
+    db.execute("UPDATE deliveries SET status = 'SENT', sent_at = ?, last_error = NULL,"
+               f" next_attempt_at = NULL, {_DONE} WHERE id = ?", (to_db(now), delivery))
+
+
+def retry_at(db: Database, delivery: int, when: datetime, error: str) -> None:
+    db.execute("UPDATE deliveries SET status = 'PENDING', next_attempt_at = ?, last_error = ?,"
+               f" {_DONE} WHERE id = ?", (to_db(when), error, delivery))
+
+
+def uncertain(db: Database, delivery: int, status: str, error: str, now: datetime) -> None:
+    """The outcome of a send is unknown: `status` is UNKNOWN (send again) or FAILED."""
+    db.execute("UPDATE deliveries SET status = ?, uncertain = uncertain + 1, last_error = ?,"
+               f" next_attempt_at = ?, {_DONE} WHERE id = ?",
+               (status, error, to_db(now), delivery))
+
+
+def failed(db: Database, delivery: int, error: str) -> None:
+    db.execute(f"UPDATE deliveries SET status = 'FAILED', last_error = ?, {_DONE} WHERE id = ?",
+               (error, delivery))
+
+
+def fail_waiting(db: Database, chats: Sequence[str], error: str) -> tuple[int, set[int]]:
+    """Every waiting delivery to `chats` fails with `error`: how many, and their outbox rows."""
+    where = f"chat_id IN ({_marks(chats)}) AND status IN ({_marks(WAITING)})"
+    params = (*chats, *WAITING)
+    touched = {r["outbox_id"] for r in db.query(
+        f"SELECT outbox_id FROM deliveries WHERE {where}", params)}
+    cursor = db.execute(f"UPDATE deliveries SET status = 'FAILED', last_error = ? WHERE {where}",
+                        (error, *params))
+    return cursor.rowcount, touched
+
+
+def refresh(db: Database, outbox_ids: set[int]) -> None:
+    """An outbox row's status, attempts and last error, from its deliveries: SENT when all are
+    sent, FAILED when any failed for good, otherwise PENDING."""
+    for outbox_id in outbox_ids:
+        rows = list(db.query("SELECT chat_id, status, attempts, last_error, sent_at"
+                             " FROM deliveries WHERE outbox_id = ?", (outbox_id,)))
+        if not rows:
+            continue
+        statuses = {r["status"] for r in rows}
+        status = "SENT" if statuses == {"SENT"} else "FAILED" if "FAILED" in statuses else "PENDING"
+        errors = [f"chat {r['chat_id']}: {r['last_error']}" for r in rows
+                  if r["last_error"] and r["status"] != "SENT"]
+        db.execute("UPDATE outbox SET status = ?, attempts = ?, last_error = ?, sent_at = ?,"
+                   " destination = 'telegram' WHERE id = ? AND status IN ('PENDING', 'SENT',"
+                   " 'FAILED')", (status, sum(r["attempts"] for r in rows),
+                                  "; ".join(errors) or None,
+                                  max(r["sent_at"] for r in rows) if status == "SENT" else None,
+                                  outbox_id))
+
+
+def requeue_failed(db: Database, chats: Sequence[str]) -> int:
+    """FAILED deliveries to `chats` become PENDING again; an uncertain one keeps one more try,
+    still marked as a possible duplicate."""
+    rows = list(db.query(f"SELECT id, outbox_id FROM deliveries WHERE status = 'FAILED'"
+                         f" AND chat_id IN ({_marks(chats)})", tuple(chats)))
+    ids = [r["id"] for r in rows]
+    if ids:
+        db.execute("UPDATE deliveries SET status = 'PENDING', next_attempt_at = NULL,"
+                   f" uncertain = min(uncertain, 1) WHERE id IN ({_marks(ids)})", ids)
+        refresh(db, {r["outbox_id"] for r in rows})
+    return len(ids)
+
+
+# ---- listing ---------------------------------------------------------------------------------
+
+
+def tally(db: Database, chats: Sequence[str], now: datetime) -> tuple[int, int, str | None]:
+    """Deliveries to `chats` still to send (live claims aside), those failed, the next due time."""
+    waiting, failed_, due = db.execute(
+        "SELECT sum(status IN ('PENDING', 'UNKNOWN') OR (status = 'SENDING' AND claimed_until"
+        " <= ?)), sum(status = 'FAILED'), min(CASE WHEN status IN ('PENDING', 'UNKNOWN')"
+        f" THEN next_attempt_at END) FROM deliveries WHERE chat_id IN ({_marks(chats)})",
+        (to_db(now), *chats)).fetchone()
+    return waiting or 0, failed_ or 0, due
+
+
+def per_chat(db: Database) -> list[dict[str, Any]]:
+    """Per chat: deliveries sent, waiting and failed, and the latest error of an unsent one."""
+    return list(db.query("SELECT chat_id, sum(status = 'SENT') AS sent,"
+                         " sum(status IN ('PENDING', 'UNKNOWN', 'SENDING')) AS waiting,"
+                         " sum(status = 'FAILED') AS failed, (SELECT last_error FROM deliveries e"
+                         " WHERE e.chat_id = d.chat_id AND e.status != 'SENT' AND e.last_error"
+                         " IS NOT NULL ORDER BY e.id DESC LIMIT 1) AS last_error"
+                         " FROM deliveries d GROUP BY chat_id ORDER BY chat_id"))
+
+
+def of_outbox(db: Database, outbox_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """Each outbox row's deliveries (one per chat), in order."""
+    found: dict[int, list[dict[str, Any]]] = {i: [] for i in outbox_ids}
+    for start in range(0, len(outbox_ids), 500):
+        chunk = tuple(outbox_ids[start:start + 500])
+        for row in db.query("SELECT outbox_id, chat_id, status, attempts, next_attempt_at,"
+                            " last_error, message_id, sent_at FROM deliveries"
+                            f" WHERE outbox_id IN ({_marks(chunk)}) ORDER BY id", chunk):
+            found[row.pop("outbox_id")].append(row)
+    return found
