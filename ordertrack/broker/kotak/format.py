@@ -83,19 +83,8 @@ def epoch_ns(value: Any) -> int:
         return 0
 
 
-def to_int(value: Any) -> int | None:
-    if blank(value) or isinstance(value, bool):
-        return None
-    try:
-        number = float(str(value).replace(",", "").strip())
-    except ValueError:
-        return None
-    if not math.isfinite(number) or number != int(number) or abs(number) > MAX_NUMBER:
-        return None
-    return int(number)
-
-
 def to_float(value: Any) -> float | None:
+    """A finite number within MAX_NUMBER (Kotak sends "1,849.50", 1849.5 or "--"), else None."""
     if blank(value) or isinstance(value, bool):
         return None
     try:
@@ -103,6 +92,11 @@ def to_float(value: Any) -> float | None:
     except ValueError:
         return None
     return number if math.isfinite(number) and abs(number) <= MAX_NUMBER else None
+
+
+def to_int(value: Any) -> int | None:
+    number = to_float(value)
+    return int(number) if number is not None and number == int(number) else None
 
 
 def to_text(value: Any) -> str | None:
