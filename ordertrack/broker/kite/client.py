@@ -133,16 +133,20 @@ def overloaded(status: int) -> str:
     return f"Kite is unavailable (HTTP {status}): try again later"
 
 
-def interpret(reply: Reply, parse: Callable[[Any], Fetch]) -> Fetch:
+def interpret(reply: Reply, parse: Callable[[Any], Fetch],
+              hide: Callable[[str], str] = lambda text: text) -> Fetch:
     body = reply.json()
     if body is None:
         return Fetch(Outcome.FAILED, error=f"Kite sent a reply that is not JSON (HTTP"
                                            f" {reply.status}): try again later")
     fetch = parse(body)
-    if fetch.usable or not isinstance(body, dict) or body.get("status") != "error":
+    if fetch.usable:
         return fetch
+    if not isinstance(body, dict) or body.get("status") != "error":
+        return Fetch(Outcome.FAILED, error=hide(fetch.error or "unexpected reply"))
     return Fetch(Outcome.FAILED, error=f"Kite answered with an error"
-                                       f" ({kite_format.error_line(body)}, HTTP {reply.status})")
+                                       f" ({hide(kite_format.error_line(body))}, HTTP"
+                                       f" {reply.status})")
 
 
 # ---- the client --------------------------------------------------------------------------------
@@ -193,6 +197,13 @@ class KiteClient:
         """What `broker check` shows: today's token, once a call has used it."""
         return self.token
 
+    def hide(self, text: str) -> str:
+        """Cut the secret and the access token out of a text Kite sent (it may echo them)."""
+        for value in (self._secret, self.token.access_token if self.token else ""):
+            if len(value) >= 4:
+                text = text.replace(value, "<hidden>")
+        return text
+
     @property
     def login_url(self) -> str:
         return login_url(self._key)
@@ -234,7 +245,7 @@ class KiteClient:
         data = fetch.items[0] if fetch.outcome is Outcome.OK else {}
         access, user = data.get("access_token"), data.get("user_id")
         if not isinstance(access, str) or not access.strip():
-            why = fetch.error or "the reply had no access_token"
+            why = self.hide(fetch.error or "the reply had no access_token")
             if reply.json() is None:
                 why = f"the reply is not JSON (HTTP {reply.status})"
             raise BrokerUnavailable(f"Kite login failed ({why}): a request_token works once and"
@@ -290,4 +301,4 @@ class KiteClient:
             reply = self._call(path)
         except _Failed as failed:
             return Fetch(Outcome.FAILED, error=failed.message)
-        return interpret(reply, parse)
+        return interpret(reply, parse, self.hide)
