@@ -104,25 +104,52 @@ def test_token_exception_stops_the_run_after_one_request(cli, kite_login, regist
     assert len(alerts(sql)) == 1
 
 
+def test_the_daily_login_end_to_end(cli, kite, registered, sql):
+    from freezegun import freeze_time
+
+    from ordertrack.timeutil import IST
+    from datetime import datetime
+
+    with freeze_time(datetime(2026, 11, 24, 8, 0, tzinfo=IST)) as clock:
+        assert cli("broker", "login", kite.request_token()).code == 0
+        clock.move_to(datetime(2026, 11, 25, 5, 50, tzinfo=IST))  # the token still holds
+        assert cli("broker", "check").code == 0
+        clock.move_to(datetime(2026, 11, 25, 6, 5, tzinfo=IST))  # past 06:00 IST: gone
+        asked = len(kite.requests)
+        assert cli("verify").code == cli("verify").code == ExitCode.BROKER
+        assert len(kite.requests) == asked and len(alerts(sql)) == 1
+        assert cli("broker", "login", kite.request_token()).code == 0
+        assert cli("verify").code == 0
+    assert sql("SELECT status FROM orders") == [("EXECUTED",)]
+
+
 # ---- faults -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("replies, words", [
+# The Kite column of the fault matrix: fault, what stderr says, requests to the endpoint
+# (TEST_POLICY allows 3 attempts: 429 and 5xx are retried, nothing else is).
+@pytest.mark.parametrize("replies, words, attempts", [
     ([Scripted(429, {"status": "error", "message": "Too many requests",
-                     "error_type": "NetworkException", "data": None})] * 3, "HTTP 429"),
-    ([Scripted(502, HTML_5XX)] * 3, "HTTP 502"),
-    ([Scripted(200, GARBAGE)], "not JSON"),
+                     "error_type": "NetworkException", "data": None})] * 3, "HTTP 429", 3),
+    ([Scripted(502, HTML_5XX)] * 3, "HTTP 502", 3),
+    ([Scripted(200, GARBAGE)], "not JSON", 1),
+    ([Scripted(403, TOKEN_EXCEPTION)], "TokenException", 1),
     ([Scripted(400, {"status": "error", "message": "Bad\nthing", "error_type": "InputException",
-                     "data": None})], "InputException: Bad thing"),
-    ([Scripted(200, {"status": "success", "data": {"not": "a list"}})], "no 'data' list"),
-], ids=["429", "5xx-html", "garbage", "error-envelope", "wrong-shape"])
+                     "data": None})], "InputException: Bad thing", 1),
+    ([Scripted(200, {"status": "success", "data": {"not": "a list"}})], "no 'data' list", 1),
+], ids=["429", "5xx-html", "garbage", "403-token", "error-envelope", "wrong-shape"])
 def test_faults_fail_the_run_with_one_line_and_change_nothing(cli, kite_login, registered, sql,
-                                                              replies, words):
+                                                              replies, words, attempts):
     kite_login.script(ORDERS, *replies)
+    before = kite_login.paths().count(ORDERS)
     result = cli("verify")
     assert result.code == ExitCode.BROKER
     assert words in result.err and len(result.err.strip().splitlines()) == 1
+    assert kite_login.paths().count(ORDERS) - before == attempts
     assert sql("SELECT status FROM orders") == [("PENDING",)]
+    assert len(alerts(sql)) == 1
+    assert cli("verify").code == 0  # the fault gone, the next run catches up
+    assert sql("SELECT status FROM orders") == [("EXECUTED",)]
 
 
 def test_429_then_success_is_retried_by_the_one_policy(cli, kite_login, registered, sql):
