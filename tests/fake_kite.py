@@ -6,7 +6,6 @@ and serves scripted faults per path: `kite.script(ORDERS, Scripted(429), Scripte
 """
 
 import hashlib
-import json
 import os
 import secrets
 import threading

@@ -5,9 +5,9 @@ import json
 import pytest
 
 from ordertrack.errors import ExitCode
+from tests.fake_kite import kite, kite_login  # noqa: F401 (fixtures)
 from tests.fake_kite import (ACCESS_TOKEN_PREFIX, GARBAGE, HOLDINGS, HTML_5XX, ORDERS, POSITIONS,
-                             SECRETS, SESSION, TOKEN_EXCEPTION, Scripted, kite,  # noqa: F401
-                             kite_login, kite_row, ok)
+                             SECRETS, SESSION, TOKEN_EXCEPTION, Scripted, kite_row, ok)
 
 
 @pytest.fixture
@@ -76,7 +76,7 @@ def test_verify_applies_the_kite_order_book(cli, kite_login, registered, sql):
     assert sql("SELECT status, filled_qty FROM orders") == [("EXECUTED", 1)]
 
 
-# ---- no valid token: one alert, exit 4, no storm --------------------------------------------------
+# ---- no valid token: one alert, exit 4, no storm -------------------------------------------
 
 
 def alerts(sql) -> list[str]:
@@ -105,10 +105,11 @@ def test_token_exception_stops_the_run_after_one_request(cli, kite_login, regist
 
 
 def test_the_daily_login_end_to_end(cli, kite, registered, sql):
+    from datetime import datetime
+
     from freezegun import freeze_time
 
     from ordertrack.timeutil import IST
-    from datetime import datetime
 
     with freeze_time(datetime(2026, 11, 24, 8, 0, tzinfo=IST)) as clock:
         assert cli("broker", "login", kite.request_token()).code == 0

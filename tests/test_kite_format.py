@@ -1,5 +1,7 @@
 """Kite Connect rows into the normalised types (broker-apis.md §11–12)."""
 
+from datetime import UTC
+
 import pytest
 
 from ordertrack.broker.kite import format as kite
@@ -79,11 +81,17 @@ def test_positions_read_the_day_list_else_net():
 
 
 def test_request_token_from_a_redirect_url_or_bare():
+    from datetime import datetime
+
     from ordertrack.broker.kite.client import request_token, token_expiry
-    from datetime import datetime, timezone
 
     assert request_token("https://x.example/cb?action=login&request_token=abc123&status=ok") == \
         "abc123"
     assert request_token("  abc123\n") == "abc123"
-    ends = token_expiry(datetime(2026, 11, 24, 2, 30, tzinfo=timezone.utc))  # 08:00 IST
+    ends = token_expiry(datetime(2026, 11, 24, 2, 30, tzinfo=UTC))  # 08:00 IST
     assert ends.isoformat() == "2026-11-25T00:30:00+00:00"  # 06:00 IST next day
+
+
+def test_a_zero_average_price_is_no_reason_to_skip_a_row():
+    fetch = kite.order_book(ok([kite_row("1", "REJECTED", avg=0.0, reason="RMS")]))
+    assert [o.reason for o in fetch.items] == ["RMS"]

@@ -178,7 +178,8 @@ class KiteClient:
 
     @classmethod
     def from_settings(cls, settings: Settings, db: Database) -> "KiteClient":
-        key, secret = (settings.kite_api_key or "").strip(), (settings.kite_api_secret or "").strip()
+        key = (settings.kite_api_key or "").strip()
+        secret = (settings.kite_api_secret or "").strip()
         missing = [n for n, v in (("KITE_API_KEY", key), ("KITE_API_SECRET", secret)) if not v]
         if missing:
             raise ConfigError(f"ORDERTRACK_BROKER=kite needs {', '.join(missing)} in the"

@@ -11,8 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from ordertrack.core import lifecycle, symbols
-from ordertrack.core.models import (BrokerOrder, BrokerState, Fetch, Holding, Outcome, Position,
-                                    Side)
+from ordertrack.core.models import BrokerOrder, BrokerState, Fetch, Holding, Outcome, Position, Side
 from ordertrack.text import storable
 from ordertrack.timeutil import IST, UTC
 
@@ -88,9 +87,11 @@ def envelope(payload: Any, want: type = list) -> Fetch:
     data = payload.get("data")
     if not isinstance(data, want):
         return Fetch(Outcome.FAILED, error=f"reply has no 'data' {want.__name__}")
-    if not data:
+    if isinstance(data, dict):
+        return Fetch(Outcome.OK, items=(data,))  # the caller reads what is inside
+    if not isinstance(data, list) or not data:
         return Fetch(Outcome.EMPTY)
-    return Fetch(Outcome.OK, items=(data,) if want is dict else tuple(data))
+    return Fetch(Outcome.OK, items=tuple(data))
 
 
 # ---- orders ----------------------------------------------------------------------------------
@@ -115,8 +116,8 @@ def malformed(row: dict[str, Any]) -> bool:
         return True
     if _bad(row.get("filled_quantity"), qty if qty is not None else ABSURD_QTY):
         return True
-    return any(row.get(k) is not None and (to_number(row[k]) is None or to_number(row[k]) < 0)
-               for k in ("price", "average_price"))
+    prices = [to_number(row[k]) for k in ("price", "average_price") if row.get(k) is not None]
+    return any(price is None or price < 0 for price in prices)
 
 
 def order_row(row: Any) -> BrokerOrder | None:
