@@ -17,7 +17,8 @@ from ordertrack.core.trading_calendar import NSE_HOLIDAYS_2026, Calendar
 from ordertrack.errors import ConfigError
 from ordertrack.core.lifecycle import MissingRules
 
-BROKERS = ("kotak", "file")
+BROKERS = ("kotak", "kite", "file")
+BROKER_FORMATS = ("kotak", "kite")  # what the file broker's files look like
 # [notify]: one on | silent | off setting per kind of event ("alerts" covers system alerts).
 NOTIFY_EVENTS = ("executed", "partial_fill", "rejected", "cancelled", "expired", "manual_trade",
                  "tracking_stopped", "daily_summary", "alerts")
@@ -85,6 +86,10 @@ class Settings:
     kotak_ucc: str | None = field(default=None, repr=False)
     kotak_mpin: str | None = field(default=None, repr=False)
     kotak_totp_secret: str | None = field(default=None, repr=False)
+    broker_format: str = "kotak"
+    kite_url: str = "https://api.kite.trade"
+    kite_api_key: str | None = field(default=None, repr=False)
+    kite_api_secret: str | None = field(default=None, repr=False)
     missing: MissingRules = MissingRules()
     history_lookups: int = 50
     overdue: timedelta = timedelta(minutes=90)
@@ -184,6 +189,10 @@ def load(
     broker = env.get("ORDERTRACK_BROKER", "kotak").strip().lower() or "kotak"
     if broker not in BROKERS:
         raise ConfigError(f"ORDERTRACK_BROKER={broker!r} is not one of: {', '.join(BROKERS)}")
+    broker_format = env.get("ORDERTRACK_BROKER_FORMAT", "").strip().lower() or "kotak"
+    if broker_format not in BROKER_FORMATS:
+        raise ConfigError(f"ORDERTRACK_BROKER_FORMAT={broker_format!r} is not one of:"
+                          f" {', '.join(BROKER_FORMATS)}")
     ping_url = env.get("ORDERTRACK_PING_URL") or _setting(toml, "health", "ping_url") or None
     if ping_url is not None and not _is_url(ping_url):
         raise ConfigError("ORDERTRACK_PING_URL must be an http:// or https:// URL")
@@ -201,6 +210,10 @@ def load(
         kotak_ucc=env.get("KOTAK_UCC") or None,
         kotak_mpin=env.get("KOTAK_MPIN") or None,
         kotak_totp_secret=env.get("KOTAK_TOTP_SECRET") or None,
+        broker_format=broker_format,
+        kite_url=env.get("ORDERTRACK_KITE_URL") or "https://api.kite.trade",
+        kite_api_key=env.get("KITE_API_KEY") or None,
+        kite_api_secret=env.get("KITE_API_SECRET") or None,
         missing=MissingRules(
             runs=max(1, _setting(toml, "verify", "missing_runs")),
             stale_after=timedelta(hours=_setting(toml, "verify", "stale_hours")),

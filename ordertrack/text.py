@@ -55,7 +55,7 @@ def one_line(text: str, limit: int = MAX_LINE) -> str:
 # ---- redaction ----------------------------------------------------------------------------
 
 SECRET_VARS = ("TELEGRAM_BOT_TOKEN", "KOTAK_CONSUMER_KEY", "KOTAK_MPIN", "KOTAK_TOTP_SECRET",
-               "KOTAK_MOBILE", "KOTAK_UCC", "ORDERTRACK_PING_URL")
+               "KOTAK_MOBILE", "KOTAK_UCC", "ORDERTRACK_PING_URL", "KITE_API_SECRET")
 # A bot token in a URL path (/bot123456:ABC.../) even when it is not the configured one.
 _BOT_URL = re.compile(r"/bot\d+:[A-Za-z0-9_\-]+")
 # A URL's userinfo (user:password@) and query string (?key=...) may hold credentials.

@@ -11,6 +11,12 @@ KOTAK = PACKAGE / "broker" / "kotak"
 # Kotak Neo's own field names: a second broker must not have to touch code that reads them.
 KOTAK_FIELDS = re.compile(r"\b(ordSt|nOrdNo|trdSym|displaySymbol|flBuyQty|flSellQty|fldQty|avgPrc"
                           r"|updRecvTm|hsUpTm|exCfmTm|flDtTm|ordDtTm|rejRsn)\b")
+KITE = PACKAGE / "broker" / "kite"
+# Kite Connect's own field and error names (broker-apis.md §11): they stay in broker/kite.
+KITE_FIELDS = re.compile(r"\b(tradingsymbol|transaction_type|filled_quantity|pending_quantity"
+                         r"|cancelled_quantity|t1_quantity|status_message|order_timestamp"
+                         r"|exchange_timestamp|exchange_update_timestamp|average_price"
+                         r"|error_type|TokenException|X-Kite-Version)\b")
 FORBIDDEN_IN_CORE = {"ordertrack.store", "ordertrack.broker", "ordertrack.notify", "ordertrack.cli",
                      "ordertrack.jobs", "ordertrack.config", "ordertrack.net", "ordertrack.api",
                      "requests", "sqlite_utils", "sqlite3", "tenacity", "urllib", "http", "socket",
@@ -38,6 +44,19 @@ def test_kotak_field_names_appear_only_in_broker_kotak():
              for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
              if KOTAK_FIELDS.search(line)]
     assert leaks == []
+
+
+def test_kite_field_names_appear_only_in_broker_kite():
+    leaks = [f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}"
+             for path in modules(PACKAGE) if KITE not in path.parents
+             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if KITE_FIELDS.search(line)]
+    assert leaks == []
+
+
+def test_the_kite_field_check_would_catch_a_leak():
+    assert KITE_FIELDS.search('row.get("t1_quantity")')
+    assert any(KITE_FIELDS.search(p.read_text(encoding="utf-8")) for p in modules(KITE))
 
 
 @pytest.mark.parametrize("path", modules(PACKAGE / "core"), ids=lambda p: p.name)

@@ -314,6 +314,8 @@ CASES = [
     case("status", HOSTILE, code=USAGE, says="unexpected extra argument"),
     case("broker", "check", "--json=yes", code=USAGE, says="does not take a value"),
     case("broker", "check", HOSTILE, code=USAGE, says="unexpected extra argument"),
+    case("broker", "login", "--json=yes", code=USAGE, says="does not take a value"),
+    case("broker", "login", HOSTILE, code=USAGE, says="is for ORDERTRACK_BROKER=kite"),
     case("broker", code=0),
     case("notify-test", HOSTILE, code=USAGE, says="unexpected extra argument"),
     case("notify-test", "--token", "123:abc", code=USAGE, says="No such option: --token"),
@@ -530,7 +532,7 @@ def test_a_valid_10_mb_order_book_is_read(run_case, stored, sql):
 @pytest.mark.parametrize("setting, value, says", [
     ("ORDERTRACK_BROKER_DIR", None, "ORDERTRACK_BROKER=file needs ORDERTRACK_BROKER_DIR"),
     ("ORDERTRACK_BROKER_DIR", __file__, "is not a folder"),
-    ("ORDERTRACK_BROKER", "kite; rm -rf /", "is not one of: kotak, file"),
+    ("ORDERTRACK_BROKER", "kite; rm -rf /", "is not one of: kotak, kite, file"),
 ])
 @pytest.mark.parametrize("command", BROKER_COMMANDS)
 def test_broker_settings_missing_or_hostile(run_case, monkeypatch, command, setting, value,
@@ -579,6 +581,7 @@ def test_telegram_settings_missing_or_hostile(run_case, monkeypatch, command, va
 
 MINIMAL = {  # a valid invocation of every command
     ("broker", "check"): ("broker", "check"),
+    ("broker", "login"): ("broker", "login", "abc123"),
     ("demo",): ("demo",),
     ("eod",): ("eod",),
     ("notify-test",): ("notify-test",),
@@ -609,7 +612,9 @@ NO_DATABASE = {("demo",): 0, ("notify-test",): CONFIG,  # (no TELEGRAM_BOT_TOKEN
                ("datasette-metadata",): 0,  # prints metadata; never opens the database
                # never open the database; no env file, no crontab here: exit 3
                ("schedule", "print"): 0, ("schedule", "install"): CONFIG,
-               ("schedule", "remove"): CONFIG, ("doctor",): CONFIG}
+               ("schedule", "remove"): CONFIG, ("doctor",): CONFIG,
+               # Kite only: with the file broker it refuses before opening the database
+               ("broker", "login"): USAGE}
 
 
 def test_the_exit_codes_are_the_documented_ones():

@@ -25,7 +25,7 @@ class Broker(Protocol):
 
 def make_broker(settings: Settings, db: Database) -> Broker:
     """The broker the settings name, or ConfigError saying what is missing. `db` keeps the
-    Kotak session between runs."""
+    broker session between runs."""
     if settings.broker == "file":
         from ordertrack.broker.file import FileBroker
 
@@ -34,7 +34,11 @@ def make_broker(settings: Settings, db: Database) -> Broker:
             raise ConfigError("ORDERTRACK_BROKER=file needs ORDERTRACK_BROKER_DIR (a folder)")
         if not folder.is_dir():
             raise ConfigError(f"ORDERTRACK_BROKER_DIR {folder} is not a folder")
-        return FileBroker(folder)
+        return FileBroker(folder, settings.broker_format)
+    if settings.broker == "kite":
+        from ordertrack.broker.kite.client import KiteClient
+
+        return KiteClient.from_settings(settings, db)
     from ordertrack.broker.kotak.client import KotakClient
 
     return KotakClient.from_settings(settings, db)

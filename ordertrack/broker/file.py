@@ -1,7 +1,8 @@
-"""The `file` broker: Kotak Neo replies saved as files, read through the same parser.
+"""The `file` broker: broker replies saved as files, read through the same parser.
 
 ORDERTRACK_BROKER_DIR holds orders.json, holdings.json, positions.json and optionally
-history/<order_id>.json, each exactly as Kotak Neo returns it, envelope included.
+history/<order_id>.json, each exactly as the broker returns it, envelope included: Kotak Neo's
+shape by default, Kite Connect's with ORDERTRACK_BROKER_FORMAT=kite.
 """
 
 import json
@@ -9,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ordertrack.broker.kite import format as kite_format
 from ordertrack.broker.kotak import format as kotak_format
 from ordertrack.core.models import Fetch, Outcome
 
@@ -18,8 +20,9 @@ MAX_BYTES = 64 * 1024 * 1024
 class FileBroker:
     name = "file"
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, format_: str = "kotak"):
         self.folder = folder
+        self.format: Any = kite_format if format_ == "kite" else kotak_format
 
     def _read(self, name: str, parse: Callable[[Any], Fetch]) -> Fetch:
         path = self.folder / name
@@ -49,7 +52,7 @@ class FileBroker:
         return fetch
 
     def order_book(self) -> Fetch:
-        return self._read("orders.json", kotak_format.order_book)
+        return self._read("orders.json", self.format.order_book)
 
     def order_history(self, order_id: str) -> Fetch:
         if not (self.folder / "history").is_dir():
@@ -57,11 +60,11 @@ class FileBroker:
         if not (self.folder / "history" / f"{order_id}.json").exists():
             return Fetch(Outcome.EMPTY)
         return self._read(
-            f"history/{order_id}.json", lambda p: kotak_format.order_history(p, order_id)
+            f"history/{order_id}.json", lambda p: self.format.order_history(p, order_id)
         )
 
     def holdings(self) -> Fetch:
-        return self._read("holdings.json", kotak_format.holdings)
+        return self._read("holdings.json", self.format.holdings)
 
     def positions(self) -> Fetch:
-        return self._read("positions.json", kotak_format.positions)
+        return self._read("positions.json", self.format.positions)

@@ -1,6 +1,6 @@
 """Reconciliation as a pure function: what the broker says the account owns vs what is tracked.
 
-owned = holdings quantity + today's net position (bought − sold): holdings settle T+1,
+owned = holdings quantity (settled + T1) + today's net position (bought − sold): holdings settle T+1,
 so a buy that executed today is in positions, not yet in holdings. Nothing is decided on doubt:
 a symbol with a system order in flight, a system fill too recent for positions to show it, or a
 fill today that positions do not show at all, is deferred with the reason.
@@ -44,7 +44,7 @@ class Decision:
 def holdings_qty(rows: tuple[Holding, ...]) -> dict[str, int]:
     owned: dict[str, int] = defaultdict(int)
     for row in rows:
-        owned[row.symbol] += row.qty
+        owned[row.symbol] += row.qty + row.t1_qty  # bought, not yet settled, is still owned
     return owned
 
 

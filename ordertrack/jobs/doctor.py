@@ -112,6 +112,14 @@ def _broker_db(c: Context) -> Any:
     return open_db(Path(tempfile.mkdtemp(prefix="ordertrack-doctor-")) / "doctor.db")
 
 
+def _broker_fix(broker: str, kotak: str) -> str:
+    """What to do about a broker problem; Kite's usual cure is the daily login."""
+    if broker == "kite":
+        return ("run 'ordertrack broker login' (Kite needs a browser login each day), then"
+                " 'ordertrack broker check'; docs/kite.md")
+    return kotak
+
+
 def check_broker(c: Context) -> Result:
     if c.settings is None:
         return skipped("broker", "settings do not load")
@@ -123,11 +131,13 @@ def check_broker(c: Context) -> Result:
             result = getattr(broker, name)()
             if not result.usable:
                 return problem("broker", f"{name.replace('_', ' ')} fetch failed: "
-                               f"{result.error}", "run 'ordertrack broker check'; README: "
-                               "Troubleshooting Kotak Neo")
+                               f"{result.error}", _broker_fix(c.settings.broker,
+                               "run 'ordertrack broker check'; README: Troubleshooting Kotak"
+                               " Neo"))
     except OrdertrackError as exc:
-        return problem("broker", exc.message, "complete the broker settings (README: Kotak "
-                       "Neo set-up), then 'ordertrack broker check'")
+        return problem("broker", exc.message, _broker_fix(c.settings.broker,
+                       "complete the broker settings (README: Kotak Neo set-up), then"
+                       " 'ordertrack broker check'"))
     return ok("broker", f"{c.settings.broker}: order book, holdings and positions read")
 
 

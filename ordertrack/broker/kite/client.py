@@ -1,0 +1,305 @@
+"""Kite Connect v3 client: the access token of today's browser login (stored by
+`ordertrack broker login`), and the report calls (order book, order history, trades, holdings,
+positions).
+
+Kite cannot log in unattended (the login needs a browser and TOTP), so a run never tries to: with
+no valid token, or when Kite answers 403 TokenException, the run stops with BrokerUnavailable
+naming the login URL (the runner's one broker-down alert per outage, exit 4) and asks nothing
+more. Every request goes through ordertrack.net (the one retry policy), paced to Kite's
+documented 10 requests a second. Error texts never hold the secret or the access token.
+"""
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import requests
+from sqlite_utils import Database
+
+from ordertrack.broker.kite import format as kite_format
+from ordertrack.config import Settings
+from ordertrack.core.models import Fetch, Outcome
+from ordertrack.errors import BrokerUnavailable, ConfigError, UsageProblem
+from ordertrack.net import HttpFailure, Reply, RetryPolicy, monotonic, send
+from ordertrack.store import sessions
+from ordertrack.timeutil import UTC, from_db, to_db, to_ist, utcnow
+
+NAME = "kite"
+LOGIN_PAGE = "kite.zerodha.com/connect/login"
+ORDERS, TRADES = "/orders", "/trades"
+HOLDINGS, POSITIONS = "/portfolio/holdings", "/portfolio/positions"
+SESSION_TOKEN = "/session/token"
+TOKEN_EXCEPTION = "TokenException"
+# The token ends around 06:00 IST the next day (regulatory); a run this close to it logs in anew.
+TOKEN_ENDS_IST = 6
+EXPIRY_MARGIN = timedelta(minutes=2)
+MIN_INTERVAL = 0.1  # Kite allows 10 requests a second on these endpoints
+
+POLICY = RetryPolicy()
+
+
+@dataclass(frozen=True)
+class Token:
+    access_token: str = field(repr=False)
+    user_id: str
+    created_at: datetime
+    expires_at: datetime
+
+
+def login_url(api_key: str) -> str:
+    """Where the user logs in each day. Shown without a scheme: every stored or sent line has
+    its URL query strings redacted, and this one must reach the user whole (the api_key is
+    not a secret: Kite puts it in this public URL)."""
+    return f"{LOGIN_PAGE}?" + urlencode({"v": "3", "api_key": api_key})
+
+
+def token_expiry(now: datetime) -> datetime:
+    """The next 06:00 IST after `now`."""
+    local = to_ist(now)
+    ends = local.replace(hour=TOKEN_ENDS_IST, minute=0, second=0, microsecond=0)
+    if ends <= local:
+        ends += timedelta(days=1)
+    return ends.astimezone(UTC)
+
+
+def request_token(text: str) -> str:
+    """The request_token from the redirect URL Kite sent the browser to, or the bare token."""
+    text = text.strip()
+    if "request_token=" in text:
+        found = parse_qs(urlsplit(text).query or text.split("?", 1)[-1]).get("request_token")
+        text = found[0].strip() if found else ""
+    if not text or not text.isalnum():
+        raise UsageProblem("give the redirect URL Kite sent your browser to (it holds"
+                           " request_token=…) or the bare request_token")
+    return text
+
+
+def checksum(api_key: str, token: str, api_secret: str) -> str:
+    return hashlib.sha256(f"{api_key}{token}{api_secret}".encode()).hexdigest()
+
+
+# ---- stored token ------------------------------------------------------------------------------
+
+
+def load(db: Database) -> Token | None:
+    row = sessions.load(db, NAME)
+    if row is None:
+        return None
+    try:
+        expires = from_db(row["expires_at"])
+        if expires is None:
+            return None
+        return Token(row["token"], row["sid"], datetime.fromisoformat(row["created_at"]), expires)
+    except (TypeError, ValueError):
+        return None  # unreadable: no token, the user logs in again
+
+
+def save(db: Database, token: Token) -> None:
+    sessions.save(db, NAME, {
+        "token": token.access_token, "sid": token.user_id, "base_url": "",
+        "expires_at": to_db(token.expires_at), "trading_day": to_ist(token.created_at).date()
+        .isoformat(), "created_at": to_db(token.created_at)})
+
+
+def valid(token: Token | None, now: datetime) -> bool:
+    return token is not None and token.expires_at - EXPIRY_MARGIN > now
+
+
+# ---- messages --------------------------------------------------------------------------------
+
+
+def relogin(api_key: str, why: str) -> str:
+    return (f"Kite access token {why}: log in at {login_url(api_key)} then run"
+            " 'ordertrack broker login' with the URL your browser lands on")
+
+
+def unreachable(failure: HttpFailure) -> str:
+    if failure.kind == "budget":
+        return f"Kite ({failure.host}) is too slow: the run's time budget ran out; try again later"
+    if failure.outcome_unknown:
+        return f"Kite ({failure.host}) did not answer in time; try again later"
+    return (f"cannot connect to Kite ({failure.host}): check this machine's internet"
+            " connection, or Kite may be down; try again later")
+
+
+def overloaded(status: int) -> str:
+    if status == 429:
+        return ("Kite is limiting requests (HTTP 429, too many requests): wait a few minutes;"
+                " if it keeps happening, run ordertrack less often")
+    return f"Kite is unavailable (HTTP {status}): try again later"
+
+
+def interpret(reply: Reply, parse: Callable[[Any], Fetch],
+              hide: Callable[[str], str] = lambda text: text) -> Fetch:
+    body = reply.json()
+    if body is None:
+        return Fetch(Outcome.FAILED, error=f"Kite sent a reply that is not JSON (HTTP"
+                                           f" {reply.status}): try again later")
+    fetch = parse(body)
+    if fetch.usable:
+        return fetch
+    if not isinstance(body, dict) or body.get("status") != "error":
+        return Fetch(Outcome.FAILED, error=hide(fetch.error or "unexpected reply"))
+    return Fetch(Outcome.FAILED, error=f"Kite answered with an error"
+                                       f" ({hide(kite_format.error_line(body))}, HTTP"
+                                       f" {reply.status})")
+
+
+# ---- the client --------------------------------------------------------------------------------
+
+
+class _Failed(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class KiteClient:
+    """The Broker protocol over Kite Connect REST. One instance serves one run."""
+
+    name = NAME
+
+    def __init__(self, api_key: str, api_secret: str, base_url: str, db: Database,
+                 policy: RetryPolicy | None = None, http: requests.Session | None = None,
+                 min_interval: float | None = None):
+        self._key, self._secret = api_key, api_secret
+        self._base, self._db = base_url.rstrip("/"), db
+        self._policy = policy or POLICY
+        self._http = http or requests.Session()
+        self._interval = MIN_INTERVAL if min_interval is None else min_interval
+        self._last = -1e9
+        self.token: Token | None = None
+        self.logged_in_now = False  # a run never logs in; `broker login` does
+        self._down: str | None = None  # once Kite is unreachable, the run stops asking
+
+    @classmethod
+    def from_settings(cls, settings: Settings, db: Database) -> "KiteClient":
+        key = (settings.kite_api_key or "").strip()
+        secret = (settings.kite_api_secret or "").strip()
+        missing = [n for n, v in (("KITE_API_KEY", key), ("KITE_API_SECRET", secret)) if not v]
+        if missing:
+            raise ConfigError(f"ORDERTRACK_BROKER=kite needs {', '.join(missing)} in the"
+                              " environment")
+        if not key.isalnum():
+            raise ConfigError("KITE_API_KEY must be letters and digits: copy it again from the"
+                              " Kite Connect developer console")
+        url = urlsplit(settings.kite_url)
+        if url.scheme not in ("http", "https") or not url.netloc:
+            raise ConfigError("ORDERTRACK_KITE_URL must be an http(s) URL such as"
+                              " https://api.kite.trade")
+        return cls(key, secret, settings.kite_url, db)
+
+    @property
+    def session(self) -> Token | None:
+        """What `broker check` shows: today's token, once a call has used it."""
+        return self.token
+
+    def hide(self, text: str) -> str:
+        """Cut the secret and the access token out of a text Kite sent (it may echo them)."""
+        for value in (self._secret, self.token.access_token if self.token else ""):
+            if len(value) >= 4:
+                text = text.replace(value, "<hidden>")
+        return text
+
+    @property
+    def login_url(self) -> str:
+        return login_url(self._key)
+
+    # -- Broker protocol
+
+    def order_book(self) -> Fetch:
+        return self._fetch(ORDERS, kite_format.order_book)
+
+    def order_history(self, order_id: str) -> Fetch:
+        if not order_id.replace("-", "").replace("_", "").isalnum():
+            return Fetch(Outcome.EMPTY)  # not an id Kite could have given; never put in a path
+        return self._fetch(f"{ORDERS}/{order_id}",
+                           lambda body: kite_format.order_history(body, order_id))
+
+    def trades(self) -> Fetch:
+        return self._fetch(TRADES, kite_format.trades)
+
+    def holdings(self) -> Fetch:
+        return self._fetch(HOLDINGS, kite_format.holdings)
+
+    def positions(self) -> Fetch:
+        return self._fetch(POSITIONS, kite_format.positions)
+
+    # -- the daily login
+
+    def exchange(self, redirect: str) -> Token:
+        """`POST /session/token` with the request_token and its checksum; the access token is
+        stored for the day's runs. Raises BrokerUnavailable when Kite refuses it."""
+        token = request_token(redirect)
+        form = {"api_key": self._key, "request_token": token,
+                "checksum": checksum(self._key, token, self._secret)}
+        try:
+            reply = send(self._http, "POST", self._base + SESSION_TOKEN, policy=self._policy,
+                         retry_timeouts=False, headers={"X-Kite-Version": "3"}, data=form)
+        except HttpFailure as failure:
+            raise BrokerUnavailable(f"Kite login failed: {unreachable(failure)}") from None
+        fetch = kite_format.envelope(reply.json(), want=dict)
+        data = fetch.items[0] if fetch.outcome is Outcome.OK else {}
+        access, user = data.get("access_token"), data.get("user_id")
+        if not isinstance(access, str) or not access.strip():
+            why = self.hide(fetch.error or "the reply had no access_token")
+            if reply.json() is None:
+                why = f"the reply is not JSON (HTTP {reply.status})"
+            raise BrokerUnavailable(f"Kite login failed ({why}): a request_token works once and"
+                                    f" for a few minutes; log in again at {self.login_url}")
+        now = utcnow()
+        stored = Token(access.strip(), str(user or ""), now, token_expiry(now))
+        save(self._db, stored)
+        self.token, self.logged_in_now = stored, True
+        return stored
+
+    # -- calls
+
+    def _current(self) -> Token:
+        if self.token is None:
+            found = load(self._db)
+            if not valid(found, utcnow()):
+                why = "has expired" if found is not None else "is missing"
+                self._down = relogin(self._key, why)
+                raise BrokerUnavailable(self._down)
+            self.token = found
+        assert self.token is not None
+        return self.token
+
+    def _pace(self) -> None:
+        wait = self._last + self._interval - monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        self._last = monotonic()
+
+    def _call(self, path: str) -> Reply:
+        if self._down:
+            raise _Failed(self._down)
+        token = self._current()
+        headers = {"X-Kite-Version": "3",
+                   "Authorization": f"token {self._key}:{token.access_token}"}
+        self._pace()
+        try:
+            reply = send(self._http, "GET", self._base + path, policy=self._policy,
+                         headers=headers)
+        except HttpFailure as failure:
+            self._down = unreachable(failure)
+            raise _Failed(self._down) from None
+        if reply.transient:  # still 429/5xx after the retries
+            self._down = overloaded(reply.status)
+            raise _Failed(self._down)
+        if kite_format.error_type(reply.json()) == TOKEN_EXCEPTION:
+            self._down = relogin(self._key, "was refused (403 TokenException)")
+            raise BrokerUnavailable(self._down)  # no re-login attempt: it needs a browser
+        return reply
+
+    def _fetch(self, path: str, parse: Callable[[Any], Fetch]) -> Fetch:
+        try:
+            reply = self._call(path)
+        except _Failed as failed:
+            return Fetch(Outcome.FAILED, error=failed.message)
+        return interpret(reply, parse, self.hide)
