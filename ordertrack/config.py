@@ -11,13 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING, Any
 
 from ordertrack.core.trading_calendar import NSE_HOLIDAYS_2026, Calendar
 from ordertrack.errors import ConfigError
 from ordertrack.core.lifecycle import MissingRules
+
+if TYPE_CHECKING:  # sqlite-utils takes longer to import than all of ordertrack's start-up
+    from sqlite_utils import Database
 
 BROKERS = ("kotak", "file")
 # [notify]: one on | silent | off setting per kind of event ("alerts" covers system alerts).
@@ -225,7 +226,7 @@ def load(
     )
 
 
-def make_broker(settings: Settings, db: Database) -> Any:
+def make_broker(settings: Settings, db: "Database") -> Any:
     """The broker the settings name, or ConfigError saying what is missing. `db` keeps the
     Kotak session between runs."""
     if settings.broker == "file":

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 from typing import Any
 
-from sqlite_utils import Database
+from ordertrack.store.db import Database
 
 from ordertrack.store import outbox
 from ordertrack.store import orders as store

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlite_utils import Database
+from ordertrack.store.db import Database
 
 from ordertrack.store import orders as store
 from ordertrack.core import symbols

@@ -237,3 +237,10 @@ def m008_lock_holder_identity(db: Database) -> None:
     # also records its holder's boot and start time, so a lock whose holder is gone is free.
     db.execute("ALTER TABLE locks ADD COLUMN boot_id TEXT")
     db.execute("ALTER TABLE locks ADD COLUMN started INTEGER")
+
+
+@MIGRATIONS()
+def m010_verify_indexes(db: Database) -> None:
+    # verify counts and lists the notifications it queued by run: without an index that read
+    # scans the whole outbox, which grows by every notification ever sent.
+    db.execute("CREATE INDEX outbox_run ON outbox (run_id)")

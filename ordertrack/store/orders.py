@@ -4,7 +4,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlite_utils import Database
+from ordertrack.store.db import Database
 
 from ordertrack.core.models import Change, Event, Order, Side, Status
 from ordertrack.timeutil import from_db, to_db

@@ -7,7 +7,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlite_utils import Database
+from ordertrack.store.db import Database
 
 from ordertrack.notify.messages import render
 from ordertrack.timeutil import to_db
@@ -46,6 +46,11 @@ def listing(db: Database, status: str | None = None, run_id: int | None = None,
         row["payload"] = json.loads(row["payload"])
         row["text"] = render(row["kind"], row["payload"])
     return rows
+
+
+def run_count(db: Database, run_id: int | None) -> int:
+    """How many notifications a run queued (without rendering them, as listing() does)."""
+    return db.execute("SELECT count(*) FROM outbox WHERE run_id = ?", (run_id,)).fetchone()[0]
 
 
 def count(db: Database, status: str) -> int:

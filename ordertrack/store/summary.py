@@ -3,7 +3,7 @@
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlite_utils import Database
+from ordertrack.store.db import Database
 
 from ordertrack.core.lifecycle import UNCONFIRMED
 from ordertrack.timeutil import IST, to_db
