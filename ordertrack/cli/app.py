@@ -197,7 +197,8 @@ def pending_add(
     tag: Annotated[str | None, typer.Option(help="The tag sent with the order (Kotak 'ig').")]
     = None,
     from_file: Annotated[Path | None, typer.Option(
-        "--from", help="Import many orders from a JSON-lines or .csv file, all or nothing.")]
+        "--from", help="Import many orders from a JSON-lines or .csv file ('-': JSON lines on "
+        "stdin), all or nothing.")]
     = None,
     completes: Annotated[str | None, typer.Option(
         "--completes", metavar="#N",
