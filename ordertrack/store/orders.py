@@ -43,8 +43,11 @@ def _rows(db: Database, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str
 def open_orders(db: Database, not_in: Collection[str] = ()) -> list[Order]:
     """Open orders, leaving out those whose broker id is in `not_in` (before building them:
     verify wants only the few a 10,000-row order book does not list)."""
-    rows = _rows(db, "SELECT * FROM orders WHERE status IN (?, ?) ORDER BY id", OPEN)
-    return [order_from_row(r) for r in rows if r["order_id"] not in not_in]
+    cursor = db.execute("SELECT * FROM orders WHERE status IN (?, ?) ORDER BY id", OPEN)
+    names = [d[0] for d in cursor.description]
+    at = names.index("order_id")
+    return [order_from_row(dict(zip(names, values))) for values in cursor
+            if values[at] not in not_in]
 
 
 def expired_orders(db: Database, order_ids: list[str]) -> list[Order]:
