@@ -29,7 +29,7 @@ from ordertrack.store.db import Database, open_db, schema_version, transaction
 from ordertrack.text import one_line, redact
 from ordertrack.timeutil import show, show_iso, utcnow
 
-# Imported where used, so `pending add`, `status` and `--help` start fast (issue 15): the
+# Imported where used, so `pending add` and `--help` start fast (issue 15): the
 # jobs behind one command each, and requests (through net, notify, ping), which only the
 # commands that reach the network need.
 if TYPE_CHECKING:
