@@ -172,8 +172,7 @@ def open_db(path: Path, create: bool = True) -> Database:
             with db.ensure_autocommit_on():
                 conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA foreign_keys = ON")
-        if not _schema_current(db):
-            migrate(db, path)
+        migrate(db, path)
     except sqlite3.DatabaseError as exc:
         conn.close()
         raise DatabaseProblem(f"cannot use database {path}: {exc}") from None
@@ -194,6 +193,8 @@ def _schema_current(db: Database) -> bool:
 
 
 def migrate(db: Database, path: Path | str = "database") -> None:
+    if _schema_current(db):
+        return
     from ordertrack.store.migrations import MIGRATIONS
 
     full = db.full
