@@ -1,6 +1,16 @@
 """ordertrack: track a trading engine's broker orders, reconcile holdings, tell the trader."""
 
-from ordertrack.api import register_order, track_symbol
+from typing import Any
 
 __version__ = "0.2.0"
-__all__ = ["register_order", "track_symbol", "__version__"]
+__all__ = ["register_order", "registrations", "track_symbol", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    # The API loads on first use: every CLI process imports this package, and most never
+    # need the API's imports (settings, the store).
+    if name in ("register_order", "registrations", "track_symbol"):
+        from ordertrack import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'ordertrack' has no attribute {name!r}")

@@ -1,7 +1,15 @@
-"""Python API for engines written in Python: the same code paths as the CLI.
+"""Python API for engines written in Python: the same code paths as the CLI, in-process.
 
     from ordertrack import register_order
     register_order("INFY", "buy", 100, order_id="250122000700111", price=1850.0)
+
+An engine that registers many orders keeps one connection open instead of opening the
+database for each (each registration is still committed before `add` returns):
+
+    from ordertrack import registrations
+    with registrations() as orders:
+        orders.add("INFY", "buy", 100, order_id="250122000700111")
+        orders.add("TCS", "sell", 5, tag="tcs-exit-1")
 """
 
 import os
@@ -14,7 +22,7 @@ from pathlib import Path
 from ordertrack import config
 from ordertrack.errors import DatabaseProblem, LockHeld, UsageProblem
 from ordertrack.jobs import register
-from ordertrack.store.db import open_db
+from ordertrack.store.db import Database, open_db
 from ordertrack.timeutil import to_db, utcnow
 
 
@@ -32,6 +40,40 @@ def _database_errors() -> Iterator[None]:
         raise DatabaseProblem(f"database error: {exc}") from exc
 
 
+class Registrar:
+    """Registrations over one open database connection: see registrations()."""
+
+    def __init__(self, db: Database):
+        self._db = db
+
+    def add(self, symbol: str, side: str, qty: int, *, order_id: str | None = None,
+            price: float | None = None, amo: bool = False,
+            placed_at: datetime | str | None = None, tag: str | None = None,
+            completes: str | None = None) -> str:
+        """As register_order(), on this connection."""
+        if isinstance(placed_at, datetime):
+            if placed_at.tzinfo is None:
+                raise UsageProblem("placed_at must be timezone-aware")
+            placed_at = to_db(placed_at)
+        with _database_errors():
+            return register.register_order(
+                self._db, utcnow(), symbol=symbol, side=side, qty=qty, order_id=order_id,
+                price=price, amo=amo, placed_at=placed_at, tag=tag, completes=completes)[0]
+
+
+@contextmanager
+def registrations(db_path: Path | str | None = None) -> Iterator[Registrar]:
+    """One connection for many registrations, e.g. an engine's whole session. Each add() is
+    committed before it returns, as with register_order()."""
+    settings = config.load(os.environ, Path(db_path) if db_path else None)
+    with _database_errors():
+        db = open_db(settings.db_path)
+    try:
+        yield Registrar(db)
+    finally:
+        db.close()
+
+
 def register_order(symbol: str, side: str, qty: int, *, order_id: str | None = None,
                    price: float | None = None, amo: bool = False,
                    placed_at: datetime | str | None = None, tag: str | None = None,
@@ -43,19 +85,9 @@ def register_order(symbol: str, side: str, qty: int, *, order_id: str | None = N
     Raises ordertrack.errors.UsageProblem for bad or conflicting details, DatabaseProblem when
     the database cannot take it (full disk, not a database).
     """
-    if isinstance(placed_at, datetime):
-        if placed_at.tzinfo is None:
-            raise UsageProblem("placed_at must be timezone-aware")
-        placed_at = to_db(placed_at)
-    settings = config.load(os.environ, Path(db_path) if db_path else None)
-    with _database_errors():
-        db = open_db(settings.db_path)
-        try:
-            return register.register_order(
-                db, utcnow(), symbol=symbol, side=side, qty=qty, order_id=order_id,
-                price=price, amo=amo, placed_at=placed_at, tag=tag, completes=completes)[0]
-        finally:
-            db.close()
+    with registrations(db_path) as orders:
+        return orders.add(symbol, side, qty, order_id=order_id, price=price, amo=amo,
+                          placed_at=placed_at, tag=tag, completes=completes)
 
 
 def track_symbol(symbol: str, qty: int = 0, *, db_path: Path | str | None = None) -> str:

@@ -1,7 +1,12 @@
-"""Benchmark: `ordertrack verify` as a whole process, 10,000 open orders, 10,000-row book.
+"""Benchmark: `ordertrack` as whole processes, the way an engine and cron call it.
 
-Prints figures; asserts nothing about time (machines are shared and noisy). Target: under 2 s
-for the verify that changes every order, on a 2-core machine, with exactly one order-book read.
+Cases (medians of --repeat runs, each beside `python -c pass` and the bare JSON load of the
+book, as ratios): --help, one `pending add`, 250 single registrations, `pending add --from`,
+verify of N open orders that all execute, verify of N open orders where nothing changes, and
+the normal 30-minute run: verify of 250 open orders where nothing changes.
+
+Prints figures; asserts nothing about time (machines are shared and noisy). Targets (issue 15):
+`pending add` and `--help` ≤ 0.15 s, all-execute ≤ 2.0 s, idle ≤ 0.8 s, idle 250 ≤ 0.2 s.
 
     python scripts/bench_verify.py [--orders 10000] [--repeat 3]
 """
@@ -14,9 +19,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 STATUSES = ("complete", "open", "rejected", "open", "cancelled", "after market order req received")
+SINGLE_ADDS = 250
 
 
 def row(i: int, status: str) -> dict:
@@ -28,22 +35,56 @@ def row(i: int, status: str) -> dict:
             "ordDtTm": "24-Nov-2026 09:20:00", "updRecvTm": 1764000000000000000 + i}
 
 
-def timed(args: list[str], env: dict) -> tuple[float, str]:
+def order(i: int) -> dict:
+    return {"order_id": f"26112400{i:07d}", "symbol": f"SYM{i % 500}",
+            "side": "buy" if i % 3 else "sell", "qty": 10}
+
+
+def timed(args: list[str], env: dict, stdin: str | None = None) -> tuple[float, str]:
     started = time.perf_counter()
-    result = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+    result = subprocess.run(args, env=env, capture_output=True, text=True, check=False,
+                            input=stdin)
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         sys.exit(f"{' '.join(args)} failed ({result.returncode}): {result.stderr}")
     return elapsed, result.stdout
 
 
+class Book:
+    """One database and broker folder per case."""
+
+    def __init__(self, tmp: str, name: str):
+        self.folder = Path(tmp) / name
+        self.folder.mkdir()
+        self.env = {**os.environ, "ORDERTRACK_DB": str(self.folder / "bench.db"),
+                    "ORDERTRACK_BROKER": "file", "ORDERTRACK_BROKER_DIR": str(self.folder),
+                    "ORDERTRACK_OUTPUT": "log"}
+        self.env.pop("TELEGRAM_BOT_TOKEN", None)
+        self.env.pop("ORDERTRACK_PING_URL", None)
+
+    def orders(self, n: int) -> Path:
+        path = self.folder / "orders.jsonl"
+        path.write_text("".join(json.dumps(order(i)) + "\n" for i in range(n)))
+        return path
+
+    def book(self, n: int, status: Callable[[int], str]) -> Path:
+        path = self.folder / "orders.json"
+        rows = [row(i, status(i)) for i in range(n)]
+        path.write_text(json.dumps({"stat": "Ok", "stCode": 200, "data": rows}))
+        return path
+
+    def reset(self) -> None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.env['ORDERTRACK_DB']}{suffix}").unlink(missing_ok=True)
+
+
 def book_reads(env: dict) -> int:
     """Run verify in-process with a counting broker: how many order-book reads one run makes."""
     os.environ.update(env)
     from ordertrack import config
-    from ordertrack.jobs import verify
     from ordertrack.broker.base import make_broker
     from ordertrack.broker.file import FileBroker
+    from ordertrack.jobs import verify
     from ordertrack.store.db import open_db
     from ordertrack.timeutil import utcnow
 
@@ -62,42 +103,82 @@ def book_reads(env: dict) -> int:
     return reads
 
 
+def median(times: list[float]) -> float:
+    return statistics.median(times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--orders", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--singles", type=int, default=SINGLE_ADDS,
+                        help="single `pending add` processes in the registration case")
     options = parser.parse_args()
-    n = options.orders
+    n, repeat = options.orders, options.repeat
     cli = [sys.executable, "-m", "ordertrack"]
+    figures: list[tuple[str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "broker"
-        folder.mkdir()
-        env = {**os.environ, "ORDERTRACK_DB": f"{tmp}/bench.db", "ORDERTRACK_BROKER": "file",
-               "ORDERTRACK_BROKER_DIR": str(folder)}
-        with open(f"{tmp}/orders.jsonl", "w") as handle:
-            for i in range(n):
-                handle.write(json.dumps({"order_id": f"26112400{i:07d}", "symbol": f"SYM{i % 500}",
-                                         "side": "buy" if i % 3 else "sell", "qty": 10}) + "\n")
-        rows = [row(i, STATUSES[i % len(STATUSES)]) for i in range(n)]
-        (folder / "orders.json").write_text(json.dumps({"stat": "Ok", "stCode": 200, "data": rows}))
-        startup, _ = timed([*cli, "--version"], env)
-        imported, _ = timed([*cli, "pending", "add", "--from", f"{tmp}/orders.jsonl"], env)
-        first, out = timed([*cli, "verify", "--json"], env)
+        base = Book(tmp, "base")
+        book_path = base.book(n, lambda i: "complete")
+        load = [sys.executable, "-c", f"import json; json.load(open({str(book_path)!r}))"]
+        figures.append(("python -c pass", median([timed([sys.executable, "-c", "pass"],
+                                                        base.env)[0] for _ in range(repeat)])))
+        figures.append(("python -c 'import typer'", median(
+            [timed([sys.executable, "-c", "import typer"], base.env)[0] for _ in range(repeat)])))
+        figures.append((f"bare json.load of the {n}-row book", median(
+            [timed(load, base.env)[0] for _ in range(repeat)])))
+        figures.append(("ordertrack --help", median(
+            [timed([*cli, "--help"], base.env)[0] for _ in range(repeat)])))
+        figures.append(("ordertrack --version", median(
+            [timed([*cli, "--version"], base.env)[0] for _ in range(repeat)])))
+
+        singles = Book(tmp, "singles")
+        adds = []
+        for i in range(options.singles):
+            o = order(i)
+            adds.append(timed([*cli, "pending", "add", o["order_id"], "--symbol", o["symbol"],
+                               "--side", o["side"], "--qty", str(o["qty"])], singles.env)[0])
+        figures.append(("pending add (one order, median)", median(adds[1:] or adds)))
+        figures.append((f"{options.singles} single pending add calls (total)", sum(adds)))
+
+        big = Book(tmp, "big")
+        orders = big.orders(n)
+        imports, executes, idles = [], [], []
+        for _ in range(repeat):
+            big.reset()
+            imports.append(timed([*cli, "pending", "add", "--from", str(orders)], big.env)[0])
+            big.book(n, lambda i: "complete")
+            executes.append(timed([*cli, "verify", "--json"], big.env)[0])
+        big.reset()
+        timed([*cli, "pending", "add", "--from", str(orders)], big.env)
+        big.book(n, lambda i: "open")
+        timed([*cli, "verify", "--json"], big.env)  # first sight records the broker status
+        idles = [timed([*cli, "verify", "--json"], big.env)[0] for _ in range(repeat)]
+        figures.append((f"pending add --from, {n} orders", median(imports)))
+        figures.append((f"verify, {n} open orders, every one executes", median(executes)))
+        figures.append((f"verify, {n} open orders, nothing changes", median(idles)))
+
+        day = Book(tmp, "day")
+        timed([*cli, "pending", "add", "--from", str(day.orders(250))], day.env)
+        day.book(250, lambda i: "open")
+        timed([*cli, "verify", "--json"], day.env)
+        figures.append(("verify, 250 open orders, nothing changes", median(
+            [timed([*cli, "verify", "--json"], day.env)[0] for _ in range(repeat)])))
+
+        mixed = Book(tmp, "mixed")
+        timed([*cli, "pending", "add", "--from", str(mixed.orders(n))], mixed.env)
+        mixed.book(n, lambda i: STATUSES[i % len(STATUSES)])
+        _, out = timed([*cli, "verify", "--json"], mixed.env)
         counts = json.loads(out)
-        again = [timed([*cli, "verify", "--json"], env)[0] for _ in range(options.repeat)]
-        # a fresh book that changes every still-open order once more
-        rows = [row(i, "complete") for i in range(n)]
-        (folder / "orders.json").write_text(json.dumps({"stat": "Ok", "stCode": 200, "data": rows}))
-        second, _ = timed([*cli, "verify", "--json"], env)
-        size = Path(f"{tmp}/bench.db").stat().st_size
-        reads = book_reads(env)
-    print(f"orders: {n}, book rows: {n}, python {sys.version.split()[0]}, {os.cpu_count()} cores")
-    print(f"  process start (--version):            {startup:6.2f} s")
-    print(f"  pending add --from ({n} orders):    {imported:6.2f} s")
-    print(f"  verify, every order changes:          {first:6.2f} s   {counts}")
-    print(f"  verify, same book again (median of {options.repeat}): "
-          f"{statistics.median(again):6.2f} s")
-    print(f"  verify, remaining orders complete:    {second:6.2f} s")
+        size = Path(mixed.env["ORDERTRACK_DB"]).stat().st_size
+        reads = book_reads(mixed.env)
+    floor, parse = figures[0][1], figures[2][1]
+    print(f"orders: {n}, python {sys.version.split()[0]}, {os.cpu_count()} cores, "
+          f"medians of {repeat}")
+    print(f"  {'case':48} {'seconds':>8} {'× pass':>7} {'× load':>7}")
+    for name, seconds in figures:
+        print(f"  {name:48} {seconds:8.3f} {seconds / floor:7.1f} {seconds / parse:7.1f}")
+    print(f"  mixed book verify counts: {counts}")
     print(f"  order-book reads per verify run:      {reads}")
     print(f"  database size:                        {size / 2**20:6.1f} MiB")
 

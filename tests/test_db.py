@@ -235,3 +235,33 @@ def test_an_empty_ordertrack_db_is_a_config_error_not_the_default(cli, monkeypat
         assert result.err == ("ordertrack: ORDERTRACK_DB is set but empty: set it to the database "
                               "file, or unset it to use the default\n")
     assert not (tmp_path / "data").exists()
+
+
+def test_schema_constant_names_the_known_migrations():
+    """open_db skips sqlite-utils when a database has applied exactly these migrations."""
+    from ordertrack.store.db import SCHEMA
+
+    names = [m.name for m in MIGRATIONS._migrations]
+    assert SCHEMA == (len(names), max(names))
+
+
+def test_a_current_database_opens_without_sqlite_utils(db_path):
+    open_db(db_path).close()
+    code = ("import sys; from pathlib import Path; from ordertrack.store.db import open_db; "
+            f"open_db(Path({str(db_path)!r})).close(); print('sqlite_utils' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "False"
+
+
+def test_database_commits_a_write_outside_a_transaction_as_sqlite_utils_does(db_path):
+    db = open_db(db_path)
+    db.execute("INSERT INTO seen_statuses (status_text, first_seen_at) VALUES ('x', 'now')")
+    assert not db.conn.in_transaction
+    with pytest.raises(sqlite3.IntegrityError):
+        db.execute("INSERT INTO seen_statuses (status_text, first_seen_at) VALUES ('x', 'now')")
+    assert not db.conn.in_transaction
+    other = sqlite3.connect(db_path)
+    assert other.execute("SELECT count(*) FROM seen_statuses").fetchone()[0] == 1
+    assert list(db.query("SELECT status_text FROM seen_statuses")) == [{"status_text": "x"}]
+    assert "seen_statuses" in db.table_names()  # anything else comes from sqlite-utils

@@ -10,7 +10,9 @@ SCRIPTS = Path(__file__).parent.parent / "scripts"
 
 
 @pytest.mark.parametrize(("script", "args", "expect"), [
-    ("bench_verify.py", ["--orders", "60", "--repeat", "1"], "order-book reads per verify run:      1"),
+    ("bench_verify.py", ["--orders", "60", "--repeat", "1", "--singles", "2"],
+     "order-book reads per verify run:      1"),
+    ("bench_startup.py", ["--repeat", "1"], "ordertrack pending add"),
     ("bench_eod.py", ["--days", "3", "--orders", "5", "--repeat", "1"], "status (median of 1)"),
     ("bench_report.py", ["--days", "3", "--orders", "5", "--repeat", "1"],
      "report --week (median of 1)"),

@@ -4,7 +4,7 @@ Holding, Position), so nothing past this boundary reads a broker's own field nam
 
 from typing import Protocol
 
-from sqlite_utils import Database
+from ordertrack.store.db import Database
 
 from ordertrack.config import Settings
 from ordertrack.core.models import Fetch

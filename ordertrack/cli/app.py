@@ -1,32 +1,34 @@
-"""The command line: parse, open, call the core, render, exit. No logic of its own."""
+"""The command line: parse, open, call the core, render, exit. No logic of its own.
+
+Start-up matters (an engine runs `pending add` per order): modules that pull in requests,
+rich tables or the broker clients are imported inside the commands that use them."""
+
+from __future__ import annotations
 
 import os
 import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from sqlite_utils import Database
 
-from ordertrack import __version__, config, net
+from ordertrack import __version__, config
 from ordertrack.cli import render
-from ordertrack.broker.base import make_broker
 from ordertrack.core import symbols
 from ordertrack.core.models import Status
 from ordertrack.core.trading_calendar import ist_date
 from ordertrack.errors import (BrokerUnavailable, DatabaseProblem, ExitCode, OrdertrackError,
                                UsageProblem)
-from ordertrack.jobs import eod as eod_job
-from ordertrack.jobs import reconcile as reconcile_job
-from ordertrack.jobs import register, runner, schedule
-from ordertrack.jobs import verify as verify_job
-from ordertrack.notify import delivery, ping, policy, selftest
+from ordertrack.jobs import register, schedule
 from ordertrack.store import orders, outbox, runs, tracking
 from ordertrack.store.db import open_db, schema_version
 from ordertrack.text import one_line, redact
 from ordertrack.timeutil import show, show_iso, utcnow
+
+if TYPE_CHECKING:
+    from ordertrack.store.db import Database
 
 T = TypeVar("T")
 
@@ -103,6 +105,8 @@ def _shell(ctx: typer.Context) -> Shell:
 
 def _broker_run(shell: Shell, command: str,
                 body: Callable[[Database, int], T]) -> tuple[T, Database]:
+    from ordertrack.jobs import runner
+
     return runner.broker_run(shell.settings, shell.open, command, body, render.warn)
 
 
@@ -122,7 +126,8 @@ def pending_add(
     tag: Annotated[str | None, typer.Option(help="The tag sent with the order (Kotak 'ig').")]
     = None,
     from_file: Annotated[Path | None, typer.Option(
-        "--from", help="Import many orders from a JSON-lines or .csv file, all or nothing.")]
+        "--from", help="Import many orders from a JSON-lines or .csv file ('-': JSON lines on "
+        "stdin), all or nothing.")]
     = None,
     completes: Annotated[str | None, typer.Option(
         "--completes", metavar="#N",
@@ -295,6 +300,8 @@ def outbox_list(
 def _deliver(shell: Shell, db: Database, show_summary: bool = True, always: bool = False,
              run_id: int | None = None) -> None:
     """Deliver what the outbox holds; exit 6 if any is kept."""
+    from ordertrack.jobs import runner
+
     report, undelivered = runner.deliver(db, shell.settings, run_id)
     if show_summary:
         render.delivery(report, always)
@@ -313,6 +320,8 @@ def outbox_flush(
 
     Example: ordertrack outbox flush --retry-failed
     """
+    from ordertrack.notify import delivery
+
     shell = _shell(ctx)
     db = shell.open()
     if retry_failed:
@@ -328,6 +337,9 @@ def notify_test(ctx: typer.Context) -> None:
 
     Example: ordertrack notify-test
     """
+    from ordertrack import net
+    from ordertrack.notify import selftest
+
     with net.budget():
         checks = selftest.self_test(_shell(ctx).settings, utcnow())
     render.self_test(checks)
@@ -345,6 +357,8 @@ def broker_check(ctx: typer.Context, json_: JsonFlag = False) -> None:
 
     Example: ordertrack broker check --json
     """
+    from ordertrack.broker.base import make_broker
+
     shell = _shell(ctx)
     broker = make_broker(shell.settings, shell.open())
     counts = {}
@@ -381,6 +395,8 @@ def broker_login(
 
     Example: ordertrack broker login 'https://example.com/?request_token=abc123&status=success'
     """
+    from ordertrack import net
+
     shell = _shell(ctx)
     if shell.settings.broker != "kite":
         raise UsageProblem("'broker login' is for ORDERTRACK_BROKER=kite; Kotak Neo logs in by"
@@ -417,20 +433,24 @@ def verify(
 ) -> None:
     """Fetch the order book once, advance every open order, queue notifications and deliver
     them. Exit 6 when a notification could not be delivered (it is kept for the next run)."""
+    from ordertrack.broker.base import make_broker
+    from ordertrack.jobs import verify as verify_job
+
     shell = _shell(ctx)
     broker = make_broker(shell.settings, shell.open())
     result, db = _broker_run(shell, "verify", lambda db, run_id: verify_job.run(
         db, broker, shell.settings, utcnow(), order_id, run_id))
-    queued = outbox.listing(db, run_id=result.run_id)
+    queued = outbox.run_count(db, result.run_id)  # 10,000 rendered texts took 0.7 s
     if json_:
-        render.emit_json({"book": result.book, **result.counts, "notifications": len(queued),
+        render.emit_json({"book": result.book, **result.counts, "notifications": queued,
                           "skipped_rows": result.skipped_rows})
     else:
         render.counts_line("Verify", result.counts)
         if result.skipped_rows:
             render.console.print(f"{result.skipped_rows} order-book rows had no order id or"
                                  " numbers that cannot be true, and were ignored")
-        render.notifications(queued, len(queued))
+        render.notifications(outbox.listing(db, run_id=result.run_id, limit=render.MAX_LINES),
+                             queued)
     _deliver(shell, db, show_summary=not json_, run_id=result.run_id)
 
 
@@ -443,6 +463,9 @@ def reconcile(
 ) -> None:
     """Compare broker holdings (+ today's positions) with tracked quantities; detect and apply
     manual trades."""
+    from ordertrack.broker.base import make_broker
+    from ordertrack.jobs import reconcile as reconcile_job
+
     shell = _shell(ctx)
     broker = make_broker(shell.settings, shell.open())
     command = "reconcile --dry-run" if dry_run else "reconcile"
@@ -464,6 +487,10 @@ def reconcile(
 def eod(ctx: typer.Context, json_: JsonFlag = False) -> None:
     """End of day: force-verify, expire stale orders, daily summary (once per trading day),
     archive finished tracking, check and back up the database."""
+    from ordertrack.broker.base import make_broker
+    from ordertrack.jobs import eod as eod_job
+    from ordertrack.jobs import runner
+
     shell = _shell(ctx)
     broker = make_broker(shell.settings, shell.open())
     result, db = _broker_run(shell, "eod", lambda db, run_id: eod_job.run(
@@ -488,6 +515,10 @@ def eod(ctx: typer.Context, json_: JsonFlag = False) -> None:
 @app.command()
 def status(ctx: typer.Context, json_: JsonFlag = False) -> None:
     """Last run of each command and its outcome; open orders; the outbox."""
+    from ordertrack.jobs import runner
+    from ordertrack.notify import delivery
+    from ordertrack.notify import policy
+
     shell = _shell(ctx)
     db = shell.open(create=False)
     settings = shell.settings
@@ -537,7 +568,8 @@ def _usage(exc: typer.TyperException) -> int:
 
 def run(argv: list[str] | None = None) -> int:
     code = _run(argv)
-    if note := ping.end(code):  # after everything, so the monitor learns the real exit code
+    ping = sys.modules.get("ordertrack.notify.ping")  # only a run that began a ping loaded it
+    if ping is not None and (note := ping.end(code)):  # after everything, so the monitor learns the real exit code
         render.warn(note)
     return code
 

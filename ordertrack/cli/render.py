@@ -3,17 +3,18 @@
 import json
 import os
 import sys
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from ordertrack.notify import messages
 from ordertrack.notify.messages import inr
 from ordertrack.text import redact
 from ordertrack.text import inline, one_line, storable
 from ordertrack.timeutil import IST, from_db, show, show_iso, utcnow
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
 
 # Markup off: symbols and broker reasons are data, never rich markup. Cron logs are not
 # terminals: give them room instead of rich's default 80 columns.
@@ -35,7 +36,7 @@ def log_prefix() -> str:
     return f"{utcnow().astimezone(IST).isoformat(timespec='seconds')} {COMMAND[0]}"
 
 
-def _table_lines(table: Table) -> list[str]:
+def _table_lines(table: "Table") -> list[str]:
     """One line per row, 'Header=value' pairs: greppable, no box drawing."""
     headers = [str(c.header) for c in table.columns]
     cells = [[str(cell) for cell in c._cells] for c in table.columns]
@@ -44,28 +45,54 @@ def _table_lines(table: Table) -> list[str]:
             for i in range(table.row_count)]
 
 
-class _Console(Console):
-    def print(self, *objects: Any, **kwargs: Any) -> None:  # type: ignore[override]
+def _log_line_texts(obj: Any) -> list[str]:
+    if not isinstance(obj, str):
+        from rich.table import Table
+
+        if isinstance(obj, Table):
+            return _table_lines(obj)
+    return str(obj).splitlines()
+
+
+class _LazyConsole:
+    """rich's console, made on first use on a terminal: rich takes as long to import as the
+    rest of a `pending add`, and log lines (cron, an engine) need it only for tables."""
+
+    _rich: "Console | None" = None
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
         if not log_mode():
-            super().print(*objects, **kwargs)
+            self.rich().print(*objects, **kwargs)
             return
-        lines: list[str] = []
-        for obj in objects:
-            lines += _table_lines(obj) if isinstance(obj, Table) else str(obj).splitlines()
+        lines = [line for obj in objects for line in _log_line_texts(obj)]
         prefix = log_prefix()
-        self.file.write("".join(f"{prefix} {line}\n" for line in lines if line.strip()))
-        self.file.flush()
+        sys.stdout.write("".join(f"{prefix} {line}\n" for line in lines if line.strip()))
+        sys.stdout.flush()
+
+    def rich(self) -> "Console":
+        if self._rich is None:
+            from rich.console import Console
+
+            self._rich = Console(highlight=False, markup=False, emoji=False, width=_WIDTH)
+        return self._rich
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.rich(), name)
 
 
-console = _Console(highlight=False, markup=False, emoji=False, width=_WIDTH)
+console = _LazyConsole()
 MAX_LINES = 20  # notifications echoed on the terminal per run; the outbox keeps them all
 
-class _Table(Table):
+def _Table(**kwargs: Any) -> "Table":  # noqa: N802 - stands for the class, made on first use
     """Every cell shown on one line with its control characters escaped: cells hold broker
     text (a reason with an ESC sequence or a newline must not drive or forge the terminal)."""
+    from rich.table import Table
 
-    def add_row(self, *cells: Any, **kwargs: Any) -> None:
-        super().add_row(*(inline(c) if isinstance(c, str) else c for c in cells), **kwargs)
+    class SafeTable(Table):
+        def add_row(self, *cells: Any, **kwargs: Any) -> None:
+            super().add_row(*(inline(c) if isinstance(c, str) else c for c in cells), **kwargs)
+
+    return SafeTable(**kwargs)
 
 
 ORDER_JSON = ("id", "order_id", "symbol", "side", "qty", "filled_qty", "avg_price", "status",
@@ -157,9 +184,11 @@ def delivery_json(d: dict[str, Any]) -> dict[str, Any]:
     return {**d, **{k: show_iso(from_db(d[k])) for k in ("next_attempt_at", "sent_at")}}
 
 
-def _delivery_cell(row: dict[str, Any]) -> Text:
+def _delivery_cell(row: dict[str, Any]) -> "Text":
     """One line per chat: its status, and why it is not sent yet. A Text, not a str: its line
     breaks are ours, each line made safe here."""
+    from rich.text import Text
+
     if row.get("digest_id"):
         return Text(f"in digest #{row['digest_id']}")
     lines = []

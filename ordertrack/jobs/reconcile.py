@@ -4,7 +4,7 @@ apply manual trades, and record which broker orders explain them."""
 from dataclasses import dataclass, field
 from datetime import datetime, time
 
-from sqlite_utils import Database
+from ordertrack.store.db import Database
 
 from ordertrack.broker.base import Broker
 from ordertrack.config import Settings

@@ -9,12 +9,13 @@ import io
 import json
 import math
 import re
+import sys
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlite_utils import Database
+from ordertrack.store.db import Database
 
 from ordertrack.core import symbols
 from ordertrack.core.models import Event, Side, Status, local_ref
@@ -252,25 +253,36 @@ def withdraw(db: Database, ref: str, reason: str | None, now: datetime) -> dict[
         return {**stored, "status": Status.CANCELLED.value, "reason": why}
 
 
-def read_import(path: Path) -> list[dict[str, Any]]:
-    """Rows of a JSON-lines or CSV file (by extension), or UsageProblem naming the line."""
+def _read_text(path: Path) -> str:
+    if str(path) == "-":  # an engine's burst piped in: `pending add --from -`
+        text = sys.stdin.read(MAX_IMPORT_BYTES + 1)
+        if len(text) > MAX_IMPORT_BYTES:
+            raise UsageProblem(f"stdin holds more than {MAX_IMPORT_BYTES // 2**20} MB")
+        return text.removeprefix("\ufeff")
     try:
         if path.exists() and not path.is_dir() and not path.is_file():
             raise UsageProblem(f"{path} is not a regular file")  # a device or FIFO never ends
         if path.stat().st_size > MAX_IMPORT_BYTES:
             raise UsageProblem(f"{path} is larger than {MAX_IMPORT_BYTES // 2**20} MB")
-        text = path.read_text(encoding="utf-8-sig")
+        return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise UsageProblem(f"{path} does not exist") from None
     except IsADirectoryError:
         raise UsageProblem(f"{path} is a directory, not a file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageProblem(f"cannot read {path}: {exc}") from None
+
+
+def read_import(path: Path) -> list[dict[str, Any]]:
+    """Rows of a JSON-lines or CSV file (by extension; '-' is JSON lines on stdin), or
+    UsageProblem naming the line."""
+    text = _read_text(path)
+    name = "stdin" if str(path) == "-" else path
     if path.suffix.lower() == ".csv":
         reader = csv.DictReader(io.StringIO(text))
         unknown = set(reader.fieldnames or ()) - set(_FIELDS)
         if not reader.fieldnames or unknown:
-            raise UsageProblem(f"{path}: CSV header must use the columns {', '.join(_FIELDS)}")
+            raise UsageProblem(f"{name}: CSV header must use the columns {', '.join(_FIELDS)}")
         return [dict(row) for row in reader]
     rows = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -279,13 +291,13 @@ def read_import(path: Path) -> list[dict[str, Any]]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise UsageProblem(f"{path} line {number}: not valid JSON ({exc.msg})") from None
+            raise UsageProblem(f"{name} line {number}: not valid JSON ({exc.msg})") from None
         except RecursionError:
-            raise UsageProblem(f"{path} line {number}: nested too deeply") from None
+            raise UsageProblem(f"{name} line {number}: nested too deeply") from None
         except ValueError as exc:  # e.g. an integer too long to convert
-            raise UsageProblem(f"{path} line {number}: not usable JSON ({exc})") from None
+            raise UsageProblem(f"{name} line {number}: not usable JSON ({exc})") from None
         if not isinstance(row, dict):
-            raise UsageProblem(f"{path} line {number}: expected a JSON object")
+            raise UsageProblem(f"{name} line {number}: expected a JSON object")
         rows.append(row)
     return rows
 
@@ -293,20 +305,21 @@ def read_import(path: Path) -> list[dict[str, Any]]:
 def import_file(db: Database, path: Path, now: datetime) -> dict[str, int]:
     """All or nothing: every row is checked, then all are written in one transaction."""
     rows = read_import(path)
+    name = "stdin" if str(path) == "-" else path
     if not rows:
-        raise UsageProblem(f"{path} holds no orders")
+        raise UsageProblem(f"{name} holds no orders")
     checked = []
     for number, raw in enumerate(rows, start=1):
         try:
             checked.append(validate(raw, now))
         except ValueError as exc:
-            raise UsageProblem(f"{path} order {number}: {exc}; nothing was imported") from None
+            raise UsageProblem(f"{name} order {number}: {exc}; nothing was imported") from None
     counts = {"added": 0, "unchanged": 0, "resolved": 0}
     with transaction(db):
         for number, new in enumerate(checked, start=1):
             try:
                 outcome, _ = add(db, new, now)
             except UsageProblem as exc:
-                raise UsageProblem(f"{path} order {number}: {exc.message}; nothing was imported")
+                raise UsageProblem(f"{name} order {number}: {exc.message}; nothing was imported")
             counts[outcome] += 1
     return counts

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TypeVar
 
-from sqlite_utils import Database
+from ordertrack.store.db import Database
 
 from ordertrack import net
 from ordertrack.config import Settings

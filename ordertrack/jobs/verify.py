@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlite_utils import Database
+from ordertrack.store.db import Database
 
 from ordertrack.core import lifecycle
 from ordertrack.core import matching
@@ -70,9 +70,26 @@ def _payload(order: Order, event: Event) -> dict[str, Any]:
     }
 
 
-def apply_change(db: Database, change: Change, now: datetime, run_id: int | None) -> None:
-    """Save a change with its events, fills and notifications (the caller's transaction)."""
-    store.save_order(db, change, now)
+@dataclass
+class Writes:
+    """Order updates and notifications held back to be written as one statement each."""
+    saves: list[Change] = field(default_factory=list)
+    notifications: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+
+    def flush(self, db: Database, now: datetime, run_id: int | None) -> None:
+        store.save_orders(db, self.saves, now)
+        outbox.enqueue_many(db, self.notifications, now, run_id)
+        self.saves, self.notifications = [], []
+
+
+def apply_change(db: Database, change: Change, now: datetime, run_id: int | None,
+                 writes: Writes | None = None) -> None:
+    """Save a change with its events, fills and notifications (the caller's transaction).
+    With `writes`, the order update and the notifications wait there for its flush()."""
+    if writes is None:
+        store.save_order(db, change, now)
+    else:
+        writes.saves.append(change)
     for event in change.events:
         event_id = store.insert_event(db, change.after.id, event, now, run_id)
         if event_id is None:
@@ -84,7 +101,9 @@ def apply_change(db: Database, change: Change, now: datetime, run_id: int | None
         if event.kind == "UNKNOWN_STATUS":
             notify = store.note_status(db, event.broker_status or "", change.after.order_id,
                                        event.raw, now)
-        if notify:
+        if notify and writes is not None:
+            writes.notifications.append((event.key, event.kind, _payload(change.after, event)))
+        elif notify:
             outbox.enqueue(db, event.key, event.kind, _payload(change.after, event), now, run_id)
 
 
@@ -141,7 +160,8 @@ def run(db: Database, broker: Broker, settings: Settings, now: datetime,
     book = _fetch_book(broker)
     result.book, result.skipped_rows = book.outcome.value, book.skipped
     rows = {row.order_id: row for row in book.items}
-    histories = _histories(broker, store.open_orders(db), set(rows), now, settings)
+    histories = _histories(broker, store.open_orders(db, not_in=rows), set(rows), now, settings)
+    writes = Writes()
     with transaction(db):
         orders, ambiguous = _resolve(db, store.open_orders(db), book.items, now, run_id, result)
         for order in orders:
@@ -157,11 +177,12 @@ def run(db: Database, broker: Broker, settings: Settings, now: datetime,
                     Outcome.UNSUPPORTED)
                 change = lifecycle.miss(order, now, history, settings.missing)
             if change.changed:
-                apply_change(db, change, now, run_id)
+                apply_change(db, change, now, run_id, writes)
                 result.changes.append(change)
             if row is None and order.id not in ambiguous:
                 result.missing.add(order.id)
             _count(result, change, missing=row is None)
+        writes.flush(db, now, run_id)  # corrections read the orders' saved status
         if not order_id:
             _corrections(db, rows, now, run_id, result)
     result.histories = histories

@@ -4,20 +4,79 @@ import os
 import sqlite3
 import stat
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-
-from sqlite_utils import Database
+from typing import TYPE_CHECKING, Any
 
 from ordertrack.errors import DatabaseProblem
-from ordertrack.store.migrations import MIGRATIONS
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 # Long enough that a verify meeting an eod waits instead of failing with "database is locked":
 # every write transaction ordertrack makes is short (no network inside one).
 BUSY_TIMEOUT_SECONDS = 60.0
 _HEADER = b"SQLite format 3\x00"
 MISSING_HINT = "it is created by the first `pending add` or `verify`"
+# How many migrations store/migrations.py holds, and the newest: a database that has applied
+# exactly these opens without loading sqlite-utils (tests/test_db.py keeps this in step).
+SCHEMA = (10, "m010_verify_indexes")
+_TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE")
+
+
+class Database:
+    """An open database: the sqlite3 connection and the calls ordertrack makes on it, with
+    sqlite-utils' semantics (a write outside a transaction commits at once). sqlite-utils
+    itself takes longer to import than the rest of a `pending add`: it loads only for
+    migrations, or when one of its other methods is asked of this object."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+        self._full: "sqlite_utils.Database | None" = None
+
+    def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] | None = None
+                ) -> sqlite3.Cursor:
+        was_in_transaction = self.conn.in_transaction
+        try:
+            cursor = self.conn.execute(sql, () if parameters is None else parameters)
+        except Exception:
+            if not was_in_transaction and self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")  # the failed statement's implicit transaction
+            raise
+        if (not was_in_transaction and self.conn.in_transaction and cursor.description is None
+                and not sql.lstrip().upper().startswith(_TRANSACTION_CONTROL)):
+            self.conn.execute("COMMIT")
+        return cursor
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
+        """For batches inside the caller's transaction (see transaction())."""
+        return self.conn.executemany(sql, rows)
+
+    def query(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()
+              ) -> Iterator[dict[str, Any]]:
+        cursor = self.conn.execute(sql, parameters)
+        names = [d[0] for d in cursor.description]
+        for values in cursor:
+            yield dict(zip(names, values))
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @property
+    def full(self) -> "sqlite_utils.Database":
+        """sqlite-utils' Database on the same connection."""
+        if self._full is None:
+            import sqlite_utils
+
+            self._full = sqlite_utils.Database(self.conn, execute_plugins=False)
+        return self._full
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.full, name)
+
+    def __getitem__(self, table: str) -> Any:
+        return self.full[table]
 
 
 def private_dirs(folder: Path) -> None:
@@ -106,7 +165,8 @@ def open_db(path: Path, create: bool = True) -> Database:
     _owner_only(path)
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS)
     try:
-        db = Database(conn, execute_plugins=False)
+        db = Database(conn)
+        conn.execute("PRAGMA recursive_triggers = on")  # as sqlite-utils' Database sets it
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
         if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             with db.ensure_autocommit_on():
@@ -122,20 +182,35 @@ def open_db(path: Path, create: bool = True) -> Database:
     return db
 
 
+def _schema_current(db: Database) -> bool:
+    """True when the database has applied exactly the known migrations (one small query)."""
+    try:
+        found = db.execute("SELECT count(*), max(name) FROM _sqlite_migrations"
+                           " WHERE migration_set = 'ordertrack'").fetchone()
+    except sqlite3.OperationalError:  # no migrations table yet: a new database
+        return False
+    return tuple(found) == SCHEMA
+
+
 def migrate(db: Database, path: Path | str = "database") -> None:
+    if _schema_current(db):
+        return
+    from ordertrack.store.migrations import MIGRATIONS
+
+    full = db.full
     known = {m.name for m in MIGRATIONS._migrations}
-    applied = {m.name for m in MIGRATIONS.applied(db)}
+    applied = {m.name for m in MIGRATIONS.applied(full)}
     if applied - known:
         newest = sorted(applied - known)[-1]
         raise DatabaseProblem(
             f"{path} was written by a newer ordertrack (schema {newest}); upgrade ordertrack"
         )
-    if not applied and set(db.table_names()) - {MIGRATIONS.migrations_table}:
+    if not applied and set(full.table_names()) - {MIGRATIONS.migrations_table}:
         raise DatabaseProblem(f"{path} is an SQLite database, but not an ordertrack one")
-    if not MIGRATIONS.pending(db):
+    if not MIGRATIONS.pending(full):
         return
     with transaction(db):  # serialises two first runs that race to create the schema
-        MIGRATIONS.apply(db)
+        MIGRATIONS.apply(full)
 
 
 @contextmanager
@@ -157,5 +232,10 @@ def transaction(db: Database) -> Iterator[Database]:
 
 
 def schema_version(db: Database) -> str:
-    names = [m.name for m in MIGRATIONS.applied(db)]
-    return names[-1] if names else "none"
+    """The newest migration applied (the last recorded), or 'none'."""
+    try:
+        row = db.execute("SELECT name FROM _sqlite_migrations WHERE migration_set = 'ordertrack'"
+                         " ORDER BY rowid DESC LIMIT 1").fetchone()
+    except sqlite3.OperationalError:  # no migrations table
+        return "none"
+    return row[0] if row else "none"

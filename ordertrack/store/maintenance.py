@@ -6,7 +6,7 @@ import stat
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlite_utils import Database
+from ordertrack.store.db import Database
 
 from ordertrack.core.trading_calendar import ist_date
 from ordertrack.errors import DatabaseProblem

@@ -245,3 +245,10 @@ def m009_event_broker_time(db: Database) -> None:
     # so reconcile need not dig Kotak's fields out of `raw`. Old rows stay NULL: readers fall
     # back to the event's `at`.
     db.execute("ALTER TABLE events ADD COLUMN broker_time TEXT")
+
+
+@MIGRATIONS()
+def m010_verify_indexes(db: Database) -> None:
+    # verify counts and lists the notifications it queued by run: without an index that read
+    # scans the whole outbox, which grows by every notification ever sent.
+    db.execute("CREATE INDEX outbox_run ON outbox (run_id)")

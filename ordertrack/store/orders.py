@@ -1,10 +1,11 @@
 """Reading and writing orders and their events. Callers own the transaction."""
 
 import json
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlite_utils import Database
+from ordertrack.store.db import Database
 
 from ordertrack.core.models import Change, Event, Order, Side, Status
 from ordertrack.timeutil import from_db, to_db
@@ -38,9 +39,14 @@ def _rows(db: Database, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str
     return list(db.query(sql, params))
 
 
-def open_orders(db: Database) -> list[Order]:
-    rows = _rows(db, f"SELECT * FROM orders WHERE {_IS_OPEN} ORDER BY id")
-    return [order_from_row(r) for r in rows]
+def open_orders(db: Database, not_in: Collection[str] = ()) -> list[Order]:
+    """Open orders, leaving out those whose broker id is in `not_in` (before building them:
+    verify wants only the few a 10,000-row order book does not list)."""
+    cursor = db.execute(f"SELECT * FROM orders WHERE {_IS_OPEN} ORDER BY id")
+    names = [d[0] for d in cursor.description]
+    at = names.index("order_id")
+    return [order_from_row(dict(zip(names, values))) for values in cursor
+            if values[at] not in not_in]
 
 
 def expired_orders(db: Database, order_ids: list[str]) -> list[Order]:
@@ -185,13 +191,22 @@ def _column(after: Order, name: str) -> Any:
     return to_db(value) if isinstance(value, datetime) else value
 
 
+_SAVE = (f"UPDATE orders SET {', '.join(f'{f} = ?' for f in _ORDER_FIELDS)}, updated_at = ?"
+         " WHERE id = ?")
+
+
+def _saved(after: Order, stamp: str) -> tuple[Any, ...]:
+    return (*(_column(after, f) for f in _ORDER_FIELDS), stamp, after.id)
+
+
 def save_order(db: Database, change: Change, now: datetime) -> None:
-    after = change.after
-    values = [_column(after, f) for f in _ORDER_FIELDS]
-    sets = ", ".join(f"{f} = ?" for f in _ORDER_FIELDS)
-    db.execute(
-        f"UPDATE orders SET {sets}, updated_at = ? WHERE id = ?", (*values, to_db(now), after.id)
-    )
+    db.execute(_SAVE, _saved(change.after, to_db(now)))
+
+
+def save_orders(db: Database, changes: Iterable[Change], now: datetime) -> None:
+    """save_order for many, as one statement."""
+    stamp = to_db(now)
+    db.executemany(_SAVE, [_saved(change.after, stamp) for change in changes])
 
 
 def note_status(db: Database, status_text: str, order_id: str | None, raw: Any,

@@ -4,7 +4,7 @@ the dated holdings history."""
 import json
 from datetime import date, datetime
 
-from sqlite_utils import Database
+from ordertrack.store.db import Database
 
 from ordertrack.core.models import BrokerOrder, Holding, local_ref
 from ordertrack.core.reconcile_plan import Decision, Facts

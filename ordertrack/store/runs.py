@@ -5,7 +5,7 @@ import os
 from datetime import datetime
 from typing import Any
 
-from sqlite_utils import Database
+from ordertrack.store.db import Database
 
 from ordertrack.store.db import transaction
 from ordertrack.store.locks import pid_alive  # noqa: F401  (notify/delivery imports it from here)

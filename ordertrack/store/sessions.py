@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from sqlite_utils import Database
+from ordertrack.store.db import Database
 
 from ordertrack.store.db import transaction
 

@@ -4,7 +4,7 @@ wording is notify/messages.py's)."""
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlite_utils import Database
+from ordertrack.store.db import Database
 
 from ordertrack.core.lifecycle import UNCONFIRMED
 from ordertrack.timeutil import IST, to_db

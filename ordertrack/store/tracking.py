@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlite_utils import Database
+from ordertrack.store.db import Database
 
 from ordertrack.core.models import Side
 from ordertrack.timeutil import to_db

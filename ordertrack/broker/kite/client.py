@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
-from sqlite_utils import Database
+from ordertrack.store.db import Database
 
 from ordertrack.broker.kite import format as kite_format
 from ordertrack.config import Settings

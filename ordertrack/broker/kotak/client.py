@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import pyotp
 import requests
-from sqlite_utils import Database
+from ordertrack.store.db import Database
 
 from ordertrack.broker.kotak import format as kotak_format
 from ordertrack.broker.kotak.session import Session, obtain

@@ -1,0 +1,56 @@
+"""A burst of registrations in one process (issue 15): `pending add --from -` for any engine,
+`registrations()` for an engine in Python (one connection, many orders)."""
+
+import io
+import json
+import sqlite3
+
+import pytest
+
+import ordertrack
+from ordertrack.errors import ExitCode, UsageProblem
+
+LINES = "".join(json.dumps(o) + "\n" for o in (
+    {"order_id": "101", "symbol": "INFY", "side": "buy", "qty": 10},
+    {"symbol": "TCS-EQ", "side": "sell", "qty": 2, "tag": "exit-1"},
+))
+
+
+def test_from_stdin_registers_json_lines_all_or_nothing(cli, sql, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO(LINES))
+    result = cli("pending", "add", "--from", "-")
+    assert result.code == 0, result.err
+    assert "Imported 2 orders (0 already registered)" in result.out
+    assert sql("SELECT order_id, symbol, side, tag FROM orders ORDER BY id") == [
+        ("101", "INFY", "BUY", None), (None, "TCS", "SELL", "exit-1")]
+    monkeypatch.setattr("sys.stdin", io.StringIO(LINES + "{not json\n"))
+    result = cli("pending", "add", "--from", "-")
+    assert result.code == ExitCode.USAGE
+    assert "stdin line 3: not valid JSON" in result.err
+    assert sql("SELECT count(*) FROM orders") == [(2,)]
+
+
+def test_from_stdin_with_nothing_is_refused(cli, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    result = cli("pending", "add", "--from", "-")
+    assert result.code == ExitCode.USAGE
+    assert "stdin holds no orders" in result.err
+
+
+def test_registrations_share_one_connection_and_commit_each_order(db_path, monkeypatch):
+    opened = []
+    real_connect = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: opened.append(a) or real_connect(
+        *a, **k))
+    with ordertrack.registrations() as orders:
+        assert orders.add("INFY", "buy", 10, order_id="1") == "added"
+        reader = real_connect(db_path)  # committed before add() returned
+        assert reader.execute("SELECT count(*) FROM orders").fetchone() == (1,)
+        for n in range(2, 50):
+            assert orders.add("INFY", "buy", 10, order_id=str(n)) == "added"
+        assert orders.add("INFY", "buy", 10, order_id="1") == "unchanged"
+        with pytest.raises(UsageProblem, match="other details"):
+            orders.add("INFY", "buy", 11, order_id="1")
+        assert orders.add("TCS", "sell", 1, tag="t") == "added"
+    assert len(opened) == 1
+    assert reader.execute("SELECT count(*) FROM orders").fetchone() == (50,)

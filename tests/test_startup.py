@@ -1,0 +1,48 @@
+"""Start-up (issue 15): the commands an engine and cron call most import only what they use."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("rich", "requests", "sqlite_utils", "ordertrack.notify.delivery", "ordertrack.broker")
+PROBE = """
+import json, sys
+from ordertrack.cli.app import run
+code = run(sys.argv[1:])
+heavy = sorted(m for m in {heavy} if m in sys.modules)
+print(json.dumps({{"code": code, "heavy": heavy}}))
+"""
+
+
+def loaded(env: dict, *args: str) -> dict:
+    result = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), *args], env=env,
+                            capture_output=True, text=True, check=False)
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+@pytest.fixture
+def env(db_path, monkeypatch):
+    import os
+
+    return {**os.environ, "ORDERTRACK_DB": str(db_path), "ORDERTRACK_OUTPUT": "log"}
+
+
+@pytest.mark.parametrize("args", [
+    ["--version"], ["--help"],
+    ["pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "1"],
+])
+def test_hot_commands_import_only_what_they_use(env, args):
+    subprocess.run([sys.executable, "-m", "ordertrack", "track", "list"], env=env,
+                   capture_output=True, check=False)  # create the database first
+    subprocess.run([sys.executable, "-m", "ordertrack", "pending", "add", "0", "--symbol", "TCS",
+                    "--side", "buy", "--qty", "1"], env=env, capture_output=True, check=True)
+    assert loaded(env, *args) == {"code": 0, "heavy": []}
+
+
+def test_the_package_import_loads_no_api(env):
+    code = "import sys, ordertrack; print('ordertrack.api' in sys.modules, ordertrack.__version__)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out[0] == "False"
