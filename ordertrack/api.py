@@ -83,6 +83,6 @@ def events(since: int = 0, kinds: Sequence[str] = (), limit: int | None = None, 
     with _database_errors():
         db = open_db(settings.db_path, create=False)
         try:
-            return feed.since(db, since, [k.upper() for k in kinds], limit)
+            return feed.since(db, since, feed.checked_kinds(kinds), limit)
         finally:
             db.close()

@@ -10,6 +10,7 @@ import pytest
 from freezegun import freeze_time
 
 from ordertrack import api
+from ordertrack.errors import UsageProblem
 from ordertrack.store import events as feed
 from ordertrack.store.migrations import MIGRATIONS
 from ordertrack.timeutil import IST
@@ -136,6 +137,16 @@ def test_schema_is_pinned_and_documented(cli, day):
         "side": "BUY", "qty": 100, "filled_qty": 40, "delta_qty": 40, "avg_price": 1850.0,
         "status": "PARTIALLY_FILLED", "reason": None, "tracked_qty": None, "run_id": 1,
         "detail": {"broker_status": "open"}})
+
+
+def test_every_kind_is_documented_and_an_unknown_one_refused(cli, day):
+    text = DOCS.read_text()
+    assert all(f"`{kind}`" in text for kind in feed.KINDS)
+    assert {e["kind"] for e in events(cli)} <= set(feed.KINDS)
+    result = cli("events", "--kind", "EXECUTED,FILLED")
+    assert result.code == 2 and "unknown event kind FILLED" in result.err
+    with pytest.raises(UsageProblem):
+        api.events(kinds=["filled"])
 
 
 def test_text_lines_without_json(cli, day):

@@ -750,7 +750,7 @@ def events_cmd(
 
     from ordertrack.store import events as feed
 
-    kinds = [k.strip().upper() for k in (kind or "").split(",") if k.strip()]
+    kinds = feed.checked_kinds((kind or "").split(","))
     for event in feed.since(_shell(ctx).open(create=False), since, kinds, limit):
         if json_:
             sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")

@@ -11,10 +11,16 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from ordertrack.errors import UsageProblem
+from ordertrack.text import one_line
+
 SCHEMA_VERSION = 1
 FIELDS = ("schema_version", "id", "at", "kind", "order_ref", "order_id", "tag", "symbol", "side",
           "qty", "filled_qty", "delta_qty", "avg_price", "status", "reason", "tracked_qty",
           "run_id", "detail")
+ORDER_KINDS = ("REGISTERED", "RESOLVED", "WITHDRAWN", "PARTIAL_FILL", "EXECUTED", "REJECTED",
+               "CANCELLED", "EXPIRED", "EXPIRY_CONFIRMED", "CORRECTED", "UNKNOWN_STATUS")
+KINDS = (*ORDER_KINDS, "TRACKING_CHANGE", "MANUAL_TRADE", "SYSTEM_ALERT")
 
 _SQL = """SELECT f.id, f.at, f.kind, f.source,
     e.order_ref, o.order_id, o.tag, o.side, o.qty, e.filled_qty, e.delta_qty, e.avg_price,
@@ -40,6 +46,17 @@ def since(db: Database, cursor: int = 0, kinds: Sequence[str] = (),
         sql += f" AND f.kind IN ({','.join('?' * len(kinds))})"
     sql += " ORDER BY f.id" + (f" LIMIT {int(limit)}" if limit else "")
     return [_event(row) for row in db.query(sql, params)]
+
+
+def checked_kinds(names: Sequence[str]) -> list[str]:
+    """Kind names as the feed spells them; an unknown one is a usage error, not an empty feed
+    an engine would wait on forever."""
+    kinds = [n.strip().upper() for n in names if n.strip()]
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        raise UsageProblem(f"unknown event kind {one_line(unknown[0], 40)}; one of "
+                           + ", ".join(KINDS))
+    return kinds
 
 
 def last_id(db: Database) -> int:
