@@ -14,14 +14,16 @@ database for each (each registration is still committed before `add` returns):
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from ordertrack import config
 from ordertrack.errors import DatabaseProblem, LockHeld, UsageProblem
 from ordertrack.jobs import register
+from ordertrack.store import events as feed
 from ordertrack.store.db import Database, open_db
 from ordertrack.timeutil import to_db, utcnow
 
@@ -100,5 +102,19 @@ def track_symbol(symbol: str, qty: int = 0, *, db_path: Path | str | None = None
         db = open_db(settings.db_path)
         try:
             return register.track(db, name, qty, utcnow())
+        finally:
+            db.close()
+
+
+def events(since: int = 0, kinds: Sequence[str] = (), limit: int | None = None, *,
+           db_path: Path | str | None = None) -> list[dict[str, Any]]:
+    """Recorded events after the cursor `since` (the last event id the caller handled; 0 for
+    all), oldest first, in the schema of docs/events.md. Store the last id handled and pass it
+    back to resume exactly after it."""
+    settings = config.load(os.environ, Path(db_path) if db_path else None)
+    with _database_errors():
+        db = open_db(settings.db_path, create=False)
+        try:
+            return feed.since(db, since, feed.checked_kinds(kinds), limit)
         finally:
             db.close()

@@ -336,6 +336,11 @@ CASES = [
     case("schedule", "remove", HOSTILE, code=USAGE, says="unexpected extra argument"),
     case("doctor", "--offline=1", code=USAGE, says="does not take a value"),
     case("doctor", HOSTILE, code=USAGE, says="unexpected extra argument"),
+    # events
+    case("events", "--since", "-1", code=USAGE, says="greater than or equal to 0"),
+    case("events", "--since", HOSTILE, code=USAGE, says="Invalid value for '--since'"),
+    case("events", "--kind", HOSTILE, code=USAGE, says="unknown event kind"),
+    case("events", "--limit", "0", code=USAGE, says="greater than or equal to 1"),
     # the root options
     case("--db", code=USAGE, says="Option '--db' requires an argument"),
     case("--config", code=USAGE, says="Option '--config' requires an argument"),
@@ -605,6 +610,7 @@ MINIMAL = {  # a valid invocation of every command
     ("schedule", "install"): ("schedule", "install", "--env-file", "/nonexistent/ot-env"),
     ("schedule", "remove"): ("schedule", "remove"),
     ("doctor",): ("doctor", "--offline"),
+    ("events",): ("events", "--json"),
 }
 WRITERS = {("eod",), ("pending", "add"), ("pending", "cancel"), ("reconcile",), ("track", "add"), ("track", "stop"),
            ("verify",)}

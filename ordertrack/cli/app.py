@@ -794,3 +794,45 @@ def doctor(
             render.console.print(line, soft_wrap=True)
     if not passed:
         raise typer.Exit(int(ExitCode.CONFIG))
+
+
+# ---- events ----------------------------------------------------------------------------------
+
+
+@app.command("events")
+def events_cmd(
+    ctx: typer.Context,
+    since: Annotated[int, typer.Option(
+        "--since", min=0, help="Only events after this id (the last one you handled).")] = 0,
+    kind: Annotated[str | None, typer.Option(
+        "--kind", help="Only these kinds, comma-separated: EXECUTED,REJECTED,…")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many events.")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON lines (docs/events.md).")]
+    = False,
+) -> None:
+    """Every recorded event, oldest first: order changes, tracking changes, manual trades, run
+    alerts. Each has an increasing id; pass the last one handled as --since to resume after it.
+
+    Example: ordertrack events --since 41 --kind EXECUTED,REJECTED --json
+    """
+    import json  # imported here to keep this command in one block (an easy merge)
+
+    from ordertrack.store import events as feed
+
+    kinds = feed.checked_kinds((kind or "").split(","))
+    for event in feed.since(_shell(ctx).open(create=False), since, kinds, limit):
+        if json_:
+            sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")
+        else:
+            render.console.print(_event_line(event), soft_wrap=True, markup=False,
+                                 highlight=False)
+
+
+def _event_line(e: dict[str, Any]) -> str:
+    from ordertrack.timeutil import from_db
+
+    what = " ".join(str(e[k]) for k in ("side", "qty", "symbol") if e[k] is not None)
+    extra = ", ".join(f"{k} {e[k]}" for k in ("order_id", "filled_qty", "avg_price",
+                                             "tracked_qty", "reason") if e[k] is not None)
+    return one_line(f"{e['id']:>6}  {show(from_db(e['at']))}  {e['kind']:<16} {what}"
+                    + (f" — {extra}" if extra else ""))

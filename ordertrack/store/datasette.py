@@ -23,6 +23,7 @@ TABLES = {
     "holdings_history": "Broker holdings as reconcile saw them, per IST day.",
     "seen_statuses": "Broker status texts seen for the first time (unknown ones are reported).",
     "telegram_chats": "What Telegram said about a chat: migrated to a supergroup, paused.",
+    "feed": "Every recorded event in one increasing sequence (`ordertrack events`).",
     "locks": "Leases that keep overlapping runs apart.",
 }
 # Never shown: the broker session holds a live access token.

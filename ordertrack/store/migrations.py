@@ -252,3 +252,38 @@ def m010_verify_indexes(db: Database) -> None:
     # verify counts and lists the notifications it queued by run: without an index that read
     # scans the whole outbox, which grows by every notification ever sent.
     db.execute("CREATE INDEX outbox_run ON outbox (run_id)")
+
+
+# Each source of the event feed: its table, and the kind, time and rows of it the feed takes.
+_FEED_SOURCES = (
+    ("events", "SELECT kind, at, 'events', id FROM events WHERE 1"),
+    ("tracking_changes",
+     "SELECT 'TRACKING_CHANGE', at, 'tracking_changes', id FROM tracking_changes WHERE 1"),
+    ("adjustments", "SELECT 'MANUAL_TRADE', at, 'adjustments', id FROM adjustments WHERE 1"),
+    ("outbox", "SELECT kind, created_at, 'outbox', id FROM outbox WHERE kind = 'SYSTEM_ALERT'"),
+)
+
+
+@MIGRATIONS()
+def m011_event_feed(db: Database) -> None:
+    # One increasing sequence over every kind of recorded event (order events, tracking changes,
+    # manual trades, run alerts), for `ordertrack events --since`. Triggers add a row in the same
+    # transaction as the insert they follow, so no writing path can forget one; writers are
+    # serialised, so a reader never sees a higher id commit after a lower one was read.
+    # AUTOINCREMENT: an id is never reused, even after a rollback.
+    db.execute("""CREATE TABLE feed (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        at TEXT NOT NULL,
+        source TEXT NOT NULL,
+        source_id INTEGER NOT NULL,
+        UNIQUE (source, source_id)
+    )""")
+    db.execute("CREATE INDEX feed_kind ON feed (kind, id)")
+    for table, rows in _FEED_SOURCES:
+        db.execute(f"CREATE TRIGGER feed_{table} AFTER INSERT ON {table} BEGIN"
+                   f" INSERT INTO feed (kind, at, source, source_id) {rows} AND id = NEW.id; END")
+    # Rows recorded before the feed existed join it in the order they happened.
+    union = " UNION ALL ".join(rows for _, rows in _FEED_SOURCES)
+    db.execute(f"INSERT INTO feed (kind, at, source, source_id) SELECT * FROM ({union})"
+               " ORDER BY 2, 3, 4")

@@ -1,0 +1,101 @@
+"""The event feed engines read (`ordertrack events`, api.events): every recorded event in one
+increasing sequence, the `feed` table of migration m010, in the schema docs/events.md pins.
+
+Each feed row points at the row it announces; the event is read from there when asked for, so
+the feed holds no copy that could drift from the record.
+"""
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlite_utils import Database
+
+from ordertrack.errors import UsageProblem
+from ordertrack.text import one_line
+
+SCHEMA_VERSION = 1
+FIELDS = ("schema_version", "id", "at", "kind", "order_ref", "order_id", "tag", "symbol", "side",
+          "qty", "filled_qty", "delta_qty", "avg_price", "status", "reason", "tracked_qty",
+          "run_id", "detail")
+ORDER_KINDS = ("REGISTERED", "RESOLVED", "WITHDRAWN", "PARTIAL_FILL", "EXECUTED", "REJECTED",
+               "CANCELLED", "EXPIRED", "EXPIRY_CONFIRMED", "CORRECTED", "UNKNOWN_STATUS")
+KINDS = (*ORDER_KINDS, "TRACKING_CHANGE", "MANUAL_TRADE", "SYSTEM_ALERT")
+
+_SQL = """SELECT f.id, f.at, f.kind, f.source,
+    e.order_ref, o.order_id, o.tag, o.side, o.qty, e.filled_qty, e.delta_qty, e.avg_price,
+    e.status, e.reason, e.broker_status, e.run_id AS e_run,
+    coalesce(o.symbol, t.symbol, a.symbol) AS symbol,
+    t.delta, t.qty_after, t.cause, t.order_ref AS t_order_ref, t.note,
+    a.action, a.tracked_before, a.owned, a.tracked_after, a.manual_orders, a.run_id AS a_run,
+    x.payload, x.run_id AS x_run
+  FROM feed f
+  LEFT JOIN events e ON f.source = 'events' AND e.id = f.source_id
+  LEFT JOIN orders o ON o.id = e.order_ref
+  LEFT JOIN tracking_changes t ON f.source = 'tracking_changes' AND t.id = f.source_id
+  LEFT JOIN adjustments a ON f.source = 'adjustments' AND a.id = f.source_id
+  LEFT JOIN outbox x ON f.source = 'outbox' AND x.id = f.source_id
+  WHERE f.id > ?"""
+
+
+def since(db: Database, cursor: int = 0, kinds: Sequence[str] = (),
+          limit: int | None = None) -> list[dict[str, Any]]:
+    """Events after `cursor` (an event id; 0 for all), oldest first, optionally of `kinds`."""
+    sql, params = _SQL, [cursor, *kinds]
+    if kinds:
+        sql += f" AND f.kind IN ({','.join('?' * len(kinds))})"
+    sql += " ORDER BY f.id" + (f" LIMIT {int(limit)}" if limit else "")
+    return [_event(row) for row in db.query(sql, params)]
+
+
+def checked_kinds(names: Sequence[str]) -> list[str]:
+    """Kind names as the feed spells them; an unknown one is a usage error, not an empty feed
+    an engine would wait on forever."""
+    kinds = [n.strip().upper() for n in names if n.strip()]
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        raise UsageProblem(f"unknown event kind {one_line(unknown[0], 40)}; one of "
+                           + ", ".join(KINDS))
+    return kinds
+
+
+def last_id(db: Database) -> int:
+    return int(db.execute("SELECT coalesce(max(id), 0) FROM feed").fetchone()[0])
+
+
+def _event(row: dict[str, Any]) -> dict[str, Any]:
+    event = dict.fromkeys(FIELDS)
+    event.update(schema_version=SCHEMA_VERSION, id=row["id"], at=row["at"], kind=row["kind"],
+                 symbol=row["symbol"], detail={})
+    event.update(_BY_SOURCE[row["source"]](row))
+    return event
+
+
+def _order_event(row: dict[str, Any]) -> dict[str, Any]:
+    return {key: row[key] for key in ("order_ref", "order_id", "tag", "side", "qty", "filled_qty",
+                                      "delta_qty", "avg_price", "status", "reason")} | {
+        "run_id": row["e_run"], "detail": {"broker_status": row["broker_status"]}}
+
+
+def _tracking_change(row: dict[str, Any]) -> dict[str, Any]:
+    return {"order_ref": row["t_order_ref"], "delta_qty": row["delta"],
+            "tracked_qty": row["qty_after"], "reason": row["cause"],
+            "detail": {"note": row["note"]}}
+
+
+def _manual_trade(row: dict[str, Any]) -> dict[str, Any]:
+    change = row["owned"] - row["tracked_before"]
+    return {"side": "BUY" if change > 0 else "SELL", "qty": abs(change),
+            "tracked_qty": row["tracked_after"], "reason": row["action"], "run_id": row["a_run"],
+            "detail": {"tracked_before": row["tracked_before"], "owned": row["owned"],
+                       "manual_orders": json.loads(row["manual_orders"])}}
+
+
+def _alert(row: dict[str, Any]) -> dict[str, Any]:
+    payload = json.loads(row["payload"])
+    return {"reason": payload.get("text"), "run_id": row["x_run"],
+            "detail": {"command": payload.get("command")}}
+
+
+_BY_SOURCE = {"events": _order_event, "tracking_changes": _tracking_change,
+              "adjustments": _manual_trade, "outbox": _alert}
