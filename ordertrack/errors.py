@@ -5,7 +5,6 @@ Exit codes are part of the contract, documented in the README: never renumber.""
 from enum import IntEnum, unique
 
 
-
 @unique
 class ExitCode(IntEnum):
     OK = 0

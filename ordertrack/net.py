@@ -20,8 +20,14 @@ from urllib.parse import urlsplit
 
 import requests
 import urllib3
-from tenacity import (Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay,
-                      wait_exponential, wait_random)
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential,
+    wait_random,
+)
 
 
 @dataclass(frozen=True)
@@ -137,7 +143,7 @@ class _Retry(Exception):
 
 def _read_body(response: requests.Response, ends: float) -> bytes:
     """The whole body by chunks as they arrive, or TimeoutError once `ends` has passed."""
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         if monotonic() > ends:
             raise TimeoutError

@@ -1,9 +1,9 @@
 """Time: stored in UTC, shown in IST. Naive datetimes never leave this module."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC as UTC  # re-exported: the one name for UTC here
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-UTC = timezone.utc
 IST = ZoneInfo("Asia/Kolkata")
 
 

@@ -1,8 +1,8 @@
 """Benchmark: `ordertrack report` as a whole process over a year of history.
 
 Builds the eod benchmark's database (250 trading days × 50 orders, with events, outbox rows,
-runs and tracking changes), then times the report for the newest day, for its week and for the whole year. Target: under
-1 s for the day on a 2-core machine.
+runs and tracking changes), then times the report for the newest day, for its week and for the
+whole year. Target: under 1 s for the day on a 2-core machine.
 
     python scripts/bench_report.py [--days 250] [--orders 50] [--repeat 3]
 """

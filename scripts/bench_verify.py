@@ -28,7 +28,8 @@ SINGLE_ADDS = 250
 
 def row(i: int, status: str) -> dict:
     filled = {"complete": 10, "open": 4 if i % 2 else 0, "cancelled": 3}.get(status, 0)
-    return {"nOrdNo": f"26112400{i:07d}", "ordSt": status, "stat": "Ok", "trdSym": f"SYM{i % 500}-EQ",
+    return {"nOrdNo": f"26112400{i:07d}", "ordSt": status, "stat": "Ok",
+            "trdSym": f"SYM{i % 500}-EQ",
             "sym": f"SYM{i % 500}", "exSeg": "nse_cm", "trnsTp": "B" if i % 3 else "S",
             "qty": 10, "fldQty": filled, "unFldSz": 10 - filled, "avgPrc": "101.25",
             "rejRsn": "RMS:Margin Exceeds" if status == "rejected" else "--",

@@ -36,18 +36,27 @@ from pathlib import Path
 from typing import Any
 
 from ordertrack import config
-from ordertrack.notify import messages
-from ordertrack.notify import delivery as notify
-from ordertrack.notify import policy
-from ordertrack.jobs import register as registry
-from ordertrack.store import tracking
 from ordertrack.core.trading_calendar import Calendar, ist_date
-from ordertrack.store.db import open_db, transaction
+from ordertrack.jobs import register as registry
 from ordertrack.jobs.eod import closing_day
+from ordertrack.notify import delivery as notify
+from ordertrack.notify import messages, policy
 from ordertrack.notify.telegram import Bot
+from ordertrack.store import tracking
+from ordertrack.store.db import open_db, transaction
 from ordertrack.timeutil import IST, from_db, utcnow
-from tests.fake_kotak import (HOLDINGS, LOGIN, ORDERS, SECRETS, VALIDATE, FakeKotak, Scripted,
-                              Seen, _Handler, _Server)
+from tests.fake_kotak import (
+    HOLDINGS,
+    LOGIN,
+    ORDERS,
+    SECRETS,
+    VALIDATE,
+    FakeKotak,
+    Scripted,
+    Seen,
+    _Handler,
+    _Server,
+)
 from tests.fake_telegram import TOKEN, FakeTelegram
 from tests.helpers import book, kotak_row
 
@@ -441,7 +450,7 @@ class Runner:
 def _rows(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...] = ()) -> list[dict]:
     cursor = conn.execute(sql, params)
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, r)) for r in cursor.fetchall()]
+    return [dict(zip(names, r, strict=False)) for r in cursor.fetchall()]
 
 
 @contextmanager
@@ -767,7 +776,7 @@ def table(rows: list[Figures]) -> str:
                 str(f.lost)]
     body = [[title for _, title in COLUMNS], *(cells(f) for f in rows)]
     widths = [max(len(r[i]) for r in body) for i in range(len(COLUMNS))]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |" for r in body]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + " |" for r in body]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)
 
@@ -1120,7 +1129,7 @@ def crash(workdir: Path, commands: tuple[str, ...] = COMMANDS,
     figures = {command: Figures(f"crash {command}") for command in commands}
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=max(1, settings.workers)) as pool:
-        for trial, result in zip(trials, pool.map(_trial, trials)):
+        for trial, result in zip(trials, pool.map(_trial, trials), strict=False):
             figures[trial.command].add(result)
     for f in figures.values():
         f.seconds = time.monotonic() - started

@@ -30,9 +30,9 @@ import pytest
 import typer
 from freezegun import freeze_time
 
-from ordertrack.store import db as db_module
 from ordertrack.cli.app import app, run
 from ordertrack.errors import ExitCode
+from ordertrack.store import db as db_module
 from tests.fake_kotak import ist
 from tests.helpers import BrokerFiles, book, kotak_row
 
@@ -624,7 +624,7 @@ NO_DATABASE = {("demo",): 0, ("notify-test",): CONFIG,  # (no TELEGRAM_BOT_TOKEN
 
 
 def test_the_exit_codes_are_the_documented_ones():
-    assert DOCUMENTED == {int(code) for code in ExitCode}
+    assert {int(code) for code in ExitCode} == DOCUMENTED
 
 
 def test_minimal_invocations_cover_every_command():

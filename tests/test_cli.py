@@ -11,7 +11,6 @@ from ordertrack.cli.app import app
 from ordertrack.errors import ExitCode
 
 
-
 def _commands(group, path=()):
     for name, command in sorted(group.commands.items()):
         if hasattr(command, "commands"):
@@ -87,8 +86,9 @@ def test_config_file_sets_missing_rules(cli, tmp_path, monkeypatch):
     config.write_text("[verify]\nmissing_runs = 5\nstale_hours = 36\n"
                       "[calendar]\nholidays = [2027-01-26]\nnse_holidays = false\n")
     monkeypatch.setenv("ORDERTRACK_CONFIG", str(config))
-    from ordertrack import config as cfg
     import os
+
+    from ordertrack import config as cfg
     settings = cfg.load(os.environ)
     assert settings.missing.runs == 5 and settings.missing.stale_after.total_seconds() == 36 * 3600
     from datetime import date

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from ordertrack.errors import DatabaseProblem, ExitCode
 from ordertrack.store.db import open_db
-from ordertrack.errors import DatabaseProblem
-from ordertrack.errors import ExitCode
 from ordertrack.store.migrations import MIGRATIONS
 
 ADD = ("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "1")
@@ -242,7 +241,7 @@ def test_schema_constant_names_the_known_migrations():
     from ordertrack.store.db import SCHEMA
 
     names = [m.name for m in MIGRATIONS._migrations]
-    assert SCHEMA == (len(names), max(names))
+    assert (len(names), max(names)) == SCHEMA
 
 
 def test_a_current_database_opens_without_sqlite_utils(db_path):

@@ -8,8 +8,8 @@ from email.utils import formatdate
 
 import pytest
 
-from ordertrack.store.db import open_db
 from ordertrack.errors import ExitCode
+from ordertrack.store.db import open_db
 from tests import fake_telegram as fake
 from tests.fake_ping import UUID, ping_server  # noqa: F401 (fixture)
 from tests.fake_telegram import telegram  # noqa: F401 (fixture)

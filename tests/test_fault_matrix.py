@@ -30,13 +30,22 @@ import pytest
 from freezegun import freeze_time
 
 from ordertrack import net as http
-from ordertrack.notify import telegram as telegram_client
 from ordertrack.broker.kotak import client as kotak_client
+from ordertrack.notify import telegram as telegram_client
 from ordertrack.notify.messages import DUPLICATE_NOTE
 from tests import fake_telegram as tg
-from tests.fake_kotak import kotak  # noqa: F401 (fixture)
-from tests.fake_kotak import (HOLDINGS, HTML_502, ORDERS, POSITIONS, SESSION_EXPIRED, SLOW,
-                              TEST_POLICY, Scripted, ist)
+from tests.fake_kotak import (
+    HOLDINGS,
+    HTML_502,
+    ORDERS,
+    POSITIONS,
+    SESSION_EXPIRED,
+    SLOW,
+    TEST_POLICY,
+    Scripted,
+    ist,
+    kotak,  # noqa: F401 (fixture)
+)
 from tests.fake_telegram import TOKEN, telegram  # noqa: F401 (fixture)
 from tests.helpers import NO_DATA, kotak_row
 

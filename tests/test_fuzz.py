@@ -10,7 +10,7 @@
 """
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ordertrack.broker.kotak import format as kf
-from ordertrack.notify.messages import DUPLICATE_NOTE, Part, message, render, setup_check, units
 from ordertrack.core.models import BrokerOrder, Holding, Outcome, Position, Side
+from ordertrack.notify.messages import DUPLICATE_NOTE, Part, message, render, setup_check, units
 from tests.fake_telegram import visible_text
 
 FUZZ = settings(max_examples=300, deadline=None,
@@ -230,7 +230,7 @@ symbol = st.text(max_size=50) | nasty  # registered symbols are at most 50 chara
 money = st.none() | st.floats(min_value=0, max_value=1e12, allow_nan=False)
 quantity = st.integers(min_value=0, max_value=10**9)
 when = st.none() | st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
-                                timezones=st.just(timezone.utc))
+                                timezones=st.just(UTC))
 ORDER_KINDS = ["EXECUTED", "PARTIAL_FILL", "REJECTED", "CANCELLED", "EXPIRED",
                "UNKNOWN_STATUS", "AMBIGUOUS_MATCH"]
 

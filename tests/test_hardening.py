@@ -18,11 +18,9 @@ from freezegun import freeze_time
 
 from ordertrack.store import locks
 from ordertrack.store.db import open_db
-
 from ordertrack.timeutil import UTC, to_db
-
 from tests import fake_telegram as tg
-from tests.fake_kotak import kotak, ist  # noqa: F401 (fixture)
+from tests.fake_kotak import ist, kotak  # noqa: F401 (fixture)
 from tests.fake_telegram import telegram  # noqa: F401 (fixture)
 from tests.helpers import kotak_row
 
@@ -95,7 +93,7 @@ def test_ctrl_c_while_waiting_for_the_lock_is_one_line_exit_130_and_recorded(
         started = time.monotonic()
         said = run.stderr.readline()  # blocks until the run says what it waits for
         waited = time.monotonic() - started
-        assert "waiting for another run (eod, pid %d, since " % holder.pid in said, said
+        assert f"waiting for another run (eod, pid {holder.pid}, since " in said, said
         assert 1.5 < waited < 15, waited
         run.send_signal(signal.SIGINT)
         rest = run.communicate(timeout=10)[1]

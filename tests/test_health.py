@@ -4,8 +4,8 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from ordertrack.core.trading_calendar import Calendar
 from ordertrack.core.health import eod_overdue, verify_overdue
+from ordertrack.core.trading_calendar import Calendar
 from ordertrack.timeutil import IST
 
 CAL = Calendar(frozenset({date(2026, 11, 24)}))

@@ -5,9 +5,22 @@ import json
 import pytest
 
 from ordertrack.errors import ExitCode
-from tests.fake_kite import kite, kite_login  # noqa: F401 (fixtures)
-from tests.fake_kite import (ACCESS_TOKEN_PREFIX, GARBAGE, HOLDINGS, HTML_5XX, ORDERS, POSITIONS,
-                             SECRETS, SESSION, TOKEN_EXCEPTION, Scripted, kite_row, ok)
+from tests.fake_kite import (  # noqa: F401 (fixtures)
+    ACCESS_TOKEN_PREFIX,
+    GARBAGE,
+    HOLDINGS,
+    HTML_5XX,
+    ORDERS,
+    POSITIONS,
+    SECRETS,
+    SESSION,
+    TOKEN_EXCEPTION,
+    Scripted,
+    kite,
+    kite_login,
+    kite_row,
+    ok,
+)
 
 
 @pytest.fixture

@@ -6,9 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.fake_kite import kite  # noqa: F401 (fixture)
-from tests.fake_kite import (ACCESS_TOKEN_PREFIX, GARBAGE, HTML_5XX, ORDERS, SECRETS, SESSION,
-                             TOKEN_EXCEPTION, Scripted)
+from tests.fake_kite import (
+    ACCESS_TOKEN_PREFIX,
+    GARBAGE,
+    HTML_5XX,
+    ORDERS,
+    SECRETS,
+    SESSION,
+    TOKEN_EXCEPTION,
+    Scripted,
+    kite,  # noqa: F401 (fixture)
+)
 
 COMMANDS = (("verify",), ("reconcile",), ("eod",), ("broker", "check"),
             ("broker", "check", "--json"), ("status", "--json"))

@@ -8,9 +8,22 @@ import pytest
 from freezegun import freeze_time
 
 from ordertrack.errors import ExitCode
-from tests.fake_kotak import (HOLDINGS, HTML_502, IP_REFUSED, LOGIN, MOBILE, ORDERS, POSITIONS,
-                              POSITIONS_V2, SECRETS, SESSION_EXPIRED, SLOW, VALIDATE,
-                              Scripted, ist, kotak)  # noqa: F401
+from tests.fake_kotak import (
+    HOLDINGS,
+    HTML_502,
+    IP_REFUSED,
+    LOGIN,
+    MOBILE,
+    ORDERS,
+    POSITIONS,
+    POSITIONS_V2,
+    SECRETS,
+    SESSION_EXPIRED,
+    SLOW,
+    VALIDATE,
+    Scripted,  # noqa: F401
+    ist,
+)
 from tests.helpers import NO_DATA, book, kotak_row
 
 COMMANDS = {"verify": ("verify",), "check": ("broker", "check")}

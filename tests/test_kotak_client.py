@@ -6,14 +6,13 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from ordertrack.broker.base import Broker
+from ordertrack.broker.base import Broker, make_broker
 from ordertrack.broker.kotak.client import KotakClient
-from ordertrack.broker.base import make_broker
 from ordertrack.config import load
-from ordertrack.store.db import open_db
 from ordertrack.core.models import Outcome
+from ordertrack.store.db import open_db
 from tests.fake_kotak import HISTORY, TRADES, FakeKotak, Scripted, kotak  # noqa: F401
-from tests.helpers import book, kotak_row
+from tests.helpers import kotak_row
 
 
 @pytest.fixture

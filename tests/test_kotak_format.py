@@ -1,6 +1,6 @@
 """Parsing Kotak Neo replies: the same code serves the file broker and the HTTP client."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -116,15 +116,15 @@ def test_a_row_carries_its_meaning_and_times_normalised():
     row = kf.order_row(kotak_row("1", "Complete ", filled=100, updRecvTm="1764052200000000000",
                                  flDtTm="25-Nov-2025 11: 59: 00"))
     assert row is not None and row.state is BrokerState.COMPLETE
-    assert row.state_at == datetime(2025, 11, 25, 6, 29, tzinfo=timezone.utc)  # 11:59 IST
-    assert row.updated_at == datetime(2025, 11, 25, 6, 30, tzinfo=timezone.utc)  # updRecvTm
+    assert row.state_at == datetime(2025, 11, 25, 6, 29, tzinfo=UTC)  # 11:59 IST
+    assert row.updated_at == datetime(2025, 11, 25, 6, 30, tzinfo=UTC)  # updRecvTm
 
 
 def test_updated_at_falls_back_to_the_books_times():
     row = kf.order_row(kotak_row("1", "open", updRecvTm="NA", hsUpTm="2026/11/24 09:20:00"))
     assert row is not None and row.state is BrokerState.WORKING
-    assert row.updated_at == datetime(2026, 11, 24, 3, 50, tzinfo=timezone.utc)
+    assert row.updated_at == datetime(2026, 11, 24, 3, 50, tzinfo=UTC)
     bare = kf.order_row(kotak_row("1", "odd new word", updRecvTm="NA", hsUpTm="--",
                                   exCfmTm="24-Nov-2026 09:21:00"))
     assert bare is not None and bare.state is BrokerState.UNKNOWN
-    assert bare.updated_at == datetime(2026, 11, 24, 3, 51, tzinfo=timezone.utc)
+    assert bare.updated_at == datetime(2026, 11, 24, 3, 51, tzinfo=UTC)

@@ -5,12 +5,21 @@ from pathlib import Path
 import pytest
 
 from ordertrack.broker.kotak import format as kotak_format
-from ordertrack.broker.kotak.client import (LOGIN, VALIDATE, Credentials, credentials, interpret,
-                                     login_data, login_problem, mobile_number, session_expired)
+from ordertrack.broker.kotak.client import (
+    LOGIN,
+    VALIDATE,
+    Credentials,
+    credentials,
+    interpret,
+    login_data,
+    login_problem,
+    mobile_number,
+    session_expired,
+)
 from ordertrack.config import Settings
+from ordertrack.core.models import Outcome
 from ordertrack.errors import ConfigError
 from ordertrack.net import Reply
-from ordertrack.core.models import Outcome
 from tests.fake_kotak import HTML_502, IP_REFUSED, SESSION_EXPIRED
 from tests.helpers import NO_DATA, book, kotak_row
 

@@ -8,11 +8,22 @@ import pytest
 
 from ordertrack.broker.kotak.client import KotakClient, credentials
 from ordertrack.config import load
-from ordertrack.store.db import open_db
-from ordertrack.errors import BrokerUnavailable
 from ordertrack.core.models import Outcome
-from tests.fake_kotak import (HISTORY, HOLDINGS, HTML_502, IP_REFUSED, LOGIN, MOBILE, ORDERS,
-                              SESSION_EXPIRED, SLOW, TEST_POLICY, Scripted, kotak)  # noqa: F401
+from ordertrack.errors import BrokerUnavailable
+from ordertrack.store.db import open_db
+from tests.fake_kotak import (
+    HISTORY,
+    HOLDINGS,
+    HTML_502,
+    IP_REFUSED,
+    LOGIN,
+    MOBILE,
+    ORDERS,
+    SESSION_EXPIRED,  # noqa: F401
+    SLOW,
+    TEST_POLICY,
+    Scripted,
+)
 
 WRONG = {"KOTAK_MPIN": "771133", "KOTAK_UCC": "UCCWRONG9", "KOTAK_MOBILE": "9000011111",
          "KOTAK_CONSUMER_KEY": "ck-SECRET-wrong-4242"}

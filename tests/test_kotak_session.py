@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from ordertrack.store import locks
 from ordertrack.broker.kotak import session as sessions
 from ordertrack.broker.kotak.session import Session, jwt_expiry, reusable
-from ordertrack.store.db import open_db, transaction
 from ordertrack.errors import BrokerUnavailable
+from ordertrack.store import locks
+from ordertrack.store.db import open_db, transaction
 from ordertrack.timeutil import UTC, to_db, utcnow
 from tests.fake_kotak import ist
 

@@ -1,17 +1,17 @@
 """The order state machine, without HTTP or a database."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ordertrack.core import lifecycle
 from ordertrack.broker.kotak.format import broker_state, order_row
+from ordertrack.core import lifecycle
 from ordertrack.core.lifecycle import BrokerState, MissingRules
 from ordertrack.core.models import Fetch, Order, Outcome, Side, Status
 from tests.helpers import kotak_row
 
-NOW = datetime(2026, 11, 26, 6, 0, tzinfo=timezone.utc)  # Thursday 11:30 IST
-MONDAY = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)  # 09:30 IST
+NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)  # Thursday 11:30 IST
+MONDAY = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)  # 09:30 IST
 
 
 def order(status: Status = Status.PENDING, filled: int = 0, qty: int = 100, **kw) -> Order:

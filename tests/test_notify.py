@@ -14,18 +14,16 @@ from pathlib import Path
 import pytest
 
 from ordertrack import config
-from ordertrack.notify import messages
+from ordertrack.errors import ExitCode
 from ordertrack.notify import delivery as notify
-from ordertrack.notify import policy
+from ordertrack.notify import messages, policy
+from ordertrack.notify.policy import Batch, backoff, plan
 from ordertrack.store import outbox
 from ordertrack.store.db import open_db, transaction
-from ordertrack.errors import ExitCode
-from ordertrack.notify.policy import Batch, backoff, plan
 from ordertrack.timeutil import utcnow
 from tests import fake_telegram as fake
 from tests.fake_telegram import TOKEN, telegram  # noqa: F401 (fixture)
 from tests.helpers import kotak_row
-
 
 # ---- the rules, as pure functions ------------------------------------------------------------
 

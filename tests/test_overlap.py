@@ -8,9 +8,8 @@ from datetime import timedelta
 
 import pytest
 
+from ordertrack.errors import ExitCode, LockHeld
 from ordertrack.store.db import open_db
-from ordertrack.errors import LockHeld
-from ordertrack.errors import ExitCode
 from ordertrack.store.locks import single_flight
 from ordertrack.timeutil import to_db, utcnow
 from tests.helpers import kotak_row

@@ -6,8 +6,7 @@ import pytest
 from freezegun import freeze_time
 
 import ordertrack
-from ordertrack.errors import UsageProblem
-from ordertrack.errors import ExitCode
+from ordertrack.errors import ExitCode, UsageProblem
 
 ADD = ("pending", "add", "250122000700111", "--symbol", "INFY-EQ", "--side", "buy",
        "--qty", "100", "--price", "1850")

@@ -7,8 +7,8 @@ import time
 import pytest
 from freezegun import freeze_time
 
-from ordertrack.notify import ping
 from ordertrack.errors import ExitCode
+from ordertrack.notify import ping
 from tests.fake_ping import UUID, ping_server  # noqa: F401 (fixture)
 from tests.helpers import kotak_row
 

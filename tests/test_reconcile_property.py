@@ -1,13 +1,14 @@
 """Property: whatever fills and manual trades happen, reconciliation keeps tracked quantity
 within what the account owns, never negative, and a second reconcile changes nothing."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ordertrack.core.reconcile_plan import ABSORB, IGNORE, Facts, decide
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 SETTLE = timedelta(minutes=10)
 
 operation = st.tuples(

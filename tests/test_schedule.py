@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ordertrack.jobs import schedule
 from ordertrack.errors import ExitCode
+from ordertrack.jobs import schedule
 from ordertrack.timeutil import IST
 
 REPO = Path(__file__).parent.parent

@@ -16,6 +16,7 @@ output, no log. (The raw file bytes necessarily hold that column, so session tok
 for in the database row by row instead.)
 """
 
+import contextlib
 import itertools
 import logging
 import os
@@ -30,9 +31,19 @@ import pyotp
 from freezegun import freeze_time
 
 from tests import fake_telegram as tg
-from tests.fake_kotak import kotak  # noqa: F401 (fixture)
-from tests.fake_kotak import (HOLDINGS, HTML_502, IP_REFUSED, LOGIN, ORDERS, SECRETS,
-                              SESSION_EXPIRED, SLOW, Scripted, ist)
+from tests.fake_kotak import (
+    HOLDINGS,
+    HTML_502,
+    IP_REFUSED,
+    LOGIN,
+    ORDERS,
+    SECRETS,
+    SESSION_EXPIRED,
+    SLOW,
+    Scripted,
+    ist,
+    kotak,  # noqa: F401 (fixture)
+)
 from tests.fake_telegram import TOKEN, telegram  # noqa: F401 (fixture)
 from tests.helpers import book, kotak_row
 
@@ -107,10 +118,10 @@ def secret_values(env: dict[str, str]) -> set[str]:
         found.add("+91" + env["KOTAK_MOBILE"])
     if ":" in env.get("TELEGRAM_BOT_TOKEN", ""):
         found.add(env["TELEGRAM_BOT_TOKEN"].split(":", 1)[1])
-    try:  # the one-time code a login sends is made from the secret: it is one too
+    # the one-time code a login sends is made from the secret: it is one too (an unusable
+    # secret makes no code)
+    with contextlib.suppress(Exception):
         found.add(pyotp.TOTP(env.get("KOTAK_TOTP_SECRET", "").upper()).now())
-    except Exception:  # noqa: BLE001 (an unusable secret makes no code)
-        pass
     return found
 
 

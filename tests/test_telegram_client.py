@@ -6,7 +6,7 @@ import socket
 import pytest
 
 from ordertrack.errors import ConfigError
-from ordertrack.notify.telegram import Bot, SendOutcome, Scope, api_chat_id, classify, explain
+from ordertrack.notify.telegram import Bot, Scope, SendOutcome, api_chat_id, classify, explain
 from tests import fake_telegram as fake
 from tests.fake_telegram import TOKEN, telegram  # noqa: F401 (fixture)
 

@@ -1,6 +1,6 @@
 """What the trader reads: HTML that Telegram accepts and shows exactly as the data was written."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -8,7 +8,7 @@ from ordertrack.notify import messages
 from ordertrack.notify.messages import escape, inr, message, split, units
 from tests.fake_telegram import visible_text
 
-AT = datetime(2026, 11, 24, 4, 0, tzinfo=timezone.utc)  # 09:30 IST
+AT = datetime(2026, 11, 24, 4, 0, tzinfo=UTC)  # 09:30 IST
 NASTY = ["M&M", "BAJAJ_AUTO", "BAJAJ-AUTO", "a<b", "x > y", "*bold*", "_it_", "`tick`",
          "&amp; literally", "<b>not bold</b>", "-1.5% (partial)", "₹ 🙂 emoji", "'\"quotes\""]
 

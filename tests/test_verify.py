@@ -1,7 +1,7 @@
 """`ordertrack verify` against the file broker: real CLI, real database."""
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from freezegun import freeze_time
@@ -9,7 +9,7 @@ from freezegun import freeze_time
 from ordertrack.errors import ExitCode
 from tests.helpers import NO_DATA, SESSION_EXPIRED, kotak_row
 
-T0 = datetime(2026, 11, 23, 4, 0, tzinfo=timezone.utc)  # Monday 09:30 IST
+T0 = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)  # Monday 09:30 IST
 
 
 def add(cli, order_id="1", symbol="INFY", side="buy", qty="100", *extra):

@@ -4,11 +4,10 @@ Holding, Position), so nothing past this boundary reads a broker's own field nam
 
 from typing import Protocol
 
-from ordertrack.store.db import Database
-
 from ordertrack.config import Settings
 from ordertrack.core.models import Fetch
 from ordertrack.errors import ConfigError
+from ordertrack.store.db import Database
 
 
 class Broker(Protocol):

@@ -7,18 +7,26 @@ each increase of the filled quantity is one event. A cancelled order keeps its f
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-from ordertrack.core.models import (TERMINAL_STATES, BrokerOrder, BrokerState, Change, Event, Fetch,
-                                    Order, Outcome, Status)
+from ordertrack.core.models import (
+    TERMINAL_STATES,
+    BrokerOrder,
+    BrokerState,
+    Change,
+    Event,
+    Fetch,
+    Order,
+    Outcome,
+    Status,
+)
 from ordertrack.core.trading_calendar import Calendar
 from ordertrack.timeutil import show
-
 
 _RANK = {Status.PENDING: 0, Status.PARTIALLY_FILLED: 1}
 
 
-_NEVER = datetime.min.replace(tzinfo=timezone.utc)
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 def most_advanced(rows: Sequence[BrokerOrder]) -> BrokerOrder:

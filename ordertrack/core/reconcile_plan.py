@@ -1,9 +1,10 @@
 """Reconciliation as a pure function: what the broker says the account owns vs what is tracked.
 
-owned = holdings quantity (settled + T1) + today's net position (bought − sold): holdings settle T+1,
-so a buy that executed today is in positions, not yet in holdings. Nothing is decided on doubt:
-a symbol with a system order in flight, a system fill too recent for positions to show it, or a
-fill today that positions do not show at all, is deferred with the reason.
+owned = holdings quantity (settled + T1) + today's net position (bought − sold): holdings
+settle T+1, so a buy that executed today is in positions, not yet in holdings. Nothing is
+decided on doubt: a symbol with a system order in flight, a system fill too recent for
+positions to show it, or a fill today that positions do not show at all, is deferred with the
+reason.
 """
 
 from collections import defaultdict

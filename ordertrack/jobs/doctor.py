@@ -15,13 +15,13 @@ from typing import Any
 import requests
 
 from ordertrack import config
-from ordertrack.broker.base import make_broker
 from ordertrack import net as http
-from ordertrack.notify import ping
-from ordertrack.jobs import schedule
-from ordertrack.store.db import open_db
+from ordertrack.broker.base import make_broker
 from ordertrack.errors import ConfigError, OrdertrackError
+from ordertrack.jobs import schedule
+from ordertrack.notify import ping
 from ordertrack.notify.telegram import Bot, SendOutcome, explain
+from ordertrack.store.db import open_db
 from ordertrack.timeutil import IST, show
 
 CLOCK_TOLERANCE = timedelta(seconds=30)

@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from ordertrack.store.db import Database
-
 from ordertrack.broker.base import Broker
 from ordertrack.config import Settings
 from ordertrack.core import lifecycle
@@ -22,7 +20,7 @@ from ordertrack.core.trading_calendar import Calendar, ist_date
 from ordertrack.errors import BrokerUnavailable, DatabaseProblem, OrdertrackError
 from ordertrack.jobs import report, verify
 from ordertrack.store import maintenance, orders, outbox, summary
-from ordertrack.store.db import transaction
+from ordertrack.store.db import Database, transaction
 
 # How long an order expired as "final state unconfirmed" keeps having its history asked again.
 RECHECK = timedelta(days=7)

@@ -4,18 +4,21 @@ apply manual trades, and record which broker orders explain them."""
 from dataclasses import dataclass, field
 from datetime import datetime, time
 
-from ordertrack.store.db import Database
-
 from ordertrack.broker.base import Broker
 from ordertrack.config import Settings
 from ordertrack.core.models import Fetch
-from ordertrack.core.reconcile_plan import (Decision, decide, holdings_qty, manual_orders,
-                                            net_positions)
+from ordertrack.core.reconcile_plan import (
+    Decision,
+    decide,
+    holdings_qty,
+    manual_orders,
+    net_positions,
+)
 from ordertrack.core.trading_calendar import ist_date
 from ordertrack.errors import BrokerUnavailable
 from ordertrack.store import orders, outbox, tracking
 from ordertrack.store import reconcile as store
-from ordertrack.store.db import transaction
+from ordertrack.store.db import Database, transaction
 from ordertrack.timeutil import IST, from_db, to_db
 
 
@@ -36,7 +39,7 @@ class ReconcileResult:
 
 def _fetch_all(broker: Broker) -> tuple[Fetch, Fetch, Fetch]:
     fetches = (broker.holdings(), broker.positions(), broker.order_book())
-    for name, fetch in zip(("holdings", "positions", "order book"), fetches):
+    for name, fetch in zip(("holdings", "positions", "order book"), fetches, strict=False):
         if not fetch.usable:
             raise BrokerUnavailable(f"{name} fetch failed, nothing was changed: {fetch.error}")
     return fetches

@@ -15,14 +15,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ordertrack.store.db import Database
-
 from ordertrack.core import symbols
 from ordertrack.core.models import Event, Side, Status, local_ref
 from ordertrack.errors import UsageProblem
 from ordertrack.store import orders as store
 from ordertrack.store import tracking
-from ordertrack.store.db import transaction
+from ordertrack.store.db import Database, transaction
 from ordertrack.timeutil import parse_user_time
 
 MAX_QTY = 10**9
@@ -320,6 +318,7 @@ def import_file(db: Database, path: Path, now: datetime) -> dict[str, int]:
             try:
                 outcome, _ = add(db, new, now)
             except UsageProblem as exc:
-                raise UsageProblem(f"{name} order {number}: {exc.message}; nothing was imported")
+                raise UsageProblem(
+                    f"{name} order {number}: {exc.message}; nothing was imported") from None
             counts[outcome] += 1
     return counts

@@ -9,17 +9,13 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ordertrack.store.db import Database
-
-from ordertrack.store import maintenance
-from ordertrack.store import outbox
-from ordertrack.store import report_data
 from ordertrack.config import Settings
-from ordertrack.store.db import transaction
 from ordertrack.errors import DatabaseProblem
 from ordertrack.notify.messages import inr
-from ordertrack.text import redact
+from ordertrack.store import maintenance, outbox, report_data
+from ordertrack.store.db import Database, transaction
 from ordertrack.store.report_data import Period, ReportData
+from ordertrack.text import redact
 from ordertrack.timeutil import IST, from_db, show
 
 STATUS_COLOURS = {"EXECUTED": "#2e7d32", "PARTIALLY_FILLED": "#00838f", "PENDING": "#757575",
@@ -272,7 +268,7 @@ def notifications(data: ReportData) -> str:
 def render(data: ReportData) -> str:
     sections = (glance(data), timeline(data), rejections(data), tracked(data), health(data),
                 notifications(data))
-    body = "".join(_section(title, part) for title, part in zip(HEADINGS, sections))
+    body = "".join(_section(title, part) for title, part in zip(HEADINGS, sections, strict=False))
     title = f"ordertrack report · {data.period.label()}"
     return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'

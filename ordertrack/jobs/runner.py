@@ -8,15 +8,13 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TypeVar
 
-from ordertrack.store.db import Database
-
 from ordertrack import net
 from ordertrack.config import Settings
 from ordertrack.core import health
 from ordertrack.errors import BrokerUnavailable, ExitCode, LockHeld, OrdertrackError, Undelivered
 from ordertrack.notify import delivery, ping
 from ordertrack.store import outbox, runs
-from ordertrack.store.db import transaction
+from ordertrack.store.db import Database, transaction
 from ordertrack.store.locks import single_flight
 from ordertrack.text import redact
 from ordertrack.timeutil import utcnow

@@ -118,8 +118,8 @@ def cron_fields(firings: set[tuple[int, int, int]]) -> list[str]:
     for (hour, minute), days in days_of.items():
         hours_of.setdefault((minute, tuple(sorted(days))), []).append(hour)
     specs = []
-    for (minute, days), hours in sorted(hours_of.items(), key=lambda kv: (min(kv[1]), kv[0])):
-        specs.append(f"{minute} {_ranges(sorted(hours))} * * {_ranges(list(days))}")
+    for (minute, dows), hours in sorted(hours_of.items(), key=lambda kv: (min(kv[1]), kv[0])):
+        specs.append(f"{minute} {_ranges(sorted(hours))} * * {_ranges(list(dows))}")
     return specs
 
 

@@ -9,18 +9,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from ordertrack.store.db import Database
-
-from ordertrack.core import lifecycle
-from ordertrack.core import matching
-from ordertrack.store import outbox
-from ordertrack.store import orders as store
-from ordertrack.store import tracking
 from ordertrack.broker.base import Broker
 from ordertrack.config import Settings
-from ordertrack.store.db import transaction
-from ordertrack.errors import BrokerUnavailable, UsageProblem
+from ordertrack.core import lifecycle, matching
 from ordertrack.core.models import BrokerOrder, Change, Event, Fetch, Order, Outcome, local_ref
+from ordertrack.errors import BrokerUnavailable, UsageProblem
+from ordertrack.store import orders as store
+from ordertrack.store import outbox, tracking
+from ordertrack.store.db import Database, transaction
 
 COUNTS = ("checked", "executed", "rejected", "cancelled", "partial", "still_pending",
           "not_found", "expired", "resolved", "ambiguous", "unknown_status", "corrected")

@@ -32,16 +32,22 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ordertrack.store.db import Database
-
 from ordertrack.config import Settings
 from ordertrack.notify import messages
-from ordertrack.notify.policy import (LEASE, RETRY_HINT, after_unknown, backoff, digest_key,
-                                      latest_schedule, level, plan)
+from ordertrack.notify.policy import (
+    LEASE,
+    RETRY_HINT,
+    after_unknown,
+    backoff,
+    digest_key,
+    latest_schedule,
+    level,
+    plan,
+)
 from ordertrack.notify.telegram import Answer, Bot, Scope, SendOutcome, explain
 from ordertrack.store import deliveries, outbox
-from ordertrack.store.db import transaction
-from ordertrack.store.runs import pid_alive
+from ordertrack.store.db import Database, transaction
+from ordertrack.store.locks import pid_alive
 from ordertrack.text import storable
 from ordertrack.timeutil import from_db, show, to_db
 

@@ -21,7 +21,8 @@ SCHEDULED = ("verify", "reconcile", "eod")
 def public(url: str) -> str:
     """What may be shown of a ping URL: scheme and host."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or '?'}{':%d' % parts.port if parts.port else ''}/…"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname or '?'}{port}/…"
 
 
 def endpoint(url: str, suffix: str) -> str:

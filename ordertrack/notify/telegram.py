@@ -18,7 +18,8 @@ import requests
 
 from ordertrack import net
 from ordertrack.errors import ConfigError
-from ordertrack.text import redact, url as redact_url
+from ordertrack.text import redact
+from ordertrack.text import url as redact_url
 
 # In-run retries for connect errors, 429 and 5xx; later runs retry from the outbox. Short
 # connect timeout (a refused connection was certainly not delivered), long read timeout (a slow
@@ -95,10 +96,12 @@ def classify(status: int, body: Any, text: str = "") -> Answer:
     asked = _number(params.get("retry_after"))
     retry_after = None if asked is None else net.asked_wait(asked)
     if retry_after is not None:
-        return Answer(SendOutcome.TRANSIENT, Scope.CHAT, status, description, retry_after=retry_after)
+        return Answer(SendOutcome.TRANSIENT, Scope.CHAT, status, description,
+                      retry_after=retry_after)
     migrate_to = params.get("migrate_to_chat_id")
     if isinstance(migrate_to, (int, str)) and not isinstance(migrate_to, bool) and migrate_to:
-        return Answer(SendOutcome.MIGRATE, Scope.CHAT, status, description, migrate_to=str(migrate_to))
+        return Answer(SendOutcome.MIGRATE, Scope.CHAT, status, description,
+                      migrate_to=str(migrate_to))
     if 200 <= status < 300:
         if isinstance(body, dict) and body.get("ok") is True:
             return Answer(SendOutcome.SENT, status=status, result=body.get("result"))

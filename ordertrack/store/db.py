@@ -33,7 +33,7 @@ class Database:
 
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
-        self._full: "sqlite_utils.Database | None" = None
+        self._full: sqlite_utils.Database | None = None
 
     def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] | None = None
                 ) -> sqlite3.Cursor:
@@ -58,7 +58,7 @@ class Database:
         cursor = self.conn.execute(sql, parameters)
         names = [d[0] for d in cursor.description]
         for values in cursor:
-            yield dict(zip(names, values))
+            yield dict(zip(names, values, strict=False))
 
     def close(self) -> None:
         self.conn.close()

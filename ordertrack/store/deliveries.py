@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any
 
 from ordertrack.store.db import Database
-
 from ordertrack.timeutil import to_db
 
 WAITING = ("PENDING", "UNKNOWN")  # due for a send (again) at next_attempt_at

@@ -9,9 +9,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlite_utils import Database
-
 from ordertrack.errors import UsageProblem
+from ordertrack.store.db import Database
 from ordertrack.text import one_line
 
 SCHEMA_VERSION = 1

@@ -15,10 +15,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ordertrack.store.db import Database
-
 from ordertrack.errors import LockHeld
-from ordertrack.store.db import transaction
+from ordertrack.store.db import Database, transaction
 from ordertrack.text import one_line
 from ordertrack.timeutil import from_db, show, to_db, utcnow
 
@@ -94,7 +92,7 @@ def _try_take(db: Database, name: str, command: str, token: str,
             " WHERE name = ?", (name,),
         ).fetchone()
         if not _free(row, now, host):
-            return row
+            return tuple(row)
         db.execute(
             "INSERT OR REPLACE INTO locks (name, command, pid, host, token, acquired_at,"
             " expires_at, boot_id, started) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

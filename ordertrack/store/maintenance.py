@@ -6,11 +6,9 @@ import stat
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from ordertrack.store.db import Database
-
 from ordertrack.core.trading_calendar import ist_date
 from ordertrack.errors import DatabaseProblem
-from ordertrack.store.db import private_dirs, transaction
+from ordertrack.store.db import Database, private_dirs, transaction
 from ordertrack.store.orders import OPEN
 from ordertrack.timeutil import to_db
 

@@ -5,9 +5,8 @@ from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
-from ordertrack.store.db import Database
-
 from ordertrack.core.models import Change, Event, Order, Side, Status
+from ordertrack.store.db import Database
 from ordertrack.timeutil import from_db, to_db
 
 OPEN = tuple(s.value for s in Status if s.is_open)
@@ -45,7 +44,7 @@ def open_orders(db: Database, not_in: Collection[str] = ()) -> list[Order]:
     cursor = db.execute(f"SELECT * FROM orders WHERE {_IS_OPEN} ORDER BY id")
     names = [d[0] for d in cursor.description]
     at = names.index("order_id")
-    return [order_from_row(dict(zip(names, values))) for values in cursor
+    return [order_from_row(dict(zip(names, values, strict=False))) for values in cursor
             if values[at] not in not_in]
 
 

@@ -8,9 +8,8 @@ import json
 from datetime import datetime
 from typing import Any
 
-from ordertrack.store.db import Database
-
 from ordertrack.store import deliveries
+from ordertrack.store.db import Database
 from ordertrack.timeutil import to_db
 
 # PENDING until delivered; DIGESTED rows travel inside a DIGEST row; OFF ones are muted.
@@ -54,11 +53,13 @@ def listing(db: Database, status: str | None = None, run_id: int | None = None,
 
 def run_count(db: Database, run_id: int | None) -> int:
     """How many notifications a run queued (without rendering them, as listing() does)."""
-    return db.execute("SELECT count(*) FROM outbox WHERE run_id = ?", (run_id,)).fetchone()[0]
+    return int(db.execute("SELECT count(*) FROM outbox WHERE run_id = ?",
+                          (run_id,)).fetchone()[0])
 
 
 def count(db: Database, status: str) -> int:
-    return db.execute("SELECT count(*) FROM outbox WHERE status = ?", (status,)).fetchone()[0]
+    return int(db.execute("SELECT count(*) FROM outbox WHERE status = ?",
+                          (status,)).fetchone()[0])
 
 
 def find(db: Database, key: str) -> int | None:

@@ -4,10 +4,9 @@ the dated holdings history."""
 import json
 from datetime import date, datetime
 
-from ordertrack.store.db import Database
-
 from ordertrack.core.models import BrokerOrder, Holding, local_ref
 from ordertrack.core.reconcile_plan import Decision, Facts
+from ordertrack.store.db import Database
 from ordertrack.store.orders import OPEN
 from ordertrack.timeutil import from_db, to_db
 
@@ -42,8 +41,9 @@ def record_manual_orders(db: Database, book: tuple[BrokerOrder, ...], ids: set[s
 
 
 def last_tracking_change(db: Database, symbol: str) -> int | None:
-    return db.execute("SELECT max(id) FROM tracking_changes WHERE symbol = ?",
-                      (symbol,)).fetchone()[0]
+    found = db.execute("SELECT max(id) FROM tracking_changes WHERE symbol = ?",
+                       (symbol,)).fetchone()[0]
+    return int(found) if found is not None else None
 
 
 def insert_adjustment(db: Database, key: str, d: Decision, now: datetime,

@@ -7,11 +7,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from ordertrack.store.db import Database
-
-from ordertrack.store import summary
 from ordertrack.core.trading_calendar import OPEN, Calendar
 from ordertrack.errors import UsageProblem
+from ordertrack.store import summary
+from ordertrack.store.db import Database
 from ordertrack.timeutil import IST, from_db, to_db
 
 TIMELINE_LIMIT = 300  # orders drawn; a longer period says how many more there were
@@ -94,7 +93,7 @@ class ReportData:
 def _rows(db: Database, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
     cursor = db.execute(sql, params)
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, r)) for r in cursor.fetchall()]
+    return [dict(zip(names, r, strict=False)) for r in cursor.fetchall()]
 
 
 def value_traded(s: dict[str, Any]) -> float:

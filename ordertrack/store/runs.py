@@ -5,10 +5,7 @@ import os
 from datetime import datetime
 from typing import Any
 
-from ordertrack.store.db import Database
-
-from ordertrack.store.db import transaction
-from ordertrack.store.locks import pid_alive  # noqa: F401  (notify/delivery imports it from here)
+from ordertrack.store.db import Database, transaction
 from ordertrack.text import storable
 from ordertrack.timeutil import from_db, to_db, utcnow
 
@@ -61,7 +58,8 @@ def last_runs(db: Database) -> list[dict[str, Any]]:
     return rows
 
 
-def history(db: Database, exclude_run: int | None = None) -> dict[str, tuple[datetime | None, bool]]:
+def history(db: Database,
+            exclude_run: int | None = None) -> dict[str, tuple[datetime | None, bool]]:
     """For each command: (start of its last successful run, whether it ever ran)."""
     cursor = db.execute(
         "SELECT command, max(CASE WHEN outcome = 'ok' THEN started_at END) FROM runs"

@@ -2,9 +2,7 @@
 
 from typing import Any
 
-from ordertrack.store.db import Database
-
-from ordertrack.store.db import transaction
+from ordertrack.store.db import Database, transaction
 
 
 def load(db: Database, broker: str) -> dict[str, Any] | None:

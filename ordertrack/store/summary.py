@@ -4,9 +4,8 @@ wording is notify/messages.py's)."""
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from ordertrack.store.db import Database
-
 from ordertrack.core.lifecycle import UNCONFIRMED
+from ordertrack.store.db import Database
 from ordertrack.timeutil import IST, to_db
 
 _FINAL_KINDS = ("EXECUTED", "REJECTED", "CANCELLED", "EXPIRED", "CORRECTED")

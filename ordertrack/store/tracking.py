@@ -3,9 +3,8 @@
 from datetime import datetime
 from typing import Any
 
-from ordertrack.store.db import Database
-
 from ordertrack.core.models import Side
+from ordertrack.store.db import Database
 from ordertrack.timeutil import to_db
 
 ACTIVE, STOPPED = "ACTIVE", "STOPPED"
@@ -27,7 +26,7 @@ def _record(db: Database, symbol: str, delta: int, qty_after: int, cause: str, n
 
 
 def begin_tracking(db: Database, symbol: str, qty: int, now: datetime) -> str:
-    """Start tracking `symbol` with `qty` owned. Returns 'added', 'unchanged' or raises ValueError."""
+    """Start tracking `symbol` with `qty` owned: 'added', 'unchanged', or ValueError."""
     row = get(db, symbol)
     if row and row["status"] == ACTIVE:
         if row["tracked_qty"] == qty:
@@ -39,7 +38,8 @@ def begin_tracking(db: Database, symbol: str, qty: int, now: datetime) -> str:
     stamp = to_db(now)
     db.execute(
         "INSERT INTO tracking (symbol, tracked_qty, status, started_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (symbol) DO UPDATE SET tracked_qty = excluded.tracked_qty,"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (symbol) DO UPDATE SET"
+        " tracked_qty = excluded.tracked_qty,"
         " status = excluded.status, started_at = excluded.started_at,"
         " updated_at = excluded.updated_at, stopped_at = NULL",
         (symbol, qty, ACTIVE, stamp, stamp),

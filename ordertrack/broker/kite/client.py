@@ -18,7 +18,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
-from ordertrack.store.db import Database
 
 from ordertrack.broker.kite import format as kite_format
 from ordertrack.config import Settings
@@ -26,6 +25,7 @@ from ordertrack.core.models import Fetch, Outcome
 from ordertrack.errors import BrokerUnavailable, ConfigError, UsageProblem
 from ordertrack.net import HttpFailure, Reply, RetryPolicy, monotonic, send
 from ordertrack.store import sessions
+from ordertrack.store.db import Database
 from ordertrack.timeutil import UTC, from_db, to_db, to_ist, utcnow
 
 NAME = "kite"

@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 
 import pyotp
 import requests
-from ordertrack.store.db import Database
 
 from ordertrack.broker.kotak import format as kotak_format
 from ordertrack.broker.kotak.session import Session, obtain
@@ -27,6 +26,7 @@ from ordertrack.config import Settings
 from ordertrack.core.models import Fetch, Outcome
 from ordertrack.errors import BrokerUnavailable, ConfigError
 from ordertrack.net import HttpFailure, Reply, RetryPolicy, send
+from ordertrack.store.db import Database
 from ordertrack.timeutil import utcnow
 
 NEO_FIN_KEY = "neotradeapi"

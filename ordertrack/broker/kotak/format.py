@@ -11,8 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from ordertrack.core import lifecycle, symbols
-from ordertrack.core.models import (BrokerOrder, BrokerState, Fetch, Holding, Outcome, Position,
-                                    Side)
+from ordertrack.core.models import BrokerOrder, BrokerState, Fetch, Holding, Outcome, Position, Side
 from ordertrack.text import storable
 from ordertrack.timeutil import IST, UTC, from_epoch_ns
 

@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from ordertrack.store.db import Database
-
 from ordertrack.errors import BrokerUnavailable
 from ordertrack.store import locks, sessions
+from ordertrack.store.db import Database
 from ordertrack.timeutil import UTC, from_db, to_db, to_ist, utcnow
 
 # Log in again this long before the token's own expiry, so a run does not start on a token
