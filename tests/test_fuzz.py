@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from ordertrack.broker import rows as broker_rows
 from ordertrack.broker.kotak import format as kf
 from ordertrack.core.models import BrokerOrder, Holding, Outcome, Position, Side
 from ordertrack.notify.messages import DUPLICATE_NOTE, Part, message, render, setup_check, units
@@ -72,7 +73,7 @@ def check_order(order: Any, row: Any) -> None:
     assert isinstance(order.symbol, str)
     assert order.side is None or isinstance(order.side, Side)
     for number in (order.qty, order.filled_qty):
-        assert number is None or (type(number) is int and abs(number) <= kf.MAX_NUMBER)
+        assert number is None or (type(number) is int and abs(number) <= broker_rows.MAX_NUMBER)
     assert order.avg_price is None or (isinstance(order.avg_price, float)
                                        and math.isfinite(order.avg_price))
     assert type(order.updated_ns) is int and 0 <= order.updated_ns <= 2**63 - 1
@@ -200,8 +201,8 @@ def test_order_row(row):
             or kf.malformed(row)
     else:
         check_order(order, row)
-        assert order.qty is None or 0 < order.qty <= kf.ABSURD_QTY
-        assert order.filled_qty is None or 0 <= order.filled_qty <= (order.qty or kf.ABSURD_QTY)
+        assert order.qty is None or 0 < order.qty <= broker_rows.ABSURD_QTY
+        assert order.filled_qty is None or 0 <= order.filled_qty <= (order.qty or broker_rows.ABSURD_QTY)
 
 
 @FUZZ

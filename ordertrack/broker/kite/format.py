@@ -6,11 +6,12 @@ fixture file and a live reply go through the same code. Kite sends real numbers 
 every field is still read defensively: a row that cannot be believed is skipped, never guessed.
 """
 
-import math
 from datetime import datetime
 from typing import Any
 
-from ordertrack.core import lifecycle, symbols
+from ordertrack.broker import rows
+from ordertrack.broker.rows import ABSURD_QTY, bounded, whole
+from ordertrack.core import symbols
 from ordertrack.core.models import BrokerOrder, BrokerState, Fetch, Holding, Outcome, Position, Side
 from ordertrack.text import storable
 from ordertrack.timeutil import IST, UTC
@@ -20,8 +21,6 @@ from ordertrack.timeutil import IST, UTC
 FINAL = {"COMPLETE": BrokerState.COMPLETE, "REJECTED": BrokerState.REJECTED,
          "CANCELLED": BrokerState.CANCELLED}
 AMO_STATUS = "AMO REQ RECEIVED"
-MAX_NUMBER = 10**12  # beyond any real quantity or price; keeps SQLite integers in range
-ABSURD_QTY = 10**9  # no real order is this large (the bound `pending add` accepts)
 
 
 def broker_state(status: str) -> BrokerState:
@@ -43,15 +42,13 @@ def to_number(value: Any) -> float | None:
     if value is None or isinstance(value, bool):
         return None
     try:
-        number = float(value)
+        return bounded(float(value))
     except (TypeError, ValueError):
         return None
-    return number if math.isfinite(number) and abs(number) <= MAX_NUMBER else None
 
 
 def to_int(value: Any) -> int | None:
-    number = to_number(value)
-    return int(number) if number is not None and number == int(number) else None
+    return whole(to_number(value))
 
 
 def to_text(value: Any) -> str | None:
@@ -155,38 +152,16 @@ def is_amo(row: dict[str, Any]) -> bool:
     return row.get("variety") == "amo" or str(row.get("status", "")).upper() == AMO_STATUS
 
 
-def _rows(payload: Any) -> tuple[Fetch, list[BrokerOrder]]:
-    fetch = envelope(payload)
-    if fetch.outcome is not Outcome.OK:
-        return fetch, []
-    parsed = [order_row(row) for row in fetch.items]
-    kept = [o for o in parsed if o is not None]
-    return Fetch(Outcome.OK, skipped=len(parsed) - len(kept)), kept
-
-
 def order_book(payload: Any) -> Fetch:
     """`GET /orders` → one BrokerOrder per order id (an id listed twice is resolved by the
     lifecycle, not by position)."""
-    fetch, rows = _rows(payload)
-    if fetch.outcome is not Outcome.OK:
-        return fetch
-    by_id: dict[str, list[BrokerOrder]] = {}
-    for row in rows:
-        by_id.setdefault(row.order_id, []).append(row)
-    items = tuple(lifecycle.most_advanced(group) for group in by_id.values())
-    return Fetch(Outcome.OK, items=items, skipped=fetch.skipped)
+    return rows.book(*rows.parse(envelope(payload), order_row))
 
 
 def order_history(payload: Any, order_id: str) -> Fetch:
     """`GET /orders/{id}` → this order's current state; Kite does not promise the list's order,
     so it is resolved by the lifecycle like Kotak's history."""
-    fetch, rows = _rows(payload)
-    if fetch.outcome is not Outcome.OK:
-        return fetch
-    rows = [o for o in rows if o.order_id == order_id]
-    if not rows:
-        return Fetch(Outcome.EMPTY, skipped=fetch.skipped)
-    return Fetch(Outcome.OK, items=(lifecycle.most_advanced(rows),), skipped=fetch.skipped)
+    return rows.history(*rows.parse(envelope(payload), order_row), order_id)
 
 
 def trades(payload: Any) -> Fetch:

@@ -5,12 +5,13 @@ go through the same code. Types in Kotak rows are inconsistent (numbers as strin
 such as "NA" and "--"), so every field is read defensively.
 """
 
-import math
 import re
 from datetime import datetime
 from typing import Any
 
-from ordertrack.core import lifecycle, symbols
+from ordertrack.broker import rows
+from ordertrack.broker.rows import ABSURD_QTY, bounded, whole
+from ordertrack.core import symbols
 from ordertrack.core.models import BrokerOrder, BrokerState, Fetch, Holding, Outcome, Position, Side
 from ordertrack.text import storable
 from ordertrack.timeutil import IST, UTC, from_epoch_ns
@@ -68,10 +69,6 @@ def blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and value.strip().upper() in _SENTINELS)
 
 
-# Beyond any real quantity; also keeps a corrupt value from overflowing SQLite's integers.
-MAX_NUMBER = 10**12
-# No real order is this large (the bound `pending add` accepts): a row claiming more is corrupt.
-ABSURD_QTY = 10**9
 
 
 def epoch_ns(value: Any) -> int:
@@ -87,15 +84,13 @@ def to_float(value: Any) -> float | None:
     if blank(value) or isinstance(value, bool):
         return None
     try:
-        number = float(str(value).replace(",", "").strip())
+        return bounded(float(str(value).replace(",", "").strip()))
     except ValueError:
         return None
-    return number if math.isfinite(number) and abs(number) <= MAX_NUMBER else None
 
 
 def to_int(value: Any) -> int | None:
-    number = to_float(value)
-    return int(number) if number is not None and number == int(number) else None
+    return whole(to_float(value))
 
 
 def to_text(value: Any) -> str | None:
@@ -207,44 +202,17 @@ def state_time(row: dict[str, Any]) -> datetime | None:
     return parse_time(row.get("flDtTm")) or parse_time(row.get("hsUpTm"))
 
 
-def _rows(payload: Any) -> tuple[Fetch, list[BrokerOrder]]:
-    fetch = envelope(payload)
-    if fetch.outcome is not Outcome.OK:
-        return fetch, []
-    parsed = [order_row(row) for row in fetch.items]
-    kept = [o for o in parsed if o is not None]
-    return Fetch(Outcome.OK, skipped=len(parsed) - len(kept)), kept
-
-
-def current(rows: list[BrokerOrder]) -> BrokerOrder:
-    """Several rows of one order → its current state (lifecycle.most_advanced)."""
-    return lifecycle.most_advanced(rows)
-
-
 def order_book(payload: Any) -> Fetch:
     """Order book reply → Fetch of BrokerOrder, one per order id (an id listed twice is
     resolved by the lifecycle, not by position). Rows without an order id or with numbers
     that cannot be true are counted in `skipped`, not kept."""
-    fetch, rows = _rows(payload)
-    if fetch.outcome is not Outcome.OK:
-        return fetch
-    by_id: dict[str, list[BrokerOrder]] = {}
-    for row in rows:
-        by_id.setdefault(row.order_id, []).append(row)
-    items = tuple(current(group) if len(group) > 1 else group[0] for group in by_id.values())
-    return Fetch(Outcome.OK, items=items, skipped=fetch.skipped)
+    return rows.book(*rows.parse(envelope(payload), order_row))
 
 
 def order_history(payload: Any, order_id: str) -> Fetch:
     """History reply → this order's current state as one row. Kotak lists history newest
     first but stamps `updRecvTm` rising down the list, so neither is trusted."""
-    fetch, rows = _rows(payload)
-    if fetch.outcome is not Outcome.OK:
-        return fetch
-    rows = [o for o in rows if o.order_id == order_id]
-    if not rows:
-        return Fetch(Outcome.EMPTY, skipped=fetch.skipped)
-    return Fetch(Outcome.OK, items=(current(rows),), skipped=fetch.skipped)
+    return rows.history(*rows.parse(envelope(payload), order_row), order_id)
 
 
 _ERROR_KEYS = ("error", "fault", "Error", "Error Message", "errMsg", "emsg")
