@@ -10,7 +10,6 @@ whole year. Target: under 1 s for the day on a 2-core machine.
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -18,18 +17,10 @@ from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_eod import build  # noqa: E402 (the same data as the eod benchmark)
+from bench_eod import build, timed  # noqa: E402 (the same data as the eod benchmark)
 
 from ordertrack.core.trading_calendar import Calendar, ist_date  # noqa: E402
 from ordertrack.timeutil import utcnow  # noqa: E402
-
-
-def timed(args: list[str], env: dict[str, str]) -> float:
-    started = time.perf_counter()
-    result = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        sys.exit(f"{' '.join(args)} failed ({result.returncode}): {result.stderr}")
-    return time.perf_counter() - started
 
 
 def main() -> None:
