@@ -381,9 +381,13 @@ def verify(
     """Fetch the order book once, advance every open order, queue notifications and deliver
     them. Exit 6 when a notification could not be delivered (it is kept for the next run)."""
     shell = _shell(ctx)
-    broker = make_broker(shell.settings, shell.open())
-    result, db = _broker_run(shell, "verify", lambda db, run_id: verify_job.run(
-        db, broker, shell.settings, utcnow(), order_id, run_id))
+
+    def start() -> tuple[Any, Database]:
+        broker = make_broker(shell.settings, shell.open())
+        return _broker_run(shell, "verify", lambda db, run_id: verify_job.run(
+            db, broker, shell.settings, utcnow(), order_id, run_id))
+
+    result, db = _json_on_broker_error(json_, start)
     queued = outbox.listing(db, run_id=result.run_id)
     if json_:
         render.emit_json({"book": result.book, **result.counts, "notifications": len(queued),
@@ -407,10 +411,14 @@ def reconcile(
     """Compare broker holdings (+ today's positions) with tracked quantities; detect and apply
     manual trades."""
     shell = _shell(ctx)
-    broker = make_broker(shell.settings, shell.open())
     command = "reconcile --dry-run" if dry_run else "reconcile"
-    result, db = _broker_run(shell, command, lambda db, run_id: reconcile_job.run(
-        db, broker, shell.settings, utcnow(), dry_run, run_id))
+
+    def start() -> tuple[Any, Database]:
+        broker = make_broker(shell.settings, shell.open())
+        return _broker_run(shell, command, lambda db, run_id: reconcile_job.run(
+            db, broker, shell.settings, utcnow(), dry_run, run_id))
+
+    result, db = _json_on_broker_error(json_, start)
     if json_:
         render.emit_json({"dry_run": dry_run, **result.counts,
                           "decisions": [render.decision_json(d) for d in result.decisions]})
@@ -446,6 +454,17 @@ def eod(ctx: typer.Context, json_: JsonFlag = False) -> None:
         render.delivery(report)
     if problem := result.failure(undelivered):
         raise problem
+
+
+def _json_on_broker_error(json_: bool, body: Callable[[], T]) -> T:
+    """Monitoring parses every --json run: a broker failure (exit 4) is JSON too, as eod's."""
+    try:
+        return body()
+    except BrokerUnavailable as exc:
+        if json_:
+            render.emit_json({"broker": "failed", "broker_error": redact(exc.message),
+                              "exit_code": int(exc.exit_code)})
+        raise
 
 
 @app.command()
