@@ -57,7 +57,7 @@ def test_flush_retry_failed_resends_only_to_the_chat_that_failed(cli, half_deliv
     del half_delivered.chats["2002"]  # the user unblocked the bot
     result = cli("outbox", "flush", "--retry-failed")
     assert result.code == 0
-    assert result.out.splitlines() == ["Re-queued 1 failed deliveries.",
+    assert result.out.splitlines() == ["Re-queued 1 failed delivery.",
                                        "Telegram: 1 sent, 0 waiting, 0 failed."]
     assert [m["chat_id"] for m in half_delivered.messages] == ["1001", "2002"]
     assert json.loads(cli("outbox", "list", "--json").out)[0]["status"] == "SENT"

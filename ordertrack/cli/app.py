@@ -30,18 +30,24 @@ from ordertrack.timeutil import show, show_iso, utcnow
 
 T = TypeVar("T")
 
+HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(
-    name="ordertrack", add_completion=False, no_args_is_help=True, rich_markup_mode=None,
-    pretty_exceptions_enable=False,
-    help="Track the orders a trading engine places with the broker, and tell the trader.",
+    name="ordertrack", add_completion=True, no_args_is_help=True, rich_markup_mode=None,
+    pretty_exceptions_enable=False, context_settings=HELP_OPTIONS,
+    help="Track the orders a trading engine places with the broker, and tell the trader. "
+         "Shell completion: ordertrack --install-completion.",
 )
-pending_app = typer.Typer(no_args_is_help=True, help="Orders the engine placed.")
-track_app = typer.Typer(no_args_is_help=True, help="The tracking scope: symbols and quantities.")
-outbox_app = typer.Typer(no_args_is_help=True, help="Notifications: waiting, sent, failed.")
+pending_app = typer.Typer(no_args_is_help=True, context_settings=HELP_OPTIONS,
+                          help="Orders the engine placed.")
+track_app = typer.Typer(no_args_is_help=True, context_settings=HELP_OPTIONS,
+                        help="The tracking scope: symbols and quantities.")
+outbox_app = typer.Typer(no_args_is_help=True, context_settings=HELP_OPTIONS,
+                         help="Notifications: waiting, sent, failed.")
 app.add_typer(pending_app, name="pending")
 app.add_typer(track_app, name="track")
 app.add_typer(outbox_app, name="outbox")
-broker_app = typer.Typer(no_args_is_help=True, help="The broker connection.")
+broker_app = typer.Typer(no_args_is_help=True, context_settings=HELP_OPTIONS,
+                         help="The broker connection.")
 app.add_typer(broker_app, name="broker")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print data as JSON.")]
@@ -122,7 +128,11 @@ def pending_add(
     tag: Annotated[str | None, typer.Option(help="The tag sent with the order (Kotak 'ig').")]
     = None,
     from_file: Annotated[Path | None, typer.Option(
-        "--from", help="Import many orders from a JSON-lines or .csv file, all or nothing.")]
+        "--from", help="Import many orders from a JSON-lines or .csv file, all or nothing. "
+        f"Fields: {', '.join(register.IMPORT_FIELDS)} (symbol, side and qty required). "
+        'JSON line: {"order_id": "261130000012345", "symbol": "INFY", "side": "buy", '
+        '"qty": 10, "price": 1520.5}. CSV: a header line "order_id,symbol,side,qty,price", '
+        'then "261130000012345,INFY,buy,10,1520.5".')]
     = None,
     completes: Annotated[str | None, typer.Option(
         "--completes", metavar="#N",
@@ -132,13 +142,15 @@ def pending_add(
 
     Example: ordertrack pending add 250122000700111 --symbol INFY --side buy --qty 100
     """
+    if from_file is None:
+        _required(symbol=symbol, side=side, qty=qty)
     db = _shell(ctx).open()
     if from_file is not None:
         if any(v is not None for v in (order_id, symbol, side, qty, price, placed_at, tag,
                                        completes)) or amo:
             raise UsageProblem("--from cannot be combined with an order id or order options")
         counts = register.import_file(db, from_file, utcnow())
-        render.console.print(f"Imported {counts['added']} orders "
+        render.console.print(f"Imported {render.plural(counts['added'], 'order')} "
                              f"({counts['unchanged']} already registered).")
         return
     outcome, local_id = register.register_order(
@@ -148,6 +160,14 @@ def pending_add(
     said = {"added": "registered", "unchanged": "already registered",
             "resolved": f"registered: it completes unconfirmed order #{local_id}"}
     render.console.print(f"Order {name} {said[outcome]}.")
+
+
+def _required(**given: object) -> None:
+    """The first missing option of an order, by its flag."""
+    examples = {"symbol": "--symbol INFY", "side": "--side buy", "qty": "--qty 10"}
+    for name, value in given.items():
+        if value is None:
+            raise UsageProblem(f"--{name} is required (e.g. {examples[name]})")
 
 
 @pending_app.command("cancel")
@@ -169,7 +189,8 @@ def pending_cancel(
 def pending_list(
     ctx: typer.Context,
     all_: Annotated[bool, typer.Option("--all", help="Include finished orders.")] = False,
-    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+    status: Annotated[str | None, typer.Option(
+        help=f"Only this status: {', '.join(Status.__members__)}.")] = None,
     symbol: Annotated[str | None, typer.Option(help="Only this symbol.")] = None,
     json_: JsonFlag = False,
 ) -> None:
@@ -197,13 +218,20 @@ def pending_show(
     db = _shell(ctx).open(create=False)
     row = orders.find_order(db, order_id)
     if row is None:
-        raise UsageProblem(f"order {order_id} is not registered")
+        raise UsageProblem(f"order {order_id} is not registered" + _local_hint(db, order_id))
     events = orders.events_of(db, row["id"])
     if json_:
         render.emit_json({"order": render.order_json(row),
                           "events": [render.event_json(e) for e in events]})
     else:
         render.order_detail(row, events)
+
+
+def _local_hint(db: Database, order_id: str) -> str:
+    """'3' was most likely meant as the unconfirmed order #3."""
+    if order_id.isdigit() and orders.find_order(db, f"#{order_id}") is not None:
+        return f"; did you mean '#{order_id}' (an order without a broker id yet)?"
+    return ""
 
 
 # ---- track -----------------------------------------------------------------------------------
@@ -316,8 +344,9 @@ def outbox_flush(
     shell = _shell(ctx)
     db = shell.open()
     if retry_failed:
-        render.console.print(f"Re-queued {delivery.requeue_failed(db, shell.settings)} failed "
-                             "deliveries.")
+        requeued = delivery.requeue_failed(db, shell.settings)
+        said = render.plural(requeued, "failed delivery", "failed deliveries")
+        render.console.print(f"Re-queued {said}.")
     _deliver(shell, db, always=True)
 
 
@@ -508,12 +537,19 @@ def _fail(message: str, code: ExitCode) -> int:
     return int(code)
 
 
+_ROOT_OPTIONS = ("--db", "--config")
+
+
 def _usage(exc: typer.TyperException) -> int:
     ctx = getattr(exc, "ctx", None)
     if type(exc).__name__ == "NoArgsIsHelpError":
         sys.stdout.write(exc.format_message() + "\n")
         return int(ExitCode.OK)
     hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    name = getattr(exc, "option_name", "")
+    if type(exc).__name__ == "NoSuchOption" and name in _ROOT_OPTIONS and ctx is not None:
+        hint = (f": {name} belongs before the command, e.g. "
+                f"'ordertrack {name} ... {ctx.command_path.removeprefix('ordertrack ')} ...'")
     return _fail(exc.format_message().replace("\n", " ") + hint, ExitCode.USAGE)
 
 

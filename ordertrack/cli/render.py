@@ -322,8 +322,8 @@ def eod_view(result: Any) -> None:
         summary_tables(result.summary)
         if not result.summary_queued:
             console.print(f"({result.summary_skipped})")
-    console.print(f"Archived: {result.archived_orders} finished orders, "
-                  f"{result.archived_symbols} symbols with nothing left.")
+    console.print(f"Archived: {plural(result.archived_orders, 'finished order')}, "
+                  f"{plural(result.archived_symbols, 'symbol')} with nothing left.")
     backup = f"backup {result.backup}" if result.backup else "no backup"
     console.print(f"Database: integrity {result.integrity}, {backup}, "
                   f"size {result.db_size / 2**20:.1f} MiB.")
@@ -331,6 +331,11 @@ def eod_view(result: Any) -> None:
         console.print(f"Report: {result.report}")
     if getattr(result, "report_error", None):
         warn(result.report_error)
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """'1 order', '2 orders'."""
+    return f"{n} {word if n == 1 else words or word + 's'}"
 
 
 def warn(line: str) -> None:
