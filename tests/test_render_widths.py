@@ -126,3 +126,14 @@ def test_piped_log_lines_keep_every_column(monkeypatch: pytest.MonkeyPatch) -> N
     assert len(line.splitlines()) == 1
     assert f"Order={OID}" in line and f"Symbol={SYM}" in line and REASON in line
     assert "Placed (IST)=" in line
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_summary_with_every_section(width: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.test_summary_text import FULL
+
+    text = _rendered(width, monkeypatch, lambda: render.summary_tables(FULL))
+    for kind in ("executed", "rejected", "cancelled", "expired", "unconfirmed", "still_pending"):
+        for r in FULL[kind]:
+            _whole(text, r["order_id"], r["symbol"], *([r["reason"]] if r["reason"] else []))
+    assert "Still open" in text and "ITC-EQ 40, MRF-EQ 10" in text

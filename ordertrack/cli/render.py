@@ -294,23 +294,35 @@ def summary_tables(s: dict[str, Any]) -> None:
         console.print(inline(messages.summary_unreachable(s)))
     if s.get("corrected"):
         console.print(messages.SUMMARY_CORRECTED)
-    counts = _Table(title=f"{messages.SUMMARY_TITLE} {s['trading_day']}")
     cells = messages.summary_counts(s, everything=True)
-    for name, _ in cells:
-        counts.add_column(name, justify="right")
-    counts.add_row(*(str(n) for _, n in cells))
-    console.print(counts)
+    title = f"{messages.SUMMARY_TITLE} {s['trading_day']}"
+    if log_mode() or sum(len(name) + 3 for name, _ in cells) < console.width:
+        console.print(fitted(title, [Col(name, justify="right") for name, _ in cells],
+                             [[str(n) for _, n in cells]]))
+    else:  # too narrow for a row of counts: one count a line
+        console.print(fitted(title, [Col("Count"), Col("", justify="right")],
+                             [[name, str(n)] for name, n in cells]))
     finished = [(label.lower(), r) for kind, label in messages.SUMMARY_OUTCOMES.items()
                 for r in s.get(kind, [])]
-    if finished:
-        cols = [Col("Outcome"), Col("Order"), Col("Symbol"), Col("Side", 2),
-                Col("Filled/Qty", 3), Col("Avg", 4), Col("Reason", 1, wrap=True, under=True)]
-        console.print(fitted("Finished today", cols, [
-            [kind, r["order_id"] or "", r["symbol"], r["side"], f"{r['filled_qty']}/{r['qty']}",
-             inr(r["avg_price"]) if r["avg_price"] else "", r["reason"] or ""]
-            for kind, r in finished]))
+    still_open = [(messages.SUMMARY_PARTIAL if r.get("status") == "PARTIALLY_FILLED"
+                   else messages.SUMMARY_PENDING).lower() for r in s.get("still_pending", [])]
+    for title, rows in (("Finished today", finished),
+                        ("Still open", list(zip(still_open, s.get("still_pending", []))))):
+        _summary_orders_table(title, rows)
     if s["tracked"]:
         console.print(messages.summary_tracked(s))
+
+
+def _summary_orders_table(title: str, rows: list[tuple[str, dict[str, Any]]]) -> None:
+    if not rows:
+        return
+    cols = [Col("Outcome", wrap=True), Col("Order"), Col("Symbol"), Col("Side", 2),
+            Col("Filled/Qty", 3), Col("Avg", 4), Col("Reason", 1, wrap=True, under=True)]
+    console.print(fitted(title, cols, [
+        [kind, r.get("order_id") or "", r["symbol"], r["side"],
+         f"{r.get('filled_qty') or 0}/{r['qty']}",
+         inr(r["avg_price"]) if r.get("avg_price") else "", r.get("reason") or ""]
+        for kind, r in rows]))
 
 
 def eod_view(result: Any) -> None:
