@@ -30,7 +30,7 @@ def test_list_shows_each_chats_delivery_and_last_error(cli, half_delivered):
     table = cli("outbox", "list", "--status", "failed")
     assert table.code == 0
     assert "1001: SENT (message 101)" in table.out
-    assert "2002: FAILED (1 attempts) — bot blocked by" in table.out  # (the table wraps)
+    assert "2002: FAILED (1 attempt) — bot blocked by" in table.out  # (the table wraps)
     [row] = json.loads(cli("outbox", "list", "--json").out)
     assert row["status"] == "FAILED" and row["text"].startswith("Executed: BUY INFY 1/1")
     sent, failed = row["deliveries"]

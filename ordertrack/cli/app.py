@@ -214,17 +214,32 @@ def pending_show(
     order_id: Annotated[str, typer.Argument(help="Broker order id, or #N for an unconfirmed one.")],
     json_: JsonFlag = False,
 ) -> None:
-    """One order with its full event history."""
-    db = _shell(ctx).open(create=False)
+    """One order with its full event history; an open one with how many successful fetches
+    have missed it and when it may expire."""
+    shell = _shell(ctx)
+    db = shell.open(create=False)
     row = orders.find_order(db, order_id)
     if row is None:
         raise UsageProblem(f"order {order_id} is not registered" + _local_hint(db, order_id))
     events = orders.events_of(db, row["id"])
+    expiry = _expiry(row, shell.settings)
     if json_:
         render.emit_json({"order": render.order_json(row),
-                          "events": [render.event_json(e) for e in events]})
+                          "events": [render.event_json(e) for e in events], "expiry": expiry})
     else:
         render.order_detail(row, events)
+        render.expiry_line(expiry)
+
+
+def _expiry(row: dict[str, Any], settings: config.Settings) -> dict[str, Any] | None:
+    """For an open order: the fetches that missed it, and when it becomes eligible for expiry."""
+    order = orders.order_from_row(row)
+    if not order.status.is_open:
+        return None
+    rules = settings.missing
+    return {"missed_fetches": order.missing_count, "fetches_needed": rules.runs,
+            "missing_since": show_iso(order.missing_since),
+            "eligible_from": show_iso(rules.deadline(order))}
 
 
 def _local_hint(db: Database, order_id: str) -> str:
@@ -306,14 +321,17 @@ def outbox_list(
     status: Annotated[str | None, typer.Option(
         help="PENDING, SENT, FAILED, DIGESTED or OFF.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1_000_000, help="At most this many rows.")] = 200,
+    oldest: Annotated[bool, typer.Option("--oldest", help="Oldest first (default: newest "
+                                         "first, so recent ones are within --limit).")] = False,
     json_: JsonFlag = False,
 ) -> None:
-    """Notifications waiting, sent and failed, with each chat's delivery and last error."""
+    """Notifications waiting, sent and failed, newest first, with each chat's delivery and last
+    error."""
     if status is not None and status.upper() not in outbox.STATUSES:
         raise UsageProblem(f"--status must be one of {', '.join(outbox.STATUSES)}")
     db = _shell(ctx).open(create=False)
     rows = outbox.with_deliveries(db, outbox.listing(db, status.upper() if status else None,
-                                                     limit=limit))
+                                                     limit=limit, newest_first=not oldest))
     if json_:
         render.emit_json([render.outbox_json(r) for r in rows])
     else:

@@ -120,8 +120,8 @@ def fitted(title: str | None, cols: list[Col], rows: list[list[Any]]) -> Table:
     for i in keep:
         col = cols[i]
         if col.wrap or (under is not None and i == keep[0]):
-            table.add_column(col.header, overflow="fold", justify=col.justify,  # type: ignore[arg-type]
-                             min_width=need[i] if not col.wrap else None)
+            table.add_column(col.header, overflow="fold", min_width=None if col.wrap else need[i],
+                             justify=col.justify)  # type: ignore[arg-type]
         else:
             table.add_column(col.header, no_wrap=True, min_width=need[i],
                              justify=col.justify)  # type: ignore[arg-type]
@@ -182,6 +182,16 @@ def order_detail(row: dict[str, Any], events: list[dict[str, Any]]) -> None:
          e["broker_status"] or "", e["reason"] or ""] for e in events]))
 
 
+def expiry_line(expiry: dict[str, Any] | None) -> None:
+    if expiry is None:
+        return
+    missed = expiry["missed_fetches"]
+    needed = plural(expiry["fetches_needed"], "successful fetch", "successful fetches")
+    since = f" (since {show(from_db(expiry['missing_since']))})" if missed else ""
+    console.print(f"Missed by {missed} of the {needed} that expiry needs{since}; eligible for "
+                  f"expiry from {show(from_db(expiry['eligible_from']))}.")
+
+
 def tracking_json(row: dict[str, Any]) -> dict[str, Any]:
     return {"symbol": row["symbol"], "tracked_qty": row["tracked_qty"], "status": row["status"],
             "started_at": show_iso(from_db(row["started_at"])),
@@ -228,7 +238,7 @@ def _delivery_cell(row: dict[str, Any]) -> Text:
             line += f" (message {d['message_id']})"
         elif d["status"] != "SENT":
             due = show(from_db(d["next_attempt_at"])) if d["status"] == "PENDING" else ""
-            line += f" ({d['attempts']} attempts" + (f", next {due}" if due else "") + ")"
+            line += f" ({plural(d['attempts'], 'attempt')}" + (f", next {due}" if due else "") + ")"
             line += f" — {d['last_error']}" if d["last_error"] else ""
         lines.append(inline(line))
     return Text("\n".join(lines) or inline(row["last_error"] or ""))
@@ -307,7 +317,7 @@ def summary_tables(s: dict[str, Any]) -> None:
     still_open = [(messages.SUMMARY_PARTIAL if r.get("status") == "PARTIALLY_FILLED"
                    else messages.SUMMARY_PENDING).lower() for r in s.get("still_pending", [])]
     for title, rows in (("Finished today", finished),
-                        ("Still open", list(zip(still_open, s.get("still_pending", []))))):
+                        ("Still open", list(zip(still_open, s.get("still_pending", []), strict=True)))):
         _summary_orders_table(title, rows)
     if s["tracked"]:
         console.print(messages.summary_tracked(s))
