@@ -314,10 +314,9 @@ def summary_tables(s: dict[str, Any]) -> None:
                              [[name, str(n)] for name, n in cells]))
     finished = [(label.lower(), r) for kind, label in messages.SUMMARY_OUTCOMES.items()
                 for r in s.get(kind, [])]
-    still_open = [(messages.SUMMARY_PARTIAL if r.get("status") == "PARTIALLY_FILLED"
-                   else messages.SUMMARY_PENDING).lower() for r in s.get("still_pending", [])]
-    for title, rows in (("Finished today", finished),
-                        ("Still open", list(zip(still_open, s.get("still_pending", []), strict=True)))):
+    still_open = [((messages.SUMMARY_PARTIAL if r.get("status") == "PARTIALLY_FILLED"
+                    else messages.SUMMARY_PENDING).lower(), r) for r in s.get("still_pending", [])]
+    for title, rows in (("Finished today", finished), ("Still open", still_open)):
         _summary_orders_table(title, rows)
     if s["tracked"]:
         console.print(messages.summary_tracked(s))
