@@ -539,11 +539,13 @@ def status(ctx: typer.Context, json_: JsonFlag = False) -> None:
 
 
 @app.command()
-def demo() -> None:
+def demo(keep: Annotated[Path | None, typer.Option(
+        "--keep", metavar="DIR", help="Leave the broker folder and database in DIR to play with "
+        "(see docs/file-broker.md).")] = None) -> None:
     """A full order lifecycle on a throw-away database with a simulated broker."""
     from ordertrack.cli.demo import run_demo
 
-    run_demo(render.console)
+    run_demo(render.console, keep)
 
 
 # ---- entry point -----------------------------------------------------------------------------
