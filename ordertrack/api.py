@@ -6,6 +6,7 @@
 
 import os
 import sqlite3
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -15,6 +16,7 @@ from ordertrack import config
 from ordertrack.errors import DatabaseProblem, LockHeld, UsageProblem
 from ordertrack.jobs import register
 from ordertrack.store.db import open_db
+from ordertrack.text import one_line, redact
 from ordertrack.timeutil import to_db, utcnow
 
 
@@ -47,7 +49,9 @@ def register_order(symbol: str, side: str, qty: int, *, order_id: str | None = N
         if placed_at.tzinfo is None:
             raise UsageProblem("placed_at must be timezone-aware")
         placed_at = to_db(placed_at)
-    settings = config.load(os.environ, Path(db_path) if db_path else None)
+    settings, problem = config.load_for_registration(os.environ, Path(db_path) if db_path else None)
+    if problem:
+        sys.stderr.write(f"ordertrack: {one_line(redact(problem))}\n")
     with _database_errors():
         db = open_db(settings.db_path)
         try:

@@ -67,6 +67,15 @@ class Shell:
             self._settings = config.load(os.environ, self._db_path, self._config)
         return self._settings
 
+    def open_for_registration(self) -> Database:
+        """The database, even when a setting registration does not use is bad (a warning)."""
+        if self._settings is None:
+            self._settings, problem = config.load_for_registration(
+                os.environ, self._db_path, self._config)
+            if problem:
+                render.warn(problem)
+        return self.open()
+
     def open(self, create: bool = True) -> Database:
         """The database; a read-only command passes create=False and never makes one."""
         if self._db is None:
@@ -144,7 +153,7 @@ def pending_add(
     """
     if from_file is None:
         _required(symbol=symbol, side=side, qty=qty)
-    db = _shell(ctx).open()
+    db = _shell(ctx).open_for_registration()
     if from_file is not None:
         if any(v is not None for v in (order_id, symbol, side, qty, price, placed_at, tag,
                                        completes)) or amo:
