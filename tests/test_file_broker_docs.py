@@ -38,7 +38,7 @@ def test_the_doc_samples_work(cli, tmp_path, monkeypatch) -> None:
         json.dumps(found["history/<id>.json"]))
     monkeypatch.setenv("ORDERTRACK_BROKER", "file")
     monkeypatch.setenv("ORDERTRACK_BROKER_DIR", str(folder))
-    assert cli("broker", "check").out.split() == "Order book: 2, Holdings: 2, Positions: 1".split()
+    assert " ".join(cli("broker", "check").out.split()) == "Order book: 2, Holdings: 2, Positions: 1"
     for oid, symbol, side in (("261130000000001", "INFY", "buy"), ("261130000000002", "TCS",
                                                                     "sell")):
         assert cli("pending", "add", oid, "--symbol", symbol, "--side", side, "--qty",

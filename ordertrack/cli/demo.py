@@ -76,12 +76,12 @@ def run_demo(console: Console, keep: Path | None = None) -> None:
 
 
 def _owned_now(folder: Path) -> None:
-    """Holdings and today's positions matching the demo's fills, so reconcile agrees."""
-    envelope = {"stat": "Ok", "stCode": 200}
-    (folder / "holdings.json").write_text(json.dumps({"data": []}), encoding="utf-8")
-    (folder / "positions.json").write_text(json.dumps({**envelope, "data": [
-        {"trdSym": "ITBEES-EQ", "flBuyQty": "45", "flSellQty": "0"},
-        {"trdSym": "INFY-EQ", "flBuyQty": "100", "flSellQty": "0"}]}), encoding="utf-8")
+    """What the account owns after the demo's fills, so reconcile agrees. As holdings, with
+    no positions: the holdings reply's generic field names keep Kotak's own in broker/kotak."""
+    holdings = [{"symbol": "ITBEES", "quantity": 45}, {"symbol": "INFY", "quantity": 100}]
+    (folder / "holdings.json").write_text(json.dumps({"data": holdings}), encoding="utf-8")
+    (folder / "positions.json").write_text(json.dumps({"stat": "Ok", "stCode": 200, "data": []}),
+                                           encoding="utf-8")
 
 
 def _play(console: Console, base: Path) -> None:
