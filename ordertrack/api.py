@@ -14,6 +14,7 @@ database for each (each registration is still committed before `add` returns):
 
 import os
 import sqlite3
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -25,6 +26,7 @@ from ordertrack.errors import DatabaseProblem, LockHeld, UsageProblem
 from ordertrack.jobs import register
 from ordertrack.store import events as feed
 from ordertrack.store.db import Database, open_db
+from ordertrack.text import one_line, redact
 from ordertrack.timeutil import to_db, utcnow
 
 
@@ -66,8 +68,12 @@ class Registrar:
 @contextmanager
 def registrations(db_path: Path | str | None = None) -> Iterator[Registrar]:
     """One connection for many registrations, e.g. an engine's whole session. Each add() is
-    committed before it returns, as with register_order()."""
-    settings = config.load(os.environ, Path(db_path) if db_path else None)
+    committed before it returns, as with register_order(). A bad setting registration does not
+    use is a warning on stderr, not an error: the engine must never drop an order for it."""
+    settings, problem = config.load_for_registration(os.environ,
+                                                     Path(db_path) if db_path else None)
+    if problem:
+        sys.stderr.write(f"ordertrack: {one_line(redact(problem))}\n")
     with _database_errors():
         db = open_db(settings.db_path)
     try:

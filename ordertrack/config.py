@@ -13,9 +13,9 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ordertrack.core.lifecycle import MissingRules
 from ordertrack.core.trading_calendar import NSE_HOLIDAYS_2026, Calendar
 from ordertrack.errors import ConfigError
-from ordertrack.core.lifecycle import MissingRules
 
 BROKERS = ("kotak", "kite", "file")
 BROKER_FORMATS = ("kotak", "kite")  # what the file broker's files look like
@@ -235,3 +235,16 @@ def load(
         ping_url=ping_url,
     )
 
+
+def load_for_registration(env: Mapping[str, str], db: Path | None = None,
+                          config: Path | None = None) -> tuple[Settings, str | None]:
+    """Registering an order needs only the database: a bad setting it does not use becomes a
+    warning (returned), never a refused order the engine might drop. Commands that use the
+    setting still fail on it. A bad database setting itself still raises."""
+    try:
+        return load(env, db, config), None
+    except ConfigError as exc:
+        settings = Settings(db_path=db or _db_path(env))
+        return settings, (f"{exc.message} (the order is registered anyway: registering needs "
+                          "only the database; commands that use this setting fail until it is "
+                          "fixed)")

@@ -181,9 +181,9 @@ CASES = [
     # pending add — missing
     case(*ADD, code=USAGE, says="symbol is required"),
     case(*ADD, "9", "--symbol", "INFY", "--qty", "1", code=USAGE,
-         says="side must be buy or sell, not None"),
+         says="--side is required"),
     case(*ADD, "9", "--symbol", "INFY", "--side", "buy", code=USAGE,
-         says="qty must be a whole number"),
+         says="--qty is required"),
     case(*ADD, "9", "--symbol", code=USAGE, says="Option '--symbol' requires an argument"),
     # pending add — malformed
     case(*ADD, "9", "--symbol", "INFY", "--side", "hold", "--qty", "1", code=USAGE,

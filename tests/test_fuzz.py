@@ -261,7 +261,9 @@ def summary_payload(draw: Any) -> dict[str, Any]:
             "broker_error": draw(long_text), "placed": draw(quantity), "executed": draw(rows),
             "rejected": draw(rows), "cancelled": draw(rows), "expired": draw(rows),
             "partially_filled": draw(quantity),
-            "still_pending": draw(st.lists(st.just({}), max_size=3)),
+            "still_pending": draw(st.lists(st.builds(
+                lambda r, status: {**r, "status": status}, summary_row(),
+                st.sampled_from(["PENDING", "PARTIALLY_FILLED"])), max_size=30)),
             "tracked": draw(st.lists(st.fixed_dictionaries({"symbol": symbol,
                                                             "tracked_qty": quantity}),
                                      max_size=60)),

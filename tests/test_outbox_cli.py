@@ -30,7 +30,7 @@ def test_list_shows_each_chats_delivery_and_last_error(cli, half_delivered):
     table = cli("outbox", "list", "--status", "failed")
     assert table.code == 0
     assert "1001: SENT (message 101)" in table.out
-    assert "2002: FAILED (1 attempts) — bot blocked by" in table.out  # (the table wraps)
+    assert "2002: FAILED (1 attempt) — bot blocked by" in table.out  # (the table wraps)
     [row] = json.loads(cli("outbox", "list", "--json").out)
     assert row["status"] == "FAILED" and row["text"].startswith("Executed: BUY INFY 1/1")
     sent, failed = row["deliveries"]
@@ -57,7 +57,7 @@ def test_flush_retry_failed_resends_only_to_the_chat_that_failed(cli, half_deliv
     del half_delivered.chats["2002"]  # the user unblocked the bot
     result = cli("outbox", "flush", "--retry-failed")
     assert result.code == 0
-    assert result.out.splitlines() == ["Re-queued 1 failed deliveries.",
+    assert result.out.splitlines() == ["Re-queued 1 failed delivery.",
                                        "Telegram: 1 sent, 0 waiting, 0 failed."]
     assert [m["chat_id"] for m in half_delivered.messages] == ["1001", "2002"]
     assert json.loads(cli("outbox", "list", "--json").out)[0]["status"] == "SENT"

@@ -19,8 +19,13 @@ from ordertrack.cli import render
 from ordertrack.core import symbols
 from ordertrack.core.models import Status
 from ordertrack.core.trading_calendar import ist_date
-from ordertrack.errors import (BrokerUnavailable, DatabaseProblem, ExitCode, OrdertrackError,
-                               UsageProblem)
+from ordertrack.errors import (
+    BrokerUnavailable,
+    DatabaseProblem,
+    ExitCode,
+    OrdertrackError,
+    UsageProblem,
+)
 from ordertrack.jobs import register, schedule
 from ordertrack.store import orders, outbox, runs, tracking
 from ordertrack.store.db import open_db, schema_version
@@ -32,18 +37,24 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(
-    name="ordertrack", add_completion=False, no_args_is_help=True, rich_markup_mode=None,
-    pretty_exceptions_enable=False,
-    help="Track the orders a trading engine places with the broker, and tell the trader.",
+    name="ordertrack", add_completion=True, no_args_is_help=True, rich_markup_mode=None,
+    pretty_exceptions_enable=False, context_settings=HELP_OPTIONS,
+    help="Track the orders a trading engine places with the broker, and tell the trader. "
+         "Shell completion: ordertrack --install-completion.",
 )
-pending_app = typer.Typer(no_args_is_help=True, help="Orders the engine placed.")
-track_app = typer.Typer(no_args_is_help=True, help="The tracking scope: symbols and quantities.")
-outbox_app = typer.Typer(no_args_is_help=True, help="Notifications: waiting, sent, failed.")
+pending_app = typer.Typer(no_args_is_help=True, context_settings=HELP_OPTIONS,
+                          help="Orders the engine placed.")
+track_app = typer.Typer(no_args_is_help=True, context_settings=HELP_OPTIONS,
+                        help="The tracking scope: symbols and quantities.")
+outbox_app = typer.Typer(no_args_is_help=True, context_settings=HELP_OPTIONS,
+                         help="Notifications: waiting, sent, failed.")
 app.add_typer(pending_app, name="pending")
 app.add_typer(track_app, name="track")
 app.add_typer(outbox_app, name="outbox")
-broker_app = typer.Typer(no_args_is_help=True, help="The broker connection.")
+broker_app = typer.Typer(no_args_is_help=True, context_settings=HELP_OPTIONS,
+                         help="The broker connection.")
 app.add_typer(broker_app, name="broker")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print data as JSON.")]
@@ -62,6 +73,15 @@ class Shell:
         if self._settings is None:
             self._settings = config.load(os.environ, self._db_path, self._config)
         return self._settings
+
+    def open_for_registration(self) -> Database:
+        """The database, even when a setting registration does not use is bad (a warning)."""
+        if self._settings is None:
+            self._settings, problem = config.load_for_registration(
+                os.environ, self._db_path, self._config)
+            if problem:
+                render.warn(problem)
+        return self.open()
 
     def open(self, create: bool = True) -> Database:
         """The database; a read-only command passes create=False and never makes one."""
@@ -102,6 +122,14 @@ def _shell(ctx: typer.Context) -> Shell:
 
 # ---- pending ---------------------------------------------------------------------------------
 
+# A constant, not an f-string in the annotation: annotations are evaluated from strings here.
+FROM_HELP = (
+    "Import many orders from a JSON-lines or .csv file ('-': JSON lines on stdin), all or "
+    f"nothing. Fields: {', '.join(register.IMPORT_FIELDS)} (symbol, side and qty required). "
+    'JSON line: {"order_id": "261130000012345", "symbol": "INFY", "side": "buy", '
+    '"qty": 10, "price": 1520.5}. CSV: a header line "order_id,symbol,side,qty,price", '
+    'then "261130000012345,INFY,buy,10,1520.5".')
+
 
 def _broker_run(shell: Shell, command: str,
                 body: Callable[[Database, int], T]) -> tuple[T, Database]:
@@ -126,8 +154,7 @@ def pending_add(
     tag: Annotated[str | None, typer.Option(help="The tag sent with the order (Kotak 'ig').")]
     = None,
     from_file: Annotated[Path | None, typer.Option(
-        "--from", help="Import many orders from a JSON-lines or .csv file ('-': JSON lines on "
-        "stdin), all or nothing.")]
+        "--from", help=FROM_HELP)]
     = None,
     completes: Annotated[str | None, typer.Option(
         "--completes", metavar="#N",
@@ -137,13 +164,15 @@ def pending_add(
 
     Example: ordertrack pending add 250122000700111 --symbol INFY --side buy --qty 100
     """
-    db = _shell(ctx).open()
+    if from_file is None:
+        _required(symbol=symbol, side=side, qty=qty)
+    db = _shell(ctx).open_for_registration()
     if from_file is not None:
         if any(v is not None for v in (order_id, symbol, side, qty, price, placed_at, tag,
                                        completes)) or amo:
             raise UsageProblem("--from cannot be combined with an order id or order options")
         counts = register.import_file(db, from_file, utcnow())
-        render.console.print(f"Imported {counts['added']} orders "
+        render.console.print(f"Imported {render.plural(counts['added'], 'order')} "
                              f"({counts['unchanged']} already registered).")
         return
     outcome, local_id = register.register_order(
@@ -153,6 +182,14 @@ def pending_add(
     said = {"added": "registered", "unchanged": "already registered",
             "resolved": f"registered: it completes unconfirmed order #{local_id}"}
     render.console.print(f"Order {name} {said[outcome]}.")
+
+
+def _required(**given: object) -> None:
+    """The first missing option of an order, by its flag."""
+    examples = {"symbol": "--symbol INFY", "side": "--side buy", "qty": "--qty 10"}
+    for name, value in given.items():
+        if value is None:
+            raise UsageProblem(f"--{name} is required (e.g. {examples[name]})")
 
 
 @pending_app.command("cancel")
@@ -174,7 +211,8 @@ def pending_cancel(
 def pending_list(
     ctx: typer.Context,
     all_: Annotated[bool, typer.Option("--all", help="Include finished orders.")] = False,
-    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+    status: Annotated[str | None, typer.Option(
+        help=f"Only this status: {', '.join(Status.__members__)}.")] = None,
     symbol: Annotated[str | None, typer.Option(help="Only this symbol.")] = None,
     json_: JsonFlag = False,
 ) -> None:
@@ -198,17 +236,39 @@ def pending_show(
     order_id: Annotated[str, typer.Argument(help="Broker order id, or #N for an unconfirmed one.")],
     json_: JsonFlag = False,
 ) -> None:
-    """One order with its full event history."""
-    db = _shell(ctx).open(create=False)
+    """One order with its full event history; an open one with how many successful fetches
+    have missed it and when it may expire."""
+    shell = _shell(ctx)
+    db = shell.open(create=False)
     row = orders.find_order(db, order_id)
     if row is None:
-        raise UsageProblem(f"order {order_id} is not registered")
+        raise UsageProblem(f"order {order_id} is not registered" + _local_hint(db, order_id))
     events = orders.events_of(db, row["id"])
+    expiry = _expiry(row, shell.settings)
     if json_:
         render.emit_json({"order": render.order_json(row),
-                          "events": [render.event_json(e) for e in events]})
+                          "events": [render.event_json(e) for e in events], "expiry": expiry})
     else:
         render.order_detail(row, events)
+        render.expiry_line(expiry)
+
+
+def _expiry(row: dict[str, Any], settings: config.Settings) -> dict[str, Any] | None:
+    """For an open order: the fetches that missed it, and when it becomes eligible for expiry."""
+    order = orders.order_from_row(row)
+    if not order.status.is_open:
+        return None
+    rules = settings.missing
+    return {"missed_fetches": order.missing_count, "fetches_needed": rules.runs,
+            "missing_since": show_iso(order.missing_since),
+            "eligible_from": show_iso(rules.deadline(order))}
+
+
+def _local_hint(db: Database, order_id: str) -> str:
+    """'3' was most likely meant as the unconfirmed order #3."""
+    if order_id.isdigit() and orders.find_order(db, f"#{order_id}") is not None:
+        return f"; did you mean '#{order_id}' (an order without a broker id yet)?"
+    return ""
 
 
 # ---- track -----------------------------------------------------------------------------------
@@ -283,14 +343,17 @@ def outbox_list(
     status: Annotated[str | None, typer.Option(
         help="PENDING, SENT, FAILED, DIGESTED or OFF.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1_000_000, help="At most this many rows.")] = 200,
+    oldest: Annotated[bool, typer.Option("--oldest", help="Oldest first (default: newest "
+                                         "first, so recent ones are within --limit).")] = False,
     json_: JsonFlag = False,
 ) -> None:
-    """Notifications waiting, sent and failed, with each chat's delivery and last error."""
+    """Notifications waiting, sent and failed, newest first, with each chat's delivery and last
+    error."""
     if status is not None and status.upper() not in outbox.STATUSES:
         raise UsageProblem(f"--status must be one of {', '.join(outbox.STATUSES)}")
     db = _shell(ctx).open(create=False)
     rows = outbox.with_deliveries(db, outbox.listing(db, status.upper() if status else None,
-                                                     limit=limit))
+                                                     limit=limit, newest_first=not oldest))
     if json_:
         render.emit_json([render.outbox_json(r) for r in rows])
     else:
@@ -325,8 +388,9 @@ def outbox_flush(
     shell = _shell(ctx)
     db = shell.open()
     if retry_failed:
-        render.console.print(f"Re-queued {delivery.requeue_failed(db, shell.settings)} failed "
-                             "deliveries.")
+        requeued = delivery.requeue_failed(db, shell.settings)
+        said = render.plural(requeued, "failed delivery", "failed deliveries")
+        render.console.print(f"Re-queued {said}.")
     _deliver(shell, db, always=True)
 
 
@@ -369,14 +433,15 @@ def broker_check(ctx: typer.Context, json_: JsonFlag = False) -> None:
             raise BrokerUnavailable(f"{name.replace('_', ' ')} fetch failed: {result.error}")
         counts[name] = len(result.items)
     session = getattr(broker, "session", None)  # the file broker has none
+    fresh = getattr(broker, "logged_in_now", False)  # a broker with a session says how it got it
     if json_:
         render.emit_json({"broker": broker.name, **counts, "session": session and {
-            "logged_in_now": broker.logged_in_now, "logged_in_at": show_iso(session.created_at),
+            "logged_in_now": fresh, "logged_in_at": show_iso(session.created_at),
             "expires_at": show_iso(session.expires_at)}})
         return
     if session is not None:
         until = show(session.expires_at) if session.expires_at else "the end of the IST day"
-        render.console.print(f"Session: {'logged in now' if broker.logged_in_now else 'reused'}"
+        render.console.print(f"Session: {'logged in now' if fresh else 'reused'}"
                              f" (since {show(session.created_at)}), valid until {until}")
     render.console.print(", ".join(f"{k.replace('_', ' ').capitalize()}: {v}"
                                    for k, v in counts.items()))
@@ -437,9 +502,13 @@ def verify(
     from ordertrack.jobs import verify as verify_job
 
     shell = _shell(ctx)
-    broker = make_broker(shell.settings, shell.open())
-    result, db = _broker_run(shell, "verify", lambda db, run_id: verify_job.run(
-        db, broker, shell.settings, utcnow(), order_id, run_id))
+
+    def start() -> tuple[Any, Database]:
+        broker = make_broker(shell.settings, shell.open())
+        return _broker_run(shell, "verify", lambda db, run_id: verify_job.run(
+            db, broker, shell.settings, utcnow(), order_id, run_id))
+
+    result, db = _json_on_broker_error(json_, start)
     queued = outbox.run_count(db, result.run_id)  # 10,000 rendered texts took 0.7 s
     if json_:
         render.emit_json({"book": result.book, **result.counts, "notifications": queued,
@@ -467,10 +536,14 @@ def reconcile(
     from ordertrack.jobs import reconcile as reconcile_job
 
     shell = _shell(ctx)
-    broker = make_broker(shell.settings, shell.open())
     command = "reconcile --dry-run" if dry_run else "reconcile"
-    result, db = _broker_run(shell, command, lambda db, run_id: reconcile_job.run(
-        db, broker, shell.settings, utcnow(), dry_run, run_id))
+
+    def start() -> tuple[Any, Database]:
+        broker = make_broker(shell.settings, shell.open())
+        return _broker_run(shell, command, lambda db, run_id: reconcile_job.run(
+            db, broker, shell.settings, utcnow(), dry_run, run_id))
+
+    result, db = _json_on_broker_error(json_, start)
     if json_:
         render.emit_json({"dry_run": dry_run, **result.counts,
                           "decisions": [render.decision_json(d) for d in result.decisions]})
@@ -512,12 +585,22 @@ def eod(ctx: typer.Context, json_: JsonFlag = False) -> None:
         raise problem
 
 
+def _json_on_broker_error(json_: bool, body: Callable[[], T]) -> T:
+    """Monitoring parses every --json run: a broker failure (exit 4) is JSON too, as eod's."""
+    try:
+        return body()
+    except BrokerUnavailable as exc:
+        if json_:
+            render.emit_json({"broker": "failed", "broker_error": redact(exc.message),
+                              "exit_code": int(exc.exit_code)})
+        raise
+
+
 @app.command()
 def status(ctx: typer.Context, json_: JsonFlag = False) -> None:
     """Last run of each command and its outcome; open orders; the outbox."""
     from ordertrack.jobs import runner
-    from ordertrack.notify import delivery
-    from ordertrack.notify import policy
+    from ordertrack.notify import delivery, policy
 
     shell = _shell(ctx)
     db = shell.open(create=False)
@@ -541,11 +624,13 @@ def status(ctx: typer.Context, json_: JsonFlag = False) -> None:
 
 
 @app.command()
-def demo() -> None:
+def demo(keep: Annotated[Path | None, typer.Option(
+        "--keep", metavar="DIR", help="Leave the broker folder and database in DIR to play with "
+        "(see docs/file-broker.md).")] = None) -> None:
     """A full order lifecycle on a throw-away database with a simulated broker."""
     from ordertrack.cli.demo import run_demo
 
-    run_demo(render.console)
+    run_demo(render.console, keep)
 
 
 # ---- entry point -----------------------------------------------------------------------------
@@ -557,19 +642,27 @@ def _fail(message: str, code: ExitCode) -> int:
     return int(code)
 
 
+_ROOT_OPTIONS = ("--db", "--config")
+
+
 def _usage(exc: typer.TyperException) -> int:
     ctx = getattr(exc, "ctx", None)
     if type(exc).__name__ == "NoArgsIsHelpError":
         sys.stdout.write(exc.format_message() + "\n")
         return int(ExitCode.OK)
     hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    name = getattr(exc, "option_name", "")
+    if type(exc).__name__ == "NoSuchOption" and name in _ROOT_OPTIONS and ctx is not None:
+        hint = (f": {name} belongs before the command, e.g. "
+                f"'ordertrack {name} ... {ctx.command_path.removeprefix('ordertrack ')} ...'")
     return _fail(exc.format_message().replace("\n", " ") + hint, ExitCode.USAGE)
 
 
 def run(argv: list[str] | None = None) -> int:
     code = _run(argv)
-    ping = sys.modules.get("ordertrack.notify.ping")  # only a run that began a ping loaded it
-    if ping is not None and (note := ping.end(code)):  # after everything, so the monitor learns the real exit code
+    # Last, so the monitor learns the real exit code; only a run that began a ping loaded it.
+    ping = sys.modules.get("ordertrack.notify.ping")
+    if ping is not None and (note := ping.end(code)):
         render.warn(note)
     return code
 
@@ -726,7 +819,8 @@ def schedule_install(ctx: typer.Context, systemd: SystemdFlag = False,
     zone, name = schedule.host_zone()
     block = schedule.cron_block(paths, zone, name, utcnow().astimezone(zone).date())
     schedule.write_crontab(schedule.replace_block(schedule.read_crontab(), block))
-    render.console.print(f"Installed {sum(1 for l in block.splitlines() if not l.startswith('#'))}"
+    lines = sum(1 for line in block.splitlines() if not line.startswith("#"))
+    render.console.print(f"Installed {lines}"
                          f" cron lines (host zone {name}); log: {paths.log_file}. "
                          "Check with 'ordertrack doctor'.", soft_wrap=True)
     if schedule.has_dst(zone, utcnow().year):

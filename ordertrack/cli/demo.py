@@ -8,20 +8,18 @@ import json
 import tempfile
 from datetime import datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from rich.console import Console
-
-from ordertrack.store import outbox
-from ordertrack.jobs import register as registry
-from ordertrack.cli import render
-from ordertrack.store import runs as runlog
-from ordertrack.store import orders as store
-from ordertrack.store import tracking
-from ordertrack.jobs import verify
 from ordertrack.broker.file import FileBroker
 from ordertrack.broker.kotak.format import sample_order_row
+from ordertrack.cli import render
 from ordertrack.config import Settings
+from ordertrack.errors import UsageProblem
+from ordertrack.jobs import register as registry
+from ordertrack.jobs import verify
+from ordertrack.store import orders as store
+from ordertrack.store import outbox, tracking
+from ordertrack.store import runs as runlog
 from ordertrack.store.db import open_db
 from ordertrack.timeutil import IST, utcnow
 
@@ -58,34 +56,69 @@ def _script(today: datetime) -> list[Step]:
     ]
 
 
-def run_demo(console: Console) -> None:
-    with tempfile.TemporaryDirectory(prefix="ordertrack-demo-") as tmp:
-        folder = Path(tmp) / "broker"
-        folder.mkdir()
-        settings = Settings(db_path=Path(tmp) / "demo.db", broker="file", broker_dir=folder)
-        db = open_db(settings.db_path)
-        today = datetime.combine(utcnow().astimezone(IST).date(), time(), tzinfo=IST)
-        console.print(f"Throw-away database: {settings.db_path}")
-        for title, now, orders, rows in _script(today):
-            console.print(f"\n{title}")
-            for raw in orders:
-                registry.register(db, raw, now)
-                console.print(f"  pending add: {raw['order_id']} {raw['symbol']} "
-                              f"{raw['side']} {raw['qty']}")
-            (folder / "orders.json").write_text(
-                json.dumps({"stat": "Ok", "stCode": 200, "data": rows}), encoding="utf-8")
-            run_id = runlog.begin(db, "verify")
-            result = verify.run(db, FileBroker(folder), settings, now, run_id=run_id)
-            runlog.finish(db, run_id, "ok", 0, result.counts)
-            for change in result.changes:
-                after = change.after
-                console.print(f"  verify: {after.symbol} is {after.status.value} "
-                              f"{after.filled_qty}/{after.qty} (broker: {after.broker_status})")
-            sent = outbox.listing(db, run_id=run_id)
-            render.notifications(sent, len(sent))
-        console.print()
-        render.orders_table(store.query_orders(db, all_=True, status=None, symbol=None),
-                            "All orders")
-        render.tracking_table(tracking.listing(db, all_=False))
-        db.close()
+class Printer(Protocol):
+    def print(self, *objects: Any, **kwargs: Any) -> None: ...
+
+
+def run_demo(console: Printer, keep: Path | None = None) -> None:
+    """With `keep`, the broker folder and database stay there to play with."""
+    if keep is None:
+        with tempfile.TemporaryDirectory(prefix="ordertrack-demo-") as tmp:
+            _play(console, Path(tmp))
         console.print("Demo finished; its database has been removed.")
+        return
+    _play(console, keep)
+    _owned_now(keep / "broker")
+    console.print(f"Demo finished; kept in {keep}. Try it:\n"
+                  f"  export ORDERTRACK_DB={keep / 'demo.db'} ORDERTRACK_BROKER=file "
+                  f"ORDERTRACK_BROKER_DIR={keep / 'broker'}\n"
+                  "  ordertrack pending list --all; ordertrack reconcile --dry-run\n"
+                  "The files are described in docs/file-broker.md.", soft_wrap=True)
+
+
+def _owned_now(folder: Path) -> None:
+    """What the account owns after the demo's fills, so reconcile agrees. As holdings, with
+    no positions: the holdings reply's generic field names keep Kotak's own in broker/kotak."""
+    holdings = [{"symbol": "ITBEES", "quantity": 45}, {"symbol": "INFY", "quantity": 100}]
+    (folder / "holdings.json").write_text(json.dumps({"data": holdings}), encoding="utf-8")
+    (folder / "positions.json").write_text(json.dumps({"stat": "Ok", "stCode": 200, "data": []}),
+                                           encoding="utf-8")
+
+
+def _play(console: Printer, base: Path) -> None:
+    if (base / "demo.db").exists():
+        raise UsageProblem(f"{base / 'demo.db'} exists already; choose an empty folder")
+    folder = base / "broker"
+    folder.mkdir(parents=True, exist_ok=True)
+    settings = Settings(db_path=base / "demo.db", broker="file", broker_dir=folder)
+    db = open_db(settings.db_path)
+    try:
+        _steps(console, db, folder, settings)
+    finally:
+        db.close()
+
+
+def _steps(console: Printer, db: Any, folder: Path, settings: Settings) -> None:
+    today = datetime.combine(utcnow().astimezone(IST).date(), time(), tzinfo=IST)
+    console.print(f"Database: {settings.db_path}")
+    for title, now, orders, rows in _script(today):
+        console.print(f"\n{title}")
+        for raw in orders:
+            registry.register(db, raw, now)
+            console.print(f"  pending add: {raw['order_id']} {raw['symbol']} "
+                          f"{raw['side']} {raw['qty']}")
+        (folder / "orders.json").write_text(
+            json.dumps({"stat": "Ok", "stCode": 200, "data": rows}), encoding="utf-8")
+        run_id = runlog.begin(db, "verify")
+        result = verify.run(db, FileBroker(folder), settings, now, run_id=run_id)
+        runlog.finish(db, run_id, "ok", 0, result.counts)
+        for change in result.changes:
+            after = change.after
+            console.print(f"  verify: {after.symbol} is {after.status.value} "
+                          f"{after.filled_qty}/{after.qty} (broker: {after.broker_status})")
+        sent = outbox.listing(db, run_id=run_id)
+        render.notifications(sent, len(sent))
+    console.print()
+    render.orders_table(store.query_orders(db, all_=True, status=None, symbol=None),
+                        "All orders")
+    render.tracking_table(tracking.listing(db, all_=False))

@@ -3,12 +3,12 @@
 import json
 import os
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ordertrack.notify import messages
 from ordertrack.notify.messages import inr
-from ordertrack.text import redact
-from ordertrack.text import inline, one_line, storable
+from ordertrack.text import inline, one_line, redact, storable
 from ordertrack.timeutil import IST, from_db, show, show_iso, utcnow
 
 if TYPE_CHECKING:
@@ -41,7 +41,8 @@ def _table_lines(table: "Table") -> list[str]:
     headers = [str(c.header) for c in table.columns]
     cells = [[str(cell) for cell in c._cells] for c in table.columns]
     title = f"{table.title}: " if table.title else ""
-    return [title + "; ".join(f"{h}={col[i]}" for h, col in zip(headers, cells) if col[i])
+    return [title + "; ".join(f"{h}={col[i]}" for h, col in zip(headers, cells, strict=True)
+                              if col[i])
             for i in range(table.row_count)]
 
 
@@ -95,6 +96,76 @@ def _Table(**kwargs: Any) -> "Table":  # noqa: N802 - stands for the class, made
     return SafeTable(**kwargs)
 
 
+@dataclass(frozen=True)
+class Col:
+    """A column that fits: drop > 0 is its turn to go as the width shrinks (highest first;
+    0 never goes). A wrap column folds its text; with under=True its turn moves it onto a line
+    under the row instead of dropping it. Other cells never wrap: ids and symbols stay whole."""
+
+    header: str
+    drop: int = 0
+    wrap: bool = False
+    under: bool = False
+    justify: str = "left"
+
+
+_WRAP_MIN = 20  # narrowest useful reason column
+
+
+def _need(text: Any) -> int:
+    from rich.cells import cell_len
+
+    return max((cell_len(line) for line in str(text).splitlines()), default=0)
+
+
+def _widths(cols: list[Col], rows: list[list[Any]], keep: list[int]) -> dict[int, int]:
+    return {i: max([_need(cols[i].header)] + [_need(r[i]) for r in rows]) for i in keep}
+
+
+def _fits(cols: list[Col], need: dict[int, int], width: int) -> bool:
+    used = sum(min(n, _WRAP_MIN) if cols[i].wrap else n for i, n in need.items())
+    return used + 3 * len(need) + 1 <= width
+
+
+def fitted(title: str | None, cols: list[Col], rows: list[list[Any]]) -> "Table":
+    """A table for the console's width: columns dropped, or a reason moved under its row, by
+    priority until what is left fits. Off a terminal every column stays (log lines)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    rows = [[inline(c) if isinstance(c, str) else c for c in r] for r in rows]
+    keep, under = list(range(len(cols))), None
+    width = console.width
+    while not log_mode() and not _fits(cols, _widths(cols, rows, keep), width):
+        turns = [i for i in keep if cols[i].drop]
+        if not turns:
+            break
+        out = max(turns, key=lambda i: cols[i].drop)
+        keep.remove(out)
+        if cols[out].under and under is None:
+            under = out
+    need = _widths(cols, rows, keep)
+    if under is not None:  # the reason under the row takes the room its column left
+        need[keep[0]] += max(0, width - sum(need.values()) - 3 * len(keep) - 1)
+    table = Table(title=title)
+    for i in keep:
+        col = cols[i]
+        if col.wrap or (under is not None and i == keep[0]):
+            table.add_column(col.header, overflow="fold", min_width=None if col.wrap else need[i],
+                             justify=col.justify)  # type: ignore[arg-type]
+        else:
+            table.add_column(col.header, no_wrap=True, min_width=need[i],
+                             justify=col.justify)  # type: ignore[arg-type]
+    for r in rows:
+        cells = [r[i] for i in keep]
+        if under is not None and r[under]:
+            first = Text(str(cells[0]) + "\n  ↳ ") + (
+                r[under] if isinstance(r[under], Text) else Text(r[under]))
+            cells[0] = first
+        table.add_row(*cells)
+    return table
+
+
 ORDER_JSON = ("id", "order_id", "symbol", "side", "qty", "filled_qty", "avg_price", "status",
               "reason", "placed_at", "updated_at", "price", "amo", "tag", "broker_status")
 
@@ -115,20 +186,18 @@ def orders_table(rows: list[dict[str, Any]], title: str) -> None:
     if not rows:
         console.print(f"{title}: none")
         return
-    table = _Table(title=title)
-    for name in ("Order", "Symbol", "Side", "Filled/Qty", "Avg", "Status", "Placed (IST)"):
-        table.add_column(name, no_wrap=True)
-    table.add_column("Reason", overflow="fold")
-    for r in rows:
-        table.add_row(r["order_id"] or f"#{r['id']}", r["symbol"], r["side"],
-                      f"{r['filled_qty']}/{r['qty']}", inr(r["avg_price"]) if r["avg_price"]
-                      else "", r["status"] + (" (AMO)" if r["amo"] else ""),
-                      show(from_db(r["placed_at"])), r["reason"] or "")
-    console.print(table)
+    cols = [Col("Order"), Col("Symbol"), Col("Side", 2), Col("Filled/Qty", 3), Col("Avg", 5),
+            Col("Status", 1), Col("Placed (IST)", 6), Col("Reason", 4, wrap=True, under=True)]
+    console.print(fitted(title, cols, [
+        [r["order_id"] or f"#{r['id']}", r["symbol"], r["side"], f"{r['filled_qty']}/{r['qty']}",
+         inr(r["avg_price"]) if r["avg_price"] else "",
+         r["status"] + (" (AMO)" if r["amo"] else ""), show(from_db(r["placed_at"])),
+         r["reason"] or ""] for r in rows]))
 
 
 def event_json(e: dict[str, Any]) -> dict[str, Any]:
-    return {**e, "at": show_iso(from_db(e["at"])), "raw": json.loads(e["raw"]) if e["raw"] else None}
+    return {**e, "at": show_iso(from_db(e["at"])),
+            "raw": json.loads(e["raw"]) if e["raw"] else None}
 
 
 def run_json(r: dict[str, Any]) -> dict[str, Any]:
@@ -137,14 +206,22 @@ def run_json(r: dict[str, Any]) -> dict[str, Any]:
 
 def order_detail(row: dict[str, Any], events: list[dict[str, Any]]) -> None:
     orders_table([row], "Order")
-    table = _Table(title="Events")
-    for name in ("When (IST)", "Event", "Status", "Filled", "Broker status", "Reason"):
-        table.add_column(name)
-    for e in events:
-        filled = f"{e['filled_qty']}" + (f" (+{e['delta_qty']})" if e["delta_qty"] else "")
-        table.add_row(show(from_db(e["at"])), e["kind"], e["status"], filled,
-                      e["broker_status"] or "", e["reason"] or "")
-    console.print(table)
+    cols = [Col("When (IST)"), Col("Event", 1), Col("Status", 2), Col("Filled", 3),
+            Col("Broker status", 5), Col("Reason", 4, wrap=True, under=True)]
+    console.print(fitted("Events", cols, [
+        [show(from_db(e["at"])), e["kind"], e["status"],
+         f"{e['filled_qty']}" + (f" (+{e['delta_qty']})" if e["delta_qty"] else ""),
+         e["broker_status"] or "", e["reason"] or ""] for e in events]))
+
+
+def expiry_line(expiry: dict[str, Any] | None) -> None:
+    if expiry is None:
+        return
+    missed = expiry["missed_fetches"]
+    needed = plural(expiry["fetches_needed"], "successful fetch", "successful fetches")
+    since = f" (since {show(from_db(expiry['missing_since']))})" if missed else ""
+    console.print(f"Missed by {missed} of the {needed} that expiry needs{since}; eligible for "
+                  f"expiry from {show(from_db(expiry['eligible_from']))}.")
 
 
 def tracking_json(row: dict[str, Any]) -> dict[str, Any]:
@@ -157,13 +234,10 @@ def tracking_table(rows: list[dict[str, Any]]) -> None:
     if not rows:
         console.print("Tracked symbols: none")
         return
-    table = _Table(title="Tracked symbols")
-    for name in ("Symbol", "Quantity", "Status", "Since (IST)"):
-        table.add_column(name)
-    for r in rows:
-        table.add_row(r["symbol"], str(r["tracked_qty"]), r["status"],
-                      show(from_db(r["started_at"])))
-    console.print(table)
+    cols = [Col("Symbol"), Col("Quantity"), Col("Status", 1), Col("Since (IST)", 2)]
+    console.print(fitted("Tracked symbols", cols, [
+        [r["symbol"], str(r["tracked_qty"]), r["status"], show(from_db(r["started_at"]))]
+        for r in rows]))
 
 
 def _text(row: dict[str, Any]) -> str:
@@ -198,7 +272,7 @@ def _delivery_cell(row: dict[str, Any]) -> "Text":
             line += f" (message {d['message_id']})"
         elif d["status"] != "SENT":
             due = show(from_db(d["next_attempt_at"])) if d["status"] == "PENDING" else ""
-            line += f" ({d['attempts']} attempts" + (f", next {due}" if due else "") + ")"
+            line += f" ({plural(d['attempts'], 'attempt')}" + (f", next {due}" if due else "") + ")"
             line += f" — {d['last_error']}" if d["last_error"] else ""
         lines.append(inline(line))
     return Text("\n".join(lines) or inline(row["last_error"] or ""))
@@ -208,13 +282,11 @@ def outbox_table(rows: list[dict[str, Any]]) -> None:
     if not rows:
         console.print("Outbox: empty")
         return
-    table = _Table(title="Outbox")
-    for name in ("Id", "Created (IST)", "Status", "Message", "Delivery per chat, last error"):
-        table.add_column(name, overflow="fold")
-    for r in rows:
-        table.add_row(str(r["id"]), show(from_db(r["created_at"])), r["status"], _text(r),
-                      _delivery_cell(r))
-    console.print(table)
+    cols = [Col("Id"), Col("Created (IST)", 2), Col("Status"), Col("Message", wrap=True),
+            Col("Delivery per chat, last error", 1, wrap=True, under=True)]
+    console.print(fitted("Outbox", cols, [
+        [str(r["id"]), show(from_db(r["created_at"])), r["status"], _text(r), _delivery_cell(r)]
+        for r in rows]))
 
 
 def notifications(rows: list[dict[str, Any]], total: int) -> None:
@@ -239,13 +311,12 @@ def status_view(data: dict[str, Any]) -> None:
         console.print(f"Telegram chat {chat['chat_id']}: sent {chat['sent']}, waiting "
                       f"{chat['waiting']}, failed {chat['failed']}"
                       + (f"; last error: {chat['last_error']}" if chat["last_error"] else ""))
-    table = _Table(title="Last runs")
-    for name in ("Command", "Started (IST)", "Outcome", "Exit", "Last success (IST)", "Error"):
-        table.add_column(name)
-    for r in data["runs"]:
-        table.add_row(r["command"], show(from_db(r["started_at"])), r["outcome"],
-                      "" if r["exit_code"] is None else str(r["exit_code"]),
-                      show(from_db(r["last_ok"])), r["error"] or "")
+    cols = [Col("Command"), Col("Started (IST)", 3), Col("Outcome"), Col("Exit", 2),
+            Col("Last success (IST)", 4), Col("Error", 1, wrap=True, under=True)]
+    table = fitted("Last runs", cols, [
+        [r["command"], show(from_db(r["started_at"])), r["outcome"],
+         "" if r["exit_code"] is None else str(r["exit_code"]), show(from_db(r["last_ok"])),
+         r["error"] or ""] for r in data["runs"]])
     console.print(table if data["runs"] else "No runs recorded yet.")
 
 
@@ -267,25 +338,34 @@ def summary_tables(s: dict[str, Any]) -> None:
         console.print(inline(messages.summary_unreachable(s)))
     if s.get("corrected"):
         console.print(messages.SUMMARY_CORRECTED)
-    counts = _Table(title=f"{messages.SUMMARY_TITLE} {s['trading_day']}")
     cells = messages.summary_counts(s, everything=True)
-    for name, _ in cells:
-        counts.add_column(name, justify="right")
-    counts.add_row(*(str(n) for _, n in cells))
-    console.print(counts)
+    title = f"{messages.SUMMARY_TITLE} {s['trading_day']}"
+    if log_mode() or sum(len(name) + 3 for name, _ in cells) < console.width:
+        console.print(fitted(title, [Col(name, justify="right") for name, _ in cells],
+                             [[str(n) for _, n in cells]]))
+    else:  # too narrow for a row of counts: one count a line
+        console.print(fitted(title, [Col("Count"), Col("", justify="right")],
+                             [[name, str(n)] for name, n in cells]))
     finished = [(label.lower(), r) for kind, label in messages.SUMMARY_OUTCOMES.items()
                 for r in s.get(kind, [])]
-    if finished:
-        table = _Table(title="Finished today")
-        for name in ("Outcome", "Order", "Symbol", "Side", "Filled/Qty", "Avg", "Reason"):
-            table.add_column(name)
-        for kind, r in finished:
-            table.add_row(kind, r["order_id"] or "", r["symbol"], r["side"],
-                          f"{r['filled_qty']}/{r['qty']}",
-                          inr(r["avg_price"]) if r["avg_price"] else "", r["reason"] or "")
-        console.print(table)
+    still_open = [((messages.SUMMARY_PARTIAL if r.get("status") == "PARTIALLY_FILLED"
+                    else messages.SUMMARY_PENDING).lower(), r) for r in s.get("still_pending", [])]
+    for title, rows in (("Finished today", finished), ("Still open", still_open)):
+        _summary_orders_table(title, rows)
     if s["tracked"]:
         console.print(messages.summary_tracked(s))
+
+
+def _summary_orders_table(title: str, rows: list[tuple[str, dict[str, Any]]]) -> None:
+    if not rows:
+        return
+    cols = [Col("Outcome", wrap=True), Col("Order"), Col("Symbol"), Col("Side", 2),
+            Col("Filled/Qty", 3), Col("Avg", 4), Col("Reason", 1, wrap=True, under=True)]
+    console.print(fitted(title, cols, [
+        [kind, r.get("order_id") or "", r["symbol"], r["side"],
+         f"{r.get('filled_qty') or 0}/{r['qty']}",
+         inr(r["avg_price"]) if r.get("avg_price") else "", r.get("reason") or ""]
+        for kind, r in rows]))
 
 
 def eod_view(result: Any) -> None:
@@ -297,8 +377,8 @@ def eod_view(result: Any) -> None:
         summary_tables(result.summary)
         if not result.summary_queued:
             console.print(f"({result.summary_skipped})")
-    console.print(f"Archived: {result.archived_orders} finished orders, "
-                  f"{result.archived_symbols} symbols with nothing left.")
+    console.print(f"Archived: {plural(result.archived_orders, 'finished order')}, "
+                  f"{plural(result.archived_symbols, 'symbol')} with nothing left.")
     backup = f"backup {result.backup}" if result.backup else "no backup"
     console.print(f"Database: integrity {result.integrity}, {backup}, "
                   f"size {result.db_size / 2**20:.1f} MiB.")
@@ -306,6 +386,11 @@ def eod_view(result: Any) -> None:
         console.print(f"Report: {result.report}")
     if getattr(result, "report_error", None):
         warn(result.report_error)
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """'1 order', '2 orders'."""
+    return f"{n} {word if n == 1 else words or word + 's'}"
 
 
 def warn(line: str) -> None:
@@ -351,14 +436,13 @@ def decisions_table(decisions: list[Any], dry_run: bool) -> None:
     if not decisions:
         console.print("Reconcile: no tracked symbols.")
         return
-    table = _Table(title="Reconcile (dry run: nothing written)" if dry_run else "Reconcile")
-    for name in ("Symbol", "Tracked", "Owned", "Action", "New qty", "Reason", "Manual orders"):
-        table.add_column(name)
-    for d in decisions:
-        action = "stop tracking" if d.stops_tracking else d.action.replace("_", " ")
-        table.add_row(d.symbol, str(d.tracked), "" if d.owned is None else str(d.owned), action,
-                      str(d.new_qty), d.reason, ", ".join(d.manual_orders))
-    console.print(table)
+    cols = [Col("Symbol"), Col("Tracked", 3), Col("Owned", 4), Col("Action"), Col("New qty", 2),
+            Col("Reason", 1, wrap=True, under=True), Col("Manual orders", wrap=True)]
+    title = "Reconcile (dry run: nothing written)" if dry_run else "Reconcile"
+    console.print(fitted(title, cols, [
+        [d.symbol, str(d.tracked), "" if d.owned is None else str(d.owned),
+         "stop tracking" if d.stops_tracking else d.action.replace("_", " "), str(d.new_qty),
+         d.reason, ", ".join(d.manual_orders)] for d in decisions]))
 
 
 def change_json(c: dict[str, Any]) -> dict[str, Any]:
@@ -368,11 +452,9 @@ def change_json(c: dict[str, Any]) -> dict[str, Any]:
 
 
 def changes_table(changes: list[dict[str, Any]]) -> None:
-    table = _Table(title="Changes of the tracked quantity")
-    for name in ("When (IST)", "Cause", "Change", "Quantity", "Order", "Note"):
-        table.add_column(name)
-    for c in map(change_json, changes):
-        table.add_row(show(from_db(c["at"])) if c["at"] else "", c["cause"],
-                      f"{c['delta']:+d}", str(c["qty_after"]), c["order_id"] or "",
-                      c["note"] or "")
-    console.print(table)
+    cols = [Col("When (IST)", 4), Col("Cause"), Col("Change", 2), Col("Quantity", 3),
+            Col("Order"), Col("Note", 1, wrap=True, under=True)]
+    console.print(fitted("Changes of the tracked quantity", cols, [
+        [show(from_db(c["at"])) if c["at"] else "", c["cause"], f"{c['delta']:+d}",
+         str(c["qty_after"]), c["order_id"] or "", c["note"] or ""]
+        for c in map(change_json, changes)]))

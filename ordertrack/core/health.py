@@ -6,7 +6,6 @@ from datetime import datetime, timedelta
 from ordertrack.core.trading_calendar import NSE_HOLIDAYS_2026, Calendar, ist_date
 from ordertrack.timeutil import show
 
-
 BUILT_IN_YEAR = max(day.year for day in NSE_HOLIDAYS_2026)
 
 
@@ -18,10 +17,13 @@ class Overdue:
 
 
 def verify_overdue(last_ok: datetime | None, ever_ran: bool, now: datetime,
-                   calendar: Calendar, window: timedelta) -> Overdue | None:
-    """No successful verify within `window` while a market session has been open that long."""
+                   calendar: Calendar, window: timedelta,
+                   first_run: datetime | None = None) -> Overdue | None:
+    """No successful verify within `window` while a market session has been open that long
+    (and verify has been running that long: day one starts at its first run)."""
     today = ist_date(now)
-    if not ever_ran or not calendar.in_session(now) or now - calendar.open_of(today) < window:
+    start = max(calendar.open_of(today), first_run or calendar.open_of(today))
+    if not ever_ran or not calendar.in_session(now) or now - start < window:
         return None
     if last_ok is not None and now - last_ok < window:
         return None
@@ -31,11 +33,14 @@ def verify_overdue(last_ok: datetime | None, ever_ran: bool, now: datetime,
 
 
 def eod_overdue(last_ok: datetime | None, ever_ran: bool, now: datetime,
-                calendar: Calendar) -> Overdue | None:
-    """The previous trading day closed without a successful eod."""
+                calendar: Calendar, first_run: datetime | None = None) -> Overdue | None:
+    """The previous trading day closed without a successful eod. A day before eod's first run
+    (before ordertrack was installed) was never its to close."""
     if not ever_ran:
         return None
     previous = calendar.previous_trading_day(ist_date(now))
+    if first_run is not None and ist_date(first_run) > previous:
+        return None
     if last_ok is not None and calendar.closed_by(last_ok) >= previous:  # the day it closed
         return None
     return Overdue(f"overdue:eod:{previous}", "eod",
@@ -56,11 +61,14 @@ def calendar_gap(now: datetime, calendar: Calendar) -> Overdue | None:
 
 
 def overdue(runs: dict[str, tuple[datetime | None, bool]], now: datetime, calendar: Calendar,
-            window: timedelta) -> list[Overdue]:
-    """`runs` maps a command to (its last success, whether it ever ran)."""
+            window: timedelta, first: dict[str, datetime] | None = None) -> list[Overdue]:
+    """`runs` maps a command to (its last success, whether it ever ran); `first` to when it
+    first ran."""
+    first = first or {}
     found = [
-        verify_overdue(*runs.get("verify", (None, False)), now, calendar, window),
-        eod_overdue(*runs.get("eod", (None, False)), now, calendar),
+        verify_overdue(*runs.get("verify", (None, False)), now, calendar, window,
+                       first.get("verify")),
+        eod_overdue(*runs.get("eod", (None, False)), now, calendar, first.get("eod")),
         calendar_gap(now, calendar) if runs else None,
     ]
     return [o for o in found if o is not None]

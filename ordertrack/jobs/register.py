@@ -28,6 +28,7 @@ MAX_PRICE = 10**9
 MAX_IMPORT_BYTES = 50 * 1024 * 1024
 _ORDER_ID = re.compile(r"[A-Za-z0-9_\-]{1,40}")  # fullmatch: "$" allows a final newline
 _FIELDS = ("order_id", "symbol", "side", "qty", "price", "amo", "placed_at", "tag")
+IMPORT_FIELDS = _FIELDS  # the columns of `pending add --from`, named in its help
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,7 @@ def broker_down(db: Database, settings: Settings, command: str, error: str, run_
 def overdue(db: Database, settings: Settings, run_id: int | None = None) -> list[health.Overdue]:
     """Runs cron should have made by now and did not (`run_id`, the current one, aside)."""
     return health.overdue(runs.history(db, run_id), utcnow(), settings.missing.calendar,
-                          settings.overdue)
+                          settings.overdue, runs.first_runs(db, run_id))
 
 
 def raise_overdue(db: Database, settings: Settings, run_id: int) -> None:

@@ -114,6 +114,8 @@ def summary_counts(s: dict[str, Any], everything: bool = False) -> list[tuple[st
 
 
 SUMMARY_MANUAL = "Manual trades detected"
+SUMMARY_PARTIAL = "Partially filled, still open"
+SUMMARY_PENDING = "Still pending"
 SUMMARY_UNDELIVERED = "Notifications that could not be delivered"
 
 
@@ -142,21 +144,33 @@ def summary_lines(s: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _summary_order(r: dict[str, Any], reason: bool = False) -> str:
+    """One order of the summary: side, symbol, filled/qty, price, id (and why it ended)."""
+    price = f" at {inr(r['avg_price'])}" if r.get("avg_price") else ""
+    ref = f" (order {r['order_id']})" if r.get("order_id") else ""
+    why = f": {r.get('reason') or 'no reason given'}" if reason else ""
+    qty = f"{r.get('filled_qty') or 0}/{r.get('qty', '?')}"
+    return f"{r.get('side', '?')} {r.get('symbol', '?')} {qty}{price}{ref}{why}"
+
+
 def _summary_orders(s: dict[str, Any]) -> list[str]:
     word = SUMMARY_OUTCOMES
-    lines = [f"{word['executed']}: {r['side']} {r['symbol']} {r['filled_qty']}/{r['qty']}"
-             + (f" at {r['avg_price']:.2f}" if r["avg_price"] else "") for r in s["executed"]]
-    lines += [f"{word['rejected']}: {r['side']} {r['symbol']} {r['qty']}: "
-              f"{r['reason'] or 'no reason given'}" for r in s["rejected"]]
-    lines += [f"{word['expired']}: {r['side']} {r['symbol']} {r['qty']}: {r['reason']}"
-              for r in s["expired"]]
+    open_ = s.get("still_pending", [])
+    lines = [f"{word['executed']}: {_summary_order(r)}" for r in s["executed"]]
+    lines += [f"{SUMMARY_PARTIAL}: {_summary_order(r)}" for r in open_
+              if r.get("status") == "PARTIALLY_FILLED"]
+    lines += [f"{word['rejected']}: {_summary_order(r, True)}" for r in s["rejected"]]
+    lines += [f"{word['cancelled']}: {_summary_order(r, bool(r.get('reason')))}"
+              for r in s.get("cancelled", [])]
+    lines += [f"{word['expired']}: {_summary_order(r, True)}" for r in s["expired"]]
     if s.get("unconfirmed"):
         lines.append("Final state unconfirmed (expired without the broker's word; check them in"
                      " the broker's app):")
-        lines += [f"  {r['side']} {r['symbol']} {r['qty']} (order {r['order_id']}): {r['reason']}"
-                  for r in s["unconfirmed"]]
-    lines += [f"{word['corrections']}: {r['side']} {r['symbol']} {r['filled_qty']}/{r['qty']}: "
-              f"{r['reason']}" for r in s.get("corrections", [])]
+        lines += [f"  {_summary_order(r, True)}" for r in s["unconfirmed"]]
+    lines += [f"{word['corrections']}: {_summary_order(r, True)}"
+              for r in s.get("corrections", [])]
+    lines += [f"{SUMMARY_PENDING}: {_summary_order(r)}" for r in open_
+              if r.get("status") != "PARTIALLY_FILLED"]
     return lines
 
 
@@ -281,7 +295,7 @@ def message(kind: str, payload: dict[str, Any], at: datetime | None = None,
             limit: int = LIMIT) -> list[Part]:
     """The Telegram message for one outbox row, in as many parts as it needs."""
     pairs = [(h, p) for h, p in zip(lines(kind, payload, at, HTML),
-                                   lines(kind, payload, at, PLAIN)) if p]
+                                   lines(kind, payload, at, PLAIN), strict=False) if p]
     return split(pairs, limit)
 
 
@@ -293,7 +307,7 @@ def setup_check(bot: str, chat: str, at: datetime) -> list[Part]:
         return [f"✅ {s.bold('ordertrack test message')}",
                 s.text(f"Notifications from @{bot} reach this chat ({chat})."),
                 s.text(proof), s.text(show(at))]
-    return split(list(zip(build(HTML), build(PLAIN))), LIMIT)
+    return split(list(zip(build(HTML), build(PLAIN), strict=False)), LIMIT)
 
 
 def split(pairs: list[tuple[str, str]], limit: int = LIMIT) -> list[Part]:

@@ -37,7 +37,7 @@ def enqueue_many(db: Database, items: list[tuple[str, str, dict[str, Any]]], now
 
 
 def listing(db: Database, status: str | None = None, run_id: int | None = None,
-            limit: int | None = None) -> list[dict[str, Any]]:
+            limit: int | None = None, newest_first: bool = False) -> list[dict[str, Any]]:
     where: list[str] = []
     params: list[Any] = []
     if status:
@@ -47,7 +47,8 @@ def listing(db: Database, status: str | None = None, run_id: int | None = None,
         where.append("run_id = ?")
         params.append(run_id)
     sql = "SELECT * FROM outbox" + (f" WHERE {' AND '.join(where)}" if where else "")
-    sql += " ORDER BY id" + (f" LIMIT {int(limit)}" if limit else "")
+    sql += " ORDER BY id" + (" DESC" if newest_first else "") + (
+        f" LIMIT {int(limit)}" if limit else "")
     return [{**row, "payload": json.loads(row["payload"])} for row in db.query(sql, params)]
 
 

@@ -65,3 +65,10 @@ def history(db: Database,
         "SELECT command, max(CASE WHEN outcome = 'ok' THEN started_at END) FROM runs"
         " WHERE id IS NOT ? GROUP BY command", (exclude_run,))
     return {command: (from_db(last_ok), True) for command, last_ok in cursor.fetchall()}
+
+
+def first_runs(db: Database, exclude_run: int | None = None) -> dict[str, datetime]:
+    """For each command: when it first ran (overdue checks start there, never before)."""
+    cursor = db.execute("SELECT command, min(started_at) FROM runs WHERE id IS NOT ?"
+                        " GROUP BY command", (exclude_run,))
+    return {command: from_db(first) for command, first in cursor.fetchall()}  # type: ignore[misc]

@@ -34,7 +34,8 @@ def gather(db: Database, day: date, broker_error: str | None,
                          " AND kind = 'PARTIAL_FILL'", (start, end)).fetchone()[0]
     placed = db.execute("SELECT count(*) FROM orders WHERE placed_at >= ? AND placed_at < ?",
                         (start, end)).fetchone()[0]
-    pending = list(db.query("SELECT order_id, symbol, side, qty, filled_qty, status FROM orders"
+    pending = list(db.query("SELECT order_id, symbol, side, qty, filled_qty, avg_price, status"
+                            " FROM orders"
                             " WHERE status IN ('PENDING', 'PARTIALLY_FILLED') ORDER BY id"))
     tracked = list(db.query("SELECT symbol, tracked_qty FROM tracking WHERE status = 'ACTIVE'"
                             " ORDER BY symbol"))
