@@ -105,6 +105,57 @@ class Settings:
     report_keep: int = 7  # daily HTML reports kept in reports/ (0: eod writes none)
     report_telegram: bool = False
     ping_url: str | None = field(default=None, repr=False)  # its path is a secret
+    webhooks: tuple["Webhook", ...] = ()
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """One [[webhook]]: where feed events are POSTed, which kinds, and the signing secret (read
+    from the environment variable `secret_env`, never from the file)."""
+
+    destination: str  # 'webhook:<n>', n counting the [[webhook]] tables from 1
+    url: str = field(repr=False)  # its path or query may hold a token
+    kinds: tuple[str, ...]
+    secret_env: str
+    secret: str = field(repr=False)
+
+
+_WEBHOOK_KEYS = ("url", "kinds", "secret_env")
+
+
+def _webhook(path: Path, n: int, body: Any, env: Mapping[str, str]) -> Webhook:
+    from ordertrack.store.events import KINDS  # the feed's kinds; a late import keeps config light
+    from ordertrack.text import add_secret_var
+
+    where = f"config file {path}: [[webhook]] {n}"
+    if not isinstance(body, dict):
+        raise ConfigError(f"{where} must be a table")
+    for key in body:
+        if key not in _WEBHOOK_KEYS:
+            raise ConfigError(f"{where}: unknown setting {key}")
+    if not _is_url(body.get("url")):
+        raise ConfigError(f"{where}: url must be an http:// or https:// URL")
+    kinds = body.get("kinds", [])
+    if not isinstance(kinds, list) or not all(isinstance(k, str) and k in KINDS for k in kinds):
+        raise ConfigError(f"{where}: kinds must be a list of event kinds: {', '.join(KINDS)}")
+    name = body.get("secret_env")
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{where}: secret_env must name the environment variable holding the"
+                          " signing secret")
+    add_secret_var(name)
+    secret = env.get(name, "")
+    if len(secret) < 16:
+        raise ConfigError(f"{where}: set {name} in the environment to the signing secret"
+                          " (16 characters or more)")
+    return Webhook(f"webhook:{n}", body["url"], tuple(dict.fromkeys(kinds)), name, secret)
+
+
+def _webhooks(path: Path | None, tables: Any, env: Mapping[str, str]) -> tuple[Webhook, ...]:
+    if tables is None or path is None:
+        return ()
+    if not isinstance(tables, list):
+        raise ConfigError(f"config file {path}: webhooks are [[webhook]] tables")
+    return tuple(_webhook(path, n, body, env) for n, body in enumerate(tables, 1))
 
 
 def _check_value(path: Path, name: str, kind: type, value: Any) -> None:
@@ -147,6 +198,9 @@ def _read_toml(path: Path) -> dict[str, dict[str, Any]]:
         raise ConfigError(f"config file {path} is nested too deeply") from None
     values: dict[str, dict[str, Any]] = {}
     for section, body in data.items():
+        if section == "webhook":  # an array of tables, checked by _webhooks()
+            values[section] = {"tables": body}
+            continue
         known = _TOML_KEYS.get(section)
         if known is None or not isinstance(body, dict):
             raise ConfigError(f"config file {path}: unknown section [{section}]")
@@ -233,5 +287,6 @@ def load(
         report_keep=_setting(toml, "report", "keep"),
         report_telegram=_setting(toml, "report", "telegram"),
         ping_url=ping_url,
+        webhooks=_webhooks(config, toml.get("webhook", {}).get("tables"), env),
     )
 

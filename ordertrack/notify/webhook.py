@@ -1,0 +1,180 @@
+"""Delivering the event feed to webhooks: every event of a webhook's kinds, in feed order, signed.
+
+Each webhook gets one delivery per feed event (store/deliveries.py, opened after the events
+were committed, beside Telegram's muting and digesting so an engine hears every fill). A sender
+claims one delivery at a time in a short transaction, POSTs with no transaction open, and records
+the outcome in another, as Telegram delivery does. The body is the event exactly as
+`ordertrack events --json` prints it; `Idempotency-Key` is its feed id, the same on every attempt.
+
+  2xx                  SENT.
+  408, 429, 5xx        PENDING, retried on a later run with the outbox's backoff (1, 2, 4 … 60
+                       minutes, or the Retry-After asked for).
+  no reply (timeout,   UNKNOWN: the receiver may have acted. Unlike Telegram (at most one extra
+  connection cut)      copy), it is retried like a 5xx, without limit: the Idempotency-Key makes
+                       a repeat harmless to a receiver that honours it, and losing a fill is not.
+  other 3xx/4xx        FAILED, kept with its reason; `outbox flush --retry-failed` re-queues it.
+
+A webhook sends in feed order: while its oldest unsent event waits, later ones wait behind it
+(a FAILED one no longer holds the line).
+"""
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import requests
+
+from ordertrack import net
+from ordertrack.config import Settings, Webhook
+from ordertrack.notify.policy import LEASE, backoff
+from ordertrack.store import deliveries, events
+from ordertrack.store.db import Database, transaction
+from ordertrack.text import one_line, redact, storable
+from ordertrack.timeutil import from_db, to_db
+
+Clock = Callable[[], datetime]
+
+
+@dataclass
+class Outcome:
+    sent: int = 0
+    failed: int = 0  # failed for good in this pass
+    waiting: int = 0
+    failed_before: int = 0
+    problems: dict[str, str] = field(default_factory=dict)  # destination → cause
+    next_due: str | None = None
+
+
+def signature(secret: str, stamp: int, body: bytes) -> str:
+    """X-Ordertrack-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">."""
+    mac = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={stamp},v1={mac}"
+
+
+def body_of(event: dict[str, object]) -> bytes:
+    return json.dumps(event, ensure_ascii=False).encode()
+
+
+def open_all(db: Database, hooks: Sequence[Webhook], now: datetime) -> None:
+    """One delivery per new feed event for each webhook. Call inside a transaction."""
+    for hook in hooks:
+        deliveries.open_webhook(db, hook.destination, hook.kinds, now)
+
+
+def _recover(db: Database, now: datetime) -> None:
+    for row in deliveries.webhook_recover(db, now):
+        deliveries.webhook_result(db, row["id"], "UNKNOWN", "the sender stopped while sending",
+                                  now, now, uncertain=True)
+
+
+def _claim(db: Database, hook: Webhook, sender: str, now: datetime) -> dict[str, object] | None:
+    """The destination's oldest unsent delivery if it is due and free, claimed; else None."""
+    with transaction(db):
+        _recover(db, now)
+        head = deliveries.webhook_head(db, hook.destination)
+        if head is None or head["status"] == "SENDING":
+            return None
+        if head["next_attempt_at"] and head["next_attempt_at"] > to_db(now):
+            return None
+        deliveries.webhook_claim(db, head["id"], sender, now + LEASE)
+    return head
+
+
+def _post(session: requests.Session, hook: Webhook, policy: net.RetryPolicy, feed_id: int,
+          body: bytes, now: datetime) -> net.Reply:
+    stamp = int(now.timestamp())
+    headers = {"Content-Type": "application/json", "Idempotency-Key": str(feed_id),
+               "X-Ordertrack-Signature": signature(hook.secret, stamp, body),
+               "User-Agent": "ordertrack"}
+    return net.send(session, "POST", hook.url, policy=policy, data=body, headers=headers,
+                    allow_redirects=False)
+
+
+def _classify(attempts: int, reply: net.Reply | None,
+              failure: net.HttpFailure | None) -> tuple[str, str | None, float | None, bool]:
+    """(status, error, retry_after, uncertain) for one POST's outcome."""
+    if failure is not None:
+        return ("UNKNOWN" if failure.outcome_unknown else "PENDING", str(failure), None,
+                failure.outcome_unknown)
+    assert reply is not None
+    if 200 <= reply.status < 300:
+        return "SENT", None, None, False
+    said = one_line(redact(reply.text), 200)
+    error = f"the webhook answered HTTP {reply.status}" + (f": {said}" if said else "")
+    if reply.status in (408, 429) or reply.status >= 500:
+        return "PENDING", error, reply.retry_after(), False
+    return "FAILED", error, None, False
+
+
+def _send_one(db: Database, session: requests.Session, hook: Webhook, policy: net.RetryPolicy,
+              head: dict[str, object], sender: str, clock: Clock) -> str:
+    feed_id = int(str(head["feed_id"]))
+    found = events.since(db, feed_id - 1, limit=1)
+    reply = failure = None
+    if found and found[0]["id"] == feed_id:
+        try:
+            reply = _post(session, hook, policy, feed_id, body_of(found[0]), clock())
+        except net.HttpFailure as exc:
+            failure = exc
+        status, error, asked, uncertain = _classify(int(str(head["attempts"])) + 1, reply,
+                                                    failure)
+    else:  # cannot happen while feed rows are never deleted; kept visible if it does
+        status, error, asked, uncertain = "FAILED", f"feed event {feed_id} is gone", None, False
+    now = clock()
+    wait = backoff(int(str(head["attempts"])) + 1, asked)
+    with transaction(db):
+        if not deliveries.webhook_owned(db, int(str(head["id"])), sender):
+            return "SENDING"  # another sender took the claim over (lease ran out)
+        deliveries.webhook_result(db, int(str(head["id"])), status,
+                                  storable(redact(error)) if error else None,
+                                  now + wait if status in ("PENDING", "UNKNOWN") else None, now,
+                                  uncertain)
+    return status
+
+
+def deliver(db: Database, settings: Settings, sender: str, clock: Clock,
+            session: requests.Session | None = None) -> Outcome:
+    """Send every due webhook delivery, each webhook in feed order. Call with no transaction
+    open (deliveries must have been opened by open_all)."""
+    outcome = Outcome()
+    hooks = settings.webhooks
+    policy = net.RetryPolicy(attempts=1, read_timeout=settings.telegram_timeout)
+    client = session or requests.Session()
+    try:
+        for hook in hooks:
+            _drain(db, client, hook, policy, sender, clock, outcome)
+    finally:
+        if session is None:
+            client.close()
+    destinations = [hook.destination for hook in hooks]
+    outcome.waiting, failed, outcome.next_due = deliveries.webhook_tally(db, destinations,
+                                                                         clock())
+    outcome.failed_before = failed - outcome.failed
+    return outcome
+
+
+def _drain(db: Database, session: requests.Session, hook: Webhook, policy: net.RetryPolicy,
+           sender: str, clock: Clock, outcome: Outcome) -> None:
+    while (head := _claim(db, hook, sender, clock())) is not None:
+        status = _send_one(db, session, hook, policy, head, sender, clock)
+        outcome.sent += status == "SENT"
+        outcome.failed += status == "FAILED"
+        if status in ("PENDING", "UNKNOWN", "SENDING"):
+            row = deliveries.webhook_head(db, hook.destination)
+            if row and row["last_error"]:
+                outcome.problems[hook.destination] = str(row["last_error"])
+            return  # the line waits behind this event until its next attempt
+        if status == "FAILED":
+            outcome.problems[hook.destination] = f"event {head['feed_id']} failed for good"
+
+
+def requeue_failed(db: Database, settings: Settings) -> int:
+    with transaction(db):
+        return deliveries.webhook_requeue_failed(db, [h.destination for h in settings.webhooks])
+
+
+def shown_due(outcome: Outcome) -> datetime | None:
+    return from_db(outcome.next_due) if outcome.next_due else None
