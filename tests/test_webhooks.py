@@ -145,6 +145,11 @@ def test_a_day_arrives_in_order_signed_each_exactly_once(cli, broker, hooked):
     assert all(g["signed"] for g in hooked.got)
     assert [g["key"] for g in hooked.got] == [str(e["id"]) for e in everything]
     assert [json.loads(g["body"]) for g in hooked.got] == everything
+    listed = json.loads(cli("outbox", "list", "--json").out)
+    shown = {row["kind"]: [d["chat_id"] for d in row["deliveries"]] for row in listed}
+    for kind in ("EXECUTED", "REJECTED", "MANUAL_TRADE", "EXPIRED"):
+        assert shown[kind] == ["webhook:1"], (kind, shown)
+    assert all(d["status"] == "SENT" for row in listed for d in row["deliveries"])
 
 
 def test_failures_lose_nothing_and_a_duplicate_keeps_its_key(cli, broker, hooked, sql):

@@ -24,6 +24,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import requests
 
@@ -33,7 +34,7 @@ from ordertrack.notify.policy import LEASE, backoff
 from ordertrack.store import deliveries, events
 from ordertrack.store.db import Database, transaction
 from ordertrack.text import one_line, redact, storable
-from ordertrack.timeutil import from_db, to_db
+from ordertrack.timeutil import to_db
 
 Clock = Callable[[], datetime]
 
@@ -54,7 +55,8 @@ def signature(secret: str, stamp: int, body: bytes) -> str:
     return f"t={stamp},v1={mac}"
 
 
-def body_of(event: dict[str, object]) -> bytes:
+def body_of(event: dict[str, Any]) -> bytes:
+    """The event as `ordertrack events --json` prints it."""
     return json.dumps(event, ensure_ascii=False).encode()
 
 
@@ -70,7 +72,7 @@ def _recover(db: Database, now: datetime) -> None:
                                   now, now, uncertain=True)
 
 
-def _claim(db: Database, hook: Webhook, sender: str, now: datetime) -> dict[str, object] | None:
+def _claim(db: Database, hook: Webhook, sender: str, now: datetime) -> dict[str, Any] | None:
     """The destination's oldest unsent delivery if it is due and free, claimed; else None."""
     with transaction(db):
         _recover(db, now)
@@ -93,7 +95,7 @@ def _post(session: requests.Session, hook: Webhook, policy: net.RetryPolicy, fee
                     allow_redirects=False)
 
 
-def _classify(attempts: int, reply: net.Reply | None,
+def _classify(reply: net.Reply | None,
               failure: net.HttpFailure | None) -> tuple[str, str | None, float | None, bool]:
     """(status, error, retry_after, uncertain) for one POST's outcome."""
     if failure is not None:
@@ -110,8 +112,8 @@ def _classify(attempts: int, reply: net.Reply | None,
 
 
 def _send_one(db: Database, session: requests.Session, hook: Webhook, policy: net.RetryPolicy,
-              head: dict[str, object], sender: str, clock: Clock) -> str:
-    feed_id = int(str(head["feed_id"]))
+              head: dict[str, Any], sender: str, clock: Clock) -> str:
+    feed_id = int(head["feed_id"])
     found = events.since(db, feed_id - 1, limit=1)
     reply = failure = None
     if found and found[0]["id"] == feed_id:
@@ -119,16 +121,15 @@ def _send_one(db: Database, session: requests.Session, hook: Webhook, policy: ne
             reply = _post(session, hook, policy, feed_id, body_of(found[0]), clock())
         except net.HttpFailure as exc:
             failure = exc
-        status, error, asked, uncertain = _classify(int(str(head["attempts"])) + 1, reply,
-                                                    failure)
+        status, error, asked, uncertain = _classify(reply, failure)
     else:  # cannot happen while feed rows are never deleted; kept visible if it does
         status, error, asked, uncertain = "FAILED", f"feed event {feed_id} is gone", None, False
     now = clock()
-    wait = backoff(int(str(head["attempts"])) + 1, asked)
+    wait = backoff(int(head["attempts"]) + 1, asked)
     with transaction(db):
-        if not deliveries.webhook_owned(db, int(str(head["id"])), sender):
+        if not deliveries.webhook_owned(db, int(head["id"]), sender):
             return "SENDING"  # another sender took the claim over (lease ran out)
-        deliveries.webhook_result(db, int(str(head["id"])), status,
+        deliveries.webhook_result(db, int(head["id"]), status,
                                   storable(redact(error)) if error else None,
                                   now + wait if status in ("PENDING", "UNKNOWN") else None, now,
                                   uncertain)
@@ -174,7 +175,3 @@ def _drain(db: Database, session: requests.Session, hook: Webhook, policy: net.R
 def requeue_failed(db: Database, settings: Settings) -> int:
     with transaction(db):
         return deliveries.webhook_requeue_failed(db, [h.destination for h in settings.webhooks])
-
-
-def shown_due(outcome: Outcome) -> datetime | None:
-    return from_db(outcome.next_due) if outcome.next_due else None

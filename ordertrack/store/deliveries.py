@@ -227,7 +227,23 @@ def of_outbox(db: Database, outbox_ids: Sequence[int]) -> dict[int, list[dict[st
                             " last_error, message_id, sent_at FROM deliveries"
                             f" WHERE outbox_id IN ({_marks(chunk)}) ORDER BY id", chunk):
             found[row.pop("outbox_id")].append(row)
+        for row in db.query(_WEBHOOKS_OF_OUTBOX.format(marks=_marks(chunk)), chunk * 3):
+            found[row.pop("outbox_id")].append(row)
     return found
+
+
+# The feed event an outbox row announces: an order event with the same key, the manual trade
+# reconcile queued as 'reconcile:<key>', or the row itself (a run alert).
+_WEBHOOK_COLUMNS = ("o.id AS outbox_id, w.destination AS chat_id, w.status, w.attempts,"
+                    " w.next_attempt_at, w.last_error, NULL AS message_id, w.sent_at")
+_WEBHOOKS_OF_OUTBOX = " UNION ALL ".join(
+    f"SELECT {_WEBHOOK_COLUMNS} FROM outbox o {join}"
+    " JOIN webhook_deliveries w ON w.feed_id = f.id WHERE o.id IN ({marks})" for join in (
+        "JOIN events e ON e.key = o.key JOIN feed f ON f.source = 'events'"
+        " AND f.source_id = e.id",
+        "JOIN adjustments a ON o.key LIKE 'reconcile:%' AND a.key = substr(o.key, 11) JOIN feed f"
+        " ON f.source = 'adjustments' AND f.source_id = a.id",
+        "JOIN feed f ON f.source = 'outbox' AND f.source_id = o.id"))
 
 
 # ---- webhooks: one delivery per feed event and webhook ---------------------------------------
@@ -254,11 +270,6 @@ def webhook_recover(db: Database, now: datetime) -> list[dict[str, Any]]:
     """Claims whose lease ran out: their sender died, maybe after sending."""
     return list(db.query("SELECT id, claimed_by FROM webhook_deliveries WHERE status = 'SENDING'"
                          " AND claimed_until <= ?", (to_db(now),)))
-
-
-def webhook_claims(db: Database) -> list[dict[str, Any]]:
-    return list(db.query("SELECT id, claimed_by, claimed_until FROM webhook_deliveries"
-                         " WHERE status = 'SENDING'"))
 
 
 def webhook_head(db: Database, destination: str) -> dict[str, Any] | None:
