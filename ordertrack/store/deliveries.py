@@ -322,14 +322,3 @@ def webhook_tally(db: Database, destinations: Sequence[str],
         " THEN next_attempt_at END) FROM webhook_deliveries"
         f" WHERE destination IN ({_marks(destinations)})", (to_db(now), *destinations)).fetchone()
     return waiting or 0, failed_ or 0, due
-
-
-def webhook_per_destination(db: Database) -> list[dict[str, Any]]:
-    """Per webhook, as per_chat() gives per chat."""
-    return list(db.query("SELECT destination AS chat_id, sum(status = 'SENT') AS sent,"
-                         " sum(status IN ('PENDING', 'UNKNOWN', 'SENDING')) AS waiting,"
-                         " sum(status = 'FAILED') AS failed, (SELECT last_error FROM"
-                         " webhook_deliveries e WHERE e.destination = d.destination AND"
-                         " e.status != 'SENT' AND e.last_error IS NOT NULL ORDER BY e.id DESC"
-                         " LIMIT 1) AS last_error FROM webhook_deliveries d"
-                         " GROUP BY destination ORDER BY destination"))
