@@ -23,6 +23,7 @@ from tests.fake_kotak import (
     VALIDATE,
     Scripted,  # noqa: F401
     ist,
+    kotak,  # noqa: F401 (fixture)
 )
 from tests.helpers import NO_DATA, book, kotak_row
 
