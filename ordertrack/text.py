@@ -65,6 +65,11 @@ def add_secret_var(name: str) -> None:
         _MORE_SECRET_VARS.append(name)
 
 
+def secret_vars() -> tuple[str, ...]:
+    """Every environment variable whose value is a secret (kept from command hooks too)."""
+    return (*SECRET_VARS, *_MORE_SECRET_VARS)
+
+
 # A bot token in a URL path (/bot123456:ABC.../) even when it is not the configured one.
 _BOT_URL = re.compile(r"/bot\d+:[A-Za-z0-9_\-]+")
 # A URL's userinfo (user:password@) and query string (?key=...) may hold credentials.

@@ -206,3 +206,52 @@ def test_a_webhook_without_its_secret_is_a_config_error(cli, receiver, tmp_path,
     assert result.code != 0 and "NOPE_SECRET" in result.err
     config.write_text(f'[[webhook]]\nurl = "{receiver.url}"\nsecret = "inline"\n')
     assert cli("outbox", "flush").code != 0
+
+
+# ---- command hooks (#16 part 3) ---------------------------------------------------------------
+
+HOOK = """import json, os, sys
+from pathlib import Path
+here = Path(sys.argv[1])
+event = json.loads(sys.stdin.read())
+fail = here / "fail"
+if fail.exists() and fail.read_text() != "0":
+    fail.write_text(str(int(fail.read_text()) - 1))
+    print("engine busy, try later")
+    sys.exit(3)
+with open(here / "got.jsonl", "a") as out:
+    out.write(json.dumps([event, os.environ.get("TELEGRAM_BOT_TOKEN")]) + "\\n")
+print("handled", event["id"])
+"""
+
+
+@pytest.fixture
+def command_hook(cli, broker, tmp_path, monkeypatch) -> Path:
+    import sys
+
+    script = tmp_path / "engine-hook.py"
+    script.write_text(HOOK)
+    config = tmp_path / "ordertrack.toml"
+    config.write_text("[calendar]\nnse_holidays = false\n[[hook]]\n"
+                      f"command = [{json.dumps(sys.executable)}, {json.dumps(str(script))},"
+                      f" {json.dumps(str(tmp_path))}]\n")
+    monkeypatch.setenv("ORDERTRACK_CONFIG", str(config))
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:hook-must-not-see-this")
+    monkeypatch.setenv("TELEGRAM_API_URL", "http://127.0.0.1:9")  # Telegram unreachable
+    return tmp_path
+
+
+def test_a_command_hook_gets_every_event_once_in_order_even_after_failures(cli, broker,
+                                                                         command_hook, sql):
+    (command_hook / "fail").write_text("2")  # the first two runs exit 3: retried
+    with freeze_time(ist(2026, 11, 27, 15, 0)) as clock:
+        day(cli, broker, clock)
+        everything = feed(cli)
+    got = [json.loads(line) for line in (command_hook / "got.jsonl").read_text().splitlines()]
+    assert [event for event, _ in got] == everything
+    assert {token for _, token in got} == {None}  # secrets are not passed on
+    assert sql("SELECT DISTINCT status FROM webhook_deliveries") == [("SENT",)]
+    errors = [e for (e,) in sql("SELECT last_error FROM webhook_deliveries ORDER BY feed_id")]
+    assert errors[0].startswith("output: handled")
+    first = sql("SELECT attempts FROM webhook_deliveries ORDER BY feed_id LIMIT 1")
+    assert first == [(3,)]

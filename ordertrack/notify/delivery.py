@@ -360,10 +360,10 @@ def _webhooks(db: Database, settings: Settings, now: datetime,
               clock: Clock) -> webhook.Outcome | None:
     """Webhook deliveries, opened from the feed before Telegram mutes or digests anything (an
     engine must hear every fill), then sent."""
-    if not settings.webhooks:
+    if not webhook.channels(settings):
         return None
     with transaction(db):
-        webhook.open_all(db, settings.webhooks, now)
+        webhook.open_all(db, webhook.channels(settings), now)
     return webhook.deliver(db, settings, _sender_id(), clock)
 
 
@@ -415,7 +415,7 @@ def _run(db: Database, bot: Bot, settings: Settings, chats: list[str], clock: Cl
 def requeue_failed(db: Database, settings: Settings) -> int:
     """FAILED deliveries to the configured chats become PENDING again (after a fix)."""
     chats = effective_chats(db, settings.telegram_chats)
-    hooks = webhook.requeue_failed(db, settings) if settings.webhooks else 0
+    hooks = webhook.requeue_failed(db, settings) if webhook.channels(settings) else 0
     if not chats:
         return hooks
     with transaction(db):

@@ -21,6 +21,8 @@ A webhook sends in feed order: while its oldest unsent event waits, later ones w
 import hashlib
 import hmac
 import json
+import os
+import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,14 +31,17 @@ from typing import Any
 import requests
 
 from ordertrack import net
-from ordertrack.config import Settings, Webhook
+from ordertrack.config import Hook, Settings, Webhook
 from ordertrack.notify.policy import LEASE, backoff
 from ordertrack.store import deliveries, events
 from ordertrack.store.db import Database, transaction
-from ordertrack.text import one_line, redact, storable
+from ordertrack.text import one_line, redact, secret_vars, storable
 from ordertrack.timeutil import to_db
 
 Clock = Callable[[], datetime]
+Channel = Webhook | Hook
+Result = tuple[str, str | None, float | None, bool]  # status, error, retry_after, uncertain
+TAIL = 300  # characters of a command hook's output kept with its delivery
 
 
 @dataclass
@@ -60,8 +65,12 @@ def body_of(event: dict[str, Any]) -> bytes:
     return json.dumps(event, ensure_ascii=False).encode()
 
 
-def open_all(db: Database, hooks: Sequence[Webhook], now: datetime) -> None:
-    """One delivery per new feed event for each webhook. Call inside a transaction."""
+def channels(settings: Settings) -> tuple[Channel, ...]:
+    return (*settings.webhooks, *settings.hooks)
+
+
+def open_all(db: Database, hooks: Sequence[Channel], now: datetime) -> None:
+    """One delivery per new feed event for each webhook and hook. Call inside a transaction."""
     for hook in hooks:
         deliveries.open_webhook(db, hook.destination, hook.kinds, now)
 
@@ -72,7 +81,7 @@ def _recover(db: Database, now: datetime) -> None:
                                   now, now, uncertain=True)
 
 
-def _claim(db: Database, hook: Webhook, sender: str, now: datetime) -> dict[str, Any] | None:
+def _claim(db: Database, hook: Channel, sender: str, now: datetime) -> dict[str, Any] | None:
     """The destination's oldest unsent delivery if it is due and free, claimed; else None."""
     with transaction(db):
         _recover(db, now)
@@ -95,8 +104,7 @@ def _post(session: requests.Session, hook: Webhook, policy: net.RetryPolicy, fee
                     allow_redirects=False)
 
 
-def _classify(reply: net.Reply | None,
-              failure: net.HttpFailure | None) -> tuple[str, str | None, float | None, bool]:
+def _classify(reply: net.Reply | None, failure: net.HttpFailure | None) -> Result:
     """(status, error, retry_after, uncertain) for one POST's outcome."""
     if failure is not None:
         return ("UNKNOWN" if failure.outcome_unknown else "PENDING", str(failure), None,
@@ -111,17 +119,54 @@ def _classify(reply: net.Reply | None,
     return "FAILED", error, None, False
 
 
-def _send_one(db: Database, session: requests.Session, hook: Webhook, policy: net.RetryPolicy,
+def _hook_env() -> dict[str, str]:
+    """The environment a command hook runs in: ours without the secrets."""
+    hidden = set(secret_vars())
+    return {name: value for name, value in os.environ.items() if name not in hidden}
+
+
+def _tail(*outputs: bytes | str | None) -> str:
+    text = "".join(o.decode(errors="replace") if isinstance(o, bytes) else o or ""
+                   for o in outputs)
+    return one_line(redact(text.strip()[-TAIL:]), TAIL + 10)
+
+
+def _run_hook(hook: Hook, body: bytes, timeout: float) -> Result:
+    """The hook's command (no shell) with the event on stdin: exit 0 = delivered; a hook that
+    overran its timeout is killed and, like a POST without reply, may have acted."""
+    try:
+        done = subprocess.run(list(hook.command), input=body, capture_output=True, check=False,
+                              timeout=timeout, env=_hook_env())
+    except subprocess.TimeoutExpired as exc:
+        said = _tail(exc.stdout, exc.stderr)
+        return ("UNKNOWN", f"the hook ran longer than {timeout:g} s and was stopped"
+                + (f"; output: {said}" if said else ""), None, True)
+    except OSError as exc:
+        return "PENDING", f"cannot run the hook: {exc.strerror or exc}", None, False
+    said = _tail(done.stdout, done.stderr)
+    if done.returncode == 0:
+        return "SENT", f"output: {said}" if said else None, None, False
+    return ("PENDING", f"the hook exited with {done.returncode}"
+            + (f"; output: {said}" if said else ""), None, False)
+
+
+def _attempt(session: requests.Session, hook: Channel, policy: net.RetryPolicy, feed_id: int,
+             body: bytes, now: datetime) -> Result:
+    if isinstance(hook, Hook):
+        return _run_hook(hook, body, policy.read_timeout)
+    try:
+        return _classify(_post(session, hook, policy, feed_id, body, now), None)
+    except net.HttpFailure as exc:
+        return _classify(None, exc)
+
+
+def _send_one(db: Database, session: requests.Session, hook: Channel, policy: net.RetryPolicy,
               head: dict[str, Any], sender: str, clock: Clock) -> str:
     feed_id = int(head["feed_id"])
     found = events.since(db, feed_id - 1, limit=1)
-    reply = failure = None
     if found and found[0]["id"] == feed_id:
-        try:
-            reply = _post(session, hook, policy, feed_id, body_of(found[0]), clock())
-        except net.HttpFailure as exc:
-            failure = exc
-        status, error, asked, uncertain = _classify(reply, failure)
+        status, error, asked, uncertain = _attempt(session, hook, policy, feed_id,
+                                                   body_of(found[0]), clock())
     else:  # cannot happen while feed rows are never deleted; kept visible if it does
         status, error, asked, uncertain = "FAILED", f"feed event {feed_id} is gone", None, False
     now = clock()
@@ -141,7 +186,7 @@ def deliver(db: Database, settings: Settings, sender: str, clock: Clock,
     """Send every due webhook delivery, each webhook in feed order. Call with no transaction
     open (deliveries must have been opened by open_all)."""
     outcome = Outcome()
-    hooks = settings.webhooks
+    hooks = channels(settings)
     policy = net.RetryPolicy(attempts=1, read_timeout=settings.telegram_timeout)
     client = session or requests.Session()
     try:
@@ -157,7 +202,7 @@ def deliver(db: Database, settings: Settings, sender: str, clock: Clock,
     return outcome
 
 
-def _drain(db: Database, session: requests.Session, hook: Webhook, policy: net.RetryPolicy,
+def _drain(db: Database, session: requests.Session, hook: Channel, policy: net.RetryPolicy,
            sender: str, clock: Clock, outcome: Outcome) -> None:
     while (head := _claim(db, hook, sender, clock())) is not None:
         status = _send_one(db, session, hook, policy, head, sender, clock)
@@ -174,4 +219,4 @@ def _drain(db: Database, session: requests.Session, hook: Webhook, policy: net.R
 
 def requeue_failed(db: Database, settings: Settings) -> int:
     with transaction(db):
-        return deliveries.webhook_requeue_failed(db, [h.destination for h in settings.webhooks])
+        return deliveries.webhook_requeue_failed(db, [h.destination for h in channels(settings)])
