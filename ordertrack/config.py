@@ -105,6 +105,93 @@ class Settings:
     report_keep: int = 7  # daily HTML reports kept in reports/ (0: eod writes none)
     report_telegram: bool = False
     ping_url: str | None = field(default=None, repr=False)  # its path is a secret
+    webhooks: tuple["Webhook", ...] = ()
+    hooks: tuple["Hook", ...] = ()
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """One [[webhook]]: where feed events are POSTed, which kinds, and the signing secret (read
+    from the environment variable `secret_env`, never from the file)."""
+
+    destination: str  # 'webhook:<n>', n counting the [[webhook]] tables from 1
+    url: str = field(repr=False)  # its path or query may hold a token
+    kinds: tuple[str, ...]
+    secret_env: str
+    secret: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Hook:
+    """One [[hook]]: a command run (no shell) with each feed event of `kinds` on its stdin."""
+
+    destination: str  # 'hook:<n>', n counting the [[hook]] tables from 1
+    command: tuple[str, ...]
+    kinds: tuple[str, ...]
+
+
+_WEBHOOK_KEYS = ("url", "kinds", "secret_env")
+_HOOK_KEYS = ("command", "kinds")
+
+
+def _table(where: str, body: Any, keys: tuple[str, ...]) -> tuple[str, ...]:
+    """A [[webhook]] or [[hook]] table's keys checked; returns its event kinds."""
+    from ordertrack.store.events import KINDS  # the feed's kinds; a late import keeps config light
+
+    if not isinstance(body, dict):
+        raise ConfigError(f"{where} must be a table")
+    for key in body:
+        if key not in keys:
+            raise ConfigError(f"{where}: unknown setting {key}")
+    kinds = body.get("kinds", [])
+    if not isinstance(kinds, list) or not all(isinstance(k, str) and k in KINDS for k in kinds):
+        raise ConfigError(f"{where}: kinds must be a list of event kinds: {', '.join(KINDS)}")
+    return tuple(dict.fromkeys(kinds))
+
+
+def _hook(path: Path, n: int, body: Any) -> Hook:
+    where = f"config file {path}: [[hook]] {n}"
+    kinds = _table(where, body, _HOOK_KEYS)
+    command = body.get("command")
+    if not isinstance(command, list) or not command or not all(
+            isinstance(part, str) and part for part in command):
+        raise ConfigError(f"{where}: command must be a list like [\"/path/to/program\", \"--flag\"]")
+    return Hook(f"hook:{n}", tuple(command), kinds)
+
+
+def _webhook(path: Path, n: int, body: Any, env: Mapping[str, str]) -> Webhook:
+    from ordertrack.text import add_secret_var
+
+    where = f"config file {path}: [[webhook]] {n}"
+    kinds = _table(where, body, _WEBHOOK_KEYS)
+    if not _is_url(body.get("url")):
+        raise ConfigError(f"{where}: url must be an http:// or https:// URL")
+    name = body.get("secret_env")
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{where}: secret_env must name the environment variable holding the"
+                          " signing secret")
+    add_secret_var(name)
+    secret = env.get(name, "")
+    if len(secret) < 16:
+        raise ConfigError(f"{where}: set {name} in the environment to the signing secret"
+                          " (16 characters or more)")
+    return Webhook(f"webhook:{n}", body["url"], kinds, name, secret)
+
+
+def _webhooks(path: Path | None, tables: Any, env: Mapping[str, str]) -> tuple[Webhook, ...]:
+    if tables is None or path is None:
+        return ()
+    if not isinstance(tables, list):
+        raise ConfigError(f"config file {path}: webhooks are [[webhook]] tables")
+    return tuple(_webhook(path, n, body, env) for n, body in enumerate(tables, 1))
+
+
+def _hooks(path: Path | None, tables: Any) -> tuple[Hook, ...]:
+    if tables is None or path is None:
+        return ()
+    if not isinstance(tables, list):
+        raise ConfigError(f"config file {path}: hooks are [[hook]] tables")
+    return tuple(_hook(path, n, body) for n, body in enumerate(tables, 1))
 
 
 def _check_value(path: Path, name: str, kind: type, value: Any) -> None:
@@ -147,6 +234,9 @@ def _read_toml(path: Path) -> dict[str, dict[str, Any]]:
         raise ConfigError(f"config file {path} is nested too deeply") from None
     values: dict[str, dict[str, Any]] = {}
     for section, body in data.items():
+        if section in ("webhook", "hook"):  # arrays of tables, checked by _webhooks(), _hooks()
+            values[section] = {"tables": body}
+            continue
         known = _TOML_KEYS.get(section)
         if known is None or not isinstance(body, dict):
             raise ConfigError(f"config file {path}: unknown section [{section}]")
@@ -233,6 +323,8 @@ def load(
         report_keep=_setting(toml, "report", "keep"),
         report_telegram=_setting(toml, "report", "telegram"),
         ping_url=ping_url,
+        webhooks=_webhooks(config, toml.get("webhook", {}).get("tables"), env),
+        hooks=_hooks(config, toml.get("hook", {}).get("tables")),
     )
 
 

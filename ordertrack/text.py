@@ -56,6 +56,20 @@ def one_line(text: str, limit: int = MAX_LINE) -> str:
 
 SECRET_VARS = ("TELEGRAM_BOT_TOKEN", "KOTAK_CONSUMER_KEY", "KOTAK_MPIN", "KOTAK_TOTP_SECRET",
                "KOTAK_MOBILE", "KOTAK_UCC", "ORDERTRACK_PING_URL", "KITE_API_SECRET")
+_MORE_SECRET_VARS: list[str] = []  # named by the config file ([[webhook]] secret_env)
+
+
+def add_secret_var(name: str) -> None:
+    """Redact the value of environment variable `name` too, from now on."""
+    if name not in SECRET_VARS and name not in _MORE_SECRET_VARS:
+        _MORE_SECRET_VARS.append(name)
+
+
+def secret_vars() -> tuple[str, ...]:
+    """Every environment variable whose value is a secret (kept from command hooks too)."""
+    return (*SECRET_VARS, *_MORE_SECRET_VARS)
+
+
 # A bot token in a URL path (/bot123456:ABC.../) even when it is not the configured one.
 _BOT_URL = re.compile(r"/bot\d+:[A-Za-z0-9_\-]+")
 # A URL's userinfo (user:password@) and query string (?key=...) may hold credentials.
@@ -65,7 +79,7 @@ _QUERY = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s?#'\"<>]*)\?[^\s#'\"<>)]
 
 def redact(text: str, env: Mapping[str, str] | None = None) -> str:
     env = os.environ if env is None else env
-    for name in SECRET_VARS:
+    for name in (*SECRET_VARS, *_MORE_SECRET_VARS):
         value = env.get(name, "")
         if len(value) >= 4:
             text = text.replace(value, f"<{name}>")

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ordertrack.config import Settings
-from ordertrack.notify import messages
+from ordertrack.notify import messages, webhook
 from ordertrack.notify.policy import (
     LEASE,
     RETRY_HINT,
@@ -82,11 +82,15 @@ class Report:
     def error_line(self) -> str:
         counts = [f"{n} {what}" for n, what in ((self.failed, "failed for good"),
                                                (self.waiting, "waiting for a later run")) if n]
-        causes = "; ".join(f"chat {chat}: {line}" if chat else line
+        causes = "; ".join(f"{_where(chat)}: {line}" if chat else line
                            for chat, line in self.problems.items())
         hint = f"; {RETRY_HINT}" if self.failed else ""
         return ("notifications not delivered, kept in the outbox: " + ", ".join(counts)
                 + (f" — {causes}" if causes else "") + hint)
+
+
+def _where(destination: str) -> str:
+    return destination if destination.startswith("webhook") else f"chat {destination}"
 
 
 # ---- chats -----------------------------------------------------------------------------------
@@ -324,16 +328,17 @@ def _disabled_report(db: Database, settings: Settings) -> Report | None:
 def deliver(db: Database, settings: Settings, now: datetime, bot: Bot | None = None) -> Report:
     """Send what the outbox holds for every configured chat. Call it with no transaction open:
     it makes its own short ones around each claim and each result."""
-    early = _disabled_report(db, settings)
-    if early is not None:
-        return early
-    client = bot or Bot(settings.telegram_token or "", settings.telegram_api_url,
-                        read_timeout=settings.telegram_timeout)
     started = time.monotonic()
 
     def clock() -> datetime:
         return now + timedelta(seconds=time.monotonic() - started)
 
+    hooks = _webhooks(db, settings, now, clock)
+    early = _disabled_report(db, settings)
+    if early is not None:
+        return _with_webhooks(early, hooks) if hooks else early
+    client = bot or Bot(settings.telegram_token or "", settings.telegram_api_url,
+                        read_timeout=settings.telegram_timeout)
     chats = effective_chats(db, settings.telegram_chats)
     report = Report(enabled=True, notes=migration_notes(db, settings.telegram_chats))
     with transaction(db):
@@ -348,6 +353,33 @@ def deliver(db: Database, settings: Settings, now: datetime, bot: Bot | None = N
     report.failed_before = failed - report.failed
     if report.waiting and not report.problems and due:
         report.problems[""] = f"next attempt after {show(from_db(due))}"
+    return _with_webhooks(report, hooks) if hooks else report
+
+
+def _webhooks(db: Database, settings: Settings, now: datetime,
+              clock: Clock) -> webhook.Outcome | None:
+    """Webhook deliveries, opened from the feed before Telegram mutes or digests anything (an
+    engine must hear every fill), then sent."""
+    if not webhook.channels(settings):
+        return None
+    with transaction(db):
+        webhook.open_all(db, webhook.channels(settings), now)
+    return webhook.deliver(db, settings, _sender_id(), clock)
+
+
+def _with_webhooks(report: Report, hooks: webhook.Outcome) -> Report:
+    """The webhooks' counts and problems added to Telegram's report. Without Telegram, the
+    report is the webhooks' alone (outbox rows waiting for Telegram are not theirs to count)."""
+    if not report.enabled:
+        report = Report(enabled=True, notes=[*report.notes, f"Telegram is not configured:"
+                                             f" {report.waiting} notifications wait in the outbox"])
+    report.sent += hooks.sent
+    report.failed += hooks.failed
+    report.waiting += hooks.waiting
+    report.failed_before += hooks.failed_before
+    report.problems.update(hooks.problems)
+    if hooks.waiting and not hooks.problems and hooks.next_due:
+        report.problems["webhooks"] = f"next attempt after {show(from_db(hooks.next_due))}"
     return report
 
 
@@ -383,10 +415,11 @@ def _run(db: Database, bot: Bot, settings: Settings, chats: list[str], clock: Cl
 def requeue_failed(db: Database, settings: Settings) -> int:
     """FAILED deliveries to the configured chats become PENDING again (after a fix)."""
     chats = effective_chats(db, settings.telegram_chats)
+    hooks = webhook.requeue_failed(db, settings) if webhook.channels(settings) else 0
     if not chats:
-        return 0
+        return hooks
     with transaction(db):
-        return deliveries.requeue_failed(db, chats)
+        return hooks + deliveries.requeue_failed(db, chats)
 
 
 def chat_summary(db: Database) -> list[dict[str, Any]]:

@@ -24,6 +24,8 @@ TABLES = {
     "seen_statuses": "Broker status texts seen for the first time (unknown ones are reported).",
     "telegram_chats": "What Telegram said about a chat: migrated to a supergroup, paused.",
     "feed": "Every recorded event in one increasing sequence (`ordertrack events`).",
+    "webhook_deliveries": "One row per feed event and webhook: attempts, outcome, last error.",
+    "webhooks": "How far each webhook's deliveries have been opened along the feed.",
     "locks": "Leases that keep overlapping runs apart.",
 }
 # Never shown: the broker session holds a live access token.

@@ -227,4 +227,98 @@ def of_outbox(db: Database, outbox_ids: Sequence[int]) -> dict[int, list[dict[st
                             " last_error, message_id, sent_at FROM deliveries"
                             f" WHERE outbox_id IN ({_marks(chunk)}) ORDER BY id", chunk):
             found[row.pop("outbox_id")].append(row)
+        for row in db.query(_WEBHOOKS_OF_OUTBOX.format(marks=_marks(chunk)), chunk * 3):
+            found[row.pop("outbox_id")].append(row)
     return found
+
+
+# The feed event an outbox row announces: an order event with the same key, the manual trade
+# reconcile queued as 'reconcile:<key>', or the row itself (a run alert).
+_WEBHOOK_COLUMNS = ("o.id AS outbox_id, w.destination AS chat_id, w.status, w.attempts,"
+                    " w.next_attempt_at, w.last_error, NULL AS message_id, w.sent_at")
+_WEBHOOKS_OF_OUTBOX = " UNION ALL ".join(
+    f"SELECT {_WEBHOOK_COLUMNS} FROM outbox o {join}"
+    " JOIN webhook_deliveries w ON w.feed_id = f.id WHERE o.id IN ({marks})" for join in (
+        "JOIN events e ON e.key = o.key JOIN feed f ON f.source = 'events'"
+        " AND f.source_id = e.id",
+        "JOIN adjustments a ON o.key LIKE 'reconcile:%' AND a.key = substr(o.key, 11) JOIN feed f"
+        " ON f.source = 'adjustments' AND f.source_id = a.id",
+        "JOIN feed f ON f.source = 'outbox' AND f.source_id = o.id"))
+
+
+# ---- webhooks: one delivery per feed event and webhook ---------------------------------------
+
+
+def open_webhook(db: Database, destination: str, kinds: Sequence[str], now: datetime) -> int:
+    """One delivery to `destination` for every feed event of `kinds` (all when empty) recorded
+    since its last opening; a webhook seen for the first time starts at the feed's end. Returns
+    how many were opened."""
+    stamp = to_db(now)
+    db.execute("INSERT OR IGNORE INTO webhooks (destination, opened_to, created_at)"
+               " SELECT ?, coalesce(max(id), 0), ? FROM feed", (destination, stamp))
+    where = f" AND f.kind IN ({_marks(kinds)})" if kinds else ""
+    cursor = db.execute(
+        "INSERT OR IGNORE INTO webhook_deliveries (feed_id, destination, created_at)"
+        " SELECT f.id, ?, ? FROM feed f WHERE f.id > (SELECT opened_to FROM webhooks"
+        f" WHERE destination = ?){where} ORDER BY f.id", (destination, stamp, destination, *kinds))
+    db.execute("UPDATE webhooks SET opened_to = max(opened_to, (SELECT coalesce(max(id), 0)"
+               " FROM feed)) WHERE destination = ?", (destination,))
+    return cursor.rowcount
+
+
+def webhook_recover(db: Database, now: datetime) -> list[dict[str, Any]]:
+    """Claims whose lease ran out: their sender died, maybe after sending."""
+    return list(db.query("SELECT id, claimed_by FROM webhook_deliveries WHERE status = 'SENDING'"
+                         " AND claimed_until <= ?", (to_db(now),)))
+
+
+def webhook_head(db: Database, destination: str) -> dict[str, Any] | None:
+    """The oldest delivery to `destination` not yet sent or failed: events go out in feed
+    order, so a later one waits while this one does."""
+    found = list(db.query("SELECT * FROM webhook_deliveries WHERE destination = ?"
+                          " AND status IN ('PENDING', 'UNKNOWN', 'SENDING')"
+                          " ORDER BY feed_id LIMIT 1", (destination,)))
+    return found[0] if found else None
+
+
+def webhook_claim(db: Database, delivery: int, sender: str, until: datetime) -> None:
+    db.execute("UPDATE webhook_deliveries SET status = 'SENDING', claimed_by = ?,"
+               " claimed_until = ?, attempts = attempts + 1 WHERE id = ?",
+               (sender, to_db(until), delivery))
+
+
+def webhook_owned(db: Database, delivery: int, sender: str) -> bool:
+    return db.execute("SELECT 1 FROM webhook_deliveries WHERE id = ? AND claimed_by = ?"
+                      " AND status = 'SENDING'", (delivery, sender)).fetchone() is not None
+
+
+def webhook_result(db: Database, delivery: int, status: str, error: str | None,
+                   next_at: datetime | None, now: datetime, uncertain: bool = False) -> None:
+    """Record a send's outcome: SENT, PENDING (retry at next_at), UNKNOWN (sent, no reply:
+    retry at next_at) or FAILED (kept)."""
+    db.execute("UPDATE webhook_deliveries SET status = ?, last_error = ?, next_attempt_at = ?,"
+               " sent_at = ?, uncertain = uncertain + ?, claimed_by = NULL, claimed_until = NULL"
+               " WHERE id = ?", (status, error, to_db(next_at) if next_at else None,
+                                 to_db(now) if status == "SENT" else None, int(uncertain),
+                                 delivery))
+
+
+def webhook_requeue_failed(db: Database, destinations: Sequence[str]) -> int:
+    if not destinations:
+        return 0
+    return db.execute("UPDATE webhook_deliveries SET status = 'PENDING', next_attempt_at = NULL"
+                      f" WHERE status = 'FAILED' AND destination IN ({_marks(destinations)})",
+                      tuple(destinations)).rowcount
+
+
+def webhook_tally(db: Database, destinations: Sequence[str],
+                  now: datetime) -> tuple[int, int, str | None]:
+    """Deliveries to `destinations` still to send (live claims aside), those failed, next due."""
+    if not destinations:
+        return 0, 0, None
+    waiting, failed_, due = db.execute(
+        "SELECT sum(status IN ('PENDING', 'UNKNOWN') OR (status = 'SENDING' AND claimed_until"
+        " <= ?)), sum(status = 'FAILED'), min(CASE WHEN status IN ('PENDING', 'UNKNOWN')"
+        " THEN next_attempt_at END) FROM webhook_deliveries"
+        f" WHERE destination IN ({_marks(destinations)})", (to_db(now), *destinations)).fetchone()
+    return waiting or 0, failed_ or 0, due

@@ -287,3 +287,33 @@ def m011_event_feed(db: Database) -> None:
     union = " UNION ALL ".join(rows for _, rows in _FEED_SOURCES)
     db.execute(f"INSERT INTO feed (kind, at, source, source_id) SELECT * FROM ({union})"
                " ORDER BY 2, 3, 4")
+
+
+@MIGRATIONS()
+def m012_webhook_deliveries(db: Database) -> None:
+    # One delivery per feed event and webhook ('webhook:<n>', the n-th [[webhook]]), keyed by the
+    # feed id, which is also the Idempotency-Key a receiver sees. Its own table, not `deliveries`:
+    # those hang off outbox rows, which Telegram mutes and digests; an engine must get every event.
+    db.execute("""CREATE TABLE webhook_deliveries (
+        id INTEGER PRIMARY KEY,
+        feed_id INTEGER NOT NULL REFERENCES feed (id),
+        destination TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'PENDING',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        uncertain INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT,
+        last_error TEXT,
+        claimed_by TEXT,
+        claimed_until TEXT,
+        created_at TEXT NOT NULL,
+        sent_at TEXT,
+        UNIQUE (feed_id, destination)
+    )""")
+    db.execute("CREATE INDEX webhook_deliveries_status ON webhook_deliveries"
+               " (destination, status, feed_id)")
+    # How far each webhook's deliveries have been opened: a feed id, never moved back.
+    db.execute("""CREATE TABLE webhooks (
+        destination TEXT PRIMARY KEY,
+        opened_to INTEGER NOT NULL,
+        created_at TEXT NOT NULL
+    )""")
