@@ -155,7 +155,8 @@ def _hook(path: Path, n: int, body: Any) -> Hook:
     command = body.get("command")
     if not isinstance(command, list) or not command or not all(
             isinstance(part, str) and part for part in command):
-        raise ConfigError(f"{where}: command must be a list like [\"/path/to/program\", \"--flag\"]")
+        raise ConfigError(
+            f'{where}: command must be a list like ["/path/to/program", "--flag"]')
     return Hook(f"hook:{n}", tuple(command), kinds)
 
 

@@ -54,7 +54,7 @@ def parse_user_time(text: str) -> datetime:
 def from_epoch_ns(value: object) -> datetime | None:
     try:
         ns = int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a float infinity
         return None
     if ns <= 0:
         return None

@@ -194,6 +194,7 @@ def test_envelope_and_error_details(payload, has_stat):
 @given(rows)
 @example({"nOrdNo": " 5 ", "qty": "1e400", "fldQty": "nan", "avgPrc": "inf",
           "updRecvTm": "9" * 5000, "ordDtTm": "31-Feb-2026 25:61:61"})
+@example({"nOrdNo": "0", "ordSt": None, "updRecvTm": float("inf")})  # JSON's 1e999
 def test_order_row(row):
     order = kf.order_row(row)
     if order is None:  # no dict, no id, or numbers that cannot be true: refused
