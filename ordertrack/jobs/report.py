@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ordertrack.config import Settings
+from ordertrack.core.models import Status
 from ordertrack.errors import DatabaseProblem
 from ordertrack.notify.messages import inr
 from ordertrack.store import maintenance, outbox, report_data
@@ -121,7 +122,7 @@ def _order_svg(order: dict[str, Any], first: datetime, width: float) -> str:
             parts.append(f'<rect x="{x(from_db(e["at"])):.1f}" y="2" width="6" height="12" '
                          f'fill="#00838f"><title>fill +{esc(e["delta_qty"])} at '
                          f'{esc(_ist(from_db(e["at"])))}</title></rect>')
-    if order["status"] not in ("PENDING", "PARTIALLY_FILLED"):
+    if not Status(order["status"]).is_open:
         parts.append(f'<rect x="{end:.1f}" y="1" width="8" height="14" fill="{colour}"/>')
     return ('<svg class="bar" viewBox="0 0 1000 16" preserveAspectRatio="none" role="img" '
             f'aria-label="{esc(order["status"])}">{"".join(parts)}</svg>')

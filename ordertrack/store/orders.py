@@ -10,7 +10,7 @@ from ordertrack.store.db import Database
 from ordertrack.timeutil import from_db, to_db
 
 OPEN = tuple(s.value for s in Status if s.is_open)
-_IS_OPEN = f"status IN ({', '.join(repr(s) for s in OPEN)})"
+IS_OPEN = f"status IN ({', '.join(repr(s) for s in OPEN)})"
 
 
 def order_from_row(row: dict[str, Any]) -> Order:
@@ -41,7 +41,7 @@ def _rows(db: Database, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str
 def open_orders(db: Database, not_in: Collection[str] = ()) -> list[Order]:
     """Open orders, leaving out those whose broker id is in `not_in` (before building them:
     verify wants only the few a 10,000-row order book does not list)."""
-    cursor = db.execute(f"SELECT * FROM orders WHERE {_IS_OPEN} ORDER BY id")
+    cursor = db.execute(f"SELECT * FROM orders WHERE {IS_OPEN} ORDER BY id")
     names = [d[0] for d in cursor.description]
     at = names.index("order_id")
     return [order_from_row(dict(zip(names, values, strict=False))) for values in cursor
@@ -85,7 +85,7 @@ def query_orders(
         where.append("status = ?")
         params.append(status)
     elif not all_:
-        where.append(_IS_OPEN)
+        where.append(IS_OPEN)
     if symbol:
         where.append("symbol = ?")
         params.append(symbol)
@@ -105,7 +105,7 @@ def count_by_status(db: Database) -> dict[str, int]:
 
 
 def _open_where(db: Database, where: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
-    return _rows(db, f"SELECT * FROM orders WHERE {_IS_OPEN} AND {where} ORDER BY id", params)
+    return _rows(db, f"SELECT * FROM orders WHERE {IS_OPEN} AND {where} ORDER BY id", params)
 
 
 def open_by_tag(db: Database, tag: str, unconfirmed: bool = False) -> dict[str, Any] | None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from ordertrack.core.lifecycle import UNCONFIRMED
 from ordertrack.store.db import Database
+from ordertrack.store.orders import IS_OPEN
 from ordertrack.timeutil import IST, to_db
 
 _FINAL_KINDS = ("EXECUTED", "REJECTED", "CANCELLED", "EXPIRED", "CORRECTED")
@@ -35,8 +36,7 @@ def gather(db: Database, day: date, broker_error: str | None,
     placed = db.execute("SELECT count(*) FROM orders WHERE placed_at >= ? AND placed_at < ?",
                         (start, end)).fetchone()[0]
     pending = list(db.query("SELECT order_id, symbol, side, qty, filled_qty, avg_price, status"
-                            " FROM orders"
-                            " WHERE status IN ('PENDING', 'PARTIALLY_FILLED') ORDER BY id"))
+                            f" FROM orders WHERE {IS_OPEN} ORDER BY id"))
     tracked = list(db.query("SELECT symbol, tracked_qty FROM tracking WHERE status = 'ACTIVE'"
                             " ORDER BY symbol"))
     manual = db.execute("SELECT count(*) FROM tracking_changes WHERE at >= ? AND at < ?"
