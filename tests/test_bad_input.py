@@ -337,10 +337,10 @@ CASES = [
     case("doctor", "--offline=1", code=USAGE, says="does not take a value"),
     case("doctor", HOSTILE, code=USAGE, says="unexpected extra argument"),
     # events
-    case("events", "--since", "-1", code=USAGE, says="greater than or equal to 0"),
+    case("events", "--since", "-1", code=USAGE, says="'--since': -1"),
     case("events", "--since", HOSTILE, code=USAGE, says="Invalid value for '--since'"),
     case("events", "--kind", HOSTILE, code=USAGE, says="unknown event kind"),
-    case("events", "--limit", "0", code=USAGE, says="greater than or equal to 1"),
+    case("events", "--limit", "0", code=USAGE, says="'--limit': 0"),
     # the root options
     case("--db", code=USAGE, says="Option '--db' requires an argument"),
     case("--config", code=USAGE, says="Option '--config' requires an argument"),

@@ -6,7 +6,10 @@ import sys
 
 import pytest
 
-HEAVY = ("rich", "requests", "sqlite_utils", "ordertrack.notify.delivery", "ordertrack.broker")
+# pydantic: Typer 0.28 and later convert every parameter through it (~80 ms a call); the
+# dependency is capped below 0.28 for that reason.
+HEAVY = ("rich", "requests", "sqlite_utils", "pydantic", "ordertrack.notify.delivery",
+         "ordertrack.broker")
 PROBE = """
 import json, sys
 from ordertrack.cli.app import run
