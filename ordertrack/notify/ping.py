@@ -6,11 +6,13 @@ part (the check's uuid path, userinfo, query) is never shown: only its host.
 """
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import requests
-
 from ordertrack import net
+
+if TYPE_CHECKING:
+    import requests
 
 # A few seconds in all, per ping: the run matters more than the monitor.
 POLICY = net.RetryPolicy(attempts=2, total_seconds=3.0, first_wait=0.2, max_wait=0.5,
@@ -35,7 +37,7 @@ def endpoint(url: str, suffix: str) -> str:
 class Pinger:
     url: str = field(repr=False)
     policy: net.RetryPolicy = POLICY
-    session: requests.Session = field(default_factory=requests.Session, repr=False)
+    session: "requests.Session" = field(default_factory=net.session, repr=False)
 
     def ping(self, suffix: str = "") -> str | None:
         """Ping url/suffix; None when the monitor answered 2xx, else a one-line problem that

@@ -11,15 +11,16 @@ import re
 import time
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import requests
 
 from ordertrack import net
 from ordertrack.errors import ConfigError
 from ordertrack.text import redact
 from ordertrack.text import url as redact_url
+
+if TYPE_CHECKING:
+    import requests
 
 # In-run retries for connect errors, 429 and 5xx; later runs retry from the outbox. Short
 # connect timeout (a refused connection was certainly not delivered), long read timeout (a slow
@@ -207,13 +208,13 @@ class Bot:
     """One bot token against one Bot API server. Never prints or reprs its token."""
 
     def __init__(self, token: str, api_url: str, *, read_timeout: float | None = None,
-                 session: requests.Session | None = None):
+                 session: "requests.Session | None" = None):
         parts = urlsplit(api_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigError(f"TELEGRAM_API_URL {redact_url(api_url)!r} is not an http(s) URL")
         self._base = f"{api_url.rstrip('/')}/bot{token}"
         self._token = token
-        self._session = session or requests.Session()
+        self._session = session or net.session()
         self._policy = replace(POLICY, read_timeout=read_timeout or POLICY.read_timeout)
         self._last_sent: dict[str, float] = {}
         _quiet_urllib3()
