@@ -17,6 +17,8 @@ _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 def storable(text: str) -> str:
     """SQLite stores UTF-8, which cannot hold a lone surrogate (half an emoji in a broker's
     JSON, '\\ud83d'): such a character becomes U+FFFD instead of failing the transaction."""
+    if text.isascii():
+        return text
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 

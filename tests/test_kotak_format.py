@@ -3,6 +3,8 @@
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ordertrack.broker.kotak import format as kf
 from ordertrack.core.models import BrokerState, Outcome, Side
@@ -128,3 +130,47 @@ def test_updated_at_falls_back_to_the_books_times():
                                   exCfmTm="24-Nov-2026 09:21:00"))
     assert bare is not None and bare.state is BrokerState.UNKNOWN
     assert bare.updated_at == datetime(2026, 11, 24, 3, 51, tzinfo=UTC)
+
+
+def _strptime_only(text: object) -> datetime | None:
+    """parse_time as it was before its fast path: the reference the fast path must equal."""
+    if not isinstance(text, str):
+        return None
+    import re
+
+    cleaned = re.sub(r":\s+", ":", text.strip())
+    for fmt in ("%d-%b-%Y %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%d-%b-%Y"):
+        try:
+            return datetime.strptime(cleaned, fmt).replace(tzinfo=kf.IST).astimezone(UTC)
+        except ValueError:
+            continue
+        except OverflowError:  # year 1 in IST: no time at all, never a crash
+            return None
+    return None
+
+
+_MONTH_NAMES = ["Jan", "FEB", "mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
+                "Dec", "Foo", "Sept"]
+
+
+@given(day=st.integers(0, 32), month=st.sampled_from(_MONTH_NAMES), year=st.integers(1, 9999),
+       hour=st.integers(0, 25), minute=st.integers(0, 61), second=st.integers(0, 62),
+       pad=st.booleans(), stray=st.sampled_from(["", " ", "  "]),
+       gap=st.sampled_from([" ", "  ", "\t", "T"]))
+def test_book_time_fast_path_reads_exactly_what_strptime_reads(
+        day, month, year, hour, minute, second, pad, stray, gap):
+    d = f"{day:02d}" if pad else str(day)
+    text = f"{d}-{month}-{year:04d}{gap}{hour}:{stray}{minute:02d}:{stray}{second}"
+    assert kf.parse_time(text) == _strptime_only(text)
+
+
+@given(st.text(alphabet="0123456789-: ADFJMNOSabceglnoprtuvy/", max_size=24))
+def test_any_text_reads_as_strptime_reads_it(text):
+    assert kf.parse_time(text) == _strptime_only(text)
+
+
+def test_a_time_before_the_first_utc_instant_is_no_time_not_a_crash():
+    row = kotak_row("1", "open")
+    row["ordDtTm"] = row["flDtTm"] = "01-Jan-0001 00:00:00"
+    (order,) = kf.order_book(book(row)).items
+    assert order.placed_at is None
