@@ -90,6 +90,18 @@ def _target(order: Order, state: BrokerState, filled: int) -> Status:
     return Status.PENDING if order.status is Status.PENDING else order.status
 
 
+def _moved(order: Order, status: Status, filled: int, avg: float | None, reason: str | None,
+           broker_status: str | None) -> Order:
+    """The order with what the broker says; the same object when nothing differs (most rows of
+    an idle run: no copy to make)."""
+    if (status, filled, avg, reason, broker_status, order.missing_count, order.missing_since) \
+            == (order.status, order.filled_qty, order.avg_price, order.reason,
+                order.broker_status, 0, None):
+        return order
+    return replace(order, status=status, filled_qty=filled, avg_price=avg, reason=reason,
+                   broker_status=broker_status, missing_count=0, missing_since=None)
+
+
 def observe(order: Order, row: BrokerOrder) -> Change:
     """Advance an order by what the broker's row says. Terminal orders never move."""
     if not order.status.is_open:
@@ -102,16 +114,7 @@ def observe(order: Order, row: BrokerOrder) -> Change:
     delta = filled - order.filled_qty
     avg = row.avg_price if row.avg_price and row.avg_price > 0 else order.avg_price
     reason = row.reason if state in (BrokerState.REJECTED, BrokerState.CANCELLED) else order.reason
-    after = replace(
-        order,
-        status=target,
-        filled_qty=filled,
-        avg_price=avg,
-        reason=reason,
-        broker_status=row.status_text or order.broker_status,
-        missing_count=0,
-        missing_since=None,
-    )
+    after = _moved(order, target, filled, avg, reason, row.status_text or order.broker_status)
     ref = order.ref
 
     def event(kind: str, key: str, status: Status, delta_qty: int = 0, notify: bool = True,

@@ -46,7 +46,7 @@ class Outcome(str, Enum):
     UNSUPPORTED = "unsupported"  # this broker offers no such lookup
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BrokerOrder:
     """One order-book (or history) row, normalised. `raw` is the row as the broker sent it.
 
@@ -71,7 +71,7 @@ class BrokerOrder:
     raw: dict[str, Any] = field(compare=False, repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Holding:
     """One settled holding. `t1_qty`: bought but not yet settled, when the broker says so."""
 
@@ -81,7 +81,7 @@ class Holding:
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Position:
     """Today's net quantity in one symbol (bought − sold)."""
 
@@ -90,7 +90,7 @@ class Position:
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Fetch:
     """`items` are BrokerOrder, Holding or Position, by the call that made it."""
 
@@ -111,7 +111,7 @@ def local_ref(local_id: int) -> str:
     return f"#{local_id}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Order:
     id: int
     order_id: str | None
@@ -135,7 +135,7 @@ class Order:
         return self.order_id or local_ref(self.id)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Event:
     """A fact about one order. `key` makes it unique, so a re-run cannot record it twice."""
 
@@ -152,7 +152,7 @@ class Event:
     broker_time: datetime | None = None  # the broker's time of the change, when it says
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Change:
     before: Order
     after: Order

@@ -68,9 +68,14 @@ def _payload(order: Order, event: Event) -> dict[str, Any]:
 
 @dataclass
 class Writes:
-    """Order updates and notifications held back to be written as one statement each."""
+    """Order updates and notifications held back to be written as one statement each (per
+    CHUNK, so a 10,000-change run does not hold 10,000 notification payloads at once)."""
+    CHUNK = 1000
     saves: list[Change] = field(default_factory=list)
     notifications: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+
+    def full(self) -> bool:
+        return len(self.saves) >= self.CHUNK
 
     def flush(self, db: Database, now: datetime, run_id: int | None) -> None:
         store.save_orders(db, self.saves, now)
@@ -175,6 +180,8 @@ def run(db: Database, broker: Broker, settings: Settings, now: datetime,
             if change.changed:
                 apply_change(db, change, now, run_id, writes)
                 result.changes.append(change)
+                if writes.full():
+                    writes.flush(db, now, run_id)
             if row is None and order.id not in ambiguous:
                 result.missing.add(order.id)
             _count(result, change, missing=row is None)
