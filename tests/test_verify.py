@@ -354,3 +354,17 @@ def test_rows_without_an_order_id_are_counted_not_hidden(cli, broker):
     broker.write("orders.json", {"stat": "Ok", "data": [kotak_row("1", "open"), {"ordSt": "open"}]})
     assert verify_json(cli)["skipped_rows"] == 1
     assert "1 order-book rows had no order id or numbers that cannot be true" in cli("verify").out
+
+
+def test_changes_written_in_chunks_lose_nothing(cli, broker, sql, monkeypatch):
+    from ordertrack.jobs import verify
+
+    monkeypatch.setattr(verify.Writes, "CHUNK", 2)  # 5 changes: flushed at 2, 4 and the end
+    for n in range(1, 6):
+        add(cli, str(n), "INFY", "buy", "10")
+    broker.orders(*(kotak_row(str(n), "complete", symbol="INFY", filled=10, avg="100")
+                    for n in range(1, 6)))
+    assert verify_json(cli)["executed"] == 5
+    assert sql("SELECT status, count(*) FROM orders GROUP BY status") == [("EXECUTED", 5)]
+    assert sql("SELECT kind, count(*) FROM outbox GROUP BY kind") == [("EXECUTED", 5)]
+    assert sql("SELECT tracked_qty FROM tracking WHERE symbol = 'INFY'") == [(50,)]
