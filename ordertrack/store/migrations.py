@@ -317,3 +317,11 @@ def m012_webhook_deliveries(db: Database) -> None:
         opened_to INTEGER NOT NULL,
         created_at TEXT NOT NULL
     )""")
+
+
+@MIGRATIONS()
+def m013_eod_indexes(db: Database) -> None:
+    # eod reads the day's tracking changes by time and archives settled orders: without these
+    # both read every row ever written (found by tests/test_query_plans.py).
+    db.execute("CREATE INDEX tracking_changes_at ON tracking_changes (at)")
+    db.execute("CREATE INDEX orders_archived ON orders (archived_at, updated_at)")
