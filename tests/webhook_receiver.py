@@ -42,10 +42,11 @@ def verified(secret: str, header: str, body: bytes) -> bool:
 
 class Receiver:
     """Records into `got` (and FOLDER/got.jsonl when `folder` is given); answers from `script`
-    (or FOLDER/script)."""
+    (or FOLDER/script), each 'ok' after `delay` seconds."""
 
-    def __init__(self, secret: str, folder: Path | None = None, port: int = 0) -> None:
-        self.secret, self.folder = secret, folder
+    def __init__(self, secret: str, folder: Path | None = None, port: int = 0,
+                 delay: float = 0.0) -> None:
+        self.secret, self.folder, self.delay = secret, folder, delay
         self.got: list[dict[str, Any]] = []
         self.script: list[str] = []
         self.lock = threading.Lock()
@@ -92,8 +93,7 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             answer = receiver.record(self.headers.get("Idempotency-Key"), body,
                                      self.headers.get("X-Ordertrack-Signature") or "")
-            if answer in ("slow", "hang"):
-                time.sleep(SLOW if answer == "slow" else HANG)
+            time.sleep({"slow": SLOW, "hang": HANG}.get(answer, receiver.delay))
             status = 200 if answer in ("ok", "slow", "hang") else int(answer)
             try:
                 self.send_response(status)
