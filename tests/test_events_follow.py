@@ -136,3 +136,25 @@ def test_follow_polls_data_version_until_the_time_is_up(fresh_db):
         db.close()
     assert got == [] and now[0] == pytest.approx(1.0)
     assert naps == [feed.POLL] * 4
+
+
+def test_a_busy_feed_does_not_keep_it_going_past_its_time(fresh_db):
+    """Another process commits before every look: new events are printed, and it still ends
+    when the time is up."""
+    from ordertrack import api
+    from ordertrack.store.db import open_db
+
+    db = open_db(fresh_db)
+    now = [0.0]
+    added = iter(range(1, 1000))
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+        api.register_order("INFY", "buy", 1, order_id=str(next(added)), db_path=fresh_db)
+
+    try:
+        got = list(feed.follow(db, 0, seconds=1.0, clock=lambda: now[0], sleep=sleep))
+    finally:
+        db.close()
+    assert now[0] == pytest.approx(1.0)
+    assert [e["order_id"] for e in got] == ["1", "2", "3"]  # the 4th came as time ran out

@@ -58,7 +58,7 @@ def follow(db: Database, cursor: int, kinds: Sequence[str] = (), limit: int | No
     costs next to nothing."""
     left, ends = limit, None
     while True:
-        version = db.execute("PRAGMA data_version").fetchone()[0]
+        version = _data_version(db)
         for event in since(db, cursor, kinds, left):
             cursor = event["id"]
             yield event
@@ -67,10 +67,14 @@ def follow(db: Database, cursor: int, kinds: Sequence[str] = (), limit: int | No
                 if left == 0:
                     return
         ends = clock() + seconds if ends is None else ends
-        while db.execute("PRAGMA data_version").fetchone()[0] == version:
-            if clock() >= ends:
-                return
-            sleep(min(POLL, max(ends - clock(), 0.0)))
+        while _data_version(db) == version and clock() < ends:
+            sleep(max(min(POLL, ends - clock()), 0.0))
+        if clock() >= ends:  # checked here too: a busy feed must not keep it going
+            return
+
+
+def _data_version(db: Database) -> int:
+    return int(db.execute("PRAGMA data_version").fetchone()[0])
 
 
 def checked_kinds(names: Sequence[str]) -> list[str]:
