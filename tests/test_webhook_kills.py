@@ -280,3 +280,13 @@ def test_a_claim_names_its_process_so_a_reused_pid_is_not_mistaken_for_it():
         assert webhook.sender_gone(f"{host}:{pid}:{int(started) + 1}:{boot}:{token}")
     assert not webhook.sender_gone(f"elsewhere:{pid}:{started}:{boot}:{token}")  # its lease
     assert not webhook.sender_gone("not a sender") and not webhook.sender_gone(None)
+
+
+def test_the_webhook_module_loads_no_http_library():
+    """A run with no webhook configured must not pay for requests (issue 15's start-up work):
+    notify/webhook.py imports it, and net.py, only when it posts."""
+    code = ("import sys, ordertrack.notify.webhook; print(sorted(m for m in ('requests',"
+            " 'ordertrack.net') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], text=True, capture_output=True,
+                          check=True, cwd=ROOT)
+    assert done.stdout.strip() == "[]"
