@@ -141,6 +141,10 @@ def _table(where: str, body: Any, keys: tuple[str, ...]) -> tuple[str, ...]:
     if not isinstance(body, dict):
         raise ConfigError(f"{where} must be a table")
     for key in body:
+        if key in ("notify", *NOTIFY_EVENTS):  # [notify]'s words, written in the wrong place
+            raise ConfigError(f"{where}: {key} is not a setting here: [notify] levels are"
+                              " Telegram's; choose this channel's events with kinds = [...]"
+                              " (docs/events.md, Routing)")
         if key not in keys:
             raise ConfigError(f"{where}: unknown setting {key}")
     kinds = body.get("kinds", [])

@@ -1,5 +1,6 @@
 """Reliability report: the overlap and crash scenarios of tests/reliability.py at a larger size
-than CI, as a table of figures. Exits 1 if any promise was broken (and lists them).
+than CI, as a table of figures: Telegram notifications and, in the crash runs, the webhook's
+events (counted by Idempotency-Key). Exits 1 if any promise was broken (and lists them).
 
     python scripts/reliability_report.py [--orders 40] [--rounds 3] [--trials 40] [--phases 4]
 
@@ -81,6 +82,14 @@ def main() -> int:
           f"{total.unrecorded_sends}; Telegram replies after the read timeout: "
           f"{total.telegram_faults}; deliveries left FAILED after two unknown outcomes: "
           f"{total.failed}")
+    webhook = Figures("webhook")
+    for figures in crashes:
+        webhook.add(figures)
+    print(f"webhook (crash runs, every kind): {webhook.webhook_delivered} feed events delivered, "
+          f"{webhook.webhook_duplicates_explained} sent again with the same Idempotency-Key "
+          f"after a kill, {webhook.webhook_duplicates_unexplained} unexplained duplicates, "
+          f"{webhook.webhook_lost} lost; kills between the receiver taking an event and the "
+          f"database recording it: {webhook.webhook_unrecorded}")
     print(f"{time.monotonic() - started:.0f} s")
     if total.problems:
         print(f"\n{len(total.problems)} PROBLEMS:")

@@ -9,7 +9,9 @@ servers on 127.0.0.1:
   moves the orders on (open → partly filled → complete / rejected / cancelled);
 - `crash()`: `verify`, `reconcile` or `eod` is killed with SIGKILL at a random moment (the fakes
   answer slowly, so the moment falls anywhere: start-up, login, fetch, commit, sending), then run
-  again normally; a few broker and Telegram faults are injected into the killed runs too.
+  again normally; a few broker and Telegram faults are injected into the killed runs too. A
+  `[[webhook]]` (every kind) posts to a loopback receiver (tests/webhook_receiver.py) that checks
+  each signature: every feed event must reach it, a repeat only with the same Idempotency-Key.
 
 The expected outcome comes from a model of its own (`expect_order`, `expect_reconcile`), not from
 ordertrack's code. Every broken promise becomes a line in `Figures.problems`: the tests assert it
@@ -42,6 +44,7 @@ from ordertrack.jobs.eod import closing_day
 from ordertrack.notify import delivery as notify
 from ordertrack.notify import messages, policy
 from ordertrack.notify.telegram import Bot
+from ordertrack.store import deliveries as delivery_rows
 from ordertrack.store import tracking
 from ordertrack.store.db import open_db, transaction
 from ordertrack.timeutil import IST, from_db, utcnow
@@ -59,6 +62,7 @@ from tests.fake_kotak import (
 )
 from tests.fake_telegram import TOKEN, FakeTelegram
 from tests.helpers import book, kotak_row
+from tests.webhook_receiver import Receiver
 
 ROOT = Path(__file__).resolve().parent.parent
 OPEN = ("PENDING", "PARTIALLY_FILLED")
@@ -78,6 +82,13 @@ backups = 2
 
 [notify]
 timeout_seconds = {timeout}
+"""
+WEBHOOK = "webhook:1"  # the first [[webhook]] of the config
+WEBHOOK_SECRET = "whsec-reliability-5e6f7a8b9c0d"
+WEBHOOK_CONFIG = """
+[[webhook]]               # every kind
+url = "{url}"
+secret_env = "ENGINE_WEBHOOK_SECRET"
 """
 
 
@@ -377,7 +388,8 @@ def environment(db_path: Path, config_path: Path, kotak: FakeKotak, telegram: Fa
     env.update(ORDERTRACK_DB=str(db_path), ORDERTRACK_CONFIG=str(config_path),
                ORDERTRACK_BROKER="kotak", ORDERTRACK_KOTAK_LOGIN_URL=kotak.url,
                TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_CHAT_ID=",".join(chats),
-               TELEGRAM_API_URL=telegram.url, COLUMNS="200")
+               TELEGRAM_API_URL=telegram.url, COLUMNS="200",
+               ENGINE_WEBHOOK_SECRET=WEBHOOK_SECRET)
     return env
 
 
@@ -565,6 +577,8 @@ def unsent(db_path: Path) -> list[str]:
                             " UNION ALL SELECT key, '-', status FROM outbox o WHERE status ="
                             " 'PENDING' AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE"
                             " d.outbox_id = o.id)").fetchall()
+        left += conn.execute("SELECT feed_id, destination, status FROM webhook_deliveries"
+                             " WHERE status NOT IN ('SENT', 'FAILED')").fetchall()
     return [f"notifications held back after a clean run: {left}"] if left else []
 
 
@@ -705,6 +719,60 @@ def tally(db_path: Path, received: list[dict[str, Any]], chats: tuple[str, ...])
     return result
 
 
+def webhook_tally(db_path: Path, received: list[dict[str, Any]]) -> Tally:
+    """Count what the receiver got by Idempotency-Key against the feed: every feed event (the
+    webhook takes every kind) received at least once, signed; a repeat is explained when it carries the
+    same key and body and its delivery went through as many unknown outcomes (a kill or a
+    timeout); a key for no event, a body that is not its key's event, or more repeats than
+    unknown outcomes are unexplained."""
+    with connect(db_path) as conn:
+        ids = {str(r[0]) for r in conn.execute("SELECT id FROM feed")}
+        rows = {str(r["feed_id"]): r for r in _rows(
+            conn, "SELECT feed_id, status, uncertain FROM webhook_deliveries"
+                  " WHERE destination = ?", (WEBHOOK,))}
+    result = Tally()
+    by_key: dict[str, list[dict[str, Any]]] = {}
+    for got in received:
+        if got["signed"]:
+            by_key.setdefault(str(got["key"]), []).append(got)
+        else:  # a receiver refuses it: as if it never came, and a fault of its own
+            result.duplicates_unexplained += 1
+            result.problems.append(f"webhook: a request for key {got['key']} with a bad "
+                                   "signature")
+    for key, copies in by_key.items():
+        bodies = {c["body"] for c in copies}
+        if key not in ids or len(bodies) > 1 or any(
+                str(json.loads(b).get("id")) != key for b in bodies):
+            result.duplicates_unexplained += len(copies) - (key in ids)
+            result.problems.append(f"webhook: key {key} ({len(copies)} copies, {len(bodies)} "
+                                   "bodies) is not one signed copy of its feed event")
+            continue
+        extra = len(copies) - 1
+        allowed = min(extra, int(rows[key]["uncertain"] or 0)) if key in rows else 0
+        result.duplicates_explained += allowed
+        if extra > allowed:
+            result.duplicates_unexplained += extra - allowed
+            result.problems.append(f"webhook: event {key} arrived {len(copies)} times after "
+                                   f"{allowed} unknown outcomes")
+    for key in sorted(ids, key=int):
+        result.failed += rows.get(key, {}).get("status") == "FAILED"
+        if key in by_key:
+            result.delivered += 1
+        else:
+            result.lost += 1
+            result.problems.append(f"webhook: feed event {key} never arrived (delivery "
+                                   f"{rows.get(key, {}).get('status', 'not opened')})")
+    return result
+
+
+def _webhook_unrecorded(db_path: Path, received: list[dict[str, Any]]) -> set[int]:
+    """Webhook deliveries left SENDING whose event the receiver already has."""
+    keys = {str(g["key"]) for g in received}
+    with connect(db_path) as conn:
+        return {r[0] for r in conn.execute("SELECT feed_id FROM webhook_deliveries WHERE"
+                                           " status = 'SENDING'") if str(r[0]) in keys}
+
+
 def flush_later(db_path: Path, env: dict[str, str]) -> notify.Report:
     """Deliver what is left as a run after policy.LEASE (15 minutes) would — a claim whose
     sender is gone at that point counts as an unknown outcome in any case. After the clean
@@ -739,6 +807,11 @@ class Figures:
     failed: int = 0
     logins: int = 0
     unrecorded_sends: int = 0  # kills between Telegram receiving a message and the DB noting it
+    webhook_delivered: int = 0  # feed events the webhook receiver got at least once
+    webhook_duplicates_explained: int = 0  # repeats with the same key after an unknown outcome
+    webhook_duplicates_unexplained: int = 0
+    webhook_lost: int = 0  # feed events it never got
+    webhook_unrecorded: int = 0  # kills between the receiver getting an event and the DB noting it
     exit_codes: Counter[int] = field(default_factory=Counter)
     stages: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
@@ -747,7 +820,8 @@ class Figures:
     def add(self, other: Figures) -> None:
         for name in ("runs", "kills", "faults", "telegram_faults", "events", "delivered",
                      "duplicates_explained", "duplicates_unexplained", "lost", "failed", "logins",
-                     "unrecorded_sends"):
+                     "unrecorded_sends", "webhook_delivered", "webhook_duplicates_explained",
+                     "webhook_duplicates_unexplained", "webhook_lost", "webhook_unrecorded"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.exit_codes.update(other.exit_codes)
         self.stages.update(other.stages)
@@ -761,11 +835,20 @@ class Figures:
         self.failed += t.failed
         self.problems += t.problems
 
+    def count_webhook(self, t: Tally) -> None:
+        self.webhook_delivered += t.delivered
+        self.webhook_duplicates_explained += t.duplicates_explained
+        self.webhook_duplicates_unexplained += t.duplicates_unexplained
+        self.webhook_lost += t.lost + t.failed  # nothing makes the receiver refuse one
+        self.problems += t.problems
+
 
 COLUMNS = (("scenario", "scenario"), ("runs", "runs"), ("kills", "kills"),
            ("faults", "faults injected"), ("events", "events"),
            ("delivered", "notifications delivered"), ("duplicates", "duplicates (expl/unexpl)"),
-           ("lost", "lost"))
+           ("lost", "lost"), ("webhook", "webhook events delivered"),
+           ("webhook_duplicates", "webhook duplicates (expl/unexpl)"),
+           ("webhook_lost", "webhook lost"))
 
 
 def table(rows: list[Figures]) -> str:
@@ -773,7 +856,9 @@ def table(rows: list[Figures]) -> str:
     def cells(f: Figures) -> list[str]:
         return [f.scenario, str(f.runs), str(f.kills), str(f.faults), str(f.events),
                 str(f.delivered), f"{f.duplicates_explained}/{f.duplicates_unexplained}",
-                str(f.lost)]
+                str(f.lost), str(f.webhook_delivered),
+                f"{f.webhook_duplicates_explained}/{f.webhook_duplicates_unexplained}",
+                str(f.webhook_lost)]
     body = [[title for _, title in COLUMNS], *(cells(f) for f in rows)]
     widths = [max(len(r[i]) for r in body) for i in range(len(COLUMNS))]
     lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + " |" for r in body]
@@ -801,10 +886,22 @@ def prepare(db_path: Path, plans: list[Plan], start: dict[str, int]) -> None:
         db.close()
 
 
-def write_config(folder: Path, timeout: float) -> Path:
+def write_config(folder: Path, timeout: float, webhook_url: str | None = None) -> Path:
     path = folder / "ordertrack.toml"
-    path.write_text(CONFIG.format(timeout=timeout))
+    path.write_text(CONFIG.format(timeout=timeout)
+                    + (WEBHOOK_CONFIG.format(url=webhook_url) if webhook_url else ""))
     return path
+
+
+def open_webhook(db_path: Path) -> None:
+    """The webhook was configured before anything was recorded (not added later, which starts
+    it at the feed's end): it must hear every event, the registrations too."""
+    db = open_db(db_path)
+    try:
+        with transaction(db):
+            delivery_rows.open_webhook(db, WEBHOOK, (), utcnow())
+    finally:
+        db.close()
 
 
 def _closing_now() -> date:
@@ -937,6 +1034,7 @@ def _broker_state(kotak: ScenarioKotak, command: str, plans: list[Plan], phase: 
 
 
 def _stage(db_path: Path, done: Done, messages_before: int, messages_after: int) -> str:
+    """Where the kill fell; messages count Telegram's and the webhook receiver's."""
     if not done.killed:
         return "exited before kill"
     with connect(db_path) as conn:
@@ -979,16 +1077,18 @@ def _trial(trial: _Trial) -> Figures:
     db_path = trial.workdir / "ordertrack.db"
     plans, start = crash_plans(with_stale=command == "eod") if command != "reconcile" else (
         [], RECONCILE_START)
+    open_webhook(db_path)
     prepare(db_path, plans, start)
     seen: dict[str, list[tuple[str, int]]] = {p.order_id: [] for p in plans}
+    receiver = Receiver(WEBHOOK_SECRET, delay=s.telegram_delay).start()
     with fakes(s.kotak_delay, s.telegram_delay, s.telegram_timeout + 0.5) as (kotak, telegram):
-        env = environment(db_path, write_config(trial.workdir, s.telegram_timeout), kotak,
-                          telegram, s.chats)
+        env = environment(db_path, write_config(trial.workdir, s.telegram_timeout, receiver.url),
+                          kotak, telegram, s.chats)
         runner = Runner(env)
         try:
             for phase in range(s.phases):
                 _crash_phase(trial, phase, rng, runner, kotak, telegram, db_path, plans, start,
-                             seen)
+                             seen, receiver)
             report = flush_later(db_path, env)
             if report.sent or report.failed or report.waiting:
                 f.problems.append(f"{command} trial {trial.index}: a flush 16 minutes later "
@@ -996,6 +1096,7 @@ def _trial(trial: _Trial) -> Figures:
                                   f" {report.waiting} waiting")
         finally:
             runner.close()
+            receiver.stop()
         f.logins += kotak.logins
         f.faults += kotak.faults_served + telegram.faults_served
         f.telegram_faults += telegram.faults_served
@@ -1003,6 +1104,7 @@ def _trial(trial: _Trial) -> Figures:
     f.runs += len(runner.done)
     f.events += _count_events(db_path)
     f.count_tally(tally(db_path, received, s.chats))
+    f.count_webhook(webhook_tally(db_path, list(receiver.got)))
     f.problems += [f"{command} trial {trial.index}: {p}" for p in consistency(db_path)]
     f.problems = list(dict.fromkeys(f.problems))
     return f
@@ -1025,7 +1127,7 @@ def _requests(command: str, phase: int, plans: list[Plan], seen: dict[str, list]
 def _crash_phase(trial: _Trial, phase: int, rng: random.Random, runner: Runner,
                  kotak: ScenarioKotak, telegram: ScenarioTelegram, db_path: Path,
                  plans: list[Plan], start: dict[str, int],
-                 seen: dict[str, list[tuple[str, int]]]) -> None:
+                 seen: dict[str, list[tuple[str, int]]], receiver: Receiver) -> None:
     s, command, f = trial.settings, trial.command, trial.figures
     where = f"{command} trial {trial.index} phase {phase}"
     _broker_state(kotak, command, plans, phase)
@@ -1033,8 +1135,9 @@ def _crash_phase(trial: _Trial, phase: int, rng: random.Random, runner: Runner,
     telegram.slow_next = int(rng.random() < s.telegram_faults)
     kotak.faults = {_FAULT_PATH[command]: 1} if broker_fault else {}
     kotak_faults, telegram_faults = kotak.faults_served, telegram.faults_served
-    before = len(telegram.messages)
+    before = len(telegram.messages) + len(receiver.got)
     unrecorded = _unrecorded(db_path, list(telegram.messages))
+    unrecorded_posts = _webhook_unrecorded(db_path, list(receiver.got))
     # The moment of the kill, spread evenly over the trials: during start-up (moment 0), or
     # just after the run's n-th HTTP request arrived — while it is answered, or soon after.
     moments = _requests(command, phase, plans, seen, len(s.chats)) + 1
@@ -1050,7 +1153,7 @@ def _crash_phase(trial: _Trial, phase: int, rng: random.Random, runner: Runner,
     tripwire.arm(0)
     kotak.faults, telegram.slow_next = {}, 0
     f.kills += killed.killed
-    f.stages[_stage(db_path, killed, before, len(telegram.messages))] += 1
+    f.stages[_stage(db_path, killed, before, len(telegram.messages) + len(receiver.got))] += 1
     f.unrecorded_sends += len(_unrecorded(db_path, list(telegram.messages)) - unrecorded)
     allowed = {-9, 0}
     if kotak.faults_served > kotak_faults:
@@ -1061,6 +1164,8 @@ def _crash_phase(trial: _Trial, phase: int, rng: random.Random, runner: Runner,
     f.problems += [f"{where}, after the kill: {p}"
                    for p in consistency(db_path) + broken_backups(db_path)]
     day = ist_date(utcnow())
+    f.webhook_unrecorded += len(_webhook_unrecorded(db_path, list(receiver.got))
+                                - unrecorded_posts)
     again = runner.run(command)
     _check_runs([again], {0}, f, f"{where}: clean re-run")
     f.problems += [f"{where}, after the re-run: {p}"

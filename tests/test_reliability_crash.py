@@ -47,6 +47,12 @@ def test_a_killed_run_then_a_clean_one_lose_nothing_and_half_apply_nothing(crash
     # each explained duplicate has a cause: a kill after Telegram took the message, or a reply
     # that came after the read timeout
     assert figures.duplicates_explained <= figures.unrecorded_sends + figures.telegram_faults
+    # the webhook: every feed event reached the receiver, signed; a repeat only with the same
+    # Idempotency-Key and body, after a kill that fell between the receiver taking the event
+    # and the database recording it
+    assert figures.webhook_lost == 0 and figures.webhook_duplicates_unexplained == 0
+    assert figures.webhook_delivered >= figures.events > 0
+    assert figures.webhook_duplicates_explained <= figures.webhook_unrecorded
 
 
 def test_kills_fall_at_many_points(crashes):
@@ -217,3 +223,35 @@ def test_duplicates_and_losses_at_telegram_are_caught(one_verify):
     for name, (messages, figure) in cases.items():
         counted = reliability.tally(db_path, messages, ("1001",))
         assert getattr(counted, figure) == 1 and counted.problems, name
+
+
+def test_webhook_losses_and_unexplained_repeats_are_caught(one_verify):
+    """The webhook count by Idempotency-Key, on a receiver log made up by hand."""
+    from ordertrack.notify.webhook import body_of
+    from ordertrack.store import events
+    from ordertrack.store.db import open_db
+
+    db_path = one_verify[0]
+    db = open_db(db_path)
+    try:
+        everything = events.since(db)
+    finally:
+        db.close()
+    got = [{"key": str(e["id"]), "body": body_of(e).decode(), "signed": True}
+           for e in everything]
+    clean = reliability.webhook_tally(db_path, got)
+    assert (clean.delivered, clean.lost, clean.duplicates_unexplained, clean.problems) == (
+        len(everything), 0, 0, [])
+    first, second, *rest = got
+    cases = {
+        "never arrived": ([second, *rest], "lost"),
+        "repeat without an unknown outcome": ([first, first, second, *rest],
+                                              "duplicates_unexplained"),
+        "a key for no event": ([*got, {**first, "key": "99999"}], "duplicates_unexplained"),
+        "one key, two bodies": ([*got, {**first, "body": second["body"]}],
+                                "duplicates_unexplained"),
+        "a bad signature": ([{**first, "signed": False}, second, *rest], "lost"),
+    }
+    for name, (received, figure) in cases.items():
+        counted = reliability.webhook_tally(db_path, received)
+        assert getattr(counted, figure) >= 1 and counted.problems, name

@@ -15,6 +15,7 @@ import pytest
 from freezegun import freeze_time
 
 from ordertrack.timeutil import IST
+from tests.fake_telegram import telegram  # noqa: F401 (fixture)
 from tests.helpers import kotak_row
 
 SECRET = "whsec-test-4f1c9a7e2b6d8035"
@@ -255,3 +256,50 @@ def test_a_command_hook_gets_every_event_once_in_order_even_after_failures(cli, 
     assert errors[0].startswith("output: handled")
     first = sql("SELECT attempts FROM webhook_deliveries ORDER BY feed_id LIMIT 1")
     assert first == [(3,)]
+
+
+# ---- routing per channel (#16 part 4) ---------------------------------------------------------
+
+
+def test_routing_rejections_to_telegram_and_everything_to_the_webhook(cli, broker, receiver,
+                                                                      telegram, tmp_path,
+                                                                      monkeypatch, sql):
+    """[notify] is Telegram's: all off but `rejected`. The webhook's kinds (all, by default)
+    are its own: it hears every event of the day, each exactly once."""
+    from ordertrack.config import NOTIFY_EVENTS
+
+    levels = "".join(f'{name} = "{"on" if name == "rejected" else "off"}"\n'
+                     for name in NOTIFY_EVENTS)
+    config = tmp_path / "ordertrack.toml"
+    config.write_text("[calendar]\nnse_holidays = false\n[notify]\ntimeout_seconds = 1\n"
+                      f"{levels}[[webhook]]\nurl = \"{receiver.url}\"\n"
+                      'secret_env = "ENGINE_HOOK_SECRET"\n')
+    monkeypatch.setenv("ORDERTRACK_CONFIG", str(config))
+    monkeypatch.setenv("ENGINE_HOOK_SECRET", SECRET)
+    with freeze_time(ist(2026, 11, 27, 15, 0)) as clock:
+        codes: list[int] = []
+        day(cli, broker, clock, codes)
+        everything = feed(cli)
+    assert set(codes) == {0}
+    assert [m["chat_id"] for m in telegram.messages] == ["1001"]
+    [text] = telegram.texts()
+    assert "SBIN" in text and "RMS:Margin Exceeds" in text  # the rejection, and nothing else
+    assert {"EXECUTED", "PARTIAL_FILL", "CANCELLED", "MANUAL_TRADE", "EXPIRED",
+            "REJECTED"} <= {e["kind"] for e in everything}
+    assert all(g["signed"] for g in receiver.got)
+    assert [g["key"] for g in receiver.got] == [str(e["id"]) for e in everything]  # once each
+    assert [json.loads(g["body"]) for g in receiver.got] == everything
+    assert sql("SELECT DISTINCT status FROM webhook_deliveries") == [("SENT",)]
+
+
+@pytest.mark.parametrize("table", ["webhook", "hook"])
+def test_notify_levels_inside_a_channel_point_to_kinds(cli, tmp_path, monkeypatch, table):
+    config = tmp_path / "ordertrack.toml"
+    target = 'url = "http://127.0.0.1:9/h"\nsecret_env = "S"\n' if table == "webhook" else \
+        'command = ["true"]\n'
+    config.write_text(f'[[{table}]]\n{target}notify = {{ executed = "off" }}\n')
+    monkeypatch.setenv("ORDERTRACK_CONFIG", str(config))
+    monkeypatch.setenv("S", SECRET)
+    result = cli("outbox", "flush")
+    assert result.code == 3
+    assert "[notify] levels are Telegram's" in result.err and "kinds" in result.err

@@ -901,6 +901,10 @@ def events_cmd(
     kind: Annotated[str | None, typer.Option(
         "--kind", help="Only these kinds, comma-separated: EXECUTED,REJECTED,…")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="At most this many events.")] = None,
+    follow: Annotated[int, typer.Option(
+        "--follow-up-to", min=0, max=3600, metavar="SECONDS",
+        help="Then keep printing new events as they are recorded, for up to this many seconds"
+             " (0-3600).")] = 0,
     json_: Annotated[bool, typer.Option("--json", help="Print JSON lines (docs/events.md).")]
     = False,
 ) -> None:
@@ -908,18 +912,22 @@ def events_cmd(
     alerts. Each has an increasing id; pass the last one handled as --since to resume after it.
 
     Example: ordertrack events --since 41 --kind EXECUTED,REJECTED --json
+    Example: ordertrack events --since 41 --follow-up-to 300 --json   (like tail -f, 5 minutes)
     """
     import json  # imported here to keep this command in one block (an easy merge)
 
     from ordertrack.store import events as feed
 
     kinds = feed.checked_kinds((kind or "").split(","))
-    for event in feed.since(_shell(ctx).open(create=False), since, kinds, limit):
+    db = _shell(ctx).open(create=False)
+    for event in feed.follow(db, since, kinds, limit, follow):
         if json_:
             sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")
         else:
             render.console.print(_event_line(event), soft_wrap=True, markup=False,
                                  highlight=False)
+        if follow:
+            sys.stdout.flush()  # a reader on a pipe sees each event as it is recorded
 
 
 def _event_line(e: dict[str, Any]) -> str:

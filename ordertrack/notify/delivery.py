@@ -364,7 +364,7 @@ def _webhooks(db: Database, settings: Settings, now: datetime,
         return None
     with transaction(db):
         webhook.open_all(db, webhook.channels(settings), now)
-    return webhook.deliver(db, settings, _sender_id(), clock)
+    return webhook.deliver(db, settings, webhook.sender_id(), clock)
 
 
 def _with_webhooks(report: Report, hooks: webhook.Outcome) -> Report:

@@ -16,27 +16,41 @@ the outcome in another, as Telegram delivery does. The body is the event exactly
 
 A webhook sends in feed order: while its oldest unsent event waits, later ones wait behind it
 (a FAILED one no longer holds the line).
+
+A claim names its sender's process (host, pid, start time, boot): when that process is gone
+(killed mid-send), the next run takes the claim back at once as an unknown outcome and sends
+the event again with the same Idempotency-Key, instead of waiting for the 15-minute lease.
+
+requests (and net.py, which uses it) load only when a webhook is actually posted to: a run
+with no webhooks configured never imports them.
 """
+
+from __future__ import annotations
 
 import hashlib
 import hmac
 import json
 import os
+import secrets
+import socket
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import requests
-
-from ordertrack import net
 from ordertrack.config import Hook, Settings, Webhook
 from ordertrack.notify.policy import LEASE, backoff
 from ordertrack.store import deliveries, events
 from ordertrack.store.db import Database, transaction
+from ordertrack.store.locks import boot_id, holder_gone, start_time
 from ordertrack.text import one_line, redact, secret_vars, storable
 from ordertrack.timeutil import to_db
+
+if TYPE_CHECKING:
+    import requests
+
+    from ordertrack import net
 
 Clock = Callable[[], datetime]
 Channel = Webhook | Hook
@@ -75,10 +89,31 @@ def open_all(db: Database, hooks: Sequence[Channel], now: datetime) -> None:
         deliveries.open_webhook(db, hook.destination, hook.kinds, now)
 
 
+def sender_id() -> str:
+    """host:pid:start time:boot id:random — enough for a later run to tell that this process
+    is gone, even if its pid now names another one."""
+    pid = os.getpid()
+    return (f"{socket.gethostname()}:{pid}:{start_time(pid) or ''}:{boot_id() or ''}:"
+            f"{secrets.token_hex(4)}")
+
+
+def sender_gone(claimed_by: str | None) -> bool:
+    """Whether the process that made a claim (named by sender_id) has ended. A claim from
+    another host, or named some other way, is left to its lease."""
+    parts = (claimed_by or "").split(":")
+    if len(parts) != 5 or not parts[1].isdigit() or parts[0] != socket.gethostname():
+        return False
+    _, pid, started, boot, _ = parts
+    return holder_gone(int(pid), boot or None, int(started) if started.isdigit() else None)
+
+
 def _recover(db: Database, now: datetime) -> None:
-    for row in deliveries.webhook_recover(db, now):
-        deliveries.webhook_result(db, row["id"], "UNKNOWN", "the sender stopped while sending",
-                                  now, now, uncertain=True)
+    """Claims whose sender died (lease ran out, or its process is gone), maybe after sending:
+    outcome unknown, due again now."""
+    for row in deliveries.webhook_claims(db):
+        if row["claimed_until"] <= to_db(now) or sender_gone(row["claimed_by"]):
+            deliveries.webhook_result(db, row["id"], "UNKNOWN", "the sender stopped while"
+                                      " sending", now, now, uncertain=True)
 
 
 def _claim(db: Database, hook: Channel, sender: str, now: datetime) -> dict[str, Any] | None:
@@ -96,6 +131,8 @@ def _claim(db: Database, hook: Channel, sender: str, now: datetime) -> dict[str,
 
 def _post(session: requests.Session, hook: Webhook, policy: net.RetryPolicy, feed_id: int,
           body: bytes, now: datetime) -> net.Reply:
+    from ordertrack import net
+
     stamp = int(now.timestamp())
     headers = {"Content-Type": "application/json", "Idempotency-Key": str(feed_id),
                "X-Ordertrack-Signature": signature(hook.secret, stamp, body),
@@ -150,18 +187,21 @@ def _run_hook(hook: Hook, body: bytes, timeout: float) -> Result:
             + (f"; output: {said}" if said else ""), None, False)
 
 
-def _attempt(session: requests.Session, hook: Channel, policy: net.RetryPolicy, feed_id: int,
-             body: bytes, now: datetime) -> Result:
+def _attempt(session: requests.Session | None, hook: Channel, policy: net.RetryPolicy,
+             feed_id: int, body: bytes, now: datetime) -> Result:
+    from ordertrack import net
+
     if isinstance(hook, Hook):
         return _run_hook(hook, body, policy.read_timeout)
+    assert session is not None  # deliver() opens one when there is a webhook
     try:
         return _classify(_post(session, hook, policy, feed_id, body, now), None)
     except net.HttpFailure as exc:
         return _classify(None, exc)
 
 
-def _send_one(db: Database, session: requests.Session, hook: Channel, policy: net.RetryPolicy,
-              head: dict[str, Any], sender: str, clock: Clock) -> str:
+def _send_one(db: Database, session: requests.Session | None, hook: Channel,
+              policy: net.RetryPolicy, head: dict[str, Any], sender: str, clock: Clock) -> str:
     feed_id = int(head["feed_id"])
     found = events.since(db, feed_id - 1, limit=1)
     if found and found[0]["id"] == feed_id:
@@ -184,16 +224,18 @@ def _send_one(db: Database, session: requests.Session, hook: Channel, policy: ne
 def deliver(db: Database, settings: Settings, sender: str, clock: Clock,
             session: requests.Session | None = None) -> Outcome:
     """Send every due webhook delivery, each webhook in feed order. Call with no transaction
-    open (deliveries must have been opened by open_all)."""
+    open (deliveries must have been opened by open_all). `sender`: sender_id() of this process."""
+    from ordertrack import net
+
     outcome = Outcome()
     hooks = channels(settings)
     policy = net.RetryPolicy(attempts=1, read_timeout=settings.telegram_timeout)
-    client = session or requests.Session()
+    client = session or _session(settings)
     try:
         for hook in hooks:
             _drain(db, client, hook, policy, sender, clock, outcome)
     finally:
-        if session is None:
+        if session is None and client is not None:
             client.close()
     destinations = [hook.destination for hook in hooks]
     outcome.waiting, failed, outcome.next_due = deliveries.webhook_tally(db, destinations,
@@ -202,8 +244,17 @@ def deliver(db: Database, settings: Settings, sender: str, clock: Clock,
     return outcome
 
 
-def _drain(db: Database, session: requests.Session, hook: Channel, policy: net.RetryPolicy,
-           sender: str, clock: Clock, outcome: Outcome) -> None:
+def _session(settings: Settings) -> requests.Session | None:
+    """An HTTP session when there is a webhook to post to (command hooks need none)."""
+    if not settings.webhooks:
+        return None
+    import requests
+
+    return requests.Session()
+
+
+def _drain(db: Database, session: requests.Session | None, hook: Channel,
+           policy: net.RetryPolicy, sender: str, clock: Clock, outcome: Outcome) -> None:
     while (head := _claim(db, hook, sender, clock())) is not None:
         status = _send_one(db, session, hook, policy, head, sender, clock)
         outcome.sent += status == "SENT"

@@ -6,7 +6,8 @@ the feed holds no copy that could drift from the record.
 """
 
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ordertrack.errors import UsageProblem
@@ -14,6 +15,7 @@ from ordertrack.store.db import Database
 from ordertrack.text import one_line
 
 SCHEMA_VERSION = 1
+POLL = 0.25  # seconds between two looks at the database while following
 FIELDS = ("schema_version", "id", "at", "kind", "order_ref", "order_id", "tag", "symbol", "side",
           "qty", "filled_qty", "delta_qty", "avg_price", "status", "reason", "tracked_qty",
           "run_id", "detail")
@@ -45,6 +47,34 @@ def since(db: Database, cursor: int = 0, kinds: Sequence[str] = (),
         sql += f" AND f.kind IN ({','.join('?' * len(kinds))})"
     sql += " ORDER BY f.id" + (f" LIMIT {int(limit)}" if limit else "")
     return [_event(row) for row in db.query(sql, params)]
+
+
+def follow(db: Database, cursor: int, kinds: Sequence[str] = (), limit: int | None = None,
+           seconds: float = 0.0, clock: Callable[[], float] = time.monotonic,
+           sleep: Callable[[float], None] = time.sleep) -> Iterator[dict[str, Any]]:
+    """Events after `cursor` as since() gives them, then each new one as soon as it is
+    committed, for `seconds` more (0: none), at most `limit` in all. Between looks it asks only
+    `PRAGMA data_version`, which changes when another connection commits, so an idle feed
+    costs next to nothing."""
+    left, ends = limit, None
+    while True:
+        version = _data_version(db)
+        for event in since(db, cursor, kinds, left):
+            cursor = event["id"]
+            yield event
+            if left is not None:
+                left -= 1
+                if left == 0:
+                    return
+        ends = clock() + seconds if ends is None else ends
+        while _data_version(db) == version and clock() < ends:
+            sleep(max(min(POLL, ends - clock()), 0.0))
+        if clock() >= ends:  # checked here too: a busy feed must not keep it going
+            return
+
+
+def _data_version(db: Database) -> int:
+    return int(db.execute("PRAGMA data_version").fetchone()[0])
 
 
 def checked_kinds(names: Sequence[str]) -> list[str]:
