@@ -49,3 +49,22 @@ def test_the_package_import_loads_no_api(env):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True).stdout.split()
     assert out[0] == "False"
+
+
+def test_an_idle_verify_loads_no_http_or_table_library(env, broker):
+    """The 30-minute run with nothing to send (file broker, no Telegram, no webhook) needs
+    neither the HTTP stack nor rich nor sqlite-utils."""
+    from tests.helpers import kotak_row
+
+    subprocess.run([sys.executable, "-m", "ordertrack", "pending", "add", "1", "--symbol",
+                    "INFY", "--side", "buy", "--qty", "1"], env=env, capture_output=True,
+                   check=True)
+    broker.orders(kotak_row("1", "open"))
+    probe = PROBE.format(heavy=("rich", "requests", "urllib3", "tenacity", "sqlite_utils",
+                                "pydantic"))
+    for k in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID", "ORDERTRACK_PING_URL"):
+        env.pop(k, None)
+    env |= {"ORDERTRACK_BROKER": "file", "ORDERTRACK_BROKER_DIR": str(broker.folder)}
+    result = subprocess.run([sys.executable, "-c", probe, "verify"], env=env,
+                            capture_output=True, text=True, check=False)
+    assert json.loads(result.stdout.splitlines()[-1]) == {"code": 0, "heavy": []}
