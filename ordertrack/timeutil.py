@@ -2,6 +2,7 @@
 
 from datetime import UTC as UTC  # re-exported: the one name for UTC here
 from datetime import datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -11,6 +12,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@lru_cache(maxsize=256)  # a run stamps thousands of rows with the same `now`
 def to_db(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat(timespec="microseconds")
 
