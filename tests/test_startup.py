@@ -51,9 +51,10 @@ def test_the_package_import_loads_no_api(env):
     assert out[0] == "False"
 
 
-def test_an_idle_verify_loads_no_http_or_table_library(env, broker):
-    """The 30-minute run with nothing to send (file broker, no Telegram, no webhook) needs
-    neither the HTTP stack nor rich nor sqlite-utils."""
+@pytest.mark.parametrize("args", [["verify"], ["status", "--json"]])
+def test_an_idle_verify_loads_no_http_or_table_library(env, broker, args):
+    """The 30-minute run with nothing to send (file broker, no Telegram, no webhook), and an
+    engine's look at the status, need neither the HTTP stack nor rich nor sqlite-utils."""
     from tests.helpers import kotak_row
 
     subprocess.run([sys.executable, "-m", "ordertrack", "pending", "add", "1", "--symbol",
@@ -65,6 +66,6 @@ def test_an_idle_verify_loads_no_http_or_table_library(env, broker):
     for k in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID", "ORDERTRACK_PING_URL"):
         env.pop(k, None)
     env |= {"ORDERTRACK_BROKER": "file", "ORDERTRACK_BROKER_DIR": str(broker.folder)}
-    result = subprocess.run([sys.executable, "-c", probe, "verify"], env=env,
+    result = subprocess.run([sys.executable, "-c", probe, *args], env=env,
                             capture_output=True, text=True, check=False)
     assert json.loads(result.stdout.splitlines()[-1]) == {"code": 0, "heavy": []}
