@@ -269,17 +269,31 @@ def test_a_killed_senders_hook_claim_is_run_again_at_once(cli, tmp_path, db_path
 def test_a_claim_names_its_process_so_a_reused_pid_is_not_mistaken_for_it():
     import socket
 
-    from ordertrack.notify import webhook
-    from ordertrack.store.locks import boot_id, start_time
+    from ordertrack.store.locks import boot_id, claimant, claimant_gone, start_time
 
-    mine = webhook.sender_id()
-    assert not webhook.sender_gone(mine)
+    mine = claimant()
+    assert not claimant_gone(mine)
     host, pid, started, boot, token = mine.split(":")
     assert (host, int(pid), boot) == (socket.gethostname(), os.getpid(), boot_id() or "")
     if start_time(os.getpid()) is not None:  # Linux: another process under this pid
-        assert webhook.sender_gone(f"{host}:{pid}:{int(started) + 1}:{boot}:{token}")
-    assert not webhook.sender_gone(f"elsewhere:{pid}:{started}:{boot}:{token}")  # its lease
-    assert not webhook.sender_gone("not a sender") and not webhook.sender_gone(None)
+        assert claimant_gone(f"{host}:{pid}:{int(started) + 1}:{boot}:{token}")
+    assert not claimant_gone(f"elsewhere:{pid}:{started}:{boot}:{token}")  # its lease
+    assert not claimant_gone("not a sender") and not claimant_gone(None)
+
+
+def test_a_claim_written_before_claims_named_their_process_still_recovers():
+    """0.2's Telegram claims name host:pid:random only: the pid alone is asked, as then."""
+    import socket
+    import subprocess
+
+    from ordertrack.store.locks import claimant_gone
+
+    host = socket.gethostname()
+    assert not claimant_gone(f"{host}:{os.getpid()}:ab12cd34")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    assert claimant_gone(f"{host}:{gone}:ab12cd34")
+    assert not claimant_gone(f"elsewhere:{gone}:ab12cd34")
 
 
 def test_the_webhook_module_loads_no_http_library():

@@ -22,9 +22,6 @@ What is muted, digested or silent, and how long to wait, is notify/policy.py's t
 """
 
 import json
-import os
-import secrets
-import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -47,7 +44,7 @@ from ordertrack.notify.policy import (
 from ordertrack.notify.telegram import Answer, Bot, Scope, SendOutcome, explain
 from ordertrack.store import deliveries, outbox
 from ordertrack.store.db import Database, transaction
-from ordertrack.store.locks import pid_alive
+from ordertrack.store.locks import claimant, claimant_gone
 from ordertrack.text import storable
 from ordertrack.timeutil import from_db, show, to_db
 
@@ -172,24 +169,11 @@ def _claim(db: Database, sender: str, chats: Sequence[str], skip: Sequence[int],
                  row["message_id"].split(",") if row["message_id"] else [], sender)
 
 
-def _sender_id() -> str:
-    """host:pid:random — so a claim whose sender process is gone can be recovered at once."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
-def _sender_gone(claimed_by: str | None) -> bool:
-    parts = (claimed_by or "").split(":")
-    if len(parts) < 3 or not parts[-2].isdigit():
-        return False
-    host, pid = ":".join(parts[:-2]), int(parts[-2])
-    return host == socket.gethostname() and not pid_alive(pid)
-
-
 def _recover(db: Database, now: datetime) -> None:
     """Claims whose sender died (lease ran out, or its process is gone), maybe after sending:
     outcome unknown."""
     stale = [r for r in deliveries.sending(db)
-             if r["claimed_until"] <= to_db(now) or _sender_gone(r["claimed_by"])]
+             if r["claimed_until"] <= to_db(now) or claimant_gone(r["claimed_by"])]
     for row in stale:
         _unknown(db, row["id"], row["uncertain"], "the sender stopped while sending", now)
     deliveries.refresh(db, {row["outbox_id"] for row in stale})
@@ -364,7 +348,7 @@ def _webhooks(db: Database, settings: Settings, now: datetime,
         return None
     with transaction(db):
         webhook.open_all(db, webhook.channels(settings), now)
-    return webhook.deliver(db, settings, webhook.sender_id(), clock)
+    return webhook.deliver(db, settings, claimant(), clock)
 
 
 def _with_webhooks(report: Report, hooks: webhook.Outcome) -> Report:
@@ -385,7 +369,7 @@ def _with_webhooks(report: Report, hooks: webhook.Outcome) -> Report:
 
 def _run(db: Database, bot: Bot, settings: Settings, chats: list[str], clock: Clock,
          report: Report) -> None:
-    sender, open_chats, tried = _sender_id(), list(chats), list[int]()
+    sender, open_chats, tried = claimant(), list(chats), list[int]()
 
     def moved(old: str, new: str) -> None:
         for group in (chats, open_chats):

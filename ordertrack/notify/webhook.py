@@ -31,8 +31,6 @@ import hashlib
 import hmac
 import json
 import os
-import secrets
-import socket
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +41,7 @@ from ordertrack.config import Hook, Settings, Webhook
 from ordertrack.notify.policy import LEASE, backoff
 from ordertrack.store import deliveries, events
 from ordertrack.store.db import Database, transaction
-from ordertrack.store.locks import boot_id, holder_gone, start_time
+from ordertrack.store.locks import claimant_gone
 from ordertrack.text import one_line, redact, secret_vars, storable
 from ordertrack.timeutil import to_db
 
@@ -89,29 +87,11 @@ def open_all(db: Database, hooks: Sequence[Channel], now: datetime) -> None:
         deliveries.open_webhook(db, hook.destination, hook.kinds, now)
 
 
-def sender_id() -> str:
-    """host:pid:start time:boot id:random — enough for a later run to tell that this process
-    is gone, even if its pid now names another one."""
-    pid = os.getpid()
-    return (f"{socket.gethostname()}:{pid}:{start_time(pid) or ''}:{boot_id() or ''}:"
-            f"{secrets.token_hex(4)}")
-
-
-def sender_gone(claimed_by: str | None) -> bool:
-    """Whether the process that made a claim (named by sender_id) has ended. A claim from
-    another host, or named some other way, is left to its lease."""
-    parts = (claimed_by or "").split(":")
-    if len(parts) != 5 or not parts[1].isdigit() or parts[0] != socket.gethostname():
-        return False
-    _, pid, started, boot, _ = parts
-    return holder_gone(int(pid), boot or None, int(started) if started.isdigit() else None)
-
-
 def _recover(db: Database, now: datetime) -> None:
     """Claims whose sender died (lease ran out, or its process is gone), maybe after sending:
     outcome unknown, due again now."""
     for row in deliveries.webhook_claims(db):
-        if row["claimed_until"] <= to_db(now) or sender_gone(row["claimed_by"]):
+        if row["claimed_until"] <= to_db(now) or claimant_gone(row["claimed_by"]):
             deliveries.webhook_result(db, row["id"], "UNKNOWN", "the sender stopped while"
                                       " sending", now, now, uncertain=True)
 
@@ -224,7 +204,7 @@ def _send_one(db: Database, session: requests.Session | None, hook: Channel,
 def deliver(db: Database, settings: Settings, sender: str, clock: Clock,
             session: requests.Session | None = None) -> Outcome:
     """Send every due webhook delivery, each webhook in feed order. Call with no transaction
-    open (deliveries must have been opened by open_all). `sender`: sender_id() of this process."""
+    open (deliveries must have been opened by open_all). `sender`: claimant() of this process."""
     from ordertrack import net
 
     outcome = Outcome()

@@ -62,6 +62,28 @@ def holder_gone(pid: int, holder_boot: str | None, holder_started: int | None) -
     return not pid_alive(pid)
 
 
+def claimant() -> str:
+    """How a delivery claim names this process: host:pid:start time:boot id:random, enough for
+    a later run to tell that the process is gone, even if its pid now names another one."""
+    pid = os.getpid()
+    return (f"{socket.gethostname()}:{pid}:{start_time(pid) or ''}:{boot_id() or ''}:"
+            f"{secrets.token_hex(4)}")
+
+
+def claimant_gone(claimed_by: str | None) -> bool:
+    """Whether the process that made a claim (named by claimant()) has ended. A claim from
+    another host, or named some other way, is left to its lease. Claims made before 0.3 name
+    only host:pid:random: their pid alone is asked."""
+    parts = (claimed_by or "").split(":")
+    if len(parts) >= 5 and parts[-4].isdigit():
+        host, pid, started, boot = ":".join(parts[:-4]), int(parts[-4]), parts[-3], parts[-2]
+        return host == socket.gethostname() and holder_gone(
+            pid, boot or None, int(started) if started.isdigit() else None)
+    if len(parts) >= 3 and parts[-2].isdigit():
+        return ":".join(parts[:-2]) == socket.gethostname() and not pid_alive(int(parts[-2]))
+    return False
+
+
 def _free(row: tuple[Any, ...] | None, now: datetime, host: str) -> bool:
     if row is None:
         return True
