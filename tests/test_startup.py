@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-# pydantic: Typer 0.28 and later convert every parameter through it (~80 ms a call); the
-# dependency is capped below 0.28 for that reason.
+# pydantic: Typer 0.29 and later convert every parameter through it (~80 ms a call); the
+# dependency is capped below 0.29 for that reason.
 HEAVY = ("rich", "requests", "sqlite_utils", "pydantic", "ordertrack.notify.delivery",
          "ordertrack.broker")
 PROBE = """
