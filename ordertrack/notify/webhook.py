@@ -21,8 +21,8 @@ A claim names its sender's process (host, pid, start time, boot): when that proc
 (killed mid-send), the next run takes the claim back at once as an unknown outcome and sends
 the event again with the same Idempotency-Key, instead of waiting for the 15-minute lease.
 
-requests (and net.py, which uses it) load only when a webhook is actually posted to: a run
-with no webhooks configured never imports them.
+requests loads only when a webhook is actually posted to (net.session()): a run with no
+webhooks configured never imports it.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ordertrack import net
 from ordertrack.config import Hook, Settings, Webhook
 from ordertrack.notify.policy import LEASE, backoff
 from ordertrack.store import deliveries, events
@@ -47,8 +48,6 @@ from ordertrack.timeutil import to_db
 
 if TYPE_CHECKING:
     import requests
-
-    from ordertrack import net
 
 Clock = Callable[[], datetime]
 Channel = Webhook | Hook
@@ -111,8 +110,6 @@ def _claim(db: Database, hook: Channel, sender: str, now: datetime) -> dict[str,
 
 def _post(session: requests.Session, hook: Webhook, policy: net.RetryPolicy, feed_id: int,
           body: bytes, now: datetime) -> net.Reply:
-    from ordertrack import net
-
     stamp = int(now.timestamp())
     headers = {"Content-Type": "application/json", "Idempotency-Key": str(feed_id),
                "X-Ordertrack-Signature": signature(hook.secret, stamp, body),
@@ -169,8 +166,6 @@ def _run_hook(hook: Hook, body: bytes, timeout: float) -> Result:
 
 def _attempt(session: requests.Session | None, hook: Channel, policy: net.RetryPolicy,
              feed_id: int, body: bytes, now: datetime) -> Result:
-    from ordertrack import net
-
     if isinstance(hook, Hook):
         return _run_hook(hook, body, policy.read_timeout)
     assert session is not None  # deliver() opens one when there is a webhook
@@ -205,12 +200,10 @@ def deliver(db: Database, settings: Settings, sender: str, clock: Clock,
             session: requests.Session | None = None) -> Outcome:
     """Send every due webhook delivery, each webhook in feed order. Call with no transaction
     open (deliveries must have been opened by open_all). `sender`: claimant() of this process."""
-    from ordertrack import net
-
     outcome = Outcome()
     hooks = channels(settings)
     policy = net.RetryPolicy(attempts=1, read_timeout=settings.telegram_timeout)
-    client = session or _session(settings)
+    client = session or (net.session() if settings.webhooks else None)  # hooks need none
     try:
         for hook in hooks:
             _drain(db, client, hook, policy, sender, clock, outcome)
@@ -222,15 +215,6 @@ def deliver(db: Database, settings: Settings, sender: str, clock: Clock,
                                                                          clock())
     outcome.failed_before = failed - outcome.failed
     return outcome
-
-
-def _session(settings: Settings) -> requests.Session | None:
-    """An HTTP session when there is a webhook to post to (command hooks need none)."""
-    if not settings.webhooks:
-        return None
-    import requests
-
-    return requests.Session()
 
 
 def _drain(db: Database, session: requests.Session | None, hook: Channel,
