@@ -341,6 +341,9 @@ CASES = [
     case("events", "--since", HOSTILE, code=USAGE, says="Invalid value for '--since'"),
     case("events", "--kind", HOSTILE, code=USAGE, says="unknown event kind"),
     case("events", "--limit", "0", code=USAGE, says="'--limit': 0"),
+    case("events", "--follow-up-to", "3601", code=USAGE, says="'--follow-up-to': 3601"),
+    case("events", "--follow-up-to", HOSTILE, code=USAGE,
+         says="Invalid value for '--follow-up-to'"),
     # the root options
     case("--db", code=USAGE, says="Option '--db' requires an argument"),
     case("--config", code=USAGE, says="Option '--config' requires an argument"),
