@@ -6,6 +6,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ordertrack.errors import ExitCode
 from ordertrack.jobs import schedule
@@ -174,3 +176,41 @@ def test_systemd_install_and_remove(cli, fake_crontab, env_file, tmp_path):
     assert "Asia/Kolkata" in (units / "ordertrack-verify.timer").read_text()
     assert cli("schedule", "remove", "--systemd").code == 0
     assert not list(units.glob("ordertrack-*"))
+
+
+# ---- a crontab is bytes (issue 23 items 8, 9) ------------------------------------------------
+
+USER_CRONTAB = b"MAILTO=me\r\n# caf\xe9 (Latin-1)\n\n\n5 4 * * * backup.sh\t"  # no final newline
+
+
+def test_install_and_remove_keep_every_byte_of_the_rest(cli, fake_crontab, env_file):
+    fake_crontab.write_bytes(USER_CRONTAB)
+    for _ in range(2):
+        result = cli("schedule", "install")
+        assert result.code == 0, result.err
+        installed = fake_crontab.read_bytes()
+        assert installed.startswith(USER_CRONTAB + b"\n" + schedule.BEGIN.encode())
+        assert installed.count(schedule.END.encode()) == 1
+    result = cli("schedule", "remove")
+    assert result.code == 0, result.err
+    assert fake_crontab.read_bytes() == USER_CRONTAB
+
+
+def test_lines_after_the_block_stay_where_they_are(cli, fake_crontab, env_file):
+    fake_crontab.write_bytes(b"A=1\n")
+    assert cli("schedule", "install").code == 0
+    fake_crontab.write_bytes(fake_crontab.read_bytes() + b"7 7 * * * later.sh\r\n")
+    assert cli("schedule", "install").code == 0
+    assert fake_crontab.read_bytes().endswith(schedule.END.encode() + b"\n7 7 * * * later.sh\r\n")
+    assert cli("schedule", "remove").code == 0
+    assert fake_crontab.read_bytes() == b"A=1\n7 7 * * * later.sh\r\n"
+
+
+@given(st.binary(max_size=300).map(lambda b: b.decode("utf-8", "surrogateescape")))
+@settings(max_examples=300, deadline=None)
+def test_install_then_remove_is_the_identity(user):
+    block = schedule.cron_block(schedule.EXAMPLE_PATHS, UTC, "UTC", WINTER)
+    installed = schedule.replace_block(user, block)
+    assert schedule.replace_block(installed, block) == installed  # idempotent
+    assert schedule.our_block(installed) == block.splitlines()[1:-1]
+    assert schedule.replace_block(installed, "") == user

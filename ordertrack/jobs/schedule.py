@@ -155,25 +155,40 @@ def cron_block(paths: Paths, zone: tzinfo, zone_name: str, week_of: date) -> str
     return "\n".join(lines) + "\n"
 
 
+# Written after BEGIN when install had to end the user's last line to append the block, so
+# that remove can take that newline away again.
+ADDED_NEWLINE = " (install ended the line above with a newline)"
+
+
+def _lines(text: str) -> list[str]:
+    """Lines with their endings, split on \n only (cron's rule): a \r stays in its line."""
+    return re.findall(r"[^\n]*\n|[^\n]+\Z", text)
+
+
 def replace_block(crontab: str, block: str) -> str:
-    """The user's crontab with ordertrack's block replaced (or added, or removed if empty)."""
-    kept, inside = [], False
-    for line in crontab.splitlines():
-        if line.strip() == BEGIN:
-            inside = True
-        elif line.strip() == END:
-            inside = False
-        elif not inside:
-            kept.append(line)
-    while kept and not kept[-1].strip():
-        kept.pop()
-    text = "\n".join(kept) + ("\n" if kept else "")
-    return text + block
+    """The user's crontab with ordertrack's block replaced in place (or appended, or removed if
+    `block` is empty). Every character outside the block is kept as it is."""
+    lines = _lines(crontab)
+    start = next((i for i, line in enumerate(lines) if line.strip().startswith(BEGIN)), None)
+    if start is None:
+        if not block:
+            return crontab
+        if crontab and not crontab.endswith("\n"):
+            return crontab + "\n" + block.replace(BEGIN, BEGIN + ADDED_NEWLINE, 1)
+        return crontab + block
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].strip() == END),
+               len(lines) - 1)
+    before, after = "".join(lines[:start]), replace_block("".join(lines[end + 1:]), "")
+    added = lines[start].strip() != BEGIN
+    if not block:
+        return before[:-1] + after if added and not after else before + after
+    return before + (block.replace(BEGIN, BEGIN + ADDED_NEWLINE, 1) if added else block) + after
 
 
 def our_block(crontab: str) -> list[str]:
     """The lines between the markers (empty if not installed)."""
-    match = re.search(re.escape(BEGIN) + r"\n(.*?)" + re.escape(END), crontab, re.S)
+    match = re.search("^" + re.escape(BEGIN) + r"[^\n]*\n(.*?)^" + re.escape(END), crontab,
+                      re.S | re.M)
     return match.group(1).splitlines() if match else []
 
 
@@ -252,24 +267,30 @@ def crontab_binary() -> str:
 
 
 def read_crontab() -> str:
+    """The crontab as text; bytes that are not UTF-8 come through as surrogates (written back
+    unchanged by write_crontab): a Latin-1 comment is the user's, not an error."""
     try:
-        done = subprocess.run([crontab_binary(), "-l"], capture_output=True, text=True,
-                              timeout=30, check=False)
+        done = subprocess.run([crontab_binary(), "-l"], capture_output=True, timeout=30,
+                              check=False)
     except FileNotFoundError:
         raise ConfigError("no 'crontab' command on this host: install cron "
                           "(apt-get install cron) or use --systemd") from None
     if done.returncode != 0:
-        if "no crontab" in done.stderr.lower():
+        if b"no crontab" in done.stderr.lower():
             return ""
-        raise ConfigError(f"crontab -l failed: {done.stderr.strip() or done.returncode}")
-    return done.stdout
+        raise ConfigError(f"crontab -l failed: {_said(done.stderr) or done.returncode}")
+    return done.stdout.decode("utf-8", "surrogateescape")
 
 
 def write_crontab(text: str) -> None:
-    done = subprocess.run([crontab_binary(), "-"], input=text, capture_output=True, text=True,
-                          timeout=30, check=False)
+    done = subprocess.run([crontab_binary(), "-"], input=text.encode("utf-8", "surrogateescape"),
+                          capture_output=True, timeout=30, check=False)
     if done.returncode != 0:
-        raise ConfigError(f"crontab - failed: {done.stderr.strip() or done.returncode}")
+        raise ConfigError(f"crontab - failed: {_said(done.stderr) or done.returncode}")
+
+
+def _said(stderr: bytes) -> str:
+    return " ".join(stderr.decode("utf-8", "replace").split())
 
 
 # ---- paths -----------------------------------------------------------------------------------
