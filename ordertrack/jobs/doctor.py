@@ -220,12 +220,12 @@ def installed_systemd() -> list[Installed] | None:
             continue
         values = dict(line.split("=", 1) for line in service.read_text().splitlines()
                       if "=" in line)
-        words = shlex.split(values.get("ExecStart", ""))
+        words = schedule.systemd_words(values.get("ExecStart", ""))
         if not words:
             continue
         db = Path(words[words.index("--db") + 1]) if "--db" in words else None
-        jobs.append(Installed(words[-1], Path(words[0]), Path(values.get("EnvironmentFile", "")),
-                              db, []))
+        env_file = Path(schedule.systemd_path(values.get("EnvironmentFile", "")))
+        jobs.append(Installed(words[-1], Path(words[0]), env_file, db, []))
     return jobs or None
 
 

@@ -220,24 +220,57 @@ def next_firing(spec: str, zone: tzinfo, now: datetime) -> datetime | None:
 # ---- systemd user timers ---------------------------------------------------------------------
 
 
+# systemd expands %-specifiers in every path setting and $VAR in ExecStart's arguments (not in
+# the executable), splits ExecStart on whitespace outside quotes, and strips each value's ends.
+_UNIT_SAFE = re.compile(r"[A-Za-z0-9/._+:@=,-]+")
+_UNIT_WHITESPACE = " \t\n\r"
+
+
+def _unit_path(path: Path) -> str:
+    """A path for EnvironmentFile= or StandardOutput=append: (taken whole, not unquoted)."""
+    text = str(path)
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise ConfigError(f"a systemd unit cannot name {text!r}: it holds a control character")
+    if text != text.strip(_UNIT_WHITESPACE):
+        raise ConfigError(f"a systemd unit cannot name {text!r}: it ends with a space "
+                          "(systemd would strip it)")
+    return text.replace("%", "%%")
+
+
+def _unit_word(word: str, executable: bool = False) -> str:
+    """One ExecStart word, quoted (C escapes inside double quotes) only when it needs to be."""
+    if executable and any(ch in "\"'\\" or ord(ch) < 32 or ord(ch) == 127 for ch in word):
+        raise ConfigError(f"systemd refuses to run {word!r}: a quote, backslash or control "
+                          "character in the path; move the virtualenv, or use cron")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in word):
+        raise ConfigError(f"a systemd unit cannot carry {word!r}: it holds a control character")
+    text = word.replace("%", "%%") if executable else word.replace("%", "%%").replace("$", "$$")
+    if _UNIT_SAFE.fullmatch(text):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _exec_start(job: Job, paths: Paths) -> str:
+    words = [_unit_word(str(paths.executable), executable=True)]
+    for option, value in (("--db", paths.db), ("--config", paths.config)):
+        if value is not None:
+            words += [option, _unit_word(str(value))]
+    return " ".join([*words, job.command])
+
+
 def systemd_units(paths: Paths) -> dict[str, str]:
     """File name → text, for ~/.config/systemd/user."""
     units = {}
+    env_file, log = _unit_path(paths.env_file), _unit_path(paths.log_file)
     for job in JOBS:
-        root = ""
-        if paths.db is not None:
-            root += f" --db {shlex.quote(str(paths.db))}"
-        if paths.config is not None:
-            root += f" --config {shlex.quote(str(paths.config))}"
         name = f"ordertrack-{job.command}"
-        log = str(paths.log_file)
         units[f"{name}.service"] = (
             "[Unit]\n"
             f"Description=ordertrack {job.command}\n\n"
             "[Service]\n"
             "Type=oneshot\n"
-            f"EnvironmentFile={paths.env_file}\n"
-            f"ExecStart={paths.executable}{root} {job.command}\n"
+            f"EnvironmentFile={env_file}\n"
+            f"ExecStart={_exec_start(job, paths)}\n"
             f"StandardOutput=append:{log}\n"
             f"StandardError=append:{log}\n")
         calendars = "".join(f"OnCalendar=Mon..Fri *-*-* {t.strftime('%H:%M')}:00 Asia/Kolkata\n"
@@ -251,6 +284,51 @@ def systemd_units(paths: Paths) -> dict[str, str]:
             "[Install]\n"
             "WantedBy=timers.target\n")
     return units
+
+
+_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
+            "s": " ", "\\": "\\", '"': '"', "'": "'"}
+
+
+def _specifiers_undone(value: str) -> str:
+    return re.sub(r"%(.)", lambda m: "%" if m.group(1) == "%" else m.group(0), value)
+
+
+def systemd_path(value: str) -> str:
+    """A path setting's value as systemd reads it (the inverse of what install writes)."""
+    return _specifiers_undone(value.strip(_UNIT_WHITESPACE))
+
+
+def systemd_words(value: str) -> list[str]:
+    """ExecStart= split as systemd does (systemd.syntax(7)): whitespace separates words outside
+    quotes; quotes may open anywhere in a word; backslash escapes are C's. `%%` and, after the
+    executable, `$$` are undone; other specifiers and variables are left as written."""
+    words: list[str] = []
+    word: list[str] = []
+    in_word, quote = False, ""
+    chars = iter(_specifiers_undone(value))
+    for ch in chars:
+        if ch == "\\":
+            nxt = next(chars, "")
+            word.append(chr(int(next(chars, "") + next(chars, ""), 16)) if nxt == "x"
+                        else _ESCAPES.get(nxt, nxt))
+        elif quote:
+            quote = "" if ch == quote else quote
+            if quote:
+                word.append(ch)
+        elif ch in "'\"":
+            quote = ch
+        elif ch in _UNIT_WHITESPACE:
+            if in_word:
+                words.append("".join(word))
+            word, in_word = [], False
+            continue
+        else:
+            word.append(ch)
+        in_word = True
+    if in_word:
+        words.append("".join(word))
+    return words[:1] + [w.replace("$$", "$") for w in words[1:]]
 
 
 def systemd_dir(home: Path | None = None) -> Path:
