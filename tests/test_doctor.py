@@ -9,8 +9,10 @@ from email.utils import formatdate
 import pytest
 
 from ordertrack.errors import ExitCode
+from ordertrack.jobs import schedule
 from ordertrack.store.db import open_db
 from tests import fake_telegram as fake
+from tests.fake_host import fake_host
 from tests.fake_ping import UUID, ping_server  # noqa: F401 (fixture)
 from tests.fake_telegram import telegram  # noqa: F401 (fixture)
 from tests.helpers import kotak_row
@@ -41,6 +43,7 @@ def deployment(tmp_path, monkeypatch, broker, telegram, ping_server, db_path, cl
     monkeypatch.setenv("ORDERTRACK_CRONTAB", str(crontab))
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("TZ", "UTC")
+    monkeypatch.setattr(schedule, "HOST", fake_host(tmp_path / "host", "sshd", "cron"))
     assert cli("schedule", "install").code == 0
     return {"env_file": env_file, "crontab": store, "broker": broker, "telegram": telegram,
             "ping": ping_server, "db": db_path}

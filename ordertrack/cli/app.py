@@ -815,6 +815,9 @@ def schedule_install(ctx: typer.Context, systemd: SystemdFlag = False,
                              f"  systemctl --user enable --now {timers}\n"
                              f"  loginctl enable-linger {os.environ.get('USER', '$USER')}"
                              "   # so they run while you are logged out")
+        if not schedule.HOST.systemd_running.is_dir():
+            render.warn("systemd is not running on this host, so these timers will never "
+                        "fire: use cron ('ordertrack schedule install' without --systemd)")
         return
     zone, name = schedule.host_zone()
     block = schedule.cron_block(paths, zone, name, utcnow().astimezone(zone).date())
@@ -823,6 +826,9 @@ def schedule_install(ctx: typer.Context, systemd: SystemdFlag = False,
     render.console.print(f"Installed {lines}"
                          f" cron lines (host zone {name}); log: {paths.log_file}. "
                          "Check with 'ordertrack doctor'.", soft_wrap=True)
+    trouble = schedule.cron_trouble()
+    if trouble:
+        render.warn(f"{trouble.detail}: {trouble.fix}")
     if schedule.has_dst(zone, utcnow().year):
         render.warn(f"host zone {name} has daylight saving: these lines are right until the "
                     "next change; re-run 'ordertrack schedule install' then, or use "

@@ -2,6 +2,7 @@
 one result: ok with what it saw, or the problem with its fix. Nothing here changes anything,
 except `--send` (a real test message) and the ping check (the monitor's /log endpoint)."""
 
+import getpass
 import os
 import shlex
 import tempfile
@@ -251,6 +252,10 @@ def check_schedule(c: Context) -> Result:
     missing = {j.command for j in schedule.JOBS} - {j.command for j in jobs}
     if missing:
         return problem("schedule", f"{kind}: no line for {', '.join(sorted(missing))}", fix)
+    trouble = (schedule.cron_trouble() if kind == "crontab" else
+               schedule.systemd_trouble(schedule.systemd_dir(), getpass.getuser()))
+    if trouble:
+        return problem("schedule", f"{kind}: {trouble.detail}", trouble.fix)
     me = schedule.this_executable()
     for job in jobs:
         if os.path.abspath(job.executable) != str(me):
@@ -272,7 +277,9 @@ def check_schedule(c: Context) -> Result:
                                "outside market hours (the host's time zone changed?)",
                                "re-run: ordertrack schedule install")
     nxt = min((w for j in jobs for w in j.firings), default=None)
-    return ok("schedule", f"{kind}: {len(jobs)} jobs, this executable and database"
+    runner = (f"cron running (pid {schedule.cron_daemons()[0]})" if kind == "crontab" else
+              "enabled, lingering")
+    return ok("schedule", f"{kind}: {len(jobs)} jobs, this executable and database, {runner}"
               + (f"; next {show(nxt)}" if nxt else ""))
 
 

@@ -7,6 +7,7 @@ ignores it): every path is absolute and every time is the host's local time, com
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -334,6 +335,100 @@ def systemd_words(value: str) -> list[str]:
 def systemd_dir(home: Path | None = None) -> Path:
     base = os.environ.get("XDG_CONFIG_HOME") or str((home or Path.home()) / ".config")
     return Path(base) / "systemd" / "user"
+
+
+# ---- can the schedule run here? --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Host:
+    """Where to look: tests point these at folders they build."""
+    proc: Path = Path("/proc")
+    systemd_running: Path = Path("/run/systemd/system")  # exists only when systemd is init
+    linger: Path = Path("/var/lib/systemd/linger")
+    euid: int = -1  # -1: this process's
+    path: str | None = None  # where to look for the cron daemon; None: PATH and the sbin folders
+
+
+HOST = Host()
+CRON_DAEMONS = frozenset({"cron", "crond", "cronie"})  # Debian/Ubuntu, RHEL/Alpine, Arch
+
+
+@dataclass(frozen=True)
+class Trouble:
+    detail: str
+    fix: str
+
+
+def _as_root(host: Host) -> bool:
+    return (os.geteuid() if host.euid == -1 else host.euid) == 0
+
+
+def _process_name(pid_dir: Path) -> str | None:
+    """The program a live process runs; busybox applets by their applet name."""
+    try:
+        comm = (pid_dir / "comm").read_text(errors="replace").strip()
+        if (pid_dir / "stat").read_text(errors="replace").rpartition(")")[2].split()[:1] == ["Z"]:
+            return None  # a zombie runs nothing
+        if comm == "busybox":
+            args = (pid_dir / "cmdline").read_bytes().split(b"\0")
+            return os.path.basename(args[1].decode(errors="replace")) if len(args) > 1 else comm
+    except OSError:  # the process ended while we looked
+        return None
+    return comm
+
+
+def cron_daemons(host: Host | None = None) -> list[int]:
+    """The pids of running cron daemons (cron, crond, cronie, busybox crond)."""
+    host = host or HOST
+    try:
+        pids = [int(p.name) for p in host.proc.iterdir() if p.name.isdigit()]
+    except OSError:
+        return []
+    return sorted(pid for pid in pids if _process_name(host.proc / str(pid)) in CRON_DAEMONS)
+
+
+def cron_trouble(host: Host | None = None) -> Trouble | None:
+    """Why the crontab's lines would never run here (no cron daemon), with the fix."""
+    host = host or HOST
+    if cron_daemons(host):
+        return None
+    sudo = "" if _as_root(host) else "sudo "
+    search = host.path or os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+    daemon = next((name for name in ("cron", "crond") if shutil.which(name, path=search)), None)
+    detail = "no cron daemon is running, so the crontab's lines never run"
+    if daemon is None:
+        return Trouble(detail, f"{sudo}apt-get install cron (or your system's cron package), "
+                       f"then {sudo}systemctl enable --now cron")
+    if host.systemd_running.is_dir():
+        return Trouble(detail, f"{sudo}systemctl enable --now {daemon}")
+    return Trouble(detail, f"start it: {sudo}service {daemon} start (this host has no systemd)")
+
+
+def systemd_trouble(units: Path, user: str, host: Host | None = None) -> Trouble | None:
+    """Why installed user timers would not fire: systemd not running, timers not enabled, or
+    the user not lingering (timers stop at log-out and do not start after a reboot)."""
+    host = host or HOST
+    sudo = "" if _as_root(host) else "sudo "
+    if not host.systemd_running.is_dir():
+        return Trouble(f"systemd is not running on this host ({host.systemd_running} is "
+                       "missing), so the timers never fire",
+                       "use cron: ordertrack schedule remove --systemd; "
+                       "ordertrack schedule install")
+    timers = [f"ordertrack-{job.command}.timer" for job in JOBS]
+    off = [t for t in timers if not (units / "timers.target.wants" / t).exists()]
+    if off:
+        return Trouble(f"{', '.join(off)} not enabled",
+                       f"systemctl --user enable --now {' '.join(off)}")
+    try:
+        lingers = (host.linger / user).exists() if host.linger.is_dir() else False
+    except OSError as exc:
+        return Trouble(f"cannot tell whether {user} lingers ({host.linger}: {exc.strerror})",
+                       f"check: loginctl show-user {user} --property=Linger")
+    if not lingers:
+        return Trouble(f"{user} does not linger: the timers stop when you log out and do not "
+                       "start after a reboot", f"{sudo}loginctl enable-linger {user}")
+    return None
 
 
 # ---- the user's crontab ----------------------------------------------------------------------
