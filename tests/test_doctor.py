@@ -2,6 +2,7 @@
 alone, is the one line that says PROBLEM with its fix (exit 3)."""
 
 import json
+import os
 import socket
 import time
 from email.utils import formatdate
@@ -17,6 +18,7 @@ from tests.fake_ping import UUID, ping_server  # noqa: F401 (fixture)
 from tests.fake_telegram import telegram  # noqa: F401 (fixture)
 from tests.helpers import kotak_row
 
+RUN_SETTINGS = ("ORDERTRACK_", "KOTAK_", "KITE_", "TELEGRAM_")
 CHECKS = ["settings", "database", "env file", "broker", "telegram", "telegram", "schedule",
           "clock", "ping"]
 
@@ -34,6 +36,7 @@ def deployment(tmp_path, monkeypatch, broker, telegram, ping_server, db_path, cl
     env_file.parent.mkdir(parents=True)
     env_file.write_text(f"ORDERTRACK_DB={db_path}\n")
     env_file.chmod(0o600)
+    sourced(env_file)  # every setting the fixtures put in this shell, as a user would
     store = tmp_path / "crontab.txt"
     crontab = tmp_path / "bin" / "crontab"
     crontab.parent.mkdir()
@@ -47,6 +50,14 @@ def deployment(tmp_path, monkeypatch, broker, telegram, ping_server, db_path, cl
     assert cli("schedule", "install").code == 0
     return {"env_file": env_file, "crontab": store, "broker": broker, "telegram": telegram,
             "ping": ping_server, "db": db_path}
+
+
+def sourced(env_file, **values):
+    """Append these settings (default: every run setting in this shell) to the env file."""
+    values = values or {k: v for k, v in os.environ.items() if k.startswith(RUN_SETTINGS)
+                        and k not in ("ORDERTRACK_CRONTAB", "ORDERTRACK_DB")}
+    with env_file.open("a") as fh:
+        fh.writelines(f"{k}={v}\n" for k, v in values.items())
 
 
 def lines(result):
@@ -75,7 +86,7 @@ def test_send_sends_a_real_test_message(cli, deployment):
 
 
 def test_offline_skips_the_network(cli, deployment, monkeypatch):
-    monkeypatch.setenv("TELEGRAM_API_URL", "http://127.0.0.1:9")
+    sourced(deployment["env_file"], TELEGRAM_API_URL="http://127.0.0.1:9")
     result = cli("doctor", "--offline")
     assert result.code == 0, result.out
     skipped = [c for w, c in lines(result) if w == "skipped"]
@@ -89,7 +100,7 @@ def closed_url():
 
 
 def break_settings(d, monkeypatch):
-    monkeypatch.setenv("ORDERTRACK_BROKER", "zerodha")
+    sourced(d["env_file"], ORDERTRACK_BROKER="zerodha")
 
 
 def break_database(d, monkeypatch):
@@ -166,3 +177,66 @@ def test_the_env_file_checked_is_the_one_the_schedule_sources(cli, deployment, t
     result = cli("doctor")
     assert result.code == 0, result.out
     assert f"env file: {elsewhere} (0600)" in result.out
+
+
+# ---- doctor sees what cron sees (issue 22 item 2) ----------------------------------------------
+
+
+def shell_without_settings(monkeypatch):
+    """A shell that has not sourced the env file: cron's situation."""
+    for name in list(os.environ):
+        if name.startswith(RUN_SETTINGS) and name != "ORDERTRACK_CRONTAB":
+            monkeypatch.delenv(name)
+
+
+def test_an_env_file_given_is_read_as_cron_reads_it(cli, tmp_path, monkeypatch, broker):
+    env_file = tmp_path / "env"
+    env_file.write_text(f"ORDERTRACK_BROKER=file\nORDERTRACK_BROKER_DIR={broker.folder}\n")
+    env_file.chmod(0o600)
+    shell_without_settings(monkeypatch)
+    result = cli("doctor", "--env-file", str(env_file), "--offline")
+    assert result.out.splitlines()[0] == f"ok       settings: loaded from {env_file} as cron " \
+                                         "reads it (broker file)"
+
+
+def test_the_installed_env_file_is_what_the_checks_read(cli, deployment, monkeypatch):
+    """Telegram, broker, ping and database settings live only in the env file the crontab
+    sources; this shell has none of them, and every check still passes."""
+    shell_without_settings(monkeypatch)
+    result = cli("doctor")
+    assert result.code == 0, result.out
+    assert "TELEGRAM_BOT_TOKEN is not set" not in result.out
+    assert f"ok       database: {deployment['db']} " in result.out
+    assert "ok       broker: file: order book" in result.out
+    assert deployment["ping"].seen() == ["/log"]
+
+
+def test_settings_only_in_the_shell_are_a_problem_named_without_values(cli, deployment,
+                                                                       monkeypatch):
+    monkeypatch.setenv("KOTAK_MPIN", "918273")
+    monkeypatch.setenv("ORDERTRACK_KOTAK_LOGIN_URL", "http://127.0.0.1:9/secret-path")
+    for tool in ("ORDERTRACK_OUTPUT", "ORDERTRACK_DEBUG"):  # the tool's knobs, not settings
+        monkeypatch.setenv(tool, "terminal" if tool.endswith("OUTPUT") else "1")
+    result = cli("doctor")
+    assert result.code == ExitCode.CONFIG
+    problems = [line for line in result.out.splitlines() if line.startswith("PROBLEM")]
+    env_file = deployment["env_file"]
+    assert problems == [
+        f"PROBLEM  env file: KOTAK_MPIN, ORDERTRACK_KOTAK_LOGIN_URL set in your shell, missing "
+        f"from the env file cron reads ({env_file}) — fix: add them to {env_file}, or unset "
+        "them in your shell"], result.out
+    assert "918273" not in result.out and "secret-path" not in result.out
+
+
+def test_the_lines_database_option_is_the_database_checked(cli, deployment, db_path,
+                                                           monkeypatch, tmp_path):
+    """`ordertrack --db X schedule install` puts --db on the lines: ORDERTRACK_DB, set in this
+    shell to another file, is then neither read nor missed."""
+    env_file = deployment["env_file"]
+    env_file.write_text("".join(line + "\n" for line in env_file.read_text().splitlines()
+                                if not line.startswith("ORDERTRACK_DB=")))
+    assert cli("--db", str(db_path), "schedule", "install").code == 0
+    monkeypatch.setenv("ORDERTRACK_DB", str(tmp_path / "scratch.db"))
+    result = cli("doctor")
+    assert result.code == 0, result.out
+    assert f"ok       database: {db_path} " in result.out

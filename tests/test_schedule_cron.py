@@ -44,25 +44,43 @@ def _running_cron() -> bool:
 
 
 @pytest.fixture
-def cron_home():
-    cron = _cron_binary()
-    saved = subprocess.run(["crontab", "-l"], capture_output=True, text=True)
+def root_crontab():
+    """A throw-away HOME; root's crontab saved as bytes and put back byte for byte after."""
+    _cron_binary()
+    saved = subprocess.run(["crontab", "-l"], capture_output=True)
     home = Path(tempfile.mkdtemp(prefix="ot-cron-"))
-    started = None
     try:
-        if not _running_cron():
-            subprocess.run([cron], check=True)
-            started = int(subprocess.run(["pgrep", "-x", "-n", "cron"], capture_output=True,
-                                         text=True).stdout.split()[0])
         yield home
     finally:
         if saved.returncode == 0:
-            subprocess.run(["crontab", "-"], input=saved.stdout, text=True, check=True)
+            subprocess.run(["crontab", "-"], input=saved.stdout, check=True)
         else:
             subprocess.run(["crontab", "-r"], capture_output=True)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _start_cron() -> int:
+    subprocess.run([_cron_binary()], check=True)
+    return int(subprocess.run(["pgrep", "-x", "-n", "cron"], capture_output=True,
+                              text=True).stdout.split()[0])
+
+
+def _stop_cron(pid: int) -> None:
+    """SIGTERM, then wait until it is gone, so the next test does not see it dying."""
+    os.kill(pid, 15)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _running_cron():
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def cron_home(root_crontab):
+    started = None if _running_cron() else _start_cron()
+    try:
+        yield root_crontab
+    finally:
         if started is not None:
-            os.kill(started, 15)
+            _stop_cron(started)
 
 
 def test_verify_runs_under_real_cron_from_the_installed_lines(cron_home):
@@ -110,3 +128,44 @@ def test_verify_runs_under_real_cron_from_the_installed_lines(cron_home):
     assert runs[0][0] == "ok"
     text = log.read_text()
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+05:30 verify Verify", text), text
+
+
+def _as_cron_would(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    clean = {"PATH": "/usr/bin:/bin", "HOME": str(home), "USER": "root", "LOGNAME": "root"}
+    return subprocess.run(["env", "-i", *[f"{k}={v}" for k, v in clean.items()],
+                           str(EXECUTABLE), *args], capture_output=True, text=True, timeout=60)
+
+
+def _schedule_line(doctor: subprocess.CompletedProcess[str]) -> str:
+    """doctor's schedule line, without the log prefix (stdout is not a terminal)."""
+    return next(m.group(0) for line in doctor.stdout.splitlines()
+                if (m := re.search(r"(ok|PROBLEM) +schedule: .*", line)))
+
+
+def test_install_and_doctor_see_whether_a_cron_daemon_runs(root_crontab):
+    """Issue 22 item 1, with the real daemon: absent, install warns and doctor says PROBLEM with
+    the fix (no sudo: this is root); started, both are quiet about it. When a cron daemon was
+    already running before the test, only the second half can be seen."""
+    home = root_crontab
+    env_file = home / ".config" / "ordertrack" / "env"
+    env_file.parent.mkdir(parents=True)
+    env_file.write_text(f"ORDERTRACK_DB={home / 'ot.db'}\nORDERTRACK_BROKER=file\n")
+    env_file.chmod(0o600)
+    started = None
+    try:
+        if not _running_cron():
+            installed = _as_cron_would(home, "schedule", "install")
+            assert installed.returncode == 0, installed.stderr
+            assert "ordertrack: no cron daemon is running" in installed.stderr
+            assert "sudo" not in installed.stderr and len(installed.stderr.splitlines()) == 1
+            line = _schedule_line(_as_cron_would(home, "doctor", "--offline"))
+            assert line.startswith("PROBLEM  schedule: crontab: no cron daemon is running"), line
+            assert "cron start" in line or "enable --now cron" in line
+            started = _start_cron()
+        installed = _as_cron_would(home, "schedule", "install")
+        assert installed.returncode == 0 and installed.stderr == "", installed.stderr
+        line = _schedule_line(_as_cron_would(home, "doctor", "--offline"))
+        assert line.startswith("ok       schedule: crontab: ") and "cron running (pid" in line, line
+    finally:
+        if started is not None:
+            _stop_cron(started)

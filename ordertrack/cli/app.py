@@ -864,25 +864,23 @@ def doctor(
                                        "chat (as notify-test) instead of only reaching it.")]
     = False,
     env_file: Annotated[Path | None, typer.Option(
-        "--env-file", help="The env file to check. Default: the one the installed schedule "
-        "sources, else ~/.config/ordertrack/env.")] = None,
+        "--env-file", help="The env file the scheduled runs source: checked, and read into a "
+        "bare environment as cron does. Default: the installed schedule's, else "
+        "~/.config/ordertrack/env.")] = None,
     json_: JsonFlag = False,
 ) -> None:
-    """Check the deployment as cron will see it: settings, database, env file, broker,
-    Telegram, the installed schedule, the clock, the ping URL. One line per check; exit 0 only
-    when all pass, else 3.
+    """Check the deployment as cron will see it (the env file in a bare environment, not this
+    shell): settings, database, env file, broker, Telegram, the installed schedule and whether
+    anything will run it, the clock, the ping URL. One line per check; exit 0 only when all
+    pass, else 3.
 
     Example: ordertrack doctor --offline
     """
     from ordertrack.jobs import doctor as doctor_core
 
     shell = _shell(ctx)
-    now = utcnow()
-    env_file = (env_file or doctor_core.installed_env_file(now)
-                or Path(schedule.DEFAULT_ENV_FILE))
-    results = doctor_core.run(doctor_core.Context(
-        dict(os.environ), shell._db_path, shell._config,
-        Path(os.path.abspath(env_file.expanduser())), offline, send, now))
+    results = doctor_core.run(doctor_core.context(os.environ, shell._db_path, shell._config,
+                                                  env_file, offline, send, utcnow()))
     passed = all(r.ok for r in results)
     if json_:
         render.emit_json({"ok": passed, "checks": [r.json() for r in results]})

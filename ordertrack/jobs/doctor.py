@@ -6,7 +6,7 @@ import getpass
 import os
 import shlex
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -56,7 +56,7 @@ def skipped(check: str, why: str) -> Result:
 
 @dataclass
 class Context:
-    env: dict[str, str]
+    env: dict[str, str]  # what a scheduled run sees (cron_environment), not doctor's own shell
     db_option: Path | None
     config_option: Path | None
     env_file: Path
@@ -64,18 +64,69 @@ class Context:
     send: bool
     now: datetime
     settings: config.Settings | None = None
+    shell: dict[str, str] | None = None  # doctor's own environment, to compare; None: the same
+
+
+# ---- the environment a scheduled run sees ------------------------------------------------------
+
+# Settings a scheduled run reads come with these prefixes; these few are the tool's own knobs
+# for a person at a shell, which cron need not have.
+RUN_PREFIXES = ("ORDERTRACK_", "KOTAK_", "KITE_", "TELEGRAM_")
+TOOL_VARIABLES = frozenset({"ORDERTRACK_CRONTAB", "ORDERTRACK_OUTPUT", "ORDERTRACK_DEBUG"})
+CRON_SETS = ("HOME", "LOGNAME", "USER")  # cron (and systemd) set these from the account
+
+
+def cron_environment(shell: Mapping[str, str], env_file: Path) -> dict[str, str]:
+    """A bare environment as cron gives a job, plus the env file its line sources."""
+    env = {name: shell[name] for name in CRON_SETS if name in shell}
+    env.update(PATH="/usr/bin:/bin", SHELL="/bin/sh")
+    return env | schedule.read_env_file(env_file)
+
+
+def shell_only(c: Context) -> list[str]:
+    """Run settings set in doctor's shell that the scheduled runs will not see."""
+    if c.shell is None:
+        return []
+    names = {n for n in c.shell if n.startswith(RUN_PREFIXES) and n not in TOOL_VARIABLES}
+    if c.settings is not None:
+        names |= {w.secret_env for w in c.settings.webhooks}
+    if c.db_option is not None:  # the line carries --db: ORDERTRACK_DB is not read
+        names.discard("ORDERTRACK_DB")
+    if c.config_option is not None:
+        names.discard("ORDERTRACK_CONFIG")
+    return sorted(n for n in names if c.shell.get(n) and n not in c.env)
+
+
+def context(shell: Mapping[str, str], db_option: Path | None, config_option: Path | None,
+            env_file: Path | None, offline: bool, send: bool, now: datetime) -> Context:
+    """doctor's view: the env file (given, else the installed schedule's, else the default)
+    sourced into a bare environment, and the schedule line's --db/--config unless given here.
+    Without an env file to read there is nothing cron would see: the shell's own is used."""
+    jobs = installed_jobs(now)
+    first = jobs[0] if jobs else None
+    path = env_file or (first.env_file if first else None) or Path(schedule.DEFAULT_ENV_FILE)
+    path = Path(os.path.abspath(path.expanduser()))
+    if first is not None:
+        db_option = db_option or first.db
+        config_option = config_option or first.config
+    if not path.is_file():
+        return Context(dict(shell), db_option, config_option, path, offline, send, now)
+    return Context(cron_environment(shell, path), db_option, config_option, path, offline, send,
+                   now, shell=dict(shell))
 
 
 # ---- each check --------------------------------------------------------------------------------
 
 
 def check_settings(c: Context) -> Result:
+    source = (f"{c.env_file} as cron reads it" if c.shell is not None else
+              "your shell (no env file to read)")
     try:
         c.settings = config.load(c.env, c.db_option, c.config_option)
     except ConfigError as exc:
-        return problem("settings", exc.message, "fix the setting named above (README: "
-                       "Configuration)")
-    return ok("settings", f"loaded (broker {c.settings.broker})")
+        return problem("settings", f"{exc.message} (from {source})",
+                       "fix the setting named above (README: Configuration)")
+    return ok("settings", f"loaded from {source} (broker {c.settings.broker})")
 
 
 def check_database(c: Context) -> Result:
@@ -101,6 +152,13 @@ def check_env_file(c: Context) -> Result:
     if issue:
         detail, _, fix = issue.partition(": ")
         return problem("env file", detail, fix)
+    missing = shell_only(c)
+    if missing:
+        names = ", ".join(missing)
+        return problem("env file", f"{names} set in your shell, missing from the env file cron "
+                       f"reads ({c.env_file})", f"add {'it' if len(missing) == 1 else 'them'} "
+                       f"to {c.env_file}, or unset {'it' if len(missing) == 1 else 'them'} "
+                       "in your shell")
     return ok("env file", f"{c.env_file} (0600)")
 
 
@@ -184,6 +242,11 @@ class Installed:
     env_file: Path
     db: Path | None
     firings: list[datetime]
+    config: Path | None = None
+
+
+def _option(words: list[str], name: str) -> Path | None:
+    return Path(words[words.index(name) + 1]) if name in words[:-1] else None
 
 
 def _parse_cron_line(line: str, zone: Any, now: datetime) -> Installed | None:
@@ -196,9 +259,9 @@ def _parse_cron_line(line: str, zone: Any, now: datetime) -> Installed | None:
         rest = words[7:words.index(">>")]
     except (ValueError, IndexError):
         return None
-    db = Path(rest[rest.index("--db") + 1]) if "--db" in rest else None
     when = schedule.next_firing(line, zone, now)
-    return Installed(rest[-1], executable, env_file, db, [when] if when else [])
+    return Installed(rest[-1], executable, env_file, _option(rest, "--db"),
+                     [when] if when else [], _option(rest, "--config"))
 
 
 def installed_cron(now: datetime) -> list[Installed] | None:
@@ -224,9 +287,9 @@ def installed_systemd() -> list[Installed] | None:
         words = schedule.systemd_words(values.get("ExecStart", ""))
         if not words:
             continue
-        db = Path(words[words.index("--db") + 1]) if "--db" in words else None
         env_file = Path(schedule.systemd_path(values.get("EnvironmentFile", "")))
-        jobs.append(Installed(words[-1], Path(words[0]), env_file, db, []))
+        jobs.append(Installed(words[-1], Path(words[0]), env_file, _option(words, "--db"), [],
+                              _option(words, "--config")))
     return jobs or None
 
 
@@ -333,13 +396,13 @@ CHECKS: tuple[Callable[[Context], Result | list[Result]], ...] = (
     check_schedule, check_clock, check_ping)
 
 
-def installed_env_file(now: datetime) -> Path | None:
-    """The env file the installed schedule sources, if one is installed."""
+def installed_jobs(now: datetime) -> list[Installed]:
+    """The installed schedule's jobs: the crontab's, else the systemd units' (maybe none)."""
     try:
         jobs = installed_cron(now) or installed_systemd()
     except OrdertrackError:
         jobs = installed_systemd()
-    return jobs[0].env_file if jobs else None
+    return jobs or []
 
 
 def run(c: Context) -> list[Result]:
