@@ -1,6 +1,8 @@
 """`ordertrack doctor`: the deployment checked as the user's cron will see it. Each check gives
-one result: ok with what it saw, or the problem with its fix. Nothing here changes anything,
-except `--send` (a real test message) and the ping check (the monitor's /log endpoint)."""
+one result: ok with what it saw, or the problem with its fix; a fix names docs pages by their
+path in the repository (tests/test_doctor_docs.py checks each exists). Nothing here changes
+anything, except `--send` (a real test message) and the ping check (the monitor's /log
+endpoint)."""
 
 import getpass
 import os
@@ -125,7 +127,7 @@ def check_settings(c: Context) -> Result:
         c.settings = config.load(c.env, c.db_option, c.config_option)
     except ConfigError as exc:
         return problem("settings", f"{exc.message} (from {source})",
-                       "fix the setting named above (README: Configuration)")
+                       "fix the setting named above (docs/configuration.md)")
     return ok("settings", f"loaded from {source} (broker {c.settings.broker})")
 
 
@@ -171,12 +173,18 @@ def _broker_db(c: Context) -> Any:
     return open_db(Path(tempfile.mkdtemp(prefix="ordertrack-doctor-")) / "doctor.db")
 
 
-def _broker_fix(broker: str, kotak: str) -> str:
-    """What to do about a broker problem; Kite's usual cure is the daily login."""
+def _broker_fix(broker: str, stage: str) -> str:
+    """What to do about a broker problem, for the broker in use: `stage` is "settings" (they
+    do not make a broker) or "read" (a fetch failed). Kite's usual cure is the daily login."""
     if broker == "kite":
         return ("run 'ordertrack broker login' (Kite needs a browser login each day), then"
-                " 'ordertrack broker check'; docs/kite.md")
-    return kotak
+                " 'ordertrack broker check'; docs/kite.md#the-daily-login-and-cron")
+    if broker == "file":
+        return ("check ORDERTRACK_BROKER_DIR and the reply files in it "
+                "(orders.json, holdings.json, positions.json); docs/file-broker.md")
+    if stage == "settings":
+        return "complete the KOTAK_* settings (docs/kotak.md), then 'ordertrack broker check'"
+    return "run 'ordertrack broker check'; docs/kotak.md#troubleshooting-kotak-neo"
 
 
 def check_broker(c: Context) -> Result:
@@ -190,13 +198,9 @@ def check_broker(c: Context) -> Result:
             result = getattr(broker, name)()
             if not result.usable:
                 return problem("broker", f"{name.replace('_', ' ')} fetch failed: "
-                               f"{result.error}", _broker_fix(c.settings.broker,
-                               "run 'ordertrack broker check'; README: Troubleshooting Kotak"
-                               " Neo"))
+                               f"{result.error}", _broker_fix(c.settings.broker, "read"))
     except OrdertrackError as exc:
-        return problem("broker", exc.message, _broker_fix(c.settings.broker,
-                       "complete the broker settings (README: Kotak Neo set-up), then"
-                       " 'ordertrack broker check'"))
+        return problem("broker", exc.message, _broker_fix(c.settings.broker, "settings"))
     return ok("broker", f"{c.settings.broker}: order book, holdings and positions read")
 
 
@@ -208,13 +212,13 @@ def check_telegram(c: Context) -> list[Result]:
         return [skipped("telegram", "--offline")]
     if not s.telegram_token or not s.telegram_chats:
         missing = "TELEGRAM_BOT_TOKEN" if not s.telegram_token else "TELEGRAM_CHAT_ID"
-        return [problem("telegram", f"{missing} is not set", "README: Telegram set-up; then "
+        return [problem("telegram", f"{missing} is not set", "docs/telegram.md#set-up; then "
                         "'ordertrack notify-test'")]
     if c.send:
         from ordertrack.notify import selftest
 
         return [Result("telegram", k.ok, k.text if k.target == "bot" else f"chat {k.target}: "
-                       f"{k.text}", "" if k.ok else "see 'ordertrack notify-test' in the README")
+                       f"{k.text}", "" if k.ok else "docs/telegram.md#ordertrack-notify-test")
                 for k in selftest.self_test(s, c.now)]
     bot = Bot(s.telegram_token, s.telegram_api_url, read_timeout=s.telegram_timeout)
     me = bot.get_me()
