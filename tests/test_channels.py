@@ -36,14 +36,15 @@ def receiver() -> Iterator[Receiver]:
 
 def configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, webhook: str,
               hook: bool = True) -> Path:
-    """A config with `webhook` (a [[webhook]] table's body) and a named command hook."""
+    """A config with `webhook` (a [[webhook]] table's body) and a command hook (named by its
+    program, sys.executable, in output)."""
     script = tmp_path / "engine-hook.py"
     script.write_text(HOOK)
     command = json.dumps([sys.executable, str(script), str(tmp_path)])
     config = tmp_path / "ordertrack.toml"
     config.write_text("[calendar]\nnse_holidays = false\n[notify]\ntimeout_seconds = 1\n"
                       f"[[webhook]]\n{webhook}\n"
-                      + (f'[[hook]]\nname = "engine-hook"\ncommand = {command}\n' if hook else ""))
+                      + (f"[[hook]]\ncommand = {command}\n" if hook else ""))
     monkeypatch.setenv("ORDERTRACK_CONFIG", str(config))
     return config
 
@@ -71,7 +72,7 @@ def feed_ids(sql) -> list[int]:
 def test_flush_counts_each_webhook_and_hook_under_its_own_name(cli, broker, receiver, tmp_path,
                                                                monkeypatch, sql):
     """No Telegram: nothing is called Telegram's; the webhook (named by its URL, query hidden)
-    and the hook (by its name) each get their own line, in verify and in outbox flush."""
+    and the hook (by its program) each get their own line, in verify and in outbox flush."""
     configure(tmp_path, monkeypatch, f'url = "{receiver.url}?token=q-secret-77"\n'
               'secret_env = "ENGINE_HOOK_SECRET"')
     monkeypatch.setenv("ENGINE_HOOK_SECRET", SECRET)
@@ -85,12 +86,12 @@ def test_flush_counts_each_webhook_and_hook_under_its_own_name(cli, broker, rece
         assert verified.code == ExitCode.UNDELIVERED
         webhook = f"Webhook {receiver.url}?<redacted>"
         assert f"{webhook}: 0 sent, {events - 1} waiting, 1 failed." in verified.out
-        assert f"Hook engine-hook: {events} sent, 0 waiting, 0 failed." in verified.out
+        assert f"Hook {sys.executable}: {events} sent, 0 waiting, 0 failed." in verified.out
         clock.move_to(ist(2026, 11, 30, 10, 5))  # past the 500's backoff
         flushed = cli("outbox", "flush")
     assert flushed.code == 0, flushed.err
     assert f"{webhook}: {events - 1} sent, 0 waiting, 0 failed." in flushed.out
-    assert "Hook engine-hook: 0 sent, 0 waiting, 0 failed." in flushed.out
+    assert f"Hook {sys.executable}: 0 sent, 0 waiting, 0 failed." in flushed.out
     assert "Telegram:" not in flushed.out + verified.out
     assert "q-secret-77" not in flushed.out + flushed.err + verified.out + verified.err
 
@@ -117,8 +118,8 @@ def test_telegram_and_a_named_webhook_are_counted_apart(cli, broker, receiver, t
 
 def test_a_webhook_without_its_secret_is_held_while_tracking_goes_on(cli, broker, receiver,
                                                                      tmp_path, monkeypatch, sql):
-    configure(tmp_path, monkeypatch, f'name = "engine"\nurl = "{receiver.url}"\n'
-              'secret_env = "NOPE_SECRET"', hook=False)
+    configure(tmp_path, monkeypatch, f'url = "{receiver.url}"\nsecret_env = "NOPE_SECRET"',
+              hook=False)
     broker.write("holdings.json", {"data": []})
     broker.write("positions.json", {"stat": "Ok", "stCode": 200, "data": []})
     with freeze_time(ist(2026, 11, 30, 9, 30)) as clock:
@@ -140,12 +141,13 @@ def test_a_webhook_without_its_secret_is_held_while_tracking_goes_on(cli, broker
         assert held == [(i, "PENDING") for i in feed_ids(sql)] and len(held) >= 6
         doctor = cli("doctor", "--offline")
         problems = [line for line in doctor.out.splitlines() if "NOPE_SECRET" in line]
-        assert len(problems) == 1 and problems[0].startswith("PROBLEM  channels: webhook engine")
+        assert len(problems) == 1
+        assert problems[0].startswith(f"PROBLEM  channels: webhook {receiver.url} is held")
         assert "fix: " in problems[0]
         monkeypatch.setenv("NOPE_SECRET", SECRET)
         flushed = cli("outbox", "flush")
     assert flushed.code == 0, flushed.err
-    assert "Webhook engine: " + f"{len(held)} sent, 0 waiting, 0 failed." in flushed.out
+    assert f"Webhook {receiver.url}: {len(held)} sent, 0 waiting, 0 failed." in flushed.out
     assert [int(g["key"]) for g in receiver.got] == feed_ids(sql)  # every event, in feed order
     assert all(g["signed"] for g in receiver.got)
 
@@ -164,7 +166,7 @@ def test_a_broken_channel_table_is_held_and_opens_its_events_once_fixed(
         verified = cli("verify")
         assert verified.code == ExitCode.UNDELIVERED, verified.err
         assert verified.err.count("[[webhook]] 1") == 1, verified.err
-        assert "Hook engine-hook: " in verified.out  # the healthy channel still delivers
+        assert f"Hook {sys.executable}: " in verified.out  # the healthy one still delivers
         assert sql("SELECT count(*) FROM orders WHERE status = 'EXECUTED'") == [(3,)]
         config.write_text(config.read_text().replace(broken, ""))
         assert cli("outbox", "flush").code == 0
@@ -175,10 +177,13 @@ def test_a_broken_channel_table_is_held_and_opens_its_events_once_fixed(
 
 
 @pytest.mark.parametrize("value", ["0", "-3", '"90"', "1.5", "36601"])
-def test_delivered_keep_days_must_be_a_whole_number_of_days(cli, tmp_path, monkeypatch, value):
+def test_delivered_keep_days_must_be_a_whole_number_of_days(cli, fresh_db, tmp_path, monkeypatch,
+                                                            value):
     config = tmp_path / "ordertrack.toml"
     config.write_text(f"[eod]\ndelivered_keep_days = {value}\n")
     monkeypatch.setenv("ORDERTRACK_CONFIG", str(config))
     result = cli("status")
     assert result.code == ExitCode.CONFIG
-    assert len(result.err.splitlines()) == 1 and "eod.delivered_keep_days" in result.err
+    assert len(result.err.splitlines()) == 1 and "eod.delivered_keep_days must be" in result.err
+    config.write_text("[eod]\ndelivered_keep_days = 1\n")
+    assert cli("status").code == 0
