@@ -42,7 +42,7 @@ _TOML_KEYS: dict[str, dict[str, tuple[type, Any]]] = {
         "overdue_minutes": (int, 90),
     },
     "calendar": {"holidays": (list, []), "nse_holidays": (bool, True)},
-    "eod": {"retention_days": (int, 90), "backups": (int, 7)},
+    "eod": {"retention_days": (int, 90), "backups": (int, 7), "delivered_keep_days": (int, 90)},
     "reconcile": {"manual_buys": (str, "absorb"), "settle_minutes": (int, 10)},
     "lock": {"wait_seconds": (int, 120), "lease_minutes": (int, 30)},
     "notify": {**{event: (Level, "on") for event in NOTIFY_EVENTS},
@@ -59,7 +59,10 @@ _MAXIMA: dict[str, float] = {
     "verify.overdue_minutes": 10080, "eod.retention_days": 36600, "eod.backups": 10000,
     "reconcile.settle_minutes": 10080, "lock.wait_seconds": 86400, "lock.lease_minutes": 10080,
     "notify.digest_after": 100000, "notify.timeout_seconds": 600,
+    "eod.delivered_keep_days": 36600,
 }
+# Lower bounds above 0: deleting deliveries the day they are made would hide today's failures.
+_MINIMA: dict[str, int] = {"eod.delivered_keep_days": 1}
 
 
 def default_db_path(env: Mapping[str, str]) -> Path:
@@ -95,6 +98,7 @@ class Settings:
     overdue: timedelta = timedelta(minutes=90)
     retention_days: int = 90
     backups: int = 7
+    delivered_keep_days: int = 90  # eod deletes finished deliveries older than this
     manual_buys: str = "absorb"
     settle: timedelta = timedelta(minutes=10)
     lock_wait_seconds: int = 120
@@ -112,13 +116,26 @@ class Settings:
 @dataclass(frozen=True)
 class Webhook:
     """One [[webhook]]: where feed events are POSTed, which kinds, and the signing secret (read
-    from the environment variable `secret_env`, never from the file)."""
+    from the environment variable `secret_env`, never from the file).
+
+    A webhook that cannot send (its secret unset, its table broken) is `held`, not a
+    configuration error: its deliveries wait while order tracking goes on."""
 
     destination: str  # 'webhook:<n>', n counting the [[webhook]] tables from 1
     url: str = field(repr=False)  # its path or query may hold a token
     kinds: tuple[str, ...]
     secret_env: str
     secret: str = field(repr=False)
+    name: str = ""
+    held: str = ""  # why it cannot send now, with the fix ('' = it can)
+    kinds_known: bool = True  # False when the table is broken: nothing is opened for it yet
+
+    @property
+    def label(self) -> str:
+        """How output names it: its name, else its URL without userinfo or query."""
+        from ordertrack.text import url
+
+        return f"webhook {self.name or url(self.url) or self.destination.split(':')[1]}"
 
 
 @dataclass(frozen=True)
@@ -128,10 +145,19 @@ class Hook:
     destination: str  # 'hook:<n>', n counting the [[hook]] tables from 1
     command: tuple[str, ...]
     kinds: tuple[str, ...]
+    name: str = ""
+    held: str = ""  # why it cannot run now ('' = it can)
+    kinds_known: bool = True
+
+    @property
+    def label(self) -> str:
+        """Its name, else its program (arguments may hold a token)."""
+        program = self.command[0] if self.command else self.destination.split(":")[1]
+        return f"hook {self.name or program}"
 
 
-_WEBHOOK_KEYS = ("url", "kinds", "secret_env")
-_HOOK_KEYS = ("command", "kinds")
+_WEBHOOK_KEYS = ("name", "url", "kinds", "secret_env")
+_HOOK_KEYS = ("name", "command", "kinds")
 
 
 def _table(where: str, body: Any, keys: tuple[str, ...]) -> tuple[str, ...]:
@@ -150,37 +176,47 @@ def _table(where: str, body: Any, keys: tuple[str, ...]) -> tuple[str, ...]:
     kinds = body.get("kinds", [])
     if not isinstance(kinds, list) or not all(isinstance(k, str) and k in KINDS for k in kinds):
         raise ConfigError(f"{where}: kinds must be a list of event kinds: {', '.join(KINDS)}")
+    name = body.get("name", "x")
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{where}: name must be a word or two naming this channel")
     return tuple(dict.fromkeys(kinds))
 
 
 def _hook(path: Path, n: int, body: Any) -> Hook:
     where = f"config file {path}: [[hook]] {n}"
-    kinds = _table(where, body, _HOOK_KEYS)
+    try:
+        kinds = _table(where, body, _HOOK_KEYS)
+    except ConfigError as exc:
+        return Hook(f"hook:{n}", (), (), held=exc.message, kinds_known=False)
     command = body.get("command")
     if not isinstance(command, list) or not command or not all(
             isinstance(part, str) and part for part in command):
-        raise ConfigError(
-            f'{where}: command must be a list like ["/path/to/program", "--flag"]')
-    return Hook(f"hook:{n}", tuple(command), kinds)
+        return Hook(f"hook:{n}", (), kinds, body.get("name", ""), held=(
+            f'{where}: command must be a list like ["/path/to/program", "--flag"]'))
+    return Hook(f"hook:{n}", tuple(command), kinds, body.get("name", ""))
 
 
 def _webhook(path: Path, n: int, body: Any, env: Mapping[str, str]) -> Webhook:
     from ordertrack.text import add_secret_var
 
     where = f"config file {path}: [[webhook]] {n}"
-    kinds = _table(where, body, _WEBHOOK_KEYS)
-    if not _is_url(body.get("url")):
-        raise ConfigError(f"{where}: url must be an http:// or https:// URL")
-    name = body.get("secret_env")
-    if not isinstance(name, str) or not name.strip():
-        raise ConfigError(f"{where}: secret_env must name the environment variable holding the"
-                          " signing secret")
-    add_secret_var(name)
-    secret = env.get(name, "")
-    if len(secret) < 16:
-        raise ConfigError(f"{where}: set {name} in the environment to the signing secret"
-                          " (16 characters or more)")
-    return Webhook(f"webhook:{n}", body["url"], kinds, name, secret)
+    try:
+        kinds = _table(where, body, _WEBHOOK_KEYS)
+    except ConfigError as exc:
+        return Webhook(f"webhook:{n}", "", (), "", "", held=exc.message, kinds_known=False)
+    url, name = body.get("url"), body.get("name", "")
+    if not _is_url(url):
+        return Webhook(f"webhook:{n}", "", kinds, "", "", name,
+                       f"{where}: url must be an http:// or https:// URL")
+    secret_env = body.get("secret_env")
+    if not isinstance(secret_env, str) or not secret_env.strip():
+        return Webhook(f"webhook:{n}", url, kinds, "", "", name, f"{where}: secret_env must"
+                       " name the environment variable holding the signing secret")
+    add_secret_var(secret_env)
+    secret = env.get(secret_env, "")
+    held = "" if len(secret) >= 16 else (f"{where}: set {secret_env} in the environment to the"
+                                          " signing secret (16 characters or more)")
+    return Webhook(f"webhook:{n}", url, kinds, secret_env, secret, name, held)
 
 
 def _webhooks(path: Path | None, tables: Any, env: Mapping[str, str]) -> tuple[Webhook, ...]:
@@ -216,6 +252,9 @@ def _check_value(path: Path, name: str, kind: type, value: Any) -> None:
     if kind is float and (not isinstance(value, (int, float)) or isinstance(value, bool)
                           or not 0 < value < math.inf):
         raise ConfigError(f"config file {path}: {name} must be a number above 0")
+    if name in _MINIMA and value < _MINIMA[name]:
+        raise ConfigError(f"config file {path}: {name} must be a whole number,"
+                          f" {_MINIMA[name]} or more")
     if name in _MAXIMA and value > _MAXIMA[name]:
         raise ConfigError(f"config file {path}: {name} must be at most {_MAXIMA[name]:g}")
 
@@ -318,6 +357,7 @@ def load(
         overdue=timedelta(minutes=_setting(toml, "verify", "overdue_minutes")),
         retention_days=_setting(toml, "eod", "retention_days"),
         backups=_setting(toml, "eod", "backups"),
+        delivered_keep_days=_setting(toml, "eod", "delivered_keep_days"),
         manual_buys=_setting(toml, "reconcile", "manual_buys"),
         settle=timedelta(minutes=_setting(toml, "reconcile", "settle_minutes")),
         lock_wait_seconds=_setting(toml, "lock", "wait_seconds"),

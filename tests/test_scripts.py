@@ -16,6 +16,8 @@ SCRIPTS = Path(__file__).parent.parent / "scripts"
     ("bench_eod.py", ["--days", "3", "--orders", "5", "--repeat", "1"], "status (median of 1)"),
     ("bench_report.py", ["--days", "3", "--orders", "5", "--repeat", "1"],
      "report --week (median of 1)"),
+    ("bench_retention.py", ["--days", "3", "--orders", "5", "--keep", "1"],
+     "webhook_deliveries"),
     ("reliability_report.py", ["--orders", "5", "--verifies", "2", "--rounds", "1", "--trials",
                                "1", "--phases", "1", "--chats", "1", "--workers", "3"],
      "| total "),

@@ -199,14 +199,16 @@ def test_a_4xx_is_failed_and_kept_and_the_secret_is_never_shown(cli, broker, hoo
                int(refused[0])) == [("SENT",)]
 
 
-def test_a_webhook_without_its_secret_is_a_config_error(cli, receiver, tmp_path, monkeypatch):
+def test_a_webhook_without_its_secret_is_held(cli, receiver, tmp_path, monkeypatch):
+    """Held, not a configuration error (issue 23 row 13; tests/test_channels.py has the day)."""
     config = tmp_path / "ordertrack.toml"
     config.write_text(f'[[webhook]]\nurl = "{receiver.url}"\nsecret_env = "NOPE_SECRET"\n')
     monkeypatch.setenv("ORDERTRACK_CONFIG", str(config))
     result = cli("outbox", "flush")
-    assert result.code != 0 and "NOPE_SECRET" in result.err
+    assert result.code == 6 and result.err.count("NOPE_SECRET") == 1
     config.write_text(f'[[webhook]]\nurl = "{receiver.url}"\nsecret = "inline"\n')
-    assert cli("outbox", "flush").code != 0
+    result = cli("outbox", "flush")
+    assert result.code == 6 and "unknown setting secret" in result.err
 
 
 # ---- command hooks (#16 part 3) ---------------------------------------------------------------
@@ -301,5 +303,5 @@ def test_notify_levels_inside_a_channel_point_to_kinds(cli, tmp_path, monkeypatc
     monkeypatch.setenv("ORDERTRACK_CONFIG", str(config))
     monkeypatch.setenv("S", SECRET)
     result = cli("outbox", "flush")
-    assert result.code == 3
+    assert result.code == 6  # the channel is held (issue 23 row 13), not the whole run stopped
     assert "[notify] levels are Telegram's" in result.err and "kinds" in result.err

@@ -408,9 +408,11 @@ def delivery(report: Any, always: bool = False) -> None:
             console.print(f"Notifications are off (no TELEGRAM_BOT_TOKEN): {report.waiting} "
                           "waiting in the outbox.")
         return
-    if always or report.sent or report.failed or report.waiting:
-        console.print(f"Telegram: {report.sent} sent, {report.waiting} waiting, "
-                      f"{report.failed} failed.")
+    for c in report.channels:  # each under its own name: Telegram, webhooks, hooks
+        if always or c.sent or c.failed or c.waiting or c.held:
+            name = inline(c.name[:1].upper() + c.name[1:])
+            console.print(f"{name}: {c.sent} sent, {c.waiting} waiting, {c.failed} failed"
+                          + (" (held)." if c.held else "."))
     if always and report.failed_before:
         console.print(f"{report.failed_before} failed for good earlier and are kept: see "
                       "'ordertrack outbox list --status FAILED'; after a fix, "

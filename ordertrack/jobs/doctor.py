@@ -236,6 +236,17 @@ def check_telegram(c: Context) -> list[Result]:
     return results
 
 
+def check_channels(c: Context) -> list[Result]:
+    """Each [[webhook]] and [[hook]]: a held one (its secret unset, its table broken) keeps its
+    events waiting while tracking goes on, so it is a problem here, not a stopped run."""
+    s = c.settings  # none configured, or settings that do not load: no line
+    found: list[config.Webhook | config.Hook] = [*s.webhooks, *s.hooks] if s else []
+    return [problem("channels", f"{ch.label} is held: {ch.held}",
+                    "fix it as said (docs/configuration.md, Webhooks); its events wait and go"
+                    " out in order on the next run") if ch.held
+            else ok("channels", f"{ch.label} ready") for ch in found]
+
+
 # ---- the installed schedule --------------------------------------------------------------------
 
 
@@ -397,7 +408,7 @@ def check_ping(c: Context) -> Result:
 
 CHECKS: tuple[Callable[[Context], Result | list[Result]], ...] = (
     check_settings, check_database, check_env_file, check_broker, check_telegram,
-    check_schedule, check_clock, check_ping)
+    check_channels, check_schedule, check_clock, check_ping)
 
 
 def installed_jobs(now: datetime) -> list[Installed]:

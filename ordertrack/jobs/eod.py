@@ -159,6 +159,7 @@ def run(db: Database, broker: Broker, settings: Settings, now: datetime,
                                                         send=result.summary_queued)
     result.archived_orders, result.archived_symbols = maintenance.archive(
         db, now, settings.retention_days)
+    maintenance.forget_deliveries(db, now, settings.delivered_keep_days)
     result.integrity = maintenance.integrity(db)
     if result.integrity == "ok":
         try:

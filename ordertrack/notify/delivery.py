@@ -24,12 +24,13 @@ What is muted, digested or silent, and how long to wait, is notify/policy.py's t
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ordertrack.config import Settings
+from ordertrack import net
+from ordertrack.config import Settings, Webhook
 from ordertrack.notify import messages, webhook
 from ordertrack.notify.policy import (
     LEASE,
@@ -63,6 +64,16 @@ def error_text(answer: Answer) -> str:
 
 
 @dataclass
+class Counts:
+    """One channel's share of a pass: Telegram, or a webhook or hook by its label."""
+    name: str
+    sent: int = 0
+    waiting: int = 0
+    failed: int = 0
+    held: bool = False  # its configuration keeps it from sending: its deliveries wait
+
+
+@dataclass
 class Report:
     enabled: bool
     sent: int = 0  # deliveries completed by this pass
@@ -71,10 +82,12 @@ class Report:
     failed_before: int = 0  # deliveries that failed for good in earlier passes, still kept
     problems: dict[str, str] = field(default_factory=dict)  # chat ('' = all) → cause and fix
     notes: list[str] = field(default_factory=list)
+    channels: list[Counts] = field(default_factory=list)  # per channel, Telegram first
 
     @property
     def undelivered(self) -> bool:
-        return self.enabled and (self.failed > 0 or self.waiting > 0)
+        held = any(c.held for c in self.channels)
+        return self.enabled and (self.failed > 0 or self.waiting > 0 or held)
 
     def error_line(self) -> str:
         counts = [f"{n} {what}" for n, what in ((self.failed, "failed for good"),
@@ -82,12 +95,13 @@ class Report:
         causes = "; ".join(f"{_where(chat)}: {line}" if chat else line
                            for chat, line in self.problems.items())
         hint = f"; {RETRY_HINT}" if self.failed else ""
-        return ("notifications not delivered, kept in the outbox: " + ", ".join(counts)
-                + (f" — {causes}" if causes else "") + hint)
+        head = ("notifications not delivered, kept in the outbox: " + ", ".join(counts)
+                if counts else "a notification channel is held")
+        return head + (f" — {causes}" if causes else "") + hint
 
 
 def _where(destination: str) -> str:
-    return destination if destination.startswith("webhook") else f"chat {destination}"
+    return destination if destination.startswith(("webhook", "hook")) else f"chat {destination}"
 
 
 # ---- chats -----------------------------------------------------------------------------------
@@ -305,7 +319,8 @@ def _disabled_report(db: Database, settings: Settings) -> Report | None:
         return Report(enabled=False, waiting=waiting)
     if not settings.telegram_chats:
         return Report(enabled=True, waiting=waiting, problems={"": (
-            "TELEGRAM_CHAT_ID is not set — set it to the chat id(s) to notify, comma-separated")})
+            "TELEGRAM_CHAT_ID is not set — set it to the chat id(s) to notify, comma-separated")},
+            channels=[Counts("Telegram", waiting=waiting)])
     return None
 
 
@@ -335,35 +350,70 @@ def deliver(db: Database, settings: Settings, now: datetime, bot: Bot | None = N
             client.close()
     report.waiting, failed, due = deliveries.tally(db, chats, clock())
     report.failed_before = failed - report.failed
+    report.channels.append(Counts("Telegram", report.sent, report.waiting, report.failed))
     if report.waiting and not report.problems and due:
         report.problems[""] = f"next attempt after {show(from_db(due))}"
     return _with_webhooks(report, hooks) if hooks else report
 
 
-def _webhooks(db: Database, settings: Settings, now: datetime,
-              clock: Clock) -> webhook.Outcome | None:
+Passes = list[tuple[webhook.Channel, webhook.Outcome]]
+
+
+def _webhooks(db: Database, settings: Settings, now: datetime, clock: Clock) -> Passes | None:
     """Webhook deliveries, opened from the feed before Telegram mutes or digests anything (an
-    engine must hear every fill), then sent."""
-    if not webhook.channels(settings):
+    engine must hear every fill), then sent, channel by channel. A held channel's deliveries
+    are opened and wait; one whose kinds are unknown (its table is broken) only keeps its
+    place in the feed, so fixing it opens everything since."""
+    channels = webhook.channels(settings)
+    if not channels:
         return None
     with transaction(db):
-        webhook.open_all(db, webhook.channels(settings), now)
-    return webhook.deliver(db, settings, claimant(), clock)
+        webhook.open_all(db, [c for c in channels if c.kinds_known], now)
+        for channel in channels:
+            if not channel.kinds_known:
+                deliveries.keep_place(db, channel.destination, now)
+    live = [c for c in channels if not c.held]
+    session = net.session() if any(isinstance(c, Webhook) for c in live) else None
+    try:
+        return [(c, _held(db, c, clock()) if c.held
+                 else webhook.deliver(db, _only(settings, c), claimant(), clock, session))
+                for c in channels]
+    finally:
+        if session is not None:
+            session.close()
 
 
-def _with_webhooks(report: Report, hooks: webhook.Outcome) -> Report:
-    """The webhooks' counts and problems added to Telegram's report. Without Telegram, the
-    report is the webhooks' alone (outbox rows waiting for Telegram are not theirs to count)."""
+def _only(settings: Settings, channel: webhook.Channel) -> Settings:
+    """Settings with this one channel: webhook.deliver() sends to every channel it is given."""
+    if isinstance(channel, Webhook):
+        return replace(settings, webhooks=(channel,), hooks=())
+    return replace(settings, webhooks=(), hooks=(channel,))
+
+
+def _held(db: Database, channel: webhook.Channel, now: datetime) -> webhook.Outcome:
+    waiting, failed, _ = deliveries.webhook_tally(db, [channel.destination], now)
+    return webhook.Outcome(waiting=waiting, failed_before=failed,
+                           problems={channel.destination: f"held: {channel.held}"})
+
+
+def _with_webhooks(report: Report, passes: Passes) -> Report:
+    """Each webhook's and hook's counts and problems added to Telegram's report, under its own
+    name. Without Telegram, the report is theirs alone (outbox rows waiting for Telegram are
+    not theirs to count)."""
     if not report.enabled:
         report = Report(enabled=True, notes=[*report.notes, f"Telegram is not configured:"
                                              f" {report.waiting} notifications wait in the outbox"])
-    report.sent += hooks.sent
-    report.failed += hooks.failed
-    report.waiting += hooks.waiting
-    report.failed_before += hooks.failed_before
-    report.problems.update(hooks.problems)
-    if hooks.waiting and not hooks.problems and hooks.next_due:
-        report.problems["webhooks"] = f"next attempt after {show(from_db(hooks.next_due))}"
+    for channel, out in passes:
+        report.sent += out.sent
+        report.failed += out.failed
+        report.waiting += out.waiting
+        report.failed_before += out.failed_before
+        report.channels.append(Counts(channel.label, out.sent, out.waiting, out.failed,
+                                      bool(channel.held)))
+        for line in out.problems.values():
+            report.problems[channel.label] = line
+        if out.waiting and not out.problems and out.next_due:
+            report.problems[channel.label] = f"next attempt after {show(from_db(out.next_due))}"
     return report
 
 

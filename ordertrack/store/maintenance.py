@@ -30,6 +30,41 @@ def archive(db: Database, now: datetime, retention_days: int) -> tuple[int, int]
     return orders, symbols
 
 
+# A delivery is finished once SENT or FAILED; an outbox row once it is SENT, FAILED or muted
+# (OFF) and every delivery it had is gone.
+_FINISHED = "('SENT', 'FAILED')"
+_ROW_FINISHED = "('SENT', 'FAILED', 'OFF')"
+# `+status`: find rows by age (the created_at indexes), not by status, which would walk every
+# delivery ever sent.
+_FORGET = (
+    ("deliveries", f"DELETE FROM deliveries WHERE created_at < :cutoff AND +status IN {_FINISHED}"
+     " AND coalesce(sent_at, created_at) < :cutoff"),
+    ("webhook_deliveries", "DELETE FROM webhook_deliveries WHERE created_at < :cutoff"
+     f" AND +status IN {_FINISHED} AND coalesce(sent_at, created_at) < :cutoff"),
+    # rows that travelled in a digest go with it, once the digest is finished
+    ("outbox", "DELETE FROM outbox WHERE created_at < :cutoff AND +status = 'DIGESTED'"
+     " AND EXISTS (SELECT 1 FROM outbox g WHERE g.id = outbox.digest_id"
+     f" AND g.status IN {_ROW_FINISHED} AND g.created_at < :cutoff)"),
+    # a run alert is a source of the event feed, which is kept whole
+    ("outbox", f"DELETE FROM outbox WHERE created_at < :cutoff AND +status IN {_ROW_FINISHED}"
+     " AND kind != 'SYSTEM_ALERT' AND coalesce(sent_at, created_at) < :cutoff"
+     " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.outbox_id = outbox.id)"
+     " AND NOT EXISTS (SELECT 1 FROM outbox m WHERE m.digest_id = outbox.id)"),
+)
+
+
+def forget_deliveries(db: Database, now: datetime, keep_days: int) -> dict[str, int]:
+    """Delete finished deliveries (Telegram's and the webhooks') and finished outbox rows older
+    than `keep_days`: rows per table. Orders, events and the feed stay; nothing still waiting
+    or being sent is touched, and an outbox row goes only after all its deliveries."""
+    cutoff = {"cutoff": to_db(now - timedelta(days=keep_days))}
+    gone = dict.fromkeys(("deliveries", "webhook_deliveries", "outbox"), 0)
+    with transaction(db):
+        for table, statement in _FORGET:
+            gone[table] += db.execute(statement, cutoff).rowcount
+    return gone
+
+
 def integrity(db: Database) -> str:
     """'ok', or SQLite's first complaint."""
     return str(db.execute("PRAGMA integrity_check(1)").fetchone()[0])

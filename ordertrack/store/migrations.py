@@ -325,3 +325,13 @@ def m013_eod_indexes(db: Database) -> None:
     # both read every row ever written (found by tests/test_query_plans.py).
     db.execute("CREATE INDEX tracking_changes_at ON tracking_changes (at)")
     db.execute("CREATE INDEX orders_archived ON orders (archived_at, updated_at)")
+
+
+@MIGRATIONS()
+def m014_delivery_retention(db: Database) -> None:
+    # eod deletes finished deliveries older than [eod] delivered_keep_days: it finds them by age,
+    # and a digest row is deleted only when none of the rows it carried is left.
+    db.execute("CREATE INDEX deliveries_created ON deliveries (created_at)")
+    db.execute("CREATE INDEX webhook_deliveries_created ON webhook_deliveries (created_at)")
+    db.execute("CREATE INDEX outbox_created ON outbox (created_at)")
+    db.execute("CREATE INDEX outbox_digest ON outbox (digest_id) WHERE digest_id IS NOT NULL")
