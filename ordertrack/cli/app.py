@@ -9,6 +9,7 @@ import os
 import sqlite3
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -203,7 +204,10 @@ def pending_cancel(
     Nothing is sent to the broker. An order with fills is refused (it is real).
     Example: ordertrack pending cancel '#3' --reason "engine retried"
     """
-    row = register.withdraw(_shell(ctx).open(), order_id, reason, utcnow())
+    shell = _shell(ctx)
+    row = register.withdraw(shell.open(), order_id, reason, utcnow(),
+                            shell.settings.lock_wait_seconds,
+                            timedelta(minutes=shell.settings.lock_lease_minutes))
     render.console.print(f"Order {order_id} withdrawn: CANCELLED ({row['reason']}).")
 
 

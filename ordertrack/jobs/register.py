@@ -21,6 +21,7 @@ from ordertrack.errors import UsageProblem
 from ordertrack.store import orders as store
 from ordertrack.store import tracking
 from ordertrack.store.db import Database, transaction
+from ordertrack.store.locks import single_flight
 from ordertrack.timeutil import parse_user_time
 
 MAX_QTY = 10**9
@@ -230,12 +231,16 @@ def untrack(db: Database, symbol: str, now: datetime) -> None:
         raise UsageProblem(f"{symbol} is not tracked")
 
 
-def withdraw(db: Database, ref: str, reason: str | None, now: datetime) -> dict[str, Any]:
+def withdraw(db: Database, ref: str, reason: str | None, now: datetime,
+             wait_seconds: float = 0.0, lease: timedelta = timedelta(minutes=30)) -> dict[str, Any]:
     """`pending cancel`: end a mistaken registration locally as CANCELLED, so nothing waits
-    on it (reconcile stops deferring its symbol). An order with fills is real: refused."""
+    on it (reconcile stops deferring its symbol). An order with fills is real: refused.
+
+    It holds the broker-run lock (waiting up to `wait_seconds` for a run): a verify between
+    its order-book fetch and its commit would otherwise lose the fills it is about to record."""
     if reason is not None and (len(reason) > 200 or not reason.isprintable()):
         raise UsageProblem("--reason must be printable and at most 200 characters")
-    with transaction(db):
+    with single_flight(db, "pending cancel", wait_seconds, lease), transaction(db):
         stored = store.find_order(db, ref)
         if stored is None:
             raise UsageProblem(f"order {ref} is not registered")
