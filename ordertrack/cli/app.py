@@ -30,6 +30,7 @@ from ordertrack.errors import (
 from ordertrack.jobs import register, schedule
 from ordertrack.store import orders, outbox, runs, tracking
 from ordertrack.store.db import open_db, schema_version
+from ordertrack.store.events import MAX_INT
 from ordertrack.text import one_line, redact
 from ordertrack.timeutil import show, show_iso, utcnow
 
@@ -901,10 +902,12 @@ def doctor(
 def events_cmd(
     ctx: typer.Context,
     since: Annotated[int, typer.Option(
-        "--since", min=0, help="Only events after this id (the last one you handled).")] = 0,
+        "--since", min=0, max=MAX_INT,
+        help="Only events after this id (the last one you handled).")] = 0,
     kind: Annotated[str | None, typer.Option(
         "--kind", help="Only these kinds, comma-separated: EXECUTED,REJECTED,…")] = None,
-    limit: Annotated[int | None, typer.Option(min=1, help="At most this many events.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, max=MAX_INT,
+                                              help="At most this many events.")] = None,
     follow: Annotated[int, typer.Option(
         "--follow-up-to", min=0, max=3600, metavar="SECONDS",
         help="Then keep printing new events as they are recorded, for up to this many seconds"
