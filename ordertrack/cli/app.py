@@ -471,7 +471,7 @@ def broker_login(
     if shell.settings.broker != "kite":
         raise UsageProblem("'broker login' is for ORDERTRACK_BROKER=kite; Kotak Neo logs in by"
                            " itself on each run")
-    from ordertrack.broker.kite.client import KiteClient
+    from ordertrack.broker.kite.client import MAX_REDIRECT, KiteClient
 
     client = KiteClient.from_settings(shell.settings, shell.open())
     sys.stderr.write(f"Log in at: https://{client.login_url}\n")
@@ -479,7 +479,7 @@ def broker_login(
         if sys.stdin.isatty():
             sys.stderr.write("Paste the URL your browser lands on (or the request_token): ")
             sys.stderr.flush()
-        redirect = sys.stdin.readline()
+        redirect = sys.stdin.readline(MAX_REDIRECT + 1)  # more is refused, never read whole
     with net.budget():
         token = client.exchange(redirect)
     if json_:
