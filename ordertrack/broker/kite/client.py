@@ -74,8 +74,8 @@ def request_token(text: str) -> str:
     """The request_token from the redirect URL Kite sent the browser to, or the bare token.
     A redirect whose `status` is not `success` is refused: the login did not complete."""
     if len(text) > MAX_REDIRECT:
-        raise UsageProblem(f"that is longer than {MAX_REDIRECT // 1024} KiB: give the redirect"
-                           " URL Kite sent your browser to, or the bare request_token")
+        raise UsageProblem(f"the text given is longer than {MAX_REDIRECT // 1024} KiB: give the"
+                           " redirect URL Kite sent your browser to, or the bare request_token")
     text = text.strip()
     if "request_token=" in text or "status=" in text:
         query = parse_qs(urlsplit(text).query or text.split("?", 1)[-1], keep_blank_values=True)
