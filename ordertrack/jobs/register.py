@@ -21,7 +21,6 @@ from ordertrack.errors import UsageProblem
 from ordertrack.store import orders as store
 from ordertrack.store import tracking
 from ordertrack.store.db import Database, transaction
-from ordertrack.store.locks import single_flight
 from ordertrack.timeutil import parse_user_time
 
 MAX_QTY = 10**9
@@ -238,6 +237,8 @@ def withdraw(db: Database, ref: str, reason: str | None, now: datetime,
 
     It holds the broker-run lock (waiting up to `wait_seconds` for a run): a verify between
     its order-book fetch and its commit would otherwise lose the fills it is about to record."""
+    from ordertrack.store.locks import single_flight  # not on `pending add`'s hot path
+
     if reason is not None and (len(reason) > 200 or not reason.isprintable()):
         raise UsageProblem("--reason must be printable and at most 200 characters")
     with single_flight(db, "pending cancel", wait_seconds, lease), transaction(db):
