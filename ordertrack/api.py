@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ordertrack import config
-from ordertrack.errors import DatabaseProblem, LockHeld, UsageProblem
+from ordertrack.errors import DatabaseProblem, LockHeld, OutOfRange, UsageProblem
 from ordertrack.jobs import register
 from ordertrack.store import events as feed
 from ordertrack.store.db import Database, open_db
@@ -101,8 +101,9 @@ def register_order(symbol: str, side: str, qty: int, *, order_id: str | None = N
 def track_symbol(symbol: str, qty: int = 0, *, db_path: Path | str | None = None) -> str:
     """Start tracking a symbol with the quantity the system owns. Returns 'added' or 'unchanged'."""
     name = register.checked_symbol(symbol)
-    if qty < 0:
-        raise UsageProblem("qty must not be negative")
+    if type(qty) is not int or not 0 <= qty <= register.MAX_QTY:
+        raise OutOfRange(f"qty must be a whole number from 0 to {register.MAX_QTY},"
+                         f" not {one_line(repr(qty), 40)}")
     settings = config.load(os.environ, Path(db_path) if db_path else None)
     with _database_errors():
         db = open_db(settings.db_path)
@@ -116,7 +117,9 @@ def events(since: int = 0, kinds: Sequence[str] = (), limit: int | None = None, 
            db_path: Path | str | None = None) -> list[dict[str, Any]]:
     """Recorded events after the cursor `since` (the last event id the caller handled; 0 for
     all), oldest first, in the schema of docs/events.md. Store the last id handled and pass it
-    back to resume exactly after it."""
+    back to resume exactly after it. `since` and `limit` beyond SQLite's integers (2**63 - 1)
+    raise OutOfRange, a UsageProblem and a ValueError."""
+    feed.checked_window(since, limit)
     settings = config.load(os.environ, Path(db_path) if db_path else None)
     with _database_errors():
         db = open_db(settings.db_path, create=False)

@@ -30,6 +30,10 @@ class UsageProblem(OrdertrackError):
     exit_code = ExitCode.USAGE
 
 
+class OutOfRange(UsageProblem, ValueError):
+    """A number outside what it may be: a usage error, and a ValueError to a Python caller."""
+
+
 class ConfigError(OrdertrackError):
     exit_code = ExitCode.CONFIG
 

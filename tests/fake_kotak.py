@@ -71,6 +71,7 @@ class Scripted:
     delay: float = 0.0
     expire: bool = False  # end every session first (a mid-run session expiry)
     drip: float = 0.0  # send the body one byte at a time, this many seconds apart
+    hold: threading.Event | None = None  # answer only once the test sets it (at most 30 s)
 
 
 @dataclass
@@ -237,6 +238,8 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         reply = self.server.fake.handle(self.command, urlsplit(self.path).path, headers, body)
         time.sleep(reply.delay)
+        if reply.hold is not None:
+            reply.hold.wait(30)
         text = reply.body if isinstance(reply.body, str) else json.dumps(reply.body)
         kind = "application/json" if not isinstance(reply.body, str) else "text/html"
         payload = text.encode() if reply.body is not None else b""

@@ -341,6 +341,13 @@ CASES = [
     case("events", "--since", HOSTILE, code=USAGE, says="Invalid value for '--since'"),
     case("events", "--kind", HOSTILE, code=USAGE, says="unknown event kind"),
     case("events", "--limit", "0", code=USAGE, says="'--limit': 0"),
+    # beyond SQLite's integers (issue 23 row 10): exit 1 OverflowError, exit 7 before
+    case("events", "--since", str(2**63), code=USAGE, says=f"'--since': {2**63}"),
+    case("events", "--limit", str(2**63), code=USAGE, says=f"'--limit': {2**63}"),
+    case("pending", "show", "#" + "9" * 30, code=USAGE, says="is not registered"),
+    case("pending", "cancel", "#" + "9" * 30, code=USAGE, says="is not registered"),
+    case(*ADD, "8", "--symbol", "INFY", *ORDER, "--completes", "#" + "9" * 30, code=USAGE,
+         says="is not registered"),
     case("events", "--follow-up-to", "3601", code=USAGE, says="'--follow-up-to': 3601"),
     case("events", "--follow-up-to", HOSTILE, code=USAGE,
          says="Invalid value for '--follow-up-to'"),

@@ -4,6 +4,8 @@
 import io
 import json
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 
@@ -54,3 +56,42 @@ def test_registrations_share_one_connection_and_commit_each_order(db_path, monke
         assert orders.add("TCS", "sell", 1, tag="t") == "added"
     assert len(opened) == 1
     assert reader.execute("SELECT count(*) FROM orders").fetchone() == (50,)
+
+
+def order_line(order_id: str, qty: int = 1, **extra: str) -> str:
+    return json.dumps({"order_id": order_id, "symbol": "INFY", "side": "buy", "qty": qty,
+                       **extra}, ensure_ascii=False)
+
+
+def test_from_stdin_names_the_physical_line_blank_lines_counted(sql):
+    sent = "\n".join([order_line("1"), "", order_line("2"), "  ", "", order_line("3", qty=-1),
+                      order_line("4")]) + "\n"
+    result = subprocess.run([sys.executable, "-m", "ordertrack", "pending", "add", "--from", "-"],
+                            input=sent.encode(), capture_output=True, timeout=60)
+    assert result.returncode == ExitCode.USAGE
+    assert result.stderr.decode() == ("ordertrack: stdin line 6: qty must be between 1 and"
+                                      " 1000000000, not -1; nothing was imported\n")
+    assert sql("SELECT count(*) FROM orders") == [(0,)]
+
+
+def test_a_csv_file_names_the_physical_line(cli, sql, tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_bytes(b"order_id,symbol,side,qty\r\n1,INFY,buy,1\r\n\r\n2,INFY,buy,x\r\n")
+    result = cli("pending", "add", "--from", str(path))
+    assert result.code == ExitCode.USAGE
+    assert f"{path} line 4: qty must be a whole number" in result.err
+    assert sql("SELECT count(*) FROM orders") == [(0,)]
+
+
+@pytest.mark.parametrize("inside", ["\u2028", "\u2029", "\x85"])
+def test_lines_split_only_on_newlines_not_on_separators_inside_a_string(cli, sql, tmp_path,
+                                                                        inside):
+    path = tmp_path / "orders.jsonl"
+    path.write_bytes((order_line("1", note=f"a{inside}b") + "\r\n" + order_line("2") + "\r\n"
+                      + "\r\n" + order_line("3", qty=0) + "\r\n").encode())
+    result = cli("pending", "add", "--from", str(path))
+    assert result.code == ExitCode.USAGE
+    assert f"{path} line 4: qty must be between 1" in result.err  # not line 1 or 5
+    path.write_bytes((order_line("1", note=f"a{inside}b") + "\r\n" + order_line("2")).encode())
+    assert cli("pending", "add", "--from", str(path)).code == 0
+    assert sql("SELECT order_id FROM orders ORDER BY id") == [("1",), ("2",)]

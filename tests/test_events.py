@@ -182,3 +182,18 @@ def test_rows_recorded_before_the_feed_join_it_in_time_order(tmp_path):
     got = feed.since(db)
     assert [(e["id"], e["kind"], e["symbol"] or e["reason"]) for e in got] == [
         (1, "TRACKING_CHANGE", "A"), (2, "SYSTEM_ALERT", "late"), (3, "TRACKING_CHANGE", "B")]
+
+
+@pytest.mark.parametrize("since, limit", [(10**30, None), (2**63, None), (0, 2**63), (-1, None),
+                                          (0, 0), (0, -5), ("5", None), (0, 2.5)])
+def test_api_since_and_limit_beyond_sqlites_integers_are_a_value_error(fresh_db, since, limit):
+    with pytest.raises(ValueError, match=r"(since|limit) must be a whole number") as caught:
+        api.events(since=since, limit=limit)
+    assert isinstance(caught.value, UsageProblem) and "\n" not in str(caught.value)
+
+
+def test_api_track_symbol_bounds_its_quantity(fresh_db):
+    for qty in (10**30, -1, 1.5):
+        with pytest.raises(ValueError, match="qty must be a whole number from 0 to"):
+            api.track_symbol("INFY", qty)  # type: ignore[arg-type]
+    assert api.events() == []

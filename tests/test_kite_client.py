@@ -201,3 +201,25 @@ def test_history_is_resolved_order_independently(cli, kite_login):
     for order in (rows, rows[::-1]):
         fetch = order_history(ok(order), "1")
         assert fetch.items[0].status_text == "complete" and fetch.items[0].filled_qty == 5
+
+
+@pytest.mark.parametrize("status", ["failure", "cancelled", "", "Success"])
+def test_a_redirect_whose_status_is_not_success_is_refused_naming_it(cli, kite, status):
+    token = kite.request_token()
+    result = cli("broker", "login", f"https://example.com/cb?action=login&type=login"
+                                    f"&status={status}&request_token={token}")
+    assert result.code == ExitCode.USAGE, result.err
+    assert f"the redirect URL says status={status}, not success" in result.err
+    assert result.err.count("\n") == 2  # the login URL, then the one error line
+    assert kite.exchanges == 0
+
+
+def test_login_reads_at_most_8_kib_from_stdin(cli, kite, monkeypatch):
+    import io
+
+    sent = io.StringIO("a" * 5_000_000 + "\n")
+    monkeypatch.setattr("sys.stdin", sent)
+    result = cli("broker", "login")
+    assert result.code == ExitCode.USAGE and "longer than 8 KiB" in result.err
+    assert sent.tell() <= 8 * 1024 + 1 and kite.exchanges == 0
+    assert len(result.err) < 500

@@ -85,7 +85,7 @@ def test_request_token_from_a_redirect_url_or_bare():
 
     from ordertrack.broker.kite.client import request_token, token_expiry
 
-    assert request_token("https://x.example/cb?action=login&request_token=abc123&status=ok") == \
+    assert request_token("https://x.example/cb?action=login&request_token=abc123&status=success") == \
         "abc123"
     assert request_token("  abc123\n") == "abc123"
     ends = token_expiry(datetime(2026, 11, 24, 2, 30, tzinfo=UTC))  # 08:00 IST

@@ -212,3 +212,19 @@ def test_broker_without_history_expires_on_misses_and_age_alone():
 def test_seen_again_resets_the_missing_count():
     change = lifecycle.observe(order(missing_count=2), seen("open"))
     assert change.after.missing_count == 0
+
+
+def test_a_withdrawn_order_shown_with_fills_is_corrected_a_broker_cancelled_one_is_not():
+    withdrawn = order(Status.CANCELLED, reason="withdrawn by user")
+    change = lifecycle.correct(withdrawn, seen("open", filled=40, avg="1850.00"), withdrawn=True)
+    assert (change.after.status, change.after.filled_qty) == (Status.CANCELLED, 40)
+    [event] = change.events
+    assert (event.kind, event.delta_qty, event.key) == (
+        "CORRECTED", 40, "250122000700111:CORRECTED:40")
+    assert change.after.reason.startswith("was withdrawn (withdrawn by user)")
+    done = lifecycle.correct(change.after, seen("complete", filled=100), withdrawn=True)
+    assert (done.after.status, done.events[0].delta_qty) == (Status.EXECUTED, 60)
+    assert not lifecycle.correct(done.after, seen("complete", filled=100), withdrawn=True).changed
+    assert not lifecycle.correct(withdrawn, seen("complete", filled=100)).changed  # not flagged
+    assert not lifecycle.correct(order(Status.PENDING), seen("complete", filled=100),
+                                 withdrawn=True).changed

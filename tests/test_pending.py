@@ -188,7 +188,7 @@ def test_import_is_all_or_nothing(cli, sql, tmp_path):
                     '{"order_id": "250122000700111", "symbol": "INFY", "side": "buy", "qty": 7}\n')
     result = cli("pending", "add", "--from", str(path))
     assert result.code == ExitCode.USAGE
-    assert "order 2" in result.err and "nothing was imported" in result.err
+    assert "line 2" in result.err and "nothing was imported" in result.err
     assert sql("SELECT order_id FROM orders") == [("250122000700111",)]
 
 
@@ -198,7 +198,7 @@ def test_import_is_all_or_nothing(cli, sql, tmp_path):
     ("empty.jsonl", "", "holds no orders"),
     ("bad.csv", "id,sym\n1,INFY\n", "CSV header"),
     ("neg.jsonl", '{"order_id": "1", "symbol": "INFY", "side": "buy", "qty": -1}\n',
-     "order 1: qty"),
+     "line 1: qty"),
 ])
 def test_malformed_import_files(cli, sql, tmp_path, name, content, message):
     path = tmp_path / name

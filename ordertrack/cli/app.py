@@ -9,6 +9,7 @@ import os
 import sqlite3
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -29,6 +30,7 @@ from ordertrack.errors import (
 from ordertrack.jobs import register, schedule
 from ordertrack.store import orders, outbox, runs, tracking
 from ordertrack.store.db import open_db, schema_version
+from ordertrack.store.events import MAX_INT
 from ordertrack.text import one_line, redact
 from ordertrack.timeutil import show, show_iso, utcnow
 
@@ -203,7 +205,10 @@ def pending_cancel(
     Nothing is sent to the broker. An order with fills is refused (it is real).
     Example: ordertrack pending cancel '#3' --reason "engine retried"
     """
-    row = register.withdraw(_shell(ctx).open(), order_id, reason, utcnow())
+    shell = _shell(ctx)
+    row = register.withdraw(shell.open(), order_id, reason, utcnow(),
+                            shell.settings.lock_wait_seconds,
+                            timedelta(minutes=shell.settings.lock_lease_minutes))
     render.console.print(f"Order {order_id} withdrawn: CANCELLED ({row['reason']}).")
 
 
@@ -466,7 +471,7 @@ def broker_login(
     if shell.settings.broker != "kite":
         raise UsageProblem("'broker login' is for ORDERTRACK_BROKER=kite; Kotak Neo logs in by"
                            " itself on each run")
-    from ordertrack.broker.kite.client import KiteClient
+    from ordertrack.broker.kite.client import MAX_REDIRECT, KiteClient
 
     client = KiteClient.from_settings(shell.settings, shell.open())
     sys.stderr.write(f"Log in at: https://{client.login_url}\n")
@@ -474,7 +479,7 @@ def broker_login(
         if sys.stdin.isatty():
             sys.stderr.write("Paste the URL your browser lands on (or the request_token): ")
             sys.stderr.flush()
-        redirect = sys.stdin.readline()
+        redirect = sys.stdin.readline(MAX_REDIRECT + 1)  # more is refused, never read whole
     with net.budget():
         token = client.exchange(redirect)
     if json_:
@@ -901,10 +906,12 @@ def doctor(
 def events_cmd(
     ctx: typer.Context,
     since: Annotated[int, typer.Option(
-        "--since", min=0, help="Only events after this id (the last one you handled).")] = 0,
+        "--since", min=0, max=MAX_INT,
+        help="Only events after this id (the last one you handled).")] = 0,
     kind: Annotated[str | None, typer.Option(
         "--kind", help="Only these kinds, comma-separated: EXECUTED,REJECTED,…")] = None,
-    limit: Annotated[int | None, typer.Option(min=1, help="At most this many events.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, max=MAX_INT,
+                                              help="At most this many events.")] = None,
     follow: Annotated[int, typer.Option(
         "--follow-up-to", min=0, max=3600, metavar="SECONDS",
         help="Then keep printing new events as they are recorded, for up to this many seconds"

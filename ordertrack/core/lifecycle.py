@@ -221,20 +221,25 @@ def settle_dead(order: Order, now: datetime, history: Fetch | None, valid: datet
     return Change(order, expired.after, base.events + expired.events)
 
 
-def correct(order: Order, row: BrokerOrder) -> Change:
+def correct(order: Order, row: BrokerOrder, withdrawn: bool = False) -> Change:
     """An EXPIRED order the broker later shows with fills (in its book or history): the fills
     count after all. EXECUTED when the broker says complete, CANCELLED when it says cancelled
-    (keeping the fills), otherwise still EXPIRED with the fills; one CORRECTED event."""
-    if order.status is not Status.EXPIRED:
+    (keeping the fills), otherwise still EXPIRED with the fills; one CORRECTED event.
+
+    With `withdrawn`, the same for an order the user withdrew (`pending cancel`, CANCELLED
+    locally): a withdrawal never erases a fill. It stays CANCELLED, with the fills, unless the
+    broker says complete."""
+    if order.status is not (Status.CANCELLED if withdrawn else Status.EXPIRED):
         return Change(order, order)
     state = row.state
     filled = _filled_from(order, row, state)
     if filled <= order.filled_qty:
         return Change(order, order)
     status = {BrokerState.COMPLETE: Status.EXECUTED,
-              BrokerState.CANCELLED: Status.CANCELLED}.get(state, Status.EXPIRED)
+              BrokerState.CANCELLED: Status.CANCELLED}.get(state, order.status)
     avg = row.avg_price if row.avg_price and row.avg_price > 0 else order.avg_price
-    why = f"was expired ({order.reason}); the broker reports it {row.status_text or 'filled'}"
+    was = "withdrawn" if withdrawn else "expired"
+    why = f"was {was} ({order.reason}); the broker reports it {row.status_text or 'filled'}"
     after = replace(order, status=status, filled_qty=filled, avg_price=avg, reason=why,
                     broker_status=row.status_text or order.broker_status)
     ref = order.ref

@@ -230,12 +230,18 @@ def untrack(db: Database, symbol: str, now: datetime) -> None:
         raise UsageProblem(f"{symbol} is not tracked")
 
 
-def withdraw(db: Database, ref: str, reason: str | None, now: datetime) -> dict[str, Any]:
+def withdraw(db: Database, ref: str, reason: str | None, now: datetime,
+             wait_seconds: float = 0.0, lease: timedelta = timedelta(minutes=30)) -> dict[str, Any]:
     """`pending cancel`: end a mistaken registration locally as CANCELLED, so nothing waits
-    on it (reconcile stops deferring its symbol). An order with fills is real: refused."""
+    on it (reconcile stops deferring its symbol). An order with fills is real: refused.
+
+    It holds the broker-run lock (waiting up to `wait_seconds` for a run): a verify between
+    its order-book fetch and its commit would otherwise lose the fills it is about to record."""
+    from ordertrack.store.locks import single_flight  # not on `pending add`'s hot path
+
     if reason is not None and (len(reason) > 200 or not reason.isprintable()):
         raise UsageProblem("--reason must be printable and at most 200 characters")
-    with transaction(db):
+    with single_flight(db, "pending cancel", wait_seconds, lease), transaction(db):
         stored = store.find_order(db, ref)
         if stored is None:
             raise UsageProblem(f"order {ref} is not registered")
@@ -252,18 +258,27 @@ def withdraw(db: Database, ref: str, reason: str | None, now: datetime) -> dict[
         return {**stored, "status": Status.CANCELLED.value, "reason": why}
 
 
+def _read_stdin() -> str:
+    """stdin as sent: its bytes where there are some (text mode would turn a lone \r into a
+    line break, and line numbers must be the sender's)."""
+    source = getattr(sys.stdin, "buffer", sys.stdin)
+    data = source.read(MAX_IMPORT_BYTES + 1)
+    if len(data) > MAX_IMPORT_BYTES:
+        raise UsageProblem(f"stdin holds more than {MAX_IMPORT_BYTES // 2**20} MB")
+    if isinstance(data, bytes):  # as text stdin did: a bad byte fails only the field it is in
+        data = data.decode("utf-8", "surrogateescape")
+    return data.removeprefix("\ufeff")
+
+
 def _read_text(path: Path) -> str:
     if str(path) == "-":  # an engine's burst piped in: `pending add --from -`
-        text = sys.stdin.read(MAX_IMPORT_BYTES + 1)
-        if len(text) > MAX_IMPORT_BYTES:
-            raise UsageProblem(f"stdin holds more than {MAX_IMPORT_BYTES // 2**20} MB")
-        return text.removeprefix("\ufeff")
+        return _read_stdin()
     try:
         if path.exists() and not path.is_dir() and not path.is_file():
             raise UsageProblem(f"{path} is not a regular file")  # a device or FIFO never ends
         if path.stat().st_size > MAX_IMPORT_BYTES:
             raise UsageProblem(f"{path} is larger than {MAX_IMPORT_BYTES // 2**20} MB")
-        return path.read_text(encoding="utf-8-sig")
+        return path.read_bytes().decode("utf-8-sig")  # bytes: no newline translation
     except FileNotFoundError:
         raise UsageProblem(f"{path} does not exist") from None
     except IsADirectoryError:
@@ -272,19 +287,18 @@ def _read_text(path: Path) -> str:
         raise UsageProblem(f"cannot read {path}: {exc}") from None
 
 
-def read_import(path: Path) -> list[dict[str, Any]]:
-    """Rows of a JSON-lines or CSV file (by extension; '-' is JSON lines on stdin), or
-    UsageProblem naming the line."""
-    text = _read_text(path)
-    name = "stdin" if str(path) == "-" else path
-    if path.suffix.lower() == ".csv":
-        reader = csv.DictReader(io.StringIO(text))
-        unknown = set(reader.fieldnames or ()) - set(_FIELDS)
-        if not reader.fieldnames or unknown:
-            raise UsageProblem(f"{name}: CSV header must use the columns {', '.join(_FIELDS)}")
-        return [dict(row) for row in reader]
+def _lines(text: str) -> list[str]:
+    """Physical lines: split on \n (and \r\n) only. str.splitlines() also splits on U+2028,
+    U+0085 and form feeds, which JSON allows raw inside a string."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the final newline ends the last line; it does not start another
+    return [line.removesuffix("\r") for line in lines]
+
+
+def _json_lines(text: str, name: object) -> list[tuple[int, dict[str, Any]]]:
     rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(_lines(text), start=1):
         if not line.strip():
             continue
         try:
@@ -297,29 +311,44 @@ def read_import(path: Path) -> list[dict[str, Any]]:
             raise UsageProblem(f"{name} line {number}: not usable JSON ({exc})") from None
         if not isinstance(row, dict):
             raise UsageProblem(f"{name} line {number}: expected a JSON object")
-        rows.append(row)
+        rows.append((number, row))
     return rows
 
 
+def read_import(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """Rows of a JSON-lines or CSV file (by extension; '-' is JSON lines on stdin), each with
+    the physical line it ends on (blank lines counted), or UsageProblem naming the line."""
+    text = _read_text(path)
+    name = "stdin" if str(path) == "-" else path
+    if path.suffix.lower() != ".csv":
+        return _json_lines(text, name)
+    reader = csv.DictReader(io.StringIO(text))
+    unknown = set(reader.fieldnames or ()) - set(_FIELDS)
+    if not reader.fieldnames or unknown:
+        raise UsageProblem(f"{name}: CSV header must use the columns {', '.join(_FIELDS)}")
+    return [(reader.line_num, dict(row)) for row in reader]
+
+
 def import_file(db: Database, path: Path, now: datetime) -> dict[str, int]:
-    """All or nothing: every row is checked, then all are written in one transaction."""
+    """All or nothing: every row is checked, then all are written in one transaction. An error
+    names the row's physical line in the file."""
     rows = read_import(path)
     name = "stdin" if str(path) == "-" else path
     if not rows:
         raise UsageProblem(f"{name} holds no orders")
     checked = []
-    for number, raw in enumerate(rows, start=1):
+    for line, raw in rows:
         try:
-            checked.append(validate(raw, now))
+            checked.append((line, validate(raw, now)))
         except ValueError as exc:
-            raise UsageProblem(f"{name} order {number}: {exc}; nothing was imported") from None
+            raise UsageProblem(f"{name} line {line}: {exc}; nothing was imported") from None
     counts = {"added": 0, "unchanged": 0, "resolved": 0}
     with transaction(db):
-        for number, new in enumerate(checked, start=1):
+        for line, new in checked:
             try:
                 outcome, _ = add(db, new, now)
             except UsageProblem as exc:
                 raise UsageProblem(
-                    f"{name} order {number}: {exc.message}; nothing was imported") from None
+                    f"{name} line {line}: {exc.message}; nothing was imported") from None
             counts[outcome] += 1
     return counts

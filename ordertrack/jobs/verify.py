@@ -194,9 +194,12 @@ def run(db: Database, broker: Broker, settings: Settings, now: datetime,
 
 def _corrections(db: Database, rows: dict[str, BrokerOrder], now: datetime,
                  run_id: int | None, result: VerifyResult) -> None:
-    """Expired orders the book lists with fills after all: the fills are never lost."""
-    for order in store.expired_orders(db, list(rows)):
-        change = lifecycle.correct(order, rows[order.order_id or ""])
+    """Expired or withdrawn orders the book lists with fills after all: the fills are never
+    lost."""
+    ids = list(rows)
+    for order, withdrawn in [*((o, False) for o in store.expired_orders(db, ids)),
+                             *((o, True) for o in store.withdrawn_orders(db, ids))]:
+        change = lifecycle.correct(order, rows[order.order_id or ""], withdrawn)
         if change.changed:
             apply_change(db, change, now, run_id)
             result.changes.append(change)

@@ -10,11 +10,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from ordertrack.errors import UsageProblem
+from ordertrack.errors import OutOfRange, UsageProblem
 from ordertrack.store.db import Database
 from ordertrack.text import one_line
 
 SCHEMA_VERSION = 1
+MAX_INT = 2**63 - 1  # SQLite's largest integer: the bound of event ids and of --limit
 POLL = 0.25  # seconds between two looks at the database while following
 FIELDS = ("schema_version", "id", "at", "kind", "order_ref", "order_id", "tag", "symbol", "side",
           "qty", "filled_qty", "delta_qty", "avg_price", "status", "reason", "tracked_qty",
@@ -86,6 +87,17 @@ def checked_kinds(names: Sequence[str]) -> list[str]:
         raise UsageProblem(f"unknown event kind {one_line(unknown[0], 40)}; one of "
                            + ", ".join(KINDS))
     return kinds
+
+
+def checked_window(cursor: object, limit: object) -> None:
+    """`since` and `limit` as SQLite can take them: whole numbers up to its largest integer
+    (a bigger one overflowed, or read as text made "datatype mismatch", not a usage error)."""
+    if type(cursor) is not int or not 0 <= cursor <= MAX_INT:
+        raise OutOfRange(f"since must be a whole number from 0 to {MAX_INT}, not"
+                         f" {one_line(repr(cursor), 40)}")
+    if limit is not None and (type(limit) is not int or not 1 <= limit <= MAX_INT):
+        raise OutOfRange(f"limit must be a whole number from 1 to {MAX_INT}, not"
+                         f" {one_line(repr(limit), 40)}")
 
 
 def last_id(db: Database) -> int:

@@ -60,6 +60,20 @@ def expired_orders(db: Database, order_ids: list[str]) -> list[Order]:
     return found
 
 
+def withdrawn_orders(db: Database, order_ids: list[str]) -> list[Order]:
+    """Orders the user withdrew (`pending cancel`, a WITHDRAWN event) that are still CANCELLED,
+    among these broker ids: fills the broker shows later correct them."""
+    found: list[Order] = []
+    for start in range(0, len(order_ids), 500):
+        chunk = order_ids[start:start + 500]
+        marks = ", ".join("?" * len(chunk))
+        found += [order_from_row(r) for r in _rows(
+            db, f"SELECT * FROM orders o WHERE status = ? AND order_id IN ({marks}) AND EXISTS"
+                " (SELECT 1 FROM events e WHERE e.order_ref = o.id AND e.kind = 'WITHDRAWN')"
+                " ORDER BY id", (Status.CANCELLED.value, *chunk))]
+    return found
+
+
 def unconfirmed_expiries(db: Database, since: datetime, prefix: str) -> list[Order]:
     """Orders expired without the broker's confirmation since `since`, oldest first."""
     rows = _rows(db, "SELECT * FROM orders WHERE status = ? AND order_id IS NOT NULL"

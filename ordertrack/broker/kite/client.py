@@ -26,6 +26,7 @@ from ordertrack.errors import BrokerUnavailable, ConfigError, UsageProblem
 from ordertrack.net import HttpFailure, Reply, RetryPolicy, monotonic, send
 from ordertrack.store import sessions
 from ordertrack.store.db import Database
+from ordertrack.text import one_line
 from ordertrack.timeutil import UTC, from_db, to_db, to_ist, utcnow
 
 NAME = "kite"
@@ -66,11 +67,23 @@ def token_expiry(now: datetime) -> datetime:
     return ends.astimezone(UTC)
 
 
+MAX_REDIRECT = 8 * 1024  # a redirect URL is a few hundred characters; stdin is read no further
+
+
 def request_token(text: str) -> str:
-    """The request_token from the redirect URL Kite sent the browser to, or the bare token."""
+    """The request_token from the redirect URL Kite sent the browser to, or the bare token.
+    A redirect whose `status` is not `success` is refused: the login did not complete."""
+    if len(text) > MAX_REDIRECT:
+        raise UsageProblem(f"the text given is longer than {MAX_REDIRECT // 1024} KiB: give the"
+                           " redirect URL Kite sent your browser to, or the bare request_token")
     text = text.strip()
-    if "request_token=" in text:
-        found = parse_qs(urlsplit(text).query or text.split("?", 1)[-1]).get("request_token")
+    if "request_token=" in text or "status=" in text:
+        query = parse_qs(urlsplit(text).query or text.split("?", 1)[-1], keep_blank_values=True)
+        status = query.get("status", ["success"])[0]
+        if status != "success":
+            raise UsageProblem(f"the redirect URL says status={one_line(status, 40)}, not"
+                               " success: the Kite login did not complete; log in again")
+        found = query.get("request_token")
         text = found[0].strip() if found else ""
     if not text or not text.isalnum():
         raise UsageProblem("give the redirect URL Kite sent your browser to (it holds"
