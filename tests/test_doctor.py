@@ -2,6 +2,7 @@
 alone, is the one line that says PROBLEM with its fix (exit 3)."""
 
 import json
+import re
 import socket
 import time
 from email.utils import formatdate
@@ -130,7 +131,8 @@ def test_each_check_failing_alone(cli, deployment, monkeypatch, breaker, check, 
     breaker(deployment, monkeypatch)
     result = cli("doctor")
     assert result.code == ExitCode.CONFIG
-    problems = [line for line in result.out.splitlines() if line.startswith("PROBLEM")]
+    shown = re.sub(r"\n {9}(?=\S)", " ", result.out)  # a check wraps under itself on a terminal
+    problems = [line for line in shown.splitlines() if line.startswith("PROBLEM")]
     assert len(problems) == 1, result.out
     assert problems[0].startswith(f"PROBLEM  {check}: ") and says in problems[0]
     assert "— fix: " in problems[0]

@@ -241,6 +241,16 @@ def busy_day(cli, broker, telegram, monkeypatch):  # noqa: F811 (fixture)
 
 
 @pytest.mark.parametrize("width", WIDTHS)
+def test_events_keep_ids_and_words_whole(width: int, cli, busy_day) -> None:
+    events = _json(cli, "events")
+    assert any(e["reason"] == LONG_REASON for e in events)
+    lines = _shown(width, "events")
+    for e in events:
+        _unbroken(lines, width, e["id"], e["kind"], e["symbol"] or "", e["order_id"] or "",
+                  e["reason"] or "")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
 def test_pending_list_all_keeps_ids_and_reason_words_whole(width: int, cli, busy_day) -> None:
     orders = _json(cli, "pending", "list", "--all")
     assert {o["order_id"] for o in orders} == {OID, OID2}
@@ -272,3 +282,14 @@ def test_outbox_list_gives_no_width_to_an_empty_column(width: int, cli, broker) 
     lines = _shown(width, "outbox", "list")
     assert not any("Delivery" in line for line in lines), "\n".join(lines)
     _unbroken(lines, width, row["text"])
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_doctor_lines_keep_words_whole(width: int, cli, busy_day, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # its env file, none yet: a PROBLEM
+    checks = _json(cli, "doctor", "--offline")["checks"]
+    assert any(not c["ok"] and not c.get("skipped") for c in checks)  # a PROBLEM with its fix
+    lines = _shown(width, "doctor", "--offline")
+    for c in checks:
+        _unbroken(lines, width, c["check"], c["detail"].removeprefix("skipped: "),
+                  c.get("fix") or "")

@@ -472,6 +472,23 @@ def eod_view(result: Any) -> None:
         warn(result.report_error)
 
 
+def hanging(prefix: str, text: str) -> None:
+    """A long line (an event, a doctor check) on a terminal: its text wrapped at word
+    boundaries, continuation lines indented under it, past the prefix; in a log, one line."""
+    if log_mode():
+        console.print(prefix + text)
+        return
+    from rich.cells import cell_len
+    from rich.text import Text
+
+    indent = cell_len(prefix)
+    lines = Text(text).wrap(console.rich(), max(console.width - indent, 10), overflow="fold")
+    for line in lines:
+        line.rstrip()
+    console.print(Text("\n").join(Text(prefix if n == 0 else " " * indent) + line
+                                  for n, line in enumerate(lines)))
+
+
 def plural(n: int, word: str, words: str | None = None) -> str:
     """'1 order', '2 orders'."""
     return f"{n} {word if n == 1 else words or word + 's'}"
