@@ -18,6 +18,7 @@ from ordertrack.cli import render
 from tests import fake_telegram as fake
 from tests.fake_telegram import telegram  # noqa: F401 (fixture)
 from tests.helpers import kotak_row
+from tests.test_schedule import env_file, fake_crontab  # noqa: F401 (fixtures)
 
 WIDTHS = (60, 80, 120)
 OID, OID2 = "261130000012345", "261130000067890"
@@ -293,3 +294,10 @@ def test_doctor_lines_keep_words_whole(width: int, cli, busy_day, tmp_path, monk
     for c in checks:
         _unbroken(lines, width, c["check"], c["detail"].removeprefix("skipped: "),
                   c.get("fix") or "")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_schedule_install_line_keeps_words_whole(width: int, fake_crontab, env_file) -> None:
+    wide = _shown(500, "schedule", "install")  # the words, as one line each
+    assert any(line.startswith("Installed ") for line in wide)
+    _unbroken(_shown(width, "schedule", "install"), width, *wide)

@@ -822,7 +822,7 @@ def schedule_install(ctx: typer.Context, systemd: SystemdFlag = False,
     lines = sum(1 for line in block.splitlines() if not line.startswith("#"))
     render.console.print(f"Installed {lines}"
                          f" cron lines (host zone {name}); log: {paths.log_file}. "
-                         "Check with 'ordertrack doctor'.", soft_wrap=True)
+                         "Check with 'ordertrack doctor'.")
     if schedule.has_dst(zone, utcnow().year):
         render.warn(f"host zone {name} has daylight saving: these lines are right until the "
                     "next change; re-run 'ordertrack schedule install' then, or use "
