@@ -1,6 +1,7 @@
 """Builders for Kotak Neo replies, shaped like broker-apis.md §4 and §9."""
 
 import json
+import re
 from itertools import count
 from pathlib import Path
 from typing import Any
@@ -68,3 +69,9 @@ class BrokerFiles:
             path.unlink()
         if (self.folder / "history").exists():
             (self.folder / "history").rmdir()
+
+
+def unwrapped(out: str) -> str:
+    """A terminal's output with each wrapped line joined back: doctor and events wrap long
+    lines under their own text (indented), so a test reads one line per check or event."""
+    return re.sub(r"\n +(?=\S)", " ", out)

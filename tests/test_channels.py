@@ -15,7 +15,7 @@ from freezegun import freeze_time
 from ordertrack.errors import ExitCode
 from ordertrack.timeutil import IST
 from tests.fake_telegram import telegram  # noqa: F401 (fixture)
-from tests.helpers import kotak_row
+from tests.helpers import kotak_row, unwrapped
 from tests.webhook_receiver import Receiver
 
 SECRET = "whsec-test-4f1c9a7e2b6d8035"
@@ -140,7 +140,7 @@ def test_a_webhook_without_its_secret_is_held_while_tracking_goes_on(cli, broker
         held = sql("SELECT feed_id, status FROM webhook_deliveries ORDER BY feed_id")
         assert held == [(i, "PENDING") for i in feed_ids(sql)] and len(held) >= 6
         doctor = cli("doctor", "--offline")
-        problems = [line for line in doctor.out.splitlines() if "NOPE_SECRET" in line]
+        problems = [line for line in unwrapped(doctor.out).splitlines() if "NOPE_SECRET" in line]
         assert len(problems) == 1
         assert problems[0].startswith(f"PROBLEM  channels: webhook {receiver.url} is held")
         assert "fix: " in problems[0]

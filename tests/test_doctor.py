@@ -3,6 +3,7 @@ alone, is the one line that says PROBLEM with its fix (exit 3)."""
 
 import json
 import os
+import re
 import socket
 import time
 from email.utils import formatdate
@@ -16,7 +17,7 @@ from tests import fake_telegram as fake
 from tests.fake_host import fake_host
 from tests.fake_ping import UUID, ping_server  # noqa: F401 (fixture)
 from tests.fake_telegram import telegram  # noqa: F401 (fixture)
-from tests.helpers import kotak_row
+from tests.helpers import kotak_row, unwrapped
 
 RUN_SETTINGS = ("ORDERTRACK_", "KOTAK_", "KITE_", "TELEGRAM_")
 CHECKS = ["settings", "database", "env file", "broker", "telegram", "telegram", "schedule",
@@ -61,7 +62,9 @@ def sourced(env_file, **values):
 
 
 def lines(result):
-    return [line.split(":", 1)[0].split(None, 1) for line in result.out.splitlines()]
+    """(label, check) of each check's first line; a long line wraps onto indented ones."""
+    return [line.split(":", 1)[0].split(None, 1) for line in result.out.splitlines()
+            if line and not line[0].isspace()]
 
 
 def test_a_healthy_deployment_passes_every_check(cli, deployment):
@@ -144,7 +147,8 @@ def test_each_check_failing_alone(cli, deployment, monkeypatch, breaker, check, 
     breaker(deployment, monkeypatch)
     result = cli("doctor")
     assert result.code == ExitCode.CONFIG
-    problems = [line for line in result.out.splitlines() if line.startswith("PROBLEM")]
+    problems = [line for line in unwrapped(result.out).splitlines()
+                if line.startswith("PROBLEM")]
     assert len(problems) == 1, result.out
     assert problems[0].startswith(f"PROBLEM  {check}: ") and says in problems[0]
     assert "— fix: " in problems[0]
@@ -156,7 +160,8 @@ def test_a_clock_off_by_minutes_fails_alone(cli, deployment, monkeypatch):
     late = formatdate(time.time() - 180, usegmt=True)
     monkeypatch.setattr(fake._Handler, "date_time_string", lambda self, ts=None: late)
     result = cli("doctor")
-    problems = [line for line in result.out.splitlines() if line.startswith("PROBLEM")]
+    problems = [line for line in unwrapped(result.out).splitlines()
+                if line.startswith("PROBLEM")]
     assert result.code == ExitCode.CONFIG and len(problems) == 1, result.out
     assert problems[0].startswith("PROBLEM  clock: this clock is +18")
 
@@ -219,7 +224,8 @@ def test_settings_only_in_the_shell_are_a_problem_named_without_values(cli, depl
         monkeypatch.setenv(tool, "terminal" if tool.endswith("OUTPUT") else "1")
     result = cli("doctor")
     assert result.code == ExitCode.CONFIG
-    problems = [line for line in result.out.splitlines() if line.startswith("PROBLEM")]
+    problems = [line for line in unwrapped(result.out).splitlines()
+                if line.startswith("PROBLEM")]
     env_file = deployment["env_file"]
     assert problems == [
         f"PROBLEM  env file: KOTAK_MPIN, ORDERTRACK_KOTAK_LOGIN_URL set in your shell, missing "

@@ -9,6 +9,7 @@ import pytest
 
 from ordertrack.errors import ExitCode
 from ordertrack.jobs import doctor, schedule
+from tests.helpers import unwrapped
 
 REPO = Path(__file__).parent.parent
 SOURCES = [Path(doctor.__file__), Path(schedule.__file__)]
@@ -72,5 +73,6 @@ def test_a_file_broker_failure_gets_no_kotak_advice(cli, broker, fresh_db):
     broker.write("positions.json", {"stat": "Ok", "stCode": 200, "data": []})
     result = cli("doctor")
     assert result.code == ExitCode.CONFIG
-    [line] = [line for line in result.out.splitlines() if line.startswith("PROBLEM  broker")]
+    [line] = [line for line in unwrapped(result.out).splitlines()
+              if line.startswith("PROBLEM  broker")]
     assert "docs/file-broker.md" in line and "Kotak" not in line, line

@@ -9,6 +9,7 @@ import pytest
 from ordertrack.errors import ExitCode
 from ordertrack.jobs import schedule
 from tests.fake_host import fake_host
+from tests.helpers import unwrapped
 
 
 @pytest.mark.parametrize(("processes", "found"), [
@@ -124,7 +125,7 @@ def test_systemd_install_on_a_host_without_systemd_warns(cli, installable, tmp_p
 
 
 def schedule_line(result) -> str:
-    return next(line for line in result.out.splitlines() if "schedule:" in line)
+    return next(line for line in unwrapped(result.out).splitlines() if "schedule:" in line)
 
 
 def test_doctor_says_no_cron_daemon_is_a_problem(cli, installable, tmp_path, monkeypatch):

@@ -830,7 +830,7 @@ def schedule_install(ctx: typer.Context, systemd: SystemdFlag = False,
     lines = sum(1 for line in block.splitlines() if not line.startswith("#"))
     render.console.print(f"Installed {lines}"
                          f" cron lines (host zone {name}); log: {paths.log_file}. "
-                         "Check with 'ordertrack doctor'.", soft_wrap=True)
+                         "Check with 'ordertrack doctor'.")
     trouble = schedule.cron_trouble()
     if trouble:
         render.warn(f"{trouble.detail}: {trouble.fix}")
@@ -891,10 +891,10 @@ def doctor(
         render.emit_json({"ok": passed, "checks": [r.json() for r in results]})
     else:
         for r in results:
-            line = (f"skipped  {r.check}: {r.detail.removeprefix('skipped: ')}" if r.skipped
-                    else f"ok       {r.check}: {r.detail}" if r.ok else
-                    f"PROBLEM  {r.check}: {r.detail} — fix: {r.fix}")
-            render.console.print(line, soft_wrap=True)
+            label, line = (("skipped", f"{r.check}: {r.detail.removeprefix('skipped: ')}")
+                           if r.skipped else ("ok", f"{r.check}: {r.detail}") if r.ok else
+                           ("PROBLEM", f"{r.check}: {r.detail} — fix: {r.fix}"))
+            render.hanging(f"{label:<9}", line)
     if not passed:
         raise typer.Exit(int(ExitCode.CONFIG))
 
@@ -935,8 +935,7 @@ def events_cmd(
         if json_:
             sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")
         else:
-            render.console.print(_event_line(event), soft_wrap=True, markup=False,
-                                 highlight=False)
+            render.hanging(f"{event['id']:>6}  ", _event_line(event))
         if follow:
             sys.stdout.flush()  # a reader on a pipe sees each event as it is recorded
 
@@ -947,5 +946,5 @@ def _event_line(e: dict[str, Any]) -> str:
     what = " ".join(str(e[k]) for k in ("side", "qty", "symbol") if e[k] is not None)
     extra = ", ".join(f"{k} {e[k]}" for k in ("order_id", "filled_qty", "avg_price",
                                              "tracked_qty", "reason") if e[k] is not None)
-    return one_line(f"{e['id']:>6}  {show(from_db(e['at']))}  {e['kind']:<16} {what}"
+    return one_line(f"{show(from_db(e['at']))}  {e['kind']:<16} {what}"
                     + (f" — {extra}" if extra else ""))

@@ -99,8 +99,9 @@ def _Table(**kwargs: Any) -> "Table":  # noqa: N802 - stands for the class, made
 @dataclass(frozen=True)
 class Col:
     """A column that fits: drop > 0 is its turn to go as the width shrinks (highest first;
-    0 never goes). A wrap column folds its text; with under=True its turn moves it onto a line
-    under the row instead of dropping it. Other cells never wrap: ids and symbols stay whole."""
+    0 never goes). A wrap column wraps its text at word boundaries; with under=True its turn
+    moves it onto full-width lines under the row instead of dropping it. Other cells never
+    wrap: ids and symbols stay whole. A column with nothing in it takes no width."""
 
     header: str
     drop: int = 0
@@ -110,6 +111,8 @@ class Col:
 
 
 _WRAP_MIN = 20  # narrowest useful reason column
+_MARK = "\ue000"  # a private-use character: marks the placeholder lines of a note
+_NOTE = ("↳ ", "  ")  # a note's first line, its continuation lines
 
 
 def _need(text: Any) -> int:
@@ -118,52 +121,133 @@ def _need(text: Any) -> int:
     return max((cell_len(line) for line in str(text).splitlines()), default=0)
 
 
+def _longest_word(text: Any) -> int:
+    from rich.cells import cell_len
+
+    return max((cell_len(word) for word in str(text).split()), default=0)
+
+
 def _widths(cols: list[Col], rows: list[list[Any]], keep: list[int]) -> dict[int, int]:
     return {i: max([_need(cols[i].header)] + [_need(r[i]) for r in rows]) for i in keep}
 
 
-def _fits(cols: list[Col], need: dict[int, int], width: int) -> bool:
-    used = sum(min(n, _WRAP_MIN) if cols[i].wrap else n for i, n in need.items())
+def _narrowest(cols: list[Col], rows: list[list[Any]], i: int) -> int:
+    """A wrap column is no narrower than its longest word, so no word is cut."""
+    return max([_longest_word(cols[i].header)] + [_longest_word(r[i]) for r in rows])
+
+
+def _fits(cols: list[Col], rows: list[list[Any]], keep: list[int], width: int) -> bool:
+    need = _widths(cols, rows, keep)
+    used = sum(min(n, max(_WRAP_MIN, _narrowest(cols, rows, i)))
+               if cols[i].wrap and not cols[i].under else n for i, n in need.items())
     return used + 3 * len(need) + 1 <= width
 
 
-def fitted(title: str | None, cols: list[Col], rows: list[list[Any]]) -> "Table":
-    """A table for the console's width: columns dropped, or a reason moved under its row, by
-    priority until what is left fits. Off a terminal every column stays (log lines)."""
-    from rich.table import Table
-    from rich.text import Text
+def _cell(value: Any) -> Any:
+    """A cell made safe for one line, and never taken for a note's placeholder."""
+    if isinstance(value, str):
+        return inline(value).replace(_MARK, "\ufffd")
+    if _MARK in str(value):  # a Text
+        from rich.text import Text
 
-    rows = [[inline(c) if isinstance(c, str) else c for c in r] for r in rows]
-    keep, under = list(range(len(cols))), None
+        return Text(str(value).replace(_MARK, "\ufffd"))
+    return value
+
+
+def fitted(title: str | None, cols: list[Col], rows: list[list[Any]]) -> Any:
+    """A table for the console's width: empty columns left out; a reason that does not fit
+    on one line moved under its row rather than squeezed; then columns dropped by priority
+    until what is left fits. Off a terminal every column stays (log lines)."""
+    rows = [[_cell(c) for c in r] for r in rows]
+    keep = [i for i in range(len(cols)) if i == 0 or any(_need(r[i]) for r in rows)]
     width = console.width
-    while not log_mode() and not _fits(cols, _widths(cols, rows, keep), width):
+    fits = log_mode() or _fits(cols, rows, keep, width)
+    under = None if fits else next((i for i in keep if cols[i].under), None)
+    if under is not None:
+        keep.remove(under)
+        fits = _fits(cols, rows, keep, width)
+    while not fits:
         turns = [i for i in keep if cols[i].drop]
         if not turns:
             break
-        out = max(turns, key=lambda i: cols[i].drop)
-        keep.remove(out)
-        if cols[out].under and under is None:
-            under = out
+        keep.remove(max(turns, key=lambda i: cols[i].drop))
+        fits = _fits(cols, rows, keep, width)
     need = _widths(cols, rows, keep)
-    if under is not None:  # the reason under the row takes the room its column left
-        need[keep[0]] += max(0, width - sum(need.values()) - 3 * len(keep) - 1)
-    table = Table(title=title)
-    for i in keep:
-        col = cols[i]
-        if col.wrap or (under is not None and i == keep[0]):
-            table.add_column(col.header, overflow="fold", min_width=None if col.wrap else need[i],
-                             justify=col.justify)  # type: ignore[arg-type]
-        else:
-            table.add_column(col.header, no_wrap=True, min_width=need[i],
-                             justify=col.justify)  # type: ignore[arg-type]
-    for r in rows:
-        cells = [r[i] for i in keep]
-        if under is not None and r[under]:
-            first = Text(str(cells[0]) + "\n  ↳ ") + (
-                r[under] if isinstance(r[under], Text) else Text(r[under]))
-            cells[0] = first
-        table.add_row(*cells)
-    return table
+    table = _TableLayout(title, [cols[i] for i in keep], [need[i] for i in keep],
+                         [[r[i] for i in keep] for r in rows],
+                         [_narrowest(cols, rows, i) if fits else None for i in keep])
+    if under is None:
+        return table.build()
+    return _Noted(table, [r[under] for r in rows])
+
+
+@dataclass
+class _TableLayout:
+    title: str | None
+    cols: list[Col]
+    need: list[int]
+    rows: list[list[Any]]
+    narrowest: list[int | None]
+
+    def build(self, heights: list[int] | None = None) -> "Table":
+        """The table; a row with a height > 0 is followed by that many placeholder lines."""
+        from rich.table import Table
+
+        table = Table(title=self.title)
+        for col, need, narrowest in zip(self.cols, self.need, self.narrowest, strict=True):
+            if col.wrap:
+                table.add_column(col.header, overflow="fold", min_width=narrowest,
+                                 justify=col.justify)  # type: ignore[arg-type]
+            else:
+                table.add_column(col.header, no_wrap=True, min_width=need,
+                                 justify=col.justify)  # type: ignore[arg-type]
+        for row, height in zip(self.rows, heights or [0] * len(self.rows), strict=True):
+            table.add_row(*row)
+            if height:
+                table.add_row("\n".join([_MARK] * height), *[""] * (len(row) - 1))
+        return table
+
+
+class _Noted:
+    """A table whose rows each may carry a note (a reason, an error) on lines of their own
+    under the row, across the table's whole width, wrapped at word boundaries. rich has no
+    cell spanning columns: the note's row is followed by placeholder lines that are replaced,
+    once the table is laid out, by the note between the table's edges."""
+
+    def __init__(self, table: _TableLayout, notes: list[Any]):
+        self.table, self.notes = table, notes
+
+    def __rich_console__(self, console: "Console", options: Any) -> Any:
+        from rich.segment import Segment
+
+        plain = console.render_lines(self.table.build(), options, pad=False)
+        inner = Segment.get_line_length(plain[-1]) - 4  # the bottom edge, less "│ " and " │"
+        wrapped = [self._wrap(console, note, inner) for note in self.notes]
+        notes = iter(line for lines in wrapped for line in lines)
+        laid = self.table.build([len(lines) for lines in wrapped])
+        for line in console.render_lines(laid, options, pad=False):
+            text = next(notes, None) if any(_MARK in seg.text for seg in line) else None
+            if text is not None:
+                note = Segment.adjust_line_length(list(text.render(console)), inner)
+                line = [line[0], Segment(" "), *note, Segment(" "), line[-1]]
+            yield from line
+            yield Segment.line()
+
+    @staticmethod
+    def _wrap(console: "Console", note: Any, inner: int) -> list["Text"]:
+        """The note's lines, each paragraph's first marked, the rest indented under it."""
+        from rich.text import Text
+
+        if not note:
+            return []
+        note = note if isinstance(note, Text) else Text(str(note))
+        room = max(inner - len(_NOTE[0]), 1)
+        lines = []
+        for paragraph in note.split("\n"):
+            for n, line in enumerate(paragraph.wrap(console, room, overflow="fold")):
+                line.rstrip()
+                lines.append(Text(_NOTE[0] if n == 0 else _NOTE[1]) + line)
+        return lines
 
 
 ORDER_JSON = ("id", "order_id", "symbol", "side", "qty", "filled_qty", "avg_price", "status",
@@ -386,6 +470,23 @@ def eod_view(result: Any) -> None:
         console.print(f"Report: {result.report}")
     if getattr(result, "report_error", None):
         warn(result.report_error)
+
+
+def hanging(prefix: str, text: str) -> None:
+    """A long line (an event, a doctor check) on a terminal: its text wrapped at word
+    boundaries, continuation lines indented under it, past the prefix; in a log, one line."""
+    if log_mode():
+        console.print(prefix + text)
+        return
+    from rich.cells import cell_len
+    from rich.text import Text
+
+    indent = cell_len(prefix)
+    lines = Text(text).wrap(console.rich(), max(console.width - indent, 10), overflow="fold")
+    for line in lines:
+        line.rstrip()
+    console.print(Text("\n").join(Text(prefix if n == 0 else " " * indent) + line
+                                  for n, line in enumerate(lines)))
 
 
 def plural(n: int, word: str, words: str | None = None) -> str:
