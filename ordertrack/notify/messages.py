@@ -105,12 +105,14 @@ def summary_counts(s: dict[str, Any], everything: bool = False) -> list[tuple[st
     """The day's counts as (label, number); final state unconfirmed only when there are any;
     `everything` adds manual trades and undelivered notifications (lines of their own in text)."""
     unconfirmed = len(s.get("unconfirmed", []))
+    # partially filled orders are counted once, under their own name: the counts add up
+    pending = [r for r in s["still_pending"] if r.get("status") != "PARTIALLY_FILLED"]
     extras = [("Manual trades", s["manual_trades"]), ("Undelivered", s["notifications_failed"])]
     return [("Placed", s["placed"]), ("Executed", len(s["executed"])),
             ("Rejected", len(s["rejected"])), ("Cancelled", len(s["cancelled"])),
             ("Partially filled", s["partially_filled"]), ("Expired", len(s["expired"])),
             *([("Final state unconfirmed", unconfirmed)] if unconfirmed else []),
-            ("Still pending", len(s["still_pending"])), *(extras if everything else [])]
+            ("Still pending", len(pending)), *(extras if everything else [])]
 
 
 SUMMARY_MANUAL = "Manual trades detected"
