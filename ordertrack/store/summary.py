@@ -95,3 +95,17 @@ def gather(db: Database, day: date, broker_error: str | None, calendar: Calendar
         "still_pending": by["partially_filled"] + by["still_pending"], "tracked": tracked,
         "manual_trades": manual, "notifications_failed": failed,
     }
+
+
+def last_closed(db: Database) -> dict[str, Any] | None:
+    """The newest trading day an eod closed: its summary's day, completeness and counts, as the
+    summary queued then said them (a complete one over an incomplete one of the same day)."""
+    import json
+
+    row = db.execute("SELECT payload FROM outbox WHERE kind = 'DAILY_SUMMARY'"
+                     " ORDER BY json_extract(payload, '$.trading_day') DESC,"
+                     " json_extract(payload, '$.complete') DESC, id DESC LIMIT 1").fetchone()
+    if row is None:
+        return None
+    s = json.loads(row[0])
+    return {"trading_day": s["trading_day"], "complete": s["complete"], **counts(s)}
