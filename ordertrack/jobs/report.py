@@ -152,8 +152,9 @@ def _order_svg(order: dict[str, Any], axis: Axis) -> str:
 def _order_label(order: dict[str, Any]) -> str:
     fill = f"{order['filled_qty']}/{order['qty']}"
     price = f" at {inr(order['avg_price'])}" if order["avg_price"] else ""
+    # a rejection's reason is shown once, under "Rejections by reason", with its orders
     reason = f" — {order['reason']}" if order["reason"] and order["status"] in (
-        "REJECTED", "CANCELLED", "EXPIRED") else ""
+        "CANCELLED", "EXPIRED") else ""
     colour = STATUS_COLOURS.get(order["status"], "#757575")
     return (f'<div class="l">{esc(order["side"])} <b>{esc(order["symbol"])}</b> {esc(fill)}'
             f'{" (AMO)" if order["amo"] else ""} · <b style="color:{colour}">'
@@ -187,7 +188,8 @@ def rejections(data: ReportData) -> str:
         return '<p class="note">No rejections.</p>'
     top = max(r["count"] for r in data.rejections)
     rows = "".join(
-        f'<tr><td class="r">{esc(r["reason"])}</td><td class="n">{r["count"]}</td>'
+        f'<tr><td class="r">{esc(r["reason"])}<br><span class="note">order '
+        f'{esc(", ".join(r["orders"]))}</span></td><td class="n">{r["count"]}</td>'
         f'<td style="width:35%"><svg class="bar" viewBox="0 0 100 12" preserveAspectRatio="none">'
         f'<rect width="{r["count"] / top * 100:.1f}" height="12" fill="#c62828"/></svg></td></tr>'
         for r in data.rejections)

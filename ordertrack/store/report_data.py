@@ -150,14 +150,15 @@ def orders(db: Database, period: Period, calendar: Calendar,
 
 
 def rejections(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The summaries' rejected orders by reason: the same orders the counts name."""
-    found: dict[str, int] = {}
+    """The summaries' rejected orders by reason, with their order ids: the same orders the
+    counts name."""
+    found: dict[str, list[str]] = {}
     for s in summaries:
         for r in s["rejected"]:
             reason = (r["reason"] or "").strip() or "no reason given"
-            found[reason] = found.get(reason, 0) + 1
-    ranked = sorted(found.items(), key=lambda item: (-item[1], item[0]))
-    return [{"reason": reason, "count": count} for reason, count in ranked]
+            found.setdefault(reason, []).append(r["order_id"] or "?")
+    ranked = sorted(found.items(), key=lambda item: (-len(item[1]), item[0]))
+    return [{"reason": reason, "count": len(ids), "orders": ids} for reason, ids in ranked]
 
 
 def tracking(db: Database, period: Period) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
