@@ -173,7 +173,16 @@ def _summary_orders(s: dict[str, Any]) -> list[str]:
               for r in s.get("corrections", [])]
     lines += [f"{SUMMARY_PENDING}: {_summary_order(r)}" for r in open_
               if r.get("status") != "PARTIALLY_FILLED"]
+    if s.get("earlier"):
+        lines.append(f"{SUMMARY_EARLIER}:")
+        lines += [f"  {_EARLIER_WORDS.get(r['outcome'], r['outcome'])}: "
+                  f"{_summary_order(r, bool(r.get('reason')))}"
+                  for r in s["earlier"]]
     return lines
+
+
+SUMMARY_EARLIER = "Settled now, registered on an earlier trading day (counted on that day)"
+_EARLIER_WORDS = {**SUMMARY_OUTCOMES, "unconfirmed": "Final state unconfirmed"}
 
 
 # ---- Telegram: HTML with every dynamic value escaped, in parts that fit ----------------------

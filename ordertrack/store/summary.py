@@ -80,6 +80,12 @@ def gather(db: Database, day: date, broker_error: str | None, calendar: Calendar
         "SELECT o.order_id, o.symbol, o.side, o.qty, e.filled_qty, e.avg_price, e.reason"
         " FROM events e JOIN orders o ON o.id = e.order_ref WHERE e.at >= ? AND e.at < ?"
         " AND e.kind = 'CORRECTED' ORDER BY e.id", span))
+    earlier = [{**r, "outcome": outcome(r)} for r in db.query(
+        "SELECT o.order_id, o.symbol, o.side, o.qty, o.placed_at, e.status, e.filled_qty,"
+        " e.avg_price, e.reason FROM events e JOIN orders o ON o.id = e.order_ref"
+        " WHERE e.at >= ? AND e.at < ? AND o.placed_at < ?"
+        " AND e.kind IN ('EXECUTED', 'REJECTED', 'CANCELLED', 'EXPIRED') ORDER BY e.id",
+        (*span, to_db(window(day, calendar)[0])))]
     tracked = list(db.query("SELECT symbol, tracked_qty FROM tracking WHERE status = 'ACTIVE'"
                             " ORDER BY symbol"))
     manual = db.execute("SELECT count(*) FROM tracking_changes WHERE at >= ? AND at < ?"
@@ -91,6 +97,7 @@ def gather(db: Database, day: date, broker_error: str | None, calendar: Calendar
         "executed": by["executed"], "rejected": by["rejected"],
         "cancelled": by["cancelled"], "expired": by["expired"],
         "unconfirmed": by["unconfirmed"], "corrections": corrections,
+        "earlier": earlier,  # an earlier day's orders settled now: listed, counted on their day
         "partially_filled": len(by["partially_filled"]),
         "still_pending": by["partially_filled"] + by["still_pending"], "tracked": tracked,
         "manual_trades": manual, "notifications_failed": failed,
@@ -102,10 +109,13 @@ def last_closed(db: Database) -> dict[str, Any] | None:
     summary queued then said them (a complete one over an incomplete one of the same day)."""
     import json
 
-    row = db.execute("SELECT payload FROM outbox WHERE kind = 'DAILY_SUMMARY'"
-                     " ORDER BY json_extract(payload, '$.trading_day') DESC,"
-                     " json_extract(payload, '$.complete') DESC, id DESC LIMIT 1").fetchone()
-    if row is None:
+    # keys are summary:<day>:final or summary:<day>:incomplete (jobs/eod.py): a range of the
+    # key's index, newest day first
+    rows = db.execute("SELECT key, payload FROM outbox WHERE key > 'summary:' AND"
+                      " key < 'summary;' ORDER BY key DESC LIMIT 2").fetchall()
+    if not rows:
         return None
-    s = json.loads(row[0])
+    newest = [r for r in rows if r[0].split(":")[1] == rows[0][0].split(":")[1]]
+    key, payload = min(newest, key=lambda r: not r[0].endswith(":final"))
+    s = json.loads(payload)
     return {"trading_day": s["trading_day"], "complete": s["complete"], **counts(s)}
