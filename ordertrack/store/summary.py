@@ -75,7 +75,8 @@ def gather(db: Database, day: date, broker_error: str | None, calendar: Calendar
     cutoff = as_of or settled_by(day, calendar)
     mine = day_orders(db, day, calendar, cutoff)
     by = {name: [o for o in mine if outcome(o) == name] for name in OUTCOMES}
-    span = (to_db(calendar.open_of(day)), to_db(cutoff))  # what happened while it was current
+    # what happened while the day was the current one: from its open to the next one's
+    span = (to_db(calendar.open_of(day)), to_db(min(cutoff, settled_by(day, calendar))))
     corrections = list(db.query(
         "SELECT o.order_id, o.symbol, o.side, o.qty, e.filled_qty, e.avg_price, e.reason"
         " FROM events e JOIN orders o ON o.id = e.order_ref WHERE e.at >= ? AND e.at < ?"
