@@ -11,7 +11,7 @@ MAX_LINE = 400
 # Line breaks in text from outside (a broker's reason): a space, so it cannot start a new line.
 _BREAKS = dict.fromkeys(map(ord, "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"), " ")
 # Bidirectional overrides turn the rest of a line around: shown escaped, like control characters.
-_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_BIDI = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def storable(text: str) -> str:

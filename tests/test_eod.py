@@ -137,9 +137,8 @@ def test_holiday_still_force_checks_but_sends_no_second_summary(cli, broker, sql
         clock.move_to(ist(2026, 11, 24, 18, 0))
         result = cli("eod")
     assert result.code == 0
-    assert "Closing trading day Mon 23 Nov 2026, the previous trading day (no trading session " \
-           "today)" in result.out
-    assert "not sent again" in result.out
+    assert "No trading session today; the last trading day, Mon 23 Nov 2026, was closed " \
+           "already." in result.out
     assert sql("SELECT status FROM orders") == [("EXECUTED",)]
     assert sql("SELECT key FROM outbox WHERE kind = 'DAILY_SUMMARY'") == [
         ("summary:2026-11-23:final",)]

@@ -2,9 +2,13 @@
 
 import json
 import re
+from datetime import datetime
 from pathlib import Path
 
+from freezegun import freeze_time
+
 from ordertrack.errors import ExitCode
+from ordertrack.timeutil import IST
 
 DOC = Path(__file__).parent.parent / "docs" / "file-broker.md"
 
@@ -53,6 +57,12 @@ def test_the_doc_samples_work(cli, tmp_path, monkeypatch) -> None:
 
 
 def test_demo_keep_leaves_a_working_folder(cli, tmp_path, monkeypatch) -> None:
+    # a trading day: the demo's fills are today's (on a weekend it plays Friday's)
+    with freeze_time(datetime(2026, 12, 1, 12, 0, tzinfo=IST)):
+        _demo_keep_leaves_a_working_folder(cli, tmp_path, monkeypatch)
+
+
+def _demo_keep_leaves_a_working_folder(cli, tmp_path, monkeypatch) -> None:
     keep = tmp_path / "play"
     result = cli("demo", "--keep", str(keep))
     assert result.code == 0 and f"kept in {keep}" in result.out

@@ -81,9 +81,10 @@ def test_rejections_are_grouped_by_reason_with_counts(cli, tmp_path, day):
 def test_run_health_shows_ok_broker_failure_and_missed_slots(cli, tmp_path, day):
     text = report(cli, tmp_path, "--day", DAY)
     counts = dict(re.findall(r'data-state="(\w+)">.*?: (\d+)</span>', text))
-    # 13 verify slots: 09:30 ok, 10:00 broker down, 11 missed; reconcile missed; eod ok
-    assert counts == {"ok": "2", "broker": "1", "failed": "0", "missed": "12", "running": "0",
-                      "upcoming": "0"}
+    # the schedule's 14 verify slots (15:30 too): 09:30 ok, 10:00 broker down, 12 missed;
+    # reconcile missed; eod ok
+    assert counts == {"ok": "2", "broker": "1", "failed": "0", "missed": "13", "running": "0",
+                      "upcoming": "0", "before": "0"}
     assert "10:15: broker failure" not in text and "09:45: broker failure" in text
 
 

@@ -3,6 +3,7 @@
 
 import json
 import stat
+from pathlib import Path
 
 import pytest
 from freezegun import freeze_time
@@ -60,16 +61,18 @@ def test_keep_0_writes_no_report(cli, broker, settings, db_path):
     assert not (db_path.parent / "reports").exists()
 
 
-def test_a_weekend_eod_rewrites_the_closed_days_page_and_sends_it_no_second_time(
+def test_a_weekend_eod_leaves_the_closed_days_page_and_sends_it_no_second_time(
         cli, broker, settings, db_path, telegram):  # noqa: F811
     settings("[report]\ntelegram = true\n")
     broker.orders()
     with freeze_time(ist(2026, 12, 4, 18, 0)):  # Friday
-        eod(cli)
-    with freeze_time(ist(2026, 12, 5, 18, 0)):  # Saturday: closes Friday again
+        friday = eod(cli)
+    page = Path(friday["report"])
+    written = page.read_bytes()
+    with freeze_time(ist(2026, 12, 5, 18, 0)):  # Saturday: Friday is closed already
         result = eod(cli)
-    assert result["trading_day"] == "2026-12-04"
-    assert result["report"] == str(db_path.parent / "reports" / "ordertrack-report-20261204.html")
+    assert result["trading_day"] == "2026-12-04" and result["session"] is False
+    assert result["report"] is None and page.read_bytes() == written
     assert len(telegram.documents) == 1
 
 

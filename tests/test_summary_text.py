@@ -35,7 +35,7 @@ FULL = {
 SNAPSHOT = """\
 📊 Daily summary Mon 30 Nov 2026
 Placed 9, executed 1, rejected 1, cancelled 1, partially filled 1, expired 1, final state \
-unconfirmed 1, still pending 2
+unconfirmed 1, still pending 1
 Executed: BUY MRF-EQ 10/10 at ₹1,84,990.00 (order 261130000000001)
 Partially filled, still open: BUY ITC-EQ 40/100 at ₹412.35 (order 261130000000006)
 Rejected: BUY TCS-EQ 0/5 (order 261130000000002): RMS:Margin Exceeds

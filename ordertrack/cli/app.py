@@ -606,6 +606,7 @@ def status(ctx: typer.Context, json_: JsonFlag = False) -> None:
     """Last run of each command and its outcome; open orders; the outbox."""
     from ordertrack.jobs import runner
     from ordertrack.notify import delivery, policy
+    from ordertrack.store import summary
 
     shell = _shell(ctx)
     db = shell.open(create=False)
@@ -621,6 +622,7 @@ def status(ctx: typer.Context, json_: JsonFlag = False) -> None:
         "outbox": {s: outbox.count(db, s) for s in ("PENDING", "SENT", "FAILED")},
         "runs": runs.last_runs(db),
         "overdue": [late.text for late in runner.overdue(db, settings)],
+        "last_closed_day": summary.last_closed(db),
     }
     if json_:
         render.emit_json({**data, "runs": [render.run_json(r) for r in data["runs"]]})

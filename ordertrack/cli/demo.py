@@ -14,6 +14,7 @@ from ordertrack.broker.file import FileBroker
 from ordertrack.broker.kotak.format import sample_order_row
 from ordertrack.cli import render
 from ordertrack.config import Settings
+from ordertrack.core.trading_calendar import Calendar, ist_date
 from ordertrack.errors import UsageProblem
 from ordertrack.jobs import register as registry
 from ordertrack.jobs import verify
@@ -28,9 +29,10 @@ REJECTION = ("RMS:Margin Exceeds,Cash Available:5000.00,Additional margin requir
 Step = tuple[str, datetime, list[dict[str, Any]], list[dict[str, Any]]]
 
 
-def _script(today: datetime) -> list[Step]:
-    """(title, time, orders the engine registers then, the order book then)."""
-    amo = today - timedelta(days=1) + timedelta(hours=20, minutes=25)
+def _script(today: datetime, evening_before: datetime) -> list[Step]:
+    """(title, time, orders the engine registers then, the order book then): `today` is a
+    trading day's midnight, `evening_before` the previous trading day's."""
+    amo = evening_before + timedelta(hours=20, minutes=25)
     opening = today + timedelta(hours=9, minutes=15)
     itbees = dict(order_id="260101000000001", symbol="ITBEES", side="buy", qty=45, price=38.75,
                   amo=True, placed_at=amo.isoformat())
@@ -45,9 +47,11 @@ def _script(today: datetime) -> list[Step]:
     rejected = row("260101000000003", "TATASTEEL", "rejected", 30000, 0, "0.00", opening,
                    REJECTION)
     return [
-        ("20:25 yesterday: the engine places an after-market order (AMO) for ITBEES",
+        (f"{amo:%a %d %b} 20:25, the trading day before: the engine places an after-market"
+         " order (AMO) for ITBEES",
          amo + timedelta(minutes=1), [itbees], [queued]),
-        ("09:16: the market opens; the AMO executes; the engine buys INFY and TATASTEEL",
+        (f"{today:%a %d %b} 09:16: the market opens; the AMO executes; the engine buys INFY"
+         " and TATASTEEL",
          opening + timedelta(minutes=1), [infy, tata],
          [done, row("260101000000002", "INFY", "open", 100, 40, "1849.85", opening), rejected]),
         ("09:40: the rest of INFY fills", opening + timedelta(minutes=25), [],
@@ -98,10 +102,23 @@ def _play(console: Printer, base: Path) -> None:
         db.close()
 
 
+def _session_day(console: Printer, calendar: Calendar) -> tuple[datetime, datetime]:
+    """Today when it has a session, else the last trading day, said so: the demo never dates
+    an order on a day the market is shut."""
+    today = ist_date(utcnow())
+    day = today if calendar.is_trading_day(today) else calendar.previous_trading_day(today)
+    if day != today:
+        console.print(f"No trading session today ({today:%a %d %b %Y}): simulating the last "
+                      f"trading day, {day:%a %d %b %Y}.")
+    before = calendar.previous_trading_day(day)
+    return (datetime.combine(day, time(), tzinfo=IST),
+            datetime.combine(before, time(), tzinfo=IST))
+
+
 def _steps(console: Printer, db: Any, folder: Path, settings: Settings) -> None:
-    today = datetime.combine(utcnow().astimezone(IST).date(), time(), tzinfo=IST)
+    day, evening_before = _session_day(console, settings.missing.calendar)
     console.print(f"Database: {settings.db_path}")
-    for title, now, orders, rows in _script(today):
+    for title, now, orders, rows in _script(day, evening_before):
         console.print(f"\n{title}")
         for raw in orders:
             registry.register(db, raw, now)

@@ -4,6 +4,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from ordertrack.notify import messages
@@ -402,6 +403,17 @@ def status_view(data: dict[str, Any]) -> None:
          "" if r["exit_code"] is None else str(r["exit_code"]), show(from_db(r["last_ok"])),
          r["error"] or ""] for r in data["runs"]])
     console.print(table if data["runs"] else "No runs recorded yet.")
+    if day := data.get("last_closed_day"):
+        console.print(last_closed_line(day))
+
+
+def last_closed_line(day: dict[str, Any]) -> str:
+    """The last closed day's counts, as its daily summary gave them."""
+    counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in day.items()
+                       if k not in ("trading_day", "complete"))
+    incomplete = "" if day["complete"] else " (incomplete: broker unreachable at eod)"
+    return (f"Last closed trading day {date.fromisoformat(day['trading_day']):%a %d %b %Y}"
+            f"{incomplete}: {counts}")
 
 
 def eod_json(result: Any) -> dict[str, Any]:

@@ -72,3 +72,9 @@ def overdue(runs: dict[str, tuple[datetime | None, bool]], now: datetime, calend
         calendar_gap(now, calendar) if runs else None,
     ]
     return [o for o in found if o is not None]
+
+
+def was_due(due: datetime, first_run: datetime | None) -> bool:
+    """Whether a scheduled run due at `due` could have been missed: not before the database's
+    first run (ordertrack was not running yet), the same rule the overdue alerts keep."""
+    return first_run is not None and due >= first_run

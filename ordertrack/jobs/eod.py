@@ -5,7 +5,10 @@ The day an eod closes is the latest trading day whose 18:00 IST has passed: an e
 (a missed one, run late) or on a holiday closes the previous trading day, never the new one.
 Summary rule, per trading day: at most one complete summary; an incomplete one (broker
 unreachable) only while no complete one was queued; a complete one after an incomplete one
-goes out marked "corrected".
+goes out marked "corrected". On a day without a session, an eod closes the last trading day
+only when it was not closed yet (no complete summary queued): it re-sends and rewrites nothing.
+The summary counts the day's own orders (store/summary.py): one registered after a session's
+close belongs to the next session.
 """
 
 from dataclasses import dataclass, field
@@ -44,6 +47,7 @@ class EodResult:
     run_id: int | None = None
     report: str | None = None
     report_error: str | None = None
+    already_closed: bool = False  # a day without a session, the last trading day closed before
 
     def failure(self, undelivered: OrdertrackError | None) -> OrdertrackError | None:
         """The error eod exits with: the database's health first, then the broker's, then
@@ -60,6 +64,9 @@ class EodResult:
     def closing_line(self, today: date) -> str:
         """Which trading day this eod closed, and why when it is not `today`."""
         day = date.fromisoformat(self.trading_day)
+        if self.already_closed:
+            return (f"No trading session today; the last trading day, {day:%a %d %b %Y}, "
+                    "was closed already.")
         if day == today:
             return f"Closing trading day {day:%a %d %b %Y}."
         why = "before 18:00 IST" if self.session else "no trading session today"
@@ -139,6 +146,17 @@ def _keep(db: Database, change: Change, now: datetime, run_id: int | None,
         counts["settled_from_history"] += 1
 
 
+def _close(db: Database, settings: Settings, result: EodResult, payload: dict[str, Any],
+           now: datetime) -> None:
+    """Queue the day's summary (by the rule above) and write its report."""
+    day = date.fromisoformat(result.trading_day)
+    result.summary_skipped = queue_summary(db, payload, now, result.run_id)
+    result.summary_queued = result.summary_skipped is None
+    result.report, result.report_error = report.for_eod(db, settings, day, now,
+                                                        result.broker_error, result.run_id,
+                                                        send=result.summary_queued)
+
+
 def run(db: Database, broker: Broker, settings: Settings, now: datetime,
         run_id: int | None = None) -> EodResult:
     calendar = settings.missing.calendar
@@ -151,12 +169,13 @@ def run(db: Database, broker: Broker, settings: Settings, now: datetime,
     else:
         result.counts = {**verified.counts, **settle_dead(db, broker, settings, now, verified,
                                                             run_id)}
-    result.summary = summary.gather(db, day, result.broker_error, calendar.next_trading_day(day))
-    result.summary_skipped = queue_summary(db, result.summary, now, run_id)
-    result.summary_queued = result.summary_skipped is None
-    result.report, result.report_error = report.for_eod(db, settings, day, now,
-                                                        result.broker_error, run_id,
-                                                        send=result.summary_queued)
+    result.summary = payload = summary.gather(db, day, result.broker_error, calendar)
+    if not result.session and outbox.find(db, f"summary:{day}:final") is not None:
+        # a weekend or holiday eod re-closes nothing: the day's summary and report stand
+        result.already_closed = True
+        result.summary_skipped = "this trading day was closed already; not closed again"
+    else:
+        _close(db, settings, result, payload, now)
     result.archived_orders, result.archived_symbols = maintenance.archive(
         db, now, settings.retention_days)
     maintenance.forget_deliveries(db, now, settings.delivered_keep_days)

@@ -5,7 +5,7 @@ import html
 import os
 import re
 import sqlite3
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from ordertrack.notify.messages import inr
 from ordertrack.store import maintenance, outbox, report_data
 from ordertrack.store.db import Database, transaction
 from ordertrack.store.report_data import Period, ReportData
-from ordertrack.text import redact
+from ordertrack.text import inline, redact
 from ordertrack.timeutil import IST, from_db, show
 
 STATUS_COLOURS = {"EXECUTED": "#2e7d32", "PARTIALLY_FILLED": "#00838f", "PENDING": "#757575",
@@ -24,10 +24,13 @@ STATUS_COLOURS = {"EXECUTED": "#2e7d32", "PARTIALLY_FILLED": "#00838f", "PENDING
 SLOT_STATES = {"ok": ("#2e7d32", "ran ok"), "broker": ("#f9a825", "broker failure"),
                "failed": ("#6a1b9a", "failed"), "missed": ("#d50000", "missed"),
                "running": ("#1565c0", "running or unfinished"),
-               "upcoming": ("#e0e0e0", "not due yet")}
+               "upcoming": ("#e0e0e0", "not due yet"),
+               "before": ("#f5f5f5", "before the database's first run")}
 GLANCE_LABELS = (("placed", "placed"), ("executed", "executed"),
                  ("partially_filled", "partially filled"), ("rejected", "rejected"),
-                 ("cancelled", "cancelled"), ("expired", "expired"))
+                 ("cancelled", "cancelled"), ("expired", "expired"),
+                 ("unconfirmed", "expired, final state unconfirmed"),
+                 ("still_pending", "still pending"))
 HEADINGS = ("At a glance", "Orders", "Rejections by reason", "Tracked quantities", "Run health",
             "Notifications")
 
@@ -61,7 +64,9 @@ td.n,th.n{text-align:right;white-space:nowrap}td.r{overflow-wrap:anywhere}
 
 
 def esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
+    """HTML-escaped, with control and bidi characters shown as escapes (text.inline): a
+    reason holding U+202E cannot turn the rest of its line around on the page."""
+    return html.escape(inline(str(value)), quote=True)
 
 
 def _ist(moment: datetime | None) -> str:
@@ -96,20 +101,36 @@ def glance(data: ReportData) -> str:
 # ---- order timeline --------------------------------------------------------------------------
 
 
-def _span(data: ReportData) -> tuple[datetime, datetime]:
-    moments = [from_db(o["placed_at"]) for o in data.orders]
-    moments += [from_db(e["at"]) for o in data.orders for e in o["events"]]
-    found = [m for m in moments if m is not None]
-    if not found:
-        return data.generated_at, data.generated_at + timedelta(hours=1)
-    first, last = min(found), max(found)
-    return first, max(last, first + timedelta(minutes=30))
+SESSION_FROM, SESSION_TO = time(9, 0), time(15, 45)  # IST: the timeline's hours of each day
 
 
-def _order_svg(order: dict[str, Any], first: datetime, width: float) -> str:
-    def x(moment: datetime | None) -> float:
-        return 0.0 if moment is None else max(0.0, (moment - first).total_seconds() / width * 990)
+class Axis:
+    """The period's trading sessions (09:00–15:45 IST) laid end to end on 0..990: nights and
+    days without a session take no width, so the day's fills spread across the bar."""
 
+    def __init__(self, days: list[date]):
+        self.spans = [(datetime.combine(d, SESSION_FROM, tzinfo=IST),
+                       datetime.combine(d, SESSION_TO, tzinfo=IST)) for d in days]
+
+    def x(self, moment: datetime | None) -> float:
+        if moment is None or not self.spans:
+            return 0.0
+        width = 990 / len(self.spans)
+        for k, (start, end) in enumerate(self.spans):
+            if moment < end:
+                inside = max(0.0, (moment - start) / (end - start))
+                return (k + inside) * width
+        return 990.0
+
+    def ticks(self) -> list[str]:
+        if len(self.spans) == 1:
+            start, end = self.spans[0]
+            return [f"{start + (end - start) * k / 3:%H:%M}" for k in range(4)]
+        return [f"{start:%a %d %b}" for start, _ in self.spans[:8]]
+
+
+def _order_svg(order: dict[str, Any], axis: Axis) -> str:
+    x = axis.x
     colour = STATUS_COLOURS.get(order["status"], "#757575")
     start = x(from_db(order["placed_at"]))
     ends = [from_db(e["at"]) for e in order["events"]]
@@ -131,8 +152,9 @@ def _order_svg(order: dict[str, Any], first: datetime, width: float) -> str:
 def _order_label(order: dict[str, Any]) -> str:
     fill = f"{order['filled_qty']}/{order['qty']}"
     price = f" at {inr(order['avg_price'])}" if order["avg_price"] else ""
+    # a rejection's reason is shown once, under "Rejections by reason", with its orders
     reason = f" — {order['reason']}" if order["reason"] and order["status"] in (
-        "REJECTED", "CANCELLED", "EXPIRED") else ""
+        "CANCELLED", "EXPIRED") else ""
     colour = STATUS_COLOURS.get(order["status"], "#757575")
     return (f'<div class="l">{esc(order["side"])} <b>{esc(order["symbol"])}</b> {esc(fill)}'
             f'{" (AMO)" if order["amo"] else ""} · <b style="color:{colour}">'
@@ -144,14 +166,14 @@ def _order_label(order: dict[str, Any]) -> str:
 def timeline(data: ReportData) -> str:
     if not data.orders:
         return '<p class="note">No orders in this period.</p>'
-    first, last = _span(data)
-    width = (last - first).total_seconds()
-    ticks = [first + (last - first) * k / 4 for k in range(5)]
-    axis = '<div class="axis">' + "".join(f"<span>{esc(_ist(t))}</span>" for t in ticks) + "</div>"
+    days = [start.astimezone(IST).date() for start, _ in data.sessions]
+    scale = Axis(days or [data.generated_at.astimezone(IST).date()])
+    axis = ('<div class="axis">' + "".join(f"<span>{esc(t)}</span>" for t in scale.ticks())
+            + "</div>")
     legend = ('<p class="legend"><span><i style="background:#9e9e9e"></i>placed</span>'
               '<span><i style="background:#00838f"></i>fill</span>'
               '<span>bar colour: final state</span></p>')
-    rows = "".join(f'<div class="order">{_order_label(o)}{_order_svg(o, first, width)}</div>'
+    rows = "".join(f'<div class="order">{_order_label(o)}{_order_svg(o, scale)}</div>'
                    for o in data.orders)
     more = (f'<p class="note">…and {data.orders_left_out} more orders not drawn.</p>'
             if data.orders_left_out else "")
@@ -166,7 +188,8 @@ def rejections(data: ReportData) -> str:
         return '<p class="note">No rejections.</p>'
     top = max(r["count"] for r in data.rejections)
     rows = "".join(
-        f'<tr><td class="r">{esc(r["reason"])}</td><td class="n">{r["count"]}</td>'
+        f'<tr><td class="r">{esc(r["reason"])}<br><span class="note">order '
+        f'{esc(", ".join(r["orders"]))}</span></td><td class="n">{r["count"]}</td>'
         f'<td style="width:35%"><svg class="bar" viewBox="0 0 100 12" preserveAspectRatio="none">'
         f'<rect width="{r["count"] / top * 100:.1f}" height="12" fill="#c62828"/></svg></td></tr>'
         for r in data.rejections)

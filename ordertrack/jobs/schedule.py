@@ -15,6 +15,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ordertrack.core import schedule_plan
 from ordertrack.errors import ConfigError
 from ordertrack.timeutil import IST
 
@@ -29,16 +30,10 @@ class Job:
     persistent: bool = False  # systemd: run a missed firing at boot
 
 
-def _verify_times() -> tuple[time, ...]:
-    """Every 30 minutes from the open (09:15) and once at the close (15:30)."""
-    moments = [datetime(2000, 1, 1, 9, 15) + timedelta(minutes=30 * i) for i in range(13)]
-    return tuple(m.time() for m in moments) + (time(15, 30),)
-
-
 JOBS = (
-    Job("verify", _verify_times()),
-    Job("reconcile", (time(15, 45),)),  # after the close, before eod
-    Job("eod", (time(18, 0),), persistent=True),
+    Job("verify", schedule_plan.VERIFY_TIMES),
+    Job("reconcile", schedule_plan.RECONCILE_TIMES),  # after the close, before eod
+    Job("eod", schedule_plan.EOD_TIMES, persistent=True),
 )
 MARKET_WINDOW = (time(9, 15), time(18, 0))  # IST: every firing falls in here
 

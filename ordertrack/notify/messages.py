@@ -105,12 +105,14 @@ def summary_counts(s: dict[str, Any], everything: bool = False) -> list[tuple[st
     """The day's counts as (label, number); final state unconfirmed only when there are any;
     `everything` adds manual trades and undelivered notifications (lines of their own in text)."""
     unconfirmed = len(s.get("unconfirmed", []))
+    # partially filled orders are counted once, under their own name: the counts add up
+    pending = [r for r in s["still_pending"] if r.get("status") != "PARTIALLY_FILLED"]
     extras = [("Manual trades", s["manual_trades"]), ("Undelivered", s["notifications_failed"])]
     return [("Placed", s["placed"]), ("Executed", len(s["executed"])),
             ("Rejected", len(s["rejected"])), ("Cancelled", len(s["cancelled"])),
             ("Partially filled", s["partially_filled"]), ("Expired", len(s["expired"])),
             *([("Final state unconfirmed", unconfirmed)] if unconfirmed else []),
-            ("Still pending", len(s["still_pending"])), *(extras if everything else [])]
+            ("Still pending", len(pending)), *(extras if everything else [])]
 
 
 SUMMARY_MANUAL = "Manual trades detected"
@@ -171,7 +173,16 @@ def _summary_orders(s: dict[str, Any]) -> list[str]:
               for r in s.get("corrections", [])]
     lines += [f"{SUMMARY_PENDING}: {_summary_order(r)}" for r in open_
               if r.get("status") != "PARTIALLY_FILLED"]
+    if s.get("earlier"):
+        lines.append(f"{SUMMARY_EARLIER}:")
+        lines += [f"  {_EARLIER_WORDS.get(r['outcome'], r['outcome'])}: "
+                  f"{_summary_order(r, bool(r.get('reason')))}"
+                  for r in s["earlier"]]
     return lines
+
+
+SUMMARY_EARLIER = "Settled now, registered on an earlier trading day (counted on that day)"
+_EARLIER_WORDS = {**SUMMARY_OUTCOMES, "unconfirmed": "Final state unconfirmed"}
 
 
 # ---- Telegram: HTML with every dynamic value escaped, in parts that fit ----------------------

@@ -53,24 +53,32 @@ QUERIES = {
     },
     "missed_runs": {
         "title": "Missed runs: verify gaps over 45 minutes in a day, weekdays without an eod",
-        "description": "Last 30 days. Exchange holidays are not known here, so a holiday shows "
-                       "as a weekday without eod; `ordertrack report` uses the real calendar.",
+        "description": "Last 30 days, from the database's first run (nothing was due before "
+                       "it). A weekday's eod is any successful eod from its 18:00 IST to the "
+                       "next weekday's (a late one, or one on the weekend, closes it). Exchange "
+                       "holidays are not known here, so a holiday shows as a weekday without "
+                       "eod; `ordertrack report` uses the real calendar.",
         "sql": "WITH verify AS (SELECT started_at, date(started_at, " + IST + ") AS day,"
                " lag(started_at) OVER (PARTITION BY date(started_at, " + IST + ")"
                " ORDER BY started_at) AS previous FROM runs WHERE command = 'verify'"
                " AND started_at >= datetime('now', '-30 days')),"
+               " first(at) AS (SELECT datetime(min(started_at), " + IST + ") FROM runs),"
                " days(day) AS (SELECT date('now', " + IST + ", '-30 days') UNION ALL"
                " SELECT date(day, '+1 day') FROM days WHERE day < date('now', " + IST +
-               ", '-1 day'))"
+               ", '-1 day')),"
+               " due(day, due_at, until) AS (SELECT day, day || ' 18:30:00',"
+               " date(day, CASE strftime('%w', day) WHEN '5' THEN '+3 days' ELSE '+1 day' END)"
+               " || ' 18:00:00' FROM days WHERE strftime('%w', day) NOT IN ('0', '6'))"
                " SELECT day, 'verify' AS command, datetime(previous, " + IST + ") AS last_run_ist,"
                " datetime(started_at, " + IST + ") AS next_run_ist,"
                " CAST(round((julianday(started_at) - julianday(previous)) * 1440) AS INTEGER)"
                " AS gap_minutes FROM verify WHERE previous IS NOT NULL"
                " AND julianday(started_at) - julianday(previous) > 45.0 / 1440"
-               " UNION ALL SELECT day, 'eod', NULL, NULL, NULL FROM days"
-               " WHERE strftime('%w', day) NOT IN ('0', '6') AND NOT EXISTS (SELECT 1 FROM runs"
-               " r WHERE r.command = 'eod' AND r.outcome = 'ok'"
-               " AND date(r.started_at, " + IST + ") = days.day)"
+               " UNION ALL SELECT day, 'eod', NULL, NULL, NULL FROM due, first"
+               " WHERE due_at >= first.at AND due_at <= datetime('now', " + IST + ")"
+               " AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.command = 'eod'"
+               " AND r.outcome = 'ok' AND datetime(r.started_at, " + IST + ") >= day || ' 18:00:00'"
+               " AND datetime(r.started_at, " + IST + ") < due.until)"
                " ORDER BY day, command",
     },
 }

@@ -7,22 +7,21 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from ordertrack.core.trading_calendar import OPEN, Calendar
+from ordertrack.core import health, schedule_plan
+from ordertrack.core.trading_calendar import EOD_AT, Calendar
 from ordertrack.errors import UsageProblem
 from ordertrack.store import summary
 from ordertrack.store.db import Database
 from ordertrack.timeutil import IST, from_db, to_db
 
 TIMELINE_LIMIT = 300  # orders drawn; a longer period says how many more there were
-SLOT = timedelta(minutes=30)
-# 30-minute verify windows from 09:15: they cover the session to 15:30 and hold one cron run
-# each, whether cron runs verify on :00/:30 or on :15/:45.
-VERIFY_SLOTS = 13
+# Each scheduled verify fills the slot from its time to the next one's (the last: 30 minutes).
 # After the 15:30 close, cron runs reconcile at 15:45 and eod at 18:00: each is missed once
 # half an hour late (a later run the same evening still fills its slot).
+SLOT = timedelta(minutes=30)
 RECONCILE_DUE, EOD_DUE = timedelta(minutes=45), timedelta(hours=3)
 MAX_DAYS = 400  # a year and some: the report stays a page, not a dump
-GLANCE = ("placed", "executed", "partially_filled", "rejected", "cancelled", "expired")
+GLANCE = ("placed", *summary.OUTCOMES)
 
 
 @dataclass(frozen=True)
@@ -88,6 +87,7 @@ class ReportData:
     unchanged: list[dict[str, Any]] = field(default_factory=list)
     slots: list[dict[str, Any]] = field(default_factory=list)
     notifications: list[dict[str, Any]] = field(default_factory=list)
+    sessions: list[tuple[datetime, datetime]] = field(default_factory=list)  # trading days'
 
 
 def _rows(db: Database, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
@@ -108,41 +108,57 @@ def glance(summaries: list[dict[str, Any]]) -> dict[str, int | float]:
     totals: dict[str, int | float] = {name: 0 for name in GLANCE}
     totals["value_traded"] = 0.0
     for s in summaries:
-        for name in GLANCE:
-            value = s[name]
-            totals[name] += value if isinstance(value, int) else len(value)
+        for name, value in summary.counts(s).items():
+            totals[name] += value
         totals["value_traded"] += value_traded(s)
     totals["value_traded"] = round(float(totals["value_traded"]), 2)
     return totals
 
 
-def orders(db: Database, period: Period) -> tuple[list[dict[str, Any]], int]:
-    """Orders placed in the period or with an event in it, each with its events in order."""
-    start, end = period.bounds()
-    where = ("(o.placed_at >= ? AND o.placed_at < ? OR o.id IN (SELECT order_ref FROM events"
-             " WHERE at >= ? AND at < ?))")
-    total = db.execute(f"SELECT count(*) FROM orders o WHERE {where}",
-                       (start, end, start, end)).fetchone()[0]
-    found = _rows(db, "SELECT o.id, o.order_id, o.symbol, o.side, o.qty, o.amo, o.placed_at,"
-                      " o.status, o.filled_qty, o.avg_price, o.reason FROM orders o"
-                      f" WHERE {where} ORDER BY o.placed_at, o.id LIMIT ?",
-                  (start, end, start, end, TIMELINE_LIMIT))
-    by_id = {o["id"]: {**o, "events": []} for o in found}
+def trading_days(period: Period, calendar: Calendar) -> list[date]:
+    return [day for day in period.days if calendar.is_trading_day(day)]
+
+
+def orders(db: Database, period: Period, calendar: Calendar,
+           as_of: datetime) -> tuple[list[dict[str, Any]], int]:
+    """The period's trading days' orders (the summary's), each with its events to `as_of` and
+    its state then."""
+    days = trading_days(period, calendar)
+    if not days:
+        return [], 0
+    start, end = (to_db(summary.window(days[0], calendar)[0]),
+                  to_db(summary.window(days[-1], calendar)[1]))
+    where = "o.placed_at >= ? AND o.placed_at < ?"
+    total = db.execute(f"SELECT count(*) FROM orders o WHERE {where}", (start, end)).fetchone()[0]
+    found = _rows(db, "SELECT o.id, o.order_id, o.symbol, o.side, o.qty, o.amo, o.placed_at"
+                      f" FROM orders o WHERE {where} ORDER BY o.placed_at, o.id LIMIT ?",
+                  (start, end, TIMELINE_LIMIT))
+    by_id = {o["id"]: {**o, "events": [], "status": "PENDING", "filled_qty": 0,
+                       "avg_price": None, "reason": None} for o in found}
     ids = list(by_id)
     for first in range(0, len(ids), 500):
         chunk = ids[first:first + 500]
-        for e in _rows(db, "SELECT order_ref, kind, status, filled_qty, delta_qty, at FROM events"
-                           f" WHERE order_ref IN ({','.join('?' * len(chunk))}) ORDER BY id",
-                       tuple(chunk)):
-            by_id[e.pop("order_ref")]["events"].append(e)
+        for e in _rows(db, "SELECT order_ref, kind, status, filled_qty, delta_qty, avg_price,"
+                           " reason, at FROM events"
+                           f" WHERE order_ref IN ({','.join('?' * len(chunk))}) AND at < ?"
+                           " ORDER BY at, id", (*chunk, to_db(as_of))):
+            order = by_id[e.pop("order_ref")]
+            order["events"].append(e)
+            order.update(status=e["status"], filled_qty=e["filled_qty"],
+                         avg_price=e["avg_price"], reason=e["reason"])
     return list(by_id.values()), total - len(found)
 
 
-def rejections(db: Database, period: Period) -> list[dict[str, Any]]:
-    start, end = period.bounds()
-    return _rows(db, "SELECT coalesce(nullif(trim(reason), ''), 'no reason given') AS reason,"
-                     " count(*) AS count FROM events WHERE kind = 'REJECTED' AND at >= ?"
-                     " AND at < ? GROUP BY 1 ORDER BY count DESC, reason", (start, end))
+def rejections(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The summaries' rejected orders by reason, with their order ids: the same orders the
+    counts name."""
+    found: dict[str, list[str]] = {}
+    for s in summaries:
+        for r in s["rejected"]:
+            reason = (r["reason"] or "").strip() or "no reason given"
+            found.setdefault(reason, []).append(r["order_id"] or "?")
+    ranked = sorted(found.items(), key=lambda item: (-len(item[1]), item[0]))
+    return [{"reason": reason, "count": len(ids), "orders": ids} for reason, ids in ranked]
 
 
 def tracking(db: Database, period: Period) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -167,8 +183,10 @@ def tracking(db: Database, period: Period) -> tuple[list[dict[str, Any]], list[d
 
 
 def _slot(kind: str, label: str, start: datetime, end: datetime, due: datetime,
-          runs: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
-    """A run started in [start, end) fills the slot; with none, it is missed once `due`."""
+          runs: list[dict[str, Any]], now: datetime, first_run: datetime | None
+          ) -> dict[str, Any]:
+    """A run started in [start, end) fills the slot; with none, it is missed once `due`,
+    unless it was due before the database's first run."""
     mine = [r for r in runs if start <= r["started"] < end]
     if any(r["outcome"] == "ok" for r in mine):
         state = "ok"
@@ -180,39 +198,59 @@ def _slot(kind: str, label: str, start: datetime, end: datetime, due: datetime,
         state = "failed"
     elif now < due:
         state = "upcoming"
+    elif not health.was_due(due, first_run):
+        state = "before"
     else:
         state = "missed"
     return {"kind": kind, "label": label, "start": start, "state": state}
 
 
+def _verify_slots(day: date, runs: list[dict[str, Any]], now: datetime,
+                  first_run: datetime | None) -> list[dict[str, Any]]:
+    """One slot per scheduled verify, from its time to the next one's."""
+    times = [datetime.combine(day, t, tzinfo=IST) for t in schedule_plan.VERIFY_TIMES]
+    ends = [*times[1:], times[-1] + SLOT]
+    return [_slot("verify", f"{at:%H:%M}", at, end, end, runs, now, first_run)
+            for at, end in zip(times, ends, strict=True)]
+
+
 def slots(db: Database, period: Period, calendar: Calendar, now: datetime) -> list[dict[str, Any]]:
-    """Each scheduled slot of each trading day: verify every 30 minutes in the session,
-    reconcile after the close, eod in the evening — ok, broker failure, failed or missed."""
-    start, end = period.bounds()
+    """Each scheduled slot of each trading day, from the one schedule definition: verify in
+    the session, reconcile after the close, eod in the evening — ok, broker failure, failed,
+    missed, or due before the database's first run. A day's eod slot is filled by any eod that
+    closed that day (a late one, or one on the weekend after)."""
+    days = trading_days(period, calendar)
+    if not days:
+        return []
+    start = to_db(datetime.combine(days[0], time(), tzinfo=IST))
+    end = to_db(datetime.combine(calendar.next_trading_day(days[-1]), EOD_AT, tzinfo=IST))
     runs = [{**r, "started": from_db(r["started_at"])}
             for r in _rows(db, "SELECT command, started_at, outcome, exit_code FROM runs"
                                " WHERE started_at >= ? AND started_at < ?"
                                " AND command IN ('verify', 'reconcile', 'eod')", (start, end))]
+    first_run = db_first_run(db)
     by_day: dict[tuple[str, date], list[dict[str, Any]]] = {}
-    for r in runs:  # every slot lies within its IST day
-        by_day.setdefault((r["command"], r["started"].astimezone(IST).date()), []).append(r)
+    for r in runs:
+        day = (calendar.closed_by(r["started"]) if r["command"] == "eod"
+               else r["started"].astimezone(IST).date())
+        by_day.setdefault((r["command"], day), []).append(r)
     found: list[dict[str, Any]] = []
-    for day in period.days:
-        if not calendar.is_trading_day(day):
-            continue
-        by_command = {c: by_day.get((c, day), []) for c in ("verify", "reconcile", "eod")}
-        first = datetime.combine(day, OPEN, tzinfo=IST)
-        for n in range(VERIFY_SLOTS):
-            at = first + n * SLOT
-            found.append(_slot("verify", f"{at:%H:%M}", at, at + SLOT, at + SLOT,
-                               by_command["verify"], now))
+    for day in days:
+        found += _verify_slots(day, by_day.get(("verify", day), []), now, first_run)
         close = calendar.close_of(day)
-        midnight = datetime.combine(day + timedelta(days=1), time(), tzinfo=IST)
-        found.append(_slot("reconcile", "reconcile", close, midnight, close + RECONCILE_DUE,
-                           by_command["reconcile"], now))
-        found.append(_slot("eod", "eod", close, midnight, close + EOD_DUE, by_command["eod"],
-                           now))
+        found.append(_slot("reconcile", "reconcile", close,
+                           datetime.combine(day + timedelta(days=1), time(), tzinfo=IST),
+                           close + RECONCILE_DUE, by_day.get(("reconcile", day), []), now,
+                           first_run))
+        found.append(_slot("eod", "eod", close, datetime.max.replace(tzinfo=IST),
+                           close + EOD_DUE, by_day.get(("eod", day), []), now, first_run))
     return found
+
+
+def db_first_run(db: Database) -> datetime | None:
+    """When this database first saw any run: nothing was due from it before."""
+    row = db.execute("SELECT min(started_at) FROM runs").fetchone()
+    return from_db(row[0]) if row and row[0] else None
 
 
 def notifications(db: Database, period: Period) -> list[dict[str, Any]]:
@@ -233,13 +271,17 @@ def notifications(db: Database, period: Period) -> list[dict[str, Any]]:
 
 def gather(db: Database, period: Period, calendar: Calendar, now: datetime,
            broker_error: str | None = None) -> ReportData:
-    """Everything the report shows. `broker_error` is eod's, for the summary of its own day."""
-    summaries = [summary.gather(db, day, broker_error if day == period.last else None)
-                 for day in period.days]
+    """Everything the report shows. `broker_error` is eod's, for the summary of its own day.
+    Every order is counted once, by its state at the end of the period."""
+    days = trading_days(period, calendar)
+    as_of = summary.settled_by(days[-1], calendar) if days else now
+    summaries = [summary.gather(db, day, broker_error if day == period.last else None,
+                                calendar, as_of) for day in days]
     data = ReportData(period, now, glance(summaries), summaries)
-    data.orders, data.orders_left_out = orders(db, period)
-    data.rejections = rejections(db, period)
+    data.orders, data.orders_left_out = orders(db, period, calendar, as_of)
+    data.rejections = rejections(summaries)
     data.tracking, data.unchanged = tracking(db, period)
     data.slots = slots(db, period, calendar, now)
+    data.sessions = [(calendar.open_of(day), calendar.close_of(day)) for day in days]
     data.notifications = notifications(db, period)
     return data
