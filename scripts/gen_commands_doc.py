@@ -74,19 +74,21 @@ def render(text: str, generated: dict[str, str]) -> str:
     unknown = sorted(set(found) - set(generated))
     missing = sorted(set(generated) - set(found))
     if unknown or missing:
-        raise SystemExit(f"{DOC.name}: markers for unknown commands {unknown}, "
-                         f"commands without a marker {missing}")
+        raise SystemExit(
+            f"{DOC.name}: markers for unknown commands {unknown}, "
+            f"commands without a marker {missing}"
+        )
 
     def fill(m: re.Match[str]) -> str:
-        return (f"<!-- usage: {m['name']} -->\n```\n{generated[m['name']]}```\n"
-                "<!-- /usage -->")
+        return f"<!-- usage: {m['name']} -->\n```\n{generated[m['name']]}```\n<!-- /usage -->"
 
     return BLOCK.sub(fill, text)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--check", action="store_true", help="compare, write nothing")
     check = parser.parse_args().check
     text = DOC.read_text(encoding="utf-8")

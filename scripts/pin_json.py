@@ -27,14 +27,18 @@ def expected() -> dict[Path, str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--check", action="store_true", help="compare, write nothing")
     check = parser.parse_args().check
     files = expected()
     stale = sorted(p.name for p in GOLDEN.glob("*.json") if p not in files)
-    differ = [p.name for p, text in files.items()
-              if not p.exists() or p.read_text(encoding="utf-8") != text]
+    differ = [
+        p.name
+        for p, text in files.items()
+        if not p.exists() or p.read_text(encoding="utf-8") != text
+    ]
     if check:
         for name in differ + stale:
             print(f"differs from the code: tests/golden/{name}")
@@ -44,8 +48,9 @@ def main() -> int:
         (GOLDEN / name).unlink()
     for path, text in files.items():
         path.write_text(text, encoding="utf-8")
-    print(f"wrote {len(files)} files to tests/golden/ ({len(differ)} changed, "
-          f"{len(stale)} removed)")
+    print(
+        f"wrote {len(files)} files to tests/golden/ ({len(differ)} changed, {len(stale)} removed)"
+    )
     return 0
 
 

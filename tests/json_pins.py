@@ -47,12 +47,17 @@ def _environment(tmp: Path) -> Iterator[BrokerFiles]:
             if name.startswith(("ORDERTRACK_", "KOTAK_", "KITE_", "TELEGRAM_")):
                 del os.environ[name]
         files = BrokerFiles(tmp / "broker")
-        os.environ.update({
-            "ORDERTRACK_DB": str(tmp / "ordertrack.db"), "COLUMNS": "200",
-            "ORDERTRACK_CRONTAB": str(tmp / "no-crontab"), "HOME": str(tmp / "home"),
-            "XDG_CONFIG_HOME": str(tmp / "xdg-config"), "ORDERTRACK_BROKER": "file",
-            "ORDERTRACK_BROKER_DIR": str(files.folder),
-        })
+        os.environ.update(
+            {
+                "ORDERTRACK_DB": str(tmp / "ordertrack.db"),
+                "COLUMNS": "200",
+                "ORDERTRACK_CRONTAB": str(tmp / "no-crontab"),
+                "HOME": str(tmp / "home"),
+                "XDG_CONFIG_HOME": str(tmp / "xdg-config"),
+                "ORDERTRACK_BROKER": "file",
+                "ORDERTRACK_BROKER_DIR": str(files.folder),
+            }
+        )
         yield files
     finally:
         os.environ.clear()
@@ -90,42 +95,117 @@ def _register(cli: _Runner) -> None:
     cli("track", "add", "ITC", "--qty", "40")
     cli("track", "add", "HDFCBANK", "--qty", "30")
     cli("track", "add", "TATAPOWER", "--qty", "5")
-    for order_id, symbol, side, qty, price in [("261123000000001", "INFY", "buy", "10", "1520.5"),
-                                               ("261123000000002", "TCS", "sell", "5", "4100"),
-                                               ("261123000000003", "SBIN", "buy", "100", "812"),
-                                               ("261123000000004", "ITC", "buy", "40", "455.2")]:
-        cli("pending", "add", order_id, "--symbol", symbol, "--side", side, "--qty", qty,
-            "--price", price)
-    cli("pending", "add", "--symbol", "WIPRO", "--side", "buy", "--qty", "7", "--tag", "eng-42",
-        "--amo", "--placed-at", "2026-11-22T20:25:02")
+    for order_id, symbol, side, qty, price in [
+        ("261123000000001", "INFY", "buy", "10", "1520.5"),
+        ("261123000000002", "TCS", "sell", "5", "4100"),
+        ("261123000000003", "SBIN", "buy", "100", "812"),
+        ("261123000000004", "ITC", "buy", "40", "455.2"),
+    ]:
+        cli(
+            "pending",
+            "add",
+            order_id,
+            "--symbol",
+            symbol,
+            "--side",
+            side,
+            "--qty",
+            qty,
+            "--price",
+            price,
+        )
+    cli(
+        "pending",
+        "add",
+        "--symbol",
+        "WIPRO",
+        "--side",
+        "buy",
+        "--qty",
+        "7",
+        "--tag",
+        "eng-42",
+        "--amo",
+        "--placed-at",
+        "2026-11-22T20:25:02",
+    )
 
 
 def _book(broker: BrokerFiles) -> None:
     placed = "23-Nov-2026 09:20:00"
     broker.orders(
-        kotak_row("261123000000001", "complete", symbol="INFY", qty=10, filled=10,
-                  avg="1520.40", placed=placed),
-        kotak_row("261123000000002", "rejected", side="S", symbol="TCS", qty=5,
-                  reason="RMS:Margin Exceeds,Cash Available:5000.00", placed=placed),
-        kotak_row("261123000000003", "open", symbol="SBIN", qty=100, filled=40, avg="811.95",
-                  placed=placed),
+        kotak_row(
+            "261123000000001",
+            "complete",
+            symbol="INFY",
+            qty=10,
+            filled=10,
+            avg="1520.40",
+            placed=placed,
+        ),
+        kotak_row(
+            "261123000000002",
+            "rejected",
+            side="S",
+            symbol="TCS",
+            qty=5,
+            reason="RMS:Margin Exceeds,Cash Available:5000.00",
+            placed=placed,
+        ),
+        kotak_row(
+            "261123000000003",
+            "open",
+            symbol="SBIN",
+            qty=100,
+            filled=40,
+            avg="811.95",
+            placed=placed,
+        ),
         kotak_row("261123000000004", "open", symbol="ITC", qty=40, placed=placed),
-        kotak_row("261123000000005", "open", symbol="WIPRO", qty=7, tag="eng-42",
-                  placed="22-Nov-2026 20:25:02"),
+        kotak_row(
+            "261123000000005",
+            "open",
+            symbol="WIPRO",
+            qty=7,
+            tag="eng-42",
+            placed="22-Nov-2026 20:25:02",
+        ),
     )
-    broker.history("261123000000003",
-                   kotak_row("261123000000003", "open", symbol="SBIN", qty=100, filled=40,
-                             avg="811.95", placed=placed),
-                   kotak_row("261123000000003", "open", symbol="SBIN", qty=100, placed=placed))
+    broker.history(
+        "261123000000003",
+        kotak_row(
+            "261123000000003",
+            "open",
+            symbol="SBIN",
+            qty=100,
+            filled=40,
+            avg="811.95",
+            placed=placed,
+        ),
+        kotak_row("261123000000003", "open", symbol="SBIN", qty=100, placed=placed),
+    )
     # INFY: 10 tracked + 10 bought today by the system; ITC: an order in flight; HDFCBANK: 10
     # sold by hand; TATAPOWER: 3 bought by hand; ONGC: owned, not tracked.
-    broker.write("holdings.json", {"data": [
-        {"displaySymbol": "INFY", "quantity": 10}, {"displaySymbol": "ITC", "quantity": 15},
-        {"displaySymbol": "HDFCBANK", "quantity": 20}, {"displaySymbol": "TATAPOWER",
-                                                        "quantity": 8},
-        {"displaySymbol": "ONGC", "quantity": 12}]})
-    broker.write("positions.json", {"stat": "Ok", "stCode": 200, "data": [
-        {"trdSym": "INFY-EQ", "flBuyQty": "10", "flSellQty": "0"}]})
+    broker.write(
+        "holdings.json",
+        {
+            "data": [
+                {"displaySymbol": "INFY", "quantity": 10},
+                {"displaySymbol": "ITC", "quantity": 15},
+                {"displaySymbol": "HDFCBANK", "quantity": 20},
+                {"displaySymbol": "TATAPOWER", "quantity": 8},
+                {"displaySymbol": "ONGC", "quantity": 12},
+            ]
+        },
+    )
+    broker.write(
+        "positions.json",
+        {
+            "stat": "Ok",
+            "stCode": 200,
+            "data": [{"trdSym": "INFY-EQ", "flBuyQty": "10", "flSellQty": "0"}],
+        },
+    )
 
 
 def _day(cli: _Runner, broker: BrokerFiles, tmp: Path) -> None:
@@ -161,8 +241,7 @@ def _day(cli: _Runner, broker: BrokerFiles, tmp: Path) -> None:
         pin("reconcile-broker-failed", "reconcile", "--json")
         pin("status", "status", "--json")
         pin("events", "events", "--json")
-        pin("events-since-kind", "events", "--since", "3", "--kind", "EXECUTED,REJECTED",
-            "--json")
+        pin("events-since-kind", "events", "--since", "3", "--kind", "EXECUTED,REJECTED", "--json")
         env_file = tmp / "home" / ".config" / "ordertrack" / "env"
         env_file.parent.mkdir(parents=True)
         env_file.write_text("KOTAK_MPIN=123456\n", encoding="utf-8")

@@ -37,7 +37,7 @@ def _json_commands() -> set[tuple[str, ...]]:
 def test_every_command_with_json_is_pinned(outputs):
     # broker login needs a Kite login page and a browser redirect: tests/test_kite_*.py cover it
     wanted = _json_commands() - {("broker", "login")}
-    pinned = {tuple(o.argv[:len(c)]) for o in outputs for c in wanted}
+    pinned = {tuple(o.argv[: len(c)]) for o in outputs for c in wanted}
     assert wanted - pinned == set()
     assert any(o.argv == ("datasette-metadata",) for o in outputs)  # JSON without --json
 
@@ -47,8 +47,7 @@ def test_exit_codes_and_argv_are_unchanged(outputs):
 
 
 def test_outputs_are_byte_identical(outputs):
-    differ = [o.name for o in outputs
-              if o.out != golden_path(o.name).read_text(encoding="utf-8")]
+    differ = [o.name for o in outputs if o.out != golden_path(o.name).read_text(encoding="utf-8")]
     assert differ == [], f"--json output changed: {differ} (see tests/golden/ and this module)"
 
 
