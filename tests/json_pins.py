@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from freezegun import freeze_time
 
@@ -131,10 +132,19 @@ def _register(cli: _Runner) -> None:
     )
 
 
+# The broker stamps a row when it last changed (epoch ns, 09:59 IST that day): fixed per order
+# here, where helpers.kotak_row would count on from whatever other tests built before.
+STAMP = 1795408140000000000
+
+
+def _row(order_id: str, status: str, **fields: Any) -> dict[str, Any]:
+    return kotak_row(order_id, status, updRecvTm=STAMP + int(order_id[-3:]) * 1000, **fields)
+
+
 def _book(broker: BrokerFiles) -> None:
     placed = "23-Nov-2026 09:20:00"
     broker.orders(
-        kotak_row(
+        _row(
             "261123000000001",
             "complete",
             symbol="INFY",
@@ -143,7 +153,7 @@ def _book(broker: BrokerFiles) -> None:
             avg="1520.40",
             placed=placed,
         ),
-        kotak_row(
+        _row(
             "261123000000002",
             "rejected",
             side="S",
@@ -152,7 +162,7 @@ def _book(broker: BrokerFiles) -> None:
             reason="RMS:Margin Exceeds,Cash Available:5000.00",
             placed=placed,
         ),
-        kotak_row(
+        _row(
             "261123000000003",
             "open",
             symbol="SBIN",
@@ -161,8 +171,8 @@ def _book(broker: BrokerFiles) -> None:
             avg="811.95",
             placed=placed,
         ),
-        kotak_row("261123000000004", "open", symbol="ITC", qty=40, placed=placed),
-        kotak_row(
+        _row("261123000000004", "open", symbol="ITC", qty=40, placed=placed),
+        _row(
             "261123000000005",
             "open",
             symbol="WIPRO",
@@ -173,7 +183,7 @@ def _book(broker: BrokerFiles) -> None:
     )
     broker.history(
         "261123000000003",
-        kotak_row(
+        _row(
             "261123000000003",
             "open",
             symbol="SBIN",
@@ -182,7 +192,7 @@ def _book(broker: BrokerFiles) -> None:
             avg="811.95",
             placed=placed,
         ),
-        kotak_row("261123000000003", "open", symbol="SBIN", qty=100, placed=placed),
+        _row("261123000000003", "open", symbol="SBIN", qty=100, placed=placed),
     )
     # INFY: 10 tracked + 10 bought today by the system; ITC: an order in flight; HDFCBANK: 10
     # sold by hand; TATAPOWER: 3 bought by hand; ONGC: owned, not tracked.

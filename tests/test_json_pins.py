@@ -47,8 +47,21 @@ def test_exit_codes_and_argv_are_unchanged(outputs):
 
 
 def test_outputs_are_byte_identical(outputs):
-    differ = [o.name for o in outputs if o.out != golden_path(o.name).read_text(encoding="utf-8")]
-    assert differ == [], f"--json output changed: {differ} (see tests/golden/ and this module)"
+    import difflib
+
+    differ = [o for o in outputs if o.out != golden_path(o.name).read_text(encoding="utf-8")]
+    diffs = [
+        "".join(
+            difflib.unified_diff(
+                golden_path(o.name).read_text(encoding="utf-8").splitlines(keepends=True),
+                o.out.splitlines(keepends=True),
+                f"tests/golden/{o.name}.json",
+                " ".join(o.argv),
+            )
+        )
+        for o in differ
+    ]
+    assert differ == [], "--json output changed (see tests/json_pins.py):\n" + "\n".join(diffs)
 
 
 def test_goldens_are_json(outputs):
