@@ -17,6 +17,7 @@ Measure an installed copy, not an editable one (its path hook costs ~10 ms a pro
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -25,17 +26,22 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-TARGETS = {"pending add": 1.5, "verify, idle": 2.0}
+TARGETS = {"ordertrack pending add": 1.5, "ordertrack verify, idle": 2.0}
 
 
-def timed(args: list[str], env: dict[str, str]) -> float:
+def timed(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds, and the CPU seconds (user + system) of the child: on a busy machine the
+    CPU figure is the steadier one."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     # from the temporary folder: `-m ordertrack` must load the installed copy, not ./ordertrack
     result = subprocess.run(args, env=env, capture_output=True, check=False, cwd=env["BENCH_CWD"])
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
         sys.exit(f"{' '.join(args)} failed ({result.returncode}): {result.stderr.decode()}")
-    return elapsed
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return elapsed, cpu
 
 
 def idle_book(folder: Path, orders: int, cli: list[str], env: dict[str, str]) -> None:
@@ -94,7 +100,8 @@ def main() -> None:
         }
         idle_book(Path(tmp), options.orders, cli, idle)
         numbers = iter(range(1, 10**6))
-        cases: list[tuple[str, Callable[[], float]]] = [
+        add, flags = [*cli, "pending", "add"], ["--symbol", "INFY", "--side", "buy", "--qty", "1"]
+        cases: list[tuple[str, Callable[[], tuple[float, float]]]] = [
             ("python -c pass", lambda: timed([sys.executable, "-c", "pass"], env)),
             (
                 "python -c 'import typer'",
@@ -103,25 +110,8 @@ def main() -> None:
             ("ordertrack --version", lambda: timed([*cli, "--version"], env)),
             ("ordertrack --help", lambda: timed([*cli, "--help"], env)),
             ("ordertrack status --json", lambda: timed([*cli, "status", "--json"], env)),
-            (
-                "pending add",
-                lambda: timed(
-                    [
-                        *cli,
-                        "pending",
-                        "add",
-                        str(next(numbers)),
-                        "--symbol",
-                        "INFY",
-                        "--side",
-                        "buy",
-                        "--qty",
-                        "1",
-                    ],
-                    env,
-                ),
-            ),
-            ("verify, idle", lambda: timed([*cli, "verify"], idle)),
+            ("ordertrack pending add", lambda: timed([*add, str(next(numbers)), *flags], env)),
+            ("ordertrack verify, idle", lambda: timed([*cli, "verify"], idle)),
         ]
         where = subprocess.run(
             [*cli[:1], "-c", "import ordertrack; print(ordertrack.__file__)"],
@@ -137,13 +127,14 @@ def main() -> None:
         f" idle verify: {options.orders} open orders, file broker, nothing changes"
     )
     print(f"ordertrack from {where}")
-    print(f"  {'command':32} {'seconds':>8} {'× pass':>7} {'× typer':>8}")
+    print(f"  {'command':32} {'seconds':>8} {'× pass':>7} {'× typer':>8} {'cpu × typer':>12}")
     for name, _ in cases:
-        seconds = statistics.median(r[name] for r in rounds)
-        vs_pass = statistics.median(r[name] / r["python -c pass"] for r in rounds)
-        vs_typer = statistics.median(r[name] / r[typer] for r in rounds)
+        seconds = statistics.median(r[name][0] for r in rounds)
+        vs_pass = statistics.median(r[name][0] / r["python -c pass"][0] for r in rounds)
+        vs_typer = statistics.median(r[name][0] / r[typer][0] for r in rounds)
+        cpu = statistics.median(r[name][1] / r[typer][1] for r in rounds)
         target = f"  (target ≤ {TARGETS[name]}×)" if name in TARGETS else ""
-        print(f"  {name:32} {seconds:8.3f} {vs_pass:7.1f} {vs_typer:8.2f}{target}")
+        print(f"  {name:32} {seconds:8.3f} {vs_pass:7.1f} {vs_typer:8.2f} {cpu:12.2f}{target}")
 
 
 if __name__ == "__main__":
