@@ -254,7 +254,9 @@ def _day(cli: _Runner, broker: BrokerFiles, tmp: Path) -> None:
         pin("events-since-kind", "events", "--since", "3", "--kind", "EXECUTED,REJECTED", "--json")
         env_file = tmp / "home" / ".config" / "ordertrack" / "env"
         env_file.parent.mkdir(parents=True)
-        env_file.write_text("KOTAK_MPIN=123456\n", encoding="utf-8")
+        # the settings the day runs with, as a deployment's env file would hold them for cron
+        settings = ("ORDERTRACK_DB", "ORDERTRACK_BROKER", "ORDERTRACK_BROKER_DIR")
+        env_file.write_text("".join(f"{k}={os.environ[k]}\n" for k in settings), encoding="utf-8")
         env_file.chmod(0o600)
         pin("doctor-offline", "doctor", "--offline", "--json")
         _book(broker)
