@@ -6,7 +6,6 @@ Secrets (broker login, bot token) come only from the environment and are never p
 import math
 import os
 import sys
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -266,6 +265,8 @@ def _is_url(value: Any) -> bool:
 def _read_toml(path: Path) -> dict[str, dict[str, Any]]:
     if path.exists() and not path.is_dir() and not path.is_file():
         raise ConfigError(f"config file {path} is not a regular file")
+    import tomllib  # only a run with a config file parses TOML: spared on the hot path
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -9,7 +9,7 @@ import pytest
 # pydantic: Typer 0.29 and later convert every parameter through it (~80 ms a call); the
 # dependency is capped below 0.29 for that reason.
 HEAVY = ("rich", "requests", "sqlite_utils", "pydantic", "ordertrack.notify.delivery",
-         "ordertrack.broker")
+         "ordertrack.broker", "tomllib")
 PROBE = """
 import json, sys
 from ordertrack.cli.app import run
@@ -69,3 +69,24 @@ def test_an_idle_verify_loads_no_http_or_table_library(env, broker, args):
     result = subprocess.run([sys.executable, "-c", probe, *args], env=env,
                             capture_output=True, text=True, check=False)
     assert json.loads(result.stdout.splitlines()[-1]) == {"code": 0, "heavy": []}
+
+
+def test_command_signatures_are_not_strings():
+    """Typer reads every command's signature on each start, whichever command runs: a string
+    annotation (`from __future__ import annotations`) costs a compile and an eval each, ~10 ms a
+    call over the whole app (issue 24)."""
+    import typer
+
+    from ordertrack.cli.app import app
+
+    def callbacks(group: typer.Typer):
+        yield group.registered_callback.callback if group.registered_callback else None
+        yield from (c.callback for c in group.registered_commands)
+        for g in group.registered_groups:
+            yield from callbacks(g.typer_instance)
+
+    found = [f for f in callbacks(app) if f is not None]
+    assert len(found) > 20
+    strings = [f"{f.__name__}({name})" for f in found
+               for name, hint in f.__annotations__.items() if isinstance(hint, str)]
+    assert strings == []

@@ -3,7 +3,8 @@
 Start-up matters (an engine runs `pending add` per order): modules that pull in requests,
 rich tables or the broker clients are imported inside the commands that use them."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: Typer reads every command's signature on each
+# start, and a string annotation costs a compile and an eval (~10 ms a call; issue 24).
 
 import os
 import sqlite3
@@ -76,7 +77,7 @@ class Shell:
             self._settings = config.load(os.environ, self._db_path, self._config)
         return self._settings
 
-    def open_for_registration(self) -> Database:
+    def open_for_registration(self) -> "Database":
         """The database, even when a setting registration does not use is bad (a warning)."""
         if self._settings is None:
             self._settings, problem = config.load_for_registration(
@@ -85,7 +86,7 @@ class Shell:
                 render.warn(problem)
         return self.open()
 
-    def open(self, create: bool = True) -> Database:
+    def open(self, create: bool = True) -> "Database":
         """The database; a read-only command passes create=False and never makes one."""
         if self._db is None:
             self._db = open_db(self.settings.db_path, create=create)
@@ -134,7 +135,7 @@ FROM_HELP = (
 
 
 def _broker_run(shell: Shell, command: str,
-                body: Callable[[Database, int], T]) -> tuple[T, Database]:
+                body: "Callable[[Database, int], T]") -> "tuple[T, Database]":
     from ordertrack.jobs import runner
 
     return runner.broker_run(shell.settings, shell.open, command, body, render.warn)
@@ -269,7 +270,7 @@ def _expiry(row: dict[str, Any], settings: config.Settings) -> dict[str, Any] | 
             "eligible_from": show_iso(rules.deadline(order))}
 
 
-def _local_hint(db: Database, order_id: str) -> str:
+def _local_hint(db: "Database", order_id: str) -> str:
     """'3' was most likely meant as the unconfirmed order #3."""
     if order_id.isdigit() and orders.find_order(db, f"#{order_id}") is not None:
         return f"; did you mean '#{order_id}' (an order without a broker id yet)?"
@@ -365,7 +366,7 @@ def outbox_list(
         render.outbox_table(rows)
 
 
-def _deliver(shell: Shell, db: Database, show_summary: bool = True, always: bool = False,
+def _deliver(shell: Shell, db: "Database", show_summary: bool = True, always: bool = False,
              run_id: int | None = None) -> None:
     """Deliver what the outbox holds; exit 6 if any is kept."""
     from ordertrack.jobs import runner
@@ -508,7 +509,7 @@ def verify(
 
     shell = _shell(ctx)
 
-    def start() -> tuple[Any, Database]:
+    def start() -> "tuple[Any, Database]":
         broker = make_broker(shell.settings, shell.open())
         return _broker_run(shell, "verify", lambda db, run_id: verify_job.run(
             db, broker, shell.settings, utcnow(), order_id, run_id))
@@ -543,7 +544,7 @@ def reconcile(
     shell = _shell(ctx)
     command = "reconcile --dry-run" if dry_run else "reconcile"
 
-    def start() -> tuple[Any, Database]:
+    def start() -> "tuple[Any, Database]":
         broker = make_broker(shell.settings, shell.open())
         return _broker_run(shell, command, lambda db, run_id: reconcile_job.run(
             db, broker, shell.settings, utcnow(), dry_run, run_id))
