@@ -199,6 +199,11 @@ DATA_FAILURES = {
     "malformed json": ([Scripted(200, '{"stat": "Ok", "data": [{"nOrdNo": "1"')],
                        "Kotak Neo sent a reply that is not JSON (HTTP 200)"),
     "empty body": ([Scripted(200, "")], "Kotak Neo sent a reply that is not JSON (HTTP 200)"),
+    # #23 row 6: refused at the cap, neither read whole nor inflated whole
+    "past the cap": ([Scripted(200, size=64 * 1024 * 1024 + 1)],
+                     "Kotak Neo's answer is unusable: reply larger than 64 MiB from 127.0.0.1:"),
+    "gzip bomb": ([Scripted(200, size=65 * 1024 * 1024, gzip=True)],
+                  "Kotak Neo's answer is unusable: reply larger than 64 MiB from 127.0.0.1:"),
     "100008": ([Scripted(200, IP_REFUSED)],
                "Kotak Neo refused this machine's IP address (code 100008): register this"
                " server's static public IP in the Neo app"),
