@@ -114,8 +114,10 @@ def _post(session: requests.Session, hook: Webhook, policy: net.RetryPolicy, fee
     headers = {"Content-Type": "application/json", "Idempotency-Key": str(feed_id),
                "X-Ordertrack-Signature": signature(hook.secret, stamp, body),
                "User-Agent": "ordertrack"}
+    # A 2xx's body is not needed, a 4xx's only for its first 200 characters: past the cap it
+    # is left unread and the reply still counts.
     return net.send(session, "POST", hook.url, policy=policy, data=body, headers=headers,
-                    allow_redirects=False)
+                    allow_redirects=False, limit=net.SMALL_REPLY, cut=True)
 
 
 def _classify(reply: net.Reply | None, failure: net.HttpFailure | None) -> Result:
