@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from ordertrack.notify import hookrun
 from tests.peak import peak_mib
 
 SCRIPTS = Path(__file__).parent.parent / "scripts"
@@ -107,3 +108,22 @@ def test_a_hook_printing_hundreds_of_megabytes_keeps_only_its_tail(broker, tmp_p
     [(status, error)] = sql("SELECT status, last_error FROM webhook_deliveries")
     assert status == "SENT"
     assert error.endswith("xxx\\nthe last words") and len(error) <= 310 + len("output: ")
+
+
+# ---- the runner itself (ordertrack/notify/hookrun.py) -----------------------------------------
+
+def test_stdin_larger_than_a_pipe_reaches_the_hook_whole():
+    """The event is fed as the hook reads, beside its output: neither side can deadlock."""
+    event = b"x" * (1 << 20)
+    ran = hookrun.run(["/bin/sh", "-c", "wc -c; echo done >&2"], event, 10, dict(os.environ))
+    assert ran.code == 0 and ran.output.split() == [b"1048576", b"done"]
+
+
+def test_a_hook_that_ignores_its_stdin_still_finishes():
+    ran = hookrun.run(["/bin/sh", "-c", "exit 3"], b"x" * (1 << 20), 10, dict(os.environ))
+    assert (ran.code, ran.output) == (3, b"")
+
+
+def test_a_hook_that_cannot_start_raises_oserror():
+    with pytest.raises(OSError):
+        hookrun.run(["/nonexistent/hook"], b"{}", 1, dict(os.environ))
