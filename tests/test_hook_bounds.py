@@ -64,14 +64,15 @@ def test_a_background_child_does_not_hold_the_hook_open(cli, broker, tmp_path, m
                                                         sql, leftovers):
     """Row 2: `(sleep 30 &)` keeps the output pipe open; the hook itself exited 0 at once."""
     pid_file = tmp_path / "child.pid"
-    configure(tmp_path, monkeypatch, f"(sleep 30 & echo $! > {pid_file})\necho handled\n")
+    configure(tmp_path, monkeypatch, f"(sleep 30 & echo $! > {pid_file})\necho handled\n",
+              timeout=5)
     one_event(cli)
     started = time.monotonic()
     flushed = cli("outbox", "flush")
     took = time.monotonic() - started
     leftovers.append(int(pid_file.read_text()))
     assert flushed.code == 0, flushed.err
-    assert took < 1.5  # not the 2-second timeout
+    assert took < 3  # not the 5-second timeout: a loaded machine has room
     assert sql("SELECT status, last_error FROM webhook_deliveries") == [("SENT", "output: handled")]
     assert alive(leftovers[0])  # a background job the hook started is its own business
 

@@ -26,6 +26,7 @@ from tests.fake_kotak import (
     kotak,  # noqa: F401 (fixture)
 )
 from tests.helpers import NO_DATA, book, kotak_row
+from tests.webhook_receiver import bomb
 
 COMMANDS = {"verify": ("verify",), "check": ("broker", "check")}
 USER_TABLES = ("orders", "events", "outbox", "tracking", "tracking_changes")
@@ -221,6 +222,9 @@ PREFIX = {"verify": "ordertrack: order book fetch failed, nothing was changed: "
 def test_a_failed_order_book_exits_4_with_one_line_and_changes_nothing(
         cli, kotak, registered, sql, command, scenario):
     replies, cause = DATA_FAILURES[scenario]
+    for reply in replies:  # a bomb is built now, not inside the client's 0.3 s read timeout
+        if reply.gzip:
+            bomb(reply.size)
     kotak.script(ORDERS, *replies)
     before = snapshot(sql)
     result = cli(*COMMANDS[command])
