@@ -4,6 +4,11 @@ Connect errors, timeouts, 429 and 5xx are retried with exponential backoff and j
 by attempts and by total time so a cron run stays inside its slot. Other replies come back to
 the caller to classify. Error texts name the host only: a URL can hold a secret (the bot token).
 
+Every reply body is read with a size cap (`limit`, set per client: BOOK_REPLY for a broker,
+SMALL_REPLY for Telegram, webhooks and pings), counted while streaming and after decompression:
+ordertrack inflates gzip/deflate itself, a chunk at a time, so a small gzip bomb stops at the
+cap instead of being inflated whole.
+
 Two clocks bound the waiting, both monotonic: every reply has a total deadline (connect, headers
 and the whole body: a server dripping one byte at a time cannot stretch it), and every run a
 budget (`budget()`), which no request, retry or backoff pause crosses.
@@ -12,6 +17,7 @@ budget (`budget()`), which no request, retry or backoff pause crosses.
 import json
 import math
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,6 +53,12 @@ def monotonic() -> float:
     return time.monotonic()
 
 
+MiB = 1024 * 1024
+# A 10,000-order Kotak book is ~2.8 MiB of JSON (scripts/bench_verify.py): 64 MiB holds ~20
+# times that, and is the file broker's cap too. The other replies are a few hundred bytes.
+BOOK_REPLY = 64 * MiB
+SMALL_REPLY = 1 * MiB
+ACCEPT_ENCODING = "gzip, deflate"  # the encodings _Inflater decodes: never br or zstd
 RUN_SECONDS = 240.0  # a run's budget for HTTP: well inside the 30-minute cron slot and lease
 CHUNK = 65536
 _run_ends: float | None = None  # monotonic() when the current budget runs out
@@ -118,10 +130,11 @@ class HttpFailure(Exception):
 
     _TEXT = {"connect": "cannot connect to", "timeout": "no reply in time from",
              "cut": "the connection broke before a reply from",
-             "budget": "the run's time budget ran out before a request to"}
+             "budget": "the run's time budget ran out before a request to",
+             "large": "reply larger than {limit} from"}
 
-    def __init__(self, kind: str, host: str):
-        super().__init__(f"{self._TEXT[kind]} {host}")
+    def __init__(self, kind: str, host: str, limit: int = 0):
+        super().__init__(self._TEXT[kind].format(limit=size(limit)) + f" {host}")
         self.kind, self.host = kind, host
 
     @property
@@ -134,23 +147,100 @@ class _Retry(Exception):
         self.reply, self.failure = reply, failure
 
 
+def size(limit: int) -> str:
+    """A cap as people read it: '64 MiB', '512 KiB'."""
+    return f"{limit / MiB:g} MiB" if limit >= MiB else f"{limit / 1024:g} KiB"
+
+
 def session() -> "requests.Session":
     """A new HTTP session (connection pool) for one client."""
     import requests
 
-    return requests.Session()
+    client = requests.Session()
+    client.headers["Accept-Encoding"] = ACCEPT_ENCODING
+    return client
 
 
-def _read_body(response: "requests.Response", ends: float) -> bytes:
-    """The whole body by chunks as they arrive, or TimeoutError once `ends` has passed."""
-    chunks: list[bytes] = []
-    while True:
+class _TooLarge(Exception):
+    pass
+
+
+class _Inflater:
+    """Decodes a gzip or deflate body piece by piece, no piece larger than CHUNK, so a body
+    that inflates a thousandfold is never held whole. Any other encoding passes as it is."""
+
+    def __init__(self, encoding: str):
+        encoding = encoding.strip().lower()
+        self._wbits = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS,
+                       "deflate": zlib.MAX_WBITS}.get(encoding, 0)
+        self._zlib = self._wbits == zlib.MAX_WBITS
+        self._decoder = zlib.decompressobj(self._wbits) if self._wbits else None
+
+    def pieces(self, data: bytes) -> Iterator[bytes]:
+        if self._decoder is None:
+            yield data
+            return
+        while data:
+            try:
+                piece = self._decoder.decompress(data, CHUNK)
+            except zlib.error:
+                if not self._zlib:
+                    raise
+                # "deflate" sent raw, without its zlib header, as some servers do
+                self._zlib, self._decoder = False, zlib.decompressobj(-zlib.MAX_WBITS)
+                continue
+            self._zlib = False
+            yield piece
+            data = self._decoder.unconsumed_tail
+            if self._decoder.eof and self._decoder.unused_data:  # another gzip member
+                data, self._decoder = self._decoder.unused_data, zlib.decompressobj(self._wbits)
+
+    def rest(self) -> bytes:
+        """What the decoder still holds once the body has ended (at most its 32 KiB window)."""
+        return self._decoder.flush() if self._decoder is not None else b""
+
+
+def _read_body(response: "requests.Response", ends: float, limit: int, cut: bool) -> bytes:
+    """The body by chunks as they arrive, decoded, or TimeoutError once `ends` has passed.
+    Past `limit` bytes (decoded): _TooLarge, or with `cut` the first `limit` bytes, the rest
+    left unread."""
+    import urllib3
+
+    encoding = response.headers.get("Content-Encoding", "")
+    declared = response.headers.get("Content-Length", "")
+    if not cut and not encoding and declared.isdigit() and int(declared) > limit:
+        raise _TooLarge
+    inflater, body = _Inflater(encoding), _Body(limit, cut)
+    while not body.full:
         if monotonic() > ends:
             raise TimeoutError
-        chunk = response.raw.read1(CHUNK, decode_content=True)
+        chunk = response.raw.read1(CHUNK, decode_content=False)
+        try:
+            for piece in inflater.pieces(chunk) if chunk else (inflater.rest(),):
+                body.add(piece)  # piece by piece: a bomb's pieces never pile up
+                if body.full:
+                    break
+        except zlib.error as exc:  # classified as urllib3's own decoding error was
+            raise urllib3.exceptions.DecodeError(str(exc)) from None
         if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
+            break
+    return b"".join(body.chunks)
+
+
+class _Body:
+    def __init__(self, limit: int, cut: bool):
+        self.limit, self.cut = limit, cut
+        self.chunks: list[bytes] = []
+        self.kept = 0
+        self.full = False
+
+    def add(self, piece: bytes) -> None:
+        if self.kept + len(piece) > self.limit:
+            if not self.cut:
+                raise _TooLarge
+            piece, self.full = piece[:self.limit - self.kept], True
+        self.chunks.append(piece)
+        self.kept += len(piece)
 
 
 def _timeouts(policy: RetryPolicy, ends: float) -> tuple[float, float]:
@@ -159,7 +249,7 @@ def _timeouts(policy: RetryPolicy, ends: float) -> tuple[float, float]:
 
 
 def _once(session: "requests.Session", method: str, url: str, policy: RetryPolicy,
-          retry_timeouts: bool, kwargs: dict[str, Any]) -> Reply:
+          retry_timeouts: bool, limit: int, cut: bool, kwargs: dict[str, Any]) -> Reply:
     import requests
     import urllib3
 
@@ -171,7 +261,9 @@ def _once(session: "requests.Session", method: str, url: str, policy: RetryPolic
         response = session.request(method, url, timeout=_timeouts(policy, ends), stream=True,
                                    **kwargs)
         with response:
-            body = _read_body(response, ends)
+            body = _read_body(response, ends, limit, cut)
+    except _TooLarge:  # not retried: the same request would bring the same reply
+        raise HttpFailure("large", host, limit) from None
     except requests.exceptions.ConnectTimeout:
         raise _Retry(failure=HttpFailure("connect", host)) from None
     except (requests.exceptions.Timeout, TimeoutError, urllib3.exceptions.TimeoutError):
@@ -198,13 +290,17 @@ def _once(session: "requests.Session", method: str, url: str, policy: RetryPolic
 
 
 def send(session: "requests.Session", method: str, url: str, *, policy: RetryPolicy,
-         retry_timeouts: bool = True, **kwargs: Any) -> Reply:
+         retry_timeouts: bool = True, limit: int = SMALL_REPLY, cut: bool = False,
+         **kwargs: Any) -> Reply:
     """Send with the retry policy. Returns the last reply (which may be a 429 or 5xx once the
     retries are spent) or raises HttpFailure when no reply came at all.
 
     Pass retry_timeouts=False for requests that must not be repeated blindly (sending a message):
     a read timeout or a connection cut after sending then raises at once, and the caller records
     the outcome as unknown.
+
+    `limit`: the most bytes of (decoded) body read; a bigger reply raises HttpFailure('large'),
+    or with `cut=True` comes back holding its first `limit` bytes.
     """
     from tenacity import (
         Retrying,
@@ -245,7 +341,7 @@ def send(session: "requests.Session", method: str, url: str, *, policy: RetryPol
     try:
         for attempt in retrying:
             with attempt:
-                return _once(session, method, url, policy, retry_timeouts, kwargs)
+                return _once(session, method, url, policy, retry_timeouts, limit, cut, kwargs)
     except _Retry as last:
         if last.reply is not None:
             return last.reply

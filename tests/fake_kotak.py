@@ -26,6 +26,7 @@ from ordertrack.broker.kotak import client as kotak_client
 from ordertrack.net import RetryPolicy
 from ordertrack.timeutil import IST, UTC
 from tests.helpers import NO_DATA, book, history_reply, kotak_row
+from tests.webhook_receiver import huge
 
 LOGIN = "/login/1.0/tradeApiLogin"
 VALIDATE = "/login/1.0/tradeApiValidate"
@@ -72,6 +73,8 @@ class Scripted:
     expire: bool = False  # end every session first (a mid-run session expiry)
     drip: float = 0.0  # send the body one byte at a time, this many seconds apart
     hold: threading.Event | None = None  # answer only once the test sets it (at most 30 s)
+    size: int = 0  # > 0: instead of `body`, this many bytes of filler (a huge reply)
+    gzip: bool = False  # with `size`: sent as a gzip bomb, `size` bytes once inflated
 
 
 @dataclass
@@ -243,12 +246,16 @@ class _Handler(BaseHTTPRequestHandler):
         text = reply.body if isinstance(reply.body, str) else json.dumps(reply.body)
         kind = "application/json" if not isinstance(reply.body, str) else "text/html"
         payload = text.encode() if reply.body is not None else b""
+        headers, pieces = huge(reply.size, reply.gzip) if reply.size else (
+            {"Content-Length": str(len(payload))}, [payload])
         try:
             self.send_response(reply.status)
             self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(payload)))
+            for name, value in headers.items():
+                self.send_header(name, value)
             self.end_headers()
-            write(self.wfile, payload, reply.drip)
+            for piece in pieces:
+                write(self.wfile, piece, reply.drip)
         except OSError:
             pass  # the client gave up waiting (the timeout scenario)
 

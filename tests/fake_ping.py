@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from tests.webhook_receiver import huge
+
 UUID = "5bf66975-d4c7-4bf5-bcc8-b8d8a82ea278"
 
 
@@ -16,6 +18,7 @@ class FakePing:
         self.paths: list[str] = []
         self.delay = 0.0
         self.status = 200
+        self.size = 0  # > 0: answer with this many bytes of body (a monitor gone wrong)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.server.daemon_threads = True
         self.server.fake = self  # type: ignore[attr-defined]
@@ -45,12 +48,15 @@ class _Handler(BaseHTTPRequestHandler):
         fake.paths.append(self.path)
         if fake.delay:
             fake.released.wait(fake.delay)
-        body = b"OK"
+        headers, pieces = huge(fake.size, False) if fake.size else (
+            {"Content-Length": "2"}, [b"OK"])
         try:
             self.send_response(fake.status)
-            self.send_header("Content-Length", str(len(body)))
+            for name, value in headers.items():
+                self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(body)
+            for piece in pieces:
+                self.wfile.write(piece)
         except OSError:
             pass  # the client gave up waiting (the slow-monitor test)
 

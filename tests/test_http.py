@@ -1,13 +1,18 @@
 """The one HTTP retry policy, against a real local server on 127.0.0.1."""
 
+import gzip
 import threading
 import time
+import tracemalloc
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
 
+from ordertrack import net
 from ordertrack.net import HttpFailure, RetryPolicy, send
+from tests import webhook_receiver
 
 
 class Script(BaseHTTPRequestHandler):
@@ -164,3 +169,64 @@ def test_a_dripping_body_ends_at_the_reply_deadline(server):
     finally:
         Script.drip = 0.0
     assert caught.value.kind == "timeout" and time.monotonic() - started < 5
+
+
+# ---- bounded replies (#23 item 4) -------------------------------------------------------------
+
+MiB = 1024 * 1024
+
+
+def gzipped(data: bytes, members: int = 1) -> bytes:
+    return b"".join(gzip.compress(data) for _ in range(members))
+
+
+def test_a_reply_past_its_cap_fails_unread_and_is_not_retried(server):
+    Script.replies = [(200, {}, b" " * (2 * MiB), 0)] * 3
+    with pytest.raises(HttpFailure) as caught:
+        send(requests.Session(), "GET", server, policy=policy([]), limit=MiB)
+    host = server.removeprefix("http://")
+    assert str(caught.value) == f"reply larger than 1 MiB from {host}"
+    assert caught.value.kind == "large" and caught.value.outcome_unknown
+    assert Script.hits == 1  # the same request would bring the same reply
+
+
+def test_a_gzip_bomb_stops_at_the_cap_before_it_is_inflated(server):
+    """60 KiB on the wire, 64 MiB inflated: the cap counts what inflating gives, as it comes."""
+    bomb = webhook_receiver.bomb(64 * MiB)
+    Script.replies = [(200, {"Content-Encoding": "gzip"}, bomb, 0)]
+    tracemalloc.start()
+    try:
+        with pytest.raises(HttpFailure) as caught:
+            send(requests.Session(), "GET", server, policy=policy([]), limit=MiB)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(bomb) < 100 * 1024 and caught.value.kind == "large"
+    assert peak < 8 * MiB, peak
+
+
+def test_cut_keeps_the_first_bytes_and_leaves_the_rest_unread(server):
+    Script.replies = [(200, {}, b"a" * 10 + b"b" * (3 * MiB), 0)]
+    reply = send(requests.Session(), "GET", server, policy=policy([]), limit=16, cut=True)
+    assert (reply.status, reply.text) == (200, "a" * 10 + "b" * 6)
+
+
+@pytest.mark.parametrize("encoding, body", [
+    ("gzip", gzipped(b'{"ok": true}')),
+    ("deflate", zlib.compress(b'{"ok": true}')),
+    ("deflate", zlib.compress(b'{"ok": true}')[2:-4]),  # raw deflate, as some servers send
+    ("", b'{"ok": true}'),
+])
+def test_compressed_replies_still_read_as_before(server, encoding, body):
+    Script.replies = [(200, {"Content-Encoding": encoding} if encoding else {}, body, 0)]
+    reply = send(net.session(), "GET", server, policy=policy([]))
+    assert reply.json() == {"ok": True}
+
+
+def test_a_multi_member_gzip_body_is_read_whole(server):
+    Script.replies = [(200, {"Content-Encoding": "gzip"}, gzipped(b"ab", members=3), 0)]
+    assert send(net.session(), "GET", server, policy=policy([])).text == "ababab"
+
+
+def test_the_session_asks_only_for_encodings_it_decodes():
+    assert net.session().headers["Accept-Encoding"] == "gzip, deflate"

@@ -26,6 +26,7 @@ from tests.fake_kotak import (
     kotak,  # noqa: F401 (fixture)
 )
 from tests.helpers import NO_DATA, book, kotak_row
+from tests.webhook_receiver import bomb
 
 COMMANDS = {"verify": ("verify",), "check": ("broker", "check")}
 USER_TABLES = ("orders", "events", "outbox", "tracking", "tracking_changes")
@@ -199,6 +200,11 @@ DATA_FAILURES = {
     "malformed json": ([Scripted(200, '{"stat": "Ok", "data": [{"nOrdNo": "1"')],
                        "Kotak Neo sent a reply that is not JSON (HTTP 200)"),
     "empty body": ([Scripted(200, "")], "Kotak Neo sent a reply that is not JSON (HTTP 200)"),
+    # #23 row 6: refused at the cap, neither read whole nor inflated whole
+    "past the cap": ([Scripted(200, size=64 * 1024 * 1024 + 1)],
+                     "Kotak Neo's answer is unusable: reply larger than 64 MiB from 127.0.0.1:"),
+    "gzip bomb": ([Scripted(200, size=65 * 1024 * 1024, gzip=True)],
+                  "Kotak Neo's answer is unusable: reply larger than 64 MiB from 127.0.0.1:"),
     "100008": ([Scripted(200, IP_REFUSED)],
                "Kotak Neo refused this machine's IP address (code 100008): register this"
                " server's static public IP in the Neo app"),
@@ -216,6 +222,9 @@ PREFIX = {"verify": "ordertrack: order book fetch failed, nothing was changed: "
 def test_a_failed_order_book_exits_4_with_one_line_and_changes_nothing(
         cli, kotak, registered, sql, command, scenario):
     replies, cause = DATA_FAILURES[scenario]
+    for reply in replies:  # a bomb is built now, not inside the client's 0.3 s read timeout
+        if reply.gzip:
+            bomb(reply.size)
     kotak.script(ORDERS, *replies)
     before = snapshot(sql)
     result = cli(*COMMANDS[command])

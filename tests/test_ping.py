@@ -82,6 +82,15 @@ def test_a_slow_monitor_delays_the_run_by_seconds_only(cli, broker, monitored):
     assert "no reply in time" in result.err and UUID not in result.err
 
 
+def test_a_monitor_answering_megabytes_is_a_ping_problem_read_no_further(ping_server):
+    """#23 item 4: a ping's reply is read up to 1 MiB."""
+    ping_server.size = 50 * 1024 * 1024
+    problem = ping.Pinger(ping_server.url).ping()
+    assert problem is not None and problem.startswith("ping to http://127.0.0.1:")
+    assert problem.endswith("failed: reply larger than 1 MiB from 127.0.0.1")
+    assert UUID not in problem
+
+
 def test_the_endpoint_keeps_query_and_the_public_form_drops_secrets():
     url = "https://user:pw@hc-ping.com/abc-uuid?k=v"
     assert ping.endpoint(url, "start") == "https://user:pw@hc-ping.com/abc-uuid/start?k=v"

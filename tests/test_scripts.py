@@ -13,6 +13,8 @@ SCRIPTS = Path(__file__).parent.parent / "scripts"
     ("bench_verify.py", ["--orders", "60", "--repeat", "1", "--singles", "2"],
      "order-book reads per verify run:      1"),
     ("bench_startup.py", ["--repeat", "1"], "ordertrack pending add"),
+    ("bench_bounds.py", ["--hook-mb", "1", "--reply-mb", "1"],
+     "hook overrunning with a grandchild: UNKNOWN"),
     ("bench_eod.py", ["--days", "3", "--orders", "5", "--repeat", "1"], "status (median of 1)"),
     ("bench_report.py", ["--days", "3", "--orders", "5", "--repeat", "1"],
      "report --week (median of 1)"),

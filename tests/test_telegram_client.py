@@ -116,6 +116,16 @@ def test_malformed_json_is_an_unknown_outcome(telegram):
     assert bot(telegram).send_message("1001", "hi").outcome is SendOutcome.UNKNOWN
 
 
+def test_a_reply_past_1_mib_is_not_read_whole_and_the_outcome_is_unknown(telegram):
+    """#23 row 6: Telegram's answers are a few hundred bytes; 2 MiB is not read on."""
+    padded = '{"ok": true, "result": {"message_id": 9, "text": "' + "x" * (2 << 20) + '"}}'
+    telegram.script(fake.Reply(200, padded, accept=True))
+    answer = bot(telegram).send_message("1001", "hi")
+    assert answer.outcome is SendOutcome.UNKNOWN
+    assert answer.description.startswith("reply larger than 1 MiB from 127.0.0.1:")
+    assert len(telegram.sends()) == 1  # not repeated blindly
+
+
 def test_nothing_listening_is_a_network_failure(telegram):  # (its retry waits are not slept)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

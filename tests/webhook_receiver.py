@@ -10,22 +10,49 @@ it mid-run and start it again on the same port:
 The process prints its port on the first line of stdout, appends each request as a JSON line to
 FOLDER/got.jsonl, and takes its answers from FOLDER/script (one per line, consumed in order;
 'ok' when empty): 'ok', an HTTP status such as '500', 'slow' (answer 200 after SLOW seconds, past
-the sender's timeout) or 'hang' (never answer)."""
+the sender's timeout), 'hang' (never answer), 'huge' (200 with a HUGE-byte body) or 'bomb' (200
+with a gzip body that inflates to HUGE bytes)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
 import sys
 import threading
 import time
+import zlib
+from collections.abc import Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 SLOW = 2.0  # seconds: beyond the 1-second [notify] timeout_seconds the tests configure
 HANG = 60.0
+MiB = 1024 * 1024
+HUGE = 300 * MiB  # bytes of a 'huge' or inflated 'bomb' answer (issue 23 row 6)
+
+
+def filler(size: int) -> Iterator[bytes]:
+    """`size` bytes of JSON whitespace in 1 MiB pieces: a huge reply never held whole here."""
+    for start in range(0, size, MiB):
+        yield b" " * min(MiB, size - start)
+
+
+@functools.cache
+def bomb(size: int) -> bytes:
+    """`size` bytes of filler gzipped: about a thousandth of it on the wire."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    return b"".join([*(packer.compress(piece) for piece in filler(size)), packer.flush()])
+
+
+def huge(size: int, gzip: bool) -> tuple[dict[str, str], Iterable[bytes]]:
+    """Headers and body pieces of a huge reply or of a gzip bomb."""
+    if gzip:
+        packed = bomb(size)
+        return {"Content-Encoding": "gzip", "Content-Length": str(len(packed))}, [packed]
+    return {"Content-Length": str(size)}, filler(size)
 
 
 def verified(secret: str, header: str, body: bytes) -> bool:
@@ -94,13 +121,17 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             answer = receiver.record(self.headers.get("Idempotency-Key"), body,
                                      self.headers.get("X-Ordertrack-Signature") or "")
             time.sleep({"slow": SLOW, "hang": HANG}.get(answer, receiver.delay))
-            status = 200 if answer in ("ok", "slow", "hang") else int(answer)
+            status = 200 if answer in ("ok", "slow", "hang", "huge", "bomb") else int(answer)
+            headers, pieces = (huge(HUGE, answer == "bomb") if answer in ("huge", "bomb")
+                               else ({"Content-Length": "2"}, [b"ok"]))
             try:
                 self.send_response(status)
-                self.send_header("Content-Length", "2")
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(b"ok")
-            except OSError:  # the sender gave up waiting
+                for piece in pieces:
+                    self.wfile.write(piece)
+            except OSError:  # the sender gave up waiting, or read no more of a huge body
                 pass
 
         def log_message(self, *args: Any) -> None:

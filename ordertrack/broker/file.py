@@ -14,7 +14,18 @@ from ordertrack.broker.kite import format as kite_format
 from ordertrack.broker.kotak import format as kotak_format
 from ordertrack.core.models import Fetch, Outcome
 
-MAX_BYTES = 64 * 1024 * 1024
+MAX_BYTES = 64 * 1024 * 1024  # as for a broker's reply over HTTP (net.BOOK_REPLY)
+TOO_LARGE = "is larger than 64 MiB"
+
+
+def _capped(path: Path) -> bytes | None:
+    """The file's bytes, or None when it holds more than MAX_BYTES. The read itself stops
+    there: a file whose size says little (growing, or under /proc) is never read whole."""
+    if path.stat().st_size > MAX_BYTES:
+        return None
+    with path.open("rb") as file:
+        data = file.read(MAX_BYTES + 1)
+    return None if len(data) > MAX_BYTES else data
 
 
 class FileBroker:
@@ -29,9 +40,10 @@ class FileBroker:
         try:
             if path.exists() and not path.is_dir() and not path.is_file():
                 return Fetch(Outcome.FAILED, error=f"{path} is not a regular file")
-            if path.stat().st_size > MAX_BYTES:
-                return Fetch(Outcome.FAILED, error=f"{path} is larger than {MAX_BYTES} bytes")
-            payload = json.loads(path.read_text(encoding="utf-8"))
+            text = _capped(path)
+            if text is None:
+                return Fetch(Outcome.FAILED, error=f"{path} {TOO_LARGE}")
+            payload = json.loads(text.decode("utf-8"))
         except FileNotFoundError:
             return Fetch(Outcome.FAILED, error=f"{path} does not exist")
         except IsADirectoryError:

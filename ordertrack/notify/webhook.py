@@ -31,7 +31,6 @@ import hashlib
 import hmac
 import json
 import os
-import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from ordertrack import net
 from ordertrack.config import Hook, Settings, Webhook
+from ordertrack.notify import hookrun
 from ordertrack.notify.policy import LEASE, backoff
 from ordertrack.store import deliveries, events
 from ordertrack.store.db import Database, transaction
@@ -114,8 +114,10 @@ def _post(session: requests.Session, hook: Webhook, policy: net.RetryPolicy, fee
     headers = {"Content-Type": "application/json", "Idempotency-Key": str(feed_id),
                "X-Ordertrack-Signature": signature(hook.secret, stamp, body),
                "User-Agent": "ordertrack"}
+    # A 2xx's body is not needed, a 4xx's only for its first 200 characters: past the cap it
+    # is left unread and the reply still counts.
     return net.send(session, "POST", hook.url, policy=policy, data=body, headers=headers,
-                    allow_redirects=False)
+                    allow_redirects=False, limit=net.SMALL_REPLY, cut=True)
 
 
 def _classify(reply: net.Reply | None, failure: net.HttpFailure | None) -> Result:
@@ -139,28 +141,25 @@ def _hook_env() -> dict[str, str]:
     return {name: value for name, value in os.environ.items() if name not in hidden}
 
 
-def _tail(*outputs: bytes | str | None) -> str:
-    text = "".join(o.decode(errors="replace") if isinstance(o, bytes) else o or ""
-                   for o in outputs)
-    return one_line(redact(text.strip()[-TAIL:]), TAIL + 10)
+def _tail(output: bytes) -> str:
+    return one_line(redact(output.decode(errors="replace").strip()[-TAIL:]), TAIL + 10)
 
 
 def _run_hook(hook: Hook, body: bytes, timeout: float) -> Result:
     """The hook's command (no shell) with the event on stdin: exit 0 = delivered; a hook that
-    overran its timeout is killed and, like a POST without reply, may have acted."""
+    overran its timeout is killed with its whole process group and, like a POST without reply,
+    may have acted."""
     try:
-        done = subprocess.run(list(hook.command), input=body, capture_output=True, check=False,
-                              timeout=timeout, env=_hook_env())
-    except subprocess.TimeoutExpired as exc:
-        said = _tail(exc.stdout, exc.stderr)
-        return ("UNKNOWN", f"the hook ran longer than {timeout:g} s and was stopped"
-                + (f"; output: {said}" if said else ""), None, True)
+        ran = hookrun.run(list(hook.command), body, timeout, _hook_env())
     except OSError as exc:
         return "PENDING", f"cannot run the hook: {exc.strerror or exc}", None, False
-    said = _tail(done.stdout, done.stderr)
-    if done.returncode == 0:
+    said = _tail(ran.output)
+    if ran.code is None:
+        return ("UNKNOWN", f"the hook ran longer than {timeout:g} s and was stopped"
+                + (f"; output: {said}" if said else ""), None, True)
+    if ran.code == 0:
         return "SENT", f"output: {said}" if said else None, None, False
-    return ("PENDING", f"the hook exited with {done.returncode}"
+    return ("PENDING", f"the hook exited with {ran.code}"
             + (f"; output: {said}" if said else ""), None, False)
 
 

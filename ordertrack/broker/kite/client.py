@@ -23,7 +23,7 @@ from ordertrack.broker.kite import format as kite_format
 from ordertrack.config import Settings
 from ordertrack.core.models import Fetch, Outcome
 from ordertrack.errors import BrokerUnavailable, ConfigError, UsageProblem
-from ordertrack.net import HttpFailure, Reply, RetryPolicy, monotonic, send
+from ordertrack.net import BOOK_REPLY, HttpFailure, Reply, RetryPolicy, monotonic, send
 from ordertrack.store import sessions
 from ordertrack.store.db import Database
 from ordertrack.text import one_line
@@ -131,6 +131,8 @@ def relogin(api_key: str, why: str) -> str:
 
 
 def unreachable(failure: HttpFailure) -> str:
+    if failure.kind == "large":
+        return f"Kite's answer is unusable: {failure}; try again later"
     if failure.kind == "budget":
         return f"Kite ({failure.host}) is too slow: the run's time budget ran out; try again later"
     if failure.outcome_unknown:
@@ -298,7 +300,7 @@ class KiteClient:
         self._pace()
         try:
             reply = send(self._http, "GET", self._base + path, policy=self._policy,
-                         headers=headers)
+                         limit=BOOK_REPLY, headers=headers)
         except HttpFailure as failure:
             self._down = unreachable(failure)
             raise _Failed(self._down) from None

@@ -25,7 +25,7 @@ from ordertrack.broker.kotak.session import Session, obtain
 from ordertrack.config import Settings
 from ordertrack.core.models import Fetch, Outcome
 from ordertrack.errors import BrokerUnavailable, ConfigError
-from ordertrack.net import HttpFailure, Reply, RetryPolicy, send
+from ordertrack.net import BOOK_REPLY, HttpFailure, Reply, RetryPolicy, send
 from ordertrack.store.db import Database
 from ordertrack.timeutil import utcnow
 
@@ -129,6 +129,8 @@ def session_expired(status: int, body: Any) -> bool:
 
 
 def unreachable(failure: HttpFailure) -> str:
+    if failure.kind == "large":
+        return f"Kotak Neo's answer is unusable: {failure}; try again later"
     if failure.kind == "budget":
         return (f"Kotak Neo ({failure.host}) is too slow: the run's time budget ran out;"
                 " try again later")
@@ -337,7 +339,7 @@ class KotakClient:
                    "accept": "application/json"}
         try:
             reply = send(self._http, method, session.base_url + path, policy=self._policy,
-                         headers=headers, **kwargs)
+                         limit=BOOK_REPLY, headers=headers, **kwargs)
         except HttpFailure as failure:
             self._down, self._down_path = unreachable(failure), False
             raise _Failed(self._down) from None
