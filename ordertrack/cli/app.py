@@ -132,10 +132,13 @@ FROM_HELP = (
 
 
 def _broker_run(shell: Shell, command: str,
-                body: Callable[[Database, int], T]) -> tuple[T, Database]:
-    from ordertrack.jobs import runner
+                body: Callable[[config.Settings, Database, int], T]) -> tuple[T, Database]:
+    from ordertrack.jobs import runner, unstarted
 
-    return runner.broker_run(shell.settings, shell.open, command, body, render.warn)
+    start = runner.Start(command, lambda: shell.settings,
+                         lambda: unstarted.salvage(os.environ, shell._db_path, shell._config),
+                         shell.open, os.environ)
+    return runner.broker_run(start, body, render.warn)
 
 
 @pending_app.command("add")
@@ -504,9 +507,8 @@ def verify(
     shell = _shell(ctx)
 
     def start() -> tuple[Any, Database]:
-        broker = make_broker(shell.settings, shell.open())
-        return _broker_run(shell, "verify", lambda db, run_id: verify_job.run(
-            db, broker, shell.settings, utcnow(), order_id, run_id))
+        return _broker_run(shell, "verify", lambda settings, db, run_id: verify_job.run(
+            db, make_broker(settings, db), settings, utcnow(), order_id, run_id))
 
     result, db = _json_on_broker_error(json_, start)
     queued = outbox.run_count(db, result.run_id)  # 10,000 rendered texts took 0.7 s
@@ -539,9 +541,8 @@ def reconcile(
     command = "reconcile --dry-run" if dry_run else "reconcile"
 
     def start() -> tuple[Any, Database]:
-        broker = make_broker(shell.settings, shell.open())
-        return _broker_run(shell, command, lambda db, run_id: reconcile_job.run(
-            db, broker, shell.settings, utcnow(), dry_run, run_id))
+        return _broker_run(shell, command, lambda settings, db, run_id: reconcile_job.run(
+            db, make_broker(settings, db), settings, utcnow(), dry_run, run_id))
 
     result, db = _json_on_broker_error(json_, start)
     if json_:
@@ -565,9 +566,8 @@ def eod(ctx: typer.Context, json_: JsonFlag = False) -> None:
     from ordertrack.jobs import runner
 
     shell = _shell(ctx)
-    broker = make_broker(shell.settings, shell.open())
-    result, db = _broker_run(shell, "eod", lambda db, run_id: eod_job.run(
-        db, broker, shell.settings, utcnow(), run_id))
+    result, db = _broker_run(shell, "eod", lambda settings, db, run_id: eod_job.run(
+        db, make_broker(settings, db), settings, utcnow(), run_id))
     if json_:
         render.emit_json(render.eod_json(result))
     else:
