@@ -717,25 +717,32 @@ def report_command(
 ) -> None:
     """A self-contained HTML report: the day at a glance, order timeline, rejections, tracked
     quantities, run health and notifications."""
+    from ordertrack import files
     from ordertrack.jobs import report
     from ordertrack.store import report_data
 
     period = report_data.period(ist_date(utcnow()), day, week, first, last)
+    target = None if str(out) == "-" else out or Path(report.default_name(period))
+    if target is not None:  # refused before any work; write() checks again
+        _writing(target, lambda: files.check_target(target))
     shell = _shell(ctx)
     if not shell.settings.db_path.expanduser().exists():
         raise DatabaseProblem(f"no database at {shell.settings.db_path}: nothing to report")
-    db = shell.open()
-    data = report_data.gather(db, period, shell.settings.missing.calendar, utcnow())
-    page = report.render(data)
-    if str(out) == "-":
+    page = report.render(report_data.gather(shell.open(), period,
+                                            shell.settings.missing.calendar, utcnow()))
+    if target is None:
         sys.stdout.write(page)
         return
-    target = out or Path(report.default_name(period))
+    _writing(target, lambda: report.write(page, target))
+    print(f"report written to {target}")
+
+
+def _writing(target: Path, write: Callable[[], object]) -> None:
+    """A file the user named: a refusal or an OS error is theirs to fix (exit 2, one line)."""
     try:
-        report.write(page, target)
+        write()
     except OSError as exc:
         raise UsageProblem(f"cannot write {target}: {exc.strerror or exc}") from None
-    print(f"report written to {target}")
 
 
 @app.command("datasette-metadata")
