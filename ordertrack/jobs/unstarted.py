@@ -66,7 +66,10 @@ def _db_path(env: Mapping[str, str], db: Path | None) -> Path:
         return db
     value = env.get("ORDERTRACK_DB")
     if value is None:
-        return default_db_path(env)
+        try:
+            return default_db_path(env)
+        except (RuntimeError, KeyError):  # no home folder to find it in
+            return Path()
     return Path(value) if value.strip() else Path()
 
 
@@ -188,6 +191,8 @@ def send_directly(settings: Settings, command: str, reason: str, now: datetime,
                     break
             else:
                 sent = True
+    except Exception as exc:  # noqa: BLE001 - the alert must not change the run's exit code
+        warn(f"could-not-start alert not sent: {type(exc).__name__}")
     finally:
         bot.close()
     if sent:
