@@ -12,6 +12,7 @@ import json
 import sqlite3
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +21,32 @@ from tests.helpers import BrokerFiles
 from tests.test_schedule_cron import EXECUTABLE, cron_home  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.cron
+
+
+def _cron_states() -> dict[int, str]:
+    found = subprocess.run(["pgrep", "-x", "cron"], capture_output=True, text=True).stdout
+    states = {}
+    for pid in map(int, found.split()):
+        try:
+            states[pid] = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue  # gone meanwhile
+    return states
+
+
+@pytest.fixture
+def no_dying_cron() -> None:
+    """A cron daemon the previous cron test stopped may still be exiting (or a zombie not yet
+    reaped): cron_home would take it for a running one and start none, and nothing would run.
+    Wait until every cron process left is alive and stays so."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        before = {pid for pid, state in _cron_states().items() if state not in "ZX"}
+        time.sleep(0.5)
+        after = _cron_states()
+        if all(state not in "ZX" for state in after.values()) and set(after) == before:
+            return
+    pytest.fail(f"a stopped cron daemon did not go away: {_cron_states()}")
 
 
 def _every_minute(crontab: str) -> str:
@@ -44,7 +71,7 @@ def _finished_runs(db) -> list[tuple]:
 
 
 def test_cron_verify_with_the_broker_folder_gone_is_recorded_pinged_and_alerted(
-        cron_home, ping_server):
+        no_dying_cron, cron_home, ping_server):
     home = cron_home
     broker = BrokerFiles(home / "broker")
     broker.orders()
