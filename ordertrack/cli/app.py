@@ -135,10 +135,13 @@ FROM_HELP = (
 
 
 def _broker_run(shell: Shell, command: str,
-                body: "Callable[[Database, int], T]") -> "tuple[T, Database]":
-    from ordertrack.jobs import runner
+                body: "Callable[[config.Settings, Database, int], T]") -> "tuple[T, Database]":
+    from ordertrack.jobs import runner, unstarted
 
-    return runner.broker_run(shell.settings, shell.open, command, body, render.warn)
+    start = runner.Start(command, lambda: shell.settings,
+                         lambda: unstarted.salvage(os.environ, shell._db_path, shell._config),
+                         shell.open, os.environ)
+    return runner.broker_run(start, body, render.warn)
 
 
 @pending_app.command("add")
@@ -510,9 +513,8 @@ def verify(
     shell = _shell(ctx)
 
     def start() -> "tuple[Any, Database]":
-        broker = make_broker(shell.settings, shell.open())
-        return _broker_run(shell, "verify", lambda db, run_id: verify_job.run(
-            db, broker, shell.settings, utcnow(), order_id, run_id))
+        return _broker_run(shell, "verify", lambda settings, db, run_id: verify_job.run(
+            db, make_broker(settings, db), settings, utcnow(), order_id, run_id))
 
     result, db = _json_on_broker_error(json_, start)
     queued = outbox.run_count(db, result.run_id)  # 10,000 rendered texts took 0.7 s
@@ -545,9 +547,8 @@ def reconcile(
     command = "reconcile --dry-run" if dry_run else "reconcile"
 
     def start() -> "tuple[Any, Database]":
-        broker = make_broker(shell.settings, shell.open())
-        return _broker_run(shell, command, lambda db, run_id: reconcile_job.run(
-            db, broker, shell.settings, utcnow(), dry_run, run_id))
+        return _broker_run(shell, command, lambda settings, db, run_id: reconcile_job.run(
+            db, make_broker(settings, db), settings, utcnow(), dry_run, run_id))
 
     result, db = _json_on_broker_error(json_, start)
     if json_:
@@ -571,9 +572,8 @@ def eod(ctx: typer.Context, json_: JsonFlag = False) -> None:
     from ordertrack.jobs import runner
 
     shell = _shell(ctx)
-    broker = make_broker(shell.settings, shell.open())
-    result, db = _broker_run(shell, "eod", lambda db, run_id: eod_job.run(
-        db, broker, shell.settings, utcnow(), run_id))
+    result, db = _broker_run(shell, "eod", lambda settings, db, run_id: eod_job.run(
+        db, make_broker(settings, db), settings, utcnow(), run_id))
     if json_:
         render.emit_json(render.eod_json(result))
     else:
@@ -725,25 +725,32 @@ def report_command(
 ) -> None:
     """A self-contained HTML report: the day at a glance, order timeline, rejections, tracked
     quantities, run health and notifications."""
+    from ordertrack import files
     from ordertrack.jobs import report
     from ordertrack.store import report_data
 
     period = report_data.period(ist_date(utcnow()), day, week, first, last)
+    target = None if str(out) == "-" else out or Path(report.default_name(period))
+    if target is not None:  # refused before any work; write() checks again
+        _writing(target, lambda: files.check_target(target))
     shell = _shell(ctx)
     if not shell.settings.db_path.expanduser().exists():
         raise DatabaseProblem(f"no database at {shell.settings.db_path}: nothing to report")
-    db = shell.open()
-    data = report_data.gather(db, period, shell.settings.missing.calendar, utcnow())
-    page = report.render(data)
-    if str(out) == "-":
+    page = report.render(report_data.gather(shell.open(), period,
+                                            shell.settings.missing.calendar, utcnow()))
+    if target is None:
         sys.stdout.write(page)
         return
-    target = out or Path(report.default_name(period))
+    _writing(target, lambda: report.write(page, target))
+    print(f"report written to {target}")
+
+
+def _writing(target: Path, write: Callable[[], object]) -> None:
+    """A file the user named: a refusal or an OS error is theirs to fix (exit 2, one line)."""
     try:
-        report.write(page, target)
+        write()
     except OSError as exc:
         raise UsageProblem(f"cannot write {target}: {exc.strerror or exc}") from None
-    print(f"report written to {target}")
 
 
 @app.command("datasette-metadata")

@@ -2,13 +2,13 @@
 fetched), readable on a 360-px phone and printable. Every value from outside is escaped here."""
 
 import html
-import os
 import re
 import sqlite3
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
+from ordertrack import files
 from ordertrack.config import Settings
 from ordertrack.core.models import Status
 from ordertrack.errors import DatabaseProblem
@@ -303,14 +303,9 @@ def render(data: ReportData) -> str:
 
 
 def write(page: str, target: Path) -> Path:
-    """Write owner-only (the page holds trading data), replacing any earlier file whole."""
-    partial = target.with_name(f".{target.name}.partial")
-    partial.unlink(missing_ok=True)
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(page)
-    os.replace(partial, target)
-    return target
+    """Write owner-only (the page holds trading data), replacing any earlier file whole; a
+    target that is not a regular file (FIFO, device, socket, folder) is refused unwritten."""
+    return files.replace_whole(target, page)
 
 
 def default_name(period: Period) -> str:

@@ -1,18 +1,31 @@
 """The life of a broker-facing run (verify, reconcile, eod): the ping to the monitor, the run
-log, the single-flight lock, and the system alerts for a broker outage or a run cron missed.
+log (both around loading the settings and opening the database: a run that cannot start is not
+silent), the single-flight lock, and the system alerts for a broker outage or a run cron missed.
 Delivery of what the outbox holds after a run is here too, so the run records its exit code."""
 
 import contextlib
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import TypeVar
 
 from ordertrack import net
 from ordertrack.config import Settings
 from ordertrack.core import health
-from ordertrack.errors import BrokerUnavailable, ExitCode, LockHeld, OrdertrackError, Undelivered
+from ordertrack.errors import (
+    BrokerUnavailable,
+    ConfigError,
+    DatabaseProblem,
+    ExitCode,
+    LockHeld,
+    OrdertrackError,
+    Undelivered,
+)
+from ordertrack.jobs import unstarted
 from ordertrack.notify import delivery, ping
+from ordertrack.store import db as store_db
 from ordertrack.store import outbox, runs
 from ordertrack.store.db import Database, transaction
 from ordertrack.store.locks import single_flight
@@ -22,20 +35,33 @@ from ordertrack.timeutil import utcnow
 T = TypeVar("T")
 
 
-def broker_run(settings: Settings, open_db: Callable[[], Database], command: str,
-               body: Callable[[Database, int], T],
+@dataclass(frozen=True)
+class Start:
+    """How a scheduled run gets going. Each step may fail before the run's work; such a
+    failure is not silent (see jobs/unstarted.py)."""
+
+    command: str
+    settings: Callable[[], Settings]  # the full settings, or ConfigError
+    salvage: Callable[[], Settings]  # what a broken configuration still tells
+    open_db: Callable[[], Database]  # the database, or DatabaseProblem
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+
+def broker_run(start: Start, body: Callable[[Settings, Database, int], T],
                warn: Callable[[str], None]) -> tuple[T, Database]:
-    """Run `body(db, run_id)` under the single-flight lock, recording the run. `warn` shows a
+    """Run `body(settings, db, run_id)` under the single-flight lock, recording the run: the
+    ping and the run log wrap everything, settings and database included. `warn` shows a
     problem that does not stop the run (the monitor could not be pinged)."""
+    command = start.command
+    settings = _settings(start, warn)
     if note := ping.begin(settings.ping_url, command):
         warn(note)
-    db = open_db()
-    run_id = runs.begin(db, command)
+    db, run_id = _open(start, settings, warn)
     raise_overdue(db, settings, run_id)
     try:
         with single_flight(db, command, settings.lock_wait_seconds,
                            timedelta(minutes=settings.lock_lease_minutes)), net.budget():
-            result = body(db, run_id)
+            result = body(settings, db, run_id)
     except BaseException as exc:
         _record_failure(db, settings, command, run_id, exc)
         raise
@@ -49,6 +75,54 @@ def broker_run(settings: Settings, open_db: Callable[[], Database], command: str
     return result, db
 
 
+def _settings(start: Start, warn: Callable[[str], None]) -> Settings:
+    """The settings; when they cannot be loaded, what is left of them still pings, records
+    the run and alerts before the ConfigError goes on to its exit code (3)."""
+    try:
+        return start.settings()
+    except ConfigError as exc:
+        fallback = start.salvage()
+        if note := ping.begin(fallback.ping_url, start.command):
+            warn(note)
+        reason = unstarted.reason_of(exc)
+        try:
+            db = store_db.open_db(fallback.db_path, create=False) \
+                if fallback.db_path != Path() else None
+        except (DatabaseProblem, sqlite3.Error):
+            db = None
+        if db is None:
+            unstarted.send_directly(fallback, start.command, reason, utcnow(), start.env, warn)
+            raise
+        try:
+            unstarted.record(db, start.command, int(exc.exit_code), reason, utcnow())
+            _deliver_quietly(db, fallback)
+        except sqlite3.Error:
+            unstarted.send_directly(fallback, start.command, reason, utcnow(), start.env, warn)
+        finally:
+            db.close()
+        raise
+
+
+def _open(start: Start, settings: Settings,
+          warn: Callable[[str], None]) -> tuple[Database, int]:
+    """The database and this run's row; when it is unusable (not when another program holds
+    it: that is a normal wait), the alert goes straight to Telegram."""
+    try:
+        db = start.open_db()
+        return db, runs.begin(db, start.command)
+    except (DatabaseProblem, sqlite3.DatabaseError) as exc:
+        reason = unstarted.reason_of(exc)
+        if not any(word in reason for word in ("locked", "busy")):
+            unstarted.send_directly(settings, start.command, reason, utcnow(), start.env, warn)
+        raise
+
+
+def _deliver_quietly(db: Database, settings: Settings) -> None:
+    """Deliver now; a delivery problem changes nothing (the run already has its exit code)."""
+    with contextlib.suppress(OrdertrackError), net.budget():
+        delivery.deliver(db, settings, utcnow())
+
+
 def _record_failure(db: Database, settings: Settings, command: str, run_id: int,
                     exc: BaseException) -> None:
     if isinstance(exc, OrdertrackError):
@@ -56,6 +130,9 @@ def _record_failure(db: Database, settings: Settings, command: str, run_id: int,
         runs.finish(db, run_id, outcome, int(exc.exit_code), error=redact(exc.message))
         if isinstance(exc, BrokerUnavailable):
             broker_down(db, settings, command, exc.message, run_id)
+        elif isinstance(exc, ConfigError):  # e.g. the file broker's folder is gone
+            unstarted.queue(db, command, unstarted.reason_of(exc), utcnow(), run_id)
+            _deliver_quietly(db, settings)
         return
     # The database itself may be what failed: the run's own row is then left as it is.
     with contextlib.suppress(sqlite3.Error):
@@ -79,8 +156,7 @@ def broker_down(db: Database, settings: Settings, command: str, error: str, run_
                                                  "text": f"broker unavailable: {redact(error)}"},
                        utcnow(), run_id)
     if deliver:
-        with contextlib.suppress(OrdertrackError), net.budget():
-            delivery.deliver(db, settings, utcnow())
+        _deliver_quietly(db, settings)
 
 
 def overdue(db: Database, settings: Settings, run_id: int | None = None) -> list[health.Overdue]:

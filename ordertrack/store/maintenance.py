@@ -6,6 +6,7 @@ import stat
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from ordertrack import files
 from ordertrack.core.trading_calendar import ist_date
 from ordertrack.errors import DatabaseProblem
 from ordertrack.store.db import Database, private_dirs, transaction
@@ -138,6 +139,7 @@ def backup(db: Database, db_path: Path, now: datetime, keep: int) -> Path | None
         return None
     folder = private_folder(db_path.parent / "backups")
     target = folder / f"{db_path.stem}-{ist_date(now):%Y%m%d}.db"
+    files.check_target(target)  # VACUUM INTO then a rename: never over a FIFO or a device
     partial = folder / f".{target.name}.partial"  # killed mid-copy: never taken for a backup
     _remove_partials(folder, db_path.stem)
     # Created empty and owner-only first: VACUUM INTO would use the umask's permissions.
