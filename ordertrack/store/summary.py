@@ -78,7 +78,7 @@ def gather(db: Database, day: date, broker_error: str | None, calendar: Calendar
     # what happened while the day was the current one: from its open to the next one's
     span = (to_db(calendar.open_of(day)), to_db(min(cutoff, settled_by(day, calendar))))
     corrections = list(db.query(
-        "SELECT o.order_id, o.symbol, o.side, o.qty, e.filled_qty, e.avg_price, e.reason"
+        "SELECT e.kind, o.order_id, o.symbol, o.side, o.qty, e.filled_qty, e.avg_price, e.reason"
         " FROM events e JOIN orders o ON o.id = e.order_ref WHERE e.at >= ? AND e.at < ?"
         " AND e.kind = 'CORRECTED' ORDER BY e.id", span))
     earlier = [{**r, "outcome": outcome(r)} for r in db.query(
@@ -92,17 +92,30 @@ def gather(db: Database, day: date, broker_error: str | None, calendar: Calendar
     manual = db.execute("SELECT count(*) FROM tracking_changes WHERE at >= ? AND at < ?"
                         " AND cause LIKE 'MANUAL%'", span).fetchone()[0]
     failed = db.execute("SELECT count(*) FROM outbox WHERE status = 'FAILED'").fetchone()[0]
+    still = sorted(by["partially_filled"] + by["still_pending"], key=lambda o: o["id"])
     return {
         "trading_day": day.isoformat(), "complete": broker_error is None, "corrected": False,
         "broker_error": broker_error, "placed": len(mine),
-        "executed": by["executed"], "rejected": by["rejected"],
-        "cancelled": by["cancelled"], "expired": by["expired"],
-        "unconfirmed": by["unconfirmed"], "corrections": corrections,
+        "executed": _finished(by["executed"]), "rejected": _finished(by["rejected"]),
+        "cancelled": _finished(by["cancelled"]), "expired": _finished(by["expired"]),
+        "unconfirmed": _finished(by["unconfirmed"]), "corrections": corrections,
         "earlier": earlier,  # an earlier day's orders settled now: listed, counted on their day
         "partially_filled": len(by["partially_filled"]),
-        "still_pending": by["partially_filled"] + by["still_pending"], "tracked": tracked,
+        "still_pending": [_open(o) for o in still], "tracked": tracked,
         "manual_trades": manual, "notifications_failed": failed,
     }
+
+
+# The summary's entries keep the shapes eod --json and the outbox payload have always had.
+def _finished(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"kind": o["status"], **{k: o[k] for k in ("order_id", "symbol", "side", "qty",
+                                                        "filled_qty", "avg_price", "reason")}}
+            for o in rows]
+
+
+def _open(o: dict[str, Any]) -> dict[str, Any]:
+    return {k: o[k] for k in ("order_id", "symbol", "side", "qty", "filled_qty", "avg_price",
+                              "status")}
 
 
 def last_closed(db: Database) -> dict[str, Any] | None:
