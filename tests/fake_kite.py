@@ -58,7 +58,11 @@ class FakeKite:
         kite_row("220303000308933", "OPEN")]))
     histories: dict[str, Any] = field(default_factory=dict)
     trades: Any = field(default_factory=lambda: ok([
-        {"trade_id": "1", "order_id": "220303000308932", "quantity": 1, "average_price": 9.39}]))
+        {"trade_id": "1", "order_id": "220303000308932", "exchange_order_id": "1100000059569867",
+         "tradingsymbol": "IDEA", "exchange": "NSE", "instrument_token": 3677697,
+         "transaction_type": "BUY", "product": "CNC", "quantity": 1, "average_price": 9.39,
+         "fill_timestamp": "2026-11-24 09:30:05", "order_timestamp": "09:30:05",
+         "exchange_timestamp": "2026-11-24 09:30:05"}]))
     holdings: Any = field(default_factory=lambda: ok([
         {"tradingsymbol": "ITBEES", "exchange": "NSE", "quantity": 45, "t1_quantity": 0}]))
     positions: Any = field(default_factory=lambda: ok({

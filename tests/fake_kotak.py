@@ -95,7 +95,10 @@ class FakeKotak:
     # rising down the list), or a whole reply dict served as is.
     histories: dict[str, Any] = field(default_factory=dict)
     trades: Any = field(default_factory=lambda: {"stat": "ok", "stCode": 200, "data": [
-        {"nOrdNo": "250122000624384", "flId": "1", "fldQty": 1, "avgPrc": "9.39"}]})
+        {"nOrdNo": "250122000624384", "flId": "1", "fldQty": 1, "avgPrc": "9.39",
+         "trnsTp": "B", "trdSym": "IDEA-EQ", "sym": "IDEA", "exSeg": "nse_cm", "prod": "CNC",
+         "flDt": "22-Jan-2025", "flTm": "14:33:01", "exTm": "22-Jan-2025 14:32:53",
+         "rptTp": "fill"}]})
     holdings: Any = field(default_factory=lambda: {"data": [
         {"symbol": "ITBEES", "displaySymbol": "ITBEES", "quantity": 45, "averagePrice": 38.7}]})
     positions: Any = field(default_factory=lambda: {"stat": "Ok", "stCode": 200, "data": [

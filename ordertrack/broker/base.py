@@ -1,6 +1,7 @@
 """What every broker offers, and the one place that picks a broker from the settings. Each
 call returns a Fetch: data, confirmed empty, or failed; its items are normalised (BrokerOrder,
-Holding, Position), so nothing past this boundary reads a broker's own field names."""
+Holding, Position,
+BrokerFill), so nothing past this boundary reads a broker's own field names."""
 
 from typing import Protocol
 
@@ -20,6 +21,8 @@ class Broker(Protocol):
     def holdings(self) -> Fetch: ...
 
     def positions(self) -> Fetch: ...
+
+    def trade_book(self) -> Fetch: ...  # BrokerFill items
 
 
 def make_broker(settings: Settings, db: Database) -> Broker:

@@ -1,8 +1,9 @@
 """The `file` broker: broker replies saved as files, read through the same parser.
 
 ORDERTRACK_BROKER_DIR holds orders.json, holdings.json, positions.json and optionally
-history/<order_id>.json, each exactly as the broker returns it, envelope included: Kotak Neo's
-shape by default, Kite Connect's with ORDERTRACK_BROKER_FORMAT=kite.
+history/<order_id>.json and trades.json (the trade book; without it there is none to read),
+each exactly as the broker returns it, envelope included: Kotak Neo's shape by default, Kite
+Connect's with ORDERTRACK_BROKER_FORMAT=kite.
 """
 
 import json
@@ -80,3 +81,8 @@ class FileBroker:
 
     def positions(self) -> Fetch:
         return self._read("positions.json", self.format.positions)
+
+    def trade_book(self) -> Fetch:
+        if not (self.folder / "trades.json").exists():
+            return Fetch(Outcome.UNSUPPORTED)
+        return self._read("trades.json", self.format.trade_book)

@@ -79,6 +79,13 @@ class Holding:
     qty: int
     t1_qty: int = 0
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # What the broker says the holding cost and is worth, for P&L (None: it does not say).
+    avg_price: float | None = None
+    last_price: float | None = None  # the latest traded price
+    close_price: float | None = None  # the previous session's close
+    cost: float | None = None  # the broker's own total cost
+    value: float | None = None  # the broker's own market value
+    pnl: float | None = None  # the broker's own unrealised P&L
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +95,19 @@ class Position:
     symbol: str
     net_qty: int
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerFill:
+    """One trade-book row: a fill's quantity and price (None when 0 or missing)."""
+
+    order_id: str
+    fill_id: str
+    symbol: str
+    side: Side
+    qty: int
+    price: float | None
+    at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)

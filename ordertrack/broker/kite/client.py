@@ -238,6 +238,9 @@ class KiteClient:
     def trades(self) -> Fetch:
         return self._fetch(TRADES, kite_format.trades)
 
+    def trade_book(self) -> Fetch:
+        return self._fetch(TRADES, kite_format.trade_book)
+
     def holdings(self) -> Fetch:
         return self._fetch(HOLDINGS, kite_format.holdings)
 

@@ -12,7 +12,16 @@ from typing import Any
 from ordertrack.broker import rows
 from ordertrack.broker.rows import ABSURD_QTY, bounded, whole
 from ordertrack.core import symbols
-from ordertrack.core.models import BrokerOrder, BrokerState, Fetch, Holding, Outcome, Position, Side
+from ordertrack.core.models import (
+    BrokerFill,
+    BrokerOrder,
+    BrokerState,
+    Fetch,
+    Holding,
+    Outcome,
+    Position,
+    Side,
+)
 from ordertrack.text import storable
 from ordertrack.timeutil import IST, UTC
 
@@ -169,6 +178,32 @@ def trades(payload: Any) -> Fetch:
     return envelope(payload)
 
 
+def trade_book(payload: Any) -> Fetch:
+    """`GET /trades` → Fetch of BrokerFill (`average_price` is the fill's price)."""
+    fetch = envelope(payload)
+    if fetch.outcome is not Outcome.OK:
+        return fetch
+    fills = [fill_row(row) for row in fetch.items]
+    kept = tuple(f for f in fills if f is not None)
+    return Fetch(Outcome.OK, items=kept, skipped=len(fills) - len(kept))
+
+
+def fill_row(row: Any) -> BrokerFill | None:
+    if not isinstance(row, dict):
+        return None
+    order_id, side, qty = to_text(row.get("order_id")), _side(row.get("transaction_type")), \
+        to_int(row.get("quantity"))
+    symbol = to_text(row.get("tradingsymbol"))
+    if order_id is None or side is None or not qty or qty < 0 or not symbol:
+        return None
+    price = to_number(row.get("average_price"))
+    return BrokerFill(order_id=order_id, fill_id=to_text(row.get("trade_id")) or order_id,
+                      symbol=symbols.normalise(symbol), side=side, qty=qty,
+                      price=price if price and price > 0 else None,
+                      at=parse_time(row.get("fill_timestamp"))
+                      or parse_time(row.get("exchange_timestamp")))
+
+
 # ---- portfolio -------------------------------------------------------------------------------
 
 
@@ -177,7 +212,10 @@ def holding_row(row: Any) -> Holding | None:
         return None
     return Holding(symbols.normalise(to_text(row["tradingsymbol"]) or ""),
                    to_int(row.get("quantity")) or 0, to_int(row.get("t1_quantity")) or 0,
-                   raw=row)
+                   raw=row, avg_price=to_number(row.get("average_price")),
+                   last_price=to_number(row.get("last_price")),
+                   close_price=to_number(row.get("close_price")),
+                   pnl=to_number(row.get("pnl")))
 
 
 def holdings(payload: Any) -> Fetch:

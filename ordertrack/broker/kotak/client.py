@@ -273,6 +273,9 @@ class KotakClient:
     def trades(self) -> Fetch:
         return self._fetch("GET", (TRADES,), kotak_format.trades)
 
+    def trade_book(self) -> Fetch:
+        return self._fetch("GET", (TRADES,), kotak_format.trade_book)
+
     def holdings(self) -> Fetch:
         return self._fetch("GET", (HOLDINGS,), kotak_format.holdings)
 

@@ -12,7 +12,16 @@ from typing import Any
 from ordertrack.broker import rows
 from ordertrack.broker.rows import ABSURD_QTY, bounded, whole
 from ordertrack.core import symbols
-from ordertrack.core.models import BrokerOrder, BrokerState, Fetch, Holding, Outcome, Position, Side
+from ordertrack.core.models import (
+    BrokerFill,
+    BrokerOrder,
+    BrokerState,
+    Fetch,
+    Holding,
+    Outcome,
+    Position,
+    Side,
+)
 from ordertrack.text import storable
 from ordertrack.timeutil import IST, UTC, from_epoch_ns
 
@@ -281,12 +290,41 @@ def holding_row(row: Any) -> Holding | None:
     name = to_text(row.get("displaySymbol")) or to_text(row.get("symbol"))
     if not name:
         return None
-    return Holding(symbols.normalise(name), to_int(row.get("quantity")) or 0, raw=row)
+    return Holding(symbols.normalise(name), to_int(row.get("quantity")) or 0, raw=row,
+                   avg_price=to_float(row.get("averagePrice")),
+                   close_price=to_float(row.get("closingPrice")),
+                   cost=to_float(row.get("holdingCost")), value=to_float(row.get("mktValue")))
 
 
 def trades(payload: Any) -> Fetch:
     """Trade book reply → Fetch of raw fill rows (one per fill)."""
     return envelope(payload)
+
+
+def trade_book(payload: Any) -> Fetch:
+    """`/quick/user/trades` → Fetch of BrokerFill: `avgPrc` is the fill's price, `flDt` +
+    `flTm` its time. Rows without an order id, side or positive quantity are skipped."""
+    fetch = envelope(payload)
+    if fetch.outcome is not Outcome.OK:
+        return fetch
+    fills = [fill_row(row) for row in fetch.items]
+    kept = tuple(f for f in fills if f is not None)
+    return Fetch(Outcome.OK, items=kept, skipped=len(fills) - len(kept))
+
+
+def fill_row(row: Any) -> BrokerFill | None:
+    if not isinstance(row, dict):
+        return None
+    order_id, side, qty = to_text(row.get("nOrdNo")), _side(row.get("trnsTp")), to_int(
+        row.get("fldQty"))
+    symbol = to_text(row.get("trdSym")) or to_text(row.get("sym"))
+    if order_id is None or side is None or not qty or qty < 0 or not symbol:
+        return None
+    price = to_float(row.get("avgPrc"))
+    when = parse_time(f"{row.get('flDt')} {row.get('flTm')}") or parse_time(row.get("exTm"))
+    return BrokerFill(order_id=order_id, fill_id=to_text(row.get("flId")) or order_id,
+                      symbol=symbols.normalise(symbol), side=side, qty=qty,
+                      price=price if price and price > 0 else None, at=when)
 
 
 def error_code(payload: Any) -> int | None:
