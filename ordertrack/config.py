@@ -110,6 +110,7 @@ class Settings:
     ping_url: str | None = field(default=None, repr=False)  # its path is a secret
     webhooks: tuple["Webhook", ...] = ()
     hooks: tuple["Hook", ...] = ()
+    charges: dict[str, Any] | None = field(default=None, hash=False)  # [charges]; None: none
 
 
 @dataclass(frozen=True)
@@ -282,6 +283,9 @@ def _read_toml(path: Path) -> dict[str, dict[str, Any]]:
         if section in ("webhook", "hook"):  # arrays of tables, checked by _webhooks(), _hooks()
             values[section] = {"tables": body}
             continue
+        if section == "charges":
+            values[section] = _charges(path, body)
+            continue
         known = _TOML_KEYS.get(section)
         if known is None or not isinstance(body, dict):
             raise ConfigError(f"config file {path}: unknown section [{section}]")
@@ -291,6 +295,18 @@ def _read_toml(path: Path) -> dict[str, dict[str, Any]]:
             _check_value(path, f"{section}.{key}", known[key][0], value)
         values[section] = body
     return values
+
+
+def _charges(path: Path, body: Any) -> dict[str, Any]:
+    from ordertrack.core import charges
+
+    if not isinstance(body, dict):
+        raise ConfigError(f"config file {path}: [charges] must be a table")
+    try:
+        charges.parse(body)
+    except ValueError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+    return body
 
 
 def _setting(toml: dict[str, dict[str, Any]], section: str, key: str) -> Any:
@@ -371,6 +387,7 @@ def load(
         ping_url=ping_url,
         webhooks=_webhooks(config, toml.get("webhook", {}).get("tables"), env),
         hooks=_hooks(config, toml.get("hook", {}).get("tables")),
+        charges=toml.get("charges"),
     )
 
 

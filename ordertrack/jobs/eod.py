@@ -21,7 +21,7 @@ from ordertrack.core import lifecycle
 from ordertrack.core.models import Change, Fetch, Order
 from ordertrack.core.trading_calendar import Calendar, ist_date
 from ordertrack.errors import BrokerUnavailable, DatabaseProblem, OrdertrackError
-from ordertrack.jobs import report, verify
+from ordertrack.jobs import pnl, report, verify
 from ordertrack.store import maintenance, orders, outbox, summary
 from ordertrack.store.db import Database, transaction
 
@@ -48,6 +48,7 @@ class EodResult:
     report: str | None = None
     report_error: str | None = None
     already_closed: bool = False  # a day without a session, the last trading day closed before
+    pnl_error: str | None = None  # the trade book or holdings read for P&L failed
 
     def failure(self, undelivered: OrdertrackError | None) -> OrdertrackError | None:
         """The error eod exits with: the database's health first, then the broker's, then
@@ -169,7 +170,9 @@ def run(db: Database, broker: Broker, settings: Settings, now: datetime,
     else:
         result.counts = {**verified.counts, **settle_dead(db, broker, settings, now, verified,
                                                             run_id)}
+    result.pnl_error = None if result.broker_error else pnl.refresh(db, broker, now)
     result.summary = payload = summary.gather(db, day, result.broker_error, calendar)
+    pnl.add_to_summary(db, payload, day, settings.charges, now)
     if not result.session and outbox.find(db, f"summary:{day}:final") is not None:
         # a weekend or holiday eod re-closes nothing: the day's summary and report stand
         result.already_closed = True

@@ -14,6 +14,7 @@ from ordertrack.config import Settings
 from ordertrack.core import lifecycle, matching
 from ordertrack.core.models import BrokerOrder, Change, Event, Fetch, Order, Outcome, local_ref
 from ordertrack.errors import BrokerUnavailable, UsageProblem
+from ordertrack.jobs import pnl
 from ordertrack.store import orders as store
 from ordertrack.store import outbox, tracking
 from ordertrack.store.db import Database, transaction
@@ -99,13 +100,16 @@ def apply_change(db: Database, change: Change, now: datetime, run_id: int | None
             tracking.apply_fill(db, change.after.symbol, change.after.side, event.delta_qty,
                                 now, change.after.id, event_id)
         notify = event.notify
+        payload = _payload(change.after, event)
+        if event.delta_qty:
+            payload.update(pnl.sell_figures(db, change.after, event, event_id, now))
         if event.kind == "UNKNOWN_STATUS":
             notify = store.note_status(db, event.broker_status or "", change.after.order_id,
                                        event.raw, now)
         if notify and writes is not None:
-            writes.notifications.append((event.key, event.kind, _payload(change.after, event)))
+            writes.notifications.append((event.key, event.kind, payload))
         elif notify:
-            outbox.enqueue(db, event.key, event.kind, _payload(change.after, event), now, run_id)
+            outbox.enqueue(db, event.key, event.kind, payload, now, run_id)
 
 
 def _count(result: VerifyResult, change: Change, missing: bool) -> None:
@@ -162,8 +166,11 @@ def run(db: Database, broker: Broker, settings: Settings, now: datetime,
     result.book, result.skipped_rows = book.outcome.value, book.skipped
     rows = {row.order_id: row for row in book.items}
     histories = _histories(broker, store.open_orders(db, not_in=rows), set(rows), now, settings)
+    # the trade book only when this book shows a new fill: its prices go with the notification
+    trades = pnl.read_trade_book(broker) if pnl.saw_fill(db, book.items) else None
     writes = Writes()
     with transaction(db):
+        pnl.keep_fills(db, trades, now)
         orders, ambiguous = _resolve(db, store.open_orders(db), book.items, now, run_id, result)
         for order in orders:
             if order_id and order.order_id != order_id and f"#{order.id}" != order_id:

@@ -335,3 +335,46 @@ def m014_delivery_retention(db: Database) -> None:
     db.execute("CREATE INDEX webhook_deliveries_created ON webhook_deliveries (created_at)")
     db.execute("CREATE INDEX outbox_created ON outbox (created_at)")
     db.execute("CREATE INDEX outbox_digest ON outbox (digest_id) WHERE digest_id IS NOT NULL")
+
+
+@MIGRATIONS()
+def m015_fills(db: Database) -> None:
+    # P&L (issue 26). `fills`: each fill from the broker's trade book (source 'trade_book'),
+    # prices as exact decimal text, NULL when the broker gave none worth believing.
+    db.execute("""CREATE TABLE fills (
+        id INTEGER PRIMARY KEY,
+        fill_id TEXT NOT NULL UNIQUE,
+        order_id TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        side TEXT NOT NULL CHECK (side IN ('BUY', 'SELL')),
+        qty INTEGER NOT NULL CHECK (qty > 0),
+        price TEXT,
+        at TEXT NOT NULL,
+        day TEXT NOT NULL,
+        manual INTEGER NOT NULL DEFAULT 0,
+        recorded_at TEXT NOT NULL
+    )""")
+    db.execute("CREATE INDEX fills_day ON fills (day, symbol)")
+    db.execute("CREATE INDEX fills_order ON fills (order_id)")
+    # What the broker said a holding cost and was worth, per IST day: a day's starting cost
+    # and the prices unrealised P&L is valued at.
+    db.execute("""CREATE TABLE pnl_marks (
+        day TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        qty INTEGER NOT NULL,
+        avg_price TEXT,
+        price TEXT,
+        price_source TEXT,
+        broker_cost TEXT,
+        broker_value TEXT,
+        broker_pnl TEXT,
+        at TEXT NOT NULL,
+        PRIMARY KEY (day, symbol)
+    )""")
+    # What a sell's execution realised, by its event: the notification and the feed read it.
+    db.execute("""CREATE TABLE sell_pnl (
+        event_id INTEGER PRIMARY KEY REFERENCES events (id),
+        realised TEXT NOT NULL,
+        avg_cost TEXT,
+        at TEXT NOT NULL
+    )""")

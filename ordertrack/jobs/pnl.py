@@ -1,0 +1,239 @@
+"""P&L from the broker's own fills (issue 26): reading the trade book and the holdings' cost,
+what one sell realised (verify's execution notification), the day's figures (eod's summary)
+and any period's (`ordertrack pnl`, the report). The rules are core/pnl.py's."""
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from ordertrack.broker.base import Broker
+from ordertrack.core import charges as charges_core
+from ordertrack.core import pnl as core
+from ordertrack.core.models import BrokerOrder, Event, Fetch, Order, Outcome, Side
+from ordertrack.core.trading_calendar import ist_date
+from ordertrack.errors import UsageProblem
+from ordertrack.store import fills as store
+from ordertrack.store.db import Database
+
+BEFORE_CHARGES = "before charges"
+# How far back a period's starting cost is looked for before it is called unknown.
+BASIS_LOOKBACK = timedelta(days=400)
+FILL_IN = timedelta(days=7)  # how far back eod gives sells seen without a trade book a figure
+
+
+def saw_fill(db: Database, book: tuple[BrokerOrder, ...]) -> bool:
+    """Whether the order book shows a fill of a registered order that ordertrack has not
+    recorded yet (only then does verify read the trade book)."""
+    shown = {row.order_id: row.filled_qty for row in book if row.filled_qty}
+    if not shown:
+        return False
+    recorded = store.filled_of(db, list(shown))
+    return any(qty > recorded[oid] for oid, qty in shown.items() if oid in recorded and qty)
+
+
+def read_trade_book(broker: Broker) -> Fetch:
+    try:
+        return broker.trade_book()
+    except AttributeError:  # a broker without a trade book
+        return Fetch(Outcome.UNSUPPORTED)
+
+
+def keep_fills(db: Database, fetch: Fetch | None, now: datetime) -> int:
+    """Record a usable trade book's fills (in the caller's transaction)."""
+    if fetch is None or fetch.outcome is not Outcome.OK:
+        return 0
+    return store.save_fills(db, fetch.items, now)
+
+
+def sell_figures(db: Database, order: Order, event: Event, event_id: int,
+                 now: datetime) -> dict[str, Any]:
+    """What a SELL fill event realised and against what average cost, for its notification;
+    {} when the trade book does not (yet) list all of the order's fills, or any is unpriced."""
+    if order.side is not Side.SELL or event.kind not in ("EXECUTED", "PARTIAL_FILL") \
+            or not order.order_id:
+        return {}
+    today = ist_date(now)
+    day_fills = store.fills_between(db, today - BASIS_LOOKBACK, today, order.symbol)
+    mine = [f for f in day_fills if f.order_id == order.order_id
+            and not f.fill_id.startswith(("order:", "manual:"))]
+    if sum(f.qty for f in mine) < event.filled_qty:
+        return {}  # the trade book is behind the order book: eod fills it in
+    result = _order_realised(db, order.order_id, day_fills, today)
+    if result is None:
+        return {}
+    realised, avg = result
+    already = sum((Fraction(Decimal(v)) for v in store.realised_of_order(
+        db, order.order_id, event_id).values()), Fraction(0))
+    store.save_sell(db, event_id, realised - already, avg, now)
+    return {"realised": _money(realised - already), "avg_cost": _money(avg)}
+
+
+def _order_realised(db: Database, order_id: str, fills: list[core.Fill],
+                    today: date) -> tuple[Fraction, Fraction | None] | None:
+    first = min((f.day for f in fills if f.order_id == order_id), default=today)
+    basis_day, bases = store.bases(db, first)
+    before = [f for f in fills if basis_day is not None and basis_day <= f.day < first]
+    period = [f for f in fills if f.day >= first]
+    return core.sell_realised(bases, before, period, order_id)
+
+
+def fill_in_sells(db: Database, since: datetime, now: datetime) -> int:
+    """Sells seen while the trade book could not be read get their realised figure now."""
+    done = 0
+    for row in store.unpriced_sells(db, since):
+        order = _order_of(db, row["order_id"])
+        if order is None:
+            continue
+        event = Event(row["kind"], "", order.status, row["filled_qty"])
+        done += bool(sell_figures(db, order, event, row["id"], now))
+    return done
+
+
+def _order_of(db: Database, order_id: str) -> Order | None:
+    from ordertrack.store import orders
+
+    row = orders.find_order(db, order_id)
+    return orders.order_from_row(row) if row else None
+
+
+def refresh(db: Database, broker: Broker, now: datetime) -> str | None:
+    """eod's read: the trade book's fills and the holdings' cost and prices for today. Returns
+    what failed, or None."""
+    trades, holdings = read_trade_book(broker), broker.holdings()
+    problems = []
+    from ordertrack.store.db import transaction
+
+    with transaction(db):
+        if trades.outcome is Outcome.FAILED:
+            problems.append(f"trade book: {trades.error}")
+        keep_fills(db, trades, now)
+        if holdings.outcome is Outcome.FAILED:
+            problems.append(f"holdings: {holdings.error}")
+        elif holdings.usable:
+            store.save_marks(db, ist_date(now), holdings.items, now)
+    return "; ".join(problems) or None
+
+
+def save_marks(db: Database, holdings: Fetch, now: datetime) -> None:
+    """reconcile's holdings, kept as the cost the day starts from (caller's transaction)."""
+    if holdings.usable:
+        store.save_marks(db, ist_date(now), holdings.items, now)
+
+
+# ---- a period's figures -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    first: date
+    last: date
+
+
+def period(today: date, day: date | None = None, week: bool = False, month: bool = False,
+           first: date | None = None, last: date | None = None) -> Period:
+    """`--day D` (default today), `--week`/`--month` (the 7 and 30 IST days ending today, as
+    `report --week` does), or `--from D --to D`; UsageProblem for a mix or a reversed range."""
+    chosen = sum(x for x in (day is not None, week, month, first is not None or last is not None))
+    if chosen > 1:
+        raise UsageProblem("give one of --day, --week, --month or --from/--to")
+    if week or month:
+        return Period(today - timedelta(days=6 if week else 29), today)
+    if first is not None or last is not None:
+        if first is None or last is None:
+            raise UsageProblem("--from and --to go together")
+        if first > last:
+            raise UsageProblem(f"--from {first} is after --to {last}")
+        return Period(first, last)
+    return Period(day or today, day or today)
+
+
+def figures(db: Database, p: Period, charges_table: dict[str, Any] | None) -> dict[str, Any]:
+    """The period's P&L as `pnl --json` shows it."""
+    basis_day, bases = store.bases(db, p.first)
+    fills = store.fills_between(db, (basis_day or p.first), p.last)
+    before = [f for f in fills if f.day < p.first]
+    inside = [f for f in fills if f.day >= p.first]
+    result = core.compute(bases, before, inside, store.marks(db, p.last))
+    cost = (charges_core.total(charges_core.parse(charges_table), inside)
+            if charges_table is not None else None)
+    return {
+        "from": p.first.isoformat(), "to": p.last.isoformat(),
+        "realised": _money(result.realised), "unrealised": _money(result.unrealised),
+        "charges": _money(cost), "net": _money(result.realised - cost) if cost is not None
+        else None, "before_charges": cost is None,
+        "symbols": [_symbol(s) for s in result.symbols],
+    }
+
+
+def _symbol(s: core.SymbolPnl) -> dict[str, Any]:
+    return {"symbol": s.symbol, "bought_qty": s.bought_qty, "sold_qty": s.sold_qty,
+            "avg_cost": _money(s.avg_cost), "realised": _money(s.realised),
+            "open_qty": s.open_qty, "close_price": _money(s.close_price),
+            "unrealised": _money(s.unrealised), "manual": _money(s.manual)}
+
+
+def extras(db: Database, p: Period) -> dict[str, Any]:
+    """What the table and the report add to the JSON: price sources, unpriced fills and the
+    realised P&L of each day (for the cumulative chart)."""
+    basis_day, bases = store.bases(db, p.first)
+    fills = store.fills_between(db, (basis_day or p.first), p.last)
+    result = core.compute(bases, [f for f in fills if f.day < p.first],
+                          [f for f in fills if f.day >= p.first], store.marks(db, p.last))
+    days = []
+    day = p.first
+    while day <= p.last:
+        realised = figures(db, Period(day, day), None)["realised"]
+        days.append((day.isoformat(), realised))
+        day += timedelta(days=1)
+    running, cumulative = Decimal(0), []
+    for iso, amount in days:
+        running += Decimal(str(amount))
+        cumulative.append({"day": iso, "realised": amount, "cumulative": float(running)})
+    return {"sources": {s.symbol: s.price_source for s in result.symbols},
+            "unknown": {s.symbol: s.unknown_fills for s in result.symbols if s.unknown_fills},
+            "days": cumulative}
+
+
+def _money(amount: Fraction | None) -> float | None:
+    value = core.rupees(amount)
+    return None if value is None else float(value)
+
+
+def mismatches(db: Database, day: date, p: dict[str, Any]) -> list[str]:
+    """Where the broker's own average cost disagrees with ours (a corporate action, a trade
+    outside the account's view): said once, instead of a confident wrong number."""
+    ours = {s["symbol"]: s for s in p["symbols"]}
+    out = []
+    for row in store.broker_figures(db, day):
+        mine = ours.get(row["symbol"])
+        theirs = core.price(row["avg_price"])
+        if mine is None or theirs is None or mine["avg_cost"] is None or not mine["open_qty"]:
+            continue
+        if not core.agrees(Fraction(Decimal(str(mine["avg_cost"]))), theirs, 1):
+            out.append(f"{row['symbol']}: broker's average cost {float(theirs):.2f},"
+                       f" ordertrack's {mine['avg_cost']:.2f}")
+    return out
+
+
+def day_block(db: Database, day: date, charges_table: dict[str, Any] | None) -> dict[str, Any]:
+    """The daily summary's P&L: the day's figures and any disagreement with the broker."""
+    block = figures(db, Period(day, day), charges_table)
+    block["valued"] = sum(1 for s in block["symbols"]
+                          if s["open_qty"] and s["unrealised"] is not None)
+    block["mismatches"] = mismatches(db, day, block)
+    return block
+
+
+def add_to_summary(db: Database, payload: dict[str, Any], day: date,
+                   charges_table: dict[str, Any] | None, now: datetime) -> None:
+    """eod: sells seen without a trade book get their figure, and the day's summary its P&L
+    (only when the day has fills or valued holdings: a quiet day's summary is as before)."""
+    from ordertrack.store.db import transaction
+
+    with transaction(db):
+        fill_in_sells(db, now - FILL_IN, now)
+    block = day_block(db, day, charges_table)
+    if any(s["bought_qty"] or s["sold_qty"] or s["unrealised"] for s in block["symbols"]):
+        payload["pnl"] = block
