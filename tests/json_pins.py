@@ -267,6 +267,7 @@ def _day(cli: _Runner, broker: BrokerFiles, tmp: Path) -> None:
         pin("outbox-list-after-eod", "outbox", "list", "--oldest", "--json")
         pin("outbox-list-sent", "outbox", "list", "--status", "SENT", "--json")
         pin("datasette-metadata", "datasette-metadata")
+        pin("pnl", "pnl", "--json")
 
 
 def collect() -> list[Output]:

@@ -179,6 +179,8 @@ def test_rows_recorded_before_the_feed_join_it_in_time_order(tmp_path):
                " ('y', 'EXECUTED', '{}', '2026-11-30T04:31:00.000000+00:00')")
     [m011] = [m for m in MIGRATIONS._migrations if m.name.startswith("m011")]
     m011.fn(db)
+    for later in [m for m in MIGRATIONS._migrations if m.name > "m012"]:
+        later.fn(db)  # the feed is read in today's schema (m015 added sells' realised P&L)
     got = feed.since(db)
     assert [(e["id"], e["kind"], e["symbol"] or e["reason"]) for e in got] == [
         (1, "TRACKING_CHANGE", "A"), (2, "SYSTEM_ALERT", "late"), (3, "TRACKING_CHANGE", "B")]

@@ -43,9 +43,17 @@ def test_partial_fills_of_one_order_realise_in_parts() -> None:
 
 
 def test_intraday_round_trip_realises_against_the_days_buys() -> None:
-    bases = {"INFY": Basis("INFY", 0, None)}
+    bases = {"INFY": Basis("INFY", 10, Fraction(100))}  # held at 100 when the day began
     row = pnl.compute(bases, [], [fill("BUY", 4, 200), fill("SELL", 4, 195)], {}).symbols[0]
-    assert row.realised == -20 and row.open_qty == 0
+    assert row.realised == -20  # against the day's buy at 200, not the average with holdings
+    assert row.open_qty == 10 and row.avg_cost == 100
+
+
+def test_next_day_the_days_buys_join_the_average() -> None:
+    bases = {"INFY": Basis("INFY", 10, Fraction(100))}
+    fills = [fill("BUY", 10, 110), fill("SELL", 5, 120, day=DAY + timedelta(days=1))]
+    row = pnl.compute(bases, [], fills, {}).symbols[0]
+    assert row.realised == 5 * (120 - 105) and row.avg_cost == 105
 
 
 def test_short_covered_the_same_day() -> None:
@@ -93,24 +101,28 @@ def test_rupees_round_to_paise() -> None:
 
 
 prices = st.integers(min_value=1, max_value=500_000).map(lambda p: Fraction(p, 100))
-steps = st.lists(st.tuples(st.sampled_from(["BUY", "SELL"]), st.integers(1, 500), prices),
-                 max_size=30)
+steps = st.lists(st.tuples(st.sampled_from(["BUY", "SELL"]), st.integers(1, 500), prices,
+                           st.booleans()), max_size=30)
 
 
 @given(steps, st.integers(-200, 200), prices, prices)
-def test_realised_plus_unrealised_is_value_minus_cost(seq: list[tuple[str, int, Fraction]],
-                                                      start_qty: int, start_avg: Fraction,
-                                                      close: Fraction) -> None:
+def test_realised_plus_unrealised_is_value_minus_cost(
+        seq: list[tuple[str, int, Fraction, bool]], start_qty: int, start_avg: Fraction,
+        close: Fraction) -> None:
+    """Over any days of buys, sells, shorts and covers, from any starting holding."""
     bases = {"X": Basis("X", start_qty, start_avg)}
-    fills = [Fill("X", Side(s), q, p, T0 + timedelta(seconds=i), DAY, f"f{i}", f"o{i}")
-             for i, (s, q, p) in enumerate(seq)]
+    days = [DAY + timedelta(days=sum(next_day for *_, next_day in seq[: i + 1]))
+            for i in range(len(seq))]
+    fills = [Fill("X", Side(s), q, p, T0 + timedelta(days=(d - DAY).days, seconds=i), d,
+                  f"f{i}", f"o{i}") for i, ((s, q, p, _), d) in enumerate(zip(seq, days))]
+    seq3 = [(s, q, p) for s, q, p, _ in seq]
     result = pnl.compute(bases, [], fills, {"X": Mark(close, "last_price")})
     row = result.symbols[0] if result.symbols else None
     realised = row.realised if row else Fraction(0)
     unrealised = (row.unrealised if row else Fraction(0)) or Fraction(0)
-    cash_in = sum(q * p for s, q, p in seq if s == "SELL")
-    cash_out = sum(q * p for s, q, p in seq if s == "BUY")
-    end_qty = start_qty + sum(q if s == "BUY" else -q for s, q, _ in seq)
+    cash_in = sum(q * p for s, q, p in seq3 if s == "SELL")
+    cash_out = sum(q * p for s, q, p in seq3 if s == "BUY")
+    end_qty = start_qty + sum(q if s == "BUY" else -q for s, q, _ in seq3)
     market_value = end_qty * close + cash_in
     cost = start_qty * start_avg + cash_out
     assert realised + unrealised == market_value - cost

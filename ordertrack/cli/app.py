@@ -717,6 +717,7 @@ def report_command(
     day: Annotated[str | None, typer.Option("--day", help="One IST day, YYYY-MM-DD "
                                             "[default: today].")] = None,
     week: Annotated[bool, typer.Option("--week", help="The seven days ending today.")] = False,
+    month: Annotated[bool, typer.Option("--month", help="The thirty days ending today.")] = False,
     first: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")] = None,
     last: Annotated[str | None, typer.Option("--to", help="Last day [default: today].")] = None,
     out: Annotated[Path | None, typer.Option(
@@ -726,18 +727,19 @@ def report_command(
     """A self-contained HTML report: the day at a glance, order timeline, rejections, tracked
     quantities, run health and notifications."""
     from ordertrack import files
-    from ordertrack.jobs import report
+    from ordertrack.jobs import pnl, pnl_report, report
     from ordertrack.store import report_data
 
-    period = report_data.period(ist_date(utcnow()), day, week, first, last)
+    period = pnl.period(ist_date(utcnow()), day, week, month, first, last)
     target = None if str(out) == "-" else out or Path(report.default_name(period))
     if target is not None:  # refused before any work; write() checks again
         _writing(target, lambda: files.check_target(target))
     shell = _shell(ctx)
     if not shell.settings.db_path.expanduser().exists():
         raise DatabaseProblem(f"no database at {shell.settings.db_path}: nothing to report")
-    page = report.render(report_data.gather(shell.open(), period,
-                                            shell.settings.missing.calendar, utcnow()))
+    data = report_data.gather(shell.open(), period, shell.settings.missing.calendar, utcnow())
+    data.pnl = pnl_report.block(shell.open(), period, shell.settings.charges)
+    page = report.render(data)
     if target is None:
         sys.stdout.write(page)
         return
@@ -958,3 +960,80 @@ def _event_line(e: dict[str, Any]) -> str:
                                              "tracked_qty", "reason") if e[k] is not None)
     return one_line(f"{show(from_db(e['at']))}  {e['kind']:<16} {what}"
                     + (f" — {extra}" if extra else ""))
+
+
+# ---- pnl (issue 26) --------------------------------------------------------------------------
+
+_MONEY_KEYS = ("realised", "unrealised", "charges", "net", "avg_cost", "close_price", "manual")
+
+
+def _money_json(data: Any) -> str:
+    """JSON with every amount as a number with two decimals (412.5 → 412.50)."""
+    import json
+    import re
+
+    def mark(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: f"@@money:{v:.2f}@@" if k in _MONEY_KEYS and isinstance(v, float)
+                    else mark(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [mark(v) for v in value]
+        return value
+
+    text = json.dumps(mark(data), indent=2, ensure_ascii=False)
+    return re.sub(r'"@@money:(-?[0-9]+\.[0-9]{2})@@"', r"\1", text)
+
+
+@app.command("pnl")
+def pnl_command(
+    ctx: typer.Context,
+    day: Annotated[str | None, typer.Option("--day", help="One IST day, YYYY-MM-DD "
+                                            "[default: today].")] = None,
+    week: Annotated[bool, typer.Option("--week", help="The seven days ending today.")] = False,
+    month: Annotated[bool, typer.Option("--month", help="The thirty days ending today.")] = False,
+    first: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")] = None,
+    last: Annotated[str | None, typer.Option("--to", help="Last day [default: today].")] = None,
+    json_: JsonFlag = False,
+) -> None:
+    """Realised and unrealised P&L from the broker's own fills, per symbol, before charges
+    unless [charges] is configured."""
+    from ordertrack.jobs import pnl
+
+    period = pnl.period(ist_date(utcnow()), day, week, month, first, last)
+    shell = _shell(ctx)
+    db = shell.open(create=False)
+    figures = pnl.figures(db, period, shell.settings.charges)
+    if json_:
+        sys.stdout.write(_money_json(figures) + "\n")
+        return
+    _pnl_table(figures, pnl.extras(db, period), period.label())
+
+
+def _pnl_table(f: dict[str, Any], extras: dict[str, Any], label: str) -> None:
+    from rich.table import Table
+
+    from ordertrack.notify.messages import inr, signed_inr
+
+    table = Table(title=f"P&L {label}", title_justify="left")
+    for name in ("Symbol", "Bought", "Sold", "Avg cost", "Realised", "Open", "Close price",
+                 "Unrealised"):
+        table.add_column(name, justify="left" if name == "Symbol" else "right")
+    for r in f["symbols"]:
+        manual = " (manual)" if r["manual"] else ""
+        table.add_row(r["symbol"] + manual, str(r["bought_qty"]), str(r["sold_qty"]),
+                      inr(r["avg_cost"]), signed_inr(r["realised"]), str(r["open_qty"]),
+                      inr(r["close_price"]),
+                      signed_inr(r["unrealised"]) if r["open_qty"] else "-")
+    render.console.print(table)
+    total = f"Realised {signed_inr(f['realised'])}, unrealised {signed_inr(f['unrealised'])}"
+    if f["charges"] is None:
+        total += " (before charges)"
+    else:
+        total += f"; charges {inr(f['charges'])}, net {signed_inr(f['net'])}"
+    render.console.print(total, markup=False)
+    sources = sorted({s for s in extras["sources"].values() if s})
+    if sources:
+        render.console.print(f"Unrealised valued at: {', '.join(sources)}", markup=False)
+    for symbol, n in extras["unknown"].items():
+        render.console.print(f"{symbol}: {n} fill(s) with price unknown, left out",
+                             markup=False)

@@ -72,71 +72,106 @@ class Mark:
 
 
 @dataclass
+class Pool:
+    """A quantity held (negative: short) and its total cost (for a short, what it was sold
+    for), both positive amounts; `unknown` when some of it came at no known price."""
+
+    qty: int = 0
+    cost: Fraction = Fraction(0)
+    unknown: bool = False
+
+    def take(self, m: int) -> Fraction | None:
+        """Remove `m` (≤ |qty|) at the pool's average; the cost removed, None if unknown."""
+        cost = None if self.unknown else self.cost * m / abs(self.qty)
+        self.cost -= cost or 0
+        self.qty -= m if self.qty > 0 else -m
+        if self.qty == 0:
+            self.cost, self.unknown = Fraction(0), False
+        return cost
+
+
+@dataclass
 class Book:
-    """One symbol's running position and what its sells realised."""
+    """One symbol: what was held when the day began (`carry`, at the holdings' average) and
+    the day's own buys or shorts (`today`). A sell closes the day's buys first (an intraday
+    round trip realises against the day's buys), then the holdings; a buy covers shorts the
+    same way. A new day merges `today` into `carry`, moving its average."""
 
     symbol: str
-    qty: int = 0
-    cost: Fraction = Fraction(0)  # total cost of `qty` (negative qty: proceeds of the short)
+    carry: Pool = field(default_factory=Pool)
+    today: Pool = field(default_factory=Pool)
+    day: date | None = None
     bought_qty: int = 0
     sold_qty: int = 0
     realised: Fraction = Fraction(0)
     manual: Fraction = Fraction(0)  # the part of `realised` from manual trades
-    unknown: int = 0  # fills counted with no price: the figures leave them out
-    cost_unknown: bool = False  # the starting cost is not known
+    unknown: int = 0  # fills whose P&L cannot be known (no price, or no cost): left out
     buy_value: Fraction = Fraction(0)
     sell_value: Fraction = Fraction(0)
-    events: list[tuple[Fill, Fraction | None, Fraction | None]] = field(default_factory=list)
+
+    @property
+    def qty(self) -> int:
+        return self.carry.qty + self.today.qty
 
     @property
     def avg_cost(self) -> Fraction | None:
-        return None if self.qty == 0 or self.cost_unknown else self.cost / self.qty
+        pools = [p for p in (self.carry, self.today) if p.qty]
+        if not pools or any(p.unknown for p in pools) or self.qty == 0:
+            return None
+        return sum((p.cost for p in pools), Fraction(0)) / abs(self.qty)
 
 
 def start(basis: Basis) -> Book:
-    book = Book(basis.symbol, qty=basis.qty)
-    if basis.qty and basis.avg_cost is None:
-        book.cost_unknown = True
-    elif basis.avg_cost is not None:
-        book.cost = basis.avg_cost * basis.qty
-    return book
+    cost = basis.avg_cost * abs(basis.qty) if basis.avg_cost is not None else Fraction(0)
+    return Book(basis.symbol, carry=Pool(basis.qty, cost,
+                                         unknown=bool(basis.qty) and basis.avg_cost is None))
 
 
-def apply(book: Book, fill: Fill, count: bool = True) -> Fraction | None:
-    """Move `book` by one fill; returns what it realised (None: price or cost unknown).
-    With count False the fill only moves the position (a fill before the period)."""
-    if fill.price is None:
-        book.unknown += count
-        _move_unpriced(book, fill)
-        return None
-    signed = fill.qty if fill.side is Side.BUY else -fill.qty
+def _new_day(book: Book, day: date) -> None:
+    if book.day is not None and book.day != day and book.today.qty:
+        carry, today = book.carry, book.today
+        if carry.qty * today.qty < 0:  # cannot happen by the rules above; never guess
+            carry.unknown = True
+        carry.qty, carry.cost = carry.qty + today.qty, carry.cost + today.cost
+        carry.unknown = carry.unknown or today.unknown
+        if carry.qty == 0:
+            carry.cost, carry.unknown = Fraction(0), False
+        book.today = Pool()
+    book.day = day
+
+
+def apply(book: Book, fill: Fill, count: bool = True) -> tuple[Fraction | None, Fraction, int]:
+    """Move `book` by one fill. Returns what it realised (0 when it closed nothing; None when
+    its price or the cost it closed is unknown), the cost it closed and how many. With
+    count False the fill only moves the position (a fill before the period)."""
+    _new_day(book, fill.day)
     if count:
         _tally(book, fill)
-    closing = min(abs(signed), abs(book.qty)) if book.qty * signed < 0 else 0
-    realised: Fraction | None = None
-    if closing:
-        avg = book.avg_cost
-        if avg is not None:
-            direction = 1 if book.qty > 0 else -1
-            realised = (fill.price - avg) * closing * direction
-            if count:
-                book.realised += realised
-                book.manual += realised if fill.manual else 0
-        elif count:
-            book.unknown += 1  # a sell against a cost nobody knows realises nothing we can say
-        book.cost -= (avg or 0) * closing * (1 if book.qty > 0 else -1)
-        book.qty += closing if signed > 0 else -closing
-    rest = abs(signed) - closing
+    sign = 1 if fill.side is Side.BUY else -1
+    rest, gain, closed, closed_cost, unknown = fill.qty, Fraction(0), 0, Fraction(0), False
+    for pool in (book.today, book.carry):
+        if rest and pool.qty * sign < 0:
+            m, long = min(rest, abs(pool.qty)), pool.qty > 0
+            cost = pool.take(m)
+            if cost is None or fill.price is None:
+                unknown = True
+            else:
+                gain += (fill.price * m - cost) if long else (cost - fill.price * m)
+                closed_cost += cost
+            rest, closed = rest - m, closed + m
     if rest:
-        if book.qty == 0:
-            book.cost_unknown = False
-        book.qty += rest if signed > 0 else -rest
-        book.cost += fill.price * rest * (1 if signed > 0 else -1)
-    if book.qty == 0:
-        book.cost, book.cost_unknown = Fraction(0), False
+        book.today.qty += sign * rest
+        if fill.price is None:
+            book.today.unknown = True
+        else:
+            book.today.cost += fill.price * rest
+    realised = None if unknown else gain
     if count:
-        book.events.append((fill, realised, book.avg_cost))
-    return realised
+        book.unknown += unknown or fill.price is None
+        if realised is not None:
+            book.realised += realised
+            book.manual += realised if fill.manual else 0
+    return realised, closed_cost, closed
 
 
 def _tally(book: Book, fill: Fill) -> None:
@@ -145,14 +180,6 @@ def _tally(book: Book, fill: Fill) -> None:
         book.bought_qty, book.buy_value = book.bought_qty + fill.qty, book.buy_value + value
     else:
         book.sold_qty, book.sell_value = book.sold_qty + fill.qty, book.sell_value + value
-
-
-def _move_unpriced(book: Book, fill: Fill) -> None:
-    """A fill without a price still moves the quantity; the cost from then on is unknown."""
-    book.qty += fill.qty if fill.side is Side.BUY else -fill.qty
-    book.cost_unknown = book.qty != 0
-    if book.qty == 0:
-        book.cost = Fraction(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,23 +258,20 @@ def _row(book: Book, mark: Mark | None) -> SymbolPnl:
 
 def sell_realised(bases: dict[str, Basis], before: list[Fill], fills: list[Fill],
                   order_id: str) -> tuple[Fraction, Fraction | None] | None:
-    """What one order's fills realised and the average cost they sold against, or None when
-    any of its fills has no price (or its cost is unknown)."""
+    """What one order's fills realised and the average cost they closed against, or None
+    when any of its fills has no price (or closed a cost nobody knows)."""
     books: dict[str, Book] = {s: start(b) for s, b in bases.items()}
     for fill in sorted(before, key=_order):
         apply(books.setdefault(fill.symbol, Book(fill.symbol)), fill, count=False)
-    total, avg, seen = Fraction(0), None, False
+    total, cost, closed, seen = Fraction(0), Fraction(0), 0, False
     for fill in sorted(fills, key=_order):
-        book = books.setdefault(fill.symbol, Book(fill.symbol))
-        cost_before = book.avg_cost
-        realised = apply(book, fill)
+        realised, closed_cost, n = apply(books.setdefault(fill.symbol, Book(fill.symbol)), fill)
         if fill.order_id == order_id:
             seen = True
             if realised is None:
                 return None
-            total += realised
-            avg = avg if avg is not None else cost_before
-    return (total, avg) if seen else None
+            total, cost, closed = total + realised, cost + closed_cost, closed + n
+    return (total, cost / closed if closed else None) if seen else None
 
 
 def cumulative(pnl_by_day: list[tuple[date, Fraction]]) -> list[tuple[date, Fraction]]:

@@ -2,7 +2,6 @@
 what one sell realised (verify's execution notification), the day's figures (eod's summary)
 and any period's (`ordertrack pnl`, the report). The rules are core/pnl.py's."""
 
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -15,7 +14,9 @@ from ordertrack.core.models import BrokerOrder, Event, Fetch, Order, Outcome, Si
 from ordertrack.core.trading_calendar import ist_date
 from ordertrack.errors import UsageProblem
 from ordertrack.store import fills as store
+from ordertrack.store import report_data
 from ordertrack.store.db import Database
+from ordertrack.store.report_data import Period
 
 BEFORE_CHARGES = "before charges"
 # How far back a period's starting cost is looked for before it is called unknown.
@@ -125,37 +126,30 @@ def save_marks(db: Database, holdings: Fetch, now: datetime) -> None:
 # ---- a period's figures -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Period:
-    first: date
-    last: date
-
-
-def period(today: date, day: date | None = None, week: bool = False, month: bool = False,
-           first: date | None = None, last: date | None = None) -> Period:
+def period(today: date, day: str | None = None, week: bool = False, month: bool = False,
+           first: str | None = None, last: str | None = None) -> Period:
     """`--day D` (default today), `--week`/`--month` (the 7 and 30 IST days ending today, as
-    `report --week` does), or `--from D --to D`; UsageProblem for a mix or a reversed range."""
-    chosen = sum(x for x in (day is not None, week, month, first is not None or last is not None))
-    if chosen > 1:
-        raise UsageProblem("give one of --day, --week, --month or --from/--to")
-    if week or month:
-        return Period(today - timedelta(days=6 if week else 29), today)
-    if first is not None or last is not None:
-        if first is None or last is None:
-            raise UsageProblem("--from and --to go together")
-        if first > last:
-            raise UsageProblem(f"--from {first} is after --to {last}")
-        return Period(first, last)
-    return Period(day or today, day or today)
+    `report --week` does), or `--from D [--to D]`; UsageProblem for a mix."""
+    if month:
+        if day is not None or week or first is not None or last is not None:
+            raise UsageProblem("choose one of --day, --week, --month, or --from/--to")
+        return Period(today - timedelta(days=29), today)
+    return report_data.period(today, day, week, first, last)
+
+
+def _compute(db: Database, p: Period) -> tuple[list[core.Fill], list[core.Fill], core.Pnl]:
+    """The period's fills before it (from its starting cost on) and in it, and its P&L."""
+    basis_day, bases = store.bases(db, p.first)
+    start = max(basis_day or p.first, p.first)
+    fills = store.fills_between(db, min(basis_day or p.first, p.first), p.last)
+    before = [f for f in fills if f.day < p.first and (basis_day is None or f.day >= basis_day)]
+    inside = [f for f in fills if f.day >= start]
+    return before, inside, core.compute(bases, before, inside, store.marks(db, p.last))
 
 
 def figures(db: Database, p: Period, charges_table: dict[str, Any] | None) -> dict[str, Any]:
     """The period's P&L as `pnl --json` shows it."""
-    basis_day, bases = store.bases(db, p.first)
-    fills = store.fills_between(db, (basis_day or p.first), p.last)
-    before = [f for f in fills if f.day < p.first]
-    inside = [f for f in fills if f.day >= p.first]
-    result = core.compute(bases, before, inside, store.marks(db, p.last))
+    before, inside, result = _compute(db, p)
     cost = (charges_core.total(charges_core.parse(charges_table), inside)
             if charges_table is not None else None)
     return {
@@ -177,10 +171,7 @@ def _symbol(s: core.SymbolPnl) -> dict[str, Any]:
 def extras(db: Database, p: Period) -> dict[str, Any]:
     """What the table and the report add to the JSON: price sources, unpriced fills and the
     realised P&L of each day (for the cumulative chart)."""
-    basis_day, bases = store.bases(db, p.first)
-    fills = store.fills_between(db, (basis_day or p.first), p.last)
-    result = core.compute(bases, [f for f in fills if f.day < p.first],
-                          [f for f in fills if f.day >= p.first], store.marks(db, p.last))
+    result = _compute(db, p)[2]
     days = []
     day = p.first
     while day <= p.last:
@@ -223,6 +214,8 @@ def day_block(db: Database, day: date, charges_table: dict[str, Any] | None) -> 
     block["valued"] = sum(1 for s in block["symbols"]
                           if s["open_qty"] and s["unrealised"] is not None)
     block["mismatches"] = mismatches(db, day, block)
+    more = extras(db, Period(day, day))
+    block["sources"], block["unknown"] = more["sources"], more["unknown"]
     return block
 
 

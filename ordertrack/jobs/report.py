@@ -12,6 +12,7 @@ from ordertrack import files
 from ordertrack.config import Settings
 from ordertrack.core.models import Status
 from ordertrack.errors import DatabaseProblem
+from ordertrack.jobs import pnl_report
 from ordertrack.notify.messages import inr
 from ordertrack.store import maintenance, outbox, report_data
 from ordertrack.store.db import Database, transaction
@@ -32,7 +33,7 @@ GLANCE_LABELS = (("placed", "placed"), ("executed", "executed"),
                  ("unconfirmed", "expired, final state unconfirmed"),
                  ("still_pending", "still pending"))
 HEADINGS = ("At a glance", "Orders", "Rejections by reason", "Tracked quantities", "Run health",
-            "Notifications")
+            "Notifications", pnl_report.HEADING)
 
 CSS = """
 *{box-sizing:border-box}
@@ -291,12 +292,12 @@ def notifications(data: ReportData) -> str:
 
 def render(data: ReportData) -> str:
     sections = (glance(data), timeline(data), rejections(data), tracked(data), health(data),
-                notifications(data))
+                notifications(data), pnl_report.section(data.pnl))
     body = "".join(_section(title, part) for title, part in zip(HEADINGS, sections, strict=False))
     title = f"ordertrack report · {data.period.label()}"
     return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{esc(title)}</title><style>{CSS}</style></head><body><main>"
+            f"<title>{esc(title)}</title><style>{CSS}{pnl_report.CSS}</style></head><body><main>"
             f'<h1>{esc(title)}</h1><p class="sub">Generated {esc(show(data.generated_at))}. '
             "Times are IST.</p>"
             f"{body}</main></body></html>\n")
@@ -327,6 +328,7 @@ def daily(db: Database, settings: Settings, day: date, now: datetime,
     if settings.report_keep <= 0:
         return None
     data = report_data.gather(db, Period(day, day), settings.missing.calendar, now, broker_error)
+    data.pnl = pnl_report.block(db, data.period, settings.charges)
     db_path = settings.db_path.expanduser()
     folder = maintenance.private_folder(db_path.parent / "reports")
     target = write(render(data), folder / f"{db_path.stem}-report-{day:%Y%m%d}.html")

@@ -27,6 +27,21 @@ def inr(amount: float | None) -> str:
     return f"{sign}₹{','.join([*groups, tail])}.{frac}"
 
 
+def signed_inr(amount: float | None) -> str:
+    """A P&L amount: ₹ then its sign (+, or a true minus), Indian grouping: ₹+1,412.50."""
+    if amount is None:
+        return "price unknown"
+    return "₹" + ("−" if amount < 0 else "+") + inr(abs(amount)).removeprefix("₹")
+
+
+def realised_line(p: dict[str, Any]) -> str:
+    """A sell's P&L, when its payload carries one (verify read the trade book)."""
+    if p.get("realised") is None:
+        return ""
+    avg = f" (avg cost {inr(p['avg_cost'])})" if p.get("avg_cost") is not None else ""
+    return f"realised {signed_inr(p['realised'])}{avg}"
+
+
 # Each kind's icon and word, shared by the one-line text and the Telegram message.
 _ORDER_KINDS = {"EXECUTED": ("✅", "Executed"), "PARTIAL_FILL": ("◐", "Partially filled"),
                 "REJECTED": ("❌", "Rejected"), "CANCELLED": ("🚫", "Cancelled"),
@@ -48,15 +63,22 @@ def _order_line(p: dict[str, Any]) -> str:
     return f"{p['side']} {p['symbol']} {p['filled_qty']}/{p['qty']} (order {p['order_id']})"
 
 
+def _pnl_tail(p: dict[str, Any]) -> str:
+    line = realised_line(p)
+    return f", {line}" if line else ""
+
+
 def render(kind: str, p: dict[str, Any]) -> str:
     p = inline_all(p)  # a broker's reason must not start a line of its own
     avg = p.get("avg_price")
     if kind == "EXECUTED":
         value = avg * p["filled_qty"] if avg else None
-        return f"{_label(kind)}: {_order_line(p)} at {inr(avg)}, value {inr(value)}"
+        return (f"{_label(kind)}: {_order_line(p)} at {inr(avg)}, value {inr(value)}"
+                + _pnl_tail(p))
     if kind == "PARTIAL_FILL":
         remaining = p["qty"] - p["filled_qty"]
-        return f"{_label(kind)}: {_order_line(p)} at {inr(avg)}, {remaining} remaining"
+        return (f"{_label(kind)}: {_order_line(p)} at {inr(avg)}, {remaining} remaining"
+                + _pnl_tail(p))
     if kind == "REJECTED":
         return f"{_label(kind)}: {_order_line(p)}: {p.get('reason') or 'no reason given'}"
     if kind == "CANCELLED":
@@ -139,11 +161,45 @@ def summary_lines(s: dict[str, Any]) -> list[str]:
     lines += _summary_orders(s)
     if s["tracked"]:
         lines.append(summary_tracked(s))
+    lines += pnl_lines(s.get("pnl"))
     if s["manual_trades"]:
         lines.append(f"{SUMMARY_MANUAL}: {s['manual_trades']}")
     if s["notifications_failed"]:
         lines.append(f"{SUMMARY_UNDELIVERED}: {s['notifications_failed']}")
     return lines
+
+
+def pnl_lines(p: dict[str, Any] | None, label: str = "P&L today") -> list[str]:
+    """The P&L block of a summary (jobs/pnl.py day_block): totals, then one line a symbol."""
+    if not p:
+        return []
+    money = (f"realised {signed_inr(p['realised'])}"
+             + (f", charges {inr(p['charges'])}, net {signed_inr(p['net'])}"
+                if p.get("charges") is not None else "")
+             + f", unrealised {signed_inr(p['unrealised'])} on {p.get('valued', 0)} tracked"
+             f" holdings" + (" (before charges)" if p.get("before_charges") else ""))
+    lines = [f"{label}: {money}"]
+    sources, unknown = p.get("sources", {}), p.get("unknown", {})
+    for r in p["symbols"]:
+        lines.append("  " + pnl_symbol(r, sources.get(r["symbol"]), unknown.get(r["symbol"], 0)))
+    lines += [f"P&L check: {m}; its figures may be wrong (a corporate action or a trade"
+              " outside this account's view?)" for m in p.get("mismatches", [])]
+    return lines
+
+
+def pnl_symbol(r: dict[str, Any], source: str | None, unknown: int = 0) -> str:
+    parts = [f"{r['symbol']}: bought {r['bought_qty']}, sold {r['sold_qty']}",
+             f"realised {signed_inr(r['realised'])}"
+             + (f" ({signed_inr(r['manual'])} manual)" if r.get("manual") else "")]
+    if r["open_qty"]:
+        at = (f" at {inr(r['close_price'])} ({source})" if r.get("close_price") is not None
+              else "")
+        cost = f", avg cost {inr(r['avg_cost'])}" if r.get("avg_cost") is not None else ""
+        parts.append(f"open {r['open_qty']}{cost}, unrealised "
+                     f"{signed_inr(r['unrealised'])}{at}")
+    if unknown:
+        parts.append(f"{unknown} fill(s) price unknown, left out")
+    return ", ".join(parts)
 
 
 def _summary_order(r: dict[str, Any], reason: bool = False) -> str:
@@ -252,7 +308,7 @@ def _order(kind: str, p: dict[str, Any], at: datetime | None, s: _Style) -> list
            else "")
     ref = " · ".join(x for x in (f"Order {p['order_id']}" if p.get("order_id") else "",
                                  show(at)) if x)
-    return [head, s.text(_fills(kind, p)), s.text(why), s.text(ref)]
+    return [head, s.text(_fills(kind, p)), s.text(realised_line(p)), s.text(why), s.text(ref)]
 
 
 def _digest(p: dict[str, Any], at: datetime | None, s: _Style) -> list[str]:

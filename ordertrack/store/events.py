@@ -30,9 +30,10 @@ _SQL = """SELECT f.id, f.at, f.kind, f.source,
     coalesce(o.symbol, t.symbol, a.symbol) AS symbol,
     t.delta, t.qty_after, t.cause, t.order_ref AS t_order_ref, t.note,
     a.action, a.tracked_before, a.owned, a.tracked_after, a.manual_orders, a.run_id AS a_run,
-    x.payload, x.run_id AS x_run
+    x.payload, x.run_id AS x_run, sp.realised
   FROM feed f
   LEFT JOIN events e ON f.source = 'events' AND e.id = f.source_id
+  LEFT JOIN sell_pnl sp ON sp.event_id = e.id
   LEFT JOIN orders o ON o.id = e.order_ref
   LEFT JOIN tracking_changes t ON f.source = 'tracking_changes' AND t.id = f.source_id
   LEFT JOIN adjustments a ON f.source = 'adjustments' AND a.id = f.source_id
@@ -115,7 +116,14 @@ def _event(row: dict[str, Any]) -> dict[str, Any]:
 def _order_event(row: dict[str, Any]) -> dict[str, Any]:
     return {key: row[key] for key in ("order_ref", "order_id", "tag", "side", "qty", "filled_qty",
                                       "delta_qty", "avg_price", "status", "reason")} | {
-        "run_id": row["e_run"], "detail": {"broker_status": row["broker_status"]}}
+        "run_id": row["e_run"], "detail": {"broker_status": row["broker_status"]}} | _realised(row)
+
+
+def _realised(row: dict[str, Any]) -> dict[str, Any]:
+    """A sell's fill carries what it realised (null until the trade book gave its price)."""
+    if row["side"] != "SELL" or row["kind"] not in ("EXECUTED", "PARTIAL_FILL"):
+        return {}
+    return {"realised": float(row["realised"]) if row["realised"] is not None else None}
 
 
 def _tracking_change(row: dict[str, Any]) -> dict[str, Any]:

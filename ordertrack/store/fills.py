@@ -108,9 +108,12 @@ def _order_book_fills(db: Database, symbol: str | None) -> list[Fill]:
 
 def bases(db: Database, first: date) -> tuple[date | None, dict[str, Basis]]:
     """The holdings a period starting on `first` starts from: the latest marks of a day up to
-    `first` (holdings read on a day are what was owned when it began: trades settle T+1)."""
+    `first` (holdings read on a day are what was owned when it began: trades settle T+1), else
+    the first marks ever read (P&L counts from the first day the holdings' cost was read)."""
     row = db.execute("SELECT max(day) FROM pnl_marks WHERE day <= ?",
                      (first.isoformat(),)).fetchone()
+    if row[0] is None:
+        row = db.execute("SELECT min(day) FROM pnl_marks").fetchone()
     if row[0] is None:
         return None, {}
     day = date.fromisoformat(row[0])

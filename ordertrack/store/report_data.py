@@ -82,6 +82,7 @@ class ReportData:
     summaries: list[dict[str, Any]]
     orders: list[dict[str, Any]] = field(default_factory=list)
     orders_left_out: int = 0
+    pnl: dict[str, Any] | None = None  # the P&L section's figures (jobs/pnl_report.py)
     rejections: list[dict[str, Any]] = field(default_factory=list)
     tracking: list[dict[str, Any]] = field(default_factory=list)
     unchanged: list[dict[str, Any]] = field(default_factory=list)
