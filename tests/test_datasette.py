@@ -31,11 +31,12 @@ def test_every_table_is_described_or_hidden(metadata, db_path):
 def test_canned_queries_run_against_the_database(metadata, db_path):
     queries = metadata["databases"]["ordertrack"]["queries"]
     assert set(queries) == {"todays_orders", "rejections_by_reason", "manual_trades",
-                            "missed_runs"}
+                            "missed_runs", "realised_by_sell"}
     with sqlite3.connect(db_path) as conn:
         answers = {name: conn.execute(q["sql"]).fetchall() for name, q in queries.items()}
     assert answers["rejections_by_reason"] == [(HOSTILE, 2, "2026-12-01", "2026-12-01")]
     assert answers["manual_trades"] == []
+    assert answers["realised_by_sell"] == []  # tests/test_pnl_e2e.py has sells
 
 
 def test_missed_runs_finds_a_verify_gap(metadata, db_path):

@@ -153,6 +153,7 @@ def test_a_week_of_trading(cli, broker, calendar, sql, tmp_path) -> None:
     assert daily == {"mon": 100.0, "tue": 10.0, "wed": 20.0, "thu": 30.0, "fri": 0.0}
     assert summaries["fri"]["pnl"]["unrealised"] == 136.0
     assert summaries["fri"]["pnl"]["valued"] == 2
+    assert [s["pnl"]["mismatches"] for s in summaries.values()] == [[]] * 5  # fills explain all
     # the SELL notification carries what it realised; the one seen without a trade book not
     assert (notes["S1"]["realised"], notes["S1"]["avg_cost"]) == (100.0, 100.0)
     assert notes["S2"]["realised"] == 10.0 and notes["S2"]["avg_cost"] == 110.0
@@ -170,6 +171,11 @@ def test_a_week_of_trading(cli, broker, calendar, sql, tmp_path) -> None:
     cumulative = re.findall(r'data-day="([0-9-]+)" data-cumulative="([0-9.-]+)"', page)
     assert cumulative[-1] == ("2026-11-27", "160.00") and len(cumulative) == 7
     assert cumulative[2:4] == [("2026-11-23", "100.00"), ("2026-11-24", "110.00")]
+    # the datasette canned query shows the sells' figures as notified (S3's filled in by eod)
+    from ordertrack.store.datasette import QUERIES
+
+    rows = sql(QUERIES["realised_by_sell"]["sql"])
+    assert sorted((r[2], r[6]) for r in rows) == [("S1", 100.0), ("S2", 10.0), ("S3", 20.0)]
 
 
 def test_the_summary_and_the_sell_notification_read_as_money(cli, broker, calendar, sql,

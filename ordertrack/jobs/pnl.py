@@ -192,19 +192,28 @@ def _money(amount: Fraction | None) -> float | None:
     return None if value is None else float(value)
 
 
-def mismatches(db: Database, day: date, p: dict[str, Any]) -> list[str]:
-    """Where the broker's own average cost disagrees with ours (a corporate action, a trade
-    outside the account's view): said once, instead of a confident wrong number."""
-    ours = {s["symbol"]: s for s in p["symbols"]}
+def mismatches(db: Database, day: date) -> list[str]:
+    """Where the broker's holdings on `day` disagree with what ordertrack's figures say they
+    should be (the previous holdings it read, moved by the fills since): a corporate action,
+    a trade outside the account's view. Said on the day it shows, instead of a confident
+    wrong number; the next day starts again from the broker's own cost."""
+    previous = store.previous_marks_day(db, day)
+    if previous is None:
+        return []
+    _, bases = store.bases(db, previous)
+    fills = [f for f in store.fills_between(db, previous, day) if f.day < day]
+    expected = {s.symbol: s for s in core.compute(bases, [], fills, {}).symbols}
     out = []
     for row in store.broker_figures(db, day):
-        mine = ours.get(row["symbol"])
-        theirs = core.price(row["avg_price"])
-        if mine is None or theirs is None or mine["avg_cost"] is None or not mine["open_qty"]:
+        mine, theirs = expected.get(row["symbol"]), core.price(row["avg_price"])
+        if mine is None or not mine.open_qty and not row["qty"]:
             continue
-        if not core.agrees(Fraction(Decimal(str(mine["avg_cost"]))), theirs, 1):
-            out.append(f"{row['symbol']}: broker's average cost {float(theirs):.2f},"
-                       f" ordertrack's {mine['avg_cost']:.2f}")
+        if mine.open_qty != row["qty"]:
+            out.append(f"{row['symbol']}: the broker holds {row['qty']}, the fills ordertrack"
+                       f" knows leave {mine.open_qty}")
+        elif not core.agrees(mine.avg_cost, theirs, 1):
+            out.append(f"{row['symbol']}: the broker's average cost is"
+                       f" {float(theirs or 0):.2f}, ordertrack's {float(mine.avg_cost or 0):.2f}")
     return out
 
 
@@ -213,7 +222,7 @@ def day_block(db: Database, day: date, charges_table: dict[str, Any] | None) -> 
     block = figures(db, Period(day, day), charges_table)
     block["valued"] = sum(1 for s in block["symbols"]
                           if s["open_qty"] and s["unrealised"] is not None)
-    block["mismatches"] = mismatches(db, day, block)
+    block["mismatches"] = mismatches(db, day)
     more = extras(db, Period(day, day))
     block["sources"], block["unknown"] = more["sources"], more["unknown"]
     return block
@@ -228,5 +237,6 @@ def add_to_summary(db: Database, payload: dict[str, Any], day: date,
     with transaction(db):
         fill_in_sells(db, now - FILL_IN, now)
     block = day_block(db, day, charges_table)
-    if any(s["bought_qty"] or s["sold_qty"] or s["unrealised"] for s in block["symbols"]):
+    if block["mismatches"] or any(s["bought_qty"] or s["sold_qty"] or s["unrealised"] is not None
+                                  and s["open_qty"] for s in block["symbols"]):
         payload["pnl"] = block

@@ -27,6 +27,11 @@ TABLES = {
     "webhook_deliveries": "One row per feed event and webhook: attempts, outcome, last error.",
     "webhooks": "How far each webhook's deliveries have been opened along the feed.",
     "locks": "Leases that keep overlapping runs apart.",
+    "fills": "Each fill from the broker's trade book: quantity, price (NULL when the broker gave "
+             "none worth believing), IST day; manual = an order ordertrack did not register.",
+    "pnl_marks": "What the broker said each holding cost and was worth, per IST day: the cost a "
+                 "day's P&L starts from and the price unrealised P&L is valued at.",
+    "sell_pnl": "What each sell's fill realised, as its notification said (before charges).",
 }
 # Never shown: the broker session holds a live access token.
 HIDDEN = ("broker_sessions", "_sqlite_migrations")
@@ -50,6 +55,16 @@ QUERIES = {
         "sql": f"SELECT datetime(at, {IST}) AS at_ist, symbol, action, tracked_before, owned,"
                " tracked_after, manual_orders FROM adjustments WHERE action LIKE 'manual%'"
                " ORDER BY at DESC",
+    },
+    "realised_by_sell": {
+        "title": "Realised P&L of each tracked sell (before charges)",
+        "description": "As the execution notifications said it. `ordertrack pnl` also counts "
+                       "manual trades, charges and unrealised P&L.",
+        "sql": f"SELECT date(e.at, {IST}) AS day_ist, o.symbol, o.order_id, e.kind,"
+               " e.filled_qty, CAST(s.avg_cost AS REAL) AS avg_cost,"
+               " CAST(s.realised AS REAL) AS realised FROM sell_pnl s"
+               " JOIN events e ON e.id = s.event_id JOIN orders o ON o.id = e.order_ref"
+               " ORDER BY e.at DESC",
     },
     "missed_runs": {
         "title": "Missed runs: verify gaps over 45 minutes in a day, weekdays without an eod",

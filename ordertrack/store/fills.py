@@ -86,7 +86,10 @@ def _order_book_fills(db: Database, symbol: str | None) -> list[Fill]:
     out = []
     for r in db.query(
             "SELECT o.order_id, o.id, o.symbol, o.side, o.filled_qty AS qty, o.avg_price,"
-            " (SELECT max(coalesce(e.broker_time, e.at)) FROM events e WHERE e.order_ref = o.id"
+            # the broker's time of the fill when it is believable (after the order was placed,
+            # before ordertrack saw it), else when ordertrack saw it
+            " (SELECT max(CASE WHEN e.broker_time >= o.placed_at AND e.broker_time <= e.at"
+            "  THEN e.broker_time ELSE e.at END) FROM events e WHERE e.order_ref = o.id"
             "  AND e.delta_qty != 0) AS at FROM orders o WHERE o.filled_qty > 0 AND"
             " (o.order_id IS NULL OR o.order_id NOT IN (SELECT order_id FROM fills))"
             + only.replace("symbol", "o.symbol"), params):
@@ -180,3 +183,9 @@ def filled_of(db: Database, order_ids: list[str]) -> dict[str, int]:
     return {r[0]: r[1] for r in db.execute(
         "SELECT order_id, filled_qty FROM orders WHERE order_id IN"
         " (SELECT value FROM json_each(?))", (_json(order_ids),))}
+
+
+def previous_marks_day(db: Database, day: date) -> date | None:
+    row = db.execute("SELECT max(day) FROM pnl_marks WHERE day < ?", (day.isoformat(),)
+                     ).fetchone()
+    return date.fromisoformat(row[0]) if row[0] else None
