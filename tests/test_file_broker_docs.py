@@ -35,8 +35,9 @@ def test_the_doc_samples_work(cli, tmp_path, monkeypatch) -> None:
     folder = tmp_path / "broker"
     (folder / "history").mkdir(parents=True)
     found = samples()
-    assert set(found) == {"orders.json", "holdings.json", "positions.json", "history/<id>.json"}
-    for name in ("orders.json", "holdings.json", "positions.json"):
+    assert set(found) == {"orders.json", "holdings.json", "positions.json", "history/<id>.json",
+                          "trades.json"}
+    for name in ("orders.json", "holdings.json", "positions.json", "trades.json"):
         (folder / name).write_text(json.dumps(found[name]))
     (folder / "history" / "261130000000003.json").write_text(
         json.dumps(found["history/<id>.json"]))
@@ -54,6 +55,10 @@ def test_the_doc_samples_work(cli, tmp_path, monkeypatch) -> None:
     assert orders["261130000000001"]["avg_price"] == 1520.5
     assert orders["261130000000002"]["reason"] == "RMS:Margin Exceeds"
     assert cli("reconcile", "--dry-run", "--json").code == 0
+    # the trade book's two fills, not the order book's 1520.50, are INFY's cost
+    pnl = json.loads(cli("pnl", "--day", "2026-11-30", "--json").out)
+    assert [(s["symbol"], s["bought_qty"], s["avg_cost"]) for s in pnl["symbols"]] == [
+        ("INFY", 10, 1520.51)]
 
 
 def test_demo_keep_leaves_a_working_folder(cli, tmp_path, monkeypatch) -> None:
