@@ -135,6 +135,31 @@ def test_a_manual_sell_found_by_reconcile_counts_and_is_marked(cli, broker, conf
     assert (infy["realised"], infy["manual"], infy["open_qty"]) == (80.0, 80.0, 6)
 
 
+@pytest.mark.parametrize("amounts, realised", [({"sellAmt": "484.00"}, 84.0),  # 4 at 121
+                                              ({}, None)])
+def test_a_manual_sell_without_a_price_takes_the_positions_amounts(
+        cli, broker, config, amounts, realised) -> None:
+    with freeze_time(ist(2026, 11, 24, 9, 0)) as clock:
+        ok(cli, "track", "add", "INFY", "--qty", "10")
+        files(broker, [("INFY", 10, 100)], [])
+        ok(cli, "reconcile")
+        clock.move_to(ist(2026, 11, 24, 15, 45))
+        files(broker, [("INFY", 10, 100)],
+              [kotak_row("M9", "complete", side="S", qty=4, filled=4, avg="0.00",
+                         hsUpTm="2026/11/24 11:00:00")],
+              positions=[{"trdSym": "INFY-EQ", "flBuyQty": "0", "flSellQty": "4",
+                          "buyAmt": "0.00", **amounts}])
+        ok(cli, "reconcile")
+        pnl = ok(cli, "pnl", "--json")
+        text = ok(cli, "pnl")
+    (infy,) = pnl["symbols"]
+    if realised is None:  # neither the order book nor the positions give a price
+        assert infy["realised"] == 0.0 and "price unknown" in text
+    else:
+        assert (infy["realised"], infy["manual"]) == (realised, realised)
+    assert infy["open_qty"] == 6
+
+
 def test_the_summary_says_when_the_broker_disagrees(cli, broker, config, sql) -> None:
     with freeze_time(ist(2026, 11, 23, 18, 30)) as clock:
         files(broker, [("INFY", 10, 100)], [], [])

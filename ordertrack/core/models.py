@@ -95,6 +95,12 @@ class Position:
     symbol: str
     net_qty: int
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # today's traded amounts, when the broker gives them: the price of a manual trade that has
+    # no other (P&L)
+    bought_qty: int = 0
+    bought_value: float | None = None
+    sold_qty: int = 0
+    sold_value: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -117,10 +117,13 @@ def refresh(db: Database, broker: Broker, now: datetime) -> str | None:
     return "; ".join(problems) or None
 
 
-def save_marks(db: Database, holdings: Fetch, now: datetime) -> None:
-    """reconcile's holdings, kept as the cost the day starts from (caller's transaction)."""
+def save_marks(db: Database, holdings: Fetch, positions: Fetch, now: datetime) -> None:
+    """reconcile's holdings, kept as the cost the day starts from, and the positions' traded
+    amounts, the price of a manual trade that has no other (caller's transaction)."""
     if holdings.usable:
         store.save_marks(db, ist_date(now), holdings.items, now)
+    if positions.usable:
+        store.save_position_prices(db, ist_date(now), positions.items, now)
 
 
 # ---- a period's figures -----------------------------------------------------------------------

@@ -86,7 +86,7 @@ def run(db: Database, broker: Broker, settings: Settings, now: datetime, dry_run
                                    {i for d in decisions for i in d.manual_orders}, now)
         store.save_holdings(db, ist_date(now), now, holdings.items, holdings_qty(holdings.items),
                             net_positions(positions.items), [d.symbol for d in decisions])
-        pnl.save_marks(db, holdings, now)  # the cost the day's P&L starts from
+        pnl.save_marks(db, holdings, positions, now)  # the cost the day's P&L starts from
         for decision in decisions:
             if decision.action not in ("none", "deferred"):
                 _apply(db, decision, now, run_id)

@@ -1,11 +1,13 @@
 """Fills, the broker's holdings marks and what sells realised (migration m015_fills): the SQL
 behind P&L. Prices are kept as exact decimal text and read back as Fractions."""
 
+from dataclasses import replace
 from datetime import date, datetime
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from ordertrack.core.models import BrokerFill, Holding, Side
+from ordertrack.core.models import BrokerFill, Holding, Position, Side
 from ordertrack.core.pnl import Basis, Fill, Mark, price
 from ordertrack.core.trading_calendar import ist_date
 from ordertrack.store.db import Database
@@ -76,7 +78,44 @@ def fills_between(db: Database, first: date, last: date,
     rows = [_fill(r) for r in db.query(
         "SELECT fill_id, order_id, symbol, side, qty, price, at, day, manual FROM fills"
         f" WHERE day >= ? AND day <= ?{only} ORDER BY at, id", params)]
-    return [*rows, *[f for f in _order_book_fills(db, symbol) if first <= f.day <= last]]
+    found = [*rows, *[f for f in _order_book_fills(db, symbol) if first <= f.day <= last]]
+    return _priced_from_positions(db, found)
+
+
+def _priced_from_positions(db: Database, fills: list[Fill]) -> list[Fill]:
+    """A manual fill without a price takes the day's average price of its side from the
+    positions' traded amounts, when reconcile saw them."""
+    wanted = {id(f) for f in fills if f.manual and f.price is None}
+    if not wanted:
+        return fills
+    prices = {(r["day"], r["symbol"]): r for r in db.query(
+        "SELECT day, symbol, buy_avg, sell_avg FROM position_prices")}
+    out = []
+    for f in fills:
+        row = prices.get((f.day.isoformat(), f.symbol)) if id(f) in wanted else None
+        if row is not None:
+            f = replace(f, price=price(row["buy_avg" if f.side is Side.BUY else "sell_avg"]))
+        out.append(f)
+    return out
+
+
+def save_position_prices(db: Database, day: date, positions: tuple[Position, ...],
+                         now: datetime) -> None:
+    for p in positions:
+        buy = (Fraction(Decimal(str(p.bought_value))) / p.bought_qty
+               if p.bought_qty and p.bought_value else None)
+        sell = (Fraction(Decimal(str(p.sold_value))) / p.sold_qty
+                if p.sold_qty and p.sold_value else None)
+        if buy is None and sell is None:
+            continue
+        db.execute("INSERT OR REPLACE INTO position_prices (day, symbol, buy_avg, sell_avg, at)"
+                   " VALUES (?, ?, ?, ?, ?)", (day.isoformat(), p.symbol, _exact(buy),
+                                               _exact(sell), to_db(now)))
+
+
+def _exact(amount: Fraction | None) -> str | None:
+    """Enough decimals that an average of paise amounts comes back as it was."""
+    return None if amount is None else f"{Decimal(amount.numerator) / amount.denominator:.10f}"
 
 
 def _order_book_fills(db: Database, symbol: str | None) -> list[Fill]:

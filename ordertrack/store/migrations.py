@@ -371,6 +371,16 @@ def m015_fills(db: Database) -> None:
         at TEXT NOT NULL,
         PRIMARY KEY (day, symbol)
     )""")
+    # Today's average buy and sell price per symbol from the positions' traded amounts: the
+    # price of a manual trade that has no other.
+    db.execute("""CREATE TABLE position_prices (
+        day TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        buy_avg TEXT,
+        sell_avg TEXT,
+        at TEXT NOT NULL,
+        PRIMARY KEY (day, symbol)
+    )""")
     # What a sell's execution realised, by its event: the notification and the feed read it.
     db.execute("""CREATE TABLE sell_pnl (
         event_id INTEGER PRIMARY KEY REFERENCES events (id),

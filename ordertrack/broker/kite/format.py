@@ -230,7 +230,11 @@ def position_row(row: Any) -> Position | None:
     if not isinstance(row, dict) or not to_text(row.get("tradingsymbol")):
         return None
     return Position(symbols.normalise(to_text(row["tradingsymbol"]) or ""),
-                    to_int(row.get("quantity")) or 0, raw=row)
+                    to_int(row.get("quantity")) or 0, raw=row,
+                    bought_qty=to_int(row.get("day_buy_quantity")) or 0,
+                    bought_value=to_number(row.get("day_buy_value")),
+                    sold_qty=to_int(row.get("day_sell_quantity")) or 0,
+                    sold_value=to_number(row.get("day_sell_value")))
 
 
 def positions(payload: Any) -> Fetch:

@@ -280,8 +280,10 @@ def position_row(row: Any) -> Position | None:
     name = to_text(row.get("trdSym")) or to_text(row.get("sym"))
     if not name:
         return None
-    net = (to_int(row.get("flBuyQty")) or 0) - (to_int(row.get("flSellQty")) or 0)
-    return Position(symbols.normalise(name), net, raw=row)
+    bought, sold = to_int(row.get("flBuyQty")) or 0, to_int(row.get("flSellQty")) or 0
+    return Position(symbols.normalise(name), bought - sold, raw=row, bought_qty=bought,
+                    bought_value=to_float(row.get("buyAmt")), sold_qty=sold,
+                    sold_value=to_float(row.get("sellAmt")))
 
 
 def holding_row(row: Any) -> Holding | None:
