@@ -32,6 +32,8 @@ TABLES = {
     "pnl_marks": "What the broker said each holding cost and was worth, per IST day: the cost a "
                  "day's P&L starts from and the price unrealised P&L is valued at.",
     "sell_pnl": "What each sell's fill realised, as its notification said (before charges).",
+    "position_prices": "The day's average buy and sell price per symbol from the positions' "
+                       "traded amounts: the price of a manual trade that has no other.",
 }
 # Never shown: the broker session holds a live access token.
 HIDDEN = ("broker_sessions", "_sqlite_migrations")
