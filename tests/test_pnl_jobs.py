@@ -207,12 +207,15 @@ def test_a_bad_charges_table_is_one_line_and_the_config_exit_code(cli, config, f
     assert "[charges] has no key 'gst'" in result.err and len(result.err.splitlines()) == 1
 
 
-@pytest.mark.parametrize("args", [("--week", "--month"), ("--day", "30-11-2026"),
-                                  ("--to", "2026-11-30"), ("--from", "2026-12-01", "--to",
-                                                           "2026-11-01")])
-def test_bad_periods_are_usage_errors(cli, fresh_db, args) -> None:
+@pytest.mark.parametrize("args, says", [
+    (("--week", "--month"), "choose one of --day, --week, --month, or --from/--to"),
+    (("--day", "30-11-2026"), "--day '30-11-2026' is not a date like 2026-11-30"),
+    (("--to", "2026-11-30"), "--to needs --from"),
+    (("--from", "2026-12-01", "--to", "2026-11-01"), "--from 2026-12-01 is after --to")])
+def test_bad_periods_are_usage_errors(cli, fresh_db, args, says) -> None:
     result = cli("pnl", *args)
     assert result.code == ExitCode.USAGE, result.err
+    assert says in result.err
     assert len(result.err.splitlines()) == 1 and "Traceback" not in result.err
 
 
