@@ -35,23 +35,37 @@ def test_documented_trade_book_is_two_fills_with_price_and_time() -> None:
     assert fetch.outcome is Outcome.OK and fetch.skipped == 0
     first, second = fetch.items
     assert (first.order_id, first.fill_id, first.symbol, first.side, first.qty, first.price) == (
-        "250122000612876", "207983744", "IDEA", Side.BUY, 1, 9.39)
+        "250122000612876",
+        "207983744",
+        "IDEA",
+        Side.BUY,
+        1,
+        9.39,
+    )
     assert first.at == datetime(2025, 1, 22, 8, 58, 16, tzinfo=UTC)  # 14:28:16 IST
-    assert second.fill_id == "208109719" and second.at == datetime(2025, 1, 22, 9, 3, 1,
-                                                                   tzinfo=UTC)
+    assert second.fill_id == "208109719" and second.at == datetime(2025, 1, 22, 9, 3, 1, tzinfo=UTC)
 
 
 def test_documented_holdings_give_cost_and_prices() -> None:
     (holding,) = kf.holdings(load_fixture("holdings.json")).items
     assert (holding.symbol, holding.qty, holding.avg_price, holding.close_price) == (
-        "IDEA", 35, 9.5699, 9.36)
+        "IDEA",
+        35,
+        9.5699,
+        9.36,
+    )
     assert (holding.cost, holding.value) == (334.9475, 327.6)
     # our cost from the average agrees with the broker's holdingCost to the paisa a share
     assert pnl.agrees(pnl.price(holding.avg_price), Fraction("334.9475") / 35, 1)
-    row = pnl.compute({"IDEA": pnl.Basis("IDEA", 35, pnl.price(holding.avg_price))}, [], [],
-                      {"IDEA": pnl.Mark(pnl.price(holding.close_price), "previous close")})
+    row = pnl.compute(
+        {"IDEA": pnl.Basis("IDEA", 35, pnl.price(holding.avg_price))},
+        [],
+        [],
+        {"IDEA": pnl.Mark(pnl.price(holding.close_price), "previous close")},
+    )
     assert pnl.rupees(row.symbols[0].unrealised) == pnl.rupees(
-        Fraction("327.6") - Fraction("9.5699") * 35)
+        Fraction("327.6") - Fraction("9.5699") * 35
+    )
 
 
 def test_zero_price_in_the_trade_book_is_no_price() -> None:
@@ -82,42 +96,69 @@ def test_file_broker_reads_trades_json_in_the_brokers_envelope(tmp_path: Path) -
 def test_kotak_client_reads_the_trade_book_over_http(kotak: FakeKotak, db_path: Path) -> None:
     client = make_broker(load(os.environ), open_db(db_path))
     (fill,) = client.trade_book().items
-    assert (fill.order_id, fill.symbol, fill.price, fill.qty) == ("250122000624384", "IDEA",
-                                                                  9.39, 1)
+    assert (fill.order_id, fill.symbol, fill.price, fill.qty) == (
+        "250122000624384",
+        "IDEA",
+        9.39,
+        1,
+    )
     kotak.script(TRADES, Scripted(200, NO_DATA))
     assert client.trade_book().outcome is Outcome.EMPTY
-    kotak.script(TRADES, Scripted(500, "<html>oops</html>"), Scripted(500, "x"),
-                 Scripted(500, "x"))
+    kotak.script(TRADES, Scripted(500, "<html>oops</html>"), Scripted(500, "x"), Scripted(500, "x"))
     assert client.trade_book().outcome is Outcome.FAILED
 
 
 @pytest.fixture
 def kite_trades(kite_login: FakeKite) -> FakeKite:
-    kite_login.trades = ok([
-        {**kite_login.trades["data"][0]},
-        {**kite_login.trades["data"][0], "trade_id": "2", "transaction_type": "SELL",
-         "average_price": 0, "fill_timestamp": "2026-11-24 10:15:00"}])
+    kite_login.trades = ok(
+        [
+            {**kite_login.trades["data"][0]},
+            {
+                **kite_login.trades["data"][0],
+                "trade_id": "2",
+                "transaction_type": "SELL",
+                "average_price": 0,
+                "fill_timestamp": "2026-11-24 10:15:00",
+            },
+        ]
+    )
     return kite_login
 
 
-def test_kite_client_and_the_official_client_read_the_same_fills(kite_trades: FakeKite,
-                                                                 db_path: Path) -> None:
+def test_kite_client_and_the_official_client_read_the_same_fills(
+    kite_trades: FakeKite, db_path: Path
+) -> None:
     kiteconnect = pytest.importorskip("kiteconnect")
     ours = make_broker(load(os.environ), open_db(db_path)).trade_book()
-    official = kiteconnect.KiteConnect(KITE_SECRETS["KITE_API_KEY"],
-                                       access_token=next(iter(kite_trades._access)),
-                                       root=kite_trades.url)
+    official = kiteconnect.KiteConnect(
+        KITE_SECRETS["KITE_API_KEY"],
+        access_token=next(iter(kite_trades._access)),
+        root=kite_trades.url,
+    )
     theirs = official.trades()
     assert [(f.fill_id, f.order_id, f.side.value, f.qty) for f in ours.items] == [
-        (t["trade_id"], t["order_id"], t["transaction_type"], t["quantity"]) for t in theirs]
+        (t["trade_id"], t["order_id"], t["transaction_type"], t["quantity"]) for t in theirs
+    ]
     assert ours.items[0].price == theirs[0]["average_price"] == 9.39
     assert ours.items[1].price is None  # 0 is never believed
     assert ours.items[0].at == datetime(2026, 11, 24, 4, 0, 5, tzinfo=UTC)
 
 
 def test_kite_holdings_carry_last_price_and_the_brokers_pnl() -> None:
-    fetch = kite_format.holdings(ok([{"tradingsymbol": "INFY", "quantity": 5, "t1_quantity": 1,
-                                      "average_price": 1500.5, "last_price": 1600,
-                                      "close_price": 1590, "pnl": 499.5}]))
+    fetch = kite_format.holdings(
+        ok(
+            [
+                {
+                    "tradingsymbol": "INFY",
+                    "quantity": 5,
+                    "t1_quantity": 1,
+                    "average_price": 1500.5,
+                    "last_price": 1600,
+                    "close_price": 1590,
+                    "pnl": 499.5,
+                }
+            ]
+        )
+    )
     (h,) = fetch.items
     assert (h.avg_price, h.last_price, h.close_price, h.pnl) == (1500.5, 1600, 1590, 499.5)

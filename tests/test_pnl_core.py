@@ -17,16 +17,36 @@ T0 = datetime(2026, 11, 24, 4, 0, tzinfo=UTC)
 _n = iter(range(10**6))
 
 
-def fill(side: str, qty: int, price: float | None, symbol: str = "INFY", day: date = DAY,
-         order: str | None = None, manual: bool = False) -> Fill:
+def fill(
+    side: str,
+    qty: int,
+    price: float | None,
+    symbol: str = "INFY",
+    day: date = DAY,
+    order: str | None = None,
+    manual: bool = False,
+) -> Fill:
     n = next(_n)
-    return Fill(symbol, Side(side), qty, pnl.price(price), T0 + timedelta(seconds=n), day,
-                f"f{n}", order or f"o{n}", manual)
+    return Fill(
+        symbol,
+        Side(side),
+        qty,
+        pnl.price(price),
+        T0 + timedelta(seconds=n),
+        day,
+        f"f{n}",
+        order or f"o{n}",
+        manual,
+    )
 
 
 def test_two_buys_average_and_a_sell_realises_against_it() -> None:
-    result = pnl.compute({}, [], [fill("BUY", 10, 100), fill("BUY", 10, 110),
-                                  fill("SELL", 5, 120)], {"INFY": Mark(Fraction(130), "x")})
+    result = pnl.compute(
+        {},
+        [],
+        [fill("BUY", 10, 100), fill("BUY", 10, 110), fill("SELL", 5, 120)],
+        {"INFY": Mark(Fraction(130), "x")},
+    )
     row = result.symbols[0]
     assert row.avg_cost == 105
     assert row.realised == 75
@@ -69,8 +89,9 @@ def test_day_starts_from_the_holdings_average() -> None:
 
 def test_manual_sell_counts_and_is_marked() -> None:
     bases = {"INFY": Basis("INFY", 10, Fraction(100))}
-    row = pnl.compute(bases, [], [fill("SELL", 4, 105, manual=True),
-                                  fill("SELL", 2, 90)], {}).symbols[0]
+    row = pnl.compute(
+        bases, [], [fill("SELL", 4, 105, manual=True), fill("SELL", 2, 90)], {}
+    ).symbols[0]
     assert row.realised == 20 - 20 and row.manual == 20
 
 
@@ -85,8 +106,10 @@ def test_unknown_cost_gives_no_number_not_zero() -> None:
     bases = {"INFY": Basis("INFY", 10, None)}
     result = pnl.compute(bases, [], [], {"INFY": Mark(Fraction(100), "last_price")})
     assert result.symbols[0].unrealised is None
-    assert pnl.compute({"INFY": Basis("INFY", 10, Fraction(90))}, [], [], {}).symbols[
-        0].unrealised is None  # no close price: null, never 0
+    assert (
+        pnl.compute({"INFY": Basis("INFY", 10, Fraction(90))}, [], [], {}).symbols[0].unrealised
+        is None
+    )  # no close price: null, never 0
 
 
 def test_fills_before_the_period_move_the_position_without_counting() -> None:
@@ -101,20 +124,28 @@ def test_rupees_round_to_paise() -> None:
 
 
 prices = st.integers(min_value=1, max_value=500_000).map(lambda p: Fraction(p, 100))
-steps = st.lists(st.tuples(st.sampled_from(["BUY", "SELL"]), st.integers(1, 500), prices,
-                           st.booleans()), max_size=30)
+steps = st.lists(
+    st.tuples(st.sampled_from(["BUY", "SELL"]), st.integers(1, 500), prices, st.booleans()),
+    max_size=30,
+)
 
 
 @given(steps, st.integers(-200, 200), prices, prices)
 def test_realised_plus_unrealised_is_value_minus_cost(
-        seq: list[tuple[str, int, Fraction, bool]], start_qty: int, start_avg: Fraction,
-        close: Fraction) -> None:
+    seq: list[tuple[str, int, Fraction, bool]], start_qty: int, start_avg: Fraction, close: Fraction
+) -> None:
     """Over any days of buys, sells, shorts and covers, from any starting holding."""
     bases = {"X": Basis("X", start_qty, start_avg)}
-    days = [DAY + timedelta(days=sum(next_day for *_, next_day in seq[: i + 1]))
-            for i in range(len(seq))]
-    fills = [Fill("X", Side(s), q, p, T0 + timedelta(days=(d - DAY).days, seconds=i), d,
-                  f"f{i}", f"o{i}") for i, ((s, q, p, _), d) in enumerate(zip(seq, days))]
+    days = [
+        DAY + timedelta(days=sum(next_day for *_, next_day in seq[: i + 1]))
+        for i in range(len(seq))
+    ]
+    fills = [
+        Fill(
+            "X", Side(s), q, p, T0 + timedelta(days=(d - DAY).days, seconds=i), d, f"f{i}", f"o{i}"
+        )
+        for i, ((s, q, p, _), d) in enumerate(zip(seq, days, strict=True))
+    ]
     seq3 = [(s, q, p) for s, q, p, _ in seq]
     result = pnl.compute(bases, [], fills, {"X": Mark(close, "last_price")})
     row = result.symbols[0] if result.symbols else None
@@ -129,26 +160,55 @@ def test_realised_plus_unrealised_is_value_minus_cost(
 
 
 def test_charges_from_the_table() -> None:
-    table = charges.parse({"delivery_brokerage_per_order": 0, "intraday_brokerage_per_order": 20,
-                           "intraday_brokerage_pct": 0.03, "stt_delivery_pct": 0.1,
-                           "stt_intraday_sell_pct": 0.025, "exchange_pct": 0.00297,
-                           "sebi_per_crore": 10, "stamp_buy_delivery_pct": 0.015,
-                           "stamp_buy_intraday_pct": 0.003, "gst_pct": 18})
+    table = charges.parse(
+        {
+            "delivery_brokerage_per_order": 0,
+            "intraday_brokerage_per_order": 20,
+            "intraday_brokerage_pct": 0.03,
+            "stt_delivery_pct": 0.1,
+            "stt_intraday_sell_pct": 0.025,
+            "exchange_pct": 0.00297,
+            "sebi_per_crore": 10,
+            "stamp_buy_delivery_pct": 0.015,
+            "stamp_buy_intraday_pct": 0.003,
+            "gst_pct": 18,
+        }
+    )
     intraday = [fill("BUY", 10, 1000, order="A"), fill("SELL", 10, 1010, order="B")]
     # brokerage: lower of ₹20 and 0.03% per order → 3.00 + 3.03; STT 0.025% of 10,100 = 2.525;
     # stamp 0.003% of 10,000 = 0.30; exchange 0.00297% of 20,100 = 0.59697; SEBI 0.0201
     brokerage = Fraction(3) + Fraction("3.03")
     fees = Fraction("20100") * Fraction("0.00297") / 100 + Fraction(20100) * 10 / 10**7
-    expected = (brokerage + Fraction("2.525") + Fraction("0.3") + fees
-                + (brokerage + fees) * Fraction(18, 100))
+    expected = (
+        brokerage
+        + Fraction("2.525")
+        + Fraction("0.3")
+        + fees
+        + (brokerage + fees) * Fraction(18, 100)
+    )
     assert charges.total(table, intraday) == expected
     delivery = [fill("BUY", 10, 1000, order="C", day=DAY - timedelta(days=1))]
     assert charges.total(table, delivery) > Fraction(10)  # 0.1% STT + stamp on delivery
     assert charges.total(charges.parse({}), intraday) == 0
 
 
-@pytest.mark.parametrize("table", [{"gst": 18}, {"gst_pct": "18"}, {"gst_pct": -1},
-                                   {"gst_pct": True}])
+@pytest.mark.parametrize(
+    "table", [{"gst": 18}, {"gst_pct": "18"}, {"gst_pct": -1}, {"gst_pct": True}]
+)
 def test_charges_table_rejects_what_it_does_not_know(table: dict[str, object]) -> None:
     with pytest.raises(ValueError, match=r"\[charges\]"):
         charges.parse(table)
+
+
+def test_realised_by_day_adds_up_to_the_periods_realised() -> None:
+    bases = {"INFY": Basis("INFY", 10, Fraction(100))}
+    monday, tuesday = DAY, DAY + timedelta(days=1)
+    fills = [
+        fill("SELL", 2, 110, day=monday),
+        fill("BUY", 2, 90, day=tuesday),
+        fill("SELL", 3, 80, day=tuesday),
+    ]
+    by_day = pnl.realised_by_day(bases, [], fills)
+    # Tuesday: the sell closes that day's 2 bought at 90 first, then 1 held at 100
+    assert by_day == {monday: 20, tuesday: 2 * (80 - 90) + (80 - 100)}
+    assert sum(by_day.values()) == pnl.compute(bases, [], fills, {}).realised

@@ -28,16 +28,36 @@ def calendar(tmp_path, monkeypatch):
 
 
 def holding(symbol: str, qty: int, avg: float, close: float) -> dict[str, Any]:
-    return {"displaySymbol": symbol, "symbol": symbol, "quantity": qty, "averagePrice": avg,
-            "holdingCost": round(qty * avg, 4), "mktValue": round(qty * close, 2),
-            "closingPrice": close, "exchangeSegment": "nse_cm", "sellableQuantity": qty}
+    return {
+        "displaySymbol": symbol,
+        "symbol": symbol,
+        "quantity": qty,
+        "averagePrice": avg,
+        "holdingCost": round(qty * avg, 4),
+        "mktValue": round(qty * close, 2),
+        "closingPrice": close,
+        "exchangeSegment": "nse_cm",
+        "sellableQuantity": qty,
+    }
 
 
-def trade(order_id: str, fill_id: str, symbol: str, side: str, qty: int, price: str,
-          day: str, at: str) -> dict[str, Any]:
-    return {"nOrdNo": order_id, "flId": fill_id, "fldQty": qty, "avgPrc": price,
-            "trnsTp": side, "trdSym": f"{symbol}-EQ", "sym": symbol, "exSeg": "nse_cm",
-            "flDt": day, "flTm": at, "rptTp": "fill", "prod": "CNC"}
+def trade(
+    order_id: str, fill_id: str, symbol: str, side: str, qty: int, price: str, day: str, at: str
+) -> dict[str, Any]:
+    return {
+        "nOrdNo": order_id,
+        "flId": fill_id,
+        "fldQty": qty,
+        "avgPrc": price,
+        "trnsTp": side,
+        "trdSym": f"{symbol}-EQ",
+        "sym": symbol,
+        "exSeg": "nse_cm",
+        "flDt": day,
+        "flTm": at,
+        "rptTp": "fill",
+        "prod": "CNC",
+    }
 
 
 class Week:
@@ -46,13 +66,23 @@ class Week:
     def __init__(self, broker: BrokerFiles, cli: Callable[..., Any]):
         self.broker, self.cli = broker, cli
 
-    def day(self, holdings: list[dict[str, Any]], orders: list[dict[str, Any]],
-            trades: list[dict[str, Any]] | str) -> None:
+    def day(
+        self,
+        holdings: list[dict[str, Any]],
+        orders: list[dict[str, Any]],
+        trades: list[dict[str, Any]] | str,
+    ) -> None:
         self.broker.write("holdings.json", {"data": holdings})
         self.broker.write("positions.json", NO_DATA)
         self.broker.orders(*orders)
-        self.broker.write("trades.json", trades if isinstance(trades, str) else
-                          {"stat": "ok", "stCode": 200, "data": trades} if trades else NO_DATA)
+        self.broker.write(
+            "trades.json",
+            trades
+            if isinstance(trades, str)
+            else {"stat": "ok", "stCode": 200, "data": trades}
+            if trades
+            else NO_DATA,
+        )
 
     def run(self, *args: str) -> Any:
         result = self.cli(*args)
@@ -78,22 +108,36 @@ def trade_a_week(cli, broker, sql, tmp_path) -> dict[str, Any]:
         week.run("reconcile")
         register(week, "S1", "INFY", "sell", 5)
         clock.move_to(ist(2026, 11, 23, 10, 0))
-        week.day([holding("INFY", 10, 100, 100)], [done("S1", "INFY", "S", 5, "119.00")],
-                 [trade("S1", "1", "INFY", "S", 5, "120.00", "23-Nov-2026", "09:45:00")])
+        week.day(
+            [holding("INFY", 10, 100, 100)],
+            [done("S1", "INFY", "S", 5, "119.00")],
+            [trade("S1", "1", "INFY", "S", 5, "120.00", "23-Nov-2026", "09:45:00")],
+        )
         week.run("verify")
         clock.move_to(ist(2026, 11, 23, 18, 30))
         summaries["mon"] = week.run("eod", "--json")["summary"]
         # Tue: TCS bought 10 at 50; an intraday round trip in INFY (2 at 110, 2 at 115)
         clock.move_to(ist(2026, 11, 24, 9, 0))
-        for order in (("B1", "TCS", "buy", 10), ("B2", "INFY", "buy", 2), ("S2", "INFY", "sell", 2)):
+        for order in (
+            ("B1", "TCS", "buy", 10),
+            ("B2", "INFY", "buy", 2),
+            ("S2", "INFY", "sell", 2),
+        ):
             register(week, *order)
         clock.move_to(ist(2026, 11, 24, 11, 0))
-        week.day([holding("INFY", 5, 100, 118)],
-                 [done("B1", "TCS", "B", 10, "50.00"), done("B2", "INFY", "B", 2, "110.00"),
-                  done("S2", "INFY", "S", 2, "115.00")],
-                 [trade("B1", "2", "TCS", "B", 10, "50.00", "24-Nov-2026", "09:30:00"),
-                  trade("B2", "3", "INFY", "B", 2, "110.00", "24-Nov-2026", "10:00:00"),
-                  trade("S2", "4", "INFY", "S", 2, "115.00", "24-Nov-2026", "10:30:00")])
+        week.day(
+            [holding("INFY", 5, 100, 118)],
+            [
+                done("B1", "TCS", "B", 10, "50.00"),
+                done("B2", "INFY", "B", 2, "110.00"),
+                done("S2", "INFY", "S", 2, "115.00"),
+            ],
+            [
+                trade("B1", "2", "TCS", "B", 10, "50.00", "24-Nov-2026", "09:30:00"),
+                trade("B2", "3", "INFY", "B", 2, "110.00", "24-Nov-2026", "10:00:00"),
+                trade("S2", "4", "INFY", "S", 2, "115.00", "24-Nov-2026", "10:30:00"),
+            ],
+        )
         week.run("verify")
         clock.move_to(ist(2026, 11, 24, 18, 30))
         summaries["tue"] = week.run("eod", "--json")["summary"]
@@ -104,15 +148,20 @@ def trade_a_week(cli, broker, sql, tmp_path) -> dict[str, Any]:
         week.day(wed, [done("S3", "TCS", "S", 4, "55.00")], "{not json")
         clock.move_to(ist(2026, 11, 25, 10, 0))
         week.run("verify")
-        week.day(wed, [done("S3", "TCS", "S", 4, "55.00")],
-                 [trade("S3", "5", "TCS", "S", 4, "55.00", "25-Nov-2026", "09:50:00")])
+        week.day(
+            wed,
+            [done("S3", "TCS", "S", 4, "55.00")],
+            [trade("S3", "5", "TCS", "S", 4, "55.00", "25-Nov-2026", "09:50:00")],
+        )
         clock.move_to(ist(2026, 11, 25, 18, 30))
         summaries["wed"] = week.run("eod", "--json")["summary"]
         # Thu: a manual sell of INFY 1 at 130, an order ordertrack never registered
         clock.move_to(ist(2026, 11, 26, 18, 30))
-        week.day([holding("INFY", 5, 100, 122), holding("TCS", 6, 50, 54)],
-                 [done("M1", "INFY", "S", 1, "130.00")],
-                 [trade("M1", "6", "INFY", "S", 1, "130.00", "26-Nov-2026", "11:00:00")])
+        week.day(
+            [holding("INFY", 5, 100, 122), holding("TCS", 6, 50, 54)],
+            [done("M1", "INFY", "S", 1, "130.00")],
+            [trade("M1", "6", "INFY", "S", 1, "130.00", "26-Nov-2026", "11:00:00")],
+        )
         summaries["thu"] = week.run("eod", "--json")["summary"]
         # Fri: nothing traded; holdings valued at the close the broker gives
         clock.move_to(ist(2026, 11, 27, 18, 30))
@@ -128,25 +177,50 @@ def trade_a_week(cli, broker, sql, tmp_path) -> dict[str, Any]:
         report = tmp_path / "week.html"
         week.run("report", "--week", "--out", str(report))
         lines = cli("outbox", "list", "--oldest").out
-    return {"summaries": summaries, "notes": notes, "pnl": pnl, "raw": raw, "text": text,
-            "feed": feed, "report": report, "outbox": lines}
+    return {
+        "summaries": summaries,
+        "notes": notes,
+        "pnl": pnl,
+        "raw": raw,
+        "text": text,
+        "feed": feed,
+        "report": report,
+        "outbox": lines,
+    }
 
 
 def test_a_week_of_trading(cli, broker, calendar, sql, tmp_path) -> None:
     got = trade_a_week(cli, broker, sql, tmp_path)
-    summaries, notes, pnl, raw, text, feed = (got[k] for k in (
-        "summaries", "notes", "pnl", "raw", "text", "feed"))
+    summaries, notes, pnl, raw, text, feed = (
+        got[k] for k in ("summaries", "notes", "pnl", "raw", "text", "feed")
+    )
 
     assert pnl["from"] == "2026-11-21" and pnl["to"] == "2026-11-27"
     assert (pnl["realised"], pnl["unrealised"]) == (160.0, 136.0)  # 100 + 10 + 20 + 30
     assert (pnl["charges"], pnl["net"], pnl["before_charges"]) == (None, None, True)
     by = {s["symbol"]: s for s in pnl["symbols"]}
-    assert by["INFY"] == {"symbol": "INFY", "bought_qty": 2, "sold_qty": 8, "avg_cost": 100.0,
-                          "realised": 140.0, "open_qty": 4, "close_price": 125.0,
-                          "unrealised": 100.0, "manual": 30.0}
-    assert by["TCS"] == {"symbol": "TCS", "bought_qty": 10, "sold_qty": 4, "avg_cost": 50.0,
-                         "realised": 20.0, "open_qty": 6, "close_price": 56.0,
-                         "unrealised": 36.0, "manual": 0.0}
+    assert by["INFY"] == {
+        "symbol": "INFY",
+        "bought_qty": 2,
+        "sold_qty": 8,
+        "avg_cost": 100.0,
+        "realised": 140.0,
+        "open_qty": 4,
+        "close_price": 125.0,
+        "unrealised": 100.0,
+        "manual": 30.0,
+    }
+    assert by["TCS"] == {
+        "symbol": "TCS",
+        "bought_qty": 10,
+        "sold_qty": 4,
+        "avg_cost": 50.0,
+        "realised": 20.0,
+        "open_qty": 6,
+        "close_price": 56.0,
+        "unrealised": 36.0,
+        "manual": 0.0,
+    }
     assert '"realised": 160.00,' in raw and '"manual": 30.00' in raw  # two decimals
     # each day's summary: the same numbers, day by day
     daily = {d: s["pnl"]["realised"] for d, s in summaries.items() if "pnl" in s}
@@ -178,22 +252,25 @@ def test_a_week_of_trading(cli, broker, calendar, sql, tmp_path) -> None:
     assert sorted((r[2], r[6]) for r in rows) == [("S1", 100.0), ("S2", 10.0), ("S3", 20.0)]
 
 
-def test_the_summary_and_the_sell_notification_read_as_money(cli, broker, calendar, sql,
-                                                            tmp_path) -> None:
+def test_the_summary_and_the_sell_notification_read_as_money(
+    cli, broker, calendar, sql, tmp_path
+) -> None:
     from ordertrack.notify import messages
 
     got = trade_a_week(cli, broker, sql, tmp_path)
     fri = "\n".join(messages.summary_lines(got["summaries"]["fri"]))
-    assert ("P&L today: realised ₹+0.00, unrealised ₹+136.00 on 2 tracked holdings"
-            " (before charges)") in fri
-    assert "INFY: bought 0, sold 0, realised ₹+0.00, open 4, avg cost ₹100.00, unrealised" \
-           " ₹+100.00 at ₹125.00 (previous close)" in fri
+    assert (
+        "P&L today: realised ₹+0.00, unrealised ₹+136.00 on 2 tracked holdings (before charges)"
+    ) in fri
+    assert (
+        "INFY: bought 0, sold 0, realised ₹+0.00, open 4, avg cost ₹100.00, unrealised"
+        " ₹+100.00 at ₹125.00 (previous close)" in fri
+    )
     thu = "\n".join(messages.summary_lines(got["summaries"]["thu"]))
     assert "INFY: bought 0, sold 1, realised ₹+30.00 (₹+30.00 manual)" in thu
     sell = messages.message("EXECUTED", got["notes"]["S1"])
     assert any("realised ₹+100.00 (avg cost ₹100.00)" in part.plain for part in sell)
-    assert "realised ₹+100.00 (avg cost ₹100.00)" in messages.render("EXECUTED",
-                                                                     got["notes"]["S1"])
+    assert "realised ₹+100.00 (avg cost ₹100.00)" in messages.render("EXECUTED", got["notes"]["S1"])
     assert messages.signed_inr(-1234567.5) == "₹−12,34,567.50"
 
 
@@ -215,11 +292,14 @@ def test_the_pnl_charts_render_in_chromium(cli, broker, calendar, sql, tmp_path,
     html = got["report"].read_text(encoding="utf-8")
     main = re.search(r'<section id="profit-and-loss">.*?</section>', html, re.S)
     assert main is not None
-    page.write_text(html.split("<main>")[0] + "<main>" + main.group(0) + "</main></body></html>",
-                    encoding="utf-8")
+    page.write_text(
+        html.split("<main>")[0] + "<main>" + main.group(0) + "</main></body></html>",
+        encoding="utf-8",
+    )
     shot = tmp_path / f"pnl-{width}.png"
-    result = browser.chromium(page, tmp_path / "profile", f"--screenshot={shot}",
-                              f"--window-size={width},1400")
+    result = browser.chromium(
+        page, tmp_path / "profile", f"--screenshot={shot}", f"--window-size={width},1400"
+    )
     assert shot.exists(), result.stderr[-2000:]
     got_width, _, rows = browser.pixels(shot.read_bytes())
     assert got_width == width

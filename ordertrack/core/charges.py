@@ -58,8 +58,9 @@ def intraday_days(fills: list[Fill]) -> set[tuple[str, date]]:
 def _brokerage(c: Charges, value: Fraction, intraday: bool) -> Fraction:
     if not intraday:
         return c.delivery_brokerage_per_order
-    offered = [x for x in (c.intraday_brokerage_per_order,
-                           c.intraday_brokerage_pct * value / 100) if x > 0]
+    offered = [
+        x for x in (c.intraday_brokerage_per_order, c.intraday_brokerage_pct * value / 100) if x > 0
+    ]
     return min(offered, default=Fraction(0))
 
 

@@ -48,31 +48,44 @@ def keep_fills(db: Database, fetch: Fetch | None, now: datetime) -> int:
     return store.save_fills(db, fetch.items, now)
 
 
-def sell_figures(db: Database, order: Order, event: Event, event_id: int,
-                 now: datetime) -> dict[str, Any]:
+def sell_figures(
+    db: Database, order: Order, event: Event, event_id: int, now: datetime
+) -> dict[str, Any]:
     """What a SELL fill event realised and against what average cost, for its notification;
     {} when the trade book does not (yet) list all of the order's fills, or any is unpriced."""
-    if order.side is not Side.SELL or event.kind not in ("EXECUTED", "PARTIAL_FILL") \
-            or not order.order_id:
+    if (
+        order.side is not Side.SELL
+        or event.kind not in ("EXECUTED", "PARTIAL_FILL")
+        or not order.order_id
+    ):
         return {}
     today = ist_date(now)
     day_fills = store.fills_between(db, today - BASIS_LOOKBACK, today, order.symbol)
-    mine = [f for f in day_fills if f.order_id == order.order_id
-            and not f.fill_id.startswith(("order:", "manual:"))]
+    mine = [
+        f
+        for f in day_fills
+        if f.order_id == order.order_id and not f.fill_id.startswith(("order:", "manual:"))
+    ]
     if sum(f.qty for f in mine) < event.filled_qty:
         return {}  # the trade book is behind the order book: eod fills it in
     result = _order_realised(db, order.order_id, day_fills, today)
     if result is None:
         return {}
     realised, avg = result
-    already = sum((Fraction(Decimal(v)) for v in store.realised_of_order(
-        db, order.order_id, event_id).values()), Fraction(0))
+    already = sum(
+        (
+            Fraction(Decimal(v))
+            for v in store.realised_of_order(db, order.order_id, event_id).values()
+        ),
+        Fraction(0),
+    )
     store.save_sell(db, event_id, realised - already, avg, now)
     return {"realised": _money(realised - already), "avg_cost": _money(avg)}
 
 
-def _order_realised(db: Database, order_id: str, fills: list[core.Fill],
-                    today: date) -> tuple[Fraction, Fraction | None] | None:
+def _order_realised(
+    db: Database, order_id: str, fills: list[core.Fill], today: date
+) -> tuple[Fraction, Fraction | None] | None:
     first = min((f.day for f in fills if f.order_id == order_id), default=today)
     basis_day, bases = store.bases(db, first)
     before = [f for f in fills if basis_day is not None and basis_day <= f.day < first]
@@ -129,8 +142,14 @@ def save_marks(db: Database, holdings: Fetch, positions: Fetch, now: datetime) -
 # ---- a period's figures -----------------------------------------------------------------------
 
 
-def period(today: date, day: str | None = None, week: bool = False, month: bool = False,
-           first: str | None = None, last: str | None = None) -> Period:
+def period(
+    today: date,
+    day: str | None = None,
+    week: bool = False,
+    month: bool = False,
+    first: str | None = None,
+    last: str | None = None,
+) -> Period:
     """`--day D` (default today), `--week`/`--month` (the 7 and 30 IST days ending today, as
     `report --week` does), or `--from D [--to D]`; UsageProblem for a mix."""
     if month:
@@ -153,41 +172,54 @@ def _compute(db: Database, p: Period) -> tuple[list[core.Fill], list[core.Fill],
 def figures(db: Database, p: Period, charges_table: dict[str, Any] | None) -> dict[str, Any]:
     """The period's P&L as `pnl --json` shows it."""
     before, inside, result = _compute(db, p)
-    cost = (charges_core.total(charges_core.parse(charges_table), inside)
-            if charges_table is not None else None)
+    cost = (
+        charges_core.total(charges_core.parse(charges_table), inside)
+        if charges_table is not None
+        else None
+    )
     return {
-        "from": p.first.isoformat(), "to": p.last.isoformat(),
-        "realised": _money(result.realised), "unrealised": _money(result.unrealised),
-        "charges": _money(cost), "net": _money(result.realised - cost) if cost is not None
-        else None, "before_charges": cost is None,
+        "from": p.first.isoformat(),
+        "to": p.last.isoformat(),
+        "realised": _money(result.realised),
+        "unrealised": _money(result.unrealised),
+        "charges": _money(cost),
+        "net": _money(result.realised - cost) if cost is not None else None,
+        "before_charges": cost is None,
         "symbols": [_symbol(s) for s in result.symbols],
     }
 
 
 def _symbol(s: core.SymbolPnl) -> dict[str, Any]:
-    return {"symbol": s.symbol, "bought_qty": s.bought_qty, "sold_qty": s.sold_qty,
-            "avg_cost": _money(s.avg_cost), "realised": _money(s.realised),
-            "open_qty": s.open_qty, "close_price": _money(s.close_price),
-            "unrealised": _money(s.unrealised), "manual": _money(s.manual)}
+    return {
+        "symbol": s.symbol,
+        "bought_qty": s.bought_qty,
+        "sold_qty": s.sold_qty,
+        "avg_cost": _money(s.avg_cost),
+        "realised": _money(s.realised),
+        "open_qty": s.open_qty,
+        "close_price": _money(s.close_price),
+        "unrealised": _money(s.unrealised),
+        "manual": _money(s.manual),
+    }
 
 
 def extras(db: Database, p: Period) -> dict[str, Any]:
     """What the table and the report add to the JSON: price sources, unpriced fills and the
-    realised P&L of each day (for the cumulative chart)."""
-    result = _compute(db, p)[2]
-    days = []
-    day = p.first
-    while day <= p.last:
-        realised = figures(db, Period(day, day), None)["realised"]
-        days.append((day.isoformat(), realised))
-        day += timedelta(days=1)
-    running, cumulative = Decimal(0), []
-    for iso, amount in days:
-        running += Decimal(str(amount))
-        cumulative.append({"day": iso, "realised": amount, "cumulative": float(running)})
-    return {"sources": {s.symbol: s.price_source for s in result.symbols},
-            "unknown": {s.symbol: s.unknown_fills for s in result.symbols if s.unknown_fills},
-            "days": cumulative}
+    realised P&L of each day with its running total (for the cumulative chart)."""
+    before, inside, result = _compute(db, p)
+    by_day = core.realised_by_day(store.bases(db, p.first)[1], before, inside)
+    running, days = Fraction(0), []
+    for day in p.days:
+        amount = by_day.get(day, Fraction(0))
+        running += amount
+        days.append(
+            {"day": day.isoformat(), "realised": _money(amount), "cumulative": _money(running)}
+        )
+    return {
+        "sources": {s.symbol: s.price_source for s in result.symbols},
+        "unknown": {s.symbol: s.unknown_fills for s in result.symbols if s.unknown_fills},
+        "days": days,
+    }
 
 
 def _money(amount: Fraction | None) -> float | None:
@@ -212,27 +244,37 @@ def mismatches(db: Database, day: date) -> list[str]:
         if mine is None or not mine.open_qty and not row["qty"]:
             continue
         if mine.open_qty != row["qty"]:
-            out.append(f"{row['symbol']}: the broker holds {row['qty']}, the fills ordertrack"
-                       f" knows leave {mine.open_qty}")
+            out.append(
+                f"{row['symbol']}: the broker holds {row['qty']}, the fills ordertrack"
+                f" knows leave {mine.open_qty}"
+            )
         elif not core.agrees(mine.avg_cost, theirs, 1):
-            out.append(f"{row['symbol']}: the broker's average cost is"
-                       f" {float(theirs or 0):.2f}, ordertrack's {float(mine.avg_cost or 0):.2f}")
+            out.append(
+                f"{row['symbol']}: the broker's average cost is"
+                f" {float(theirs or 0):.2f}, ordertrack's {float(mine.avg_cost or 0):.2f}"
+            )
     return out
 
 
 def day_block(db: Database, day: date, charges_table: dict[str, Any] | None) -> dict[str, Any]:
     """The daily summary's P&L: the day's figures and any disagreement with the broker."""
     block = figures(db, Period(day, day), charges_table)
-    block["valued"] = sum(1 for s in block["symbols"]
-                          if s["open_qty"] and s["unrealised"] is not None)
+    block["valued"] = sum(
+        1 for s in block["symbols"] if s["open_qty"] and s["unrealised"] is not None
+    )
     block["mismatches"] = mismatches(db, day)
     more = extras(db, Period(day, day))
     block["sources"], block["unknown"] = more["sources"], more["unknown"]
     return block
 
 
-def add_to_summary(db: Database, payload: dict[str, Any], day: date,
-                   charges_table: dict[str, Any] | None, now: datetime) -> None:
+def add_to_summary(
+    db: Database,
+    payload: dict[str, Any],
+    day: date,
+    charges_table: dict[str, Any] | None,
+    now: datetime,
+) -> None:
     """eod: sells seen without a trade book get their figure, and the day's summary its P&L
     (only when the day has fills or valued holdings: a quiet day's summary is as before)."""
     from ordertrack.store.db import transaction
@@ -240,6 +282,8 @@ def add_to_summary(db: Database, payload: dict[str, Any], day: date,
     with transaction(db):
         fill_in_sells(db, now - FILL_IN, now)
     block = day_block(db, day, charges_table)
-    if block["mismatches"] or any(s["bought_qty"] or s["sold_qty"] or s["unrealised"] is not None
-                                  and s["open_qty"] for s in block["symbols"]):
+    if block["mismatches"] or any(
+        s["bought_qty"] or s["sold_qty"] or s["unrealised"] is not None and s["open_qty"]
+        for s in block["symbols"]
+    ):
         payload["pnl"] = block

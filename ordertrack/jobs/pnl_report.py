@@ -31,20 +31,24 @@ def block(db: Any, period: Any, charges: dict[str, Any] | None) -> dict[str, Any
 def section(p: dict[str, Any] | None) -> str:
     if p is None:
         return '<p class="note">No P&amp;L for this period.</p>'
-    totals = (f"Realised <b>{_esc(signed_inr(p['realised']))}</b>, unrealised "
-              f"<b>{_esc(signed_inr(p['unrealised']))}</b>")
+    totals = (
+        f"Realised <b>{_esc(signed_inr(p['realised']))}</b>, unrealised "
+        f"<b>{_esc(signed_inr(p['unrealised']))}</b>"
+    )
     if p["charges"] is None:
         totals += " (before charges)"
     else:
-        totals += (f"; charges {_esc(inr(p['charges']))}, net "
-                   f"<b>{_esc(signed_inr(p['net']))}</b>")
+        totals += f"; charges {_esc(inr(p['charges']))}, net <b>{_esc(signed_inr(p['net']))}</b>"
     sources = sorted({s for s in p.get("sources", {}).values() if s})
-    note = (f'<p class="note">Unrealised valued at: {_esc(", ".join(sources))}.</p>'
-            if sources else "")
+    note = (
+        f'<p class="note">Unrealised valued at: {_esc(", ".join(sources))}.</p>' if sources else ""
+    )
     if not p["symbols"]:
         return f'<p id="pnl-totals">{totals}</p><p class="note">No fills in this period.</p>'
-    return (f'<p id="pnl-totals">{totals}</p>{note}{bars(p["symbols"])}{line(p["days"])}'
-            f'{table(p["symbols"])}')
+    return (
+        f'<p id="pnl-totals">{totals}</p>{note}{bars(p["symbols"])}{line(p["days"])}'
+        f"{table(p['symbols'])}"
+    )
 
 
 def bars(symbols: list[dict[str, Any]]) -> str:
@@ -65,8 +69,9 @@ def bars(symbols: list[dict[str, Any]]) -> str:
             f'data-realised="{s["realised"]:.2f}"/>'
             f'<line x1="100" y1="0" x2="100" y2="16" stroke="#9e9e9e" '
             f'vector-effect="non-scaling-stroke"/></svg>'
-            f'<span class="n">{_esc(signed_inr(s["realised"]))}</span></div>')
-    return f'<h3>Realised by symbol</h3>{"".join(rows)}'
+            f'<span class="n">{_esc(signed_inr(s["realised"]))}</span></div>'
+        )
+    return f"<h3>Realised by symbol</h3>{''.join(rows)}"
 
 
 def line(days: list[dict[str, Any]]) -> str:
@@ -77,21 +82,25 @@ def line(days: list[dict[str, Any]]) -> str:
     low, high = min(0.0, *values), max(0.0, *values)
     span = (high - low) or 1
     step = 1000 / max(len(days) - 1, 1)
-    points = " ".join(f"{k * step:.1f},{130 - (v - low) / span * 120:.1f}"
-                      for k, v in enumerate(values))
+    points = " ".join(
+        f"{k * step:.1f},{130 - (v - low) / span * 120:.1f}" for k, v in enumerate(values)
+    )
     zero = 130 - (0 - low) / span * 120
     dots = "".join(
         f'<circle cx="{k * step:.1f}" cy="{130 - (v - low) / span * 120:.1f}" r="0" '
         f'fill="{LINE}" data-day="{_esc(d["day"])}" data-cumulative="{v:.2f}">'
-        f'<title>{_esc(d["day"])}: {_esc(signed_inr(v))}</title></circle>'
-        for k, (d, v) in enumerate(zip(days, values, strict=True)))
-    return (f'<h3>Cumulative realised</h3><svg class="pnl-line" viewBox="-10 0 1020 140" '
-            f'preserveAspectRatio="none" role="img" aria-label="cumulative realised P&amp;L">'
-            f'<line x1="0" y1="{zero:.1f}" x2="1000" y2="{zero:.1f}" stroke="#9e9e9e"/>'
-            f'<polyline id="pnl-cumulative" points="{points}" fill="none" stroke="{LINE}" '
-            f'stroke-width="2" vector-effect="non-scaling-stroke"/>{dots}</svg>'
-            f'<div class="axis"><span>{_esc(days[0]["day"])}</span>'
-            f'<span>{_esc(days[-1]["day"])}</span></div>')
+        f"<title>{_esc(d['day'])}: {_esc(signed_inr(v))}</title></circle>"
+        for k, (d, v) in enumerate(zip(days, values, strict=True))
+    )
+    return (
+        f'<h3>Cumulative realised</h3><svg class="pnl-line" viewBox="-10 0 1020 140" '
+        f'preserveAspectRatio="none" role="img" aria-label="cumulative realised P&amp;L">'
+        f'<line x1="0" y1="{zero:.1f}" x2="1000" y2="{zero:.1f}" stroke="#9e9e9e"/>'
+        f'<polyline id="pnl-cumulative" points="{points}" fill="none" stroke="{LINE}" '
+        f'stroke-width="2" vector-effect="non-scaling-stroke"/>{dots}</svg>'
+        f'<div class="axis"><span>{_esc(days[0]["day"])}</span>'
+        f"<span>{_esc(days[-1]['day'])}</span></div>"
+    )
 
 
 def _manual(s: dict[str, Any]) -> str:
@@ -100,8 +109,10 @@ def _manual(s: dict[str, Any]) -> str:
 
 
 def table(symbols: list[dict[str, Any]]) -> str:
-    head = "".join(f'<th class="n">{h}</th>' for h in (
-        "Bought", "Sold", "Avg cost", "Realised", "Open", "Close", "Unrealised"))
+    head = "".join(
+        f'<th class="n">{h}</th>'
+        for h in ("Bought", "Sold", "Avg cost", "Realised", "Open", "Close", "Unrealised")
+    )
     rows = "".join(
         f'<tr><td>{_esc(s["symbol"])}{_manual(s)}</td><td class="n">{s["bought_qty"]}</td>'
         f'<td class="n">{s["sold_qty"]}</td>'
@@ -109,6 +120,9 @@ def table(symbols: list[dict[str, Any]]) -> str:
         f'<td class="n">{_esc(signed_inr(s["realised"]))}</td><td class="n">{s["open_qty"]}</td>'
         f'<td class="n">{_esc(inr(s["close_price"]))}</td>'
         f'<td class="n">{_esc(signed_inr(s["unrealised"]) if s["open_qty"] else "-")}</td></tr>'
-        for s in symbols)
-    return (f'<div class="pnl-scroll"><table id="pnl-table"><thead><tr><th>Symbol</th>{head}'
-            f"</tr></thead><tbody>{rows}</tbody></table></div>")
+        for s in symbols
+    )
+    return (
+        f'<div class="pnl-scroll"><table id="pnl-table"><thead><tr><th>Symbol</th>{head}'
+        f"</tr></thead><tbody>{rows}</tbody></table></div>"
+    )
