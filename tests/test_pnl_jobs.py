@@ -266,6 +266,24 @@ def test_the_summary_says_when_the_broker_disagrees(cli, broker, config, sql) ->
     assert monday["pnl"]["mismatches"] == []
 
 
+def test_a_trade_book_eod_cannot_read_is_said_in_the_summary(cli, broker, config) -> None:
+    with freeze_time(ist(2026, 11, 24, 9, 0)) as clock:
+        files(broker, [("INFY", 10, 100)], [])
+        ok(cli, "reconcile")
+        ok(cli, "pending", "add", "S", "--symbol", "INFY", "--side", "sell", "--qty", "4")
+        clock.move_to(ist(2026, 11, 24, 18, 30))
+        files(broker, [("INFY", 10, 100)],
+              [kotak_row("S", "complete", side="S", qty=4, filled=4, avg="110.00")])
+        broker.write("trades.json", "{broken")
+        summary = ok(cli, "eod", "--json")["summary"]
+    assert summary["pnl"]["realised"] == 40.0  # the order book's average, the fallback
+    assert "trades.json is not valid JSON" in summary["pnl"]["problem"]
+    from ordertrack.notify.messages import render
+
+    assert "P&L uses the order book's prices where fills are missing" in render(
+        "DAILY_SUMMARY", summary)
+
+
 def test_charges_give_net_figures(cli, broker, config, sql) -> None:
     config.write_text(
         config.read_text() + "[charges]\nintraday_brokerage_per_order = 20\n"

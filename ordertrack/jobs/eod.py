@@ -172,7 +172,7 @@ def run(db: Database, broker: Broker, settings: Settings, now: datetime,
                                                             run_id)}
     result.pnl_error = None if result.broker_error else pnl.refresh(db, broker, now)
     result.summary = payload = summary.gather(db, day, result.broker_error, calendar)
-    pnl.add_to_summary(db, payload, day, settings.charges, now)
+    pnl.add_to_summary(db, payload, day, settings.charges, now, result.pnl_error)
     if not result.session and outbox.find(db, f"summary:{day}:final") is not None:
         # a weekend or holiday eod re-closes nothing: the day's summary and report stand
         result.already_closed = True

@@ -274,6 +274,7 @@ def add_to_summary(
     day: date,
     charges_table: dict[str, Any] | None,
     now: datetime,
+    problem: str | None = None,
 ) -> None:
     """eod: sells seen without a trade book get their figure, and the day's summary its P&L
     (only when the day has fills or valued holdings: a quiet day's summary is as before)."""
@@ -287,3 +288,5 @@ def add_to_summary(
         for s in block["symbols"]
     ):
         payload["pnl"] = block
+        if problem:  # the figures stand on the order book's prices: say so
+            block["problem"] = problem

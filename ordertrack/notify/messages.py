@@ -184,6 +184,8 @@ def pnl_lines(p: dict[str, Any] | None, label: str = "P&L today") -> list[str]:
         lines.append("  " + pnl_symbol(r, sources.get(r["symbol"]), unknown.get(r["symbol"], 0)))
     lines += [f"P&L check: {m}; its figures may be wrong (a corporate action or a trade"
               " outside this account's view?)" for m in p.get("mismatches", [])]
+    if p.get("problem"):
+        lines.append(f"P&L uses the order book's prices where fills are missing: {p['problem']}")
     return lines
 
 
