@@ -57,6 +57,7 @@ def test_a_sunday_eod_closes_friday_with_fridays_orders_only(cli, broker, db_pat
         status = json.loads(cli("status", "--json").out)
     assert result.code == 0, result.err
     assert "Closing trading day Fri 04 Dec 2026" in result.out
+    assert "Finished on Fri 04 Dec" in result.out and "Finished today" not in result.out
     with sqlite3.connect(db_path) as conn:
         [(payload,)] = conn.execute("SELECT payload FROM outbox WHERE kind = 'DAILY_SUMMARY'")
     sent = json.loads(payload)
