@@ -129,7 +129,7 @@ def test_verify_applies_the_fyers_order_book(cli, fyers_login, registered, sql):
 def test_a_run_without_a_token_asks_nothing_and_names_the_login(cli, fyers, registered):
     result = cli("verify")
     assert result.code == ExitCode.BROKER
-    assert "generate-authcode" in result.err and "broker login" in result.err
+    assert "prints the login URL" in result.err and "broker login" in result.err
     assert fyers.requests == []
 
 

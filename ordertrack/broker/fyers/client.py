@@ -172,8 +172,8 @@ class FyersClient:
         return text
 
     def relogin(self, why: str) -> str:
-        return (f"Fyers access token {why}: log in at {self.login_url} then run"
-                " 'ordertrack broker login' with the URL your browser lands on")
+        return (f"Fyers access token {why}: run 'ordertrack broker login' (it prints the login"
+                " URL) and give it the URL your browser lands on")
 
     # -- Broker protocol
 
