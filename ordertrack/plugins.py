@@ -5,8 +5,21 @@ are scanned only for a name ordertrack does not know, since a scan costs ~20 ms 
 import re
 from typing import Any
 
+from ordertrack.core.models import (  # noqa: F401 (the public plugin API: docs/plugins.md)
+    BrokerOrder,
+    BrokerState,
+    Fetch,
+    Holding,
+    Outcome,
+    Position,
+    Side,
+)
 from ordertrack.errors import ConfigError
 
+# The plugin contract's version: the normalised types above and the Broker protocol
+# (order_book, order_history, holdings, positions; from_settings(settings, db)). A change that
+# breaks a plugin raises it, and the CHANGELOG says so.
+API_VERSION = 1
 GROUP = "ordertrack.brokers"
 BUILT_IN = ("kotak", "kite", "angel", "fyers", "file")
 # A name safe to show and to look up: a plugin's entry-point name must match it too.
