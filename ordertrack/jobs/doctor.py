@@ -73,7 +73,7 @@ class Context:
 
 # Settings a scheduled run reads come with these prefixes; these few are the tool's own knobs
 # for a person at a shell, which cron need not have.
-RUN_PREFIXES = ("ORDERTRACK_", "KOTAK_", "KITE_", "TELEGRAM_")
+RUN_PREFIXES = ("ORDERTRACK_", "KOTAK_", "KITE_", "ANGEL_", "FYERS_", "TELEGRAM_")
 TOOL_VARIABLES = frozenset({"ORDERTRACK_CRONTAB", "ORDERTRACK_OUTPUT", "ORDERTRACK_DEBUG"})
 CRON_SETS = ("HOME", "LOGNAME", "USER")  # cron (and systemd) set these from the account
 
