@@ -205,3 +205,12 @@ def test_angel_fault_wrong_credentials(cli, angel, registered, sql, monkeypatch)
     assert result.code == ExitCode.BROKER and "ANGEL_PIN" in result.err
     assert angel.count(LOGIN) == 1 and angel.count(ORDERS) == 0
     assert sql("SELECT status FROM orders") == [("PENDING",)]
+
+
+def test_the_docs_show_this_fault_table():
+    from pathlib import Path
+
+    doc = (Path(__file__).parent.parent / "docs" / "angel.md").read_text()
+    for name, *_ in FAULTS:
+        assert f"| `{name}`" in doc, name
+    assert "| `wrong-credentials` (PIN) | 1 login, no data call |" in doc

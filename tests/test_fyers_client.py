@@ -157,3 +157,11 @@ def test_fyers_fault(cli, fyers_login, registered, sql, name, replies, code, say
     assert says in result.err
     assert fyers_login.count(ORDERS) == asked
     assert sql("SELECT status FROM orders") == [("PENDING",)]
+
+
+def test_the_docs_show_this_fault_table():
+    from pathlib import Path
+
+    doc = (Path(__file__).parent.parent / "docs" / "fyers.md").read_text()
+    for name, *_ in FAULTS:
+        assert f"| `{name}`" in doc, name
