@@ -44,9 +44,11 @@ def available() -> tuple[str, ...]:
 
 def unknown(name: str) -> ConfigError:
     shown = name if NAME.fullmatch(name) else repr(name)
-    return ConfigError(f"ORDERTRACK_BROKER={shown} is not one of: {', '.join(available())}"
-                       " (a plugin broker is a package installed beside ordertrack;"
-                       " docs/plugins.md)")
+    return ConfigError(
+        f"ORDERTRACK_BROKER={shown} is not one of: {', '.join(available())}"
+        " (a plugin broker is a package installed beside ordertrack;"
+        " docs/plugins.md)"
+    )
 
 
 def check_name(name: str) -> None:
@@ -64,9 +66,13 @@ def load(name: str) -> Any:
     try:
         cls = point.load()
     except Exception as exc:  # a plugin's import may fail any way it likes
-        raise ConfigError(f"broker plugin {name!r} ({point.value}) cannot be loaded:"
-                          f" {type(exc).__name__}: {str(exc)[:200]}") from None
+        raise ConfigError(
+            f"broker plugin {name!r} ({point.value}) cannot be loaded:"
+            f" {type(exc).__name__}: {str(exc)[:200]}"
+        ) from None
     if not callable(getattr(cls, "from_settings", None)):
-        raise ConfigError(f"broker plugin {name!r} ({point.value}) has no from_settings(settings,"
-                          " db): see docs/plugins.md for the contract")
+        raise ConfigError(
+            f"broker plugin {name!r} ({point.value}) has no from_settings(settings,"
+            " db): see docs/plugins.md for the contract"
+        )
     return cls

@@ -35,8 +35,12 @@ DETAILS = "/rest/secure/angelbroking/order/v1/details/"
 TRADES = "/rest/secure/angelbroking/order/v1/getTradeBook"
 HOLDINGS = "/rest/secure/angelbroking/portfolio/v1/getHolding"
 POSITIONS = "/rest/secure/angelbroking/order/v1/getPosition"
-SECRETS = {"ANGEL_API_KEY": "angelKEYx7Q2", "ANGEL_CLIENT_CODE": "D88311",
-           "ANGEL_PIN": "4729", "ANGEL_TOTP_SECRET": "JBSWY3DPEHPK3PXPANGELSECRETQ"}
+SECRETS = {
+    "ANGEL_API_KEY": "angelKEYx7Q2",
+    "ANGEL_CLIENT_CODE": "D88311",
+    "ANGEL_PIN": "4729",
+    "ANGEL_TOTP_SECRET": "JBSWY3DPEHPK3PXPANGELSECRETQ",
+}
 RATE_LIMIT = (FIXTURES / "rate-limit-403.txt").read_text()
 HTML_5XX = HTML_502
 GARBAGE = '{"status": true, "data": [ {"orderid": '
@@ -56,18 +60,40 @@ def ok(data: Any) -> dict[str, Any]:
     return {"status": True, "message": "SUCCESS", "errorcode": "", "data": data}
 
 
-def angel_row(order_id: str, status: str = "open", *, symbol: str = "INFY-EQ",
-              side: str = "BUY", qty: int = 10, filled: int = 0, avg: float = 0.0,
-              reason: str = "", variety: str = "NORMAL",
-              updated: str = "24-Nov-2026 09:30:00") -> dict[str, Any]:
+def angel_row(
+    order_id: str,
+    status: str = "open",
+    *,
+    symbol: str = "INFY-EQ",
+    side: str = "BUY",
+    qty: int = 10,
+    filled: int = 0,
+    avg: float = 0.0,
+    reason: str = "",
+    variety: str = "NORMAL",
+    updated: str = "24-Nov-2026 09:30:00",
+) -> dict[str, Any]:
     """An order-book row in the documented shape (quantities as strings)."""
     row = copy.deepcopy(fixture("order-book.json")["data"][0])
-    row.update({"orderid": order_id, "status": status, "orderstatus": status,
-                "tradingsymbol": symbol, "transactiontype": side, "quantity": str(qty),
-                "filledshares": str(filled), "unfilledshares": str(qty - filled),
-                "averageprice": avg, "text": reason, "variety": variety,
-                "updatetime": updated, "exchtime": updated, "exchorderupdatetime": updated,
-                "uniqueorderid": f"uid-{order_id}"})
+    row.update(
+        {
+            "orderid": order_id,
+            "status": status,
+            "orderstatus": status,
+            "tradingsymbol": symbol,
+            "transactiontype": side,
+            "quantity": str(qty),
+            "filledshares": str(filled),
+            "unfilledshares": str(qty - filled),
+            "averageprice": avg,
+            "text": reason,
+            "variety": variety,
+            "updatetime": updated,
+            "exchtime": updated,
+            "exchorderupdatetime": updated,
+            "uniqueorderid": f"uid-{order_id}",
+        }
+    )
     return row
 
 
@@ -111,11 +137,21 @@ class FakeAngel:
                 if reply.expire:
                     self._jwts.clear()
                 return reply
-        if headers.get("x-privatekey") != SECRETS["ANGEL_API_KEY"] or \
-                headers.get("x-usertype") != "USER" or headers.get("x-sourceid") != "WEB":
+        if (
+            headers.get("x-privatekey") != SECRETS["ANGEL_API_KEY"]
+            or headers.get("x-usertype") != "USER"
+            or headers.get("x-sourceid") != "WEB"
+        ):
             said = f" {headers.get('x-privatekey')}" if self.echo_secrets else ""
-            return Scripted(200, {"status": False, "message": f"Invalid API Key{said}",
-                                  "errorcode": "AG8004", "data": None})
+            return Scripted(
+                200,
+                {
+                    "status": False,
+                    "message": f"Invalid API Key{said}",
+                    "errorcode": "AG8004",
+                    "data": None,
+                },
+            )
         if (method, path) == ("POST", LOGIN):
             return self._login(body)
         if (method, path) == ("POST", TOKENS):
@@ -124,8 +160,12 @@ class FakeAngel:
 
     def _jwt(self) -> str:
         now = int(time.time())
-        claims = {"username": SECRETS["ANGEL_CLIENT_CODE"], "iat": now, "exp": now + self.token_ttl,
-                  "jti": secrets.token_hex(8)}
+        claims = {
+            "username": SECRETS["ANGEL_CLIENT_CODE"],
+            "iat": now,
+            "exp": now + self.token_ttl,
+            "jti": secrets.token_hex(8),
+        }
         return ".".join((_b64({"alg": "HS512"}), _b64(claims), "c2lnbmF0dXJl"))
 
     def _issue(self, keep_refresh: str | None = None) -> dict[str, Any]:
@@ -134,22 +174,46 @@ class FakeAngel:
         with self._lock:
             self._jwts.add(jwt)
             self._refresh.add(refresh)
-        return {"jwtToken": jwt, "refreshToken": refresh, "feedToken": "feed" + secrets.token_hex(6)}
+        return {
+            "jwtToken": jwt,
+            "refreshToken": refresh,
+            "feedToken": "feed" + secrets.token_hex(6),
+        }
 
     def _login(self, body: str) -> Scripted:
         try:
             form = json.loads(body)
         except ValueError:
-            return Scripted(400, {"status": False, "message": "Invalid request",
-                                  "errorcode": "AB2001", "data": None})
-        if form.get("clientcode") != SECRETS["ANGEL_CLIENT_CODE"] or \
-                form.get("password") != SECRETS["ANGEL_PIN"]:
+            return Scripted(
+                400,
+                {
+                    "status": False,
+                    "message": "Invalid request",
+                    "errorcode": "AB2001",
+                    "data": None,
+                },
+            )
+        if (
+            form.get("clientcode") != SECRETS["ANGEL_CLIENT_CODE"]
+            or form.get("password") != SECRETS["ANGEL_PIN"]
+        ):
             said = f" ({form.get('password')})" if self.echo_secrets else ""
-            return Scripted(*error_body("error-AB1048.json")) if not said else Scripted(
-                200, {"status": False, "message": f"Invalid Client Code or PIN{said}",
-                      "errorcode": "AB1048", "data": None})
-        if not pyotp.TOTP(SECRETS["ANGEL_TOTP_SECRET"]).verify(str(form.get("totp")),
-                                                                valid_window=1):
+            return (
+                Scripted(*error_body("error-AB1048.json"))
+                if not said
+                else Scripted(
+                    200,
+                    {
+                        "status": False,
+                        "message": f"Invalid Client Code or PIN{said}",
+                        "errorcode": "AB1048",
+                        "data": None,
+                    },
+                )
+            )
+        if not pyotp.TOTP(SECRETS["ANGEL_TOTP_SECRET"]).verify(
+            str(form.get("totp")), valid_window=1
+        ):
             return Scripted(*error_body("error-AB1050.json"))
         self.logins += 1
         return Scripted(200, ok({**self._issue(), "state": "live"}))
@@ -169,10 +233,23 @@ class FakeAngel:
         if scheme != "Bearer" or jwt not in self._jwts:
             return Scripted(*error_body("error-AG8001.json"))
         if path == PROFILE:
-            return Scripted(200, ok({"clientcode": SECRETS["ANGEL_CLIENT_CODE"], "name": "TEST",
-                                     "exchanges": ["NSE"], "products": ["DELIVERY"]}))
-        routes = {ORDERS: lambda: self.orders, TRADES: lambda: self.trades,
-                  HOLDINGS: lambda: self.holdings, POSITIONS: lambda: self.positions}
+            return Scripted(
+                200,
+                ok(
+                    {
+                        "clientcode": SECRETS["ANGEL_CLIENT_CODE"],
+                        "name": "TEST",
+                        "exchanges": ["NSE"],
+                        "products": ["DELIVERY"],
+                    }
+                ),
+            )
+        routes = {
+            ORDERS: lambda: self.orders,
+            TRADES: lambda: self.trades,
+            HOLDINGS: lambda: self.holdings,
+            POSITIONS: lambda: self.positions,
+        }
         if method == "GET" and path in routes:
             return Scripted(200, routes[path]())
         if method == "GET" and path.startswith(DETAILS):
@@ -182,8 +259,9 @@ class FakeAngel:
             if not found:
                 return Scripted(*error_body("error-AB1013.json"))
             return Scripted(200, ok(found[-1]))
-        return Scripted(404, {"status": False, "message": "Route not found", "errorcode": "",
-                              "data": None})
+        return Scripted(
+            404, {"status": False, "message": "Route not found", "errorcode": "", "data": None}
+        )
 
 
 @pytest.fixture
@@ -193,8 +271,9 @@ def angel(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAngel]:
     server = _Server(("127.0.0.1", 0), _Handler)
     server.fake = fake  # type: ignore[assignment]
     fake.url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
     thread.start()
     for name in list(os.environ):
         if name.startswith("ANGEL_"):

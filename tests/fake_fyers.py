@@ -29,8 +29,11 @@ PREFIX = "/api/v3"
 VALIDATE = PREFIX + "/validate-authcode"
 ORDERS, TRADES = PREFIX + "/orders", PREFIX + "/tradebook"
 HOLDINGS, POSITIONS = PREFIX + "/holdings", PREFIX + "/positions"
-SECRETS = {"FYERS_APP_ID": "XC4EOD67IM-100", "FYERS_SECRET_KEY": "fyersSECRETk3y9Q",
-           "FYERS_REDIRECT_URL": "https://trade.example.com/fyers"}
+SECRETS = {
+    "FYERS_APP_ID": "XC4EOD67IM-100",
+    "FYERS_SECRET_KEY": "fyersSECRETk3y9Q",
+    "FYERS_REDIRECT_URL": "https://trade.example.com/fyers",
+}
 HTML_5XX = HTML_502
 GARBAGE = '{"s": "ok", "orderBook": [ {"id": '
 
@@ -48,15 +51,37 @@ def book(*rows: dict[str, Any]) -> dict[str, Any]:
     return {"s": "ok", "code": 200, "message": "", "orderBook": list(rows)}
 
 
-def fyers_row(order_id: str, status: int = 6, *, symbol: str = "NSE:INFY-EQ", side: int = 1,
-              qty: int = 10, filled: int = 0, price: float = 0.0, message: str = "",
-              offline: bool = False, placed: str = "24-Nov-2026 09:30:00") -> dict[str, Any]:
+def fyers_row(
+    order_id: str,
+    status: int = 6,
+    *,
+    symbol: str = "NSE:INFY-EQ",
+    side: int = 1,
+    qty: int = 10,
+    filled: int = 0,
+    price: float = 0.0,
+    message: str = "",
+    offline: bool = False,
+    placed: str = "24-Nov-2026 09:30:00",
+) -> dict[str, Any]:
     """An order-book row in the documented shape (status and side are numbers)."""
     row = dict(fixture("orderbook.json")["orderBook"][0])
-    row.update({"id": order_id, "status": status, "symbol": symbol, "side": side, "qty": qty,
-                "filledQty": filled, "remainingQuantity": qty - filled, "tradedPrice": price,
-                "message": message, "offlineOrder": offline, "orderDateTime": placed,
-                "orderNumStatus": f"{order_id}:{status}"})
+    row.update(
+        {
+            "id": order_id,
+            "status": status,
+            "symbol": symbol,
+            "side": side,
+            "qty": qty,
+            "filledQty": filled,
+            "remainingQuantity": qty - filled,
+            "tradedPrice": price,
+            "message": message,
+            "offlineOrder": offline,
+            "orderDateTime": placed,
+            "orderNumStatus": f"{order_id}:{status}",
+        }
+    )
     return row
 
 
@@ -112,18 +137,23 @@ class FakeFyers:
             form = json.loads(body)
         except ValueError:
             form = {}
-        want = hashlib.sha256(f"{SECRETS['FYERS_APP_ID']}:{SECRETS['FYERS_SECRET_KEY']}"
-                              .encode()).hexdigest()
+        want = hashlib.sha256(
+            f"{SECRETS['FYERS_APP_ID']}:{SECRETS['FYERS_SECRET_KEY']}".encode()
+        ).hexdigest()
         if form.get("grant_type") != "authorization_code" or form.get("appIdHash") != want:
             return Scripted(*error_body("error-invalid-app-hash.json"))
         with self._lock:
             if form.get("code") not in self._codes:
-                return Scripted(400, {"s": "error", "code": -413,
-                                      "message": "Invalid auth code"})
+                return Scripted(400, {"s": "error", "code": -413, "message": "Invalid auth code"})
             self._codes.discard(form["code"])
             now = int(time.time())
-            access = ".".join((_b64({"typ": "JWT"}), _b64({
-                "iat": now, "exp": now + 8 * 3600, "jti": secrets.token_hex(6)}), "c2ln"))
+            access = ".".join(
+                (
+                    _b64({"typ": "JWT"}),
+                    _b64({"iat": now, "exp": now + 8 * 3600, "jti": secrets.token_hex(6)}),
+                    "c2ln",
+                )
+            )
             self._access.add(access)
             self.exchanges += 1
         reply = fixture("validate-authcode.json")
@@ -135,8 +165,12 @@ class FakeFyers:
             return Scripted(*error_body("error--16.json"))
         if headers.get("version") != "3":
             return Scripted(400, {"s": "error", "code": -50, "message": "Invalid version"})
-        routes = {ORDERS: lambda: self.orders, TRADES: lambda: self.trades,
-                  HOLDINGS: lambda: self.holdings, POSITIONS: lambda: self.positions}
+        routes = {
+            ORDERS: lambda: self.orders,
+            TRADES: lambda: self.trades,
+            HOLDINGS: lambda: self.holdings,
+            POSITIONS: lambda: self.positions,
+        }
         if method == "GET" and path in routes:
             return Scripted(200, routes[path]())
         return Scripted(404, {"s": "error", "code": 404, "message": "Not found"})
@@ -149,8 +183,9 @@ def fyers(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeFyers]:
     server = _Server(("127.0.0.1", 0), _Handler)
     server.fake = fake  # type: ignore[assignment]
     fake.url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
     thread.start()
     for name in list(os.environ):
         if name.startswith("FYERS_"):
@@ -168,7 +203,11 @@ def fyers(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeFyers]:
 @pytest.fixture
 def fyers_login(cli, fyers: FakeFyers) -> FakeFyers:
     """The fake Fyers with today's access token stored by `ordertrack broker login`."""
-    result = cli("broker", "login", f"{SECRETS['FYERS_REDIRECT_URL']}?s=ok&code=200"
-                 f"&auth_code={fyers.auth_code()}&state=ordertrack")
+    result = cli(
+        "broker",
+        "login",
+        f"{SECRETS['FYERS_REDIRECT_URL']}?s=ok&code=200"
+        f"&auth_code={fyers.auth_code()}&state=ordertrack",
+    )
     assert result.code == 0, result.err
     return fyers

@@ -29,8 +29,12 @@ from tests.fake_angel import (  # noqa: F401 (fixtures)
 
 @pytest.fixture
 def registered(cli) -> None:
-    assert cli("pending", "add", "201020000000081", "--symbol", "IDEA", "--side", "buy",
-               "--qty", "1").code == 0
+    assert (
+        cli(
+            "pending", "add", "201020000000081", "--symbol", "IDEA", "--side", "buy", "--qty", "1"
+        ).code
+        == 0
+    )
 
 
 # ---- the documented replies ------------------------------------------------------------------
@@ -40,18 +44,20 @@ def test_every_documented_status_word_is_mapped():
     book = angel_format.order_book(fixture("order-book.json"))
     states = {o.order_id[-2:]: (o.status_text, o.state) for o in book.items}
     assert states == {
-        "80": ("cancelled", BrokerState.CANCELLED), "81": ("complete", BrokerState.COMPLETE),
-        "82": ("rejected", BrokerState.REJECTED), "83": ("open", BrokerState.WORKING),
+        "80": ("cancelled", BrokerState.CANCELLED),
+        "81": ("complete", BrokerState.COMPLETE),
+        "82": ("rejected", BrokerState.REJECTED),
+        "83": ("open", BrokerState.WORKING),
         "84": ("after market order req received", BrokerState.WORKING),
-        "85": ("trigger pending", BrokerState.WORKING)}
+        "85": ("trigger pending", BrokerState.WORKING),
+    }
     assert angel_format.broker_state("cancelled after market order") is BrokerState.CANCELLED
     assert angel_format.broker_state("some new word") is BrokerState.UNKNOWN
     assert all(state is not BrokerState.UNKNOWN for state in angel_format.STATES.values())
 
 
 def test_order_rows_read_fills_reason_side_and_amo():
-    rows = {o.order_id[-2:]: o for o in angel_format.order_book(
-        fixture("order-book.json")).items}
+    rows = {o.order_id[-2:]: o for o in angel_format.order_book(fixture("order-book.json")).items}
     assert (rows["81"].symbol, rows["81"].filled_qty, rows["81"].avg_price) == ("IDEA", 1, 9.39)
     assert rows["82"].reason.startswith("RMS:Rule") and rows["82"].side is Side.SELL
     assert (rows["83"].qty, rows["83"].filled_qty) == (10, 4)
@@ -64,8 +70,9 @@ def test_an_empty_book_is_data_null():
 
 
 def test_holdings_read_t1_beside_the_settled_quantity():
-    items = {h.symbol: (h.qty, h.t1_qty) for h in angel_format.holdings(
-        fixture("holdings.json")).items}
+    items = {
+        h.symbol: (h.qty, h.t1_qty) for h in angel_format.holdings(fixture("holdings.json")).items
+    }
     assert items == {"TATASTEEL": (2, 0), "SBIN": (10, 5)}
 
 
@@ -176,13 +183,22 @@ def test_verify_applies_the_angel_order_book(cli, angel, registered, sql):
 # (name, replies scripted on the order book, exit code, words on stderr, order-book requests)
 FAULTS = [
     ("5xx", [Scripted(503, HTML_5XX)] * 3, ExitCode.BROKER, "unavailable (HTTP 503)", 3),
-    ("429", [Scripted(429, {"status": False, "message": "Too many requests"})] * 3,
-     ExitCode.BROKER, "limiting requests (HTTP 429", 3),
-    ("html", [Scripted(200, "<html><body>Maintenance</body></html>")], ExitCode.BROKER,
-     "not JSON (HTTP 200)", 1),
+    (
+        "429",
+        [Scripted(429, {"status": False, "message": "Too many requests"})] * 3,
+        ExitCode.BROKER,
+        "limiting requests (HTTP 429",
+        3,
+    ),
+    (
+        "html",
+        [Scripted(200, "<html><body>Maintenance</body></html>")],
+        ExitCode.BROKER,
+        "not JSON (HTTP 200)",
+        1,
+    ),
     ("garbage", [Scripted(200, GARBAGE)], ExitCode.BROKER, "not JSON", 1),
-    ("expired", [Scripted(403, fixture("error-AG8001.json")["body"], expire=True)],
-     0, "", 2),
+    ("expired", [Scripted(403, fixture("error-AG8001.json")["body"], expire=True)], 0, "", 2),
 ]
 
 

@@ -17,10 +17,12 @@ DOCS = Path(__file__).parent.parent / "docs"
 def samples(doc: str) -> dict[str, dict]:
     """Each ```json block under a '### <file>' heading of the doc's file-broker section."""
     text = (DOCS / doc).read_text()
-    section = text[text.index("## The file broker in"):]
-    section = section[:section.index("\n## ", 5)]
-    return {name: json.loads(block) for name, block in re.findall(
-        r"^### (\S+)\n+```json\n(.*?)```", section, flags=re.M | re.S)}
+    section = text[text.index("## The file broker in") :]
+    section = section[: section.index("\n## ", 5)]
+    return {
+        name: json.loads(block)
+        for name, block in re.findall(r"^### (\S+)\n+```json\n(.*?)```", section, flags=re.M | re.S)
+    }
 
 
 @pytest.mark.parametrize("fmt", ["angel", "fyers"])
@@ -36,10 +38,13 @@ def test_the_doc_samples_work(cli, tmp_path, monkeypatch, sql, fmt):
     monkeypatch.setenv("ORDERTRACK_BROKER_DIR", str(folder))
     check = cli("broker", "check")
     assert " ".join(check.out.split()) == "Order book: 2, Holdings: 2, Positions: 1", check.err
-    for oid, symbol, side, qty in (("261130000000001", "INFY", "buy", "10"),
-                                   ("261130000000002", "TCS", "sell", "5")):
-        assert cli("pending", "add", oid, "--symbol", symbol, "--side", side, "--qty",
-                   qty).code == 0
+    for oid, symbol, side, qty in (
+        ("261130000000001", "INFY", "buy", "10"),
+        ("261130000000002", "TCS", "sell", "5"),
+    ):
+        assert (
+            cli("pending", "add", oid, "--symbol", symbol, "--side", side, "--qty", qty).code == 0
+        )
     with freeze_time(datetime.now(UTC) + timedelta(minutes=1)) as clock:
         assert cli("verify").code == 0
         # Fyers' book has no fill time: reconcile waits settle_minutes after ordertrack saw it
@@ -47,9 +52,9 @@ def test_the_doc_samples_work(cli, tmp_path, monkeypatch, sql, fmt):
         plan = json.loads(cli("reconcile", "--dry-run", "--json").out)
     # today's buy is in positions (not yet in holdings): owned 10 = tracked 10
     assert [(d["symbol"], d["action"], d["owned"]) for d in plan["decisions"]] == [
-        ("INFY", "none", 10)]
-    orders = {o["order_id"]: o for o in json.loads(cli("pending", "list", "--all",
-                                                       "--json").out)}
+        ("INFY", "none", 10)
+    ]
+    orders = {o["order_id"]: o for o in json.loads(cli("pending", "list", "--all", "--json").out)}
     assert orders["261130000000001"]["status"] == "EXECUTED"
     assert orders["261130000000001"]["avg_price"] == 1520.5
     assert orders["261130000000002"]["status"] == "REJECTED"

@@ -46,8 +46,9 @@ def test_smartapi_sdk_logs_in_and_reads_every_book_from_the_fake(angel, smartapi
     sdk = smartapi.SmartConnect(api_key=fake_angel.SECRETS["ANGEL_API_KEY"], root=angel.url)
     sdk._rootUrl = angel.url  # individual_order_details reads the class root, not `root`
     totp = pyotp.TOTP(fake_angel.SECRETS["ANGEL_TOTP_SECRET"]).now()
-    user = sdk.generateSession(fake_angel.SECRETS["ANGEL_CLIENT_CODE"],
-                               fake_angel.SECRETS["ANGEL_PIN"], totp)
+    user = sdk.generateSession(
+        fake_angel.SECRETS["ANGEL_CLIENT_CODE"], fake_angel.SECRETS["ANGEL_PIN"], totp
+    )
     assert user["status"] is True and user["data"]["clientcode"] == "D88311"
     book = sdk.orderBook()
     assert book["status"] is True
@@ -65,8 +66,11 @@ def test_smartapi_sdk_logs_in_and_reads_every_book_from_the_fake(angel, smartapi
 
 def test_ordertrack_sends_angel_what_the_sdk_sends(cli, angel, smartapi):  # noqa: F811
     sdk = smartapi.SmartConnect(api_key=fake_angel.SECRETS["ANGEL_API_KEY"], root=angel.url)
-    sdk.generateSession(fake_angel.SECRETS["ANGEL_CLIENT_CODE"], fake_angel.SECRETS["ANGEL_PIN"],
-                        pyotp.TOTP(fake_angel.SECRETS["ANGEL_TOTP_SECRET"]).now())
+    sdk.generateSession(
+        fake_angel.SECRETS["ANGEL_CLIENT_CODE"],
+        fake_angel.SECRETS["ANGEL_PIN"],
+        pyotp.TOTP(fake_angel.SECRETS["ANGEL_TOTP_SECRET"]).now(),
+    )
     sdk.orderBook()
     theirs = list(angel.requests)
     angel.requests.clear()
@@ -79,14 +83,16 @@ def test_ordertrack_sends_angel_what_the_sdk_sends(cli, angel, smartapi):  # noq
     for path in (fake_angel.LOGIN, fake_angel.ORDERS):
         sdk_seen, our_seen = first(theirs, path), first(ours, path)
         assert sdk_seen.method == our_seen.method
-        assert {h: sdk_seen.headers.get(h) for h in SAME_HEADERS} == \
-               {h: our_seen.headers.get(h) for h in SAME_HEADERS}
+        assert {h: sdk_seen.headers.get(h) for h in SAME_HEADERS} == {
+            h: our_seen.headers.get(h) for h in SAME_HEADERS
+        }
         assert ("authorization" in sdk_seen.headers) == ("authorization" in our_seen.headers)
     login_sdk = json.loads(first(theirs, fake_angel.LOGIN).body)
     login_ours = json.loads(first(ours, fake_angel.LOGIN).body)
     assert set(login_sdk) == set(login_ours)
-    assert {k: v for k, v in login_sdk.items() if k != "totp"} == \
-           {k: v for k, v in login_ours.items() if k != "totp"}
+    assert {k: v for k, v in login_sdk.items() if k != "totp"} == {
+        k: v for k, v in login_ours.items() if k != "totp"
+    }
 
 
 @pytest.fixture
@@ -99,20 +105,25 @@ def fyers_sdk(monkeypatch: pytest.MonkeyPatch, fyers):  # noqa: F811
 
 def test_fyers_sdk_logs_in_and_reads_every_book_from_the_fake(fyers, fyers_sdk, tmp_path):  # noqa: F811
     secrets = fake_fyers.SECRETS
-    session = fyers_sdk.SessionModel(client_id=secrets["FYERS_APP_ID"],
-                                     redirect_uri=secrets["FYERS_REDIRECT_URL"],
-                                     response_type="code", state="ordertrack",
-                                     secret_key=secrets["FYERS_SECRET_KEY"],
-                                     grant_type="authorization_code")
+    session = fyers_sdk.SessionModel(
+        client_id=secrets["FYERS_APP_ID"],
+        redirect_uri=secrets["FYERS_REDIRECT_URL"],
+        response_type="code",
+        state="ordertrack",
+        secret_key=secrets["FYERS_SECRET_KEY"],
+        grant_type="authorization_code",
+    )
     theirs = urlsplit(session.generate_authcode())
-    ours = urlsplit(fyers_client.login_url(fyers.base, secrets["FYERS_APP_ID"],
-                                           secrets["FYERS_REDIRECT_URL"]))
+    ours = urlsplit(
+        fyers_client.login_url(fyers.base, secrets["FYERS_APP_ID"], secrets["FYERS_REDIRECT_URL"])
+    )
     assert (theirs.path, parse_qs(theirs.query)) == (ours.path, parse_qs(ours.query))
     session.set_token(fyers.auth_code())
     token = session.generate_token()
     assert token["s"] == "ok" and fyers.exchanges == 1
-    model = fyers_sdk.FyersModel(client_id=secrets["FYERS_APP_ID"],
-                                 token=token["access_token"], log_path=str(tmp_path))
+    model = fyers_sdk.FyersModel(
+        client_id=secrets["FYERS_APP_ID"], token=token["access_token"], log_path=str(tmp_path)
+    )
     assert len(fyers_format.order_book(model.orderbook()).items) == 6
     assert fyers_format.trades(model.tradebook()).outcome is Outcome.OK
     assert len(fyers_format.holdings(model.holdings()).items) == 2
@@ -121,15 +132,20 @@ def test_fyers_sdk_logs_in_and_reads_every_book_from_the_fake(fyers, fyers_sdk, 
 
 def test_ordertrack_sends_fyers_what_the_sdk_sends(cli, fyers, fyers_sdk, tmp_path):  # noqa: F811
     secrets = fake_fyers.SECRETS
-    session = fyers_sdk.SessionModel(client_id=secrets["FYERS_APP_ID"],
-                                     redirect_uri=secrets["FYERS_REDIRECT_URL"],
-                                     response_type="code", state="s",
-                                     secret_key=secrets["FYERS_SECRET_KEY"],
-                                     grant_type="authorization_code")
+    session = fyers_sdk.SessionModel(
+        client_id=secrets["FYERS_APP_ID"],
+        redirect_uri=secrets["FYERS_REDIRECT_URL"],
+        response_type="code",
+        state="s",
+        secret_key=secrets["FYERS_SECRET_KEY"],
+        grant_type="authorization_code",
+    )
     session.set_token(fyers.auth_code())
-    model = fyers_sdk.FyersModel(client_id=secrets["FYERS_APP_ID"],
-                                 token=session.generate_token()["access_token"],
-                                 log_path=str(tmp_path))
+    model = fyers_sdk.FyersModel(
+        client_id=secrets["FYERS_APP_ID"],
+        token=session.generate_token()["access_token"],
+        log_path=str(tmp_path),
+    )
     model.orderbook()
     theirs = list(fyers.requests)
     fyers.requests.clear()
@@ -147,5 +163,7 @@ def test_ordertrack_sends_fyers_what_the_sdk_sends(cli, fyers, fyers_sdk, tmp_pa
         else:
             for header in ("version", "content-type"):
                 assert sdk_seen.headers.get(header) == our_seen.headers.get(header)
-            assert sdk_seen.headers["authorization"].split(":")[0] == \
-                our_seen.headers["authorization"].split(":")[0]
+            assert (
+                sdk_seen.headers["authorization"].split(":")[0]
+                == our_seen.headers["authorization"].split(":")[0]
+            )

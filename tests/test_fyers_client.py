@@ -27,8 +27,12 @@ from tests.fake_fyers import (  # noqa: F401 (fixtures)
 
 @pytest.fixture
 def registered(cli) -> None:
-    assert cli("pending", "add", "23080400089344", "--symbol", "IDEA", "--side", "buy",
-               "--qty", "1").code == 0
+    assert (
+        cli(
+            "pending", "add", "23080400089344", "--symbol", "IDEA", "--side", "buy", "--qty", "1"
+        ).code
+        == 0
+    )
 
 
 # ---- the documented replies ------------------------------------------------------------------
@@ -38,9 +42,13 @@ def test_every_documented_status_code_is_mapped():
     book = fyers_format.order_book(fixture("orderbook.json"))
     states = {o.order_id[-2:]: (o.status_text, o.state) for o in book.items}
     assert states == {
-        "44": ("traded", BrokerState.COMPLETE), "45": ("cancelled", BrokerState.CANCELLED),
-        "46": ("rejected", BrokerState.REJECTED), "47": ("pending", BrokerState.WORKING),
-        "48": ("transit", BrokerState.WORKING), "49": ("expired", BrokerState.CANCELLED)}
+        "44": ("traded", BrokerState.COMPLETE),
+        "45": ("cancelled", BrokerState.CANCELLED),
+        "46": ("rejected", BrokerState.REJECTED),
+        "47": ("pending", BrokerState.WORKING),
+        "48": ("transit", BrokerState.WORKING),
+        "49": ("expired", BrokerState.CANCELLED),
+    }
     assert set(fyers_format.WORDS) == {1, 2, 3, 4, 5, 6, 7}
 
 
@@ -55,8 +63,9 @@ def test_order_rows_read_fills_reason_side_and_amo():
 
 
 def test_holdings_add_t1_rows_beside_settled_ones():
-    items = {h.symbol: (h.qty, h.t1_qty) for h in fyers_format.holdings(
-        fixture("holdings.json")).items}
+    items = {
+        h.symbol: (h.qty, h.t1_qty) for h in fyers_format.holdings(fixture("holdings.json")).items
+    }
     assert items == {"SBIN": (10, 5), "TATASTEEL": (2, 0)}
 
 
@@ -67,8 +76,10 @@ def test_positions_and_empty_book():
 
 
 def test_the_app_id_hash_is_sha256_of_app_id_colon_secret():
-    assert fyers_client.app_id_hash("XC4EOD67IM-100", "s3cr") == hashlib.sha256(
-        b"XC4EOD67IM-100:s3cr").hexdigest()
+    assert (
+        fyers_client.app_id_hash("XC4EOD67IM-100", "s3cr")
+        == hashlib.sha256(b"XC4EOD67IM-100:s3cr").hexdigest()
+    )
 
 
 # ---- the daily login ---------------------------------------------------------------------------
@@ -76,15 +87,20 @@ def test_the_app_id_hash_is_sha256_of_app_id_colon_secret():
 
 def test_login_prints_the_authcode_url_and_exchanges_the_code(cli, fyers, sql):
     code = fyers.auth_code()
-    result = cli("broker", "login", "--json",
-                 f"{SECRETS['FYERS_REDIRECT_URL']}?s=ok&code=200&auth_code={code}&state=x")
+    result = cli(
+        "broker",
+        "login",
+        "--json",
+        f"{SECRETS['FYERS_REDIRECT_URL']}?s=ok&code=200&auth_code={code}&state=x",
+    )
     assert result.code == 0, result.err
     assert f"{fyers.base}/generate-authcode?client_id={SECRETS['FYERS_APP_ID']}" in result.err
     assert "response_type=code" in result.err
     assert json.loads(result.out)["broker"] == "fyers"
     sent = json.loads(fyers.requests[-1].body)
-    assert sent["appIdHash"] == fyers_client.app_id_hash(SECRETS["FYERS_APP_ID"],
-                                                         SECRETS["FYERS_SECRET_KEY"])
+    assert sent["appIdHash"] == fyers_client.app_id_hash(
+        SECRETS["FYERS_APP_ID"], SECRETS["FYERS_SECRET_KEY"]
+    )
     assert SECRETS["FYERS_SECRET_KEY"] not in fyers.requests[-1].body
     assert sql("SELECT broker FROM broker_sessions") == [("fyers",)]
 
@@ -137,15 +153,35 @@ def test_a_run_without_a_token_asks_nothing_and_names_the_login(cli, fyers, regi
 
 FAULTS = [
     ("5xx", [Scripted(502, HTML_5XX)] * 3, ExitCode.BROKER, "unavailable (HTTP 502)", 3),
-    ("429", [Scripted(429, fixture("error-429.json")["body"])] * 3, ExitCode.BROKER,
-     "limiting requests (HTTP 429", 3),
-    ("html", [Scripted(200, "<html><body>Maintenance</body></html>")], ExitCode.BROKER,
-     "not JSON (HTTP 200)", 1),
+    (
+        "429",
+        [Scripted(429, fixture("error-429.json")["body"])] * 3,
+        ExitCode.BROKER,
+        "limiting requests (HTTP 429",
+        3,
+    ),
+    (
+        "html",
+        [Scripted(200, "<html><body>Maintenance</body></html>")],
+        ExitCode.BROKER,
+        "not JSON (HTTP 200)",
+        1,
+    ),
     ("garbage", [Scripted(200, GARBAGE)], ExitCode.BROKER, "not JSON", 1),
-    ("expired", [Scripted(401, fixture("error--8.json")["body"])], ExitCode.BROKER,
-     "Your token has expired", 1),
-    ("wrong-token", [Scripted(401, fixture("error--16.json")["body"])], ExitCode.BROKER,
-     "Could not authenticate", 1),
+    (
+        "expired",
+        [Scripted(401, fixture("error--8.json")["body"])],
+        ExitCode.BROKER,
+        "Your token has expired",
+        1,
+    ),
+    (
+        "wrong-token",
+        [Scripted(401, fixture("error--16.json")["body"])],
+        ExitCode.BROKER,
+        "Could not authenticate",
+        1,
+    ),
 ]
 
 

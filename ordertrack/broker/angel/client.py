@@ -45,8 +45,12 @@ POLICY = RetryPolicy()
 LOGIN_SECONDS = 25.0  # a TOTP code lives 30 s
 TOTP_STEP = 30
 
-_ENV = (("ANGEL_API_KEY", "angel_api_key"), ("ANGEL_CLIENT_CODE", "angel_client_code"),
-        ("ANGEL_PIN", "angel_pin"), ("ANGEL_TOTP_SECRET", "angel_totp_secret"))
+_ENV = (
+    ("ANGEL_API_KEY", "angel_api_key"),
+    ("ANGEL_CLIENT_CODE", "angel_client_code"),
+    ("ANGEL_PIN", "angel_pin"),
+    ("ANGEL_TOTP_SECRET", "angel_totp_secret"),
+)
 
 
 @dataclass(frozen=True)
@@ -69,19 +73,23 @@ def credentials(settings: Settings) -> Credentials:
     values = {attr: (getattr(settings, attr) or "").strip() for _, attr in _ENV}
     missing = [name for name, attr in _ENV if not values[attr]]
     if missing:
-        raise ConfigError(f"ORDERTRACK_BROKER=angel needs {', '.join(missing)} in the"
-                          " environment")
+        raise ConfigError(f"ORDERTRACK_BROKER=angel needs {', '.join(missing)} in the environment")
     if not (values["angel_api_key"].isascii() and values["angel_api_key"].isprintable()):
-        raise ConfigError("ANGEL_API_KEY must be printable ASCII (it is sent in an HTTP"
-                          " header): copy it again from the SmartAPI dashboard")
+        raise ConfigError(
+            "ANGEL_API_KEY must be printable ASCII (it is sent in an HTTP"
+            " header): copy it again from the SmartAPI dashboard"
+        )
     secret = values["angel_totp_secret"].replace(" ", "").upper()
     try:
         pyotp.TOTP(secret).now()
     except (binascii.Error, ValueError):
-        raise ConfigError("ANGEL_TOTP_SECRET is not a usable TOTP secret: use the Base32 text"
-                          " shown under 'Enable TOTP' at smartapi.angelbroking.com") from None
-    return Credentials(values["angel_api_key"], values["angel_client_code"],
-                       values["angel_pin"], secret)
+        raise ConfigError(
+            "ANGEL_TOTP_SECRET is not a usable TOTP secret: use the Base32 text"
+            " shown under 'Enable TOTP' at smartapi.angelbroking.com"
+        ) from None
+    return Credentials(
+        values["angel_api_key"], values["angel_client_code"], values["angel_pin"], secret
+    )
 
 
 def rate_limited(reply: Reply) -> bool:
@@ -108,18 +116,24 @@ def unreachable(failure: HttpFailure) -> str:
     if failure.kind == "large":
         return f"Angel One's answer is unusable: {failure}; try again later"
     if failure.kind == "budget":
-        return (f"Angel One ({failure.host}) is too slow: the run's time budget ran out;"
-                " try again later")
+        return (
+            f"Angel One ({failure.host}) is too slow: the run's time budget ran out;"
+            " try again later"
+        )
     if failure.outcome_unknown:
         return f"Angel One ({failure.host}) did not answer in time; try again later"
-    return (f"cannot connect to Angel One ({failure.host}): check this machine's internet"
-            " connection, or SmartAPI may be down; try again later")
+    return (
+        f"cannot connect to Angel One ({failure.host}): check this machine's internet"
+        " connection, or SmartAPI may be down; try again later"
+    )
 
 
 def overloaded(reply: Reply) -> str:
     if reply.status == 429 or rate_limited(reply):
-        return (f"Angel One is limiting requests (HTTP {reply.status}, exceeding access rate):"
-                " wait a few minutes; if it keeps happening, run ordertrack less often")
+        return (
+            f"Angel One is limiting requests (HTTP {reply.status}, exceeding access rate):"
+            " wait a few minutes; if it keeps happening, run ordertrack less often"
+        )
     return f"Angel One is unavailable (HTTP {reply.status}): try again later"
 
 
@@ -130,37 +144,53 @@ def login_problem(reply: Reply, hide: Callable[[str], str]) -> tuple[str, bool]:
         return f"Angel One login failed: {overloaded(reply)}", False
     body = reply.json()
     if body is None:
-        return (f"Angel One login failed: the reply is not JSON (HTTP {reply.status}):"
-                " try again later"), False
+        return (
+            f"Angel One login failed: the reply is not JSON (HTTP {reply.status}): try again later"
+        ), False
     error = one_line(hide(angel_format.error_line(body)), 160)
     code, words = angel_format.error_code(body), error.lower()
     if code in angel_format.WRONG_TOTP or "totp" in words:
-        return (f"Angel One login failed: the TOTP was refused ({error}): check that"
-                " ANGEL_TOTP_SECRET is the secret shown under 'Enable TOTP' and that this"
-                " machine's clock is right (NTP)"), True
+        return (
+            f"Angel One login failed: the TOTP was refused ({error}): check that"
+            " ANGEL_TOTP_SECRET is the secret shown under 'Enable TOTP' and that this"
+            " machine's clock is right (NTP)"
+        ), True
     if code in angel_format.WRONG_PIN or "pin" in words or "password" in words:
-        return (f"Angel One login failed: the PIN was refused ({error}): check ANGEL_PIN"
-                " (the 4-digit login PIN); ordertrack does not retry a PIN, so the account"
-                " is not locked by repeated tries"), False
+        return (
+            f"Angel One login failed: the PIN was refused ({error}): check ANGEL_PIN"
+            " (the 4-digit login PIN); ordertrack does not retry a PIN, so the account"
+            " is not locked by repeated tries"
+        ), False
     if "api key" in words or "apikey" in words or "privatekey" in words:
-        return (f"Angel One login failed: the API key was refused ({error}): copy it again"
-                " into ANGEL_API_KEY from the SmartAPI dashboard"), False
-    return (f"Angel One login failed ({error}): check ANGEL_CLIENT_CODE, ANGEL_PIN and"
-            " ANGEL_API_KEY"), False
+        return (
+            f"Angel One login failed: the API key was refused ({error}): copy it again"
+            " into ANGEL_API_KEY from the SmartAPI dashboard"
+        ), False
+    return (
+        f"Angel One login failed ({error}): check ANGEL_CLIENT_CODE, ANGEL_PIN and ANGEL_API_KEY"
+    ), False
 
 
 def interpret(reply: Reply, parse: Callable[[Any], Fetch], hide: Callable[[str], str]) -> Fetch:
     body = reply.json()
     if body is None:
-        return Fetch(Outcome.FAILED, error=f"Angel One sent a reply that is not JSON (HTTP"
-                                           f" {reply.status}): try again later")
+        return Fetch(
+            Outcome.FAILED,
+            error=f"Angel One sent a reply that is not JSON (HTTP {reply.status}): try again later",
+        )
     fetch = parse(body)
     if fetch.usable or not isinstance(body, dict) or "message" not in body:
-        return fetch if fetch.usable else Fetch(Outcome.FAILED, error=hide(fetch.error or
-                                                                           "unexpected reply"))
-    return Fetch(Outcome.FAILED, error=f"Angel One answered with an error"
-                                       f" ({one_line(hide(angel_format.error_line(body)), 200)},"
-                                       f" HTTP {reply.status})")
+        return (
+            fetch
+            if fetch.usable
+            else Fetch(Outcome.FAILED, error=hide(fetch.error or "unexpected reply"))
+        )
+    return Fetch(
+        Outcome.FAILED,
+        error=f"Angel One answered with an error"
+        f" ({one_line(hide(angel_format.error_line(body)), 200)},"
+        f" HTTP {reply.status})",
+    )
 
 
 # ---- the client ------------------------------------------------------------------------------
@@ -177,12 +207,19 @@ class AngelClient:
 
     name = NAME
 
-    def __init__(self, creds: Credentials, base_url: str, db: Database,
-                 policy: RetryPolicy | None = None, http: requests.Session | None = None):
+    def __init__(
+        self,
+        creds: Credentials,
+        base_url: str,
+        db: Database,
+        policy: RetryPolicy | None = None,
+        http: requests.Session | None = None,
+    ):
         self._creds, self._base, self._db = creds, base_url.rstrip("/"), db
         self._policy = policy or POLICY
         self._login_policy = replace(
-            self._policy, total_seconds=min(self._policy.total_seconds, LOGIN_SECONDS))
+            self._policy, total_seconds=min(self._policy.total_seconds, LOGIN_SECONDS)
+        )
         self._http = http or requests.Session()
         self.session: Session | None = None
         self.logged_in_now = False
@@ -195,8 +232,9 @@ class AngelClient:
     def from_settings(cls, settings: Settings, db: Database) -> "AngelClient":
         url = urlsplit(settings.angel_url)
         if url.scheme not in ("http", "https") or not url.netloc:
-            raise ConfigError("ORDERTRACK_ANGEL_URL must be an http(s) URL such as"
-                              " https://apiconnect.angelone.in")
+            raise ConfigError(
+                "ORDERTRACK_ANGEL_URL must be an http(s) URL such as https://apiconnect.angelone.in"
+            )
         return cls(credentials(settings), settings.angel_url, db)
 
     def hide(self, text: str) -> str:
@@ -224,8 +262,9 @@ class AngelClient:
         unique = self._unique.get(order_id)
         if unique is None or not unique.replace("-", "").isalnum():
             return Fetch(Outcome.UNSUPPORTED)
-        return self._fetch("GET", DETAILS + unique,
-                           lambda body: angel_format.order_history(body, order_id))
+        return self._fetch(
+            "GET", DETAILS + unique, lambda body: angel_format.order_history(body, order_id)
+        )
 
     def trades(self) -> Fetch:
         return self._fetch("GET", TRADES, angel_format.trades)
@@ -240,18 +279,31 @@ class AngelClient:
 
     def _headers(self, token: str | None = None) -> dict[str, str]:
         """The SDK's headers: it sends these fixed addresses, not the machine's."""
-        headers = {"Content-type": "application/json", "Accept": "application/json",
-                   "X-ClientLocalIP": "127.0.0.1", "X-ClientPublicIP": "106.193.147.98",
-                   "X-MACAddress": "00:00:00:00:00:00", "X-PrivateKey": self._creds.api_key,
-                   "X-UserType": "USER", "X-SourceID": "WEB"}
+        headers = {
+            "Content-type": "application/json",
+            "Accept": "application/json",
+            "X-ClientLocalIP": "127.0.0.1",
+            "X-ClientPublicIP": "106.193.147.98",
+            "X-MACAddress": "00:00:00:00:00:00",
+            "X-PrivateKey": self._creds.api_key,
+            "X-UserType": "USER",
+            "X-SourceID": "WEB",
+        }
         if token:
             headers["Authorization"] = f"Bearer {token}"
         return headers
 
     def _post(self, path: str, body: dict[str, str], token: str | None = None) -> Reply:
         try:
-            return send(self._http, "POST", self._base + path, policy=self._login_policy,
-                        busy=rate_limited, headers=self._headers(token), json=body)
+            return send(
+                self._http,
+                "POST",
+                self._base + path,
+                policy=self._login_policy,
+                busy=rate_limited,
+                headers=self._headers(token),
+                json=body,
+            )
         except HttpFailure as failure:
             raise BrokerUnavailable(f"Angel One login failed: {unreachable(failure)}") from None
 
@@ -260,9 +312,14 @@ class AngelClient:
         30-second code. A refused PIN is never retried."""
         for attempt in (1, 2):
             self.login_attempts += 1
-            reply = self._post(LOGIN, {"clientcode": self._creds.client_code,
-                                       "password": self._creds.pin,
-                                       "totp": pyotp.TOTP(self._creds.totp_secret).now()})
+            reply = self._post(
+                LOGIN,
+                {
+                    "clientcode": self._creds.client_code,
+                    "password": self._creds.pin,
+                    "totp": pyotp.TOTP(self._creds.totp_secret).now(),
+                },
+            )
             session = self._session(reply)
             if session is not None:
                 return session
@@ -274,15 +331,13 @@ class AngelClient:
 
     def _session(self, reply: Reply) -> Session | None:
         body = reply.json()
-        data = body.get("data") if angel_format.succeeded(body) and isinstance(body, dict) \
-            else None
+        data = body.get("data") if angel_format.succeeded(body) and isinstance(body, dict) else None
         if reply.status >= 300 or not isinstance(data, dict):
             return None
         jwt, refresh = data.get("jwtToken"), data.get("refreshToken")
         if not (isinstance(jwt, str) and jwt.strip() and isinstance(refresh, str)):
             return None
-        return Session.create(jwt.strip().removeprefix("Bearer "), refresh.strip(), "",
-                              utcnow())
+        return Session.create(jwt.strip().removeprefix("Bearer "), refresh.strip(), "", utcnow())
 
     def _refresh(self, stale: Session) -> Session | None:
         """`generateTokens` with the stored refresh token: a new JWT, or None when refused."""
@@ -315,8 +370,15 @@ class AngelClient:
 
     def _send(self, method: str, path: str, session: Session) -> Reply:
         try:
-            reply = send(self._http, method, self._base + path, policy=self._policy,
-                         limit=BOOK_REPLY, busy=rate_limited, headers=self._headers(session.token))
+            reply = send(
+                self._http,
+                method,
+                self._base + path,
+                policy=self._policy,
+                limit=BOOK_REPLY,
+                busy=rate_limited,
+                headers=self._headers(session.token),
+            )
         except HttpFailure as failure:
             self._down = unreachable(failure)
             raise _Failed(self._down) from None
@@ -334,9 +396,11 @@ class AngelClient:
             self._renewed = True  # once per run: a second refusal is reported, not looped on
             reply = self._send(method, path, self._renew(session))
         if refused(reply):
-            self._down = (f"Angel One refused the session again after renewing it"
-                          f" ({one_line(self.hide(angel_format.error_line(reply.json())), 120)}):"
-                          " check ANGEL_API_KEY and ANGEL_CLIENT_CODE; try again later")
+            self._down = (
+                f"Angel One refused the session again after renewing it"
+                f" ({one_line(self.hide(angel_format.error_line(reply.json())), 120)}):"
+                " check ANGEL_API_KEY and ANGEL_CLIENT_CODE; try again later"
+            )
             raise BrokerUnavailable(self._down)
         return reply
 

@@ -133,8 +133,9 @@ def malformed(row: dict[str, Any]) -> bool:
 
 
 def status_word(row: dict[str, Any]) -> str:
-    return " ".join((to_text(row.get("orderstatus")) or to_text(row.get("status")) or "")
-                    .lower().split())
+    return " ".join(
+        (to_text(row.get("orderstatus")) or to_text(row.get("status")) or "").lower().split()
+    )
 
 
 def order_row(row: Any) -> BrokerOrder | None:
@@ -168,8 +169,9 @@ def order_row(row: Any) -> BrokerOrder | None:
 
 
 def is_amo(row: dict[str, Any]) -> bool:
-    return (str(row.get("variety", "")).upper() == AMO_VARIETY
-            or "after market order" in status_word(row))
+    return str(
+        row.get("variety", "")
+    ).upper() == AMO_VARIETY or "after market order" in status_word(row)
 
 
 def unique_ids(payload: Any) -> dict[str, str]:
@@ -211,8 +213,12 @@ def holding_row(row: Any) -> Holding | None:
     settled = to_int(row.get("realisedquantity"))
     if settled is None:
         settled = to_int(row.get("quantity")) or 0
-    return Holding(symbols.normalise(to_text(row["tradingsymbol"]) or ""), settled,
-                   to_int(row.get("t1quantity")) or 0, raw=row)
+    return Holding(
+        symbols.normalise(to_text(row["tradingsymbol"]) or ""),
+        settled,
+        to_int(row.get("t1quantity")) or 0,
+        raw=row,
+    )
 
 
 def holdings(payload: Any) -> Fetch:

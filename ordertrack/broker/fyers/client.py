@@ -52,8 +52,9 @@ def app_id_hash(app_id: str, secret: str) -> str:
 
 def login_url(base: str, app_id: str, redirect: str) -> str:
     """The generate-authcode URL, as the SDK's SessionModel.generate_authcode() builds it."""
-    query = urlencode({"client_id": app_id, "redirect_uri": redirect, "response_type": "code",
-                       "state": STATE})
+    query = urlencode(
+        {"client_id": app_id, "redirect_uri": redirect, "response_type": "code", "state": STATE}
+    )
     return f"{base}{AUTH}?{query}"
 
 
@@ -61,20 +62,26 @@ def auth_code(text: str) -> str:
     """The auth_code from the redirect URL Fyers sent the browser to, or the bare code. A
     redirect whose `s` is not `ok` is refused: the login did not complete."""
     if len(text) > MAX_REDIRECT:
-        raise UsageProblem(f"the text given is longer than {MAX_REDIRECT // 1024} KiB: give the"
-                           " redirect URL Fyers sent your browser to, or the bare auth_code")
+        raise UsageProblem(
+            f"the text given is longer than {MAX_REDIRECT // 1024} KiB: give the"
+            " redirect URL Fyers sent your browser to, or the bare auth_code"
+        )
     text = text.strip()
     if "auth_code=" in text or "s=" in text:
         query = parse_qs(urlsplit(text).query or text.split("?", 1)[-1], keep_blank_values=True)
         status = query.get("s", ["ok"])[0]
         if status != "ok":
-            raise UsageProblem(f"the redirect URL says s={one_line(status, 40)}, not ok: the"
-                               " Fyers login did not complete; log in again")
+            raise UsageProblem(
+                f"the redirect URL says s={one_line(status, 40)}, not ok: the"
+                " Fyers login did not complete; log in again"
+            )
         found = query.get("auth_code")
         text = found[0].strip() if found else ""
     if not text or not all(c.isalnum() or c in "._-" for c in text):
-        raise UsageProblem("give the redirect URL Fyers sent your browser to (it holds"
-                           " auth_code=…) or the bare auth_code")
+        raise UsageProblem(
+            "give the redirect URL Fyers sent your browser to (it holds"
+            " auth_code=…) or the bare auth_code"
+        )
     return text
 
 
@@ -92,11 +99,18 @@ def load(db: Database) -> Token | None:
 
 
 def save(db: Database, token: Token) -> None:
-    sessions.save(db, NAME, {
-        "token": token.access_token, "sid": token.user_id, "base_url": "",
-        "expires_at": to_db(token.expires_at),
-        "trading_day": to_ist(token.created_at).date().isoformat(),
-        "created_at": to_db(token.created_at)})
+    sessions.save(
+        db,
+        NAME,
+        {
+            "token": token.access_token,
+            "sid": token.user_id,
+            "base_url": "",
+            "expires_at": to_db(token.expires_at),
+            "trading_day": to_ist(token.created_at).date().isoformat(),
+            "created_at": to_db(token.created_at),
+        },
+    )
 
 
 def unreachable(failure: HttpFailure) -> str:
@@ -106,14 +120,18 @@ def unreachable(failure: HttpFailure) -> str:
         return f"Fyers ({failure.host}) is too slow: the run's time budget ran out; try again later"
     if failure.outcome_unknown:
         return f"Fyers ({failure.host}) did not answer in time; try again later"
-    return (f"cannot connect to Fyers ({failure.host}): check this machine's internet"
-            " connection, or Fyers may be down; try again later")
+    return (
+        f"cannot connect to Fyers ({failure.host}): check this machine's internet"
+        " connection, or Fyers may be down; try again later"
+    )
 
 
 def overloaded(status: int) -> str:
     if status == 429:
-        return ("Fyers is limiting requests (HTTP 429, too many requests): wait a few minutes;"
-                " if it keeps happening, run ordertrack less often")
+        return (
+            "Fyers is limiting requests (HTTP 429, too many requests): wait a few minutes;"
+            " if it keeps happening, run ordertrack less often"
+        )
     return f"Fyers is unavailable (HTTP {status}): try again later"
 
 
@@ -128,8 +146,16 @@ class FyersClient:
 
     name = NAME
 
-    def __init__(self, app_id: str, secret: str, redirect: str, base_url: str, db: Database,
-                 policy: RetryPolicy | None = None, http: requests.Session | None = None):
+    def __init__(
+        self,
+        app_id: str,
+        secret: str,
+        redirect: str,
+        base_url: str,
+        db: Database,
+        policy: RetryPolicy | None = None,
+        http: requests.Session | None = None,
+    ):
         self._app, self._secret, self._redirect = app_id, secret, redirect
         self._base, self._db = base_url.rstrip("/"), db
         self._policy = policy or POLICY
@@ -143,18 +169,29 @@ class FyersClient:
         app = (settings.fyers_app_id or "").strip()
         secret = (settings.fyers_secret_key or "").strip()
         redirect = (settings.fyers_redirect_url or "").strip()
-        missing = [n for n, v in (("FYERS_APP_ID", app), ("FYERS_SECRET_KEY", secret),
-                                  ("FYERS_REDIRECT_URL", redirect)) if not v]
+        missing = [
+            n
+            for n, v in (
+                ("FYERS_APP_ID", app),
+                ("FYERS_SECRET_KEY", secret),
+                ("FYERS_REDIRECT_URL", redirect),
+            )
+            if not v
+        ]
         if missing:
-            raise ConfigError(f"ORDERTRACK_BROKER=fyers needs {', '.join(missing)} in the"
-                              " environment")
+            raise ConfigError(
+                f"ORDERTRACK_BROKER=fyers needs {', '.join(missing)} in the environment"
+            )
         if not app.replace("-", "").isalnum() or "-" not in app:
-            raise ConfigError("FYERS_APP_ID must be the app id as Fyers shows it, with its type"
-                              " suffix (such as XXXXXXXXXX-100)")
+            raise ConfigError(
+                "FYERS_APP_ID must be the app id as Fyers shows it, with its type"
+                " suffix (such as XXXXXXXXXX-100)"
+            )
         url = urlsplit(settings.fyers_url)
         if url.scheme not in ("http", "https") or not url.netloc:
-            raise ConfigError("ORDERTRACK_FYERS_URL must be an http(s) URL such as"
-                              " https://api-t1.fyers.in/api/v3")
+            raise ConfigError(
+                "ORDERTRACK_FYERS_URL must be an http(s) URL such as https://api-t1.fyers.in/api/v3"
+            )
         return cls(app, secret, redirect, settings.fyers_url, db)
 
     @property
@@ -172,8 +209,10 @@ class FyersClient:
         return text
 
     def relogin(self, why: str) -> str:
-        return (f"Fyers access token {why}: run 'ordertrack broker login' (it prints the login"
-                " URL) and give it the URL your browser lands on")
+        return (
+            f"Fyers access token {why}: run 'ordertrack broker login' (it prints the login"
+            " URL) and give it the URL your browser lands on"
+        )
 
     # -- Broker protocol
 
@@ -200,23 +239,38 @@ class FyersClient:
         """`POST /validate-authcode` with the auth code and the appIdHash; the access token is
         stored for the day's runs. Raises BrokerUnavailable when Fyers refuses it."""
         code = auth_code(redirect)
-        body = {"grant_type": "authorization_code",
-                "appIdHash": app_id_hash(self._app, self._secret), "code": code}
+        body = {
+            "grant_type": "authorization_code",
+            "appIdHash": app_id_hash(self._app, self._secret),
+            "code": code,
+        }
         try:
-            reply = send(self._http, "POST", self._base + VALIDATE, policy=self._policy,
-                         retry_timeouts=False, json=body)
+            reply = send(
+                self._http,
+                "POST",
+                self._base + VALIDATE,
+                policy=self._policy,
+                retry_timeouts=False,
+                json=body,
+            )
         except HttpFailure as failure:
             raise BrokerUnavailable(f"Fyers login failed: {unreachable(failure)}") from None
         data = reply.json()
-        access = data.get("access_token") if isinstance(data, dict) and data.get("s") == "ok" \
-            else None
+        access = (
+            data.get("access_token") if isinstance(data, dict) and data.get("s") == "ok" else None
+        )
         if not isinstance(access, str) or not access.strip():
-            why = (one_line(self.hide(fyers_format.error_line(data)), 160) if data is not None
-                   else f"the reply is not JSON (HTTP {reply.status})")
-            raise BrokerUnavailable(f"Fyers login failed ({why}): an auth code works once and"
-                                    " for a few minutes; check FYERS_APP_ID (with its -100"
-                                    " suffix) and FYERS_SECRET_KEY, then log in again at"
-                                    f" {self.login_url}")
+            why = (
+                one_line(self.hide(fyers_format.error_line(data)), 160)
+                if data is not None
+                else f"the reply is not JSON (HTTP {reply.status})"
+            )
+            raise BrokerUnavailable(
+                f"Fyers login failed ({why}): an auth code works once and"
+                " for a few minutes; check FYERS_APP_ID (with its -100"
+                " suffix) and FYERS_SECRET_KEY, then log in again at"
+                f" {self.login_url}"
+            )
         now = utcnow()
         stored = Token(access.strip(), "", now, jwt_expiry(access.strip()) or token_expiry(now))
         save(self._db, stored)
@@ -238,11 +292,20 @@ class FyersClient:
         if self._down:
             raise _Failed(self._down)
         token = self._current()
-        headers = {"Authorization": f"{self._app}:{token.access_token}",
-                   "Content-Type": "application/json", "version": "3"}
+        headers = {
+            "Authorization": f"{self._app}:{token.access_token}",
+            "Content-Type": "application/json",
+            "version": "3",
+        }
         try:
-            reply = send(self._http, "GET", self._base + path, policy=self._policy,
-                         limit=BOOK_REPLY, headers=headers)
+            reply = send(
+                self._http,
+                "GET",
+                self._base + path,
+                policy=self._policy,
+                limit=BOOK_REPLY,
+                headers=headers,
+            )
         except HttpFailure as failure:
             self._down = unreachable(failure)
             raise _Failed(self._down) from None
@@ -262,11 +325,16 @@ class FyersClient:
             return Fetch(Outcome.FAILED, error=failed.message)
         body = reply.json()
         if body is None:
-            return Fetch(Outcome.FAILED, error=f"Fyers sent a reply that is not JSON (HTTP"
-                                               f" {reply.status}): try again later")
+            return Fetch(
+                Outcome.FAILED,
+                error=f"Fyers sent a reply that is not JSON (HTTP {reply.status}): try again later",
+            )
         fetch = parse(body)
         if fetch.usable:
             return fetch
-        return Fetch(Outcome.FAILED, error=f"Fyers answered with an error"
-                                           f" ({one_line(self.hide(fetch.error or ''), 200)},"
-                                           f" HTTP {reply.status})")
+        return Fetch(
+            Outcome.FAILED,
+            error=f"Fyers answered with an error"
+            f" ({one_line(self.hide(fetch.error or ''), 200)},"
+            f" HTTP {reply.status})",
+        )

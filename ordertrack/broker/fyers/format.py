@@ -21,10 +21,23 @@ from ordertrack.timeutil import IST, UTC
 # Every documented order status code. 7 (expired: a day order the exchange dropped at the
 # close) ends the order like a cancellation; 4 (transit: on its way to the exchange) and 6
 # (pending) are working. 3 is documented as "not used currently": unknown, kept open.
-STATES = {1: BrokerState.CANCELLED, 2: BrokerState.COMPLETE, 4: BrokerState.WORKING,
-          5: BrokerState.REJECTED, 6: BrokerState.WORKING, 7: BrokerState.CANCELLED}
-WORDS = {1: "cancelled", 2: "traded", 3: "not used", 4: "transit", 5: "rejected", 6: "pending",
-         7: "expired"}
+STATES = {
+    1: BrokerState.CANCELLED,
+    2: BrokerState.COMPLETE,
+    4: BrokerState.WORKING,
+    5: BrokerState.REJECTED,
+    6: BrokerState.WORKING,
+    7: BrokerState.CANCELLED,
+}
+WORDS = {
+    1: "cancelled",
+    2: "traded",
+    3: "not used",
+    4: "transit",
+    5: "rejected",
+    6: "pending",
+    7: "expired",
+}
 SIDES = {1: Side.BUY, -1: Side.SELL}
 T1 = "T1"  # holdingType of bought shares not yet delivered; "HLD" rows are settled
 # Codes of a token Fyers no longer accepts: the user logs in again (`ordertrack broker login`).
@@ -62,8 +75,11 @@ def error_line(payload: Any) -> str:
 
 
 def token_refused(payload: Any) -> bool:
-    return isinstance(payload, dict) and payload.get("s") != "ok" \
+    return (
+        isinstance(payload, dict)
+        and payload.get("s") != "ok"
         and error_code(payload) in TOKEN_CODES
+    )
 
 
 def envelope(payload: Any, key: str) -> Fetch:
@@ -172,8 +188,12 @@ def holdings(payload: Any) -> Fetch:
         pair = found.setdefault(name, [0, 0])
         pair[1 if str(row.get("holdingType", "")).upper() == T1 else 0] += qty
         raw.setdefault(name, row)
-    return Fetch(Outcome.OK, items=tuple(Holding(name, settled, t1, raw=raw[name])
-                                         for name, (settled, t1) in found.items()))
+    return Fetch(
+        Outcome.OK,
+        items=tuple(
+            Holding(name, settled, t1, raw=raw[name]) for name, (settled, t1) in found.items()
+        ),
+    )
 
 
 def position_row(row: Any) -> Position | None:

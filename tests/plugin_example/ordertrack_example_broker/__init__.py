@@ -28,8 +28,12 @@ from ordertrack.plugins import (
 if API_VERSION != 1:
     raise ImportError(f"ordertrack plugin API {API_VERSION} is not the 1 this plugin knows")
 
-STATES = {"complete": BrokerState.COMPLETE, "rejected": BrokerState.REJECTED,
-          "cancelled": BrokerState.CANCELLED, "open": BrokerState.WORKING}
+STATES = {
+    "complete": BrokerState.COMPLETE,
+    "rejected": BrokerState.REJECTED,
+    "cancelled": BrokerState.CANCELLED,
+    "open": BrokerState.WORKING,
+}
 
 
 class ExampleBroker:
@@ -56,13 +60,29 @@ class ExampleBroker:
         rows = self._read("orders")
         if rows is None:
             return Fetch(Outcome.FAILED, error=f"{self.path} has no usable orders")
-        return Fetch(Outcome.OK if rows else Outcome.EMPTY, items=tuple(
-            BrokerOrder(order_id=str(r["id"]), status_text=r["state"],
-                        state=STATES.get(r["state"], BrokerState.UNKNOWN), symbol=r["symbol"],
-                        side=Side(r["side"]), qty=r["qty"], filled_qty=r["filled"],
-                        avg_price=r.get("price") if r["filled"] else None,
-                        reason=r.get("reason"), tag=None, placed_at=None, updated_ns=0,
-                        state_at=None, updated_at=None, raw=r) for r in rows))
+        return Fetch(
+            Outcome.OK if rows else Outcome.EMPTY,
+            items=tuple(
+                BrokerOrder(
+                    order_id=str(r["id"]),
+                    status_text=r["state"],
+                    state=STATES.get(r["state"], BrokerState.UNKNOWN),
+                    symbol=r["symbol"],
+                    side=Side(r["side"]),
+                    qty=r["qty"],
+                    filled_qty=r["filled"],
+                    avg_price=r.get("price") if r["filled"] else None,
+                    reason=r.get("reason"),
+                    tag=None,
+                    placed_at=None,
+                    updated_ns=0,
+                    state_at=None,
+                    updated_at=None,
+                    raw=r,
+                )
+                for r in rows
+            ),
+        )
 
     def order_history(self, order_id: str) -> Fetch:
         return Fetch(Outcome.UNSUPPORTED)
@@ -71,8 +91,10 @@ class ExampleBroker:
         rows = self._read("holdings")
         if rows is None:
             return Fetch(Outcome.FAILED, error=f"{self.path} has no usable holdings")
-        return Fetch(Outcome.OK, items=tuple(Holding(r["symbol"], r["qty"], r.get("t1", 0), raw=r)
-                                             for r in rows))
+        return Fetch(
+            Outcome.OK,
+            items=tuple(Holding(r["symbol"], r["qty"], r.get("t1", 0), raw=r) for r in rows),
+        )
 
     def positions(self) -> Fetch:
         rows = self._read("positions")
