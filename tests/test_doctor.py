@@ -19,7 +19,7 @@ from tests.fake_ping import UUID, ping_server  # noqa: F401 (fixture)
 from tests.fake_telegram import telegram  # noqa: F401 (fixture)
 from tests.helpers import kotak_row, unwrapped
 
-RUN_SETTINGS = ("ORDERTRACK_", "KOTAK_", "KITE_", "TELEGRAM_")
+RUN_SETTINGS = ("ORDERTRACK_", "KOTAK_", "KITE_", "ANGEL_", "FYERS_", "TELEGRAM_")
 CHECKS = ["settings", "database", "env file", "broker", "telegram", "telegram", "schedule",
           "clock", "ping"]
 
@@ -275,3 +275,13 @@ def test_the_lines_database_option_is_the_database_checked(cli, deployment, db_p
     result = cli("doctor")
     assert result.code == 0, result.out
     assert f"ok       database: {db_path} " in result.out
+
+
+def test_angel_and_fyers_settings_only_in_the_shell_are_named(cli, deployment, monkeypatch):
+    monkeypatch.setenv("ANGEL_PIN", "4729")
+    monkeypatch.setenv("FYERS_SECRET_KEY", "fyersSECRETk3y9Q")
+    result = cli("doctor")
+    assert result.code == ExitCode.CONFIG
+    out = unwrapped(result.out)
+    assert "env file: ANGEL_PIN, FYERS_SECRET_KEY set in your shell, missing from" in out
+    assert "4729" not in out and "fyersSECRETk3y9Q" not in out

@@ -74,7 +74,7 @@ class Context:
 
 # Settings a scheduled run reads come with these prefixes; these few are the tool's own knobs
 # for a person at a shell, which cron need not have.
-RUN_PREFIXES = ("ORDERTRACK_", "KOTAK_", "KITE_", "TELEGRAM_")
+RUN_PREFIXES = ("ORDERTRACK_", "KOTAK_", "KITE_", "ANGEL_", "FYERS_", "TELEGRAM_")
 TOOL_VARIABLES = frozenset({"ORDERTRACK_CRONTAB", "ORDERTRACK_OUTPUT", "ORDERTRACK_DEBUG"})
 CRON_SETS = ("HOME", "LOGNAME", "USER")  # cron (and systemd) set these from the account
 
@@ -208,6 +208,15 @@ def _broker_fix(broker: str, stage: str) -> str:
     if broker == "kite":
         return ("run 'ordertrack broker login' (Kite needs a browser login each day), then"
                 " 'ordertrack broker check'; docs/kite.md#the-daily-login-and-cron")
+    if broker == "fyers":
+        return ("run 'ordertrack broker login' (Fyers needs a browser login each day), then"
+                " 'ordertrack broker check'; docs/fyers.md#the-daily-login")
+    if broker == "angel":
+        if stage == "settings":
+            return "complete the ANGEL_* settings (docs/angel.md), then 'ordertrack broker check'"
+        return "run 'ordertrack broker check'; docs/angel.md#troubleshooting"
+    if broker not in ("kotak", "file"):
+        return f"see the documentation of the {broker} broker plugin; docs/plugins.md"
     if broker == "file":
         return ("check ORDERTRACK_BROKER_DIR and the reply files in it "
                 "(orders.json, holdings.json, positions.json); docs/file-broker.md")
