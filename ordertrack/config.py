@@ -16,8 +16,8 @@ from ordertrack.core.lifecycle import MissingRules
 from ordertrack.core.trading_calendar import NSE_HOLIDAYS_2026, Calendar
 from ordertrack.errors import ConfigError
 
-BROKERS = ("kotak", "kite", "file")
-BROKER_FORMATS = ("kotak", "kite")  # what the file broker's files look like
+BROKERS = ("kotak", "kite", "angel", "fyers", "file")  # built in; plugins add more (broker.base)
+BROKER_FORMATS = ("kotak", "kite", "angel", "fyers")  # what the file broker's files look like
 # [notify]: one on | silent | off setting per kind of event ("alerts" covers system alerts).
 NOTIFY_EVENTS = ("executed", "partial_fill", "rejected", "cancelled", "expired", "manual_trade",
                  "tracking_stopped", "daily_summary", "alerts")
@@ -92,6 +92,15 @@ class Settings:
     kite_url: str = "https://api.kite.trade"
     kite_api_key: str | None = field(default=None, repr=False)
     kite_api_secret: str | None = field(default=None, repr=False)
+    angel_url: str = "https://apiconnect.angelone.in"
+    angel_api_key: str | None = field(default=None, repr=False)
+    angel_client_code: str | None = field(default=None, repr=False)
+    angel_pin: str | None = field(default=None, repr=False)
+    angel_totp_secret: str | None = field(default=None, repr=False)
+    fyers_url: str = "https://api-t1.fyers.in/api/v3"
+    fyers_app_id: str | None = field(default=None, repr=False)
+    fyers_secret_key: str | None = field(default=None, repr=False)
+    fyers_redirect_url: str | None = field(default=None, repr=False)
     missing: MissingRules = MissingRules()
     history_lookups: int = 50
     overdue: timedelta = timedelta(minutes=90)
@@ -339,7 +348,9 @@ def load(
     toml = _read_toml(config.expanduser()) if config else {}
     broker = env.get("ORDERTRACK_BROKER", "kotak").strip().lower() or "kotak"
     if broker not in BROKERS:
-        raise ConfigError(f"ORDERTRACK_BROKER={broker!r} is not one of: {', '.join(BROKERS)}")
+        from ordertrack.plugins import check_name
+
+        check_name(broker)  # a plugin's name, or ConfigError listing the names available
     broker_format = env.get("ORDERTRACK_BROKER_FORMAT", "").strip().lower() or "kotak"
     if broker_format not in BROKER_FORMATS:
         raise ConfigError(f"ORDERTRACK_BROKER_FORMAT={broker_format!r} is not one of:"
@@ -365,6 +376,15 @@ def load(
         kite_url=env.get("ORDERTRACK_KITE_URL") or "https://api.kite.trade",
         kite_api_key=env.get("KITE_API_KEY") or None,
         kite_api_secret=env.get("KITE_API_SECRET") or None,
+        angel_url=env.get("ORDERTRACK_ANGEL_URL") or "https://apiconnect.angelone.in",
+        angel_api_key=env.get("ANGEL_API_KEY") or None,
+        angel_client_code=env.get("ANGEL_CLIENT_CODE") or None,
+        angel_pin=env.get("ANGEL_PIN") or None,
+        angel_totp_secret=env.get("ANGEL_TOTP_SECRET") or None,
+        fyers_url=env.get("ORDERTRACK_FYERS_URL") or "https://api-t1.fyers.in/api/v3",
+        fyers_app_id=env.get("FYERS_APP_ID") or None,
+        fyers_secret_key=env.get("FYERS_SECRET_KEY") or None,
+        fyers_redirect_url=env.get("FYERS_REDIRECT_URL") or None,
         missing=MissingRules(
             runs=max(1, _setting(toml, "verify", "missing_runs")),
             stale_after=timedelta(hours=_setting(toml, "verify", "stale_hours")),

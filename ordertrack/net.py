@@ -249,7 +249,8 @@ def _timeouts(policy: RetryPolicy, ends: float) -> tuple[float, float]:
 
 
 def _once(session: "requests.Session", method: str, url: str, policy: RetryPolicy,
-          retry_timeouts: bool, limit: int, cut: bool, kwargs: dict[str, Any]) -> Reply:
+          retry_timeouts: bool, limit: int, cut: bool, kwargs: dict[str, Any],
+          busy: Callable[[Reply], bool] | None = None) -> Reply:
     import requests
     import urllib3
 
@@ -284,14 +285,14 @@ def _once(session: "requests.Session", method: str, url: str, policy: RetryPolic
         raise _Retry(failure=HttpFailure("connect", host)) from None
     response._content = body  # so .text decodes it with the reply's charset
     reply = Reply(response.status_code, response.text, dict(response.headers))
-    if reply.transient:
+    if reply.transient or (busy is not None and busy(reply)):
         raise _Retry(reply=reply)
     return reply
 
 
 def send(session: "requests.Session", method: str, url: str, *, policy: RetryPolicy,
          retry_timeouts: bool = True, limit: int = SMALL_REPLY, cut: bool = False,
-         **kwargs: Any) -> Reply:
+         busy: Callable[[Reply], bool] | None = None, **kwargs: Any) -> Reply:
     """Send with the retry policy. Returns the last reply (which may be a 429 or 5xx once the
     retries are spent) or raises HttpFailure when no reply came at all.
 
@@ -301,6 +302,9 @@ def send(session: "requests.Session", method: str, url: str, *, policy: RetryPol
 
     `limit`: the most bytes of (decoded) body read; a bigger reply raises HttpFailure('large'),
     or with `cut=True` comes back holding its first `limit` bytes.
+
+    `busy`: a broker's own way of saying "too many requests" besides 429 (Angel One's HTTP 403
+    "exceeding access rate"), retried like a 429.
     """
     from tenacity import (
         Retrying,
@@ -341,7 +345,8 @@ def send(session: "requests.Session", method: str, url: str, *, policy: RetryPol
     try:
         for attempt in retrying:
             with attempt:
-                return _once(session, method, url, policy, retry_timeouts, limit, cut, kwargs)
+                return _once(session, method, url, policy, retry_timeouts, limit, cut, kwargs,
+                             busy)
     except _Retry as last:
         if last.reply is not None:
             return last.reply

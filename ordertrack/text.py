@@ -57,7 +57,8 @@ def one_line(text: str, limit: int = MAX_LINE) -> str:
 # ---- redaction ----------------------------------------------------------------------------
 
 SECRET_VARS = ("TELEGRAM_BOT_TOKEN", "KOTAK_CONSUMER_KEY", "KOTAK_MPIN", "KOTAK_TOTP_SECRET",
-               "KOTAK_MOBILE", "KOTAK_UCC", "ORDERTRACK_PING_URL", "KITE_API_SECRET")
+               "KOTAK_MOBILE", "KOTAK_UCC", "ORDERTRACK_PING_URL", "KITE_API_SECRET",
+               "ANGEL_API_KEY", "ANGEL_PIN", "ANGEL_TOTP_SECRET", "FYERS_SECRET_KEY")
 _MORE_SECRET_VARS: list[str] = []  # named by the config file ([[webhook]] secret_env)
 
 

@@ -21,7 +21,7 @@ class Result:
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test sees the developer's real settings, secrets or database."""
     for name in list(os.environ):
-        if name.startswith(("ORDERTRACK_", "KOTAK_", "KITE_", "TELEGRAM_")):
+        if name.startswith(("ORDERTRACK_", "KOTAK_", "KITE_", "ANGEL_", "FYERS_", "TELEGRAM_")):
             monkeypatch.delenv(name)
     monkeypatch.setenv("ORDERTRACK_DB", str(tmp_path / "ordertrack.db"))
     monkeypatch.setenv("COLUMNS", "200")

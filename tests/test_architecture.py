@@ -13,10 +13,23 @@ KOTAK_FIELDS = re.compile(r"\b(ordSt|nOrdNo|trdSym|displaySymbol|flBuyQty|flSell
                           r"|updRecvTm|hsUpTm|exCfmTm|flDtTm|ordDtTm|rejRsn)\b")
 KITE = PACKAGE / "broker" / "kite"
 # Kite Connect's own field and error names (broker-apis.md §11): they stay in broker/kite.
-KITE_FIELDS = re.compile(r"\b(tradingsymbol|transaction_type|filled_quantity|pending_quantity"
+KITE_FIELDS = re.compile(r"\b(transaction_type|filled_quantity|pending_quantity"
                          r"|cancelled_quantity|t1_quantity|status_message|order_timestamp"
                          r"|exchange_timestamp|exchange_update_timestamp|average_price"
                          r"|error_type|TokenException|X-Kite-Version)\b")
+ANGEL = PACKAGE / "broker" / "angel"
+# Angel One SmartAPI's own field names and error codes (tests/fixtures/angel/SOURCE.md).
+ANGEL_FIELDS = re.compile(r"\b(orderstatus|filledshares|unfilledshares|averageprice"
+                          r"|transactiontype|uniqueorderid|exchorderupdatetime|updatetime"
+                          r"|t1quantity|realisedquantity|jwtToken|refreshToken|errorcode"
+                          r"|X-PrivateKey|AG8001|AB1050|getOrderBook|loginByPassword)\b")
+FYERS = PACKAGE / "broker" / "fyers"
+# Fyers API v3's own field names (tests/fixtures/fyers/SOURCE.md).
+FYERS_FIELDS = re.compile(r"\b(orderBook|tradeBook|netPositions|filledQty|tradedPrice"
+                          r"|orderDateTime|holdingType|offlineOrder|orderTag|limitPrice"
+                          r"|appIdHash|validate-authcode|dayBuyQty|daySellQty)\b")
+# A field name two brokers share stays in those two brokers' packages.
+SHARED_FIELDS = {"tradingsymbol": (KITE, ANGEL)}
 FORBIDDEN_IN_CORE = {"ordertrack.store", "ordertrack.broker", "ordertrack.notify", "ordertrack.cli",
                      "ordertrack.jobs", "ordertrack.config", "ordertrack.net", "ordertrack.api",
                      "requests", "sqlite_utils", "sqlite3", "tenacity", "urllib", "http", "socket",
@@ -52,6 +65,30 @@ def test_kite_field_names_appear_only_in_broker_kite():
              for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
              if KITE_FIELDS.search(line)]
     assert leaks == []
+
+
+def leaks_outside(fields: re.Pattern[str], *homes: Path) -> list[str]:
+    return [f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}"
+            for path in modules(PACKAGE) if not any(home in path.parents for home in homes)
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+            if fields.search(line)]
+
+
+@pytest.mark.parametrize("fields,home", [(ANGEL_FIELDS, ANGEL), (FYERS_FIELDS, FYERS)],
+                         ids=["angel", "fyers"])
+def test_new_brokers_field_names_stay_in_their_package(fields, home):
+    assert leaks_outside(fields, home) == []
+    assert any(fields.search(p.read_text(encoding="utf-8")) for p in modules(home))
+
+
+def test_shared_field_names_stay_in_the_brokers_that_share_them():
+    for name, homes in SHARED_FIELDS.items():
+        assert leaks_outside(re.compile(rf"\b{name}\b"), *homes) == []
+
+
+def test_the_new_field_checks_would_catch_a_leak():
+    assert ANGEL_FIELDS.search('row.get("t1quantity")')
+    assert FYERS_FIELDS.search('payload["netPositions"]')
 
 
 def test_the_kite_field_check_would_catch_a_leak():

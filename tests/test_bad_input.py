@@ -555,7 +555,7 @@ def test_a_valid_10_mb_order_book_is_read(run_case, stored, sql):
 @pytest.mark.parametrize("setting, value, says", [
     ("ORDERTRACK_BROKER_DIR", None, "ORDERTRACK_BROKER=file needs ORDERTRACK_BROKER_DIR"),
     ("ORDERTRACK_BROKER_DIR", __file__, "is not a folder"),
-    ("ORDERTRACK_BROKER", "kite; rm -rf /", "is not one of: kotak, kite, file"),
+    ("ORDERTRACK_BROKER", "kite; rm -rf /", "is not one of: kotak, kite, angel, fyers, file"),
 ])
 @pytest.mark.parametrize("command", BROKER_COMMANDS)
 def test_broker_settings_missing_or_hostile(run_case, monkeypatch, command, setting, value,

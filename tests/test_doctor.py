@@ -19,7 +19,7 @@ from tests.fake_ping import UUID, ping_server  # noqa: F401 (fixture)
 from tests.fake_telegram import telegram  # noqa: F401 (fixture)
 from tests.helpers import kotak_row, unwrapped
 
-RUN_SETTINGS = ("ORDERTRACK_", "KOTAK_", "KITE_", "TELEGRAM_")
+RUN_SETTINGS = ("ORDERTRACK_", "KOTAK_", "KITE_", "ANGEL_", "FYERS_", "TELEGRAM_")
 CHECKS = ["settings", "database", "env file", "broker", "telegram", "telegram", "schedule",
           "clock", "ping"]
 
@@ -90,6 +90,7 @@ def test_send_sends_a_real_test_message(cli, deployment):
 
 def test_offline_skips_the_network(cli, deployment, monkeypatch):
     sourced(deployment["env_file"], TELEGRAM_API_URL="http://127.0.0.1:9")
+    monkeypatch.setenv("TELEGRAM_API_URL", "http://127.0.0.1:9")  # shell and env file agree
     result = cli("doctor", "--offline")
     assert result.code == 0, result.out
     skipped = [c for w, c in lines(result) if w == "skipped"]
@@ -234,6 +235,34 @@ def test_settings_only_in_the_shell_are_a_problem_named_without_values(cli, depl
     assert "918273" not in result.out and "secret-path" not in result.out
 
 
+def test_a_setting_set_differently_in_the_shell_is_a_problem_named_without_values(
+        cli, deployment, monkeypatch, tmp_path):
+    """The engine's shell pointing at another database than cron's would register orders cron
+    never sees (found by a new-user run): a value that differs is a problem, like a missing one."""
+    monkeypatch.setenv("ORDERTRACK_DB", str(tmp_path / "play" / "elsewhere.db"))
+    result = cli("doctor")
+    assert result.code == ExitCode.CONFIG
+    problems = [line for line in unwrapped(result.out).splitlines()
+                if line.startswith("PROBLEM")]
+    env_file = deployment["env_file"]
+    assert problems == [
+        f"PROBLEM  env file: ORDERTRACK_DB set differently in your shell and in the env file "
+        f"cron reads ({env_file}): what you type uses other settings than the scheduled runs"
+        " — fix: make it the same, or unset it in your shell"], result.out
+    assert "elsewhere.db" not in result.out
+
+
+def test_an_env_file_other_than_the_installed_one_is_a_problem(cli, deployment, tmp_path):
+    other = tmp_path / "other-env"
+    other.write_text(deployment["env_file"].read_text())
+    other.chmod(0o600)
+    result = cli("doctor", "--env-file", str(other))
+    assert result.code == ExitCode.CONFIG
+    [line] = [line for line in unwrapped(result.out).splitlines() if line.startswith("PROBLEM")]
+    assert line.startswith(f"PROBLEM  env file: {other} is checked, but the installed schedule "
+                           f"sources {deployment['env_file']}"), line
+
+
 def test_the_lines_database_option_is_the_database_checked(cli, deployment, db_path,
                                                            monkeypatch, tmp_path):
     """`ordertrack --db X schedule install` puts --db on the lines: ORDERTRACK_DB, set in this
@@ -246,3 +275,13 @@ def test_the_lines_database_option_is_the_database_checked(cli, deployment, db_p
     result = cli("doctor")
     assert result.code == 0, result.out
     assert f"ok       database: {db_path} " in result.out
+
+
+def test_angel_and_fyers_settings_only_in_the_shell_are_named(cli, deployment, monkeypatch):
+    monkeypatch.setenv("ANGEL_PIN", "4729")
+    monkeypatch.setenv("FYERS_SECRET_KEY", "fyersSECRETk3y9Q")
+    result = cli("doctor")
+    assert result.code == ExitCode.CONFIG
+    out = unwrapped(result.out)
+    assert "env file: ANGEL_PIN, FYERS_SECRET_KEY set in your shell, missing from" in out
+    assert "4729" not in out and "fyersSECRETk3y9Q" not in out

@@ -9,6 +9,7 @@ from freezegun import freeze_time
 
 from ordertrack.errors import ExitCode
 from ordertrack.timeutil import IST
+from tests.fake_telegram import telegram  # noqa: F401 (fixture)
 
 DOC = Path(__file__).parent.parent / "docs" / "file-broker.md"
 
@@ -83,3 +84,17 @@ def _demo_keep_leaves_a_working_folder(cli, tmp_path, monkeypatch) -> None:
     assert cli("verify").code == 0
     again = cli("demo", "--keep", str(keep))  # never over an earlier one
     assert again.code == ExitCode.USAGE and "exists already" in again.err
+
+
+def test_the_kept_demos_notifications_never_reach_a_real_chat(cli, tmp_path, monkeypatch,
+                                                              telegram) -> None:
+    """Shown on the terminal by the demo; a new user who then sets Telegram up in the same
+    shell got four stale 'Executed … 09:16' messages from the kept database."""
+    keep = tmp_path / "play"
+    with freeze_time(datetime(2026, 12, 1, 12, 0, tzinfo=IST)):
+        assert cli("demo", "--keep", str(keep)).code == 0
+        monkeypatch.setenv("ORDERTRACK_DB", str(keep / "demo.db"))
+        assert cli("outbox", "flush").code == 0
+    assert telegram.sends() == []
+    statuses = {r["status"] for r in json.loads(cli("outbox", "list", "--json").out)}
+    assert statuses == {"OFF"}

@@ -57,6 +57,7 @@ def test_a_sunday_eod_closes_friday_with_fridays_orders_only(cli, broker, db_pat
         status = json.loads(cli("status", "--json").out)
     assert result.code == 0, result.err
     assert "Closing trading day Fri 04 Dec 2026" in result.out
+    assert "Finished on Fri 04 Dec" in result.out and "Finished today" not in result.out
     with sqlite3.connect(db_path) as conn:
         [(payload,)] = conn.execute("SELECT payload FROM outbox WHERE kind = 'DAILY_SUMMARY'")
     sent = json.loads(payload)
@@ -117,6 +118,20 @@ def test_an_order_filled_in_part_then_in_full_counts_once(cli, broker, tmp_path,
     assert tiles["partially_filled"] == 0
     assert sum(tiles[k] for k in OUTCOME_TILES) == tiles["placed"]
     assert "".join(page.text).count(REASON) == 1
+
+
+def test_still_open_now_counts_every_open_order_not_the_last_days(cli, broker, tmp_path,
+                                                                    no_holidays):  # noqa: F811
+    """An order registered after Friday's close belongs to Monday: Friday's report says so
+    in the count of what is open now (a new-user run saw "Still open now: 0" with 8 open)."""
+    broker.orders()
+    with freeze_time(ist(2026, 12, 4, 10, 0)) as clock:  # Friday
+        add(cli, "1", "INFY", 10)
+        clock.move_to(ist(2026, 12, 6, 19, 0))  # Sunday evening: Monday's orders
+        add(cli, "2", "TCS", 5)
+        add(cli, "3", "ITC", 3)
+        text = report(cli, tmp_path, "--day", "2026-12-04")
+    assert "Still open now: 3 order(s)" in text
 
 
 def test_the_timeline_spans_the_session(cli, tmp_path, day):

@@ -18,7 +18,7 @@ import pytest
 
 from tests.fake_ping import ping_server  # noqa: F401 (fixture)
 from tests.helpers import BrokerFiles
-from tests.test_schedule_cron import EXECUTABLE, cron_home  # noqa: F401 (fixture)
+from tests.test_schedule_cron import EXECUTABLE, cron_home, root_crontab  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.cron
 

@@ -10,6 +10,9 @@ from ordertrack.core.models import Fetch
 from ordertrack.errors import ConfigError
 from ordertrack.store.db import Database
 
+# The calls every broker answers, each with a Fetch: part of the plugin contract (docs/plugins.md).
+CALLS = ("order_book", "order_history", "holdings", "positions")
+
 
 class Broker(Protocol):
     name: str
@@ -41,6 +44,27 @@ def make_broker(settings: Settings, db: Database) -> Broker:
         from ordertrack.broker.kite.client import KiteClient
 
         return KiteClient.from_settings(settings, db)
-    from ordertrack.broker.kotak.client import KotakClient
+    if settings.broker == "angel":
+        from ordertrack.broker.angel.client import AngelClient
 
-    return KotakClient.from_settings(settings, db)
+        return AngelClient.from_settings(settings, db)
+    if settings.broker == "fyers":
+        from ordertrack.broker.fyers.client import FyersClient
+
+        return FyersClient.from_settings(settings, db)
+    if settings.broker == "kotak":
+        from ordertrack.broker.kotak.client import KotakClient
+
+        return KotakClient.from_settings(settings, db)
+    return _plugin(settings, db)
+
+
+def _plugin(settings: Settings, db: Database) -> Broker:
+    """A broker from another package (docs/plugins.md): what its class's from_settings makes."""
+    from ordertrack import plugins
+
+    broker: Broker = plugins.load(settings.broker).from_settings(settings, db)
+    if not all(callable(getattr(broker, call, None)) for call in CALLS):
+        raise ConfigError(f"broker plugin {settings.broker!r} does not offer "
+                          f"{', '.join(CALLS)}: see docs/plugins.md for the contract")
+    return broker

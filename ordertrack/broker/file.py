@@ -3,16 +3,17 @@
 ORDERTRACK_BROKER_DIR holds orders.json, holdings.json, positions.json and optionally
 history/<order_id>.json and trades.json (the trade book; without it there is none to read),
 each exactly as the broker returns it, envelope included: Kotak Neo's shape by default, Kite
-Connect's with ORDERTRACK_BROKER_FORMAT=kite.
+Connect's, Angel One SmartAPI's or Fyers API v3's with ORDERTRACK_BROKER_FORMAT=kite, angel or
+fyers (trades.json is read in the Kotak and Kite shapes only).
 """
 
+import importlib
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ordertrack.broker.kite import format as kite_format
-from ordertrack.broker.kotak import format as kotak_format
+from ordertrack.config import BROKER_FORMATS
 from ordertrack.core.models import Fetch, Outcome
 
 MAX_BYTES = 64 * 1024 * 1024  # as for a broker's reply over HTTP (net.BOOK_REPLY)
@@ -34,7 +35,10 @@ class FileBroker:
 
     def __init__(self, folder: Path, format_: str = "kotak"):
         self.folder = folder
-        self.format: Any = kite_format if format_ == "kite" else kotak_format
+        if format_ not in BROKER_FORMATS:
+            raise ValueError(f"unknown broker format {format_!r}")
+        # each format module parses its broker's replies: ordertrack/broker/<format>/format.py
+        self.format: Any = importlib.import_module(f"ordertrack.broker.{format_}.format")
 
     def _read(self, name: str, parse: Callable[[Any], Fetch]) -> Fetch:
         path = self.folder / name
@@ -83,6 +87,7 @@ class FileBroker:
         return self._read("positions.json", self.format.positions)
 
     def trade_book(self) -> Fetch:
-        if not (self.folder / "trades.json").exists():
+        parse = getattr(self.format, "trade_book", None)  # Kotak's and Kite's shapes so far
+        if parse is None or not (self.folder / "trades.json").exists():
             return Fetch(Outcome.UNSUPPORTED)
-        return self._read("trades.json", self.format.trade_book)
+        return self._read("trades.json", parse)

@@ -460,39 +460,47 @@ def broker_check(ctx: typer.Context, json_: JsonFlag = False) -> None:
 def broker_login(
     ctx: typer.Context,
     redirect: Annotated[str | None, typer.Argument(
-        help="The URL your browser lands on after the Kite login, or the bare request_token;"
-             " read from stdin when left out.")] = None,
+        help="The URL your browser lands on after the Kite or Fyers login, or the bare"
+             " request_token (Kite) / auth_code (Fyers); read from stdin when left out.")] = None,
     json_: JsonFlag = False,
 ) -> None:
-    """Kite only: the daily login. Prints the login URL; give it the redirect URL (or the bare
-    request_token) and it stores today's access token for the scheduled runs.
+    """Kite and Fyers: the daily login. Prints the login URL; give it the redirect URL (or the
+    bare request_token or auth_code) and it stores today's access token for the scheduled runs.
 
     Example: ordertrack broker login 'https://example.com/?request_token=abc123&status=success'
     """
     from ordertrack import net
 
     shell = _shell(ctx)
-    if shell.settings.broker != "kite":
-        raise UsageProblem("'broker login' is for ORDERTRACK_BROKER=kite; Kotak Neo logs in by"
-                           " itself on each run")
+    broker = shell.settings.broker
+    if broker not in ("kite", "fyers"):
+        raise UsageProblem("'broker login' is for ORDERTRACK_BROKER=kite or fyers; Kotak Neo and"
+                           " Angel One log in by themselves on each run")
     from ordertrack.broker.kite.client import MAX_REDIRECT, KiteClient
 
-    client = KiteClient.from_settings(shell.settings, shell.open())
-    sys.stderr.write(f"Log in at: https://{client.login_url}\n")
+    client: Any
+    if broker == "fyers":
+        from ordertrack.broker.fyers.client import FyersClient
+
+        client = FyersClient.from_settings(shell.settings, shell.open())
+        sys.stderr.write(f"Log in at: {client.login_url}\n")
+    else:
+        client = KiteClient.from_settings(shell.settings, shell.open())
+        sys.stderr.write(f"Log in at: https://{client.login_url}\n")
     if redirect is None:
         if sys.stdin.isatty():
-            sys.stderr.write("Paste the URL your browser lands on (or the request_token): ")
+            sys.stderr.write("Paste the URL your browser lands on (or the bare code): ")
             sys.stderr.flush()
         redirect = sys.stdin.readline(MAX_REDIRECT + 1)  # more is refused, never read whole
     with net.budget():
         token = client.exchange(redirect)
     if json_:
-        render.emit_json({"broker": "kite", "user_id": token.user_id,
+        render.emit_json({"broker": broker, "user_id": token.user_id,
                           "logged_in_at": show_iso(token.created_at),
                           "expires_at": show_iso(token.expires_at)})
         return
-    render.console.print(f"Kite access token stored (user {token.user_id or 'unknown'}),"
-                         f" valid until {show(token.expires_at)}")
+    render.console.print(f"{broker.capitalize()} access token stored (user"
+                         f" {token.user_id or 'unknown'}), valid until {show(token.expires_at)}")
 
 
 # ---- verify, status, demo ------------------------------------------------------------------

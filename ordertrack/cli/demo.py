@@ -98,6 +98,7 @@ def _play(console: Printer, base: Path) -> None:
     db = open_db(settings.db_path)
     try:
         _steps(console, db, folder, settings)
+        outbox.mute_pending(db)
     finally:
         db.close()
 

@@ -446,7 +446,8 @@ def summary_tables(s: dict[str, Any]) -> None:
                 for r in s.get(kind, [])]
     still_open = [((messages.SUMMARY_PARTIAL if r.get("status") == "PARTIALLY_FILLED"
                     else messages.SUMMARY_PENDING).lower(), r) for r in s.get("still_pending", [])]
-    for title, rows in (("Finished today", finished), ("Still open", still_open)):
+    day = date.fromisoformat(s["trading_day"])
+    for title, rows in ((f"Finished on {day:%a %d %b}", finished), ("Still open", still_open)):
         _summary_orders_table(title, rows)
     if s["tracked"]:
         console.print(messages.summary_tracked(s))

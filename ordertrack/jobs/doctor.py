@@ -67,13 +67,14 @@ class Context:
     now: datetime
     settings: config.Settings | None = None
     shell: dict[str, str] | None = None  # doctor's own environment, to compare; None: the same
+    installed_env_file: Path | None = None  # the env file the installed lines source
 
 
 # ---- the environment a scheduled run sees ------------------------------------------------------
 
 # Settings a scheduled run reads come with these prefixes; these few are the tool's own knobs
 # for a person at a shell, which cron need not have.
-RUN_PREFIXES = ("ORDERTRACK_", "KOTAK_", "KITE_", "TELEGRAM_")
+RUN_PREFIXES = ("ORDERTRACK_", "KOTAK_", "KITE_", "ANGEL_", "FYERS_", "TELEGRAM_")
 TOOL_VARIABLES = frozenset({"ORDERTRACK_CRONTAB", "ORDERTRACK_OUTPUT", "ORDERTRACK_DEBUG"})
 CRON_SETS = ("HOME", "LOGNAME", "USER")  # cron (and systemd) set these from the account
 
@@ -85,10 +86,8 @@ def cron_environment(shell: Mapping[str, str], env_file: Path) -> dict[str, str]
     return env | schedule.read_env_file(env_file)
 
 
-def shell_only(c: Context) -> list[str]:
-    """Run settings set in doctor's shell that the scheduled runs will not see."""
-    if c.shell is None:
-        return []
+def _run_settings(c: Context) -> set[str]:
+    assert c.shell is not None
     names = {n for n in c.shell if n.startswith(RUN_PREFIXES) and n not in TOOL_VARIABLES}
     if c.settings is not None:
         names |= {w.secret_env for w in c.settings.webhooks}
@@ -96,7 +95,23 @@ def shell_only(c: Context) -> list[str]:
         names.discard("ORDERTRACK_DB")
     if c.config_option is not None:
         names.discard("ORDERTRACK_CONFIG")
-    return sorted(n for n in names if c.shell.get(n) and n not in c.env)
+    return names
+
+
+def shell_only(c: Context) -> list[str]:
+    """Run settings set in doctor's shell that the scheduled runs will not see."""
+    if c.shell is None:
+        return []
+    return sorted(n for n in _run_settings(c) if c.shell.get(n) and n not in c.env)
+
+
+def shell_differs(c: Context) -> list[str]:
+    """Run settings the shell and the env file both set, to different values: what you type
+    (pending add, status) then uses another database, broker or chat than the scheduled runs."""
+    if c.shell is None:
+        return []
+    return sorted(n for n in _run_settings(c)
+                  if c.shell.get(n) and n in c.env and c.env[n] != c.shell[n])
 
 
 def context(shell: Mapping[str, str], db_option: Path | None, config_option: Path | None,
@@ -111,10 +126,12 @@ def context(shell: Mapping[str, str], db_option: Path | None, config_option: Pat
     if first is not None:
         db_option = db_option or first.db
         config_option = config_option or first.config
+    installed = first.env_file if first is not None else None
     if not path.is_file():
-        return Context(dict(shell), db_option, config_option, path, offline, send, now)
+        return Context(dict(shell), db_option, config_option, path, offline, send, now,
+                       installed_env_file=installed)
     return Context(cron_environment(shell, path), db_option, config_option, path, offline, send,
-                   now, shell=dict(shell))
+                   now, shell=dict(shell), installed_env_file=installed)
 
 
 # ---- each check --------------------------------------------------------------------------------
@@ -154,12 +171,24 @@ def check_env_file(c: Context) -> Result:
     if issue:
         detail, _, fix = issue.partition(": ")
         return problem("env file", detail, fix)
+    installed = c.installed_env_file
+    if installed is not None and Path(os.path.abspath(installed)) != c.env_file:
+        return problem("env file", f"{c.env_file} is checked, but the installed schedule sources "
+                       f"{installed}", f"check {installed} (doctor without --env-file), or "
+                       f"'ordertrack schedule install --env-file {c.env_file}'")
     missing = shell_only(c)
     if missing:
         names = ", ".join(missing)
         return problem("env file", f"{names} set in your shell, missing from the env file cron "
                        f"reads ({c.env_file})", f"add {'it' if len(missing) == 1 else 'them'} "
                        f"to {c.env_file}, or unset {'it' if len(missing) == 1 else 'them'} "
+                       "in your shell")
+    differ = shell_differs(c)
+    if differ:
+        it = "it" if len(differ) == 1 else "them"
+        return problem("env file", f"{', '.join(differ)} set differently in your shell and in "
+                       f"the env file cron reads ({c.env_file}): what you type uses other "
+                       "settings than the scheduled runs", f"make {it} the same, or unset {it} "
                        "in your shell")
     return ok("env file", f"{c.env_file} (0600)")
 
@@ -179,6 +208,15 @@ def _broker_fix(broker: str, stage: str) -> str:
     if broker == "kite":
         return ("run 'ordertrack broker login' (Kite needs a browser login each day), then"
                 " 'ordertrack broker check'; docs/kite.md#the-daily-login-and-cron")
+    if broker == "fyers":
+        return ("run 'ordertrack broker login' (Fyers needs a browser login each day), then"
+                " 'ordertrack broker check'; docs/fyers.md#the-daily-login")
+    if broker == "angel":
+        if stage == "settings":
+            return "complete the ANGEL_* settings (docs/angel.md), then 'ordertrack broker check'"
+        return "run 'ordertrack broker check'; docs/angel.md#troubleshooting"
+    if broker not in ("kotak", "file"):
+        return f"see the documentation of the {broker} broker plugin; docs/plugins.md"
     if broker == "file":
         return ("check ORDERTRACK_BROKER_DIR and the reply files in it "
                 "(orders.json, holdings.json, positions.json); docs/file-broker.md")

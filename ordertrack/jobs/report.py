@@ -93,7 +93,7 @@ def glance(data: ReportData) -> str:
                 f"final states unknown: {esc(redact(str(s['broker_error'])))}</p>"
                 for s in data.summaries if not s["complete"]]
     last = data.summaries[-1] if data.summaries else None
-    pending = (f'<p class="note">Still open now: {len(last["still_pending"])} order(s); '
+    pending = (f'<p class="note">Still open now: {data.open_now} order(s); '
                f"manual trades in the period: {sum(s['manual_trades'] for s in data.summaries)}"
                "</p>" if last else "")
     return "".join(warnings) + f'<div class="tiles">{"".join(tiles)}</div>' + value + pending

@@ -58,6 +58,13 @@ def run_count(db: Database, run_id: int | None) -> int:
                           (run_id,)).fetchone()[0])
 
 
+def mute_pending(db: Database) -> int:
+    """Mark every waiting notification OFF (never to be sent): the demo's, already shown on
+    the terminal, must not reach a real chat once its kept database is used with Telegram."""
+    with db.conn:
+        return db.execute("UPDATE outbox SET status = 'OFF' WHERE status = 'PENDING'").rowcount
+
+
 def count(db: Database, status: str) -> int:
     return int(db.execute("SELECT count(*) FROM outbox WHERE status = ?",
                           (status,)).fetchone()[0])

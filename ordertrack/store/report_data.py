@@ -12,6 +12,7 @@ from ordertrack.core.trading_calendar import EOD_AT, Calendar
 from ordertrack.errors import UsageProblem
 from ordertrack.store import summary
 from ordertrack.store.db import Database
+from ordertrack.store.orders import IS_OPEN
 from ordertrack.timeutil import IST, from_db, to_db
 
 TIMELINE_LIMIT = 300  # orders drawn; a longer period says how many more there were
@@ -89,6 +90,7 @@ class ReportData:
     slots: list[dict[str, Any]] = field(default_factory=list)
     notifications: list[dict[str, Any]] = field(default_factory=list)
     sessions: list[tuple[datetime, datetime]] = field(default_factory=list)  # trading days'
+    open_now: int = 0  # every open order as the report is written, whichever day it belongs to
 
 
 def _rows(db: Database, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
@@ -284,5 +286,6 @@ def gather(db: Database, period: Period, calendar: Calendar, now: datetime,
     data.tracking, data.unchanged = tracking(db, period)
     data.slots = slots(db, period, calendar, now)
     data.sessions = [(calendar.open_of(day), calendar.close_of(day)) for day in days]
+    data.open_now = db.execute(f"SELECT count(*) FROM orders WHERE {IS_OPEN}").fetchone()[0]
     data.notifications = notifications(db, period)
     return data

@@ -1,5 +1,10 @@
-"""The order lifecycle and reconcile, the same for both brokers: each scenario runs once on
-Kotak-shaped and once on Kite-shaped broker files (ORDERTRACK_BROKER_FORMAT), through the CLI."""
+"""The order lifecycle and reconcile, the same for every broker: each scenario runs on
+Kotak-, Kite-, Angel- and Fyers-shaped broker files (ORDERTRACK_BROKER_FORMAT), through the CLI,
+each parsed by the same code as that broker's live replies.
+
+History settlement: Kotak, Kite and Angel have a per-order lookup (history / order details), so
+an open order missing from the book is settled by it. Fyers has none: its order book, trade book
+and eod's rules settle an order (an order gone from the book expires at eod)."""
 
 import json
 from datetime import datetime
@@ -9,14 +14,24 @@ import pytest
 from freezegun import freeze_time
 
 from ordertrack.timeutil import IST
+from tests.fake_angel import angel_row
+from tests.fake_angel import ok as angel_ok
+from tests.fake_fyers import book as fyers_book
+from tests.fake_fyers import fyers_row
 from tests.fake_kite import kite_row, ok
 from tests.helpers import BrokerFiles, kotak_row
+
+BROKERS = ["kotak", "kite", "angel", "fyers"]
+WITH_HISTORY = {"kotak", "kite", "angel"}  # Fyers has no per-order history
 
 WORDS = {  # what each broker calls a state
     "kotak": {"amo": "after market order req received", "open": "open", "complete": "complete",
               "rejected": "rejected", "cancelled": "cancelled"},
     "kite": {"amo": "AMO REQ RECEIVED", "open": "OPEN", "complete": "COMPLETE",
              "rejected": "REJECTED", "cancelled": "CANCELLED"},
+    "angel": {"amo": "after market order req received", "open": "open",
+              "complete": "complete", "rejected": "rejected", "cancelled": "cancelled"},
+    "fyers": {"amo": 4, "open": 6, "complete": 2, "rejected": 5, "cancelled": 1},
 }
 
 
@@ -28,7 +43,14 @@ class Account:
 
     def row(self, order_id: str, state: str, *, symbol: str = "INFY", qty: int = 10,
             filled: int = 0, avg: float = 0.0, reason: str | None = None) -> dict[str, Any]:
-        word = WORDS[self.fmt][state]
+        word: Any = WORDS[self.fmt][state]
+        if self.fmt == "angel":
+            return angel_row(order_id, word, symbol=f"{symbol}-EQ", qty=qty, filled=filled,
+                             avg=avg, reason=reason or "",
+                             variety="AMO" if state == "amo" else "NORMAL")
+        if self.fmt == "fyers":
+            return fyers_row(order_id, word, symbol=f"NSE:{symbol}-EQ", qty=qty, filled=filled,
+                             price=avg, message=reason or "", offline=state == "amo")
         if self.fmt == "kite":
             return kite_row(order_id, word, symbol=symbol, qty=qty, filled=filled, avg=avg,
                             reason=reason, variety="amo" if state == "amo" else "regular")
@@ -36,14 +58,27 @@ class Account:
                          avg=f"{avg:.2f}", reason=reason or "--")
 
     def orders(self, *rows: dict[str, Any]) -> None:
-        if self.fmt == "kite":
+        if self.fmt == "angel":
+            self.files.write("orders.json", angel_ok(list(rows) or None))
+        elif self.fmt == "fyers":
+            self.files.write("orders.json", fyers_book(*rows))
+        elif self.fmt == "kite":
             self.files.write("orders.json", ok(list(rows)))
         else:
             self.files.orders(*rows)
 
     def holdings(self, **held: tuple[int, int]) -> None:
         """symbol → (settled, T1): Kotak has no T1 column, so it shows the sum."""
-        if self.fmt == "kite":
+        if self.fmt == "angel":
+            self.files.write("holdings.json", angel_ok([
+                {"tradingsymbol": f"{s}-EQ", "quantity": q + t1, "realisedquantity": q,
+                 "t1quantity": t1} for s, (q, t1) in held.items()]))
+        elif self.fmt == "fyers":
+            rows = [{"symbol": f"NSE:{s}-EQ", "holdingType": kind, "quantity": n}
+                    for s, (q, t1) in held.items() for kind, n in (("HLD", q), ("T1", t1)) if n]
+            self.files.write("holdings.json", {"s": "ok", "code": 200, "message": "",
+                                               "holdings": rows})
+        elif self.fmt == "kite":
             self.files.write("holdings.json", ok([
                 {"tradingsymbol": s, "exchange": "NSE", "quantity": q, "t1_quantity": t1}
                 for s, (q, t1) in held.items()]))
@@ -53,7 +88,16 @@ class Account:
                 for s, (q, t1) in held.items()]})
 
     def positions(self, **net: int) -> None:
-        if self.fmt == "kite":
+        if self.fmt == "angel":
+            self.files.write("positions.json", angel_ok([
+                {"tradingsymbol": f"{s}-EQ", "buyqty": str(max(n, 0)),
+                 "sellqty": str(max(-n, 0)), "netqty": str(n)} for s, n in net.items()] or None))
+        elif self.fmt == "fyers":
+            self.files.write("positions.json", {"s": "ok", "code": 200, "message": "",
+                                                "netPositions": [
+                {"symbol": f"NSE:{s}-EQ", "dayBuyQty": max(n, 0), "daySellQty": max(-n, 0),
+                 "netQty": n} for s, n in net.items()]})
+        elif self.fmt == "kite":
             rows = [{"tradingsymbol": s, "exchange": "NSE", "product": "CNC", "quantity": n}
                     for s, n in net.items()]
             self.files.write("positions.json", ok({"net": rows, "day": rows}))
@@ -63,7 +107,17 @@ class Account:
                  "flSellQty": str(max(-n, 0))} for s, n in net.items()]})
 
 
-@pytest.fixture(params=["kotak", "kite"])
+    def history(self, order_id: str, row: dict[str, Any]) -> None:
+        """One order's per-order lookup, as the broker answers it."""
+        if self.fmt == "angel":
+            self.files.write(f"history/{order_id}.json", angel_ok(row))
+        elif self.fmt == "kite":
+            self.files.write(f"history/{order_id}.json", ok([row]))
+        else:
+            self.files.history(order_id, row)
+
+
+@pytest.fixture(params=BROKERS)
 def account(request, broker, monkeypatch, tmp_path) -> Account:
     monkeypatch.setenv("ORDERTRACK_BROKER_FORMAT", request.param)
     config = tmp_path / "ordertrack.toml"
@@ -127,6 +181,23 @@ def test_a_day_order_gone_from_the_book_expires_at_eod(cli, sql, account):
         clock.move_to(ist(2026, 12, 1, 18, 0))
         assert cli("eod").code == 0
     assert sql("SELECT status FROM orders") == [("EXPIRED",)]
+
+
+def test_history_settles_an_order_gone_from_the_book(cli, sql, account):
+    """Kotak, Kite, Angel: the per-order lookup says cancelled. Fyers has none: the order
+    stays open through the day's runs and eod's rules expire it."""
+    with freeze_time(ist(2026, 11, 30, 10, 0)) as clock:
+        add(cli)
+        account.orders(account.row("1001", "open"))
+        assert verify(cli, sql)[0] == "PENDING"
+        account.orders(account.row("2002", "open", symbol="TCS"))  # 1001 gone from the book
+        if account.fmt in WITH_HISTORY:
+            account.history("1001", account.row("1001", "cancelled"))
+        clock.move_to(ist(2026, 12, 1, 18, 0))
+        assert cli("verify").code == 0
+        assert cli("eod").code == 0
+    expected = "CANCELLED" if account.fmt in WITH_HISTORY else "EXPIRED"
+    assert sql("SELECT status FROM orders") == [(expected,)]
 
 
 @pytest.mark.parametrize("held, net, action, owned", [

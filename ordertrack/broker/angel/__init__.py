@@ -1,0 +1,1 @@
+"""Angel One SmartAPI: its field names and words stay in this package."""

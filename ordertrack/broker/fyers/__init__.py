@@ -1,0 +1,1 @@
+"""Fyers API v3: its field names and codes stay in this package."""

@@ -1,0 +1,345 @@
+"""Fyers API v3 client: the access token of today's auth-code login (stored by
+`ordertrack broker login`), and the report calls (order book, trade book, holdings, positions).
+
+Like Kite, Fyers cannot log in unattended (the auth code needs a browser), so a run never
+tries to: with no valid token, or when Fyers refuses it, the run stops with BrokerUnavailable
+naming the login URL (exit 4). The requests are the ones the official SDK (fyers-apiv3) sends:
+`Authorization: <app id>:<access token>` and `version: 3` on every data call, and
+`appIdHash = sha256("<app id>:<secret>")` in the auth-code exchange. Every request goes through
+ordertrack.net (the one retry policy). Error texts never hold the secret or the token.
+"""
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import requests
+
+from ordertrack.broker.fyers import format as fyers_format
+from ordertrack.broker.kite.client import MAX_REDIRECT, token_expiry
+from ordertrack.broker.kotak.session import jwt_expiry
+from ordertrack.config import Settings
+from ordertrack.core.models import Fetch, Outcome
+from ordertrack.errors import BrokerUnavailable, ConfigError, UsageProblem
+from ordertrack.net import BOOK_REPLY, HttpFailure, Reply, RetryPolicy, send
+from ordertrack.store import sessions
+from ordertrack.store.db import Database
+from ordertrack.text import one_line
+from ordertrack.timeutil import from_db, to_db, to_ist, utcnow
+
+NAME = "fyers"
+AUTH, VALIDATE = "/generate-authcode", "/validate-authcode"
+ORDERS, TRADES, HOLDINGS, POSITIONS = "/orders", "/tradebook", "/holdings", "/positions"
+STATE = "ordertrack"
+POLICY = RetryPolicy()
+
+
+@dataclass(frozen=True)
+class Token:
+    access_token: str = field(repr=False)
+    user_id: str
+    created_at: datetime
+    expires_at: datetime
+
+
+def app_id_hash(app_id: str, secret: str) -> str:
+    """Fyers' appIdHash: sha256 of "<app id>:<secret>", the app id with its -100 suffix."""
+    return hashlib.sha256(f"{app_id}:{secret}".encode()).hexdigest()
+
+
+def login_url(base: str, app_id: str, redirect: str) -> str:
+    """The generate-authcode URL, as the SDK's SessionModel.generate_authcode() builds it."""
+    query = urlencode(
+        {"client_id": app_id, "redirect_uri": redirect, "response_type": "code", "state": STATE}
+    )
+    return f"{base}{AUTH}?{query}"
+
+
+def auth_code(text: str) -> str:
+    """The auth_code from the redirect URL Fyers sent the browser to, or the bare code. A
+    redirect whose `s` is not `ok` is refused: the login did not complete."""
+    if len(text) > MAX_REDIRECT:
+        raise UsageProblem(
+            f"the text given is longer than {MAX_REDIRECT // 1024} KiB: give the"
+            " redirect URL Fyers sent your browser to, or the bare auth_code"
+        )
+    text = text.strip()
+    if "auth_code=" in text or "s=" in text:
+        query = parse_qs(urlsplit(text).query or text.split("?", 1)[-1], keep_blank_values=True)
+        status = query.get("s", ["ok"])[0]
+        if status != "ok":
+            raise UsageProblem(
+                f"the redirect URL says s={one_line(status, 40)}, not ok: the"
+                " Fyers login did not complete; log in again"
+            )
+        found = query.get("auth_code")
+        text = found[0].strip() if found else ""
+    if not text or not all(c.isalnum() or c in "._-" for c in text):
+        raise UsageProblem(
+            "give the redirect URL Fyers sent your browser to (it holds"
+            " auth_code=…) or the bare auth_code"
+        )
+    return text
+
+
+def load(db: Database) -> Token | None:
+    row = sessions.load(db, NAME)
+    if row is None:
+        return None
+    try:
+        expires = from_db(row["expires_at"])
+        if expires is None:
+            return None
+        return Token(row["token"], row["sid"], datetime.fromisoformat(row["created_at"]), expires)
+    except (TypeError, ValueError):
+        return None
+
+
+def save(db: Database, token: Token) -> None:
+    sessions.save(
+        db,
+        NAME,
+        {
+            "token": token.access_token,
+            "sid": token.user_id,
+            "base_url": "",
+            "expires_at": to_db(token.expires_at),
+            "trading_day": to_ist(token.created_at).date().isoformat(),
+            "created_at": to_db(token.created_at),
+        },
+    )
+
+
+def unreachable(failure: HttpFailure) -> str:
+    if failure.kind == "large":
+        return f"Fyers' answer is unusable: {failure}; try again later"
+    if failure.kind == "budget":
+        return f"Fyers ({failure.host}) is too slow: the run's time budget ran out; try again later"
+    if failure.outcome_unknown:
+        return f"Fyers ({failure.host}) did not answer in time; try again later"
+    return (
+        f"cannot connect to Fyers ({failure.host}): check this machine's internet"
+        " connection, or Fyers may be down; try again later"
+    )
+
+
+def overloaded(status: int) -> str:
+    if status == 429:
+        return (
+            "Fyers is limiting requests (HTTP 429, too many requests): wait a few minutes;"
+            " if it keeps happening, run ordertrack less often"
+        )
+    return f"Fyers is unavailable (HTTP {status}): try again later"
+
+
+class _Failed(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class FyersClient:
+    """The Broker protocol over Fyers API v3 REST. One instance serves one run."""
+
+    name = NAME
+
+    def __init__(
+        self,
+        app_id: str,
+        secret: str,
+        redirect: str,
+        base_url: str,
+        db: Database,
+        policy: RetryPolicy | None = None,
+        http: requests.Session | None = None,
+    ):
+        self._app, self._secret, self._redirect = app_id, secret, redirect
+        self._base, self._db = base_url.rstrip("/"), db
+        self._policy = policy or POLICY
+        self._http = http or requests.Session()
+        self.token: Token | None = None
+        self.logged_in_now = False
+        self._down: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, db: Database) -> "FyersClient":
+        app = (settings.fyers_app_id or "").strip()
+        secret = (settings.fyers_secret_key or "").strip()
+        redirect = (settings.fyers_redirect_url or "").strip()
+        missing = [
+            n
+            for n, v in (
+                ("FYERS_APP_ID", app),
+                ("FYERS_SECRET_KEY", secret),
+                ("FYERS_REDIRECT_URL", redirect),
+            )
+            if not v
+        ]
+        if missing:
+            raise ConfigError(
+                f"ORDERTRACK_BROKER=fyers needs {', '.join(missing)} in the environment"
+            )
+        if not app.replace("-", "").isalnum() or "-" not in app:
+            raise ConfigError(
+                "FYERS_APP_ID must be the app id as Fyers shows it, with its type"
+                " suffix (such as XXXXXXXXXX-100)"
+            )
+        url = urlsplit(settings.fyers_url)
+        if url.scheme not in ("http", "https") or not url.netloc:
+            raise ConfigError(
+                "ORDERTRACK_FYERS_URL must be an http(s) URL such as https://api-t1.fyers.in/api/v3"
+            )
+        return cls(app, secret, redirect, settings.fyers_url, db)
+
+    @property
+    def session(self) -> Token | None:
+        return self.token
+
+    @property
+    def login_url(self) -> str:
+        return login_url(self._base, self._app, self._redirect)
+
+    def hide(self, text: str) -> str:
+        for value in (self._secret, self.token.access_token if self.token else ""):
+            if len(value) >= 4:
+                text = text.replace(value, "<hidden>")
+        return text
+
+    def relogin(self, why: str) -> str:
+        return (
+            f"Fyers access token {why}: run 'ordertrack broker login' (it prints the login"
+            " URL) and give it the URL your browser lands on"
+        )
+
+    # -- Broker protocol
+
+    def order_book(self) -> Fetch:
+        return self._fetch(ORDERS, fyers_format.order_book)
+
+    def order_history(self, order_id: str) -> Fetch:
+        """Fyers has no per-order history: the order book, trade book and eod's rules settle
+        an order (docs/fyers.md#statuses-and-settlement)."""
+        return Fetch(Outcome.UNSUPPORTED)
+
+    def trades(self) -> Fetch:
+        return self._fetch(TRADES, fyers_format.trades)
+
+    def holdings(self) -> Fetch:
+        return self._fetch(HOLDINGS, fyers_format.holdings)
+
+    def trade_book(self) -> Fetch:
+        """Fills for P&L (docs/pnl.md): Fyers's trade book is not parsed yet, so P&L uses the
+        order book's average prices."""
+        return Fetch(Outcome.UNSUPPORTED)
+
+    def positions(self) -> Fetch:
+        return self._fetch(POSITIONS, fyers_format.positions)
+
+    # -- the daily login
+
+    def exchange(self, redirect: str) -> Token:
+        """`POST /validate-authcode` with the auth code and the appIdHash; the access token is
+        stored for the day's runs. Raises BrokerUnavailable when Fyers refuses it."""
+        code = auth_code(redirect)
+        body = {
+            "grant_type": "authorization_code",
+            "appIdHash": app_id_hash(self._app, self._secret),
+            "code": code,
+        }
+        try:
+            reply = send(
+                self._http,
+                "POST",
+                self._base + VALIDATE,
+                policy=self._policy,
+                retry_timeouts=False,
+                json=body,
+            )
+        except HttpFailure as failure:
+            raise BrokerUnavailable(f"Fyers login failed: {unreachable(failure)}") from None
+        data = reply.json()
+        access = (
+            data.get("access_token") if isinstance(data, dict) and data.get("s") == "ok" else None
+        )
+        if not isinstance(access, str) or not access.strip():
+            why = (
+                one_line(self.hide(fyers_format.error_line(data)), 160)
+                if data is not None
+                else f"the reply is not JSON (HTTP {reply.status})"
+            )
+            raise BrokerUnavailable(
+                f"Fyers login failed ({why}): an auth code works once and"
+                " for a few minutes; check FYERS_APP_ID (with its -100"
+                " suffix) and FYERS_SECRET_KEY, then log in again at"
+                f" {self.login_url}"
+            )
+        now = utcnow()
+        stored = Token(access.strip(), "", now, jwt_expiry(access.strip()) or token_expiry(now))
+        save(self._db, stored)
+        self.token, self.logged_in_now = stored, True
+        return stored
+
+    # -- calls
+
+    def _current(self) -> Token:
+        if self.token is None:
+            found = load(self._db)
+            if found is None or found.expires_at <= utcnow():
+                self._down = self.relogin("has expired" if found else "is missing")
+                raise BrokerUnavailable(self._down)
+            self.token = found
+        return self.token
+
+    def _call(self, path: str) -> Reply:
+        if self._down:
+            raise _Failed(self._down)
+        token = self._current()
+        headers = {
+            "Authorization": f"{self._app}:{token.access_token}",
+            "Content-Type": "application/json",
+            "version": "3",
+        }
+        try:
+            reply = send(
+                self._http,
+                "GET",
+                self._base + path,
+                policy=self._policy,
+                limit=BOOK_REPLY,
+                headers=headers,
+            )
+        except HttpFailure as failure:
+            self._down = unreachable(failure)
+            raise _Failed(self._down) from None
+        if reply.transient:
+            self._down = overloaded(reply.status)
+            raise _Failed(self._down)
+        if fyers_format.token_refused(reply.json()):
+            why = one_line(self.hide(fyers_format.error_line(reply.json())), 120)
+            self._down = self.relogin(f"was refused ({why})")
+            raise BrokerUnavailable(self._down)
+        return reply
+
+    def _fetch(self, path: str, parse: Callable[[Any], Fetch]) -> Fetch:
+        try:
+            reply = self._call(path)
+        except _Failed as failed:
+            return Fetch(Outcome.FAILED, error=failed.message)
+        body = reply.json()
+        if body is None:
+            return Fetch(
+                Outcome.FAILED,
+                error=f"Fyers sent a reply that is not JSON (HTTP {reply.status}): try again later",
+            )
+        fetch = parse(body)
+        if fetch.usable:
+            return fetch
+        return Fetch(
+            Outcome.FAILED,
+            error=f"Fyers answered with an error"
+            f" ({one_line(self.hide(fetch.error or ''), 200)},"
+            f" HTTP {reply.status})",
+        )
