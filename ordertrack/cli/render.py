@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from ordertrack.jobs.result import change_json
 from ordertrack.notify import messages
 from ordertrack.notify.messages import inr
 from ordertrack.text import inline, one_line, redact, storable
-from ordertrack.timeutil import IST, from_db, show, show_iso, utcnow
+from ordertrack.timeutil import IST, from_db, show, utcnow
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -251,20 +252,8 @@ class _Noted:
         return lines
 
 
-ORDER_JSON = ("id", "order_id", "symbol", "side", "qty", "filled_qty", "avg_price", "status",
-              "reason", "placed_at", "updated_at", "price", "amo", "tag", "broker_status")
-
-
 def emit_json(data: Any) -> None:
     sys.stdout.write(storable(json.dumps(data, indent=2, ensure_ascii=False)) + "\n")
-
-
-def order_json(row: dict[str, Any]) -> dict[str, Any]:
-    out = {k: row[k] for k in ORDER_JSON}
-    out["amo"] = bool(out["amo"])
-    for key in ("placed_at", "updated_at"):
-        out[key] = show_iso(from_db(out[key]))
-    return out
 
 
 def orders_table(rows: list[dict[str, Any]], title: str) -> None:
@@ -278,15 +267,6 @@ def orders_table(rows: list[dict[str, Any]], title: str) -> None:
          inr(r["avg_price"]) if r["avg_price"] else "",
          r["status"] + (" (AMO)" if r["amo"] else ""), show(from_db(r["placed_at"])),
          r["reason"] or ""] for r in rows]))
-
-
-def event_json(e: dict[str, Any]) -> dict[str, Any]:
-    return {**e, "at": show_iso(from_db(e["at"])),
-            "raw": json.loads(e["raw"]) if e["raw"] else None}
-
-
-def run_json(r: dict[str, Any]) -> dict[str, Any]:
-    return {**r, **{k: show_iso(from_db(r[k])) for k in ("started_at", "ended_at", "last_ok")}}
 
 
 def order_detail(row: dict[str, Any], events: list[dict[str, Any]]) -> None:
@@ -309,12 +289,6 @@ def expiry_line(expiry: dict[str, Any] | None) -> None:
                   f"expiry from {show(from_db(expiry['eligible_from']))}.")
 
 
-def tracking_json(row: dict[str, Any]) -> dict[str, Any]:
-    return {"symbol": row["symbol"], "tracked_qty": row["tracked_qty"], "status": row["status"],
-            "started_at": show_iso(from_db(row["started_at"])),
-            "updated_at": show_iso(from_db(row["updated_at"]))}
-
-
 def tracking_table(rows: list[dict[str, Any]]) -> None:
     if not rows:
         console.print("Tracked symbols: none")
@@ -328,19 +302,6 @@ def tracking_table(rows: list[dict[str, Any]]) -> None:
 def _text(row: dict[str, Any]) -> str:
     """An outbox row's message as one plain text."""
     return messages.render(row["kind"], row["payload"])
-
-
-def outbox_json(row: dict[str, Any]) -> dict[str, Any]:
-    return {"id": row["id"], "kind": row["kind"], "status": row["status"], "text": _text(row),
-            "destination": row["destination"], "attempts": row["attempts"],
-            "last_error": row["last_error"], "created_at": show_iso(from_db(row["created_at"])),
-            "sent_at": show_iso(from_db(row["sent_at"])), "payload": row["payload"],
-            "digest_id": row.get("digest_id"),
-            "deliveries": [delivery_json(d) for d in row.get("deliveries", [])]}
-
-
-def delivery_json(d: dict[str, Any]) -> dict[str, Any]:
-    return {**d, **{k: show_iso(from_db(d[k])) for k in ("next_attempt_at", "sent_at")}}
 
 
 def _delivery_cell(row: dict[str, Any]) -> "Text":
@@ -414,18 +375,6 @@ def last_closed_line(day: dict[str, Any]) -> str:
     incomplete = "" if day["complete"] else " (incomplete: broker unreachable at eod)"
     return (f"Last closed trading day {date.fromisoformat(day['trading_day']):%a %d %b %Y}"
             f"{incomplete}: {counts}")
-
-
-def eod_json(result: Any) -> dict[str, Any]:
-    return {"trading_day": result.trading_day, "session": result.session,
-            "broker": "ok" if result.broker_error is None else "failed",
-            "broker_error": result.broker_error, "verify": result.counts,
-            "summary": result.summary, "summary_queued": result.summary_queued,
-            "archived_orders": result.archived_orders,
-            "archived_symbols": result.archived_symbols, "integrity": result.integrity,
-            "backup": result.backup, "backup_error": result.backup_error,
-            "db_size_bytes": result.db_size, "report": result.report,
-            "report_error": result.report_error}
 
 
 def summary_tables(s: dict[str, Any]) -> None:
@@ -541,12 +490,6 @@ def self_test(checks: list[Any]) -> None:
             warn(f"{where.lower()}: {check.text}")
 
 
-def decision_json(d: Any) -> dict[str, Any]:
-    return {"symbol": d.symbol, "action": d.action, "tracked": d.tracked, "owned": d.owned,
-            "new_qty": d.new_qty, "reason": d.reason, "manual_orders": list(d.manual_orders),
-            "stops_tracking": d.stops_tracking}
-
-
 def decisions_table(decisions: list[Any], dry_run: bool) -> None:
     if not decisions:
         console.print("Reconcile: no tracked symbols.")
@@ -558,12 +501,6 @@ def decisions_table(decisions: list[Any], dry_run: bool) -> None:
         [d.symbol, str(d.tracked), "" if d.owned is None else str(d.owned),
          "stop tracking" if d.stops_tracking else d.action.replace("_", " "), str(d.new_qty),
          d.reason, ", ".join(d.manual_orders)] for d in decisions]))
-
-
-def change_json(c: dict[str, Any]) -> dict[str, Any]:
-    return {"at": show_iso(from_db(c["at"])), "cause": c["cause"], "delta": c["delta"],
-            "qty_after": c["qty_after"], "order_id": c["order_id"] or (
-                f"#{c['order_ref']}" if c["order_ref"] else None), "note": c["note"]}
 
 
 def changes_table(changes: list[dict[str, Any]]) -> None:
