@@ -18,10 +18,16 @@ import typer
 from ordertrack import __version__
 from ordertrack.cli import render
 from ordertrack.errors import BrokerUnavailable, ExitCode, OrdertrackError, UsageProblem
-from ordertrack.jobs import commands, register
-from ordertrack.jobs.commands import DEFAULT_ENV_FILE, MAX_INT, Status
+from ordertrack.jobs import commands
+from ordertrack.jobs.commands import (
+    DEFAULT_ENV_FILE,
+    IMPORT_FIELDS,
+    MAX_INT,
+    MAX_QTY,
+    Status,
+)
 from ordertrack.text import one_line, redact
-from ordertrack.timeutil import show, utcnow
+from ordertrack.timeutil import show
 
 T = TypeVar("T")
 
@@ -78,7 +84,7 @@ def _shell(ctx: typer.Context) -> commands.Shell:
 # A constant, not an f-string in the annotation: annotations are evaluated from strings here.
 FROM_HELP = (
     "Import many orders from a JSON-lines or .csv file ('-': JSON lines on stdin), all or "
-    f"nothing. Fields: {', '.join(register.IMPORT_FIELDS)} (symbol, side and qty required). "
+    f"nothing. Fields: {', '.join(IMPORT_FIELDS)} (symbol, side and qty required). "
     'JSON line: {"order_id": "261130000012345", "symbol": "INFY", "side": "buy", '
     '"qty": 10, "price": 1520.5}. CSV: a header line "order_id,symbol,side,qty,price", '
     'then "261130000012345,INFY,buy,10,1520.5".')
@@ -112,18 +118,17 @@ def pending_add(
     """
     if from_file is None:
         _required(symbol=symbol, side=side, qty=qty)
-    db = _shell(ctx).open_for_registration()
+    shell = _shell(ctx)
     if from_file is not None:
-        if any(v is not None for v in (order_id, symbol, side, qty, price, placed_at, tag,
-                                       completes)) or amo:
-            raise UsageProblem("--from cannot be combined with an order id or order options")
-        counts = register.import_file(db, from_file, utcnow())
+        mixed = any(v is not None for v in (order_id, symbol, side, qty, price, placed_at, tag,
+                                            completes)) or amo
+        counts = commands.pending_import(shell, from_file, mixed).view
         render.console.print(f"Imported {render.plural(counts['added'], 'order')} "
                              f"({counts['unchanged']} already registered).")
         return
-    outcome, local_id = register.register_order(
-        db, utcnow(), symbol=symbol, side=side, qty=qty, order_id=order_id, price=price,
-        amo=amo, placed_at=placed_at, tag=tag, completes=completes)
+    outcome, local_id = commands.pending_add(
+        shell, symbol=symbol, side=side, qty=qty, order_id=order_id, price=price, amo=amo,
+        placed_at=placed_at, tag=tag, completes=completes).view
     name = order_id or f"#{local_id} (unconfirmed: verify will find its broker id)"
     said = {"added": "registered", "unchanged": "already registered",
             "resolved": f"registered: it completes unconfirmed order #{local_id}"}
@@ -208,13 +213,11 @@ def track_list(
 def track_add(
     ctx: typer.Context,
     symbol: Annotated[str, typer.Argument(help="Symbol to track.")],
-    qty: Annotated[int, typer.Option(min=0, max=register.MAX_QTY,
+    qty: Annotated[int, typer.Option(min=0, max=MAX_QTY,
                                      help="Quantity the system owns now.")] = 0,
 ) -> None:
     """Start tracking a symbol (fills of system orders keep its quantity up to date)."""
-    db = _shell(ctx).open()
-    name = register.checked_symbol(symbol)
-    outcome = register.track(db, name, qty, utcnow())
+    name, outcome = commands.track_add(_shell(ctx), symbol, qty).view
     render.console.print(f"{name}: {'now tracked' if outcome == 'added' else 'already tracked'}"
                          f" with quantity {qty}.")
 
@@ -239,9 +242,7 @@ def track_stop(
     ctx: typer.Context, symbol: Annotated[str, typer.Argument(help="Symbol to stop tracking.")]
 ) -> None:
     """Stop tracking a symbol (its history is kept)."""
-    db = _shell(ctx).open()
-    name = register.checked_symbol(symbol)
-    register.untrack(db, name, utcnow())
+    name = commands.track_stop(_shell(ctx), symbol).view
     render.console.print(f"{name}: tracking stopped.")
 
 

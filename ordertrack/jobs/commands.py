@@ -19,8 +19,8 @@ from ordertrack.core import symbols
 from ordertrack.core.models import Status
 from ordertrack.core.schedule_plan import DEFAULT_ENV_FILE
 from ordertrack.errors import BrokerUnavailable, DatabaseProblem, ExitCode, UsageProblem
-from ordertrack.jobs import register
-from ordertrack.jobs import result as shapes
+from ordertrack.jobs import register, result
+from ordertrack.jobs.register import IMPORT_FIELDS, MAX_QTY
 from ordertrack.jobs.result import Result
 from ordertrack.store import orders, outbox, runs, tracking
 from ordertrack.store.db import open_db, schema_version
@@ -28,7 +28,7 @@ from ordertrack.store.events import MAX_INT
 from ordertrack.timeutil import show_iso, utcnow
 
 # Handed on: what the CLI's option declarations name, so it needs this module alone.
-__all__ = ["DEFAULT_ENV_FILE", "MAX_INT", "Result", "Shell", "Status"]
+__all__ = ["DEFAULT_ENV_FILE", "IMPORT_FIELDS", "MAX_INT", "MAX_QTY", "Result", "Shell", "Status"]
 
 if TYPE_CHECKING:
     from ordertrack.jobs import runner, schedule
@@ -106,10 +106,10 @@ def verify(shell: Shell, order_id: str | None = None, now: datetime | None = Non
                                                 now or utcnow(), order_id, run_id),
                                  shell.warn)
     queued = outbox.run_count(db, done.run_id)  # 10,000 rendered texts took 0.7 s
-    result = Result({"book": done.book, **done.counts, "notifications": queued,
+    out = Result({"book": done.book, **done.counts, "notifications": queued,
                      "skipped_rows": done.skipped_rows}, done,
                     outbox.listing(db, run_id=done.run_id, limit=MAX_LINES), queued)
-    return _delivered(shell, db, result, done.run_id)
+    return _delivered(shell, db, out, done.run_id)
 
 
 def reconcile(shell: Shell, dry_run: bool = False) -> Result:
@@ -124,13 +124,13 @@ def reconcile(shell: Shell, dry_run: bool = False) -> Result:
                                  reconcile_job.run(db, make_broker(settings, db), settings,
                                                    utcnow(), dry_run, run_id),
                                  shell.warn)
-    result = Result({"dry_run": dry_run, **done.counts,
-                     "decisions": [shapes.decision_json(d) for d in done.decisions]}, done)
+    out = Result({"dry_run": dry_run, **done.counts,
+                     "decisions": [result.decision_json(d) for d in done.decisions]}, done)
     if dry_run:
-        return result
-    result.notices = outbox.listing(db, run_id=done.run_id)
-    result.queued = len(result.notices)
-    return _delivered(shell, db, result, done.run_id)
+        return out
+    out.notices = outbox.listing(db, run_id=done.run_id)
+    out.queued = len(out.notices)
+    return _delivered(shell, db, out, done.run_id)
 
 
 def eod(shell: Shell) -> Result:
@@ -145,16 +145,16 @@ def eod(shell: Shell) -> Result:
     alerts = [r for r in outbox.listing(db, run_id=done.run_id) if r["kind"] != "DAILY_SUMMARY"]
     report, undelivered = runner.deliver(db, shell.settings,
                                          None if done.broker_error else done.run_id)
-    return Result(shapes.eod_json(done), done, alerts, len(alerts), report,
+    return Result(result.eod_json(done), done, alerts, len(alerts), report,
                   done.failure(undelivered))
 
 
-def _delivered(shell: Shell, db: "Database", result: Result, run_id: int | None) -> Result:
+def _delivered(shell: Shell, db: "Database", out: Result, run_id: int | None) -> Result:
     """Deliver what the outbox holds; what is kept for later becomes the exit (6)."""
     from ordertrack.jobs import runner
 
-    result.report, result.problem = runner.deliver(db, shell.settings, run_id)
-    return result
+    out.report, out.problem = runner.deliver(db, shell.settings, run_id)
+    return out
 
 
 def broker_check(shell: Shell) -> Result:
@@ -221,7 +221,7 @@ def status(shell: Shell) -> Result:
         "overdue": [late.text for late in runner.overdue(db, settings)],
         "last_closed_day": summary.last_closed(db),
     }
-    return Result({**data, "runs": [shapes.run_json(r) for r in data["runs"]]}, data)
+    return Result({**data, "runs": [result.run_json(r) for r in data["runs"]]}, data)
 
 
 def pending_list(shell: Shell, all_: bool, status: str | None, symbol: str | None) -> Result:
@@ -232,7 +232,7 @@ def pending_list(shell: Shell, all_: bool, status: str | None, symbol: str | Non
             raise UsageProblem(f"--status must be one of {', '.join(Status.__members__)}")
     sym = symbols.normalise(symbol) if symbol else None
     rows = orders.query_orders(shell.open(create=False), all_=all_, status=status, symbol=sym)
-    return Result([shapes.order_json(r) for r in rows], rows)
+    return Result([result.order_json(r) for r in rows], rows)
 
 
 def pending_show(shell: Shell, order_id: str) -> Result:
@@ -244,8 +244,8 @@ def pending_show(shell: Shell, order_id: str) -> Result:
         raise UsageProblem(f"order {order_id} is not registered" + _local_hint(db, order_id))
     events = orders.events_of(db, row["id"])
     expiry = _expiry(row, shell.settings)
-    return Result({"order": shapes.order_json(row),
-                   "events": [shapes.event_json(e) for e in events], "expiry": expiry},
+    return Result({"order": result.order_json(row),
+                   "events": [result.event_json(e) for e in events], "expiry": expiry},
                   (row, events, expiry))
 
 
@@ -267,6 +267,21 @@ def _local_hint(db: "Database", order_id: str) -> str:
     return ""
 
 
+def pending_add(shell: Shell, **order: Any) -> Result:
+    """Register one order (register.register_order's fields); `view` is (outcome, local id)."""
+    db = shell.open_for_registration()
+    return Result(view=register.register_order(db, utcnow(), **order))
+
+
+def pending_import(shell: Shell, path: Path, mixed: bool) -> Result:
+    """Register every order of a file, all or nothing; `mixed`: order options were given too
+    (refused). `view` holds the counts, added and unchanged."""
+    db = shell.open_for_registration()
+    if mixed:
+        raise UsageProblem("--from cannot be combined with an order id or order options")
+    return Result(view=register.import_file(db, path, utcnow()))
+
+
 def pending_cancel(shell: Shell, order_id: str, reason: str | None) -> Result:
     """Withdraw a mistaken registration (nothing is sent to the broker)."""
     settings = shell.settings
@@ -277,7 +292,22 @@ def pending_cancel(shell: Shell, order_id: str, reason: str | None) -> Result:
 
 def track_list(shell: Shell, all_: bool) -> Result:
     rows = tracking.listing(shell.open(create=False), all_=all_)
-    return Result([shapes.tracking_json(r) for r in rows], rows)
+    return Result([result.tracking_json(r) for r in rows], rows)
+
+
+def track_add(shell: Shell, symbol: str, qty: int) -> Result:
+    """Start tracking a symbol; `view` is (its name, added or unchanged)."""
+    db = shell.open()
+    name = register.checked_symbol(symbol)
+    return Result(view=(name, register.track(db, name, qty, utcnow())))
+
+
+def track_stop(shell: Shell, symbol: str) -> Result:
+    """Stop tracking a symbol (its history is kept); `view` is its name."""
+    db = shell.open()
+    name = register.checked_symbol(symbol)
+    register.untrack(db, name, utcnow())
+    return Result(view=name)
 
 
 def track_show(shell: Shell, symbol: str) -> Result:
@@ -288,8 +318,8 @@ def track_show(shell: Shell, symbol: str) -> Result:
     if row is None:
         raise UsageProblem(f"{name} has never been tracked")
     history = tracking.changes(db, name)
-    return Result({**shapes.tracking_json(row),
-                   "changes": [shapes.change_json(c) for c in history]}, (row, history))
+    return Result({**result.tracking_json(row),
+                   "changes": [result.change_json(c) for c in history]}, (row, history))
 
 
 def outbox_list(shell: Shell, status: str | None, limit: int, oldest: bool) -> Result:
@@ -299,7 +329,7 @@ def outbox_list(shell: Shell, status: str | None, limit: int, oldest: bool) -> R
     db = shell.open(create=False)
     rows = outbox.with_deliveries(db, outbox.listing(db, status.upper() if status else None,
                                                      limit=limit, newest_first=not oldest))
-    return Result([shapes.outbox_json(r) for r in rows], rows)
+    return Result([result.outbox_json(r) for r in rows], rows)
 
 
 def report(shell: Shell, day: str | None, week: bool, first: str | None, last: str | None,
