@@ -6,12 +6,13 @@ rich tables or the broker clients are imported inside the commands that use them
 # No `from __future__ import annotations` here: Typer reads every command's signature on each
 # start, and a string annotation costs a compile and an eval (~10 ms a call; issue 24).
 
+import copy
 import os
 import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -28,6 +29,9 @@ from ordertrack.jobs.commands import (
 )
 from ordertrack.text import one_line, redact
 from ordertrack.timeutil import show
+
+if TYPE_CHECKING:
+    from typer._click import Command  # Typer's own copy of click, as get_command returns
 
 T = TypeVar("T")
 
@@ -486,8 +490,42 @@ def run(argv: list[str] | None = None) -> int:
     return code
 
 
+def _invoked(argv: list[str]) -> str | None:
+    """The command word of argv, past the root's --db/--config; None when a root option such
+    as --help or --version comes first, or there is no command."""
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word in _ROOT_OPTIONS:
+            i += 2
+        elif word.startswith(tuple(f"{o}=" for o in _ROOT_OPTIONS)):
+            i += 1
+        else:
+            return None if word.startswith("-") else word
+    return None
+
+
+def _command(argv: list[str] | None) -> "Command":
+    """The click command to run: only the invoked command's branch of the app when the word
+    names one (Typer reads every command's signature to build its tree: ~1 ms a command on
+    each start). Help, completion and an unknown word get the whole tree, so they read the
+    same as ever."""
+    name = _invoked(sys.argv[1:] if argv is None else argv)
+    if name is None or any(k.startswith("_ORDERTRACK_COMPLETE") for k in os.environ):
+        return typer.main.get_command(app)
+    commands_ = [c for c in app.registered_commands
+                 if (c.name or typer.main.get_command_name(getattr(c.callback, "__name__", "")))
+                 == name]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if not commands_ and not groups:
+        return typer.main.get_command(app)
+    branch = copy.copy(app)
+    branch.registered_commands, branch.registered_groups = commands_, groups
+    return typer.main.get_command(branch)
+
+
 def _run(argv: list[str] | None) -> int:
-    command = typer.main.get_command(app)
+    command = _command(argv)
     try:
         rv = command.main(args=argv, prog_name="ordertrack", standalone_mode=False)
         if rv == ExitCode.INTERRUPTED:  # typer turns Ctrl-C into a silent Exit(130)

@@ -8,8 +8,6 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from ordertrack.jobs.result import change_json
-from ordertrack.notify import messages
-from ordertrack.notify.messages import inr
 from ordertrack.text import inline, one_line, redact, storable
 from ordertrack.timeutil import IST, from_db, show, utcnow
 
@@ -257,6 +255,8 @@ def emit_json(data: Any) -> None:
 
 
 def orders_table(rows: list[dict[str, Any]], title: str) -> None:
+    from ordertrack.notify.messages import inr
+
     if not rows:
         console.print(f"{title}: none")
         return
@@ -301,6 +301,8 @@ def tracking_table(rows: list[dict[str, Any]]) -> None:
 
 def _text(row: dict[str, Any]) -> str:
     """An outbox row's message as one plain text."""
+    from ordertrack.notify import messages
+
     return messages.render(row["kind"], row["payload"])
 
 
@@ -379,6 +381,8 @@ def last_closed_line(day: dict[str, Any]) -> str:
 
 def summary_tables(s: dict[str, Any]) -> None:
     """The daily summary as tables, in the words of its message (notify/messages.py)."""
+    from ordertrack.notify import messages
+
     if not s["complete"]:
         console.print(inline(messages.summary_unreachable(s)))
     if s.get("corrected"):
@@ -402,6 +406,8 @@ def summary_tables(s: dict[str, Any]) -> None:
 
 
 def _summary_orders_table(title: str, rows: list[tuple[str, dict[str, Any]]]) -> None:
+    from ordertrack.notify.messages import inr
+
     if not rows:
         return
     cols = [Col("Outcome", wrap=True), Col("Order"), Col("Symbol"), Col("Side", 2),

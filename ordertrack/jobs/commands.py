@@ -85,11 +85,15 @@ class Shell:
 
     def start(self, command: str) -> "runner.Start":
         """How a scheduled run of `command` gets going (jobs/runner.py)."""
-        from ordertrack.jobs import runner, unstarted
+        from ordertrack.jobs import runner
 
-        return runner.Start(command, lambda: self.settings,
-                            lambda: unstarted.salvage(self.env, self.db_path, self.config_path),
-                            self.open, self.env)
+        return runner.Start(command, lambda: self.settings, self._salvage, self.open, self.env)
+
+    def _salvage(self) -> config.Settings:
+        """What a broken configuration still tells (only a run that cannot start asks)."""
+        from ordertrack.jobs import unstarted
+
+        return unstarted.salvage(self.env, self.db_path, self.config_path)
 
 
 # ---- broker-facing runs ------------------------------------------------------------------------

@@ -23,7 +23,6 @@ from ordertrack.errors import (
     OrdertrackError,
     Undelivered,
 )
-from ordertrack.jobs import unstarted
 from ordertrack.notify import delivery, ping
 from ordertrack.store import db as store_db
 from ordertrack.store import outbox, runs
@@ -81,6 +80,8 @@ def _settings(start: Start, warn: Callable[[str], None]) -> Settings:
     try:
         return start.settings()
     except ConfigError as exc:
+        from ordertrack.jobs import unstarted  # only a run that cannot start needs it
+
         fallback = start.salvage()
         if note := ping.begin(fallback.ping_url, start.command):
             warn(note)
@@ -111,6 +112,8 @@ def _open(start: Start, settings: Settings,
         db = start.open_db()
         return db, runs.begin(db, start.command)
     except (DatabaseProblem, sqlite3.DatabaseError) as exc:
+        from ordertrack.jobs import unstarted
+
         reason = unstarted.reason_of(exc)
         if not any(word in reason for word in ("locked", "busy")):
             unstarted.send_directly(settings, start.command, reason, utcnow(), start.env, warn)
@@ -131,6 +134,8 @@ def _record_failure(db: Database, settings: Settings, command: str, run_id: int,
         if isinstance(exc, BrokerUnavailable):
             broker_down(db, settings, command, exc.message, run_id)
         elif isinstance(exc, ConfigError):  # e.g. the file broker's folder is gone
+            from ordertrack.jobs import unstarted
+
             unstarted.queue(db, command, unstarted.reason_of(exc), utcnow(), run_id)
             _deliver_quietly(db, settings)
         return
