@@ -288,8 +288,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def telegram(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTelegram]:
+def running(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTelegram]:
     """The fake Bot API, with TELEGRAM_* pointing at it (one chat, 1001) and no real sleeping
     in the client's retry policy (the waits it asked for are in `sleeps`)."""
     fake = FakeTelegram().start()

@@ -11,7 +11,7 @@ from freezegun import freeze_time
 from ordertrack.broker.kotak import format as kf
 from ordertrack.core.models import Outcome
 from ordertrack.timeutil import IST
-from tests.fake_kotak import ORDERS, POSITIONS, POSITIONS_V2, Scripted, kotak  # noqa: F401
+from tests.fake_kotak import ORDERS, POSITIONS, POSITIONS_V2, Scripted
 from tests.helpers import book, kotak_row
 
 FIXTURES = Path(__file__).parent / "fixtures" / "kotak"

@@ -8,7 +8,6 @@ import pytest
 
 from ordertrack.timeutil import IST, to_db
 from tests.report_day import HOSTILE, build
-from tests.test_report import no_holidays  # noqa: F401 (fixture)
 
 
 @pytest.fixture

@@ -222,7 +222,7 @@ def test_eod_table_output(cli, broker, no_holidays):
     assert "integrity ok" in out
 
 
-from tests.fake_telegram import error, telegram  # noqa: E402,F401 (fixture)
+from tests.fake_telegram import error  # noqa: E402 (the tests below use it)
 
 
 def test_eod_delivers_the_summary_at_once(cli, broker, telegram, no_holidays):

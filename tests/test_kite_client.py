@@ -16,8 +16,6 @@ from tests.fake_kite import (  # noqa: F401 (fixtures)
     SESSION,
     TOKEN_EXCEPTION,
     Scripted,
-    kite,
-    kite_login,
     kite_row,
     ok,
 )

@@ -23,7 +23,6 @@ from tests.fake_kotak import (
     VALIDATE,
     Scripted,  # noqa: F401
     ist,
-    kotak,  # noqa: F401 (fixture)
 )
 from tests.helpers import NO_DATA, book, kotak_row
 from tests.webhook_receiver import bomb

@@ -23,7 +23,6 @@ from tests.fake_kotak import (
     SLOW,
     TEST_POLICY,
     Scripted,
-    kotak,  # noqa: F401 (fixture)
 )
 
 WRONG = {"KOTAK_MPIN": "771133", "KOTAK_UCC": "UCCWRONG9", "KOTAK_MOBILE": "9000011111",

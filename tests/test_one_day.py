@@ -22,7 +22,7 @@ from ordertrack.store.report_data import Period
 from ordertrack.timeutil import IST, to_db
 from tests.helpers import kotak_row
 from tests.report_day import DAY, Page, add, build, ist
-from tests.test_report import day, no_holidays, report  # noqa: F401 (fixtures)
+from tests.test_report import report
 
 OUTCOME_TILES = ("executed", "partially_filled", "rejected", "cancelled", "expired",
                  "unconfirmed", "still_pending")

@@ -16,9 +16,7 @@ from rich.console import Console
 
 from ordertrack.cli import render
 from tests import fake_telegram as fake
-from tests.fake_telegram import telegram  # noqa: F401 (fixture)
 from tests.helpers import kotak_row
-from tests.test_schedule import env_file, fake_crontab  # noqa: F401 (fixtures)
 
 WIDTHS = (60, 80, 120)
 OID, OID2 = "261130000012345", "261130000067890"

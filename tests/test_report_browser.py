@@ -13,7 +13,6 @@ from freezegun import freeze_time
 
 from ordertrack.jobs.report import HEADINGS
 from tests.report_day import DAY, build, ist
-from tests.test_report import no_holidays  # noqa: F401 (fixture)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(

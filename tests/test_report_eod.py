@@ -9,7 +9,7 @@ import pytest
 from freezegun import freeze_time
 
 from ordertrack.errors import ExitCode
-from tests.fake_telegram import NOT_FOUND_ECHO, assert_no_token, error, telegram  # noqa: F401
+from tests.fake_telegram import NOT_FOUND_ECHO, assert_no_token, error
 from tests.report_day import DAY, build, ist
 
 

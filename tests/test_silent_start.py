@@ -16,9 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fake_ping import ping_server  # noqa: F401 (fixture)
-from tests.helpers import BrokerFiles
-from tests.test_schedule_cron import EXECUTABLE, cron_home  # noqa: F401 (fixture)
+from tests.helpers import EXECUTABLE, BrokerFiles
 
 pytestmark = pytest.mark.cron
 

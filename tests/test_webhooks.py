@@ -15,7 +15,6 @@ import pytest
 from freezegun import freeze_time
 
 from ordertrack.timeutil import IST
-from tests.fake_telegram import telegram  # noqa: F401 (fixture)
 from tests.helpers import kotak_row
 
 SECRET = "whsec-test-4f1c9a7e2b6d8035"
