@@ -24,7 +24,7 @@ from typing import Any
 from ordertrack import config
 from ordertrack.errors import DatabaseProblem, LockHeld, OutOfRange, UsageProblem
 from ordertrack.jobs import register
-from ordertrack.store import events as feed
+from ordertrack.store import feed
 from ordertrack.store.db import Database, open_db
 from ordertrack.text import one_line, redact
 from ordertrack.timeutil import to_db, utcnow

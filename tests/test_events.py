@@ -11,7 +11,7 @@ from freezegun import freeze_time
 
 from ordertrack import api
 from ordertrack.errors import UsageProblem
-from ordertrack.store import events as feed
+from ordertrack.store import feed
 from ordertrack.store.migrations import MIGRATIONS
 from ordertrack.timeutil import IST
 from tests.helpers import kotak_row

@@ -24,7 +24,7 @@ from ordertrack.jobs.register import IMPORT_FIELDS, MAX_QTY
 from ordertrack.jobs.result import Result
 from ordertrack.store import orders, outbox, runs, tracking
 from ordertrack.store.db import open_db, schema_version
-from ordertrack.store.events import MAX_INT
+from ordertrack.store.feed import MAX_INT
 from ordertrack.timeutil import show_iso, utcnow
 
 # Handed on: what the CLI's option declarations name, so it needs this module alone.
@@ -387,7 +387,7 @@ def events(shell: Shell, since: int, kind: str | None, limit: int | None,
            follow: int) -> Result:
     """Every recorded event after `since`, oldest first; `view` yields them as they come
     (for up to `follow` seconds more)."""
-    from ordertrack.store import events as feed
+    from ordertrack.store import feed
 
     kinds = feed.checked_kinds((kind or "").split(","))
     return Result(view=feed.follow(shell.open(create=False), since, kinds, limit, follow))

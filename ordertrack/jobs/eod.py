@@ -18,7 +18,7 @@ from typing import Any
 from ordertrack.broker.base import Broker
 from ordertrack.config import Settings
 from ordertrack.core import lifecycle
-from ordertrack.core.models import Change, Fetch, Order
+from ordertrack.core.models import Change, EventKind, Fetch, Order
 from ordertrack.core.trading_calendar import Calendar, ist_date
 from ordertrack.errors import BrokerUnavailable, DatabaseProblem, OrdertrackError
 from ordertrack.jobs import report, verify
@@ -137,10 +137,10 @@ def _keep(db: Database, change: Change, now: datetime, run_id: int | None,
         return
     verify.apply_change(db, change, now, run_id)
     kinds = {e.kind for e in change.events}
-    if "EXPIRED" in kinds:
+    if EventKind.EXPIRED in kinds:
         unconfirmed = (change.after.reason or "").startswith(lifecycle.UNCONFIRMED)
         counts["unconfirmed" if unconfirmed else "expired_dead"] += 1
-    elif "CORRECTED" in kinds:
+    elif EventKind.CORRECTED in kinds:
         counts["corrected_from_history"] += 1
     elif not change.after.status.is_open:
         counts["settled_from_history"] += 1

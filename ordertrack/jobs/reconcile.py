@@ -6,7 +6,7 @@ from datetime import datetime, time
 
 from ordertrack.broker.base import Broker
 from ordertrack.config import Settings
-from ordertrack.core.models import Fetch
+from ordertrack.core.models import EventKind, Fetch
 from ordertrack.core.reconcile_plan import (
     Decision,
     decide,
@@ -59,7 +59,7 @@ def _apply(db: Database, d: Decision, now: datetime, run_id: int | None) -> None
                                   ", ".join(d.manual_orders) or None)
         if d.stops_tracking:
             payload["tracked_days"] = (now - from_db(started)).days  # type: ignore[operator]
-    outbox.enqueue(db, f"reconcile:{key}", "MANUAL_TRADE", payload, now, run_id)
+    outbox.enqueue(db, f"reconcile:{key}", EventKind.MANUAL_TRADE, payload, now, run_id)
 
 
 def _plan(db: Database, fetched: tuple[Fetch, Fetch, Fetch], settings: Settings,

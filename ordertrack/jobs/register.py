@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ordertrack.core import symbols
-from ordertrack.core.models import Event, Side, Status, local_ref
+from ordertrack.core.models import Event, EventKind, Side, Status, local_ref
 from ordertrack.errors import UsageProblem
 from ordertrack.store import orders as store
 from ordertrack.store import tracking
@@ -173,15 +173,15 @@ def add(db: Database, new: NewOrder, now: datetime,
         if new.order_id and stored["order_id"] is None:
             store.set_order_id(db, stored["id"], new.order_id, now)
             store.insert_event(db, stored["id"], Event(
-                "RESOLVED", f"{local_ref(stored['id'])}:RESOLVED", Status(stored["status"]),
+                EventKind.RESOLVED, f"{local_ref(stored['id'])}:RESOLVED", Status(stored["status"]),
                 stored["filled_qty"], reason="broker id registered later", notify=False),
                 now, None)
             return "resolved", stored["id"]
         return "unchanged", stored["id"]
     local_id = store.insert_order(db, asdict(new), now)
     ref = new.order_id or local_ref(local_id)
-    store.insert_event(db, local_id, Event("REGISTERED", f"{ref}:REGISTERED", Status.PENDING, 0,
-                                           notify=False), now, None)
+    store.insert_event(db, local_id, Event(EventKind.REGISTERED, f"{ref}:REGISTERED",
+                                           Status.PENDING, 0, notify=False), now, None)
     return "added", local_id
 
 
@@ -253,7 +253,7 @@ def withdraw(db: Database, ref: str, reason: str | None, now: datetime,
         why = "withdrawn by user" + (f": {reason.strip()}" if reason and reason.strip() else "")
         store.withdraw(db, stored["id"], why, now)
         key = f"{stored['order_id'] or local_ref(stored['id'])}:WITHDRAWN"
-        store.insert_event(db, stored["id"], Event("WITHDRAWN", key, Status.CANCELLED, 0,
+        store.insert_event(db, stored["id"], Event(EventKind.WITHDRAWN, key, Status.CANCELLED, 0,
                                                    reason=why, notify=False), now, None)
         return {**stored, "status": Status.CANCELLED.value, "reason": why}
 

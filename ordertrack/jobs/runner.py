@@ -14,6 +14,7 @@ from typing import TypeVar
 from ordertrack import net
 from ordertrack.config import Settings
 from ordertrack.core import health
+from ordertrack.core.models import EventKind
 from ordertrack.errors import (
     BrokerUnavailable,
     ConfigError,
@@ -157,7 +158,7 @@ def broker_down(db: Database, settings: Settings, command: str, error: str, run_
     the outbox holds anyway: the broker being down does not stop Telegram. Exit stays 4."""
     key = f"broker-down:after-run-{runs.last_broker_success(db)}"
     with transaction(db):
-        outbox.enqueue(db, key, "SYSTEM_ALERT", {"command": command.split()[0],
+        outbox.enqueue(db, key, EventKind.SYSTEM_ALERT, {"command": command.split()[0],
                                                  "text": f"broker unavailable: {redact(error)}"},
                        utcnow(), run_id)
     if deliver:
@@ -174,7 +175,7 @@ def raise_overdue(db: Database, settings: Settings, run_id: int) -> None:
     """A run cron missed is noticed by the next run: one system alert per missed run."""
     with transaction(db):
         for late in overdue(db, settings, run_id):
-            outbox.enqueue(db, late.key, "SYSTEM_ALERT", {"command": late.command,
+            outbox.enqueue(db, late.key, EventKind.SYSTEM_ALERT, {"command": late.command,
                                                          "text": late.text}, utcnow(), run_id)
 
 

@@ -12,7 +12,16 @@ from typing import Any
 from ordertrack.broker.base import Broker
 from ordertrack.config import Settings
 from ordertrack.core import lifecycle, matching
-from ordertrack.core.models import BrokerOrder, Change, Event, Fetch, Order, Outcome, local_ref
+from ordertrack.core.models import (
+    BrokerOrder,
+    Change,
+    Event,
+    EventKind,
+    Fetch,
+    Order,
+    Outcome,
+    local_ref,
+)
 from ordertrack.errors import BrokerUnavailable, UsageProblem
 from ordertrack.store import orders as store
 from ordertrack.store import outbox, tracking
@@ -99,7 +108,7 @@ def apply_change(db: Database, change: Change, now: datetime, run_id: int | None
             tracking.apply_fill(db, change.after.symbol, change.after.side, event.delta_qty,
                                 now, change.after.id, event_id)
         notify = event.notify
-        if event.kind == "UNKNOWN_STATUS":
+        if event.kind == EventKind.UNKNOWN_STATUS:
             notify = store.note_status(db, event.broker_status or "", change.after.order_id,
                                        event.raw, now)
         if notify and writes is not None:
@@ -114,12 +123,12 @@ def _count(result: VerifyResult, change: Change, missing: bool) -> None:
     status = change.after.status
     c["checked"] += 1
     c["not_found"] += missing and status.is_open
-    c["executed"] += "EXECUTED" in kinds
-    c["rejected"] += "REJECTED" in kinds
-    c["cancelled"] += "CANCELLED" in kinds
-    c["expired"] += "EXPIRED" in kinds
-    c["partial"] += "PARTIAL_FILL" in kinds
-    c["unknown_status"] += "UNKNOWN_STATUS" in kinds
+    c["executed"] += EventKind.EXECUTED in kinds
+    c["rejected"] += EventKind.REJECTED in kinds
+    c["cancelled"] += EventKind.CANCELLED in kinds
+    c["expired"] += EventKind.EXPIRED in kinds
+    c["partial"] += EventKind.PARTIAL_FILL in kinds
+    c["unknown_status"] += EventKind.UNKNOWN_STATUS in kinds
     c["still_pending"] += status.is_open
 
 
@@ -136,7 +145,8 @@ def _resolve(db: Database, orders: list[Order], book: tuple[BrokerOrder, ...], n
         row = found.matched.get(order.id)
         if row is not None:
             order = replace(order, order_id=row.order_id)
-            store.insert_event(db, order.id, Event("RESOLVED", f"{local_ref(order.id)}:RESOLVED",
+            store.insert_event(db, order.id, Event(EventKind.RESOLVED,
+                                                   f"{local_ref(order.id)}:RESOLVED",
                                                    order.status, order.filled_qty,
                                                    raw=row.raw, notify=False), now, run_id)
             store.save_order(db, Change(order, order), now)
