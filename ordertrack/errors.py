@@ -2,7 +2,17 @@
 
 Exit codes are part of the contract, documented in the README: never renumber."""
 
+import sys
+from collections.abc import Callable
 from enum import IntEnum, unique
+
+Warn = Callable[[str], None]  # shows a problem that does not stop the command
+
+
+def to_stderr(line: str) -> None:
+    """A warning as one line on stderr, for callers with no CLI (the Python API): the CLI
+    passes its own `warn` down instead (cli/render.warn: the log-line prefix, redaction)."""
+    sys.stderr.write(f"ordertrack: {line}\n")
 
 
 @unique

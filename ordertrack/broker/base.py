@@ -6,7 +6,7 @@ from typing import Protocol
 
 from ordertrack.config import Settings
 from ordertrack.core.models import Fetch
-from ordertrack.errors import ConfigError
+from ordertrack.errors import ConfigError, Warn, to_stderr
 from ordertrack.store.db import Database
 
 
@@ -22,9 +22,9 @@ class Broker(Protocol):
     def positions(self) -> Fetch: ...
 
 
-def make_broker(settings: Settings, db: Database) -> Broker:
+def make_broker(settings: Settings, db: Database, warn: Warn = to_stderr) -> Broker:
     """The broker the settings name, or ConfigError saying what is missing. `db` keeps the
-    broker session between runs."""
+    broker session between runs; `warn` shows what the broker mends on its way."""
     if settings.broker == "file":
         from ordertrack.broker.file import FileBroker
 
@@ -40,4 +40,4 @@ def make_broker(settings: Settings, db: Database) -> Broker:
         return KiteClient.from_settings(settings, db)
     from ordertrack.broker.kotak.client import KotakClient
 
-    return KotakClient.from_settings(settings, db)
+    return KotakClient.from_settings(settings, db, warn)

@@ -68,7 +68,7 @@ class Shell:
     def open(self, create: bool = True) -> "Database":
         """The database; a read-only command passes create=False and never makes one."""
         if self._db is None:
-            self._db = open_db(self.settings.db_path, create=create)
+            self._db = open_db(self.settings.db_path, create=create, warn=self.warn)
         return self._db
 
     @classmethod
@@ -105,14 +105,15 @@ def verify(shell: Shell, order_id: str | None = None, now: datetime | None = Non
     from ordertrack.jobs import runner
     from ordertrack.jobs import verify as verify_job
 
-    done, db = runner.broker_run(shell.start("verify"), lambda settings, db, run_id:
-                                 verify_job.run(db, make_broker(settings, db), settings,
-                                                now or utcnow(), order_id, run_id),
-                                 shell.warn)
+    def body(settings: config.Settings, db: "Database", run_id: int) -> Any:
+        return verify_job.run(db, make_broker(settings, db, shell.warn), settings,
+                              now or utcnow(), order_id, run_id)
+
+    done, db = runner.broker_run(shell.start("verify"), body, shell.warn)
     queued = outbox.run_count(db, done.run_id)  # 10,000 rendered texts took 0.7 s
     out = Result({"book": done.book, **done.counts, "notifications": queued,
-                     "skipped_rows": done.skipped_rows}, done,
-                    outbox.listing(db, run_id=done.run_id, limit=MAX_LINES), queued)
+                  "skipped_rows": done.skipped_rows}, done,
+                 outbox.listing(db, run_id=done.run_id, limit=MAX_LINES), queued)
     return _delivered(shell, db, out, done.run_id)
 
 
@@ -124,12 +125,13 @@ def reconcile(shell: Shell, dry_run: bool = False) -> Result:
     from ordertrack.jobs import runner
 
     command = "reconcile --dry-run" if dry_run else "reconcile"
-    done, db = runner.broker_run(shell.start(command), lambda settings, db, run_id:
-                                 reconcile_job.run(db, make_broker(settings, db), settings,
-                                                   utcnow(), dry_run, run_id),
-                                 shell.warn)
+    def body(settings: config.Settings, db: "Database", run_id: int) -> Any:
+        return reconcile_job.run(db, make_broker(settings, db, shell.warn), settings, utcnow(),
+                                 dry_run, run_id)
+
+    done, db = runner.broker_run(shell.start(command), body, shell.warn)
     out = Result({"dry_run": dry_run, **done.counts,
-                     "decisions": [result.decision_json(d) for d in done.decisions]}, done)
+                  "decisions": [result.decision_json(d) for d in done.decisions]}, done)
     if dry_run:
         return out
     out.notices = outbox.listing(db, run_id=done.run_id)
@@ -145,7 +147,7 @@ def eod(shell: Shell) -> Result:
     from ordertrack.jobs import runner
 
     done, db = runner.broker_run(shell.start("eod"), lambda settings, db, run_id: eod_job.run(
-        db, make_broker(settings, db), settings, utcnow(), run_id), shell.warn)
+        db, make_broker(settings, db, shell.warn), settings, utcnow(), run_id), shell.warn)
     alerts = [r for r in outbox.listing(db, run_id=done.run_id) if r["kind"] != "DAILY_SUMMARY"]
     report, undelivered = runner.deliver(db, shell.settings,
                                          None if done.broker_error else done.run_id)
@@ -165,7 +167,7 @@ def broker_check(shell: Shell) -> Result:
     """Log in (or reuse today's session), then count the order book, holdings and positions."""
     from ordertrack.broker.base import make_broker
 
-    broker = make_broker(shell.settings, shell.open())
+    broker = make_broker(shell.settings, shell.open(), shell.warn)
     counts = {}
     for name, fetch in (("order_book", broker.order_book), ("holdings", broker.holdings),
                         ("positions", broker.positions)):

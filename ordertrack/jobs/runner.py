@@ -60,7 +60,7 @@ def broker_run(start: Start, body: Callable[[Settings, Database, int], T],
     raise_overdue(db, settings, run_id)
     try:
         with single_flight(db, command, settings.lock_wait_seconds,
-                           timedelta(minutes=settings.lock_lease_minutes)), net.budget():
+                           timedelta(minutes=settings.lock_lease_minutes), warn), net.budget():
             result = body(settings, db, run_id)
     except BaseException as exc:
         _record_failure(db, settings, command, run_id, exc)

@@ -3,13 +3,12 @@
 import os
 import sqlite3
 import stat
-import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ordertrack.errors import DatabaseProblem
+from ordertrack.errors import DatabaseProblem, Warn, to_stderr
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -103,7 +102,7 @@ def _check_file(path: Path) -> None:
         raise DatabaseProblem(f"{path} is not an ordertrack database (not an SQLite file)")
 
 
-def _owner_only(path: Path) -> None:
+def _owner_only(path: Path, warn: Warn) -> None:
     """A database others can read exposes the broker session: make it 0600 (its WAL and shm
     follow the database's mode), saying so in one line; refuse one this user cannot fix."""
     try:
@@ -119,8 +118,7 @@ def _owner_only(path: Path) -> None:
     except OSError as exc:
         raise DatabaseProblem(f"database {path} is readable by others (mode {mode:04o}) and "
                               f"cannot be made owner-only: {exc.strerror}; chmod 600 it") from None
-    sys.stderr.write(f"ordertrack: database {path} was readable by others (mode {mode:04o}); "
-                     "made it owner-only (0600)\n")
+    warn(f"database {path} was readable by others (mode {mode:04o}); made it owner-only (0600)")
 
 
 def _refuse_dangling_link(path: Path) -> None:
@@ -148,9 +146,9 @@ def _create(path: Path) -> None:
         os.close(fd)
 
 
-def open_db(path: Path, create: bool = True) -> Database:
+def open_db(path: Path, create: bool = True, warn: Warn = to_stderr) -> Database:
     """Open (creating if needed, unless `create` is False) and migrate the database, or raise
-    DatabaseProblem."""
+    DatabaseProblem. `warn` says what was mended on the way (a mode made owner-only)."""
     path = path.expanduser()
     _refuse_dangling_link(path)
     if path.exists():
@@ -162,7 +160,7 @@ def open_db(path: Path, create: bool = True) -> Database:
             _create(path)
         except OSError as exc:
             raise DatabaseProblem(f"cannot create database {path}: {exc.strerror}") from None
-    _owner_only(path)
+    _owner_only(path, warn)
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS)
     try:
         db = Database(conn)
