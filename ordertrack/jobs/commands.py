@@ -347,7 +347,7 @@ def report(shell: Shell, day: str | None, week: bool, first: str | None, last: s
     from ordertrack.jobs import report as report_job
     from ordertrack.store import report_data
 
-    period = report_data.period(ist_date(utcnow()), day, week, first, last)
+    period = report_job.period(ist_date(utcnow()), day, week, first, last)
     target = None if str(out) == "-" else out or Path(report_job.default_name(period))
     if target is not None:  # refused before any work; write() checks again
         _writing(target, lambda: files.check_target(target))

@@ -4,20 +4,55 @@ fetched), readable on a 360-px phone and printable. Every value from outside is 
 import html
 import re
 import sqlite3
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 from ordertrack import files
 from ordertrack.config import Settings
 from ordertrack.core.models import Status
-from ordertrack.errors import DatabaseProblem
+from ordertrack.errors import DatabaseProblem, UsageProblem
 from ordertrack.notify.messages import inr
 from ordertrack.store import maintenance, outbox, report_data
 from ordertrack.store.db import Database, transaction
 from ordertrack.store.report_data import Period, ReportData
 from ordertrack.text import inline, redact
 from ordertrack.timeutil import IST, from_db, show
+
+# ---- the period the options name (--day, --week, --from/--to) ----
+
+MAX_DAYS = 400  # a year and some: the report stays a page, not a dump
+
+
+def _day(text: str, flag: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageProblem(f"{flag} {text!r} is not a date like 2026-11-30") from None
+
+
+def period(today: date, day: str | None = None, week: bool = False, first: str | None = None,
+           last: str | None = None) -> Period:
+    """The period the options name: one day (today by default), the seven days ending today,
+    or --from D [--to D] (to today)."""
+    chosen = sum(x for x in (day is not None, week, first is not None or last is not None))
+    if chosen > 1:
+        raise UsageProblem("choose one of --day, --week, or --from/--to")
+    if week:
+        return Period(today - timedelta(days=6), today)
+    if last is not None and first is None:
+        raise UsageProblem("--to needs --from")
+    if first is not None:
+        start = _day(first, "--from")
+        end = _day(last, "--to") if last is not None else today
+        if start > end:
+            raise UsageProblem(f"--from {start} is after --to {end}")
+        if (end - start).days > MAX_DAYS:
+            raise UsageProblem(f"--from/--to spans more than {MAX_DAYS} days")
+        return Period(start, end)
+    one = _day(day, "--day") if day is not None else today
+    return Period(one, one)
+
 
 STATUS_COLOURS = {"EXECUTED": "#2e7d32", "PARTIALLY_FILLED": "#00838f", "PENDING": "#757575",
                   "REJECTED": "#c62828", "CANCELLED": "#424242", "EXPIRED": "#ef6c00"}
