@@ -36,11 +36,11 @@ class OrdertrackError(Exception):
         self.message = message
 
 
-class UsageProblem(OrdertrackError):
+class UsageError(OrdertrackError):
     exit_code = ExitCode.USAGE
 
 
-class OutOfRange(UsageProblem, ValueError):
+class OutOfRange(UsageError, ValueError):
     """A number outside what it may be: a usage error, and a ValueError to a Python caller."""
 
 
@@ -56,9 +56,15 @@ class LockHeld(OrdertrackError):
     exit_code = ExitCode.LOCKED
 
 
-class DatabaseProblem(OrdertrackError):
+class DatabaseError(OrdertrackError):
     exit_code = ExitCode.DATABASE
 
 
 class Undelivered(OrdertrackError):
     exit_code = ExitCode.UNDELIVERED
+
+
+# The names these had before issue 24 (one suffix, *Error, since): the Python API documents
+# them (ordertrack/api.py, docs/events.md), so callers that catch them keep working.
+UsageProblem = UsageError
+DatabaseProblem = DatabaseError

@@ -116,3 +116,36 @@ def test_only_jobs_entries_start_a_broker_run():
 def test_schedule_files_are_written_by_jobs_schedule_alone():
     source = CLI_APP.read_text(encoding="utf-8")
     assert not re.findall(r"\.unlink\(|write_crontab|systemd_units|\.mkdir\(|write_text", source)
+
+
+# ---- one vocabulary (issue 24) ------------------------------------------------------------------
+
+
+def test_project_modules_are_imported_under_their_own_names():
+    """`store` meant store.orders in some files and store.reconcile in another: a module is
+    called by its own name (an `_job` suffix where a jobs entry shares a command's name)."""
+    renamed = []
+    for path in modules(PACKAGE):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ordertrack"):
+                renamed += [f"{path.relative_to(PACKAGE)}: {a.name} as {a.asname}"
+                            for a in node.names if a.asname in ("store", "registry", "runlog")]
+    assert renamed == []
+
+
+def test_errors_end_in_one_suffix_and_the_documented_old_names_still_work():
+    from ordertrack import errors
+
+    classes = [name for name, value in vars(errors).items() if isinstance(value, type)
+               and issubclass(value, Exception) and value.__name__ == name]
+    assert [n for n in classes if n.endswith("Problem")] == []
+    assert errors.UsageProblem is errors.UsageError
+    assert errors.DatabaseProblem is errors.DatabaseError
+
+
+def test_event_kinds_are_one_enum_beside_status():
+    from ordertrack.core.models import KINDS, EventKind
+    from ordertrack.store import feed
+
+    assert feed.KINDS == KINDS == tuple(EventKind)
+    assert not {n for n in imported(PACKAGE / "config.py") if n.startswith("ordertrack.store")}

@@ -433,13 +433,13 @@ def test_an_eod_before_six_does_not_count_as_that_days_eod(cli, broker, no_holid
 
 
 def test_eod_exits_with_the_database_problem_first_then_the_broker_then_delivery():
-    from ordertrack.errors import BrokerUnavailable, DatabaseProblem, Undelivered
+    from ordertrack.errors import BrokerUnavailable, DatabaseError, Undelivered
     from ordertrack.jobs.eod import EodResult
 
     undelivered = Undelivered("1 notification kept")
     result = EodResult("2026-11-27", True, integrity="page 3 is bad", backup_error="full disk",
                        broker_error="timeout")
-    assert isinstance(result.failure(undelivered), DatabaseProblem)
+    assert isinstance(result.failure(undelivered), DatabaseError)
     assert "integrity check failed: page 3 is bad" in result.failure(undelivered).message
     result.integrity = "ok"
     assert result.failure(undelivered).message == "full disk"

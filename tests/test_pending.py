@@ -6,7 +6,7 @@ import pytest
 from freezegun import freeze_time
 
 import ordertrack
-from ordertrack.errors import ExitCode, UsageProblem
+from ordertrack.errors import ExitCode, UsageError
 
 ADD = ("pending", "add", "250122000700111", "--symbol", "INFY-EQ", "--side", "buy",
        "--qty", "100", "--price", "1850")
@@ -225,7 +225,7 @@ def test_import_cannot_be_mixed_with_order_options(cli, tmp_path):
 def test_python_api_uses_the_same_rules(db_path, sql):
     assert ordertrack.register_order("INFY-EQ", "buy", 10, order_id="9") == "added"
     assert ordertrack.register_order("INFY", "BUY", 10, order_id="9") == "unchanged"
-    with pytest.raises(UsageProblem, match="other details"):
+    with pytest.raises(UsageError, match="other details"):
         ordertrack.register_order("INFY", "buy", 11, order_id="9")
     assert ordertrack.track_symbol("TCS", 5) == "added"
     assert sql("SELECT symbol, qty FROM orders") == [("INFY", 10)]
@@ -235,7 +235,7 @@ def test_python_api_uses_the_same_rules(db_path, sql):
 def test_python_api_refuses_naive_datetimes(db_path):
     """Peer bug: naive and aware datetimes compared in staleness checks."""
     from datetime import datetime
-    with pytest.raises(UsageProblem, match="timezone-aware"):
+    with pytest.raises(UsageError, match="timezone-aware"):
         ordertrack.register_order("INFY", "buy", 1, placed_at=datetime(2026, 1, 1, 10, 0))
 
 

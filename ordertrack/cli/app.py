@@ -18,7 +18,7 @@ import typer
 
 from ordertrack import __version__
 from ordertrack.cli import render
-from ordertrack.errors import BrokerUnavailable, ExitCode, OrdertrackError, UsageProblem
+from ordertrack.errors import BrokerUnavailable, ExitCode, OrdertrackError, UsageError
 from ordertrack.jobs import commands
 from ordertrack.jobs.commands import (
     DEFAULT_ENV_FILE,
@@ -144,7 +144,7 @@ def _required(**given: object) -> None:
     examples = {"symbol": "--symbol INFY", "side": "--side buy", "qty": "--qty 10"}
     for name, value in given.items():
         if value is None:
-            raise UsageProblem(f"--{name} is required (e.g. {examples[name]})")
+            raise UsageError(f"--{name} is required (e.g. {examples[name]})")
 
 
 @pending_app.command("cancel")

@@ -14,7 +14,7 @@ from ordertrack.broker.kotak.format import sample_order_row
 from ordertrack.cli import render
 from ordertrack.config import Settings
 from ordertrack.core.trading_calendar import Calendar, ist_date
-from ordertrack.errors import UsageProblem
+from ordertrack.errors import UsageError
 from ordertrack.jobs import commands, register
 from ordertrack.timeutil import IST, utcnow
 
@@ -85,7 +85,7 @@ def _owned_now(folder: Path) -> None:
 
 def _play(console: Printer, base: Path) -> None:
     if (base / "demo.db").exists():
-        raise UsageProblem(f"{base / 'demo.db'} exists already; choose an empty folder")
+        raise UsageError(f"{base / 'demo.db'} exists already; choose an empty folder")
     folder = base / "broker"
     folder.mkdir(parents=True, exist_ok=True)
     shell = commands.Shell.of(Settings(db_path=base / "demo.db", broker="file",

@@ -1,4 +1,6 @@
-"""Turning results into terminal tables or stable JSON. The only module that prints."""
+"""Turning a command's result into terminal tables, log lines or JSON, and its warnings into
+one line on stderr. The CLI prints through it; lower modules never print (a warning reaches
+them as the `warn` they are passed)."""
 
 import json
 import os

@@ -18,7 +18,7 @@ from ordertrack import config
 from ordertrack.core import symbols
 from ordertrack.core.models import Status
 from ordertrack.core.schedule_plan import DEFAULT_ENV_FILE
-from ordertrack.errors import BrokerUnavailable, DatabaseProblem, ExitCode, UsageProblem
+from ordertrack.errors import BrokerUnavailable, DatabaseError, ExitCode, UsageError
 from ordertrack.jobs import register, result
 from ordertrack.jobs.register import IMPORT_FIELDS, MAX_QTY
 from ordertrack.jobs.result import Result
@@ -235,7 +235,7 @@ def pending_list(shell: Shell, all_: bool, status: str | None, symbol: str | Non
     if status is not None:
         status = status.strip().upper()
         if status not in Status.__members__:
-            raise UsageProblem(f"--status must be one of {', '.join(Status.__members__)}")
+            raise UsageError(f"--status must be one of {', '.join(Status.__members__)}")
     sym = symbols.normalise(symbol) if symbol else None
     rows = orders.query_orders(shell.open(create=False), all_=all_, status=status, symbol=sym)
     return Result([result.order_json(r) for r in rows], rows)
@@ -247,7 +247,7 @@ def pending_show(shell: Shell, order_id: str) -> Result:
     db = shell.open(create=False)
     row = orders.find_order(db, order_id)
     if row is None:
-        raise UsageProblem(f"order {order_id} is not registered" + _local_hint(db, order_id))
+        raise UsageError(f"order {order_id} is not registered" + _local_hint(db, order_id))
     events = orders.events_of(db, row["id"])
     expiry = _expiry(row, shell.settings)
     return Result({"order": result.order_json(row),
@@ -284,7 +284,7 @@ def pending_import(shell: Shell, path: Path, mixed: bool) -> Result:
     (refused). `view` holds the counts, added and unchanged."""
     db = shell.open_for_registration()
     if mixed:
-        raise UsageProblem("--from cannot be combined with an order id or order options")
+        raise UsageError("--from cannot be combined with an order id or order options")
     return Result(view=register.import_file(db, path, utcnow()))
 
 
@@ -322,7 +322,7 @@ def track_show(shell: Shell, symbol: str) -> Result:
     name = register.checked_symbol(symbol)
     row = tracking.get(db, name)
     if row is None:
-        raise UsageProblem(f"{name} has never been tracked")
+        raise UsageError(f"{name} has never been tracked")
     history = tracking.changes(db, name)
     return Result({**result.tracking_json(row),
                    "changes": [result.change_json(c) for c in history]}, (row, history))
@@ -331,7 +331,7 @@ def track_show(shell: Shell, symbol: str) -> Result:
 def outbox_list(shell: Shell, status: str | None, limit: int, oldest: bool) -> Result:
     """Notifications waiting, sent and failed, with each chat's delivery and last error."""
     if status is not None and status.upper() not in outbox.STATUSES:
-        raise UsageProblem(f"--status must be one of {', '.join(outbox.STATUSES)}")
+        raise UsageError(f"--status must be one of {', '.join(outbox.STATUSES)}")
     db = shell.open(create=False)
     rows = outbox.with_deliveries(db, outbox.listing(db, status.upper() if status else None,
                                                      limit=limit, newest_first=not oldest))
@@ -352,7 +352,7 @@ def report(shell: Shell, day: str | None, week: bool, first: str | None, last: s
     if target is not None:  # refused before any work; write() checks again
         _writing(target, lambda: files.check_target(target))
     if not shell.settings.db_path.expanduser().exists():
-        raise DatabaseProblem(f"no database at {shell.settings.db_path}: nothing to report")
+        raise DatabaseError(f"no database at {shell.settings.db_path}: nothing to report")
     page = report_job.render(report_data.gather(shell.open(), period,
                                                 shell.settings.missing.calendar, utcnow()))
     if target is not None:
@@ -365,7 +365,7 @@ def _writing(target: Path, write: Callable[[], object]) -> None:
     try:
         write()
     except OSError as exc:
-        raise UsageProblem(f"cannot write {target}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
 
 
 def datasette_metadata(shell: Shell) -> Result:
@@ -483,7 +483,7 @@ def broker_login(shell: Shell, redirect: str | None, tell: Callable[[str], None]
     from ordertrack import net
 
     if shell.settings.broker != "kite":
-        raise UsageProblem("'broker login' is for ORDERTRACK_BROKER=kite; Kotak Neo logs in by"
+        raise UsageError("'broker login' is for ORDERTRACK_BROKER=kite; Kotak Neo logs in by"
                            " itself on each run")
     from ordertrack.broker.kite.client import MAX_REDIRECT, KiteClient
 

@@ -16,8 +16,7 @@ from ordertrack.core.reconcile_plan import (
 )
 from ordertrack.core.trading_calendar import ist_date
 from ordertrack.errors import BrokerUnavailable
-from ordertrack.store import orders, outbox, tracking
-from ordertrack.store import reconcile as store
+from ordertrack.store import orders, outbox, reconcile, tracking
 from ordertrack.store.db import Database, transaction
 from ordertrack.timeutil import IST, from_db, to_db
 
@@ -48,9 +47,9 @@ def _fetch_all(broker: Broker) -> tuple[Fetch, Fetch, Fetch]:
 def _apply(db: Database, d: Decision, now: datetime, run_id: int | None) -> None:
     # The same finding on the same data gets the same key; any change of the tracked quantity
     # since (a fill, an earlier adjustment) makes a new one, so a repeat trade is not lost.
-    last_change = store.last_tracking_change(db, d.symbol)
+    last_change = reconcile.last_tracking_change(db, d.symbol)
     key = f"{d.symbol}:{d.action}:{d.tracked}->{d.owned}:after-{last_change}"
-    if not store.insert_adjustment(db, key, d, now, run_id):
+    if not reconcile.insert_adjustment(db, key, d, now, run_id):
         return
     payload = {"symbol": d.symbol, "action": d.action, "tracked": d.tracked, "owned": d.owned,
                "new_qty": d.new_qty, "manual_orders": list(d.manual_orders)}
@@ -68,7 +67,7 @@ def _plan(db: Database, fetched: tuple[Fetch, Fetch, Fetch], settings: Settings,
     owned, net = holdings_qty(holdings.items), net_positions(positions.items)
     manual = manual_orders(book.items, orders.claimed_ids(db))
     today_start = to_db(datetime.combine(ist_date(now), time(), tzinfo=IST))
-    return [decide(store.facts(db, row["symbol"], row["tracked_qty"], today_start), owned, net,
+    return [decide(reconcile.facts(db, row["symbol"], row["tracked_qty"], today_start), owned, net,
                    manual, now, settings.settle, settings.manual_buys)
             for row in tracking.listing(db, all_=False)]
 
@@ -81,10 +80,11 @@ def run(db: Database, broker: Broker, settings: Settings, now: datetime, dry_run
     holdings, positions, book = fetched
     with transaction(db):  # planned again under the write lock: the database may have moved
         decisions = _plan(db, fetched, settings, now)
-        store.record_manual_orders(db, book.items,
-                                   {i for d in decisions for i in d.manual_orders}, now)
-        store.save_holdings(db, ist_date(now), now, holdings.items, holdings_qty(holdings.items),
-                            net_positions(positions.items), [d.symbol for d in decisions])
+        reconcile.record_manual_orders(db, book.items,
+                                       {i for d in decisions for i in d.manual_orders}, now)
+        reconcile.save_holdings(db, ist_date(now), now, holdings.items,
+                                holdings_qty(holdings.items), net_positions(positions.items),
+                                [d.symbol for d in decisions])
         for decision in decisions:
             if decision.action not in ("none", "deferred"):
                 _apply(db, decision, now, run_id)

@@ -11,7 +11,7 @@ from typing import Any
 from ordertrack import files
 from ordertrack.config import Settings
 from ordertrack.core.models import Status
-from ordertrack.errors import DatabaseProblem, UsageProblem
+from ordertrack.errors import DatabaseError, UsageError
 from ordertrack.notify.messages import inr
 from ordertrack.store import maintenance, outbox, report_data
 from ordertrack.store.db import Database, transaction
@@ -28,7 +28,7 @@ def _day(text: str, flag: str) -> date:
     try:
         return date.fromisoformat(text.strip())
     except ValueError:
-        raise UsageProblem(f"{flag} {text!r} is not a date like 2026-11-30") from None
+        raise UsageError(f"{flag} {text!r} is not a date like 2026-11-30") from None
 
 
 def period(today: date, day: str | None = None, week: bool = False, first: str | None = None,
@@ -37,18 +37,18 @@ def period(today: date, day: str | None = None, week: bool = False, first: str |
     or --from D [--to D] (to today)."""
     chosen = sum(x for x in (day is not None, week, first is not None or last is not None))
     if chosen > 1:
-        raise UsageProblem("choose one of --day, --week, or --from/--to")
+        raise UsageError("choose one of --day, --week, or --from/--to")
     if week:
         return Period(today - timedelta(days=6), today)
     if last is not None and first is None:
-        raise UsageProblem("--to needs --from")
+        raise UsageError("--to needs --from")
     if first is not None:
         start = _day(first, "--from")
         end = _day(last, "--to") if last is not None else today
         if start > end:
-            raise UsageProblem(f"--from {start} is after --to {end}")
+            raise UsageError(f"--from {start} is after --to {end}")
         if (end - start).days > MAX_DAYS:
-            raise UsageProblem(f"--from/--to spans more than {MAX_DAYS} days")
+            raise UsageError(f"--from/--to spans more than {MAX_DAYS} days")
         return Period(start, end)
     one = _day(day, "--day") if day is not None else today
     return Period(one, one)
@@ -382,7 +382,7 @@ def for_eod(db: Database, settings: Settings, day: date, now: datetime, broker_e
     eod's archive and backup, so the failure is returned, not raised."""
     try:
         written = daily(db, settings, day, now, broker_error, run_id, send)
-    except DatabaseProblem as exc:
+    except DatabaseError as exc:
         return None, f"daily report not written: {exc.message}"
     except (OSError, sqlite3.Error) as exc:
         return None, f"daily report not written: {exc}"

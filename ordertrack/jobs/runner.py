@@ -18,7 +18,7 @@ from ordertrack.core.models import EventKind
 from ordertrack.errors import (
     BrokerUnavailable,
     ConfigError,
-    DatabaseProblem,
+    DatabaseError,
     ExitCode,
     LockHeld,
     OrdertrackError,
@@ -43,7 +43,7 @@ class Start:
     command: str
     settings: Callable[[], Settings]  # the full settings, or ConfigError
     salvage: Callable[[], Settings]  # what a broken configuration still tells
-    open_db: Callable[[], Database]  # the database, or DatabaseProblem
+    open_db: Callable[[], Database]  # the database, or DatabaseError
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
@@ -90,7 +90,7 @@ def _settings(start: Start, warn: Callable[[str], None]) -> Settings:
         try:
             db = store_db.open_db(fallback.db_path, create=False) \
                 if fallback.db_path != Path() else None
-        except (DatabaseProblem, sqlite3.Error):
+        except (DatabaseError, sqlite3.Error):
             db = None
         if db is None:
             unstarted.send_directly(fallback, start.command, reason, utcnow(), start.env, warn)
@@ -112,7 +112,7 @@ def _open(start: Start, settings: Settings,
     try:
         db = start.open_db()
         return db, runs.begin(db, start.command)
-    except (DatabaseProblem, sqlite3.DatabaseError) as exc:
+    except (DatabaseError, sqlite3.DatabaseError) as exc:
         from ordertrack.jobs import unstarted
 
         reason = unstarted.reason_of(exc)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ordertrack.core.models import KINDS
-from ordertrack.errors import OutOfRange, UsageProblem
+from ordertrack.errors import OutOfRange, UsageError
 from ordertrack.store.db import Database
 from ordertrack.text import one_line
 
@@ -82,7 +82,7 @@ def checked_kinds(names: Sequence[str]) -> list[str]:
     kinds = [n.strip().upper() for n in names if n.strip()]
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
-        raise UsageProblem(f"unknown event kind {one_line(unknown[0], 40)}; one of "
+        raise UsageError(f"unknown event kind {one_line(unknown[0], 40)}; one of "
                            + ", ".join(KINDS))
     return kinds
 
