@@ -196,9 +196,9 @@ def test_failing_history_expires_it_unconfirmed_with_one_alert_and_its_own_headi
     # Friday's order, settled by Monday's eod: listed there, counted on Friday (its day)
     assert [(r["order_id"], r["outcome"]) for r in summary["earlier"]] == [("1", "unconfirmed")]
     assert summary["unconfirmed"] == [] and summary["expired"] == [] and summary["placed"] == 0
-    from ordertrack.notify.messages import render
-    assert "Final state unconfirmed" in render("DAILY_SUMMARY", summary)
-    assert "Settled now, registered on an earlier trading day" in render("DAILY_SUMMARY", summary)
+    from ordertrack.notify.messages import plain_text
+    assert "Final state unconfirmed" in plain_text("DAILY_SUMMARY", summary)
+    assert "Settled now, registered on an earlier trading day" in plain_text("DAILY_SUMMARY", summary)
     from ordertrack.notify.messages import message
     assert "final state unconfirmed" in message("EXPIRED", alert)[0].plain.split("\n")[0]
 

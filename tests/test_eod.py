@@ -331,8 +331,8 @@ def test_a_good_eod_after_a_failed_one_is_sent_as_corrected_once(cli, broker, sq
     assert (first, second) == ("summary:2026-11-23:incomplete", "summary:2026-11-23:final")
     assert not incomplete["complete"] and not incomplete["corrected"]
     assert final["complete"] and final["corrected"]
-    from ordertrack.notify.messages import render
-    assert render("DAILY_SUMMARY", final).startswith("Daily summary Mon 23 Nov 2026 (corrected)\nCorrected:")
+    from ordertrack.notify.messages import plain_text
+    assert plain_text("DAILY_SUMMARY", final).startswith("Daily summary Mon 23 Nov 2026 (corrected)\nCorrected:")
 
 
 # ---- backups (issue 12, items 2 and 3) ----------------------------------------------------

@@ -305,7 +305,7 @@ def _text(row: dict[str, Any]) -> str:
     """An outbox row's message as one plain text."""
     from ordertrack.notify import messages
 
-    return messages.render(row["kind"], row["payload"])
+    return messages.plain_text(row["kind"], row["payload"])
 
 
 def _delivery_cell(row: dict[str, Any]) -> "Text":

@@ -353,7 +353,7 @@ def report(shell: Shell, day: str | None, week: bool, first: str | None, last: s
         _writing(target, lambda: files.check_target(target))
     if not shell.settings.db_path.expanduser().exists():
         raise DatabaseError(f"no database at {shell.settings.db_path}: nothing to report")
-    page = report_job.render(report_data.gather(shell.open(), period,
+    page = report_job.page(report_data.gather(shell.open(), period,
                                                 shell.settings.missing.calendar, utcnow()))
     if target is not None:
         _writing(target, lambda: report_job.write(page, target))

@@ -324,7 +324,7 @@ def notifications(data: ReportData) -> str:
 # ---- the page --------------------------------------------------------------------------------
 
 
-def render(data: ReportData) -> str:
+def page(data: ReportData) -> str:
     sections = (glance(data), timeline(data), rejections(data), tracked(data), health(data),
                 notifications(data))
     body = "".join(_section(title, part) for title, part in zip(HEADINGS, sections, strict=False))
@@ -337,10 +337,10 @@ def render(data: ReportData) -> str:
             f"{body}</main></body></html>\n")
 
 
-def write(page: str, target: Path) -> Path:
+def write(document: str, target: Path) -> Path:
     """Write owner-only (the page holds trading data), replacing any earlier file whole; a
     target that is not a regular file (FIFO, device, socket, folder) is refused unwritten."""
-    return files.replace_whole(target, page)
+    return files.replace_whole(target, document)
 
 
 def default_name(period: Period) -> str:
@@ -364,7 +364,7 @@ def daily(db: Database, settings: Settings, day: date, now: datetime,
     data = report_data.gather(db, Period(day, day), settings.missing.calendar, now, broker_error)
     db_path = settings.db_path.expanduser()
     folder = maintenance.private_folder(db_path.parent / "reports")
-    target = write(render(data), folder / f"{db_path.stem}-report-{day:%Y%m%d}.html")
+    target = write(page(data), folder / f"{db_path.stem}-report-{day:%Y%m%d}.html")
     mine = re.compile(rf"{re.escape(db_path.stem)}-report-\d{{8}}\.html")
     maintenance.prune(maintenance.owned_matching(folder, mine), target, settings.report_keep)
     if settings.report_telegram and send:

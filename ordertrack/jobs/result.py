@@ -95,4 +95,4 @@ def _text(row: dict[str, Any]) -> str:
     """An outbox row's message as one plain text (the messages module loads when needed)."""
     from ordertrack.notify import messages
 
-    return messages.render(row["kind"], row["payload"])
+    return messages.plain_text(row["kind"], row["payload"])
