@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from ordertrack.jobs.result import change_json
+from ordertrack.jobs.result import MAX_LINES, change_json
 from ordertrack.text import inline, one_line, redact, storable
 from ordertrack.timeutil import IST, from_db, show, utcnow
 
@@ -84,7 +84,7 @@ class _LazyConsole:
 
 
 console = _LazyConsole()
-MAX_LINES = 20  # notifications echoed on the terminal per run; the outbox keeps them all
+
 
 def _Table(**kwargs: Any) -> "Table":  # noqa: N802 - stands for the class, made on first use
     """Every cell shown on one line with its control characters escaped: cells hold broker

@@ -21,7 +21,7 @@ from ordertrack.core.schedule_plan import DEFAULT_ENV_FILE
 from ordertrack.errors import BrokerUnavailable, DatabaseError, ExitCode, UsageError
 from ordertrack.jobs import register, result
 from ordertrack.jobs.register import IMPORT_FIELDS, MAX_QTY
-from ordertrack.jobs.result import Result
+from ordertrack.jobs.result import MAX_LINES, Result
 from ordertrack.store import orders, outbox, runs, tracking
 from ordertrack.store.db import open_db, schema_version
 from ordertrack.store.feed import MAX_INT
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from ordertrack.store.db import Database
 
 Warn = Callable[[str], None]
-MAX_LINES = 20  # notifications a run echoes on the terminal; the outbox keeps them all
 
 
 class Shell:

@@ -10,6 +10,8 @@ from typing import Any
 from ordertrack.errors import OrdertrackError
 from ordertrack.timeutil import from_db, show_iso
 
+MAX_LINES = 20  # notifications a run echoes on the terminal; the outbox keeps them all
+
 
 @dataclass
 class Result:
