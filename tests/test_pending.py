@@ -291,3 +291,19 @@ def test_non_ascii_letters_are_refused_not_folded(cli, sql):
     result = cli("pending", "add", "1", "--symbol", "straße", "--side", "buy", "--qty", "1")
     assert result.code == ExitCode.USAGE and "invalid symbol" in result.err
     assert sql("SELECT count(*) FROM orders") == [(0,)]
+
+
+def test_the_engine_and_the_api_build_a_new_order_directly_checked_as_a_file_line_is():
+    """register_order builds the NewOrder itself (its order id visible to mypy), by the same
+    checks a file line goes through (issue 24)."""
+    from datetime import UTC, datetime
+
+    from ordertrack.jobs import register
+
+    now = datetime(2026, 12, 1, 5, 0, tzinfo=UTC)
+    fields = {"order_id": " 261201000000001 ", "symbol": "infy", "side": "buy", "qty": "10",
+              "price": "1520.5", "amo": "true", "placed_at": None, "tag": None}
+    built = register.new_order(now, **fields)
+    assert built == register.validate(fields, now)
+    assert (built.order_id, built.symbol, built.side, built.qty, built.price, built.amo) == (
+        "261201000000001", "INFY", "BUY", 10, 1520.5, True)

@@ -77,27 +77,36 @@ def _bool(value: Any) -> bool:
 
 
 def validate(raw: dict[str, Any], now: datetime) -> NewOrder:
-    """Check one order's fields; ValueError names the first thing wrong."""
-    order_id = raw.get("order_id")
+    """Check one order's fields as a file or the engine gives them; ValueError names the first
+    thing wrong."""
+    return new_order(now, order_id=raw.get("order_id"), symbol=raw.get("symbol"),
+                     side=raw.get("side"), qty=raw.get("qty"), price=raw.get("price"),
+                     amo=raw.get("amo"), placed_at=raw.get("placed_at"), tag=raw.get("tag"))
+
+
+def new_order(now: datetime, *, order_id: Any, symbol: Any, side: Any, qty: Any,
+              price: Any = None, amo: Any = False, placed_at: Any = None,
+              tag: Any = None) -> NewOrder:
+    """One order's fields checked (each may come as text from a file), as a NewOrder;
+    ValueError names the first thing wrong."""
     order_id = str(order_id).strip() if order_id not in (None, "") else None
     if order_id is not None and not _ORDER_ID.fullmatch(order_id):
         raise ValueError(f"invalid order id {order_id!r}: letters, digits, _ and - only (max 40)")
-    if not raw.get("symbol"):
+    if not symbol:
         raise ValueError("symbol is required")
-    side = str(raw.get("side") or "").strip().upper()
-    if side not in (Side.BUY.value, Side.SELL.value):
-        raise ValueError(f"side must be buy or sell, not {raw.get('side')!r}")
-    placed_at = now
-    if raw.get("placed_at"):
-        placed_at = parse_user_time(str(raw["placed_at"]))
-        if placed_at > now + timedelta(minutes=5):
-            raise ValueError(f"placed_at {raw['placed_at']} is in the future")
-    tag = str(raw["tag"]).strip() if raw.get("tag") not in (None, "") else None
+    side_word = str(side or "").strip().upper()
+    if side_word not in (Side.BUY.value, Side.SELL.value):
+        raise ValueError(f"side must be buy or sell, not {side!r}")
+    placed = now
+    if placed_at:
+        placed = parse_user_time(str(placed_at))
+        if placed > now + timedelta(minutes=5):
+            raise ValueError(f"placed_at {placed_at} is in the future")
+    tag = str(tag).strip() if tag not in (None, "") else None
     if tag is not None and (len(tag) > 64 or not tag.isprintable()):
         raise ValueError("tag must be printable and at most 64 characters")
-    return NewOrder(order_id, symbols.check(str(raw["symbol"])), side, _qty(raw.get("qty")),
-                    _price(raw.get("price")), _bool(raw.get("amo")), placed_at, tag,
-                    explicit_time=bool(raw.get("placed_at")))
+    return NewOrder(order_id, symbols.check(str(symbol)), side_word, _qty(qty), _price(price),
+                    _bool(amo), placed, tag, explicit_time=bool(placed_at))
 
 
 def _conflicts(stored: dict[str, Any], new: NewOrder) -> list[str]:
@@ -186,10 +195,16 @@ def add(db: Database, new: NewOrder, now: datetime,
 
 def register(db: Database, raw: dict[str, Any], now: datetime,
              completes: str | None = None) -> tuple[str, int]:
+    """One order as a file line or a dict gives it. Returns what `add` returns."""
     try:
         new = validate(raw, now)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    return register_new(db, new, now, completes)
+
+
+def register_new(db: Database, new: NewOrder, now: datetime,
+                 completes: str | None = None) -> tuple[str, int]:
     with transaction(db):
         return add(db, new, now, completes)
 
@@ -198,10 +213,14 @@ def register_order(db: Database, now: datetime, *, symbol: str | None, side: str
                    qty: int | None, order_id: str | None = None, price: float | None = None,
                    amo: bool = False, placed_at: str | None = None, tag: str | None = None,
                    completes: str | None = None) -> tuple[str, int]:
-    """One order as `pending add` and the Python API take it. Returns what `add` returns."""
-    raw = dict(order_id=order_id, symbol=symbol, side=side, qty=qty, price=price, amo=amo,
-               placed_at=placed_at, tag=tag)
-    return register(db, raw, now, completes)
+    """One order as `pending add` and the Python API take it, built as a NewOrder directly.
+    Returns what `add` returns."""
+    try:
+        new = new_order(now, order_id=order_id, symbol=symbol, side=side, qty=qty, price=price,
+                        amo=amo, placed_at=placed_at, tag=tag)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return register_new(db, new, now, completes)
 
 
 def checked_symbol(text: str) -> str:
