@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from ordertrack import config
-from ordertrack.errors import DatabaseProblem, LockHeld, OutOfRange, UsageProblem
+from ordertrack.errors import DatabaseError, LockHeld, OutOfRange, UsageError
 from ordertrack.jobs import register
-from ordertrack.store import events as feed
+from ordertrack.store import feed
 from ordertrack.store.db import Database, open_db
 from ordertrack.text import one_line, redact
 from ordertrack.timeutil import to_db, utcnow
@@ -39,9 +39,9 @@ def _database_errors() -> Iterator[None]:
     except sqlite3.OperationalError as exc:
         if "locked" in str(exc) or "busy" in str(exc):
             raise LockHeld("the database stayed locked by another program; try again") from exc
-        raise DatabaseProblem(f"database error: {exc}") from exc
+        raise DatabaseError(f"database error: {exc}") from exc
     except sqlite3.DatabaseError as exc:
-        raise DatabaseProblem(f"database error: {exc}") from exc
+        raise DatabaseError(f"database error: {exc}") from exc
 
 
 class Registrar:
@@ -57,7 +57,7 @@ class Registrar:
         """As register_order(), on this connection."""
         if isinstance(placed_at, datetime):
             if placed_at.tzinfo is None:
-                raise UsageProblem("placed_at must be timezone-aware")
+                raise UsageError("placed_at must be timezone-aware")
             placed_at = to_db(placed_at)
         with _database_errors():
             return register.register_order(
@@ -90,7 +90,7 @@ def register_order(symbol: str, side: str, qty: int, *, order_id: str | None = N
     completes an order registered earlier without one: under the same tag, the only open one
     with the same symbol, side and quantity, or the one named by `completes`, '#N').
 
-    Raises ordertrack.errors.UsageProblem for bad or conflicting details, DatabaseProblem when
+    Raises ordertrack.errors.UsageError for bad or conflicting details, DatabaseError when
     the database cannot take it (full disk, not a database).
     """
     with registrations(db_path) as orders:
@@ -118,7 +118,7 @@ def events(since: int = 0, kinds: Sequence[str] = (), limit: int | None = None, 
     """Recorded events after the cursor `since` (the last event id the caller handled; 0 for
     all), oldest first, in the schema of docs/events.md. Store the last id handled and pass it
     back to resume exactly after it. `since` and `limit` beyond SQLite's integers (2**63 - 1)
-    raise OutOfRange, a UsageProblem and a ValueError."""
+    raise OutOfRange, a UsageError and a ValueError."""
     feed.checked_window(since, limit)
     settings = config.load(os.environ, Path(db_path) if db_path else None)
     with _database_errors():

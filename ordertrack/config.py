@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ordertrack.core.lifecycle import MissingRules
+from ordertrack.core.models import KINDS
 from ordertrack.core.trading_calendar import NSE_HOLIDAYS_2026, Calendar
 from ordertrack.errors import ConfigError
 
@@ -171,8 +172,6 @@ _HOOK_KEYS = ("name", "command", "kinds")
 
 def _table(where: str, body: Any, keys: tuple[str, ...]) -> tuple[str, ...]:
     """A [[webhook]] or [[hook]] table's keys checked; returns its event kinds."""
-    from ordertrack.store.events import KINDS  # the feed's kinds; a late import keeps config light
-
     if not isinstance(body, dict):
         raise ConfigError(f"{where} must be a table")
     for key in body:

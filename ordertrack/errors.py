@@ -2,7 +2,17 @@
 
 Exit codes are part of the contract, documented in the README: never renumber."""
 
+import sys
+from collections.abc import Callable
 from enum import IntEnum, unique
+
+Warn = Callable[[str], None]  # shows a problem that does not stop the command
+
+
+def to_stderr(line: str) -> None:
+    """A warning as one line on stderr, for callers with no CLI (the Python API): the CLI
+    passes its own `warn` down instead (cli/render.warn: the log-line prefix, redaction)."""
+    sys.stderr.write(f"ordertrack: {line}\n")
 
 
 @unique
@@ -26,11 +36,11 @@ class OrdertrackError(Exception):
         self.message = message
 
 
-class UsageProblem(OrdertrackError):
+class UsageError(OrdertrackError):
     exit_code = ExitCode.USAGE
 
 
-class OutOfRange(UsageProblem, ValueError):
+class OutOfRange(UsageError, ValueError):
     """A number outside what it may be: a usage error, and a ValueError to a Python caller."""
 
 
@@ -46,9 +56,15 @@ class LockHeld(OrdertrackError):
     exit_code = ExitCode.LOCKED
 
 
-class DatabaseProblem(OrdertrackError):
+class DatabaseError(OrdertrackError):
     exit_code = ExitCode.DATABASE
 
 
 class Undelivered(OrdertrackError):
     exit_code = ExitCode.UNDELIVERED
+
+
+# The names these had before issue 24 (one suffix, *Error, since): the Python API documents
+# them (ordertrack/api.py, docs/events.md), so callers that catch them keep working.
+UsageProblem = UsageError
+DatabaseProblem = DatabaseError

@@ -1,13 +1,25 @@
 import os
+import shutil
 import sqlite3
-from collections.abc import Callable
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from ordertrack.cli.app import run
-from tests.helpers import BrokerFiles
+from tests import fake_angel, fake_fyers, fake_kite, fake_kotak, fake_ping, fake_telegram
+from tests.fake_angel import FakeAngel
+from tests.fake_fyers import FakeFyers
+from tests.fake_kite import FakeKite
+from tests.fake_kotak import FakeKotak
+from tests.fake_ping import FakePing
+from tests.fake_telegram import FakeTelegram
+from tests.helpers import BrokerFiles, cron_binary, running_cron, start_cron, stop_cron
+from tests.report_day import build
+from tests.webhook_receiver import SECRET, Receiver
 
 
 @dataclass
@@ -72,3 +84,131 @@ def sql(db_path: Path) -> Callable[..., list[tuple]]:
             return conn.execute(statement, params).fetchall()
 
     return query
+
+
+# ---- shared fixtures: more than one test module takes them (issue 24: no fixture is imported
+# across modules). The loopback fakes themselves live in tests/fake_*.py.
+
+
+@pytest.fixture
+def telegram(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTelegram]:
+    """The fake Bot API, with TELEGRAM_* pointing at it (tests/fake_telegram.py)."""
+    yield from fake_telegram.running(monkeypatch)
+
+
+@pytest.fixture
+def kotak(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKotak]:
+    """A running fake Kotak Neo, with ordertrack configured to log in to it."""
+    yield from fake_kotak.running(monkeypatch)
+
+
+@pytest.fixture
+def kite(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKite]:
+    """A running fake Kite, with ordertrack configured to use it (no token stored yet)."""
+    yield from fake_kite.running(monkeypatch)
+
+
+@pytest.fixture
+def kite_login(cli, kite: FakeKite) -> FakeKite:
+    """The fake Kite with today's access token stored by `ordertrack broker login`."""
+    result = cli("broker", "login", f"https://example.com/?request_token={kite.request_token()}"
+                 "&action=login&status=success")
+    assert result.code == 0, result.err
+    return kite
+
+
+@pytest.fixture
+def angel(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAngel]:
+    """A running fake SmartAPI, with ordertrack configured to use it (no session stored)."""
+    yield from fake_angel.running(monkeypatch)
+
+
+@pytest.fixture
+def fyers(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeFyers]:
+    """A running fake Fyers, with ordertrack configured to use it (no token stored yet)."""
+    yield from fake_fyers.running(monkeypatch)
+
+
+@pytest.fixture
+def fyers_login(cli, fyers: FakeFyers) -> FakeFyers:
+    """The fake Fyers with today's access token stored by `ordertrack broker login`."""
+    result = cli("broker", "login", f"{fake_fyers.SECRETS['FYERS_REDIRECT_URL']}?s=ok&code=200"
+                 f"&auth_code={fyers.auth_code()}&state=ordertrack")
+    assert result.code == 0, result.err
+    return fyers
+
+
+@pytest.fixture
+def ping_server() -> Iterator[FakePing]:
+    """A fake dead-man's-switch monitor (tests/fake_ping.py)."""
+    yield from fake_ping.running()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    found = Receiver(SECRET).start()
+    yield found
+    found.stop()
+
+
+@pytest.fixture
+def fake_crontab(tmp_path, monkeypatch):
+    store = tmp_path / "crontab.txt"
+    fake = tmp_path / "bin" / "crontab"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\nif [ "$1" = "-l" ]; then cat {store} 2>/dev/null || '
+                    f'{{ echo "no crontab for you" >&2; exit 1; }}; else cat > {store}; fi\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("ORDERTRACK_CRONTAB", str(fake))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TZ", "UTC")
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    return store
+
+
+@pytest.fixture
+def env_file(tmp_path):
+    path = tmp_path / "home" / ".config" / "ordertrack" / "env"
+    path.parent.mkdir(parents=True)
+    path.write_text(f"ORDERTRACK_DB={tmp_path / 'data' / 'ot.db'}\n")
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture
+def no_holidays(tmp_path, monkeypatch):
+    config = tmp_path / "ordertrack.toml"
+    config.write_text("[calendar]\nnse_holidays = false\n")
+    monkeypatch.setenv("ORDERTRACK_CONFIG", str(config))
+    return config
+
+
+@pytest.fixture
+def day(cli, broker, no_holidays):
+    return build(cli, broker)
+
+
+@pytest.fixture
+def root_crontab():
+    """A throw-away HOME; root's crontab saved as bytes and put back byte for byte after."""
+    cron_binary()
+    saved = subprocess.run(["crontab", "-l"], capture_output=True)
+    home = Path(tempfile.mkdtemp(prefix="ot-cron-"))
+    try:
+        yield home
+    finally:
+        if saved.returncode == 0:
+            subprocess.run(["crontab", "-"], input=saved.stdout, check=True)
+        else:
+            subprocess.run(["crontab", "-r"], capture_output=True)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def cron_home(root_crontab):
+    started = None if running_cron() else start_cron()
+    try:
+        yield root_crontab
+    finally:
+        if started is not None:
+            stop_cron(started)

@@ -264,8 +264,7 @@ class FakeAngel:
         )
 
 
-@pytest.fixture
-def angel(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAngel]:
+def running(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAngel]:
     """A running fake SmartAPI, with ordertrack configured to use it (no session stored)."""
     fake = FakeAngel()
     server = _Server(("127.0.0.1", 0), _Handler)

@@ -176,8 +176,7 @@ class FakeFyers:
         return Scripted(404, {"s": "error", "code": 404, "message": "Not found"})
 
 
-@pytest.fixture
-def fyers(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeFyers]:
+def running(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeFyers]:
     """A running fake Fyers, with ordertrack configured to use it (no token stored yet)."""
     fake = FakeFyers()
     server = _Server(("127.0.0.1", 0), _Handler)
@@ -198,16 +197,3 @@ def fyers(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeFyers]:
     yield fake
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture
-def fyers_login(cli, fyers: FakeFyers) -> FakeFyers:
-    """The fake Fyers with today's access token stored by `ordertrack broker login`."""
-    result = cli(
-        "broker",
-        "login",
-        f"{SECRETS['FYERS_REDIRECT_URL']}?s=ok&code=200"
-        f"&auth_code={fyers.auth_code()}&state=ordertrack",
-    )
-    assert result.code == 0, result.err
-    return fyers

@@ -142,8 +142,7 @@ class FakeKite:
                               "error_type": "GeneralException", "data": None})
 
 
-@pytest.fixture
-def kite(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKite]:
+def running(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKite]:
     """A running fake Kite, with ordertrack configured to use it (no token stored yet)."""
     fake = FakeKite()
     server = _Server(("127.0.0.1", 0), _Handler)
@@ -166,10 +165,3 @@ def kite(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKite]:
     server.server_close()
 
 
-@pytest.fixture
-def kite_login(cli, kite: FakeKite) -> FakeKite:
-    """The fake Kite with today's access token stored by `ordertrack broker login`."""
-    result = cli("broker", "login", f"https://example.com/?request_token={kite.request_token()}"
-                 "&action=login&status=success")
-    assert result.code == 0, result.err
-    return kite

@@ -275,8 +275,7 @@ class _Server(ThreadingHTTPServer):
         pass
 
 
-@pytest.fixture
-def kotak(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKotak]:
+def running(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKotak]:
     """A running fake Kotak Neo, with ordertrack configured to log in to it."""
     fake = FakeKotak()
     server = _Server(("127.0.0.1", 0), _Handler)

@@ -6,8 +6,6 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import pytest
-
 from tests.webhook_receiver import huge
 
 UUID = "5bf66975-d4c7-4bf5-bcc8-b8d8a82ea278"
@@ -43,7 +41,7 @@ class FakePing:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         fake: FakePing = self.server.fake  # type: ignore[attr-defined]
         fake.paths.append(self.path)
         if fake.delay:
@@ -64,8 +62,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def ping_server() -> Iterator[FakePing]:
+def running() -> Iterator[FakePing]:
     fake = FakePing().start()
     yield fake
     fake.stop()

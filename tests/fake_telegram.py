@@ -259,7 +259,7 @@ def form_fields(content_type: str, raw: bytes) -> dict[str, Any]:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         kind = self.headers.get("Content-Type") or ""
         try:
@@ -288,8 +288,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def telegram(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTelegram]:
+def running(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTelegram]:
     """The fake Bot API, with TELEGRAM_* pointing at it (one chat, 1001) and no real sleeping
     in the client's retry policy (the waits it asked for are in `sleeps`)."""
     fake = FakeTelegram().start()

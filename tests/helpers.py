@@ -1,10 +1,17 @@
 """Builders for Kotak Neo replies, shaped like broker-apis.md §4 and §9."""
 
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
+import time
 from itertools import count
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 _ns = count(1737536606366027474, 1000)
 
@@ -75,3 +82,38 @@ def unwrapped(out: str) -> str:
     """A terminal's output with each wrapped line joined back: doctor and events wrap long
     lines under their own text (indented), so a test reads one line per check or event."""
     return re.sub(r"\n +(?=\S)", " ", out)
+
+
+# ---- the real cron daemon (tests marked `cron`; root's crontab, see test_schedule_cron.py) ----
+
+EXECUTABLE = Path(os.path.abspath(sys.executable)).parent / "ordertrack"
+
+
+def cron_binary() -> str:
+    if os.geteuid() != 0:
+        pytest.skip("the real-cron test needs root (to write a crontab and start cron)")
+    if shutil.which("cron") is None:
+        if shutil.which("apt-get") is None:
+            pytest.skip("no cron and no apt-get to install it")
+        subprocess.run("apt-get install -y -qq cron || (apt-get update -qq && "
+                       "apt-get install -y -qq cron)", shell=True, check=True,
+                       capture_output=True, timeout=300)
+    return shutil.which("cron") or "/usr/sbin/cron"
+
+
+def running_cron() -> bool:
+    return subprocess.run(["pgrep", "-x", "cron"], capture_output=True).returncode == 0
+
+
+def start_cron() -> int:
+    subprocess.run([cron_binary()], check=True)
+    return int(subprocess.run(["pgrep", "-x", "-n", "cron"], capture_output=True,
+                              text=True).stdout.split()[0])
+
+
+def stop_cron(pid: int) -> None:
+    """SIGTERM, then wait until it is gone, so the next test does not see it dying."""
+    os.kill(pid, 15)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and running_cron():
+        time.sleep(0.1)

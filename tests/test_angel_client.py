@@ -8,22 +8,17 @@ import pytest
 from ordertrack.broker.angel import format as angel_format
 from ordertrack.core.models import BrokerState, Outcome, Side
 from ordertrack.errors import ExitCode
-from tests.fake_angel import (  # noqa: F401 (fixtures)
+from tests.fake_angel import (
     DETAILS,
     GARBAGE,
-    HOLDINGS,
     HTML_5XX,
     LOGIN,
     ORDERS,
-    POSITIONS,
     RATE_LIMIT,
     SECRETS,
     TOKENS,
     Scripted,
-    angel,
-    angel_row,
     fixture,
-    ok,
 )
 
 

@@ -6,12 +6,9 @@ their one column (broker_sessions.token / .sid), as Kotak's and Kite's."""
 import logging
 from pathlib import Path
 
-import pyotp
 import pytest
 
 from tests import fake_angel, fake_fyers
-from tests.fake_angel import angel  # noqa: F401 (fixture)
-from tests.fake_fyers import fyers  # noqa: F401 (fixture)
 from tests.fake_kotak import Scripted
 
 COMMANDS = (
@@ -35,7 +32,7 @@ def tokens_only_in_sessions(sql, tokens: set[str]) -> None:
                 assert table == "broker_sessions", table
 
 
-def test_no_angel_secret_in_any_output(cli, angel, db_path, sql, caplog, monkeypatch):  # noqa: F811
+def test_no_angel_secret_in_any_output(cli, angel, db_path, sql, caplog, monkeypatch):
     caplog.set_level(logging.DEBUG)
     secret = fake_angel.SECRETS
     said = f"{secret['ANGEL_PIN']} {secret['ANGEL_API_KEY']} {secret['ANGEL_TOTP_SECRET']}"
@@ -88,7 +85,7 @@ def test_no_angel_secret_in_any_output(cli, angel, db_path, sql, caplog, monkeyp
     tokens_only_in_sessions(sql, tokens)
 
 
-def test_no_fyers_secret_in_any_output(cli, fyers, db_path, sql, caplog, monkeypatch):  # noqa: F811
+def test_no_fyers_secret_in_any_output(cli, fyers, db_path, sql, caplog, monkeypatch):
     caplog.set_level(logging.DEBUG)
     secret = fake_fyers.SECRETS["FYERS_SECRET_KEY"]
     echo = {"s": "error", "code": -99, "message": f"bad request {secret}"}

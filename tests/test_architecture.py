@@ -110,3 +110,79 @@ def test_reconcile_job_runs_no_sql():
 
 def test_config_does_not_import_the_brokers():
     assert not {n for n in imported(PACKAGE / "config.py") if n.startswith("ordertrack.broker")}
+
+
+# ---- commands are thin (issue 24): the CLI parses, calls one jobs entry, renders, exits ----
+
+CLI_APP = PACKAGE / "cli" / "app.py"
+
+
+def ordertrack_modules(path: Path) -> set[str]:
+    """The project's modules a file imports, a `from package import module` counted as the
+    module (so `from ordertrack.jobs import commands` is ordertrack.jobs.commands)."""
+    found = set()
+    for name in imported(path):
+        if not name.startswith("ordertrack"):
+            continue
+        as_file = PACKAGE.parent / Path(*name.split("."))
+        if as_file.with_suffix(".py").is_file() or (as_file / "__init__.py").is_file():
+            found.add(name)
+    # `from ordertrack.x import name` also adds ordertrack.x; drop a package whose module is in
+    return {m for m in found if not any(o.startswith(f"{m}.") for o in found)
+            or m == "ordertrack"}
+
+
+def test_cli_app_reaches_no_store_broker_or_notifier():
+    bad = {n for n in imported(CLI_APP)
+           if n.startswith(("ordertrack.store", "ordertrack.broker", "ordertrack.notify"))}
+    assert bad == set()
+
+
+def test_cli_app_imports_few_modules_outside_cli():
+    outside = {m for m in ordertrack_modules(CLI_APP) if not m.startswith("ordertrack.cli")}
+    assert len(outside) <= 12, sorted(outside)
+
+
+def test_only_jobs_entries_start_a_broker_run():
+    callers = sorted(str(path.relative_to(PACKAGE)) for path in modules(PACKAGE)
+                     if re.search(r"\bbroker_run\(", path.read_text(encoding="utf-8"))
+                     and path.name != "runner.py")
+    assert callers == ["jobs/commands.py"]
+
+
+def test_schedule_files_are_written_by_jobs_schedule_alone():
+    source = CLI_APP.read_text(encoding="utf-8")
+    assert not re.findall(r"\.unlink\(|write_crontab|systemd_units|\.mkdir\(|write_text", source)
+
+
+# ---- one vocabulary (issue 24) ------------------------------------------------------------------
+
+
+def test_project_modules_are_imported_under_their_own_names():
+    """`store` meant store.orders in some files and store.reconcile in another: a module is
+    called by its own name (an `_job` suffix where a jobs entry shares a command's name)."""
+    renamed = []
+    for path in modules(PACKAGE):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ordertrack"):
+                renamed += [f"{path.relative_to(PACKAGE)}: {a.name} as {a.asname}"
+                            for a in node.names if a.asname in ("store", "registry", "runlog")]
+    assert renamed == []
+
+
+def test_errors_end_in_one_suffix_and_the_documented_old_names_still_work():
+    from ordertrack import errors
+
+    classes = [name for name, value in vars(errors).items() if isinstance(value, type)
+               and issubclass(value, Exception) and value.__name__ == name]
+    assert [n for n in classes if n.endswith("Problem")] == []
+    assert errors.UsageProblem is errors.UsageError
+    assert errors.DatabaseProblem is errors.DatabaseError
+
+
+def test_event_kinds_are_one_enum_beside_status():
+    from ordertrack.core.models import KINDS, EventKind
+    from ordertrack.store import feed
+
+    assert feed.KINDS == KINDS == tuple(EventKind)
+    assert not {n for n in imported(PACKAGE / "config.py") if n.startswith("ordertrack.store")}

@@ -795,9 +795,9 @@ def test_a_broken_character_in_a_stored_broker_row_is_shown_as_json(run_case, st
 
 def test_the_python_api_on_a_full_disk_raises_ordertracks_error(stored, db_path, monkeypatch):
     from ordertrack import api
-    from ordertrack.errors import DatabaseProblem
+    from ordertrack.errors import DatabaseError
 
-    with disk_full(monkeypatch, headroom=0), pytest.raises(DatabaseProblem) as caught:
+    with disk_full(monkeypatch, headroom=0), pytest.raises(DatabaseError) as caught:
         for n in range(2000):
             api.register_order("INFY", "buy", 1, order_id=f"FULL{n:05d}" + "9" * 30, tag="t" * 60,
                                db_path=db_path)

@@ -15,8 +15,6 @@ from ordertrack.broker.fyers import client as fyers_client
 from ordertrack.broker.fyers import format as fyers_format
 from ordertrack.core.models import Outcome
 from tests import fake_angel, fake_fyers
-from tests.fake_angel import angel  # noqa: F401 (fixture)
-from tests.fake_fyers import fyers  # noqa: F401 (fixture)
 
 # smartapi-python sets deprecated ssl options when a client is made: its noise, not ours
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -42,7 +40,7 @@ def smartapi(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     return smartConnect
 
 
-def test_smartapi_sdk_logs_in_and_reads_every_book_from_the_fake(angel, smartapi):  # noqa: F811
+def test_smartapi_sdk_logs_in_and_reads_every_book_from_the_fake(angel, smartapi):
     sdk = smartapi.SmartConnect(api_key=fake_angel.SECRETS["ANGEL_API_KEY"], root=angel.url)
     sdk._rootUrl = angel.url  # individual_order_details reads the class root, not `root`
     totp = pyotp.TOTP(fake_angel.SECRETS["ANGEL_TOTP_SECRET"]).now()
@@ -64,7 +62,7 @@ def test_smartapi_sdk_logs_in_and_reads_every_book_from_the_fake(angel, smartapi
     assert renewed["status"] is True and angel.refreshes == 1
 
 
-def test_ordertrack_sends_angel_what_the_sdk_sends(cli, angel, smartapi):  # noqa: F811
+def test_ordertrack_sends_angel_what_the_sdk_sends(cli, angel, smartapi):
     sdk = smartapi.SmartConnect(api_key=fake_angel.SECRETS["ANGEL_API_KEY"], root=angel.url)
     sdk.generateSession(
         fake_angel.SECRETS["ANGEL_CLIENT_CODE"],
@@ -96,14 +94,14 @@ def test_ordertrack_sends_angel_what_the_sdk_sends(cli, angel, smartapi):  # noq
 
 
 @pytest.fixture
-def fyers_sdk(monkeypatch: pytest.MonkeyPatch, fyers):  # noqa: F811
+def fyers_sdk(monkeypatch: pytest.MonkeyPatch, fyers):
     from fyers_apiv3 import fyersModel
 
     monkeypatch.setattr(fyersModel.Config, "API", fyers.base)
     return fyersModel
 
 
-def test_fyers_sdk_logs_in_and_reads_every_book_from_the_fake(fyers, fyers_sdk, tmp_path):  # noqa: F811
+def test_fyers_sdk_logs_in_and_reads_every_book_from_the_fake(fyers, fyers_sdk, tmp_path):
     secrets = fake_fyers.SECRETS
     session = fyers_sdk.SessionModel(
         client_id=secrets["FYERS_APP_ID"],
@@ -130,7 +128,7 @@ def test_fyers_sdk_logs_in_and_reads_every_book_from_the_fake(fyers, fyers_sdk, 
     assert fyers_format.positions(model.positions()).items[0].net_qty == 1
 
 
-def test_ordertrack_sends_fyers_what_the_sdk_sends(cli, fyers, fyers_sdk, tmp_path):  # noqa: F811
+def test_ordertrack_sends_fyers_what_the_sdk_sends(cli, fyers, fyers_sdk, tmp_path):
     secrets = fake_fyers.SECRETS
     session = fyers_sdk.SessionModel(
         client_id=secrets["FYERS_APP_ID"],

@@ -11,7 +11,7 @@ from freezegun import freeze_time
 from ordertrack.broker.kotak import format as kf
 from ordertrack.core.models import Outcome
 from ordertrack.timeutil import IST
-from tests.fake_kotak import ORDERS, POSITIONS, POSITIONS_V2, Scripted, kotak  # noqa: F401
+from tests.fake_kotak import ORDERS, POSITIONS, POSITIONS_V2, Scripted
 from tests.helpers import book, kotak_row
 
 FIXTURES = Path(__file__).parent / "fixtures" / "kotak"
@@ -196,9 +196,9 @@ def test_failing_history_expires_it_unconfirmed_with_one_alert_and_its_own_headi
     # Friday's order, settled by Monday's eod: listed there, counted on Friday (its day)
     assert [(r["order_id"], r["outcome"]) for r in summary["earlier"]] == [("1", "unconfirmed")]
     assert summary["unconfirmed"] == [] and summary["expired"] == [] and summary["placed"] == 0
-    from ordertrack.notify.messages import render
-    assert "Final state unconfirmed" in render("DAILY_SUMMARY", summary)
-    assert "Settled now, registered on an earlier trading day" in render("DAILY_SUMMARY", summary)
+    from ordertrack.notify.messages import plain_text
+    assert "Final state unconfirmed" in plain_text("DAILY_SUMMARY", summary)
+    assert "Settled now, registered on an earlier trading day" in plain_text("DAILY_SUMMARY", summary)
     from ordertrack.notify.messages import message
     assert "final state unconfirmed" in message("EXPIRED", alert)[0].plain.split("\n")[0]
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 import ordertrack
-from ordertrack.errors import ExitCode, UsageProblem
+from ordertrack.errors import ExitCode, UsageError
 
 LINES = "".join(json.dumps(o) + "\n" for o in (
     {"order_id": "101", "symbol": "INFY", "side": "buy", "qty": 10},
@@ -51,7 +51,7 @@ def test_registrations_share_one_connection_and_commit_each_order(db_path, monke
         for n in range(2, 50):
             assert orders.add("INFY", "buy", 10, order_id=str(n)) == "added"
         assert orders.add("INFY", "buy", 10, order_id="1") == "unchanged"
-        with pytest.raises(UsageProblem, match="other details"):
+        with pytest.raises(UsageError, match="other details"):
             orders.add("INFY", "buy", 11, order_id="1")
         assert orders.add("TCS", "sell", 1, tag="t") == "added"
     assert len(opened) == 1

@@ -10,7 +10,7 @@ import threading
 import time
 
 from ordertrack.errors import ExitCode
-from tests.fake_kotak import ORDERS, Scripted, kotak  # noqa: F401
+from tests.fake_kotak import ORDERS, Scripted
 from tests.helpers import book, kotak_row
 from tests.test_overlap import take_lock
 

@@ -5,7 +5,6 @@ them all in feed order once fixed."""
 
 import json
 import sys
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -14,24 +13,15 @@ from freezegun import freeze_time
 
 from ordertrack.errors import ExitCode
 from ordertrack.timeutil import IST
-from tests.fake_telegram import telegram  # noqa: F401 (fixture)
 from tests.helpers import kotak_row, unwrapped
-from tests.webhook_receiver import Receiver
+from tests.webhook_receiver import SECRET
 
-SECRET = "whsec-test-4f1c9a7e2b6d8035"
 HOOK = """import json, sys
 from pathlib import Path
 event = json.loads(sys.stdin.read())
 with open(Path(sys.argv[1]) / "hook.jsonl", "a") as out:
     out.write(json.dumps(event) + "\\n")
 """
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    found = Receiver(SECRET).start()
-    yield found
-    found.stop()
 
 
 def configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, webhook: str,

@@ -14,8 +14,7 @@ from freezegun import freeze_time
 
 from ordertrack.errors import ExitCode
 from ordertrack.jobs import unstarted
-from tests.fake_ping import ping_server  # noqa: F401 (fixture)
-from tests.fake_telegram import TOKEN, assert_no_token, telegram  # noqa: F401 (fixture)
+from tests.fake_telegram import TOKEN, assert_no_token
 from tests.test_overlap import take_lock
 
 NOW = "2026-12-07T04:00:02Z"  # 09:30:02 IST, a Monday

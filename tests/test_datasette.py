@@ -8,11 +8,10 @@ import pytest
 
 from ordertrack.timeutil import IST, to_db
 from tests.report_day import HOSTILE, build
-from tests.test_report import no_holidays  # noqa: F401 (fixture)
 
 
 @pytest.fixture
-def metadata(cli, broker, no_holidays):  # noqa: F811
+def metadata(cli, broker, no_holidays):
     build(cli, broker)
     result = cli("datasette-metadata")
     assert result.code == 0, result.err

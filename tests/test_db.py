@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ordertrack.errors import DatabaseProblem, ExitCode
+from ordertrack.errors import DatabaseError, ExitCode
 from ordertrack.store.db import open_db
 from ordertrack.store.migrations import MIGRATIONS
 
@@ -75,7 +75,7 @@ def test_database_from_a_newer_ordertrack_is_refused_and_kept(cli, db_path, sql)
 def test_someone_elses_sqlite_database_is_refused(db_path):
     with sqlite3.connect(db_path) as conn:
         conn.execute("CREATE TABLE recipes (name TEXT)")
-    with pytest.raises(DatabaseProblem, match="not an ordertrack one"):
+    with pytest.raises(DatabaseError, match="not an ordertrack one"):
         open_db(db_path)
 
 

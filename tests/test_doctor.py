@@ -3,7 +3,6 @@ alone, is the one line that says PROBLEM with its fix (exit 3)."""
 
 import json
 import os
-import re
 import socket
 import time
 from email.utils import formatdate
@@ -15,8 +14,7 @@ from ordertrack.jobs import schedule
 from ordertrack.store.db import open_db
 from tests import fake_telegram as fake
 from tests.fake_host import fake_host
-from tests.fake_ping import UUID, ping_server  # noqa: F401 (fixture)
-from tests.fake_telegram import telegram  # noqa: F401 (fixture)
+from tests.fake_ping import UUID
 from tests.helpers import kotak_row, unwrapped
 
 RUN_SETTINGS = ("ORDERTRACK_", "KOTAK_", "KITE_", "ANGEL_", "FYERS_", "TELEGRAM_")

@@ -222,7 +222,7 @@ def test_eod_table_output(cli, broker, no_holidays):
     assert "integrity ok" in out
 
 
-from tests.fake_telegram import error, telegram  # noqa: E402,F401 (fixture)
+from tests.fake_telegram import error  # noqa: E402 (the tests below use it)
 
 
 def test_eod_delivers_the_summary_at_once(cli, broker, telegram, no_holidays):
@@ -331,8 +331,8 @@ def test_a_good_eod_after_a_failed_one_is_sent_as_corrected_once(cli, broker, sq
     assert (first, second) == ("summary:2026-11-23:incomplete", "summary:2026-11-23:final")
     assert not incomplete["complete"] and not incomplete["corrected"]
     assert final["complete"] and final["corrected"]
-    from ordertrack.notify.messages import render
-    assert render("DAILY_SUMMARY", final).startswith("Daily summary Mon 23 Nov 2026 (corrected)\nCorrected:")
+    from ordertrack.notify.messages import plain_text
+    assert plain_text("DAILY_SUMMARY", final).startswith("Daily summary Mon 23 Nov 2026 (corrected)\nCorrected:")
 
 
 # ---- backups (issue 12, items 2 and 3) ----------------------------------------------------
@@ -433,13 +433,13 @@ def test_an_eod_before_six_does_not_count_as_that_days_eod(cli, broker, no_holid
 
 
 def test_eod_exits_with_the_database_problem_first_then_the_broker_then_delivery():
-    from ordertrack.errors import BrokerUnavailable, DatabaseProblem, Undelivered
+    from ordertrack.errors import BrokerUnavailable, DatabaseError, Undelivered
     from ordertrack.jobs.eod import EodResult
 
     undelivered = Undelivered("1 notification kept")
     result = EodResult("2026-11-27", True, integrity="page 3 is bad", backup_error="full disk",
                        broker_error="timeout")
-    assert isinstance(result.failure(undelivered), DatabaseProblem)
+    assert isinstance(result.failure(undelivered), DatabaseError)
     assert "integrity check failed: page 3 is bad" in result.failure(undelivered).message
     result.integrity = "ok"
     assert result.failure(undelivered).message == "full disk"

@@ -10,8 +10,8 @@ import pytest
 from freezegun import freeze_time
 
 from ordertrack import api
-from ordertrack.errors import UsageProblem
-from ordertrack.store import events as feed
+from ordertrack.errors import UsageError
+from ordertrack.store import feed
 from ordertrack.store.migrations import MIGRATIONS
 from ordertrack.timeutil import IST
 from tests.helpers import kotak_row
@@ -145,7 +145,7 @@ def test_every_kind_is_documented_and_an_unknown_one_refused(cli, day):
     assert {e["kind"] for e in events(cli)} <= set(feed.KINDS)
     result = cli("events", "--kind", "EXECUTED,FILLED")
     assert result.code == 2 and "unknown event kind FILLED" in result.err
-    with pytest.raises(UsageProblem):
+    with pytest.raises(UsageError):
         api.events(kinds=["filled"])
 
 
@@ -191,7 +191,7 @@ def test_rows_recorded_before_the_feed_join_it_in_time_order(tmp_path):
 def test_api_since_and_limit_beyond_sqlites_integers_are_a_value_error(fresh_db, since, limit):
     with pytest.raises(ValueError, match=r"(since|limit) must be a whole number") as caught:
         api.events(since=since, limit=limit)
-    assert isinstance(caught.value, UsageProblem) and "\n" not in str(caught.value)
+    assert isinstance(caught.value, UsageError) and "\n" not in str(caught.value)
 
 
 def test_api_track_symbol_bounds_its_quantity(fresh_db):

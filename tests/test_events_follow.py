@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ordertrack.store import events as feed
+from ordertrack.store import feed
 
 
 @pytest.fixture

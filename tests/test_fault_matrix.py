@@ -44,9 +44,8 @@ from tests.fake_kotak import (
     TEST_POLICY,
     Scripted,
     ist,
-    kotak,  # noqa: F401 (fixture)
 )
-from tests.fake_telegram import TOKEN, telegram  # noqa: F401 (fixture)
+from tests.fake_telegram import TOKEN
 from tests.helpers import NO_DATA, kotak_row
 
 KOTAK, TELEGRAM = "Kotak", "Telegram"

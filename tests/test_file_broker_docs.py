@@ -9,7 +9,6 @@ from freezegun import freeze_time
 
 from ordertrack.errors import ExitCode
 from ordertrack.timeutil import IST
-from tests.fake_telegram import telegram  # noqa: F401 (fixture)
 
 DOC = Path(__file__).parent.parent / "docs" / "file-broker.md"
 

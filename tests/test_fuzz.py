@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from ordertrack.broker import rows as broker_rows
 from ordertrack.broker.kotak import format as kf
 from ordertrack.core.models import BrokerOrder, Holding, Outcome, Position, Side
-from ordertrack.notify.messages import DUPLICATE_NOTE, Part, message, render, setup_check, units
+from ordertrack.notify.messages import DUPLICATE_NOTE, Part, message, plain_text, setup_check, units
 from tests.fake_telegram import visible_text
 
 FUZZ = settings(max_examples=300, deadline=None,
@@ -306,7 +306,7 @@ def check_parts(parts: list[Part]) -> None:
                        "reason": "<b>&amp;</b> " * 2000}), None)
 def test_every_notification_renders_escaped_and_fits(notification, at):
     kind, payload = notification
-    assert isinstance(render(kind, payload), str)
+    assert isinstance(plain_text(kind, payload), str)
     check_parts(message(kind, payload, at))
 
 

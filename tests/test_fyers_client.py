@@ -10,7 +10,7 @@ from ordertrack.broker.fyers import client as fyers_client
 from ordertrack.broker.fyers import format as fyers_format
 from ordertrack.core.models import BrokerState, Outcome, Side
 from ordertrack.errors import ExitCode
-from tests.fake_fyers import (  # noqa: F401 (fixtures)
+from tests.fake_fyers import (
     GARBAGE,
     HOLDINGS,
     HTML_5XX,
@@ -20,8 +20,6 @@ from tests.fake_fyers import (  # noqa: F401 (fixtures)
     VALIDATE,
     Scripted,
     fixture,
-    fyers,
-    fyers_login,
 )
 
 

@@ -20,8 +20,7 @@ from ordertrack.store import locks
 from ordertrack.store.db import open_db
 from ordertrack.timeutil import UTC, to_db
 from tests import fake_telegram as tg
-from tests.fake_kotak import ist, kotak  # noqa: F401 (fixture)
-from tests.fake_telegram import telegram  # noqa: F401 (fixture)
+from tests.fake_kotak import ist
 from tests.helpers import kotak_row
 
 NOW = ist("2026-11-25 10:00")  # a Wednesday, in session

@@ -1,9 +1,10 @@
 """Overdue detection (pure) and the cron installer."""
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from ordertrack.core import health
 from ordertrack.core.health import eod_overdue, verify_overdue
 from ordertrack.core.trading_calendar import Calendar
 from ordertrack.timeutil import IST
@@ -47,3 +48,25 @@ def test_a_year_past_the_built_in_holidays_is_flagged_until_configured():
     late = calendar_gap(ist(2027, 1, 4, 10, 0), Calendar())
     assert late is not None and "2027" in late.text and late.key == "calendar:2027"
     assert calendar_gap(ist(2027, 1, 4, 10, 0), Calendar(frozenset({date(2027, 1, 26)}))) is None
+
+
+# ---- the report's run-health slots take their rule from here (issue 24) ----------------------
+
+
+@pytest.mark.parametrize(("runs", "minutes_after_due", "first_run_before", "state"), [
+    ([("failed", 7), ("ok", 0)], 5, True, "ok"),
+    ([("failed", 4)], 5, True, "broker"),
+    ([("running", None)], 5, True, "running"),
+    ([("crashed", 1)], 5, True, "failed"),
+    ([], -5, True, "upcoming"),
+    ([], 5, True, "missed"),
+    ([], 5, False, "before"),
+])
+def test_a_scheduled_slot_is_missed_by_the_overdue_alerts_own_rule(runs, minutes_after_due,
+                                                                    first_run_before, state):
+    due = datetime(2026, 12, 1, 10, 15, tzinfo=UTC)
+    first_run = due - timedelta(days=1) if first_run_before else due + timedelta(hours=1)
+    now = due + timedelta(minutes=minutes_after_due)
+    assert health.slot_state(runs, now, due, first_run) == state
+    if not runs and now >= due:
+        assert (state == "missed") == health.was_due(due, first_run)

@@ -20,7 +20,7 @@ class Script(BaseHTTPRequestHandler):
     hits = 0
     drip = 0.0  # seconds between the body's bytes
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         type(self).hits += 1
         status, headers, body, delay = self.replies.pop(0) if self.replies else (200, {}, b"{}", 0)
         time.sleep(delay)
@@ -117,7 +117,7 @@ class Cut(BaseHTTPRequestHandler):
 
     hits = 0
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         type(self).hits += 1
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.close_connection = True

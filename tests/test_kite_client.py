@@ -5,7 +5,7 @@ import json
 import pytest
 
 from ordertrack.errors import ExitCode
-from tests.fake_kite import (  # noqa: F401 (fixtures)
+from tests.fake_kite import (
     ACCESS_TOKEN_PREFIX,
     GARBAGE,
     HOLDINGS,
@@ -16,8 +16,6 @@ from tests.fake_kite import (  # noqa: F401 (fixtures)
     SESSION,
     TOKEN_EXCEPTION,
     Scripted,
-    kite,
-    kite_login,
     kite_row,
     ok,
 )

@@ -3,8 +3,6 @@ check passes."""
 
 import json
 
-from tests.fake_kite import kite, kite_login  # noqa: F401 (fixtures)
-
 
 def broker_check(cli) -> dict:
     data = json.loads(cli("doctor", "--json").out)

@@ -15,7 +15,6 @@ from tests.fake_kite import (
     SESSION,
     TOKEN_EXCEPTION,
     Scripted,
-    kite,  # noqa: F401 (fixture)
 )
 
 COMMANDS = (("verify",), ("reconcile",), ("eod",), ("broker", "check"),

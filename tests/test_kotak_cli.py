@@ -21,9 +21,8 @@ from tests.fake_kotak import (
     SESSION_EXPIRED,
     SLOW,
     VALIDATE,
-    Scripted,  # noqa: F401
+    Scripted,
     ist,
-    kotak,  # noqa: F401 (fixture)
 )
 from tests.helpers import NO_DATA, book, kotak_row
 from tests.webhook_receiver import bomb

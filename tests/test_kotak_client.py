@@ -11,7 +11,7 @@ from ordertrack.broker.kotak.client import KotakClient
 from ordertrack.config import load
 from ordertrack.core.models import Outcome
 from ordertrack.store.db import open_db
-from tests.fake_kotak import HISTORY, TRADES, FakeKotak, Scripted, kotak  # noqa: F401
+from tests.fake_kotak import HISTORY, TRADES, FakeKotak, Scripted
 from tests.helpers import kotak_row
 
 

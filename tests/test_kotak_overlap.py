@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.fake_kotak import LOGIN, kotak  # noqa: F401
+from tests.fake_kotak import LOGIN
 
 
 def start(*args: str) -> subprocess.Popen[str]:

@@ -19,11 +19,10 @@ from tests.fake_kotak import (
     LOGIN,
     MOBILE,
     ORDERS,
-    SESSION_EXPIRED,  # noqa: F401
+    SESSION_EXPIRED,
     SLOW,
     TEST_POLICY,
     Scripted,
-    kotak,  # noqa: F401 (fixture)
 )
 
 WRONG = {"KOTAK_MPIN": "771133", "KOTAK_UCC": "UCCWRONG9", "KOTAK_MOBILE": "9000011111",

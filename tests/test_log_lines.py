@@ -63,3 +63,24 @@ def test_ordertrack_output_decides_explicitly(cli, monkeypatch):
     monkeypatch.setenv("ORDERTRACK_OUTPUT", "log")
     cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "100")
     assert cli("pending", "list").out.startswith("20")
+
+
+# ---- warnings from below the CLI go through its `warn` (issue 24) ----------------------------
+
+
+def test_a_database_mended_on_opening_says_so_in_a_log_line(cli, log_mode, db_path):
+    cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "100")
+    db_path.chmod(0o644)
+    with freeze_time(NOW):
+        result = cli("pending", "list")
+    assert result.err == (f"2026-12-07T09:30:02+05:30 pending ordertrack: database {db_path} was "
+                          "readable by others (mode 0644); made it owner-only (0600)\n")
+
+
+def test_the_kotak_login_host_fallback_says_so_in_a_log_line(cli, log_mode, kotak):
+    kotak.send_base_url = False
+    cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "100")
+    result = cli("verify")
+    [line] = [line for line in result.err.splitlines() if "baseUrl" in line]
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+05:30 verify ordertrack: Kotak Neo's login "
+                    r"reply had no usable baseUrl; using the login host 127\.0\.0\.1", line), line

@@ -22,7 +22,7 @@ from ordertrack.store import outbox
 from ordertrack.store.db import open_db, transaction
 from ordertrack.timeutil import utcnow
 from tests import fake_telegram as fake
-from tests.fake_telegram import TOKEN, telegram  # noqa: F401 (fixture)
+from tests.fake_telegram import TOKEN
 from tests.helpers import kotak_row
 
 # ---- the rules, as pure functions ------------------------------------------------------------

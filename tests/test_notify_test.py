@@ -6,7 +6,7 @@ import pytest
 
 from ordertrack.errors import ExitCode
 from tests import fake_telegram as fake
-from tests.fake_telegram import TOKEN, telegram  # noqa: F401 (fixture)
+from tests.fake_telegram import TOKEN
 
 
 def test_a_working_set_up_gets_a_real_test_message_in_every_chat(cli, telegram, monkeypatch):

@@ -22,7 +22,7 @@ from ordertrack.store.report_data import Period
 from ordertrack.timeutil import IST, to_db
 from tests.helpers import kotak_row
 from tests.report_day import DAY, Page, add, build, ist
-from tests.test_report import day, no_holidays, report  # noqa: F401 (fixtures)
+from tests.test_report import report
 
 OUTCOME_TILES = ("executed", "partially_filled", "rejected", "cancelled", "expired",
                  "unconfirmed", "still_pending")
@@ -96,7 +96,7 @@ REASON = "RMS:Margin Exceeds for TCS"
 
 
 def test_an_order_filled_in_part_then_in_full_counts_once(cli, broker, tmp_path,
-                                                          no_holidays):  # noqa: F811
+                                                          no_holidays):
     with freeze_time(ist(2026, 12, 1, 9, 20)) as clock:
         for oid, symbol, qty in (("1", "INFY", 10), ("2", "TCS", 5), ("3", "ITC", 3)):
             add(cli, oid, symbol, qty)
@@ -121,7 +121,7 @@ def test_an_order_filled_in_part_then_in_full_counts_once(cli, broker, tmp_path,
 
 
 def test_still_open_now_counts_every_open_order_not_the_last_days(cli, broker, tmp_path,
-                                                                    no_holidays):  # noqa: F811
+                                                                    no_holidays):
     """An order registered after Friday's close belongs to Monday: Friday's report says so
     in the count of what is open now (a new-user run saw "Still open now: 0" with 8 open)."""
     broker.orders()
@@ -145,7 +145,7 @@ def test_the_timeline_spans_the_session(cli, tmp_path, day):
 
 
 def test_the_timeline_collapses_nights_and_weekends(cli, broker, tmp_path,
-                                                    no_holidays):  # noqa: F811
+                                                    no_holidays):
     broker.orders()
     with freeze_time(ist(2026, 12, 4, 15, 0)) as clock:  # Friday
         add(cli, "1", "INFY", 10)
@@ -244,7 +244,7 @@ def test_outcome_counts_add_up_to_placed_and_match_the_summary(tmp_path, orders,
 
 
 def test_missed_runs_start_at_the_first_run_and_count_a_weekend_eod(cli, db_path, fresh_db,
-                                                                    no_holidays):  # noqa: F811
+                                                                    no_holidays):
     metadata = json.loads(cli("datasette-metadata").out)
     sql = metadata["databases"]["ordertrack"]["queries"]["missed_runs"]["sql"]
     today = datetime.now(IST).date()  # SQLite's 'now' is not frozen
@@ -291,7 +291,7 @@ def test_the_demo_on_a_sunday_plays_the_last_trading_day(cli, tmp_path):
 
 
 def test_bidi_characters_in_a_reason_are_visible_escapes_in_the_report(cli, broker, tmp_path,
-                                                                       no_holidays):  # noqa: F811
+                                                                       no_holidays):
     reason = "RMS:\u202eLIAF\u202c margin \u200fshort\u2066x\u2069"
     with freeze_time(ist(2026, 12, 1, 9, 20)) as clock:
         add(cli, "1", "TCS", 5)
@@ -304,7 +304,7 @@ def test_bidi_characters_in_a_reason_are_visible_escapes_in_the_report(cli, brok
     assert r"RMS:\u202eLIAF\u202c margin \u200fshort\u2066x\u2069" in text
 
 
-def test_build_fixture_still_agrees(cli, broker, tmp_path, no_holidays):  # noqa: F811
+def test_build_fixture_still_agrees(cli, broker, tmp_path, no_holidays):
     """The report day's eod summary, its report and status --json say the same numbers."""
     eod = build(cli, broker)
     with freeze_time(ist(2026, 12, 1, 18, 5)):

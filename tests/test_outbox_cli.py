@@ -6,7 +6,6 @@ import pytest
 
 from ordertrack.errors import ExitCode
 from tests import fake_telegram as fake
-from tests.fake_telegram import telegram  # noqa: F401 (fixture)
 from tests.helpers import kotak_row
 
 

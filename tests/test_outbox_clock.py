@@ -9,7 +9,6 @@ from ordertrack.errors import ExitCode
 from ordertrack.notify.policy import MAX_BACKOFF, backoff
 from ordertrack.timeutil import IST
 from tests import fake_telegram as fake
-from tests.fake_telegram import telegram  # noqa: F401 (fixture)
 from tests.helpers import kotak_row
 
 AHEAD = datetime(2027, 11, 23, 10, 0, tzinfo=IST)  # the clock a year ahead

@@ -6,7 +6,7 @@ import pytest
 from freezegun import freeze_time
 
 import ordertrack
-from ordertrack.errors import ExitCode, UsageProblem
+from ordertrack.errors import ExitCode, UsageError
 
 ADD = ("pending", "add", "250122000700111", "--symbol", "INFY-EQ", "--side", "buy",
        "--qty", "100", "--price", "1850")
@@ -225,7 +225,7 @@ def test_import_cannot_be_mixed_with_order_options(cli, tmp_path):
 def test_python_api_uses_the_same_rules(db_path, sql):
     assert ordertrack.register_order("INFY-EQ", "buy", 10, order_id="9") == "added"
     assert ordertrack.register_order("INFY", "BUY", 10, order_id="9") == "unchanged"
-    with pytest.raises(UsageProblem, match="other details"):
+    with pytest.raises(UsageError, match="other details"):
         ordertrack.register_order("INFY", "buy", 11, order_id="9")
     assert ordertrack.track_symbol("TCS", 5) == "added"
     assert sql("SELECT symbol, qty FROM orders") == [("INFY", 10)]
@@ -235,7 +235,7 @@ def test_python_api_uses_the_same_rules(db_path, sql):
 def test_python_api_refuses_naive_datetimes(db_path):
     """Peer bug: naive and aware datetimes compared in staleness checks."""
     from datetime import datetime
-    with pytest.raises(UsageProblem, match="timezone-aware"):
+    with pytest.raises(UsageError, match="timezone-aware"):
         ordertrack.register_order("INFY", "buy", 1, placed_at=datetime(2026, 1, 1, 10, 0))
 
 
@@ -291,3 +291,19 @@ def test_non_ascii_letters_are_refused_not_folded(cli, sql):
     result = cli("pending", "add", "1", "--symbol", "straße", "--side", "buy", "--qty", "1")
     assert result.code == ExitCode.USAGE and "invalid symbol" in result.err
     assert sql("SELECT count(*) FROM orders") == [(0,)]
+
+
+def test_the_engine_and_the_api_build_a_new_order_directly_checked_as_a_file_line_is():
+    """register_order builds the NewOrder itself (its order id visible to mypy), by the same
+    checks a file line goes through (issue 24)."""
+    from datetime import UTC, datetime
+
+    from ordertrack.jobs import register
+
+    now = datetime(2026, 12, 1, 5, 0, tzinfo=UTC)
+    fields = {"order_id": " 261201000000001 ", "symbol": "infy", "side": "buy", "qty": "10",
+              "price": "1520.5", "amo": "true", "placed_at": None, "tag": None}
+    built = register.new_order(now, **fields)
+    assert built == register.validate(fields, now)
+    assert (built.order_id, built.symbol, built.side, built.qty, built.price, built.amo) == (
+        "261201000000001", "INFY", "BUY", 10, 1520.5, True)

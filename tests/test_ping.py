@@ -9,7 +9,7 @@ from freezegun import freeze_time
 
 from ordertrack.errors import ExitCode
 from ordertrack.notify import ping
-from tests.fake_ping import UUID, ping_server  # noqa: F401 (fixture)
+from tests.fake_ping import UUID
 from tests.helpers import kotak_row
 
 NOW = "2026-12-07T04:00:02Z"  # 09:30:02 IST, a Monday

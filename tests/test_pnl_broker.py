@@ -19,8 +19,8 @@ from ordertrack.core import pnl
 from ordertrack.core.models import Outcome, Side
 from ordertrack.store.db import open_db
 from tests.fake_kite import SECRETS as KITE_SECRETS
-from tests.fake_kite import FakeKite, kite, kite_login, ok  # noqa: F401
-from tests.fake_kotak import TRADES, FakeKotak, Scripted, kotak  # noqa: F401
+from tests.fake_kite import FakeKite, ok
+from tests.fake_kotak import TRADES, FakeKotak, Scripted
 from tests.helpers import NO_DATA
 
 FIXTURES = Path(__file__).parent / "fixtures" / "kotak"

@@ -12,7 +12,7 @@ from freezegun import freeze_time
 
 from ordertrack.errors import ExitCode
 from ordertrack.timeutil import IST
-from tests.fake_kotak import TRADES, FakeKotak, kotak  # noqa: F401
+from tests.fake_kotak import TRADES, FakeKotak
 from tests.helpers import NO_DATA, BrokerFiles, kotak_row
 
 
@@ -256,9 +256,9 @@ def test_the_summary_says_when_the_broker_disagrees(cli, broker, config, sql) ->
     assert summary["pnl"]["mismatches"] == [
         "INFY: the broker holds 20, the fills ordertrack knows leave 10"
     ]
-    from ordertrack.notify.messages import render
+    from ordertrack.notify.messages import plain_text
 
-    text = render("DAILY_SUMMARY", summary)
+    text = plain_text("DAILY_SUMMARY", summary)
     assert text.count("P&L check: INFY") == 1
     monday = json.loads(
         sql("SELECT payload FROM outbox WHERE key = 'summary:2026-11-23:final'")[0][0]
@@ -278,9 +278,9 @@ def test_a_trade_book_eod_cannot_read_is_said_in_the_summary(cli, broker, config
         summary = ok(cli, "eod", "--json")["summary"]
     assert summary["pnl"]["realised"] == 40.0  # the order book's average, the fallback
     assert "trades.json is not valid JSON" in summary["pnl"]["problem"]
-    from ordertrack.notify.messages import render
+    from ordertrack.notify.messages import plain_text
 
-    assert "P&L uses the order book's prices where fills are missing" in render(
+    assert "P&L uses the order book's prices where fills are missing" in plain_text(
         "DAILY_SUMMARY", summary)
 
 

@@ -246,7 +246,6 @@ def test_manual_trades_count_in_the_daily_summary(cli, account, tmp_path, monkey
     assert data["summary"]["manual_trades"] == 1
 
 
-from tests.fake_telegram import telegram  # noqa: E402,F401 (fixture)
 
 
 def test_reconcile_delivers_manual_trade_alerts(cli, account, telegram):

@@ -228,13 +228,13 @@ def test_duplicates_and_losses_at_telegram_are_caught(one_verify):
 def test_webhook_losses_and_unexplained_repeats_are_caught(one_verify):
     """The webhook count by Idempotency-Key, on a receiver log made up by hand."""
     from ordertrack.notify.webhook import body_of
-    from ordertrack.store import events
+    from ordertrack.store import feed
     from ordertrack.store.db import open_db
 
     db_path = one_verify[0]
     db = open_db(db_path)
     try:
-        everything = events.since(db)
+        everything = feed.since(db)
     finally:
         db.close()
     got = [{"key": str(e["id"]), "body": body_of(e).decode(), "signed": True}

@@ -16,9 +16,7 @@ from rich.console import Console
 
 from ordertrack.cli import render
 from tests import fake_telegram as fake
-from tests.fake_telegram import telegram  # noqa: F401 (fixture)
 from tests.helpers import kotak_row
-from tests.test_schedule import env_file, fake_crontab  # noqa: F401 (fixtures)
 
 WIDTHS = (60, 80, 120)
 OID, OID2 = "261130000012345", "261130000067890"
@@ -224,7 +222,7 @@ def _json(cli: Callable[..., Any], *args: str) -> Any:
 
 
 @pytest.fixture
-def busy_day(cli, broker, telegram, monkeypatch):  # noqa: F811 (fixture)
+def busy_day(cli, broker, telegram, monkeypatch):
     """15-digit Kotak ids, an option symbol, a long rejection reason, a chat that blocked the
     bot (a long delivery error), a tracked symbol."""
     monkeypatch.setenv("TELEGRAM_CHAT_ID", "1001,-1002233445566")

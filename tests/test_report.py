@@ -8,20 +8,7 @@ import pytest
 from freezegun import freeze_time
 
 from ordertrack.jobs.report import HEADINGS
-from tests.report_day import DAY, HOSTILE, Page, build, ist
-
-
-@pytest.fixture
-def no_holidays(tmp_path, monkeypatch):
-    config = tmp_path / "ordertrack.toml"
-    config.write_text("[calendar]\nnse_holidays = false\n")
-    monkeypatch.setenv("ORDERTRACK_CONFIG", str(config))
-    return config
-
-
-@pytest.fixture
-def day(cli, broker, no_holidays):
-    return build(cli, broker)
+from tests.report_day import DAY, HOSTILE, Page, ist
 
 
 def report(cli, tmp_path, *args):

@@ -13,7 +13,6 @@ from freezegun import freeze_time
 
 from ordertrack.jobs.report import HEADINGS
 from tests.report_day import DAY, build, ist
-from tests.test_report import no_holidays  # noqa: F401 (fixture)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
@@ -73,7 +72,7 @@ def pixels(png: bytes) -> tuple[int, int, list[list[bytes]]]:
 
 
 @pytest.fixture
-def page(cli, broker, no_holidays, tmp_path):  # noqa: F811
+def page(cli, broker, no_holidays, tmp_path):
     build(cli, broker)
     out = tmp_path / "report.html"
     with freeze_time(ist(2026, 12, 1, 18, 5)):

@@ -9,7 +9,7 @@ import pytest
 from freezegun import freeze_time
 
 from ordertrack.errors import ExitCode
-from tests.fake_telegram import NOT_FOUND_ECHO, assert_no_token, error, telegram  # noqa: F401
+from tests.fake_telegram import NOT_FOUND_ECHO, assert_no_token, error
 from tests.report_day import DAY, build, ist
 
 
@@ -62,7 +62,7 @@ def test_keep_0_writes_no_report(cli, broker, settings, db_path):
 
 
 def test_a_weekend_eod_leaves_the_closed_days_page_and_sends_it_no_second_time(
-        cli, broker, settings, db_path, telegram):  # noqa: F811
+        cli, broker, settings, db_path, telegram):
     settings("[report]\ntelegram = true\n")
     broker.orders()
     with freeze_time(ist(2026, 12, 4, 18, 0)):  # Friday

@@ -15,13 +15,12 @@ from ordertrack.errors import ExitCode
 from ordertrack.store import maintenance
 from ordertrack.store.db import open_db
 from ordertrack.timeutil import IST, to_db, utcnow
-from tests.fake_telegram import telegram  # noqa: F401 (fixture)
 from tests.helpers import kotak_row
-from tests.test_channels import SECRET, receiver  # noqa: F401 (fixture)
+from tests.webhook_receiver import SECRET
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "scripts"))
-from bench_eod import build  # noqa: E402 (the year-long benchmark database)
-from bench_retention import deliveries as year_of_deliveries  # noqa: E402
+from bench_eod import build
+from bench_retention import deliveries as year_of_deliveries
 
 KEPT_WHOLE = ("orders", "events", "feed")
 DELIVERY_TABLES = ("outbox", "deliveries", "webhook_deliveries")

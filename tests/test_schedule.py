@@ -100,30 +100,6 @@ def test_systemd_units_carry_the_ist_zone_and_persistent_eod():
 # ---- the CLI, against a fake crontab ---------------------------------------------------------
 
 
-@pytest.fixture
-def fake_crontab(tmp_path, monkeypatch):
-    store = tmp_path / "crontab.txt"
-    fake = tmp_path / "bin" / "crontab"
-    fake.parent.mkdir()
-    fake.write_text(f'#!/bin/sh\nif [ "$1" = "-l" ]; then cat {store} 2>/dev/null || '
-                    f'{{ echo "no crontab for you" >&2; exit 1; }}; else cat > {store}; fi\n')
-    fake.chmod(0o755)
-    monkeypatch.setenv("ORDERTRACK_CRONTAB", str(fake))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("TZ", "UTC")
-    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
-    return store
-
-
-@pytest.fixture
-def env_file(tmp_path):
-    path = tmp_path / "home" / ".config" / "ordertrack" / "env"
-    path.parent.mkdir(parents=True)
-    path.write_text(f"ORDERTRACK_DB={tmp_path / 'data' / 'ot.db'}\n")
-    path.chmod(0o600)
-    return path
-
-
 def test_install_is_idempotent_and_leaves_the_rest_alone(cli, fake_crontab, env_file, tmp_path):
     fake_crontab.write_text("MAILTO=me\n5 4 * * * backup.sh\n")
     for _ in range(2):

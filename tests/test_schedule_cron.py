@@ -9,78 +9,17 @@ cron itself runs the job with its own bare environment. Only the schedule fields
 (to every minute); the command is the installed one, byte for byte.
 """
 
-import os
 import re
-import shutil
 import sqlite3
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import BrokerFiles
+from tests.helpers import EXECUTABLE, BrokerFiles, running_cron, start_cron, stop_cron
 
 pytestmark = pytest.mark.cron
-EXECUTABLE = Path(os.path.abspath(sys.executable)).parent / "ordertrack"
-
-
-def _cron_binary() -> str:
-    if os.geteuid() != 0:
-        pytest.skip("the real-cron test needs root (to write a crontab and start cron)")
-    if shutil.which("cron") is None:
-        if shutil.which("apt-get") is None:
-            pytest.skip("no cron and no apt-get to install it")
-        subprocess.run("apt-get install -y -qq cron || (apt-get update -qq && "
-                       "apt-get install -y -qq cron)", shell=True, check=True,
-                       capture_output=True, timeout=300)
-    return shutil.which("cron") or "/usr/sbin/cron"
-
-
-def _running_cron() -> bool:
-    return subprocess.run(["pgrep", "-x", "cron"], capture_output=True).returncode == 0
-
-
-@pytest.fixture
-def root_crontab():
-    """A throw-away HOME; root's crontab saved as bytes and put back byte for byte after."""
-    _cron_binary()
-    saved = subprocess.run(["crontab", "-l"], capture_output=True)
-    home = Path(tempfile.mkdtemp(prefix="ot-cron-"))
-    try:
-        yield home
-    finally:
-        if saved.returncode == 0:
-            subprocess.run(["crontab", "-"], input=saved.stdout, check=True)
-        else:
-            subprocess.run(["crontab", "-r"], capture_output=True)
-        shutil.rmtree(home, ignore_errors=True)
-
-
-def _start_cron() -> int:
-    subprocess.run([_cron_binary()], check=True)
-    return int(subprocess.run(["pgrep", "-x", "-n", "cron"], capture_output=True,
-                              text=True).stdout.split()[0])
-
-
-def _stop_cron(pid: int) -> None:
-    """SIGTERM, then wait until it is gone, so the next test does not see it dying."""
-    os.kill(pid, 15)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and _running_cron():
-        time.sleep(0.1)
-
-
-@pytest.fixture
-def cron_home(root_crontab):
-    started = None if _running_cron() else _start_cron()
-    try:
-        yield root_crontab
-    finally:
-        if started is not None:
-            _stop_cron(started)
 
 
 def test_verify_runs_under_real_cron_from_the_installed_lines(cron_home):
@@ -153,7 +92,7 @@ def test_install_and_doctor_see_whether_a_cron_daemon_runs(root_crontab):
     env_file.chmod(0o600)
     started = None
     try:
-        if not _running_cron():
+        if not running_cron():
             installed = _as_cron_would(home, "schedule", "install")
             assert installed.returncode == 0, installed.stderr
             assert "ordertrack: no cron daemon is running" in installed.stderr
@@ -161,11 +100,11 @@ def test_install_and_doctor_see_whether_a_cron_daemon_runs(root_crontab):
             line = _schedule_line(_as_cron_would(home, "doctor", "--offline"))
             assert line.startswith("PROBLEM  schedule: crontab: no cron daemon is running"), line
             assert "cron start" in line or "enable --now cron" in line
-            started = _start_cron()
+            started = start_cron()
         installed = _as_cron_would(home, "schedule", "install")
         assert installed.returncode == 0 and installed.stderr == "", installed.stderr
         line = _schedule_line(_as_cron_would(home, "doctor", "--offline"))
         assert line.startswith("ok       schedule: crontab: ") and "cron running (pid" in line, line
     finally:
         if started is not None:
-            _stop_cron(started)
+            stop_cron(started)

@@ -42,9 +42,7 @@ from tests.fake_kotak import (
     SLOW,
     Scripted,
     ist,
-    kotak,  # noqa: F401 (fixture)
 )
-from tests.fake_telegram import TOKEN, telegram  # noqa: F401 (fixture)
 from tests.helpers import book, kotak_row
 
 SECRET_VARS = ("TELEGRAM_BOT_TOKEN", "KOTAK_CONSUMER_KEY", "KOTAK_MOBILE", "KOTAK_UCC",

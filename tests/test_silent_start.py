@@ -16,9 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fake_ping import ping_server  # noqa: F401 (fixture)
-from tests.helpers import BrokerFiles
-from tests.test_schedule_cron import EXECUTABLE, cron_home, root_crontab  # noqa: F401 (fixtures)
+from tests.helpers import EXECUTABLE, BrokerFiles
 
 pytestmark = pytest.mark.cron
 

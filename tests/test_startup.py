@@ -9,7 +9,12 @@ import pytest
 # pydantic: Typer 0.29 and later convert every parameter through it (~80 ms a call); the
 # dependency is capped below 0.29 for that reason.
 HEAVY = ("rich", "requests", "sqlite_utils", "pydantic", "ordertrack.notify.delivery",
-         "ordertrack.broker", "tomllib")
+         "ordertrack.broker", "tomllib", "ordertrack.notify.messages", "ordertrack.jobs.schedule",
+         "ordertrack.jobs.runner")
+# What an idle run (nothing to send, nothing failing) does not need either (issue 24).
+IDLE_UNUSED = ("ordertrack.notify.telegram", "ordertrack.notify.webhook",
+               "ordertrack.notify.messages", "ordertrack.jobs.unstarted",
+               "ordertrack.jobs.schedule")
 PROBE = """
 import json, sys
 from ordertrack.cli.app import run
@@ -62,7 +67,7 @@ def test_an_idle_verify_loads_no_http_or_table_library(env, broker, args):
                    check=True)
     broker.orders(kotak_row("1", "open"))
     probe = PROBE.format(heavy=("rich", "requests", "urllib3", "tenacity", "sqlite_utils",
-                                "pydantic"))
+                                "pydantic", *IDLE_UNUSED))
     for k in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID", "ORDERTRACK_PING_URL"):
         env.pop(k, None)
     env |= {"ORDERTRACK_BROKER": "file", "ORDERTRACK_BROKER_DIR": str(broker.folder)}
@@ -90,3 +95,27 @@ def test_command_signatures_are_not_strings():
     strings = [f"{f.__name__}({name})" for f in found
                for name, hint in f.__annotations__.items() if isinstance(hint, str)]
     assert strings == []
+
+
+@pytest.mark.parametrize(("argv", "names"), [
+    (["verify", "--json"], ["verify"]),
+    (["--db", "x.db", "pending", "add", "1"], ["pending"]),
+    (["--config=c.toml", "track", "list"], ["track"]),
+    (["--help"], None), ([], None), (["no-such-command"], None),
+])
+def test_only_the_invoked_branch_of_the_app_is_built(argv, names):
+    """Typer reads the signature of every command it builds, on each start: a run builds its
+    own command's branch; help and an unknown word the whole app (issue 24)."""
+    from ordertrack.cli.app import _command, app
+
+    built = sorted(_command(argv).commands)  # type: ignore[attr-defined]
+    everything = sorted(typer_names(app))
+    assert built == (everything if names is None else names)
+    assert len(everything) >= 15
+
+
+def typer_names(app) -> list[str]:
+    import typer
+
+    return [c.name or typer.main.get_command_name(c.callback.__name__)
+            for c in app.registered_commands] + [g.name for g in app.registered_groups]

@@ -8,7 +8,7 @@ import pytest
 from ordertrack.errors import ConfigError
 from ordertrack.notify.telegram import Bot, Scope, SendOutcome, api_chat_id, classify, explain
 from tests import fake_telegram as fake
-from tests.fake_telegram import TOKEN, telegram  # noqa: F401 (fixture)
+from tests.fake_telegram import TOKEN
 
 
 def body(reply: fake.Reply) -> object:

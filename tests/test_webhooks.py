@@ -15,7 +15,6 @@ import pytest
 from freezegun import freeze_time
 
 from ordertrack.timeutil import IST
-from tests.fake_telegram import telegram  # noqa: F401 (fixture)
 from tests.helpers import kotak_row
 
 SECRET = "whsec-test-4f1c9a7e2b6d8035"
@@ -32,7 +31,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 stamp, mac = (p.split("=", 1)[1] for p in
                               self.headers["X-Ordertrack-Signature"].split(","))

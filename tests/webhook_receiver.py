@@ -28,6 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+SECRET = "whsec-test-4f1c9a7e2b6d8035"  # the signing secret the webhook tests configure
 SLOW = 2.0  # seconds: beyond the 1-second [notify] timeout_seconds the tests configure
 HANG = 60.0
 MiB = 1024 * 1024
@@ -116,7 +117,7 @@ class Receiver:
 
 def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             answer = receiver.record(self.headers.get("Idempotency-Key"), body,
                                      self.headers.get("X-Ordertrack-Signature") or "")

@@ -7,7 +7,7 @@ from typing import Protocol
 
 from ordertrack.config import Settings
 from ordertrack.core.models import Fetch
-from ordertrack.errors import ConfigError
+from ordertrack.errors import ConfigError, Warn, to_stderr
 from ordertrack.store.db import Database
 
 # The calls every broker answers, each with a Fetch: part of the plugin contract (docs/plugins.md).
@@ -28,9 +28,9 @@ class Broker(Protocol):
     def trade_book(self) -> Fetch: ...  # BrokerFill items
 
 
-def make_broker(settings: Settings, db: Database) -> Broker:
+def make_broker(settings: Settings, db: Database, warn: Warn = to_stderr) -> Broker:
     """The broker the settings name, or ConfigError saying what is missing. `db` keeps the
-    broker session between runs."""
+    broker session between runs; `warn` shows what the broker mends on its way."""
     if settings.broker == "file":
         from ordertrack.broker.file import FileBroker
 
@@ -55,7 +55,7 @@ def make_broker(settings: Settings, db: Database) -> Broker:
     if settings.broker == "kotak":
         from ordertrack.broker.kotak.client import KotakClient
 
-        return KotakClient.from_settings(settings, db)
+        return KotakClient.from_settings(settings, db, warn)
     return _plugin(settings, db)
 
 

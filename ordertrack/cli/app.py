@@ -6,37 +6,32 @@ rich tables or the broker clients are imported inside the commands that use them
 # No `from __future__ import annotations` here: Typer reads every command's signature on each
 # start, and a string annotation costs a compile and an eval (~10 ms a call; issue 24).
 
+import copy
 import os
 import sqlite3
 import sys
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from ordertrack import __version__, config
+from ordertrack import __version__
 from ordertrack.cli import render
-from ordertrack.core import symbols
-from ordertrack.core.models import Status
-from ordertrack.core.trading_calendar import ist_date
-from ordertrack.errors import (
-    BrokerUnavailable,
-    DatabaseProblem,
-    ExitCode,
-    OrdertrackError,
-    UsageProblem,
+from ordertrack.errors import BrokerUnavailable, ExitCode, OrdertrackError, UsageError
+from ordertrack.jobs import commands
+from ordertrack.jobs.commands import (
+    DEFAULT_ENV_FILE,
+    IMPORT_FIELDS,
+    MAX_INT,
+    MAX_QTY,
+    Status,
 )
-from ordertrack.jobs import register, schedule
-from ordertrack.store import orders, outbox, runs, tracking
-from ordertrack.store.db import open_db, schema_version
-from ordertrack.store.events import MAX_INT
 from ordertrack.text import one_line, redact
-from ordertrack.timeutil import show, show_iso, utcnow
+from ordertrack.timeutil import show
 
 if TYPE_CHECKING:
-    from ordertrack.store.db import Database
+    from typer._click import Command  # Typer's own copy of click, as get_command returns
 
 T = TypeVar("T")
 
@@ -63,41 +58,6 @@ app.add_typer(broker_app, name="broker")
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print data as JSON.")]
 
 
-class Shell:
-    """What every command needs: settings (read lazily, so --help needs none) and the db."""
-
-    def __init__(self, db: Path | None, config_path: Path | None):
-        self._db_path, self._config = db, config_path
-        self._settings: config.Settings | None = None
-        self._db: Database | None = None
-
-    @property
-    def settings(self) -> config.Settings:
-        if self._settings is None:
-            self._settings = config.load(os.environ, self._db_path, self._config)
-        return self._settings
-
-    def open_for_registration(self) -> "Database":
-        """The database, even when a setting registration does not use is bad (a warning)."""
-        if self._settings is None:
-            self._settings, problem = config.load_for_registration(
-                os.environ, self._db_path, self._config)
-            if problem:
-                render.warn(problem)
-        return self.open()
-
-    def open(self, create: bool = True) -> "Database":
-        """The database; a read-only command passes create=False and never makes one."""
-        if self._db is None:
-            self._db = open_db(self.settings.db_path, create=create)
-        return self._db
-
-    def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
-
-
 def _version(value: bool) -> None:
     if value:
         print(f"ordertrack {__version__}")
@@ -114,12 +74,12 @@ def root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Show the version and exit.")] = False,
 ) -> None:
-    ctx.obj = Shell(db, config_file)
+    ctx.obj = commands.Shell(db, config_file, render.warn)
     render.COMMAND[0] = ctx.invoked_subcommand or "ordertrack"
     ctx.call_on_close(ctx.obj.close)
 
 
-def _shell(ctx: typer.Context) -> Shell:
+def _shell(ctx: typer.Context) -> commands.Shell:
     return ctx.find_root().obj  # type: ignore[no-any-return]
 
 
@@ -128,20 +88,10 @@ def _shell(ctx: typer.Context) -> Shell:
 # A constant, not an f-string in the annotation: annotations are evaluated from strings here.
 FROM_HELP = (
     "Import many orders from a JSON-lines or .csv file ('-': JSON lines on stdin), all or "
-    f"nothing. Fields: {', '.join(register.IMPORT_FIELDS)} (symbol, side and qty required). "
+    f"nothing. Fields: {', '.join(IMPORT_FIELDS)} (symbol, side and qty required). "
     'JSON line: {"order_id": "261130000012345", "symbol": "INFY", "side": "buy", '
     '"qty": 10, "price": 1520.5}. CSV: a header line "order_id,symbol,side,qty,price", '
     'then "261130000012345,INFY,buy,10,1520.5".')
-
-
-def _broker_run(shell: Shell, command: str,
-                body: "Callable[[config.Settings, Database, int], T]") -> "tuple[T, Database]":
-    from ordertrack.jobs import runner, unstarted
-
-    start = runner.Start(command, lambda: shell.settings,
-                         lambda: unstarted.salvage(os.environ, shell._db_path, shell._config),
-                         shell.open, os.environ)
-    return runner.broker_run(start, body, render.warn)
 
 
 @pending_app.command("add")
@@ -172,18 +122,17 @@ def pending_add(
     """
     if from_file is None:
         _required(symbol=symbol, side=side, qty=qty)
-    db = _shell(ctx).open_for_registration()
+    shell = _shell(ctx)
     if from_file is not None:
-        if any(v is not None for v in (order_id, symbol, side, qty, price, placed_at, tag,
-                                       completes)) or amo:
-            raise UsageProblem("--from cannot be combined with an order id or order options")
-        counts = register.import_file(db, from_file, utcnow())
+        mixed = any(v is not None for v in (order_id, symbol, side, qty, price, placed_at, tag,
+                                            completes)) or amo
+        counts = commands.pending_import(shell, from_file, mixed).view
         render.console.print(f"Imported {render.plural(counts['added'], 'order')} "
                              f"({counts['unchanged']} already registered).")
         return
-    outcome, local_id = register.register_order(
-        db, utcnow(), symbol=symbol, side=side, qty=qty, order_id=order_id, price=price,
-        amo=amo, placed_at=placed_at, tag=tag, completes=completes)
+    outcome, local_id = commands.pending_add(
+        shell, symbol=symbol, side=side, qty=qty, order_id=order_id, price=price, amo=amo,
+        placed_at=placed_at, tag=tag, completes=completes).view
     name = order_id or f"#{local_id} (unconfirmed: verify will find its broker id)"
     said = {"added": "registered", "unchanged": "already registered",
             "resolved": f"registered: it completes unconfirmed order #{local_id}"}
@@ -195,7 +144,7 @@ def _required(**given: object) -> None:
     examples = {"symbol": "--symbol INFY", "side": "--side buy", "qty": "--qty 10"}
     for name, value in given.items():
         if value is None:
-            raise UsageProblem(f"--{name} is required (e.g. {examples[name]})")
+            raise UsageError(f"--{name} is required (e.g. {examples[name]})")
 
 
 @pending_app.command("cancel")
@@ -209,10 +158,7 @@ def pending_cancel(
     Nothing is sent to the broker. An order with fills is refused (it is real).
     Example: ordertrack pending cancel '#3' --reason "engine retried"
     """
-    shell = _shell(ctx)
-    row = register.withdraw(shell.open(), order_id, reason, utcnow(),
-                            shell.settings.lock_wait_seconds,
-                            timedelta(minutes=shell.settings.lock_lease_minutes))
+    row = commands.pending_cancel(_shell(ctx), order_id, reason).view
     render.console.print(f"Order {order_id} withdrawn: CANCELLED ({row['reason']}).")
 
 
@@ -226,17 +172,11 @@ def pending_list(
     json_: JsonFlag = False,
 ) -> None:
     """Open orders (all with --all) as a table, or JSON."""
-    if status is not None:
-        status = status.strip().upper()
-        if status not in Status.__members__:
-            raise UsageProblem(f"--status must be one of {', '.join(Status.__members__)}")
-    sym = symbols.normalise(symbol) if symbol else None
-    rows = orders.query_orders(_shell(ctx).open(create=False), all_=all_, status=status,
-                              symbol=sym)
+    result = commands.pending_list(_shell(ctx), all_, status, symbol)
     if json_:
-        render.emit_json([render.order_json(r) for r in rows])
+        render.emit_json(result.json)
     else:
-        render.orders_table(rows, "Orders" if all_ or status else "Open orders")
+        render.orders_table(result.view, "Orders" if all_ or status else "Open orders")
 
 
 @pending_app.command("show")
@@ -247,37 +187,13 @@ def pending_show(
 ) -> None:
     """One order with its full event history; an open one with how many successful fetches
     have missed it and when it may expire."""
-    shell = _shell(ctx)
-    db = shell.open(create=False)
-    row = orders.find_order(db, order_id)
-    if row is None:
-        raise UsageProblem(f"order {order_id} is not registered" + _local_hint(db, order_id))
-    events = orders.events_of(db, row["id"])
-    expiry = _expiry(row, shell.settings)
+    result = commands.pending_show(_shell(ctx), order_id)
     if json_:
-        render.emit_json({"order": render.order_json(row),
-                          "events": [render.event_json(e) for e in events], "expiry": expiry})
+        render.emit_json(result.json)
     else:
+        row, events, expiry = result.view
         render.order_detail(row, events)
         render.expiry_line(expiry)
-
-
-def _expiry(row: dict[str, Any], settings: config.Settings) -> dict[str, Any] | None:
-    """For an open order: the fetches that missed it, and when it becomes eligible for expiry."""
-    order = orders.order_from_row(row)
-    if not order.status.is_open:
-        return None
-    rules = settings.missing
-    return {"missed_fetches": order.missing_count, "fetches_needed": rules.runs,
-            "missing_since": show_iso(order.missing_since),
-            "eligible_from": show_iso(rules.deadline(order))}
-
-
-def _local_hint(db: "Database", order_id: str) -> str:
-    """'3' was most likely meant as the unconfirmed order #3."""
-    if order_id.isdigit() and orders.find_order(db, f"#{order_id}") is not None:
-        return f"; did you mean '#{order_id}' (an order without a broker id yet)?"
-    return ""
 
 
 # ---- track -----------------------------------------------------------------------------------
@@ -290,24 +206,22 @@ def track_list(
     json_: JsonFlag = False,
 ) -> None:
     """Symbols the system owns, with the quantity it owns."""
-    rows = tracking.listing(_shell(ctx).open(create=False), all_=all_)
+    result = commands.track_list(_shell(ctx), all_)
     if json_:
-        render.emit_json([render.tracking_json(r) for r in rows])
+        render.emit_json(result.json)
     else:
-        render.tracking_table(rows)
+        render.tracking_table(result.view)
 
 
 @track_app.command("add")
 def track_add(
     ctx: typer.Context,
     symbol: Annotated[str, typer.Argument(help="Symbol to track.")],
-    qty: Annotated[int, typer.Option(min=0, max=register.MAX_QTY,
+    qty: Annotated[int, typer.Option(min=0, max=MAX_QTY,
                                      help="Quantity the system owns now.")] = 0,
 ) -> None:
     """Start tracking a symbol (fills of system orders keep its quantity up to date)."""
-    db = _shell(ctx).open()
-    name = register.checked_symbol(symbol)
-    outcome = register.track(db, name, qty, utcnow())
+    name, outcome = commands.track_add(_shell(ctx), symbol, qty).view
     render.console.print(f"{name}: {'now tracked' if outcome == 'added' else 'already tracked'}"
                          f" with quantity {qty}.")
 
@@ -318,16 +232,11 @@ def track_show(
     json_: JsonFlag = False,
 ) -> None:
     """One symbol with every change of its tracked quantity and what caused it."""
-    db = _shell(ctx).open(create=False)
-    name = register.checked_symbol(symbol)
-    row = tracking.get(db, name)
-    if row is None:
-        raise UsageProblem(f"{name} has never been tracked")
-    history = tracking.changes(db, name)
+    result = commands.track_show(_shell(ctx), symbol)
     if json_:
-        render.emit_json({**render.tracking_json(row),
-                          "changes": [render.change_json(c) for c in history]})
+        render.emit_json(result.json)
     else:
+        row, history = result.view
         render.tracking_table([row])
         render.changes_table(history)
 
@@ -337,9 +246,7 @@ def track_stop(
     ctx: typer.Context, symbol: Annotated[str, typer.Argument(help="Symbol to stop tracking.")]
 ) -> None:
     """Stop tracking a symbol (its history is kept)."""
-    db = _shell(ctx).open()
-    name = register.checked_symbol(symbol)
-    register.untrack(db, name, utcnow())
+    name = commands.track_stop(_shell(ctx), symbol).view
     render.console.print(f"{name}: tracking stopped.")
 
 
@@ -358,27 +265,11 @@ def outbox_list(
 ) -> None:
     """Notifications waiting, sent and failed, newest first, with each chat's delivery and last
     error."""
-    if status is not None and status.upper() not in outbox.STATUSES:
-        raise UsageProblem(f"--status must be one of {', '.join(outbox.STATUSES)}")
-    db = _shell(ctx).open(create=False)
-    rows = outbox.with_deliveries(db, outbox.listing(db, status.upper() if status else None,
-                                                     limit=limit, newest_first=not oldest))
+    result = commands.outbox_list(_shell(ctx), status, limit, oldest)
     if json_:
-        render.emit_json([render.outbox_json(r) for r in rows])
+        render.emit_json(result.json)
     else:
-        render.outbox_table(rows)
-
-
-def _deliver(shell: Shell, db: "Database", show_summary: bool = True, always: bool = False,
-             run_id: int | None = None) -> None:
-    """Deliver what the outbox holds; exit 6 if any is kept."""
-    from ordertrack.jobs import runner
-
-    report, undelivered = runner.deliver(db, shell.settings, run_id)
-    if show_summary:
-        render.delivery(report, always)
-    if undelivered is not None:
-        raise undelivered
+        render.outbox_table(result.view)
 
 
 @outbox_app.command("flush")
@@ -392,15 +283,11 @@ def outbox_flush(
 
     Example: ordertrack outbox flush --retry-failed
     """
-    from ordertrack.notify import delivery
-
-    shell = _shell(ctx)
-    db = shell.open()
-    if retry_failed:
-        requeued = delivery.requeue_failed(db, shell.settings)
-        said = render.plural(requeued, "failed delivery", "failed deliveries")
+    result = commands.outbox_flush(_shell(ctx), retry_failed)
+    if result.view is not None:
+        said = render.plural(result.view, "failed delivery", "failed deliveries")
         render.console.print(f"Re-queued {said}.")
-    _deliver(shell, db, always=True)
+    _finish(result, json_=False, always=True)
 
 
 @app.command("notify-test")
@@ -410,14 +297,9 @@ def notify_test(ctx: typer.Context) -> None:
 
     Example: ordertrack notify-test
     """
-    from ordertrack import net
-    from ordertrack.notify import selftest
-
-    with net.budget():
-        checks = selftest.self_test(_shell(ctx).settings, utcnow())
-    render.self_test(checks)
-    if code := selftest.exit_code(checks):
-        raise typer.Exit(int(code))
+    result = commands.notify_test(_shell(ctx))
+    render.self_test(result.view)
+    _exit(result)
 
 
 # ---- broker ----------------------------------------------------------------------------------
@@ -430,30 +312,17 @@ def broker_check(ctx: typer.Context, json_: JsonFlag = False) -> None:
 
     Example: ordertrack broker check --json
     """
-    from ordertrack.broker.base import make_broker
-
-    shell = _shell(ctx)
-    broker = make_broker(shell.settings, shell.open())
-    counts = {}
-    for name, fetch in (("order_book", broker.order_book), ("holdings", broker.holdings),
-                        ("positions", broker.positions)):
-        result = fetch()
-        if not result.usable:
-            raise BrokerUnavailable(f"{name.replace('_', ' ')} fetch failed: {result.error}")
-        counts[name] = len(result.items)
-    session = getattr(broker, "session", None)  # the file broker has none
-    fresh = getattr(broker, "logged_in_now", False)  # a broker with a session says how it got it
+    result = commands.broker_check(_shell(ctx))
     if json_:
-        render.emit_json({"broker": broker.name, **counts, "session": session and {
-            "logged_in_now": fresh, "logged_in_at": show_iso(session.created_at),
-            "expires_at": show_iso(session.expires_at)}})
+        render.emit_json(result.json)
         return
+    session, fresh = result.view["session"], result.view["fresh"]
     if session is not None:
         until = show(session.expires_at) if session.expires_at else "the end of the IST day"
         render.console.print(f"Session: {'logged in now' if fresh else 'reused'}"
                              f" (since {show(session.created_at)}), valid until {until}")
     render.console.print(", ".join(f"{k.replace('_', ' ').capitalize()}: {v}"
-                                   for k, v in counts.items()))
+                                   for k, v in result.view["counts"].items()))
 
 
 @broker_app.command("login")
@@ -469,38 +338,25 @@ def broker_login(
 
     Example: ordertrack broker login 'https://example.com/?request_token=abc123&status=success'
     """
-    from ordertrack import net
-
-    shell = _shell(ctx)
-    broker = shell.settings.broker
-    if broker not in ("kite", "fyers"):
-        raise UsageProblem("'broker login' is for ORDERTRACK_BROKER=kite or fyers; Kotak Neo and"
-                           " Angel One log in by themselves on each run")
-    from ordertrack.broker.kite.client import MAX_REDIRECT, KiteClient
-
-    client: Any
-    if broker == "fyers":
-        from ordertrack.broker.fyers.client import FyersClient
-
-        client = FyersClient.from_settings(shell.settings, shell.open())
-        sys.stderr.write(f"Log in at: {client.login_url}\n")
-    else:
-        client = KiteClient.from_settings(shell.settings, shell.open())
-        sys.stderr.write(f"Log in at: https://{client.login_url}\n")
-    if redirect is None:
-        if sys.stdin.isatty():
-            sys.stderr.write("Paste the URL your browser lands on (or the bare code): ")
-            sys.stderr.flush()
-        redirect = sys.stdin.readline(MAX_REDIRECT + 1)  # more is refused, never read whole
-    with net.budget():
-        token = client.exchange(redirect)
+    result = commands.broker_login(_shell(ctx), redirect, _tell_login_url, _ask_redirect)
     if json_:
-        render.emit_json({"broker": broker, "user_id": token.user_id,
-                          "logged_in_at": show_iso(token.created_at),
-                          "expires_at": show_iso(token.expires_at)})
+        render.emit_json(result.json)
         return
+    token = result.view
+    broker = result.json["broker"]
     render.console.print(f"{broker.capitalize()} access token stored (user"
                          f" {token.user_id or 'unknown'}), valid until {show(token.expires_at)}")
+
+
+def _tell_login_url(login_url: str) -> None:
+    sys.stderr.write(f"Log in at: {login_url}\n")
+
+
+def _ask_redirect(limit: int) -> str:
+    if sys.stdin.isatty():
+        sys.stderr.write("Paste the URL your browser lands on (or the bare code): ")
+        sys.stderr.flush()
+    return sys.stdin.readline(limit)  # more is refused, never read whole
 
 
 # ---- verify, status, demo ------------------------------------------------------------------
@@ -515,28 +371,13 @@ def verify(
 ) -> None:
     """Fetch the order book once, advance every open order, queue notifications and deliver
     them. Exit 6 when a notification could not be delivered (it is kept for the next run)."""
-    from ordertrack.broker.base import make_broker
-    from ordertrack.jobs import verify as verify_job
-
-    shell = _shell(ctx)
-
-    def start() -> "tuple[Any, Database]":
-        return _broker_run(shell, "verify", lambda settings, db, run_id: verify_job.run(
-            db, make_broker(settings, db), settings, utcnow(), order_id, run_id))
-
-    result, db = _json_on_broker_error(json_, start)
-    queued = outbox.run_count(db, result.run_id)  # 10,000 rendered texts took 0.7 s
-    if json_:
-        render.emit_json({"book": result.book, **result.counts, "notifications": queued,
-                          "skipped_rows": result.skipped_rows})
-    else:
-        render.counts_line("Verify", result.counts)
-        if result.skipped_rows:
-            render.console.print(f"{result.skipped_rows} order-book rows had no order id or"
+    result = _json_on_broker_error(json_, lambda: commands.verify(_shell(ctx), order_id))
+    if not json_:
+        render.counts_line("Verify", result.view.counts)
+        if result.view.skipped_rows:
+            render.console.print(f"{result.view.skipped_rows} order-book rows had no order id or"
                                  " numbers that cannot be true, and were ignored")
-        render.notifications(outbox.listing(db, run_id=result.run_id, limit=render.MAX_LINES),
-                             queued)
-    _deliver(shell, db, show_summary=not json_, run_id=result.run_id)
+    _finish(result, json_)
 
 
 @app.command()
@@ -548,55 +389,41 @@ def reconcile(
 ) -> None:
     """Compare broker holdings (+ today's positions) with tracked quantities; detect and apply
     manual trades."""
-    from ordertrack.broker.base import make_broker
-    from ordertrack.jobs import reconcile as reconcile_job
-
-    shell = _shell(ctx)
-    command = "reconcile --dry-run" if dry_run else "reconcile"
-
-    def start() -> "tuple[Any, Database]":
-        return _broker_run(shell, command, lambda settings, db, run_id: reconcile_job.run(
-            db, make_broker(settings, db), settings, utcnow(), dry_run, run_id))
-
-    result, db = _json_on_broker_error(json_, start)
-    if json_:
-        render.emit_json({"dry_run": dry_run, **result.counts,
-                          "decisions": [render.decision_json(d) for d in result.decisions]})
-    else:
-        render.decisions_table(result.decisions, dry_run)
-    if not dry_run:
-        if not json_:
-            queued = outbox.listing(db, run_id=result.run_id)
-            render.notifications(queued, len(queued))
-        _deliver(shell, db, show_summary=not json_, run_id=result.run_id)
+    result = _json_on_broker_error(json_, lambda: commands.reconcile(_shell(ctx), dry_run))
+    if not json_:
+        render.decisions_table(result.view.decisions, dry_run)
+    _finish(result, json_)
 
 
 @app.command()
 def eod(ctx: typer.Context, json_: JsonFlag = False) -> None:
     """End of day: force-verify, expire stale orders, daily summary (once per trading day),
     archive finished tracking, check and back up the database."""
-    from ordertrack.broker.base import make_broker
-    from ordertrack.jobs import eod as eod_job
-    from ordertrack.jobs import runner
-
-    shell = _shell(ctx)
-    result, db = _broker_run(shell, "eod", lambda settings, db, run_id: eod_job.run(
-        db, make_broker(settings, db), settings, utcnow(), run_id))
-    if json_:
-        render.emit_json(render.eod_json(result))
-    else:
-        render.console.print(result.closing_line(ist_date(utcnow())))
-        render.eod_view(result)
-        alerts = [r for r in outbox.listing(db, run_id=result.run_id)
-                  if r["kind"] != "DAILY_SUMMARY"]
-        render.notifications(alerts, len(alerts))
-    # the summary goes out now, not with tomorrow's first verify
-    report, undelivered = runner.deliver(db, shell.settings,
-                                         None if result.broker_error else result.run_id)
+    result = commands.eod(_shell(ctx))
     if not json_:
-        render.delivery(report)
-    if problem := result.failure(undelivered):
-        raise problem
+        render.console.print(result.view.closing_line(commands.today()))
+        render.eod_view(result.view)
+    _finish(result, json_)
+
+
+def _finish(result: commands.Result, json_: bool, always: bool = False) -> None:
+    """The end of a command that queued or delivered notifications: its JSON, or this run's
+    notifications and what delivery did; then its exit."""
+    if json_:
+        render.emit_json(result.json)
+    else:
+        render.notifications(result.notices, result.queued)
+        if result.report is not None:
+            render.delivery(result.report, always)
+    _exit(result)
+
+
+def _exit(result: commands.Result) -> None:
+    """Exit as the command's result says, once everything is shown."""
+    if result.problem is not None:
+        raise result.problem
+    if result.exit:
+        raise typer.Exit(result.exit)
 
 
 def _json_on_broker_error(json_: bool, body: Callable[[], T]) -> T:
@@ -613,30 +440,11 @@ def _json_on_broker_error(json_: bool, body: Callable[[], T]) -> T:
 @app.command()
 def status(ctx: typer.Context, json_: JsonFlag = False) -> None:
     """Last run of each command and its outcome; open orders; the outbox."""
-    from ordertrack.jobs import runner
-    from ordertrack.notify import delivery, policy
-    from ordertrack.store import summary
-
-    shell = _shell(ctx)
-    db = shell.open(create=False)
-    settings = shell.settings
-    order_counts = orders.count_by_status(db)
-    data: dict[str, Any] = {
-        "database": str(settings.db_path), "schema": schema_version(db),
-        "broker": settings.broker,
-        "notifications": policy.describe(settings),
-        "telegram_chats": delivery.chat_summary(db),
-        "orders": {s.value: order_counts.get(s.value, 0) for s in Status},
-        "tracked_symbols": len(tracking.listing(db, all_=False)),
-        "outbox": {s: outbox.count(db, s) for s in ("PENDING", "SENT", "FAILED")},
-        "runs": runs.last_runs(db),
-        "overdue": [late.text for late in runner.overdue(db, settings)],
-        "last_closed_day": summary.last_closed(db),
-    }
+    result = commands.status(_shell(ctx))
     if json_:
-        render.emit_json({**data, "runs": [render.run_json(r) for r in data["runs"]]})
+        render.emit_json(result.json)
     else:
-        render.status_view(data)
+        render.status_view(result.view)
 
 
 @app.command()
@@ -683,8 +491,42 @@ def run(argv: list[str] | None = None) -> int:
     return code
 
 
+def _invoked(argv: list[str]) -> str | None:
+    """The command word of argv, past the root's --db/--config; None when a root option such
+    as --help or --version comes first, or there is no command."""
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word in _ROOT_OPTIONS:
+            i += 2
+        elif word.startswith(tuple(f"{o}=" for o in _ROOT_OPTIONS)):
+            i += 1
+        else:
+            return None if word.startswith("-") else word
+    return None
+
+
+def _command(argv: list[str] | None) -> "Command":
+    """The click command to run: only the invoked command's branch of the app when the word
+    names one (Typer reads every command's signature to build its tree: ~1 ms a command on
+    each start). Help, completion and an unknown word get the whole tree, so they read the
+    same as ever."""
+    name = _invoked(sys.argv[1:] if argv is None else argv)
+    if name is None or any(k.startswith("_ORDERTRACK_COMPLETE") for k in os.environ):
+        return typer.main.get_command(app)
+    commands_ = [c for c in app.registered_commands
+                 if (c.name or typer.main.get_command_name(getattr(c.callback, "__name__", "")))
+                 == name]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if not commands_ and not groups:
+        return typer.main.get_command(app)
+    branch = copy.copy(app)
+    branch.registered_commands, branch.registered_groups = commands_, groups
+    return typer.main.get_command(branch)
+
+
 def _run(argv: list[str] | None) -> int:
-    command = typer.main.get_command(app)
+    command = _command(argv)
     try:
         rv = command.main(args=argv, prog_name="ordertrack", standalone_mode=False)
         if rv == ExitCode.INTERRUPTED:  # typer turns Ctrl-C into a silent Exit(130)
@@ -734,42 +576,20 @@ def report_command(
 ) -> None:
     """A self-contained HTML report: the day at a glance, order timeline, rejections, tracked
     quantities, run health and notifications."""
-    from ordertrack import files
-    from ordertrack.jobs import pnl, pnl_report, report
-    from ordertrack.store import report_data
-
-    period = pnl.period(ist_date(utcnow()), day, week, month, first, last)
-    target = None if str(out) == "-" else out or Path(report.default_name(period))
-    if target is not None:  # refused before any work; write() checks again
-        _writing(target, lambda: files.check_target(target))
-    shell = _shell(ctx)
-    if not shell.settings.db_path.expanduser().exists():
-        raise DatabaseProblem(f"no database at {shell.settings.db_path}: nothing to report")
-    data = report_data.gather(shell.open(), period, shell.settings.missing.calendar, utcnow())
-    data.pnl = pnl_report.block(shell.open(), period, shell.settings.charges)
-    page = report.render(data)
-    if target is None:
-        sys.stdout.write(page)
+    result = commands.report(_shell(ctx), day, week, first, last, out, month)
+    if result.json is None:
+        sys.stdout.write(result.view)
         return
-    _writing(target, lambda: report.write(page, target))
-    print(f"report written to {target}")
-
-
-def _writing(target: Path, write: Callable[[], object]) -> None:
-    """A file the user named: a refusal or an OS error is theirs to fix (exit 2, one line)."""
-    try:
-        write()
-    except OSError as exc:
-        raise UsageProblem(f"cannot write {target}: {exc.strerror or exc}") from None
+    print(f"report written to {result.json}")
 
 
 @app.command("datasette-metadata")
 def datasette_metadata(ctx: typer.Context) -> None:
     """Print a datasette metadata file: table descriptions and canned queries (datasette is not
     a dependency: `datasette ordertrack.db --metadata FILE`)."""
-    from ordertrack.store import datasette
+    render.emit_json(commands.datasette_metadata(_shell(ctx)).json)
 
-    render.emit_json(datasette.metadata(_shell(ctx).settings.db_path.stem))
+
 # ---- schedule, doctor (issue 11) -------------------------------------------------------------
 
 schedule_app = typer.Typer(no_args_is_help=True, help="The cron lines or systemd timers that run "
@@ -784,100 +604,39 @@ LogOption = Annotated[Path | None, typer.Option(
     "--log", help="Log file the jobs append to. Default: beside the database.")]
 
 
-def _schedule_paths(ctx: typer.Context, env_file: Path, log: Path | None) -> schedule.Paths:
-    """Paths as cron will see them: --db/--config given here go on the line; otherwise the
-    env file (which cron sources) decides the database, and the log sits beside it."""
-    shell = _shell(ctx)
-    env_file = Path(os.path.abspath(env_file.expanduser()))
-    sourced = schedule.read_env_file(env_file)
-    db_path = shell._db_path or config.load(sourced).db_path
-
-    def absolute(p: Path | None) -> Path | None:
-        return None if p is None else Path(os.path.abspath(p.expanduser()))
-
-    return schedule.Paths(schedule.this_executable(), env_file,
-                          absolute(log or db_path.parent / "ordertrack.log"),  # type: ignore
-                          absolute(shell._db_path), absolute(shell._config))
-
-
 @schedule_app.command("print")
 def schedule_print(ctx: typer.Context, systemd: SystemdFlag = False,
-                   env_file: EnvFileOption = Path(schedule.DEFAULT_ENV_FILE),
+                   env_file: EnvFileOption = Path(DEFAULT_ENV_FILE),
                    log: LogOption = None) -> None:
     """Show what 'install' would write, each cron line with its next firing in IST."""
-    paths = _schedule_paths(ctx, env_file, log)
+    result = commands.schedule_print(_shell(ctx), systemd, env_file, log)
     if systemd:
-        for name, text in schedule.systemd_units(paths).items():
-            sys.stdout.write(f"# {schedule.systemd_dir() / name}\n{text}\n")
+        for path, text in result.view.items():
+            sys.stdout.write(f"# {path}\n{text}\n")
         return
-    zone, name = schedule.host_zone()
-    now = utcnow()
-    for line in schedule.cron_block(paths, zone, name, now.astimezone(zone).date()).splitlines():
+    for line, when in result.view:
         if line.startswith("#"):
             sys.stdout.write(line + "\n")  # data to paste, never log-prefixed
             continue
-        when = schedule.next_firing(line, zone, now)
         sys.stdout.write(f"{line}\n#   next: {show(when) if when else 'never'}\n")
 
 
 @schedule_app.command("install")
 def schedule_install(ctx: typer.Context, systemd: SystemdFlag = False,
-                     env_file: EnvFileOption = Path(schedule.DEFAULT_ENV_FILE),
+                     env_file: EnvFileOption = Path(DEFAULT_ENV_FILE),
                      log: LogOption = None) -> None:
     """Install the schedule: ordertrack's block in your crontab (the rest is left as it is), or
     systemd user timers with --systemd. Idempotent. Refuses an env file others can read."""
-    paths = _schedule_paths(ctx, env_file, log)
-    schedule.check_env_file(paths.env_file)
-    paths.log_file.parent.mkdir(parents=True, exist_ok=True)
-    if systemd:
-        folder = schedule.systemd_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, text in schedule.systemd_units(paths).items():
-            (folder / name).write_text(text, encoding="utf-8")
-        timers = " ".join(f"ordertrack-{job.command}.timer" for job in schedule.JOBS)
-        render.console.print(f"Wrote {len(schedule.JOBS) * 2} units to {folder}. Now run:\n"
-                             f"  systemctl --user daemon-reload\n"
-                             f"  systemctl --user enable --now {timers}\n"
-                             f"  loginctl enable-linger {os.environ.get('USER', '$USER')}"
-                             "   # so they run while you are logged out")
-        if not schedule.HOST.systemd_running.is_dir():
-            render.warn("systemd is not running on this host, so these timers will never "
-                        "fire: use cron ('ordertrack schedule install' without --systemd)")
-        return
-    zone, name = schedule.host_zone()
-    block = schedule.cron_block(paths, zone, name, utcnow().astimezone(zone).date())
-    schedule.write_crontab(schedule.replace_block(schedule.read_crontab(), block))
-    lines = sum(1 for line in block.splitlines() if not line.startswith("#"))
-    render.console.print(f"Installed {lines}"
-                         f" cron lines (host zone {name}); log: {paths.log_file}. "
-                         "Check with 'ordertrack doctor'.")
-    trouble = schedule.cron_trouble()
-    if trouble:
-        render.warn(f"{trouble.detail}: {trouble.fix}")
-    if schedule.has_dst(zone, utcnow().year):
-        render.warn(f"host zone {name} has daylight saving: these lines are right until the "
-                    "next change; re-run 'ordertrack schedule install' then, or use "
-                    "'ordertrack schedule install --systemd' (timers in Asia/Kolkata)")
+    result = commands.schedule_install(_shell(ctx), systemd, env_file, log)
+    render.console.print(result.view)
+    for line in result.notices:
+        render.warn(line)
 
 
 @schedule_app.command("remove")
 def schedule_remove(ctx: typer.Context, systemd: SystemdFlag = False) -> None:
     """Remove ordertrack's crontab block (or its systemd user units)."""
-    if systemd:
-        folder = schedule.systemd_dir()
-        removed = [p for p in folder.glob("ordertrack-*.*")
-                   if p.suffix in (".service", ".timer")]
-        for path in removed:
-            path.unlink()
-        render.console.print(f"Removed {len(removed)} units from {folder}; run "
-                             "'systemctl --user daemon-reload'.")
-        return
-    current = schedule.read_crontab()
-    if not schedule.our_block(current) and schedule.BEGIN not in current:
-        render.console.print("No ordertrack lines in the crontab.")
-        return
-    schedule.write_crontab(schedule.replace_block(current, ""))
-    render.console.print("Removed ordertrack's lines from the crontab.")
+    render.console.print(commands.schedule_remove(systemd).view)
 
 
 @app.command()
@@ -901,22 +660,16 @@ def doctor(
 
     Example: ordertrack doctor --offline
     """
-    from ordertrack.jobs import doctor as doctor_core
-
-    shell = _shell(ctx)
-    results = doctor_core.run(doctor_core.context(os.environ, shell._db_path, shell._config,
-                                                  env_file, offline, send, utcnow()))
-    passed = all(r.ok for r in results)
+    result = commands.doctor(_shell(ctx), env_file, offline, send)
     if json_:
-        render.emit_json({"ok": passed, "checks": [r.json() for r in results]})
+        render.emit_json(result.json)
     else:
-        for r in results:
+        for r in result.view:
             label, line = (("skipped", f"{r.check}: {r.detail.removeprefix('skipped: ')}")
                            if r.skipped else ("ok", f"{r.check}: {r.detail}") if r.ok else
                            ("PROBLEM", f"{r.check}: {r.detail} — fix: {r.fix}"))
             render.hanging(f"{label:<9}", line)
-    if not passed:
-        raise typer.Exit(int(ExitCode.CONFIG))
+    _exit(result)
 
 
 # ---- events ----------------------------------------------------------------------------------
@@ -947,11 +700,7 @@ def events_cmd(
     """
     import json  # imported here to keep this command in one block (an easy merge)
 
-    from ordertrack.store import events as feed
-
-    kinds = feed.checked_kinds((kind or "").split(","))
-    db = _shell(ctx).open(create=False)
-    for event in feed.follow(db, since, kinds, limit, follow):
+    for event in commands.events(_shell(ctx), since, kind, limit, follow).view:
         if json_:
             sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")
         else:
@@ -972,26 +721,6 @@ def _event_line(e: dict[str, Any]) -> str:
 
 # ---- pnl (issue 26) --------------------------------------------------------------------------
 
-_MONEY_KEYS = ("realised", "unrealised", "charges", "net", "avg_cost", "close_price", "manual")
-
-
-def _money_json(data: Any) -> str:
-    """JSON with every amount as a number with two decimals (412.5 → 412.50)."""
-    import json
-    import re
-
-    def mark(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: f"@@money:{v:.2f}@@" if k in _MONEY_KEYS and isinstance(v, float)
-                    else mark(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [mark(v) for v in value]
-        return value
-
-    text = json.dumps(mark(data), indent=2, ensure_ascii=False)
-    return re.sub(r'"@@money:(-?[0-9]+\.[0-9]{2})@@"', r"\1", text)
-
-
 @app.command("pnl")
 def pnl_command(
     ctx: typer.Context,
@@ -1005,43 +734,8 @@ def pnl_command(
 ) -> None:
     """Realised and unrealised P&L from the broker's own fills, per symbol, before charges
     unless [charges] is configured."""
-    from ordertrack.jobs import pnl
-
-    period = pnl.period(ist_date(utcnow()), day, week, month, first, last)
-    shell = _shell(ctx)
-    db = shell.open(create=False)
-    figures = pnl.figures(db, period, shell.settings.charges)
+    result = commands.pnl(_shell(ctx), day, week, month, first, last)
     if json_:
-        sys.stdout.write(_money_json(figures) + "\n")
+        render.emit_money_json(result.json)
         return
-    _pnl_table(figures, pnl.extras(db, period), period.label())
-
-
-def _pnl_table(f: dict[str, Any], extras: dict[str, Any], label: str) -> None:
-    from rich.table import Table
-
-    from ordertrack.notify.messages import inr, signed_inr
-
-    table = Table(title=f"P&L {label}", title_justify="left")
-    for name in ("Symbol", "Bought", "Sold", "Avg cost", "Realised", "Open", "Close price",
-                 "Unrealised"):
-        table.add_column(name, justify="left" if name == "Symbol" else "right")
-    for r in f["symbols"]:
-        manual = " (manual)" if r["manual"] else ""
-        table.add_row(r["symbol"] + manual, str(r["bought_qty"]), str(r["sold_qty"]),
-                      inr(r["avg_cost"]), signed_inr(r["realised"]), str(r["open_qty"]),
-                      inr(r["close_price"]),
-                      signed_inr(r["unrealised"]) if r["open_qty"] else "-")
-    render.console.print(table)
-    total = f"Realised {signed_inr(f['realised'])}, unrealised {signed_inr(f['unrealised'])}"
-    if f["charges"] is None:
-        total += " (before charges)"
-    else:
-        total += f"; charges {inr(f['charges'])}, net {signed_inr(f['net'])}"
-    render.console.print(total, markup=False)
-    sources = sorted({s for s in extras["sources"].values() if s})
-    if sources:
-        render.console.print(f"Unrealised valued at: {', '.join(sources)}", markup=False)
-    for symbol, n in extras["unknown"].items():
-        render.console.print(f"{symbol}: {n} fill(s) with price unknown, left out",
-                             markup=False)
+    render.pnl_table(result.json, *result.view)

@@ -10,18 +10,12 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from ordertrack.broker.file import FileBroker
 from ordertrack.broker.kotak.format import sample_order_row
 from ordertrack.cli import render
 from ordertrack.config import Settings
 from ordertrack.core.trading_calendar import Calendar, ist_date
-from ordertrack.errors import UsageProblem
-from ordertrack.jobs import register as registry
-from ordertrack.jobs import verify
-from ordertrack.store import orders as store
-from ordertrack.store import outbox, tracking
-from ordertrack.store import runs as runlog
-from ordertrack.store.db import open_db
+from ordertrack.errors import UsageError
+from ordertrack.jobs import commands, register
 from ordertrack.timeutil import IST, utcnow
 
 REJECTION = ("RMS:Margin Exceeds,Cash Available:5000.00,Additional margin required:"
@@ -91,16 +85,16 @@ def _owned_now(folder: Path) -> None:
 
 def _play(console: Printer, base: Path) -> None:
     if (base / "demo.db").exists():
-        raise UsageProblem(f"{base / 'demo.db'} exists already; choose an empty folder")
+        raise UsageError(f"{base / 'demo.db'} exists already; choose an empty folder")
     folder = base / "broker"
     folder.mkdir(parents=True, exist_ok=True)
-    settings = Settings(db_path=base / "demo.db", broker="file", broker_dir=folder)
-    db = open_db(settings.db_path)
+    shell = commands.Shell.of(Settings(db_path=base / "demo.db", broker="file",
+                                       broker_dir=folder), render.warn)
     try:
-        _steps(console, db, folder, settings)
-        outbox.mute_pending(db)
+        _steps(console, shell, folder)
+        commands.mute_waiting(shell)
     finally:
-        db.close()
+        shell.close()
 
 
 def _session_day(console: Printer, calendar: Calendar) -> tuple[datetime, datetime]:
@@ -116,27 +110,26 @@ def _session_day(console: Printer, calendar: Calendar) -> tuple[datetime, dateti
             datetime.combine(before, time(), tzinfo=IST))
 
 
-def _steps(console: Printer, db: Any, folder: Path, settings: Settings) -> None:
+def _steps(console: Printer, shell: commands.Shell, folder: Path) -> None:
+    """Each step registers its orders, writes the order book, and runs the real verify entry
+    at the step's moment."""
+    db, settings = shell.open(), shell.settings
     day, evening_before = _session_day(console, settings.missing.calendar)
     console.print(f"Database: {settings.db_path}")
     for title, now, orders, rows in _script(day, evening_before):
         console.print(f"\n{title}")
         for raw in orders:
-            registry.register(db, raw, now)
+            register.register(db, raw, now)
             console.print(f"  pending add: {raw['order_id']} {raw['symbol']} "
                           f"{raw['side']} {raw['qty']}")
         (folder / "orders.json").write_text(
             json.dumps({"stat": "Ok", "stCode": 200, "data": rows}), encoding="utf-8")
-        run_id = runlog.begin(db, "verify")
-        result = verify.run(db, FileBroker(folder), settings, now, run_id=run_id)
-        runlog.finish(db, run_id, "ok", 0, result.counts)
-        for change in result.changes:
+        result = commands.verify(shell, now=now)
+        for change in result.view.changes:
             after = change.after
             console.print(f"  verify: {after.symbol} is {after.status.value} "
                           f"{after.filled_qty}/{after.qty} (broker: {after.broker_status})")
-        sent = outbox.listing(db, run_id=run_id)
-        render.notifications(sent, len(sent))
+        render.notifications(result.notices, result.queued)
     console.print()
-    render.orders_table(store.query_orders(db, all_=True, status=None, symbol=None),
-                        "All orders")
-    render.tracking_table(tracking.listing(db, all_=False))
+    render.orders_table(commands.pending_list(shell, True, None, None).view, "All orders")
+    render.tracking_table(commands.track_list(shell, False).view)

@@ -1,4 +1,6 @@
-"""Turning results into terminal tables or stable JSON. The only module that prints."""
+"""Turning a command's result into terminal tables, log lines or JSON, and its warnings into
+one line on stderr. The CLI prints through it; lower modules never print (a warning reaches
+them as the `warn` they are passed)."""
 
 import json
 import os
@@ -7,10 +9,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from ordertrack.notify import messages
-from ordertrack.notify.messages import inr
+from ordertrack.jobs.result import MAX_LINES, change_json
 from ordertrack.text import inline, one_line, redact, storable
-from ordertrack.timeutil import IST, from_db, show, show_iso, utcnow
+from ordertrack.timeutil import IST, from_db, show, utcnow
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -83,7 +84,7 @@ class _LazyConsole:
 
 
 console = _LazyConsole()
-MAX_LINES = 20  # notifications echoed on the terminal per run; the outbox keeps them all
+
 
 def _Table(**kwargs: Any) -> "Table":  # noqa: N802 - stands for the class, made on first use
     """Every cell shown on one line with its control characters escaped: cells hold broker
@@ -251,23 +252,13 @@ class _Noted:
         return lines
 
 
-ORDER_JSON = ("id", "order_id", "symbol", "side", "qty", "filled_qty", "avg_price", "status",
-              "reason", "placed_at", "updated_at", "price", "amo", "tag", "broker_status")
-
-
 def emit_json(data: Any) -> None:
     sys.stdout.write(storable(json.dumps(data, indent=2, ensure_ascii=False)) + "\n")
 
 
-def order_json(row: dict[str, Any]) -> dict[str, Any]:
-    out = {k: row[k] for k in ORDER_JSON}
-    out["amo"] = bool(out["amo"])
-    for key in ("placed_at", "updated_at"):
-        out[key] = show_iso(from_db(out[key]))
-    return out
-
-
 def orders_table(rows: list[dict[str, Any]], title: str) -> None:
+    from ordertrack.notify.messages import inr
+
     if not rows:
         console.print(f"{title}: none")
         return
@@ -278,15 +269,6 @@ def orders_table(rows: list[dict[str, Any]], title: str) -> None:
          inr(r["avg_price"]) if r["avg_price"] else "",
          r["status"] + (" (AMO)" if r["amo"] else ""), show(from_db(r["placed_at"])),
          r["reason"] or ""] for r in rows]))
-
-
-def event_json(e: dict[str, Any]) -> dict[str, Any]:
-    return {**e, "at": show_iso(from_db(e["at"])),
-            "raw": json.loads(e["raw"]) if e["raw"] else None}
-
-
-def run_json(r: dict[str, Any]) -> dict[str, Any]:
-    return {**r, **{k: show_iso(from_db(r[k])) for k in ("started_at", "ended_at", "last_ok")}}
 
 
 def order_detail(row: dict[str, Any], events: list[dict[str, Any]]) -> None:
@@ -309,12 +291,6 @@ def expiry_line(expiry: dict[str, Any] | None) -> None:
                   f"expiry from {show(from_db(expiry['eligible_from']))}.")
 
 
-def tracking_json(row: dict[str, Any]) -> dict[str, Any]:
-    return {"symbol": row["symbol"], "tracked_qty": row["tracked_qty"], "status": row["status"],
-            "started_at": show_iso(from_db(row["started_at"])),
-            "updated_at": show_iso(from_db(row["updated_at"]))}
-
-
 def tracking_table(rows: list[dict[str, Any]]) -> None:
     if not rows:
         console.print("Tracked symbols: none")
@@ -327,20 +303,9 @@ def tracking_table(rows: list[dict[str, Any]]) -> None:
 
 def _text(row: dict[str, Any]) -> str:
     """An outbox row's message as one plain text."""
-    return messages.render(row["kind"], row["payload"])
+    from ordertrack.notify import messages
 
-
-def outbox_json(row: dict[str, Any]) -> dict[str, Any]:
-    return {"id": row["id"], "kind": row["kind"], "status": row["status"], "text": _text(row),
-            "destination": row["destination"], "attempts": row["attempts"],
-            "last_error": row["last_error"], "created_at": show_iso(from_db(row["created_at"])),
-            "sent_at": show_iso(from_db(row["sent_at"])), "payload": row["payload"],
-            "digest_id": row.get("digest_id"),
-            "deliveries": [delivery_json(d) for d in row.get("deliveries", [])]}
-
-
-def delivery_json(d: dict[str, Any]) -> dict[str, Any]:
-    return {**d, **{k: show_iso(from_db(d[k])) for k in ("next_attempt_at", "sent_at")}}
+    return messages.plain_text(row["kind"], row["payload"])
 
 
 def _delivery_cell(row: dict[str, Any]) -> "Text":
@@ -416,20 +381,10 @@ def last_closed_line(day: dict[str, Any]) -> str:
             f"{incomplete}: {counts}")
 
 
-def eod_json(result: Any) -> dict[str, Any]:
-    return {"trading_day": result.trading_day, "session": result.session,
-            "broker": "ok" if result.broker_error is None else "failed",
-            "broker_error": result.broker_error, "verify": result.counts,
-            "summary": result.summary, "summary_queued": result.summary_queued,
-            "archived_orders": result.archived_orders,
-            "archived_symbols": result.archived_symbols, "integrity": result.integrity,
-            "backup": result.backup, "backup_error": result.backup_error,
-            "db_size_bytes": result.db_size, "report": result.report,
-            "report_error": result.report_error}
-
-
 def summary_tables(s: dict[str, Any]) -> None:
     """The daily summary as tables, in the words of its message (notify/messages.py)."""
+    from ordertrack.notify import messages
+
     if not s["complete"]:
         console.print(inline(messages.summary_unreachable(s)))
     if s.get("corrected"):
@@ -454,6 +409,8 @@ def summary_tables(s: dict[str, Any]) -> None:
 
 
 def _summary_orders_table(title: str, rows: list[tuple[str, dict[str, Any]]]) -> None:
+    from ordertrack.notify.messages import inr
+
     if not rows:
         return
     cols = [Col("Outcome", wrap=True), Col("Order"), Col("Symbol"), Col("Side", 2),
@@ -542,12 +499,6 @@ def self_test(checks: list[Any]) -> None:
             warn(f"{where.lower()}: {check.text}")
 
 
-def decision_json(d: Any) -> dict[str, Any]:
-    return {"symbol": d.symbol, "action": d.action, "tracked": d.tracked, "owned": d.owned,
-            "new_qty": d.new_qty, "reason": d.reason, "manual_orders": list(d.manual_orders),
-            "stops_tracking": d.stops_tracking}
-
-
 def decisions_table(decisions: list[Any], dry_run: bool) -> None:
     if not decisions:
         console.print("Reconcile: no tracked symbols.")
@@ -561,12 +512,6 @@ def decisions_table(decisions: list[Any], dry_run: bool) -> None:
          d.reason, ", ".join(d.manual_orders)] for d in decisions]))
 
 
-def change_json(c: dict[str, Any]) -> dict[str, Any]:
-    return {"at": show_iso(from_db(c["at"])), "cause": c["cause"], "delta": c["delta"],
-            "qty_after": c["qty_after"], "order_id": c["order_id"] or (
-                f"#{c['order_ref']}" if c["order_ref"] else None), "note": c["note"]}
-
-
 def changes_table(changes: list[dict[str, Any]]) -> None:
     cols = [Col("When (IST)", 4), Col("Cause"), Col("Change", 2), Col("Quantity", 3),
             Col("Order"), Col("Note", 1, wrap=True, under=True)]
@@ -574,3 +519,57 @@ def changes_table(changes: list[dict[str, Any]]) -> None:
         [show(from_db(c["at"])) if c["at"] else "", c["cause"], f"{c['delta']:+d}",
          str(c["qty_after"]), c["order_id"] or "", c["note"] or ""]
         for c in map(change_json, changes)]))
+
+
+# ---- pnl -----------------------------------------------------------------------------------
+
+_MONEY_KEYS = ("realised", "unrealised", "charges", "net", "avg_cost", "close_price", "manual")
+
+
+def money_json(data: Any) -> str:
+    """JSON with every amount as a number with two decimals (412.5 → 412.50)."""
+    import re
+
+    def mark(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: f"@@money:{v:.2f}@@" if k in _MONEY_KEYS and isinstance(v, float)
+                    else mark(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [mark(v) for v in value]
+        return value
+
+    text = json.dumps(mark(data), indent=2, ensure_ascii=False)
+    return re.sub(r'"@@money:(-?[0-9]+\.[0-9]{2})@@"', r"\1", text)
+
+
+def emit_money_json(data: Any) -> None:
+    sys.stdout.write(money_json(data) + "\n")
+
+
+def pnl_table(f: dict[str, Any], extras: dict[str, Any], label: str) -> None:
+    from rich.table import Table
+
+    from ordertrack.notify.messages import inr, signed_inr
+
+    table = Table(title=f"P&L {label}", title_justify="left")
+    for name in ("Symbol", "Bought", "Sold", "Avg cost", "Realised", "Open", "Close price",
+                 "Unrealised"):
+        table.add_column(name, justify="left" if name == "Symbol" else "right")
+    for r in f["symbols"]:
+        manual = " (manual)" if r["manual"] else ""
+        table.add_row(r["symbol"] + manual, str(r["bought_qty"]), str(r["sold_qty"]),
+                      inr(r["avg_cost"]), signed_inr(r["realised"]), str(r["open_qty"]),
+                      inr(r["close_price"]),
+                      signed_inr(r["unrealised"]) if r["open_qty"] else "-")
+    console.print(table)
+    total = f"Realised {signed_inr(f['realised'])}, unrealised {signed_inr(f['unrealised'])}"
+    if f["charges"] is None:
+        total += " (before charges)"
+    else:
+        total += f"; charges {inr(f['charges'])}, net {signed_inr(f['net'])}"
+    console.print(total, markup=False)
+    sources = sorted({s for s in extras["sources"].values() if s})
+    if sources:
+        console.print(f"Unrealised valued at: {', '.join(sources)}", markup=False)
+    for symbol, n in extras["unknown"].items():
+        console.print(f"{symbol}: {n} fill(s) with price unknown, left out", markup=False)

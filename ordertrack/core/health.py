@@ -78,3 +78,21 @@ def was_due(due: datetime, first_run: datetime | None) -> bool:
     """Whether a scheduled run due at `due` could have been missed: not before the database's
     first run (ordertrack was not running yet), the same rule the overdue alerts keep."""
     return first_run is not None and due >= first_run
+
+
+def slot_state(runs: list[tuple[str, int | None]], now: datetime, due: datetime,
+               first_run: datetime | None) -> str:
+    """A scheduled slot's state from the runs that started in it, each (outcome, exit code):
+    ok, broker (failed at the broker), running, failed; with none, upcoming before `due`,
+    then missed, unless due before the database's first run ("before", as was_due says)."""
+    if any(outcome == "ok" for outcome, _ in runs):
+        return "ok"
+    if any(code == 4 for _, code in runs):
+        return "broker"
+    if any(outcome == "running" for outcome, _ in runs):
+        return "running"  # this very run (eod writing its report), or one killed mid-run
+    if runs:
+        return "failed"
+    if now < due:
+        return "upcoming"
+    return "missed" if was_due(due, first_run) else "before"

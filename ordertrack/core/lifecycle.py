@@ -15,6 +15,7 @@ from ordertrack.core.models import (
     BrokerState,
     Change,
     Event,
+    EventKind,
     Fetch,
     Order,
     Outcome,
@@ -117,20 +118,22 @@ def observe(order: Order, row: BrokerOrder) -> Change:
     after = _moved(order, target, filled, avg, reason, row.status_text or order.broker_status)
     ref = order.ref
 
-    def event(kind: str, key: str, status: Status, delta_qty: int = 0, notify: bool = True,
+    def event(kind: EventKind, key: str, status: Status, delta_qty: int = 0, notify: bool = True,
               why: str | None = None) -> Event:
         return Event(kind, f"{ref}:{key}", status, filled, delta_qty, avg, why,
                      row.status_text, row.raw, notify, row.updated_at)
 
     events: list[Event] = []
     if state is BrokerState.UNKNOWN and row.status_text != order.broker_status:
-        events.append(event("UNKNOWN_STATUS", f"unknown:{row.status_text}", target, notify=False))
+        events.append(event(EventKind.UNKNOWN_STATUS, f"unknown:{row.status_text}", target,
+                            notify=False))
     if target is Status.EXECUTED:
-        events.append(event("EXECUTED", "EXECUTED", target, delta))
+        events.append(event(EventKind.EXECUTED, "EXECUTED", target, delta))
     elif delta > 0:
-        events.append(event("PARTIAL_FILL", f"fill:{filled}", Status.PARTIALLY_FILLED, delta))
+        events.append(event(EventKind.PARTIAL_FILL, f"fill:{filled}", Status.PARTIALLY_FILLED,
+                            delta))
     if target in (Status.REJECTED, Status.CANCELLED):
-        events.append(event(target.value, target.value, target, why=reason))
+        events.append(event(EventKind(target.value), target.value, target, why=reason))
     return Change(order, after, tuple(events))
 
 
@@ -179,7 +182,8 @@ def expiry_due(order: Order, now: datetime, rules: MissingRules) -> bool:
 def expire(order: Order, reason: str) -> Change:
     after = replace(order, status=Status.EXPIRED, reason=reason)
     ref = order.ref
-    event = Event("EXPIRED", f"{ref}:EXPIRED", Status.EXPIRED, order.filled_qty, reason=reason)
+    event = Event(EventKind.EXPIRED, f"{ref}:EXPIRED", Status.EXPIRED, order.filled_qty,
+                  reason=reason)
     return Change(order, after, (event,))
 
 
@@ -243,7 +247,7 @@ def correct(order: Order, row: BrokerOrder, withdrawn: bool = False) -> Change:
     after = replace(order, status=status, filled_qty=filled, avg_price=avg, reason=why,
                     broker_status=row.status_text or order.broker_status)
     ref = order.ref
-    event = Event("CORRECTED", f"{ref}:CORRECTED:{filled}", status, filled,
+    event = Event(EventKind.CORRECTED, f"{ref}:CORRECTED:{filled}", status, filled,
                   filled - order.filled_qty, avg, why, row.status_text, row.raw,
                   broker_time=row.updated_at)
     return Change(order, after, (event,))
@@ -264,6 +268,6 @@ def confirm_expiry(order: Order, history: Fetch) -> Change:
     seen = (order.reason or "").removeprefix(f"{UNCONFIRMED}: ").split("; history failed")[0]
     reason = f"{seen}; {detail} (asked again later)"
     ref = order.ref
-    event = Event("EXPIRY_CONFIRMED", f"{ref}:EXPIRY_CONFIRMED", Status.EXPIRED,
+    event = Event(EventKind.EXPIRY_CONFIRMED, f"{ref}:EXPIRY_CONFIRMED", Status.EXPIRED,
                   order.filled_qty, reason=reason, notify=False)
     return Change(order, replace(order, reason=reason), (event,))

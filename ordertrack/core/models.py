@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
 
 
@@ -17,6 +17,31 @@ class Status(str, Enum):
     @property
     def is_open(self) -> bool:
         return self in (Status.PENDING, Status.PARTIALLY_FILLED)
+
+
+class EventKind(StrEnum):
+    """What a recorded event says happened: to one order (ORDER_KINDS) or to the tracking,
+    the account or a run. The feed, the webhooks' `kinds` and docs/events.md use these words;
+    a StrEnum, so each is its word wherever it is written, stored or compared."""
+
+    REGISTERED = "REGISTERED"
+    RESOLVED = "RESOLVED"
+    WITHDRAWN = "WITHDRAWN"
+    PARTIAL_FILL = "PARTIAL_FILL"
+    EXECUTED = "EXECUTED"
+    REJECTED = "REJECTED"
+    CANCELLED = "CANCELLED"
+    EXPIRED = "EXPIRED"
+    EXPIRY_CONFIRMED = "EXPIRY_CONFIRMED"
+    CORRECTED = "CORRECTED"
+    UNKNOWN_STATUS = "UNKNOWN_STATUS"
+    TRACKING_CHANGE = "TRACKING_CHANGE"
+    MANUAL_TRADE = "MANUAL_TRADE"
+    SYSTEM_ALERT = "SYSTEM_ALERT"
+
+
+KINDS = tuple(EventKind)
+ORDER_KINDS = KINDS[:KINDS.index(EventKind.TRACKING_CHANGE)]
 
 
 class Side(str, Enum):
@@ -165,7 +190,7 @@ class Order:
 class Event:
     """A fact about one order. `key` makes it unique, so a re-run cannot record it twice."""
 
-    kind: str
+    kind: EventKind
     key: str
     status: Status
     filled_qty: int

@@ -13,3 +13,5 @@ def _verify_times() -> tuple[time, ...]:
 VERIFY_TIMES = _verify_times()
 RECONCILE_TIMES = (time(15, 45),)  # after the close, before eod
 EOD_TIMES = (time(18, 0),)
+
+DEFAULT_ENV_FILE = "~/.config/ordertrack/env"  # what the scheduled runs source

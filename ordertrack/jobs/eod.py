@@ -18,9 +18,9 @@ from typing import Any
 from ordertrack.broker.base import Broker
 from ordertrack.config import Settings
 from ordertrack.core import lifecycle
-from ordertrack.core.models import Change, Fetch, Order
+from ordertrack.core.models import Change, EventKind, Fetch, Order
 from ordertrack.core.trading_calendar import Calendar, ist_date
-from ordertrack.errors import BrokerUnavailable, DatabaseProblem, OrdertrackError
+from ordertrack.errors import BrokerUnavailable, DatabaseError, OrdertrackError
 from ordertrack.jobs import pnl, report, verify
 from ordertrack.store import maintenance, orders, outbox, summary
 from ordertrack.store.db import Database, transaction
@@ -54,10 +54,10 @@ class EodResult:
         """The error eod exits with: the database's health first, then the broker's, then
         notifications kept for later (`undelivered`)."""
         if self.integrity != "ok":
-            return DatabaseProblem(f"integrity check failed: {self.integrity}; "
+            return DatabaseError(f"integrity check failed: {self.integrity}; "
                                    "no backup was taken")
         if self.backup_error:
-            return DatabaseProblem(self.backup_error)
+            return DatabaseError(self.backup_error)
         if self.broker_error:
             return BrokerUnavailable(self.broker_error)
         return undelivered
@@ -138,10 +138,10 @@ def _keep(db: Database, change: Change, now: datetime, run_id: int | None,
         return
     verify.apply_change(db, change, now, run_id)
     kinds = {e.kind for e in change.events}
-    if "EXPIRED" in kinds:
+    if EventKind.EXPIRED in kinds:
         unconfirmed = (change.after.reason or "").startswith(lifecycle.UNCONFIRMED)
         counts["unconfirmed" if unconfirmed else "expired_dead"] += 1
-    elif "CORRECTED" in kinds:
+    elif EventKind.CORRECTED in kinds:
         counts["corrected_from_history"] += 1
     elif not change.after.status.is_open:
         counts["settled_from_history"] += 1
@@ -186,7 +186,7 @@ def run(db: Database, broker: Broker, settings: Settings, now: datetime,
     if result.integrity == "ok":
         try:
             backup = maintenance.backup(db, settings.db_path, now, settings.backups)
-        except (DatabaseProblem, OSError) as exc:
+        except (DatabaseError, OSError) as exc:
             result.backup_error = getattr(exc, "message", None) or f"backup failed: {exc}"
         else:
             result.backup = str(backup) if backup else None

@@ -12,9 +12,7 @@ from ordertrack.core import charges as charges_core
 from ordertrack.core import pnl as core
 from ordertrack.core.models import BrokerOrder, Event, Fetch, Order, Outcome, Side
 from ordertrack.core.trading_calendar import ist_date
-from ordertrack.errors import UsageProblem
-from ordertrack.store import fills as store
-from ordertrack.store import report_data
+from ordertrack.store import fills as fill_store
 from ordertrack.store.db import Database
 from ordertrack.store.report_data import Period
 
@@ -30,7 +28,7 @@ def saw_fill(db: Database, book: tuple[BrokerOrder, ...]) -> bool:
     shown = {row.order_id: row.filled_qty for row in book if row.filled_qty}
     if not shown:
         return False
-    recorded = store.filled_of(db, list(shown))
+    recorded = fill_store.filled_of(db, list(shown))
     return any(qty > recorded[oid] for oid, qty in shown.items() if oid in recorded and qty)
 
 
@@ -45,7 +43,7 @@ def keep_fills(db: Database, fetch: Fetch | None, now: datetime) -> int:
     """Record a usable trade book's fills (in the caller's transaction)."""
     if fetch is None or fetch.outcome is not Outcome.OK:
         return 0
-    return store.save_fills(db, fetch.items, now)
+    return fill_store.save_fills(db, fetch.items, now)
 
 
 def sell_figures(
@@ -60,7 +58,7 @@ def sell_figures(
     ):
         return {}
     today = ist_date(now)
-    day_fills = store.fills_between(db, today - BASIS_LOOKBACK, today, order.symbol)
+    day_fills = fill_store.fills_between(db, today - BASIS_LOOKBACK, today, order.symbol)
     mine = [
         f
         for f in day_fills
@@ -75,11 +73,11 @@ def sell_figures(
     already = sum(
         (
             Fraction(Decimal(v))
-            for v in store.realised_of_order(db, order.order_id, event_id).values()
+            for v in fill_store.realised_of_order(db, order.order_id, event_id).values()
         ),
         Fraction(0),
     )
-    store.save_sell(db, event_id, realised - already, avg, now)
+    fill_store.save_sell(db, event_id, realised - already, avg, now)
     return {"realised": _money(realised - already), "avg_cost": _money(avg)}
 
 
@@ -87,7 +85,7 @@ def _order_realised(
     db: Database, order_id: str, fills: list[core.Fill], today: date
 ) -> tuple[Fraction, Fraction | None] | None:
     first = min((f.day for f in fills if f.order_id == order_id), default=today)
-    basis_day, bases = store.bases(db, first)
+    basis_day, bases = fill_store.bases(db, first)
     before = [f for f in fills if basis_day is not None and basis_day <= f.day < first]
     period = [f for f in fills if f.day >= first]
     return core.sell_realised(bases, before, period, order_id)
@@ -96,7 +94,7 @@ def _order_realised(
 def fill_in_sells(db: Database, since: datetime, now: datetime) -> int:
     """Sells seen while the trade book could not be read get their realised figure now."""
     done = 0
-    for row in store.unpriced_sells(db, since):
+    for row in fill_store.unpriced_sells(db, since):
         order = _order_of(db, row["order_id"])
         if order is None:
             continue
@@ -126,7 +124,7 @@ def refresh(db: Database, broker: Broker, now: datetime) -> str | None:
         if holdings.outcome is Outcome.FAILED:
             problems.append(f"holdings: {holdings.error}")
         elif holdings.usable:
-            store.save_marks(db, ist_date(now), holdings.items, now)
+            fill_store.save_marks(db, ist_date(now), holdings.items, now)
     return "; ".join(problems) or None
 
 
@@ -134,39 +132,31 @@ def save_marks(db: Database, holdings: Fetch, positions: Fetch, now: datetime) -
     """reconcile's holdings, kept as the cost the day starts from, and the positions' traded
     amounts, the price of a manual trade that has no other (caller's transaction)."""
     if holdings.usable:
-        store.save_marks(db, ist_date(now), holdings.items, now)
+        fill_store.save_marks(db, ist_date(now), holdings.items, now)
     if positions.usable:
-        store.save_position_prices(db, ist_date(now), positions.items, now)
+        fill_store.save_position_prices(db, ist_date(now), positions.items, now)
 
 
 # ---- a period's figures -----------------------------------------------------------------------
 
 
-def period(
-    today: date,
-    day: str | None = None,
-    week: bool = False,
-    month: bool = False,
-    first: str | None = None,
-    last: str | None = None,
-) -> Period:
-    """`--day D` (default today), `--week`/`--month` (the 7 and 30 IST days ending today, as
-    `report --week` does), or `--from D [--to D]`; UsageProblem for a mix."""
-    if month:
-        if day is not None or week or first is not None or last is not None:
-            raise UsageProblem("choose one of --day, --week, --month, or --from/--to")
-        return Period(today - timedelta(days=29), today)
-    return report_data.period(today, day, week, first, last)
+def period(today: date, day: str | None = None, week: bool = False, month: bool = False,
+           first: str | None = None, last: str | None = None) -> Period:
+    """`--day D` (default today), `--week`/`--month` (the 7 and 30 IST days ending today), or
+    `--from D [--to D]`, read as `report` reads them."""
+    from ordertrack.jobs import report
+
+    return report.period(today, day, week, first, last, month)
 
 
 def _compute(db: Database, p: Period) -> tuple[list[core.Fill], list[core.Fill], core.Pnl]:
     """The period's fills before it (from its starting cost on) and in it, and its P&L."""
-    basis_day, bases = store.bases(db, p.first)
+    basis_day, bases = fill_store.bases(db, p.first)
     start = max(basis_day or p.first, p.first)
-    fills = store.fills_between(db, min(basis_day or p.first, p.first), p.last)
+    fills = fill_store.fills_between(db, min(basis_day or p.first, p.first), p.last)
     before = [f for f in fills if f.day < p.first and (basis_day is None or f.day >= basis_day)]
     inside = [f for f in fills if f.day >= start]
-    return before, inside, core.compute(bases, before, inside, store.marks(db, p.last))
+    return before, inside, core.compute(bases, before, inside, fill_store.marks(db, p.last))
 
 
 def figures(db: Database, p: Period, charges_table: dict[str, Any] | None) -> dict[str, Any]:
@@ -207,7 +197,7 @@ def extras(db: Database, p: Period) -> dict[str, Any]:
     """What the table and the report add to the JSON: price sources, unpriced fills and the
     realised P&L of each day with its running total (for the cumulative chart)."""
     before, inside, result = _compute(db, p)
-    by_day = core.realised_by_day(store.bases(db, p.first)[1], before, inside)
+    by_day = core.realised_by_day(fill_store.bases(db, p.first)[1], before, inside)
     running, days = Fraction(0), []
     for day in p.days:
         amount = by_day.get(day, Fraction(0))
@@ -232,14 +222,14 @@ def mismatches(db: Database, day: date) -> list[str]:
     should be (the previous holdings it read, moved by the fills since): a corporate action,
     a trade outside the account's view. Said on the day it shows, instead of a confident
     wrong number; the next day starts again from the broker's own cost."""
-    previous = store.previous_marks_day(db, day)
+    previous = fill_store.previous_marks_day(db, day)
     if previous is None:
         return []
-    _, bases = store.bases(db, previous)
-    fills = [f for f in store.fills_between(db, previous, day) if f.day < day]
+    _, bases = fill_store.bases(db, previous)
+    fills = [f for f in fill_store.fills_between(db, previous, day) if f.day < day]
     expected = {s.symbol: s for s in core.compute(bases, [], fills, {}).symbols}
     out = []
-    for row in store.broker_figures(db, day):
+    for row in fill_store.broker_figures(db, day):
         mine, theirs = expected.get(row["symbol"]), core.price(row["avg_price"])
         if mine is None or not mine.open_qty and not row["qty"]:
             continue

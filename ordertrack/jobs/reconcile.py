@@ -6,7 +6,7 @@ from datetime import datetime, time
 
 from ordertrack.broker.base import Broker
 from ordertrack.config import Settings
-from ordertrack.core.models import Fetch
+from ordertrack.core.models import EventKind, Fetch
 from ordertrack.core.reconcile_plan import (
     Decision,
     decide,
@@ -17,8 +17,7 @@ from ordertrack.core.reconcile_plan import (
 from ordertrack.core.trading_calendar import ist_date
 from ordertrack.errors import BrokerUnavailable
 from ordertrack.jobs import pnl
-from ordertrack.store import orders, outbox, tracking
-from ordertrack.store import reconcile as store
+from ordertrack.store import orders, outbox, reconcile, tracking
 from ordertrack.store.db import Database, transaction
 from ordertrack.timeutil import IST, from_db, to_db
 
@@ -49,9 +48,9 @@ def _fetch_all(broker: Broker) -> tuple[Fetch, Fetch, Fetch]:
 def _apply(db: Database, d: Decision, now: datetime, run_id: int | None) -> None:
     # The same finding on the same data gets the same key; any change of the tracked quantity
     # since (a fill, an earlier adjustment) makes a new one, so a repeat trade is not lost.
-    last_change = store.last_tracking_change(db, d.symbol)
+    last_change = reconcile.last_tracking_change(db, d.symbol)
     key = f"{d.symbol}:{d.action}:{d.tracked}->{d.owned}:after-{last_change}"
-    if not store.insert_adjustment(db, key, d, now, run_id):
+    if not reconcile.insert_adjustment(db, key, d, now, run_id):
         return
     payload = {"symbol": d.symbol, "action": d.action, "tracked": d.tracked, "owned": d.owned,
                "new_qty": d.new_qty, "manual_orders": list(d.manual_orders)}
@@ -60,7 +59,7 @@ def _apply(db: Database, d: Decision, now: datetime, run_id: int | None) -> None
                                   ", ".join(d.manual_orders) or None)
         if d.stops_tracking:
             payload["tracked_days"] = (now - from_db(started)).days  # type: ignore[operator]
-    outbox.enqueue(db, f"reconcile:{key}", "MANUAL_TRADE", payload, now, run_id)
+    outbox.enqueue(db, f"reconcile:{key}", EventKind.MANUAL_TRADE, payload, now, run_id)
 
 
 def _plan(db: Database, fetched: tuple[Fetch, Fetch, Fetch], settings: Settings,
@@ -69,7 +68,7 @@ def _plan(db: Database, fetched: tuple[Fetch, Fetch, Fetch], settings: Settings,
     owned, net = holdings_qty(holdings.items), net_positions(positions.items)
     manual = manual_orders(book.items, orders.claimed_ids(db))
     today_start = to_db(datetime.combine(ist_date(now), time(), tzinfo=IST))
-    return [decide(store.facts(db, row["symbol"], row["tracked_qty"], today_start), owned, net,
+    return [decide(reconcile.facts(db, row["symbol"], row["tracked_qty"], today_start), owned, net,
                    manual, now, settings.settle, settings.manual_buys)
             for row in tracking.listing(db, all_=False)]
 
@@ -82,10 +81,11 @@ def run(db: Database, broker: Broker, settings: Settings, now: datetime, dry_run
     holdings, positions, book = fetched
     with transaction(db):  # planned again under the write lock: the database may have moved
         decisions = _plan(db, fetched, settings, now)
-        store.record_manual_orders(db, book.items,
-                                   {i for d in decisions for i in d.manual_orders}, now)
-        store.save_holdings(db, ist_date(now), now, holdings.items, holdings_qty(holdings.items),
-                            net_positions(positions.items), [d.symbol for d in decisions])
+        reconcile.record_manual_orders(db, book.items,
+                                       {i for d in decisions for i in d.manual_orders}, now)
+        reconcile.save_holdings(db, ist_date(now), now, holdings.items,
+                                holdings_qty(holdings.items), net_positions(positions.items),
+                                [d.symbol for d in decisions])
         pnl.save_marks(db, holdings, positions, now)  # the cost the day's P&L starts from
         for decision in decisions:
             if decision.action not in ("none", "deferred"):

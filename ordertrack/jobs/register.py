@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from ordertrack.core import symbols
-from ordertrack.core.models import Event, Side, Status, local_ref
-from ordertrack.errors import UsageProblem
-from ordertrack.store import orders as store
-from ordertrack.store import tracking
+from ordertrack.core.models import Event, EventKind, Side, Status, local_ref
+from ordertrack.errors import UsageError
+from ordertrack.store import orders, tracking
 from ordertrack.store.db import Database, transaction
 from ordertrack.timeutil import parse_user_time
 
@@ -78,27 +77,36 @@ def _bool(value: Any) -> bool:
 
 
 def validate(raw: dict[str, Any], now: datetime) -> NewOrder:
-    """Check one order's fields; ValueError names the first thing wrong."""
-    order_id = raw.get("order_id")
+    """Check one order's fields as a file or the engine gives them; ValueError names the first
+    thing wrong."""
+    return new_order(now, order_id=raw.get("order_id"), symbol=raw.get("symbol"),
+                     side=raw.get("side"), qty=raw.get("qty"), price=raw.get("price"),
+                     amo=raw.get("amo"), placed_at=raw.get("placed_at"), tag=raw.get("tag"))
+
+
+def new_order(now: datetime, *, order_id: Any, symbol: Any, side: Any, qty: Any,
+              price: Any = None, amo: Any = False, placed_at: Any = None,
+              tag: Any = None) -> NewOrder:
+    """One order's fields checked (each may come as text from a file), as a NewOrder;
+    ValueError names the first thing wrong."""
     order_id = str(order_id).strip() if order_id not in (None, "") else None
     if order_id is not None and not _ORDER_ID.fullmatch(order_id):
         raise ValueError(f"invalid order id {order_id!r}: letters, digits, _ and - only (max 40)")
-    if not raw.get("symbol"):
+    if not symbol:
         raise ValueError("symbol is required")
-    side = str(raw.get("side") or "").strip().upper()
-    if side not in (Side.BUY.value, Side.SELL.value):
-        raise ValueError(f"side must be buy or sell, not {raw.get('side')!r}")
-    placed_at = now
-    if raw.get("placed_at"):
-        placed_at = parse_user_time(str(raw["placed_at"]))
-        if placed_at > now + timedelta(minutes=5):
-            raise ValueError(f"placed_at {raw['placed_at']} is in the future")
-    tag = str(raw["tag"]).strip() if raw.get("tag") not in (None, "") else None
+    side_word = str(side or "").strip().upper()
+    if side_word not in (Side.BUY.value, Side.SELL.value):
+        raise ValueError(f"side must be buy or sell, not {side!r}")
+    placed = now
+    if placed_at:
+        placed = parse_user_time(str(placed_at))
+        if placed > now + timedelta(minutes=5):
+            raise ValueError(f"placed_at {placed_at} is in the future")
+    tag = str(tag).strip() if tag not in (None, "") else None
     if tag is not None and (len(tag) > 64 or not tag.isprintable()):
         raise ValueError("tag must be printable and at most 64 characters")
-    return NewOrder(order_id, symbols.check(str(raw["symbol"])), side, _qty(raw.get("qty")),
-                    _price(raw.get("price")), _bool(raw.get("amo")), placed_at, tag,
-                    explicit_time=bool(raw.get("placed_at")))
+    return NewOrder(order_id, symbols.check(str(symbol)), side_word, _qty(qty), _price(price),
+                    _bool(amo), placed, tag, explicit_time=bool(placed_at))
 
 
 def _conflicts(stored: dict[str, Any], new: NewOrder) -> list[str]:
@@ -119,25 +127,25 @@ def _existing(db: Database, new: NewOrder) -> dict[str, Any] | None:
     arriving for an open unconfirmed order with its tag completes that order.
     """
     if new.order_id:
-        found = store.find_order(db, new.order_id)
+        found = orders.find_order(db, new.order_id)
         if found is None and new.tag:
-            found = store.open_by_tag(db, new.tag, unconfirmed=True)
+            found = orders.open_by_tag(db, new.tag, unconfirmed=True)
         return found if found is not None else _attachable(db, new)
     if new.tag:
-        return store.open_by_tag(db, new.tag)
+        return orders.open_by_tag(db, new.tag)
     if new.explicit_time:
-        return store.unconfirmed_repeat(db, new.symbol, new.side, new.qty, new.amo,
-                                        new.placed_at)
+        return orders.unconfirmed_repeat(db, new.symbol, new.side, new.qty, new.amo,
+                                         new.placed_at)
     return None
 
 
 def _attachable(db: Database, new: NewOrder) -> dict[str, Any] | None:
     """The one open unconfirmed order this id belongs to: same symbol, side and quantity (and
     a compatible tag). Several candidates are refused: a guess could settle the wrong one."""
-    found = store.unconfirmed_candidates(db, new.symbol, new.side, new.qty, new.tag)
+    found = orders.unconfirmed_candidates(db, new.symbol, new.side, new.qty, new.tag)
     if len(found) > 1:
         numbers = ", ".join(f"#{row['id']}" for row in found)
-        raise UsageProblem(f"order {new.order_id} could complete any of the unconfirmed orders"
+        raise UsageError(f"order {new.order_id} could complete any of the unconfirmed orders"
                            f" {numbers}: say which with --completes #N")
     return found[0] if found else None
 
@@ -145,17 +153,17 @@ def _attachable(db: Database, new: NewOrder) -> dict[str, Any] | None:
 def _completes(db: Database, new: NewOrder, ref: str) -> dict[str, Any]:
     """The unconfirmed order named by `pending add ID --completes #N`."""
     if not new.order_id:
-        raise UsageProblem("--completes needs the broker order id it gives to the order")
+        raise UsageError("--completes needs the broker order id it gives to the order")
     if not (ref.startswith("#") and ref[1:].isdigit()):
-        raise UsageProblem(f"--completes takes a local order number such as #3, not {ref!r}")
-    stored = store.find_order(db, ref)
+        raise UsageError(f"--completes takes a local order number such as #3, not {ref!r}")
+    stored = orders.find_order(db, ref)
     if stored is None:
-        raise UsageProblem(f"order {ref} is not registered")
+        raise UsageError(f"order {ref} is not registered")
     if stored["order_id"] is not None or not Status(stored["status"]).is_open:
-        raise UsageProblem(f"order {ref} is not an open unconfirmed order"
+        raise UsageError(f"order {ref} is not an open unconfirmed order"
                            f" ({stored['order_id'] or stored['status']})")
-    if store.find_order(db, new.order_id) is not None:
-        raise UsageProblem(f"order {new.order_id} is already registered")
+    if orders.find_order(db, new.order_id) is not None:
+        raise UsageError(f"order {new.order_id} is already registered")
     return stored
 
 
@@ -168,29 +176,35 @@ def add(db: Database, new: NewOrder, now: datetime,
         problems = _conflicts(stored, new)
         if problems:
             name = new.order_id or f"tag {new.tag}"
-            raise UsageProblem(f"order {name} is already registered with other details: "
+            raise UsageError(f"order {name} is already registered with other details: "
                                + "; ".join(problems))
         if new.order_id and stored["order_id"] is None:
-            store.set_order_id(db, stored["id"], new.order_id, now)
-            store.insert_event(db, stored["id"], Event(
-                "RESOLVED", f"{local_ref(stored['id'])}:RESOLVED", Status(stored["status"]),
+            orders.set_order_id(db, stored["id"], new.order_id, now)
+            orders.insert_event(db, stored["id"], Event(
+                EventKind.RESOLVED, f"{local_ref(stored['id'])}:RESOLVED", Status(stored["status"]),
                 stored["filled_qty"], reason="broker id registered later", notify=False),
                 now, None)
             return "resolved", stored["id"]
         return "unchanged", stored["id"]
-    local_id = store.insert_order(db, asdict(new), now)
+    local_id = orders.insert_order(db, asdict(new), now)
     ref = new.order_id or local_ref(local_id)
-    store.insert_event(db, local_id, Event("REGISTERED", f"{ref}:REGISTERED", Status.PENDING, 0,
-                                           notify=False), now, None)
+    orders.insert_event(db, local_id, Event(EventKind.REGISTERED, f"{ref}:REGISTERED",
+                                            Status.PENDING, 0, notify=False), now, None)
     return "added", local_id
 
 
 def register(db: Database, raw: dict[str, Any], now: datetime,
              completes: str | None = None) -> tuple[str, int]:
+    """One order as a file line or a dict gives it. Returns what `add` returns."""
     try:
         new = validate(raw, now)
     except ValueError as exc:
-        raise UsageProblem(str(exc)) from None
+        raise UsageError(str(exc)) from None
+    return register_new(db, new, now, completes)
+
+
+def register_new(db: Database, new: NewOrder, now: datetime,
+                 completes: str | None = None) -> tuple[str, int]:
     with transaction(db):
         return add(db, new, now, completes)
 
@@ -199,35 +213,39 @@ def register_order(db: Database, now: datetime, *, symbol: str | None, side: str
                    qty: int | None, order_id: str | None = None, price: float | None = None,
                    amo: bool = False, placed_at: str | None = None, tag: str | None = None,
                    completes: str | None = None) -> tuple[str, int]:
-    """One order as `pending add` and the Python API take it. Returns what `add` returns."""
-    raw = dict(order_id=order_id, symbol=symbol, side=side, qty=qty, price=price, amo=amo,
-               placed_at=placed_at, tag=tag)
-    return register(db, raw, now, completes)
+    """One order as `pending add` and the Python API take it, built as a NewOrder directly.
+    Returns what `add` returns."""
+    try:
+        new = new_order(now, order_id=order_id, symbol=symbol, side=side, qty=qty, price=price,
+                        amo=amo, placed_at=placed_at, tag=tag)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return register_new(db, new, now, completes)
 
 
 def checked_symbol(text: str) -> str:
-    """A symbol as typed, checked and normalised (UsageProblem says what is wrong)."""
+    """A symbol as typed, checked and normalised (UsageError says what is wrong)."""
     try:
         return symbols.check(text)
     except ValueError as exc:
-        raise UsageProblem(str(exc)) from None
+        raise UsageError(str(exc)) from None
 
 
 def track(db: Database, symbol: str, qty: int, now: datetime) -> str:
-    """Start tracking a checked symbol: 'added' or 'unchanged'; UsageProblem for a conflict."""
+    """Start tracking a checked symbol: 'added' or 'unchanged'; UsageError for a conflict."""
     try:
         with transaction(db):
             return tracking.begin_tracking(db, symbol, qty, now)
     except ValueError as exc:
-        raise UsageProblem(str(exc)) from None
+        raise UsageError(str(exc)) from None
 
 
 def untrack(db: Database, symbol: str, now: datetime) -> None:
-    """Stop tracking a checked symbol (its history stays); UsageProblem if it is not tracked."""
+    """Stop tracking a checked symbol (its history stays); UsageError if it is not tracked."""
     with transaction(db):
         stopped = tracking.stop(db, symbol, now)
     if not stopped:
-        raise UsageProblem(f"{symbol} is not tracked")
+        raise UsageError(f"{symbol} is not tracked")
 
 
 def withdraw(db: Database, ref: str, reason: str | None, now: datetime,
@@ -240,21 +258,21 @@ def withdraw(db: Database, ref: str, reason: str | None, now: datetime,
     from ordertrack.store.locks import single_flight  # not on `pending add`'s hot path
 
     if reason is not None and (len(reason) > 200 or not reason.isprintable()):
-        raise UsageProblem("--reason must be printable and at most 200 characters")
+        raise UsageError("--reason must be printable and at most 200 characters")
     with single_flight(db, "pending cancel", wait_seconds, lease), transaction(db):
-        stored = store.find_order(db, ref)
+        stored = orders.find_order(db, ref)
         if stored is None:
-            raise UsageProblem(f"order {ref} is not registered")
+            raise UsageError(f"order {ref} is not registered")
         if not Status(stored["status"]).is_open:
-            raise UsageProblem(f"order {ref} is already {stored['status']}; nothing to withdraw")
+            raise UsageError(f"order {ref} is already {stored['status']}; nothing to withdraw")
         if stored["filled_qty"]:
-            raise UsageProblem(f"order {ref} has fills ({stored['filled_qty']}/{stored['qty']}):"
+            raise UsageError(f"order {ref} has fills ({stored['filled_qty']}/{stored['qty']}):"
                                " it is a real order, not a mistaken registration")
         why = "withdrawn by user" + (f": {reason.strip()}" if reason and reason.strip() else "")
-        store.withdraw(db, stored["id"], why, now)
+        orders.withdraw(db, stored["id"], why, now)
         key = f"{stored['order_id'] or local_ref(stored['id'])}:WITHDRAWN"
-        store.insert_event(db, stored["id"], Event("WITHDRAWN", key, Status.CANCELLED, 0,
-                                                   reason=why, notify=False), now, None)
+        orders.insert_event(db, stored["id"], Event(EventKind.WITHDRAWN, key, Status.CANCELLED, 0,
+                                                    reason=why, notify=False), now, None)
         return {**stored, "status": Status.CANCELLED.value, "reason": why}
 
 
@@ -264,7 +282,7 @@ def _read_stdin() -> str:
     source = getattr(sys.stdin, "buffer", sys.stdin)
     data = source.read(MAX_IMPORT_BYTES + 1)
     if len(data) > MAX_IMPORT_BYTES:
-        raise UsageProblem(f"stdin holds more than {MAX_IMPORT_BYTES // 2**20} MB")
+        raise UsageError(f"stdin holds more than {MAX_IMPORT_BYTES // 2**20} MB")
     if isinstance(data, bytes):  # as text stdin did: a bad byte fails only the field it is in
         data = data.decode("utf-8", "surrogateescape")
     return data.removeprefix("\ufeff")
@@ -275,16 +293,16 @@ def _read_text(path: Path) -> str:
         return _read_stdin()
     try:
         if path.exists() and not path.is_dir() and not path.is_file():
-            raise UsageProblem(f"{path} is not a regular file")  # a device or FIFO never ends
+            raise UsageError(f"{path} is not a regular file")  # a device or FIFO never ends
         if path.stat().st_size > MAX_IMPORT_BYTES:
-            raise UsageProblem(f"{path} is larger than {MAX_IMPORT_BYTES // 2**20} MB")
+            raise UsageError(f"{path} is larger than {MAX_IMPORT_BYTES // 2**20} MB")
         return path.read_bytes().decode("utf-8-sig")  # bytes: no newline translation
     except FileNotFoundError:
-        raise UsageProblem(f"{path} does not exist") from None
+        raise UsageError(f"{path} does not exist") from None
     except IsADirectoryError:
-        raise UsageProblem(f"{path} is a directory, not a file") from None
+        raise UsageError(f"{path} is a directory, not a file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageProblem(f"cannot read {path}: {exc}") from None
+        raise UsageError(f"cannot read {path}: {exc}") from None
 
 
 def _lines(text: str) -> list[str]:
@@ -304,20 +322,20 @@ def _json_lines(text: str, name: object) -> list[tuple[int, dict[str, Any]]]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise UsageProblem(f"{name} line {number}: not valid JSON ({exc.msg})") from None
+            raise UsageError(f"{name} line {number}: not valid JSON ({exc.msg})") from None
         except RecursionError:
-            raise UsageProblem(f"{name} line {number}: nested too deeply") from None
+            raise UsageError(f"{name} line {number}: nested too deeply") from None
         except ValueError as exc:  # e.g. an integer too long to convert
-            raise UsageProblem(f"{name} line {number}: not usable JSON ({exc})") from None
+            raise UsageError(f"{name} line {number}: not usable JSON ({exc})") from None
         if not isinstance(row, dict):
-            raise UsageProblem(f"{name} line {number}: expected a JSON object")
+            raise UsageError(f"{name} line {number}: expected a JSON object")
         rows.append((number, row))
     return rows
 
 
 def read_import(path: Path) -> list[tuple[int, dict[str, Any]]]:
     """Rows of a JSON-lines or CSV file (by extension; '-' is JSON lines on stdin), each with
-    the physical line it ends on (blank lines counted), or UsageProblem naming the line."""
+    the physical line it ends on (blank lines counted), or UsageError naming the line."""
     text = _read_text(path)
     name = "stdin" if str(path) == "-" else path
     if path.suffix.lower() != ".csv":
@@ -325,7 +343,7 @@ def read_import(path: Path) -> list[tuple[int, dict[str, Any]]]:
     reader = csv.DictReader(io.StringIO(text))
     unknown = set(reader.fieldnames or ()) - set(_FIELDS)
     if not reader.fieldnames or unknown:
-        raise UsageProblem(f"{name}: CSV header must use the columns {', '.join(_FIELDS)}")
+        raise UsageError(f"{name}: CSV header must use the columns {', '.join(_FIELDS)}")
     return [(reader.line_num, dict(row)) for row in reader]
 
 
@@ -335,20 +353,20 @@ def import_file(db: Database, path: Path, now: datetime) -> dict[str, int]:
     rows = read_import(path)
     name = "stdin" if str(path) == "-" else path
     if not rows:
-        raise UsageProblem(f"{name} holds no orders")
+        raise UsageError(f"{name} holds no orders")
     checked = []
     for line, raw in rows:
         try:
             checked.append((line, validate(raw, now)))
         except ValueError as exc:
-            raise UsageProblem(f"{name} line {line}: {exc}; nothing was imported") from None
+            raise UsageError(f"{name} line {line}: {exc}; nothing was imported") from None
     counts = {"added": 0, "unchanged": 0, "resolved": 0}
     with transaction(db):
         for line, new in checked:
             try:
                 outcome, _ = add(db, new, now)
-            except UsageProblem as exc:
-                raise UsageProblem(
+            except UsageError as exc:
+                raise UsageError(
                     f"{name} line {line}: {exc.message}; nothing was imported") from None
             counts[outcome] += 1
     return counts

@@ -4,14 +4,14 @@ fetched), readable on a 360-px phone and printable. Every value from outside is 
 import html
 import re
 import sqlite3
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 from ordertrack import files
 from ordertrack.config import Settings
 from ordertrack.core.models import Status
-from ordertrack.errors import DatabaseProblem
+from ordertrack.errors import DatabaseError, UsageError
 from ordertrack.jobs import pnl_report
 from ordertrack.notify.messages import inr
 from ordertrack.store import maintenance, outbox, report_data
@@ -19,6 +19,43 @@ from ordertrack.store.db import Database, transaction
 from ordertrack.store.report_data import Period, ReportData
 from ordertrack.text import inline, redact
 from ordertrack.timeutil import IST, from_db, show
+
+# ---- the period the options name (--day, --week, --from/--to) ----
+
+MAX_DAYS = 400  # a year and some: the report stays a page, not a dump
+
+
+def _day(text: str, flag: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"{flag} {text!r} is not a date like 2026-11-30") from None
+
+
+def period(today: date, day: str | None = None, week: bool = False, first: str | None = None,
+           last: str | None = None, month: bool = False) -> Period:
+    """The period the options name: one day (today by default), the seven or thirty days
+    ending today, or --from D [--to D] (to today)."""
+    chosen = sum(x for x in (day is not None, week, month, first is not None or last is not None))
+    if chosen > 1:
+        raise UsageError("choose one of --day, --week, --month, or --from/--to")
+    if month:
+        return Period(today - timedelta(days=29), today)
+    if week:
+        return Period(today - timedelta(days=6), today)
+    if last is not None and first is None:
+        raise UsageError("--to needs --from")
+    if first is not None:
+        start = _day(first, "--from")
+        end = _day(last, "--to") if last is not None else today
+        if start > end:
+            raise UsageError(f"--from {start} is after --to {end}")
+        if (end - start).days > MAX_DAYS:
+            raise UsageError(f"--from/--to spans more than {MAX_DAYS} days")
+        return Period(start, end)
+    one = _day(day, "--day") if day is not None else today
+    return Period(one, one)
+
 
 STATUS_COLOURS = {"EXECUTED": "#2e7d32", "PARTIALLY_FILLED": "#00838f", "PENDING": "#757575",
                   "REJECTED": "#c62828", "CANCELLED": "#424242", "EXPIRED": "#ef6c00"}
@@ -290,7 +327,7 @@ def notifications(data: ReportData) -> str:
 # ---- the page --------------------------------------------------------------------------------
 
 
-def render(data: ReportData) -> str:
+def page(data: ReportData) -> str:
     sections = (glance(data), timeline(data), rejections(data), tracked(data), health(data),
                 notifications(data), pnl_report.section(data.pnl))
     body = "".join(_section(title, part) for title, part in zip(HEADINGS, sections, strict=False))
@@ -303,10 +340,10 @@ def render(data: ReportData) -> str:
             f"{body}</main></body></html>\n")
 
 
-def write(page: str, target: Path) -> Path:
+def write(document: str, target: Path) -> Path:
     """Write owner-only (the page holds trading data), replacing any earlier file whole; a
     target that is not a regular file (FIFO, device, socket, folder) is refused unwritten."""
-    return files.replace_whole(target, page)
+    return files.replace_whole(target, document)
 
 
 def default_name(period: Period) -> str:
@@ -331,7 +368,7 @@ def daily(db: Database, settings: Settings, day: date, now: datetime,
     data.pnl = pnl_report.block(db, data.period, settings.charges)
     db_path = settings.db_path.expanduser()
     folder = maintenance.private_folder(db_path.parent / "reports")
-    target = write(render(data), folder / f"{db_path.stem}-report-{day:%Y%m%d}.html")
+    target = write(page(data), folder / f"{db_path.stem}-report-{day:%Y%m%d}.html")
     mine = re.compile(rf"{re.escape(db_path.stem)}-report-\d{{8}}\.html")
     maintenance.prune(maintenance.owned_matching(folder, mine), target, settings.report_keep)
     if settings.report_telegram and send:
@@ -349,7 +386,7 @@ def for_eod(db: Database, settings: Settings, day: date, now: datetime, broker_e
     eod's archive and backup, so the failure is returned, not raised."""
     try:
         written = daily(db, settings, day, now, broker_error, run_id, send)
-    except DatabaseProblem as exc:
+    except DatabaseError as exc:
         return None, f"daily report not written: {exc.message}"
     except (OSError, sqlite3.Error) as exc:
         return None, f"daily report not written: {exc}"

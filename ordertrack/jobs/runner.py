@@ -14,16 +14,16 @@ from typing import TypeVar
 from ordertrack import net
 from ordertrack.config import Settings
 from ordertrack.core import health
+from ordertrack.core.models import EventKind
 from ordertrack.errors import (
     BrokerUnavailable,
     ConfigError,
-    DatabaseProblem,
+    DatabaseError,
     ExitCode,
     LockHeld,
     OrdertrackError,
     Undelivered,
 )
-from ordertrack.jobs import unstarted
 from ordertrack.notify import delivery, ping
 from ordertrack.store import db as store_db
 from ordertrack.store import outbox, runs
@@ -43,7 +43,7 @@ class Start:
     command: str
     settings: Callable[[], Settings]  # the full settings, or ConfigError
     salvage: Callable[[], Settings]  # what a broken configuration still tells
-    open_db: Callable[[], Database]  # the database, or DatabaseProblem
+    open_db: Callable[[], Database]  # the database, or DatabaseError
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
@@ -60,7 +60,7 @@ def broker_run(start: Start, body: Callable[[Settings, Database, int], T],
     raise_overdue(db, settings, run_id)
     try:
         with single_flight(db, command, settings.lock_wait_seconds,
-                           timedelta(minutes=settings.lock_lease_minutes)), net.budget():
+                           timedelta(minutes=settings.lock_lease_minutes), warn), net.budget():
             result = body(settings, db, run_id)
     except BaseException as exc:
         _record_failure(db, settings, command, run_id, exc)
@@ -81,6 +81,8 @@ def _settings(start: Start, warn: Callable[[str], None]) -> Settings:
     try:
         return start.settings()
     except ConfigError as exc:
+        from ordertrack.jobs import unstarted  # only a run that cannot start needs it
+
         fallback = start.salvage()
         if note := ping.begin(fallback.ping_url, start.command):
             warn(note)
@@ -88,7 +90,7 @@ def _settings(start: Start, warn: Callable[[str], None]) -> Settings:
         try:
             db = store_db.open_db(fallback.db_path, create=False) \
                 if fallback.db_path != Path() else None
-        except (DatabaseProblem, sqlite3.Error):
+        except (DatabaseError, sqlite3.Error):
             db = None
         if db is None:
             unstarted.send_directly(fallback, start.command, reason, utcnow(), start.env, warn)
@@ -110,7 +112,9 @@ def _open(start: Start, settings: Settings,
     try:
         db = start.open_db()
         return db, runs.begin(db, start.command)
-    except (DatabaseProblem, sqlite3.DatabaseError) as exc:
+    except (DatabaseError, sqlite3.DatabaseError) as exc:
+        from ordertrack.jobs import unstarted
+
         reason = unstarted.reason_of(exc)
         if not any(word in reason for word in ("locked", "busy")):
             unstarted.send_directly(settings, start.command, reason, utcnow(), start.env, warn)
@@ -131,6 +135,8 @@ def _record_failure(db: Database, settings: Settings, command: str, run_id: int,
         if isinstance(exc, BrokerUnavailable):
             broker_down(db, settings, command, exc.message, run_id)
         elif isinstance(exc, ConfigError):  # e.g. the file broker's folder is gone
+            from ordertrack.jobs import unstarted
+
             unstarted.queue(db, command, unstarted.reason_of(exc), utcnow(), run_id)
             _deliver_quietly(db, settings)
         return
@@ -152,7 +158,7 @@ def broker_down(db: Database, settings: Settings, command: str, error: str, run_
     the outbox holds anyway: the broker being down does not stop Telegram. Exit stays 4."""
     key = f"broker-down:after-run-{runs.last_broker_success(db)}"
     with transaction(db):
-        outbox.enqueue(db, key, "SYSTEM_ALERT", {"command": command.split()[0],
+        outbox.enqueue(db, key, EventKind.SYSTEM_ALERT, {"command": command.split()[0],
                                                  "text": f"broker unavailable: {redact(error)}"},
                        utcnow(), run_id)
     if deliver:
@@ -169,7 +175,7 @@ def raise_overdue(db: Database, settings: Settings, run_id: int) -> None:
     """A run cron missed is noticed by the next run: one system alert per missed run."""
     with transaction(db):
         for late in overdue(db, settings, run_id):
-            outbox.enqueue(db, late.key, "SYSTEM_ALERT", {"command": late.command,
+            outbox.enqueue(db, late.key, EventKind.SYSTEM_ALERT, {"command": late.command,
                                                          "text": late.text}, utcnow(), run_id)
 
 

@@ -477,7 +477,7 @@ def this_executable() -> Path:
                       "installed by pip rather than 'python -m ordertrack'")
 
 
-DEFAULT_ENV_FILE = "~/.config/ordertrack/env"
+DEFAULT_ENV_FILE = schedule_plan.DEFAULT_ENV_FILE
 
 
 def env_file_problem(path: Path) -> str | None:
@@ -528,6 +528,45 @@ def example() -> str:
     """crontab.example: what `schedule install` writes for user 'trader' on a UTC host.
     Regenerate with: python -m ordertrack.jobs.schedule > crontab.example"""
     return cron_block(EXAMPLE_PATHS, ZoneInfo("UTC"), "UTC", date(2026, 1, 5))
+
+
+# ---- what install and remove write ---------------------------------------------------------------
+
+
+def install_systemd(paths: Paths) -> Path:
+    """Write the systemd user units; the folder they are in."""
+    folder = systemd_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in systemd_units(paths).items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def install_cron(paths: Paths, now: datetime) -> tuple[int, str, tzinfo]:
+    """Put ordertrack's block in the crontab (the rest is left as it is): how many lines,
+    in which host zone (its name and the zone)."""
+    zone, name = host_zone()
+    block = cron_block(paths, zone, name, now.astimezone(zone).date())
+    write_crontab(replace_block(read_crontab(), block))
+    return sum(1 for line in block.splitlines() if not line.startswith("#")), name, zone
+
+
+def remove_systemd() -> tuple[int, Path]:
+    """Delete ordertrack's systemd user units: how many, from where."""
+    folder = systemd_dir()
+    removed = [p for p in folder.glob("ordertrack-*.*") if p.suffix in (".service", ".timer")]
+    for path in removed:
+        path.unlink()
+    return len(removed), folder
+
+
+def remove_cron() -> bool:
+    """Take ordertrack's block out of the crontab; False when there was none."""
+    current = read_crontab()
+    if not our_block(current) and BEGIN not in current:
+        return False
+    write_crontab(replace_block(current, ""))
+    return True
 
 
 if __name__ == "__main__":

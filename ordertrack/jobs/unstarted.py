@@ -20,6 +20,7 @@ from typing import Any
 
 from ordertrack import files
 from ordertrack.config import Settings, default_db_path
+from ordertrack.core.models import EventKind
 from ordertrack.core.trading_calendar import ist_date
 from ordertrack.errors import OrdertrackError
 from ordertrack.store import outbox, runs
@@ -27,7 +28,7 @@ from ordertrack.store.db import Database, transaction
 from ordertrack.text import one_line, redact
 
 STATE_NAME = "ordertrack-start-alerts.json"
-KIND = "SYSTEM_ALERT"
+KIND = EventKind.SYSTEM_ALERT
 ALERTING = ("verify", "reconcile", "eod")  # the scheduled commands
 
 

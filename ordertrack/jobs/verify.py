@@ -12,11 +12,19 @@ from typing import Any
 from ordertrack.broker.base import Broker
 from ordertrack.config import Settings
 from ordertrack.core import lifecycle, matching
-from ordertrack.core.models import BrokerOrder, Change, Event, Fetch, Order, Outcome, local_ref
-from ordertrack.errors import BrokerUnavailable, UsageProblem
+from ordertrack.core.models import (
+    BrokerOrder,
+    Change,
+    Event,
+    EventKind,
+    Fetch,
+    Order,
+    Outcome,
+    local_ref,
+)
+from ordertrack.errors import BrokerUnavailable, UsageError
 from ordertrack.jobs import pnl
-from ordertrack.store import orders as store
-from ordertrack.store import outbox, tracking
+from ordertrack.store import orders, outbox, tracking
 from ordertrack.store.db import Database, transaction
 
 COUNTS = ("checked", "executed", "rejected", "cancelled", "partial", "still_pending",
@@ -41,10 +49,10 @@ def _fetch_book(broker: Broker) -> Fetch:
     return book
 
 
-def _histories(broker: Broker, orders: list[Order], book_ids: set[str], now: datetime,
+def _histories(broker: Broker, pending: list[Order], book_ids: set[str], now: datetime,
                settings: Settings) -> dict[str, Fetch]:
     """History lookups for orders that may expire this run (bounded per run)."""
-    due = [o for o in orders if o.order_id and o.order_id not in book_ids
+    due = [o for o in pending if o.order_id and o.order_id not in book_ids
            and lifecycle.expiry_due(
                replace(o, missing_count=o.missing_count + 1), now, settings.missing)]
     return {o.order_id: broker.order_history(o.order_id)
@@ -79,7 +87,7 @@ class Writes:
         return len(self.saves) >= self.CHUNK
 
     def flush(self, db: Database, now: datetime, run_id: int | None) -> None:
-        store.save_orders(db, self.saves, now)
+        orders.save_orders(db, self.saves, now)
         outbox.enqueue_many(db, self.notifications, now, run_id)
         self.saves, self.notifications = [], []
 
@@ -89,11 +97,11 @@ def apply_change(db: Database, change: Change, now: datetime, run_id: int | None
     """Save a change with its events, fills and notifications (the caller's transaction).
     With `writes`, the order update and the notifications wait there for its flush()."""
     if writes is None:
-        store.save_order(db, change, now)
+        orders.save_order(db, change, now)
     else:
         writes.saves.append(change)
     for event in change.events:
-        event_id = store.insert_event(db, change.after.id, event, now, run_id)
+        event_id = orders.insert_event(db, change.after.id, event, now, run_id)
         if event_id is None:
             continue  # recorded by an earlier run
         if event.delta_qty:
@@ -103,9 +111,9 @@ def apply_change(db: Database, change: Change, now: datetime, run_id: int | None
         payload = _payload(change.after, event)
         if event.delta_qty:
             payload.update(pnl.sell_figures(db, change.after, event, event_id, now))
-        if event.kind == "UNKNOWN_STATUS":
-            notify = store.note_status(db, event.broker_status or "", change.after.order_id,
-                                       event.raw, now)
+        if event.kind == EventKind.UNKNOWN_STATUS:
+            notify = orders.note_status(db, event.broker_status or "", change.after.order_id,
+                                        event.raw, now)
         if notify and writes is not None:
             writes.notifications.append((event.key, event.kind, payload))
         elif notify:
@@ -118,32 +126,33 @@ def _count(result: VerifyResult, change: Change, missing: bool) -> None:
     status = change.after.status
     c["checked"] += 1
     c["not_found"] += missing and status.is_open
-    c["executed"] += "EXECUTED" in kinds
-    c["rejected"] += "REJECTED" in kinds
-    c["cancelled"] += "CANCELLED" in kinds
-    c["expired"] += "EXPIRED" in kinds
-    c["partial"] += "PARTIAL_FILL" in kinds
-    c["unknown_status"] += "UNKNOWN_STATUS" in kinds
+    c["executed"] += EventKind.EXECUTED in kinds
+    c["rejected"] += EventKind.REJECTED in kinds
+    c["cancelled"] += EventKind.CANCELLED in kinds
+    c["expired"] += EventKind.EXPIRED in kinds
+    c["partial"] += EventKind.PARTIAL_FILL in kinds
+    c["unknown_status"] += EventKind.UNKNOWN_STATUS in kinds
     c["still_pending"] += status.is_open
 
 
-def _resolve(db: Database, orders: list[Order], book: tuple[BrokerOrder, ...], now: datetime,
+def _resolve(db: Database, pending: list[Order], book: tuple[BrokerOrder, ...], now: datetime,
              run_id: int | None, result: VerifyResult) -> tuple[list[Order], set[int]]:
     """Give unconfirmed orders their broker id where exactly one book row fits. Returns the
     orders and the local ids of those several rows fit (they are in the book: not missing)."""
-    unconfirmed = [o for o in orders if o.order_id is None]
+    unconfirmed = [o for o in pending if o.order_id is None]
     if not unconfirmed:
-        return orders, set()
-    found = matching.resolve(unconfirmed, book, store.claimed_ids(db))
+        return pending, set()
+    found = matching.resolve(unconfirmed, book, orders.claimed_ids(db))
     resolved = []
-    for order in orders:
+    for order in pending:
         row = found.matched.get(order.id)
         if row is not None:
             order = replace(order, order_id=row.order_id)
-            store.insert_event(db, order.id, Event("RESOLVED", f"{local_ref(order.id)}:RESOLVED",
-                                                   order.status, order.filled_qty,
-                                                   raw=row.raw, notify=False), now, run_id)
-            store.save_order(db, Change(order, order), now)
+            orders.insert_event(db, order.id, Event(EventKind.RESOLVED,
+                                                    f"{local_ref(order.id)}:RESOLVED",
+                                                    order.status, order.filled_qty,
+                                                    raw=row.raw, notify=False), now, run_id)
+            orders.save_order(db, Change(order, order), now)
             result.counts["resolved"] += 1
         elif order.id in found.ambiguous:
             candidates = found.ambiguous[order.id]
@@ -160,19 +169,19 @@ def _resolve(db: Database, orders: list[Order], book: tuple[BrokerOrder, ...], n
 def run(db: Database, broker: Broker, settings: Settings, now: datetime,
         order_id: str | None = None, run_id: int | None = None) -> VerifyResult:
     result = VerifyResult(run_id=run_id)
-    if order_id and store.find_order(db, order_id) is None:
-        raise UsageProblem(f"order {order_id} is not registered")
+    if order_id and orders.find_order(db, order_id) is None:
+        raise UsageError(f"order {order_id} is not registered")
     book = _fetch_book(broker)
     result.book, result.skipped_rows = book.outcome.value, book.skipped
     rows = {row.order_id: row for row in book.items}
-    histories = _histories(broker, store.open_orders(db, not_in=rows), set(rows), now, settings)
+    histories = _histories(broker, orders.open_orders(db, not_in=rows), set(rows), now, settings)
     # the trade book only when this book shows a new fill: its prices go with the notification
     trades = pnl.read_trade_book(broker) if pnl.saw_fill(db, book.items) else None
     writes = Writes()
     with transaction(db):
         pnl.keep_fills(db, trades, now)
-        orders, ambiguous = _resolve(db, store.open_orders(db), book.items, now, run_id, result)
-        for order in orders:
+        pending, ambiguous = _resolve(db, orders.open_orders(db), book.items, now, run_id, result)
+        for order in pending:
             if order_id and order.order_id != order_id and f"#{order.id}" != order_id:
                 continue
             row = rows.get(order.order_id) if order.order_id else None
@@ -204,8 +213,8 @@ def _corrections(db: Database, rows: dict[str, BrokerOrder], now: datetime,
     """Expired or withdrawn orders the book lists with fills after all: the fills are never
     lost."""
     ids = list(rows)
-    for order, withdrawn in [*((o, False) for o in store.expired_orders(db, ids)),
-                             *((o, True) for o in store.withdrawn_orders(db, ids))]:
+    for order, withdrawn in [*((o, False) for o in orders.expired_orders(db, ids)),
+                             *((o, True) for o in orders.withdrawn_orders(db, ids))]:
         change = lifecycle.correct(order, rows[order.order_id or ""], withdrawn)
         if change.changed:
             apply_change(db, change, now, run_id)

@@ -21,17 +21,20 @@ when any failed for good, otherwise PENDING.
 What is muted, digested or silent, and how long to wait, is notify/policy.py's to decide.
 """
 
+# The Telegram client, the message writer and the webhook senders load only when there is
+# something to send (an idle cron run has nothing: start-up, issue 24).
+from __future__ import annotations
+
 import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ordertrack import net
 from ordertrack.config import Settings, Webhook
-from ordertrack.notify import messages, webhook
 from ordertrack.notify.policy import (
     LEASE,
     RETRY_HINT,
@@ -42,12 +45,17 @@ from ordertrack.notify.policy import (
     level,
     plan,
 )
-from ordertrack.notify.telegram import Answer, Bot, Scope, SendOutcome, explain
 from ordertrack.store import deliveries, outbox
 from ordertrack.store.db import Database, transaction
 from ordertrack.store.locks import claimant, claimant_gone
 from ordertrack.text import storable
 from ordertrack.timeutil import from_db, show, to_db
+
+if TYPE_CHECKING:
+    from ordertrack.notify import messages, webhook
+    from ordertrack.notify.telegram import Answer, Bot
+
+    Passes = list[tuple[webhook.Channel, webhook.Outcome]]
 
 DOCUMENT = "DAILY_REPORT"  # travels as a file (sendDocument), not as message parts
 Clock = Callable[[], datetime]
@@ -55,6 +63,8 @@ Clock = Callable[[], datetime]
 
 def error_text(answer: Answer) -> str:
     """What is stored as last_error: the cause, the fix and Telegram's own words."""
+    from ordertrack.notify.telegram import explain
+
     diagnosis = explain(answer)
     said = f" [Telegram {answer.status}: {answer.description}]" if answer.status else ""
     return storable(f"{diagnosis.line()}{said}")
@@ -220,6 +230,8 @@ def _finish(db: Database, claim: Claim, answer: Answer, chats: Sequence[str],
 
 def _apply(db: Database, claim: Claim, answer: Answer, chats: Sequence[str],
            now: datetime) -> tuple[str, int, set[int]]:
+    from ordertrack.notify.telegram import Scope, SendOutcome
+
     if answer.outcome is SendOutcome.SENT:
         deliveries.sent(db, claim.id, now)
         return "SENT", 0, set()
@@ -257,6 +269,9 @@ def _follow(db: Database, old: str, new: str, claim: Claim, now: datetime) -> bo
 def send_part(bot: Bot, chat: str, part: messages.Part, silent: bool, again: bool) -> Answer:
     """One part as HTML; if Telegram cannot parse it, the same words as plain text (nothing
     was delivered, so that is safe)."""
+    from ordertrack.notify import messages
+    from ordertrack.notify.telegram import SendOutcome
+
     note = f"\n{messages.DUPLICATE_NOTE}" if again else ""
     answer = bot.send_message(chat, part.html + messages.escape(note), silent=silent)
     if answer.outcome is SendOutcome.PARSE_ERROR:
@@ -267,6 +282,9 @@ def send_part(bot: Bot, chat: str, part: messages.Part, silent: bool, again: boo
 def _send(db: Database, bot: Bot, claim: Claim, silent: bool, clock: Clock,
           moved: Callable[[str, str], None]) -> Answer | None:
     """Send a claimed delivery's remaining parts in order. None if a migration made it moot."""
+    from ordertrack.notify import messages
+    from ordertrack.notify.telegram import Answer, Scope, SendOutcome
+
     if claim.kind == DOCUMENT:
         return _send_document(db, bot, claim, silent, clock, moved)
     try:
@@ -293,6 +311,9 @@ def _send(db: Database, bot: Bot, claim: Claim, silent: bool, clock: Clock,
 def _send_document(db: Database, bot: Bot, claim: Claim, silent: bool, clock: Clock,
                    moved: Callable[[str, str], None]) -> Answer | None:
     """The daily report as a file (sendDocument), read from where eod wrote it."""
+    from ordertrack.notify import messages
+    from ordertrack.notify.telegram import Answer, Scope, SendOutcome
+
     path = Path(str(claim.payload.get("path", "")))
     try:
         content = path.read_bytes()
@@ -336,6 +357,8 @@ def deliver(db: Database, settings: Settings, now: datetime, bot: Bot | None = N
     early = _disabled_report(db, settings)
     if early is not None:
         return _with_webhooks(early, hooks) if hooks else early
+    from ordertrack.notify.telegram import Bot
+
     client = bot or Bot(settings.telegram_token or "", settings.telegram_api_url,
                         read_timeout=settings.telegram_timeout)
     chats = effective_chats(db, settings.telegram_chats)
@@ -356,17 +379,16 @@ def deliver(db: Database, settings: Settings, now: datetime, bot: Bot | None = N
     return _with_webhooks(report, hooks) if hooks else report
 
 
-Passes = list[tuple[webhook.Channel, webhook.Outcome]]
-
-
 def _webhooks(db: Database, settings: Settings, now: datetime, clock: Clock) -> Passes | None:
     """Webhook deliveries, opened from the feed before Telegram mutes or digests anything (an
     engine must hear every fill), then sent, channel by channel. A held channel's deliveries
     are opened and wait; one whose kinds are unknown (its table is broken) only keeps its
     place in the feed, so fixing it opens everything since."""
-    channels = webhook.channels(settings)
-    if not channels:
+    if not (settings.webhooks or settings.hooks):
         return None
+    from ordertrack.notify import webhook
+
+    channels = webhook.channels(settings)
     with transaction(db):
         webhook.open_all(db, [c for c in channels if c.kinds_known], now)
         for channel in channels:
@@ -391,6 +413,8 @@ def _only(settings: Settings, channel: webhook.Channel) -> Settings:
 
 
 def _held(db: Database, channel: webhook.Channel, now: datetime) -> webhook.Outcome:
+    from ordertrack.notify import webhook
+
     waiting, failed, _ = deliveries.webhook_tally(db, [channel.destination], now)
     return webhook.Outcome(waiting=waiting, failed_before=failed,
                            problems={channel.destination: f"held: {channel.held}"})
@@ -419,6 +443,8 @@ def _with_webhooks(report: Report, passes: Passes) -> Report:
 
 def _run(db: Database, bot: Bot, settings: Settings, chats: list[str], clock: Clock,
          report: Report) -> None:
+    from ordertrack.notify.telegram import Scope, SendOutcome, explain
+
     sender, open_chats, tried = claimant(), list(chats), list[int]()
 
     def moved(old: str, new: str) -> None:
@@ -449,7 +475,11 @@ def _run(db: Database, bot: Bot, settings: Settings, chats: list[str], clock: Cl
 def requeue_failed(db: Database, settings: Settings) -> int:
     """FAILED deliveries to the configured chats become PENDING again (after a fix)."""
     chats = effective_chats(db, settings.telegram_chats)
-    hooks = webhook.requeue_failed(db, settings) if webhook.channels(settings) else 0
+    hooks = 0
+    if settings.webhooks or settings.hooks:
+        from ordertrack.notify import webhook
+
+        hooks = webhook.requeue_failed(db, settings)
     if not chats:
         return hooks
     with transaction(db):

@@ -68,7 +68,7 @@ def _pnl_tail(p: dict[str, Any]) -> str:
     return f", {line}" if line else ""
 
 
-def render(kind: str, p: dict[str, Any]) -> str:
+def plain_text(kind: str, p: dict[str, Any]) -> str:
     p = inline_all(p)  # a broker's reason must not start a line of its own
     avg = p.get("avg_price")
     if kind == "EXECUTED":
@@ -105,7 +105,7 @@ def render(kind: str, p: dict[str, Any]) -> str:
     if kind == "DIGEST":
         items = p.get("items", [])
         return f"Digest of {len(items)} updates: " + "; ".join(
-            render(i["kind"], i["payload"]) for i in items)
+            plain_text(i["kind"], i["payload"]) for i in items)
     return f"{kind}: {p}"
 
 
@@ -251,7 +251,7 @@ _TITLES = {"SYSTEM_ALERT": ("⚠️", "ordertrack alert"),
            "UNKNOWN_STATUS": ("⚠️", "Unknown broker status"),
            "AMBIGUOUS_MATCH": ("⚠️", "Cannot tell which broker order it is"),
            "MANUAL_TRADE": ("✋", "Manual trade detected")}
-_SENTENCES = ("UNKNOWN_STATUS", "AMBIGUOUS_MATCH", "MANUAL_TRADE")  # render() has their words
+_SENTENCES = ("UNKNOWN_STATUS", "AMBIGUOUS_MATCH", "MANUAL_TRADE")  # plain_text() has their words
 
 
 def escape(value: object) -> str:
@@ -321,7 +321,7 @@ def _digest(p: dict[str, Any], at: datetime | None, s: _Style) -> list[str]:
 
 def _digest_line(kind: str, p: dict[str, Any], s: _Style) -> str:
     if kind not in _ORDER_KINDS:
-        return s.text(render(kind, p))
+        return s.text(plain_text(kind, p))
     icon, label = _ORDER_KINDS[kind]
     return (f"{icon} {label} {s.text(p.get('side', ''))} {s.bold(p.get('symbol', '?'))}"
             + s.text(f" · {_fills(kind, p)} · order {p.get('order_id')}"))
@@ -343,7 +343,7 @@ def _other(kind: str, p: dict[str, Any], at: datetime | None, s: _Style) -> list
     if isinstance(text, str):
         body = [text]
     elif kind in _SENTENCES:
-        body = [render(kind, p)]
+        body = [plain_text(kind, p)]
     else:
         body = [f"{key}: {value}" for key, value in sorted(p.items()) if value not in (None, "")]
     return [head, *(s.text(line) for line in body), s.text(show(at))]

@@ -40,7 +40,7 @@ from ordertrack import net
 from ordertrack.config import Hook, Settings, Webhook
 from ordertrack.notify import hookrun
 from ordertrack.notify.policy import LEASE, backoff
-from ordertrack.store import deliveries, events
+from ordertrack.store import deliveries, feed
 from ordertrack.store.db import Database, transaction
 from ordertrack.store.locks import claimant_gone
 from ordertrack.text import one_line, redact, secret_vars, storable
@@ -177,7 +177,7 @@ def _attempt(session: requests.Session | None, hook: Channel, policy: net.RetryP
 def _send_one(db: Database, session: requests.Session | None, hook: Channel,
               policy: net.RetryPolicy, head: dict[str, Any], sender: str, clock: Clock) -> str:
     feed_id = int(head["feed_id"])
-    found = events.since(db, feed_id - 1, limit=1)
+    found = feed.since(db, feed_id - 1, limit=1)
     if found and found[0]["id"] == feed_id:
         status, error, asked, uncertain = _attempt(session, hook, policy, feed_id,
                                                    body_of(found[0]), clock())

@@ -3,13 +3,12 @@
 import os
 import sqlite3
 import stat
-import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ordertrack.errors import DatabaseProblem
+from ordertrack.errors import DatabaseError, Warn, to_stderr
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -93,23 +92,23 @@ def private_dirs(folder: Path) -> None:
 
 def _check_file(path: Path) -> None:
     if path.is_dir():
-        raise DatabaseProblem(f"{path} is a directory, not a database file")
+        raise DatabaseError(f"{path} is a directory, not a database file")
     try:
         with path.open("rb") as handle:
             header = handle.read(len(_HEADER))
     except PermissionError:
-        raise DatabaseProblem(f"cannot read database {path}: permission denied") from None
+        raise DatabaseError(f"cannot read database {path}: permission denied") from None
     if header and header != _HEADER:
-        raise DatabaseProblem(f"{path} is not an ordertrack database (not an SQLite file)")
+        raise DatabaseError(f"{path} is not an ordertrack database (not an SQLite file)")
 
 
-def _owner_only(path: Path) -> None:
+def _owner_only(path: Path, warn: Warn) -> None:
     """A database others can read exposes the broker session: make it 0600 (its WAL and shm
     follow the database's mode), saying so in one line; refuse one this user cannot fix."""
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)
     except FileNotFoundError:  # a dangling link planted after the check
-        raise DatabaseProblem(f"database {path} vanished while opening it") from None
+        raise DatabaseError(f"database {path} vanished while opening it") from None
     if not mode & 0o077:
         return
     try:
@@ -117,15 +116,14 @@ def _owner_only(path: Path) -> None:
             if each.exists():
                 each.chmod(0o600)
     except OSError as exc:
-        raise DatabaseProblem(f"database {path} is readable by others (mode {mode:04o}) and "
+        raise DatabaseError(f"database {path} is readable by others (mode {mode:04o}) and "
                               f"cannot be made owner-only: {exc.strerror}; chmod 600 it") from None
-    sys.stderr.write(f"ordertrack: database {path} was readable by others (mode {mode:04o}); "
-                     "made it owner-only (0600)\n")
+    warn(f"database {path} was readable by others (mode {mode:04o}); made it owner-only (0600)")
 
 
 def _refuse_dangling_link(path: Path) -> None:
     if path.is_symlink() and not path.exists():
-        raise DatabaseProblem(
+        raise DatabaseError(
             f"database path {path} is a symbolic link to {os.readlink(path)}, which does not "
             "exist: ordertrack does not create a database through a link; point ORDERTRACK_DB "
             "/ --db at the real path, or remove the link")
@@ -134,7 +132,7 @@ def _refuse_dangling_link(path: Path) -> None:
 def _create(path: Path) -> None:
     for folder in (path.parent, *path.parent.parents):
         if folder.exists() and not folder.is_dir():
-            raise DatabaseProblem(f"cannot create database {path}: {folder} is not a folder")
+            raise DatabaseError(f"cannot create database {path}: {folder} is not a folder")
     private_dirs(path.parent)
     try:
         # O_EXCL never follows a link: the file is new, ours and 0600 (mode & ~umask, so fchmod)
@@ -148,21 +146,21 @@ def _create(path: Path) -> None:
         os.close(fd)
 
 
-def open_db(path: Path, create: bool = True) -> Database:
+def open_db(path: Path, create: bool = True, warn: Warn = to_stderr) -> Database:
     """Open (creating if needed, unless `create` is False) and migrate the database, or raise
-    DatabaseProblem."""
+    DatabaseError. `warn` says what was mended on the way (a mode made owner-only)."""
     path = path.expanduser()
     _refuse_dangling_link(path)
     if path.exists():
         _check_file(path)
     elif not create:
-        raise DatabaseProblem(f"no database at {path} (ORDERTRACK_DB / --db); {MISSING_HINT}")
+        raise DatabaseError(f"no database at {path} (ORDERTRACK_DB / --db); {MISSING_HINT}")
     else:
         try:
             _create(path)
         except OSError as exc:
-            raise DatabaseProblem(f"cannot create database {path}: {exc.strerror}") from None
-    _owner_only(path)
+            raise DatabaseError(f"cannot create database {path}: {exc.strerror}") from None
+    _owner_only(path, warn)
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS)
     try:
         db = Database(conn)
@@ -178,8 +176,8 @@ def open_db(path: Path, create: bool = True) -> Database:
         migrate(db, path)
     except sqlite3.DatabaseError as exc:
         conn.close()
-        raise DatabaseProblem(f"cannot use database {path}: {exc}") from None
-    except DatabaseProblem:
+        raise DatabaseError(f"cannot use database {path}: {exc}") from None
+    except DatabaseError:
         conn.close()
         raise
     return db
@@ -205,11 +203,11 @@ def migrate(db: Database, path: Path | str = "database") -> None:
     applied = {m.name for m in MIGRATIONS.applied(full)}
     if applied - known:
         newest = sorted(applied - known)[-1]
-        raise DatabaseProblem(
+        raise DatabaseError(
             f"{path} was written by a newer ordertrack (schema {newest}); upgrade ordertrack"
         )
     if not applied and set(full.table_names()) - {MIGRATIONS.migrations_table}:
-        raise DatabaseProblem(f"{path} is an SQLite database, but not an ordertrack one")
+        raise DatabaseError(f"{path} is an SQLite database, but not an ordertrack one")
     if not MIGRATIONS.pending(full):
         return
     with transaction(db):  # serialises two first runs that race to create the schema

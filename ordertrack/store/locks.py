@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ordertrack.errors import LockHeld
+from ordertrack.errors import LockHeld, Warn, to_stderr
 from ordertrack.store.db import Database, transaction
 from ordertrack.text import one_line
 from ordertrack.timeutil import from_db, show, to_db, utcnow
@@ -151,18 +151,18 @@ def lease(db: Database, name: str, command: str, wait_seconds: float, duration: 
             db.execute("DELETE FROM locks WHERE name = ? AND token = ?", (name, token))
 
 
-def single_flight(db: Database, command: str, wait_seconds: float,
-                  duration: timedelta) -> AbstractContextManager[None]:
-    """The broker-run lock: one verify, reconcile or eod at a time."""
+def single_flight(db: Database, command: str, wait_seconds: float, duration: timedelta,
+                  warn: Warn = to_stderr) -> AbstractContextManager[None]:
+    """The broker-run lock: one verify, reconcile or eod at a time; `warn` says, once, that
+    this run waits for another."""
 
     def busy(holder: tuple[Any, ...]) -> Exception:
         return LockHeld(f"another run ({holder[0]}, pid {holder[1]}) holds the lock since "
                         f"{show(from_db(holder[3]))}; try again when it finishes")
 
     def waiting(holder: tuple[Any, ...]) -> None:
-        sys.stderr.write(f"ordertrack: waiting for another run ({one_line(str(holder[0]))}, "
-                         f"pid {holder[1]}, since {show(from_db(holder[3]))}) to finish; "
-                         f"Ctrl-C to stop\n")
-        sys.stderr.flush()
+        warn(f"waiting for another run ({one_line(str(holder[0]))}, pid {holder[1]}, since "
+             f"{show(from_db(holder[3]))}) to finish; Ctrl-C to stop")
+        sys.stderr.flush()  # a reader of this pipe sees the line while the run waits
 
     return lease(db, LOCK_NAME, command, wait_seconds, duration, busy, waiting)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ordertrack import files
 from ordertrack.core.trading_calendar import ist_date
-from ordertrack.errors import DatabaseProblem
+from ordertrack.errors import DatabaseError
 from ordertrack.store.db import Database, private_dirs, transaction
 from ordertrack.store.orders import OPEN
 from ordertrack.timeutil import to_db
@@ -82,9 +82,9 @@ def _safe_folder(folder: Path) -> None:
     files retention deletes or eod reports."""
     info = folder.lstat()
     if not stat.S_ISDIR(info.st_mode):
-        raise DatabaseProblem(f"{folder} is not a folder; nothing was written there")
+        raise DatabaseError(f"{folder} is not a folder; nothing was written there")
     if info.st_uid != os.getuid() or info.st_mode & 0o022:
-        raise DatabaseProblem(
+        raise DatabaseError(
             f"folder {folder} is owned or writable by another user (mode "
             f"{stat.S_IMODE(info.st_mode):04o}); nothing was written there: chmod 700 it, or "
             "remove it and let eod create it")
@@ -134,7 +134,7 @@ def _remove_partials(folder: Path, stem: str) -> None:
 
 def backup(db: Database, db_path: Path, now: datetime, keep: int) -> Path | None:
     """A consistent copy (VACUUM INTO) in backups/ beside the database; the newest `keep` of
-    its own stay. Raises DatabaseProblem when the folder is unsafe or the copy is not there."""
+    its own stay. Raises DatabaseError when the folder is unsafe or the copy is not there."""
     if keep <= 0:
         return None
     folder = private_folder(db_path.parent / "backups")
@@ -150,7 +150,7 @@ def backup(db: Database, db_path: Path, now: datetime, keep: int) -> Path | None
     os.replace(partial, target)
     prune(own_backups(folder, db_path.stem), target, keep)
     if not target.is_file():
-        raise DatabaseProblem(f"backup {target} is missing right after it was written")
+        raise DatabaseError(f"backup {target} is missing right after it was written")
     return target
 
 

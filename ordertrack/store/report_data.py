@@ -9,7 +9,6 @@ from typing import Any
 
 from ordertrack.core import health, schedule_plan
 from ordertrack.core.trading_calendar import EOD_AT, Calendar
-from ordertrack.errors import UsageProblem
 from ordertrack.store import summary
 from ordertrack.store.db import Database
 from ordertrack.store.orders import IS_OPEN
@@ -21,7 +20,6 @@ TIMELINE_LIMIT = 300  # orders drawn; a longer period says how many more there w
 # half an hour late (a later run the same evening still fills its slot).
 SLOT = timedelta(minutes=30)
 RECONCILE_DUE, EOD_DUE = timedelta(minutes=45), timedelta(hours=3)
-MAX_DAYS = 400  # a year and some: the report stays a page, not a dump
 GLANCE = ("placed", *summary.OUTCOMES)
 
 
@@ -43,36 +41,6 @@ class Period:
         if self.first == self.last:
             return f"{self.first:%a %d %b %Y}"
         return f"{self.first:%d %b %Y} – {self.last:%d %b %Y}"
-
-
-def _day(text: str, flag: str) -> date:
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise UsageProblem(f"{flag} {text!r} is not a date like 2026-11-30") from None
-
-
-def period(today: date, day: str | None = None, week: bool = False, first: str | None = None,
-           last: str | None = None) -> Period:
-    """The period the options name: one day (today by default), the seven days ending today,
-    or --from D [--to D] (to today)."""
-    chosen = sum(x for x in (day is not None, week, first is not None or last is not None))
-    if chosen > 1:
-        raise UsageProblem("choose one of --day, --week, or --from/--to")
-    if week:
-        return Period(today - timedelta(days=6), today)
-    if last is not None and first is None:
-        raise UsageProblem("--to needs --from")
-    if first is not None:
-        start = _day(first, "--from")
-        end = _day(last, "--to") if last is not None else today
-        if start > end:
-            raise UsageProblem(f"--from {start} is after --to {end}")
-        if (end - start).days > MAX_DAYS:
-            raise UsageProblem(f"--from/--to spans more than {MAX_DAYS} days")
-        return Period(start, end)
-    one = _day(day, "--day") if day is not None else today
-    return Period(one, one)
 
 
 @dataclass
@@ -191,20 +159,7 @@ def _slot(kind: str, label: str, start: datetime, end: datetime, due: datetime,
     """A run started in [start, end) fills the slot; with none, it is missed once `due`,
     unless it was due before the database's first run."""
     mine = [r for r in runs if start <= r["started"] < end]
-    if any(r["outcome"] == "ok" for r in mine):
-        state = "ok"
-    elif any(r["exit_code"] == 4 for r in mine):
-        state = "broker"
-    elif any(r["outcome"] == "running" for r in mine):
-        state = "running"  # this very run (eod writing its report), or one killed mid-run
-    elif mine:
-        state = "failed"
-    elif now < due:
-        state = "upcoming"
-    elif not health.was_due(due, first_run):
-        state = "before"
-    else:
-        state = "missed"
+    state = health.slot_state([(r["outcome"], r["exit_code"]) for r in mine], now, due, first_run)
     return {"kind": kind, "label": label, "start": start, "state": state}
 
 

@@ -23,7 +23,7 @@ from ordertrack.broker.kite.client import MAX_REDIRECT, token_expiry
 from ordertrack.broker.kotak.session import jwt_expiry
 from ordertrack.config import Settings
 from ordertrack.core.models import Fetch, Outcome
-from ordertrack.errors import BrokerUnavailable, ConfigError, UsageProblem
+from ordertrack.errors import BrokerUnavailable, ConfigError, UsageError
 from ordertrack.net import BOOK_REPLY, HttpFailure, Reply, RetryPolicy, send
 from ordertrack.store import sessions
 from ordertrack.store.db import Database
@@ -62,7 +62,7 @@ def auth_code(text: str) -> str:
     """The auth_code from the redirect URL Fyers sent the browser to, or the bare code. A
     redirect whose `s` is not `ok` is refused: the login did not complete."""
     if len(text) > MAX_REDIRECT:
-        raise UsageProblem(
+        raise UsageError(
             f"the text given is longer than {MAX_REDIRECT // 1024} KiB: give the"
             " redirect URL Fyers sent your browser to, or the bare auth_code"
         )
@@ -71,14 +71,14 @@ def auth_code(text: str) -> str:
         query = parse_qs(urlsplit(text).query or text.split("?", 1)[-1], keep_blank_values=True)
         status = query.get("s", ["ok"])[0]
         if status != "ok":
-            raise UsageProblem(
+            raise UsageError(
                 f"the redirect URL says s={one_line(status, 40)}, not ok: the"
                 " Fyers login did not complete; log in again"
             )
         found = query.get("auth_code")
         text = found[0].strip() if found else ""
     if not text or not all(c.isalnum() or c in "._-" for c in text):
-        raise UsageProblem(
+        raise UsageError(
             "give the redirect URL Fyers sent your browser to (it holds"
             " auth_code=…) or the bare auth_code"
         )

@@ -22,7 +22,7 @@ import requests
 from ordertrack.broker.kite import format as kite_format
 from ordertrack.config import Settings
 from ordertrack.core.models import Fetch, Outcome
-from ordertrack.errors import BrokerUnavailable, ConfigError, UsageProblem
+from ordertrack.errors import BrokerUnavailable, ConfigError, UsageError
 from ordertrack.net import BOOK_REPLY, HttpFailure, Reply, RetryPolicy, monotonic, send
 from ordertrack.store import sessions
 from ordertrack.store.db import Database
@@ -74,19 +74,19 @@ def request_token(text: str) -> str:
     """The request_token from the redirect URL Kite sent the browser to, or the bare token.
     A redirect whose `status` is not `success` is refused: the login did not complete."""
     if len(text) > MAX_REDIRECT:
-        raise UsageProblem(f"the text given is longer than {MAX_REDIRECT // 1024} KiB: give the"
+        raise UsageError(f"the text given is longer than {MAX_REDIRECT // 1024} KiB: give the"
                            " redirect URL Kite sent your browser to, or the bare request_token")
     text = text.strip()
     if "request_token=" in text or "status=" in text:
         query = parse_qs(urlsplit(text).query or text.split("?", 1)[-1], keep_blank_values=True)
         status = query.get("status", ["success"])[0]
         if status != "success":
-            raise UsageProblem(f"the redirect URL says status={one_line(status, 40)}, not"
+            raise UsageError(f"the redirect URL says status={one_line(status, 40)}, not"
                                " success: the Kite login did not complete; log in again")
         found = query.get("request_token")
         text = found[0].strip() if found else ""
     if not text or not text.isalnum():
-        raise UsageProblem("give the redirect URL Kite sent your browser to (it holds"
+        raise UsageError("give the redirect URL Kite sent your browser to (it holds"
                            " request_token=…) or the bare request_token")
     return text
 

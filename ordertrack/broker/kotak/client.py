@@ -11,7 +11,6 @@ credentials cut out of it: no credential or token can reach one.
 import binascii
 import json
 import re
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -24,7 +23,7 @@ from ordertrack.broker.kotak import format as kotak_format
 from ordertrack.broker.kotak.session import Session, obtain
 from ordertrack.config import Settings
 from ordertrack.core.models import Fetch, Outcome
-from ordertrack.errors import BrokerUnavailable, ConfigError
+from ordertrack.errors import BrokerUnavailable, ConfigError, Warn, to_stderr
 from ordertrack.net import BOOK_REPLY, HttpFailure, Reply, RetryPolicy, send
 from ordertrack.store.db import Database
 from ordertrack.timeutil import utcnow
@@ -240,8 +239,10 @@ class KotakClient:
     name = "kotak"
 
     def __init__(self, creds: Credentials, login_url: str, db: Database,
-                 policy: RetryPolicy | None = None, http: requests.Session | None = None):
+                 policy: RetryPolicy | None = None, http: requests.Session | None = None,
+                 warn: Warn = to_stderr):
         self._creds, self._login_url, self._db = creds, login_url.rstrip("/"), db
+        self._warn = warn
         self._policy = policy or POLICY
         self._login_policy = replace(
             self._policy, total_seconds=min(self._policy.total_seconds, LOGIN_SECONDS))
@@ -253,12 +254,13 @@ class KotakClient:
         self._down_path = False  # _down came from one path's 429/5xx, not from no connection
 
     @classmethod
-    def from_settings(cls, settings: Settings, db: Database) -> "KotakClient":
+    def from_settings(cls, settings: Settings, db: Database,
+                      warn: Warn = to_stderr) -> "KotakClient":
         url = urlsplit(settings.kotak_login_url)
         if url.scheme not in ("http", "https") or not url.netloc:
             raise ConfigError("ORDERTRACK_KOTAK_LOGIN_URL must be an http(s) URL such as"
                               " https://mis.kotaksecurities.com")
-        return cls(credentials(settings), settings.kotak_login_url, db)
+        return cls(credentials(settings), settings.kotak_login_url, db, warn=warn)
 
     # -- Broker protocol
 
@@ -306,8 +308,8 @@ class KotakClient:
         if isinstance(base, str) and urlsplit(base.strip()).scheme in ("http", "https") \
                 and urlsplit(base.strip()).netloc:
             return base.strip()
-        sys.stderr.write("ordertrack: Kotak Neo's login reply had no usable baseUrl; using the"
-                         f" login host {urlsplit(self._login_url).netloc}\n")
+        self._warn("Kotak Neo's login reply had no usable baseUrl; using the login host "
+                   f"{urlsplit(self._login_url).netloc}")
         return self._login_url
 
     def _login_step(self, step: str, headers: dict[str, str], body: dict[str, str],

@@ -1,5 +1,5 @@
 """The event feed engines read (`ordertrack events`, api.events): every recorded event in one
-increasing sequence, the `feed` table of migration m010, in the schema docs/events.md pins.
+increasing sequence, the `feed` table of migration m011, in the schema docs/events.md pins.
 
 Each feed row points at the row it announces; the event is read from there when asked for, so
 the feed holds no copy that could drift from the record.
@@ -10,7 +10,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from ordertrack.errors import OutOfRange, UsageProblem
+from ordertrack.core.models import KINDS
+from ordertrack.errors import OutOfRange, UsageError
 from ordertrack.store.db import Database
 from ordertrack.text import one_line
 
@@ -20,9 +21,6 @@ POLL = 0.25  # seconds between two looks at the database while following
 FIELDS = ("schema_version", "id", "at", "kind", "order_ref", "order_id", "tag", "symbol", "side",
           "qty", "filled_qty", "delta_qty", "avg_price", "status", "reason", "tracked_qty",
           "run_id", "detail")
-ORDER_KINDS = ("REGISTERED", "RESOLVED", "WITHDRAWN", "PARTIAL_FILL", "EXECUTED", "REJECTED",
-               "CANCELLED", "EXPIRED", "EXPIRY_CONFIRMED", "CORRECTED", "UNKNOWN_STATUS")
-KINDS = (*ORDER_KINDS, "TRACKING_CHANGE", "MANUAL_TRADE", "SYSTEM_ALERT")
 
 _SQL = """SELECT f.id, f.at, f.kind, f.source,
     e.order_ref, o.order_id, o.tag, o.side, o.qty, e.filled_qty, e.delta_qty, e.avg_price,
@@ -85,7 +83,7 @@ def checked_kinds(names: Sequence[str]) -> list[str]:
     kinds = [n.strip().upper() for n in names if n.strip()]
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
-        raise UsageProblem(f"unknown event kind {one_line(unknown[0], 40)}; one of "
+        raise UsageError(f"unknown event kind {one_line(unknown[0], 40)}; one of "
                            + ", ".join(KINDS))
     return kinds
 
