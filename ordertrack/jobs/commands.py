@@ -351,11 +351,12 @@ def report(shell: Shell, day: str | None, week: bool, first: str | None, last: s
     The target is refused before any work."""
     from ordertrack import files
     from ordertrack.core.trading_calendar import ist_date
+    from ordertrack.jobs import period as periods
     from ordertrack.jobs import pnl_report
     from ordertrack.jobs import report as report_job
     from ordertrack.store import report_data
 
-    period = report_job.period(ist_date(utcnow()), day, week, first, last, month)
+    period = periods.period(ist_date(utcnow()), day, week, first, last, month)
     target = None if str(out) == "-" else out or Path(report_job.default_name(period))
     if target is not None:  # refused before any work; write() checks again
         _writing(target, lambda: files.check_target(target))

@@ -12,6 +12,7 @@ from ordertrack.core import charges as charges_core
 from ordertrack.core import pnl as core
 from ordertrack.core.models import BrokerOrder, Event, Fetch, Order, Outcome, Side
 from ordertrack.core.trading_calendar import ist_date
+from ordertrack.jobs import period as periods
 from ordertrack.store import fills as fill_store
 from ordertrack.store.db import Database
 from ordertrack.store.report_data import Period
@@ -144,9 +145,7 @@ def period(today: date, day: str | None = None, week: bool = False, month: bool 
            first: str | None = None, last: str | None = None) -> Period:
     """`--day D` (default today), `--week`/`--month` (the 7 and 30 IST days ending today), or
     `--from D [--to D]`, read as `report` reads them."""
-    from ordertrack.jobs import report
-
-    return report.period(today, day, week, first, last, month)
+    return periods.period(today, day, week, first, last, month)
 
 
 def _compute(db: Database, p: Period) -> tuple[list[core.Fill], list[core.Fill], core.Pnl]:

@@ -4,14 +4,14 @@ fetched), readable on a 360-px phone and printable. Every value from outside is 
 import html
 import re
 import sqlite3
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
 from ordertrack import files
 from ordertrack.config import Settings
 from ordertrack.core.models import Status
-from ordertrack.errors import DatabaseError, UsageError
+from ordertrack.errors import DatabaseError
 from ordertrack.jobs import pnl_report
 from ordertrack.notify.messages import inr
 from ordertrack.store import maintenance, outbox, report_data
@@ -19,43 +19,6 @@ from ordertrack.store.db import Database, transaction
 from ordertrack.store.report_data import Period, ReportData
 from ordertrack.text import inline, redact
 from ordertrack.timeutil import IST, from_db, show
-
-# ---- the period the options name (--day, --week, --from/--to) ----
-
-MAX_DAYS = 400  # a year and some: the report stays a page, not a dump
-
-
-def _day(text: str, flag: str) -> date:
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise UsageError(f"{flag} {text!r} is not a date like 2026-11-30") from None
-
-
-def period(today: date, day: str | None = None, week: bool = False, first: str | None = None,
-           last: str | None = None, month: bool = False) -> Period:
-    """The period the options name: one day (today by default), the seven or thirty days
-    ending today, or --from D [--to D] (to today)."""
-    chosen = sum(x for x in (day is not None, week, month, first is not None or last is not None))
-    if chosen > 1:
-        raise UsageError("choose one of --day, --week, --month, or --from/--to")
-    if month:
-        return Period(today - timedelta(days=29), today)
-    if week:
-        return Period(today - timedelta(days=6), today)
-    if last is not None and first is None:
-        raise UsageError("--to needs --from")
-    if first is not None:
-        start = _day(first, "--from")
-        end = _day(last, "--to") if last is not None else today
-        if start > end:
-            raise UsageError(f"--from {start} is after --to {end}")
-        if (end - start).days > MAX_DAYS:
-            raise UsageError(f"--from/--to spans more than {MAX_DAYS} days")
-        return Period(start, end)
-    one = _day(day, "--day") if day is not None else today
-    return Period(one, one)
-
 
 STATUS_COLOURS = {"EXECUTED": "#2e7d32", "PARTIALLY_FILLED": "#00838f", "PENDING": "#757575",
                   "REJECTED": "#c62828", "CANCELLED": "#424242", "EXPIRED": "#ef6c00"}
