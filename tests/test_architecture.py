@@ -186,3 +186,34 @@ def test_event_kinds_are_one_enum_beside_status():
 
     assert feed.KINDS == KINDS == tuple(EventKind)
     assert not {n for n in imported(PACKAGE / "config.py") if n.startswith("ordertrack.store")}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_no_import_cycle_between_modules():
+    """Imports inside functions count too: a lazy import still ties two modules together
+    (a merge once made jobs/pnl -> jobs/report -> jobs/pnl_report -> jobs/pnl)."""
+    names = {_module_name(p): p for p in modules(PACKAGE)}
+    graph = {name: {n for n in imported(path) if n in names and n != name}
+             for name, path in names.items()}
+    graph = {name: {n for n in edges if not name.startswith(f"{n}.")}  # a package's own face
+             for name, edges in graph.items()}
+    state: dict[str, int] = {}
+    cycles: list[list[str]] = []
+
+    def visit(name: str, trail: list[str]) -> None:
+        state[name] = 1
+        for nxt in sorted(graph[name]):
+            if state.get(nxt) == 1:
+                cycles.append(trail[trail.index(nxt):] + [nxt] if nxt in trail else [name, nxt])
+            elif nxt not in state:
+                visit(nxt, [*trail, nxt])
+        state[name] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert cycles == []
