@@ -24,13 +24,15 @@ T = TypeVar("T")
 
 def broker_run(settings: Settings, open_db: Callable[[], Database], command: str,
                body: Callable[[Database, int], T],
-               warn: Callable[[str], None]) -> tuple[T, Database]:
+               warn: Callable[[str], None], trigger: str | None = None) -> tuple[T, Database]:
     """Run `body(db, run_id)` under the single-flight lock, recording the run. `warn` shows a
-    problem that does not stop the run (the monitor could not be pinged)."""
-    if note := ping.begin(settings.ping_url, command):
+    problem that does not stop the run (the monitor could not be pinged). A push-triggered run
+    (`listen`) never pings the monitor: if cron stops, listen must not hide it."""
+    trigger = trigger or runs.trigger_of_process()
+    if trigger != "push" and (note := ping.begin(settings.ping_url, command)):
         warn(note)
     db = open_db()
-    run_id = runs.begin(db, command)
+    run_id = runs.begin(db, command, trigger)
     raise_overdue(db, settings, run_id)
     try:
         with single_flight(db, command, settings.lock_wait_seconds,

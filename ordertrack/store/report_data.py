@@ -192,7 +192,8 @@ def slots(db: Database, period: Period, calendar: Calendar, now: datetime) -> li
     runs = [{**r, "started": from_db(r["started_at"])}
             for r in _rows(db, "SELECT command, started_at, outcome, exit_code FROM runs"
                                " WHERE started_at >= ? AND started_at < ?"
-                               " AND command IN ('verify', 'reconcile', 'eod')", (start, end))]
+                               " AND command IN ('verify', 'reconcile', 'eod')"
+                               " AND trigger != 'push'", (start, end))]
     by_day: dict[tuple[str, date], list[dict[str, Any]]] = {}
     for r in runs:  # every slot lies within its IST day
         by_day.setdefault((r["command"], r["started"].astimezone(IST).date()), []).append(r)
