@@ -948,3 +948,26 @@ def _event_line(e: dict[str, Any]) -> str:
                                              "tracked_qty", "reason") if e[k] is not None)
     return one_line(f"{show(from_db(e['at']))}  {e['kind']:<16} {what}"
                     + (f" — {extra}" if extra else ""))
+
+
+# ---- listen (issue 25) -----------------------------------------------------------------------
+
+
+@app.command("listen")
+def listen_command(
+    ctx: typer.Context,
+    until: Annotated[str | None, typer.Option(
+        "--until", metavar="HH:MM", help="Today's IST time to stop at (default 15:35).")] = None,
+    json_: Annotated[bool, typer.Option(
+        "--json", help="One JSON object a line for each connect, disconnect, push and verify.")]
+    = False,
+) -> None:
+    """Hold the broker's order-update stream until --until: each update about a tracked order
+    triggers a verify of the order book (debounced), and every (re)connect a full one. Exit 4
+    when the broker refuses the session; SIGTERM ends it (0), Ctrl-C too (130)."""
+    from ordertrack.jobs import listen as listen_job
+
+    shell = _shell(ctx)
+    end = listen_job.parse_until(until, utcnow())
+    listen_job.serve(shell.settings, shell.open, end,
+                     render.listen_json_line if json_ else render.listen_line, render.warn)

@@ -4,12 +4,13 @@ import json
 import os
 import sys
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ordertrack.notify import messages
 from ordertrack.notify.messages import inr
 from ordertrack.text import inline, one_line, redact, storable
-from ordertrack.timeutil import IST, from_db, show, show_iso, utcnow
+from ordertrack.timeutil import IST, from_db, show, show_iso, to_ist, utcnow
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -561,3 +562,33 @@ def changes_table(changes: list[dict[str, Any]]) -> None:
         [show(from_db(c["at"])) if c["at"] else "", c["cause"], f"{c['delta']:+d}",
          str(c["qty_after"]), c["order_id"] or "", c["note"] or ""]
         for c in map(change_json, changes)]))
+
+
+def _listen_fields(event: dict[str, Any]) -> dict[str, Any]:
+    at = event.get("at")
+    return {**event, "at": at.isoformat() if isinstance(at, datetime) else at}
+
+
+def listen_json_line(event: dict[str, Any]) -> None:
+    """`listen --json`: one compact object a line, flushed (a pipe reads it at once)."""
+    sys.stdout.write(storable(json.dumps(_listen_fields(event), ensure_ascii=False)) + "\n")
+    sys.stdout.flush()
+
+
+def listen_line(event: dict[str, Any]) -> None:
+    at = event.get("at")
+    stamp = to_ist(at).strftime("%H:%M:%S") if isinstance(at, datetime) else "--:--:--"
+    kind = event["event"]
+    if kind == "connect":
+        text = f"connected to {event['broker']}"
+    elif kind == "disconnect":
+        text = f"disconnected: {event['reason']}"
+    elif kind == "push":
+        text = (f"update for {event['order_id'] or 'an order without id'}"
+                + (" → verify" if event["verify"] else " (not tracked)"))
+    else:
+        rest = ", ".join(f"{k} {v}" for k, v in event.items()
+                         if k not in ("event", "at", "trigger", "outcome"))
+        text = f"verify ({event['trigger']}): {event['outcome']}" + (f", {rest}" if rest else "")
+    sys.stdout.write(f"{stamp} IST {one_line(redact(text))}\n")
+    sys.stdout.flush()

@@ -1,0 +1,100 @@
+"""What every broker's order-update stream offers `listen`, and the one place that picks a
+stream from the settings. A stream yields Pushes (core/listen.py) and says when it is dead;
+what its frames look like stays in the broker's own module."""
+
+from collections.abc import Callable
+from typing import Protocol
+
+from ordertrack.config import Settings
+from ordertrack.core.listen import Push, Timing
+from ordertrack.errors import ConfigError
+from ordertrack.store.db import Database
+
+
+class StreamDown(Exception):
+    """The stream could not be opened or was lost: reconnect with backoff."""
+
+
+class SessionRefused(Exception):
+    """The broker refused the session (401/403, a token rejection): reconnecting with the
+    same session would only loop."""
+
+
+class OrderStream(Protocol):
+    name: str
+    watchdog: float | None  # seconds without a data frame before the stream counts as dead
+
+    def open(self) -> None:
+        """Connect (and authenticate); StreamDown or SessionRefused."""
+
+    def next(self, timeout: float) -> list[Push] | None:
+        """The pushes of the next frame ([] for a heartbeat or a frame about nothing we
+        follow), None when no frame came within `timeout`; StreamDown when the line dropped."""
+
+    def close(self) -> None: ...
+
+    def session_renewed(self) -> bool:
+        """After a refusal: whether a fresh session has appeared since (Kite's daily token,
+        renewed by `broker login`), so opening again is worth it."""
+
+
+def make_stream(settings: Settings, db: Database, timing: Timing) -> OrderStream:
+    if settings.broker == "file":
+        from ordertrack.broker.file import FileStream
+
+        if settings.broker_dir is None or not settings.broker_dir.is_dir():
+            raise ConfigError("ORDERTRACK_BROKER=file needs ORDERTRACK_BROKER_DIR (a folder)")
+        return FileStream(settings.broker_dir, settings.broker_format, timing)
+    if settings.broker == "kite":
+        from ordertrack.broker.kite.client import KiteClient
+        from ordertrack.broker.kite.stream import KiteStream
+
+        client = KiteClient.from_settings(settings, db)
+        return KiteStream(settings.kite_ws_url, client.api_key, client.stored_token, timing)
+    from ordertrack.broker.kotak.client import KotakClient
+    from ordertrack.broker.kotak.stream import KotakStream
+
+    kotak = KotakClient.from_settings(settings, db)
+    source: Callable[[bool], tuple[str, str, str]] = kotak.stream_session
+    return KotakStream(settings.kotak_ws_url, source, timing)
+
+
+MAX_FRAME = 1024 * 1024  # an order update is a few hundred bytes
+
+
+def ws_connect(url: str, shown: str, ping: float | None = None) -> object:
+    """Open a WebSocket (websockets' synchronous client, imported here: `listen` is the only
+    command that needs it). 401/403 → SessionRefused; anything else → StreamDown. `shown` names
+    the stream without its secrets. `ping`: protocol ping interval and pong deadline."""
+    from websockets.exceptions import InvalidHandshake, InvalidStatus
+    from websockets.sync.client import connect
+
+    try:
+        conn = connect(url, open_timeout=10, close_timeout=1, ping_interval=ping,
+                       ping_timeout=ping, max_size=MAX_FRAME, compression=None,
+                       user_agent_header="ordertrack")
+        # websockets wants its connection entered as a context; its exit is our close()
+        return conn.__enter__()
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        if status in (401, 403):
+            raise SessionRefused(f"{shown} refused the session (HTTP {status})") from None
+        raise StreamDown(f"{shown} answered HTTP {status}") from None
+    except (OSError, TimeoutError, InvalidHandshake) as exc:
+        raise StreamDown(f"cannot reach {shown}: {type(exc).__name__}") from None
+
+
+def ws_recv(ws: object, timeout: float, shown: str) -> str | bytes | None:
+    """The next frame, None after `timeout`, StreamDown when the line dropped."""
+    from websockets.exceptions import ConnectionClosed
+
+    try:
+        return ws.recv(timeout=timeout)  # type: ignore[attr-defined,no-any-return]
+    except TimeoutError:
+        return None
+    except ConnectionClosed as exc:
+        code = exc.rcvd.code if exc.rcvd else None
+        raise StreamDown(f"{shown} closed the connection"
+                         + (f" (code {code})" if code else "")) from None
+    except OSError as exc:
+        raise StreamDown(f"{shown} dropped: {type(exc).__name__}") from None
