@@ -8,6 +8,7 @@ second. Kotak Neo (§Order/position websocket): the first frame is {"type":"cn",
 "Sid":…,"src":"WEB"} (or its raw-string form), acknowledged {"ak":"ok","type":"cn",…}; then
 {"type":"order","data":{…}} frames."""
 
+import contextlib
 import json
 import threading
 import time
@@ -38,10 +39,8 @@ class FakeStream:
         """An order update to every connection, as the broker sends it."""
         frame = json.dumps({"type": "order", "data": data})
         for ws in self.live():
-            try:
+            with contextlib.suppress(Exception):  # a connection closing under us
                 ws.send(frame)
-            except Exception:  # noqa: BLE001 - a connection closing under us
-                pass
 
     def live(self) -> list[ServerConnection]:
         with self._lock:

@@ -79,6 +79,7 @@ class FileStream:
 
     name = "file"
     watchdog: float | None = None
+    renewable = False
 
     def __init__(self, folder: Path, format_: str, timing: Timing):
         self.path = folder / "orders.json"

@@ -23,6 +23,7 @@ class SessionRefused(Exception):
 class OrderStream(Protocol):
     name: str
     watchdog: float | None  # seconds without a data frame before the stream counts as dead
+    renewable: bool  # a refused session may be renewed later by the user (Kite's daily token)
 
     def open(self) -> None:
         """Connect (and authenticate); StreamDown or SessionRefused."""

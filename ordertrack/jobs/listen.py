@@ -160,7 +160,7 @@ class Listener:
             outbox.enqueue(self.db, f"listen-refused:{self.stream.name}:{day}", "SYSTEM_ALERT",
                            {"command": "listen", "text": text}, clock(), None)
         self._deliver()
-        while not self._over():
+        while self.stream.renewable and not self._over():
             self._pause(self.timing.token_check)
             if self.stream.session_renewed():
                 return

@@ -18,6 +18,7 @@ SHOWN = "Kite's order stream"
 
 class KiteStream:
     name = "kite"
+    renewable = True
 
     def __init__(self, root: str, api_key: str, token: Callable[[], str | None],
                  timing: Timing):

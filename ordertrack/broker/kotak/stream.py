@@ -34,6 +34,7 @@ def connect_frame(token: str, sid: str, as_json: bool) -> str:
 class KotakStream:
     name = "kotak"
     watchdog: float | None = None  # the protocol ping watches the line
+    renewable = False  # one fresh login is tried inside open()
 
     def __init__(self, root: str | None, session: Callable[[bool], tuple[str, str, str]],
                  timing: Timing):
