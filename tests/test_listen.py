@@ -359,3 +359,31 @@ def test_sigint_exits_130(broker, tmp_path):
     _out, err = proc.communicate(timeout=20)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
+
+
+# ---- status, overdue, report slots -------------------------------------------------------------
+
+
+def test_status_shows_listen_and_push_runs_apart(cli, broker, monkeypatch):
+    test_until_is_honoured(cli, broker, monkeypatch)
+    data = json.loads(cli("status", "--json").out)
+    assert data["listen"]["broker"] == "file" and data["listen"]["verifies"] >= 1
+    assert data["listen"]["ended_at"]
+    assert "verify (push)" in [r["command"] for r in data["runs"]]
+    assert "verify" not in [r["command"] for r in data["runs"]]
+    assert "Listen (file): stopped at" in cli("status").out
+
+
+def test_push_runs_neither_fill_slots_nor_clear_overdue(fresh_db):
+    from ordertrack.store import runs
+    from ordertrack.store.db import open_db
+
+    db = open_db(fresh_db)
+    cron = runs.begin(db, "verify", "cron")
+    runs.finish(db, cron, "ok", 0)
+    cron_started = runs.history(db)["verify"][0]
+    time.sleep(0.01)
+    push = runs.begin(db, "verify", "push")
+    runs.finish(db, push, "ok", 0)
+    assert runs.history(db)["verify"][0] == cron_started  # the push run does not count
+    assert db.execute("SELECT trigger FROM runs ORDER BY id").fetchall() == [("cron",), ("push",)]

@@ -9,7 +9,7 @@ import pytest
 # pydantic: Typer 0.29 and later convert every parameter through it (~80 ms a call); the
 # dependency is capped below 0.29 for that reason.
 HEAVY = ("rich", "requests", "sqlite_utils", "pydantic", "ordertrack.notify.delivery",
-         "ordertrack.broker")
+         "ordertrack.broker", "websockets")
 PROBE = """
 import json, sys
 from ordertrack.cli.app import run

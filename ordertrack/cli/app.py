@@ -28,7 +28,7 @@ from ordertrack.errors import (
     UsageProblem,
 )
 from ordertrack.jobs import register, schedule
-from ordertrack.store import orders, outbox, runs, tracking
+from ordertrack.store import listens, orders, outbox, runs, tracking
 from ordertrack.store.db import open_db, schema_version
 from ordertrack.store.events import MAX_INT
 from ordertrack.text import one_line, redact
@@ -622,6 +622,8 @@ def status(ctx: typer.Context, json_: JsonFlag = False) -> None:
         "runs": runs.last_runs(db),
         "overdue": [late.text for late in runner.overdue(db, settings)],
     }
+    if listen_row := listens.latest(db):  # only once `listen` has run: older outputs unchanged
+        data["listen"] = listen_row
     if json_:
         render.emit_json({**data, "runs": [render.run_json(r) for r in data["runs"]]})
     else:

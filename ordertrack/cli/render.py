@@ -403,6 +403,23 @@ def status_view(data: dict[str, Any]) -> None:
          "" if r["exit_code"] is None else str(r["exit_code"]), show(from_db(r["last_ok"])),
          r["error"] or ""] for r in data["runs"]])
     console.print(table if data["runs"] else "No runs recorded yet.")
+    if data.get("listen"):
+        console.print(listen_state(data["listen"]))
+
+
+def listen_state(row: dict[str, Any]) -> str:
+    """listen's state for `status`: connected since, last frame, reconnects, pushes handled."""
+    if row["ended_at"]:
+        head = f"Listen ({row['broker']}): stopped at {show(from_db(row['ended_at']))}"
+    elif row["state"] == "connected":
+        head = (f"Listen ({row['broker']}): connected since"
+                f" {show(from_db(row['connected_since']))}, last frame"
+                f" {show(from_db(row['last_frame_at']))}")
+    else:
+        head = f"Listen ({row['broker']}): {row['state']}"
+    note = f"; {inline(row['note'])}" if row["note"] else ""
+    return (f"{head}; reconnects {row['reconnects']}, pushes {row['pushes']},"
+            f" verifies {row['verifies']}{note}")
 
 
 def eod_json(result: Any) -> dict[str, Any]:
