@@ -764,6 +764,9 @@ EnvFileOption = Annotated[Path, typer.Option(
     "--env-file", help="Settings and secrets the jobs source (chmod 600).")]
 LogOption = Annotated[Path | None, typer.Option(
     "--log", help="Log file the jobs append to. Default: beside the database.")]
+EveryOption = Annotated[int, typer.Option(
+    "--every", min=1, max=30, metavar="N",
+    help="Run verify every N minutes (1-30) in the session; default 30.")]
 
 
 def _schedule_paths(ctx: typer.Context, env_file: Path, log: Path | None) -> schedule.Paths:
@@ -782,19 +785,32 @@ def _schedule_paths(ctx: typer.Context, env_file: Path, log: Path | None) -> sch
                           absolute(shell._db_path), absolute(shell._config))
 
 
+def _record_cadence(paths: schedule.Paths, every: int) -> None:
+    """The polling cadence goes in the database the jobs will use, so the report's slots and
+    the overdue checks follow what is installed."""
+    target = paths.db or config.load(schedule.read_env_file(paths.env_file)).db_path
+    db = open_db(target)
+    try:
+        runs.record_cadence(db, every)
+    finally:
+        db.close()
+
+
 @schedule_app.command("print")
 def schedule_print(ctx: typer.Context, systemd: SystemdFlag = False,
                    env_file: EnvFileOption = Path(schedule.DEFAULT_ENV_FILE),
-                   log: LogOption = None) -> None:
+                   log: LogOption = None, every: EveryOption = 30) -> None:
     """Show what 'install' would write, each cron line with its next firing in IST."""
     paths = _schedule_paths(ctx, env_file, log)
+    jobs = schedule.jobs(every)
     if systemd:
-        for name, text in schedule.systemd_units(paths).items():
+        for name, text in schedule.systemd_units(paths, jobs).items():
             sys.stdout.write(f"# {schedule.systemd_dir() / name}\n{text}\n")
         return
     zone, name = schedule.host_zone()
     now = utcnow()
-    for line in schedule.cron_block(paths, zone, name, now.astimezone(zone).date()).splitlines():
+    for line in schedule.cron_block(paths, zone, name, now.astimezone(zone).date(),
+                                    jobs).splitlines():
         if line.startswith("#"):
             sys.stdout.write(line + "\n")  # data to paste, never log-prefixed
             continue
@@ -805,16 +821,18 @@ def schedule_print(ctx: typer.Context, systemd: SystemdFlag = False,
 @schedule_app.command("install")
 def schedule_install(ctx: typer.Context, systemd: SystemdFlag = False,
                      env_file: EnvFileOption = Path(schedule.DEFAULT_ENV_FILE),
-                     log: LogOption = None) -> None:
+                     log: LogOption = None, every: EveryOption = 30) -> None:
     """Install the schedule: ordertrack's block in your crontab (the rest is left as it is), or
     systemd user timers with --systemd. Idempotent. Refuses an env file others can read."""
     paths = _schedule_paths(ctx, env_file, log)
     schedule.check_env_file(paths.env_file)
     paths.log_file.parent.mkdir(parents=True, exist_ok=True)
+    jobs = schedule.jobs(every)
+    _record_cadence(paths, every)
     if systemd:
         folder = schedule.systemd_dir()
         folder.mkdir(parents=True, exist_ok=True)
-        for name, text in schedule.systemd_units(paths).items():
+        for name, text in schedule.systemd_units(paths, jobs).items():
             (folder / name).write_text(text, encoding="utf-8")
         timers = " ".join(f"ordertrack-{job.command}.timer" for job in schedule.JOBS)
         render.console.print(f"Wrote {len(schedule.JOBS) * 2} units to {folder}. Now run:\n"
@@ -827,7 +845,7 @@ def schedule_install(ctx: typer.Context, systemd: SystemdFlag = False,
                         "fire: use cron ('ordertrack schedule install' without --systemd)")
         return
     zone, name = schedule.host_zone()
-    block = schedule.cron_block(paths, zone, name, utcnow().astimezone(zone).date())
+    block = schedule.cron_block(paths, zone, name, utcnow().astimezone(zone).date(), jobs)
     schedule.write_crontab(schedule.replace_block(schedule.read_crontab(), block))
     lines = sum(1 for line in block.splitlines() if not line.startswith("#"))
     render.console.print(f"Installed {lines}"

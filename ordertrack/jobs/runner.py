@@ -87,8 +87,10 @@ def broker_down(db: Database, settings: Settings, command: str, error: str, run_
 
 def overdue(db: Database, settings: Settings, run_id: int | None = None) -> list[health.Overdue]:
     """Runs cron should have made by now and did not (`run_id`, the current one, aside)."""
+    # a tighter installed cadence (`schedule install --every N`) tightens the check: 3 missed
+    window = min(settings.overdue, timedelta(minutes=3 * runs.cadence(db)))
     return health.overdue(runs.history(db, run_id), utcnow(), settings.missing.calendar,
-                          settings.overdue, runs.first_runs(db, run_id))
+                          window, runs.first_runs(db, run_id))
 
 
 def raise_overdue(db: Database, settings: Settings, run_id: int) -> None:

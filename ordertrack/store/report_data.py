@@ -185,6 +185,12 @@ def _slot(kind: str, label: str, start: datetime, end: datetime, due: datetime,
     return {"kind": kind, "label": label, "start": start, "state": state}
 
 
+def _slot_minutes(db: Database) -> int:
+    row = db.execute("SELECT value FROM schedule_settings WHERE name = 'verify_every'").fetchone()
+    minutes = int(row[0]) if row and str(row[0]).isdigit() else 30
+    return next(m for m in (30, 15, 10, 6, 5) if m <= max(minutes, 5))
+
+
 def slots(db: Database, period: Period, calendar: Calendar, now: datetime) -> list[dict[str, Any]]:
     """Each scheduled slot of each trading day: verify every 30 minutes in the session,
     reconcile after the close, eod in the evening — ok, broker failure, failed or missed."""
@@ -194,6 +200,9 @@ def slots(db: Database, period: Period, calendar: Calendar, now: datetime) -> li
                                " WHERE started_at >= ? AND started_at < ?"
                                " AND command IN ('verify', 'reconcile', 'eod')"
                                " AND trigger != 'push'", (start, end))]
+    # slots as wide as the installed cadence (`schedule install --every`), 5 minutes at least
+    # so a day's strip stays readable
+    width = timedelta(minutes=_slot_minutes(db))
     by_day: dict[tuple[str, date], list[dict[str, Any]]] = {}
     for r in runs:  # every slot lies within its IST day
         by_day.setdefault((r["command"], r["started"].astimezone(IST).date()), []).append(r)
@@ -203,9 +212,9 @@ def slots(db: Database, period: Period, calendar: Calendar, now: datetime) -> li
             continue
         by_command = {c: by_day.get((c, day), []) for c in ("verify", "reconcile", "eod")}
         first = datetime.combine(day, OPEN, tzinfo=IST)
-        for n in range(VERIFY_SLOTS):
-            at = first + n * SLOT
-            found.append(_slot("verify", f"{at:%H:%M}", at, at + SLOT, at + SLOT,
+        for n in range(VERIFY_SLOTS * SLOT // width):
+            at = first + n * width
+            found.append(_slot("verify", f"{at:%H:%M}", at, at + width, at + width,
                                by_command["verify"], now))
         close = calendar.close_of(day)
         midnight = datetime.combine(day + timedelta(days=1), time(), tzinfo=IST)

@@ -84,3 +84,19 @@ def first_runs(db: Database, exclude_run: int | None = None) -> dict[str, dateti
     cursor = db.execute("SELECT command, min(started_at) FROM runs WHERE id IS NOT ?"
                         f" AND {_SCHEDULED} GROUP BY command", (exclude_run,))
     return {command: from_db(first) for command, first in cursor.fetchall()}  # type: ignore[misc]
+
+
+def record_cadence(db: Database, minutes: int) -> None:
+    """The verify cadence `schedule install --every` wrote."""
+    with transaction(db):
+        db.execute("INSERT INTO schedule_settings (name, value) VALUES ('verify_every', ?)"
+                   " ON CONFLICT (name) DO UPDATE SET value = excluded.value", (str(minutes),))
+
+
+def cadence(db: Database) -> int:
+    """Minutes between scheduled verifies (30 unless `schedule install --every` said else)."""
+    row = db.execute("SELECT value FROM schedule_settings WHERE name = 'verify_every'").fetchone()
+    try:
+        return max(1, min(30, int(row[0]))) if row else 30
+    except ValueError:
+        return 30
