@@ -6,6 +6,7 @@ shape by default, Kite Connect's with ORDERTRACK_BROKER_FORMAT=kite.
 """
 
 import json
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -117,16 +118,15 @@ class FileStream:
         self._rows = self._read_rows() or {}
 
     def next(self, timeout: float) -> list[Push] | None:
-        deadline = time.monotonic() + timeout
-        while True:
+        # counted looks, not a clock: a frozen clock (an engine's tests) cannot hold us here
+        for look in range(max(1, math.ceil(timeout / self._poll)) + 1):
             signature = self._signature()
             if signature != self._seen:
                 self._seen = signature
                 return self._changes()
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            time.sleep(min(self._poll, left))
+            if look * self._poll < timeout:
+                time.sleep(min(self._poll, timeout - look * self._poll))
+        return None
 
     def _changes(self) -> list[Push]:
         rows = self._read_rows()

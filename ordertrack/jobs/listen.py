@@ -6,6 +6,7 @@ watchdog, end of session); a verify runs under the same run lock as cron's, take
 verify, never while waiting for frames, so cron's `verify` lines keep running beside us."""
 
 import contextlib
+import math
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ from ordertrack.text import redact
 from ordertrack.timeutil import to_ist, utcnow
 
 TIMING = Timing()  # tests shrink these
+PAUSE_STEP = 0.1  # seconds: how soon a pause notices a stop or a ripe verify
 STATE_EVERY = 5.0  # seconds between writes of `last_frame_at` (Kite heartbeats every second)
 REFUSED = {
     "kite": "listen: the broker refused the session — run `ordertrack broker login`",
@@ -186,11 +188,13 @@ class Listener:
             delivery.deliver(self.db, self.settings, utcnow())
 
     def _pause(self, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while not self._over() and (left := end - time.monotonic()) > 0:
+        steps = max(1, math.ceil(seconds / PAUSE_STEP))  # counted, so a frozen clock cannot
+        for _ in range(steps):                           # hold us here
+            if self._over():
+                return
             if self.debounce.ripe(clock()):
                 self._verify("push")
-            time.sleep(min(left, 0.1))
+            time.sleep(min(seconds, PAUSE_STEP))
 
 
 @contextlib.contextmanager
