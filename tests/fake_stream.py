@@ -26,6 +26,7 @@ from websockets.sync.server import Server, ServerConnection, serve
 @dataclass
 class FakeStream:
     """What both fakes share: the live connections, scripted pushes, forced drops."""
+
     heartbeat: float | None = 0.2  # seconds between binary heartbeats (None: silent server)
     refuse: int | None = None  # answer every handshake with this HTTP status
     url: str = ""
@@ -58,9 +59,12 @@ class FakeStream:
             time.sleep(0.02)
 
     def _refused(self, status: int) -> Response:
-        return Response(status, "Forbidden" if status == 403 else "Refused",
-                        Headers([("Content-Type", "application/json")]),
-                        json.dumps({"status": "error", "message": "Invalid session"}).encode())
+        return Response(
+            status,
+            "Forbidden" if status == 403 else "Refused",
+            Headers([("Content-Type", "application/json")]),
+            json.dumps({"status": "error", "message": "Invalid session"}).encode(),
+        )
 
     def _serve_connection(self, ws: ServerConnection, authorised: bool = True) -> None:
         with self._lock:
@@ -82,10 +86,14 @@ class FakeStream:
                 if ws in self._live:
                     self._live.remove(ws)
 
-    def start(self, handler: Callable[[ServerConnection], None],
-              process_request: Callable[[ServerConnection, Any], Response | None]) -> None:
-        self._server = serve(handler, "127.0.0.1", 0, process_request=process_request,
-                             compression=None)
+    def start(
+        self,
+        handler: Callable[[ServerConnection], None],
+        process_request: Callable[[ServerConnection, Any], Response | None],
+    ) -> None:
+        self._server = serve(
+            handler, "127.0.0.1", 0, process_request=process_request, compression=None
+        )
         port = self._server.socket.getsockname()[1]
         self.url = f"ws://127.0.0.1:{port}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
@@ -137,8 +145,11 @@ class FakeKotakFeed(FakeStream):
         text = first if isinstance(first, str) else first.decode()
         self.first_frames.append(text)
         is_json = text.startswith('{"')
-        if self.ack == "none" or (self.ack == "json-only" and not is_json) or (
-                self.ack == "raw-only" and is_json):
+        if (
+            self.ack == "none"
+            or (self.ack == "json-only" and not is_json)
+            or (self.ack == "raw-only" and is_json)
+        ):
             self._serve_connection(ws)  # held open, never authenticated
             return
         if not self.valid(text):
@@ -159,8 +170,9 @@ def kite_ticker(kite, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKiteTicke
     issued, so `broker login` opens both."""
     from tests.fake_kite import SECRETS
 
-    fake = FakeKiteTicker(lambda key, token: key == SECRETS["KITE_API_KEY"]
-                          and token in kite._access).begin()
+    fake = FakeKiteTicker(
+        lambda key, token: key == SECRETS["KITE_API_KEY"] and token in kite._access
+    ).begin()
     monkeypatch.setenv("ORDERTRACK_KITE_WS_URL", fake.url)
     yield fake
     fake.stop()

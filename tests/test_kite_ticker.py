@@ -38,8 +38,12 @@ kws.connect()
 def test_kiteticker_hears_our_order_frames():
     fake = FakeKiteTicker(lambda key, token: (key, token) == ("apikey1", "tok1")).begin()
     try:
-        child = subprocess.Popen([sys.executable, "-c", CLIENT, fake.url, "tok1"],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        child = subprocess.Popen(
+            [sys.executable, "-c", CLIENT, fake.url, "tok1"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "connected"
         fake.wait_connected()
@@ -58,8 +62,12 @@ def test_kiteticker_hears_our_order_frames():
 def test_kiteticker_is_refused_with_a_bad_token():
     fake = FakeKiteTicker(lambda key, token: False).begin()
     try:
-        done = subprocess.run([sys.executable, "-c", CLIENT, fake.url, "stale"],
-                              capture_output=True, text=True, timeout=30)
+        done = subprocess.run(
+            [sys.executable, "-c", CLIENT, fake.url, "stale"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     finally:
         fake.stop()
     assert "connected" not in done.stdout

@@ -25,8 +25,16 @@ from tests.fake_stream import FakeKiteTicker, kite_ticker, kotak_feed
 from tests.fake_telegram import telegram
 from tests.helpers import book, kotak_row
 
-FAST = Timing(debounce=0.2, backoff_first=0.05, backoff_max=0.2, data_watchdog=0.8,
-              ack_timeout=0.5, ping_timeout=2.0, token_check=0.2, file_poll=0.05)
+FAST = Timing(
+    debounce=0.2,
+    backoff_first=0.05,
+    backoff_max=0.2,
+    data_watchdog=0.8,
+    ack_timeout=0.5,
+    ping_timeout=2.0,
+    token_check=0.2,
+    file_poll=0.05,
+)
 OPEN_ID = "220303000308933"  # OPEN in the fake Kite's book
 
 
@@ -93,8 +101,10 @@ def book_fetches(kite) -> int:
 
 
 def add(cli, order_id: str = OPEN_ID) -> None:
-    assert cli("pending", "add", order_id, "--symbol", "INFY", "--side", "buy",
-               "--qty", "10").code == 0
+    assert (
+        cli("pending", "add", order_id, "--symbol", "INFY", "--side", "buy", "--qty", "10").code
+        == 0
+    )
 
 
 # ---- Kite --------------------------------------------------------------------------------------
@@ -115,8 +125,9 @@ def test_kite_update_is_verified_and_notified(cli, kite_login, kite_ticker, tele
     assert result.code == 0, result.err
     kinds = [e["event"] for e in events(result.out)]
     assert kinds[:2] == ["connect", "verify"]
-    assert {"event": "push", "order_id": OPEN_ID, "verify": True}.items() <= \
-        next(e for e in events(result.out) if e["event"] == "push").items()
+    assert {"event": "push", "order_id": OPEN_ID, "verify": True}.items() <= next(
+        e for e in events(result.out) if e["event"] == "push"
+    ).items()
     assert "Margin Exceeds" in "\n".join(telegram.texts())
     assert sql("SELECT status FROM orders")[0][0] == "REJECTED"
     assert sql("SELECT count(*) FROM pushes WHERE order_id = ?", OPEN_ID)[0][0] == 1
@@ -137,8 +148,7 @@ def test_a_burst_costs_one_to_three_book_fetches(cli, kite_login, kite_ticker, t
         for order_id in ids:  # 20 updates within one second
             kite_ticker.push(kite_row(order_id, "COMPLETE", filled=10, avg=100.0))
             time.sleep(0.04)
-        eventually(lambda: sql("SELECT count(*) FROM orders WHERE status = 'EXECUTED'")[0][0]
-                   == 20)
+        eventually(lambda: sql("SELECT count(*) FROM orders WHERE status = 'EXECUTED'")[0][0] == 20)
         time.sleep(0.5)
         fetched.append(book_fetches(kite_login) - before)
 
@@ -160,8 +170,7 @@ def test_a_disconnect_mid_burst_misses_nothing(cli, kite_login, kite_ticker, tel
         kite_ticker.push(kite_row(ids[0], "REJECTED", reason="RMS"))
         kite_ticker.drop()  # the other five changed while we were away: never pushed
         kite_ticker.wait_connected(2)
-        eventually(lambda: sql("SELECT count(*) FROM orders WHERE status = 'REJECTED'")[0][0]
-                   == 6)
+        eventually(lambda: sql("SELECT count(*) FROM orders WHERE status = 'REJECTED'")[0][0] == 6)
 
     result = listen(cli, broker)
     assert result.code == 0, result.err
@@ -186,8 +195,9 @@ def test_a_silent_server_is_left_within_the_watchdog(cli, kite_login, kite_ticke
     assert reasons and "no frame" in reasons[0]
 
 
-def test_a_refused_session_alerts_once_and_exits_4(cli, kite_login, kite_ticker, telegram, sql,
-                                                   monkeypatch):
+def test_a_refused_session_alerts_once_and_exits_4(
+    cli, kite_login, kite_ticker, telegram, sql, monkeypatch
+):
     kite_ticker.refuse = 403
     end = datetime.now(IST) + timedelta(seconds=70)
     if end.date() != datetime.now(IST).date():
@@ -250,8 +260,13 @@ def test_a_cron_verify_runs_beside_listen(cli, kite_login, kite_ticker, telegram
         env = {**os.environ}
         for _ in range(3):
             kite_ticker.push(kite_row(OPEN_ID, "OPEN"))
-            done = subprocess.run([sys.executable, "-m", "ordertrack", "verify"], env=env,
-                                  capture_output=True, text=True, timeout=60)
+            done = subprocess.run(
+                [sys.executable, "-m", "ordertrack", "verify"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
             codes.append((done.returncode, done.stderr))
 
     codes: list[tuple[int, str]] = []
@@ -283,8 +298,12 @@ def test_an_untracked_order_sends_nothing(cli, kite_login, kite_ticker, telegram
 
 
 def test_kotak_feed_handshake_acknowledged(cli, kotak, kotak_feed, telegram, sql):
-    assert cli("pending", "add", "250122000700111", "--symbol", "INFY", "--side", "buy",
-               "--qty", "100").code == 0
+    assert (
+        cli(
+            "pending", "add", "250122000700111", "--symbol", "INFY", "--side", "buy", "--qty", "100"
+        ).code
+        == 0
+    )
 
     def broker() -> None:
         kotak_feed.wait_connected()
@@ -314,8 +333,7 @@ def test_kotak_feed_without_ack_switches_to_the_raw_form(cli, kotak, kotak_feed,
     assert "did not acknowledge" in reasons[0]
 
 
-def test_kotak_feed_401_gets_one_fresh_login_then_exit_4(cli, kotak, kotak_feed, telegram,
-                                                        sql):
+def test_kotak_feed_401_gets_one_fresh_login_then_exit_4(cli, kotak, kotak_feed, telegram, sql):
     kotak_feed.refuse = 401
     result = cli("listen", "--until", until_later())
     assert result.code == 4
@@ -330,15 +348,15 @@ def test_kotak_feed_401_gets_one_fresh_login_then_exit_4(cli, kotak, kotak_feed,
 
 def test_file_broker_change_by_rename_is_heard(cli, broker, sql):
     broker.orders(kotak_row("1001", "open"))
-    assert cli("pending", "add", "1001", "--symbol", "INFY", "--side", "buy",
-               "--qty", "100").code == 0
+    assert (
+        cli("pending", "add", "1001", "--symbol", "INFY", "--side", "buy", "--qty", "100").code == 0
+    )
 
     def driver() -> None:
         eventually(lambda: push_runs(sql) >= 1)
         time.sleep(0.1)
         staged = broker.folder / "orders.json.new"
-        staged.write_text(json.dumps(book(kotak_row("1001", "complete", filled=100,
-                                                    avg="10.00"))))
+        staged.write_text(json.dumps(book(kotak_row("1001", "complete", filled=100, avg="10.00"))))
         staged.replace(broker.folder / "orders.json")
         eventually(lambda: sql("SELECT status FROM orders") == [("EXECUTED",)])
 
@@ -349,9 +367,12 @@ def test_file_broker_change_by_rename_is_heard(cli, broker, sql):
 
 def test_sigint_exits_130(broker, tmp_path):
     broker.orders()
-    proc = subprocess.Popen([sys.executable, "-m", "ordertrack", "listen", "--until",
-                             until_later(), "--json"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ordertrack", "listen", "--until", until_later(), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     assert json.loads(line)["event"] == "connect"

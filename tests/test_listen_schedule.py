@@ -14,8 +14,9 @@ from tests.test_schedule_runs import installable, schedule_line
 
 
 def cron_lines(store) -> list[str]:
-    return [line for line in store.read_text().splitlines()
-            if line.strip() and not line.startswith("#")]
+    return [
+        line for line in store.read_text().splitlines() if line.strip() and not line.startswith("#")
+    ]
 
 
 def test_install_adds_listen_at_0910_ist_on_weekdays(cli, installable, tmp_path, monkeypatch):
@@ -27,8 +28,9 @@ def test_install_adds_listen_at_0910_ist_on_weekdays(cli, installable, tmp_path,
     assert schedule_line(cli("doctor", "--offline")).startswith("ok       schedule: crontab: ")
 
 
-def test_doctor_reads_a_line_with_options_after_the_command(cli, installable, tmp_path,
-                                                            monkeypatch):
+def test_doctor_reads_a_line_with_options_after_the_command(
+    cli, installable, tmp_path, monkeypatch
+):
     monkeypatch.setattr(schedule, "HOST", fake_host(tmp_path / "host", "cron"))
     assert cli("schedule", "install").code == 0
     text = installable.read_text().replace(" listen >> ", " listen --until 15:00 >> ")

@@ -71,9 +71,16 @@ def ws_connect(url: str, shown: str, ping: float | None = None) -> object:
     from websockets.sync.client import connect
 
     try:
-        conn = connect(url, open_timeout=10, close_timeout=1, ping_interval=ping,
-                       ping_timeout=ping, max_size=MAX_FRAME, compression=None,
-                       user_agent_header="ordertrack")
+        conn = connect(
+            url,
+            open_timeout=10,
+            close_timeout=1,
+            ping_interval=ping,
+            ping_timeout=ping,
+            max_size=MAX_FRAME,
+            compression=None,
+            user_agent_header="ordertrack",
+        )
         # websockets wants its connection entered as a context; its exit is our close()
         return conn.__enter__()
     except InvalidStatus as exc:
@@ -95,7 +102,8 @@ def ws_recv(ws: object, timeout: float, shown: str) -> str | bytes | None:
         return None
     except ConnectionClosed as exc:
         code = exc.rcvd.code if exc.rcvd else None
-        raise StreamDown(f"{shown} closed the connection"
-                         + (f" (code {code})" if code else "")) from None
+        raise StreamDown(
+            f"{shown} closed the connection" + (f" (code {code})" if code else "")
+        ) from None
     except OSError as exc:
         raise StreamDown(f"{shown} dropped: {type(exc).__name__}") from None

@@ -13,6 +13,7 @@ from typing import Any
 class Push:
     """One order update heard on a stream: the broker's order id (None when the frame had
     none) and the frame's payload as received, for the audit trail."""
+
     order_id: str | None
     payload: dict[str, Any]
 
@@ -20,6 +21,7 @@ class Push:
 @dataclass(frozen=True)
 class Timing:
     """Every interval `listen` waits on; tests shrink them."""
+
     debounce: float = 0.5  # a verify follows the first push of a burst by this much (<= 1 s)
     backoff_first: float = 1.0
     backoff_max: float = 30.0
@@ -42,6 +44,7 @@ def calls_for_verify(push: Push, open_ids: Collection[str], idless_open: bool) -
 class Debounce:
     """Pushes collected into one verify: ripe `window` seconds after the first of a burst, so
     a burst of 20 costs one to three book fetches, not 20, and no push waits over `window`."""
+
     window: float
     since: datetime | None = None
 
@@ -69,6 +72,7 @@ class Debounce:
 class Backoff:
     """1 s doubling to 30 s, with jitter (so many hosts do not reconnect in step); reset once
     a connection has worked."""
+
     first: float
     most: float
     rand: Callable[[], float] = field(default=random.random, repr=False)
@@ -87,6 +91,7 @@ class Backoff:
 class Watchdog:
     """Dead after `limit` seconds without a sign of life (None: the transport's own pings
     watch the line instead)."""
+
     limit: float | None
     last: datetime
 
@@ -102,8 +107,7 @@ class Watchdog:
         return max(0.0, (self.last + timedelta(seconds=self.limit) - now).total_seconds())
 
 
-def wait_for(now: datetime, until: datetime, *deadlines: float | None,
-             most: float = 1.0) -> float:
+def wait_for(now: datetime, until: datetime, *deadlines: float | None, most: float = 1.0) -> float:
     """How long to wait for the next frame: no longer than the nearest deadline, the end of
     the session, or `most` (so a signal or a stop is noticed soon)."""
     left = max(0.0, (until - now).total_seconds())

@@ -95,8 +95,14 @@ class Listener:
     def _connected(self) -> None:
         now = clock()
         self.emit({"event": "connect", "at": now, "broker": self.stream.name})
-        listens.update(self.db, self.listen_id, state="connected", connected_since=now,
-                       last_frame_at=now, note=None)
+        listens.update(
+            self.db,
+            self.listen_id,
+            state="connected",
+            connected_since=now,
+            last_frame_at=now,
+            note=None,
+        )
         self._verify("connect")  # after the stream is open: nothing falls between the two
         watchdog = Watchdog(self.stream.watchdog, clock())
         while not self._over():
@@ -132,16 +138,16 @@ class Listener:
         open_ids, idless = listens.open_refs(self.db)
         for push in pushes:
             wanted = calls_for_verify(push, open_ids, idless)
-            self.emit({"event": "push", "at": now, "order_id": push.order_id,
-                       "verify": wanted})
+            self.emit({"event": "push", "at": now, "order_id": push.order_id, "verify": wanted})
             if wanted:
                 self.debounce.hit(now)
 
     def _lost(self, why: str) -> None:
         self.stream.close()
         self.emit({"event": "disconnect", "at": clock(), "reason": why})
-        listens.update(self.db, self.listen_id, state="reconnecting", connected_since=None,
-                       note=redact(why))
+        listens.update(
+            self.db, self.listen_id, state="reconnecting", connected_since=None, note=redact(why)
+        )
         if self.debounce.waiting:  # heard just before the drop: verified now, not held
             self._verify("push")
         self._pause(self.backoff.next_delay())
@@ -159,8 +165,14 @@ class Listener:
         listens.update(self.db, self.listen_id, state="refused", note=redact(why))
         day = to_ist(clock()).date().isoformat()
         with transaction(self.db):
-            outbox.enqueue(self.db, f"listen-refused:{self.stream.name}:{day}", "SYSTEM_ALERT",
-                           {"command": "listen", "text": text}, clock(), None)
+            outbox.enqueue(
+                self.db,
+                f"listen-refused:{self.stream.name}:{day}",
+                "SYSTEM_ALERT",
+                {"command": "listen", "text": text},
+                clock(),
+                None,
+            )
         self._deliver()
         while self.stream.renewable and not self._over():
             self._pause(self.timing.token_check)
@@ -189,7 +201,7 @@ class Listener:
 
     def _pause(self, seconds: float) -> None:
         steps = max(1, math.ceil(seconds / PAUSE_STEP))  # counted, so a frozen clock cannot
-        for _ in range(steps):                           # hold us here
+        for _ in range(steps):  # hold us here
             if self._over():
                 return
             if self.debounce.ripe(clock()):
@@ -201,6 +213,7 @@ class Listener:
 def sigterm_stops(listener: Listener) -> Iterator[None]:
     """SIGTERM ends `listen` cleanly at the next frame or tick (exit 0); SIGINT stays
     KeyboardInterrupt (exit 130)."""
+
     def stop(_signum: int, _frame: FrameType | None) -> None:
         listener.stopping = True
 
@@ -237,8 +250,9 @@ def parse_until(text: str | None, now: datetime) -> datetime:
     return end
 
 
-def verifier(settings: Settings, open_db: Callable[[], Database],
-             warn: Callable[[str], None]) -> Callable[[], dict[str, Any]]:
+def verifier(
+    settings: Settings, open_db: Callable[[], Database], warn: Callable[[str], None]
+) -> Callable[[], dict[str, Any]]:
     """One push-triggered verify, exactly as cron's (events, outbox, webhooks, hooks,
     Telegram), recorded with trigger 'push'."""
     from ordertrack.broker.base import make_broker
@@ -249,13 +263,21 @@ def verifier(settings: Settings, open_db: Callable[[], Database],
 
     def once() -> dict[str, Any]:
         result, db = runner.broker_run(
-            settings, open_db, "verify",
+            settings,
+            open_db,
+            "verify",
             lambda db, run_id: verify_job.run(db, broker, settings, utcnow(), None, run_id),
-            warn, trigger="push")
+            warn,
+            trigger="push",
+        )
         queued = outbox.run_count(db, result.run_id)
         _report, undelivered = runner.deliver(db, settings, result.run_id)
-        summary = {"outcome": "ok", "run_id": result.run_id, "notifications": queued,
-                   **{k: v for k, v in result.counts.items() if v}}
+        summary = {
+            "outcome": "ok",
+            "run_id": result.run_id,
+            "notifications": queued,
+            **{k: v for k, v in result.counts.items() if v},
+        }
         if undelivered is not None:
             summary["undelivered"] = redact(undelivered.message)
         return summary
@@ -263,14 +285,20 @@ def verifier(settings: Settings, open_db: Callable[[], Database],
     return once
 
 
-def serve(settings: Settings, open_db: Callable[[], Database], until: datetime,
-          emit: Callable[[dict[str, Any]], None], warn: Callable[[str], None],
-          timing: Timing | None = None) -> None:
+def serve(
+    settings: Settings,
+    open_db: Callable[[], Database],
+    until: datetime,
+    emit: Callable[[dict[str, Any]], None],
+    warn: Callable[[str], None],
+    timing: Timing | None = None,
+) -> None:
     from ordertrack.broker.stream import make_stream
 
     timing = timing or TIMING
     stream = make_stream(settings, open_db(), timing)
-    listener = Listener(settings, open_db, stream, verifier(settings, open_db, warn), emit,
-                        until, timing)
+    listener = Listener(
+        settings, open_db, stream, verifier(settings, open_db, warn), emit, until, timing
+    )
     with sigterm_stops(listener):
         listener.run()

@@ -20,8 +20,7 @@ class KiteStream:
     name = "kite"
     renewable = True
 
-    def __init__(self, root: str, api_key: str, token: Callable[[], str | None],
-                 timing: Timing):
+    def __init__(self, root: str, api_key: str, token: Callable[[], str | None], timing: Timing):
         self._root, self._key, self._token = root.rstrip("/"), api_key, token
         self.watchdog: float | None = timing.data_watchdog
         self._ws: object | None = None

@@ -36,8 +36,9 @@ class KotakStream:
     watchdog: float | None = None  # the protocol ping watches the line
     renewable = False  # one fresh login is tried inside open()
 
-    def __init__(self, root: str | None, session: Callable[[bool], tuple[str, str, str]],
-                 timing: Timing):
+    def __init__(
+        self, root: str | None, session: Callable[[bool], tuple[str, str, str]], timing: Timing
+    ):
         self._root, self._session, self._timing = root, session, timing
         self._ws: object | None = None
         self.as_json = True
@@ -67,8 +68,9 @@ class KotakStream:
         message = _json(frame)
         if frame is None or message is None or message.get("type") != "cn":
             self.as_json = not self.as_json  # the other form next time (see above)
-            raise StreamDown(f"{SHOWN} did not acknowledge the session within"
-                             f" {self._timing.ack_timeout:g} s")
+            raise StreamDown(
+                f"{SHOWN} did not acknowledge the session within {self._timing.ack_timeout:g} s"
+            )
         if str(message.get("ak", "")).lower() != "ok":
             raise SessionRefused(f"{SHOWN} refused the session")
 
