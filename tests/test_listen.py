@@ -21,6 +21,7 @@ from ordertrack.jobs import listen as listen_job
 from ordertrack.timeutil import IST
 from tests.fake_kite import kite, kite_login, kite_row, ok
 from tests.fake_kotak import kotak
+from tests.fake_ping import ping_server
 from tests.fake_stream import FakeKiteTicker, kite_ticker, kotak_feed
 from tests.fake_telegram import telegram
 from tests.helpers import book, kotak_row
@@ -408,3 +409,12 @@ def test_push_runs_neither_fill_slots_nor_clear_overdue(fresh_db):
     runs.finish(db, push, "ok", 0)
     assert runs.history(db)["verify"][0] == cron_started  # the push run does not count
     assert db.execute("SELECT trigger FROM runs ORDER BY id").fetchall() == [("cron",), ("push",)]
+
+
+def test_push_verifies_never_ping_the_monitor(cli, broker, monkeypatch, ping_server, sql):
+    monkeypatch.setenv("ORDERTRACK_PING_URL", ping_server.url)
+    test_until_is_honoured(cli, broker, monkeypatch)
+    assert push_runs(sql) >= 1
+    assert ping_server.seen() == []  # a cron verify would have pinged /start and the URL
+    assert cli("verify").code == 0
+    assert ping_server.seen() == ["/start", ""]
