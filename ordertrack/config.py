@@ -91,6 +91,8 @@ class Settings:
     kotak_totp_secret: str | None = field(default=None, repr=False)
     broker_format: str = "kotak"
     kite_url: str = "https://api.kite.trade"
+    kite_ws_url: str = "wss://ws.kite.trade"
+    kotak_ws_url: str | None = None  # default: wss://<baseUrl host>/realtime
     kite_api_key: str | None = field(default=None, repr=False)
     kite_api_secret: str | None = field(default=None, repr=False)
     angel_url: str = "https://apiconnect.angelone.in"
@@ -373,6 +375,8 @@ def load(
         kotak_totp_secret=env.get("KOTAK_TOTP_SECRET") or None,
         broker_format=broker_format,
         kite_url=env.get("ORDERTRACK_KITE_URL") or "https://api.kite.trade",
+        kite_ws_url=env.get("ORDERTRACK_KITE_WS_URL") or "wss://ws.kite.trade",
+        kotak_ws_url=env.get("ORDERTRACK_KOTAK_WS_URL") or None,
         kite_api_key=env.get("KITE_API_KEY") or None,
         kite_api_secret=env.get("KITE_API_SECRET") or None,
         angel_url=env.get("ORDERTRACK_ANGEL_URL") or "https://apiconnect.angelone.in",

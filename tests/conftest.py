@@ -16,6 +16,7 @@ from tests.fake_fyers import FakeFyers
 from tests.fake_kite import FakeKite
 from tests.fake_kotak import FakeKotak
 from tests.fake_ping import FakePing
+from tests.fake_stream import FakeKiteTicker, FakeKotakFeed
 from tests.fake_telegram import FakeTelegram
 from tests.helpers import BrokerFiles, cron_binary, running_cron, start_cron, stop_cron
 from tests.report_day import build
@@ -136,6 +137,47 @@ def fyers_login(cli, fyers: FakeFyers) -> FakeFyers:
                  f"&auth_code={fyers.auth_code()}&state=ordertrack")
     assert result.code == 0, result.err
     return fyers
+
+
+@pytest.fixture
+def kite_ticker(kite: FakeKite, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKiteTicker]:
+    """Kite's WebSocket beside the fake Kite REST (`kite`): it accepts the tokens that fake
+    issued, so `broker login` opens both (tests/fake_stream.py)."""
+    fake = FakeKiteTicker(
+        lambda key, token: key == fake_kite.SECRETS["KITE_API_KEY"] and token in kite._access
+    ).begin()
+    monkeypatch.setenv("ORDERTRACK_KITE_WS_URL", fake.url)
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def kotak_feed(kotak: FakeKotak, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKotakFeed]:
+    """Kotak Neo's order feed beside the fake Kotak REST (`kotak`): it accepts a first frame
+    that carries a session that fake issued."""
+    fake = FakeKotakFeed(lambda text: any(token in text for token in kotak._sessions)).begin()
+    monkeypatch.setenv("ORDERTRACK_KOTAK_WS_URL", fake.url)
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def installable(tmp_path, monkeypatch):
+    """A fake crontab program and a HOME with an env file: `schedule install` runs as is."""
+    store = tmp_path / "crontab.txt"
+    fake = tmp_path / "bin" / "crontab"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\nif [ "$1" = "-l" ]; then cat {store} 2>/dev/null || '
+                    f'{{ echo "no crontab for you" >&2; exit 1; }}; else cat > {store}; fi\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("ORDERTRACK_CRONTAB", str(fake))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TZ", "UTC")
+    env_file = tmp_path / "home" / ".config" / "ordertrack" / "env"
+    env_file.parent.mkdir(parents=True)
+    env_file.write_text(f"ORDERTRACK_DB={tmp_path / 'ordertrack.db'}\n")  # the shell's too
+    env_file.chmod(0o600)
+    return store
 
 
 @pytest.fixture

@@ -321,6 +321,11 @@ CASES = [
     case("notify-test", "--token", "123:abc", code=USAGE, says="No such option: --token"),
     case("demo", "--json", code=USAGE, says="No such option: --json"),
     case("demo", HOSTILE, code=USAGE, says="unexpected extra argument"),
+    # listen
+    case("listen", "--until", "25:00", code=USAGE, says="--until wants HH:MM (IST)"),
+    case("listen", "--until", HOSTILE, code=USAGE, says="--until wants HH:MM (IST)"),
+    case("listen", "--until", "00:00", code=USAGE, says="--until 00:00 IST has already passed"),
+    case("listen", HOSTILE, code=USAGE, says="unexpected extra argument"),
     # report / datasette-metadata
     case("report", "--day", "2026-02-30", code=USAGE, says="is not a date like 2026-11-30"),
     case("report", "--day", HOSTILE, code=USAGE, says="is not a date"),
@@ -630,9 +635,10 @@ MINIMAL = {  # a valid invocation of every command
     ("schedule", "remove"): ("schedule", "remove"),
     ("doctor",): ("doctor", "--offline"),
     ("events",): ("events", "--json"),
+    ("listen",): ("listen", "--until", "23:59"),  # each case fails at the database first
 }
 WRITERS = {("eod",), ("pending", "add"), ("pending", "cancel"), ("reconcile",), ("track", "add"), ("track", "stop"),
-           ("verify",)}
+           ("verify",), ("listen",)}
 NO_DATABASE = {("demo",): 0, ("notify-test",): CONFIG,  # (no TELEGRAM_BOT_TOKEN: exit 3)
                ("datasette-metadata",): 0,  # prints metadata; never opens the database
                # never open the database; no env file, no crontab here: exit 3

@@ -74,7 +74,8 @@ def _demo_keep_leaves_a_working_folder(cli, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("ORDERTRACK_DB", str(keep / "demo.db"))
     monkeypatch.setenv("ORDERTRACK_BROKER", "file")
     monkeypatch.setenv("ORDERTRACK_BROKER_DIR", str(keep / "broker"))
-    assert len(json.loads(cli("pending", "list", "--all", "--json").out)) == 3
+    # the three scripted orders and the SBIN sell that `listen` saw rejected
+    assert len(json.loads(cli("pending", "list", "--all", "--json").out)) == 4
     decisions = json.loads(cli("reconcile", "--dry-run", "--json").out)["decisions"]
     # no manual trade: today's fills are deferred until positions show them (Kotak's field
     # names stay in broker/kotak, so the demo writes holdings only)

@@ -16,7 +16,7 @@ from ordertrack.timeutil import IST
 REPO = Path(__file__).parent.parent
 UTC, KOLKATA, NEW_YORK = ZoneInfo("UTC"), ZoneInfo("Asia/Kolkata"), ZoneInfo("America/New_York")
 WINTER, SUMMER = date(2026, 1, 5), date(2026, 7, 6)
-VERIFY, RECONCILE, EOD = schedule.JOBS
+VERIFY, RECONCILE, EOD, LISTEN = schedule.JOBS
 
 
 def specs(job, zone, week):
@@ -148,7 +148,7 @@ def test_systemd_install_and_remove(cli, fake_crontab, env_file, tmp_path):
     assert result.code == 0, result.err
     assert "loginctl enable-linger" in result.out
     units = tmp_path / "home" / ".config" / "systemd" / "user"
-    assert len(list(units.glob("ordertrack-*"))) == 6
+    assert len(list(units.glob("ordertrack-*"))) == 8  # verify, reconcile, eod, listen
     assert "Asia/Kolkata" in (units / "ordertrack-verify.timer").read_text()
     assert cli("schedule", "remove", "--systemd").code == 0
     assert not list(units.glob("ordertrack-*"))

@@ -66,10 +66,11 @@ def test_systemd_timers_need_systemd_enabled_timers_and_linger(tmp_path):
     host = fake_host(tmp_path / "b", systemd=True)
     enable(units, "verify")
     trouble = schedule.systemd_trouble(units, "trader", host)
-    assert trouble.detail == "ordertrack-reconcile.timer, ordertrack-eod.timer not enabled"
+    assert trouble.detail == ("ordertrack-reconcile.timer, ordertrack-eod.timer,"
+                              " ordertrack-listen.timer not enabled")
     assert trouble.fix == ("systemctl --user enable --now ordertrack-reconcile.timer "
-                           "ordertrack-eod.timer")
-    enable(units, "reconcile", "eod")
+                           "ordertrack-eod.timer ordertrack-listen.timer")
+    enable(units, "reconcile", "eod", "listen")
     trouble = schedule.systemd_trouble(units, "trader", host)
     assert "trader does not linger" in trouble.detail
     assert trouble.fix == "sudo loginctl enable-linger trader"
@@ -78,24 +79,6 @@ def test_systemd_timers_need_systemd_enabled_timers_and_linger(tmp_path):
 
 
 # ---- the CLI -----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def installable(tmp_path, monkeypatch):
-    store = tmp_path / "crontab.txt"
-    fake = tmp_path / "bin" / "crontab"
-    fake.parent.mkdir()
-    fake.write_text(f'#!/bin/sh\nif [ "$1" = "-l" ]; then cat {store} 2>/dev/null || '
-                    f'{{ echo "no crontab for you" >&2; exit 1; }}; else cat > {store}; fi\n')
-    fake.chmod(0o755)
-    monkeypatch.setenv("ORDERTRACK_CRONTAB", str(fake))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("TZ", "UTC")
-    env_file = tmp_path / "home" / ".config" / "ordertrack" / "env"
-    env_file.parent.mkdir(parents=True)
-    env_file.write_text(f"ORDERTRACK_DB={tmp_path / 'ordertrack.db'}\n")  # the shell's too
-    env_file.chmod(0o600)
-    return store
 
 
 def test_install_without_a_cron_daemon_warns_and_still_installs(cli, installable, tmp_path,
@@ -148,10 +131,10 @@ def test_doctor_checks_systemd_timers_are_enabled_and_linger(cli, installable, t
     assert cli("schedule", "install", "--systemd").code == 0
     line = schedule_line(cli("doctor", "--offline"))
     assert line.startswith("PROBLEM  schedule: systemd timers: ordertrack-verify.timer, "), line
-    enable(schedule.systemd_dir(), "verify", "reconcile", "eod")
+    enable(schedule.systemd_dir(), "verify", "reconcile", "eod", "listen")
     line = schedule_line(cli("doctor", "--offline"))
     assert "trader does not linger" in line and "sudo loginctl enable-linger trader" in line
     monkeypatch.setattr(schedule, "HOST", fake_host(tmp_path / "h2", systemd=True,
                                                     lingering=("trader",)))
     line = schedule_line(cli("doctor", "--offline"))
-    assert line.startswith("ok       schedule: systemd timers: 3 jobs"), line
+    assert line.startswith("ok       schedule: systemd timers: 4 jobs"), line

@@ -10,7 +10,7 @@ import pytest
 # dependency is capped below 0.29 for that reason.
 HEAVY = ("rich", "requests", "sqlite_utils", "pydantic", "ordertrack.notify.delivery",
          "ordertrack.broker", "tomllib", "ordertrack.notify.messages", "ordertrack.jobs.schedule",
-         "ordertrack.jobs.runner")
+         "ordertrack.jobs.runner", "websockets")
 # What an idle run (nothing to send, nothing failing) does not need either (issue 24).
 IDLE_UNUSED = ("ordertrack.notify.telegram", "ordertrack.notify.webhook",
                "ordertrack.notify.messages", "ordertrack.jobs.unstarted",

@@ -602,14 +602,17 @@ EnvFileOption = Annotated[Path, typer.Option(
     "--env-file", help="Settings and secrets the jobs source (chmod 600).")]
 LogOption = Annotated[Path | None, typer.Option(
     "--log", help="Log file the jobs append to. Default: beside the database.")]
+EveryOption = Annotated[int, typer.Option(
+    "--every", min=1, max=30, metavar="N",
+    help="Run verify every N minutes (1-30) in the session; default 30.")]
 
 
 @schedule_app.command("print")
 def schedule_print(ctx: typer.Context, systemd: SystemdFlag = False,
                    env_file: EnvFileOption = Path(DEFAULT_ENV_FILE),
-                   log: LogOption = None) -> None:
+                   log: LogOption = None, every: EveryOption = 30) -> None:
     """Show what 'install' would write, each cron line with its next firing in IST."""
-    result = commands.schedule_print(_shell(ctx), systemd, env_file, log)
+    result = commands.schedule_print(_shell(ctx), systemd, env_file, log, every)
     if systemd:
         for path, text in result.view.items():
             sys.stdout.write(f"# {path}\n{text}\n")
@@ -624,10 +627,10 @@ def schedule_print(ctx: typer.Context, systemd: SystemdFlag = False,
 @schedule_app.command("install")
 def schedule_install(ctx: typer.Context, systemd: SystemdFlag = False,
                      env_file: EnvFileOption = Path(DEFAULT_ENV_FILE),
-                     log: LogOption = None) -> None:
+                     log: LogOption = None, every: EveryOption = 30) -> None:
     """Install the schedule: ordertrack's block in your crontab (the rest is left as it is), or
     systemd user timers with --systemd. Idempotent. Refuses an env file others can read."""
-    result = commands.schedule_install(_shell(ctx), systemd, env_file, log)
+    result = commands.schedule_install(_shell(ctx), systemd, env_file, log, every)
     render.console.print(result.view)
     for line in result.notices:
         render.warn(line)
@@ -739,3 +742,21 @@ def pnl_command(
         render.emit_money_json(result.json)
         return
     render.pnl_table(result.json, *result.view)
+
+
+# ---- listen (issue 25) -----------------------------------------------------------------------
+
+
+@app.command("listen")
+def listen_command(
+    ctx: typer.Context,
+    until: Annotated[str | None, typer.Option(
+        "--until", metavar="HH:MM", help="Today's IST time to stop at (default 15:35).")] = None,
+    json_: Annotated[bool, typer.Option(
+        "--json", help="One JSON object a line for each connect, disconnect, push and verify.")]
+    = False,
+) -> None:
+    """Hold the broker's order-update stream until --until: each update about a tracked order
+    triggers a verify of the order book (debounced), and every (re)connect a full one. Exit 4
+    when the broker refuses the session; SIGTERM ends it (0), Ctrl-C too (130)."""
+    commands.listen(_shell(ctx), until, render.listen_json_line if json_ else render.listen_line)

@@ -6,7 +6,8 @@ reads them through the `file` broker, so the demo runs exactly the code a cron j
 
 import json
 import tempfile
-from datetime import datetime, time, timedelta
+import time as clock
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -130,6 +131,70 @@ def _steps(console: Printer, shell: commands.Shell, folder: Path) -> None:
             console.print(f"  verify: {after.symbol} is {after.status.value} "
                           f"{after.filled_qty}/{after.qty} (broker: {after.broker_status})")
         render.notifications(result.notices, result.queued)
+    _listen(console, shell, folder, day)
     console.print()
     render.orders_table(commands.pending_list(shell, True, None, None).view, "All orders")
     render.tracking_table(commands.track_list(shell, False).view)
+
+
+def _listen(console: Printer, shell: commands.Shell, folder: Path, day: date) -> None:
+    """`listen` on the file broker: the broker's change to orders.json is heard within half a
+    second and verified at once, instead of at the next 30-minute verify."""
+    import threading
+
+    from ordertrack.broker.file import FileStream
+    from ordertrack.core.listen import Timing
+    from ordertrack.jobs.listen import Listener
+
+    console.print("\nLater: `ordertrack listen` holds the broker's stream (here: orders.json);"
+                  " the engine sells 10 SBIN and the broker rejects it")
+    db, settings = shell.open(), shell.settings
+    now = datetime.combine(day, time(11, 0), tzinfo=IST)  # the session being played, not today
+    order_id = "260101000000004"
+    sbin = dict(order_id=order_id, symbol="SBIN", side="sell", qty=10,
+                placed_at=now.isoformat())
+    register.register(db, sbin, now)
+    book = json.loads((folder / "orders.json").read_text(encoding="utf-8"))["data"]
+
+    def write(rows: list[dict[str, Any]]) -> None:
+        (folder / "orders.json").write_text(
+            json.dumps({"stat": "Ok", "stCode": 200, "data": rows}), encoding="utf-8")
+
+    write([*book, sample_order_row(order_id, "SBIN", "open", 10, 0, "0.00", now)])
+    verified = threading.Semaphore(0)
+
+    def once() -> dict[str, Any]:
+        result = commands.verify(shell, trigger="push")
+        for change in result.view.changes:
+            console.print(f"  verify: {change.after.symbol} is {change.after.status.value}"
+                          f" (broker: {change.after.broker_status})")
+        if result.queued:
+            render.notifications(result.notices, result.queued)
+        verified.release()
+        return {"outcome": "ok"}
+
+    def emit(event: dict[str, Any]) -> None:
+        if event["event"] == "push":
+            console.print(f"  listen: heard an update for {event['order_id']}")
+        elif event["event"] in ("connect", "verify"):
+            console.print(f"  listen: {event['event']}"
+                          + (f" ({event['trigger']})" if event["event"] == "verify" else ""))
+
+    timing = Timing(debounce=0.0, file_poll=0.05)  # one change: nothing to gather
+    listener = Listener(settings, lambda: db, FileStream(folder, "kotak", timing), once, emit,
+                        utcnow() + timedelta(seconds=30), timing)
+
+    def broker() -> None:
+        try:
+            verified.acquire(timeout=10)  # the catch-up verify on connect
+            clock.sleep(0.2)
+            write([*book, sample_order_row(order_id, "SBIN", "rejected", 10, 0, "0.00", now,
+                                           REJECTION)])
+            verified.acquire(timeout=10)
+        finally:
+            listener.stopping = True
+
+    thread = threading.Thread(target=broker, daemon=True)
+    thread.start()
+    listener.run()
+    thread.join(5)

@@ -6,12 +6,12 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from ordertrack.jobs.result import MAX_LINES, change_json
 from ordertrack.text import inline, one_line, redact, storable
-from ordertrack.timeutil import IST, from_db, show, utcnow
+from ordertrack.timeutil import IST, from_db, show, to_ist, utcnow
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -370,6 +370,23 @@ def status_view(data: dict[str, Any]) -> None:
     console.print(table if data["runs"] else "No runs recorded yet.")
     if day := data.get("last_closed_day"):
         console.print(last_closed_line(day))
+    if data.get("listen"):
+        console.print(listen_state(data["listen"]))
+
+
+def listen_state(row: dict[str, Any]) -> str:
+    """listen's state for `status`: connected since, last frame, reconnects, pushes handled."""
+    if row["ended_at"]:
+        head = f"Listen ({row['broker']}): stopped at {show(from_db(row['ended_at']))}"
+    elif row["state"] == "connected":
+        head = (f"Listen ({row['broker']}): connected since"
+                f" {show(from_db(row['connected_since']))}, last frame"
+                f" {show(from_db(row['last_frame_at']))}")
+    else:
+        head = f"Listen ({row['broker']}): {row['state']}"
+    note = f"; {inline(row['note'])}" if row["note"] else ""
+    return (f"{head}; reconnects {row['reconnects']}, pushes {row['pushes']},"
+            f" verifies {row['verifies']}{note}")
 
 
 def last_closed_line(day: dict[str, Any]) -> str:
@@ -573,3 +590,31 @@ def pnl_table(f: dict[str, Any], extras: dict[str, Any], label: str) -> None:
         console.print(f"Unrealised valued at: {', '.join(sources)}", markup=False)
     for symbol, n in extras["unknown"].items():
         console.print(f"{symbol}: {n} fill(s) with price unknown, left out", markup=False)
+def _listen_fields(event: dict[str, Any]) -> dict[str, Any]:
+    at = event.get("at")
+    return {**event, "at": at.isoformat() if isinstance(at, datetime) else at}
+
+
+def listen_json_line(event: dict[str, Any]) -> None:
+    """`listen --json`: one compact object a line, flushed (a pipe reads it at once)."""
+    sys.stdout.write(storable(json.dumps(_listen_fields(event), ensure_ascii=False)) + "\n")
+    sys.stdout.flush()
+
+
+def listen_line(event: dict[str, Any]) -> None:
+    at = event.get("at")
+    stamp = to_ist(at).strftime("%H:%M:%S") if isinstance(at, datetime) else "--:--:--"
+    kind = event["event"]
+    if kind == "connect":
+        text = f"connected to {event['broker']}"
+    elif kind == "disconnect":
+        text = f"disconnected: {event['reason']}"
+    elif kind == "push":
+        text = (f"update for {event['order_id'] or 'an order without id'}"
+                + (" → verify" if event["verify"] else " (not tracked)"))
+    else:
+        rest = ", ".join(f"{k} {v}" for k, v in event.items()
+                         if k not in ("event", "at", "trigger", "outcome"))
+        text = f"verify ({event['trigger']}): {event['outcome']}" + (f", {rest}" if rest else "")
+    sys.stdout.write(f"{stamp} IST {one_line(redact(text))}\n")
+    sys.stdout.flush()

@@ -4,13 +4,14 @@ installed schedule (jobs/schedule.py) and the report's run-health strip both rea
 from datetime import datetime, time, timedelta
 
 
-def _verify_times() -> tuple[time, ...]:
-    """Every 30 minutes from the open (09:15) and once at the close (15:30)."""
-    moments = [datetime(2000, 1, 1, 9, 15) + timedelta(minutes=30 * i) for i in range(13)]
-    return tuple(m.time() for m in moments) + (time(15, 30),)
+def verify_times(every: int = 30) -> tuple[time, ...]:
+    """Every `every` minutes from the open (09:15) to 15:15, and once at the close (15:30)."""
+    moments = [datetime(2000, 1, 1, 9, 15) + timedelta(minutes=every * i)
+               for i in range(6 * 60 // every + 1)]
+    return tuple(sorted({m.time() for m in moments} | {time(15, 30)}))
 
 
-VERIFY_TIMES = _verify_times()
+VERIFY_TIMES = verify_times()
 RECONCILE_TIMES = (time(15, 45),)  # after the close, before eod
 EOD_TIMES = (time(18, 0),)
 

@@ -25,6 +25,7 @@ from ordertrack.jobs.result import MAX_LINES, Result
 from ordertrack.store import orders, outbox, runs, tracking
 from ordertrack.store.db import open_db, schema_version
 from ordertrack.store.feed import MAX_INT
+from ordertrack.text import redact
 from ordertrack.timeutil import show_iso, utcnow
 
 # Handed on: what the CLI's option declarations name, so it needs this module alone.
@@ -98,7 +99,8 @@ class Shell:
 # ---- broker-facing runs ------------------------------------------------------------------------
 
 
-def verify(shell: Shell, order_id: str | None = None, now: datetime | None = None) -> Result:
+def verify(shell: Shell, order_id: str | None = None, now: datetime | None = None,
+           trigger: str | None = None) -> Result:
     """Fetch the order book once, advance every open order, queue notifications, deliver."""
     from ordertrack.broker.base import make_broker
     from ordertrack.jobs import runner
@@ -108,7 +110,7 @@ def verify(shell: Shell, order_id: str | None = None, now: datetime | None = Non
         return verify_job.run(db, make_broker(settings, db, shell.warn), settings,
                               now or utcnow(), order_id, run_id)
 
-    done, db = runner.broker_run(shell.start("verify"), body, shell.warn)
+    done, db = runner.broker_run(shell.start("verify"), body, shell.warn, trigger)
     queued = outbox.run_count(db, done.run_id)  # 10,000 rendered texts took 0.7 s
     out = Result({"book": done.book, **done.counts, "notifications": queued,
                   "skipped_rows": done.skipped_rows}, done,
@@ -162,6 +164,25 @@ def _delivered(shell: Shell, db: "Database", out: Result, run_id: int | None) ->
     return out
 
 
+def listen(shell: Shell, until: str | None, emit: Callable[[dict[str, Any]], None]) -> Result:
+    """Hold the broker's order-update stream until `until` (IST HH:MM): each push about a
+    tracked order triggers a verify entry run recorded as 'push', exactly as cron's."""
+    from ordertrack.jobs import listen as listen_job
+
+    end = listen_job.parse_until(until, utcnow())
+
+    def once() -> dict[str, Any]:
+        out = verify(shell, trigger="push")
+        summary = {"outcome": "ok", "run_id": out.view.run_id, "notifications": out.queued,
+                   **{k: v for k, v in out.view.counts.items() if v}}
+        if out.problem is not None:
+            summary["undelivered"] = redact(out.problem.message)
+        return summary
+
+    listen_job.serve(shell.settings, shell.open, end, emit, shell.warn, once)
+    return Result()
+
+
 def broker_check(shell: Shell) -> Result:
     """Log in (or reuse today's session), then count the order book, holdings and positions."""
     from ordertrack.broker.base import make_broker
@@ -209,7 +230,7 @@ def status(shell: Shell) -> Result:
     """Last run of each command and its outcome; open orders; the outbox."""
     from ordertrack.jobs import runner
     from ordertrack.notify import delivery, policy
-    from ordertrack.store import summary
+    from ordertrack.store import listens, summary
 
     db = shell.open(create=False)
     settings = shell.settings
@@ -226,6 +247,8 @@ def status(shell: Shell) -> Result:
         "overdue": [late.text for late in runner.overdue(db, settings)],
         "last_closed_day": summary.last_closed(db),
     }
+    if listen_row := listens.latest(db):  # only once `listen` has run: older outputs unchanged
+        data["listen"] = listen_row
     return Result({**data, "runs": [result.run_json(r) for r in data["runs"]]}, data)
 
 
@@ -425,31 +448,46 @@ def schedule_paths(shell: Shell, env_file: Path, log: Path | None) -> "schedule.
                           absolute(shell.db_path), absolute(shell.config_path))
 
 
-def schedule_print(shell: Shell, systemd: bool, env_file: Path, log: Path | None) -> Result:
+def schedule_print(shell: Shell, systemd: bool, env_file: Path, log: Path | None,
+                   every: int = 30) -> Result:
     """What install would write: the units by path, or each cron line with its next firing
     (None for a comment line)."""
     from ordertrack.jobs import schedule
 
     paths = schedule_paths(shell, env_file, log)
+    jobs = schedule.jobs(every)
     if systemd:
         return Result(view={schedule.systemd_dir() / name: text
-                            for name, text in schedule.systemd_units(paths).items()})
+                            for name, text in schedule.systemd_units(paths, jobs).items()})
     zone, name = schedule.host_zone()
     now = utcnow()
-    lines = schedule.cron_block(paths, zone, name, now.astimezone(zone).date()).splitlines()
+    lines = schedule.cron_block(paths, zone, name, now.astimezone(zone).date(),
+                                jobs).splitlines()
     return Result(view=[(line, None if line.startswith("#") else
                          schedule.next_firing(line, zone, now)) for line in lines])
 
 
-def schedule_install(shell: Shell, systemd: bool, env_file: Path, log: Path | None) -> Result:
-    """Write the schedule; `view` holds what to tell, `notices` the warnings."""
+def schedule_install(shell: Shell, systemd: bool, env_file: Path, log: Path | None,
+                     every: int = 30) -> Result:
+    """Write the schedule, verify every `every` minutes; the cadence goes in the database the
+    jobs use, so the report's slots and the overdue checks follow what is installed. `view`
+    holds what to tell, `notices` the warnings."""
     from ordertrack.jobs import schedule
+    from ordertrack.store import runs
+    from ordertrack.store.db import open_db
 
     paths = schedule_paths(shell, env_file, log)
     schedule.check_env_file(paths.env_file)
     paths.log_file.parent.mkdir(parents=True, exist_ok=True)
+    jobs = schedule.jobs(every)
+    db = open_db(paths.db or config.load(schedule.read_env_file(paths.env_file)).db_path,
+                 warn=shell.warn)
+    try:
+        runs.record_cadence(db, every)
+    finally:
+        db.close()
     if systemd:
-        folder = schedule.install_systemd(paths)
+        folder = schedule.install_systemd(paths, jobs)
         timers = " ".join(f"ordertrack-{job.command}.timer" for job in schedule.JOBS)
         said = (f"Wrote {len(schedule.JOBS) * 2} units to {folder}. Now run:\n"
                 f"  systemctl --user daemon-reload\n"
@@ -460,7 +498,7 @@ def schedule_install(shell: Shell, systemd: bool, env_file: Path, log: Path | No
             "systemd is not running on this host, so these timers will never fire: use cron "
             "('ordertrack schedule install' without --systemd)"]
         return Result(view=said, notices=warnings)
-    lines, name, zone = schedule.install_cron(paths, utcnow())
+    lines, name, zone = schedule.install_cron(paths, utcnow(), jobs)
     said = (f"Installed {lines} cron lines (host zone {name}); log: {paths.log_file}. "
             "Check with 'ordertrack doctor'.")
     warnings = []

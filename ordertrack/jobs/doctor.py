@@ -313,7 +313,9 @@ def _parse_cron_line(line: str, zone: Any, now: datetime) -> Installed | None:
     except (ValueError, IndexError):
         return None
     when = schedule.next_firing(line, zone, now)
-    return Installed(rest[-1], executable, env_file, _option(rest, "--db"),
+    # the command is the first known job name: options may follow it (listen --until 15:35)
+    command = next((w for w in rest if w in schedule.COMMANDS), rest[-1] if rest else "")
+    return Installed(command, executable, env_file, _option(rest, "--db"),
                      [when] if when else [], _option(rest, "--config"))
 
 
@@ -341,7 +343,8 @@ def installed_systemd() -> list[Installed] | None:
         if not words:
             continue
         env_file = Path(schedule.systemd_path(values.get("EnvironmentFile", "")))
-        jobs.append(Installed(words[-1], Path(words[0]), env_file, _option(words, "--db"), [],
+        command = next((w for w in words[1:] if w in schedule.COMMANDS), words[-1])
+        jobs.append(Installed(command, Path(words[0]), env_file, _option(words, "--db"), [],
                               _option(words, "--config")))
     return jobs or None
 
@@ -387,8 +390,8 @@ def check_schedule(c: Context) -> Result:
                            "set ORDERTRACK_DB in the env file to this database, then " + fix)
         for when in job.firings:
             ist = when.astimezone(IST)
-            if ist.weekday() > 4 or not schedule.MARKET_WINDOW[0] <= ist.time() \
-                    <= schedule.MARKET_WINDOW[1]:
+            start, end = schedule.WINDOWS.get(job.command, schedule.MARKET_WINDOW)
+            if ist.weekday() > 4 or not start <= ist.time() <= end:
                 return problem("schedule", f"{kind}: {job.command} next fires {show(when)}, "
                                "outside market hours (the host's time zone changed?)",
                                "re-run: ordertrack schedule install")

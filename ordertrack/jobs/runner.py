@@ -48,15 +48,17 @@ class Start:
 
 
 def broker_run(start: Start, body: Callable[[Settings, Database, int], T],
-               warn: Callable[[str], None]) -> tuple[T, Database]:
+               warn: Callable[[str], None], trigger: str | None = None) -> tuple[T, Database]:
     """Run `body(settings, db, run_id)` under the single-flight lock, recording the run: the
     ping and the run log wrap everything, settings and database included. `warn` shows a
-    problem that does not stop the run (the monitor could not be pinged)."""
+    problem that does not stop the run (the monitor could not be pinged). A push-triggered run
+    (`listen`) never pings the monitor: if cron stops, listen must not hide it."""
     command = start.command
+    trigger = trigger or runs.trigger_of_process()
     settings = _settings(start, warn)
-    if note := ping.begin(settings.ping_url, command):
+    if trigger != "push" and (note := ping.begin(settings.ping_url, command)):
         warn(note)
-    db, run_id = _open(start, settings, warn)
+    db, run_id = _open(start, settings, warn, trigger)
     raise_overdue(db, settings, run_id)
     try:
         with single_flight(db, command, settings.lock_wait_seconds,
@@ -105,13 +107,13 @@ def _settings(start: Start, warn: Callable[[str], None]) -> Settings:
         raise
 
 
-def _open(start: Start, settings: Settings,
-          warn: Callable[[str], None]) -> tuple[Database, int]:
+def _open(start: Start, settings: Settings, warn: Callable[[str], None],
+          trigger: str = "cron") -> tuple[Database, int]:
     """The database and this run's row; when it is unusable (not when another program holds
     it: that is a normal wait), the alert goes straight to Telegram."""
     try:
         db = start.open_db()
-        return db, runs.begin(db, start.command)
+        return db, runs.begin(db, start.command, trigger)
     except (DatabaseError, sqlite3.DatabaseError) as exc:
         from ordertrack.jobs import unstarted
 
@@ -167,8 +169,10 @@ def broker_down(db: Database, settings: Settings, command: str, error: str, run_
 
 def overdue(db: Database, settings: Settings, run_id: int | None = None) -> list[health.Overdue]:
     """Runs cron should have made by now and did not (`run_id`, the current one, aside)."""
+    # a tighter installed cadence (`schedule install --every N`) tightens the check: 3 missed
+    window = min(settings.overdue, timedelta(minutes=3 * runs.cadence(db)))
     return health.overdue(runs.history(db, run_id), utcnow(), settings.missing.calendar,
-                          settings.overdue, runs.first_runs(db, run_id))
+                          window, runs.first_runs(db, run_id))
 
 
 def raise_overdue(db: Database, settings: Settings, run_id: int) -> None:

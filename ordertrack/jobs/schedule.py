@@ -23,19 +23,32 @@ BEGIN, END = "# >>> ordertrack >>>", "# <<< ordertrack <<<"
 WEEKDAYS = range(5)  # Monday..Friday, IST
 
 
+MARKET_WINDOW = (time(9, 15), time(18, 0))  # IST: every firing of the polling jobs is in here
+LISTEN_AT = time(9, 10)  # before the open, so the stream is up when the first order moves
+
+
 @dataclass(frozen=True)
 class Job:
     command: str
     times: tuple[time, ...]  # IST
     persistent: bool = False  # systemd: run a missed firing at boot
+    window: tuple[time, time] = MARKET_WINDOW  # IST: where doctor expects its firings
 
 
-JOBS = (
-    Job("verify", schedule_plan.VERIFY_TIMES),
-    Job("reconcile", schedule_plan.RECONCILE_TIMES),  # after the close, before eod
-    Job("eod", schedule_plan.EOD_TIMES, persistent=True),
-)
-MARKET_WINDOW = (time(9, 15), time(18, 0))  # IST: every firing falls in here
+def jobs(every: int = 30) -> tuple[Job, ...]:
+    """The schedule, with verify every `every` minutes (1-30: `schedule install --every`) and
+    `listen` for the brokers that push (Kotak, Kite, file)."""
+    return (
+        Job("verify", schedule_plan.verify_times(every)),
+        Job("reconcile", schedule_plan.RECONCILE_TIMES),  # after the close, before eod
+        Job("eod", schedule_plan.EOD_TIMES, persistent=True),
+        Job("listen", (LISTEN_AT,), window=(LISTEN_AT, LISTEN_AT)),
+    )
+
+
+JOBS = jobs()
+COMMANDS = frozenset(job.command for job in JOBS)
+WINDOWS = {job.command: job.window for job in JOBS}
 
 
 @dataclass(frozen=True)
@@ -134,7 +147,8 @@ def command_line(job: Job, paths: Paths) -> str:
             f">> {_cron_quote(paths.log_file)} 2>&1")
 
 
-def cron_block(paths: Paths, zone: tzinfo, zone_name: str, week_of: date) -> str:
+def cron_block(paths: Paths, zone: tzinfo, zone_name: str, week_of: date,
+               scheduled: tuple[Job, ...] = JOBS) -> str:
     lines = [BEGIN,
              "# Written by 'ordertrack schedule install'; re-run it rather than editing here.",
              f"# Host time zone {zone_name}; times below are host-local, converted from IST.",
@@ -142,8 +156,8 @@ def cron_block(paths: Paths, zone: tzinfo, zone_name: str, week_of: date) -> str
     if has_dst(zone, week_of.year):
         lines.append("# This zone has daylight saving: re-run 'ordertrack schedule install' at "
                      "each change, or use 'ordertrack schedule install --systemd'.")
-    for job in JOBS:
-        ist = ", ".join(t.strftime("%H:%M") for t in job.times)
+    for job in scheduled:
+        ist = _ist_times(job)
         lines.append(f"# {job.command}: {ist} IST, Monday to Friday")
         for spec in cron_fields(host_firings(job, zone, week_of)):
             lines.append(f"{spec}  {command_line(job, paths)}")
@@ -254,11 +268,20 @@ def _exec_start(job: Job, paths: Paths) -> str:
     return " ".join([*words, job.command])
 
 
-def systemd_units(paths: Paths) -> dict[str, str]:
+def _ist_times(job: Job) -> str:
+    if len(job.times) > 16:  # --every 1..5: the cadence, not a hundred times
+        step = int((datetime.combine(date.min, job.times[1])
+                    - datetime.combine(date.min, job.times[0])).total_seconds() // 60)
+        return (f"every {step} minutes {job.times[0].strftime('%H:%M')}-"
+                f"{job.times[-2].strftime('%H:%M')}, and {job.times[-1].strftime('%H:%M')}")
+    return ", ".join(t.strftime("%H:%M") for t in job.times)
+
+
+def systemd_units(paths: Paths, scheduled: tuple[Job, ...] = JOBS) -> dict[str, str]:
     """File name → text, for ~/.config/systemd/user."""
     units = {}
     env_file, log = _unit_path(paths.env_file), _unit_path(paths.log_file)
-    for job in JOBS:
+    for job in scheduled:
         name = f"ordertrack-{job.command}"
         units[f"{name}.service"] = (
             "[Unit]\n"
@@ -533,20 +556,21 @@ def example() -> str:
 # ---- what install and remove write ---------------------------------------------------------------
 
 
-def install_systemd(paths: Paths) -> Path:
+def install_systemd(paths: Paths, scheduled: tuple[Job, ...] = JOBS) -> Path:
     """Write the systemd user units; the folder they are in."""
     folder = systemd_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    for name, text in systemd_units(paths).items():
+    for name, text in systemd_units(paths, scheduled).items():
         (folder / name).write_text(text, encoding="utf-8")
     return folder
 
 
-def install_cron(paths: Paths, now: datetime) -> tuple[int, str, tzinfo]:
+def install_cron(paths: Paths, now: datetime,
+                 scheduled: tuple[Job, ...] = JOBS) -> tuple[int, str, tzinfo]:
     """Put ordertrack's block in the crontab (the rest is left as it is): how many lines,
     in which host zone (its name and the zone)."""
     zone, name = host_zone()
-    block = cron_block(paths, zone, name, now.astimezone(zone).date())
+    block = cron_block(paths, zone, name, now.astimezone(zone).date(), scheduled)
     write_crontab(replace_block(read_crontab(), block))
     return sum(1 for line in block.splitlines() if not line.startswith("#")), name, zone
 

@@ -17,7 +17,8 @@ TABLES = {
                         "trade, reconcile adjustment).",
     "outbox": "Notifications: waiting (PENDING), SENT, FAILED, DIGESTED or OFF.",
     "deliveries": "One row per notification and Telegram chat: attempts, outcome, last error.",
-    "runs": "Each command run: start, end, outcome (ok, failed, locked, crashed), exit code.",
+    "runs": "Each command run: start, end, outcome (ok, failed, locked, crashed), exit code,"
+            " trigger (cron, manual, push: a verify `listen` ran on an order update).",
     "adjustments": "What reconcile decided for each symbol it compared with the broker.",
     "manual_orders": "Broker orders ordertrack did not place (trades made by hand).",
     "holdings_history": "Broker holdings as reconcile saw them, per IST day.",
@@ -34,6 +35,9 @@ TABLES = {
     "sell_pnl": "What each sell's fill realised, as its notification said (before charges).",
     "position_prices": "The day's average buy and sell price per symbol from the positions' "
                        "traded amounts: the price of a manual trade that has no other.",
+    "pushes": "Order updates `listen` heard on the broker's stream (hints; never a verdict).",
+    "listens": "Each `listen` process: connected since, last frame, reconnects, pushes.",
+    "schedule_settings": "What `schedule install` recorded (the verify cadence, in minutes).",
 }
 # Never shown: the broker session holds a live access token.
 HIDDEN = ("broker_sessions", "_sqlite_migrations")
@@ -78,7 +82,7 @@ QUERIES = {
         "sql": "WITH verify AS (SELECT started_at, date(started_at, " + IST + ") AS day,"
                " lag(started_at) OVER (PARTITION BY date(started_at, " + IST + ")"
                " ORDER BY started_at) AS previous FROM runs WHERE command = 'verify'"
-               " AND started_at >= datetime('now', '-30 days')),"
+               " AND trigger != 'push' AND started_at >= datetime('now', '-30 days')),"
                " first(at) AS (SELECT datetime(min(started_at), " + IST + ") FROM runs),"
                " days(day) AS (SELECT date('now', " + IST + ", '-30 days') UNION ALL"
                " SELECT date(day, '+1 day') FROM days WHERE day < date('now', " + IST +

@@ -388,3 +388,38 @@ def m015_fills(db: Database) -> None:
         avg_cost TEXT,
         at TEXT NOT NULL
     )""")
+
+
+@MIGRATIONS()
+def m016_run_trigger(db: Database) -> None:
+    # What started a run: cron (or any unattended caller), a person at a terminal, or a push
+    # heard by `listen`. Push runs add speed, never health: overdue checks and the report's
+    # scheduled slots read only the others. Rows before this migration were cron's.
+    db.execute("ALTER TABLE runs ADD COLUMN trigger TEXT NOT NULL DEFAULT 'cron'")
+    # The pushes `listen` heard, kept as the audit trail (a push never settles an order).
+    db.execute("""CREATE TABLE pushes (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        broker TEXT NOT NULL,
+        order_id TEXT,
+        payload TEXT NOT NULL
+    )""")
+    db.execute("CREATE INDEX pushes_at ON pushes (at)")
+    # One row per `listen` process: what `status` shows of the stream.
+    db.execute("""CREATE TABLE listens (
+        id INTEGER PRIMARY KEY,
+        pid INTEGER NOT NULL,
+        broker TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        state TEXT NOT NULL,
+        connected_since TEXT,
+        last_frame_at TEXT,
+        reconnects INTEGER NOT NULL DEFAULT 0,
+        pushes INTEGER NOT NULL DEFAULT 0,
+        verifies INTEGER NOT NULL DEFAULT 0,
+        ended_at TEXT,
+        note TEXT
+    )""")
+    # The polling cadence `schedule install --every N` wrote (minutes): the report's slots and
+    # the overdue checks follow what is installed, not a constant.
+    db.execute("CREATE TABLE schedule_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)")

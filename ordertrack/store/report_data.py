@@ -163,11 +163,19 @@ def _slot(kind: str, label: str, start: datetime, end: datetime, due: datetime,
     return {"kind": kind, "label": label, "start": start, "state": state}
 
 
-def _verify_slots(day: date, runs: list[dict[str, Any]], now: datetime,
+def _slot_minutes(db: Database) -> int:
+    """The installed verify cadence (`schedule install --every`), 5 minutes at the finest so a
+    day's strip stays readable."""
+    row = db.execute("SELECT value FROM schedule_settings WHERE name = 'verify_every'").fetchone()
+    minutes = int(row[0]) if row and str(row[0]).isdigit() else 30
+    return next(m for m in (30, 15, 10, 6, 5) if m <= max(minutes, 5))
+
+
+def _verify_slots(day: date, every: int, runs: list[dict[str, Any]], now: datetime,
                   first_run: datetime | None) -> list[dict[str, Any]]:
     """One slot per scheduled verify, from its time to the next one's."""
-    times = [datetime.combine(day, t, tzinfo=IST) for t in schedule_plan.VERIFY_TIMES]
-    ends = [*times[1:], times[-1] + SLOT]
+    times = [datetime.combine(day, t, tzinfo=IST) for t in schedule_plan.verify_times(every)]
+    ends = [*times[1:], times[-1] + timedelta(minutes=every)]
     return [_slot("verify", f"{at:%H:%M}", at, end, end, runs, now, first_run)
             for at, end in zip(times, ends, strict=True)]
 
@@ -185,8 +193,10 @@ def slots(db: Database, period: Period, calendar: Calendar, now: datetime) -> li
     runs = [{**r, "started": from_db(r["started_at"])}
             for r in _rows(db, "SELECT command, started_at, outcome, exit_code FROM runs"
                                " WHERE started_at >= ? AND started_at < ?"
-                               " AND command IN ('verify', 'reconcile', 'eod')", (start, end))]
+                               " AND command IN ('verify', 'reconcile', 'eod')"
+                               " AND trigger != 'push'", (start, end))]
     first_run = db_first_run(db)
+    every = _slot_minutes(db)
     by_day: dict[tuple[str, date], list[dict[str, Any]]] = {}
     for r in runs:
         day = (calendar.closed_by(r["started"]) if r["command"] == "eod"
@@ -194,7 +204,7 @@ def slots(db: Database, period: Period, calendar: Calendar, now: datetime) -> li
         by_day.setdefault((r["command"], day), []).append(r)
     found: list[dict[str, Any]] = []
     for day in days:
-        found += _verify_slots(day, by_day.get(("verify", day), []), now, first_run)
+        found += _verify_slots(day, every, by_day.get(("verify", day), []), now, first_run)
         close = calendar.close_of(day)
         found.append(_slot("reconcile", "reconcile", close,
                            datetime.combine(day + timedelta(days=1), time(), tzinfo=IST),

@@ -212,3 +212,8 @@ def positions(payload: Any) -> Fetch:
         return fetch
     items = tuple(p for p in map(position_row, fetch.items) if p)
     return Fetch(Outcome.OK if items else Outcome.EMPTY, items=items)
+
+
+def row_order_id(row: Any) -> str | None:
+    """The order id of one order-book row (None when it has none): the file stream's key."""
+    return to_text(row.get("id")) if isinstance(row, dict) else None

@@ -209,6 +209,16 @@ class KiteClient:
         return cls(key, secret, settings.kite_url, db)
 
     @property
+    def api_key(self) -> str:
+        return self._key
+
+    def stored_token(self) -> str | None:
+        """Today's access token as `broker login` stored it (read afresh: `listen` waits for
+        the morning's new one)."""
+        token = load(self._db)
+        return token.access_token if valid(token, utcnow()) and token else None
+
+    @property
     def session(self) -> Token | None:
         """What `broker check` shows: today's token, once a call has used it."""
         return self.token

@@ -250,3 +250,8 @@ def positions(payload: Any) -> Fetch:
         return Fetch(Outcome.FAILED, error="reply has no 'day' or 'net' positions list")
     items = tuple(p for p in map(position_row, rows) if p)
     return Fetch(Outcome.OK if items else Outcome.EMPTY, items=items)
+
+
+def row_order_id(row: Any) -> str | None:
+    """The order id of one order-book row or order-update frame (None when it has none)."""
+    return to_text(row.get("order_id")) if isinstance(row, dict) else None

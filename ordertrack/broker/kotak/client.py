@@ -327,6 +327,12 @@ class KotakClient:
                 login_problem(step, reply.status, reply.json(), self._creds.hide))
         return data
 
+    def stream_session(self, fresh: bool) -> tuple[str, str, str]:
+        """(token, sid, baseUrl) for the order feed; `fresh` logs in anew (once, after the
+        feed refused the stored session)."""
+        session = self._renew(self._current()) if fresh else self._current()
+        return session.token, session.sid, session.base_url
+
     def _current(self) -> Session:
         if self.session is None:
             self.session, self.logged_in_now = obtain(self._db, self.name, self._login)

@@ -368,3 +368,8 @@ def sample_order_row(order_id: str, symbol: str, status: str, qty: int, filled: 
         "avgPrc": avg, "rejRsn": reason, "ordGenTp": "AMO" if amo else "NA",
         "ordDtTm": placed.astimezone(IST).strftime("%d-%b-%Y %H:%M:%S"),
     }
+
+
+def row_order_id(row: Any) -> str | None:
+    """The order id of one order-book row or order-feed frame (None when it has none)."""
+    return to_text(row.get("nOrdNo")) if isinstance(row, dict) else None
