@@ -50,10 +50,19 @@ class Registrar:
     def __init__(self, db: Database):
         self._db = db
 
-    def add(self, symbol: str, side: str, qty: int, *, order_id: str | None = None,
-            price: float | None = None, amo: bool = False,
-            placed_at: datetime | str | None = None, tag: str | None = None,
-            completes: str | None = None) -> str:
+    def add(
+        self,
+        symbol: str,
+        side: str,
+        qty: int,
+        *,
+        order_id: str | None = None,
+        price: float | None = None,
+        amo: bool = False,
+        placed_at: datetime | str | None = None,
+        tag: str | None = None,
+        completes: str | None = None,
+    ) -> str:
         """As register_order(), on this connection."""
         if isinstance(placed_at, datetime):
             if placed_at.tzinfo is None:
@@ -61,8 +70,18 @@ class Registrar:
             placed_at = to_db(placed_at)
         with _database_errors():
             return register.register_order(
-                self._db, utcnow(), symbol=symbol, side=side, qty=qty, order_id=order_id,
-                price=price, amo=amo, placed_at=placed_at, tag=tag, completes=completes)[0]
+                self._db,
+                utcnow(),
+                symbol=symbol,
+                side=side,
+                qty=qty,
+                order_id=order_id,
+                price=price,
+                amo=amo,
+                placed_at=placed_at,
+                tag=tag,
+                completes=completes,
+            )[0]
 
 
 @contextmanager
@@ -70,8 +89,7 @@ def registrations(db_path: Path | str | None = None) -> Iterator[Registrar]:
     """One connection for many registrations, e.g. an engine's whole session. Each add() is
     committed before it returns, as with register_order(). A bad setting registration does not
     use is a warning on stderr, not an error: the engine must never drop an order for it."""
-    settings, problem = config.load_for_registration(os.environ,
-                                                     Path(db_path) if db_path else None)
+    settings, problem = config.load_for_registration(os.environ, Path(db_path) if db_path else None)
     if problem:
         sys.stderr.write(f"ordertrack: {one_line(redact(problem))}\n")
     with _database_errors():
@@ -82,10 +100,19 @@ def registrations(db_path: Path | str | None = None) -> Iterator[Registrar]:
         db.close()
 
 
-def register_order(symbol: str, side: str, qty: int, *, order_id: str | None = None,
-                   price: float | None = None, amo: bool = False,
-                   placed_at: datetime | str | None = None, tag: str | None = None,
-                   completes: str | None = None, db_path: Path | str | None = None) -> str:
+def register_order(
+    symbol: str,
+    side: str,
+    qty: int,
+    *,
+    order_id: str | None = None,
+    price: float | None = None,
+    amo: bool = False,
+    placed_at: datetime | str | None = None,
+    tag: str | None = None,
+    completes: str | None = None,
+    db_path: Path | str | None = None,
+) -> str:
     """Register an order the engine placed. Returns 'added', 'unchanged' or 'resolved' (the id
     completes an order registered earlier without one: under the same tag, the only open one
     with the same symbol, side and quantity, or the one named by `completes`, '#N').
@@ -94,16 +121,27 @@ def register_order(symbol: str, side: str, qty: int, *, order_id: str | None = N
     the database cannot take it (full disk, not a database).
     """
     with registrations(db_path) as orders:
-        return orders.add(symbol, side, qty, order_id=order_id, price=price, amo=amo,
-                          placed_at=placed_at, tag=tag, completes=completes)
+        return orders.add(
+            symbol,
+            side,
+            qty,
+            order_id=order_id,
+            price=price,
+            amo=amo,
+            placed_at=placed_at,
+            tag=tag,
+            completes=completes,
+        )
 
 
 def track_symbol(symbol: str, qty: int = 0, *, db_path: Path | str | None = None) -> str:
     """Start tracking a symbol with the quantity the system owns. Returns 'added' or 'unchanged'."""
     name = register.checked_symbol(symbol)
     if type(qty) is not int or not 0 <= qty <= register.MAX_QTY:
-        raise OutOfRange(f"qty must be a whole number from 0 to {register.MAX_QTY},"
-                         f" not {one_line(repr(qty), 40)}")
+        raise OutOfRange(
+            f"qty must be a whole number from 0 to {register.MAX_QTY},"
+            f" not {one_line(repr(qty), 40)}"
+        )
     settings = config.load(os.environ, Path(db_path) if db_path else None)
     with _database_errors():
         db = open_db(settings.db_path)
@@ -113,8 +151,13 @@ def track_symbol(symbol: str, qty: int = 0, *, db_path: Path | str | None = None
             db.close()
 
 
-def events(since: int = 0, kinds: Sequence[str] = (), limit: int | None = None, *,
-           db_path: Path | str | None = None) -> list[dict[str, Any]]:
+def events(
+    since: int = 0,
+    kinds: Sequence[str] = (),
+    limit: int | None = None,
+    *,
+    db_path: Path | str | None = None,
+) -> list[dict[str, Any]]:
     """Recorded events after the cursor `since` (the last event id the caller handled; 0 for
     all), oldest first, in the schema of docs/events.md. Store the last id handled and pass it
     back to resume exactly after it. `since` and `limit` beyond SQLite's integers (2**63 - 1)

@@ -20,8 +20,17 @@ from ordertrack.errors import ConfigError
 BROKERS = ("kotak", "kite", "angel", "fyers", "file")  # built in; plugins add more (broker.base)
 BROKER_FORMATS = ("kotak", "kite", "angel", "fyers")  # what the file broker's files look like
 # [notify]: one on | silent | off setting per kind of event ("alerts" covers system alerts).
-NOTIFY_EVENTS = ("executed", "partial_fill", "rejected", "cancelled", "expired", "manual_trade",
-                 "tracking_stopped", "daily_summary", "alerts")
+NOTIFY_EVENTS = (
+    "executed",
+    "partial_fill",
+    "rejected",
+    "cancelled",
+    "expired",
+    "manual_trade",
+    "tracking_stopped",
+    "daily_summary",
+    "alerts",
+)
 LEVELS = ("on", "silent", "off")
 
 
@@ -45,8 +54,11 @@ _TOML_KEYS: dict[str, dict[str, tuple[type, Any]]] = {
     "eod": {"retention_days": (int, 90), "backups": (int, 7), "delivered_keep_days": (int, 90)},
     "reconcile": {"manual_buys": (str, "absorb"), "settle_minutes": (int, 10)},
     "lock": {"wait_seconds": (int, 120), "lease_minutes": (int, 30)},
-    "notify": {**{event: (Level, "on") for event in NOTIFY_EVENTS},
-               "digest_after": (int, 5), "timeout_seconds": (float, 30.0)},
+    "notify": {
+        **{event: (Level, "on") for event in NOTIFY_EVENTS},
+        "digest_after": (int, 5),
+        "timeout_seconds": (float, 30.0),
+    },
     "report": {"keep": (int, 7), "telegram": (bool, False)},
     "health": {"ping_url": (Url, "")},
 }
@@ -55,10 +67,17 @@ _TOML_KEYS: dict[str, dict[str, tuple[type, Any]]] = {
 # Upper bounds: far beyond any sensible setting, low enough that the dates and durations built
 # from them stay in range (retention_days = 3000000 overflowed a date).
 _MAXIMA: dict[str, float] = {
-    "verify.missing_runs": 1000, "verify.stale_hours": 8784, "verify.history_lookups": 100000,
-    "verify.overdue_minutes": 10080, "eod.retention_days": 36600, "eod.backups": 10000,
-    "reconcile.settle_minutes": 10080, "lock.wait_seconds": 86400, "lock.lease_minutes": 10080,
-    "notify.digest_after": 100000, "notify.timeout_seconds": 600,
+    "verify.missing_runs": 1000,
+    "verify.stale_hours": 8784,
+    "verify.history_lookups": 100000,
+    "verify.overdue_minutes": 10080,
+    "eod.retention_days": 36600,
+    "eod.backups": 10000,
+    "reconcile.settle_minutes": 10080,
+    "lock.wait_seconds": 86400,
+    "lock.lease_minutes": 10080,
+    "notify.digest_after": 100000,
+    "notify.timeout_seconds": 600,
     "eod.delivered_keep_days": 36600,
 }
 # Lower bounds above 0: deleting deliveries the day they are made would hide today's failures.
@@ -178,9 +197,11 @@ def _table(where: str, body: Any, keys: tuple[str, ...]) -> tuple[str, ...]:
         raise ConfigError(f"{where} must be a table")
     for key in body:
         if key in ("notify", *NOTIFY_EVENTS):  # [notify]'s words, written in the wrong place
-            raise ConfigError(f"{where}: {key} is not a setting here: [notify] levels are"
-                              " Telegram's; choose this channel's events with kinds = [...]"
-                              " (docs/events.md, Routing)")
+            raise ConfigError(
+                f"{where}: {key} is not a setting here: [notify] levels are"
+                " Telegram's; choose this channel's events with kinds = [...]"
+                " (docs/events.md, Routing)"
+            )
         if key not in keys:
             raise ConfigError(f"{where}: unknown setting {key}")
     kinds = body.get("kinds", [])
@@ -199,10 +220,18 @@ def _hook(path: Path, n: int, body: Any) -> Hook:
     except ConfigError as exc:
         return Hook(f"hook:{n}", (), (), held=exc.message, kinds_known=False)
     command = body.get("command")
-    if not isinstance(command, list) or not command or not all(
-            isinstance(part, str) and part for part in command):
-        return Hook(f"hook:{n}", (), kinds, body.get("name", ""), held=(
-            f'{where}: command must be a list like ["/path/to/program", "--flag"]'))
+    if (
+        not isinstance(command, list)
+        or not command
+        or not all(isinstance(part, str) and part for part in command)
+    ):
+        return Hook(
+            f"hook:{n}",
+            (),
+            kinds,
+            body.get("name", ""),
+            held=(f'{where}: command must be a list like ["/path/to/program", "--flag"]'),
+        )
     return Hook(f"hook:{n}", tuple(command), kinds, body.get("name", ""))
 
 
@@ -216,16 +245,36 @@ def _webhook(path: Path, n: int, body: Any, env: Mapping[str, str]) -> Webhook:
         return Webhook(f"webhook:{n}", "", (), "", "", held=exc.message, kinds_known=False)
     url, name = body.get("url"), body.get("name", "")
     if not _is_url(url):
-        return Webhook(f"webhook:{n}", "", kinds, "", "", name,
-                       f"{where}: url must be an http:// or https:// URL")
+        return Webhook(
+            f"webhook:{n}",
+            "",
+            kinds,
+            "",
+            "",
+            name,
+            f"{where}: url must be an http:// or https:// URL",
+        )
     secret_env = body.get("secret_env")
     if not isinstance(secret_env, str) or not secret_env.strip():
-        return Webhook(f"webhook:{n}", url, kinds, "", "", name, f"{where}: secret_env must"
-                       " name the environment variable holding the signing secret")
+        return Webhook(
+            f"webhook:{n}",
+            url,
+            kinds,
+            "",
+            "",
+            name,
+            f"{where}: secret_env must name the environment variable holding the signing secret",
+        )
     add_secret_var(secret_env)
     secret = env.get(secret_env, "")
-    held = "" if len(secret) >= 16 else (f"{where}: set {secret_env} in the environment to the"
-                                          " signing secret (16 characters or more)")
+    held = (
+        ""
+        if len(secret) >= 16
+        else (
+            f"{where}: set {secret_env} in the environment to the"
+            " signing secret (16 characters or more)"
+        )
+    )
     return Webhook(f"webhook:{n}", url, kinds, secret_env, secret, name, held)
 
 
@@ -249,22 +298,26 @@ def _check_value(path: Path, name: str, kind: type, value: Any) -> None:
     if kind is int and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
         raise ConfigError(f"config file {path}: {name} must be a whole number, 0 or more")
     if kind is str and value not in ("absorb", "ignore"):  # the one text setting
-        raise ConfigError(f"config file {path}: {name} must be \"absorb\" or \"ignore\"")
+        raise ConfigError(f'config file {path}: {name} must be "absorb" or "ignore"')
     if kind is bool and not isinstance(value, bool):
         raise ConfigError(f"config file {path}: {name} must be true or false")
-    if kind is list and (not isinstance(value, list) or not all(
-            isinstance(v, date) and not isinstance(v, datetime) for v in value)):
+    if kind is list and (
+        not isinstance(value, list)
+        or not all(isinstance(v, date) and not isinstance(v, datetime) for v in value)
+    ):
         raise ConfigError(f"config file {path}: {name} must be a list of dates like 2026-01-26")
     if kind is Level and value not in LEVELS:
         raise ConfigError(f"config file {path}: {name} must be one of {', '.join(LEVELS)}")
     if kind is Url and not _is_url(value):
         raise ConfigError(f"config file {path}: {name} must be an http:// or https:// URL")
-    if kind is float and (not isinstance(value, (int, float)) or isinstance(value, bool)
-                          or not 0 < value < math.inf):
+    if kind is float and (
+        not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < math.inf
+    ):
         raise ConfigError(f"config file {path}: {name} must be a number above 0")
     if name in _MINIMA and value < _MINIMA[name]:
-        raise ConfigError(f"config file {path}: {name} must be a whole number,"
-                          f" {_MINIMA[name]} or more")
+        raise ConfigError(
+            f"config file {path}: {name} must be a whole number, {_MINIMA[name]} or more"
+        )
     if name in _MAXIMA and value > _MAXIMA[name]:
         raise ConfigError(f"config file {path}: {name} must be at most {_MAXIMA[name]:g}")
 
@@ -337,14 +390,14 @@ def _db_path(env: Mapping[str, str]) -> Path:
     if value is None:
         return default_db_path(env)
     if not value.strip():
-        raise ConfigError("ORDERTRACK_DB is set but empty: set it to the database file, or unset "
-                          "it to use the default")
+        raise ConfigError(
+            "ORDERTRACK_DB is set but empty: set it to the database file, or unset "
+            "it to use the default"
+        )
     return Path(value)
 
 
-def load(
-    env: Mapping[str, str], db: Path | None = None, config: Path | None = None
-) -> Settings:
+def load(env: Mapping[str, str], db: Path | None = None, config: Path | None = None) -> Settings:
     config = config or (Path(env["ORDERTRACK_CONFIG"]) if env.get("ORDERTRACK_CONFIG") else None)
     toml = _read_toml(config.expanduser()) if config else {}
     broker = env.get("ORDERTRACK_BROKER", "kotak").strip().lower() or "kotak"
@@ -354,8 +407,9 @@ def load(
         check_name(broker)  # a plugin's name, or ConfigError listing the names available
     broker_format = env.get("ORDERTRACK_BROKER_FORMAT", "").strip().lower() or "kotak"
     if broker_format not in BROKER_FORMATS:
-        raise ConfigError(f"ORDERTRACK_BROKER_FORMAT={broker_format!r} is not one of:"
-                          f" {', '.join(BROKER_FORMATS)}")
+        raise ConfigError(
+            f"ORDERTRACK_BROKER_FORMAT={broker_format!r} is not one of: {', '.join(BROKER_FORMATS)}"
+        )
     ping_url = env.get("ORDERTRACK_PING_URL") or _setting(toml, "health", "ping_url") or None
     if ping_url is not None and not _is_url(ping_url):
         raise ConfigError("ORDERTRACK_PING_URL must be an http:// or https:// URL")
@@ -414,8 +468,9 @@ def load(
     )
 
 
-def load_for_registration(env: Mapping[str, str], db: Path | None = None,
-                          config: Path | None = None) -> tuple[Settings, str | None]:
+def load_for_registration(
+    env: Mapping[str, str], db: Path | None = None, config: Path | None = None
+) -> tuple[Settings, str | None]:
     """Registering an order needs only the database: a bad setting it does not use becomes a
     warning (returned), never a refused order the engine might drop. Commands that use the
     setting still fail on it. A bad database setting itself still raises."""
@@ -423,6 +478,8 @@ def load_for_registration(env: Mapping[str, str], db: Path | None = None,
         return load(env, db, config), None
     except ConfigError as exc:
         settings = Settings(db_path=db or _db_path(env))
-        return settings, (f"{exc.message} (the order is registered anyway: registering needs "
-                          "only the database; commands that use this setting fail until it is "
-                          "fixed)")
+        return settings, (
+            f"{exc.message} (the order is registered anyway: registering needs "
+            "only the database; commands that use this setting fail until it is "
+            "fixed)"
+        )

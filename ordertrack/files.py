@@ -8,9 +8,13 @@ import os
 import stat
 from pathlib import Path
 
-_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-          (stat.S_ISSOCK, "a socket"))
+_KINDS = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 class NotRegularFile(OSError):
@@ -27,8 +31,7 @@ def check_target(path: Path) -> None:
     if stat.S_ISREG(mode):
         return
     kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
-    raise NotRegularFile(errno.EINVAL, f"it is {kind}; only a regular file is replaced",
-                         str(path))
+    raise NotRegularFile(errno.EINVAL, f"it is {kind}; only a regular file is replaced", str(path))
 
 
 def replace_whole(path: Path, data: str | bytes, mode: int = 0o600) -> Path:

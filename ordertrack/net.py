@@ -28,7 +28,6 @@ if TYPE_CHECKING:  # requests, urllib3 and tenacity load on the first request: a
     import requests  # nothing (an idle verify) starts ~50 ms sooner without them
 
 
-
 @dataclass(frozen=True)
 class RetryPolicy:
     attempts: int = 4
@@ -128,10 +127,13 @@ class HttpFailure(Exception):
     request went out) or 'budget' (the run's budget was spent: nothing was sent). After a
     timeout or a cut the outcome of a POST is unknown: the server may have acted."""
 
-    _TEXT = {"connect": "cannot connect to", "timeout": "no reply in time from",
-             "cut": "the connection broke before a reply from",
-             "budget": "the run's time budget ran out before a request to",
-             "large": "reply larger than {limit} from"}
+    _TEXT = {
+        "connect": "cannot connect to",
+        "timeout": "no reply in time from",
+        "cut": "the connection broke before a reply from",
+        "budget": "the run's time budget ran out before a request to",
+        "large": "reply larger than {limit} from",
+    }
 
     def __init__(self, kind: str, host: str, limit: int = 0):
         super().__init__(self._TEXT[kind].format(limit=size(limit)) + f" {host}")
@@ -171,8 +173,11 @@ class _Inflater:
 
     def __init__(self, encoding: str):
         encoding = encoding.strip().lower()
-        self._wbits = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS,
-                       "deflate": zlib.MAX_WBITS}.get(encoding, 0)
+        self._wbits = {
+            "gzip": 16 + zlib.MAX_WBITS,
+            "x-gzip": 16 + zlib.MAX_WBITS,
+            "deflate": zlib.MAX_WBITS,
+        }.get(encoding, 0)
         self._zlib = self._wbits == zlib.MAX_WBITS
         self._decoder = zlib.decompressobj(self._wbits) if self._wbits else None
 
@@ -238,7 +243,7 @@ class _Body:
         if self.kept + len(piece) > self.limit:
             if not self.cut:
                 raise _TooLarge
-            piece, self.full = piece[:self.limit - self.kept], True
+            piece, self.full = piece[: self.limit - self.kept], True
         self.chunks.append(piece)
         self.kept += len(piece)
 
@@ -248,9 +253,17 @@ def _timeouts(policy: RetryPolicy, ends: float) -> tuple[float, float]:
     return min(policy.connect_timeout, left), min(policy.read_timeout, left)
 
 
-def _once(session: "requests.Session", method: str, url: str, policy: RetryPolicy,
-          retry_timeouts: bool, limit: int, cut: bool, kwargs: dict[str, Any],
-          busy: Callable[[Reply], bool] | None = None) -> Reply:
+def _once(
+    session: "requests.Session",
+    method: str,
+    url: str,
+    policy: RetryPolicy,
+    retry_timeouts: bool,
+    limit: int,
+    cut: bool,
+    kwargs: dict[str, Any],
+    busy: Callable[[Reply], bool] | None = None,
+) -> Reply:
     import requests
     import urllib3
 
@@ -259,8 +272,9 @@ def _once(session: "requests.Session", method: str, url: str, policy: RetryPolic
         raise HttpFailure("budget", host)
     ends = monotonic() + min(policy.reply_seconds, run_seconds_left())
     try:
-        response = session.request(method, url, timeout=_timeouts(policy, ends), stream=True,
-                                   **kwargs)
+        response = session.request(
+            method, url, timeout=_timeouts(policy, ends), stream=True, **kwargs
+        )
         with response:
             body = _read_body(response, ends, limit, cut)
     except _TooLarge:  # not retried: the same request would bring the same reply
@@ -276,7 +290,8 @@ def _once(session: "requests.Session", method: str, url: str, policy: RetryPolic
         # urllib3 reports a connection that broke after sending as a ProtocolError; a refused or
         # unresolvable one comes wrapped in MaxRetryError.
         if isinstance(exc, urllib3.exceptions.HTTPError) or isinstance(
-                exc.args[0] if exc.args else None, urllib3.exceptions.ProtocolError):
+            exc.args[0] if exc.args else None, urllib3.exceptions.ProtocolError
+        ):
             if not retry_timeouts:
                 raise HttpFailure("cut", host) from None
             raise _Retry(failure=HttpFailure("cut", host)) from None
@@ -290,9 +305,18 @@ def _once(session: "requests.Session", method: str, url: str, policy: RetryPolic
     return reply
 
 
-def send(session: "requests.Session", method: str, url: str, *, policy: RetryPolicy,
-         retry_timeouts: bool = True, limit: int = SMALL_REPLY, cut: bool = False,
-         busy: Callable[[Reply], bool] | None = None, **kwargs: Any) -> Reply:
+def send(
+    session: "requests.Session",
+    method: str,
+    url: str,
+    *,
+    policy: RetryPolicy,
+    retry_timeouts: bool = True,
+    limit: int = SMALL_REPLY,
+    cut: bool = False,
+    busy: Callable[[Reply], bool] | None = None,
+    **kwargs: Any,
+) -> Reply:
     """Send with the retry policy. Returns the last reply (which may be a 429 or 5xx once the
     retries are spent) or raises HttpFailure when no reply came at all.
 
@@ -317,7 +341,8 @@ def send(session: "requests.Session", method: str, url: str, *, policy: RetryPol
 
     started = monotonic()
     backoff = wait_exponential(multiplier=policy.first_wait, max=policy.max_wait) + wait_random(
-        0, policy.first_wait)
+        0, policy.first_wait
+    )
 
     def asked(state: Any) -> float | None:
         error = state.outcome.exception()
@@ -334,19 +359,21 @@ def send(session: "requests.Session", method: str, url: str, *, policy: RetryPol
         if seconds is not None and seconds > policy.max_wait:
             return True
         pause = wait(state)
-        return (monotonic() - started + pause > policy.total_seconds
-                or pause >= run_seconds_left())
+        return monotonic() - started + pause > policy.total_seconds or pause >= run_seconds_left()
 
     retrying = Retrying(
-        stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.total_seconds)
+        stop=stop_after_attempt(policy.attempts)
+        | stop_after_delay(policy.total_seconds)
         | budget_left,  # type: ignore[operator]  # tenacity accepts any callable as a stop
-        wait=wait, retry=retry_if_exception_type(_Retry), sleep=policy.sleep, reraise=True,
+        wait=wait,
+        retry=retry_if_exception_type(_Retry),
+        sleep=policy.sleep,
+        reraise=True,
     )
     try:
         for attempt in retrying:
             with attempt:
-                return _once(session, method, url, policy, retry_timeouts, limit, cut, kwargs,
-                             busy)
+                return _once(session, method, url, policy, retry_timeouts, limit, cut, kwargs, busy)
     except _Retry as last:
         if last.reply is not None:
             return last.reply

@@ -49,16 +49,28 @@ def inline_all(value: Any) -> Any:
 def one_line(text: str, limit: int = MAX_LINE) -> str:
     """Control characters from input (a newline, an ESC) shown escaped, so an error stays one
     line and cannot drive the terminal; long input cut short."""
-    shown = "".join(repr(c)[1:-1] if unicodedata.category(c) in ("Cc", "Cs") else c
-                    for c in storable(text))
+    shown = "".join(
+        repr(c)[1:-1] if unicodedata.category(c) in ("Cc", "Cs") else c for c in storable(text)
+    )
     return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
 # ---- redaction ----------------------------------------------------------------------------
 
-SECRET_VARS = ("TELEGRAM_BOT_TOKEN", "KOTAK_CONSUMER_KEY", "KOTAK_MPIN", "KOTAK_TOTP_SECRET",
-               "KOTAK_MOBILE", "KOTAK_UCC", "ORDERTRACK_PING_URL", "KITE_API_SECRET",
-               "ANGEL_API_KEY", "ANGEL_PIN", "ANGEL_TOTP_SECRET", "FYERS_SECRET_KEY")
+SECRET_VARS = (
+    "TELEGRAM_BOT_TOKEN",
+    "KOTAK_CONSUMER_KEY",
+    "KOTAK_MPIN",
+    "KOTAK_TOTP_SECRET",
+    "KOTAK_MOBILE",
+    "KOTAK_UCC",
+    "ORDERTRACK_PING_URL",
+    "KITE_API_SECRET",
+    "ANGEL_API_KEY",
+    "ANGEL_PIN",
+    "ANGEL_TOTP_SECRET",
+    "FYERS_SECRET_KEY",
+)
 _MORE_SECRET_VARS: list[str] = []  # named by the config file ([[webhook]] secret_env)
 
 

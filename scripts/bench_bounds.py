@@ -69,20 +69,24 @@ class Case:
         self.folder.mkdir()
         (self.folder / "broker").mkdir()
         config = self.folder / "ordertrack.toml"
-        config.write_text("[calendar]\nnse_holidays = false\n[notify]\n"
-                          f"timeout_seconds = {timeout}\n{channel}")
-        self.env = {**os.environ, "ORDERTRACK_DB": str(self.folder / "bench.db"),
-                    "ORDERTRACK_CONFIG": str(config), "ORDERTRACK_BROKER": "file",
-                    "ORDERTRACK_BROKER_DIR": str(self.folder / "broker"),
-                    "BENCH_SECRET": SECRET}
+        config.write_text(
+            f"[calendar]\nnse_holidays = false\n[notify]\ntimeout_seconds = {timeout}\n{channel}"
+        )
+        self.env = {
+            **os.environ,
+            "ORDERTRACK_DB": str(self.folder / "bench.db"),
+            "ORDERTRACK_CONFIG": str(config),
+            "ORDERTRACK_BROKER": "file",
+            "ORDERTRACK_BROKER_DIR": str(self.folder / "broker"),
+            "BENCH_SECRET": SECRET,
+        }
         for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID", "ORDERTRACK_PING_URL"):
             self.env.pop(name, None)
         self.run("outbox", "flush")  # the channel sees the feed from here on
         self.run("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "5")
 
     def run(self, *args: str) -> None:
-        subprocess.run([*CLI, *args], env=self.env, capture_output=True, timeout=120,
-                       check=False)
+        subprocess.run([*CLI, *args], env=self.env, capture_output=True, timeout=120, check=False)
 
     def flush(self) -> tuple[float, float]:
         """(seconds, peak MiB) of one `outbox flush`."""
@@ -106,17 +110,32 @@ def hook_cases(root: Path, hook_mb: int) -> list[str]:
     lines, pids = [], []
     try:
         pid = root / "background.pid"
-        case = Case(root, "background", hook(root / "background.sh",
-                    f"echo $$ > {pid}.hook\n(sleep 30 & echo $! > {pid})\necho handled\n"), 2)
+        case = Case(
+            root,
+            "background",
+            hook(
+                root / "background.sh",
+                f"echo $$ > {pid}.hook\n(sleep 30 & echo $! > {pid})\necho handled\n",
+            ),
+            2,
+        )
         seconds, peak = case.flush()
         pids.append(int(pid.read_text()))
         running, zombies = left(int(Path(f"{pid}.hook").read_text()), pids[-1])
-        lines.append(f"hook leaving a background child: {case.status()} in {seconds:.2f} s;"
-                     f" left afterwards: {running} running (the background child is left to"
-                     f" run), {zombies} zombie; peak {peak:.0f} MiB")
+        lines.append(
+            f"hook leaving a background child: {case.status()} in {seconds:.2f} s;"
+            f" left afterwards: {running} running (the background child is left to"
+            f" run), {zombies} zombie; peak {peak:.0f} MiB"
+        )
         pid = root / "grandchild.pid"
-        case = Case(root, "overrun", hook(root / "overrun.sh",
-                    f"echo $$ > {pid}.hook\nsleep 300 &\necho $! > {pid}\nwait\n"), 1)
+        case = Case(
+            root,
+            "overrun",
+            hook(
+                root / "overrun.sh", f"echo $$ > {pid}.hook\nsleep 300 &\necho $! > {pid}\nwait\n"
+            ),
+            1,
+        )
         seconds, peak = case.flush()
         pids.append(int(pid.read_text()))
         hook_pid = int(Path(f"{pid}.hook").read_text())
@@ -125,14 +144,23 @@ def hook_cases(root: Path, hook_mb: int) -> list[str]:
         while zombies and not running and time.monotonic() < ends:
             time.sleep(0.05)
             running, zombies = left(hook_pid, pids[-1])
-        lines.append(f"hook overrunning with a grandchild: {case.status()} in {seconds:.2f} s;"
-                     f" left afterwards: {running} running, {zombies} zombie (after init's"
-                     f" reaping, ≤ 2 s); peak {peak:.0f} MiB")
-        case = Case(root, "loud", hook(root / "loud.sh",
-                    f"head -c {hook_mb * 1000 * 1000} /dev/zero | tr '\\0' x\necho\n"), 120)
+        lines.append(
+            f"hook overrunning with a grandchild: {case.status()} in {seconds:.2f} s;"
+            f" left afterwards: {running} running, {zombies} zombie (after init's"
+            f" reaping, ≤ 2 s); peak {peak:.0f} MiB"
+        )
+        case = Case(
+            root,
+            "loud",
+            hook(
+                root / "loud.sh", f"head -c {hook_mb * 1000 * 1000} /dev/zero | tr '\\0' x\necho\n"
+            ),
+            120,
+        )
         seconds, peak = case.flush()
-        lines.append(f"hook printing {hook_mb} MB: {case.status()} in {seconds:.2f} s;"
-                     f" peak {peak:.0f} MiB")
+        lines.append(
+            f"hook printing {hook_mb} MB: {case.status()} in {seconds:.2f} s; peak {peak:.0f} MiB"
+        )
     finally:
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):  # a child the bench's hooks started
@@ -148,13 +176,18 @@ def webhook_cases(root: Path, reply_mb: int) -> list[str]:
     packed = len(webhook_receiver.bomb(webhook_receiver.HUGE)) // 1000
     lines = []
     try:
-        for answer, what in (("ok", "2-byte body"), ("huge", f"{reply_mb} MB body"),
-                             ("bomb", f"{packed} KB gzip body inflating to {reply_mb} MB")):
+        for answer, what in (
+            ("ok", "2-byte body"),
+            ("huge", f"{reply_mb} MB body"),
+            ("bomb", f"{packed} KB gzip body inflating to {reply_mb} MB"),
+        ):
             case = Case(root, f"webhook-{answer}", channel, 60)
             receiver.script = [answer]
             seconds, peak = case.flush()
-            lines.append(f"webhook answering 200 with a {what}: {case.status()} in"
-                         f" {seconds:.2f} s; peak {peak:.0f} MiB")
+            lines.append(
+                f"webhook answering 200 with a {what}: {case.status()} in"
+                f" {seconds:.2f} s; peak {peak:.0f} MiB"
+            )
     finally:
         receiver.stop()
     return lines

@@ -38,21 +38,31 @@ def main() -> None:
         env = {**os.environ, "ORDERTRACK_DB": str(db_path)}
         cli = [sys.executable, "-m", "ordertrack", "report"]
         out = Path(tmp) / "report.html"
-        one = [timed([*cli, "--day", str(day), "--out", str(out)], env)
-               for _ in range(options.repeat)]
+        one = [
+            timed([*cli, "--day", str(day), "--out", str(out)], env) for _ in range(options.repeat)
+        ]
         size = out.stat().st_size
         week = [timed([*cli, "--week", "--out", str(out)], env) for _ in range(options.repeat)]
         since = str(day - timedelta(days=364))
-        year = [timed([*cli, "--from", since, "--out", str(out)], env)
-                for _ in range(options.repeat)]
-    print(f"history: {options.days} trading days x {options.orders} orders = {total} orders "
-          f"(built in {built:.1f} s); python {sys.version.split()[0]}, {os.cpu_count()} cores")
-    print(f"  report --day {day} (median of {options.repeat}): {statistics.median(one):5.2f} s"
-          f"   runs: {', '.join(f'{t:.2f}' for t in one)}   page {size / 1024:.0f} KiB")
-    print(f"  report --week (median of {options.repeat}): {statistics.median(week):5.2f} s"
-          f"   runs: {', '.join(f'{t:.2f}' for t in week)}")
-    print(f"  report --from {since} (median of {options.repeat}): "
-          f"{statistics.median(year):5.2f} s   runs: {', '.join(f'{t:.2f}' for t in year)}")
+        year = [
+            timed([*cli, "--from", since, "--out", str(out)], env) for _ in range(options.repeat)
+        ]
+    print(
+        f"history: {options.days} trading days x {options.orders} orders = {total} orders "
+        f"(built in {built:.1f} s); python {sys.version.split()[0]}, {os.cpu_count()} cores"
+    )
+    print(
+        f"  report --day {day} (median of {options.repeat}): {statistics.median(one):5.2f} s"
+        f"   runs: {', '.join(f'{t:.2f}' for t in one)}   page {size / 1024:.0f} KiB"
+    )
+    print(
+        f"  report --week (median of {options.repeat}): {statistics.median(week):5.2f} s"
+        f"   runs: {', '.join(f'{t:.2f}' for t in week)}"
+    )
+    print(
+        f"  report --from {since} (median of {options.repeat}): "
+        f"{statistics.median(year):5.2f} s   runs: {', '.join(f'{t:.2f}' for t in year)}"
+    )
 
 
 if __name__ == "__main__":

@@ -30,12 +30,14 @@ def deliveries(db_path: Path) -> None:
         conn.execute(
             "INSERT INTO deliveries (outbox_id, chat_id, status, attempts, created_at, sent_at)"
             f" SELECT id, '1001', CASE WHEN id % {WAITING_EVERY} = 0 THEN 'PENDING'"
-            " ELSE 'SENT' END, 1, created_at, created_at FROM outbox")
+            " ELSE 'SENT' END, 1, created_at, created_at FROM outbox"
+        )
         conn.execute(f"UPDATE outbox SET status = 'PENDING' WHERE id % {WAITING_EVERY} = 0")
         conn.execute(
             "INSERT INTO webhook_deliveries (feed_id, destination, status, attempts, created_at,"
             f" sent_at) SELECT id, 'webhook:1', CASE WHEN id % {WAITING_EVERY} = 0"
-            " THEN 'PENDING' ELSE 'SENT' END, 1, at, at FROM feed")
+            " THEN 'PENDING' ELSE 'SENT' END, 1, at, at FROM feed"
+        )
 
 
 def counts(db_path: Path) -> dict[str, int]:
@@ -58,10 +60,17 @@ def main() -> None:
         folder.mkdir()
         (folder / "orders.json").write_text('{"stat": "Not_Ok", "stCode": 5203}')
         config = Path(tmp) / "ordertrack.toml"
-        config.write_text(f"[calendar]\nnse_holidays = false\n[eod]\nbackups = 0\n"
-                          f"delivered_keep_days = {options.keep}\n")
-        env = {**os.environ, "ORDERTRACK_DB": str(db_path), "ORDERTRACK_BROKER": "file",
-               "ORDERTRACK_BROKER_DIR": str(folder), "ORDERTRACK_CONFIG": str(config)}
+        config.write_text(
+            f"[calendar]\nnse_holidays = false\n[eod]\nbackups = 0\n"
+            f"delivered_keep_days = {options.keep}\n"
+        )
+        env = {
+            **os.environ,
+            "ORDERTRACK_DB": str(db_path),
+            "ORDERTRACK_BROKER": "file",
+            "ORDERTRACK_BROKER_DIR": str(folder),
+            "ORDERTRACK_CONFIG": str(config),
+        }
         cli = [sys.executable, "-m", "ordertrack", "eod", "--json"]
         first = timed(cli, env)
         again = timed(cli, env)
@@ -69,13 +78,17 @@ def main() -> None:
         with sqlite3.connect(db_path) as conn:
             conn.execute("VACUUM")
         size_after = db_path.stat().st_size
-    print(f"history: {options.days} trading days x {options.orders} orders = {total} orders; "
-          f"[eod] delivered_keep_days = {options.keep}")
+    print(
+        f"history: {options.days} trading days x {options.orders} orders = {total} orders; "
+        f"[eod] delivered_keep_days = {options.keep}"
+    )
     for table in TABLES:
         print(f"  {table:<19} {before[table]:>8} rows before eod  {after[table]:>8} after")
     print(f"  eod: {first:.2f} s (deleting), {again:.2f} s (the next day's, nothing old left)")
-    print(f"  database: {size_before / 2**20:.1f} MiB before, {size_after / 2**20:.1f} MiB after"
-          " eod and VACUUM")
+    print(
+        f"  database: {size_before / 2**20:.1f} MiB before, {size_after / 2**20:.1f} MiB after"
+        " eod and VACUUM"
+    )
 
 
 if __name__ == "__main__":

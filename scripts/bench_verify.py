@@ -30,23 +30,36 @@ SINGLE_ADDS = 250
 
 def row(i: int, status: str) -> dict:
     filled = {"complete": 10, "open": 4 if i % 2 else 0, "cancelled": 3}.get(status, 0)
-    return {"nOrdNo": f"26112400{i:07d}", "ordSt": status, "stat": "Ok",
-            "trdSym": f"SYM{i % 500}-EQ",
-            "sym": f"SYM{i % 500}", "exSeg": "nse_cm", "trnsTp": "B" if i % 3 else "S",
-            "qty": 10, "fldQty": filled, "unFldSz": 10 - filled, "avgPrc": "101.25",
-            "rejRsn": "RMS:Margin Exceeds" if status == "rejected" else "--",
-            "ordDtTm": "24-Nov-2026 09:20:00", "updRecvTm": 1764000000000000000 + i}
+    return {
+        "nOrdNo": f"26112400{i:07d}",
+        "ordSt": status,
+        "stat": "Ok",
+        "trdSym": f"SYM{i % 500}-EQ",
+        "sym": f"SYM{i % 500}",
+        "exSeg": "nse_cm",
+        "trnsTp": "B" if i % 3 else "S",
+        "qty": 10,
+        "fldQty": filled,
+        "unFldSz": 10 - filled,
+        "avgPrc": "101.25",
+        "rejRsn": "RMS:Margin Exceeds" if status == "rejected" else "--",
+        "ordDtTm": "24-Nov-2026 09:20:00",
+        "updRecvTm": 1764000000000000000 + i,
+    }
 
 
 def order(i: int) -> dict:
-    return {"order_id": f"26112400{i:07d}", "symbol": f"SYM{i % 500}",
-            "side": "buy" if i % 3 else "sell", "qty": 10}
+    return {
+        "order_id": f"26112400{i:07d}",
+        "symbol": f"SYM{i % 500}",
+        "side": "buy" if i % 3 else "sell",
+        "qty": 10,
+    }
 
 
 def timed(args: list[str], env: dict, stdin: str | None = None) -> tuple[float, str]:
     started = time.perf_counter()
-    result = subprocess.run(args, env=env, capture_output=True, text=True, check=False,
-                            input=stdin)
+    result = subprocess.run(args, env=env, capture_output=True, text=True, check=False, input=stdin)
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         sys.exit(f"{' '.join(args)} failed ({result.returncode}): {result.stderr}")
@@ -70,8 +83,9 @@ print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
 
 def peak_mib(args: list[str], env: dict) -> float:
     """The command's peak resident memory in MiB (one run)."""
-    out = subprocess.run([sys.executable, "-c", LAUNCHER, *args], env=env, capture_output=True,
-                         text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", LAUNCHER, *args], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
     if out[0] != "0":
         sys.exit(f"{' '.join(args)} failed ({out[0]})")
     return int(out[1]) / 1024
@@ -83,9 +97,13 @@ class Book:
     def __init__(self, tmp: str, name: str):
         self.folder = Path(tmp) / name
         self.folder.mkdir()
-        self.env = {**os.environ, "ORDERTRACK_DB": str(self.folder / "bench.db"),
-                    "ORDERTRACK_BROKER": "file", "ORDERTRACK_BROKER_DIR": str(self.folder),
-                    "ORDERTRACK_OUTPUT": "log"}
+        self.env = {
+            **os.environ,
+            "ORDERTRACK_DB": str(self.folder / "bench.db"),
+            "ORDERTRACK_BROKER": "file",
+            "ORDERTRACK_BROKER_DIR": str(self.folder),
+            "ORDERTRACK_OUTPUT": "log",
+        }
         self.env.pop("TELEGRAM_BOT_TOKEN", None)
         self.env.pop("ORDERTRACK_PING_URL", None)
 
@@ -138,8 +156,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--orders", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--singles", type=int, default=SINGLE_ADDS,
-                        help="single `pending add` processes in the registration case")
+    parser.add_argument(
+        "--singles",
+        type=int,
+        default=SINGLE_ADDS,
+        help="single `pending add` processes in the registration case",
+    )
     options = parser.parse_args()
     n, repeat = options.orders, options.repeat
     cli = [sys.executable, "-m", "ordertrack"]
@@ -154,8 +176,9 @@ def main() -> None:
         book_path = base.book(n, lambda i: "complete")
         load = [sys.executable, "-c", f"import json; json.load(open({str(book_path)!r}))"]
         figures.append(("python -c pass", seconds([sys.executable, "-c", "pass"], base.env)))
-        figures.append(("python -c 'import typer'",
-                        seconds([sys.executable, "-c", "import typer"], base.env)))
+        figures.append(
+            ("python -c 'import typer'", seconds([sys.executable, "-c", "import typer"], base.env))
+        )
         figures.append((f"bare json.load of the {n}-row book", seconds(load, base.env)))
         figures.append(("ordertrack --help", seconds([*cli, "--help"], base.env)))
         figures.append(("ordertrack --version", seconds([*cli, "--version"], base.env)))
@@ -169,8 +192,23 @@ def main() -> None:
         adds = []
         for i in range(options.singles):
             o = order(i)
-            adds.append(timed([*cli, "pending", "add", o["order_id"], "--symbol", o["symbol"],
-                               "--side", o["side"], "--qty", str(o["qty"])], singles.env)[0])
+            adds.append(
+                timed(
+                    [
+                        *cli,
+                        "pending",
+                        "add",
+                        o["order_id"],
+                        "--symbol",
+                        o["symbol"],
+                        "--side",
+                        o["side"],
+                        "--qty",
+                        str(o["qty"]),
+                    ],
+                    singles.env,
+                )[0]
+            )
         figures.append(("pending add (one order, median)", median(adds[1:] or adds)))
         figures.append((f"{options.singles} single pending add calls (total)", sum(adds)))
 
@@ -192,16 +230,24 @@ def main() -> None:
         timed([*cli, "verify", "--json"], big.env)  # first sight records the broker status
         figures.append((f"pending add --from, {n} orders", median(imports)))
         figures.append((f"verify, {n} open orders, every one executes", median(executes)))
-        figures.append((f"verify, {n} open orders, nothing changes",
-                        seconds([*cli, "verify", "--json"], big.env)))
+        figures.append(
+            (
+                f"verify, {n} open orders, nothing changes",
+                seconds([*cli, "verify", "--json"], big.env),
+            )
+        )
         peaks["verify, nothing changes"] = peak_mib([*cli, "verify", "--json"], big.env)
 
         day = Book(tmp, "day")
         timed([*cli, "pending", "add", "--from", str(day.orders(250))], day.env)
         day.book(250, lambda i: "open")
         timed([*cli, "verify", "--json"], day.env)
-        figures.append(("verify, 250 open orders, nothing changes",
-                        seconds([*cli, "verify", "--json"], day.env)))
+        figures.append(
+            (
+                "verify, 250 open orders, nothing changes",
+                seconds([*cli, "verify", "--json"], day.env),
+            )
+        )
 
         mixed = Book(tmp, "mixed")
         timed([*cli, "pending", "add", "--from", str(mixed.orders(n))], mixed.env)
@@ -219,8 +265,9 @@ def main() -> None:
 
 def report(figures: list[tuple[str, float]], n: int, repeat: int) -> None:
     floor, parse = figures[0][1], figures[2][1]
-    print(f"orders: {n}, python {sys.version.split()[0]}, {os.cpu_count()} cores, "
-          f"medians of {repeat}")
+    print(
+        f"orders: {n}, python {sys.version.split()[0]}, {os.cpu_count()} cores, medians of {repeat}"
+    )
     print(f"  {'case':48} {'seconds':>8} {'× pass':>7} {'× load':>7}")
     for name, seconds in figures:
         print(f"  {name:48} {seconds:8.3f} {seconds / floor:7.1f} {seconds / parse:7.1f}")
@@ -234,8 +281,10 @@ def memory(peaks: dict[str, float], n: int, book_mib: float) -> None:
     print(f"  the {n}-row book: {book_mib:.1f} MiB of JSON, {load_cost:.1f} MiB once loaded")
     for case in ("verify, every one executes", "verify, nothing changes"):
         extra = peaks[case] - peaks["verify, empty book"]
-        print(f"  {case}: {extra:.1f} MiB above an empty book = {extra / load_cost:.1f}× the "
-              f"loaded book, {extra / book_mib:.1f}× its JSON bytes")
+        print(
+            f"  {case}: {extra:.1f} MiB above an empty book = {extra / load_cost:.1f}× the "
+            f"loaded book, {extra / book_mib:.1f}× its JSON bytes"
+        )
 
 
 if __name__ == "__main__":

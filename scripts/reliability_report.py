@@ -28,15 +28,28 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--verifies", type=int, default=8, help="verify processes at once")
     parser.add_argument("--rounds", type=int, default=3, help="overlap scenarios to run")
     parser.add_argument("--trials", type=int, default=40, help="crash trials per command")
-    parser.add_argument("--phases", type=int, default=4,
-                        help="broker states per trial: each a killed run and a clean re-run")
-    parser.add_argument("--commands", default=",".join(COMMANDS),
-                        help="commands to kill, comma-separated")
+    parser.add_argument(
+        "--phases",
+        type=int,
+        default=4,
+        help="broker states per trial: each a killed run and a clean re-run",
+    )
+    parser.add_argument(
+        "--commands", default=",".join(COMMANDS), help="commands to kill, comma-separated"
+    )
     parser.add_argument("--workers", type=int, default=6, help="crash trials run at once")
-    parser.add_argument("--broker-faults", type=float, default=0.2,
-                        help="chance that a killed run's broker read is unusable")
-    parser.add_argument("--telegram-faults", type=float, default=0.2,
-                        help="chance that a killed run's first message is answered too late")
+    parser.add_argument(
+        "--broker-faults",
+        type=float,
+        default=0.2,
+        help="chance that a killed run's broker read is unusable",
+    )
+    parser.add_argument(
+        "--telegram-faults",
+        type=float,
+        default=0.2,
+        help="chance that a killed run's first message is answered too late",
+    )
     parser.add_argument("--chats", type=int, default=2, help="Telegram chats in the crash runs")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", type=Path, help="keep the databases in this folder")
@@ -53,12 +66,20 @@ def main() -> int:
     try:
         overlap = Figures("overlap")
         for n in range(args.rounds):
-            overlap.add(reliability.overlap(workdir / f"overlap-{n}", orders=args.orders,
-                                            verifies=args.verifies))
+            overlap.add(
+                reliability.overlap(
+                    workdir / f"overlap-{n}", orders=args.orders, verifies=args.verifies
+                )
+            )
         settings = CrashSettings(
-            trials=args.trials, phases=args.phases, workers=args.workers,
-            broker_faults=args.broker_faults, telegram_faults=args.telegram_faults,
-            chats=tuple(str(1001 + i) for i in range(args.chats)), seed=args.seed)
+            trials=args.trials,
+            phases=args.phases,
+            workers=args.workers,
+            broker_faults=args.broker_faults,
+            telegram_faults=args.telegram_faults,
+            chats=tuple(str(1001 + i) for i in range(args.chats)),
+            seed=args.seed,
+        )
         crashes = reliability.crash(workdir / "crash", commands, settings) if args.trials else []
     finally:
         if args.keep is None:
@@ -68,28 +89,38 @@ def main() -> int:
         total.add(figures)
     print(reliability.table([overlap, *crashes, total]))
     print()
-    print(f"overlap: {args.rounds} × ({args.verifies} verify + 1 eod at once, {args.orders} orders"
-          f", 2 chats); Kotak logins {overlap.logins} for {args.rounds} databases; exit codes "
-          f"{dict(sorted(overlap.exit_codes.items()))}")
+    print(
+        f"overlap: {args.rounds} × ({args.verifies} verify + 1 eod at once, {args.orders} orders"
+        f", 2 chats); Kotak logins {overlap.logins} for {args.rounds} databases; exit codes "
+        f"{dict(sorted(overlap.exit_codes.items()))}"
+    )
     codes = sum((f.exit_codes for f in crashes), Counter())
-    print(f"crash: {args.trials} trials × {args.phases} phases of {', '.join(commands)}, "
-          f"{args.chats} chat(s); exit codes {dict(sorted(codes.items()))} (-9: killed)")
+    print(
+        f"crash: {args.trials} trials × {args.phases} phases of {', '.join(commands)}, "
+        f"{args.chats} chat(s); exit codes {dict(sorted(codes.items()))} (-9: killed)"
+    )
     kills = sum(f.kills for f in crashes)
     stages = sum((f.stages for f in crashes), Counter())
-    print(f"kills by what the database and Telegram show afterwards ({kills}): "
-          + ", ".join(f"{stage} {n}" for stage, n in stages.most_common()))
-    print(f"kills between Telegram taking a message and the database recording it: "
-          f"{total.unrecorded_sends}; Telegram replies after the read timeout: "
-          f"{total.telegram_faults}; deliveries left FAILED after two unknown outcomes: "
-          f"{total.failed}")
+    print(
+        f"kills by what the database and Telegram show afterwards ({kills}): "
+        + ", ".join(f"{stage} {n}" for stage, n in stages.most_common())
+    )
+    print(
+        f"kills between Telegram taking a message and the database recording it: "
+        f"{total.unrecorded_sends}; Telegram replies after the read timeout: "
+        f"{total.telegram_faults}; deliveries left FAILED after two unknown outcomes: "
+        f"{total.failed}"
+    )
     webhook = Figures("webhook")
     for figures in crashes:
         webhook.add(figures)
-    print(f"webhook (crash runs, every kind): {webhook.webhook_delivered} feed events delivered, "
-          f"{webhook.webhook_duplicates_explained} sent again with the same Idempotency-Key "
-          f"after a kill, {webhook.webhook_duplicates_unexplained} unexplained duplicates, "
-          f"{webhook.webhook_lost} lost; kills between the receiver taking an event and the "
-          f"database recording it: {webhook.webhook_unrecorded}")
+    print(
+        f"webhook (crash runs, every kind): {webhook.webhook_delivered} feed events delivered, "
+        f"{webhook.webhook_duplicates_explained} sent again with the same Idempotency-Key "
+        f"after a kill, {webhook.webhook_duplicates_unexplained} unexplained duplicates, "
+        f"{webhook.webhook_lost} lost; kills between the receiver taking an event and the "
+        f"database recording it: {webhook.webhook_unrecorded}"
+    )
     print(f"{time.monotonic() - started:.0f} s")
     if total.problems:
         print(f"\n{len(total.problems)} PROBLEMS:")

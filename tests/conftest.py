@@ -112,8 +112,11 @@ def kite(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKite]:
 @pytest.fixture
 def kite_login(cli, kite: FakeKite) -> FakeKite:
     """The fake Kite with today's access token stored by `ordertrack broker login`."""
-    result = cli("broker", "login", f"https://example.com/?request_token={kite.request_token()}"
-                 "&action=login&status=success")
+    result = cli(
+        "broker",
+        "login",
+        f"https://example.com/?request_token={kite.request_token()}&action=login&status=success",
+    )
     assert result.code == 0, result.err
     return kite
 
@@ -133,8 +136,12 @@ def fyers(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeFyers]:
 @pytest.fixture
 def fyers_login(cli, fyers: FakeFyers) -> FakeFyers:
     """The fake Fyers with today's access token stored by `ordertrack broker login`."""
-    result = cli("broker", "login", f"{fake_fyers.SECRETS['FYERS_REDIRECT_URL']}?s=ok&code=200"
-                 f"&auth_code={fyers.auth_code()}&state=ordertrack")
+    result = cli(
+        "broker",
+        "login",
+        f"{fake_fyers.SECRETS['FYERS_REDIRECT_URL']}?s=ok&code=200"
+        f"&auth_code={fyers.auth_code()}&state=ordertrack",
+    )
     assert result.code == 0, result.err
     return fyers
 
@@ -167,8 +174,10 @@ def installable(tmp_path, monkeypatch):
     store = tmp_path / "crontab.txt"
     fake = tmp_path / "bin" / "crontab"
     fake.parent.mkdir()
-    fake.write_text(f'#!/bin/sh\nif [ "$1" = "-l" ]; then cat {store} 2>/dev/null || '
-                    f'{{ echo "no crontab for you" >&2; exit 1; }}; else cat > {store}; fi\n')
+    fake.write_text(
+        f'#!/bin/sh\nif [ "$1" = "-l" ]; then cat {store} 2>/dev/null || '
+        f'{{ echo "no crontab for you" >&2; exit 1; }}; else cat > {store}; fi\n'
+    )
     fake.chmod(0o755)
     monkeypatch.setenv("ORDERTRACK_CRONTAB", str(fake))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
@@ -198,8 +207,10 @@ def fake_crontab(tmp_path, monkeypatch):
     store = tmp_path / "crontab.txt"
     fake = tmp_path / "bin" / "crontab"
     fake.parent.mkdir()
-    fake.write_text(f'#!/bin/sh\nif [ "$1" = "-l" ]; then cat {store} 2>/dev/null || '
-                    f'{{ echo "no crontab for you" >&2; exit 1; }}; else cat > {store}; fi\n')
+    fake.write_text(
+        f'#!/bin/sh\nif [ "$1" = "-l" ]; then cat {store} 2>/dev/null || '
+        f'{{ echo "no crontab for you" >&2; exit 1; }}; else cat > {store}; fi\n'
+    )
     fake.chmod(0o755)
     monkeypatch.setenv("ORDERTRACK_CRONTAB", str(fake))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))

@@ -6,8 +6,14 @@ from pathlib import Path
 from ordertrack.jobs import schedule
 
 
-def fake_host(root: Path, *processes: str, systemd: bool = False, lingering: tuple[str, ...] = (),
-              euid: int = 1000, installed: tuple[str, ...] = ("cron",)) -> schedule.Host:
+def fake_host(
+    root: Path,
+    *processes: str,
+    systemd: bool = False,
+    lingering: tuple[str, ...] = (),
+    euid: int = 1000,
+    installed: tuple[str, ...] = ("cron",),
+) -> schedule.Host:
     """`processes`: names as /proc/PID/comm shows them; "busybox crond" is busybox running an
     applet; a trailing " (zombie)" marks a dead one."""
     proc = root / "proc"
@@ -32,5 +38,6 @@ def fake_host(root: Path, *processes: str, systemd: bool = False, lingering: tup
     for program in installed:
         (bin_dir / program).write_text("#!/bin/sh\n")
         (bin_dir / program).chmod(0o755)
-    return schedule.Host(proc=proc, systemd_running=run, linger=linger, euid=euid,
-                         path=str(bin_dir))
+    return schedule.Host(
+        proc=proc, systemd_running=run, linger=linger, euid=euid, path=str(bin_dir)
+    )

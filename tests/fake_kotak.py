@@ -51,8 +51,15 @@ HTML_502 = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body><
 SESSION_EXPIRED = {"stCode": 100022, "errMsg": "invalid session token", "stat": "Not_Ok"}
 IP_REFUSED = {"stat": "Not_Ok", "stCode": 100008, "errMsg": "Unauthorized"}
 # Retries without sleeping, and a read timeout short enough for the timeout scenario.
-TEST_POLICY = RetryPolicy(attempts=3, total_seconds=10, first_wait=0, max_wait=0,
-                          connect_timeout=2, read_timeout=0.3, sleep=lambda seconds: None)
+TEST_POLICY = RetryPolicy(
+    attempts=3,
+    total_seconds=10,
+    first_wait=0,
+    max_wait=0,
+    connect_timeout=2,
+    read_timeout=0.3,
+    sleep=lambda seconds: None,
+)
 
 
 def _error(code: str, message: str) -> dict[str, Any]:
@@ -88,21 +95,57 @@ class Seen:
 @dataclass
 class FakeKotak:
     url: str = ""
-    orders: Any = field(default_factory=lambda: book(
-        kotak_row("250122000624384", "complete", symbol="IDEA", qty=1, filled=1, avg="9.39"),
-        kotak_row("250122000700111", "open")))
+    orders: Any = field(
+        default_factory=lambda: book(
+            kotak_row("250122000624384", "complete", symbol="IDEA", qty=1, filled=1, avg="9.39"),
+            kotak_row("250122000700111", "open"),
+        )
+    )
     # order id → its history rows, newest first (served in the documented shape: updRecvTm
     # rising down the list), or a whole reply dict served as is.
     histories: dict[str, Any] = field(default_factory=dict)
-    trades: Any = field(default_factory=lambda: {"stat": "ok", "stCode": 200, "data": [
-        {"nOrdNo": "250122000624384", "flId": "1", "fldQty": 1, "avgPrc": "9.39",
-         "trnsTp": "B", "trdSym": "IDEA-EQ", "sym": "IDEA", "exSeg": "nse_cm", "prod": "CNC",
-         "flDt": "22-Jan-2025", "flTm": "14:33:01", "exTm": "22-Jan-2025 14:32:53",
-         "rptTp": "fill"}]})
-    holdings: Any = field(default_factory=lambda: {"data": [
-        {"symbol": "ITBEES", "displaySymbol": "ITBEES", "quantity": 45, "averagePrice": 38.7}]})
-    positions: Any = field(default_factory=lambda: {"stat": "Ok", "stCode": 200, "data": [
-        {"trdSym": "IDEA-EQ", "flBuyQty": "1", "flSellQty": "0"}]})
+    trades: Any = field(
+        default_factory=lambda: {
+            "stat": "ok",
+            "stCode": 200,
+            "data": [
+                {
+                    "nOrdNo": "250122000624384",
+                    "flId": "1",
+                    "fldQty": 1,
+                    "avgPrc": "9.39",
+                    "trnsTp": "B",
+                    "trdSym": "IDEA-EQ",
+                    "sym": "IDEA",
+                    "exSeg": "nse_cm",
+                    "prod": "CNC",
+                    "flDt": "22-Jan-2025",
+                    "flTm": "14:33:01",
+                    "exTm": "22-Jan-2025 14:32:53",
+                    "rptTp": "fill",
+                }
+            ],
+        }
+    )
+    holdings: Any = field(
+        default_factory=lambda: {
+            "data": [
+                {
+                    "symbol": "ITBEES",
+                    "displaySymbol": "ITBEES",
+                    "quantity": 45,
+                    "averagePrice": 38.7,
+                }
+            ]
+        }
+    )
+    positions: Any = field(
+        default_factory=lambda: {
+            "stat": "Ok",
+            "stCode": 200,
+            "data": [{"trdSym": "IDEA-EQ", "flBuyQty": "1", "flSellQty": "0"}],
+        }
+    )
     positions_v1: bool = True  # False: the old positions path answers 404
     send_base_url: bool = True  # False: the validate reply lacks baseUrl
     token_ttl: timedelta | None = timedelta(hours=8)  # None: tokens carry no exp claim
@@ -127,8 +170,7 @@ class FakeKotak:
 
     # -- the server side
 
-    def handle(self, method: str, path: str, headers: dict[str, str],
-               body: str) -> Scripted:
+    def handle(self, method: str, path: str, headers: dict[str, str], body: str) -> Scripted:
         with self._lock:
             self.requests.append(Seen(method, path, headers, body))
             if self._script[path]:
@@ -144,8 +186,12 @@ class FakeKotak:
 
     def _token(self, kind: str) -> str:
         now = int(time.time())
-        claims: dict[str, Any] = {"sub": "fake-user", "iat": now, "kType": kind,
-                                  "jti": secrets.token_hex(8)}
+        claims: dict[str, Any] = {
+            "sub": "fake-user",
+            "iat": now,
+            "kType": kind,
+            "jti": secrets.token_hex(8),
+        }
         if self.token_ttl is not None:
             claims["exp"] = now + int(self.token_ttl.total_seconds())
         return ".".join((_b64({"alg": "RS256", "typ": "JWT"}), _b64(claims), "c2lnbmF0dXJl"))
@@ -175,9 +221,21 @@ class FakeKotak:
         view, sid = self._token("View"), secrets.token_hex(6)
         with self._lock:
             self._views[view] = sid
-        return Scripted(200, {"data": {"token": view, "sid": sid, "rid": "r1", "ucc": data["ucc"],
-                                       "greetingName": "TEST", "dataCenter": "E43",
-                                       "kType": "View", "status": "success"}})
+        return Scripted(
+            200,
+            {
+                "data": {
+                    "token": view,
+                    "sid": sid,
+                    "rid": "r1",
+                    "ucc": data["ucc"],
+                    "greetingName": "TEST",
+                    "dataCenter": "E43",
+                    "kType": "View",
+                    "status": "success",
+                }
+            },
+        )
 
     def _validate(self, headers: dict[str, str], body: str) -> Scripted:
         refused = self._login_headers(headers)
@@ -196,22 +254,39 @@ class FakeKotak:
         with self._lock:
             self._sessions = {token: sid}  # one session per account
             self.logins += 1
-        data = {"token": token, "sid": sid, "baseUrl": self.url, "rid": "r2",
-                "ucc": SECRETS["KOTAK_UCC"], "dataCenter": "E43", "kType": "Trade",
-                "status": "success"}
+        data = {
+            "token": token,
+            "sid": sid,
+            "baseUrl": self.url,
+            "rid": "r2",
+            "ucc": SECRETS["KOTAK_UCC"],
+            "dataCenter": "E43",
+            "kType": "Trade",
+            "status": "success",
+        }
         if not self.send_base_url:
             del data["baseUrl"]
         return Scripted(200, {"data": data})
 
     def _data(self, method: str, path: str, headers: dict[str, str], body: str) -> Scripted:
         if self._sessions.get(headers.get("auth", "")) != headers.get("sid") or not headers.get(
-                "sid"):
-            return Scripted(403, {"stat": "Not_Ok", "stCode": 1003,
-                                  "errMsg": "Invalid session, please re-login to continue"})
-        routes = {("GET", ORDERS): lambda: self.orders, ("GET", TRADES): lambda: self.trades,
-                  ("GET", HOLDINGS): lambda: self.holdings,
-                  ("GET", POSITIONS_V2): lambda: self.positions,
-                  ("POST", HISTORY): lambda: self._history(body)}
+            "sid"
+        ):
+            return Scripted(
+                403,
+                {
+                    "stat": "Not_Ok",
+                    "stCode": 1003,
+                    "errMsg": "Invalid session, please re-login to continue",
+                },
+            )
+        routes = {
+            ("GET", ORDERS): lambda: self.orders,
+            ("GET", TRADES): lambda: self.trades,
+            ("GET", HOLDINGS): lambda: self.holdings,
+            ("GET", POSITIONS_V2): lambda: self.positions,
+            ("POST", HISTORY): lambda: self._history(body),
+        }
         if (method, path) == ("GET", POSITIONS) and self.positions_v1:
             return Scripted(200, self.positions)
         if (method, path) not in routes:
@@ -249,8 +324,11 @@ class _Handler(BaseHTTPRequestHandler):
         text = reply.body if isinstance(reply.body, str) else json.dumps(reply.body)
         kind = "application/json" if not isinstance(reply.body, str) else "text/html"
         payload = text.encode() if reply.body is not None else b""
-        headers, pieces = huge(reply.size, reply.gzip) if reply.size else (
-            {"Content-Length": str(len(payload))}, [payload])
+        headers, pieces = (
+            huge(reply.size, reply.gzip)
+            if reply.size
+            else ({"Content-Length": str(len(payload))}, [payload])
+        )
         try:
             self.send_response(reply.status)
             self.send_header("Content-Type", kind)
@@ -281,8 +359,9 @@ def running(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKotak]:
     server = _Server(("127.0.0.1", 0), _Handler)
     server.fake = fake
     fake.url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
     thread.start()
     monkeypatch.setenv("ORDERTRACK_BROKER", "kotak")
     monkeypatch.setenv("ORDERTRACK_KOTAK_LOGIN_URL", fake.url)

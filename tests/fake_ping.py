@@ -46,8 +46,9 @@ class _Handler(BaseHTTPRequestHandler):
         fake.paths.append(self.path)
         if fake.delay:
             fake.released.wait(fake.delay)
-        headers, pieces = huge(fake.size, False) if fake.size else (
-            {"Content-Length": "2"}, [b"OK"])
+        headers, pieces = (
+            huge(fake.size, False) if fake.size else ({"Content-Length": "2"}, [b"OK"])
+        )
         try:
             self.send_response(fake.status)
             for name, value in headers.items():

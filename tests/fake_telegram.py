@@ -25,10 +25,30 @@ from ordertrack.notify import telegram as telegram_module
 from tests.fake_kotak import write
 
 TOKEN = "123456789:AAFake-Token_for_TESTS_only-0123456789"
-BOT = {"id": 123456789, "is_bot": True, "first_name": "ordertrack test",
-       "username": "ordertrack_test_bot"}
-_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "a", "code", "pre",
-         "tg-spoiler", "span", "blockquote", "tg-emoji"}
+BOT = {
+    "id": 123456789,
+    "is_bot": True,
+    "first_name": "ordertrack test",
+    "username": "ordertrack_test_bot",
+}
+_TAGS = {
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "a",
+    "code",
+    "pre",
+    "tg-spoiler",
+    "span",
+    "blockquote",
+    "tg-emoji",
+}
 _ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 
 
@@ -55,8 +75,11 @@ def flood(retry_after: int) -> Reply:
 
 
 def migrate(new_id: str) -> Reply:
-    return error(400, "Bad Request: group chat was upgraded to a supergroup chat",
-                 migrate_to_chat_id=int(new_id))
+    return error(
+        400,
+        "Bad Request: group chat was upgraded to a supergroup chat",
+        migrate_to_chat_id=int(new_id),
+    )
 
 
 def dripping(seconds: float, body: dict[str, Any] | str | None = None) -> Reply:
@@ -70,12 +93,16 @@ def slow(seconds: float) -> Reply:
 
 
 OK = Reply()
-BAD_GATEWAY = Reply(502, "<html><head><title>502 Bad Gateway</title></head><body><center>"
-                         "<h1>502 Bad Gateway</h1></center><hr><center>nginx/1.18.0</center>"
-                         "</body></html>")
+BAD_GATEWAY = Reply(
+    502,
+    "<html><head><title>502 Bad Gateway</title></head><body><center>"
+    "<h1>502 Bad Gateway</h1></center><hr><center>nginx/1.18.0</center>"
+    "</body></html>",
+)
 SERVER_ERROR = error(500, "Internal Server Error")
-CANT_PARSE = error(400, "Bad Request: can't parse entities: Unsupported start tag \"x\" at "
-                        "byte offset 3")
+CANT_PARSE = error(
+    400, 'Bad Request: can\'t parse entities: Unsupported start tag "x" at byte offset 3'
+)
 CHAT_NOT_FOUND = error(400, "Bad Request: chat not found")
 BLOCKED = error(403, "Forbidden: bot was blocked by the user")
 NOT_STARTED = error(403, "Forbidden: bot can't initiate conversation with a user")
@@ -90,32 +117,38 @@ def visible_text(text: str) -> str:
     """What a chat shows for an HTML message; ValueError with Telegram's words if invalid."""
     shown, stack, pos = [], [], 0
     for m in re.finditer(r"<(/?)([a-zA-Z-]+)[^<>]*>|&(#\d+|#x[0-9a-fA-F]+|[a-z]+);|[<>&]", text):
-        shown.append(text[pos:m.start()])
+        shown.append(text[pos : m.start()])
         pos = m.end()
         closing, tag, entity = m.group(1), m.group(2), m.group(3)
         if tag:
             if tag.lower() not in _TAGS:
-                raise ValueError(f'can\'t parse entities: Unsupported start tag "{tag}" at byte '
-                                 f"offset {m.start()}")
+                raise ValueError(
+                    f'can\'t parse entities: Unsupported start tag "{tag}" at byte '
+                    f"offset {m.start()}"
+                )
             if not closing:
                 stack.append(tag.lower())
             elif not stack or stack.pop() != tag.lower():
-                raise ValueError(f'can\'t parse entities: Can\'t find end tag corresponding to '
-                                 f'start tag "{tag}"')
+                raise ValueError(
+                    f"can't parse entities: Can't find end tag corresponding to start tag \"{tag}\""
+                )
         elif entity:
             if entity.startswith("#"):
                 shown.append(chr(int(entity[2:], 16) if entity[1] == "x" else int(entity[1:])))
             elif entity in _ENTITIES:
                 shown.append(_ENTITIES[entity])
             else:
-                raise ValueError(f"can't parse entities: Unsupported HTML entity at byte offset "
-                                 f"{m.start()}")
+                raise ValueError(
+                    f"can't parse entities: Unsupported HTML entity at byte offset {m.start()}"
+                )
         else:
-            raise ValueError(f"can't parse entities: Unexpected character at byte offset "
-                             f"{m.start()}")
+            raise ValueError(
+                f"can't parse entities: Unexpected character at byte offset {m.start()}"
+            )
     if stack:
-        raise ValueError(f'can\'t parse entities: Can\'t find end tag corresponding to start tag '
-                         f'"{stack[-1]}"')
+        raise ValueError(
+            f"can't parse entities: Can't find end tag corresponding to start tag \"{stack[-1]}\""
+        )
     return "".join([*shown, text[pos:]])
 
 
@@ -136,8 +169,9 @@ class FakeTelegram:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
         self._server.fake = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,),
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.02,), daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -194,8 +228,9 @@ class FakeTelegram:
                 return self._document(chat, body, reply.delay)
             return self._natural(chat, body, reply.delay)
 
-    def _document(self, chat: str, body: dict[str, Any], delay: float
-                  ) -> tuple[int, dict[str, Any], float]:
+    def _document(
+        self, chat: str, body: dict[str, Any], delay: float
+    ) -> tuple[int, dict[str, Any], float]:
         """sendDocument: a multipart upload with a `document` file part."""
         document = body.get("document")
         refused = None
@@ -205,19 +240,34 @@ class FakeTelegram:
             refused = error(400, "Bad Request: message caption is too long")
         if refused is not None:
             return refused.status, refused.body, 0  # type: ignore[return-value]
-        message = {"chat_id": chat, "caption": body.get("caption"), "filename":
-                   document.get("filename"), "content": document["content"],
-                   "silent": body.get("disable_notification") == "true",
-                   "message_id": next(self._ids)}
+        message = {
+            "chat_id": chat,
+            "caption": body.get("caption"),
+            "filename": document.get("filename"),
+            "content": document["content"],
+            "silent": body.get("disable_notification") == "true",
+            "message_id": next(self._ids),
+        }
         self.documents.append(message)
-        return 200, {"ok": True, "result": {"message_id": message["message_id"], "chat":
-                     {"id": chat}, "document": {"file_name": document.get("filename")}}}, delay
+        return (
+            200,
+            {
+                "ok": True,
+                "result": {
+                    "message_id": message["message_id"],
+                    "chat": {"id": chat},
+                    "document": {"file_name": document.get("filename")},
+                },
+            },
+            delay,
+        )
 
     def _fill(self, body: Any, path: str) -> Any:
         return body.replace("{path}", path) if isinstance(body, str) else body
 
-    def _natural(self, chat: str, body: dict[str, Any], delay: float
-                 ) -> tuple[int, dict[str, Any], float]:
+    def _natural(
+        self, chat: str, body: dict[str, Any], delay: float
+    ) -> tuple[int, dict[str, Any], float]:
         text = str(body.get("text", ""))
         try:
             shown = visible_text(text) if body.get("parse_mode") == "HTML" else text
@@ -228,15 +278,29 @@ class FakeTelegram:
         if len(shown.encode("utf-16-le")) // 2 > 4096:
             return 400, error(400, "Bad Request: message is too long").body, 0  # type: ignore
         message = self._accept(chat, body, shown)
-        return 200, {"ok": True, "result": {"message_id": message["message_id"],
-                                            "date": int(time.time()), "chat": {"id": chat},
-                                            "text": shown}}, delay
+        return (
+            200,
+            {
+                "ok": True,
+                "result": {
+                    "message_id": message["message_id"],
+                    "date": int(time.time()),
+                    "chat": {"id": chat},
+                    "text": shown,
+                },
+            },
+            delay,
+        )
 
     def _accept(self, chat: str, body: dict[str, Any], shown: str | None = None) -> dict[str, Any]:
-        message = {"chat_id": chat, "text": shown if shown is not None else body.get("text"),
-                   "raw": body.get("text"), "parse_mode": body.get("parse_mode"),
-                   "silent": bool(body.get("disable_notification")),
-                   "message_id": next(self._ids)}
+        message = {
+            "chat_id": chat,
+            "text": shown if shown is not None else body.get("text"),
+            "raw": body.get("text"),
+            "parse_mode": body.get("parse_mode"),
+            "silent": bool(body.get("disable_notification")),
+            "message_id": next(self._ids),
+        }
         self.messages.append(message)
         return message
 
@@ -244,7 +308,8 @@ class FakeTelegram:
 def form_fields(content_type: str, raw: bytes) -> dict[str, Any]:
     """A multipart/form-data body: text fields as str, file parts as {filename, content}."""
     message = BytesParser(policy=email.policy.HTTP).parsebytes(
-        f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+        f"Content-Type: {content_type}\r\n\r\n".encode() + raw
+    )
     if not message.is_multipart():
         raise ValueError("not a multipart body")
     fields: dict[str, Any] = {}
@@ -263,8 +328,13 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         kind = self.headers.get("Content-Type") or ""
         try:
-            body = (form_fields(kind, raw) if kind.startswith("multipart/form-data")
-                    else json.loads(raw) if raw else {})
+            body = (
+                form_fields(kind, raw)
+                if kind.startswith("multipart/form-data")
+                else json.loads(raw)
+                if raw
+                else {}
+            )
         except ValueError:
             body = {}
         status, payload, delay = self.server.fake.handle(self.path, body)  # type: ignore
@@ -274,8 +344,9 @@ class _Handler(BaseHTTPRequestHandler):
         data = (json.dumps(payload) if isinstance(payload, dict) else payload).encode()
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json" if isinstance(payload, dict)
-                             else "text/html")
+            self.send_header(
+                "Content-Type", "application/json" if isinstance(payload, dict) else "text/html"
+            )
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             write(self.wfile, data, drip)
@@ -295,8 +366,9 @@ def running(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeTelegram]:
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
     monkeypatch.setenv("TELEGRAM_CHAT_ID", "1001")
     monkeypatch.setenv("TELEGRAM_API_URL", fake.url)
-    monkeypatch.setattr(telegram_module, "POLICY",
-                        replace(telegram_module.POLICY, sleep=fake.sleeps.append))
+    monkeypatch.setattr(
+        telegram_module, "POLICY", replace(telegram_module.POLICY, sleep=fake.sleeps.append)
+    )
     yield fake
     fake.stop()
 

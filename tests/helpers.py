@@ -16,16 +16,44 @@ import pytest
 _ns = count(1737536606366027474, 1000)
 
 
-def kotak_row(order_id: str, status: str = "open", *, symbol: str = "INFY", side: str = "B",
-              qty: Any = 100, filled: Any = 0, avg: Any = "0.00", reason: str = "--",
-              placed: str = "24-Nov-2026 09:20:00", tag: str | None = None,
-              **extra: Any) -> dict[str, Any]:
+def kotak_row(
+    order_id: str,
+    status: str = "open",
+    *,
+    symbol: str = "INFY",
+    side: str = "B",
+    qty: Any = 100,
+    filled: Any = 0,
+    avg: Any = "0.00",
+    reason: str = "--",
+    placed: str = "24-Nov-2026 09:20:00",
+    tag: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     row = {
-        "nOrdNo": order_id, "ordSt": status, "stat": "Ok", "trdSym": f"{symbol}-EQ",
-        "sym": symbol, "exSeg": "nse_cm", "tok": "1594", "trnsTp": side, "prod": "CNC",
-        "prcTp": "L", "vldt": "DAY", "qty": qty, "fldQty": filled, "unFldSz": 0, "cnlQty": 0,
-        "prc": "1850.00", "trgPrc": "0.00", "avgPrc": avg, "exOrdId": "NA", "rejRsn": reason,
-        "ordDtTm": placed, "hsUpTm": "2026/11/24 09:20:00", "updRecvTm": next(_ns),
+        "nOrdNo": order_id,
+        "ordSt": status,
+        "stat": "Ok",
+        "trdSym": f"{symbol}-EQ",
+        "sym": symbol,
+        "exSeg": "nse_cm",
+        "tok": "1594",
+        "trnsTp": side,
+        "prod": "CNC",
+        "prcTp": "L",
+        "vldt": "DAY",
+        "qty": qty,
+        "fldQty": filled,
+        "unFldSz": 0,
+        "cnlQty": 0,
+        "prc": "1850.00",
+        "trgPrc": "0.00",
+        "avgPrc": avg,
+        "exOrdId": "NA",
+        "rejRsn": reason,
+        "ordDtTm": placed,
+        "hsUpTm": "2026/11/24 09:20:00",
+        "updRecvTm": next(_ns),
         "ordGenTp": "NA",
     }
     if tag is not None:
@@ -42,8 +70,10 @@ def history_reply(*rows: dict[str, Any]) -> dict[str, Any]:
     """An order-history reply in Kotak's documented shape (kotak-samples/order-history.json):
     rows newest first, yet `updRecvTm` RISES down the list and `boeSec` is one value for all,
     because both stamp the reply, not the state change. Pass the rows newest first."""
-    stamped = [{**row, "updRecvTm": 1737536606366027474 + 90000 * i, "boeSec": 1737536606}
-               for i, row in enumerate(rows)]
+    stamped = [
+        {**row, "updRecvTm": 1737536606366027474 + 90000 * i, "boeSec": 1737536606}
+        for i, row in enumerate(rows)
+    ]
     return book(*stamped)
 
 
@@ -95,9 +125,13 @@ def cron_binary() -> str:
     if shutil.which("cron") is None:
         if shutil.which("apt-get") is None:
             pytest.skip("no cron and no apt-get to install it")
-        subprocess.run("apt-get install -y -qq cron || (apt-get update -qq && "
-                       "apt-get install -y -qq cron)", shell=True, check=True,
-                       capture_output=True, timeout=300)
+        subprocess.run(
+            "apt-get install -y -qq cron || (apt-get update -qq && apt-get install -y -qq cron)",
+            shell=True,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
     return shutil.which("cron") or "/usr/sbin/cron"
 
 
@@ -107,8 +141,11 @@ def running_cron() -> bool:
 
 def start_cron() -> int:
     subprocess.run([cron_binary()], check=True)
-    return int(subprocess.run(["pgrep", "-x", "-n", "cron"], capture_output=True,
-                              text=True).stdout.split()[0])
+    return int(
+        subprocess.run(
+            ["pgrep", "-x", "-n", "cron"], capture_output=True, text=True
+        ).stdout.split()[0]
+    )
 
 
 def stop_cron(pid: int) -> None:

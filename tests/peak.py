@@ -19,6 +19,12 @@ print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
 
 def peak_mib(args: list[str], env: dict[str, str]) -> tuple[int, float]:
     """(exit code, peak resident MiB) of one run of `args`."""
-    out = subprocess.run([sys.executable, "-c", LAUNCHER, *args], env=env, capture_output=True,
-                         text=True, check=True, timeout=120).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", LAUNCHER, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout.split()
     return int(out[0]), int(out[1]) / 1024

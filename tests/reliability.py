@@ -115,9 +115,16 @@ class Plan:
     def row(self, step: int) -> dict[str, Any]:
         status, filled = self.state(step)
         reason = {"rejected": "RMS:Margin Exceeds"}.get(status, "--")
-        return kotak_row(self.order_id, status, symbol=self.symbol, side=self.side[0],
-                         qty=self.qty, filled=filled, avg="101.50" if filled else "0.00",
-                         reason=reason)
+        return kotak_row(
+            self.order_id,
+            status,
+            symbol=self.symbol,
+            side=self.side[0],
+            qty=self.qty,
+            filled=filled,
+            avg="101.50" if filled else "0.00",
+            reason=reason,
+        )
 
 
 def order_book(plans: list[Plan], step: int) -> dict[str, Any]:
@@ -139,8 +146,11 @@ def expect_order(plan: Plan, seen: list[tuple[str, int]], fetched: bool = False)
     order then expires, missing_runs = 1)."""
     status, filled, events = "PENDING", 0, [("REGISTERED", 0)]
     if not plan.in_book:
-        return Expected("EXPIRED", 0, (*events, ("EXPIRED", 0))) if fetched else Expected(
-            status, filled, tuple(events))
+        return (
+            Expected("EXPIRED", 0, (*events, ("EXPIRED", 0)))
+            if fetched
+            else Expected(status, filled, tuple(events))
+        )
     for broker_status, broker_filled in seen:
         if status not in OPEN:
             break
@@ -157,8 +167,9 @@ def expect_order(plan: Plan, seen: list[tuple[str, int]], fetched: bool = False)
     return Expected(status, filled, tuple(events))
 
 
-def expect_tracking(plans: list[Plan], expected: dict[str, Expected],
-                    start: dict[str, int]) -> dict[str, int]:
+def expect_tracking(
+    plans: list[Plan], expected: dict[str, Expected], start: dict[str, int]
+) -> dict[str, int]:
     """Tracked quantity per symbol: what it started with, plus system buys' fills, minus system
     sells' fills (the scenarios never sell more than is tracked)."""
     qty = dict(start)
@@ -180,12 +191,14 @@ def crash_plans(with_stale: bool) -> tuple[list[Plan], dict[str, int]]:
         Plan(order_id(2), "SYMB", "BUY", 6, (("open pending", 0), ("rejected", 0))),
         Plan(order_id(3), "SYMC", "SELL", 5, (("open", 2), ("cancelled", 2))),
         Plan(order_id(4), "SYMA", "BUY", 3, (("complete", 3),)),
-        Plan(order_id(5), "SYMD", "BUY", 8, (("put order req received", 0), ("open", 2),
-                                                 ("open", 5))),
+        Plan(
+            order_id(5), "SYMD", "BUY", 8, (("put order req received", 0), ("open", 2), ("open", 5))
+        ),
     ]
     if with_stale:
-        plans.append(Plan(order_id(6), "SYME", "BUY", 4, (("open", 0),), age_days=10,
-                          in_book=False))
+        plans.append(
+            Plan(order_id(6), "SYME", "BUY", 4, (("open", 0),), age_days=10, in_book=False)
+        )
     return plans, {"SYMC": 20}
 
 
@@ -193,8 +206,16 @@ def overlap_plans(count: int) -> tuple[list[Plan], dict[str, int]]:
     """`count` orders, five kinds in turn, starting to move at different order-book requests."""
     paths: list[tuple[str, int, tuple[tuple[str, int], ...]]] = [
         ("BUY", 10, (("open", 0), ("open", 2), ("open", 5), ("open", 8), ("complete", 10))),
-        ("BUY", 6, (("put order req received", 0), ("validation pending", 0), ("open", 0),
-                    ("rejected", 0))),
+        (
+            "BUY",
+            6,
+            (
+                ("put order req received", 0),
+                ("validation pending", 0),
+                ("open", 0),
+                ("rejected", 0),
+            ),
+        ),
         ("BUY", 9, (("open", 0), ("open", 3), ("trigger pending", 3), ("cancelled", 3))),
         ("SELL", 10, (("open", 0), ("open", 4), ("complete", 10))),
         ("BUY", 7, (("open", 0), ("open", 1), ("open pending", 2), ("open", 2))),  # stays open
@@ -226,11 +247,22 @@ def reconcile_phase(phase: int) -> dict[str, tuple[int, int]]:
 def reconcile_broker(phase: int) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Holdings, positions and an order book with the manual orders that explain each change."""
     shown = reconcile_phase(phase)
-    holdings = {"data": [{"symbol": s, "displaySymbol": s, "quantity": h, "averagePrice": 100.0}
-                         for s, (h, _) in shown.items() if h]}
-    positions = {"stat": "Ok", "stCode": 200, "data": [
-        {"trdSym": f"{s}-EQ", "flBuyQty": str(max(n, 0)), "flSellQty": str(max(-n, 0))}
-        for s, (_, n) in shown.items() if n]}
+    holdings = {
+        "data": [
+            {"symbol": s, "displaySymbol": s, "quantity": h, "averagePrice": 100.0}
+            for s, (h, _) in shown.items()
+            if h
+        ]
+    }
+    positions = {
+        "stat": "Ok",
+        "stCode": 200,
+        "data": [
+            {"trdSym": f"{s}-EQ", "flBuyQty": str(max(n, 0)), "flSellQty": str(max(-n, 0))}
+            for s, (_, n) in shown.items()
+            if n
+        ],
+    }
     rows: list[dict[str, Any]] = []
     previous = {s: (q, 0) for s, q in RECONCILE_START.items()}
     for p in range(phase + 1):
@@ -238,9 +270,17 @@ def reconcile_broker(phase: int) -> tuple[dict[str, Any], dict[str, Any], dict[s
         for symbol, before in previous.items():
             change = sum(now.get(symbol, (0, 0))) - sum(before)
             if change:
-                rows.append(kotak_row(order_id(900 + 10 * p + len(rows)), "complete",
-                                      symbol=symbol, side="B" if change > 0 else "S",
-                                      qty=abs(change), filled=abs(change), avg="100.00"))
+                rows.append(
+                    kotak_row(
+                        order_id(900 + 10 * p + len(rows)),
+                        "complete",
+                        symbol=symbol,
+                        side="B" if change > 0 else "S",
+                        qty=abs(change),
+                        filled=abs(change),
+                        avg="100.00",
+                    )
+                )
         previous = {s: now.get(s, (0, 0)) for s in previous}
     return holdings, positions, book(*rows)
 
@@ -355,14 +395,16 @@ class ScenarioTelegram(FakeTelegram):
 
 
 @contextmanager
-def fakes(kotak_delay: float = 0.0, telegram_delay: float = 0.0,
-          fault_delay: float = 0.0) -> Iterator[tuple[ScenarioKotak, ScenarioTelegram]]:
+def fakes(
+    kotak_delay: float = 0.0, telegram_delay: float = 0.0, fault_delay: float = 0.0
+) -> Iterator[tuple[ScenarioKotak, ScenarioTelegram]]:
     kotak = ScenarioKotak(delay=kotak_delay)
     server = _Server(("127.0.0.1", 0), _Handler)
     server.fake = kotak
     kotak.url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
     thread.start()
     telegram = ScenarioTelegram(telegram_delay, fault_delay)
     telegram.start()
@@ -378,18 +420,32 @@ def fakes(kotak_delay: float = 0.0, telegram_delay: float = 0.0,
 # ---- processes -------------------------------------------------------------------------------
 
 
-def environment(db_path: Path, config_path: Path, kotak: FakeKotak, telegram: FakeTelegram,
-                chats: tuple[str, ...]) -> dict[str, str]:
+def environment(
+    db_path: Path,
+    config_path: Path,
+    kotak: FakeKotak,
+    telegram: FakeTelegram,
+    chats: tuple[str, ...],
+) -> dict[str, str]:
     """A cron-like environment: nothing of the caller's ordertrack settings, the fakes' URLs
     and the fake secrets."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("ORDERTRACK_", "KOTAK_", "TELEGRAM_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ORDERTRACK_", "KOTAK_", "TELEGRAM_"))
+    }
     env.update(SECRETS)
-    env.update(ORDERTRACK_DB=str(db_path), ORDERTRACK_CONFIG=str(config_path),
-               ORDERTRACK_BROKER="kotak", ORDERTRACK_KOTAK_LOGIN_URL=kotak.url,
-               TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_CHAT_ID=",".join(chats),
-               TELEGRAM_API_URL=telegram.url, COLUMNS="200",
-               ENGINE_WEBHOOK_SECRET=WEBHOOK_SECRET)
+    env.update(
+        ORDERTRACK_DB=str(db_path),
+        ORDERTRACK_CONFIG=str(config_path),
+        ORDERTRACK_BROKER="kotak",
+        ORDERTRACK_KOTAK_LOGIN_URL=kotak.url,
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_CHAT_ID=",".join(chats),
+        TELEGRAM_API_URL=telegram.url,
+        COLUMNS="200",
+        ENGINE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+    )
     return env
 
 
@@ -416,27 +472,33 @@ class Runner:
         self.done: list[Done] = []
 
     def start(self, *args: str) -> subprocess.Popen[str]:
-        process = subprocess.Popen([sys.executable, "-m", "ordertrack", *args], env=self.env,
-                                   cwd=ROOT, text=True, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ordertrack", *args],
+            env=self.env,
+            cwd=ROOT,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         process.started = time.monotonic()  # type: ignore[attr-defined]
         self.live.add(process)
         return process
 
-    def finish(self, process: subprocess.Popen[str], args: tuple[str, ...],
-               timeout: float = 180) -> Done:
+    def finish(
+        self, process: subprocess.Popen[str], args: tuple[str, ...], timeout: float = 180
+    ) -> Done:
         out, err = process.communicate(timeout=timeout)
         self.live.discard(process)
-        done = Done(args, process.returncode, out, err,
-                    time.monotonic() - process.started, process.pid)  # type: ignore[attr-defined]
+        done = Done(
+            args, process.returncode, out, err, time.monotonic() - process.started, process.pid
+        )  # type: ignore[attr-defined]
         self.done.append(done)
         return done
 
     def run(self, *args: str) -> Done:
         return self.finish(self.start(*args), args)
 
-    def kill_after(self, delay: float, *args: str, after: threading.Event | None = None
-                   ) -> Done:
+    def kill_after(self, delay: float, *args: str, after: threading.Event | None = None) -> Done:
         """Start the command and SIGKILL it `delay` seconds after it started (or after `after`
         was set), unless it ended before."""
         process = self.start(*args)
@@ -497,16 +559,21 @@ def consistency(db_path: Path) -> list[str]:
         by_event = Counter(c["event_id"] for c in changes if c["cause"] == "FILL")
         for event_id, event in fills.items():
             if by_event[event_id] != 1:
-                problems.append(f"fill event {event['key']} moved the tracked quantity "
-                                f"{by_event[event_id]} times")
+                problems.append(
+                    f"fill event {event['key']} moved the tracked quantity "
+                    f"{by_event[event_id]} times"
+                )
         if stray := set(by_event) - set(fills):
             problems.append(f"tracking changes for fills that are not recorded: {sorted(stray)}")
         for row in _rows(conn, "SELECT * FROM tracking"):
             mine = [c for c in changes if c["symbol"] == row["symbol"]]
             if sum(c["delta"] for c in mine) != row["tracked_qty"] or (
-                    mine and mine[-1]["qty_after"] != row["tracked_qty"]):
-                problems.append(f"{row['symbol']}: tracked {row['tracked_qty']}, but its changes"
-                                f" add up to {sum(c['delta'] for c in mine)}")
+                mine and mine[-1]["qty_after"] != row["tracked_qty"]
+            ):
+                problems.append(
+                    f"{row['symbol']}: tracked {row['tracked_qty']}, but its changes"
+                    f" add up to {sum(c['delta'] for c in mine)}"
+                )
         keys = {r[0]: r[1] for r in conn.execute("SELECT key, kind FROM outbox")}
         for es in events.values():
             for e in es:
@@ -524,13 +591,16 @@ def _order_consistency(order: dict, events: list[dict]) -> list[str]:
     name, problems = order["order_id"] or f"#{order['id']}", []
     kinds = Counter(e["kind"] for e in events)
     if sum(e["delta_qty"] for e in events) != order["filled_qty"]:
-        problems.append(f"order {name}: filled {order['filled_qty']}, events add up to "
-                        f"{sum(e['delta_qty'] for e in events)}")
+        problems.append(
+            f"order {name}: filled {order['filled_qty']}, events add up to "
+            f"{sum(e['delta_qty'] for e in events)}"
+        )
     fills = [e["filled_qty"] for e in events if e["delta_qty"]]
     if fills != sorted(set(fills)) or (fills and fills[-1] != order["filled_qty"]):
         problems.append(f"order {name}: fills {fills} do not climb to {order['filled_qty']}")
-    terminal = {k: n for k, n in kinds.items() if k in ("EXECUTED", "REJECTED", "CANCELLED",
-                                                          "EXPIRED")}
+    terminal = {
+        k: n for k, n in kinds.items() if k in ("EXECUTED", "REJECTED", "CANCELLED", "EXPIRED")
+    }
     status = order["status"]
     if status in OPEN:
         if terminal:
@@ -544,8 +614,9 @@ def _order_consistency(order: dict, events: list[dict]) -> list[str]:
     return problems
 
 
-def _reconcile_consistency(conn: sqlite3.Connection, changes: list[dict],
-                           outbox_keys: dict[str, str]) -> list[str]:
+def _reconcile_consistency(
+    conn: sqlite3.Connection, changes: list[dict], outbox_keys: dict[str, str]
+) -> list[str]:
     problems = []
     adjustments = _rows(conn, "SELECT * FROM adjustments ORDER BY id")
     manual = {r[0] for r in conn.execute("SELECT order_id FROM manual_orders")}
@@ -572,18 +643,23 @@ def unsent(db_path: Path) -> list[str]:
     """After a clean run that exited 0: every notification went out (or failed for good),
     including those a killed sender left half-sent."""
     with connect(db_path) as conn:
-        left = conn.execute("SELECT o.key, d.chat_id, d.status FROM deliveries d JOIN outbox o"
-                            " ON o.id = d.outbox_id WHERE d.status NOT IN ('SENT', 'FAILED')"
-                            " UNION ALL SELECT key, '-', status FROM outbox o WHERE status ="
-                            " 'PENDING' AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE"
-                            " d.outbox_id = o.id)").fetchall()
-        left += conn.execute("SELECT feed_id, destination, status FROM webhook_deliveries"
-                             " WHERE status NOT IN ('SENT', 'FAILED')").fetchall()
+        left = conn.execute(
+            "SELECT o.key, d.chat_id, d.status FROM deliveries d JOIN outbox o"
+            " ON o.id = d.outbox_id WHERE d.status NOT IN ('SENT', 'FAILED')"
+            " UNION ALL SELECT key, '-', status FROM outbox o WHERE status ="
+            " 'PENDING' AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE"
+            " d.outbox_id = o.id)"
+        ).fetchall()
+        left += conn.execute(
+            "SELECT feed_id, destination, status FROM webhook_deliveries"
+            " WHERE status NOT IN ('SENT', 'FAILED')"
+        ).fetchall()
     return [f"notifications held back after a clean run: {left}"] if left else []
 
 
-def check_orders(db_path: Path, plans: list[Plan], expected: dict[str, Expected],
-                 tracked: dict[str, int]) -> tuple[list[str], int]:
+def check_orders(
+    db_path: Path, plans: list[Plan], expected: dict[str, Expected], tracked: dict[str, int]
+) -> tuple[list[str], int]:
     """Every order in the state the broker last showed, with exactly the events it went
     through, and the tracked quantities they imply. Returns problems and events missing."""
     problems, lost = [], 0
@@ -591,17 +667,31 @@ def check_orders(db_path: Path, plans: list[Plan], expected: dict[str, Expected]
         for plan in plans:
             want = expected[plan.order_id]
             [order] = _rows(conn, "SELECT * FROM orders WHERE order_id = ?", (plan.order_id,))
-            got = tuple((e["kind"], e["filled_qty"]) for e in _rows(
-                conn, "SELECT kind, filled_qty FROM events WHERE order_ref = ? AND kind !="
-                      " 'UNKNOWN_STATUS' ORDER BY id", (order["id"],)))
-            if (order["status"], order["filled_qty"], got) != (want.status, want.filled,
-                                                               want.events):
-                problems.append(f"order {plan.order_id}: {order['status']} {order['filled_qty']}"
-                                f" {list(got)}, expected {want.status} {want.filled}"
-                                f" {list(want.events)}")
+            got = tuple(
+                (e["kind"], e["filled_qty"])
+                for e in _rows(
+                    conn,
+                    "SELECT kind, filled_qty FROM events WHERE order_ref = ? AND kind !="
+                    " 'UNKNOWN_STATUS' ORDER BY id",
+                    (order["id"],),
+                )
+            )
+            if (order["status"], order["filled_qty"], got) != (
+                want.status,
+                want.filled,
+                want.events,
+            ):
+                problems.append(
+                    f"order {plan.order_id}: {order['status']} {order['filled_qty']}"
+                    f" {list(got)}, expected {want.status} {want.filled}"
+                    f" {list(want.events)}"
+                )
                 lost += len(set(want.events) - set(got))
-        shown = dict(conn.execute("SELECT symbol, tracked_qty FROM tracking"
-                                  " WHERE status = 'ACTIVE'").fetchall())
+        shown = dict(
+            conn.execute(
+                "SELECT symbol, tracked_qty FROM tracking WHERE status = 'ACTIVE'"
+            ).fetchall()
+        )
     if shown != tracked:
         problems.append(f"tracked quantities {shown}, expected {tracked}")
     return problems, lost
@@ -610,10 +700,17 @@ def check_orders(db_path: Path, plans: list[Plan], expected: dict[str, Expected]
 def check_reconcile(db_path: Path, phases: int) -> list[str]:
     adjustments, tracked = expect_reconcile(phases)
     with connect(db_path) as conn:
-        made = [(r[0], r[1], r[2], r[3]) for r in conn.execute(
-            "SELECT symbol, action, tracked_before, tracked_after FROM adjustments ORDER BY id")]
-        shown = dict(conn.execute("SELECT symbol, tracked_qty FROM tracking"
-                                  " WHERE status = 'ACTIVE'").fetchall())
+        made = [
+            (r[0], r[1], r[2], r[3])
+            for r in conn.execute(
+                "SELECT symbol, action, tracked_before, tracked_after FROM adjustments ORDER BY id"
+            )
+        ]
+        shown = dict(
+            conn.execute(
+                "SELECT symbol, tracked_qty FROM tracking WHERE status = 'ACTIVE'"
+            ).fetchall()
+        )
     problems = []
     if sorted(made) != sorted(adjustments):
         problems.append(f"adjustments {made}, expected {adjustments}")
@@ -635,8 +732,12 @@ class Tally:
     problems: list[str] = field(default_factory=list)
 
 
-def _fit(candidate: tuple[int, int, bool], chat: str, copies: Counter[Any],
-         deliveries: dict[tuple[int, str], dict[str, Any]]) -> tuple[int, ...]:
+def _fit(
+    candidate: tuple[int, int, bool],
+    chat: str,
+    copies: Counter[Any],
+    deliveries: dict[tuple[int, str], dict[str, Any]],
+) -> tuple[int, ...]:
     """How badly a copy fits a notification that reads the same as others (lower is better):
     a first copy goes where none arrived yet; a resend marked as a possible duplicate goes where
     the delivery had an unknown outcome and no resend arrived yet."""
@@ -653,10 +754,14 @@ def tally(db_path: Path, received: list[dict[str, Any]], chats: tuple[str, ...])
     says it may be a duplicate and the delivery went through an unknown outcome."""
     note = messages.escape(f"\n{messages.DUPLICATE_NOTE}")
     with connect(db_path) as conn:
-        rows = _rows(conn, "SELECT id, key, kind, payload, status, created_at, digest_id"
-                           " FROM outbox ORDER BY id")
-        deliveries = {(d["outbox_id"], d["chat_id"]): d for d in _rows(
-            conn, "SELECT outbox_id, chat_id, status, uncertain FROM deliveries")}
+        rows = _rows(
+            conn,
+            "SELECT id, key, kind, payload, status, created_at, digest_id FROM outbox ORDER BY id",
+        )
+        deliveries = {
+            (d["outbox_id"], d["chat_id"]): d
+            for d in _rows(conn, "SELECT outbox_id, chat_id, status, uncertain FROM deliveries")
+        }
     result = Tally()
     # Two notifications may read the same (two broker outages alerted within one minute): a
     # text names every notification it could be, and each copy goes to the one with fewest.
@@ -667,8 +772,9 @@ def tally(db_path: Path, received: list[dict[str, Any]], chats: tuple[str, ...])
             result.problems.append(f"notification {row['key']} is in a digest that is not sent")
     parts: dict[int, int] = {}
     for row in sendable.values():
-        rendered = messages.message(row["kind"], json.loads(row["payload"]),
-                                    from_db(row["created_at"]))
+        rendered = messages.message(
+            row["kind"], json.loads(row["payload"]), from_db(row["created_at"])
+        )
         parts[row["id"]] = len(rendered)
         for index, part in enumerate(rendered):
             for again, text in ((False, part.html), (True, part.html + note)):
@@ -678,8 +784,10 @@ def tally(db_path: Path, received: list[dict[str, Any]], chats: tuple[str, ...])
         candidates = texts.get(message["raw"])
         if candidates is None:
             result.duplicates_unexplained += 1
-            result.problems.append(f"chat {message['chat_id']} got a message no notification "
-                                   f"explains: {message['raw'][:80]!r}")
+            result.problems.append(
+                f"chat {message['chat_id']} got a message no notification "
+                f"explains: {message['raw'][:80]!r}"
+            )
             continue
         chat = message["chat_id"]
         found = min(candidates, key=lambda c: _fit(c, chat, copies, deliveries))
@@ -693,8 +801,9 @@ def tally(db_path: Path, received: list[dict[str, Any]], chats: tuple[str, ...])
                 continue
             result.failed += delivery["status"] == "FAILED"
             if delivery["status"] not in ("SENT", "FAILED"):
-                result.problems.append(f"notification {row['key']} to chat {chat} is still "
-                                       f"{delivery['status']}")
+                result.problems.append(
+                    f"notification {row['key']} to chat {chat} is still {delivery['status']}"
+                )
             arrived = True
             for index in range(parts[row_id]):
                 plain, marked = (copies[(row_id, chat, index, m)] for m in (False, True))
@@ -709,13 +818,16 @@ def tally(db_path: Path, received: list[dict[str, Any]], chats: tuple[str, ...])
                     result.problems.append(
                         f"notification {row['key']} reached chat {chat} {n} times ({marked} "
                         f"marked as a possible duplicate, {delivery['uncertain']} unknown "
-                        "outcomes)")
+                        "outcomes)"
+                    )
             if arrived:
                 result.delivered += 1
             else:
                 result.lost += 1
-                result.problems.append(f"notification {row['key']} never reached chat {chat} "
-                                       f"(delivery {delivery['status']})")
+                result.problems.append(
+                    f"notification {row['key']} never reached chat {chat} "
+                    f"(delivery {delivery['status']})"
+                )
     return result
 
 
@@ -727,9 +839,14 @@ def webhook_tally(db_path: Path, received: list[dict[str, Any]]) -> Tally:
     unknown outcomes are unexplained."""
     with connect(db_path) as conn:
         ids = {str(r[0]) for r in conn.execute("SELECT id FROM feed")}
-        rows = {str(r["feed_id"]): r for r in _rows(
-            conn, "SELECT feed_id, status, uncertain FROM webhook_deliveries"
-                  " WHERE destination = ?", (WEBHOOK,))}
+        rows = {
+            str(r["feed_id"]): r
+            for r in _rows(
+                conn,
+                "SELECT feed_id, status, uncertain FROM webhook_deliveries WHERE destination = ?",
+                (WEBHOOK,),
+            )
+        }
     result = Tally()
     by_key: dict[str, list[dict[str, Any]]] = {}
     for got in received:
@@ -737,31 +854,38 @@ def webhook_tally(db_path: Path, received: list[dict[str, Any]]) -> Tally:
             by_key.setdefault(str(got["key"]), []).append(got)
         else:  # a receiver refuses it: as if it never came, and a fault of its own
             result.duplicates_unexplained += 1
-            result.problems.append(f"webhook: a request for key {got['key']} with a bad "
-                                   "signature")
+            result.problems.append(f"webhook: a request for key {got['key']} with a bad signature")
     for key, copies in by_key.items():
         bodies = {c["body"] for c in copies}
-        if key not in ids or len(bodies) > 1 or any(
-                str(json.loads(b).get("id")) != key for b in bodies):
+        if (
+            key not in ids
+            or len(bodies) > 1
+            or any(str(json.loads(b).get("id")) != key for b in bodies)
+        ):
             result.duplicates_unexplained += len(copies) - (key in ids)
-            result.problems.append(f"webhook: key {key} ({len(copies)} copies, {len(bodies)} "
-                                   "bodies) is not one signed copy of its feed event")
+            result.problems.append(
+                f"webhook: key {key} ({len(copies)} copies, {len(bodies)} "
+                "bodies) is not one signed copy of its feed event"
+            )
             continue
         extra = len(copies) - 1
         allowed = min(extra, int(rows[key]["uncertain"] or 0)) if key in rows else 0
         result.duplicates_explained += allowed
         if extra > allowed:
             result.duplicates_unexplained += extra - allowed
-            result.problems.append(f"webhook: event {key} arrived {len(copies)} times after "
-                                   f"{allowed} unknown outcomes")
+            result.problems.append(
+                f"webhook: event {key} arrived {len(copies)} times after {allowed} unknown outcomes"
+            )
     for key in sorted(ids, key=int):
         result.failed += rows.get(key, {}).get("status") == "FAILED"
         if key in by_key:
             result.delivered += 1
         else:
             result.lost += 1
-            result.problems.append(f"webhook: feed event {key} never arrived (delivery "
-                                   f"{rows.get(key, {}).get('status', 'not opened')})")
+            result.problems.append(
+                f"webhook: feed event {key} never arrived (delivery "
+                f"{rows.get(key, {}).get('status', 'not opened')})"
+            )
     return result
 
 
@@ -769,8 +893,11 @@ def _webhook_unrecorded(db_path: Path, received: list[dict[str, Any]]) -> set[in
     """Webhook deliveries left SENDING whose event the receiver already has."""
     keys = {str(g["key"]) for g in received}
     with connect(db_path) as conn:
-        return {r[0] for r in conn.execute("SELECT feed_id FROM webhook_deliveries WHERE"
-                                           " status = 'SENDING'") if str(r[0]) in keys}
+        return {
+            r[0]
+            for r in conn.execute("SELECT feed_id FROM webhook_deliveries WHERE status = 'SENDING'")
+            if str(r[0]) in keys
+        }
 
 
 def flush_later(db_path: Path, env: dict[str, str]) -> notify.Report:
@@ -779,11 +906,13 @@ def flush_later(db_path: Path, env: dict[str, str]) -> notify.Report:
     re-runs nothing should be left (`unsent`): this is the last chance, before counting."""
     settings = config.load(env)
     db = open_db(db_path)
-    bot = Bot(settings.telegram_token or "", settings.telegram_api_url,
-              read_timeout=settings.telegram_timeout)
+    bot = Bot(
+        settings.telegram_token or "",
+        settings.telegram_api_url,
+        read_timeout=settings.telegram_timeout,
+    )
     try:
-        return notify.deliver(db, settings, utcnow() + policy.LEASE + timedelta(minutes=1),
-                              bot=bot)
+        return notify.deliver(db, settings, utcnow() + policy.LEASE + timedelta(minutes=1), bot=bot)
     finally:
         bot.close()
         db.close()
@@ -818,10 +947,25 @@ class Figures:
     seconds: float = 0.0
 
     def add(self, other: Figures) -> None:
-        for name in ("runs", "kills", "faults", "telegram_faults", "events", "delivered",
-                     "duplicates_explained", "duplicates_unexplained", "lost", "failed", "logins",
-                     "unrecorded_sends", "webhook_delivered", "webhook_duplicates_explained",
-                     "webhook_duplicates_unexplained", "webhook_lost", "webhook_unrecorded"):
+        for name in (
+            "runs",
+            "kills",
+            "faults",
+            "telegram_faults",
+            "events",
+            "delivered",
+            "duplicates_explained",
+            "duplicates_unexplained",
+            "lost",
+            "failed",
+            "logins",
+            "unrecorded_sends",
+            "webhook_delivered",
+            "webhook_duplicates_explained",
+            "webhook_duplicates_unexplained",
+            "webhook_lost",
+            "webhook_unrecorded",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.exit_codes.update(other.exit_codes)
         self.stages.update(other.stages)
@@ -843,25 +987,44 @@ class Figures:
         self.problems += t.problems
 
 
-COLUMNS = (("scenario", "scenario"), ("runs", "runs"), ("kills", "kills"),
-           ("faults", "faults injected"), ("events", "events"),
-           ("delivered", "notifications delivered"), ("duplicates", "duplicates (expl/unexpl)"),
-           ("lost", "lost"), ("webhook", "webhook events delivered"),
-           ("webhook_duplicates", "webhook duplicates (expl/unexpl)"),
-           ("webhook_lost", "webhook lost"))
+COLUMNS = (
+    ("scenario", "scenario"),
+    ("runs", "runs"),
+    ("kills", "kills"),
+    ("faults", "faults injected"),
+    ("events", "events"),
+    ("delivered", "notifications delivered"),
+    ("duplicates", "duplicates (expl/unexpl)"),
+    ("lost", "lost"),
+    ("webhook", "webhook events delivered"),
+    ("webhook_duplicates", "webhook duplicates (expl/unexpl)"),
+    ("webhook_lost", "webhook lost"),
+)
 
 
 def table(rows: list[Figures]) -> str:
     """The figures as a Markdown table."""
+
     def cells(f: Figures) -> list[str]:
-        return [f.scenario, str(f.runs), str(f.kills), str(f.faults), str(f.events),
-                str(f.delivered), f"{f.duplicates_explained}/{f.duplicates_unexplained}",
-                str(f.lost), str(f.webhook_delivered),
-                f"{f.webhook_duplicates_explained}/{f.webhook_duplicates_unexplained}",
-                str(f.webhook_lost)]
+        return [
+            f.scenario,
+            str(f.runs),
+            str(f.kills),
+            str(f.faults),
+            str(f.events),
+            str(f.delivered),
+            f"{f.duplicates_explained}/{f.duplicates_unexplained}",
+            str(f.lost),
+            str(f.webhook_delivered),
+            f"{f.webhook_duplicates_explained}/{f.webhook_duplicates_unexplained}",
+            str(f.webhook_lost),
+        ]
+
     body = [[title for _, title in COLUMNS], *(cells(f) for f in rows)]
     widths = [max(len(r[i]) for r in body) for i in range(len(COLUMNS))]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + " |" for r in body]
+    lines = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + " |" for r in body
+    ]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)
 
@@ -876,9 +1039,17 @@ def prepare(db_path: Path, plans: list[Plan], start: dict[str, int]) -> None:
     try:
         for plan in plans:
             placed = (now - timedelta(days=plan.age_days)).astimezone(IST).isoformat()
-            registry.register(db, dict(order_id=plan.order_id, symbol=plan.symbol,
-                                       side=plan.side.lower(), qty=plan.qty, placed_at=placed),
-                              now)
+            registry.register(
+                db,
+                dict(
+                    order_id=plan.order_id,
+                    symbol=plan.symbol,
+                    side=plan.side.lower(),
+                    qty=plan.qty,
+                    placed_at=placed,
+                ),
+                now,
+            )
         with transaction(db):
             for symbol, qty in start.items():
                 tracking.begin_tracking(db, symbol, qty, now)
@@ -888,8 +1059,10 @@ def prepare(db_path: Path, plans: list[Plan], start: dict[str, int]) -> None:
 
 def write_config(folder: Path, timeout: float, webhook_url: str | None = None) -> Path:
     path = folder / "ordertrack.toml"
-    path.write_text(CONFIG.format(timeout=timeout)
-                    + (WEBHOOK_CONFIG.format(url=webhook_url) if webhook_url else ""))
+    path.write_text(
+        CONFIG.format(timeout=timeout)
+        + (WEBHOOK_CONFIG.format(url=webhook_url) if webhook_url else "")
+    )
     return path
 
 
@@ -913,8 +1086,9 @@ def _check_runs(done: list[Done], allowed: set[int], figures: Figures, what: str
     for run in done:
         figures.exit_codes[run.code] += 1
         if run.code not in allowed:
-            figures.problems.append(f"{what} {' '.join(run.args)} exited {run.code}: "
-                                    f"{run.err.strip()[:300]}")
+            figures.problems.append(
+                f"{what} {' '.join(run.args)} exited {run.code}: {run.err.strip()[:300]}"
+            )
         if "locked" in run.err.lower() or "Traceback" in run.err:
             figures.problems.append(f"{what} {' '.join(run.args)} said: {run.err.strip()[:300]}")
 
@@ -923,7 +1097,8 @@ def _count_events(db_path: Path) -> int:
     with connect(db_path) as conn:
         return conn.execute(
             "SELECT (SELECT count(*) FROM events WHERE kind NOT IN ('REGISTERED', 'RESOLVED'))"
-            " + (SELECT count(*) FROM adjustments)").fetchone()[0]
+            " + (SELECT count(*) FROM adjustments)"
+        ).fetchone()[0]
 
 
 def _summaries(db_path: Path) -> list[str]:
@@ -934,8 +1109,14 @@ def _summaries(db_path: Path) -> list[str]:
 # ---- scenario 1: overlapping runs ------------------------------------------------------------
 
 
-def overlap(workdir: Path, *, orders: int = 12, verifies: int = 8,
-            chats: tuple[str, ...] = ("1001", "1002"), delay: float = 0.05) -> Figures:
+def overlap(
+    workdir: Path,
+    *,
+    orders: int = 12,
+    verifies: int = 8,
+    chats: tuple[str, ...] = ("1001", "1002"),
+    delay: float = 0.05,
+) -> Figures:
     """`verifies` verify processes and one eod at once, against one database, while each
     order-book request moves the orders on; then one clean verify and an outbox flush.
 
@@ -969,15 +1150,17 @@ def overlap(workdir: Path, *, orders: int = 12, verifies: int = 8,
     _check_runs(together, {0, 5, 6}, figures, "overlapping")
     _check_runs(final, {0}, figures, "final")
     figures.problems += consistency(db_path) + no_leftovers(db_path) + unsent(db_path)
-    expected = {p.order_id: expect_order(p, [p.state(s) for s in served], bool(served))
-                for p in plans}
-    problems, lost = check_orders(db_path, plans, expected, expect_tracking(plans, expected,
-                                                                            start))
+    expected = {
+        p.order_id: expect_order(p, [p.state(s) for s in served], bool(served)) for p in plans
+    }
+    problems, lost = check_orders(db_path, plans, expected, expect_tracking(plans, expected, start))
     figures.problems += problems
     figures.lost += lost
     if len(served) != len(commands) + 1:
-        figures.problems.append(f"{len(served)} order-book requests for {len(commands) + 1} "
-                                "verifying runs: one each was expected")
+        figures.problems.append(
+            f"{len(served)} order-book requests for {len(commands) + 1} "
+            "verifying runs: one each was expected"
+        )
     days = {day_before, ist_date(utcnow())}
     if figures.logins != 1 and not (figures.logins == 2 and len(days) == 2):
         figures.problems.append(f"{figures.logins} Kotak logins for {figures.runs} runs")
@@ -1038,14 +1221,16 @@ def _stage(db_path: Path, done: Done, messages_before: int, messages_after: int)
     if not done.killed:
         return "exited before kill"
     with connect(db_path) as conn:
-        run = conn.execute("SELECT id FROM runs WHERE pid = ? ORDER BY id DESC LIMIT 1",
-                           (done.pid,)).fetchone()
+        run = conn.execute(
+            "SELECT id FROM runs WHERE pid = ? ORDER BY id DESC LIMIT 1", (done.pid,)
+        ).fetchone()
         if run is None:
             return "starting"
         work = conn.execute(
             "SELECT (SELECT count(*) FROM events WHERE run_id = ?1) + (SELECT count(*) FROM"
             " outbox WHERE run_id = ?1) + (SELECT count(*) FROM adjustments WHERE run_id = ?1)",
-            (run[0],)).fetchone()[0]
+            (run[0],),
+        ).fetchone()[0]
     if messages_after > messages_before:
         return "while sending"
     return "after commit" if work else "before commit"
@@ -1055,9 +1240,12 @@ def _unrecorded(db_path: Path, received: list[dict[str, Any]]) -> set[int]:
     """Deliveries left SENDING (by a killed run) whose message Telegram already has: the next
     run cannot know it arrived, and sends it once more, marked as a possible duplicate."""
     with connect(db_path) as conn:
-        claims = _rows(conn, "SELECT d.id, o.kind, o.payload, o.created_at, d.chat_id,"
-                             " d.parts_sent FROM deliveries d JOIN outbox o ON o.id = d.outbox_id"
-                             " WHERE d.status = 'SENDING'")
+        claims = _rows(
+            conn,
+            "SELECT d.id, o.kind, o.payload, o.created_at, d.chat_id,"
+            " d.parts_sent FROM deliveries d JOIN outbox o ON o.id = d.outbox_id"
+            " WHERE d.status = 'SENDING'",
+        )
     raws = {(m["chat_id"], m["raw"]) for m in received}
     note = messages.escape(f"\n{messages.DUPLICATE_NOTE}")
     found = set()
@@ -1075,25 +1263,46 @@ def _trial(trial: _Trial) -> Figures:
     rng = random.Random(f"{s.seed}:{command}:{trial.index}")
     trial.workdir.mkdir(parents=True, exist_ok=True)
     db_path = trial.workdir / "ordertrack.db"
-    plans, start = crash_plans(with_stale=command == "eod") if command != "reconcile" else (
-        [], RECONCILE_START)
+    plans, start = (
+        crash_plans(with_stale=command == "eod")
+        if command != "reconcile"
+        else ([], RECONCILE_START)
+    )
     open_webhook(db_path)
     prepare(db_path, plans, start)
     seen: dict[str, list[tuple[str, int]]] = {p.order_id: [] for p in plans}
     receiver = Receiver(WEBHOOK_SECRET, delay=s.telegram_delay).start()
     with fakes(s.kotak_delay, s.telegram_delay, s.telegram_timeout + 0.5) as (kotak, telegram):
-        env = environment(db_path, write_config(trial.workdir, s.telegram_timeout, receiver.url),
-                          kotak, telegram, s.chats)
+        env = environment(
+            db_path,
+            write_config(trial.workdir, s.telegram_timeout, receiver.url),
+            kotak,
+            telegram,
+            s.chats,
+        )
         runner = Runner(env)
         try:
             for phase in range(s.phases):
-                _crash_phase(trial, phase, rng, runner, kotak, telegram, db_path, plans, start,
-                             seen, receiver)
+                _crash_phase(
+                    trial,
+                    phase,
+                    rng,
+                    runner,
+                    kotak,
+                    telegram,
+                    db_path,
+                    plans,
+                    start,
+                    seen,
+                    receiver,
+                )
             report = flush_later(db_path, env)
             if report.sent or report.failed or report.waiting:
-                f.problems.append(f"{command} trial {trial.index}: a flush 16 minutes later "
-                                  f"still found {report.sent} to send, {report.failed} failed,"
-                                  f" {report.waiting} waiting")
+                f.problems.append(
+                    f"{command} trial {trial.index}: a flush 16 minutes later "
+                    f"still found {report.sent} to send, {report.failed} failed,"
+                    f" {report.waiting} waiting"
+                )
         finally:
             runner.close()
             receiver.stop()
@@ -1110,24 +1319,36 @@ def _trial(trial: _Trial) -> Figures:
     return f
 
 
-def _requests(command: str, phase: int, plans: list[Plan], seen: dict[str, list],
-              chats: int) -> int:
+def _requests(
+    command: str, phase: int, plans: list[Plan], seen: dict[str, list], chats: int
+) -> int:
     """About how many HTTP requests the phase's first run makes: login (first phase), the
     broker reads, one message per new notification and chat."""
     if command == "reconcile":
         new = len(expect_reconcile(phase + 1)[0]) - len(expect_reconcile(phase)[0])
         return (2 if phase == 0 else 0) + 3 + new * chats
-    new = sum(len(expect_order(p, [*seen[p.order_id], p.state(phase)], True).events)
-              - len(expect_order(p, seen[p.order_id], phase > 0).events) for p in plans)
+    new = sum(
+        len(expect_order(p, [*seen[p.order_id], p.state(phase)], True).events)
+        - len(expect_order(p, seen[p.order_id], phase > 0).events)
+        for p in plans
+    )
     first_eod = command == "eod" and phase == 0  # a history lookup, and the daily summary
-    return ((2 if phase == 0 else 0) + 1 + first_eod
-            + (new + first_eod) * chats)
+    return (2 if phase == 0 else 0) + 1 + first_eod + (new + first_eod) * chats
 
 
-def _crash_phase(trial: _Trial, phase: int, rng: random.Random, runner: Runner,
-                 kotak: ScenarioKotak, telegram: ScenarioTelegram, db_path: Path,
-                 plans: list[Plan], start: dict[str, int],
-                 seen: dict[str, list[tuple[str, int]]], receiver: Receiver) -> None:
+def _crash_phase(
+    trial: _Trial,
+    phase: int,
+    rng: random.Random,
+    runner: Runner,
+    kotak: ScenarioKotak,
+    telegram: ScenarioTelegram,
+    db_path: Path,
+    plans: list[Plan],
+    start: dict[str, int],
+    seen: dict[str, list[tuple[str, int]]],
+    receiver: Receiver,
+) -> None:
     s, command, f = trial.settings, trial.command, trial.figures
     where = f"{command} trial {trial.index} phase {phase}"
     _broker_state(kotak, command, plans, phase)
@@ -1161,28 +1382,31 @@ def _crash_phase(trial: _Trial, phase: int, rng: random.Random, runner: Runner,
     if telegram.faults_served > telegram_faults:
         allowed.add(6)
     _check_runs([killed], allowed, f, f"{where}: killed run")
-    f.problems += [f"{where}, after the kill: {p}"
-                   for p in consistency(db_path) + broken_backups(db_path)]
+    f.problems += [
+        f"{where}, after the kill: {p}" for p in consistency(db_path) + broken_backups(db_path)
+    ]
     day = ist_date(utcnow())
-    f.webhook_unrecorded += len(_webhook_unrecorded(db_path, list(receiver.got))
-                                - unrecorded_posts)
+    f.webhook_unrecorded += len(_webhook_unrecorded(db_path, list(receiver.got)) - unrecorded_posts)
     again = runner.run(command)
     _check_runs([again], {0}, f, f"{where}: clean re-run")
-    f.problems += [f"{where}, after the re-run: {p}"
-                   for p in consistency(db_path) + no_leftovers(db_path) + unsent(db_path)]
+    f.problems += [
+        f"{where}, after the re-run: {p}"
+        for p in consistency(db_path) + no_leftovers(db_path) + unsent(db_path)
+    ]
     if command == "reconcile":
         f.problems += [f"{where}: {p}" for p in check_reconcile(db_path, phase + 1)]
         return
     for plan in plans:
         seen[plan.order_id].append(plan.state(phase))
     expected = {p.order_id: expect_order(p, seen[p.order_id], True) for p in plans}
-    problems, lost = check_orders(db_path, plans, expected, expect_tracking(plans, expected,
-                                                                            start))
+    problems, lost = check_orders(db_path, plans, expected, expect_tracking(plans, expected, start))
     f.problems += [f"{where}: {p}" for p in problems]
     f.lost += lost
     if command == "eod":
-        f.problems += [f"{where}: {p}" for p in _eod_checks(db_path, kotak.faults_served > 0,
-                                                              {day, ist_date(utcnow())})]
+        f.problems += [
+            f"{where}: {p}"
+            for p in _eod_checks(db_path, kotak.faults_served > 0, {day, ist_date(utcnow())})
+        ]
 
 
 def complete_backup(path: Path) -> bool:
@@ -1190,8 +1414,10 @@ def complete_backup(path: Path) -> bool:
     try:
         with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-            return (conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-                    and {"orders", "events", "outbox"} <= tables)
+            return (
+                conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+                and {"orders", "events", "outbox"} <= tables
+            )
     except sqlite3.DatabaseError:  # not a database, or a copy interrupted (hot journal)
         return False
 
@@ -1199,8 +1425,11 @@ def complete_backup(path: Path) -> bool:
 def broken_backups(db_path: Path) -> list[str]:
     """Files named like a backup that are not complete copies (what a kill must not leave)."""
     folder = db_path.parent / "backups"
-    return [f"backup {b.name} is not a complete copy"
-            for b in sorted(folder.glob(f"{db_path.stem}-*.db")) if not complete_backup(b)]
+    return [
+        f"backup {b.name} is not a complete copy"
+        for b in sorted(folder.glob(f"{db_path.stem}-*.db"))
+        if not complete_backup(b)
+    ]
 
 
 def _eod_checks(db_path: Path, broker_faults: bool, days: set[date]) -> list[str]:
@@ -1210,10 +1439,14 @@ def _eod_checks(db_path: Path, broker_faults: bool, days: set[date]) -> list[str
     summaries = set(_summaries(db_path))
     calendar = Calendar(frozenset())
     # an eod closes the day it runs on from 18:00 IST, the previous trading day before that
-    closed = {c for d in days for c in (d, calendar.previous_trading_day(d))
-              if calendar.is_trading_day(c)}
-    allowed = {f"summary:{d}:{kind}" for d in closed
-               for kind in ("final", *(("incomplete",) if broker_faults else ()))}
+    closed = {
+        c for d in days for c in (d, calendar.previous_trading_day(d)) if calendar.is_trading_day(c)
+    }
+    allowed = {
+        f"summary:{d}:{kind}"
+        for d in closed
+        for kind in ("final", *(("incomplete",) if broker_faults else ()))
+    }
     finals = [k for k in summaries if k.endswith(":final")]
     if not summaries <= allowed or not finals:
         problems.append(f"daily summaries {sorted(summaries)}, expected one final one")
@@ -1223,14 +1456,18 @@ def _eod_checks(db_path: Path, broker_faults: bool, days: set[date]) -> list[str
     return problems + broken_backups(db_path)
 
 
-def crash(workdir: Path, commands: tuple[str, ...] = COMMANDS,
-          settings: CrashSettings = CrashSettings()) -> list[Figures]:
+def crash(
+    workdir: Path, commands: tuple[str, ...] = COMMANDS, settings: CrashSettings = CrashSettings()
+) -> list[Figures]:
     """`settings.trials` trials of each command, run `settings.workers` at a time. In each
     trial every phase shows the broker in a new state, kills a run at some moment and runs the
     command again; the database is checked after every kill and every re-run, and at the end
     (after a late flush) every message Telegram received is matched to its notification."""
-    trials = [_Trial(command, i, workdir / f"{command}-{i}", settings)
-              for i in range(settings.trials) for command in commands]
+    trials = [
+        _Trial(command, i, workdir / f"{command}-{i}", settings)
+        for i in range(settings.trials)
+        for command in commands
+    ]
     figures = {command: Figures(f"crash {command}") for command in commands}
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=max(1, settings.workers)) as pool:

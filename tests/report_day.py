@@ -11,8 +11,9 @@ from ordertrack.timeutil import IST
 from tests.helpers import SESSION_EXPIRED, kotak_row
 
 DAY = "2026-12-01"  # a Tuesday
-HOSTILE = ('<script>alert("x")</script><img src="https://evil.example/x.png"> '
-           "&amp; R&D <b>margin</b>")
+HOSTILE = (
+    '<script>alert("x")</script><img src="https://evil.example/x.png"> &amp; R&D <b>margin</b>'
+)
 
 
 def ist(*args: int) -> datetime:
@@ -20,8 +21,7 @@ def ist(*args: int) -> datetime:
 
 
 def add(cli: Any, order_id: str, symbol: str, qty: int) -> None:
-    result = cli("pending", "add", order_id, "--symbol", symbol, "--side", "buy", "--qty",
-                 str(qty))
+    result = cli("pending", "add", order_id, "--symbol", symbol, "--side", "buy", "--qty", str(qty))
     assert result.code == 0, result.err
 
 
@@ -38,7 +38,8 @@ def build(cli: Any, broker: Any) -> dict[str, Any]:
             kotak_row("1", "complete", symbol="INFY", qty=10, filled=10, avg="1500.00"),
             kotak_row("2", "rejected", symbol="TCS", qty=5, reason=HOSTILE),
             kotak_row("3", "rejected", symbol="ITC", qty=3, reason=HOSTILE),
-            kotak_row("4", "open", symbol="WIPRO", qty=20, filled=5, avg="400.00"))
+            kotak_row("4", "open", symbol="WIPRO", qty=20, filled=5, avg="400.00"),
+        )
         clock.move_to(ist(2026, 12, 1, 9, 30))
         assert cli("verify").code == 0
         clock.move_to(ist(2026, 12, 1, 10, 0))

@@ -9,31 +9,55 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "ordertrack"
 KOTAK = PACKAGE / "broker" / "kotak"
 # Kotak Neo's own field names: a second broker must not have to touch code that reads them.
-KOTAK_FIELDS = re.compile(r"\b(ordSt|nOrdNo|trdSym|displaySymbol|flBuyQty|flSellQty|fldQty|avgPrc"
-                          r"|updRecvTm|hsUpTm|exCfmTm|flDtTm|ordDtTm|rejRsn)\b")
+KOTAK_FIELDS = re.compile(
+    r"\b(ordSt|nOrdNo|trdSym|displaySymbol|flBuyQty|flSellQty|fldQty|avgPrc"
+    r"|updRecvTm|hsUpTm|exCfmTm|flDtTm|ordDtTm|rejRsn)\b"
+)
 KITE = PACKAGE / "broker" / "kite"
 # Kite Connect's own field and error names (broker-apis.md §11): they stay in broker/kite.
-KITE_FIELDS = re.compile(r"\b(transaction_type|filled_quantity|pending_quantity"
-                         r"|cancelled_quantity|t1_quantity|status_message|order_timestamp"
-                         r"|exchange_timestamp|exchange_update_timestamp|average_price"
-                         r"|error_type|TokenException|X-Kite-Version)\b")
+KITE_FIELDS = re.compile(
+    r"\b(transaction_type|filled_quantity|pending_quantity"
+    r"|cancelled_quantity|t1_quantity|status_message|order_timestamp"
+    r"|exchange_timestamp|exchange_update_timestamp|average_price"
+    r"|error_type|TokenException|X-Kite-Version)\b"
+)
 ANGEL = PACKAGE / "broker" / "angel"
 # Angel One SmartAPI's own field names and error codes (tests/fixtures/angel/SOURCE.md).
-ANGEL_FIELDS = re.compile(r"\b(orderstatus|filledshares|unfilledshares|averageprice"
-                          r"|transactiontype|uniqueorderid|exchorderupdatetime|updatetime"
-                          r"|t1quantity|realisedquantity|jwtToken|refreshToken|errorcode"
-                          r"|X-PrivateKey|AG8001|AB1050|getOrderBook|loginByPassword)\b")
+ANGEL_FIELDS = re.compile(
+    r"\b(orderstatus|filledshares|unfilledshares|averageprice"
+    r"|transactiontype|uniqueorderid|exchorderupdatetime|updatetime"
+    r"|t1quantity|realisedquantity|jwtToken|refreshToken|errorcode"
+    r"|X-PrivateKey|AG8001|AB1050|getOrderBook|loginByPassword)\b"
+)
 FYERS = PACKAGE / "broker" / "fyers"
 # Fyers API v3's own field names (tests/fixtures/fyers/SOURCE.md).
-FYERS_FIELDS = re.compile(r"\b(orderBook|tradeBook|netPositions|filledQty|tradedPrice"
-                          r"|orderDateTime|holdingType|offlineOrder|orderTag|limitPrice"
-                          r"|appIdHash|validate-authcode|dayBuyQty|daySellQty)\b")
+FYERS_FIELDS = re.compile(
+    r"\b(orderBook|tradeBook|netPositions|filledQty|tradedPrice"
+    r"|orderDateTime|holdingType|offlineOrder|orderTag|limitPrice"
+    r"|appIdHash|validate-authcode|dayBuyQty|daySellQty)\b"
+)
 # A field name two brokers share stays in those two brokers' packages.
 SHARED_FIELDS = {"tradingsymbol": (KITE, ANGEL)}
-FORBIDDEN_IN_CORE = {"ordertrack.store", "ordertrack.broker", "ordertrack.notify", "ordertrack.cli",
-                     "ordertrack.jobs", "ordertrack.config", "ordertrack.net", "ordertrack.api",
-                     "requests", "sqlite_utils", "sqlite3", "tenacity", "urllib", "http", "socket",
-                     "subprocess", "rich", "typer"}
+FORBIDDEN_IN_CORE = {
+    "ordertrack.store",
+    "ordertrack.broker",
+    "ordertrack.notify",
+    "ordertrack.cli",
+    "ordertrack.jobs",
+    "ordertrack.config",
+    "ordertrack.net",
+    "ordertrack.api",
+    "requests",
+    "sqlite_utils",
+    "sqlite3",
+    "tenacity",
+    "urllib",
+    "http",
+    "socket",
+    "subprocess",
+    "rich",
+    "typer",
+}
 
 
 def modules(folder: Path) -> list[Path]:
@@ -52,30 +76,40 @@ def imported(path: Path) -> set[str]:
 
 
 def test_kotak_field_names_appear_only_in_broker_kotak():
-    leaks = [f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}"
-             for path in modules(PACKAGE) if KOTAK not in path.parents
-             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-             if KOTAK_FIELDS.search(line)]
+    leaks = [
+        f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}"
+        for path in modules(PACKAGE)
+        if KOTAK not in path.parents
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if KOTAK_FIELDS.search(line)
+    ]
     assert leaks == []
 
 
 def test_kite_field_names_appear_only_in_broker_kite():
-    leaks = [f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}"
-             for path in modules(PACKAGE) if KITE not in path.parents
-             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-             if KITE_FIELDS.search(line)]
+    leaks = [
+        f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}"
+        for path in modules(PACKAGE)
+        if KITE not in path.parents
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if KITE_FIELDS.search(line)
+    ]
     assert leaks == []
 
 
 def leaks_outside(fields: re.Pattern[str], *homes: Path) -> list[str]:
-    return [f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}"
-            for path in modules(PACKAGE) if not any(home in path.parents for home in homes)
-            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-            if fields.search(line)]
+    return [
+        f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}"
+        for path in modules(PACKAGE)
+        if not any(home in path.parents for home in homes)
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if fields.search(line)
+    ]
 
 
-@pytest.mark.parametrize("fields,home", [(ANGEL_FIELDS, ANGEL), (FYERS_FIELDS, FYERS)],
-                         ids=["angel", "fyers"])
+@pytest.mark.parametrize(
+    "fields,home", [(ANGEL_FIELDS, ANGEL), (FYERS_FIELDS, FYERS)], ids=["angel", "fyers"]
+)
 def test_new_brokers_field_names_stay_in_their_package(fields, home):
     assert leaks_outside(fields, home) == []
     assert any(fields.search(p.read_text(encoding="utf-8")) for p in modules(home))
@@ -98,8 +132,11 @@ def test_the_kite_field_check_would_catch_a_leak():
 
 @pytest.mark.parametrize("path", modules(PACKAGE / "core"), ids=lambda p: p.name)
 def test_core_imports_nothing_that_does_io(path):
-    bad = {name for name in imported(path)
-           if any(name == f or name.startswith(f"{f}.") for f in FORBIDDEN_IN_CORE)}
+    bad = {
+        name
+        for name in imported(path)
+        if any(name == f or name.startswith(f"{f}.") for f in FORBIDDEN_IN_CORE)
+    }
     assert bad == set()
 
 
@@ -128,13 +165,15 @@ def ordertrack_modules(path: Path) -> set[str]:
         if as_file.with_suffix(".py").is_file() or (as_file / "__init__.py").is_file():
             found.add(name)
     # `from ordertrack.x import name` also adds ordertrack.x; drop a package whose module is in
-    return {m for m in found if not any(o.startswith(f"{m}.") for o in found)
-            or m == "ordertrack"}
+    return {m for m in found if not any(o.startswith(f"{m}.") for o in found) or m == "ordertrack"}
 
 
 def test_cli_app_reaches_no_store_broker_or_notifier():
-    bad = {n for n in imported(CLI_APP)
-           if n.startswith(("ordertrack.store", "ordertrack.broker", "ordertrack.notify"))}
+    bad = {
+        n
+        for n in imported(CLI_APP)
+        if n.startswith(("ordertrack.store", "ordertrack.broker", "ordertrack.notify"))
+    }
     assert bad == set()
 
 
@@ -144,9 +183,12 @@ def test_cli_app_imports_few_modules_outside_cli():
 
 
 def test_only_jobs_entries_start_a_broker_run():
-    callers = sorted(str(path.relative_to(PACKAGE)) for path in modules(PACKAGE)
-                     if re.search(r"\bbroker_run\(", path.read_text(encoding="utf-8"))
-                     and path.name != "runner.py")
+    callers = sorted(
+        str(path.relative_to(PACKAGE))
+        for path in modules(PACKAGE)
+        if re.search(r"\bbroker_run\(", path.read_text(encoding="utf-8"))
+        and path.name != "runner.py"
+    )
     assert callers == ["jobs/commands.py"]
 
 
@@ -165,16 +207,22 @@ def test_project_modules_are_imported_under_their_own_names():
     for path in modules(PACKAGE):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ordertrack"):
-                renamed += [f"{path.relative_to(PACKAGE)}: {a.name} as {a.asname}"
-                            for a in node.names if a.asname in ("store", "registry", "runlog")]
+                renamed += [
+                    f"{path.relative_to(PACKAGE)}: {a.name} as {a.asname}"
+                    for a in node.names
+                    if a.asname in ("store", "registry", "runlog")
+                ]
     assert renamed == []
 
 
 def test_errors_end_in_one_suffix_and_the_documented_old_names_still_work():
     from ordertrack import errors
 
-    classes = [name for name, value in vars(errors).items() if isinstance(value, type)
-               and issubclass(value, Exception) and value.__name__ == name]
+    classes = [
+        name
+        for name, value in vars(errors).items()
+        if isinstance(value, type) and issubclass(value, Exception) and value.__name__ == name
+    ]
     assert [n for n in classes if n.endswith("Problem")] == []
     assert errors.UsageProblem is errors.UsageError
     assert errors.DatabaseProblem is errors.DatabaseError
@@ -197,10 +245,14 @@ def test_no_import_cycle_between_modules():
     """Imports inside functions count too: a lazy import still ties two modules together
     (a merge once made jobs/pnl -> jobs/report -> jobs/pnl_report -> jobs/pnl)."""
     names = {_module_name(p): p for p in modules(PACKAGE)}
-    graph = {name: {n for n in imported(path) if n in names and n != name}
-             for name, path in names.items()}
-    graph = {name: {n for n in edges if not name.startswith(f"{n}.")}  # a package's own face
-             for name, edges in graph.items()}
+    graph = {
+        name: {n for n in imported(path) if n in names and n != name}
+        for name, path in names.items()
+    }
+    graph = {
+        name: {n for n in edges if not name.startswith(f"{n}.")}  # a package's own face
+        for name, edges in graph.items()
+    }
     state: dict[str, int] = {}
     cycles: list[list[str]] = []
 
@@ -208,7 +260,7 @@ def test_no_import_cycle_between_modules():
         state[name] = 1
         for nxt in sorted(graph[name]):
             if state.get(nxt) == 1:
-                cycles.append(trail[trail.index(nxt):] + [nxt] if nxt in trail else [name, nxt])
+                cycles.append(trail[trail.index(nxt) :] + [nxt] if nxt in trail else [name, nxt])
             elif nxt not in state:
                 visit(nxt, [*trail, nxt])
         state[name] = 2

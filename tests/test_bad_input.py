@@ -47,15 +47,26 @@ def _commands(group: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...
 
 COMMANDS = list(_commands(typer.main.get_command(app)))
 README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
-DOCUMENTED = {int(code) for code in re.findall(r"^\| (\d+) \|", README.split("## Exit codes")[1]
-                                                .split("\n## ")[0], re.M)}
+DOCUMENTED = {
+    int(code)
+    for code in re.findall(
+        r"^\| (\d+) \|", README.split("## Exit codes")[1].split("\n## ")[0], re.M
+    )
+}
 MAX_LINE = 500  # characters: one line a person reads in a cron log
 NOW = ist("2026-11-25 11:00")  # Wednesday, a trading day, in session
 MB = 1024 * 1024
 HOSTILE = "'; DROP TABLE orders; -- $(rm -rf ~) `reboot` ☠ \u202eevil"
 SQL = "x'); DELETE FROM orders; --"
-KEPT = ("orders", "events", "tracking", "tracking_changes", "outbox", "adjustments",
-        "manual_orders")  # what the trader's history is made of
+KEPT = (
+    "orders",
+    "events",
+    "tracking",
+    "tracking_changes",
+    "outbox",
+    "adjustments",
+    "manual_orders",
+)  # what the trader's history is made of
 
 
 # ---- the stored state every case starts from and must keep -----------------------------------
@@ -87,11 +98,35 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         m.setenv("ORDERTRACK_DB", str(folder / "ordertrack.db"))
         m.setenv("ORDERTRACK_BROKER", "file")
         m.setenv("ORDERTRACK_BROKER_DIR", str(broker.folder))
-        for args in (("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "10",
-                      "--price", "1850"),
-                     ("pending", "add", "--symbol", "TCS", "--side", "sell", "--qty", "5",
-                      "--tag", "eng-42"),
-                     ("track", "add", "INFY", "--qty", "10"), ("verify",)):
+        for args in (
+            (
+                "pending",
+                "add",
+                "1",
+                "--symbol",
+                "INFY",
+                "--side",
+                "buy",
+                "--qty",
+                "10",
+                "--price",
+                "1850",
+            ),
+            (
+                "pending",
+                "add",
+                "--symbol",
+                "TCS",
+                "--side",
+                "sell",
+                "--qty",
+                "5",
+                "--tag",
+                "eng-42",
+            ),
+            ("track", "add", "INFY", "--qty", "10"),
+            ("verify",),
+        ):
             assert run(list(args)) == 0, args
     assert not (folder / "ordertrack.db-wal").exists()  # closed and checkpointed
     return folder / "ordertrack.db"
@@ -111,8 +146,10 @@ def tables(db_path: Path) -> dict[str, list[tuple]]:
     file was made read-only."""
     with closing(sqlite3.connect(db_path)) as conn:
         names = [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        return {name: conn.execute(f"SELECT rowid, * FROM {name} ORDER BY rowid").fetchall()
-                for name in names}
+        return {
+            name: conn.execute(f"SELECT rowid, * FROM {name} ORDER BY rowid").fetchall()
+            for name in names
+        }
 
 
 def one_clear_line(result: Any, code: int, says: str) -> None:
@@ -129,8 +166,9 @@ def one_clear_line(result: Any, code: int, says: str) -> None:
     assert len(err) <= MAX_LINE, f"{len(err)} characters: {err[:200]}…"
 
 
-def nothing_lost(before: dict[str, list[tuple]], after: dict[str, list[tuple]],
-                 failed: bool) -> None:
+def nothing_lost(
+    before: dict[str, list[tuple]], after: dict[str, list[tuple]], failed: bool
+) -> None:
     """No row of the trader's history disappears; a failed command changes none of them (it
     may only add: eod queues its 'incomplete' summary, every run logs itself)."""
     for table in KEPT:
@@ -169,8 +207,9 @@ class Case:
 
 
 def case(*args: str, code: int, says: str = "", marks: Any = ()) -> Any:
-    return pytest.param(Case(args, code, says), marks=marks,
-                        id=" ".join(args)[:70].replace("\n", "\\n"))
+    return pytest.param(
+        Case(args, code, says), marks=marks, id=" ".join(args)[:70].replace("\n", "\\n")
+    )
 
 
 ADD = ("pending", "add")
@@ -180,30 +219,110 @@ USAGE, CONFIG, BROKER, DATABASE = 2, 3, 4, 7
 CASES = [
     # pending add — missing
     case(*ADD, code=USAGE, says="symbol is required"),
-    case(*ADD, "9", "--symbol", "INFY", "--qty", "1", code=USAGE,
-         says="--side is required"),
-    case(*ADD, "9", "--symbol", "INFY", "--side", "buy", code=USAGE,
-         says="--qty is required"),
+    case(*ADD, "9", "--symbol", "INFY", "--qty", "1", code=USAGE, says="--side is required"),
+    case(*ADD, "9", "--symbol", "INFY", "--side", "buy", code=USAGE, says="--qty is required"),
     case(*ADD, "9", "--symbol", code=USAGE, says="Option '--symbol' requires an argument"),
     # pending add — malformed
-    case(*ADD, "9", "--symbol", "INFY", "--side", "hold", "--qty", "1", code=USAGE,
-         says="side must be buy or sell, not 'hold'"),
-    case(*ADD, "9", "--symbol", "INFY", "--side", "buy", "--qty", "ten", code=USAGE,
-         says="Invalid value for '--qty'"),
-    case(*ADD, "9", "--symbol", "INFY", *ORDER[:-1], "0", code=USAGE,
-         says="qty must be between 1 and 1000000000, not 0"),
-    case(*ADD, "9", "--symbol", "INFY", *ORDER, "--price", "-5", code=USAGE,
-         says="price must be above 0"),
-    case(*ADD, "9", "--symbol", "INFY", *ORDER, "--price", "nan", code=USAGE,
-         says="price must be above 0"),
-    case(*ADD, "9", "--symbol", "INFY", *ORDER, "--placed-at", "yesterday", code=USAGE,
-         says="not an ISO 8601 time: 'yesterday'"),
-    case(*ADD, "9", "--symbol", "INFY", *ORDER, "--placed-at", "2026-13-45", code=USAGE,
-         says="not an ISO 8601 time"),
-    case(*ADD, "9", "--symbol", "INFY", *ORDER, "--placed-at", "2027-01-01T10:00", code=USAGE,
-         says="is in the future"),
-    case(*ADD, "9", "--symbol", "INFY", *ORDER, "--from", "x.jsonl", code=USAGE,
-         says="--from cannot be combined"),
+    case(
+        *ADD,
+        "9",
+        "--symbol",
+        "INFY",
+        "--side",
+        "hold",
+        "--qty",
+        "1",
+        code=USAGE,
+        says="side must be buy or sell, not 'hold'",
+    ),
+    case(
+        *ADD,
+        "9",
+        "--symbol",
+        "INFY",
+        "--side",
+        "buy",
+        "--qty",
+        "ten",
+        code=USAGE,
+        says="Invalid value for '--qty'",
+    ),
+    case(
+        *ADD,
+        "9",
+        "--symbol",
+        "INFY",
+        *ORDER[:-1],
+        "0",
+        code=USAGE,
+        says="qty must be between 1 and 1000000000, not 0",
+    ),
+    case(
+        *ADD,
+        "9",
+        "--symbol",
+        "INFY",
+        *ORDER,
+        "--price",
+        "-5",
+        code=USAGE,
+        says="price must be above 0",
+    ),
+    case(
+        *ADD,
+        "9",
+        "--symbol",
+        "INFY",
+        *ORDER,
+        "--price",
+        "nan",
+        code=USAGE,
+        says="price must be above 0",
+    ),
+    case(
+        *ADD,
+        "9",
+        "--symbol",
+        "INFY",
+        *ORDER,
+        "--placed-at",
+        "yesterday",
+        code=USAGE,
+        says="not an ISO 8601 time: 'yesterday'",
+    ),
+    case(
+        *ADD,
+        "9",
+        "--symbol",
+        "INFY",
+        *ORDER,
+        "--placed-at",
+        "2026-13-45",
+        code=USAGE,
+        says="not an ISO 8601 time",
+    ),
+    case(
+        *ADD,
+        "9",
+        "--symbol",
+        "INFY",
+        *ORDER,
+        "--placed-at",
+        "2027-01-01T10:00",
+        code=USAGE,
+        says="is in the future",
+    ),
+    case(
+        *ADD,
+        "9",
+        "--symbol",
+        "INFY",
+        *ORDER,
+        "--from",
+        "x.jsonl",
+        code=USAGE,
+        says="--from cannot be combined",
+    ),
     # pending add — hostile
     case(*ADD, HOSTILE, "--symbol", "INFY", *ORDER, code=USAGE, says="invalid order id"),
     case(*ADD, "1' OR '1'='1", "--symbol", "INFY", *ORDER, code=USAGE, says="invalid order id"),
@@ -219,41 +338,159 @@ CASES = [
     case(*ADD, "9", "--symbol", "INFY\x1b[2J", *ORDER, code=USAGE, says="invalid symbol"),
     case(*ADD, "9", "--symbol", "A" * 51, *ORDER, code=USAGE, says="(at most 50)"),
     case(*ADD, "9", "--symbol", "A" * 10_000, *ORDER, code=USAGE, says="invalid symbol"),
-    case(*ADD, "9", "--symbol", "INFY", "--side", "buy", "--qty", "9" * 30, code=USAGE,
-         says="qty must be between 1 and 1000000000"),
-    case(*ADD, "9", "--symbol", "INFY", "--side", "buy", "--qty", "-1", code=USAGE,
-         says="qty must be between 1 and 1000000000"),
-    case(*ADD, "9", "--symbol", "INFY", *ORDER, "--price", "1e400", code=USAGE,
-         says="price must be above 0 and below 1000000000, not inf"),
-    case(*ADD, "9", "--symbol", "INFY", *ORDER, "--price", "9" * 400, code=USAGE,
-         says="price must be above 0"),
-    case(*ADD, "9", "--symbol", "INFY", *ORDER, "--tag", "line\nbreak", code=USAGE,
-         says="tag must be printable"),
-    case(*ADD, "9", "--symbol", "INFY", *ORDER, "--tag", "t" * 65, code=USAGE,
-         says="at most 64 characters"),
-    case(*ADD, "9", "--symbol", "INFY", *ORDER, "--placed-at", "0001-01-01T00:00:00",
-         code=USAGE, says="0001-01-01"),
-    case(*ADD, "9", "--symbol", "INFY", *ORDER, "--placed-at", "9999-12-31T23:59:59-12:00",
-         code=USAGE, says="9999-12-31"),
+    case(
+        *ADD,
+        "9",
+        "--symbol",
+        "INFY",
+        "--side",
+        "buy",
+        "--qty",
+        "9" * 30,
+        code=USAGE,
+        says="qty must be between 1 and 1000000000",
+    ),
+    case(
+        *ADD,
+        "9",
+        "--symbol",
+        "INFY",
+        "--side",
+        "buy",
+        "--qty",
+        "-1",
+        code=USAGE,
+        says="qty must be between 1 and 1000000000",
+    ),
+    case(
+        *ADD,
+        "9",
+        "--symbol",
+        "INFY",
+        *ORDER,
+        "--price",
+        "1e400",
+        code=USAGE,
+        says="price must be above 0 and below 1000000000, not inf",
+    ),
+    case(
+        *ADD,
+        "9",
+        "--symbol",
+        "INFY",
+        *ORDER,
+        "--price",
+        "9" * 400,
+        code=USAGE,
+        says="price must be above 0",
+    ),
+    case(
+        *ADD,
+        "9",
+        "--symbol",
+        "INFY",
+        *ORDER,
+        "--tag",
+        "line\nbreak",
+        code=USAGE,
+        says="tag must be printable",
+    ),
+    case(
+        *ADD,
+        "9",
+        "--symbol",
+        "INFY",
+        *ORDER,
+        "--tag",
+        "t" * 65,
+        code=USAGE,
+        says="at most 64 characters",
+    ),
+    case(
+        *ADD,
+        "9",
+        "--symbol",
+        "INFY",
+        *ORDER,
+        "--placed-at",
+        "0001-01-01T00:00:00",
+        code=USAGE,
+        says="0001-01-01",
+    ),
+    case(
+        *ADD,
+        "9",
+        "--symbol",
+        "INFY",
+        *ORDER,
+        "--placed-at",
+        "9999-12-31T23:59:59-12:00",
+        code=USAGE,
+        says="9999-12-31",
+    ),
     case(*ADD, "--from", "/tmp/no\nsuch.jsonl", code=USAGE, says="does not exist"),
-    case(*ADD, "1", "--symbol", "INFY", "--side", "sell", "--qty", "10", code=USAGE,
-         says="already registered with other details: side 'BUY' ≠ 'SELL'"),
-    case(*ADD, "9", "--symbol", "INFY", *ORDER, "--completes", "#99", code=USAGE,
-         says="order #99 is not registered"),
-    case(*ADD, "9", "--symbol", "INFY", *ORDER, "--completes", HOSTILE, code=USAGE,
-         says="local order number such as #3"),
-    case(*ADD, "--symbol", "INFY", *ORDER, "--completes", "#1", code=USAGE,
-         says="--completes needs the broker order id"),
+    case(
+        *ADD,
+        "1",
+        "--symbol",
+        "INFY",
+        "--side",
+        "sell",
+        "--qty",
+        "10",
+        code=USAGE,
+        says="already registered with other details: side 'BUY' ≠ 'SELL'",
+    ),
+    case(
+        *ADD,
+        "9",
+        "--symbol",
+        "INFY",
+        *ORDER,
+        "--completes",
+        "#99",
+        code=USAGE,
+        says="order #99 is not registered",
+    ),
+    case(
+        *ADD,
+        "9",
+        "--symbol",
+        "INFY",
+        *ORDER,
+        "--completes",
+        HOSTILE,
+        code=USAGE,
+        says="local order number such as #3",
+    ),
+    case(
+        *ADD,
+        "--symbol",
+        "INFY",
+        *ORDER,
+        "--completes",
+        "#1",
+        code=USAGE,
+        says="--completes needs the broker order id",
+    ),
     # pending cancel
     case("pending", "cancel", code=USAGE, says="Missing argument 'order_id'"),
     case("pending", "cancel", "#abc", code=USAGE, says="is not registered"),
     case("pending", "cancel", HOSTILE, code=USAGE, says="is not registered"),
     case("pending", "cancel", "1\nordertrack: all good", code=USAGE, says="is not registered"),
     case("pending", "cancel", "9" * 10_000, code=USAGE, says="order 999"),
-    case("pending", "cancel", "1", "--reason", "line\nbreak", code=USAGE,
-         says="--reason must be printable"),
-    case("pending", "cancel", "1", "--reason", "r" * 201, code=USAGE,
-         says="at most 200 characters"),
+    case(
+        "pending",
+        "cancel",
+        "1",
+        "--reason",
+        "line\nbreak",
+        code=USAGE,
+        says="--reason must be printable",
+    ),
+    case(
+        "pending", "cancel", "1", "--reason", "r" * 201, code=USAGE, says="at most 200 characters"
+    ),
     # pending list
     case("pending", "list", "--status", code=USAGE, says="requires an argument"),
     case("pending", "list", "--status", "LOST", code=USAGE, says="--status must be one of"),
@@ -329,23 +566,43 @@ CASES = [
     # report / datasette-metadata
     case("report", "--day", "2026-02-30", code=USAGE, says="is not a date like 2026-11-30"),
     case("report", "--day", HOSTILE, code=USAGE, says="is not a date"),
-    case("report", "--from", "2026-11-25", "--to", "2026-11-01", code=USAGE,
-         says="--from 2026-11-25 is after --to 2026-11-01"),
+    case(
+        "report",
+        "--from",
+        "2026-11-25",
+        "--to",
+        "2026-11-01",
+        code=USAGE,
+        says="--from 2026-11-25 is after --to 2026-11-01",
+    ),
     case("report", "--week", "--day", "2026-11-25", code=USAGE, says="choose one of"),
     case("report", "--out", code=USAGE, says="requires an argument"),
     case("report", "--month", "--week", code=USAGE, says="choose one of"),
     # pnl
     case("pnl", "--day", "2026-02-30", code=USAGE, says="is not a date like 2026-11-30"),
     case("pnl", "--day", HOSTILE, code=USAGE, says="is not a date"),
-    case("pnl", "--from", "2026-11-25", "--to", "2026-11-01", code=USAGE,
-         says="--from 2026-11-25 is after --to 2026-11-01"),
+    case(
+        "pnl",
+        "--from",
+        "2026-11-25",
+        "--to",
+        "2026-11-01",
+        code=USAGE,
+        says="--from 2026-11-25 is after --to 2026-11-01",
+    ),
     case("pnl", "--month", "--from", "2026-11-01", code=USAGE, says="choose one of"),
     case("pnl", HOSTILE, code=USAGE, says="unexpected extra argument"),
     case("datasette-metadata", HOSTILE, code=USAGE, says="unexpected extra argument"),
     case("schedule", "print", "--systemd=1", code=USAGE, says="does not take a value"),
     case("schedule", "install", HOSTILE, code=USAGE, says="unexpected extra argument"),
-    case("schedule", "install", "--env-file", "/nonexistent/ot-env", code=CONFIG,
-         says="env file /nonexistent/ot-env does not exist"),
+    case(
+        "schedule",
+        "install",
+        "--env-file",
+        "/nonexistent/ot-env",
+        code=CONFIG,
+        says="env file /nonexistent/ot-env does not exist",
+    ),
     case("schedule", "remove", HOSTILE, code=USAGE, says="unexpected extra argument"),
     case("doctor", "--offline=1", code=USAGE, says="does not take a value"),
     case("doctor", HOSTILE, code=USAGE, says="unexpected extra argument"),
@@ -359,11 +616,21 @@ CASES = [
     case("events", "--limit", str(2**63), code=USAGE, says=f"'--limit': {2**63}"),
     case("pending", "show", "#" + "9" * 30, code=USAGE, says="is not registered"),
     case("pending", "cancel", "#" + "9" * 30, code=USAGE, says="is not registered"),
-    case(*ADD, "8", "--symbol", "INFY", *ORDER, "--completes", "#" + "9" * 30, code=USAGE,
-         says="is not registered"),
+    case(
+        *ADD,
+        "8",
+        "--symbol",
+        "INFY",
+        *ORDER,
+        "--completes",
+        "#" + "9" * 30,
+        code=USAGE,
+        says="is not registered",
+    ),
     case("events", "--follow-up-to", "3601", code=USAGE, says="'--follow-up-to': 3601"),
-    case("events", "--follow-up-to", HOSTILE, code=USAGE,
-         says="Invalid value for '--follow-up-to'"),
+    case(
+        "events", "--follow-up-to", HOSTILE, code=USAGE, says="Invalid value for '--follow-up-to'"
+    ),
     # the root options
     case("--db", code=USAGE, says="Option '--db' requires an argument"),
     case("--config", code=USAGE, says="Option '--config' requires an argument"),
@@ -384,7 +651,7 @@ def test_unknown_option(run_case, command):
 
 def test_every_command_is_covered():
     """Every command has its own cases above (missing, malformed or hostile)."""
-    covered = {cmd for cmd in COMMANDS for c in CASES if c.values[0].args[:len(cmd)] == cmd}
+    covered = {cmd for cmd in COMMANDS for c in CASES if c.values[0].args[: len(cmd)] == cmd}
     assert covered == set(COMMANDS)
 
 
@@ -405,17 +672,24 @@ def test_sql_in_a_filter_matches_nothing(run_case):
 
 
 def test_a_broken_character_in_a_broker_reason_is_stored(run_case, stored, sql):
-    stored.orders(kotak_row("1", "cancelled", qty=10, filled=4, avg="1850.00",
-                            reason="Cancelled by RMS \ud83d"))
+    stored.orders(
+        kotak_row(
+            "1", "cancelled", qty=10, filled=4, avg="1850.00", reason="Cancelled by RMS \ud83d"
+        )
+    )
     run_case(("verify",), 0)
     assert sql("SELECT status FROM orders WHERE order_id = '1'") == [("CANCELLED",)]
 
 
 def test_a_hostile_broker_row_is_data(run_case, stored, sql):
-    stored.orders(kotak_row("1", "open", qty=10, filled=4, avg="1850.00"),
-                  kotak_row(SQL, "complete", symbol="M&M", reason="<b>&amp;</b>\x1b[2J"))
-    stored.write("holdings.json", {"data": [{"symbol": "INFY", "quantity": 14},
-                                            {"symbol": SQL, "quantity": 10**30}]})
+    stored.orders(
+        kotak_row("1", "open", qty=10, filled=4, avg="1850.00"),
+        kotak_row(SQL, "complete", symbol="M&M", reason="<b>&amp;</b>\x1b[2J"),
+    )
+    stored.write(
+        "holdings.json",
+        {"data": [{"symbol": "INFY", "quantity": 14}, {"symbol": SQL, "quantity": 10**30}]},
+    )
     run_case(("verify",), 0)
     run_case(("reconcile",), 0)
     assert sql("SELECT tracked_qty FROM tracking") == [(14,)]
@@ -441,36 +715,58 @@ def _garbage(size: int) -> str:
 @pytest.fixture(scope="module")
 def ten_mb_jsonl() -> str:
     """10 MB of valid orders whose very last line is bad: nothing may be imported."""
-    line = json.dumps({"order_id": "X{}", "symbol": "INFY", "side": "buy", "qty": 1,
-                       "tag": "t" * 60}) + "\n"
+    line = (
+        json.dumps({"order_id": "X{}", "symbol": "INFY", "side": "buy", "qty": 1, "tag": "t" * 60})
+        + "\n"
+    )
     rows = [line.replace("X{}", f"X{i}") for i in range(10 * MB // len(line))]
     return "".join(rows) + '{"order_id": "LAST", "symbol": "INFY", "side": "hold", "qty": 1}\n'
 
 
 IMPORTS: dict[str, tuple[Callable[[Path, str], Any], int, str]] = {
-    "10 MB of garbage": (lambda p, _: p.write_text(_garbage(10 * MB)), USAGE,
-                         "line 1: not valid JSON"),
-    "10 MB of orders, last one bad": (lambda p, big: p.write_text(big), USAGE,
-                                      "side must be buy or sell, not 'hold'; nothing was imported"),
-    "10 MB of nesting": (lambda p, _: p.write_text("[" * (10 * MB)), USAGE,
-                         "line 1: nested too deeply"),
-    "larger than 50 MB (sparse)": (lambda p, _: _sparse(p, 60 * MB), USAGE,
-                                   "is larger than 50 MB"),
+    "10 MB of garbage": (
+        lambda p, _: p.write_text(_garbage(10 * MB)),
+        USAGE,
+        "line 1: not valid JSON",
+    ),
+    "10 MB of orders, last one bad": (
+        lambda p, big: p.write_text(big),
+        USAGE,
+        "side must be buy or sell, not 'hold'; nothing was imported",
+    ),
+    "10 MB of nesting": (
+        lambda p, _: p.write_text("[" * (10 * MB)),
+        USAGE,
+        "line 1: nested too deeply",
+    ),
+    "larger than 50 MB (sparse)": (lambda p, _: _sparse(p, 60 * MB), USAGE, "is larger than 50 MB"),
     "empty": (lambda p, _: p.write_text(""), USAGE, "holds no orders"),
     "blank lines": (lambda p, _: p.write_text("\n \n\t\n"), USAGE, "holds no orders"),
     "a directory": (lambda p, _: p.mkdir(), USAGE, "is a directory, not a file"),
     "missing": (lambda p, _: None, USAGE, "does not exist"),
     "binary": (lambda p, _: p.write_bytes(b"\xff\xfe\x00\x9c" * 1000), USAGE, "cannot read"),
     "a JSON array": (lambda p, _: p.write_text("[1, 2]\n"), USAGE, "expected a JSON object"),
-    "SQL in every field": (lambda p, _: p.write_text(json.dumps(
-        {"order_id": SQL, "symbol": SQL, "side": SQL, "qty": SQL}) + "\n"), USAGE,
-        "invalid order id"),
-    "a 5000-digit number": (lambda p, _: p.write_text(
-        '{"order_id": "5", "symbol": "INFY", "side": "buy", "qty": ' + "9" * 5000 + "}\n"),
-        USAGE, "orders.jsonl"),
-    "a 10 MB symbol": (lambda p, _: p.write_text(json.dumps(
-        {"order_id": "5", "symbol": "A" * (10 * MB), "side": "buy", "qty": 1}) + "\n"), USAGE,
-        "invalid symbol"),
+    "SQL in every field": (
+        lambda p, _: p.write_text(
+            json.dumps({"order_id": SQL, "symbol": SQL, "side": SQL, "qty": SQL}) + "\n"
+        ),
+        USAGE,
+        "invalid order id",
+    ),
+    "a 5000-digit number": (
+        lambda p, _: p.write_text(
+            '{"order_id": "5", "symbol": "INFY", "side": "buy", "qty": ' + "9" * 5000 + "}\n"
+        ),
+        USAGE,
+        "orders.jsonl",
+    ),
+    "a 10 MB symbol": (
+        lambda p, _: p.write_text(
+            json.dumps({"order_id": "5", "symbol": "A" * (10 * MB), "side": "buy", "qty": 1}) + "\n"
+        ),
+        USAGE,
+        "invalid symbol",
+    ),
 }
 
 
@@ -490,26 +786,59 @@ def test_pending_add_from_a_csv_with_a_bad_header(run_case, tmp_path):
 
 
 BROKER_FILES: dict[str, tuple[str, Callable[[Path], Any], int, str]] = {
-    "10 MB of garbage": ("orders.json", lambda p: p.write_text(_garbage(10 * MB)), BROKER,
-                         "is not valid JSON (line 1"),
-    "10 MB of nesting": ("orders.json", lambda p: p.write_text("[" * (10 * MB)), BROKER,
-                         "is nested too deeply"),
+    "10 MB of garbage": (
+        "orders.json",
+        lambda p: p.write_text(_garbage(10 * MB)),
+        BROKER,
+        "is not valid JSON (line 1",
+    ),
+    "10 MB of nesting": (
+        "orders.json",
+        lambda p: p.write_text("[" * (10 * MB)),
+        BROKER,
+        "is nested too deeply",
+    ),
     "empty": ("orders.json", lambda p: p.write_text(""), BROKER, "is not valid JSON"),
-    "a directory": ("orders.json", lambda p: _directory_instead(p), BROKER,
-                    "is a directory, not a file"),
+    "a directory": (
+        "orders.json",
+        lambda p: _directory_instead(p),
+        BROKER,
+        "is a directory, not a file",
+    ),
     "missing": ("orders.json", lambda p: p.unlink(), BROKER, "orders.json does not exist"),
-    "binary": ("orders.json", lambda p: p.write_bytes(b"\xff\xfe\x00" * 100), BROKER,
-               "cannot read"),
-    "wrong shape": ("orders.json", lambda p: p.write_text('{"stat": "Ok", "data": "rows"}'),
-                    BROKER, "reply has no 'data' list"),
-    "holdings missing": ("holdings.json", lambda p: p.unlink(), BROKER,
-                         "holdings.json does not exist"),
-    "a 5000-digit number": ("orders.json", lambda p: p.write_text(
-        '{"stat": "Ok", "data": [{"nOrdNo": "1", "qty": ' + "9" * 5000 + "}]}"), BROKER,
-        "orders.json"),
+    "binary": (
+        "orders.json",
+        lambda p: p.write_bytes(b"\xff\xfe\x00" * 100),
+        BROKER,
+        "cannot read",
+    ),
+    "wrong shape": (
+        "orders.json",
+        lambda p: p.write_text('{"stat": "Ok", "data": "rows"}'),
+        BROKER,
+        "reply has no 'data' list",
+    ),
+    "holdings missing": (
+        "holdings.json",
+        lambda p: p.unlink(),
+        BROKER,
+        "holdings.json does not exist",
+    ),
+    "a 5000-digit number": (
+        "orders.json",
+        lambda p: p.write_text(
+            '{"stat": "Ok", "data": [{"nOrdNo": "1", "qty": ' + "9" * 5000 + "}]}"
+        ),
+        BROKER,
+        "orders.json",
+    ),
 }
-BROKER_COMMANDS = {"verify": ("verify",), "reconcile": ("reconcile",), "eod": ("eod",),
-                   "broker check": ("broker", "check")}
+BROKER_COMMANDS = {
+    "verify": ("verify",),
+    "reconcile": ("reconcile",),
+    "eod": ("eod",),
+    "broker check": ("broker", "check"),
+}
 
 
 @pytest.mark.parametrize("command", BROKER_COMMANDS)
@@ -521,7 +850,9 @@ def test_a_bad_broker_file(run_case, stored, sql, command, name):
     make(stored.folder / file)
     run_case(BROKER_COMMANDS[command], code, says)
     assert sql("SELECT status, filled_qty FROM orders ORDER BY id") == [
-        ("PARTIALLY_FILLED", 4), ("PENDING", 0)]
+        ("PARTIALLY_FILLED", 4),
+        ("PENDING", 0),
+    ]
 
 
 def _little_memory() -> None:  # in the child, before it runs: 700 MB of address space
@@ -541,11 +872,21 @@ def test_a_device_instead_of_a_file(stored, db_path, where):
     else:
         args, code = [*ADD, "--from", "/dev/zero"], USAGE
     before = tables(db_path)
-    done = subprocess.run([sys.executable, "-m", "ordertrack", *args], capture_output=True,
-                          text=True, timeout=120, preexec_fn=_little_memory, check=False,
-                          cwd=Path(__file__).parent.parent, env=dict(os.environ))
-    one_clear_line(SimpleNamespace(code=done.returncode, out=done.stdout, err=done.stderr),
-                   code, "/dev/zero" if code == USAGE else "orders.json")
+    done = subprocess.run(
+        [sys.executable, "-m", "ordertrack", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=_little_memory,
+        check=False,
+        cwd=Path(__file__).parent.parent,
+        env=dict(os.environ),
+    )
+    one_clear_line(
+        SimpleNamespace(code=done.returncode, out=done.stdout, err=done.stderr),
+        code,
+        "/dev/zero" if code == USAGE else "orders.json",
+    )
     nothing_lost(before, tables(db_path), failed=True)
 
 
@@ -557,14 +898,16 @@ def test_a_valid_10_mb_order_book_is_read(run_case, stored, sql):
     assert sql("SELECT status FROM orders WHERE order_id = '1'") == [("EXECUTED",)]
 
 
-@pytest.mark.parametrize("setting, value, says", [
-    ("ORDERTRACK_BROKER_DIR", None, "ORDERTRACK_BROKER=file needs ORDERTRACK_BROKER_DIR"),
-    ("ORDERTRACK_BROKER_DIR", __file__, "is not a folder"),
-    ("ORDERTRACK_BROKER", "kite; rm -rf /", "is not one of: kotak, kite, angel, fyers, file"),
-])
+@pytest.mark.parametrize(
+    "setting, value, says",
+    [
+        ("ORDERTRACK_BROKER_DIR", None, "ORDERTRACK_BROKER=file needs ORDERTRACK_BROKER_DIR"),
+        ("ORDERTRACK_BROKER_DIR", __file__, "is not a folder"),
+        ("ORDERTRACK_BROKER", "kite; rm -rf /", "is not one of: kotak, kite, angel, fyers, file"),
+    ],
+)
 @pytest.mark.parametrize("command", BROKER_COMMANDS)
-def test_broker_settings_missing_or_hostile(run_case, monkeypatch, command, setting, value,
-                                            says):
+def test_broker_settings_missing_or_hostile(run_case, monkeypatch, command, setting, value, says):
     if value is None:
         monkeypatch.delenv(setting)
     else:
@@ -572,26 +915,34 @@ def test_broker_settings_missing_or_hostile(run_case, monkeypatch, command, sett
     run_case(BROKER_COMMANDS[command], CONFIG, says)
 
 
-@pytest.mark.parametrize("make, says", [
-    (lambda p: p.mkdir(), "cannot read config file"),
-    pytest.param(lambda p: p.write_text("x = " + "[" * 100_000), "config file"),
-    (lambda p: p.write_bytes(b"\xff\xfe" * 10), "cannot read config file"),
-    (lambda p: None, "does not exist"),
-], ids=["a directory", "deep nesting", "binary", "missing"])
+@pytest.mark.parametrize(
+    "make, says",
+    [
+        (lambda p: p.mkdir(), "cannot read config file"),
+        pytest.param(lambda p: p.write_text("x = " + "[" * 100_000), "config file"),
+        (lambda p: p.write_bytes(b"\xff\xfe" * 10), "cannot read config file"),
+        (lambda p: None, "does not exist"),
+    ],
+    ids=["a directory", "deep nesting", "binary", "missing"],
+)
 def test_a_bad_config_file(run_case, tmp_path, make, says):
     path = tmp_path / "ordertrack.toml"
     make(path)
     run_case(("--config", str(path), "status"), CONFIG, says)
 
 
-@pytest.mark.parametrize("variable, value, code, says", [
-    ("TELEGRAM_BOT_TOKEN", None, CONFIG, "TELEGRAM_BOT_TOKEN is not set"),
-    ("TELEGRAM_CHAT_ID", None, CONFIG, "TELEGRAM_CHAT_ID is not set"),
-    ("TELEGRAM_API_URL", "file:///etc/passwd", CONFIG, "is not an http(s) URL"),
-])
+@pytest.mark.parametrize(
+    "variable, value, code, says",
+    [
+        ("TELEGRAM_BOT_TOKEN", None, CONFIG, "TELEGRAM_BOT_TOKEN is not set"),
+        ("TELEGRAM_CHAT_ID", None, CONFIG, "TELEGRAM_CHAT_ID is not set"),
+        ("TELEGRAM_API_URL", "file:///etc/passwd", CONFIG, "is not an http(s) URL"),
+    ],
+)
 @pytest.mark.parametrize("command", [("notify-test",), ("outbox", "flush")], ids=" ".join)
-def test_telegram_settings_missing_or_hostile(run_case, monkeypatch, command, variable, value,
-                                              code, says):
+def test_telegram_settings_missing_or_hostile(
+    run_case, monkeypatch, command, variable, value, code, says
+):
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456789:AAFake-token-for-bad-input")
     monkeypatch.setenv("TELEGRAM_CHAT_ID", "1001")
     if value is None:
@@ -615,8 +966,7 @@ MINIMAL = {  # a valid invocation of every command
     ("notify-test",): ("notify-test",),
     ("outbox", "flush"): ("outbox", "flush"),
     ("outbox", "list"): ("outbox", "list"),
-    ("pending", "add"): ("pending", "add", "77", "--symbol", "TCS", "--side", "sell", "--qty",
-                         "3"),
+    ("pending", "add"): ("pending", "add", "77", "--symbol", "TCS", "--side", "sell", "--qty", "3"),
     ("pending", "cancel"): ("pending", "cancel", "#2"),
     ("pending", "list"): ("pending", "list"),
     ("pending", "show"): ("pending", "show", "1"),
@@ -637,15 +987,28 @@ MINIMAL = {  # a valid invocation of every command
     ("events",): ("events", "--json"),
     ("listen",): ("listen", "--until", "23:59"),  # each case fails at the database first
 }
-WRITERS = {("eod",), ("pending", "add"), ("pending", "cancel"), ("reconcile",), ("track", "add"), ("track", "stop"),
-           ("verify",), ("listen",)}
-NO_DATABASE = {("demo",): 0, ("notify-test",): CONFIG,  # (no TELEGRAM_BOT_TOKEN: exit 3)
-               ("datasette-metadata",): 0,  # prints metadata; never opens the database
-               # never open the database; no env file, no crontab here: exit 3
-               ("schedule", "print"): 0, ("schedule", "install"): CONFIG,
-               ("schedule", "remove"): CONFIG, ("doctor",): CONFIG,
-               # Kite only: with the file broker it refuses before opening the database
-               ("broker", "login"): USAGE}
+WRITERS = {
+    ("eod",),
+    ("pending", "add"),
+    ("pending", "cancel"),
+    ("reconcile",),
+    ("track", "add"),
+    ("track", "stop"),
+    ("verify",),
+    ("listen",),
+}
+NO_DATABASE = {
+    ("demo",): 0,
+    ("notify-test",): CONFIG,  # (no TELEGRAM_BOT_TOKEN: exit 3)
+    ("datasette-metadata",): 0,  # prints metadata; never opens the database
+    # never open the database; no env file, no crontab here: exit 3
+    ("schedule", "print"): 0,
+    ("schedule", "install"): CONFIG,
+    ("schedule", "remove"): CONFIG,
+    ("doctor",): CONFIG,
+    # Kite only: with the file broker it refuses before opening the database
+    ("broker", "login"): USAGE,
+}
 
 
 def test_the_exit_codes_are_the_documented_ones():
@@ -703,8 +1066,10 @@ def read_only(path: Path) -> Iterator[None]:
         finally:
             path.chmod(0o600)
         return
-    if shutil.which("chattr") is None or subprocess.run(
-            ["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+    if (
+        shutil.which("chattr") is None
+        or subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0
+    ):
         pytest.skip("root cannot make a read-only file here (no chattr +i)")
     try:
         yield
@@ -744,22 +1109,36 @@ def disk_full(monkeypatch: pytest.MonkeyPatch, headroom: int = 4) -> Iterator[No
 
 def test_disk_full_during_an_import_imports_nothing(run_case, tmp_path, sql, monkeypatch):
     path = tmp_path / "orders.jsonl"
-    path.write_text("".join(json.dumps({"order_id": f"F{i}", "symbol": "INFY", "side": "buy",
-                                        "qty": 1, "tag": "t" * 60}) + "\n" for i in range(3000)))
+    path.write_text(
+        "".join(
+            json.dumps(
+                {"order_id": f"F{i}", "symbol": "INFY", "side": "buy", "qty": 1, "tag": "t" * 60}
+            )
+            + "\n"
+            for i in range(3000)
+        )
+    )
     with disk_full(monkeypatch):
         run_case((*ADD, "--from", str(path)), DATABASE, "database or disk is full")
     assert sql("SELECT count(*) FROM orders") == [(2,)]
     assert sql("PRAGMA integrity_check") == [("ok",)]
 
 
-def test_disk_full_during_verify_changes_no_order(cli, stored, sql, db_path, tmp_path,
-                                                  monkeypatch):
+def test_disk_full_during_verify_changes_no_order(cli, stored, sql, db_path, tmp_path, monkeypatch):
     path = tmp_path / "many.jsonl"
-    path.write_text("".join(json.dumps({"order_id": f"F{i}", "symbol": "INFY", "side": "buy",
-                                        "qty": 1}) + "\n" for i in range(1500)))
+    path.write_text(
+        "".join(
+            json.dumps({"order_id": f"F{i}", "symbol": "INFY", "side": "buy", "qty": 1}) + "\n"
+            for i in range(1500)
+        )
+    )
     assert cli(*ADD, "--from", str(path)).code == 0
-    stored.orders(*[kotak_row(f"F{i}", "complete", qty=1, filled=1, avg="10.00",
-                              reason="x" * 200) for i in range(1500)])
+    stored.orders(
+        *[
+            kotak_row(f"F{i}", "complete", qty=1, filled=1, avg="10.00", reason="x" * 200)
+            for i in range(1500)
+        ]
+    )
     before = tables(db_path)
     with disk_full(monkeypatch):
         result = cli("verify")
@@ -774,15 +1153,23 @@ def test_disk_full_during_verify_changes_no_order(cli, stored, sql, db_path, tmp
 # ---- issue 12: input that used to end in "internal error" ------------------------------------
 
 
-@pytest.mark.parametrize("section, key, value", [
-    ("eod", "retention_days", "3000000"), ("verify", "stale_hours", "10000000000"),
-    ("verify", "overdue_minutes", "99999999999"), ("reconcile", "settle_minutes", "10000000000"),
-    ("lock", "lease_minutes", "9223372036854775807"), ("notify", "timeout_seconds", "inf"),
-    ("notify", "timeout_seconds", "nan"), ("notify", "timeout_seconds", "1e300"),
-])
+@pytest.mark.parametrize(
+    "section, key, value",
+    [
+        ("eod", "retention_days", "3000000"),
+        ("verify", "stale_hours", "10000000000"),
+        ("verify", "overdue_minutes", "99999999999"),
+        ("reconcile", "settle_minutes", "10000000000"),
+        ("lock", "lease_minutes", "9223372036854775807"),
+        ("notify", "timeout_seconds", "inf"),
+        ("notify", "timeout_seconds", "nan"),
+        ("notify", "timeout_seconds", "1e300"),
+    ],
+)
 @pytest.mark.parametrize("command", [("status",), ("eod",)], ids=" ".join)
-def test_a_huge_or_endless_setting_is_a_config_error(run_case, tmp_path, monkeypatch, command,
-                                                     section, key, value):
+def test_a_huge_or_endless_setting_is_a_config_error(
+    run_case, tmp_path, monkeypatch, command, section, key, value
+):
     path = tmp_path / "ordertrack.toml"
     path.write_text(f"[{section}]\n{key} = {value}\n")
     monkeypatch.setenv("ORDERTRACK_CONFIG", str(path))
@@ -790,13 +1177,17 @@ def test_a_huge_or_endless_setting_is_a_config_error(run_case, tmp_path, monkeyp
 
 
 def test_a_broken_character_in_a_stored_broker_row_is_shown_as_json(run_case, stored):
-    stored.orders(kotak_row("1", "cancelled", qty=10, filled=4, avg="1850.00",
-                            reason="Cancelled by RMS \ud83d"))
+    stored.orders(
+        kotak_row(
+            "1", "cancelled", qty=10, filled=4, avg="1850.00", reason="Cancelled by RMS \ud83d"
+        )
+    )
     run_case(("verify",), 0)
     result = run_case(("pending", "show", "1", "--json"), 0)
     shown = json.loads(result.out)
-    assert any("Cancelled by RMS \ufffd" in json.dumps(e, ensure_ascii=False)
-               for e in shown["events"])
+    assert any(
+        "Cancelled by RMS \ufffd" in json.dumps(e, ensure_ascii=False) for e in shown["events"]
+    )
 
 
 def test_the_python_api_on_a_full_disk_raises_ordertracks_error(stored, db_path, monkeypatch):
@@ -805,7 +1196,8 @@ def test_the_python_api_on_a_full_disk_raises_ordertracks_error(stored, db_path,
 
     with disk_full(monkeypatch, headroom=0), pytest.raises(DatabaseError) as caught:
         for n in range(2000):
-            api.register_order("INFY", "buy", 1, order_id=f"FULL{n:05d}" + "9" * 30, tag="t" * 60,
-                               db_path=db_path)
+            api.register_order(
+                "INFY", "buy", 1, order_id=f"FULL{n:05d}" + "9" * 30, tag="t" * 60, db_path=db_path
+            )
     assert "database or disk is full" in caught.value.message
     assert caught.value.exit_code == DATABASE

@@ -25,12 +25,27 @@ BROKERS = ["kotak", "kite", "angel", "fyers"]
 WITH_HISTORY = {"kotak", "kite", "angel"}  # Fyers has no per-order history
 
 WORDS = {  # what each broker calls a state
-    "kotak": {"amo": "after market order req received", "open": "open", "complete": "complete",
-              "rejected": "rejected", "cancelled": "cancelled"},
-    "kite": {"amo": "AMO REQ RECEIVED", "open": "OPEN", "complete": "COMPLETE",
-             "rejected": "REJECTED", "cancelled": "CANCELLED"},
-    "angel": {"amo": "after market order req received", "open": "open",
-              "complete": "complete", "rejected": "rejected", "cancelled": "cancelled"},
+    "kotak": {
+        "amo": "after market order req received",
+        "open": "open",
+        "complete": "complete",
+        "rejected": "rejected",
+        "cancelled": "cancelled",
+    },
+    "kite": {
+        "amo": "AMO REQ RECEIVED",
+        "open": "OPEN",
+        "complete": "COMPLETE",
+        "rejected": "REJECTED",
+        "cancelled": "CANCELLED",
+    },
+    "angel": {
+        "amo": "after market order req received",
+        "open": "open",
+        "complete": "complete",
+        "rejected": "rejected",
+        "cancelled": "cancelled",
+    },
     "fyers": {"amo": 4, "open": 6, "complete": 2, "rejected": 5, "cancelled": 1},
 }
 
@@ -41,21 +56,60 @@ class Account:
     def __init__(self, files: BrokerFiles, fmt: str):
         self.files, self.fmt = files, fmt
 
-    def row(self, order_id: str, state: str, *, symbol: str = "INFY", qty: int = 10,
-            filled: int = 0, avg: float = 0.0, reason: str | None = None) -> dict[str, Any]:
+    def row(
+        self,
+        order_id: str,
+        state: str,
+        *,
+        symbol: str = "INFY",
+        qty: int = 10,
+        filled: int = 0,
+        avg: float = 0.0,
+        reason: str | None = None,
+    ) -> dict[str, Any]:
         word: Any = WORDS[self.fmt][state]
         if self.fmt == "angel":
-            return angel_row(order_id, word, symbol=f"{symbol}-EQ", qty=qty, filled=filled,
-                             avg=avg, reason=reason or "",
-                             variety="AMO" if state == "amo" else "NORMAL")
+            return angel_row(
+                order_id,
+                word,
+                symbol=f"{symbol}-EQ",
+                qty=qty,
+                filled=filled,
+                avg=avg,
+                reason=reason or "",
+                variety="AMO" if state == "amo" else "NORMAL",
+            )
         if self.fmt == "fyers":
-            return fyers_row(order_id, word, symbol=f"NSE:{symbol}-EQ", qty=qty, filled=filled,
-                             price=avg, message=reason or "", offline=state == "amo")
+            return fyers_row(
+                order_id,
+                word,
+                symbol=f"NSE:{symbol}-EQ",
+                qty=qty,
+                filled=filled,
+                price=avg,
+                message=reason or "",
+                offline=state == "amo",
+            )
         if self.fmt == "kite":
-            return kite_row(order_id, word, symbol=symbol, qty=qty, filled=filled, avg=avg,
-                            reason=reason, variety="amo" if state == "amo" else "regular")
-        return kotak_row(order_id, word, symbol=symbol, qty=qty, filled=filled,
-                         avg=f"{avg:.2f}", reason=reason or "--")
+            return kite_row(
+                order_id,
+                word,
+                symbol=symbol,
+                qty=qty,
+                filled=filled,
+                avg=avg,
+                reason=reason,
+                variety="amo" if state == "amo" else "regular",
+            )
+        return kotak_row(
+            order_id,
+            word,
+            symbol=symbol,
+            qty=qty,
+            filled=filled,
+            avg=f"{avg:.2f}",
+            reason=reason or "--",
+        )
 
     def orders(self, *rows: dict[str, Any]) -> None:
         if self.fmt == "angel":
@@ -70,42 +124,109 @@ class Account:
     def holdings(self, **held: tuple[int, int]) -> None:
         """symbol → (settled, T1): Kotak has no T1 column, so it shows the sum."""
         if self.fmt == "angel":
-            self.files.write("holdings.json", angel_ok([
-                {"tradingsymbol": f"{s}-EQ", "quantity": q + t1, "realisedquantity": q,
-                 "t1quantity": t1} for s, (q, t1) in held.items()]))
+            self.files.write(
+                "holdings.json",
+                angel_ok(
+                    [
+                        {
+                            "tradingsymbol": f"{s}-EQ",
+                            "quantity": q + t1,
+                            "realisedquantity": q,
+                            "t1quantity": t1,
+                        }
+                        for s, (q, t1) in held.items()
+                    ]
+                ),
+            )
         elif self.fmt == "fyers":
-            rows = [{"symbol": f"NSE:{s}-EQ", "holdingType": kind, "quantity": n}
-                    for s, (q, t1) in held.items() for kind, n in (("HLD", q), ("T1", t1)) if n]
-            self.files.write("holdings.json", {"s": "ok", "code": 200, "message": "",
-                                               "holdings": rows})
+            rows = [
+                {"symbol": f"NSE:{s}-EQ", "holdingType": kind, "quantity": n}
+                for s, (q, t1) in held.items()
+                for kind, n in (("HLD", q), ("T1", t1))
+                if n
+            ]
+            self.files.write(
+                "holdings.json", {"s": "ok", "code": 200, "message": "", "holdings": rows}
+            )
         elif self.fmt == "kite":
-            self.files.write("holdings.json", ok([
-                {"tradingsymbol": s, "exchange": "NSE", "quantity": q, "t1_quantity": t1}
-                for s, (q, t1) in held.items()]))
+            self.files.write(
+                "holdings.json",
+                ok(
+                    [
+                        {"tradingsymbol": s, "exchange": "NSE", "quantity": q, "t1_quantity": t1}
+                        for s, (q, t1) in held.items()
+                    ]
+                ),
+            )
         else:
-            self.files.write("holdings.json", {"data": [
-                {"symbol": s, "displaySymbol": s, "quantity": q + t1}
-                for s, (q, t1) in held.items()]})
+            self.files.write(
+                "holdings.json",
+                {
+                    "data": [
+                        {"symbol": s, "displaySymbol": s, "quantity": q + t1}
+                        for s, (q, t1) in held.items()
+                    ]
+                },
+            )
 
     def positions(self, **net: int) -> None:
         if self.fmt == "angel":
-            self.files.write("positions.json", angel_ok([
-                {"tradingsymbol": f"{s}-EQ", "buyqty": str(max(n, 0)),
-                 "sellqty": str(max(-n, 0)), "netqty": str(n)} for s, n in net.items()] or None))
+            self.files.write(
+                "positions.json",
+                angel_ok(
+                    [
+                        {
+                            "tradingsymbol": f"{s}-EQ",
+                            "buyqty": str(max(n, 0)),
+                            "sellqty": str(max(-n, 0)),
+                            "netqty": str(n),
+                        }
+                        for s, n in net.items()
+                    ]
+                    or None
+                ),
+            )
         elif self.fmt == "fyers":
-            self.files.write("positions.json", {"s": "ok", "code": 200, "message": "",
-                                                "netPositions": [
-                {"symbol": f"NSE:{s}-EQ", "dayBuyQty": max(n, 0), "daySellQty": max(-n, 0),
-                 "netQty": n} for s, n in net.items()]})
+            self.files.write(
+                "positions.json",
+                {
+                    "s": "ok",
+                    "code": 200,
+                    "message": "",
+                    "netPositions": [
+                        {
+                            "symbol": f"NSE:{s}-EQ",
+                            "dayBuyQty": max(n, 0),
+                            "daySellQty": max(-n, 0),
+                            "netQty": n,
+                        }
+                        for s, n in net.items()
+                    ],
+                },
+            )
         elif self.fmt == "kite":
-            rows = [{"tradingsymbol": s, "exchange": "NSE", "product": "CNC", "quantity": n}
-                    for s, n in net.items()]
+            rows = [
+                {"tradingsymbol": s, "exchange": "NSE", "product": "CNC", "quantity": n}
+                for s, n in net.items()
+            ]
             self.files.write("positions.json", ok({"net": rows, "day": rows}))
         else:
-            self.files.write("positions.json", {"stat": "Ok", "stCode": 200, "data": [
-                {"trdSym": f"{s}-EQ", "sym": s, "flBuyQty": str(max(n, 0)),
-                 "flSellQty": str(max(-n, 0))} for s, n in net.items()]})
-
+            self.files.write(
+                "positions.json",
+                {
+                    "stat": "Ok",
+                    "stCode": 200,
+                    "data": [
+                        {
+                            "trdSym": f"{s}-EQ",
+                            "sym": s,
+                            "flBuyQty": str(max(n, 0)),
+                            "flSellQty": str(max(-n, 0)),
+                        }
+                        for s, n in net.items()
+                    ],
+                },
+            )
 
     def history(self, order_id: str, row: dict[str, Any]) -> None:
         """One order's per-order lookup, as the broker answers it."""
@@ -131,8 +252,12 @@ def ist(*args: int) -> datetime:
 
 
 def add(cli, *extra: str, qty: int = 10) -> None:
-    assert cli("pending", "add", "1001", "--symbol", "INFY", "--side", "buy", "--qty", str(qty),
-               *extra).code == 0
+    assert (
+        cli(
+            "pending", "add", "1001", "--symbol", "INFY", "--side", "buy", "--qty", str(qty), *extra
+        ).code
+        == 0
+    )
 
 
 def verify(cli, sql) -> tuple:
@@ -200,12 +325,16 @@ def test_history_settles_an_order_gone_from_the_book(cli, sql, account):
     assert sql("SELECT status FROM orders") == [(expected,)]
 
 
-@pytest.mark.parametrize("held, net, action, owned", [
-    ((50, 10), 0, "manual_sell", 60),  # T1 shares are owned, not sold
-    ((100, 0), -100, "manual_sell", 0),
-    ((100, 20), 5, "manual_buy", 125),
-    ((90, 10), 0, "none", 100),
-], ids=["partial-sell-with-t1", "sold-today", "bought-more", "t1-counts"])
+@pytest.mark.parametrize(
+    "held, net, action, owned",
+    [
+        ((50, 10), 0, "manual_sell", 60),  # T1 shares are owned, not sold
+        ((100, 0), -100, "manual_sell", 0),
+        ((100, 20), 5, "manual_buy", 125),
+        ((90, 10), 0, "none", 100),
+    ],
+    ids=["partial-sell-with-t1", "sold-today", "bought-more", "t1-counts"],
+)
 def test_manual_trades_through_reconcile(cli, account, held, net, action, owned):
     account.orders()
     account.holdings(INFY=held)

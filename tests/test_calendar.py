@@ -30,13 +30,16 @@ def test_default_calendar_knows_nse_2026_holidays():
     assert not Calendar().is_trading_day(date(2026, 11, 24))  # Guru Nanak Jayanti
 
 
-@pytest.mark.parametrize(("placed", "amo", "session"), [
-    (ist(2026, 11, 27, 20, 0), True, date(2026, 11, 30)),  # Friday evening AMO → Monday
-    (ist(2026, 11, 30, 8, 0), True, date(2026, 11, 30)),  # AMO before the open → that day
-    (ist(2026, 11, 30, 10, 0), False, date(2026, 11, 30)),  # DAY order in session
-    (ist(2026, 11, 30, 16, 0), False, date(2026, 12, 1)),  # after the close → next session
-    (ist(2026, 11, 28, 11, 0), False, date(2026, 11, 30)),  # Saturday → Monday
-])
+@pytest.mark.parametrize(
+    ("placed", "amo", "session"),
+    [
+        (ist(2026, 11, 27, 20, 0), True, date(2026, 11, 30)),  # Friday evening AMO → Monday
+        (ist(2026, 11, 30, 8, 0), True, date(2026, 11, 30)),  # AMO before the open → that day
+        (ist(2026, 11, 30, 10, 0), False, date(2026, 11, 30)),  # DAY order in session
+        (ist(2026, 11, 30, 16, 0), False, date(2026, 12, 1)),  # after the close → next session
+        (ist(2026, 11, 28, 11, 0), False, date(2026, 11, 30)),  # Saturday → Monday
+    ],
+)
 def test_session_an_order_works_in(placed, amo, session):
     assert NO_HOLIDAYS.session_for(placed, amo) == session
 

@@ -18,8 +18,12 @@ ID = "250122000624384"
 
 
 def start(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "ordertrack", *args], text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "ordertrack", *args],
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def until(check, seconds: float = 30.0) -> None:
@@ -40,8 +44,14 @@ def queued(sql, kind: str) -> list[dict]:
 def test_a_cancel_during_verifys_fetch_waits_and_the_fill_survives(kotak, cli, sql):
     assert cli("pending", "add", ID, "--symbol", "IDEA", "--side", "buy", "--qty", "10").code == 0
     held = threading.Event()
-    kotak.script(ORDERS, Scripted(200, book(kotak_row(ID, "complete", symbol="IDEA", qty=10,
-                                                      filled=10, avg="9.39")), hold=held))
+    kotak.script(
+        ORDERS,
+        Scripted(
+            200,
+            book(kotak_row(ID, "complete", symbol="IDEA", qty=10, filled=10, avg="9.39")),
+            hold=held,
+        ),
+    )
     verify = start("verify")
     try:
         until(lambda: ORDERS in kotak.paths())  # verify has the lock and waits for the book
@@ -61,7 +71,8 @@ def test_a_cancel_during_verifys_fetch_waits_and_the_fill_survives(kotak, cli, s
 
 
 def test_a_cancel_that_cannot_get_the_lock_exits_5_and_changes_nothing(
-        cli, broker, db_path, sql, tmp_path):
+    cli, broker, db_path, sql, tmp_path
+):
     config = tmp_path / "c.toml"
     config.write_text("[lock]\nwait_seconds = 0\n")
     assert cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "1").code == 0

@@ -24,17 +24,19 @@ with open(Path(sys.argv[1]) / "hook.jsonl", "a") as out:
 """
 
 
-def configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, webhook: str,
-              hook: bool = True) -> Path:
+def configure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, webhook: str, hook: bool = True
+) -> Path:
     """A config with `webhook` (a [[webhook]] table's body) and a command hook (named by its
     program, sys.executable, in output)."""
     script = tmp_path / "engine-hook.py"
     script.write_text(HOOK)
     command = json.dumps([sys.executable, str(script), str(tmp_path)])
     config = tmp_path / "ordertrack.toml"
-    config.write_text("[calendar]\nnse_holidays = false\n[notify]\ntimeout_seconds = 1\n"
-                      f"[[webhook]]\n{webhook}\n"
-                      + (f"[[hook]]\ncommand = {command}\n" if hook else ""))
+    config.write_text(
+        "[calendar]\nnse_holidays = false\n[notify]\ntimeout_seconds = 1\n"
+        f"[[webhook]]\n{webhook}\n" + (f"[[hook]]\ncommand = {command}\n" if hook else "")
+    )
     monkeypatch.setenv("ORDERTRACK_CONFIG", str(config))
     return config
 
@@ -46,10 +48,15 @@ def ist(*args: int) -> datetime:
 def three_fills(cli, broker) -> None:
     """Three registered orders, all filled at the broker (verify is left to the test)."""
     for n, symbol in (("1", "INFY"), ("2", "SBIN"), ("3", "ITC")):
-        assert cli("pending", "add", n, "--symbol", symbol, "--side", "buy", "--qty",
-                   "100").code == 0
-    broker.orders(*(kotak_row(n, "complete", symbol=s, filled=100, avg="10.00")
-                    for n, s in (("1", "INFY"), ("2", "SBIN"), ("3", "ITC"))))
+        assert (
+            cli("pending", "add", n, "--symbol", symbol, "--side", "buy", "--qty", "100").code == 0
+        )
+    broker.orders(
+        *(
+            kotak_row(n, "complete", symbol=s, filled=100, avg="10.00")
+            for n, s in (("1", "INFY"), ("2", "SBIN"), ("3", "ITC"))
+        )
+    )
 
 
 def feed_ids(sql) -> list[int]:
@@ -59,12 +66,16 @@ def feed_ids(sql) -> list[int]:
 # ---- row 12: counts named by channel -----------------------------------------------------------
 
 
-def test_flush_counts_each_webhook_and_hook_under_its_own_name(cli, broker, receiver, tmp_path,
-                                                               monkeypatch, sql):
+def test_flush_counts_each_webhook_and_hook_under_its_own_name(
+    cli, broker, receiver, tmp_path, monkeypatch, sql
+):
     """No Telegram: nothing is called Telegram's; the webhook (named by its URL, query hidden)
     and the hook (by its program) each get their own line, in verify and in outbox flush."""
-    configure(tmp_path, monkeypatch, f'url = "{receiver.url}?token=q-secret-77"\n'
-              'secret_env = "ENGINE_HOOK_SECRET"')
+    configure(
+        tmp_path,
+        monkeypatch,
+        f'url = "{receiver.url}?token=q-secret-77"\nsecret_env = "ENGINE_HOOK_SECRET"',
+    )
     monkeypatch.setenv("ENGINE_HOOK_SECRET", SECRET)
     with freeze_time(ist(2026, 11, 30, 9, 30)) as clock:
         assert cli("outbox", "flush").code == 0  # both channels start before any event
@@ -86,10 +97,16 @@ def test_flush_counts_each_webhook_and_hook_under_its_own_name(cli, broker, rece
     assert "q-secret-77" not in flushed.out + flushed.err + verified.out + verified.err
 
 
-def test_telegram_and_a_named_webhook_are_counted_apart(cli, broker, receiver, telegram,
-                                                        tmp_path, monkeypatch, sql):
-    configure(tmp_path, monkeypatch, f'name = "engine"\nurl = "{receiver.url}"\n'
-              'secret_env = "ENGINE_HOOK_SECRET"\nkinds = ["EXECUTED"]', hook=False)
+def test_telegram_and_a_named_webhook_are_counted_apart(
+    cli, broker, receiver, telegram, tmp_path, monkeypatch, sql
+):
+    configure(
+        tmp_path,
+        monkeypatch,
+        f'name = "engine"\nurl = "{receiver.url}"\n'
+        'secret_env = "ENGINE_HOOK_SECRET"\nkinds = ["EXECUTED"]',
+        hook=False,
+    )
     monkeypatch.setenv("ENGINE_HOOK_SECRET", SECRET)
     with freeze_time(ist(2026, 11, 30, 9, 30)) as clock:
         cli("outbox", "flush")
@@ -106,10 +123,12 @@ def test_telegram_and_a_named_webhook_are_counted_apart(cli, broker, receiver, t
 # ---- row 13: a side channel never stops tracking ----------------------------------------------
 
 
-def test_a_webhook_without_its_secret_is_held_while_tracking_goes_on(cli, broker, receiver,
-                                                                     tmp_path, monkeypatch, sql):
-    configure(tmp_path, monkeypatch, f'url = "{receiver.url}"\nsecret_env = "NOPE_SECRET"',
-              hook=False)
+def test_a_webhook_without_its_secret_is_held_while_tracking_goes_on(
+    cli, broker, receiver, tmp_path, monkeypatch, sql
+):
+    configure(
+        tmp_path, monkeypatch, f'url = "{receiver.url}"\nsecret_env = "NOPE_SECRET"', hook=False
+    )
     broker.write("holdings.json", {"data": []})
     broker.write("positions.json", {"stat": "Ok", "stCode": 200, "data": []})
     with freeze_time(ist(2026, 11, 30, 9, 30)) as clock:
@@ -142,10 +161,12 @@ def test_a_webhook_without_its_secret_is_held_while_tracking_goes_on(cli, broker
     assert all(g["signed"] for g in receiver.got)
 
 
-@pytest.mark.parametrize("broken", ['colour = "blue"', 'notify = { executed = "off" }',
-                                    'kinds = ["NOT_A_KIND"]'])
+@pytest.mark.parametrize(
+    "broken", ['colour = "blue"', 'notify = { executed = "off" }', 'kinds = ["NOT_A_KIND"]']
+)
 def test_a_broken_channel_table_is_held_and_opens_its_events_once_fixed(
-        cli, broker, receiver, tmp_path, monkeypatch, sql, broken):
+    cli, broker, receiver, tmp_path, monkeypatch, sql, broken
+):
     table = f'url = "{receiver.url}"\nsecret_env = "ENGINE_HOOK_SECRET"'
     config = configure(tmp_path, monkeypatch, f"{table}\n{broken}")
     monkeypatch.setenv("ENGINE_HOOK_SECRET", SECRET)
@@ -167,8 +188,9 @@ def test_a_broken_channel_table_is_held_and_opens_its_events_once_fixed(
 
 
 @pytest.mark.parametrize("value", ["0", "-3", '"90"', "1.5", "36601"])
-def test_delivered_keep_days_must_be_a_whole_number_of_days(cli, fresh_db, tmp_path, monkeypatch,
-                                                            value):
+def test_delivered_keep_days_must_be_a_whole_number_of_days(
+    cli, fresh_db, tmp_path, monkeypatch, value
+):
     config = tmp_path / "ordertrack.toml"
     config.write_text(f"[eod]\ndelivered_keep_days = {value}\n")
     monkeypatch.setenv("ORDERTRACK_CONFIG", str(config))

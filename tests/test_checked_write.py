@@ -49,8 +49,7 @@ def test_report_out_refuses_a_socket(cli, fresh_db, tmp_path):
     assert stat.S_ISSOCK(path.lstat().st_mode)
 
 
-def test_report_out_refuses_a_folder_and_leaves_no_partial_file_beside_it(cli, fresh_db,
-                                                                          tmp_path):
+def test_report_out_refuses_a_folder_and_leaves_no_partial_file_beside_it(cli, fresh_db, tmp_path):
     folder = tmp_path / "reports.html"
     folder.mkdir()
     result = report_to(cli, folder)
@@ -66,8 +65,7 @@ def test_report_out_refuses_a_link_to_a_device(cli, fresh_db, tmp_path):
     assert link.is_symlink() and stat.S_ISCHR(os.stat("/dev/null").st_mode)
 
 
-def test_report_out_dev_null_is_refused_before_anything_is_written(cli, fresh_db,
-                                                                    monkeypatch):
+def test_report_out_dev_null_is_refused_before_anything_is_written(cli, fresh_db, monkeypatch):
     """The real /dev/null, guarded: any open or rename under /dev fails the test instead of
     touching the host's device (old code would have made /dev/.null.partial, then renamed)."""
     real_open, real_replace = os.open, os.replace

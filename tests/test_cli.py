@@ -34,13 +34,20 @@ def test_every_command_is_documented_in_the_commands_reference(command):
     """A hand-written section, not only the generated usage block, names every command."""
     import re
     from pathlib import Path
+
     reference = (Path(__file__).parent.parent / "docs" / "commands.md").read_text()
     prose = re.sub(r"<!-- usage: .*?<!-- /usage -->", "", reference, flags=re.S)
     headings = [line for line in prose.splitlines() if line.startswith("## ")]
     *group, leaf = command
-    assert any(f"ordertrack {' '.join(command)}" in h
-               or (group and f"ordertrack {' '.join(group)} " in h and re.search(
-                   rf"\b{re.escape(leaf)}\b", h)) for h in headings), command
+    assert any(
+        f"ordertrack {' '.join(command)}" in h
+        or (
+            group
+            and f"ordertrack {' '.join(group)} " in h
+            and re.search(rf"\b{re.escape(leaf)}\b", h)
+        )
+        for h in headings
+    ), command
 
 
 def test_version(cli):
@@ -56,13 +63,24 @@ def test_version_is_one_number_everywhere():
     root = Path(__file__).parent.parent
     project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
     assert project["version"] == ordertrack.__version__
-    releases = re.findall(r"^## (\d+\.\d+\.\d+) — \d{4}-\d{2}-\d{2}$",
-                          (root / "CHANGELOG.md").read_text(encoding="utf-8"), re.M)
+    releases = re.findall(
+        r"^## (\d+\.\d+\.\d+) — \d{4}-\d{2}-\d{2}$",
+        (root / "CHANGELOG.md").read_text(encoding="utf-8"),
+        re.M,
+    )
     assert releases[0] == ordertrack.__version__
 
 
-@pytest.mark.parametrize("args", [["--bogus"], ["verify", "--bogus"], ["nosuch"],
-                                  ["pending", "add", "1", "--qty"], ["pending", "show"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--bogus"],
+        ["verify", "--bogus"],
+        ["nosuch"],
+        ["pending", "add", "1", "--qty"],
+        ["pending", "show"],
+    ],
+)
 def test_usage_errors_are_one_line_exit_2(cli, args):
     result = cli(*args)
     assert result.code == ExitCode.USAGE
@@ -90,15 +108,19 @@ def test_bad_config_file_is_exit_3(cli, tmp_path):
 
 def test_config_file_sets_missing_rules(cli, tmp_path, monkeypatch):
     config = tmp_path / "ordertrack.toml"
-    config.write_text("[verify]\nmissing_runs = 5\nstale_hours = 36\n"
-                      "[calendar]\nholidays = [2027-01-26]\nnse_holidays = false\n")
+    config.write_text(
+        "[verify]\nmissing_runs = 5\nstale_hours = 36\n"
+        "[calendar]\nholidays = [2027-01-26]\nnse_holidays = false\n"
+    )
     monkeypatch.setenv("ORDERTRACK_CONFIG", str(config))
     import os
 
     from ordertrack import config as cfg
+
     settings = cfg.load(os.environ)
     assert settings.missing.runs == 5 and settings.missing.stale_after.total_seconds() == 36 * 3600
     from datetime import date
+
     assert settings.missing.calendar.holidays == {date(2027, 1, 26)}
 
 
@@ -111,12 +133,15 @@ def test_unexpected_error_is_one_line_without_traceback(cli, fresh_db, monkeypat
     monkeypatch.setattr(store, "query_orders", boom)
     result = cli("pending", "list")
     assert result.code == ExitCode.INTERNAL
-    assert result.err == ("ordertrack: internal error: RuntimeError: kaboom "
-                          "(set ORDERTRACK_DEBUG=1 for a traceback)\n")
+    assert result.err == (
+        "ordertrack: internal error: RuntimeError: kaboom "
+        "(set ORDERTRACK_DEBUG=1 for a traceback)\n"
+    )
 
 
 def test_secret_values_are_redacted_from_error_lines(cli, fresh_db, monkeypatch):
     from ordertrack.store import orders as store
+
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:SECRET-token-abc")
 
     def leak(*args, **kwargs):
@@ -129,20 +154,35 @@ def test_secret_values_are_redacted_from_error_lines(cli, fresh_db, monkeypatch)
 
 
 def test_python_dash_m_entry_point(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "ordertrack", "--version"],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "ordertrack", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0
     assert result.stdout.startswith("ordertrack ")
 
 
 def test_demo_runs_as_a_real_process_without_credentials(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-m", "ordertrack", "demo"], capture_output=True,
-                            text=True, env=env, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "ordertrack", "demo"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
-    for line in ("Partially filled: BUY INFY 40/100", "Executed: BUY ITBEES 45/45",
-                 "Rejected: BUY TATASTEEL", "RMS:Margin Exceeds", "Executed: BUY INFY 100/100",
-                 "after market order req received"):
+    for line in (
+        "Partially filled: BUY INFY 40/100",
+        "Executed: BUY ITBEES 45/45",
+        "Rejected: BUY TATASTEEL",
+        "RMS:Margin Exceeds",
+        "Executed: BUY INFY 100/100",
+        "after market order req received",
+    ):
         assert line in result.stdout
     assert not (tmp_path / ".local").exists()  # throw-away database only
 

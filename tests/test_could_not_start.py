@@ -33,7 +33,8 @@ def alerts(telegram):
 
 
 def test_a_gone_broker_folder_pings_3_records_the_run_and_alerts_once(
-        cli, broker, fresh_db, sql, monitored, telegram):
+    cli, broker, fresh_db, sql, monitored, telegram
+):
     shutil.rmtree(broker.folder, ignore_errors=True)
     with freeze_time(NOW, tick=True):
         first = cli("verify")
@@ -53,7 +54,8 @@ def test_a_gone_broker_folder_pings_3_records_the_run_and_alerts_once(
 
 
 def test_the_same_reason_alerts_again_the_next_day_and_another_reason_at_once(
-        cli, broker, fresh_db, telegram, tmp_path, monkeypatch):
+    cli, broker, fresh_db, telegram, tmp_path, monkeypatch
+):
     shutil.rmtree(broker.folder, ignore_errors=True)
     with freeze_time(NOW, tick=True):
         cli("verify")
@@ -71,7 +73,8 @@ def test_the_same_reason_alerts_again_the_next_day_and_another_reason_at_once(
 
 
 def test_a_bad_toml_still_pings_the_url_it_names_and_records_the_run(
-        cli, broker, fresh_db, sql, ping_server, telegram, tmp_path):
+    cli, broker, fresh_db, sql, ping_server, telegram, tmp_path
+):
     config = tmp_path / "ordertrack.toml"
     config.write_text(f'[health]\nping_url = "{ping_server.url}"\n[verify]\nmisssing_runs = 3\n')
     with freeze_time(NOW, tick=True):
@@ -80,12 +83,14 @@ def test_a_bad_toml_still_pings_the_url_it_names_and_records_the_run(
     assert "unknown setting verify.misssing_runs" in result.err
     assert ping_server.seen() == ["/start", "/3"]
     assert sql("SELECT outcome, exit_code, error LIKE '%misssing_runs%' FROM runs") == [
-        ("failed", 3, 1)]
+        ("failed", 3, 1)
+    ]
     assert len(alerts(telegram)) == 1
 
 
 def test_a_toml_that_does_not_parse_sends_to_the_environments_ping_url(
-        cli, broker, fresh_db, sql, monitored, telegram, tmp_path):
+    cli, broker, fresh_db, sql, monitored, telegram, tmp_path
+):
     config = tmp_path / "ordertrack.toml"
     config.write_text("[verify\n")
     with freeze_time(NOW, tick=True):
@@ -97,7 +102,8 @@ def test_a_toml_that_does_not_parse_sends_to_the_environments_ping_url(
 
 
 def test_an_unusable_database_alerts_directly_once_and_remembers_it_in_a_state_file(
-        cli, broker, db_path, monitored, telegram):
+    cli, broker, db_path, monitored, telegram
+):
     broker.orders()
     db_path.write_bytes(b"this is not a database, it is a text file" * 100)
     with freeze_time(NOW, tick=True):
@@ -115,7 +121,8 @@ def test_an_unusable_database_alerts_directly_once_and_remembers_it_in_a_state_f
 
 
 def test_a_config_error_without_a_usable_database_alerts_directly_once(
-        cli, broker, db_path, tmp_path, monitored, telegram):
+    cli, broker, db_path, tmp_path, monitored, telegram
+):
     db_path.write_bytes(b"garbage" * 1000)
     config = tmp_path / "c.toml"
     config.write_text("[nonsense]\n")
@@ -131,8 +138,9 @@ def test_a_config_error_without_a_usable_database_alerts_directly_once(
     assert len(alerts(telegram)) == 2  # a new day: said again
 
 
-def test_a_held_lock_is_normal_and_sends_nothing(cli, broker, db_path, sql, tmp_path,
-                                                 monitored, telegram):
+def test_a_held_lock_is_normal_and_sends_nothing(
+    cli, broker, db_path, sql, tmp_path, monitored, telegram
+):
     config = tmp_path / "c.toml"
     config.write_text("[lock]\nwait_seconds = 0\n")
     shutil.rmtree(broker.folder, ignore_errors=True)  # even with a broken broker folder
@@ -156,14 +164,17 @@ def test_alerts_off_sends_no_could_not_start_alert(cli, broker, db_path, tmp_pat
     assert telegram.messages == []
 
 
-def test_the_state_file_sits_beside_the_log_cron_appends_to(broker, db_path, tmp_path,
-                                                           telegram):
+def test_the_state_file_sits_beside_the_log_cron_appends_to(broker, db_path, tmp_path, telegram):
     db_path.write_bytes(b"garbage" * 1000)
     logs = tmp_path / "logs"
     logs.mkdir()
     with open(logs / "ordertrack.log", "ab") as log:
-        done = subprocess.run([sys.executable, "-m", "ordertrack", "verify"], stdout=log,
-                              stderr=subprocess.STDOUT, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-m", "ordertrack", "verify"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=60,
+        )
     assert done.returncode == ExitCode.DATABASE
     assert (logs / unstarted.STATE_NAME).exists()
     assert not (db_path.parent / unstarted.STATE_NAME).exists()

@@ -21,16 +21,25 @@ def metadata(cli, broker, no_holidays):
 def test_every_table_is_described_or_hidden(metadata, db_path):
     tables = metadata["databases"]["ordertrack"]["tables"]
     with sqlite3.connect(db_path) as conn:
-        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
-                                            " AND name NOT LIKE 'sqlite_%'")}
+        names = {
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        }
     assert names <= set(tables), names - set(tables)
     assert tables["broker_sessions"] == {"hidden": True}  # it holds a live access token
 
 
 def test_canned_queries_run_against_the_database(metadata, db_path):
     queries = metadata["databases"]["ordertrack"]["queries"]
-    assert set(queries) == {"todays_orders", "rejections_by_reason", "manual_trades",
-                            "missed_runs", "realised_by_sell"}
+    assert set(queries) == {
+        "todays_orders",
+        "rejections_by_reason",
+        "manual_trades",
+        "missed_runs",
+        "realised_by_sell",
+    }
     with sqlite3.connect(db_path) as conn:
         answers = {name: conn.execute(q["sql"]).fetchall() for name, q in queries.items()}
     assert answers["rejections_by_reason"] == [(HOSTILE, 2, "2026-12-01", "2026-12-01")]
@@ -45,11 +54,15 @@ def test_missed_runs_finds_a_verify_gap(metadata, db_path):
         conn.execute("DELETE FROM runs")
         for hour, minute in ((10, 0), (10, 30), (12, 0)):
             at = datetime.combine(yesterday, time(hour, minute), tzinfo=IST)
-            conn.execute("INSERT INTO runs (command, pid, started_at, outcome) VALUES ('verify',"
-                         " 1, ?, 'ok')", (to_db(at),))
+            conn.execute(
+                "INSERT INTO runs (command, pid, started_at, outcome) VALUES ('verify',"
+                " 1, ?, 'ok')",
+                (to_db(at),),
+            )
         gaps = [r for r in conn.execute(sql).fetchall() if r[1] == "verify"]
-    assert gaps == [(str(yesterday), "verify", f"{yesterday} 10:30:00", f"{yesterday} 12:00:00",
-                     90)]
+    assert gaps == [
+        (str(yesterday), "verify", f"{yesterday} 10:30:00", f"{yesterday} 12:00:00", 90)
+    ]
 
 
 def test_the_database_name_follows_the_file(cli, tmp_path):

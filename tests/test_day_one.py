@@ -33,14 +33,17 @@ def test_verify_is_not_overdue_before_it_has_run_for_the_window() -> None:
 
 def test_a_failed_first_eod_brings_no_alarm_about_last_friday(cli, broker, sql) -> None:
     with freeze_time(ist(2026, 11, 30, 10, 0)) as clock:  # a Monday: installed today
-        assert cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy",
-                   "--qty", "1").code == 0
+        assert (
+            cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "1").code == 0
+        )
         clock.move_to(ist(2026, 11, 30, 18, 5))
         assert cli("eod").code == 4  # the broker folder is empty: the first eod fails
         broker.orders()
         clock.move_to(ist(2026, 11, 30, 18, 30))
         assert cli("eod").code == 0
         assert json.loads(cli("status", "--json").out)["overdue"] == []
-    alerts = [json.loads(p)["text"] for (p,) in sql(
-        "SELECT payload FROM outbox WHERE kind = 'SYSTEM_ALERT'")]
+    alerts = [
+        json.loads(p)["text"]
+        for (p,) in sql("SELECT payload FROM outbox WHERE kind = 'SYSTEM_ALERT'")
+    ]
     assert not [a for a in alerts if "no successful eod" in a], alerts

@@ -24,7 +24,8 @@ def test_new_database_is_owner_only_wal_and_migrated(db_path):
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute("PRAGMA busy_timeout").fetchone()[0] >= 30000
     assert {"orders", "events", "tracking", "tracking_changes", "outbox", "runs", "locks"} <= set(
-        db.table_names())
+        db.table_names()
+    )
     assert [m.name for m in MIGRATIONS.applied(db)] == [m.name for m in MIGRATIONS._migrations]
 
 
@@ -64,8 +65,10 @@ def test_corrupt_database_is_refused_with_one_line(cli, db_path):
 
 def test_database_from_a_newer_ordertrack_is_refused_and_kept(cli, db_path, sql):
     assert cli(*ADD).code == 0
-    sql("INSERT INTO _sqlite_migrations (migration_set, name, applied_at)"
-        " VALUES ('ordertrack', 'm999_from_the_future', 'x')")
+    sql(
+        "INSERT INTO _sqlite_migrations (migration_set, name, applied_at)"
+        " VALUES ('ordertrack', 'm999_from_the_future', 'x')"
+    )
     result = cli("pending", "list")
     assert result.code == ExitCode.DATABASE
     assert "newer ordertrack" in result.err
@@ -113,8 +116,10 @@ def read_only(path):
         yield
         path.chmod(0o600)
         return
-    if shutil.which("chattr") is None or subprocess.run(
-            ["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+    if (
+        shutil.which("chattr") is None
+        or subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0
+    ):
         pytest.skip("root cannot make a read-only file here")
     try:
         yield
@@ -137,13 +142,15 @@ def test_two_processes_creating_the_database_at_once(tmp_path):
     """Two first runs racing to create the schema: both succeed, schema applied once."""
     path = tmp_path / "race.db"
     code = f"from ordertrack.store.db import open_db; open_db(__import__('pathlib').Path({str(path)!r}))"
-    procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE)
-             for _ in range(6)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE) for _ in range(6)
+    ]
     errors = [p.communicate()[1] for p in procs]
     assert [p.returncode for p in procs] == [0] * 6, errors
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == len(
-            MIGRATIONS._migrations)
+            MIGRATIONS._migrations
+        )
 
 
 def test_a_file_where_the_database_folder_should_be(cli, tmp_path, monkeypatch):
@@ -186,8 +193,10 @@ def test_a_group_or_world_readable_database_is_made_owner_only_with_one_line(cli
     db_path.chmod(0o644)
     result = cli("pending", "list")
     assert result.code == 0
-    assert result.err == (f"ordertrack: database {db_path} was readable by others (mode 0644); "
-                          "made it owner-only (0600)\n")
+    assert result.err == (
+        f"ordertrack: database {db_path} was readable by others (mode 0644); "
+        "made it owner-only (0600)\n"
+    )
     assert stat.S_IMODE(os.stat(db_path).st_mode) == 0o600
     assert cli("pending", "list").err == ""
 
@@ -206,16 +215,24 @@ def test_new_database_and_its_folders_are_owner_only_under_umask_000(tmp_path):
 
 # ---- read-only commands never create a database (issue 11, item 6) -------------------------
 
-READ_ONLY = (("pending", "list"), ("pending", "show", "1"), ("track", "list"), ("status",),
-             ("outbox", "list"), ("track", "show", "INFY"))
+READ_ONLY = (
+    ("pending", "list"),
+    ("pending", "show", "1"),
+    ("track", "list"),
+    ("status",),
+    ("outbox", "list"),
+    ("track", "show", "INFY"),
+)
 
 
 @pytest.mark.parametrize("command", READ_ONLY, ids=" ".join)
 def test_read_only_commands_never_create_a_database(cli, db_path, command):
     result = cli(*command)
     assert result.code == ExitCode.DATABASE
-    assert result.err == (f"ordertrack: no database at {db_path} (ORDERTRACK_DB / --db); it is "
-                          "created by the first `pending add` or `verify`\n")
+    assert result.err == (
+        f"ordertrack: no database at {db_path} (ORDERTRACK_DB / --db); it is "
+        "created by the first `pending add` or `verify`\n"
+    )
     assert not db_path.exists() and not db_path.parent.joinpath("ordertrack.db-wal").exists()
 
 
@@ -231,8 +248,10 @@ def test_an_empty_ordertrack_db_is_a_config_error_not_the_default(cli, monkeypat
     for command in (ADD, ("status",)):
         result = cli(*command)
         assert result.code == ExitCode.CONFIG
-        assert result.err == ("ordertrack: ORDERTRACK_DB is set but empty: set it to the database "
-                              "file, or unset it to use the default\n")
+        assert result.err == (
+            "ordertrack: ORDERTRACK_DB is set but empty: set it to the database "
+            "file, or unset it to use the default\n"
+        )
     assert not (tmp_path / "data").exists()
 
 
@@ -246,10 +265,13 @@ def test_schema_constant_names_the_known_migrations():
 
 def test_a_current_database_opens_without_sqlite_utils(db_path):
     open_db(db_path).close()
-    code = ("import sys; from pathlib import Path; from ordertrack.store.db import open_db; "
-            f"open_db(Path({str(db_path)!r})).close(); print('sqlite_utils' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True)
+    code = (
+        "import sys; from pathlib import Path; from ordertrack.store.db import open_db; "
+        f"open_db(Path({str(db_path)!r})).close(); print('sqlite_utils' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "False"
 
 

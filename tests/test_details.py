@@ -6,8 +6,9 @@ from tests.helpers import kotak_row
 
 
 def add(cli, order_id: str, symbol: str = "INFY") -> None:
-    assert cli("pending", "add", order_id, "--symbol", symbol, "--side", "buy", "--qty",
-               "1").code == 0
+    assert (
+        cli("pending", "add", order_id, "--symbol", symbol, "--side", "buy", "--qty", "1").code == 0
+    )
 
 
 def test_pending_show_counts_missed_fetches_and_says_when_expiry_may_come(cli, broker) -> None:
@@ -35,8 +36,7 @@ def test_a_finished_order_has_no_expiry(cli, broker) -> None:
 def test_outbox_list_shows_the_newest_first(cli, broker) -> None:
     for order_id, symbol in (("1", "INFY"), ("2", "TCS")):
         add(cli, order_id, symbol)
-        broker.orders(kotak_row(order_id, "complete", symbol=symbol, qty=1, filled=1,
-                                avg="10.00"))
+        broker.orders(kotak_row(order_id, "complete", symbol=symbol, qty=1, filled=1, avg="10.00"))
         cli("verify")
     newest = [r["text"].split(" (")[0] for r in json.loads(cli("outbox", "list", "--json").out)]
     assert newest == ["Executed: BUY TCS 1/1", "Executed: BUY INFY 1/1"]

@@ -18,8 +18,17 @@ from tests.fake_ping import UUID
 from tests.helpers import kotak_row, unwrapped
 
 RUN_SETTINGS = ("ORDERTRACK_", "KOTAK_", "KITE_", "ANGEL_", "FYERS_", "TELEGRAM_")
-CHECKS = ["settings", "database", "env file", "broker", "telegram", "telegram", "schedule",
-          "clock", "ping"]
+CHECKS = [
+    "settings",
+    "database",
+    "env file",
+    "broker",
+    "telegram",
+    "telegram",
+    "schedule",
+    "clock",
+    "ping",
+]
 
 
 @pytest.fixture
@@ -39,30 +48,44 @@ def deployment(tmp_path, monkeypatch, broker, telegram, ping_server, db_path, cl
     store = tmp_path / "crontab.txt"
     crontab = tmp_path / "bin" / "crontab"
     crontab.parent.mkdir()
-    crontab.write_text(f'#!/bin/sh\nif [ "$1" = "-l" ]; then cat {store} 2>/dev/null || '
-                       f'{{ echo "no crontab for you" >&2; exit 1; }}; else cat > {store}; fi\n')
+    crontab.write_text(
+        f'#!/bin/sh\nif [ "$1" = "-l" ]; then cat {store} 2>/dev/null || '
+        f'{{ echo "no crontab for you" >&2; exit 1; }}; else cat > {store}; fi\n'
+    )
     crontab.chmod(0o755)
     monkeypatch.setenv("ORDERTRACK_CRONTAB", str(crontab))
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("TZ", "UTC")
     monkeypatch.setattr(schedule, "HOST", fake_host(tmp_path / "host", "sshd", "cron"))
     assert cli("schedule", "install").code == 0
-    return {"env_file": env_file, "crontab": store, "broker": broker, "telegram": telegram,
-            "ping": ping_server, "db": db_path}
+    return {
+        "env_file": env_file,
+        "crontab": store,
+        "broker": broker,
+        "telegram": telegram,
+        "ping": ping_server,
+        "db": db_path,
+    }
 
 
 def sourced(env_file, **values):
     """Append these settings (default: every run setting in this shell) to the env file."""
-    values = values or {k: v for k, v in os.environ.items() if k.startswith(RUN_SETTINGS)
-                        and k not in ("ORDERTRACK_CRONTAB", "ORDERTRACK_DB")}
+    values = values or {
+        k: v
+        for k, v in os.environ.items()
+        if k.startswith(RUN_SETTINGS) and k not in ("ORDERTRACK_CRONTAB", "ORDERTRACK_DB")
+    }
     with env_file.open("a") as fh:
         fh.writelines(f"{k}={v}\n" for k, v in values.items())
 
 
 def lines(result):
     """(label, check) of each check's first line; a long line wraps onto indented ones."""
-    return [line.split(":", 1)[0].split(None, 1) for line in result.out.splitlines()
-            if line and not line[0].isspace()]
+    return [
+        line.split(":", 1)[0].split(None, 1)
+        for line in result.out.splitlines()
+        if line and not line[0].isspace()
+    ]
 
 
 def test_a_healthy_deployment_passes_every_check(cli, deployment):
@@ -133,21 +156,23 @@ def break_ping(d, monkeypatch):
     d["ping"].status = 404
 
 
-@pytest.mark.parametrize(("breaker", "check", "says"), [
-    (break_database, "database", "chmod 600"),
-    (break_env_file, "env file", "chmod 600"),
-    (break_broker, "broker", "holdings fetch failed"),
-    (break_telegram, "telegram", "chat 1001"),
-    (break_schedule, "schedule", "ordertrack schedule install"),
-    (break_schedule_zone, "schedule", "outside market hours"),
-    (break_ping, "ping", "HTTP 404"),
-])
+@pytest.mark.parametrize(
+    ("breaker", "check", "says"),
+    [
+        (break_database, "database", "chmod 600"),
+        (break_env_file, "env file", "chmod 600"),
+        (break_broker, "broker", "holdings fetch failed"),
+        (break_telegram, "telegram", "chat 1001"),
+        (break_schedule, "schedule", "ordertrack schedule install"),
+        (break_schedule_zone, "schedule", "outside market hours"),
+        (break_ping, "ping", "HTTP 404"),
+    ],
+)
 def test_each_check_failing_alone(cli, deployment, monkeypatch, breaker, check, says):
     breaker(deployment, monkeypatch)
     result = cli("doctor")
     assert result.code == ExitCode.CONFIG
-    problems = [line for line in unwrapped(result.out).splitlines()
-                if line.startswith("PROBLEM")]
+    problems = [line for line in unwrapped(result.out).splitlines() if line.startswith("PROBLEM")]
     assert len(problems) == 1, result.out
     assert problems[0].startswith(f"PROBLEM  {check}: ") and says in problems[0]
     assert "— fix: " in problems[0]
@@ -159,8 +184,7 @@ def test_a_clock_off_by_minutes_fails_alone(cli, deployment, monkeypatch):
     late = formatdate(time.time() - 180, usegmt=True)
     monkeypatch.setattr(fake._Handler, "date_time_string", lambda self, ts=None: late)
     result = cli("doctor")
-    problems = [line for line in unwrapped(result.out).splitlines()
-                if line.startswith("PROBLEM")]
+    problems = [line for line in unwrapped(result.out).splitlines() if line.startswith("PROBLEM")]
     assert result.code == ExitCode.CONFIG and len(problems) == 1, result.out
     assert problems[0].startswith("PROBLEM  clock: this clock is +18")
 
@@ -199,8 +223,10 @@ def test_an_env_file_given_is_read_as_cron_reads_it(cli, tmp_path, monkeypatch, 
     env_file.chmod(0o600)
     shell_without_settings(monkeypatch)
     result = cli("doctor", "--env-file", str(env_file), "--offline")
-    assert result.out.splitlines()[0] == f"ok       settings: loaded from {env_file} as cron " \
-                                         "reads it (broker file)"
+    assert (
+        result.out.splitlines()[0] == f"ok       settings: loaded from {env_file} as cron "
+        "reads it (broker file)"
+    )
 
 
 def test_the_installed_env_file_is_what_the_checks_read(cli, deployment, monkeypatch):
@@ -215,38 +241,40 @@ def test_the_installed_env_file_is_what_the_checks_read(cli, deployment, monkeyp
     assert deployment["ping"].seen() == ["/log"]
 
 
-def test_settings_only_in_the_shell_are_a_problem_named_without_values(cli, deployment,
-                                                                       monkeypatch):
+def test_settings_only_in_the_shell_are_a_problem_named_without_values(
+    cli, deployment, monkeypatch
+):
     monkeypatch.setenv("KOTAK_MPIN", "918273")
     monkeypatch.setenv("ORDERTRACK_KOTAK_LOGIN_URL", "http://127.0.0.1:9/secret-path")
     for tool in ("ORDERTRACK_OUTPUT", "ORDERTRACK_DEBUG"):  # the tool's knobs, not settings
         monkeypatch.setenv(tool, "terminal" if tool.endswith("OUTPUT") else "1")
     result = cli("doctor")
     assert result.code == ExitCode.CONFIG
-    problems = [line for line in unwrapped(result.out).splitlines()
-                if line.startswith("PROBLEM")]
+    problems = [line for line in unwrapped(result.out).splitlines() if line.startswith("PROBLEM")]
     env_file = deployment["env_file"]
     assert problems == [
         f"PROBLEM  env file: KOTAK_MPIN, ORDERTRACK_KOTAK_LOGIN_URL set in your shell, missing "
         f"from the env file cron reads ({env_file}) — fix: add them to {env_file}, or unset "
-        "them in your shell"], result.out
+        "them in your shell"
+    ], result.out
     assert "918273" not in result.out and "secret-path" not in result.out
 
 
 def test_a_setting_set_differently_in_the_shell_is_a_problem_named_without_values(
-        cli, deployment, monkeypatch, tmp_path):
+    cli, deployment, monkeypatch, tmp_path
+):
     """The engine's shell pointing at another database than cron's would register orders cron
     never sees (found by a new-user run): a value that differs is a problem, like a missing one."""
     monkeypatch.setenv("ORDERTRACK_DB", str(tmp_path / "play" / "elsewhere.db"))
     result = cli("doctor")
     assert result.code == ExitCode.CONFIG
-    problems = [line for line in unwrapped(result.out).splitlines()
-                if line.startswith("PROBLEM")]
+    problems = [line for line in unwrapped(result.out).splitlines() if line.startswith("PROBLEM")]
     env_file = deployment["env_file"]
     assert problems == [
         f"PROBLEM  env file: ORDERTRACK_DB set differently in your shell and in the env file "
         f"cron reads ({env_file}): what you type uses other settings than the scheduled runs"
-        " — fix: make it the same, or unset it in your shell"], result.out
+        " — fix: make it the same, or unset it in your shell"
+    ], result.out
     assert "elsewhere.db" not in result.out
 
 
@@ -257,17 +285,25 @@ def test_an_env_file_other_than_the_installed_one_is_a_problem(cli, deployment, 
     result = cli("doctor", "--env-file", str(other))
     assert result.code == ExitCode.CONFIG
     [line] = [line for line in unwrapped(result.out).splitlines() if line.startswith("PROBLEM")]
-    assert line.startswith(f"PROBLEM  env file: {other} is checked, but the installed schedule "
-                           f"sources {deployment['env_file']}"), line
+    assert line.startswith(
+        f"PROBLEM  env file: {other} is checked, but the installed schedule "
+        f"sources {deployment['env_file']}"
+    ), line
 
 
-def test_the_lines_database_option_is_the_database_checked(cli, deployment, db_path,
-                                                           monkeypatch, tmp_path):
+def test_the_lines_database_option_is_the_database_checked(
+    cli, deployment, db_path, monkeypatch, tmp_path
+):
     """`ordertrack --db X schedule install` puts --db on the lines: ORDERTRACK_DB, set in this
     shell to another file, is then neither read nor missed."""
     env_file = deployment["env_file"]
-    env_file.write_text("".join(line + "\n" for line in env_file.read_text().splitlines()
-                                if not line.startswith("ORDERTRACK_DB=")))
+    env_file.write_text(
+        "".join(
+            line + "\n"
+            for line in env_file.read_text().splitlines()
+            if not line.startswith("ORDERTRACK_DB=")
+        )
+    )
     assert cli("--db", str(db_path), "schedule", "install").code == 0
     monkeypatch.setenv("ORDERTRACK_DB", str(tmp_path / "scratch.db"))
     result = cli("doctor")

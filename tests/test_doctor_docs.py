@@ -33,14 +33,18 @@ def references() -> list[tuple[str, str | None]]:
     for source in SOURCES:
         text = source.read_text(encoding="utf-8")
         refs += [(m.group(1), m.group(2)) for m in PAGE.finditer(text)]
-        refs += [("README.md", re.sub(r"[^\w\- ]", "", m.group(1).lower()).replace(" ", "-"))
-                 for m in README_SECTION.finditer(text)]
+        refs += [
+            ("README.md", re.sub(r"[^\w\- ]", "", m.group(1).lower()).replace(" ", "-"))
+            for m in README_SECTION.finditer(text)
+        ]
     return refs
 
 
 def test_the_anchor_rule_matches_the_links_the_docs_already_use():
-    assert "ordertrack-schedule-print--ordertrack-schedule-install--ordertrack-schedule-remove" \
+    assert (
+        "ordertrack-schedule-print--ordertrack-schedule-install--ordertrack-schedule-remove"
         in anchors(REPO / "docs" / "commands.md")
+    )
     assert "a-first-day-with-ordertrack" in anchors(REPO / "README.md")
 
 
@@ -56,11 +60,14 @@ def test_every_page_doctor_names_exists(page, anchor):
         assert anchor in anchors(path), f"{page} has no heading #{anchor}"
 
 
-@pytest.mark.parametrize(("broker", "named", "not_named"), [
-    ("file", "docs/file-broker.md", "kotak"),
-    ("kite", "docs/kite.md", "kotak"),
-    ("kotak", "docs/kotak.md", "file-broker"),
-])
+@pytest.mark.parametrize(
+    ("broker", "named", "not_named"),
+    [
+        ("file", "docs/file-broker.md", "kotak"),
+        ("kite", "docs/kite.md", "kotak"),
+        ("kotak", "docs/kotak.md", "file-broker"),
+    ],
+)
 @pytest.mark.parametrize("stage", ["settings", "read"])
 def test_a_broker_fix_is_for_the_broker_in_use(broker, named, not_named, stage):
     fix = doctor._broker_fix(broker, stage)
@@ -73,6 +80,7 @@ def test_a_file_broker_failure_gets_no_kotak_advice(cli, broker, fresh_db):
     broker.write("positions.json", {"stat": "Ok", "stCode": 200, "data": []})
     result = cli("doctor")
     assert result.code == ExitCode.CONFIG
-    [line] = [line for line in unwrapped(result.out).splitlines()
-              if line.startswith("PROBLEM  broker")]
+    [line] = [
+        line for line in unwrapped(result.out).splitlines() if line.startswith("PROBLEM  broker")
+    ]
     assert "docs/file-broker.md" in line and "Kotak" not in line, line

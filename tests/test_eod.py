@@ -32,13 +32,18 @@ def eod(cli, code=0):
 
 
 def test_friday_evening_amo_survives_the_weekend_and_expires_after_mondays_close(
-        cli, broker, sql, no_holidays):
+    cli, broker, sql, no_holidays
+):
     with freeze_time(ist(2026, 11, 27, 20, 0)) as clock:  # Friday 20:00
         cli("pending", "add", "1", "--symbol", "ITBEES", "--side", "buy", "--qty", "1", "--amo")
         broker.orders()  # the AMO is not in any book: the broker no longer has it
         broker.history("other", kotak_row("other"))
-        for moment in (ist(2026, 11, 28, 18, 0), ist(2026, 11, 29, 18, 0),  # Sat, Sun
-                       ist(2026, 11, 30, 9, 0), ist(2026, 11, 30, 12, 0)):  # Monday morning
+        for moment in (
+            ist(2026, 11, 28, 18, 0),
+            ist(2026, 11, 29, 18, 0),  # Sat, Sun
+            ist(2026, 11, 30, 9, 0),
+            ist(2026, 11, 30, 12, 0),
+        ):  # Monday morning
             clock.move_to(moment)
             assert cli("verify").code == 0
             assert sql("SELECT status FROM orders") == [("PENDING",)], moment
@@ -56,8 +61,7 @@ def test_holiday_monday_extends_the_amo(cli, broker, sql, tmp_path, monkeypatch)
     with freeze_time(ist(2026, 11, 27, 20, 0)) as clock:
         cli("pending", "add", "1", "--symbol", "ITBEES", "--side", "buy", "--qty", "1", "--amo")
         broker.orders()
-        for moment in (ist(2026, 11, 28, 18, 0), ist(2026, 11, 30, 18, 0),
-                       ist(2026, 12, 1, 12, 0)):
+        for moment in (ist(2026, 11, 28, 18, 0), ist(2026, 11, 30, 18, 0), ist(2026, 12, 1, 12, 0)):
             clock.move_to(moment)
             assert cli("verify").code == 0
         assert sql("SELECT status FROM orders") == [("PENDING",)]
@@ -70,8 +74,7 @@ def test_day_order_expires_only_after_24_hours(cli, broker, sql, no_holidays):
     with freeze_time(ist(2026, 11, 30, 10, 0)) as clock:
         cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "1")
         broker.orders()
-        for moment in (ist(2026, 11, 30, 12, 0), ist(2026, 11, 30, 18, 0),
-                       ist(2026, 12, 1, 9, 59)):
+        for moment in (ist(2026, 11, 30, 12, 0), ist(2026, 11, 30, 18, 0), ist(2026, 12, 1, 9, 59)):
             clock.move_to(moment)
             cli("eod")
         assert sql("SELECT status FROM orders") == [("PENDING",)]
@@ -91,7 +94,8 @@ def test_an_order_still_open_at_the_broker_is_never_expired(cli, broker, sql, no
 
 
 def test_broker_failure_at_eod_expires_nothing_summary_says_so_exit_4(
-        cli, broker, sql, no_holidays):
+    cli, broker, sql, no_holidays
+):
     with freeze_time(ist(2026, 11, 23, 10, 0)) as clock:
         cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "1")
         broker.write("orders.json", SESSION_EXPIRED)
@@ -108,19 +112,28 @@ def test_summary_is_queued_once_per_trading_day(cli, broker, sql, no_holidays):
     with freeze_time(ist(2026, 11, 23, 10, 0)) as clock:
         for order_id, symbol in (("1", "INFY"), ("2", "TCS"), ("3", "IDEA")):
             cli("pending", "add", order_id, "--symbol", symbol, "--side", "buy", "--qty", "10")
-        broker.orders(kotak_row("1", "complete", qty=10, filled=10, avg="1849.5"),
-                      kotak_row("2", "rejected", symbol="TCS", qty=10, reason="RMS:Blocked"),
-                      kotak_row("3", "open", symbol="IDEA", qty=10, filled=4))
+        broker.orders(
+            kotak_row("1", "complete", qty=10, filled=10, avg="1849.5"),
+            kotak_row("2", "rejected", symbol="TCS", qty=10, reason="RMS:Blocked"),
+            kotak_row("3", "open", symbol="IDEA", qty=10, filled=4),
+        )
         clock.move_to(ist(2026, 11, 23, 18, 0))
         first = eod(cli)
         second = eod(cli)
         out = cli("eod").out
     summary = first["summary"]
-    assert (summary["placed"], len(summary["executed"]), len(summary["rejected"]),
-            summary["partially_filled"], len(summary["still_pending"])) == (3, 1, 1, 1, 1)
+    assert (
+        summary["placed"],
+        len(summary["executed"]),
+        len(summary["rejected"]),
+        summary["partially_filled"],
+        len(summary["still_pending"]),
+    ) == (3, 1, 1, 1, 1)
     assert summary["rejected"][0]["reason"] == "RMS:Blocked"
-    assert summary["tracked"] == [{"symbol": "IDEA", "tracked_qty": 4},
-                                  {"symbol": "INFY", "tracked_qty": 10}]
+    assert summary["tracked"] == [
+        {"symbol": "IDEA", "tracked_qty": 4},
+        {"symbol": "INFY", "tracked_qty": 10},
+    ]
     assert first["summary_queued"] and not second["summary_queued"]
     assert sql("SELECT count(*) FROM outbox WHERE kind = 'DAILY_SUMMARY'") == [(1,)]
     assert "rejected" in out and "TCS" in out and "RMS:Blocked" in out
@@ -137,11 +150,14 @@ def test_holiday_still_force_checks_but_sends_no_second_summary(cli, broker, sql
         clock.move_to(ist(2026, 11, 24, 18, 0))
         result = cli("eod")
     assert result.code == 0
-    assert "No trading session today; the last trading day, Mon 23 Nov 2026, was closed " \
-           "already." in result.out
+    assert (
+        "No trading session today; the last trading day, Mon 23 Nov 2026, was closed "
+        "already." in result.out
+    )
     assert sql("SELECT status FROM orders") == [("EXECUTED",)]
     assert sql("SELECT key FROM outbox WHERE kind = 'DAILY_SUMMARY'") == [
-        ("summary:2026-11-23:final",)]
+        ("summary:2026-11-23:final",)
+    ]
 
 
 def test_archive_keeps_history_queryable(cli, broker, sql, tmp_path, monkeypatch):
@@ -153,9 +169,11 @@ def test_archive_keeps_history_queryable(cli, broker, sql, tmp_path, monkeypatch
         cli("pending", "add", "2", "--symbol", "INFY", "--side", "sell", "--qty", "5")
         cli("pending", "add", "3", "--symbol", "TCS", "--side", "buy", "--qty", "5")
         cli("track", "add", "HDFC")  # never owned anything: stays
-        broker.orders(kotak_row("1", "complete", qty=5, filled=5),
-                      kotak_row("2", "complete", qty=5, filled=5, side="S"),
-                      kotak_row("3", "open", symbol="TCS", qty=5))
+        broker.orders(
+            kotak_row("1", "complete", qty=5, filled=5),
+            kotak_row("2", "complete", qty=5, filled=5, side="S"),
+            kotak_row("3", "open", symbol="TCS", qty=5),
+        )
         clock.move_to(ist(2026, 11, 23, 18, 0))
         first = eod(cli)
         assert first["archived_symbols"] == 1 and first["archived_orders"] == 0
@@ -168,8 +186,9 @@ def test_archive_keeps_history_queryable(cli, broker, sql, tmp_path, monkeypatch
     assert [e["kind"] for e in shown["events"]] == ["REGISTERED", "EXECUTED"]
 
 
-def test_backup_is_owner_only_and_only_the_last_n_are_kept(cli, broker, db_path, tmp_path,
-                                                           monkeypatch):
+def test_backup_is_owner_only_and_only_the_last_n_are_kept(
+    cli, broker, db_path, tmp_path, monkeypatch
+):
     config = tmp_path / "backups.toml"
     config.write_text("[calendar]\nnse_holidays = false\n[eod]\nbackups = 2\n")
     monkeypatch.setenv("ORDERTRACK_CONFIG", str(config))
@@ -183,6 +202,7 @@ def test_backup_is_owner_only_and_only_the_last_n_are_kept(cli, broker, db_path,
     assert all(stat.S_IMODE(os.stat(b).st_mode) == 0o600 for b in backups)
     assert data["integrity"] == "ok" and data["db_size_bytes"] > 0
     import sqlite3
+
     with sqlite3.connect(backups[-1]) as copy:
         assert copy.execute("SELECT count(*) FROM runs").fetchone()[0] >= 3
 
@@ -208,7 +228,9 @@ def test_a_missed_eod_is_noticed_the_next_day(cli, broker, sql, no_holidays):
         eod(cli)
         clock.move_to(ist(2026, 11, 25, 9, 30))  # Tuesday's eod never ran
         overdue = json.loads(cli("status", "--json").out)["overdue"]
-        assert overdue == ["no successful eod for Tue 24 Nov 2026; its summary is missing or incomplete"]
+        assert overdue == [
+            "no successful eod for Tue 24 Nov 2026; its summary is missing or incomplete"
+        ]
         cli("verify")
         cli("verify")
     assert sql("SELECT count(*) FROM outbox WHERE kind = 'SYSTEM_ALERT'") == [(1,)]
@@ -235,7 +257,8 @@ def test_eod_delivers_the_summary_at_once(cli, broker, telegram, no_holidays):
 
 
 def test_eod_broker_failure_still_sends_the_incomplete_summary_and_exits_4(
-        cli, broker, telegram, no_holidays):
+    cli, broker, telegram, no_holidays
+):
     broker.write("orders.json", SESSION_EXPIRED)
     with freeze_time(ist(2026, 11, 23, 18, 0)):
         assert cli("eod").code == ExitCode.BROKER
@@ -245,8 +268,7 @@ def test_eod_broker_failure_still_sends_the_incomplete_summary_and_exits_4(
     assert any("broker unavailable" in t for t in texts)
 
 
-def test_eod_exits_6_when_the_summary_cannot_be_delivered(cli, broker, telegram, no_holidays,
-                                                          sql):
+def test_eod_exits_6_when_the_summary_cannot_be_delivered(cli, broker, telegram, no_holidays, sql):
     telegram.script(error(403, "Forbidden: bot was blocked by the user"))
     broker.orders()
     with freeze_time(ist(2026, 11, 23, 18, 0)):
@@ -256,8 +278,9 @@ def test_eod_exits_6_when_the_summary_cannot_be_delivered(cli, broker, telegram,
     assert sql("SELECT status FROM outbox WHERE kind = 'DAILY_SUMMARY'") == [("FAILED",)]
 
 
-def test_status_shows_exit_6_for_a_run_whose_notifications_were_kept(cli, broker, telegram,
-                                                                      no_holidays):
+def test_status_shows_exit_6_for_a_run_whose_notifications_were_kept(
+    cli, broker, telegram, no_holidays
+):
     telegram.script(error(403, "Forbidden: bot was blocked by the user"))
     cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "1")
     broker.orders(kotak_row("1", "complete", qty=1, filled=1))
@@ -271,8 +294,12 @@ def test_status_shows_exit_6_for_a_run_whose_notifications_were_kept(cli, broker
 
 
 def summaries(sql):
-    return [(key, json.loads(payload)) for key, payload in sql(
-        "SELECT key, payload FROM outbox WHERE kind = 'DAILY_SUMMARY' ORDER BY id")]
+    return [
+        (key, json.loads(payload))
+        for key, payload in sql(
+            "SELECT key, payload FROM outbox WHERE kind = 'DAILY_SUMMARY' ORDER BY id"
+        )
+    ]
 
 
 def test_an_eod_after_midnight_closes_the_previous_trading_day(cli, broker, sql, no_holidays):
@@ -288,8 +315,10 @@ def test_an_eod_after_midnight_closes_the_previous_trading_day(cli, broker, sql,
         clock.move_to(ist(2026, 11, 24, 18, 0))
         tonight = eod(cli)
     assert late.code == 0, late.err
-    assert "Closing trading day Mon 23 Nov 2026, the previous trading day (before 18:00 IST)" \
+    assert (
+        "Closing trading day Mon 23 Nov 2026, the previous trading day (before 18:00 IST)"
         in late.out
+    )
     assert tonight["trading_day"] == "2026-11-24" and tonight["summary_queued"]
     [(monday_key, monday), (tuesday_key, tuesday)] = summaries(sql)
     assert (monday_key, tuesday_key) == ("summary:2026-11-23:final", "summary:2026-11-24:final")
@@ -297,8 +326,9 @@ def test_an_eod_after_midnight_closes_the_previous_trading_day(cli, broker, sql,
     assert tuesday["placed"] == 0 and tuesday["executed"] == []
 
 
-def test_an_eod_before_six_closes_the_previous_trading_day_over_a_weekend(cli, broker, sql,
-                                                                            no_holidays):
+def test_an_eod_before_six_closes_the_previous_trading_day_over_a_weekend(
+    cli, broker, sql, no_holidays
+):
     broker.orders()
     with freeze_time(ist(2026, 11, 30, 17, 59)):  # Monday, a minute early: Friday is closed
         data = eod(cli)
@@ -332,7 +362,10 @@ def test_a_good_eod_after_a_failed_one_is_sent_as_corrected_once(cli, broker, sq
     assert not incomplete["complete"] and not incomplete["corrected"]
     assert final["complete"] and final["corrected"]
     from ordertrack.notify.messages import plain_text
-    assert plain_text("DAILY_SUMMARY", final).startswith("Daily summary Mon 23 Nov 2026 (corrected)\nCorrected:")
+
+    assert plain_text("DAILY_SUMMARY", final).startswith(
+        "Daily summary Mon 23 Nov 2026 (corrected)\nCorrected:"
+    )
 
 
 # ---- backups (issue 12, items 2 and 3) ----------------------------------------------------
@@ -356,12 +389,17 @@ def test_backups_of_another_database_beside_it_do_not_count(cli, broker, tmp_pat
                 assert cli("--db", str(tmp_path / name), "eod").code == 0
             assert cli("--db", str(tmp_path / "ot.db"), "eod").code == 0  # a re-run
     names = sorted(b.name for b in (tmp_path / "backups").iterdir())
-    assert names == ["ot-20261125.db", "ot-20261126.db",
-                     "ot-paper-20261125.db", "ot-paper-20261126.db"]
+    assert names == [
+        "ot-20261125.db",
+        "ot-20261126.db",
+        "ot-paper-20261125.db",
+        "ot-paper-20261126.db",
+    ]
 
 
-def test_planted_backup_files_are_neither_counted_nor_deleted(cli, broker, db_path, tmp_path,
-                                                             monkeypatch):
+def test_planted_backup_files_are_neither_counted_nor_deleted(
+    cli, broker, db_path, tmp_path, monkeypatch
+):
     backups_config(tmp_path, monkeypatch)
     broker.orders()
     folder = db_path.parent / "backups"
@@ -376,7 +414,10 @@ def test_planted_backup_files_are_neither_counted_nor_deleted(cli, broker, db_pa
     assert planted.exists()
     assert data["backup"] == str(folder / "ordertrack-20261125.db")
     assert sorted(b.name for b in folder.iterdir()) == [
-        "ordertrack-20261124.db", "ordertrack-20261125.db", "ordertrack-99999999.db"]
+        "ordertrack-20261124.db",
+        "ordertrack-20261125.db",
+        "ordertrack-99999999.db",
+    ]
 
 
 def test_backup_folder_others_can_write_is_refused(cli, broker, db_path, tmp_path, monkeypatch):
@@ -392,8 +433,9 @@ def test_backup_folder_others_can_write_is_refused(cli, broker, db_path, tmp_pat
     assert list(folder.iterdir()) == []
 
 
-def test_a_clock_set_back_never_deletes_the_backup_just_taken(cli, broker, db_path, tmp_path,
-                                                            monkeypatch):
+def test_a_clock_set_back_never_deletes_the_backup_just_taken(
+    cli, broker, db_path, tmp_path, monkeypatch
+):
     backups_config(tmp_path, monkeypatch, keep=1)
     broker.orders()
     with freeze_time(ist(2027, 11, 23, 18, 0)) as clock:  # a year ahead, then set right
@@ -428,8 +470,9 @@ def test_an_eod_before_six_does_not_count_as_that_days_eod(cli, broker, no_holid
         eod(cli)
         clock.move_to(ist(2026, 11, 25, 9, 30))
         overdue = json.loads(cli("status", "--json").out)["overdue"]
-    assert overdue == ["no successful eod for Tue 24 Nov 2026; its summary is missing or "
-                       "incomplete"]
+    assert overdue == [
+        "no successful eod for Tue 24 Nov 2026; its summary is missing or incomplete"
+    ]
 
 
 def test_eod_exits_with_the_database_problem_first_then_the_broker_then_delivery():
@@ -437,8 +480,13 @@ def test_eod_exits_with_the_database_problem_first_then_the_broker_then_delivery
     from ordertrack.jobs.eod import EodResult
 
     undelivered = Undelivered("1 notification kept")
-    result = EodResult("2026-11-27", True, integrity="page 3 is bad", backup_error="full disk",
-                       broker_error="timeout")
+    result = EodResult(
+        "2026-11-27",
+        True,
+        integrity="page 3 is bad",
+        backup_error="full disk",
+        broker_error="timeout",
+    )
     assert isinstance(result.failure(undelivered), DatabaseError)
     assert "integrity check failed: page 3 is bad" in result.failure(undelivered).message
     result.integrity = "ok"

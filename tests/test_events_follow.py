@@ -20,13 +20,20 @@ def env(db_path: Path) -> dict[str, str]:
 
 
 def ordertrack(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ordertrack", *args], env=env, text=True,
-                          capture_output=True, check=False, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "ordertrack", *args],
+        env=env,
+        text=True,
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
 
 
 def add(env: dict[str, str], order_id: str, symbol: str = "INFY") -> None:
-    done = ordertrack(env, "pending", "add", order_id, "--symbol", symbol, "--side", "buy",
-                      "--qty", "10")
+    done = ordertrack(
+        env, "pending", "add", order_id, "--symbol", symbol, "--side", "buy", "--qty", "10"
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -35,9 +42,13 @@ class Follower:
     arrived."""
 
     def __init__(self, env: dict[str, str], *args: str) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "ordertrack", "events", *args],
-                                        env=env, text=True, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ordertrack", "events", *args],
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         self.started = time.monotonic()
         self.lines: list[tuple[float, dict]] = []
         self.reader = threading.Thread(target=self._read, daemon=True)
@@ -86,8 +97,9 @@ def test_follows_events_another_process_records_as_they_are_committed(env):
     assert [e["order_id"] for e in got] == ["1", "2", "3", "4"]
     assert {e["kind"] for e in got} == {"REGISTERED"}
     assert [e["id"] for e in got] == sorted({e["id"] for e in got})
-    everything = [json.loads(line) for line in ordertrack(env, "events", "--json").stdout
-                  .splitlines()]
+    everything = [
+        json.loads(line) for line in ordertrack(env, "events", "--json").stdout.splitlines()
+    ]
     assert got == [e for e in everything if e["kind"] == "REGISTERED"]  # same objects
 
 

@@ -74,15 +74,15 @@ AFTER = {
     "unchanged": "unchanged but for one broker alert queued (the failed run is logged in `runs`)",
     "applied": "the run's changes committed",
     "summary incomplete": "orders unchanged; the daily summary is queued marked incomplete, "
-                          "with one broker alert",
+    "with one broker alert",
     "PENDING": "the change committed; its delivery PENDING, next attempt after the backoff",
     "PENDING, chat paused": "the change committed; its delivery PENDING, the chat paused for "
-                            "retry_after",
+    "retry_after",
     "UNKNOWN": "the change committed; its delivery UNKNOWN (it may have arrived)",
     "FAILED": "the change committed; its delivery FAILED with the reason",
     "kept PENDING": "the notification kept: delivery PENDING, next attempt after the backoff",
     "kept PENDING, chat paused": "the notification kept: delivery PENDING, the chat paused for "
-                                 "retry_after",
+    "retry_after",
     "kept UNKNOWN": "the notification kept: delivery UNKNOWN (it may have arrived)",
     "kept FAILED": "the notification kept: delivery FAILED with the reason",
     "nothing stored": "unchanged (notify-test stores nothing)",
@@ -93,7 +93,7 @@ LATER = {
     "delivered": "the next run after the backoff delivers it, once",
     "resent": "the next run sends it once more, marked as a possible duplicate",
     "retry-failed": "kept as FAILED: after fixing the token, `outbox flush --retry-failed` "
-                    "delivers it",
+    "delivers it",
     "passes": "notify-test passes",
 }
 
@@ -101,161 +101,707 @@ NEVER = "no"
 THREE = "yes, 3 attempts"
 K_RETRY = "yes, with backoff (4 attempts within 90 s; 3 under the tests' policy)"
 RELOGIN = "once more, after one fresh login"
-BUDGETED = ("yes, until the run's budget (240 s) is spent: each reply ends at its deadline "
-            "(connect + read timeout, 35 s); 2 attempts under the tests' 3 s budget")
+BUDGETED = (
+    "yes, until the run's budget (240 s) is spent: each reply ends at its deadline "
+    "(connect + read timeout, 35 s); 2 attempts under the tests' 3 s budget"
+)
 T_BUDGETED = "no: the reply's deadline met the run's budget (240 s; 2 s under the tests)"
 SLOW_BOOK = "did not answer in time: it may be slow or down"
 WAITED = "yes, 3 attempts, waiting retry_after between them"
 REFUSED = "cannot connect to Kotak Neo (127.0.0.1:"
 BOOK = "order book fetch failed, nothing was changed: "
-T_LATER = ("notifications not delivered, kept in the outbox: 1 waiting for a later run — "
-           "chat 1001: ")
+T_LATER = "notifications not delivered, kept in the outbox: 1 waiting for a later run — chat 1001: "
 T_REFUSED = "network: cannot connect to 127.0.0.1:"
 T_SLOW = "network: no reply in time from 127.0.0.1:"
 T_ODD = "reply not understood (HTTP 200, not a Bot API reply ("
-T_401 = ("notifications not delivered, kept in the outbox: 1 failed for good — token invalid: "
-         "Telegram answered 401 Unauthorized (wrong or revoked token)")
+T_401 = (
+    "notifications not delivered, kept in the outbox: 1 failed for good — token invalid: "
+    "Telegram answered 401 Unauthorized (wrong or revoked token)"
+)
 
 MATRIX = [
     # Kotak Neo: the fault lasts the whole run; `at` is where the run meets it.
-    Cell(KOTAK, "refused connection", "verify", "orders", 4, BOOK + REFUSED, 3, K_RETRY,
-         "unchanged", "catches up"),
-    Cell(KOTAK, "refused connection", "reconcile", "holdings", 4,
-         "holdings fetch failed, nothing was changed: " + REFUSED, 3, K_RETRY, "unchanged",
-         "catches up"),
-    Cell(KOTAK, "refused connection", "eod", "orders", 4, BOOK + REFUSED, 3, K_RETRY,
-         "summary incomplete", "catches up"),
-    Cell(KOTAK, "timeout", "verify", "orders", 4, "did not answer in time: it may be slow or down",
-         3, K_RETRY, "unchanged", "catches up"),
-    Cell(KOTAK, "timeout", "reconcile", "orders", 4, "did not answer in time: it may be slow or "
-         "down", 3, K_RETRY, "unchanged", "catches up"),
-    Cell(KOTAK, "timeout", "eod", "orders", 4, "did not answer in time: it may be slow or down",
-         3, K_RETRY, "summary incomplete", "catches up"),
-    Cell(KOTAK, "429", "verify", "orders", 4, BOOK + "Kotak Neo is limiting requests (HTTP 429,"
-         " too many requests)", 3, K_RETRY, "unchanged", "catches up"),
-    Cell(KOTAK, "429", "reconcile", "orders", 4, BOOK + "Kotak Neo is limiting requests (HTTP "
-         "429", 3, K_RETRY, "unchanged", "catches up"),
-    Cell(KOTAK, "429", "eod", "orders", 4, BOOK + "Kotak Neo is limiting requests (HTTP 429", 3,
-         K_RETRY, "summary incomplete", "catches up"),
-    Cell(KOTAK, "500", "verify", "orders", 4, BOOK + "Kotak Neo is unavailable (HTTP 500)", 3,
-         K_RETRY, "unchanged", "catches up"),
-    Cell(KOTAK, "500", "reconcile", "orders", 4, BOOK + "Kotak Neo is unavailable (HTTP 500)", 3,
-         K_RETRY, "unchanged", "catches up"),
-    Cell(KOTAK, "500", "eod", "orders", 4, BOOK + "Kotak Neo is unavailable (HTTP 500)", 3,
-         K_RETRY, "summary incomplete", "catches up"),
-    Cell(KOTAK, "502 HTML page", "verify", "orders", 4, BOOK + "Kotak Neo is unavailable (HTTP "
-         "502)", 3, K_RETRY, "unchanged", "catches up"),
-    Cell(KOTAK, "502 HTML page", "reconcile", "orders", 4, BOOK + "Kotak Neo is unavailable "
-         "(HTTP 502)", 3, K_RETRY, "unchanged", "catches up"),
-    Cell(KOTAK, "502 HTML page", "eod", "orders", 4, BOOK + "Kotak Neo is unavailable (HTTP "
-         "502)", 3, K_RETRY, "summary incomplete", "catches up"),
-    Cell(KOTAK, "truncated JSON", "verify", "orders", 4, BOOK + "Kotak Neo sent a reply that is "
-         "not JSON (HTTP 200)", 1, NEVER, "unchanged", "catches up"),
-    Cell(KOTAK, "truncated JSON", "reconcile", "orders", 4, BOOK + "Kotak Neo sent a reply that "
-         "is not JSON (HTTP 200)", 1, NEVER, "unchanged", "catches up"),
-    Cell(KOTAK, "truncated JSON", "eod", "orders", 4, BOOK + "Kotak Neo sent a reply that is not"
-         " JSON (HTTP 200)", 1, NEVER, "summary incomplete", "catches up"),
-    Cell(KOTAK, "JSON of the wrong shape", "verify", "orders", 4, BOOK + "Kotak Neo answered with"
-         " an error (reply has no 'data' list, HTTP 200)", 1, NEVER, "unchanged", "catches up"),
-    Cell(KOTAK, "JSON of the wrong shape", "reconcile", "orders", 4, BOOK + "Kotak Neo answered "
-         "with an error (reply has no 'data' list, HTTP 200)", 1, NEVER, "unchanged",
-         "catches up"),
-    Cell(KOTAK, "JSON of the wrong shape", "eod", "orders", 4, BOOK + "Kotak Neo answered with an"
-         " error (reply has no 'data' list, HTTP 200)", 1, NEVER, "summary incomplete",
-         "catches up"),
-    Cell(KOTAK, "slow drip (1 byte / 0.2 s)", "verify", "orders", 4, SLOW_BOOK, 2, BUDGETED,
-         "unchanged", "catches up"),
-    Cell(KOTAK, "slow drip (1 byte / 0.2 s)", "reconcile", "orders", 4, SLOW_BOOK, 2, BUDGETED,
-         "unchanged", "catches up"),
-    Cell(KOTAK, "slow drip (1 byte / 0.2 s)", "eod", "orders", 4, SLOW_BOOK, 2, BUDGETED,
-         "summary incomplete", "catches up"),
-    Cell(KOTAK, "session expiry (100022) mid-run", "verify", "orders", 0, "", 2, RELOGIN,
-         "applied", "no-op"),
-    Cell(KOTAK, "session expiry (100022) mid-run", "reconcile", "positions", 0, "", 2, RELOGIN,
-         "applied", "no-op"),
-    Cell(KOTAK, "session expiry (100022) mid-run", "eod", "orders", 0, "", 2, RELOGIN, "applied",
-         "no-op"),
+    Cell(
+        KOTAK,
+        "refused connection",
+        "verify",
+        "orders",
+        4,
+        BOOK + REFUSED,
+        3,
+        K_RETRY,
+        "unchanged",
+        "catches up",
+    ),
+    Cell(
+        KOTAK,
+        "refused connection",
+        "reconcile",
+        "holdings",
+        4,
+        "holdings fetch failed, nothing was changed: " + REFUSED,
+        3,
+        K_RETRY,
+        "unchanged",
+        "catches up",
+    ),
+    Cell(
+        KOTAK,
+        "refused connection",
+        "eod",
+        "orders",
+        4,
+        BOOK + REFUSED,
+        3,
+        K_RETRY,
+        "summary incomplete",
+        "catches up",
+    ),
+    Cell(
+        KOTAK,
+        "timeout",
+        "verify",
+        "orders",
+        4,
+        "did not answer in time: it may be slow or down",
+        3,
+        K_RETRY,
+        "unchanged",
+        "catches up",
+    ),
+    Cell(
+        KOTAK,
+        "timeout",
+        "reconcile",
+        "orders",
+        4,
+        "did not answer in time: it may be slow or down",
+        3,
+        K_RETRY,
+        "unchanged",
+        "catches up",
+    ),
+    Cell(
+        KOTAK,
+        "timeout",
+        "eod",
+        "orders",
+        4,
+        "did not answer in time: it may be slow or down",
+        3,
+        K_RETRY,
+        "summary incomplete",
+        "catches up",
+    ),
+    Cell(
+        KOTAK,
+        "429",
+        "verify",
+        "orders",
+        4,
+        BOOK + "Kotak Neo is limiting requests (HTTP 429, too many requests)",
+        3,
+        K_RETRY,
+        "unchanged",
+        "catches up",
+    ),
+    Cell(
+        KOTAK,
+        "429",
+        "reconcile",
+        "orders",
+        4,
+        BOOK + "Kotak Neo is limiting requests (HTTP 429",
+        3,
+        K_RETRY,
+        "unchanged",
+        "catches up",
+    ),
+    Cell(
+        KOTAK,
+        "429",
+        "eod",
+        "orders",
+        4,
+        BOOK + "Kotak Neo is limiting requests (HTTP 429",
+        3,
+        K_RETRY,
+        "summary incomplete",
+        "catches up",
+    ),
+    Cell(
+        KOTAK,
+        "500",
+        "verify",
+        "orders",
+        4,
+        BOOK + "Kotak Neo is unavailable (HTTP 500)",
+        3,
+        K_RETRY,
+        "unchanged",
+        "catches up",
+    ),
+    Cell(
+        KOTAK,
+        "500",
+        "reconcile",
+        "orders",
+        4,
+        BOOK + "Kotak Neo is unavailable (HTTP 500)",
+        3,
+        K_RETRY,
+        "unchanged",
+        "catches up",
+    ),
+    Cell(
+        KOTAK,
+        "500",
+        "eod",
+        "orders",
+        4,
+        BOOK + "Kotak Neo is unavailable (HTTP 500)",
+        3,
+        K_RETRY,
+        "summary incomplete",
+        "catches up",
+    ),
+    Cell(
+        KOTAK,
+        "502 HTML page",
+        "verify",
+        "orders",
+        4,
+        BOOK + "Kotak Neo is unavailable (HTTP 502)",
+        3,
+        K_RETRY,
+        "unchanged",
+        "catches up",
+    ),
+    Cell(
+        KOTAK,
+        "502 HTML page",
+        "reconcile",
+        "orders",
+        4,
+        BOOK + "Kotak Neo is unavailable (HTTP 502)",
+        3,
+        K_RETRY,
+        "unchanged",
+        "catches up",
+    ),
+    Cell(
+        KOTAK,
+        "502 HTML page",
+        "eod",
+        "orders",
+        4,
+        BOOK + "Kotak Neo is unavailable (HTTP 502)",
+        3,
+        K_RETRY,
+        "summary incomplete",
+        "catches up",
+    ),
+    Cell(
+        KOTAK,
+        "truncated JSON",
+        "verify",
+        "orders",
+        4,
+        BOOK + "Kotak Neo sent a reply that is not JSON (HTTP 200)",
+        1,
+        NEVER,
+        "unchanged",
+        "catches up",
+    ),
+    Cell(
+        KOTAK,
+        "truncated JSON",
+        "reconcile",
+        "orders",
+        4,
+        BOOK + "Kotak Neo sent a reply that is not JSON (HTTP 200)",
+        1,
+        NEVER,
+        "unchanged",
+        "catches up",
+    ),
+    Cell(
+        KOTAK,
+        "truncated JSON",
+        "eod",
+        "orders",
+        4,
+        BOOK + "Kotak Neo sent a reply that is not JSON (HTTP 200)",
+        1,
+        NEVER,
+        "summary incomplete",
+        "catches up",
+    ),
+    Cell(
+        KOTAK,
+        "JSON of the wrong shape",
+        "verify",
+        "orders",
+        4,
+        BOOK + "Kotak Neo answered with an error (reply has no 'data' list, HTTP 200)",
+        1,
+        NEVER,
+        "unchanged",
+        "catches up",
+    ),
+    Cell(
+        KOTAK,
+        "JSON of the wrong shape",
+        "reconcile",
+        "orders",
+        4,
+        BOOK + "Kotak Neo answered with an error (reply has no 'data' list, HTTP 200)",
+        1,
+        NEVER,
+        "unchanged",
+        "catches up",
+    ),
+    Cell(
+        KOTAK,
+        "JSON of the wrong shape",
+        "eod",
+        "orders",
+        4,
+        BOOK + "Kotak Neo answered with an error (reply has no 'data' list, HTTP 200)",
+        1,
+        NEVER,
+        "summary incomplete",
+        "catches up",
+    ),
+    Cell(
+        KOTAK,
+        "slow drip (1 byte / 0.2 s)",
+        "verify",
+        "orders",
+        4,
+        SLOW_BOOK,
+        2,
+        BUDGETED,
+        "unchanged",
+        "catches up",
+    ),
+    Cell(
+        KOTAK,
+        "slow drip (1 byte / 0.2 s)",
+        "reconcile",
+        "orders",
+        4,
+        SLOW_BOOK,
+        2,
+        BUDGETED,
+        "unchanged",
+        "catches up",
+    ),
+    Cell(
+        KOTAK,
+        "slow drip (1 byte / 0.2 s)",
+        "eod",
+        "orders",
+        4,
+        SLOW_BOOK,
+        2,
+        BUDGETED,
+        "summary incomplete",
+        "catches up",
+    ),
+    Cell(
+        KOTAK,
+        "session expiry (100022) mid-run",
+        "verify",
+        "orders",
+        0,
+        "",
+        2,
+        RELOGIN,
+        "applied",
+        "no-op",
+    ),
+    Cell(
+        KOTAK,
+        "session expiry (100022) mid-run",
+        "reconcile",
+        "positions",
+        0,
+        "",
+        2,
+        RELOGIN,
+        "applied",
+        "no-op",
+    ),
+    Cell(
+        KOTAK,
+        "session expiry (100022) mid-run",
+        "eod",
+        "orders",
+        0,
+        "",
+        2,
+        RELOGIN,
+        "applied",
+        "no-op",
+    ),
     # Telegram: the fault lasts the whole run and meets every Bot API call.
-    Cell(TELEGRAM, "refused connection", "verify", "sendMessage", 6, T_LATER + T_REFUSED, 3,
-         THREE, "PENDING", "delivered"),
-    Cell(TELEGRAM, "refused connection", "outbox flush", "sendMessage", 6, T_LATER + T_REFUSED, 3,
-         THREE, "kept PENDING", "delivered"),
-    Cell(TELEGRAM, "refused connection", "notify-test", "getMe", 6, "bot: " + T_REFUSED, 3, THREE,
-         "nothing stored", "passes"),
-    Cell(TELEGRAM, "timeout", "verify", "sendMessage", 6, T_LATER + T_SLOW, 1, NEVER, "UNKNOWN",
-         "resent"),
-    Cell(TELEGRAM, "timeout", "outbox flush", "sendMessage", 6, T_LATER + T_SLOW, 1, NEVER,
-         "kept UNKNOWN", "resent"),
-    Cell(TELEGRAM, "timeout", "notify-test", "getMe", 6, "bot: " + T_SLOW, 3, THREE,
-         "nothing stored", "passes"),
-    Cell(TELEGRAM, "slow drip (message arrived)", "verify", "sendMessage", 6, T_LATER + T_SLOW,
-         1, NEVER, "UNKNOWN", "resent"),
-    Cell(TELEGRAM, "slow drip (message arrived)", "outbox flush", "sendMessage", 6,
-         T_LATER + T_SLOW, 1, NEVER, "kept UNKNOWN", "resent"),
-    Cell(TELEGRAM, "slow drip (message arrived)", "notify-test", "getMe", 6, "bot: " + T_SLOW, 1,
-         T_BUDGETED, "nothing stored", "passes"),
-    Cell(TELEGRAM, "429 (retry_after 5)", "verify", "sendMessage", 6,
-         T_LATER + "rate limited by Telegram for 5 s", 3, WAITED, "PENDING, chat paused",
-         "delivered"),
-    Cell(TELEGRAM, "429 (retry_after 5)", "outbox flush", "sendMessage", 6,
-         T_LATER + "rate limited by Telegram for 5 s", 3, WAITED, "kept PENDING, chat paused",
-         "delivered"),
-    Cell(TELEGRAM, "429 (retry_after 5)", "notify-test", "getMe", 6,
-         "bot: rate limited by Telegram for 5 s", 3, WAITED, "nothing stored", "passes"),
-    Cell(TELEGRAM, "500", "verify", "sendMessage", 6, T_LATER + "Telegram server error (HTTP "
-         "500)", 3, THREE, "PENDING", "delivered"),
-    Cell(TELEGRAM, "500", "outbox flush", "sendMessage", 6, T_LATER + "Telegram server error "
-         "(HTTP 500)", 3, THREE, "kept PENDING", "delivered"),
-    Cell(TELEGRAM, "500", "notify-test", "getMe", 6, "bot: Telegram server error (HTTP 500)", 3,
-         THREE, "nothing stored", "passes"),
-    Cell(TELEGRAM, "502 HTML page", "verify", "sendMessage", 6, T_LATER + "Telegram server error "
-         "(HTTP 502)", 3, THREE, "PENDING", "delivered"),
-    Cell(TELEGRAM, "502 HTML page", "outbox flush", "sendMessage", 6, T_LATER + "Telegram server"
-         " error (HTTP 502)", 3, THREE, "kept PENDING", "delivered"),
-    Cell(TELEGRAM, "502 HTML page", "notify-test", "getMe", 6, "bot: Telegram server error (HTTP"
-         " 502)", 3, THREE, "nothing stored", "passes"),
-    Cell(TELEGRAM, "truncated JSON (message arrived)", "verify", "sendMessage", 6,
-         T_LATER + T_ODD, 1, NEVER, "UNKNOWN", "resent"),
-    Cell(TELEGRAM, "truncated JSON (message arrived)", "outbox flush", "sendMessage", 6,
-         T_LATER + T_ODD, 1, NEVER, "kept UNKNOWN", "resent"),
-    Cell(TELEGRAM, "truncated JSON (message arrived)", "notify-test", "getMe", 6, "bot: " + T_ODD,
-         1, NEVER, "nothing stored", "passes"),
-    Cell(TELEGRAM, "JSON of the wrong shape", "verify", "sendMessage", 6, T_LATER + T_ODD, 1,
-         NEVER, "UNKNOWN", "resent"),
-    Cell(TELEGRAM, "JSON of the wrong shape", "outbox flush", "sendMessage", 6, T_LATER + T_ODD,
-         1, NEVER, "kept UNKNOWN", "resent"),
-    Cell(TELEGRAM, "JSON of the wrong shape", "notify-test", "getMe", 6, "bot: " + T_ODD, 1,
-         NEVER, "nothing stored", "passes"),
-    Cell(TELEGRAM, "401 (token revoked)", "verify", "sendMessage", 6, T_401, 1, NEVER, "FAILED",
-         "retry-failed"),
-    Cell(TELEGRAM, "401 (token revoked)", "outbox flush", "sendMessage", 6, T_401, 1, NEVER,
-         "kept FAILED", "retry-failed"),
-    Cell(TELEGRAM, "401 (token revoked)", "notify-test", "getMe", 3, "bot: token invalid: "
-         "Telegram answered 401 Unauthorized (wrong or revoked token) — copy the token again",
-         1, NEVER, "nothing stored", "passes"),
+    Cell(
+        TELEGRAM,
+        "refused connection",
+        "verify",
+        "sendMessage",
+        6,
+        T_LATER + T_REFUSED,
+        3,
+        THREE,
+        "PENDING",
+        "delivered",
+    ),
+    Cell(
+        TELEGRAM,
+        "refused connection",
+        "outbox flush",
+        "sendMessage",
+        6,
+        T_LATER + T_REFUSED,
+        3,
+        THREE,
+        "kept PENDING",
+        "delivered",
+    ),
+    Cell(
+        TELEGRAM,
+        "refused connection",
+        "notify-test",
+        "getMe",
+        6,
+        "bot: " + T_REFUSED,
+        3,
+        THREE,
+        "nothing stored",
+        "passes",
+    ),
+    Cell(
+        TELEGRAM,
+        "timeout",
+        "verify",
+        "sendMessage",
+        6,
+        T_LATER + T_SLOW,
+        1,
+        NEVER,
+        "UNKNOWN",
+        "resent",
+    ),
+    Cell(
+        TELEGRAM,
+        "timeout",
+        "outbox flush",
+        "sendMessage",
+        6,
+        T_LATER + T_SLOW,
+        1,
+        NEVER,
+        "kept UNKNOWN",
+        "resent",
+    ),
+    Cell(
+        TELEGRAM,
+        "timeout",
+        "notify-test",
+        "getMe",
+        6,
+        "bot: " + T_SLOW,
+        3,
+        THREE,
+        "nothing stored",
+        "passes",
+    ),
+    Cell(
+        TELEGRAM,
+        "slow drip (message arrived)",
+        "verify",
+        "sendMessage",
+        6,
+        T_LATER + T_SLOW,
+        1,
+        NEVER,
+        "UNKNOWN",
+        "resent",
+    ),
+    Cell(
+        TELEGRAM,
+        "slow drip (message arrived)",
+        "outbox flush",
+        "sendMessage",
+        6,
+        T_LATER + T_SLOW,
+        1,
+        NEVER,
+        "kept UNKNOWN",
+        "resent",
+    ),
+    Cell(
+        TELEGRAM,
+        "slow drip (message arrived)",
+        "notify-test",
+        "getMe",
+        6,
+        "bot: " + T_SLOW,
+        1,
+        T_BUDGETED,
+        "nothing stored",
+        "passes",
+    ),
+    Cell(
+        TELEGRAM,
+        "429 (retry_after 5)",
+        "verify",
+        "sendMessage",
+        6,
+        T_LATER + "rate limited by Telegram for 5 s",
+        3,
+        WAITED,
+        "PENDING, chat paused",
+        "delivered",
+    ),
+    Cell(
+        TELEGRAM,
+        "429 (retry_after 5)",
+        "outbox flush",
+        "sendMessage",
+        6,
+        T_LATER + "rate limited by Telegram for 5 s",
+        3,
+        WAITED,
+        "kept PENDING, chat paused",
+        "delivered",
+    ),
+    Cell(
+        TELEGRAM,
+        "429 (retry_after 5)",
+        "notify-test",
+        "getMe",
+        6,
+        "bot: rate limited by Telegram for 5 s",
+        3,
+        WAITED,
+        "nothing stored",
+        "passes",
+    ),
+    Cell(
+        TELEGRAM,
+        "500",
+        "verify",
+        "sendMessage",
+        6,
+        T_LATER + "Telegram server error (HTTP 500)",
+        3,
+        THREE,
+        "PENDING",
+        "delivered",
+    ),
+    Cell(
+        TELEGRAM,
+        "500",
+        "outbox flush",
+        "sendMessage",
+        6,
+        T_LATER + "Telegram server error (HTTP 500)",
+        3,
+        THREE,
+        "kept PENDING",
+        "delivered",
+    ),
+    Cell(
+        TELEGRAM,
+        "500",
+        "notify-test",
+        "getMe",
+        6,
+        "bot: Telegram server error (HTTP 500)",
+        3,
+        THREE,
+        "nothing stored",
+        "passes",
+    ),
+    Cell(
+        TELEGRAM,
+        "502 HTML page",
+        "verify",
+        "sendMessage",
+        6,
+        T_LATER + "Telegram server error (HTTP 502)",
+        3,
+        THREE,
+        "PENDING",
+        "delivered",
+    ),
+    Cell(
+        TELEGRAM,
+        "502 HTML page",
+        "outbox flush",
+        "sendMessage",
+        6,
+        T_LATER + "Telegram server error (HTTP 502)",
+        3,
+        THREE,
+        "kept PENDING",
+        "delivered",
+    ),
+    Cell(
+        TELEGRAM,
+        "502 HTML page",
+        "notify-test",
+        "getMe",
+        6,
+        "bot: Telegram server error (HTTP 502)",
+        3,
+        THREE,
+        "nothing stored",
+        "passes",
+    ),
+    Cell(
+        TELEGRAM,
+        "truncated JSON (message arrived)",
+        "verify",
+        "sendMessage",
+        6,
+        T_LATER + T_ODD,
+        1,
+        NEVER,
+        "UNKNOWN",
+        "resent",
+    ),
+    Cell(
+        TELEGRAM,
+        "truncated JSON (message arrived)",
+        "outbox flush",
+        "sendMessage",
+        6,
+        T_LATER + T_ODD,
+        1,
+        NEVER,
+        "kept UNKNOWN",
+        "resent",
+    ),
+    Cell(
+        TELEGRAM,
+        "truncated JSON (message arrived)",
+        "notify-test",
+        "getMe",
+        6,
+        "bot: " + T_ODD,
+        1,
+        NEVER,
+        "nothing stored",
+        "passes",
+    ),
+    Cell(
+        TELEGRAM,
+        "JSON of the wrong shape",
+        "verify",
+        "sendMessage",
+        6,
+        T_LATER + T_ODD,
+        1,
+        NEVER,
+        "UNKNOWN",
+        "resent",
+    ),
+    Cell(
+        TELEGRAM,
+        "JSON of the wrong shape",
+        "outbox flush",
+        "sendMessage",
+        6,
+        T_LATER + T_ODD,
+        1,
+        NEVER,
+        "kept UNKNOWN",
+        "resent",
+    ),
+    Cell(
+        TELEGRAM,
+        "JSON of the wrong shape",
+        "notify-test",
+        "getMe",
+        6,
+        "bot: " + T_ODD,
+        1,
+        NEVER,
+        "nothing stored",
+        "passes",
+    ),
+    Cell(
+        TELEGRAM,
+        "401 (token revoked)",
+        "verify",
+        "sendMessage",
+        6,
+        T_401,
+        1,
+        NEVER,
+        "FAILED",
+        "retry-failed",
+    ),
+    Cell(
+        TELEGRAM,
+        "401 (token revoked)",
+        "outbox flush",
+        "sendMessage",
+        6,
+        T_401,
+        1,
+        NEVER,
+        "kept FAILED",
+        "retry-failed",
+    ),
+    Cell(
+        TELEGRAM,
+        "401 (token revoked)",
+        "notify-test",
+        "getMe",
+        3,
+        "bot: token invalid: "
+        "Telegram answered 401 Unauthorized (wrong or revoked token) — copy the token again",
+        1,
+        NEVER,
+        "nothing stored",
+        "passes",
+    ),
 ]
 
 
 def markdown() -> str:
     """MATRIX as the table in docs/reliability.md."""
-    rows = ["| | fault | command | exit | stderr says | retried in the run | database afterwards"
-            " | once the fault is gone |", "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| | fault | command | exit | stderr says | retried in the run | database afterwards"
+        " | once the fault is gone |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for c in MATRIX:
         says = f"`…{c.says.replace('|', '¦')}…`" if c.says else "(nothing)"
-        rows.append(f"| {c.side} | {c.fault} | `{c.command}` | {c.exit} | {says} | {c.retried} |"
-                    f" {AFTER[c.after]} | {LATER[c.later]} |")
+        rows.append(
+            f"| {c.side} | {c.fault} | `{c.command}` | {c.exit} | {says} | {c.retried} |"
+            f" {AFTER[c.after]} | {LATER[c.later]} |"
+        )
     return "\n".join(rows)
 
 
 def test_the_table_is_complete_and_consistent():
     """Every fault meets every command of its side, once; every row's words are defined."""
-    for side, commands in ((KOTAK, {"verify", "reconcile", "eod"}),
-                           (TELEGRAM, {"verify", "outbox flush", "notify-test"})):
+    for side, commands in (
+        (KOTAK, {"verify", "reconcile", "eod"}),
+        (TELEGRAM, {"verify", "outbox flush", "notify-test"}),
+    ):
         cells = [c for c in MATRIX if c.side == side]
         faults = {c.fault for c in cells}
         assert len(faults) == 9
         assert sorted((c.fault, c.command) for c in cells) == sorted(
-            (f, cmd) for f in faults for cmd in commands)
+            (f, cmd) for f in faults for cmd in commands
+        )
     assert all(c.after in AFTER and c.later in LATER for c in MATRIX)
     assert all((c.exit == 0) == (c.says == "") for c in MATRIX)
 
@@ -268,38 +814,65 @@ def test_the_retry_words_match_the_policies():
 def test_the_docs_show_this_table():
     """scripts/fault_matrix.py prints this table, and docs/reliability.md holds what it prints."""
     script = Path(__file__).parent.parent / "scripts" / "fault_matrix.py"
-    printed = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                             timeout=60, check=False)
+    printed = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+    )
     assert printed.stdout == markdown() + "\n", printed.stderr
-    checked = subprocess.run([sys.executable, str(script), "--check"], capture_output=True,
-                             text=True, timeout=60, check=False)
+    checked = subprocess.run(
+        [sys.executable, str(script), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert checked.returncode == 0, checked.stderr
 
 
 # ---- shared machinery ------------------------------------------------------------------------
 
-COMMANDS = {"verify": ("verify",), "reconcile": ("reconcile",), "eod": ("eod",),
-            "outbox flush": ("outbox", "flush"), "notify-test": ("notify-test",)}
-DATA_TABLES = ("orders", "events", "outbox", "deliveries", "tracking", "tracking_changes",
-               "adjustments", "manual_orders", "holdings_history", "seen_statuses",
-               "telegram_chats")
+COMMANDS = {
+    "verify": ("verify",),
+    "reconcile": ("reconcile",),
+    "eod": ("eod",),
+    "outbox flush": ("outbox", "flush"),
+    "notify-test": ("notify-test",),
+}
+DATA_TABLES = (
+    "orders",
+    "events",
+    "outbox",
+    "deliveries",
+    "tracking",
+    "tracking_changes",
+    "adjustments",
+    "manual_orders",
+    "holdings_history",
+    "seen_statuses",
+    "telegram_chats",
+)
 
 
 ALERTS = "SELECT id FROM outbox WHERE kind = 'SYSTEM_ALERT'"
-WITHOUT_ALERTS = {"outbox": f"WHERE id NOT IN ({ALERTS})",
-                  "deliveries": f"WHERE outbox_id NOT IN ({ALERTS})"}
+WITHOUT_ALERTS = {
+    "outbox": f"WHERE id NOT IN ({ALERTS})",
+    "deliveries": f"WHERE outbox_id NOT IN ({ALERTS})",
+}
 
 
-def snapshot(sql: Callable[..., list[tuple]], tables: tuple[str, ...] = DATA_TABLES
-             ) -> dict[str, list[tuple]]:
+def snapshot(
+    sql: Callable[..., list[tuple]], tables: tuple[str, ...] = DATA_TABLES
+) -> dict[str, list[tuple]]:
     """The tables' rows, leaving out system alerts (checked on their own)."""
-    return {table: sql(f"SELECT * FROM {table} {WITHOUT_ALERTS.get(table, '')} ORDER BY rowid")
-            for table in tables}
+    return {
+        table: sql(f"SELECT * FROM {table} {WITHOUT_ALERTS.get(table, '')} ORDER BY rowid")
+        for table in tables
+    }
 
 
 def broker_alerts(sql: Callable[..., list[tuple]]) -> int:
-    return sql("SELECT count(*) FROM outbox WHERE kind = 'SYSTEM_ALERT'"
-               " AND key LIKE 'broker-down:%'")[0][0]
+    return sql(
+        "SELECT count(*) FROM outbox WHERE kind = 'SYSTEM_ALERT' AND key LIKE 'broker-down:%'"
+    )[0][0]
 
 
 def every_table(sql: Callable[..., list[tuple]]) -> tuple[str, ...]:
@@ -327,8 +900,9 @@ def attempts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
-def timed(cli: Callable[..., Any], cell: Cell, monkeypatch: pytest.MonkeyPatch,
-          budget: float) -> tuple[Any, float]:
+def timed(
+    cli: Callable[..., Any], cell: Cell, monkeypatch: pytest.MonkeyPatch, budget: float
+) -> tuple[Any, float]:
     """Run the cell's command; a slow-drip cell under a short run budget, which it must keep
     (the OS clock: freezegun stops time.monotonic)."""
     if cell.fault.startswith("slow drip"):
@@ -361,20 +935,28 @@ KOTAK_REPLIES = {
     "429": [Scripted(429, {"message": "Too many requests"})] * 3,
     "500": [Scripted(500, {"stat": "Not_Ok", "errMsg": "Internal Server Error"})] * 3,
     "502 HTML page": [Scripted(502, HTML_502)] * 3,
-    "truncated JSON": [Scripted(200, '{"stat": "Ok", "stCode": 200, "data": [{"nOrdNo": '
-                                     '"250122000624384", "ordSt": "comp')],
-    "JSON of the wrong shape": [Scripted(200, {"stat": "Ok", "stCode": 200,
-                                               "data": {"orders": []}})],
+    "truncated JSON": [
+        Scripted(
+            200,
+            '{"stat": "Ok", "stCode": 200, "data": [{"nOrdNo": "250122000624384", "ordSt": "comp',
+        )
+    ],
+    "JSON of the wrong shape": [
+        Scripted(200, {"stat": "Ok", "stCode": 200, "data": {"orders": []}})
+    ],
     "session expiry (100022) mid-run": [Scripted(200, SESSION_EXPIRED, expire=True)],
 }
 KOTAK_PATHS = {"orders": ORDERS, "holdings": HOLDINGS, "positions": POSITIONS}
 
 
 def kotak_state(sql: Callable[..., list[tuple]]) -> dict[str, Any]:
-    return {"order": sql("SELECT status FROM orders")[0][0],
-            "ITBEES": sql("SELECT tracked_qty FROM tracking WHERE symbol = 'ITBEES'")[0][0],
-            "summaries": [k for (k,) in sql("SELECT key FROM outbox WHERE kind = 'DAILY_SUMMARY'"
-                                            " ORDER BY id")]}
+    return {
+        "order": sql("SELECT status FROM orders")[0][0],
+        "ITBEES": sql("SELECT tracked_qty FROM tracking WHERE symbol = 'ITBEES'")[0][0],
+        "summaries": [
+            k for (k,) in sql("SELECT key FROM outbox WHERE kind = 'DAILY_SUMMARY' ORDER BY id")
+        ],
+    }
 
 
 def applied(command: str, state: dict[str, Any]) -> bool:
@@ -390,8 +972,10 @@ def applied(command: str, state: dict[str, Any]) -> bool:
 @pytest.mark.parametrize("cell", [c for c in MATRIX if c.side == KOTAK], ids=Cell.name)
 def test_kotak_fault(cell, cli, kotak, sql, attempts, monkeypatch):
     with freeze_time(NOW):
-        assert cli("pending", "add", ORDER, "--symbol", "IDEA", "--side", "buy",
-                   "--qty", "1").code == 0
+        assert (
+            cli("pending", "add", ORDER, "--symbol", "IDEA", "--side", "buy", "--qty", "1").code
+            == 0
+        )
         assert cli("track", "add", "ITBEES", "--qty", "50").code == 0
         assert cli("broker", "check").code == 0  # today's session, as an earlier run left it
         if cell.fault == "refused connection":  # Kotak's API host stops accepting connections
@@ -410,9 +994,12 @@ def test_kotak_fault(cell, cli, kotak, sql, attempts, monkeypatch):
         if cell.after == "unchanged":
             assert snapshot(sql) == before
         elif cell.after == "summary incomplete":
-            assert snapshot(sql, ("orders", "events", "tracking", "tracking_changes",
-                                  "adjustments")) == {k: before[k] for k in (
-                "orders", "events", "tracking", "tracking_changes", "adjustments")}
+            assert snapshot(
+                sql, ("orders", "events", "tracking", "tracking_changes", "adjustments")
+            ) == {
+                k: before[k]
+                for k in ("orders", "events", "tracking", "tracking_changes", "adjustments")
+            }
             assert state == {**state_before, "summaries": [f"summary:{CLOSED}:incomplete"]}
         else:
             assert cell.after == "applied" and applied(cell.command, state), state
@@ -446,8 +1033,10 @@ TELEGRAM_REPLIES = {  # (the reply to getMe, the reply to every sendMessage)
     "500": (tg.SERVER_ERROR, tg.SERVER_ERROR),
     "502 HTML page": (tg.BAD_GATEWAY, tg.BAD_GATEWAY),
     "truncated JSON (message arrived)": (tg.MALFORMED, tg.MALFORMED),
-    "JSON of the wrong shape": (tg.Reply(200, {"status": "ok", "data": []}),
-                                tg.Reply(200, {"status": "ok", "data": []})),
+    "JSON of the wrong shape": (
+        tg.Reply(200, {"status": "ok", "data": []}),
+        tg.Reply(200, {"status": "ok", "data": []}),
+    ),
 }
 
 
@@ -475,18 +1064,19 @@ def disarm(fake: tg.FakeTelegram, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def delivery(sql: Callable[..., list[tuple]]) -> tuple[str, str]:
-    [(status, outbox_status)] = sql("SELECT d.status, o.status FROM deliveries d"
-                                    " JOIN outbox o ON o.id = d.outbox_id")
+    [(status, outbox_status)] = sql(
+        "SELECT d.status, o.status FROM deliveries d JOIN outbox o ON o.id = d.outbox_id"
+    )
     return status, outbox_status
 
 
 @pytest.mark.parametrize("cell", [c for c in MATRIX if c.side == TELEGRAM], ids=Cell.name)
 def test_telegram_fault(cell, cli, broker, telegram, sql, attempts, monkeypatch, short_timeout):
     with freeze_time(NOW) as clock:
-        assert cli("pending", "add", "1", "--symbol", "M&M", "--side", "buy",
-                   "--qty", "10").code == 0
-        broker.orders(kotak_row("1", "complete", symbol="M&M", qty=10, filled=10,
-                                avg="2950.50"))
+        assert (
+            cli("pending", "add", "1", "--symbol", "M&M", "--side", "buy", "--qty", "10").code == 0
+        )
+        broker.orders(kotak_row("1", "complete", symbol="M&M", qty=10, filled=10, avg="2950.50"))
         if cell.command != "verify":  # verify ran while notifications were off: one waits
             with monkeypatch.context() as m:
                 m.delenv("TELEGRAM_BOT_TOKEN")
@@ -500,8 +1090,12 @@ def test_telegram_fault(cell, cli, broker, telegram, sql, attempts, monkeypatch,
         one_line(result, cell)
         assert attempts.count(cell.at) == cell.attempts, attempts
         arrived = len(telegram.messages)  # delivered although the reply was lost
-        assert arrived == (1 if cell.fault.startswith(("timeout", "truncated", "slow drip"))
-                           and cell.at == "sendMessage" else 0)
+        assert arrived == (
+            1
+            if cell.fault.startswith(("timeout", "truncated", "slow drip"))
+            and cell.at == "sendMessage"
+            else 0
+        )
         if cell.after == "nothing stored":
             assert snapshot(sql, every_table(sql)) == every
         else:
@@ -512,7 +1106,8 @@ def test_telegram_fault(cell, cli, broker, telegram, sql, attempts, monkeypatch,
             assert sql("SELECT status FROM orders") == [("EXECUTED",)]
             if cell.command == "outbox flush":  # nothing but the delivery moved
                 assert snapshot(sql, ("orders", "events", "tracking")) == {
-                    k: before[k] for k in ("orders", "events", "tracking")}
+                    k: before[k] for k in ("orders", "events", "tracking")
+                }
 
         # The fault is gone; cron's next run comes after the longest backoff.
         disarm(telegram, monkeypatch)

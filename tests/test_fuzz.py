@@ -23,41 +23,117 @@ from ordertrack.core.models import BrokerOrder, Holding, Outcome, Position, Side
 from ordertrack.notify.messages import DUPLICATE_NOTE, Part, message, plain_text, setup_check, units
 from tests.fake_telegram import visible_text
 
-FUZZ = settings(max_examples=300, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 TELEGRAM_LIMIT = 4096
 
 # ---- JSON-like values ------------------------------------------------------------------------
 
-scalars = (st.none() | st.booleans() | st.integers() | st.integers(min_value=-(10**40),
-                                                                  max_value=10**40)
-           | st.floats() | st.text(max_size=20))
-json_like = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                         | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-                         max_leaves=15)
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=-(10**40), max_value=10**40)
+    | st.floats()
+    | st.text(max_size=20)
+)
+json_like = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=15,
+)
 # What Kotak really puts in its fields, and the near misses: sentinels, numbers as text.
-kotak_text = st.sampled_from([
-    "", " ", "NA", "N/A", "--", "-", "- ", "null", "None", "0", "1", "40.0", "2.5", "-3", "1,000",
-    " 7 ", "1e3", "1e400", "nan", "inf", "-inf", "0x10", "1_000", "١٢٣", "9" * 30, "9" * 5000,
-    "complete", "open", "rejected", "cancelled", "after market order req received", "B", "S",
-    "BUY", "sell", "INFY-EQ", "M&M", "<b>", "24-Nov-2026 09:20:00", "2026/11/24 09:20:00",
-    "22-Jan-2025 14: 32: 53", "31-Feb-2026 25:61:61", "1737536606366027474",
-    "99999999999999999999999"])
+kotak_text = st.sampled_from(
+    [
+        "",
+        " ",
+        "NA",
+        "N/A",
+        "--",
+        "-",
+        "- ",
+        "null",
+        "None",
+        "0",
+        "1",
+        "40.0",
+        "2.5",
+        "-3",
+        "1,000",
+        " 7 ",
+        "1e3",
+        "1e400",
+        "nan",
+        "inf",
+        "-inf",
+        "0x10",
+        "1_000",
+        "١٢٣",
+        "9" * 30,
+        "9" * 5000,
+        "complete",
+        "open",
+        "rejected",
+        "cancelled",
+        "after market order req received",
+        "B",
+        "S",
+        "BUY",
+        "sell",
+        "INFY-EQ",
+        "M&M",
+        "<b>",
+        "24-Nov-2026 09:20:00",
+        "2026/11/24 09:20:00",
+        "22-Jan-2025 14: 32: 53",
+        "31-Feb-2026 25:61:61",
+        "1737536606366027474",
+        "99999999999999999999999",
+    ]
+)
 field_value = kotak_text | scalars | json_like
-ROW_KEYS = ["nOrdNo", "ordSt", "stat", "trdSym", "sym", "trnsTp", "qty", "fldQty", "avgPrc",
-            "rejRsn", "rejLongDesc", "GuiOrdId", "ordDtTm", "flDtTm", "updRecvTm", "prc"]
+ROW_KEYS = [
+    "nOrdNo",
+    "ordSt",
+    "stat",
+    "trdSym",
+    "sym",
+    "trnsTp",
+    "qty",
+    "fldQty",
+    "avgPrc",
+    "rejRsn",
+    "rejLongDesc",
+    "GuiOrdId",
+    "ordDtTm",
+    "flDtTm",
+    "updRecvTm",
+    "prc",
+]
 rows = st.dictionaries(st.sampled_from(ROW_KEYS), field_value, max_size=len(ROW_KEYS)) | json_like
-envelopes = st.fixed_dictionaries({}, optional={
-    "stat": st.sampled_from(["Ok", "ok", " OK ", "Not_Ok", "NOT_OK", "", "Error"]) | scalars,
-    "stCode": st.sampled_from([200, 5203, "5203", " 5203 ", 5203.0, 100022, 1003, None])
-    | scalars,
-    "data": st.lists(rows, max_size=5) | json_like,
-    "errMsg": field_value, "emsg": field_value, "message": field_value,
-    "error": st.lists(st.dictionaries(st.sampled_from(["code", "message"]), field_value),
-                      max_size=2) | json_like,
-    "fault": st.dictionaries(st.sampled_from(["code", "message", "description"]), field_value)
-    | json_like,
-})
+envelopes = st.fixed_dictionaries(
+    {},
+    optional={
+        "stat": st.sampled_from(["Ok", "ok", " OK ", "Not_Ok", "NOT_OK", "", "Error"]) | scalars,
+        "stCode": st.sampled_from([200, 5203, "5203", " 5203 ", 5203.0, 100022, 1003, None])
+        | scalars,
+        "data": st.lists(rows, max_size=5) | json_like,
+        "errMsg": field_value,
+        "emsg": field_value,
+        "message": field_value,
+        "error": st.lists(
+            st.dictionaries(st.sampled_from(["code", "message"]), field_value), max_size=2
+        )
+        | json_like,
+        "fault": st.dictionaries(st.sampled_from(["code", "message", "description"]), field_value)
+        | json_like,
+    },
+)
 payloads = envelopes | json_like
 
 
@@ -74,8 +150,9 @@ def check_order(order: Any, row: Any) -> None:
     assert order.side is None or isinstance(order.side, Side)
     for number in (order.qty, order.filled_qty):
         assert number is None or (type(number) is int and abs(number) <= broker_rows.MAX_NUMBER)
-    assert order.avg_price is None or (isinstance(order.avg_price, float)
-                                       and math.isfinite(order.avg_price))
+    assert order.avg_price is None or (
+        isinstance(order.avg_price, float) and math.isfinite(order.avg_price)
+    )
     assert type(order.updated_ns) is int and 0 <= order.updated_ns <= 2**63 - 1
     assert order.placed_at is None or order.placed_at.tzinfo is not None
     assert order.raw is row
@@ -99,8 +176,11 @@ def usable_shape(payload: Any, fetch: Any, *, has_stat: bool = True) -> None:
         assert isinstance(data, list) and data
         assert _stat(payload) == "ok" or not has_stat
     else:  # EMPTY: an empty list, or the broker's own "No Data" (5203)
-        assert data == [] or (has_stat and _stat(payload) == "not_ok"
-                              and kf.to_int(payload.get("stCode")) == kf.NO_DATA)
+        assert data == [] or (
+            has_stat
+            and _stat(payload) == "not_ok"
+            and kf.to_int(payload.get("stCode")) == kf.NO_DATA
+        )
 
 
 @FUZZ
@@ -131,8 +211,10 @@ def test_order_history(payload, order_id):
     check_fetch(fetch)
     if fetch.outcome is Outcome.EMPTY and kf.order_book(payload).outcome is Outcome.OK:
         # the history holds rows, none of them this order's: it knows nothing of it
-        assert all(kf.order_row(r) is None or kf.order_row(r).order_id != order_id  # type: ignore
-                   for r in payload["data"])
+        assert all(
+            kf.order_row(r) is None or kf.order_row(r).order_id != order_id  # type: ignore
+            for r in payload["data"]
+        )
     else:
         usable_shape(payload, fetch)
     if fetch.outcome is Outcome.OK:
@@ -145,8 +227,13 @@ ERROR_KEYS = ("error", "fault", "Error", "Error Message", "errMsg", "emsg")
 
 
 @FUZZ
-@given(payloads | st.fixed_dictionaries({"data": st.lists(json_like, max_size=4)}, optional={
-    "stat": scalars, "Error Message": field_value}))
+@given(
+    payloads
+    | st.fixed_dictionaries(
+        {"data": st.lists(json_like, max_size=4)},
+        optional={"stat": scalars, "Error Message": field_value},
+    )
+)
 def test_holdings(payload):
     fetch = kf.holdings(payload)
     check_fetch(fetch)
@@ -155,8 +242,7 @@ def test_holdings(payload):
         assert not any(payload.get(k) for k in ERROR_KEYS)
         assert str(payload.get("stat", "ok")).strip().lower() == "ok"
     if fetch.outcome is Outcome.OK:
-        assert all(isinstance(h, Holding) and h.symbol and type(h.qty) is int
-                   for h in fetch.items)
+        assert all(isinstance(h, Holding) and h.symbol and type(h.qty) is int for h in fetch.items)
         kept = [r for r in payload["data"] if kf.holding_row(r) is not None]
         assert [h.raw for h in fetch.items] == kept  # every row with a symbol, in order
 
@@ -168,8 +254,9 @@ def test_positions_and_trades(payload):
     check_fetch(fetch)
     usable_shape(payload, fetch)
     if fetch.outcome is Outcome.OK:
-        assert all(isinstance(p, Position) and p.symbol and type(p.net_qty) is int
-                   for p in fetch.items)
+        assert all(
+            isinstance(p, Position) and p.symbol and type(p.net_qty) is int for p in fetch.items
+        )
         kept = [r for r in payload["data"] if kf.position_row(r) is not None]
         assert [p.raw for p in fetch.items] == kept
     fetch = kf.trades(payload)
@@ -192,24 +279,41 @@ def test_envelope_and_error_details(payload, has_stat):
 
 @FUZZ
 @given(rows)
-@example({"nOrdNo": " 5 ", "qty": "1e400", "fldQty": "nan", "avgPrc": "inf",
-          "updRecvTm": "9" * 5000, "ordDtTm": "31-Feb-2026 25:61:61"})
+@example(
+    {
+        "nOrdNo": " 5 ",
+        "qty": "1e400",
+        "fldQty": "nan",
+        "avgPrc": "inf",
+        "updRecvTm": "9" * 5000,
+        "ordDtTm": "31-Feb-2026 25:61:61",
+    }
+)
 @example({"nOrdNo": "0", "ordSt": None, "updRecvTm": float("inf")})  # JSON's 1e999
 def test_order_row(row):
     order = kf.order_row(row)
     if order is None:  # no dict, no id, or numbers that cannot be true: refused
-        assert not isinstance(row, dict) or kf.to_text(row.get("nOrdNo")) is None \
-            or kf.malformed(row)
+        assert (
+            not isinstance(row, dict) or kf.to_text(row.get("nOrdNo")) is None or kf.malformed(row)
+        )
     else:
         check_order(order, row)
         assert order.qty is None or 0 < order.qty <= broker_rows.ABSURD_QTY
-        assert order.filled_qty is None or 0 <= order.filled_qty <= (order.qty or broker_rows.ABSURD_QTY)
+        assert order.filled_qty is None or 0 <= order.filled_qty <= (
+            order.qty or broker_rows.ABSURD_QTY
+        )
 
 
 @FUZZ
-@given(st.fixed_dictionaries({"nOrdNo": st.just("1")}, optional={
-    k: st.text(alphabet=st.characters(codec=None, categories=["Cs", "L", "P"]), max_size=5)
-    for k in ("ordSt", "trdSym", "rejRsn", "GuiOrdId")}))
+@given(
+    st.fixed_dictionaries(
+        {"nOrdNo": st.just("1")},
+        optional={
+            k: st.text(alphabet=st.characters(codec=None, categories=["Cs", "L", "P"]), max_size=5)
+            for k in ("ordSt", "trdSym", "rejRsn", "GuiOrdId")
+        },
+    )
+)
 @example({"nOrdNo": "1", "ordSt": "rejected", "rejRsn": "RMS: margin \ud83d"})
 def test_order_row_text_can_be_stored(row):
     order = kf.order_row(row)
@@ -222,71 +326,159 @@ def test_order_row_text_can_be_stored(row):
 
 # Any text (Telegram and SQLite both need well-formed Unicode: no lone surrogates), biased
 # towards what HTML and Telegram treat specially.
-nasty = st.sampled_from(["<", ">", "&", "&amp;", "&lt;b&gt;", "<b>", "</b>", "<a href='x'>",
-                         "<tg-spoiler>", "*", "_", "`", "\n", "\r\n", " ", "🙂", "₹", "\u202e",
-                         "\u200b", "\x00", "'", '"'])
+nasty = st.sampled_from(
+    [
+        "<",
+        ">",
+        "&",
+        "&amp;",
+        "&lt;b&gt;",
+        "<b>",
+        "</b>",
+        "<a href='x'>",
+        "<tg-spoiler>",
+        "*",
+        "_",
+        "`",
+        "\n",
+        "\r\n",
+        " ",
+        "🙂",
+        "₹",
+        "\u202e",
+        "\u200b",
+        "\x00",
+        "'",
+        '"',
+    ]
+)
 text = st.lists(st.text(max_size=12) | nasty, max_size=8).map("".join)
-long_text = st.one_of(text, st.builds(lambda t, n: (t + " ") * n, text, st.integers(0, 900)),
-                      st.builds(lambda t, n: t * n, nasty, st.integers(0, 5000)))
+long_text = st.one_of(
+    text,
+    st.builds(lambda t, n: (t + " ") * n, text, st.integers(0, 900)),
+    st.builds(lambda t, n: t * n, nasty, st.integers(0, 5000)),
+)
 symbol = st.text(max_size=50) | nasty  # registered symbols are at most 50 characters
 money = st.none() | st.floats(min_value=0, max_value=1e12, allow_nan=False)
 quantity = st.integers(min_value=0, max_value=10**9)
-when = st.none() | st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
-                                timezones=st.just(UTC))
-ORDER_KINDS = ["EXECUTED", "PARTIAL_FILL", "REJECTED", "CANCELLED", "EXPIRED",
-               "UNKNOWN_STATUS", "AMBIGUOUS_MATCH"]
+when = st.none() | st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+)
+ORDER_KINDS = [
+    "EXECUTED",
+    "PARTIAL_FILL",
+    "REJECTED",
+    "CANCELLED",
+    "EXPIRED",
+    "UNKNOWN_STATUS",
+    "AMBIGUOUS_MATCH",
+]
 
 
 @st.composite
 def order_payload(draw: Any) -> dict[str, Any]:
     qty = draw(st.integers(min_value=1, max_value=10**9))
-    return {"order_id": draw(text | st.just("#7")), "symbol": draw(symbol),
-            "side": draw(st.sampled_from(["BUY", "SELL"]) | text), "qty": qty,
-            "price": draw(money), "filled_qty": draw(st.integers(0, qty)),
-            "avg_price": draw(money), "reason": draw(st.none() | long_text),
-            "status": draw(text), "broker_status": draw(st.none() | long_text),
-            "amo": draw(st.booleans()), "candidates": draw(st.lists(text, max_size=4))}
+    return {
+        "order_id": draw(text | st.just("#7")),
+        "symbol": draw(symbol),
+        "side": draw(st.sampled_from(["BUY", "SELL"]) | text),
+        "qty": qty,
+        "price": draw(money),
+        "filled_qty": draw(st.integers(0, qty)),
+        "avg_price": draw(money),
+        "reason": draw(st.none() | long_text),
+        "status": draw(text),
+        "broker_status": draw(st.none() | long_text),
+        "amo": draw(st.booleans()),
+        "candidates": draw(st.lists(text, max_size=4)),
+    }
 
 
 @st.composite
 def summary_row(draw: Any) -> dict[str, Any]:
-    return {"kind": "EXECUTED", "order_id": draw(text), "symbol": draw(symbol),
-            "side": draw(text), "qty": draw(quantity), "filled_qty": draw(quantity),
-            "avg_price": draw(money), "reason": draw(st.none() | long_text)}
+    return {
+        "kind": "EXECUTED",
+        "order_id": draw(text),
+        "symbol": draw(symbol),
+        "side": draw(text),
+        "qty": draw(quantity),
+        "filled_qty": draw(quantity),
+        "avg_price": draw(money),
+        "reason": draw(st.none() | long_text),
+    }
 
 
 @st.composite
 def summary_payload(draw: Any) -> dict[str, Any]:
     rows = st.lists(summary_row(), max_size=30)
-    return {"trading_day": draw(st.dates()).isoformat(), "complete": draw(st.booleans()),
-            "broker_error": draw(long_text), "placed": draw(quantity), "executed": draw(rows),
-            "rejected": draw(rows), "cancelled": draw(rows), "expired": draw(rows),
-            "partially_filled": draw(quantity),
-            "still_pending": draw(st.lists(st.builds(
-                lambda r, status: {**r, "status": status}, summary_row(),
-                st.sampled_from(["PENDING", "PARTIALLY_FILLED"])), max_size=30)),
-            "tracked": draw(st.lists(st.fixed_dictionaries({"symbol": symbol,
-                                                            "tracked_qty": quantity}),
-                                     max_size=60)),
-            "manual_trades": draw(quantity), "notifications_failed": draw(quantity)}
+    return {
+        "trading_day": draw(st.dates()).isoformat(),
+        "complete": draw(st.booleans()),
+        "broker_error": draw(long_text),
+        "placed": draw(quantity),
+        "executed": draw(rows),
+        "rejected": draw(rows),
+        "cancelled": draw(rows),
+        "expired": draw(rows),
+        "partially_filled": draw(quantity),
+        "still_pending": draw(
+            st.lists(
+                st.builds(
+                    lambda r, status: {**r, "status": status},
+                    summary_row(),
+                    st.sampled_from(["PENDING", "PARTIALLY_FILLED"]),
+                ),
+                max_size=30,
+            )
+        ),
+        "tracked": draw(
+            st.lists(
+                st.fixed_dictionaries({"symbol": symbol, "tracked_qty": quantity}), max_size=60
+            )
+        ),
+        "manual_trades": draw(quantity),
+        "notifications_failed": draw(quantity),
+    }
 
 
-manual_payload = st.fixed_dictionaries({
-    "symbol": symbol, "action": st.sampled_from(["manual_sell", "manual_buy",
-                                                  "manual_buy_ignored"]),
-    "tracked": quantity, "owned": quantity, "new_qty": quantity,
-    "manual_orders": st.lists(text, max_size=40)}, optional={"tracked_days": quantity})
-alert_payload = st.fixed_dictionaries({
-    "command": st.sampled_from(["verify", "eod", "calendar"]) | text.map(lambda t: t[:30]),
-    "text": long_text})
+manual_payload = st.fixed_dictionaries(
+    {
+        "symbol": symbol,
+        "action": st.sampled_from(["manual_sell", "manual_buy", "manual_buy_ignored"]),
+        "tracked": quantity,
+        "owned": quantity,
+        "new_qty": quantity,
+        "manual_orders": st.lists(text, max_size=40),
+    },
+    optional={"tracked_days": quantity},
+)
+alert_payload = st.fixed_dictionaries(
+    {
+        "command": st.sampled_from(["verify", "eod", "calendar"]) | text.map(lambda t: t[:30]),
+        "text": long_text,
+    }
+)
 notifications = st.one_of(
     st.tuples(st.sampled_from(ORDER_KINDS), order_payload()),
     st.tuples(st.just("DAILY_SUMMARY"), summary_payload()),
     st.tuples(st.just("MANUAL_TRADE"), manual_payload),
     st.tuples(st.just("SYSTEM_ALERT"), alert_payload),
-    st.tuples(st.just("DIGEST"), st.fixed_dictionaries({"items": st.lists(st.builds(
-        lambda k, p: {"kind": k, "payload": p}, st.sampled_from(ORDER_KINDS[:5]),
-        order_payload()), min_size=2, max_size=40)})),
+    st.tuples(
+        st.just("DIGEST"),
+        st.fixed_dictionaries(
+            {
+                "items": st.lists(
+                    st.builds(
+                        lambda k, p: {"kind": k, "payload": p},
+                        st.sampled_from(ORDER_KINDS[:5]),
+                        order_payload(),
+                    ),
+                    min_size=2,
+                    max_size=40,
+                )
+            }
+        ),
+    ),
 )
 
 
@@ -301,9 +493,23 @@ def check_parts(parts: list[Part]) -> None:
 
 @FUZZ
 @given(notifications, when)
-@example(("REJECTED", {"order_id": "1", "symbol": "M&M", "side": "BUY", "qty": 5,
-                       "filled_qty": 0, "avg_price": None, "price": None, "amo": False,
-                       "reason": "<b>&amp;</b> " * 2000}), None)
+@example(
+    (
+        "REJECTED",
+        {
+            "order_id": "1",
+            "symbol": "M&M",
+            "side": "BUY",
+            "qty": 5,
+            "filled_qty": 0,
+            "avg_price": None,
+            "price": None,
+            "amo": False,
+            "reason": "<b>&amp;</b> " * 2000,
+        },
+    ),
+    None,
+)
 def test_every_notification_renders_escaped_and_fits(notification, at):
     kind, payload = notification
     assert isinstance(plain_text(kind, payload), str)

@@ -46,8 +46,9 @@ def test_a_non_ascii_consumer_key_is_a_config_error(cli, kotak, monkeypatch):
 
 def test_a_negative_retry_after_from_telegram_is_no_pause(cli, broker, telegram, sql):
     with freeze_time(NOW):
-        assert cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy",
-                   "--qty", "1").code == 0
+        assert (
+            cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "1").code == 0
+        )
         broker.orders(kotak_row("1", "complete", qty=1, filled=1, avg="10.00"))
         telegram.chats["1001"] = tg.flood(-1)
         result = cli("verify")
@@ -60,29 +61,51 @@ def test_a_negative_retry_after_from_telegram_is_no_pause(cli, broker, telegram,
 
 
 def _ordertrack(env: dict[str, str], *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "ordertrack", *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "ordertrack", *args],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _env(db_path: Path, broker_dir: Path) -> dict[str, str]:
-    return {**{k: v for k, v in os.environ.items()
-               if not k.startswith(("ORDERTRACK_", "KOTAK_", "TELEGRAM_"))},
-            "ORDERTRACK_DB": str(db_path), "ORDERTRACK_BROKER": "file",
-            "ORDERTRACK_BROKER_DIR": str(broker_dir), "PYTHONUNBUFFERED": "1"}
+    return {
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("ORDERTRACK_", "KOTAK_", "TELEGRAM_"))
+        },
+        "ORDERTRACK_DB": str(db_path),
+        "ORDERTRACK_BROKER": "file",
+        "ORDERTRACK_BROKER_DIR": str(broker_dir),
+        "PYTHONUNBUFFERED": "1",
+    }
 
 
 def _hold_lock(db_path: Path, pid: int, **identity: object) -> None:
     now = datetime.now(UTC)
-    columns = {"name": "broker-run", "command": "eod", "pid": pid, "host": socket.gethostname(),
-               "token": "t0", "acquired_at": to_db(now),
-               "expires_at": to_db(now + timedelta(minutes=30)), **identity}
+    columns = {
+        "name": "broker-run",
+        "command": "eod",
+        "pid": pid,
+        "host": socket.gethostname(),
+        "token": "t0",
+        "acquired_at": to_db(now),
+        "expires_at": to_db(now + timedelta(minutes=30)),
+        **identity,
+    }
     with closing(sqlite3.connect(db_path)) as conn, conn:
-        conn.execute(f"INSERT INTO locks ({', '.join(columns)}) VALUES"
-                     f" ({', '.join('?' * len(columns))})", tuple(columns.values()))
+        conn.execute(
+            f"INSERT INTO locks ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            tuple(columns.values()),
+        )
 
 
 def test_ctrl_c_while_waiting_for_the_lock_is_one_line_exit_130_and_recorded(
-        cli, broker, db_path, sql):
+    cli, broker, db_path, sql
+):
     broker.orders()
     open_db(db_path).close()  # the database exists
     holder = subprocess.Popen(["sleep", "60"])
@@ -103,7 +126,8 @@ def test_ctrl_c_while_waiting_for_the_lock_is_one_line_exit_130_and_recorded(
     assert run.returncode == 130, rest
     assert rest == "ordertrack: interrupted\n", rest
     assert sql("SELECT outcome, exit_code, error FROM runs WHERE command = 'verify'") == [
-        ("interrupted", 130, "interrupted")]
+        ("interrupted", 130, "interrupted")
+    ]
     status = cli("status")
     assert "interrupted" in status.out and "KeyboardInterrupt" not in status.out
 
@@ -123,12 +147,17 @@ needs_proc = pytest.mark.skipif(THIS_BOOT is None, reason="needs Linux /proc")
 
 
 @needs_proc
-@pytest.mark.parametrize("identity", [
-    {"boot_id": THIS_BOOT, "started": 1},  # PID 1 now: a restarted container's init
-    {"boot_id": "00000000-0000-0000-0000-000000000000", "started": None},  # before a reboot
-], ids=["pid reused", "other boot"])
+@pytest.mark.parametrize(
+    "identity",
+    [
+        {"boot_id": THIS_BOOT, "started": 1},  # PID 1 now: a restarted container's init
+        {"boot_id": "00000000-0000-0000-0000-000000000000", "started": None},  # before a reboot
+    ],
+    ids=["pid reused", "other boot"],
+)
 def test_a_lock_whose_holder_is_gone_is_free_though_its_pid_lives(
-        cli, broker, db_path, sql, short_lock_wait, identity):
+    cli, broker, db_path, sql, short_lock_wait, identity
+):
     broker.orders()
     open_db(db_path).close()  # the database exists
     pid = os.getpid()  # alive: a pid check alone would wait, then exit 5
@@ -147,8 +176,7 @@ def test_a_lock_whose_holder_lives_still_holds(cli, broker, db_path, short_lock_
     holder = subprocess.Popen(["sleep", "60"])
     try:
         time.sleep(0.1)
-        _hold_lock(db_path, holder.pid, boot_id=THIS_BOOT,
-                   started=locks.start_time(holder.pid))
+        _hold_lock(db_path, holder.pid, boot_id=THIS_BOOT, started=locks.start_time(holder.pid))
         result = cli("verify")
     finally:
         holder.kill()
@@ -179,18 +207,28 @@ FORGED = "\x1b[2J\x1b[1;1HRMS: margin \x1b]0;owned\x07short\nFAKE: Executed: BUY
 def forged_line(text: str) -> bool:
     """An ESC or BEL that reaches the terminal, or a line of its own (a table may wrap a long
     reason inside its cell: that line starts with the table's border)."""
-    return "\x1b" in text or "\x07" in text or any(
-        line.lstrip(" •").startswith("FAKE") for line in text.splitlines())
+    return (
+        "\x1b" in text
+        or "\x07" in text
+        or any(line.lstrip(" •").startswith("FAKE") for line in text.splitlines())
+    )
 
 
 def test_a_forged_broker_reason_reaches_no_terminal_log_or_message_intact(
-        cli, broker, telegram, sql):
+    cli, broker, telegram, sql
+):
     with freeze_time(NOW):
-        assert cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy",
-                   "--qty", "1").code == 0
+        assert (
+            cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "1").code == 0
+        )
         broker.orders(kotak_row("1", "rejected", qty=1, reason=FORGED))
-        shown = [cli("verify"), cli("pending", "list", "--all"), cli("pending", "show", "1"),
-                 cli("outbox", "list"), cli("status")]
+        shown = [
+            cli("verify"),
+            cli("pending", "list", "--all"),
+            cli("pending", "show", "1"),
+            cli("outbox", "list"),
+            cli("status"),
+        ]
     assert all(r.code == 0 for r in shown), [r.err for r in shown]
     for result in shown:
         assert not forged_line(result.out + result.err), result.out
@@ -210,10 +248,11 @@ def test_a_symbol_with_a_line_break_is_refused(cli, sql, symbol):
 
 
 def test_whitespace_around_a_symbol_is_trimmed_not_stored(cli, sql):
-    assert cli("pending", "add", "1", "--symbol", " infy-eq\n", "--side", "buy",
-               "--qty", "1").code == 0
+    assert (
+        cli("pending", "add", "1", "--symbol", " infy-eq\n", "--side", "buy", "--qty", "1").code
+        == 0
+    )
     assert sql("SELECT symbol FROM orders") == [("INFY",)]
-
 
 
 # ---- item 12: secrets in URLs ----------------------------------------------------------------
@@ -243,27 +282,41 @@ def assert_no_url_secret(*texts: str, db_path: Path) -> None:
 
 @pytest.mark.parametrize("where", ["refused", "hostile scheme"])
 def test_a_kotak_login_url_with_userinfo_and_query_is_shown_redacted(
-        cli, kotak, db_path, monkeypatch, where):
+    cli, kotak, db_path, monkeypatch, where
+):
     url = _with_secrets(_nowhere() if where == "refused" else "ftp://127.0.0.1:1")
     monkeypatch.setenv("ORDERTRACK_KOTAK_LOGIN_URL", url)
     with freeze_time(NOW):
-        outputs = [cli("verify"), cli("broker", "check"), cli("status"), cli("status", "--json"),
-                   cli("eod")]
+        outputs = [
+            cli("verify"),
+            cli("broker", "check"),
+            cli("status"),
+            cli("status", "--json"),
+            cli("eod"),
+        ]
     assert outputs[0].code == (4 if where == "refused" else 3), outputs[0].err
     assert_no_url_secret(*(r.out + r.err for r in outputs), db_path=db_path)
 
 
 @pytest.mark.parametrize("where", ["refused", "hostile scheme"])
 def test_a_telegram_api_url_with_userinfo_and_query_is_shown_redacted(
-        cli, broker, telegram, db_path, monkeypatch, where):
+    cli, broker, telegram, db_path, monkeypatch, where
+):
     url = _with_secrets(_nowhere() if where == "refused" else "gopher://127.0.0.1:1")
     monkeypatch.setenv("TELEGRAM_API_URL", url)
     with freeze_time(NOW):
-        assert cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy",
-                   "--qty", "1").code == 0
+        assert (
+            cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "1").code == 0
+        )
         broker.orders(kotak_row("1", "complete", qty=1, filled=1, avg="10.00"))
-        outputs = [cli("verify"), cli("notify-test"), cli("outbox", "flush"),
-                   cli("outbox", "list", "--json"), cli("status", "--json"), cli("eod")]
+        outputs = [
+            cli("verify"),
+            cli("notify-test"),
+            cli("outbox", "flush"),
+            cli("outbox", "list", "--json"),
+            cli("status", "--json"),
+            cli("eod"),
+        ]
     assert outputs[0].code in (3, 6), outputs[0].err
     assert_no_url_secret(*(r.out + r.err for r in outputs), db_path=db_path)
 
@@ -271,11 +324,14 @@ def test_a_telegram_api_url_with_userinfo_and_query_is_shown_redacted(
 def test_redact_hides_userinfo_and_query_of_any_url():
     from ordertrack.text import redact
 
-    line = ("cannot reach https://me:pw@example.com:8443/hc/abc?token=XYZ&x=1 and "
-            "'http://u@h/p?q' (see http://plain.example/path)")
+    line = (
+        "cannot reach https://me:pw@example.com:8443/hc/abc?token=XYZ&x=1 and "
+        "'http://u@h/p?q' (see http://plain.example/path)"
+    )
     assert redact(line, env={}) == (
         "cannot reach https://<redacted>@example.com:8443/hc/abc?<redacted> and "
-        "'http://<redacted>@h/p?<redacted>' (see http://plain.example/path)")
+        "'http://<redacted>@h/p?<redacted>' (see http://plain.example/path)"
+    )
 
 
 def test_a_login_lease_left_by_a_killed_run_is_swept_by_the_next_run(cli, broker, db_path, sql):

@@ -6,8 +6,16 @@ from ordertrack.core.models import Status
 from ordertrack.errors import ExitCode
 
 
-@pytest.mark.parametrize("args", [["-h"], ["pending", "-h"], ["pending", "add", "-h"],
-                                  ["verify", "-h"], ["outbox", "list", "-h"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-h"],
+        ["pending", "-h"],
+        ["pending", "add", "-h"],
+        ["verify", "-h"],
+        ["outbox", "list", "-h"],
+    ],
+)
 def test_dash_h_is_help(cli, args: list[str]) -> None:
     result = cli(*args)
     assert result.code == 0 and result.out.startswith("Usage: ordertrack")
@@ -57,6 +65,8 @@ def test_singular_and_plural(cli, tmp_path) -> None:
     one.write_text('{"order_id": "11", "symbol": "INFY", "side": "buy", "qty": 1}\n')
     assert "Imported 1 order (" in cli("pending", "add", "--from", str(one)).out
     two = tmp_path / "two.jsonl"
-    two.write_text('{"order_id": "12", "symbol": "INFY", "side": "buy", "qty": 1}\n'
-                   '{"order_id": "13", "symbol": "INFY", "side": "buy", "qty": 1}\n')
+    two.write_text(
+        '{"order_id": "12", "symbol": "INFY", "side": "buy", "qty": 1}\n'
+        '{"order_id": "13", "symbol": "INFY", "side": "buy", "qty": 1}\n'
+    )
     assert "Imported 2 orders (" in cli("pending", "add", "--from", str(two)).out

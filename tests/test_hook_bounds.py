@@ -49,8 +49,10 @@ def configure(tmp_path: Path, monkeypatch, script: str, timeout: float = 2.0) ->
     hook = tmp_path / "hook.sh"
     hook.write_text(script)
     config = tmp_path / "ordertrack.toml"
-    config.write_text(f"[calendar]\nnse_holidays = false\n[notify]\ntimeout_seconds = {timeout}\n"
-                      f'[[hook]]\ncommand = ["/bin/sh", {json.dumps(str(hook))}]\n')
+    config.write_text(
+        f"[calendar]\nnse_holidays = false\n[notify]\ntimeout_seconds = {timeout}\n"
+        f'[[hook]]\ncommand = ["/bin/sh", {json.dumps(str(hook))}]\n'
+    )
     monkeypatch.setenv("ORDERTRACK_CONFIG", str(config))
 
 
@@ -60,12 +62,14 @@ def one_event(cli) -> None:
     assert cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "5").code == 0
 
 
-def test_a_background_child_does_not_hold_the_hook_open(cli, broker, tmp_path, monkeypatch,
-                                                        sql, leftovers):
+def test_a_background_child_does_not_hold_the_hook_open(
+    cli, broker, tmp_path, monkeypatch, sql, leftovers
+):
     """Row 2: `(sleep 30 &)` keeps the output pipe open; the hook itself exited 0 at once."""
     pid_file = tmp_path / "child.pid"
-    configure(tmp_path, monkeypatch, f"(sleep 30 & echo $! > {pid_file})\necho handled\n",
-              timeout=5)
+    configure(
+        tmp_path, monkeypatch, f"(sleep 30 & echo $! > {pid_file})\necho handled\n", timeout=5
+    )
     one_event(cli)
     started = time.monotonic()
     flushed = cli("outbox", "flush")
@@ -77,12 +81,14 @@ def test_a_background_child_does_not_hold_the_hook_open(cli, broker, tmp_path, m
     assert alive(leftovers[0])  # a background job the hook started is its own business
 
 
-def test_an_overrunning_hook_is_killed_with_its_grandchild(cli, broker, tmp_path, monkeypatch,
-                                                           sql, leftovers):
+def test_an_overrunning_hook_is_killed_with_its_grandchild(
+    cli, broker, tmp_path, monkeypatch, sql, leftovers
+):
     """Row 4: `sleep 300 & wait` overruns; the whole group goes, not only the shell."""
     pid_file = tmp_path / "grandchild.pid"
-    configure(tmp_path, monkeypatch, f"echo started\nsleep 300 &\necho $! > {pid_file}\nwait\n",
-              timeout=1)
+    configure(
+        tmp_path, monkeypatch, f"echo started\nsleep 300 &\necho $! > {pid_file}\nwait\n", timeout=1
+    )
     one_event(cli)
     flushed = cli("outbox", "flush")
     leftovers.append(int(pid_file.read_text()))
@@ -93,16 +99,25 @@ def test_an_overrunning_hook_is_killed_with_its_grandchild(cli, broker, tmp_path
     assert gone_within(leftovers[0], 2.0)
 
 
-def test_a_hook_printing_hundreds_of_megabytes_keeps_only_its_tail(broker, tmp_path,
-                                                                    monkeypatch, sql):
+def test_a_hook_printing_hundreds_of_megabytes_keeps_only_its_tail(
+    broker, tmp_path, monkeypatch, sql
+):
     """Row 5: 200 MB of output; the process's peak memory stays far below it, the tail kept."""
-    configure(tmp_path, monkeypatch, "head -c 200000000 /dev/zero | tr '\\0' x\n"
-              "echo\necho 'the last words'\n", timeout=60)
+    configure(
+        tmp_path,
+        monkeypatch,
+        "head -c 200000000 /dev/zero | tr '\\0' x\necho\necho 'the last words'\n",
+        timeout=60,
+    )
     env = dict(os.environ)
     cli = [sys.executable, "-m", "ordertrack"]
     subprocess.run([*cli, "outbox", "flush"], env=env, check=True, capture_output=True)
-    subprocess.run([*cli, "pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty",
-                    "5"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [*cli, "pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "5"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     code, peak = peak_mib([*cli, "outbox", "flush"], env)
     assert code == 0
     assert peak < 100, f"peak {peak:.0f} MiB"
@@ -112,6 +127,7 @@ def test_a_hook_printing_hundreds_of_megabytes_keeps_only_its_tail(broker, tmp_p
 
 
 # ---- the runner itself (ordertrack/notify/hookrun.py) -----------------------------------------
+
 
 def test_stdin_larger_than_a_pipe_reaches_the_hook_whole():
     """The event is fed as the hook reads, beside its output: neither side can deadlock."""

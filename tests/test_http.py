@@ -30,7 +30,7 @@ class Script(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         try:
-            for part in ([body[i:i + 1] for i in range(len(body))] if self.drip else [body]):
+            for part in [body[i : i + 1] for i in range(len(body))] if self.drip else [body]:
                 self.wfile.write(part)
                 self.wfile.flush()
                 time.sleep(self.drip)
@@ -57,8 +57,11 @@ def policy(sleeps: list[float], **kw) -> RetryPolicy:
 
 
 def test_5xx_and_429_are_retried_then_succeed(server):
-    Script.replies = [(502, {}, b"<html>Bad Gateway</html>", 0), (429, {}, b"", 0),
-                      (200, {}, b'{"ok": true}', 0)]
+    Script.replies = [
+        (502, {}, b"<html>Bad Gateway</html>", 0),
+        (429, {}, b"", 0),
+        (200, {}, b'{"ok": true}', 0),
+    ]
     sleeps: list[float] = []
     reply = send(requests.Session(), "GET", server, policy=policy(sleeps))
     assert (reply.status, reply.json()) == (200, {"ok": True})
@@ -92,8 +95,12 @@ def test_retry_after_is_honoured_up_to_the_maximum(server):
 
 def test_refused_connection_names_the_host_only():
     with pytest.raises(HttpFailure) as failure:
-        send(requests.Session(), "GET", "http://127.0.0.1:9/bot123:SECRET/getMe",
-             policy=policy([], attempts=2))
+        send(
+            requests.Session(),
+            "GET",
+            "http://127.0.0.1:9/bot123:SECRET/getMe",
+            policy=policy([], attempts=2),
+        )
     assert failure.value.kind == "connect"
     assert str(failure.value) == "cannot connect to 127.0.0.1:9"
 
@@ -101,8 +108,13 @@ def test_refused_connection_names_the_host_only():
 def test_read_timeout_is_not_repeated_when_the_caller_says_so(server):
     Script.replies = [(200, {}, b"{}", 1.0)] * 3
     with pytest.raises(HttpFailure) as failure:
-        send(requests.Session(), "GET", server, policy=policy([], read_timeout=0.2),
-             retry_timeouts=False)
+        send(
+            requests.Session(),
+            "GET",
+            server,
+            policy=policy([], read_timeout=0.2),
+            retry_timeouts=False,
+        )
     assert failure.value.kind == "timeout" and Script.hits == 1
 
 
@@ -134,14 +146,25 @@ def test_a_connection_cut_after_sending_is_an_unknown_outcome_not_a_retry():
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
         with pytest.raises(HttpFailure) as failure:
-            send(requests.Session(), "POST", f"http://127.0.0.1:{httpd.server_port}/send",
-                 policy=policy([]), retry_timeouts=False, json={"text": "hi"})
+            send(
+                requests.Session(),
+                "POST",
+                f"http://127.0.0.1:{httpd.server_port}/send",
+                policy=policy([]),
+                retry_timeouts=False,
+                json={"text": "hi"},
+            )
         assert failure.value.kind == "cut" and failure.value.outcome_unknown
         assert Cut.hits == 1
         send_again = policy([], attempts=3)
         with pytest.raises(HttpFailure):
-            send(requests.Session(), "POST", f"http://127.0.0.1:{httpd.server_port}/send",
-                 policy=send_again, json={"text": "hi"})
+            send(
+                requests.Session(),
+                "POST",
+                f"http://127.0.0.1:{httpd.server_port}/send",
+                policy=send_again,
+                json={"text": "hi"},
+            )
         assert Cut.hits == 4  # an idempotent call is retried
     finally:
         httpd.shutdown()
@@ -152,8 +175,12 @@ def test_a_connection_cut_after_sending_is_an_unknown_outcome_not_a_retry():
 def test_a_negative_or_absurd_retry_after_is_not_a_wait(server, asked):
     """time.sleep(-1) raises: a server asking for a negative pause got an internal error."""
     Script.replies = [(429, {"Retry-After": asked}, b"", 0), (200, {}, b"{}", 0)]
-    reply = send(requests.Session(), "GET", server,
-                 policy=RetryPolicy(first_wait=0, max_wait=0, read_timeout=2.0))
+    reply = send(
+        requests.Session(),
+        "GET",
+        server,
+        policy=RetryPolicy(first_wait=0, max_wait=0, read_timeout=2.0),
+    )
     assert reply.status == 200 and Script.hits == 2
 
 
@@ -164,8 +191,13 @@ def test_a_dripping_body_ends_at_the_reply_deadline(server):
     started = time.monotonic()
     try:
         with pytest.raises(HttpFailure) as caught:
-            send(requests.Session(), "GET", server, retry_timeouts=False,
-                 policy=RetryPolicy(connect_timeout=1, read_timeout=1, sleep=lambda s: None))
+            send(
+                requests.Session(),
+                "GET",
+                server,
+                retry_timeouts=False,
+                policy=RetryPolicy(connect_timeout=1, read_timeout=1, sleep=lambda s: None),
+            )
     finally:
         Script.drip = 0.0
     assert caught.value.kind == "timeout" and time.monotonic() - started < 5
@@ -211,12 +243,15 @@ def test_cut_keeps_the_first_bytes_and_leaves_the_rest_unread(server):
     assert (reply.status, reply.text) == (200, "a" * 10 + "b" * 6)
 
 
-@pytest.mark.parametrize("encoding, body", [
-    ("gzip", gzipped(b'{"ok": true}')),
-    ("deflate", zlib.compress(b'{"ok": true}')),
-    ("deflate", zlib.compress(b'{"ok": true}')[2:-4]),  # raw deflate, as some servers send
-    ("", b'{"ok": true}'),
-])
+@pytest.mark.parametrize(
+    "encoding, body",
+    [
+        ("gzip", gzipped(b'{"ok": true}')),
+        ("deflate", zlib.compress(b'{"ok": true}')),
+        ("deflate", zlib.compress(b'{"ok": true}')[2:-4]),  # raw deflate, as some servers send
+        ("", b'{"ok": true}'),
+    ],
+)
 def test_compressed_replies_still_read_as_before(server, encoding, body):
     Script.replies = [(200, {"Content-Encoding": encoding} if encoding else {}, body, 0)]
     reply = send(net.session(), "GET", server, policy=policy([]))

@@ -23,8 +23,12 @@ from tests.fake_kite import (
 
 @pytest.fixture
 def registered(cli) -> None:
-    assert cli("pending", "add", "220303000308932", "--symbol", "IDEA", "--side", "buy",
-               "--qty", "1").code == 0
+    assert (
+        cli(
+            "pending", "add", "220303000308932", "--symbol", "IDEA", "--side", "buy", "--qty", "1"
+        ).code
+        == 0
+    )
 
 
 # ---- the daily login ---------------------------------------------------------------------------
@@ -32,9 +36,12 @@ def registered(cli) -> None:
 
 def test_login_exchanges_the_request_token_with_its_checksum(cli, kite, sql):
     token = kite.request_token()
-    result = cli("broker", "login", "--json",
-                 f"https://example.com/cb?action=login&type=login&status=success"
-                 f"&request_token={token}")
+    result = cli(
+        "broker",
+        "login",
+        "--json",
+        f"https://example.com/cb?action=login&type=login&status=success&request_token={token}",
+    )
     assert result.code == 0, result.err
     assert f"kite.zerodha.com/connect/login?v=3&api_key={SECRETS['KITE_API_KEY']}" in result.err
     assert json.loads(result.out)["user_id"] == "AB1234"
@@ -91,8 +98,10 @@ def test_verify_applies_the_kite_order_book(cli, kite_login, registered, sql):
 
 
 def alerts(sql) -> list[str]:
-    return [json.loads(p)["text"] for (p,) in sql(
-        "SELECT payload FROM outbox WHERE kind = 'SYSTEM_ALERT'")]
+    return [
+        json.loads(p)["text"]
+        for (p,) in sql("SELECT payload FROM outbox WHERE kind = 'SYSTEM_ALERT'")
+    ]
 
 
 def test_a_run_without_a_token_alerts_once_with_the_login_url(cli, kite, registered, sql):
@@ -140,18 +149,50 @@ def test_the_daily_login_end_to_end(cli, kite, registered, sql):
 
 # The Kite column of the fault matrix: fault, what stderr says, requests to the endpoint
 # (TEST_POLICY allows 3 attempts: 429 and 5xx are retried, nothing else is).
-@pytest.mark.parametrize("replies, words, attempts", [
-    ([Scripted(429, {"status": "error", "message": "Too many requests",
-                     "error_type": "NetworkException", "data": None})] * 3, "HTTP 429", 3),
-    ([Scripted(502, HTML_5XX)] * 3, "HTTP 502", 3),
-    ([Scripted(200, GARBAGE)], "not JSON", 1),
-    ([Scripted(403, TOKEN_EXCEPTION)], "TokenException", 1),
-    ([Scripted(400, {"status": "error", "message": "Bad\nthing", "error_type": "InputException",
-                     "data": None})], "InputException: Bad thing", 1),
-    ([Scripted(200, {"status": "success", "data": {"not": "a list"}})], "no 'data' list", 1),
-], ids=["429", "5xx-html", "garbage", "403-token", "error-envelope", "wrong-shape"])
-def test_faults_fail_the_run_with_one_line_and_change_nothing(cli, kite_login, registered, sql,
-                                                              replies, words, attempts):
+@pytest.mark.parametrize(
+    "replies, words, attempts",
+    [
+        (
+            [
+                Scripted(
+                    429,
+                    {
+                        "status": "error",
+                        "message": "Too many requests",
+                        "error_type": "NetworkException",
+                        "data": None,
+                    },
+                )
+            ]
+            * 3,
+            "HTTP 429",
+            3,
+        ),
+        ([Scripted(502, HTML_5XX)] * 3, "HTTP 502", 3),
+        ([Scripted(200, GARBAGE)], "not JSON", 1),
+        ([Scripted(403, TOKEN_EXCEPTION)], "TokenException", 1),
+        (
+            [
+                Scripted(
+                    400,
+                    {
+                        "status": "error",
+                        "message": "Bad\nthing",
+                        "error_type": "InputException",
+                        "data": None,
+                    },
+                )
+            ],
+            "InputException: Bad thing",
+            1,
+        ),
+        ([Scripted(200, {"status": "success", "data": {"not": "a list"}})], "no 'data' list", 1),
+    ],
+    ids=["429", "5xx-html", "garbage", "403-token", "error-envelope", "wrong-shape"],
+)
+def test_faults_fail_the_run_with_one_line_and_change_nothing(
+    cli, kite_login, registered, sql, replies, words, attempts
+):
     kite_login.script(ORDERS, *replies)
     before = kite_login.paths().count(ORDERS)
     result = cli("verify")
@@ -165,8 +206,18 @@ def test_faults_fail_the_run_with_one_line_and_change_nothing(cli, kite_login, r
 
 
 def test_429_then_success_is_retried_by_the_one_policy(cli, kite_login, registered, sql):
-    kite_login.script(ORDERS, Scripted(429, {"status": "error", "error_type": "NetworkException",
-                                             "message": "Too many requests", "data": None}))
+    kite_login.script(
+        ORDERS,
+        Scripted(
+            429,
+            {
+                "status": "error",
+                "error_type": "NetworkException",
+                "message": "Too many requests",
+                "data": None,
+            },
+        ),
+    )
     assert cli("verify").code == 0
     assert sql("SELECT status FROM orders") == [("EXECUTED",)]
 
@@ -193,9 +244,11 @@ def test_missing_settings_name_the_variable(cli, kite, monkeypatch):
 def test_history_is_resolved_order_independently(cli, kite_login):
     from ordertrack.broker.kite.format import order_history
 
-    rows = [kite_row("1", "COMPLETE", qty=5, filled=5, avg=10.0, updated="2026-11-24 10:00:05"),
-            kite_row("1", "OPEN", qty=5, filled=2, avg=10.0, updated="2026-11-24 10:00:09"),
-            kite_row("1", "AMO REQ RECEIVED", qty=5, variety="amo")]
+    rows = [
+        kite_row("1", "COMPLETE", qty=5, filled=5, avg=10.0, updated="2026-11-24 10:00:05"),
+        kite_row("1", "OPEN", qty=5, filled=2, avg=10.0, updated="2026-11-24 10:00:09"),
+        kite_row("1", "AMO REQ RECEIVED", qty=5, variety="amo"),
+    ]
     for order in (rows, rows[::-1]):
         fetch = order_history(ok(order), "1")
         assert fetch.items[0].status_text == "complete" and fetch.items[0].filled_qty == 5
@@ -204,8 +257,11 @@ def test_history_is_resolved_order_independently(cli, kite_login):
 @pytest.mark.parametrize("status", ["failure", "cancelled", "", "Success"])
 def test_a_redirect_whose_status_is_not_success_is_refused_naming_it(cli, kite, status):
     token = kite.request_token()
-    result = cli("broker", "login", f"https://example.com/cb?action=login&type=login"
-                                    f"&status={status}&request_token={token}")
+    result = cli(
+        "broker",
+        "login",
+        f"https://example.com/cb?action=login&type=login&status={status}&request_token={token}",
+    )
     assert result.code == ExitCode.USAGE, result.err
     assert f"the redirect URL says status={status}, not success" in result.err
     assert result.err.count("\n") == 2  # the login URL, then the one error line

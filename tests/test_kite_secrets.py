@@ -17,13 +17,23 @@ from tests.fake_kite import (
     Scripted,
 )
 
-COMMANDS = (("verify",), ("reconcile",), ("eod",), ("broker", "check"),
-            ("broker", "check", "--json"), ("status", "--json"))
+COMMANDS = (
+    ("verify",),
+    ("reconcile",),
+    ("eod",),
+    ("broker", "check"),
+    ("broker", "check", "--json"),
+    ("status", "--json"),
+)
 
 
 def echo(text: str) -> dict:
-    return {"status": "error", "message": f"bad request {text}", "error_type": "InputException",
-            "data": None}
+    return {
+        "status": "error",
+        "message": f"bad request {text}",
+        "error_type": "InputException",
+        "data": None,
+    }
 
 
 def database_bytes(db_path: Path) -> bytes:
@@ -42,9 +52,14 @@ def test_no_secret_or_access_token_in_any_output(cli, kite, db_path, sql, caplog
     outputs += [str(vars(refused)), str(vars(accepted))]
     [(token,)] = sql("SELECT token FROM broker_sessions WHERE broker = 'kite'")
     assert token.startswith(ACCESS_TOKEN_PREFIX)
-    for replies in ([Scripted(400, echo(token))], [Scripted(400, echo(SECRETS["KITE_API_SECRET"]))],
-                    [Scripted(502, HTML_5XX)] * 3, [Scripted(200, GARBAGE)],
-                    [Scripted(403, TOKEN_EXCEPTION)], []):
+    for replies in (
+        [Scripted(400, echo(token))],
+        [Scripted(400, echo(SECRETS["KITE_API_SECRET"]))],
+        [Scripted(502, HTML_5XX)] * 3,
+        [Scripted(200, GARBAGE)],
+        [Scripted(403, TOKEN_EXCEPTION)],
+        [],
+    ):
         for command in COMMANDS:
             kite.script(ORDERS, *replies)
             outputs.append(str(vars(cli(*command))))
@@ -53,7 +68,7 @@ def test_no_secret_or_access_token_in_any_output(cli, kite, db_path, sql, caplog
         assert SECRETS["KITE_API_SECRET"] not in text
         assert ACCESS_TOKEN_PREFIX not in text
     assert SECRETS["KITE_API_SECRET"].encode() not in database_bytes(db_path)
-    for table, in sql("SELECT name FROM sqlite_master WHERE type = 'table'"):
+    for (table,) in sql("SELECT name FROM sqlite_master WHERE type = 'table'"):
         rows = sql(f"SELECT * FROM {table}")
         found = [row for row in rows if ACCESS_TOKEN_PREFIX in str(row)]
         assert not found or table == "broker_sessions", table

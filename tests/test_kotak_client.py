@@ -25,7 +25,8 @@ def client(kotak: FakeKotak, db_path) -> KotakClient:
 def test_order_history_posts_the_order_number_and_returns_the_current_state(client, kotak):
     kotak.histories["250122000624384"] = [
         kotak_row("250122000624384", "complete", qty=1, filled=1, avg="9.39"),
-        kotak_row("250122000624384", "open pending", qty=1)]
+        kotak_row("250122000624384", "open pending", qty=1),
+    ]
     fetch = client.order_history("250122000624384")
     assert fetch.outcome is Outcome.OK
     assert [(row.status_text, row.filled_qty) for row in fetch.items] == [("complete", 1)]

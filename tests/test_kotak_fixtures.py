@@ -21,10 +21,20 @@ def load(name: str) -> Any:
 
 
 def test_every_fixture_file_is_read_by_a_test():
-    read = {"login-step1-totp.json", "login-step2-validate.json", "order-book.json",
-            "order-book-mixed.json", "order-history.json", "order-history-shuffled.json",
-            "order-history-rejected.json", "trade-book.json", "positions.json",
-            "positions-v2.json", "holdings.json", *ERRORS}
+    read = {
+        "login-step1-totp.json",
+        "login-step2-validate.json",
+        "order-book.json",
+        "order-book-mixed.json",
+        "order-history.json",
+        "order-history-shuffled.json",
+        "order-history-rejected.json",
+        "trade-book.json",
+        "positions.json",
+        "positions-v2.json",
+        "holdings.json",
+        *ERRORS,
+    }
     assert {p.name for p in FIXTURES.glob("*.json")} == read
 
 
@@ -50,24 +60,41 @@ def test_order_book_sample_is_one_open_buy_of_idea():
     assert fetch.outcome is Outcome.OK and fetch.skipped == 0
     (row,) = fetch.items
     assert (row.order_id, row.status_text, row.symbol, row.side) == (
-        "250122000612876", "open", "IDEA", Side.BUY)
+        "250122000612876",
+        "open",
+        "IDEA",
+        Side.BUY,
+    )
     assert (row.qty, row.filled_qty, row.reason) == (1, 0, None)  # "--" is no reason
     assert row.placed_at.isoformat() == "2025-01-22T08:58:01+00:00"  # 14:28:01 IST
 
 
 def test_mixed_order_book_reads_complete_rejected_partial_and_amo_rows():
     rows = {r.order_id: r for r in kf.order_book(load("order-book-mixed.json")).items}
-    done, rejected, partial, amo = (rows[i] for i in (
-        "250122000624384", "241105000090312", "250122000700111", "250720000007588"))
+    done, rejected, partial, amo = (
+        rows[i]
+        for i in ("250122000624384", "241105000090312", "250122000700111", "250720000007588")
+    )
     assert (done.status_text, done.filled_qty, done.avg_price, done.tag) == (
-        "complete", 1, 9.39, "cli-7f3a")
+        "complete",
+        1,
+        9.39,
+        "cli-7f3a",
+    )
     assert rejected.status_text == "rejected"
     assert rejected.reason.startswith("RMS:Margin Exceeds,Cash Available:5000.00")
     assert (rejected.qty, rejected.filled_qty) == (30000, 0)
     assert (partial.status_text, partial.qty, partial.filled_qty, partial.avg_price) == (
-        "open", 100, 40, 1849.85)
+        "open",
+        100,
+        40,
+        1849.85,
+    )
     assert (amo.status_text, amo.symbol, amo.filled_qty) == (
-        "after market order req received", "ITBEES", 0)
+        "after market order req received",
+        "ITBEES",
+        0,
+    )
 
 
 # ---- order history ---------------------------------------------------------------------------
@@ -116,7 +143,9 @@ def test_trade_book_lower_case_ok_is_data_one_fill_per_row():
     fetch = kf.trades(load("trade-book.json"))
     assert fetch.outcome is Outcome.OK
     assert [(t["nOrdNo"], t["fldQty"], t["avgPrc"]) for t in fetch.items] == [
-        ("250122000612876", 1, "9.39"), ("250122000624384", 1, "9.39")]
+        ("250122000612876", 1, "9.39"),
+        ("250122000624384", 1, "9.39"),
+    ]
 
 
 @pytest.mark.parametrize("name", ["positions.json", "positions-v2.json"])
@@ -125,8 +154,12 @@ def test_positions_quantities_are_strings_read_as_numbers(name):
     assert fetch.outcome is Outcome.OK
     (pos,) = fetch.items
     raw = pos.raw
-    assert (raw["trdSym"], kf.to_int(raw["flBuyQty"]), kf.to_int(raw["flSellQty"]),
-            kf.to_int(raw["cfBuyQty"])) == ("TCS26JULFUT", 225, 0, 0)
+    assert (
+        raw["trdSym"],
+        kf.to_int(raw["flBuyQty"]),
+        kf.to_int(raw["flSellQty"]),
+        kf.to_int(raw["cfBuyQty"]),
+    ) == ("TCS26JULFUT", 225, 0, 0)
     assert (pos.symbol, pos.net_qty) == ("TCS26JULFUT", 225)
 
 
@@ -166,4 +199,5 @@ def test_error_bodies_are_classified(name, expected):
 def test_ip_refusal_names_the_fix_and_never_logs_in_again():
     sample = load("error-100008.json")
     assert "register this server's static public IP" in kotak.data_problem(
-        sample["http"], sample["body"], "unauthorized")
+        sample["http"], sample["body"], "unauthorized"
+    )

@@ -25,17 +25,20 @@ def test_ok_with_empty_list_is_empty():
     assert kf.order_book(book()).outcome is Outcome.EMPTY
 
 
-@pytest.mark.parametrize("payload", [
-    SESSION_EXPIRED,
-    {"stat": "Not_Ok", "stCode": 1005, "errMsg": "internal server error"},
-    {"stat": "Not_Ok"},
-    {"stat": "Ok", "stCode": 200},  # no data list
-    {"stat": "Ok", "data": {"not": "a list"}},
-    {"error": [{"code": "10512", "message": "Required header not found."}]},
-    [],
-    "html",
-    None,
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        SESSION_EXPIRED,
+        {"stat": "Not_Ok", "stCode": 1005, "errMsg": "internal server error"},
+        {"stat": "Not_Ok"},
+        {"stat": "Ok", "stCode": 200},  # no data list
+        {"stat": "Ok", "data": {"not": "a list"}},
+        {"error": [{"code": "10512", "message": "Required header not found."}]},
+        [],
+        "html",
+        None,
+    ],
+)
 def test_anything_else_is_a_failure_never_empty(payload):
     fetch = kf.order_book(payload)
     assert fetch.outcome is Outcome.FAILED
@@ -59,27 +62,59 @@ def test_rows_without_order_id_are_counted_and_skipped():
     assert fetch.skipped == 3
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    (5, 5), ("5", 5), ("1,000", 1000), ("40.0", 40), ("NA", None), ("--", None), ("- ", None),
-    ("", None), (None, None), ("abc", None), ("2.5", None), (True, None), ("nan", None),
-    ("inf", None),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (5, 5),
+        ("5", 5),
+        ("1,000", 1000),
+        ("40.0", 40),
+        ("NA", None),
+        ("--", None),
+        ("- ", None),
+        ("", None),
+        (None, None),
+        ("abc", None),
+        ("2.5", None),
+        (True, None),
+        ("nan", None),
+        ("inf", None),
+    ],
+)
 def test_integers_parsed_defensively(value, expected):
     assert kf.to_int(value) == expected
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("1849.85", 1849.85), (9.39, 9.39), ("0.00", 0.0), ("NA", None), ("--", None),
-    ("1,849.85", 1849.85), ("nan", None),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("1849.85", 1849.85),
+        (9.39, 9.39),
+        ("0.00", 0.0),
+        ("NA", None),
+        ("--", None),
+        ("1,849.85", 1849.85),
+        ("nan", None),
+    ],
+)
 def test_prices_parsed_defensively(value, expected):
     assert kf.to_float(value) == expected
 
 
 def test_row_fields_are_normalised():
-    row = kf.order_row(kotak_row("250122000700111", "  Open ", symbol="INFY", side="S",
-                                 qty="100", filled="40", avg="1849.85", tag="cli-7f3a",
-                                 placed="22-Jan-2025 10:05:12"))
+    row = kf.order_row(
+        kotak_row(
+            "250122000700111",
+            "  Open ",
+            symbol="INFY",
+            side="S",
+            qty="100",
+            filled="40",
+            avg="1849.85",
+            tag="cli-7f3a",
+            placed="22-Jan-2025 10:05:12",
+        )
+    )
     assert row.status_text == "open"
     assert row.symbol == "INFY"
     assert row.side is Side.SELL
@@ -115,8 +150,15 @@ def test_holdings_have_no_stat_envelope():
 
 
 def test_a_row_carries_its_meaning_and_times_normalised():
-    row = kf.order_row(kotak_row("1", "Complete ", filled=100, updRecvTm="1764052200000000000",
-                                 flDtTm="25-Nov-2025 11: 59: 00"))
+    row = kf.order_row(
+        kotak_row(
+            "1",
+            "Complete ",
+            filled=100,
+            updRecvTm="1764052200000000000",
+            flDtTm="25-Nov-2025 11: 59: 00",
+        )
+    )
     assert row is not None and row.state is BrokerState.COMPLETE
     assert row.state_at == datetime(2025, 11, 25, 6, 29, tzinfo=UTC)  # 11:59 IST
     assert row.updated_at == datetime(2025, 11, 25, 6, 30, tzinfo=UTC)  # updRecvTm
@@ -126,8 +168,9 @@ def test_updated_at_falls_back_to_the_books_times():
     row = kf.order_row(kotak_row("1", "open", updRecvTm="NA", hsUpTm="2026/11/24 09:20:00"))
     assert row is not None and row.state is BrokerState.WORKING
     assert row.updated_at == datetime(2026, 11, 24, 3, 50, tzinfo=UTC)
-    bare = kf.order_row(kotak_row("1", "odd new word", updRecvTm="NA", hsUpTm="--",
-                                  exCfmTm="24-Nov-2026 09:21:00"))
+    bare = kf.order_row(
+        kotak_row("1", "odd new word", updRecvTm="NA", hsUpTm="--", exCfmTm="24-Nov-2026 09:21:00")
+    )
     assert bare is not None and bare.state is BrokerState.UNKNOWN
     assert bare.updated_at == datetime(2026, 11, 24, 3, 51, tzinfo=UTC)
 
@@ -149,16 +192,38 @@ def _strptime_only(text: object) -> datetime | None:
     return None
 
 
-_MONTH_NAMES = ["Jan", "FEB", "mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
-                "Dec", "Foo", "Sept"]
+_MONTH_NAMES = [
+    "Jan",
+    "FEB",
+    "mar",
+    "Apr",
+    "May",
+    "Jun",
+    "Jul",
+    "Aug",
+    "Sep",
+    "Oct",
+    "Nov",
+    "Dec",
+    "Foo",
+    "Sept",
+]
 
 
-@given(day=st.integers(0, 32), month=st.sampled_from(_MONTH_NAMES), year=st.integers(1, 9999),
-       hour=st.integers(0, 25), minute=st.integers(0, 61), second=st.integers(0, 62),
-       pad=st.booleans(), stray=st.sampled_from(["", " ", "  "]),
-       gap=st.sampled_from([" ", "  ", "\t", "T"]))
+@given(
+    day=st.integers(0, 32),
+    month=st.sampled_from(_MONTH_NAMES),
+    year=st.integers(1, 9999),
+    hour=st.integers(0, 25),
+    minute=st.integers(0, 61),
+    second=st.integers(0, 62),
+    pad=st.booleans(),
+    stray=st.sampled_from(["", " ", "  "]),
+    gap=st.sampled_from([" ", "  ", "\t", "T"]),
+)
 def test_book_time_fast_path_reads_exactly_what_strptime_reads(
-        day, month, year, hour, minute, second, pad, stray, gap):
+    day, month, year, hour, minute, second, pad, stray, gap
+):
     d = f"{day:02d}" if pad else str(day)
     text = f"{d}-{month}-{year:04d}{gap}{hour}:{stray}{minute:02d}:{stray}{second}"
     assert kf.parse_time(text) == _strptime_only(text)

@@ -10,8 +10,12 @@ from tests.fake_kotak import LOGIN
 
 
 def start(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "ordertrack", *args], text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "ordertrack", *args],
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
@@ -21,8 +25,12 @@ def finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
 
 @pytest.fixture
 def database(cli) -> None:
-    assert cli("pending", "add", "250122000624384", "--symbol", "IDEA", "--side", "buy",
-               "--qty", "1").code == 0
+    assert (
+        cli(
+            "pending", "add", "250122000624384", "--symbol", "IDEA", "--side", "buy", "--qty", "1"
+        ).code
+        == 0
+    )
 
 
 def test_broker_check_and_verify_as_processes_share_one_login(kotak, database):
@@ -49,5 +57,7 @@ def test_a_failed_login_as_a_process_is_one_line_exit_4(kotak, database, monkeyp
     monkeypatch.setenv("KOTAK_MPIN", "000000")
     code, out, err = finish(start("verify"))
     assert (code, out) == (4, "")
-    assert err == ("ordertrack: Kotak Neo login failed: the MPIN was refused (Invalid MPIN,"
-                   " code 10401): check KOTAK_MPIN\n")
+    assert err == (
+        "ordertrack: Kotak Neo login failed: the MPIN was refused (Invalid MPIN,"
+        " code 10401): check KOTAK_MPIN\n"
+    )

@@ -25,8 +25,12 @@ from tests.fake_kotak import (
     Scripted,
 )
 
-WRONG = {"KOTAK_MPIN": "771133", "KOTAK_UCC": "UCCWRONG9", "KOTAK_MOBILE": "9000011111",
-         "KOTAK_CONSUMER_KEY": "ck-SECRET-wrong-4242"}
+WRONG = {
+    "KOTAK_MPIN": "771133",
+    "KOTAK_UCC": "UCCWRONG9",
+    "KOTAK_MOBILE": "9000011111",
+    "KOTAK_CONSUMER_KEY": "ck-SECRET-wrong-4242",
+}
 
 # (environment changes, scripted replies) for each failure path.
 SCENARIOS = {
@@ -40,8 +44,10 @@ SCENARIOS = {
     "kotak down": ({}, {ORDERS: [Scripted(502, HTML_502)] * 3}),
     "timeout": ({}, {ORDERS: [Scripted(200, {}, delay=SLOW)] * 3}),
     "malformed": ({}, {ORDERS: [Scripted(200, '{"stat":"Ok","data":[')]}),
-    "login error text": ({}, {LOGIN: [Scripted(200, {"error": [
-        {"code": "1", "message": "bad request"}]})]}),
+    "login error text": (
+        {},
+        {LOGIN: [Scripted(200, {"error": [{"code": "1", "message": "bad request"}]})]},
+    ),
 }
 
 
@@ -56,8 +62,12 @@ def database_bytes(db_path: Path) -> bytes:
 
 def test_no_secret_in_any_output_or_stored_byte(cli, kotak, db_path, monkeypatch):
     kotak.echo_secrets = True
-    assert cli("pending", "add", "250122000624384", "--symbol", "IDEA", "--side", "buy",
-               "--qty", "1").code == 0
+    assert (
+        cli(
+            "pending", "add", "250122000624384", "--symbol", "IDEA", "--side", "buy", "--qty", "1"
+        ).code
+        == 0
+    )
     seen_secrets, output = set(), []
     for scenario, (env, script) in SCENARIOS.items():
         with monkeypatch.context() as m:
@@ -88,13 +98,31 @@ def test_the_clients_own_messages_carry_no_secret(kotak, db_path, monkeypatch):
     for name in list(os.environ):
         if name.startswith("KOTAK_"):
             monkeypatch.delenv(name)
-    kotak.script(LOGIN, Scripted(200, {"error": [{"code": "7", "message": (
-        f"user {secrets[2]} with {secrets[1]} key {secrets[0]} mpin {secrets[3]}")}]}))
+    kotak.script(
+        LOGIN,
+        Scripted(
+            200,
+            {
+                "error": [
+                    {
+                        "code": "7",
+                        "message": (
+                            f"user {secrets[2]} with {secrets[1]} key {secrets[0]} mpin {secrets[3]}"
+                        ),
+                    }
+                ]
+            },
+        ),
+    )
     with pytest.raises(BrokerUnavailable) as raised:
         client.order_book()
     messages = [raised.value.message]
-    kotak.script(HISTORY, Scripted(200, {"stat": "Not_Ok", "stCode": 9,
-                                         "errMsg": f"no order for {secrets[2].lower()}"}))
+    kotak.script(
+        HISTORY,
+        Scripted(
+            200, {"stat": "Not_Ok", "stCode": 9, "errMsg": f"no order for {secrets[2].lower()}"}
+        ),
+    )
     kotak.script(HOLDINGS, Scripted(400, {"message": f"bad sid for {secrets[0]}"}))
     for fetch in (client.order_history("1"), client.holdings()):
         assert fetch.outcome is Outcome.FAILED

@@ -28,8 +28,7 @@ def jwt(claims: object) -> str:
 
 
 def session(created: datetime, expires: datetime | None = None, token: str = "t1") -> Session:
-    return Session(token, "sid", "https://e43.example", created, expires,
-                   sessions.ist_day(created))
+    return Session(token, "sid", "https://e43.example", created, expires, sessions.ist_day(created))
 
 
 # ---- JWT exp ---------------------------------------------------------------------------------
@@ -42,11 +41,20 @@ def test_jwt_expiry_reads_the_exp_claim_without_verifying():
     assert jwt_expiry(jwt({"sub": "x", "exp": EXP.timestamp()})) == EXP
 
 
-@pytest.mark.parametrize("token", [
-    jwt({"sub": "x"}),  # no exp
-    jwt({"exp": "tomorrow"}), jwt({"exp": True}), jwt({"exp": 10**20}), jwt([1, 2]),
-    "not-a-jwt", "a.b.c", "a.!!!.c", "",
-])
+@pytest.mark.parametrize(
+    "token",
+    [
+        jwt({"sub": "x"}),  # no exp
+        jwt({"exp": "tomorrow"}),
+        jwt({"exp": True}),
+        jwt({"exp": 10**20}),
+        jwt([1, 2]),
+        "not-a-jwt",
+        "a.b.c",
+        "a.!!!.c",
+        "",
+    ],
+)
 def test_jwt_expiry_is_none_when_unreadable(token):
     assert jwt_expiry(token) is None
 
@@ -80,8 +88,9 @@ def test_the_token_the_broker_just_refused_is_not_reused():
 
 
 def test_create_takes_expiry_from_the_token_and_the_day_from_ist():
-    s = Session.create(jwt({"exp": int(EXP.timestamp())}), "sid", "https://e43.example/",
-                       ist("2026-11-24 00:30"))
+    s = Session.create(
+        jwt({"exp": int(EXP.timestamp())}), "sid", "https://e43.example/", ist("2026-11-24 00:30")
+    )
     assert s.trading_day == date(2026, 11, 24)
     assert s.expires_at == EXP
     assert s.base_url == "https://e43.example"
@@ -143,9 +152,11 @@ def test_a_failed_login_stores_nothing_and_frees_the_lease(db):
 
 def _hold(db, pid: int, expires: datetime) -> None:
     with transaction(db):
-        db.execute("INSERT INTO locks (name, command, pid, host, token, acquired_at,"
-                   " expires_at) VALUES ('login:kotak', 'login', ?, ?, 'other', ?, ?)",
-                   (pid, socket.gethostname(), to_db(utcnow()), to_db(expires)))
+        db.execute(
+            "INSERT INTO locks (name, command, pid, host, token, acquired_at,"
+            " expires_at) VALUES ('login:kotak', 'login', ?, ?, 'other', ?, ?)",
+            (pid, socket.gethostname(), to_db(utcnow()), to_db(expires)),
+        )
 
 
 def test_a_held_lease_is_not_taken(db):
@@ -159,8 +170,12 @@ def test_an_expired_lease_is_taken(db):
 
 
 def test_the_lease_of_a_dead_process_is_taken(db):
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     _hold(db, int(gone.stdout), utcnow() + timedelta(minutes=1))
     assert locks._try_take(db, "login:kotak", "login", "mine", sessions.LEASE) is None
 

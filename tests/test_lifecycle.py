@@ -15,9 +15,19 @@ MONDAY = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)  # 09:30 IST
 
 
 def order(status: Status = Status.PENDING, filled: int = 0, qty: int = 100, **kw) -> Order:
-    values = dict(id=1, order_id="250122000700111", symbol="INFY", side=Side.BUY, qty=qty,
-                  price=1850.0, amo=False, tag=None, placed_at=MONDAY,
-                  status=status, filled_qty=filled)
+    values = dict(
+        id=1,
+        order_id="250122000700111",
+        symbol="INFY",
+        side=Side.BUY,
+        qty=qty,
+        price=1850.0,
+        amo=False,
+        tag=None,
+        placed_at=MONDAY,
+        status=status,
+        filled_qty=filled,
+    )
     values.update(kw)
     return Order(**values)
 
@@ -55,8 +65,17 @@ def test_every_documented_ordst_maps(ord_st, expected):
     assert broker_state(ord_st) is not BrokerState.UNKNOWN
 
 
-@pytest.mark.parametrize("spelling", ["COMPLETE", "Complete", "  complete ", "After Market Order Req Received",
-                                      "CANCELED", "Cancelled  After Market  Order"])
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "COMPLETE",
+        "Complete",
+        "  complete ",
+        "After Market Order Req Received",
+        "CANCELED",
+        "Cancelled  After Market  Order",
+    ],
+)
 def test_status_is_compared_case_and_space_insensitively(spelling):
     assert broker_state(spelling) is not BrokerState.UNKNOWN
 
@@ -106,7 +125,10 @@ def test_partial_then_cancelled_keeps_its_fills():
 
 def test_fills_first_seen_on_a_cancelled_order_are_recorded_before_the_cancel():
     change = lifecycle.observe(order(), seen("cancelled", filled=25))
-    assert [(e.kind, e.delta_qty) for e in change.events] == [("PARTIAL_FILL", 25), ("CANCELLED", 0)]
+    assert [(e.kind, e.delta_qty) for e in change.events] == [
+        ("PARTIAL_FILL", 25),
+        ("CANCELLED", 0),
+    ]
 
 
 def test_rejection_keeps_the_reason_and_dashes_mean_none():
@@ -118,12 +140,15 @@ def test_rejection_keeps_the_reason_and_dashes_mean_none():
 
 
 def test_long_rejection_description_is_used_when_short_reason_is_missing():
-    change = lifecycle.observe(order(), seen("rejected", reason="--", rejLongDesc="Insufficient funds"))
+    change = lifecycle.observe(
+        order(), seen("rejected", reason="--", rejLongDesc="Insufficient funds")
+    )
     assert change.after.reason == "Insufficient funds"
 
 
-@pytest.mark.parametrize("terminal", [Status.EXECUTED, Status.REJECTED, Status.CANCELLED,
-                                      Status.EXPIRED])
+@pytest.mark.parametrize(
+    "terminal", [Status.EXECUTED, Status.REJECTED, Status.CANCELLED, Status.EXPIRED]
+)
 @pytest.mark.parametrize("ord_st", ["open", "complete", "rejected", "cancelled", "weird"])
 def test_terminal_orders_never_move(terminal, ord_st):
     """Peer bug: 'removing' an executed order marked it cancelled."""
@@ -220,11 +245,15 @@ def test_a_withdrawn_order_shown_with_fills_is_corrected_a_broker_cancelled_one_
     assert (change.after.status, change.after.filled_qty) == (Status.CANCELLED, 40)
     [event] = change.events
     assert (event.kind, event.delta_qty, event.key) == (
-        "CORRECTED", 40, "250122000700111:CORRECTED:40")
+        "CORRECTED",
+        40,
+        "250122000700111:CORRECTED:40",
+    )
     assert change.after.reason.startswith("was withdrawn (withdrawn by user)")
     done = lifecycle.correct(change.after, seen("complete", filled=100), withdrawn=True)
     assert (done.after.status, done.events[0].delta_qty) == (Status.EXECUTED, 60)
     assert not lifecycle.correct(done.after, seen("complete", filled=100), withdrawn=True).changed
     assert not lifecycle.correct(withdrawn, seen("complete", filled=100)).changed  # not flagged
-    assert not lifecycle.correct(order(Status.PENDING), seen("complete", filled=100),
-                                 withdrawn=True).changed
+    assert not lifecycle.correct(
+        order(Status.PENDING), seen("complete", filled=100), withdrawn=True
+    ).changed

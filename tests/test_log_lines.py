@@ -9,8 +9,10 @@ from freezegun import freeze_time
 from tests.helpers import kotak_row
 
 NOW = "2026-12-07T04:00:02Z"  # 09:30:02 IST
-REASON = ("RMS:Margin Exceeds,Cash Available:5000.00,Additional margin required:890560.00 for "
-          "entity account-XXXXX across exchange across segment across product")
+REASON = (
+    "RMS:Margin Exceeds,Cash Available:5000.00,Additional margin required:890560.00 for "
+    "entity account-XXXXX across exchange across segment across product"
+)
 
 
 @pytest.fixture
@@ -21,8 +23,10 @@ def log_mode(monkeypatch):
 def test_verify_writes_timestamped_lines_with_whole_rejection_reasons(cli, broker, log_mode):
     cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "100")
     cli("pending", "add", "2", "--symbol", "TCS", "--side", "buy", "--qty", "5")
-    broker.orders(kotak_row("1", "complete", filled=100, avg="10.00"),
-                  kotak_row("2", "rejected", symbol="TCS", qty=5, reason=REASON))
+    broker.orders(
+        kotak_row("1", "complete", filled=100, avg="10.00"),
+        kotak_row("2", "rejected", symbol="TCS", qty=5, reason=REASON),
+    )
     with freeze_time(NOW):
         result = cli("verify")
     lines = result.out.splitlines()
@@ -37,15 +41,20 @@ def test_tables_become_one_line_per_row_without_box_drawing(cli, log_mode):
     with freeze_time(NOW):
         result = cli("pending", "list")
     [line] = result.out.splitlines()
-    assert re.match(r"2026-12-07T09:30:02\+05:30 pending Open orders: Order=1; Symbol=INFY; "
-                    r"Side=BUY; Filled/Qty=0/100; ", line), line
+    assert re.match(
+        r"2026-12-07T09:30:02\+05:30 pending Open orders: Order=1; Symbol=INFY; "
+        r"Side=BUY; Filled/Qty=0/100; ",
+        line,
+    ), line
     assert not re.search("[─━│┃┏┓┗┛┡┩╇]", result.out)
 
 
 def test_errors_are_timestamped_too(cli, log_mode, fresh_db):
     with freeze_time(NOW):
         result = cli("pending", "show", "42")
-    assert result.err == "2026-12-07T09:30:02+05:30 pending ordertrack: order 42 is not registered\n"
+    assert (
+        result.err == "2026-12-07T09:30:02+05:30 pending ordertrack: order 42 is not registered\n"
+    )
 
 
 def test_json_stays_plain_json(cli, log_mode):
@@ -73,8 +82,10 @@ def test_a_database_mended_on_opening_says_so_in_a_log_line(cli, log_mode, db_pa
     db_path.chmod(0o644)
     with freeze_time(NOW):
         result = cli("pending", "list")
-    assert result.err == (f"2026-12-07T09:30:02+05:30 pending ordertrack: database {db_path} was "
-                          "readable by others (mode 0644); made it owner-only (0600)\n")
+    assert result.err == (
+        f"2026-12-07T09:30:02+05:30 pending ordertrack: database {db_path} was "
+        "readable by others (mode 0644); made it owner-only (0600)\n"
+    )
 
 
 def test_the_kotak_login_host_fallback_says_so_in_a_log_line(cli, log_mode, kotak):
@@ -82,5 +93,8 @@ def test_the_kotak_login_host_fallback_says_so_in_a_log_line(cli, log_mode, kota
     cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "100")
     result = cli("verify")
     [line] = [line for line in result.err.splitlines() if "baseUrl" in line]
-    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+05:30 verify ordertrack: Kotak Neo's login "
-                    r"reply had no usable baseUrl; using the login host 127\.0\.0\.1", line), line
+    assert re.match(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+05:30 verify ordertrack: Kotak Neo's login "
+        r"reply had no usable baseUrl; using the login host 127\.0\.0\.1",
+        line,
+    ), line

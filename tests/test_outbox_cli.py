@@ -10,8 +10,9 @@ from tests.helpers import kotak_row
 
 
 def event(cli, broker, order_id="1", symbol="INFY"):
-    assert cli("pending", "add", order_id, "--symbol", symbol, "--side", "buy", "--qty",
-               "1").code == 0
+    assert (
+        cli("pending", "add", order_id, "--symbol", symbol, "--side", "buy", "--qty", "1").code == 0
+    )
     broker.orders(kotak_row(order_id, "complete", symbol=symbol, qty=1, filled=1, avg="10.00"))
 
 
@@ -34,7 +35,11 @@ def test_list_shows_each_chats_delivery_and_last_error(cli, half_delivered):
     assert row["status"] == "FAILED" and row["text"].startswith("Executed: BUY INFY 1/1")
     sent, failed = row["deliveries"]
     assert (sent["chat_id"], sent["status"], sent["message_id"], sent["last_error"]) == (
-        "1001", "SENT", "101", None)
+        "1001",
+        "SENT",
+        "101",
+        None,
+    )
     assert sent["sent_at"].endswith("+05:30")
     assert (failed["chat_id"], failed["status"]) == ("2002", "FAILED")
     assert failed["last_error"].startswith("bot blocked by the user — unblock the bot")
@@ -49,15 +54,19 @@ def test_status_reports_failed_deliveries_per_chat(cli, half_delivered):
     data = json.loads(cli("status", "--json").out)
     assert data["outbox"]["FAILED"] == 1
     assert [(c["chat_id"], c["sent"], c["failed"]) for c in data["telegram_chats"]] == [
-        ("1001", 1, 0), ("2002", 0, 1)]
+        ("1001", 1, 0),
+        ("2002", 0, 1),
+    ]
 
 
 def test_flush_retry_failed_resends_only_to_the_chat_that_failed(cli, half_delivered):
     del half_delivered.chats["2002"]  # the user unblocked the bot
     result = cli("outbox", "flush", "--retry-failed")
     assert result.code == 0
-    assert result.out.splitlines() == ["Re-queued 1 failed delivery.",
-                                       "Telegram: 1 sent, 0 waiting, 0 failed."]
+    assert result.out.splitlines() == [
+        "Re-queued 1 failed delivery.",
+        "Telegram: 1 sent, 0 waiting, 0 failed.",
+    ]
     assert [m["chat_id"] for m in half_delivered.messages] == ["1001", "2002"]
     assert json.loads(cli("outbox", "list", "--json").out)[0]["status"] == "SENT"
 
@@ -70,17 +79,21 @@ def test_flush_with_nothing_to_do(cli, telegram):
 def test_unknown_status_filter_is_a_usage_error(cli):
     result = cli("outbox", "list", "--status", "LOST")
     assert result.code == ExitCode.USAGE
-    assert result.err == ("ordertrack: --status must be one of PENDING, SENT, FAILED, DIGESTED,"
-                          " OFF\n")
+    assert result.err == (
+        "ordertrack: --status must be one of PENDING, SENT, FAILED, DIGESTED, OFF\n"
+    )
 
 
-@pytest.mark.parametrize("body, message", [
-    ("executed = 'loud'", "notify.executed must be one of on, silent, off"),
-    ("timeout_seconds = 0", "notify.timeout_seconds must be a number above 0"),
-    ("timeout_seconds = '30'", "notify.timeout_seconds must be a number above 0"),
-    ("digest_after = -1", "notify.digest_after must be a whole number, 0 or more"),
-    ("rejection = 'off'", "unknown setting notify.rejection"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("executed = 'loud'", "notify.executed must be one of on, silent, off"),
+        ("timeout_seconds = 0", "notify.timeout_seconds must be a number above 0"),
+        ("timeout_seconds = '30'", "notify.timeout_seconds must be a number above 0"),
+        ("digest_after = -1", "notify.digest_after must be a whole number, 0 or more"),
+        ("rejection = 'off'", "unknown setting notify.rejection"),
+    ],
+)
 def test_bad_notify_settings_are_exit_3(cli, tmp_path, body, message):
     config = tmp_path / "c.toml"
     config.write_text(f"[notify]\n{body}\n")
@@ -92,8 +105,9 @@ def test_notify_settings_are_read(tmp_path):
     from ordertrack import config
 
     path = tmp_path / "c.toml"
-    path.write_text("[notify]\nexecuted = 'silent'\nalerts = 'off'\ndigest_after = 0\n"
-                    "timeout_seconds = 12\n")
+    path.write_text(
+        "[notify]\nexecuted = 'silent'\nalerts = 'off'\ndigest_after = 0\ntimeout_seconds = 12\n"
+    )
     settings = config.load({}, tmp_path / "x.db", path)
     assert settings.notify_levels["executed"] == "silent"
     assert settings.notify_levels["alerts"] == "off" and settings.notify_levels["rejected"] == "on"

@@ -17,8 +17,9 @@ RIGHT = datetime(2026, 11, 23, 10, 0, tzinfo=IST)  # and set right again
 
 def a_failed_attempt_while_ahead(cli, broker, telegram, *replies):
     with freeze_time(AHEAD):
-        assert cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty",
-                   "1").code == 0
+        assert (
+            cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "1").code == 0
+        )
         broker.orders(kotak_row("1", "complete", qty=1, filled=1))
         telegram.script(*replies)
         assert cli("verify").code == ExitCode.UNDELIVERED
@@ -26,7 +27,8 @@ def a_failed_attempt_while_ahead(cli, broker, telegram, *replies):
 
 
 def test_a_retry_scheduled_while_the_clock_was_ahead_is_due_within_the_longest_backoff(
-        cli, broker, telegram, sql):
+    cli, broker, telegram, sql
+):
     a_failed_attempt_while_ahead(cli, broker, telegram, *[fake.SERVER_ERROR] * 10)
     with freeze_time(RIGHT):
         assert cli("outbox", "flush").code == 0
@@ -40,8 +42,7 @@ def test_a_retry_within_the_longest_backoff_still_waits(cli, broker, telegram, s
     assert telegram.texts() == []
 
 
-def test_retry_failed_is_not_held_back_by_a_chat_paused_into_the_future(cli, broker, telegram,
-                                                                        sql):
+def test_retry_failed_is_not_held_back_by_a_chat_paused_into_the_future(cli, broker, telegram, sql):
     a_failed_attempt_while_ahead(cli, broker, telegram, fake.flood(86400 * 30))
     with freeze_time(RIGHT):
         result = cli("outbox", "flush", "--retry-failed")

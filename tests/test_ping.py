@@ -56,10 +56,12 @@ def closed_url() -> str:
         return f"http://127.0.0.1:{s.getsockname()[1]}/{UUID}"
 
 
-def test_a_dead_monitor_does_not_fail_the_run_and_its_secret_stays_hidden(cli, broker,
-                                                                           monkeypatch, sql):
-    monkeypatch.setenv("ORDERTRACK_PING_URL",
-                       closed_url().replace("//", "//hcuser:s3cretpw@") + "?key=qsecret")
+def test_a_dead_monitor_does_not_fail_the_run_and_its_secret_stays_hidden(
+    cli, broker, monkeypatch, sql
+):
+    monkeypatch.setenv(
+        "ORDERTRACK_PING_URL", closed_url().replace("//", "//hcuser:s3cretpw@") + "?key=qsecret"
+    )
     broker.orders()
     with freeze_time(NOW, tick=True):
         result = cli("verify")

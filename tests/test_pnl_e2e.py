@@ -270,7 +270,9 @@ def test_the_summary_and_the_sell_notification_read_as_money(
     assert "INFY: bought 0, sold 1, realised ₹+30.00 (₹+30.00 manual)" in thu
     sell = messages.message("EXECUTED", got["notes"]["S1"])
     assert any("realised ₹+100.00 (avg cost ₹100.00)" in part.plain for part in sell)
-    assert "realised ₹+100.00 (avg cost ₹100.00)" in messages.plain_text("EXECUTED", got["notes"]["S1"])
+    assert "realised ₹+100.00 (avg cost ₹100.00)" in messages.plain_text(
+        "EXECUTED", got["notes"]["S1"]
+    )
     assert messages.signed_inr(-1234567.5) == "₹−12,34,567.50"
 
 

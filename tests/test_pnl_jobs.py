@@ -272,8 +272,11 @@ def test_a_trade_book_eod_cannot_read_is_said_in_the_summary(cli, broker, config
         ok(cli, "reconcile")
         ok(cli, "pending", "add", "S", "--symbol", "INFY", "--side", "sell", "--qty", "4")
         clock.move_to(ist(2026, 11, 24, 18, 30))
-        files(broker, [("INFY", 10, 100)],
-              [kotak_row("S", "complete", side="S", qty=4, filled=4, avg="110.00")])
+        files(
+            broker,
+            [("INFY", 10, 100)],
+            [kotak_row("S", "complete", side="S", qty=4, filled=4, avg="110.00")],
+        )
         broker.write("trades.json", "{broken")
         summary = ok(cli, "eod", "--json")["summary"]
     assert summary["pnl"]["realised"] == 40.0  # the order book's average, the fallback
@@ -281,7 +284,8 @@ def test_a_trade_book_eod_cannot_read_is_said_in_the_summary(cli, broker, config
     from ordertrack.notify.messages import plain_text
 
     assert "P&L uses the order book's prices where fills are missing" in plain_text(
-        "DAILY_SUMMARY", summary)
+        "DAILY_SUMMARY", summary
+    )
 
 
 def test_charges_give_net_figures(cli, broker, config, sql) -> None:

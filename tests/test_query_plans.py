@@ -13,8 +13,16 @@ from tests.helpers import kotak_row
 
 # Tables that grow with every order. Small ones (tracking, locks) may scan, and so may `runs`
 # (one row per run, ~5,000 a year: its per-command summaries read it whole in about a ms).
-GROWING = ("orders", "events", "outbox", "deliveries", "feed", "tracking_changes",
-           "webhook_deliveries", "adjustments")
+GROWING = (
+    "orders",
+    "events",
+    "outbox",
+    "deliveries",
+    "feed",
+    "tracking_changes",
+    "webhook_deliveries",
+    "adjustments",
+)
 # Reading the newest rows by primary key stops after LIMIT rows: not a scan of the table.
 NEWEST = re.compile(r"ORDER BY (\w+\.)?id (DESC )?LIMIT \d+$")
 # `status` counts every order by status: from the index alone, a few ms per 100,000 orders.
@@ -44,8 +52,12 @@ def full_scans(db_path, statements: list[str]) -> set[str]:
                 continue
             for *_, detail in conn.execute("EXPLAIN QUERY PLAN " + statement):
                 table = re.match(r"SCAN (\w+)", detail)
-                if table and table.group(1) in GROWING and not NEWEST.search(statement) \
-                        and statement not in ALLOWED:
+                if (
+                    table
+                    and table.group(1) in GROWING
+                    and not NEWEST.search(statement)
+                    and statement not in ALLOWED
+                ):
                     found.add(f"{detail}: {statement[:160]}")
     return found
 
@@ -55,14 +67,30 @@ def test_a_busy_days_commands_use_indexes(cli, broker, db_path, statements):
     cli("track", "add", "S0", "--qty", "5")  # creates the database: migrations may scan
     statements.clear()
     for n in range(1, 41):
-        assert cli("pending", "add", str(n), "--symbol", f"S{n % 7}", "--side", "buy",
-                   "--qty", "10").code == 0
+        assert (
+            cli(
+                "pending", "add", str(n), "--symbol", f"S{n % 7}", "--side", "buy", "--qty", "10"
+            ).code
+            == 0
+        )
     states = ("complete", "open", "rejected", "cancelled")
-    broker.orders(*(kotak_row(str(n), states[n % 4], symbol=f"S{n % 7}",
-                              filled=10 if n % 4 == 0 else 0) for n in range(1, 36)))
-    for command in (["verify"], ["verify"], ["reconcile"], ["eod"], ["pending", "list"],
-                    ["status"], ["events"],
-                    ["outbox", "list"], ["pending", "show", "3"]):
+    broker.orders(
+        *(
+            kotak_row(str(n), states[n % 4], symbol=f"S{n % 7}", filled=10 if n % 4 == 0 else 0)
+            for n in range(1, 36)
+        )
+    )
+    for command in (
+        ["verify"],
+        ["verify"],
+        ["reconcile"],
+        ["eod"],
+        ["pending", "list"],
+        ["status"],
+        ["events"],
+        ["outbox", "list"],
+        ["pending", "show", "3"],
+    ):
         cli(*command)
     assert len(statements) > 100
     assert full_scans(db_path, statements) == set()

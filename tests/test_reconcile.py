@@ -14,15 +14,37 @@ NOW = datetime(2026, 11, 25, 16, 0, tzinfo=IST)  # Wednesday, after the close
 
 
 def holdings(broker, **quantities):
-    broker.write("holdings.json", {"data": [
-        {"symbol": s, "displaySymbol": s, "quantity": q, "averagePrice": 100.0}
-        for s, q in quantities.items()]})
+    broker.write(
+        "holdings.json",
+        {
+            "data": [
+                {"symbol": s, "displaySymbol": s, "quantity": q, "averagePrice": 100.0}
+                for s, q in quantities.items()
+            ]
+        },
+    )
 
 
 def positions(broker, *rows):
-    broker.write("positions.json", {"stat": "Ok", "stCode": 200, "data": [
-        {"trdSym": f"{s}-EQ", "sym": s, "flBuyQty": str(b), "flSellQty": str(sl),
-         "cfBuyQty": "0", "cfSellQty": "0", "prod": "CNC"} for s, b, sl in rows]})
+    broker.write(
+        "positions.json",
+        {
+            "stat": "Ok",
+            "stCode": 200,
+            "data": [
+                {
+                    "trdSym": f"{s}-EQ",
+                    "sym": s,
+                    "flBuyQty": str(b),
+                    "flSellQty": str(sl),
+                    "cfBuyQty": "0",
+                    "cfSellQty": "0",
+                    "prod": "CNC",
+                }
+                for s, b, sl in rows
+            ],
+        },
+    )
 
 
 @pytest.fixture
@@ -42,8 +64,10 @@ def reconcile(cli, *args, code=0):
 
 
 def tracked(cli):
-    return {t["symbol"]: (t["tracked_qty"], t["status"])
-            for t in json.loads(cli("track", "list", "--all", "--json").out)}
+    return {
+        t["symbol"]: (t["tracked_qty"], t["status"])
+        for t in json.loads(cli("track", "list", "--all", "--json").out)
+    }
 
 
 def test_manual_partial_sell_lowers_tracked_quantity(cli, account, sql):
@@ -54,7 +78,8 @@ def test_manual_partial_sell_lowers_tracked_quantity(cli, account, sql):
     assert (d["action"], d["tracked"], d["owned"], d["new_qty"]) == ("manual_sell", 100, 60, 60)
     assert tracked(cli) == {"INFY": (60, "ACTIVE")}
     assert sql("SELECT cause, delta FROM tracking_changes WHERE cause LIKE 'MANUAL%'") == [
-        ("MANUAL_SELL", -40)]
+        ("MANUAL_SELL", -40)
+    ]
     assert sql("SELECT kind FROM outbox") == [("MANUAL_TRADE",)]
 
 
@@ -71,21 +96,27 @@ def test_manual_full_sell_stops_tracking_and_says_how_long(cli, account, sql):
 def test_manual_orders_are_attributed(cli, account, sql):
     cli("track", "add", "INFY", "--qty", "100")
     cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "10")
-    account.orders(kotak_row("1", "complete", qty=10, filled=10),
-                   kotak_row("900", "complete", side="S", qty=50, filled=50),
-                   kotak_row("901", "open", side="S", qty=5, filled=0),
-                   kotak_row("902", "complete", symbol="TCS", qty=1, filled=1))
+    account.orders(
+        kotak_row("1", "complete", qty=10, filled=10),
+        kotak_row("900", "complete", side="S", qty=50, filled=50),
+        kotak_row("901", "open", side="S", qty=5, filled=0),
+        kotak_row("902", "complete", symbol="TCS", qty=1, filled=1),
+    )
     cli("verify")
     holdings(account, INFY=100)
     positions(account, ("INFY", 10, 50))
     [d] = reconcile(cli)["decisions"]
     assert (d["action"], d["owned"], d["manual_orders"]) == ("manual_sell", 60, ["900"])
     assert sql("SELECT order_id, symbol, side, filled_qty FROM manual_orders") == [
-        ("900", "INFY", "SELL", 50)]
+        ("900", "INFY", "SELL", 50)
+    ]
     assert json.loads(sql("SELECT manual_orders FROM adjustments")[0][0]) == ["900"]
     changes = json.loads(cli("track", "show", "INFY", "--json").out)["changes"]
     assert (changes[-1]["cause"], changes[-1]["delta"], changes[-1]["note"]) == (
-        "MANUAL_SELL", -50, "900")
+        "MANUAL_SELL",
+        -50,
+        "900",
+    )
 
 
 def test_manual_buy_is_absorbed_by_default(cli, account):
@@ -139,12 +170,14 @@ def test_very_recent_system_fill_is_deferred(cli, account):
 def test_a_fill_keeps_the_brokers_time_and_reconcile_reads_it(cli, account, sql):
     cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "10")
     fill = NOW - timedelta(hours=2)
-    account.orders(kotak_row("1", "complete", qty=10, filled=10,
-                             updRecvTm=int(fill.timestamp() * 1e9)))
+    account.orders(
+        kotak_row("1", "complete", qty=10, filled=10, updRecvTm=int(fill.timestamp() * 1e9))
+    )
     with freeze_time(NOW - timedelta(minutes=1)):  # seen just now, filled long ago
         cli("verify")
     assert sql("SELECT broker_time FROM events WHERE delta_qty > 0") == [
-        ("2026-11-25T08:30:00.000000+00:00",)]
+        ("2026-11-25T08:30:00.000000+00:00",)
+    ]
     positions(account, ("INFY", 10, 0))
     [d] = reconcile(cli)["decisions"]
     assert d["action"] == "none"
@@ -157,8 +190,10 @@ def test_a_fill_keeps_the_brokers_time_and_reconcile_reads_it(cli, account, sql)
 def test_positions_missing_todays_fill_is_deferred_not_a_sell(cli, account):
     cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "10")
     cli("pending", "add", "2", "--symbol", "TCS", "--side", "buy", "--qty", "5")
-    account.orders(kotak_row("1", "complete", qty=10, filled=10),
-                   kotak_row("2", "complete", symbol="TCS", qty=5, filled=5))
+    account.orders(
+        kotak_row("1", "complete", qty=10, filled=10),
+        kotak_row("2", "complete", symbol="TCS", qty=5, filled=5),
+    )
     with freeze_time(NOW - timedelta(hours=2)):
         cli("verify")
     positions(account, ("TCS", 5, 0))  # incomplete: INFY's row is missing
@@ -169,12 +204,15 @@ def test_positions_missing_todays_fill_is_deferred_not_a_sell(cli, account):
     assert tracked(cli) == {"INFY": (10, "ACTIVE"), "TCS": (5, "ACTIVE")}
 
 
-@pytest.mark.parametrize(("name", "payload"), [
-    ("holdings.json", "<html>502</html>"),
-    ("holdings.json", {"Error": "Unexpected response format"}),
-    ("positions.json", {"stat": "Not_Ok", "stCode": 1005, "errMsg": "internal"}),
-    ("orders.json", {"stat": "Not_Ok", "stCode": 100022, "errMsg": "invalid session token"}),
-])
+@pytest.mark.parametrize(
+    ("name", "payload"),
+    [
+        ("holdings.json", "<html>502</html>"),
+        ("holdings.json", {"Error": "Unexpected response format"}),
+        ("positions.json", {"stat": "Not_Ok", "stCode": 1005, "errMsg": "internal"}),
+        ("orders.json", {"stat": "Not_Ok", "stCode": 100022, "errMsg": "invalid session token"}),
+    ],
+)
 def test_any_failed_fetch_changes_nothing_exit_4(cli, account, sql, name, payload):
     cli("track", "add", "INFY", "--qty", "10")
     account.write(name, payload)
@@ -205,12 +243,16 @@ def test_second_reconcile_on_same_data_changes_nothing(cli, account, sql, db_pat
     cli("track", "add", "TCS", "--qty", "5")
     holdings(account, INFY=60, TCS=9)
     reconcile(cli)
-    snapshot = [sql(f"SELECT * FROM {t}") for t in ("tracking", "tracking_changes", "adjustments",
-                                                    "outbox", "holdings_history")]
+    snapshot = [
+        sql(f"SELECT * FROM {t}")
+        for t in ("tracking", "tracking_changes", "adjustments", "outbox", "holdings_history")
+    ]
     again = reconcile(cli)
     assert {d["action"] for d in again["decisions"]} == {"none"}
-    assert [sql(f"SELECT * FROM {t}") for t in ("tracking", "tracking_changes", "adjustments",
-                                                "outbox", "holdings_history")] == snapshot
+    assert [
+        sql(f"SELECT * FROM {t}")
+        for t in ("tracking", "tracking_changes", "adjustments", "outbox", "holdings_history")
+    ] == snapshot
 
 
 def test_dry_run_writes_nothing(cli, account, sql):
@@ -246,8 +288,6 @@ def test_manual_trades_count_in_the_daily_summary(cli, account, tmp_path, monkey
     assert data["summary"]["manual_trades"] == 1
 
 
-
-
 def test_reconcile_delivers_manual_trade_alerts(cli, account, telegram):
     cli("track", "add", "INFY", "--qty", "100")
     holdings(account, INFY=60)
@@ -274,18 +314,23 @@ def test_the_same_manual_sell_twice_in_a_day_is_applied_twice(cli, account, sql)
     with freeze_time(NOW - timedelta(hours=1)):
         cli("verify")  # tracked 100 again
     positions(account, ("INFY", 50, 50))  # the system buy, and a second manual sell of 50
-    account.orders(kotak_row("1", "complete", qty=50, filled=50),
-                   kotak_row("77", "complete", side="S", qty=50, filled=50))
+    account.orders(
+        kotak_row("1", "complete", qty=50, filled=50),
+        kotak_row("77", "complete", side="S", qty=50, filled=50),
+    )
     [d] = reconcile(cli)["decisions"]
     assert (d["action"], d["tracked"], d["owned"]) == ("manual_sell", 100, 50)
     assert tracked(cli) == {"INFY": (50, "ACTIVE")}
     assert sql("SELECT count(*) FROM outbox WHERE kind = 'MANUAL_TRADE'") == [(2,)]
 
 
-@pytest.mark.parametrize("payload", [
-    {"stat": "Not_Ok", "stCode": 100022, "errMsg": "invalid session token", "data": []},
-    {"error": [{"code": "10512", "message": "Required header not found."}], "data": []},
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"stat": "Not_Ok", "stCode": 100022, "errMsg": "invalid session token", "data": []},
+        {"error": [{"code": "10512", "message": "Required header not found."}], "data": []},
+    ],
+)
 def test_an_error_reply_for_holdings_is_never_read_as_no_holdings(cli, account, payload):
     cli("track", "add", "INFY", "--qty", "100")
     account.write("holdings.json", payload)

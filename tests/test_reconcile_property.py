@@ -13,7 +13,8 @@ SETTLE = timedelta(minutes=10)
 
 operation = st.tuples(
     st.sampled_from(["system_buy", "system_sell", "manual_buy", "manual_sell", "reconcile"]),
-    st.integers(min_value=1, max_value=500))
+    st.integers(min_value=1, max_value=500),
+)
 
 
 def reconcile(tracked: int, owned: int, policy: str) -> int:

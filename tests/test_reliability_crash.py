@@ -26,8 +26,10 @@ def crashes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Figures]:
 
 
 def describe(figures: Figures) -> str:
-    return (f"kills {figures.kills}, stages {dict(figures.stages)}, exit codes "
-            f"{dict(figures.exit_codes)}; problems:\n" + "\n".join(figures.problems[:40]))
+    return (
+        f"kills {figures.kills}, stages {dict(figures.stages)}, exit codes "
+        f"{dict(figures.exit_codes)}; problems:\n" + "\n".join(figures.problems[:40])
+    )
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -77,8 +79,9 @@ def test_the_run_after_a_kill_mid_send_sends_it_once_more_marked_as_a_duplicate(
     reliability.prepare(db_path, [plan], {})
     with reliability.fakes(telegram_delay=10.0) as (kotak, telegram):
         kotak.orders = reliability.order_book([plan], 0)
-        env = reliability.environment(db_path, reliability.write_config(tmp_path, 30.0), kotak,
-                                      telegram, ("1001",))
+        env = reliability.environment(
+            db_path, reliability.write_config(tmp_path, 30.0), kotak, telegram, ("1001",)
+        )
         runner = reliability.Runner(env)
         try:
             telegram.tripwire = reliability.Tripwire()
@@ -93,8 +96,7 @@ def test_the_run_after_a_kill_mid_send_sends_it_once_more_marked_as_a_duplicate(
     assert (again.code, again.err) == (0, "")
     assert [m["raw"] for m in telegram.messages] == [first, first + escape(f"\n{DUPLICATE_NOTE}")]
     with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT status, uncertain FROM deliveries").fetchall() == [
-            ("SENT", 1)]
+        assert conn.execute("SELECT status, uncertain FROM deliveries").fetchall() == [("SENT", 1)]
 
 
 def test_an_eod_killed_mid_backup_leaves_no_broken_backup(tmp_path):
@@ -109,12 +111,14 @@ def test_an_eod_killed_mid_backup_leaves_no_broken_backup(tmp_path):
         conn.executemany(
             "INSERT INTO events (order_ref, key, kind, status, filled_qty, raw, at)"
             " VALUES (?, ?, 'NOTE', 'PENDING', 0, ?, '2025-11-24T04:00:00+00:00')",
-            ((ref, f"history-{i}", "x" * 400) for i in range(60_000)))
+            ((ref, f"history-{i}", "x" * 400) for i in range(60_000)),
+        )
     folder = tmp_path / "backups"
     with reliability.fakes() as (kotak, telegram):
         kotak.orders = reliability.order_book(plans[:1], 0)
-        env = reliability.environment(db_path, reliability.write_config(tmp_path, 5.0), kotak,
-                                      telegram, ("1001",))
+        env = reliability.environment(
+            db_path, reliability.write_config(tmp_path, 5.0), kotak, telegram, ("1001",)
+        )
         runner = reliability.Runner(env)
         try:
             process = runner.start("eod")
@@ -124,9 +128,15 @@ def test_an_eod_killed_mid_backup_leaves_no_broken_backup(tmp_path):
                     break
                 time.sleep(0.001)
             killed = runner.finish(process, ("eod",))
-            if not killed.killed or any(map(reliability.complete_backup, folder.glob(f"{db_path.stem}-*.db"))):
+            if not killed.killed or any(
+                map(reliability.complete_backup, folder.glob(f"{db_path.stem}-*.db"))
+            ):
                 pytest.skip("eod finished its backup before it could be killed")
-            broken = [b.name for b in folder.glob(f"{db_path.stem}-*.db") if not reliability.complete_backup(b)]
+            broken = [
+                b.name
+                for b in folder.glob(f"{db_path.stem}-*.db")
+                if not reliability.complete_backup(b)
+            ]
             assert broken == [], "a file named like a backup is not a complete copy"
             again = runner.run("eod")  # the same day: a complete backup, nothing left over
         finally:
@@ -150,8 +160,9 @@ def one_verify(tmp_path_factory: pytest.TempPathFactory):
     reliability.prepare(db_path, plans, start)
     with reliability.fakes() as (kotak, telegram):
         kotak.orders = reliability.order_book(plans, 1)
-        env = reliability.environment(db_path, reliability.write_config(folder, 5.0), kotak,
-                                      telegram, ("1001",))
+        env = reliability.environment(
+            db_path, reliability.write_config(folder, 5.0), kotak, telegram, ("1001",)
+        )
         runner = reliability.Runner(env)
         try:
             done = runner.run("verify")
@@ -181,17 +192,35 @@ def test_a_clean_run_passes_every_check(one_verify):
     assert counted.delivered >= 2  # a digest of the fills and the rejection on its own
 
 
-@pytest.mark.parametrize(("tamper", "complaint"), [
-    ("DELETE FROM tracking_changes WHERE cause = 'FILL' AND id = (SELECT min(id) FROM"
-     " tracking_changes WHERE cause = 'FILL')", "moved the tracked quantity 0 times"),
-    ("UPDATE orders SET filled_qty = filled_qty + 1 WHERE status = 'EXECUTED'",
-     "events add up to"),
-    ("UPDATE orders SET status = 'PENDING' WHERE status = 'REJECTED'", "PENDING but has events"),
-    ("DELETE FROM outbox WHERE kind = 'REJECTED'", "has no notification"),
-    ("UPDATE tracking SET tracked_qty = tracked_qty + 5", "but its changes add up to"),
-    ("DELETE FROM events WHERE kind = 'CANCELLED'", "CANCELLED but its final events are {}"),
-], ids=["fill-not-tracked", "filled-without-event", "status-behind-event", "lost-notification",
-        "tracked-drifted", "status-without-event"])
+@pytest.mark.parametrize(
+    ("tamper", "complaint"),
+    [
+        (
+            "DELETE FROM tracking_changes WHERE cause = 'FILL' AND id = (SELECT min(id) FROM"
+            " tracking_changes WHERE cause = 'FILL')",
+            "moved the tracked quantity 0 times",
+        ),
+        (
+            "UPDATE orders SET filled_qty = filled_qty + 1 WHERE status = 'EXECUTED'",
+            "events add up to",
+        ),
+        (
+            "UPDATE orders SET status = 'PENDING' WHERE status = 'REJECTED'",
+            "PENDING but has events",
+        ),
+        ("DELETE FROM outbox WHERE kind = 'REJECTED'", "has no notification"),
+        ("UPDATE tracking SET tracked_qty = tracked_qty + 5", "but its changes add up to"),
+        ("DELETE FROM events WHERE kind = 'CANCELLED'", "CANCELLED but its final events are {}"),
+    ],
+    ids=[
+        "fill-not-tracked",
+        "filled-without-event",
+        "status-behind-event",
+        "lost-notification",
+        "tracked-drifted",
+        "status-without-event",
+    ],
+)
 def test_half_applied_states_are_caught(one_verify, tmp_path, tamper, complaint):
     db_path = copy_of(one_verify[0], tmp_path, tamper)
     problems = reliability.consistency(db_path)
@@ -200,8 +229,9 @@ def test_half_applied_states_are_caught(one_verify, tmp_path, tamper, complaint)
 
 def test_a_missing_event_or_state_is_caught(one_verify, tmp_path):
     db_path, plans, expected, tracked, _ = one_verify
-    copy = copy_of(db_path, tmp_path, "DELETE FROM events WHERE kind = 'PARTIAL_FILL' AND"
-                                      " filled_qty = 4")
+    copy = copy_of(
+        db_path, tmp_path, "DELETE FROM events WHERE kind = 'PARTIAL_FILL' AND filled_qty = 4"
+    )
     problems, lost = reliability.check_orders(copy, plans, expected, tracked)
     assert lost == 1 and problems
     ahead = {**expected, plans[0].order_id: reliability.Expected("EXECUTED", 10, ())}
@@ -214,11 +244,12 @@ def test_duplicates_and_losses_at_telegram_are_caught(one_verify):
     again = {**first, "raw": first["raw"] + escape(f"\n{DUPLICATE_NOTE}")}
     cases = {
         "unmarked second copy": ([first, first, *rest], "duplicates_unexplained"),
-        "marked copy without an unknown outcome": ([first, again, *rest],
-                                                   "duplicates_unexplained"),
+        "marked copy without an unknown outcome": ([first, again, *rest], "duplicates_unexplained"),
         "message never arrived": (rest, "lost"),
-        "message nobody queued": ([*received, {**first, "raw": "Executed: BUY ZZZ"}],
-                                  "duplicates_unexplained"),
+        "message nobody queued": (
+            [*received, {**first, "raw": "Executed: BUY ZZZ"}],
+            "duplicates_unexplained",
+        ),
     }
     for name, (messages, figure) in cases.items():
         counted = reliability.tally(db_path, messages, ("1001",))
@@ -237,19 +268,26 @@ def test_webhook_losses_and_unexplained_repeats_are_caught(one_verify):
         everything = feed.since(db)
     finally:
         db.close()
-    got = [{"key": str(e["id"]), "body": body_of(e).decode(), "signed": True}
-           for e in everything]
+    got = [{"key": str(e["id"]), "body": body_of(e).decode(), "signed": True} for e in everything]
     clean = reliability.webhook_tally(db_path, got)
     assert (clean.delivered, clean.lost, clean.duplicates_unexplained, clean.problems) == (
-        len(everything), 0, 0, [])
+        len(everything),
+        0,
+        0,
+        [],
+    )
     first, second, *rest = got
     cases = {
         "never arrived": ([second, *rest], "lost"),
-        "repeat without an unknown outcome": ([first, first, second, *rest],
-                                              "duplicates_unexplained"),
+        "repeat without an unknown outcome": (
+            [first, first, second, *rest],
+            "duplicates_unexplained",
+        ),
         "a key for no event": ([*got, {**first, "key": "99999"}], "duplicates_unexplained"),
-        "one key, two bodies": ([*got, {**first, "body": second["body"]}],
-                                "duplicates_unexplained"),
+        "one key, two bodies": (
+            [*got, {**first, "body": second["body"]}],
+            "duplicates_unexplained",
+        ),
         "a bad signature": ([{**first, "signed": False}, second, *rest], "lost"),
     }
     for name, (received, figure) in cases.items():

@@ -8,8 +8,10 @@ from tests.reliability import Figures
 
 
 def describe(figures: Figures) -> str:
-    return (f"exit codes {dict(figures.exit_codes)}, logins {figures.logins}, "
-            f"{figures.seconds:.1f} s; problems:\n" + "\n".join(figures.problems))
+    return (
+        f"exit codes {dict(figures.exit_codes)}, logins {figures.logins}, "
+        f"{figures.seconds:.1f} s; problems:\n" + "\n".join(figures.problems)
+    )
 
 
 def test_eight_verifies_and_an_eod_at_once_while_the_order_book_moves(tmp_path):
@@ -32,14 +34,21 @@ def test_eight_verifies_and_an_eod_at_once_while_the_order_book_moves(tmp_path):
 def test_the_expected_events_follow_from_the_books_served():
     """The model the overlap scenario checks against, on its own: an order seen at every step
     has every event; one whose intermediate states fell between two fetches has fewer."""
-    plan = reliability.Plan("1", "INFY", "BUY", 10, (("open", 0), ("open", 2), ("open", 5),
-                                                     ("complete", 10)))
+    plan = reliability.Plan(
+        "1", "INFY", "BUY", 10, (("open", 0), ("open", 2), ("open", 5), ("complete", 10))
+    )
     every = reliability.expect_order(plan, [plan.state(s) for s in range(5)], True)
-    assert every.events == (("REGISTERED", 0), ("PARTIAL_FILL", 2), ("PARTIAL_FILL", 5),
-                            ("EXECUTED", 10))
+    assert every.events == (
+        ("REGISTERED", 0),
+        ("PARTIAL_FILL", 2),
+        ("PARTIAL_FILL", 5),
+        ("EXECUTED", 10),
+    )
     skipped = reliability.expect_order(plan, [plan.state(0), plan.state(3)], True)
-    assert skipped == reliability.Expected("EXECUTED", 10, (("REGISTERED", 0),
-                                                            ("EXECUTED", 10)))
+    assert skipped == reliability.Expected("EXECUTED", 10, (("REGISTERED", 0), ("EXECUTED", 10)))
     cancelled = reliability.Plan("2", "INFY", "BUY", 9, (("open", 0), ("cancelled", 3)))
     assert reliability.expect_order(cancelled, [("cancelled", 3)], True).events == (
-        ("REGISTERED", 0), ("PARTIAL_FILL", 3), ("CANCELLED", 3))
+        ("REGISTERED", 0),
+        ("PARTIAL_FILL", 3),
+        ("CANCELLED", 3),
+    )

@@ -21,15 +21,28 @@ from tests.helpers import kotak_row
 WIDTHS = (60, 80, 120)
 OID, OID2 = "261130000012345", "261130000067890"
 SYM, SYM2 = "BAJAJ-AUTO-EQ", "M&MFIN-EQ"
-REASON = ("RMS:Rule: Check circuit limit including square off order exceeds for "
-          "BANKNIFTY26DEC48000CE; order value 1,20,000.00 is more than the available margin")
+REASON = (
+    "RMS:Rule: Check circuit limit including square off order exceeds for "
+    "BANKNIFTY26DEC48000CE; order value 1,20,000.00 is more than the available margin"
+)
 AT = "2026-11-30 09:15:00.000000"
 
 
 def _order(oid: str, sym: str, **kw: Any) -> dict[str, Any]:
-    return {"id": 1, "order_id": oid, "symbol": sym, "side": "BUY", "qty": 100,
-            "filled_qty": 40, "avg_price": 184990.0, "status": "PARTIALLY_FILLED", "amo": 1,
-            "placed_at": AT, "reason": REASON, **kw}
+    return {
+        "id": 1,
+        "order_id": oid,
+        "symbol": sym,
+        "side": "BUY",
+        "qty": 100,
+        "filled_qty": 40,
+        "avg_price": 184990.0,
+        "status": "PARTIALLY_FILLED",
+        "amo": 1,
+        "placed_at": AT,
+        "reason": REASON,
+        **kw,
+    }
 
 
 def _rendered(width: int, monkeypatch: pytest.MonkeyPatch, draw: Callable[[], None]) -> str:
@@ -59,8 +72,9 @@ def _whole(text: str, *values: str) -> None:
     for value in values:
         words, want = iter(_words(text)), value.split()
         assert all(_on_a_line(lines, w) for w in want), f"{value!r} cut:\n{text}"
-        assert all(any(w == got or w in got for got in words) for w in want), \
+        assert all(any(w == got or w in got for got in words) for w in want), (
             f"{value!r} incomplete:\n{text}"
+        )
 
 
 @pytest.mark.parametrize("width", WIDTHS)
@@ -72,8 +86,15 @@ def test_orders_table(width: int, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_order_detail(width: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    event = {"at": AT, "kind": "REJECTED", "status": "REJECTED", "filled_qty": 0,
-             "delta_qty": 0, "broker_status": "rejected", "reason": REASON}
+    event = {
+        "at": AT,
+        "kind": "REJECTED",
+        "status": "REJECTED",
+        "filled_qty": 0,
+        "delta_qty": 0,
+        "broker_status": "rejected",
+        "reason": REASON,
+    }
     text = _rendered(width, monkeypatch, lambda: render.order_detail(_order(OID, SYM), [event]))
     _whole(text, OID, SYM, REASON)
     assert text.count("RMS:Rule:") == 2  # in the order and in its event
@@ -81,66 +102,151 @@ def test_order_detail(width: int, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_tracking_and_changes(width: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    row = {"symbol": SYM, "tracked_qty": 100, "status": "ACTIVE", "started_at": AT,
-           "updated_at": AT}
-    change = {"at": AT, "cause": "MANUAL_TRADE", "delta": -40, "qty_after": 60,
-              "order_id": OID, "order_ref": None, "note": REASON}
-    text = _rendered(width, monkeypatch, lambda: (render.tracking_table([row]),
-                                                   render.changes_table([change])))
+    row = {
+        "symbol": SYM,
+        "tracked_qty": 100,
+        "status": "ACTIVE",
+        "started_at": AT,
+        "updated_at": AT,
+    }
+    change = {
+        "at": AT,
+        "cause": "MANUAL_TRADE",
+        "delta": -40,
+        "qty_after": 60,
+        "order_id": OID,
+        "order_ref": None,
+        "note": REASON,
+    }
+    text = _rendered(
+        width, monkeypatch, lambda: (render.tracking_table([row]), render.changes_table([change]))
+    )
     _whole(text, SYM, OID, REASON)
 
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_outbox_table(width: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    payload = {"order_id": OID, "symbol": SYM, "side": "BUY", "qty": 100, "filled_qty": 0,
-               "reason": REASON}
-    row = {"id": 7, "kind": "REJECTED", "payload": payload, "status": "FAILED",
-           "created_at": AT, "last_error": None, "digest_id": None,
-           "deliveries": [{"chat_id": "-100123", "status": "FAILED", "attempts": 5,
-                           "message_id": None, "next_attempt_at": AT,
-                           "last_error": "chat not found"}]}
+    payload = {
+        "order_id": OID,
+        "symbol": SYM,
+        "side": "BUY",
+        "qty": 100,
+        "filled_qty": 0,
+        "reason": REASON,
+    }
+    row = {
+        "id": 7,
+        "kind": "REJECTED",
+        "payload": payload,
+        "status": "FAILED",
+        "created_at": AT,
+        "last_error": None,
+        "digest_id": None,
+        "deliveries": [
+            {
+                "chat_id": "-100123",
+                "status": "FAILED",
+                "attempts": 5,
+                "message_id": None,
+                "next_attempt_at": AT,
+                "last_error": "chat not found",
+            }
+        ],
+    }
     text = _rendered(width, monkeypatch, lambda: render.outbox_table([row]))
     _whole(text, OID, SYM, REASON, "-100123:", "chat not found")
 
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_status_runs(width: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    data = {"database": "/x.db", "schema": 9, "broker": "file", "notifications": "off",
-            "orders": {"OPEN": 1}, "tracked_symbols": 1, "outbox": {"PENDING": 0, "FAILED": 0},
-            "runs": [{"command": "reconcile --dry-run", "started_at": AT, "outcome": "failed",
-                      "exit_code": 4, "last_ok": AT, "error": REASON}]}
+    data = {
+        "database": "/x.db",
+        "schema": 9,
+        "broker": "file",
+        "notifications": "off",
+        "orders": {"OPEN": 1},
+        "tracked_symbols": 1,
+        "outbox": {"PENDING": 0, "FAILED": 0},
+        "runs": [
+            {
+                "command": "reconcile --dry-run",
+                "started_at": AT,
+                "outcome": "failed",
+                "exit_code": 4,
+                "last_ok": AT,
+                "error": REASON,
+            }
+        ],
+    }
     text = _rendered(width, monkeypatch, lambda: render.status_view(data))
     _whole(text, "reconcile", "--dry-run", REASON)
 
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_summary_tables(width: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    summary = {"trading_day": "2026-11-30", "complete": True, "tracked": [], "placed": 2,
-               "rejected": [_order(OID, SYM, status="REJECTED")], "partially_filled": 0,
-               "executed": [_order(OID2, SYM2, reason=None)], "cancelled": [], "expired": [],
-               "still_pending": [], "manual_trades": 0, "notifications_failed": 0}
+    summary = {
+        "trading_day": "2026-11-30",
+        "complete": True,
+        "tracked": [],
+        "placed": 2,
+        "rejected": [_order(OID, SYM, status="REJECTED")],
+        "partially_filled": 0,
+        "executed": [_order(OID2, SYM2, reason=None)],
+        "cancelled": [],
+        "expired": [],
+        "still_pending": [],
+        "manual_trades": 0,
+        "notifications_failed": 0,
+    }
     text = _rendered(width, monkeypatch, lambda: render.summary_tables(summary))
     _whole(text, OID, OID2, SYM, SYM2, REASON)
 
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_decisions_table(width: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    d = SimpleNamespace(symbol=SYM, tracked=100, owned=60, action="manual_sell", new_qty=60,
-                        reason=REASON, manual_orders=[OID, OID2], stops_tracking=False)
+    d = SimpleNamespace(
+        symbol=SYM,
+        tracked=100,
+        owned=60,
+        action="manual_sell",
+        new_qty=60,
+        reason=REASON,
+        manual_orders=[OID, OID2],
+        stops_tracking=False,
+    )
     text = _rendered(width, monkeypatch, lambda: render.decisions_table([d], False))
     _whole(text, SYM, REASON, OID, OID2)
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-def test_a_long_reason_goes_under_its_row_across_the_table(width: int,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_long_reason_goes_under_its_row_across_the_table(
+    width: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Not squeezed into a narrow column (nor into the first one): on lines of its own."""
-    data = {"database": "/x.db", "schema": 9, "broker": "file", "notifications": "off",
-            "orders": {}, "tracked_symbols": 0, "outbox": {"PENDING": 0, "FAILED": 0},
-            "runs": [{"command": "reconcile --dry-run", "started_at": AT, "outcome": "failed",
-                      "exit_code": 4, "last_ok": AT, "error": REASON}]}
-    text = _rendered(width, monkeypatch, lambda: (
-        render.status_view(data), render.orders_table([_order(OID, SYM)], "Orders")))
+    data = {
+        "database": "/x.db",
+        "schema": 9,
+        "broker": "file",
+        "notifications": "off",
+        "orders": {},
+        "tracked_symbols": 0,
+        "outbox": {"PENDING": 0, "FAILED": 0},
+        "runs": [
+            {
+                "command": "reconcile --dry-run",
+                "started_at": AT,
+                "outcome": "failed",
+                "exit_code": 4,
+                "last_ok": AT,
+                "error": REASON,
+            }
+        ],
+    }
+    text = _rendered(
+        width,
+        monkeypatch,
+        lambda: (render.status_view(data), render.orders_table([_order(OID, SYM)], "Orders")),
+    )
     assert "Error" not in text and "Reason" not in text, text
     assert text.count("│ ↳ RMS:Rule: Check circuit limit") == 2, text
     _whole(text, REASON)
@@ -148,8 +254,10 @@ def test_a_long_reason_goes_under_its_row_across_the_table(width: int,
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_empty_columns_take_no_width(width: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    rows = [_order(OID, SYM, reason=None, avg_price=None, status="OPEN"),
-            _order(OID2, SYM2, reason="", avg_price=None, status="OPEN")]
+    rows = [
+        _order(OID, SYM, reason=None, avg_price=None, status="OPEN"),
+        _order(OID2, SYM2, reason="", avg_price=None, status="OPEN"),
+    ]
     text = _rendered(width, monkeypatch, lambda: render.orders_table(rows, "Orders"))
     assert "Reason" not in text and "Avg" not in text, text
     _whole(text, OID, OID2, SYM, SYM2)
@@ -180,8 +288,10 @@ def test_summary_with_every_section(width: int, monkeypatch: pytest.MonkeyPatch)
 # ---- the real commands, run as a user would in a terminal COLUMNS wide ------------------------
 
 LONG_SYM = "BANKNIFTY26DEC48000CE"
-LONG_REASON = ("RMS:Margin Exceeds,Cash Available:5000.00,Additional margin required:"
-               "890560.00 for entity account-XXXXX across exchange across segment across product")
+LONG_REASON = (
+    "RMS:Margin Exceeds,Cash Available:5000.00,Additional margin required:"
+    "890560.00 for entity account-XXXXX across exchange across segment across product"
+)
 
 
 def _screen(text: str, width: int) -> list[str]:
@@ -194,8 +304,13 @@ def _screen(text: str, width: int) -> list[str]:
 
 def _shown(width: int, *args: str) -> list[str]:
     env = {**os.environ, "COLUMNS": str(width)}
-    done = subprocess.run([sys.executable, "-m", "ordertrack", *args], env=env, text=True,
-                          capture_output=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "ordertrack", *args],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=60,
+    )
     assert "Traceback" not in done.stderr, done.stderr
     lines = _screen(done.stdout, width)
     assert all(len(line) <= width for line in done.stdout.splitlines()), done.stdout
@@ -211,14 +326,16 @@ def _unbroken(lines: list[str], width: int, *values: Any) -> None:
             if len(word) > width - 12:
                 assert word in joined, f"{word!r} missing:\n" + "\n".join(lines)
                 continue
-            assert _on_a_line(lines, word), \
-                f"{word!r} split at {width} columns:\n" + "\n".join(lines)
+            assert _on_a_line(lines, word), f"{word!r} split at {width} columns:\n" + "\n".join(
+                lines
+            )
 
 
 def _json(cli: Callable[..., Any], *args: str) -> Any:
     out = cli(*args, "--json").out
-    return [json.loads(line) for line in out.splitlines()] if args == ("events",) else \
-        json.loads(out)
+    return (
+        [json.loads(line) for line in out.splitlines()] if args == ("events",) else json.loads(out)
+    )
 
 
 @pytest.fixture
@@ -230,12 +347,16 @@ def busy_day(cli, broker, telegram, monkeypatch):
     with freeze_time("2026-12-04T04:00:00Z"):  # a Friday, 09:30 IST
         assert cli("track", "add", LONG_SYM, "--qty", "75").code == 0
         for oid, sym in ((OID, LONG_SYM), (OID2, SYM)):
-            assert cli("pending", "add", oid, "--symbol", sym, "--side", "buy",
-                       "--qty", "75").code == 0
-        broker.orders(kotak_row(OID, "rejected", symbol=LONG_SYM, trdSym=LONG_SYM, qty=75,
-                                reason=LONG_REASON),
-                      kotak_row(OID2, "complete", symbol=SYM, trdSym=SYM, qty=75, filled=75,
-                                avg="9150.00"))
+            assert (
+                cli("pending", "add", oid, "--symbol", sym, "--side", "buy", "--qty", "75").code
+                == 0
+            )
+        broker.orders(
+            kotak_row(
+                OID, "rejected", symbol=LONG_SYM, trdSym=LONG_SYM, qty=75, reason=LONG_REASON
+            ),
+            kotak_row(OID2, "complete", symbol=SYM, trdSym=SYM, qty=75, filled=75, avg="9150.00"),
+        )
         cli("verify")
 
 
@@ -245,8 +366,15 @@ def test_events_keep_ids_and_words_whole(width: int, cli, busy_day) -> None:
     assert any(e["reason"] == LONG_REASON for e in events)
     lines = _shown(width, "events")
     for e in events:
-        _unbroken(lines, width, e["id"], e["kind"], e["symbol"] or "", e["order_id"] or "",
-                  e["reason"] or "")
+        _unbroken(
+            lines,
+            width,
+            e["id"],
+            e["kind"],
+            e["symbol"] or "",
+            e["order_id"] or "",
+            e["reason"] or "",
+        )
 
 
 @pytest.mark.parametrize("width", WIDTHS)
@@ -264,17 +392,36 @@ def test_outbox_list_keeps_ids_and_errors_whole(width: int, cli, busy_day) -> No
     assert any("blocked" in (d["last_error"] or "") for r in rows for d in r["deliveries"])
     lines = _shown(width, "outbox", "list")
     for r in rows:
-        _unbroken(lines, width, r["id"], r["status"], r["text"],
-                  *(f"{d['chat_id']}: {d['last_error'] or ''}" for d in r["deliveries"]))
+        _unbroken(
+            lines,
+            width,
+            r["id"],
+            r["status"],
+            r["text"],
+            *(f"{d['chat_id']}: {d['last_error'] or ''}" for d in r["deliveries"]),
+        )
 
 
 @pytest.mark.parametrize("width", WIDTHS)
 def test_outbox_list_gives_no_width_to_an_empty_column(width: int, cli, broker) -> None:
     """Notifications off: nothing has been delivered anywhere, so no delivery column."""
-    assert cli("pending", "add", OID, "--symbol", LONG_SYM, "--side", "buy", "--qty", "75",
-               ).code == 0
-    broker.orders(kotak_row(OID, "rejected", symbol=LONG_SYM, trdSym=LONG_SYM, qty=75,
-                            reason=LONG_REASON))
+    assert (
+        cli(
+            "pending",
+            "add",
+            OID,
+            "--symbol",
+            LONG_SYM,
+            "--side",
+            "buy",
+            "--qty",
+            "75",
+        ).code
+        == 0
+    )
+    broker.orders(
+        kotak_row(OID, "rejected", symbol=LONG_SYM, trdSym=LONG_SYM, qty=75, reason=LONG_REASON)
+    )
     with freeze_time("2026-12-04T04:00:00Z"):
         cli("verify")
     [row] = _json(cli, "outbox", "list")
@@ -290,8 +437,9 @@ def test_doctor_lines_keep_words_whole(width: int, cli, busy_day, tmp_path, monk
     assert any(not c["ok"] and not c.get("skipped") for c in checks)  # a PROBLEM with its fix
     lines = _shown(width, "doctor", "--offline")
     for c in checks:
-        _unbroken(lines, width, c["check"], c["detail"].removeprefix("skipped: "),
-                  c.get("fix") or "")
+        _unbroken(
+            lines, width, c["check"], c["detail"].removeprefix("skipped: "), c.get("fix") or ""
+        )
 
 
 @pytest.mark.parametrize("width", WIDTHS)

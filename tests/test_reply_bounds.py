@@ -22,8 +22,10 @@ MiB = 1024 * 1024
 def receiver(tmp_path, monkeypatch):
     found = Receiver(SECRET).start()
     config = tmp_path / "ordertrack.toml"
-    config.write_text("[calendar]\nnse_holidays = false\n[notify]\ntimeout_seconds = 20\n"
-                      f'[[webhook]]\nurl = "{found.url}"\nsecret_env = "BOUNDS_SECRET"\n')
+    config.write_text(
+        "[calendar]\nnse_holidays = false\n[notify]\ntimeout_seconds = 20\n"
+        f'[[webhook]]\nurl = "{found.url}"\nsecret_env = "BOUNDS_SECRET"\n'
+    )
     monkeypatch.setenv("ORDERTRACK_CONFIG", str(config))
     monkeypatch.setenv("BOUNDS_SECRET", SECRET)
     yield found
@@ -31,14 +33,12 @@ def receiver(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("answer", ["huge", "bomb"])
-def test_a_huge_2xx_webhook_reply_counts_and_is_not_read_whole(cli, broker, receiver, sql,
-                                                               answer):
+def test_a_huge_2xx_webhook_reply_counts_and_is_not_read_whole(cli, broker, receiver, sql, answer):
     webhook_receiver.bomb(webhook_receiver.HUGE)  # 300 MB inflated; built now, not mid-send
     assert cli("outbox", "flush").code == 0  # the webhook sees the feed from here on
     assert cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "5").code == 0
     receiver.script = [answer]
-    code, peak = peak_mib([sys.executable, "-m", "ordertrack", "outbox", "flush"],
-                          dict(os.environ))
+    code, peak = peak_mib([sys.executable, "-m", "ordertrack", "outbox", "flush"], dict(os.environ))
     assert code == 0
     assert sql("SELECT status, last_error FROM webhook_deliveries") == [("SENT", None)]
     assert [g["answer"] for g in receiver.got] == [answer]

@@ -29,8 +29,12 @@ def test_the_page_parses_with_every_section(cli, tmp_path, day):
 def test_the_page_fetches_nothing(cli, tmp_path, day):
     text = report(cli, tmp_path, "--day", DAY)
     page = Page(text)
-    links = [(tag, name, value) for tag, attrs in page.tags for name, value in attrs.items()
-             if name in ("src", "href", "xlink:href", "srcset", "action", "data")]
+    links = [
+        (tag, name, value)
+        for tag, attrs in page.tags
+        for name, value in attrs.items()
+        if name in ("src", "href", "xlink:href", "srcset", "action", "data")
+    ]
     assert links == []
     assert not {tag for tag, _ in page.tags} & {"script", "img", "link", "iframe", "object"}
     styles = re.findall(r"<style>(.*?)</style>", text, re.S)
@@ -40,7 +44,7 @@ def test_the_page_fetches_nothing(cli, tmp_path, day):
 
 def test_a_hostile_reason_is_shown_as_text(cli, tmp_path, day):
     text = report(cli, tmp_path, "--day", DAY)
-    assert "<script" not in text and "evil.example/x.png\"" not in text
+    assert "<script" not in text and 'evil.example/x.png"' not in text
     page = Page(text)
     assert HOSTILE in page.text  # the rejections table shows it exactly as the broker sent it
 
@@ -48,11 +52,17 @@ def test_a_hostile_reason_is_shown_as_text(cli, tmp_path, day):
 def test_the_numbers_are_the_daily_summarys(cli, tmp_path, day):
     summary = day["summary"]
     tiles = Page(report(cli, tmp_path, "--day", DAY)).tiles
-    assert {key: int(tiles[key]) for key in ("placed", "executed", "partially_filled",
-                                             "rejected", "cancelled", "expired")} == {
-        "placed": summary["placed"], "executed": len(summary["executed"]),
-        "partially_filled": summary["partially_filled"], "rejected": len(summary["rejected"]),
-        "cancelled": len(summary["cancelled"]), "expired": len(summary["expired"])}
+    assert {
+        key: int(tiles[key])
+        for key in ("placed", "executed", "partially_filled", "rejected", "cancelled", "expired")
+    } == {
+        "placed": summary["placed"],
+        "executed": len(summary["executed"]),
+        "partially_filled": summary["partially_filled"],
+        "rejected": len(summary["rejected"]),
+        "cancelled": len(summary["cancelled"]),
+        "expired": len(summary["expired"]),
+    }
     value = sum(r["filled_qty"] * r["avg_price"] for r in summary["executed"])
     assert float(tiles["value_traded"]) == value == 15000.0
     assert (summary["placed"], len(summary["rejected"]), summary["partially_filled"]) == (4, 2, 1)
@@ -70,8 +80,15 @@ def test_run_health_shows_ok_broker_failure_and_missed_slots(cli, tmp_path, day)
     counts = dict(re.findall(r'data-state="(\w+)">.*?: (\d+)</span>', text))
     # the schedule's 14 verify slots (15:30 too): 09:30 ok, 10:00 broker down, 12 missed;
     # reconcile missed; eod ok
-    assert counts == {"ok": "2", "broker": "1", "failed": "0", "missed": "13", "running": "0",
-                      "upcoming": "0", "before": "0"}
+    assert counts == {
+        "ok": "2",
+        "broker": "1",
+        "failed": "0",
+        "missed": "13",
+        "running": "0",
+        "upcoming": "0",
+        "before": "0",
+    }
     assert "10:15: broker failure" not in text and "09:45: broker failure" in text
 
 
@@ -102,14 +119,17 @@ def test_out_dash_prints_the_page(cli, day):
     assert "30 Nov 2026 – 01 Dec 2026" in result.out
 
 
-@pytest.mark.parametrize(("args", "words"), [
-    (["--day", "2026-13-01"], "--day '2026-13-01' is not a date"),
-    (["--day", "yesterday"], "is not a date"),
-    (["--from", "2026-12-02", "--to", "2026-12-01"], "--from 2026-12-02 is after --to"),
-    (["--to", "2026-12-01"], "--to needs --from"),
-    (["--day", "2026-12-01", "--week"], "choose one of"),
-    (["--from", "2024-01-01", "--to", "2026-12-01"], "more than 400 days"),
-])
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--day", "2026-13-01"], "--day '2026-13-01' is not a date"),
+        (["--day", "yesterday"], "is not a date"),
+        (["--from", "2026-12-02", "--to", "2026-12-01"], "--from 2026-12-02 is after --to"),
+        (["--to", "2026-12-01"], "--to needs --from"),
+        (["--day", "2026-12-01", "--week"], "choose one of"),
+        (["--from", "2024-01-01", "--to", "2026-12-01"], "more than 400 days"),
+    ],
+)
 def test_bad_periods_are_usage_errors(cli, day, args, words):
     result = cli("report", *args)
     assert result.code == 2

@@ -16,17 +16,33 @@ from tests.report_day import DAY, build, ist
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="chromium is not installed: as root on Debian, .ci/run installs it "
-                             "(apt-get install -y chromium)")
+    CHROMIUM is None,
+    reason="chromium is not installed: as root on Debian, .ci/run installs it "
+    "(apt-get install -y chromium)",
+)
 
 
 def chromium(page: Path, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
     sandbox = ["--no-sandbox"] if os.geteuid() == 0 else []  # the sandbox refuses root
     return subprocess.run(
-        [str(CHROMIUM), "--headless", *sandbox, "--disable-gpu", "--hide-scrollbars",
-         "--no-first-run", f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
-         *args, page.as_uri()],
-        capture_output=True, text=True, timeout=90, check=False)
+        [
+            str(CHROMIUM),
+            "--headless",
+            *sandbox,
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            "--enable-logging=stderr",
+            "--v=0",
+            *args,
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
 
 
 def _unfilter(kind: int, line: bytearray, previous: bytes, channels: int) -> bytes:
@@ -42,8 +58,9 @@ def _unfilter(kind: int, line: bytearray, previous: bytes, channels: int) -> byt
         elif kind == 4:
             guess = left + up - corner
             pa, pb, pc = abs(guess - left), abs(guess - up), abs(guess - corner)
-            line[x] = (line[x] + (left if pa <= pb and pa <= pc else up if pb <= pc
-                                  else corner)) & 255
+            line[x] = (
+                line[x] + (left if pa <= pb and pa <= pc else up if pb <= pc else corner)
+            ) & 255
     return bytes(line)
 
 
@@ -53,8 +70,8 @@ def pixels(png: bytes) -> tuple[int, int, list[list[bytes]]]:
     assert png[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     pos, data, width, height, channels = 8, b"", 0, 0, 0
     while pos < len(png):
-        length, kind = struct.unpack(">I4s", png[pos:pos + 8])
-        body = png[pos + 8:pos + 8 + length]
+        length, kind = struct.unpack(">I4s", png[pos : pos + 8])
+        body = png[pos + 8 : pos + 8 + length]
         if kind == b"IHDR":
             width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", body)
             assert depth == 8 and colour in (2, 6) and interlace == 0
@@ -66,8 +83,8 @@ def pixels(png: bytes) -> tuple[int, int, list[list[bytes]]]:
     rows, previous = [], bytes(stride)
     for y in range(height):
         at = y * (stride + 1)
-        previous = _unfilter(raw[at], bytearray(raw[at + 1:at + 1 + stride]), previous, channels)
-        rows.append([previous[x:x + 3] for x in range(0, stride, channels)])
+        previous = _unfilter(raw[at], bytearray(raw[at + 1 : at + 1 + stride]), previous, channels)
+        rows.append([previous[x : x + 3] for x in range(0, stride, channels)])
     return width, height, rows
 
 
@@ -83,8 +100,9 @@ def page(cli, broker, no_holidays, tmp_path):
 @pytest.mark.parametrize("width", [360, 1280])
 def test_the_page_renders_in_chromium(page, tmp_path, width):
     shot = tmp_path / f"report-{width}.png"
-    result = chromium(page, tmp_path / f"profile-{width}", f"--screenshot={shot}",
-                      f"--window-size={width},1000")
+    result = chromium(
+        page, tmp_path / f"profile-{width}", f"--screenshot={shot}", f"--window-size={width},1000"
+    )
     assert shot.exists(), result.stderr[-2000:]
     got_width, height, rows = pixels(shot.read_bytes())
     assert (got_width, height) == (width, 1000)
@@ -106,5 +124,8 @@ def test_chromium_sees_every_heading_and_no_console_error(page, tmp_path):
     for heading in HEADINGS:
         assert f">{heading}</h2>" in result.stdout
     assert "ordertrack report · Tue 01 Dec 2026" in result.stdout
-    assert not [line for line in result.stderr.splitlines()
-                if "CONSOLE" in line or "Uncaught" in line or "ERR_" in line]
+    assert not [
+        line
+        for line in result.stderr.splitlines()
+        if "CONSOLE" in line or "Uncaught" in line or "ERR_" in line
+    ]

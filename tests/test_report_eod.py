@@ -19,6 +19,7 @@ def settings(tmp_path, monkeypatch):
 
     def write(report: str = "") -> None:
         config.write_text(f"[calendar]\nnse_holidays = false\n{report}")
+
     write()
     monkeypatch.setenv("ORDERTRACK_CONFIG", str(config))
     return write
@@ -62,7 +63,8 @@ def test_keep_0_writes_no_report(cli, broker, settings, db_path):
 
 
 def test_a_weekend_eod_leaves_the_closed_days_page_and_sends_it_no_second_time(
-        cli, broker, settings, db_path, telegram):
+    cli, broker, settings, db_path, telegram
+):
     settings("[report]\ntelegram = true\n")
     broker.orders()
     with freeze_time(ist(2026, 12, 4, 18, 0)):  # Friday
@@ -86,7 +88,7 @@ def test_a_report_that_cannot_be_written_does_not_stop_eod(cli, broker, settings
 
 
 def test_a_bad_report_setting_is_a_config_error(cli, settings):
-    settings("[report]\ntelegram = \"yes\"\n")
+    settings('[report]\ntelegram = "yes"\n')
     result = cli("eod")
     assert result.code == ExitCode.CONFIG
     assert "report.telegram must be true or false" in result.err
@@ -114,7 +116,8 @@ def test_no_document_unless_asked(cli, broker, settings, telegram):
 
 
 def test_a_refused_document_is_kept_and_retried_like_any_notification(
-        cli, broker, settings, telegram, sql):
+    cli, broker, settings, telegram, sql
+):
     settings("[report]\ntelegram = true\n")
     broker.orders()
     telegram.chats["1001"] = error(502, "Bad Gateway")
@@ -129,8 +132,9 @@ def test_a_refused_document_is_kept_and_retried_like_any_notification(
     assert sql("SELECT status FROM outbox WHERE kind = 'DAILY_REPORT'") == [("SENT",)]
 
 
-def test_a_pruned_report_fails_for_good_with_its_reason(cli, broker, settings, telegram, sql,
-                                                        db_path):
+def test_a_pruned_report_fails_for_good_with_its_reason(
+    cli, broker, settings, telegram, sql, db_path
+):
     settings("[report]\ntelegram = true\n")
     broker.orders()
     telegram.chats["1001"] = error(502, "Bad Gateway")
@@ -147,14 +151,16 @@ def test_a_pruned_report_fails_for_good_with_its_reason(cli, broker, settings, t
     assert telegram.documents == []
 
 
-def test_the_token_stays_out_of_a_refused_documents_error(cli, broker, settings, telegram, sql,
-                                                          db_path):
+def test_the_token_stays_out_of_a_refused_documents_error(
+    cli, broker, settings, telegram, sql, db_path
+):
     settings("[report]\ntelegram = true\n")
     broker.orders()
 
     def proxy_for_documents(body):  # a proxy page that echoes the path, token and all
         if "document" in body:
             telegram.chats["1001"] = NOT_FOUND_ECHO
+
     telegram.on_send = proxy_for_documents
     with freeze_time(ist(2026, 12, 1, 18, 0)):
         result = cli("eod")

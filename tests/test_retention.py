@@ -56,18 +56,19 @@ def eod_on_history(tmp_path: Path, monkeypatch, cli, days: int) -> tuple[Path, d
     monkeypatch.setenv("ORDERTRACK_BROKER_DIR", str(folder))
     monkeypatch.setenv("ORDERTRACK_CONFIG", str(config))
     whole = {t: count(db_path, t) for t in KEPT_WHOLE}
-    built = {t: rows(db_path, f"SELECT coalesce(max(id), 0) FROM {t}")[0][0]
-             for t in DELIVERY_TABLES}
+    built = {
+        t: rows(db_path, f"SELECT coalesce(max(id), 0) FROM {t}")[0][0] for t in DELIVERY_TABLES
+    }
     waiting = [count(db_path, t, "status = 'PENDING'") for t in DELIVERY_TABLES]
     assert cli("eod").code == 0
     assert {t: count(db_path, t) for t in KEPT_WHOLE} == whole
-    assert [count(db_path, t, "status = 'PENDING' AND id <= ?", built[t])
-            for t in DELIVERY_TABLES] == waiting  # eod's own summary aside
+    assert [
+        count(db_path, t, "status = 'PENDING' AND id <= ?", built[t]) for t in DELIVERY_TABLES
+    ] == waiting  # eod's own summary aside
     return db_path, built
 
 
-def test_a_year_of_deliveries_is_bounded_by_the_window_not_the_history(cli, tmp_path,
-                                                                        monkeypatch):
+def test_a_year_of_deliveries_is_bounded_by_the_window_not_the_history(cli, tmp_path, monkeypatch):
     """A 100-day and a 250-day history keep the same finished rows after eod: those of the last
     90 days. Before, nothing was ever deleted (the 250-day tables were 2.5 times larger)."""
     cutoff = to_db(utcnow() - timedelta(days=90))
@@ -77,14 +78,21 @@ def test_a_year_of_deliveries_is_bounded_by_the_window_not_the_history(cli, tmp_
         for table in DELIVERY_TABLES:
             old = count(db_path, table, "created_at < ? AND status != 'PENDING'", cutoff)
             assert old == 0, (days, table)
-        kept[days] = [count(db_path, t, "id <= ? AND NOT (status = 'PENDING' AND created_at < ?)",
-                            built[t], cutoff) for t in DELIVERY_TABLES]  # the window, whole
+        kept[days] = [
+            count(
+                db_path,
+                t,
+                "id <= ? AND NOT (status = 'PENDING' AND created_at < ?)",
+                built[t],
+                cutoff,
+            )
+            for t in DELIVERY_TABLES
+        ]  # the window, whole
         assert all(n > 100 for n in kept[days])
     assert kept[100] == kept[250]
 
 
-def test_an_outbox_row_waits_for_all_its_deliveries_and_alerts_and_digests_are_kept_right(
-        fresh_db):
+def test_an_outbox_row_waits_for_all_its_deliveries_and_alerts_and_digests_are_kept_right(fresh_db):
     """Store level: a finished row with a delivery still waiting stays; a run alert (a source of
     the feed) stays; a digest goes with the rows it carried, only once it is finished."""
     now = utcnow()
@@ -102,14 +110,24 @@ def test_an_outbox_row_waits_for_all_its_deliveries_and_alerts_and_digests_are_k
         ("recent", "EXECUTED", "SENT", None, recent),
     ]
     with db.conn:
-        db.conn.executemany("INSERT INTO outbox (key, kind, payload, status, digest_id,"
-                            " created_at) VALUES (?, ?, '{}', ?, ?, ?)", outbox)
-        db.conn.executemany("INSERT INTO deliveries (outbox_id, chat_id, status, created_at,"
-                            " sent_at) VALUES (?, ?, ?, ?, ?)", [
-                                (1, "1001", "SENT", old, old), (2, "1001", "SENT", old, old),
-                                (2, "1002", "PENDING", old, None), (3, "1001", "SENT", old, old),
-                                (5, "1001", "SENT", old, old), (7, "1001", "PENDING", old, None),
-                                (9, "1001", "SENT", recent, recent)])
+        db.conn.executemany(
+            "INSERT INTO outbox (key, kind, payload, status, digest_id,"
+            " created_at) VALUES (?, ?, '{}', ?, ?, ?)",
+            outbox,
+        )
+        db.conn.executemany(
+            "INSERT INTO deliveries (outbox_id, chat_id, status, created_at,"
+            " sent_at) VALUES (?, ?, ?, ?, ?)",
+            [
+                (1, "1001", "SENT", old, old),
+                (2, "1001", "SENT", old, old),
+                (2, "1002", "PENDING", old, None),
+                (3, "1001", "SENT", old, old),
+                (5, "1001", "SENT", old, old),
+                (7, "1001", "PENDING", old, None),
+                (9, "1001", "SENT", recent, recent),
+            ],
+        )
     gone = maintenance.forget_deliveries(db, now, 90)
     left = [key for (key,) in db.execute("SELECT key FROM outbox ORDER BY id").fetchall()]
     waiting = db.execute("SELECT outbox_id, status FROM deliveries ORDER BY id").fetchall()
@@ -121,17 +139,23 @@ def test_an_outbox_row_waits_for_all_its_deliveries_and_alerts_and_digests_are_k
 
 def three_fills(cli, broker) -> None:
     for n, symbol in (("1", "INFY"), ("2", "SBIN"), ("3", "ITC")):
-        assert cli("pending", "add", n, "--symbol", symbol, "--side", "buy", "--qty",
-                   "100").code == 0
-    broker.orders(*(kotak_row(n, "complete", symbol=s, filled=100, avg="10.00")
-                    for n, s in (("1", "INFY"), ("2", "SBIN"), ("3", "ITC"))))
+        assert (
+            cli("pending", "add", n, "--symbol", symbol, "--side", "buy", "--qty", "100").code == 0
+        )
+    broker.orders(
+        *(
+            kotak_row(n, "complete", symbol=s, filled=100, avg="10.00")
+            for n, s in (("1", "INFY"), ("2", "SBIN"), ("3", "ITC"))
+        )
+    )
     broker.write("holdings.json", {"data": []})
     broker.write("positions.json", {"stat": "Ok", "stCode": 200, "data": []})
 
 
 @pytest.mark.parametrize("keep", [None, 200])
 def test_eod_forgets_what_telegram_and_a_webhook_delivered_and_keeps_what_waits(
-        cli, broker, telegram, receiver, tmp_path, monkeypatch, sql, keep):
+    cli, broker, telegram, receiver, tmp_path, monkeypatch, sql, keep
+):
     """The real day: Telegram and webhook 'engine' deliver three fills; webhook 'later' lacks its
     secret and holds them. 119 days on, eod deletes what was delivered (default 90 days; kept
     with delivered_keep_days = 200) and keeps what 'later' still owes, which goes out whole."""
@@ -139,8 +163,11 @@ def test_eod_forgets_what_telegram_and_a_webhook_delivered_and_keeps_what_waits(
     config.write_text(
         "[calendar]\nnse_holidays = false\n[eod]\nbackups = 0\n"
         + (f"delivered_keep_days = {keep}\n" if keep else "")
-        + "".join(f'[[webhook]]\nname = "{name}"\nurl = "{receiver.url}"\nsecret_env = "{env}"\n'
-                  for name, env in (("engine", "ENGINE_SECRET"), ("later", "LATER_SECRET"))))
+        + "".join(
+            f'[[webhook]]\nname = "{name}"\nurl = "{receiver.url}"\nsecret_env = "{env}"\n'
+            for name, env in (("engine", "ENGINE_SECRET"), ("later", "LATER_SECRET"))
+        )
+    )
     monkeypatch.setenv("ORDERTRACK_CONFIG", str(config))
     monkeypatch.setenv("ENGINE_SECRET", SECRET)
     with freeze_time(ist(2026, 8, 3, 9, 30)) as clock:
@@ -154,15 +181,19 @@ def test_eod_forgets_what_telegram_and_a_webhook_delivered_and_keeps_what_waits(
         whole = {t: sql(f"SELECT count(*) FROM {t}") for t in KEPT_WHOLE}
         clock.move_to(ist(2026, 11, 30, 18, 30))
         assert cli("eod").code == ExitCode.UNDELIVERED
-        assert {t: sql(f"SELECT count(*) FROM {t}")[0][0] >= whole[t][0][0]
-                for t in KEPT_WHOLE} == dict.fromkeys(KEPT_WHOLE, True)
+        assert {
+            t: sql(f"SELECT count(*) FROM {t}")[0][0] >= whole[t][0][0] for t in KEPT_WHOLE
+        } == dict.fromkeys(KEPT_WHOLE, True)
         old = "created_at < '2026-08-04'"
-        engine = sql(f"SELECT count(*) FROM webhook_deliveries WHERE destination = 'webhook:1'"
-                     f" AND {old}")[0][0]
+        engine = sql(
+            f"SELECT count(*) FROM webhook_deliveries WHERE destination = 'webhook:1' AND {old}"
+        )[0][0]
         telegram_old = sql(f"SELECT count(*) FROM deliveries WHERE {old}")[0][0]
         outbox_old = sql(f"SELECT count(*) FROM outbox WHERE {old}")[0][0]
-        held = sql(f"SELECT feed_id FROM webhook_deliveries WHERE destination = 'webhook:2'"
-                   f" AND status = 'PENDING' AND {old} ORDER BY feed_id")
+        held = sql(
+            f"SELECT feed_id FROM webhook_deliveries WHERE destination = 'webhook:2'"
+            f" AND status = 'PENDING' AND {old} ORDER BY feed_id"
+        )
         assert [i for (i,) in held] == day_one  # what 'later' owes is never deleted
         if keep is None:
             assert (engine, telegram_old, outbox_old) == (0, 0, 0)

@@ -23,26 +23,56 @@ def specs(job, zone, week):
     return schedule.cron_fields(schedule.host_firings(job, zone, week))
 
 
-@pytest.mark.parametrize(("zone", "week", "verify", "reconcile", "eod"), [
-    (UTC, WINTER, ["45 3-9 * * 1-5", "15 4-9 * * 1-5", "0 10 * * 1-5"],
-     ["15 10 * * 1-5"], ["30 12 * * 1-5"]),
-    (KOLKATA, WINTER, ["15 9-15 * * 1-5", "45 9-14 * * 1-5", "30 15 * * 1-5"],
-     ["45 15 * * 1-5"], ["0 18 * * 1-5"]),
-    # EST = UTC-5: 09:15 IST is 22:45 the evening before (Sunday..Thursday)
-    (NEW_YORK, WINTER, ["15 0-4 * * 1-5", "45 0-4 * * 1-5", "0 5 * * 1-5", "45 22,23 * * 0-4",
-                        "15 23 * * 0-4"], ["15 5 * * 1-5"], ["30 7 * * 1-5"]),
-    # EDT = UTC-4: an hour later on the host clock
-    (NEW_YORK, SUMMER, ["15 0-5 * * 1-5", "45 0-5 * * 1-5", "0 6 * * 1-5", "45 23 * * 0-4"],
-     ["15 6 * * 1-5"], ["30 8 * * 1-5"]),
-])
+@pytest.mark.parametrize(
+    ("zone", "week", "verify", "reconcile", "eod"),
+    [
+        (
+            UTC,
+            WINTER,
+            ["45 3-9 * * 1-5", "15 4-9 * * 1-5", "0 10 * * 1-5"],
+            ["15 10 * * 1-5"],
+            ["30 12 * * 1-5"],
+        ),
+        (
+            KOLKATA,
+            WINTER,
+            ["15 9-15 * * 1-5", "45 9-14 * * 1-5", "30 15 * * 1-5"],
+            ["45 15 * * 1-5"],
+            ["0 18 * * 1-5"],
+        ),
+        # EST = UTC-5: 09:15 IST is 22:45 the evening before (Sunday..Thursday)
+        (
+            NEW_YORK,
+            WINTER,
+            [
+                "15 0-4 * * 1-5",
+                "45 0-4 * * 1-5",
+                "0 5 * * 1-5",
+                "45 22,23 * * 0-4",
+                "15 23 * * 0-4",
+            ],
+            ["15 5 * * 1-5"],
+            ["30 7 * * 1-5"],
+        ),
+        # EDT = UTC-4: an hour later on the host clock
+        (
+            NEW_YORK,
+            SUMMER,
+            ["15 0-5 * * 1-5", "45 0-5 * * 1-5", "0 6 * * 1-5", "45 23 * * 0-4"],
+            ["15 6 * * 1-5"],
+            ["30 8 * * 1-5"],
+        ),
+    ],
+)
 def test_ist_times_become_host_local_fields(zone, week, verify, reconcile, eod):
     assert specs(VERIFY, zone, week) == verify
     assert specs(RECONCILE, zone, week) == reconcile
     assert specs(EOD, zone, week) == eod
 
 
-@pytest.mark.parametrize(("zone", "week"), [(UTC, WINTER), (KOLKATA, WINTER),
-                                            (NEW_YORK, WINTER), (NEW_YORK, SUMMER)])
+@pytest.mark.parametrize(
+    ("zone", "week"), [(UTC, WINTER), (KOLKATA, WINTER), (NEW_YORK, WINTER), (NEW_YORK, SUMMER)]
+)
 def test_every_line_fires_exactly_at_the_ist_moments(zone, week):
     """Walk the week minute by minute through the generated lines: the firings, seen in IST,
     are exactly the job's IST times on Monday..Friday."""
@@ -52,27 +82,36 @@ def test_every_line_fires_exactly_at_the_ist_moments(zone, week):
         fired = set()
         for line in lines:
             t = datetime.combine(week, time(0), IST).astimezone(zone)
-            while (when := schedule.next_firing(line, zone, t)) and when.astimezone(IST).date() \
-                    <= date.fromordinal(week.toordinal() + 4):
+            while (when := schedule.next_firing(line, zone, t)) and when.astimezone(
+                IST
+            ).date() <= date.fromordinal(week.toordinal() + 4):
                 fired.add(when.astimezone(IST).replace(tzinfo=None))
                 t = when
-        expected = {datetime.combine(date.fromordinal(week.toordinal() + d), t)
-                    for d in range(5) for t in job.times}
+        expected = {
+            datetime.combine(date.fromordinal(week.toordinal() + d), t)
+            for d in range(5)
+            for t in job.times
+        }
         assert fired == expected, job.command
 
 
 def test_lines_use_absolute_paths_and_no_variables():
-    paths = schedule.Paths(Path("/opt/o t/bin/ordertrack"), Path("/home/a/env"),
-                           Path("/var/log/o%d.log"), db=Path("/data/ot.db"))
+    paths = schedule.Paths(
+        Path("/opt/o t/bin/ordertrack"),
+        Path("/home/a/env"),
+        Path("/var/log/o%d.log"),
+        db=Path("/data/ot.db"),
+    )
     line = schedule.command_line(VERIFY, paths)
-    assert line == ("set -a; . /home/a/env; set +a; '/opt/o t/bin/ordertrack' --db /data/ot.db "
-                    "verify >> /var/log/o\\%d.log 2>&1")  # cron turns \\% into %
+    assert line == (
+        "set -a; . /home/a/env; set +a; '/opt/o t/bin/ordertrack' --db /data/ot.db "
+        "verify >> /var/log/o\\%d.log 2>&1"
+    )  # cron turns \\% into %
 
 
 def test_dst_zones_are_flagged_in_the_block():
     assert "daylight saving" in schedule.cron_block(schedule.EXAMPLE_PATHS, NEW_YORK, "NY", WINTER)
-    assert "daylight saving" not in schedule.cron_block(schedule.EXAMPLE_PATHS, UTC, "UTC",
-                                                        WINTER)
+    assert "daylight saving" not in schedule.cron_block(schedule.EXAMPLE_PATHS, UTC, "UTC", WINTER)
 
 
 def test_crontab_example_is_the_generated_block_for_a_utc_host():
@@ -85,8 +124,9 @@ def test_host_zone_comes_from_tz_first():
 
 def test_systemd_units_carry_the_ist_zone_and_persistent_eod():
     units = schedule.systemd_units(schedule.EXAMPLE_PATHS)
-    assert set(units) == {f"ordertrack-{j.command}.{k}" for j in schedule.JOBS
-                          for k in ("service", "timer")}
+    assert set(units) == {
+        f"ordertrack-{j.command}.{k}" for j in schedule.JOBS for k in ("service", "timer")
+    }
     eod_timer = units["ordertrack-eod.timer"]
     assert "OnCalendar=Mon..Fri *-*-* 18:00:00 Asia/Kolkata" in eod_timer
     assert "Persistent=true" in eod_timer
@@ -138,8 +178,9 @@ def test_print_shows_each_line_with_its_next_ist_firing(cli, fake_crontab, env_f
     assert result.code == 0, result.err
     lines = result.out.splitlines()
     jobs = [i for i, l in enumerate(lines) if not l.startswith("#")]
-    assert jobs and all(lines[i + 1].startswith("#   next: ") and lines[i + 1].endswith(" IST")
-                        for i in jobs)
+    assert jobs and all(
+        lines[i + 1].startswith("#   next: ") and lines[i + 1].endswith(" IST") for i in jobs
+    )
     assert not fake_crontab.exists()
 
 

@@ -29,41 +29,55 @@ def test_verify_runs_under_real_cron_from_the_installed_lines(cron_home):
     env_file = home / ".config" / "ordertrack" / "env"
     env_file.parent.mkdir(parents=True)
     db = home / "data" / "ordertrack.db"
-    env_file.write_text(f"ORDERTRACK_DB={db}\nORDERTRACK_BROKER=file\n"
-                        f"ORDERTRACK_BROKER_DIR={broker.folder}\n")
+    env_file.write_text(
+        f"ORDERTRACK_DB={db}\nORDERTRACK_BROKER=file\nORDERTRACK_BROKER_DIR={broker.folder}\n"
+    )
     env_file.chmod(0o600)
     clean = {"PATH": "/usr/bin:/bin", "HOME": str(home), "USER": "root", "LOGNAME": "root"}
-    installed = subprocess.run(["env", "-i", *[f"{k}={v}" for k, v in clean.items()],
-                                str(EXECUTABLE), "schedule", "install"],
-                               capture_output=True, text=True, timeout=60)
+    installed = subprocess.run(
+        [
+            "env",
+            "-i",
+            *[f"{k}={v}" for k, v in clean.items()],
+            str(EXECUTABLE),
+            "schedule",
+            "install",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert installed.returncode == 0, installed.stderr
-    crontab = subprocess.run(["crontab", "-l"], capture_output=True, text=True,
-                             check=True).stdout
-    verify_lines = [line for line in crontab.splitlines()
-                    if not line.startswith("#") and " verify >> " in line]
+    crontab = subprocess.run(["crontab", "-l"], capture_output=True, text=True, check=True).stdout
+    verify_lines = [
+        line for line in crontab.splitlines() if not line.startswith("#") and " verify >> " in line
+    ]
     assert verify_lines and "$" not in crontab  # nothing for cron to expand
     fields, command = verify_lines[0].split(None, 5)[:5], verify_lines[0].split(None, 5)[5]
     assert str(EXECUTABLE) in command and str(env_file) in command
     every_minute = crontab.replace(verify_lines[0], f"* * * * *  {command}")
-    every_minute = "\n".join(line for line in every_minute.splitlines()
-                             if line.startswith(("#", "* * * * *")))  # one job only
-    subprocess.run(["crontab", "-"], input=every_minute + "\n", text=True,
-                   check=True)
+    every_minute = "\n".join(
+        line for line in every_minute.splitlines() if line.startswith(("#", "* * * * *"))
+    )  # one job only
+    subprocess.run(["crontab", "-"], input=every_minute + "\n", text=True, check=True)
     log = db.parent / "ordertrack.log"
     deadline, runs = time.monotonic() + 135, []
     while time.monotonic() < deadline:
         if db.exists() and log.exists():
             try:  # the run may be creating the database at this very moment
                 with sqlite3.connect(db) as conn:
-                    runs = conn.execute("SELECT outcome FROM runs WHERE command = 'verify' "
-                                        "AND outcome != 'running'").fetchall()
+                    runs = conn.execute(
+                        "SELECT outcome FROM runs WHERE command = 'verify' AND outcome != 'running'"
+                    ).fetchall()
             except sqlite3.OperationalError:
                 runs = []
             if runs and log.read_text().strip():
                 break
         time.sleep(2)
-    assert runs, (f"cron did not run verify within two minutes (fields were {fields}); "
-                  f"log: {log.read_text() if log.exists() else 'none'}; crontab: {every_minute}")
+    assert runs, (
+        f"cron did not run verify within two minutes (fields were {fields}); "
+        f"log: {log.read_text() if log.exists() else 'none'}; crontab: {every_minute}"
+    )
     assert runs[0][0] == "ok"
     text = log.read_text()
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+05:30 verify Verify", text), text
@@ -71,14 +85,21 @@ def test_verify_runs_under_real_cron_from_the_installed_lines(cron_home):
 
 def _as_cron_would(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     clean = {"PATH": "/usr/bin:/bin", "HOME": str(home), "USER": "root", "LOGNAME": "root"}
-    return subprocess.run(["env", "-i", *[f"{k}={v}" for k, v in clean.items()],
-                           str(EXECUTABLE), *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        ["env", "-i", *[f"{k}={v}" for k, v in clean.items()], str(EXECUTABLE), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def _schedule_line(doctor: subprocess.CompletedProcess[str]) -> str:
     """doctor's schedule line, without the log prefix (stdout is not a terminal)."""
-    return next(m.group(0) for line in doctor.stdout.splitlines()
-                if (m := re.search(r"(ok|PROBLEM) +schedule: .*", line)))
+    return next(
+        m.group(0)
+        for line in doctor.stdout.splitlines()
+        if (m := re.search(r"(ok|PROBLEM) +schedule: .*", line))
+    )
 
 
 def test_install_and_doctor_see_whether_a_cron_daemon_runs(root_crontab):

@@ -45,11 +45,23 @@ from tests.fake_kotak import (
 )
 from tests.helpers import book, kotak_row
 
-SECRET_VARS = ("TELEGRAM_BOT_TOKEN", "KOTAK_CONSUMER_KEY", "KOTAK_MOBILE", "KOTAK_UCC",
-               "KOTAK_MPIN", "KOTAK_TOTP_SECRET")
-COMMANDS = (("verify",), ("reconcile",), ("eod",), ("broker", "check"), ("broker", "check",
-                                                                        "--json"),
-            ("status",), ("status", "--json"))
+SECRET_VARS = (
+    "TELEGRAM_BOT_TOKEN",
+    "KOTAK_CONSUMER_KEY",
+    "KOTAK_MOBILE",
+    "KOTAK_UCC",
+    "KOTAK_MPIN",
+    "KOTAK_TOTP_SECRET",
+)
+COMMANDS = (
+    ("verify",),
+    ("reconcile",),
+    ("eod",),
+    ("broker", "check"),
+    ("broker", "check", "--json"),
+    ("status",),
+    ("status", "--json"),
+)
 
 
 def closed_url() -> str:
@@ -71,8 +83,22 @@ def kotak_scenarios() -> list[tuple[str, dict[str, str], dict[str, list[Scripted
         ("unusable TOTP secret", {"KOTAK_TOTP_SECRET": "not-base32-SECRET-!!"}, {}),
         ("missing MPIN", {"KOTAK_MPIN": ""}, {}),
         ("login URL not http", {"ORDERTRACK_KOTAK_LOGIN_URL": "mis.kotak-SECRET.com"}, {}),
-        ("login error quoting the secrets", {}, {LOGIN: [Scripted(200, {"error": [
-            {"code": "1", "message": f"bad request for {said} {said.lower()}"}]})]}),
+        (
+            "login error quoting the secrets",
+            {},
+            {
+                LOGIN: [
+                    Scripted(
+                        200,
+                        {
+                            "error": [
+                                {"code": "1", "message": f"bad request for {said} {said.lower()}"}
+                            ]
+                        },
+                    )
+                ]
+            },
+        ),
         ("login timeout", {}, {LOGIN: [Scripted(200, {}, delay=SLOW)] * 3}),
         ("Kotak refuses connections", {"ORDERTRACK_KOTAK_LOGIN_URL": closed_url()}, {}),
         ("login 502", {}, {LOGIN: [Scripted(502, HTML_502)] * 3}),
@@ -83,10 +109,16 @@ def kotak_scenarios() -> list[tuple[str, dict[str, str], dict[str, list[Scripted
         ("Kotak slow", {}, {ORDERS: [Scripted(200, {}, delay=SLOW)] * 3}),
         ("truncated JSON", {}, {ORDERS: [Scripted(200, '{"stat": "Ok", "data": [')]}),
         ("session expiry mid-run", {}, {ORDERS: [Scripted(200, SESSION_EXPIRED, expire=True)]}),
-        ("session refused twice", {}, {ORDERS: [Scripted(200, SESSION_EXPIRED,
-                                                         expire=True)] * 2}),
-        ("error quoting the consumer key", {}, {HOLDINGS: [Scripted(400, {
-            "message": f"bad sid for {SECRETS['KOTAK_CONSUMER_KEY']}"})]}),
+        ("session refused twice", {}, {ORDERS: [Scripted(200, SESSION_EXPIRED, expire=True)] * 2}),
+        (
+            "error quoting the consumer key",
+            {},
+            {
+                HOLDINGS: [
+                    Scripted(400, {"message": f"bad sid for {SECRETS['KOTAK_CONSUMER_KEY']}"})
+                ]
+            },
+        ),
     ]
 
 
@@ -101,9 +133,16 @@ TELEGRAM_SCENARIOS: list[tuple[str, dict[str, str], tg.Reply | None]] = [
     ("refused connection", {"TELEGRAM_API_URL": "closed"}, None),
     ("chat not found", {}, tg.CHAT_NOT_FOUND),
 ]
-TELEGRAM_COMMANDS = (("verify",), ("notify-test",), ("outbox", "flush", "--retry-failed"),
-                     ("outbox", "list"), ("outbox", "list", "--json"), ("status",),
-                     ("status", "--json"), ("pending", "show", "1", "--json"))
+TELEGRAM_COMMANDS = (
+    ("verify",),
+    ("notify-test",),
+    ("outbox", "flush", "--retry-failed"),
+    ("outbox", "list"),
+    ("outbox", "list", "--json"),
+    ("status",),
+    ("status", "--json"),
+    ("pending", "show", "1", "--json"),
+)
 
 
 def secret_values(env: dict[str, str]) -> set[str]:
@@ -166,12 +205,18 @@ def test_no_secret_anywhere(cli, kotak, telegram, sql, db_path, tmp_path, monkey
         runs += 1
 
     def order(n: int, status: str = "complete") -> dict[str, Any]:
-        return kotak_row(f"2611250000{n:05d}", status, symbol="IDEA", qty=1, filled=1,
-                         avg="9.39", updRecvTm=1764043200000000000 + n)
+        return kotak_row(
+            f"2611250000{n:05d}",
+            status,
+            symbol="IDEA",
+            qty=1,
+            filled=1,
+            avg="9.39",
+            updRecvTm=1764043200000000000 + n,
+        )
 
     with freeze_time(ist("2026-11-25 09:30")) as clock:
-        run("pending", "add", "261125000000001", "--symbol", "IDEA", "--side", "buy",
-            "--qty", "1")
+        run("pending", "add", "261125000000001", "--symbol", "IDEA", "--side", "buy", "--qty", "1")
         run("track", "add", "ITBEES", "--qty", "50")
         kotak.orders = book(order(1))
         for _name, env, script in kotak_scenarios():
@@ -187,16 +232,28 @@ def test_no_secret_anywhere(cli, kotak, telegram, sql, db_path, tmp_path, monkey
 
         for n, (_name, env, reply) in enumerate(TELEGRAM_SCENARIOS, start=2):
             clock.tick(timedelta(minutes=61))  # every backoff has run out
-            run("pending", "add", f"2611250000{n:05d}", "--symbol", "IDEA", "--side", "buy",
-                "--qty", "1")
+            run(
+                "pending",
+                "add",
+                f"2611250000{n:05d}",
+                "--symbol",
+                "IDEA",
+                "--side",
+                "buy",
+                "--qty",
+                "1",
+            )
             kotak.orders = book(*(order(k) for k in range(1, n + 1)))
             with monkeypatch.context() as m:
                 for variable, value in env.items():
                     m.setenv(variable, closed_url() if value == "closed" else value)
                 if reply is not None:
                     telegram.chats["1001"] = reply
-                    telegram.me = reply if reply.body is not None else tg.Reply(
-                        body={"ok": True, "result": tg.BOT}, delay=reply.delay)
+                    telegram.me = (
+                        reply
+                        if reply.body is not None
+                        else tg.Reply(body={"ok": True, "result": tg.BOT}, delay=reply.delay)
+                    )
                 for command in TELEGRAM_COMMANDS:
                     run(*command)
                 telegram.chats.clear()
@@ -208,15 +265,30 @@ def test_no_secret_anywhere(cli, kotak, telegram, sql, db_path, tmp_path, monkey
 
     # The paths were reached: failures of every kind, and deliveries that worked.
     text = "\n".join(printed)
-    for seen in ("MPIN was refused", "TOTP was refused", "consumer key was refused",
-                 "check KOTAK_MOBILE", "KOTAK_TOTP_SECRET is not a usable TOTP secret",
-                 "needs KOTAK_MPIN", "cannot connect to Kotak Neo", "did not answer in time",
-                 "is unavailable (HTTP 502)", "not JSON", "refused this machine's IP address",
-                 "refused the session even after a fresh login", "<hidden>",
-                 "token invalid: Telegram answered 401", "token invalid: Telegram answered 404",
-                 "bot blocked by the user", "network: no reply in time",
-                 "Telegram server error (HTTP 502)", "reply not understood",
-                 "network: cannot connect to", "chat not found", "test message delivered"):
+    for seen in (
+        "MPIN was refused",
+        "TOTP was refused",
+        "consumer key was refused",
+        "check KOTAK_MOBILE",
+        "KOTAK_TOTP_SECRET is not a usable TOTP secret",
+        "needs KOTAK_MPIN",
+        "cannot connect to Kotak Neo",
+        "did not answer in time",
+        "is unavailable (HTTP 502)",
+        "not JSON",
+        "refused this machine's IP address",
+        "refused the session even after a fresh login",
+        "<hidden>",
+        "token invalid: Telegram answered 401",
+        "token invalid: Telegram answered 404",
+        "bot blocked by the user",
+        "network: no reply in time",
+        "Telegram server error (HTTP 502)",
+        "reply not understood",
+        "network: cannot connect to",
+        "chat not found",
+        "test message delivered",
+    ):
         assert seen in text, seen
     assert kotak.logins >= 3 and len(tg_sent := telegram.messages) >= 5, tg_sent
     assert list((db_path.parent / "backups").glob("*.db"))
@@ -235,8 +307,11 @@ def test_no_secret_anywhere(cli, kotak, telegram, sql, db_path, tmp_path, monkey
     # included: those are never stored at all).
     tokens = {r.headers["auth"] for r in kotak.requests if r.headers.get("auth")}
     sids = {r.headers["sid"] for r in kotak.requests if r.headers.get("sid")}
-    views = {r.headers["auth"] for r in kotak.requests if r.path != LOGIN and r.headers.get(
-        "auth") and r.path.endswith("tradeApiValidate")}
+    views = {
+        r.headers["auth"]
+        for r in kotak.requests
+        if r.path != LOGIN and r.headers.get("auth") and r.path.endswith("tradeApiValidate")
+    }
     assert len(tokens) >= 3 and all(len(t) > 40 for t in tokens) and views
     for credential in tokens | sids:
         assert credential not in text and credential not in logs, credential

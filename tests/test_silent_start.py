@@ -49,11 +49,15 @@ def no_dying_cron() -> None:
 
 def _every_minute(crontab: str) -> str:
     """The installed verify line, byte for byte, with its schedule fields set to every minute."""
-    line = next(line for line in crontab.splitlines()
-                if not line.startswith("#") and " verify >> " in line)
+    line = next(
+        line for line in crontab.splitlines() if not line.startswith("#") and " verify >> " in line
+    )
     command = line.split(None, 5)[5]
-    kept = [entry for entry in crontab.replace(line, f"* * * * *  {command}").splitlines()
-            if entry.startswith(("#", "* * * * *"))]
+    kept = [
+        entry
+        for entry in crontab.replace(line, f"* * * * *  {command}").splitlines()
+        if entry.startswith(("#", "* * * * *"))
+    ]
     return "\n".join(kept) + "\n"
 
 
@@ -62,30 +66,35 @@ def _finished_runs(db) -> list[tuple]:
         return []
     try:  # the run may be creating the database at this very moment
         with sqlite3.connect(db) as conn:
-            return conn.execute("SELECT outcome, exit_code, error FROM runs WHERE command ="
-                                " 'verify' AND outcome != 'running'").fetchall()
+            return conn.execute(
+                "SELECT outcome, exit_code, error FROM runs WHERE command ="
+                " 'verify' AND outcome != 'running'"
+            ).fetchall()
     except sqlite3.OperationalError:
         return []
 
 
 def test_cron_verify_with_the_broker_folder_gone_is_recorded_pinged_and_alerted(
-        no_dying_cron, cron_home, ping_server):
+    no_dying_cron, cron_home, ping_server
+):
     home = cron_home
     broker = BrokerFiles(home / "broker")
     broker.orders()
     env_file = home / ".config" / "ordertrack" / "env"
     env_file.parent.mkdir(parents=True)
     db = home / "data" / "ordertrack.db"
-    env_file.write_text(f"ORDERTRACK_DB={db}\nORDERTRACK_BROKER=file\n"
-                        f"ORDERTRACK_BROKER_DIR={broker.folder}\n"
-                        f"ORDERTRACK_PING_URL={ping_server.url}\n")
+    env_file.write_text(
+        f"ORDERTRACK_DB={db}\nORDERTRACK_BROKER=file\n"
+        f"ORDERTRACK_BROKER_DIR={broker.folder}\n"
+        f"ORDERTRACK_PING_URL={ping_server.url}\n"
+    )
     env_file.chmod(0o600)
     clean = ["env", "-i", "PATH=/usr/bin:/bin", f"HOME={home}", "USER=root", "LOGNAME=root"]
-    installed = subprocess.run([*clean, str(EXECUTABLE), "schedule", "install"],
-                               capture_output=True, text=True, timeout=60)
+    installed = subprocess.run(
+        [*clean, str(EXECUTABLE), "schedule", "install"], capture_output=True, text=True, timeout=60
+    )
     assert installed.returncode == 0, installed.stderr
-    crontab = subprocess.run(["crontab", "-l"], capture_output=True, text=True,
-                             check=True).stdout
+    crontab = subprocess.run(["crontab", "-l"], capture_output=True, text=True, check=True).stdout
     subprocess.run(["crontab", "-"], input=_every_minute(crontab), text=True, check=True)
     for path in broker.folder.rglob("*"):  # the mount is gone
         if path.is_file():
@@ -99,18 +108,25 @@ def test_cron_verify_with_the_broker_folder_gone_is_recorded_pinged_and_alerted(
     while time.monotonic() < deadline and not (runs and "/3" in ping_server.seen()):
         runs = _finished_runs(db)
         time.sleep(0.5)
-    assert runs, (f"cron did not run verify within two minutes; log: "
-                  f"{log.read_text() if log.exists() else 'none'}")
+    assert runs, (
+        f"cron did not run verify within two minutes; log: "
+        f"{log.read_text() if log.exists() else 'none'}"
+    )
     assert runs[0][:2] == ("failed", 3) and "is not a folder" in runs[0][2]
     assert ping_server.seen()[:2] == ["/start", "/3"]
 
-    status = subprocess.run([*clean, str(EXECUTABLE), "--db", str(db), "status", "--json"],
-                            capture_output=True, text=True, timeout=60)
+    status = subprocess.run(
+        [*clean, str(EXECUTABLE), "--db", str(db), "status", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     verify = next(r for r in json.loads(status.stdout)["runs"] if r["command"] == "verify")
     assert (verify["outcome"], verify["exit_code"]) == ("failed", 3)
     with sqlite3.connect(db) as conn:
-        alerts = conn.execute("SELECT kind, payload FROM outbox WHERE key LIKE"
-                              " 'could-not-start:%'").fetchall()
+        alerts = conn.execute(
+            "SELECT kind, payload FROM outbox WHERE key LIKE 'could-not-start:%'"
+        ).fetchall()
     assert len(alerts) == 1 and alerts[0][0] == "SYSTEM_ALERT"
     assert "verify could not start: ORDERTRACK_BROKER_DIR" in json.loads(alerts[0][1])["text"]
     text = log.read_text()

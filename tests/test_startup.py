@@ -8,13 +8,27 @@ import pytest
 
 # pydantic: Typer 0.29 and later convert every parameter through it (~80 ms a call); the
 # dependency is capped below 0.29 for that reason.
-HEAVY = ("rich", "requests", "sqlite_utils", "pydantic", "ordertrack.notify.delivery",
-         "ordertrack.broker", "tomllib", "ordertrack.notify.messages", "ordertrack.jobs.schedule",
-         "ordertrack.jobs.runner", "websockets")
+HEAVY = (
+    "rich",
+    "requests",
+    "sqlite_utils",
+    "pydantic",
+    "ordertrack.notify.delivery",
+    "ordertrack.broker",
+    "tomllib",
+    "ordertrack.notify.messages",
+    "ordertrack.jobs.schedule",
+    "ordertrack.jobs.runner",
+    "websockets",
+)
 # What an idle run (nothing to send, nothing failing) does not need either (issue 24).
-IDLE_UNUSED = ("ordertrack.notify.telegram", "ordertrack.notify.webhook",
-               "ordertrack.notify.messages", "ordertrack.jobs.unstarted",
-               "ordertrack.jobs.schedule")
+IDLE_UNUSED = (
+    "ordertrack.notify.telegram",
+    "ordertrack.notify.webhook",
+    "ordertrack.notify.messages",
+    "ordertrack.jobs.unstarted",
+    "ordertrack.jobs.schedule",
+)
 PROBE = """
 import json, sys
 from ordertrack.cli.app import run
@@ -25,8 +39,13 @@ print(json.dumps({{"code": code, "heavy": heavy}}))
 
 
 def loaded(env: dict, *args: str) -> dict:
-    result = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), *args], env=env,
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE.format(heavy=HEAVY), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     return json.loads(result.stdout.splitlines()[-1])
 
 
@@ -37,22 +56,48 @@ def env(db_path, monkeypatch):
     return {**os.environ, "ORDERTRACK_DB": str(db_path), "ORDERTRACK_OUTPUT": "log"}
 
 
-@pytest.mark.parametrize("args", [
-    ["--version"], ["--help"],
-    ["pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "1"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--version"],
+        ["--help"],
+        ["pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "1"],
+    ],
+)
 def test_hot_commands_import_only_what_they_use(env, args):
-    subprocess.run([sys.executable, "-m", "ordertrack", "track", "list"], env=env,
-                   capture_output=True, check=False)  # create the database first
-    subprocess.run([sys.executable, "-m", "ordertrack", "pending", "add", "0", "--symbol", "TCS",
-                    "--side", "buy", "--qty", "1"], env=env, capture_output=True, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "ordertrack", "track", "list"],
+        env=env,
+        capture_output=True,
+        check=False,
+    )  # create the database first
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ordertrack",
+            "pending",
+            "add",
+            "0",
+            "--symbol",
+            "TCS",
+            "--side",
+            "buy",
+            "--qty",
+            "1",
+        ],
+        env=env,
+        capture_output=True,
+        check=True,
+    )
     assert loaded(env, *args) == {"code": 0, "heavy": []}
 
 
 def test_the_package_import_loads_no_api(env):
     code = "import sys, ordertrack; print('ordertrack.api' in sys.modules, ordertrack.__version__)"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
     assert out[0] == "False"
 
 
@@ -62,17 +107,35 @@ def test_an_idle_verify_loads_no_http_or_table_library(env, broker, args):
     engine's look at the status, need neither the HTTP stack nor rich nor sqlite-utils."""
     from tests.helpers import kotak_row
 
-    subprocess.run([sys.executable, "-m", "ordertrack", "pending", "add", "1", "--symbol",
-                    "INFY", "--side", "buy", "--qty", "1"], env=env, capture_output=True,
-                   check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ordertrack",
+            "pending",
+            "add",
+            "1",
+            "--symbol",
+            "INFY",
+            "--side",
+            "buy",
+            "--qty",
+            "1",
+        ],
+        env=env,
+        capture_output=True,
+        check=True,
+    )
     broker.orders(kotak_row("1", "open"))
-    probe = PROBE.format(heavy=("rich", "requests", "urllib3", "tenacity", "sqlite_utils",
-                                "pydantic", *IDLE_UNUSED))
+    probe = PROBE.format(
+        heavy=("rich", "requests", "urllib3", "tenacity", "sqlite_utils", "pydantic", *IDLE_UNUSED)
+    )
     for k in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID", "ORDERTRACK_PING_URL"):
         env.pop(k, None)
     env |= {"ORDERTRACK_BROKER": "file", "ORDERTRACK_BROKER_DIR": str(broker.folder)}
-    result = subprocess.run([sys.executable, "-c", probe, *args], env=env,
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", probe, *args], env=env, capture_output=True, text=True, check=False
+    )
     assert json.loads(result.stdout.splitlines()[-1]) == {"code": 0, "heavy": []}
 
 
@@ -92,17 +155,26 @@ def test_command_signatures_are_not_strings():
 
     found = [f for f in callbacks(app) if f is not None]
     assert len(found) > 20
-    strings = [f"{f.__name__}({name})" for f in found
-               for name, hint in f.__annotations__.items() if isinstance(hint, str)]
+    strings = [
+        f"{f.__name__}({name})"
+        for f in found
+        for name, hint in f.__annotations__.items()
+        if isinstance(hint, str)
+    ]
     assert strings == []
 
 
-@pytest.mark.parametrize(("argv", "names"), [
-    (["verify", "--json"], ["verify"]),
-    (["--db", "x.db", "pending", "add", "1"], ["pending"]),
-    (["--config=c.toml", "track", "list"], ["track"]),
-    (["--help"], None), ([], None), (["no-such-command"], None),
-])
+@pytest.mark.parametrize(
+    ("argv", "names"),
+    [
+        (["verify", "--json"], ["verify"]),
+        (["--db", "x.db", "pending", "add", "1"], ["pending"]),
+        (["--config=c.toml", "track", "list"], ["track"]),
+        (["--help"], None),
+        ([], None),
+        (["no-such-command"], None),
+    ],
+)
 def test_only_the_invoked_branch_of_the_app_is_built(argv, names):
     """Typer reads the signature of every command it builds, on each start: a run builds its
     own command's branch; help and an unknown word the whole app (issue 24)."""
@@ -117,5 +189,6 @@ def test_only_the_invoked_branch_of_the_app_is_built(argv, names):
 def typer_names(app) -> list[str]:
     import typer
 
-    return [c.name or typer.main.get_command_name(c.callback.__name__)
-            for c in app.registered_commands] + [g.name for g in app.registered_groups]
+    return [
+        c.name or typer.main.get_command_name(c.callback.__name__) for c in app.registered_commands
+    ] + [g.name for g in app.registered_groups]

@@ -4,32 +4,72 @@ from ordertrack.notify.messages import message, summary_lines
 from tests.fake_telegram import visible_text
 
 
-def row(oid: str, symbol: str, side: str = "BUY", qty: int = 10, filled: int = 10,
-        price: float | None = 184990.0, reason: str | None = None, **extra: object) -> dict:
-    return {"order_id": oid, "symbol": symbol, "side": side, "qty": qty, "filled_qty": filled,
-            "avg_price": price, "reason": reason, **extra}
+def row(
+    oid: str,
+    symbol: str,
+    side: str = "BUY",
+    qty: int = 10,
+    filled: int = 10,
+    price: float | None = 184990.0,
+    reason: str | None = None,
+    **extra: object,
+) -> dict:
+    return {
+        "order_id": oid,
+        "symbol": symbol,
+        "side": side,
+        "qty": qty,
+        "filled_qty": filled,
+        "avg_price": price,
+        "reason": reason,
+        **extra,
+    }
 
 
 FULL = {
-    "trading_day": "2026-11-30", "complete": True, "corrected": False, "broker_error": None,
+    "trading_day": "2026-11-30",
+    "complete": True,
+    "corrected": False,
+    "broker_error": None,
     "placed": 9,
     "executed": [row("261130000000001", "MRF-EQ")],
-    "rejected": [row("261130000000002", "TCS-EQ", qty=5, filled=0, price=None,
-                     reason="RMS:Margin Exceeds")],
-    "cancelled": [row("261130000000003", "INFY-EQ", "SELL", 20, 4, 1520.5,
-                      reason="cancelled by user")],
-    "expired": [row("261130000000004", "SBIN-EQ", qty=3, filled=0, price=None,
-                    reason="not seen in the order book for 3 fetches")],
-    "unconfirmed": [row("261130000000005", "M&M-EQ", qty=2, filled=0, price=None,
-                        reason="final state unconfirmed: not in the order book")],
+    "rejected": [
+        row("261130000000002", "TCS-EQ", qty=5, filled=0, price=None, reason="RMS:Margin Exceeds")
+    ],
+    "cancelled": [
+        row("261130000000003", "INFY-EQ", "SELL", 20, 4, 1520.5, reason="cancelled by user")
+    ],
+    "expired": [
+        row(
+            "261130000000004",
+            "SBIN-EQ",
+            qty=3,
+            filled=0,
+            price=None,
+            reason="not seen in the order book for 3 fetches",
+        )
+    ],
+    "unconfirmed": [
+        row(
+            "261130000000005",
+            "M&M-EQ",
+            qty=2,
+            filled=0,
+            price=None,
+            reason="final state unconfirmed: not in the order book",
+        )
+    ],
     "corrections": [],
     "partially_filled": 1,
-    "still_pending": [row("261130000000006", "ITC-EQ", qty=100, filled=40, price=412.35,
-                          status="PARTIALLY_FILLED"),
-                      row("261130000000007", "WIPRO-EQ", qty=7, filled=0, price=None,
-                          status="PENDING")],
+    "still_pending": [
+        row(
+            "261130000000006", "ITC-EQ", qty=100, filled=40, price=412.35, status="PARTIALLY_FILLED"
+        ),
+        row("261130000000007", "WIPRO-EQ", qty=7, filled=0, price=None, status="PENDING"),
+    ],
     "tracked": [{"symbol": "ITC-EQ", "tracked_qty": 40}, {"symbol": "MRF-EQ", "tracked_qty": 10}],
-    "manual_trades": 1, "notifications_failed": 2,
+    "manual_trades": 1,
+    "notifications_failed": 2,
 }
 
 SNAPSHOT = """\
@@ -65,5 +105,9 @@ def test_a_long_summary_splits_between_lines() -> None:
     assert len(parts) > 1
     lines = [line for p in parts for line in p.plain.splitlines()]
     for n in range(400):  # every order whole, on one line of one part
-        assert any(line.startswith(f"Executed: BUY SYM{n}-EQ 10/10 at ₹1,84,990.00 "
-                                   f"(order 2611300000{n:05d})") for line in lines), n
+        assert any(
+            line.startswith(
+                f"Executed: BUY SYM{n}-EQ 10/10 at ₹1,84,990.00 (order 2611300000{n:05d})"
+            )
+            for line in lines
+        ), n

@@ -26,8 +26,13 @@ def hostile_paths(root: Path) -> schedule.Paths:
     executable.chmod(0o755)
     env_file = root / HOSTILE / "env"
     env_file.write_text("ORDERTRACK_BROKER=file\n")
-    return schedule.Paths(executable, env_file, root / HOSTILE / "ordertrack.log",
-                          db=root / HOSTILE / r"""o 't\".db""", config=root / HOSTILE / "c%d.toml")
+    return schedule.Paths(
+        executable,
+        env_file,
+        root / HOSTILE / "ordertrack.log",
+        db=root / HOSTILE / r"""o 't\".db""",
+        config=root / HOSTILE / "c%d.toml",
+    )
 
 
 def unit_values(text: str) -> dict[str, str]:
@@ -42,10 +47,10 @@ def test_systemd_analyze_verify_accepts_the_units(tmp_path):
     for name, text in schedule.systemd_units(paths).items():
         (folder / name).write_text(text)
     for job in schedule.JOBS:
-        names = [str(folder / f"ordertrack-{job.command}.{kind}") for kind in ("service",
-                                                                              "timer")]
-        done = subprocess.run(["systemd-analyze", "verify", *names], capture_output=True,
-                              text=True, timeout=60)
+        names = [str(folder / f"ordertrack-{job.command}.{kind}") for kind in ("service", "timer")]
+        done = subprocess.run(
+            ["systemd-analyze", "verify", *names], capture_output=True, text=True, timeout=60
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         assert done.stderr == "", done.stderr  # not even a warning
 
@@ -54,7 +59,13 @@ def test_the_units_parse_back_to_the_installed_paths(tmp_path):
     paths = hostile_paths(tmp_path)
     service = unit_values(schedule.systemd_units(paths)["ordertrack-verify.service"])
     assert schedule.systemd_words(service["ExecStart"]) == [
-        str(paths.executable), "--db", str(paths.db), "--config", str(paths.config), "verify"]
+        str(paths.executable),
+        "--db",
+        str(paths.db),
+        "--config",
+        str(paths.config),
+        "verify",
+    ]
     assert schedule.systemd_path(service["EnvironmentFile"]) == str(paths.env_file)
     assert schedule.systemd_path(service["StandardOutput"]) == f"append:{paths.log_file}"
     assert "%h" not in service["ExecStart"].replace("%%", "")  # never the home folder
@@ -62,8 +73,12 @@ def test_the_units_parse_back_to_the_installed_paths(tmp_path):
 
 def test_systemd_quoting_by_hand():
     """The parser follows systemd.syntax(7), so its answers here are systemd's."""
-    assert schedule.systemd_words('"/a b/x" --db "/d/$$H%%" plain') == ["/a b/x", "--db",
-                                                                        "/d/$H%", "plain"]
+    assert schedule.systemd_words('"/a b/x" --db "/d/$$H%%" plain') == [
+        "/a b/x",
+        "--db",
+        "/d/$H%",
+        "plain",
+    ]
     assert schedule.systemd_words(r"'/a \"q\" b' \\x") == ['/a "q" b', "\\x"]
 
 
@@ -74,8 +89,12 @@ NAMES = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, ma
 @settings(max_examples=300, deadline=None)
 def test_any_argument_round_trips(folder, name):
     folder = folder.replace("/", "_")
-    paths = schedule.Paths(Path("/opt/venv/bin/ordertrack"), Path(f"/e/{folder}"),
-                           Path(f"/l/{name}"), db=Path(f"/d/{folder}/{name}"))
+    paths = schedule.Paths(
+        Path("/opt/venv/bin/ordertrack"),
+        Path(f"/e/{folder}"),
+        Path(f"/l/{name}"),
+        db=Path(f"/d/{folder}/{name}"),
+    )
     if folder != folder.rstrip(" \t") or name != name.rstrip(" \t"):
         with pytest.raises(ConfigError, match="ends with a space"):  # systemd would strip it
             schedule.systemd_units(paths)
@@ -86,8 +105,9 @@ def test_any_argument_round_trips(folder, name):
     assert schedule.systemd_path(service["StandardOutput"]) == f"append:{paths.log_file}"
 
 
-@pytest.mark.parametrize("bad", ['/o"t/ordertrack', "/o't/ordertrack", "/o\\t/ordertrack",
-                                 "/o\nt/ordertrack"])
+@pytest.mark.parametrize(
+    "bad", ['/o"t/ordertrack', "/o't/ordertrack", "/o\\t/ordertrack", "/o\nt/ordertrack"]
+)
 def test_an_executable_systemd_cannot_run_is_refused(bad):
     paths = schedule.Paths(Path(bad), Path("/e/env"), Path("/l/log"))
     with pytest.raises(ConfigError, match="systemd"):

@@ -15,24 +15,31 @@ def body(reply: fake.Reply) -> object:
     return reply.body
 
 
-@pytest.mark.parametrize("status, reply, outcome, scope", [
-    (200, {"ok": True, "result": {"message_id": 5}}, SendOutcome.SENT, Scope.MESSAGE),
-    (429, body(fake.flood(17)), SendOutcome.TRANSIENT, Scope.CHAT),
-    (400, body(fake.migrate("-1001234567890")), SendOutcome.MIGRATE, Scope.CHAT),
-    (502, None, SendOutcome.TRANSIENT, Scope.BOT),
-    (500, body(fake.SERVER_ERROR), SendOutcome.TRANSIENT, Scope.BOT),
-    (400, body(fake.CANT_PARSE), SendOutcome.PARSE_ERROR, Scope.MESSAGE),
-    (400, body(fake.CHAT_NOT_FOUND), SendOutcome.PERMANENT, Scope.CHAT),
-    (403, body(fake.BLOCKED), SendOutcome.PERMANENT, Scope.CHAT),
-    (403, body(fake.NOT_STARTED), SendOutcome.PERMANENT, Scope.CHAT),
-    (403, body(fake.NOT_MEMBER), SendOutcome.PERMANENT, Scope.CHAT),
-    (401, body(fake.UNAUTHORIZED), SendOutcome.PERMANENT, Scope.BOT),
-    (404, None, SendOutcome.PERMANENT, Scope.BOT),
-    (400, {"ok": False, "description": "Bad Request: message is too long"}, SendOutcome.PERMANENT,
-     Scope.MESSAGE),
-    (200, None, SendOutcome.UNKNOWN, Scope.BOT),  # a 200 we cannot read: maybe delivered
-    (200, ["not", "an", "object"], SendOutcome.UNKNOWN, Scope.BOT),
-])
+@pytest.mark.parametrize(
+    "status, reply, outcome, scope",
+    [
+        (200, {"ok": True, "result": {"message_id": 5}}, SendOutcome.SENT, Scope.MESSAGE),
+        (429, body(fake.flood(17)), SendOutcome.TRANSIENT, Scope.CHAT),
+        (400, body(fake.migrate("-1001234567890")), SendOutcome.MIGRATE, Scope.CHAT),
+        (502, None, SendOutcome.TRANSIENT, Scope.BOT),
+        (500, body(fake.SERVER_ERROR), SendOutcome.TRANSIENT, Scope.BOT),
+        (400, body(fake.CANT_PARSE), SendOutcome.PARSE_ERROR, Scope.MESSAGE),
+        (400, body(fake.CHAT_NOT_FOUND), SendOutcome.PERMANENT, Scope.CHAT),
+        (403, body(fake.BLOCKED), SendOutcome.PERMANENT, Scope.CHAT),
+        (403, body(fake.NOT_STARTED), SendOutcome.PERMANENT, Scope.CHAT),
+        (403, body(fake.NOT_MEMBER), SendOutcome.PERMANENT, Scope.CHAT),
+        (401, body(fake.UNAUTHORIZED), SendOutcome.PERMANENT, Scope.BOT),
+        (404, None, SendOutcome.PERMANENT, Scope.BOT),
+        (
+            400,
+            {"ok": False, "description": "Bad Request: message is too long"},
+            SendOutcome.PERMANENT,
+            Scope.MESSAGE,
+        ),
+        (200, None, SendOutcome.UNKNOWN, Scope.BOT),  # a 200 we cannot read: maybe delivered
+        (200, ["not", "an", "object"], SendOutcome.UNKNOWN, Scope.BOT),
+    ],
+)
 def test_classify(status, reply, outcome, scope):
     answer = classify(status, reply, "<html><title>502 Bad Gateway</title></html>")
     assert (answer.outcome, answer.scope) == (outcome, scope)
@@ -57,15 +64,18 @@ def test_non_json_body_is_described_by_its_title():
     assert "502 Bad Gateway" in answer.description and "<" not in answer.description
 
 
-@pytest.mark.parametrize("reply, status, words, config", [
-    (fake.UNAUTHORIZED, 401, "token invalid", True),
-    (fake.CHAT_NOT_FOUND, 400, "chat not found", True),
-    (fake.NOT_STARTED, 403, "press Start", True),
-    (fake.BLOCKED, 403, "unblock", True),
-    (fake.NOT_MEMBER, 403, "add the bot to the group", True),
-    (fake.flood(9), 429, "rate limited by Telegram for 9 s", False),
-    (fake.SERVER_ERROR, 500, "server error (HTTP 500)", False),
-])
+@pytest.mark.parametrize(
+    "reply, status, words, config",
+    [
+        (fake.UNAUTHORIZED, 401, "token invalid", True),
+        (fake.CHAT_NOT_FOUND, 400, "chat not found", True),
+        (fake.NOT_STARTED, 403, "press Start", True),
+        (fake.BLOCKED, 403, "unblock", True),
+        (fake.NOT_MEMBER, 403, "add the bot to the group", True),
+        (fake.flood(9), 429, "rate limited by Telegram for 9 s", False),
+        (fake.SERVER_ERROR, 500, "server error (HTTP 500)", False),
+    ],
+)
 def test_explain_names_cause_and_fix(reply, status, words, config):
     diagnosis = explain(classify(status, reply.body))
     assert words in diagnosis.line() and diagnosis.config is config
@@ -84,8 +94,12 @@ def test_send_posts_json_and_returns_the_message_id(telegram):
     answer = bot(telegram).send_message("1001", "<b>M&amp;M</b> & more", html=False, silent=True)
     assert answer.outcome is SendOutcome.SENT and answer.message_id == 101
     [sent] = telegram.sends()
-    assert sent == {"chat_id": 1001, "text": "<b>M&amp;M</b> & more", "disable_notification": True,
-                    "link_preview_options": {"is_disabled": True}}
+    assert sent == {
+        "chat_id": 1001,
+        "text": "<b>M&amp;M</b> & more",
+        "disable_notification": True,
+        "link_preview_options": {"is_disabled": True},
+    }
     assert telegram.texts() == ["<b>M&amp;M</b> & more"]  # plain text arrives as written
 
 
@@ -173,8 +187,15 @@ def test_api_url_must_be_http():
 
 @pytest.mark.parametrize("asked", [-1, -0.5, float("nan")])
 def test_a_negative_retry_after_is_no_pause(asked):
-    answer = classify(429, {"ok": False, "error_code": 429, "description": "Too Many Requests",
-                            "parameters": {"retry_after": asked}})
+    answer = classify(
+        429,
+        {
+            "ok": False,
+            "error_code": 429,
+            "description": "Too Many Requests",
+            "parameters": {"retry_after": asked},
+        },
+    )
     assert answer.retry_after is None and answer.outcome.value == "transient"
 
 

@@ -9,8 +9,21 @@ from ordertrack.notify.messages import escape, inr, message, split, units
 from tests.fake_telegram import visible_text
 
 AT = datetime(2026, 11, 24, 4, 0, tzinfo=UTC)  # 09:30 IST
-NASTY = ["M&M", "BAJAJ_AUTO", "BAJAJ-AUTO", "a<b", "x > y", "*bold*", "_it_", "`tick`",
-         "&amp; literally", "<b>not bold</b>", "-1.5% (partial)", "₹ 🙂 emoji", "'\"quotes\""]
+NASTY = [
+    "M&M",
+    "BAJAJ_AUTO",
+    "BAJAJ-AUTO",
+    "a<b",
+    "x > y",
+    "*bold*",
+    "_it_",
+    "`tick`",
+    "&amp; literally",
+    "<b>not bold</b>",
+    "-1.5% (partial)",
+    "₹ 🙂 emoji",
+    '\'"quotes"',
+]
 
 
 @pytest.mark.parametrize("text", NASTY)
@@ -26,29 +39,80 @@ def test_unescaped_text_is_what_telegram_refuses():  # the check above can fail
 
 
 def order(**extra):
-    return {"order_id": "250122000624384", "symbol": "M&M", "side": "BUY", "qty": 100,
-            "filled_qty": 40, "avg_price": 2950.5, "reason": None, "amo": False, **extra}
+    return {
+        "order_id": "250122000624384",
+        "symbol": "M&M",
+        "side": "BUY",
+        "qty": 100,
+        "filled_qty": 40,
+        "avg_price": 2950.5,
+        "reason": None,
+        "amo": False,
+        **extra,
+    }
 
 
-KINDS = [("EXECUTED", order(filled_qty=100)), ("PARTIAL_FILL", order()),
-         ("REJECTED", order(filled_qty=0, avg_price=None, reason="RMS:<qty> & *margin*_x")),
-         ("CANCELLED", order(reason="cancelled by user")), ("EXPIRED", order(reason="stale")),
-         ("UNKNOWN_STATUS", order(broker_status="<weird>")),
-         ("AMBIGUOUS_MATCH", order(candidates=["1", "2"])),
-         ("SYSTEM_ALERT", {"command": "verify", "text": "no verify since 09:15 <IST>"}),
-         ("MANUAL_TRADE", {"symbol": "BAJAJ_AUTO", "action": "manual_sell", "tracked": 10,
-                           "owned": 5, "new_qty": 5, "manual_orders": ["77<x>"]}),
-         ("MANUAL_TRADE", {"symbol": "A&B", "action": "manual_sell", "tracked": 10, "owned": 0,
-                           "new_qty": 0, "manual_orders": [], "tracked_days": 3}),
-         ("SOMETHING_NEW", {"detail": "<x> & y"}),
-         ("DAILY_SUMMARY", {"trading_day": "2026-11-24", "complete": True, "broker_error": None,
-                            "placed": 2, "executed": [], "cancelled": [], "expired": [],
-                            "rejected": [{"side": "BUY", "symbol": "M&M", "qty": 1,
-                                          "reason": "<RMS> & *x*"}],
-                            "partially_filled": 0, "still_pending": [], "tracked": [],
-                            "manual_trades": 0, "notifications_failed": 0}),
-         ("DIGEST", {"items": [{"kind": "EXECUTED", "payload": order(filled_qty=100)},
-                               {"kind": "CANCELLED", "payload": order(symbol="A_B")}]})]
+KINDS = [
+    ("EXECUTED", order(filled_qty=100)),
+    ("PARTIAL_FILL", order()),
+    ("REJECTED", order(filled_qty=0, avg_price=None, reason="RMS:<qty> & *margin*_x")),
+    ("CANCELLED", order(reason="cancelled by user")),
+    ("EXPIRED", order(reason="stale")),
+    ("UNKNOWN_STATUS", order(broker_status="<weird>")),
+    ("AMBIGUOUS_MATCH", order(candidates=["1", "2"])),
+    ("SYSTEM_ALERT", {"command": "verify", "text": "no verify since 09:15 <IST>"}),
+    (
+        "MANUAL_TRADE",
+        {
+            "symbol": "BAJAJ_AUTO",
+            "action": "manual_sell",
+            "tracked": 10,
+            "owned": 5,
+            "new_qty": 5,
+            "manual_orders": ["77<x>"],
+        },
+    ),
+    (
+        "MANUAL_TRADE",
+        {
+            "symbol": "A&B",
+            "action": "manual_sell",
+            "tracked": 10,
+            "owned": 0,
+            "new_qty": 0,
+            "manual_orders": [],
+            "tracked_days": 3,
+        },
+    ),
+    ("SOMETHING_NEW", {"detail": "<x> & y"}),
+    (
+        "DAILY_SUMMARY",
+        {
+            "trading_day": "2026-11-24",
+            "complete": True,
+            "broker_error": None,
+            "placed": 2,
+            "executed": [],
+            "cancelled": [],
+            "expired": [],
+            "rejected": [{"side": "BUY", "symbol": "M&M", "qty": 1, "reason": "<RMS> & *x*"}],
+            "partially_filled": 0,
+            "still_pending": [],
+            "tracked": [],
+            "manual_trades": 0,
+            "notifications_failed": 0,
+        },
+    ),
+    (
+        "DIGEST",
+        {
+            "items": [
+                {"kind": "EXECUTED", "payload": order(filled_qty=100)},
+                {"kind": "CANCELLED", "payload": order(symbol="A_B")},
+            ]
+        },
+    ),
+]
 
 
 @pytest.mark.parametrize("kind, payload", KINDS, ids=[k for k, _ in KINDS])
@@ -59,9 +123,11 @@ def test_every_kind_is_valid_html_saying_the_same_as_its_plain_text(kind, payloa
 
 def test_order_message_names_everything_the_trader_needs():
     [part] = message("PARTIAL_FILL", order(amo=True), AT)
-    assert part.plain == ("◐ Partially filled: BUY M&M (AMO)\n"
-                          "Filled 40/100 at ₹2,950.50 · value ₹1,18,020.00 · 60 remaining\n"
-                          "Order 250122000624384 · 24 Nov 2026 09:30 IST")
+    assert part.plain == (
+        "◐ Partially filled: BUY M&M (AMO)\n"
+        "Filled 40/100 at ₹2,950.50 · value ₹1,18,020.00 · 60 remaining\n"
+        "Order 250122000624384 · 24 Nov 2026 09:30 IST"
+    )
     assert part.html.startswith("◐ <b>Partially filled</b>: BUY <b>M&amp;M</b> (AMO)")
 
 
@@ -72,17 +138,32 @@ def test_rejection_keeps_the_brokers_reason_verbatim():
     assert "Filled 0/100\n" in part.plain
 
 
-@pytest.mark.parametrize("amount, text", [
-    (1234567.5, "₹12,34,567.50"), (100000, "₹1,00,000.00"), (99999, "₹99,999.00"),
-    (100, "₹100.00"), (0.5, "₹0.50"), (-1500, "-₹1,500.00"), (None, "-")])
+@pytest.mark.parametrize(
+    "amount, text",
+    [
+        (1234567.5, "₹12,34,567.50"),
+        (100000, "₹1,00,000.00"),
+        (99999, "₹99,999.00"),
+        (100, "₹100.00"),
+        (0.5, "₹0.50"),
+        (-1500, "-₹1,500.00"),
+        (None, "-"),
+    ],
+)
 def test_rupees_use_indian_grouping(amount, text):
     assert inr(amount) == text
 
 
 def digest(n, symbol="INFY"):
-    return {"items": [{"kind": "EXECUTED", "payload": order(order_id=f"2501220006{i:05}",
-                                                            symbol=symbol, filled_qty=100)}
-                      for i in range(n)]}
+    return {
+        "items": [
+            {
+                "kind": "EXECUTED",
+                "payload": order(order_id=f"2501220006{i:05}", symbol=symbol, filled_qty=100),
+            }
+            for i in range(n)
+        ]
+    }
 
 
 def test_a_long_message_splits_on_lines_into_numbered_valid_parts():
@@ -108,8 +189,12 @@ def test_a_line_longer_than_a_message_is_cut_at_spaces():
     assert len(parts) >= 4
     shown = [visible_text(p.html) for p in parts]
     assert all(units(s) <= messages.LIMIT for s in shown)
-    body = " ".join(line for s in shown for line in s.split("\n")[1:]
-                    if not line.startswith(("Filled", "Order")))
+    body = " ".join(
+        line
+        for s in shown
+        for line in s.split("\n")[1:]
+        if not line.startswith(("Filled", "Order"))
+    )
     assert body == f"Reason: {reason}"
 
 
@@ -130,4 +215,5 @@ def test_split_counts_utf16_units_not_characters():
 def test_notify_test_message_proves_escaping():
     [part] = messages.setup_check("my_bot", "-100123", AT)
     assert visible_text(part.html).split("\n")[2] == (
-        "These must read exactly: M&M · BAJAJ_AUTO · a<b>c · 2*3 · ₹1,23,456.70")
+        "These must read exactly: M&M · BAJAJ_AUTO · a<b>c · 2*3 · ₹1,23,456.70"
+    )

@@ -10,14 +10,21 @@ def test_add_list_stop(cli, sql):
     assert cli("track", "add", "tcs").code == 0
     rows = json.loads(cli("track", "list", "--json").out)
     assert [(r["symbol"], r["tracked_qty"], r["status"]) for r in rows] == [
-        ("INFY", 10, "ACTIVE"), ("TCS", 0, "ACTIVE")]
+        ("INFY", 10, "ACTIVE"),
+        ("TCS", 0, "ACTIVE"),
+    ]
     assert cli("track", "stop", "INFY").code == 0
     assert [r["symbol"] for r in json.loads(cli("track", "list", "--json").out)] == ["TCS"]
     everything = json.loads(cli("track", "list", "--all", "--json").out)
-    assert [(r["symbol"], r["status"]) for r in everything] == [("INFY", "STOPPED"),
-                                                                ("TCS", "ACTIVE")]
+    assert [(r["symbol"], r["status"]) for r in everything] == [
+        ("INFY", "STOPPED"),
+        ("TCS", "ACTIVE"),
+    ]
     assert [r[0] for r in sql("SELECT cause FROM tracking_changes ORDER BY id")] == [
-        "TRACK_ADD", "TRACK_ADD", "TRACK_STOP"]
+        "TRACK_ADD",
+        "TRACK_ADD",
+        "TRACK_STOP",
+    ]
 
 
 def test_adding_again_with_same_quantity_is_a_no_op(cli, sql):
@@ -58,6 +65,7 @@ def test_table_output(cli):
 
 def test_show_explains_every_change_of_quantity(cli, broker):
     from tests.helpers import kotak_row
+
     cli("track", "add", "INFY", "--qty", "10")
     cli("pending", "add", "1", "--symbol", "INFY", "--side", "buy", "--qty", "5")
     broker.orders(kotak_row("1", "complete", qty=5, filled=5))
@@ -65,7 +73,9 @@ def test_show_explains_every_change_of_quantity(cli, broker):
     data = json.loads(cli("track", "show", "INFY-EQ", "--json").out)
     assert data["tracked_qty"] == 15
     assert [(c["cause"], c["delta"], c["qty_after"], c["order_id"]) for c in data["changes"]] == [
-        ("TRACK_ADD", 10, 10, None), ("FILL", 5, 15, "1")]
+        ("TRACK_ADD", 10, 10, None),
+        ("FILL", 5, 15, "1"),
+    ]
     out = cli("track", "show", "INFY").out
     assert "FILL" in out and "+5" in out
     result = cli("track", "show", "NEVER")

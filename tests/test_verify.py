@@ -13,8 +13,18 @@ T0 = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)  # Monday 09:30 IST
 
 
 def add(cli, order_id="1", symbol="INFY", side="buy", qty="100", *extra):
-    args = ["pending", "add", *([order_id] if order_id else []), "--symbol", symbol,
-            "--side", side, "--qty", qty, *extra]
+    args = [
+        "pending",
+        "add",
+        *([order_id] if order_id else []),
+        "--symbol",
+        symbol,
+        "--side",
+        side,
+        "--qty",
+        qty,
+        *extra,
+    ]
     result = cli(*args)
     assert result.code == 0, result.err
 
@@ -26,8 +36,14 @@ def verify_json(cli, *args):
 
 
 def test_counts_cover_every_outcome(cli, broker):
-    for order_id, symbol in [("1", "INFY"), ("2", "TCS"), ("3", "IDEA"), ("4", "SBIN"),
-                             ("5", "ITC"), ("6", "HDFC")]:
+    for order_id, symbol in [
+        ("1", "INFY"),
+        ("2", "TCS"),
+        ("3", "IDEA"),
+        ("4", "SBIN"),
+        ("5", "ITC"),
+        ("6", "HDFC"),
+    ]:
         add(cli, order_id, symbol)
     broker.orders(
         kotak_row("1", "complete", symbol="INFY", filled=100, avg="1849.9"),
@@ -37,11 +53,23 @@ def test_counts_cover_every_outcome(cli, broker):
         kotak_row("5", "open", symbol="ITC"),
     )
     counts = verify_json(cli)
-    assert counts == {"book": "ok", "checked": 6, "executed": 1, "rejected": 1, "cancelled": 1,
-                      "partial": 1, "still_pending": 3, "not_found": 1, "expired": 0,
-                      "resolved": 0, "ambiguous": 0, "unknown_status": 0, "corrected": 0,
-                      "notifications": 4,
-                      "skipped_rows": 0}
+    assert counts == {
+        "book": "ok",
+        "checked": 6,
+        "executed": 1,
+        "rejected": 1,
+        "cancelled": 1,
+        "partial": 1,
+        "still_pending": 3,
+        "not_found": 1,
+        "expired": 0,
+        "resolved": 0,
+        "ambiguous": 0,
+        "unknown_status": 0,
+        "corrected": 0,
+        "notifications": 4,
+        "skipped_rows": 0,
+    }
 
 
 def test_rerun_on_same_data_changes_nothing_and_queues_nothing(cli, broker, sql):
@@ -49,32 +77,47 @@ def test_rerun_on_same_data_changes_nothing_and_queues_nothing(cli, broker, sql)
     add(cli, "2", "TCS")
     broker.orders(kotak_row("1", "open", filled=40), kotak_row("2", "rejected", symbol="TCS"))
     verify_json(cli)
-    before = sql("SELECT * FROM orders"), sql("SELECT count(*) FROM events"), \
-        sql("SELECT count(*) FROM outbox"), sql("SELECT * FROM tracking")
+    before = (
+        sql("SELECT * FROM orders"),
+        sql("SELECT count(*) FROM events"),
+        sql("SELECT count(*) FROM outbox"),
+        sql("SELECT * FROM tracking"),
+    )
     again = verify_json(cli)
     assert again["notifications"] == 0
-    assert (sql("SELECT * FROM orders"), sql("SELECT count(*) FROM events"),
-            sql("SELECT count(*) FROM outbox"), sql("SELECT * FROM tracking")) == before
+    assert (
+        sql("SELECT * FROM orders"),
+        sql("SELECT count(*) FROM events"),
+        sql("SELECT count(*) FROM outbox"),
+        sql("SELECT * FROM tracking"),
+    ) == before
 
 
 def test_rejection_reason_reaches_order_event_and_message(cli, broker, sql):
     add(cli, "2", "TATASTEEL")
-    broker.orders(kotak_row("2", "rejected", symbol="TATASTEEL",
-                            reason="RMS:Margin Exceeds,Cash Available:5000.00"))
+    broker.orders(
+        kotak_row(
+            "2", "rejected", symbol="TATASTEEL", reason="RMS:Margin Exceeds,Cash Available:5000.00"
+        )
+    )
     out = cli("verify").out
     assert "Rejected: BUY TATASTEEL" in out and "RMS:Margin Exceeds" in out
     assert sql("SELECT status, reason FROM orders") == [
-        ("REJECTED", "RMS:Margin Exceeds,Cash Available:5000.00")]
+        ("REJECTED", "RMS:Margin Exceeds,Cash Available:5000.00")
+    ]
     raw = json.loads(sql("SELECT raw FROM events WHERE kind = 'REJECTED'")[0][0])
     assert raw["nOrdNo"] == "2"
 
 
-@pytest.mark.parametrize("payload", [
-    SESSION_EXPIRED,
-    "{not json",
-    {"stat": "Ok"},
-    "<html><body>502 Bad Gateway</body></html>",
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        SESSION_EXPIRED,
+        "{not json",
+        {"stat": "Ok"},
+        "<html><body>502 Bad Gateway</body></html>",
+    ],
+)
 def test_failed_fetch_changes_nothing_and_exits_4(cli, broker, sql, payload):
     add(cli, "1")
     broker.write("orders.json", payload)
@@ -173,8 +216,9 @@ def test_failed_history_lookup_never_expires(cli, broker, sql):
 def test_unknown_status_is_recorded_with_raw_row_and_reported_once(cli, broker, sql):
     add(cli, "1")
     add(cli, "2", "TCS")
-    broker.orders(kotak_row("1", "frozen by exchange"),
-                  kotak_row("2", "frozen by exchange", symbol="TCS"))
+    broker.orders(
+        kotak_row("1", "frozen by exchange"), kotak_row("2", "frozen by exchange", symbol="TCS")
+    )
     first = verify_json(cli)
     assert first["unknown_status"] == 2
     assert sql("SELECT status FROM orders") == [("PENDING",), ("PENDING",)]
@@ -193,12 +237,17 @@ def test_tracked_quantity_follows_buy_and_sell_fills(cli, broker, sql):
     broker.orders(kotak_row("1", "open", filled=40), kotak_row("2", "open", side="S"))
     verify_json(cli)
     assert sql("SELECT symbol, tracked_qty FROM tracking") == [("INFY", 40)]
-    broker.orders(kotak_row("1", "complete", filled=100),
-                  kotak_row("2", "complete", side="S", qty=30, filled=30))
+    broker.orders(
+        kotak_row("1", "complete", filled=100),
+        kotak_row("2", "complete", side="S", qty=30, filled=30),
+    )
     verify_json(cli)
     assert sql("SELECT tracked_qty FROM tracking") == [(70,)]
     assert [r[0] for r in sql("SELECT delta FROM tracking_changes WHERE cause = 'FILL'")] == [
-        40, 60, -30]
+        40,
+        60,
+        -30,
+    ]
 
 
 def test_intent_is_not_tracked_only_fills(cli, broker, sql):
@@ -231,8 +280,10 @@ def test_eq_suffix_in_book_matches_plain_symbol(cli, broker, sql):
 
 def test_unconfirmed_order_resolved_by_tag(cli, broker, sql):
     add(cli, None, "INFY", "buy", "10", "--tag", "eng-42")
-    broker.orders(kotak_row("555", "complete", qty=10, filled=10, tag="eng-42"),
-                  kotak_row("556", "open", qty=10, tag="other"))
+    broker.orders(
+        kotak_row("555", "complete", qty=10, filled=10, tag="eng-42"),
+        kotak_row("556", "open", qty=10, tag="other"),
+    )
     counts = verify_json(cli)
     assert counts["resolved"] == 1 and counts["executed"] == 1
     assert sql("SELECT order_id, status FROM orders") == [("555", "EXECUTED")]
@@ -242,11 +293,13 @@ def test_unconfirmed_order_resolved_by_tag(cli, broker, sql):
 def test_unconfirmed_order_resolved_by_details_when_exactly_one_fits(cli, broker, sql):
     add(cli, "7", "INFY", "buy", "10")  # claimed: never matched to the unconfirmed order
     add(cli, None, "INFY", "buy", "10")
-    broker.orders(kotak_row("7", "open", qty=10, placed="23-Nov-2026 09:30:00"),
-                  kotak_row("8", "open", qty=10, placed="23-Nov-2026 09:31:00"),
-                  kotak_row("9", "open", qty=11, placed="23-Nov-2026 09:31:00"),
-                  kotak_row("10", "open", qty=10, side="S", placed="23-Nov-2026 09:31:00"),
-                  kotak_row("11", "open", qty=10, placed="23-Nov-2026 12:00:00"))
+    broker.orders(
+        kotak_row("7", "open", qty=10, placed="23-Nov-2026 09:30:00"),
+        kotak_row("8", "open", qty=10, placed="23-Nov-2026 09:31:00"),
+        kotak_row("9", "open", qty=11, placed="23-Nov-2026 09:31:00"),
+        kotak_row("10", "open", qty=10, side="S", placed="23-Nov-2026 09:31:00"),
+        kotak_row("11", "open", qty=10, placed="23-Nov-2026 12:00:00"),
+    )
     assert verify_json(cli)["resolved"] == 1
     assert sql("SELECT order_id FROM orders ORDER BY id") == [("7",), ("8",)]
 
@@ -254,8 +307,10 @@ def test_unconfirmed_order_resolved_by_details_when_exactly_one_fits(cli, broker
 @freeze_time(T0)
 def test_ambiguous_match_is_reported_never_guessed(cli, broker, sql):
     add(cli, None, "INFY", "buy", "10")
-    broker.orders(kotak_row("8", "open", qty=10, placed="23-Nov-2026 09:29:00"),
-                  kotak_row("9", "open", qty=10, placed="23-Nov-2026 09:31:00"))
+    broker.orders(
+        kotak_row("8", "open", qty=10, placed="23-Nov-2026 09:29:00"),
+        kotak_row("9", "open", qty=10, placed="23-Nov-2026 09:31:00"),
+    )
     counts = verify_json(cli)
     assert counts["ambiguous"] == 1 and counts["resolved"] == 0
     assert sql("SELECT order_id FROM orders") == [(None,)]
@@ -279,12 +334,15 @@ def test_two_unconfirmed_orders_wanting_one_row_are_both_left_alone(cli, broker,
 def test_order_id_option_checks_only_that_order(cli, broker, sql):
     add(cli, "1")
     add(cli, "2", "TCS")
-    broker.orders(kotak_row("1", "complete", filled=100), kotak_row("2", "complete", symbol="TCS",
-                                                                    filled=100))
+    broker.orders(
+        kotak_row("1", "complete", filled=100), kotak_row("2", "complete", symbol="TCS", filled=100)
+    )
     counts = verify_json(cli, "--order-id", "2")
     assert counts["checked"] == 1
-    assert sql("SELECT order_id, status FROM orders ORDER BY id") == [("1", "PENDING"),
-                                                                      ("2", "EXECUTED")]
+    assert sql("SELECT order_id, status FROM orders ORDER BY id") == [
+        ("1", "PENDING"),
+        ("2", "EXECUTED"),
+    ]
     result = cli("verify", "--order-id", "404")
     assert result.code == ExitCode.USAGE and "not registered" in result.err
 
@@ -305,7 +363,9 @@ def test_an_absurd_number_in_one_row_does_not_stop_the_others(cli, broker, sql):
     broker.orders(kotak_row("1", "open", filled=1e20), kotak_row("2", "rejected", symbol="TCS"))
     assert cli("verify").code == 0
     assert sql("SELECT order_id, status, filled_qty FROM orders ORDER BY id") == [
-        ("1", "PENDING", 0), ("2", "REJECTED", 0)]
+        ("1", "PENDING", 0),
+        ("2", "REJECTED", 0),
+    ]
 
 
 def test_a_row_filled_above_its_own_quantity_is_refused_and_reported(cli, broker, sql):
@@ -326,8 +386,10 @@ def test_deeply_nested_broker_json_is_a_failed_fetch(cli, broker):
 @freeze_time(T0)
 def test_ambiguous_unconfirmed_orders_are_not_counted_missing(cli, broker, sql):
     add(cli, None, "INFY", "buy", "10")
-    broker.orders(kotak_row("8", "open", qty=10, placed="23-Nov-2026 09:29:00"),
-                  kotak_row("9", "open", qty=10, placed="23-Nov-2026 09:31:00"))
+    broker.orders(
+        kotak_row("8", "open", qty=10, placed="23-Nov-2026 09:29:00"),
+        kotak_row("9", "open", qty=10, placed="23-Nov-2026 09:31:00"),
+    )
     verify_json(cli)
     verify_json(cli)
     assert sql("SELECT missing_count FROM orders") == [(0,)]
@@ -339,8 +401,10 @@ def test_a_broker_outage_raises_one_system_alert_until_it_recovers(cli, broker, 
     assert cli("verify").code == ExitCode.BROKER
     assert cli("verify").code == ExitCode.BROKER
     assert cli("reconcile").code == ExitCode.BROKER
-    alerts = [json.loads(p)["text"] for (p,) in sql(
-        "SELECT payload FROM outbox WHERE kind = 'SYSTEM_ALERT'")]
+    alerts = [
+        json.loads(p)["text"]
+        for (p,) in sql("SELECT payload FROM outbox WHERE kind = 'SYSTEM_ALERT'")
+    ]
     assert len(alerts) == 1 and alerts[0].startswith("broker unavailable: order book fetch failed")
     broker.orders(kotak_row("1", "open"))
     assert cli("verify").code == 0
@@ -362,8 +426,9 @@ def test_changes_written_in_chunks_lose_nothing(cli, broker, sql, monkeypatch):
     monkeypatch.setattr(verify.Writes, "CHUNK", 2)  # 5 changes: flushed at 2, 4 and the end
     for n in range(1, 6):
         add(cli, str(n), "INFY", "buy", "10")
-    broker.orders(*(kotak_row(str(n), "complete", symbol="INFY", filled=10, avg="100")
-                    for n in range(1, 6)))
+    broker.orders(
+        *(kotak_row(str(n), "complete", symbol="INFY", filled=10, avg="100") for n in range(1, 6))
+    )
     assert verify_json(cli)["executed"] == 5
     assert sql("SELECT status, count(*) FROM orders GROUP BY status") == [("EXECUTED", 5)]
     assert sql("SELECT kind, count(*) FROM outbox GROUP BY kind") == [("EXECUTED", 5)]

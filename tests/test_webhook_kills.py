@@ -36,7 +36,10 @@ class ReceiverProcess:
     def start(self) -> "ReceiverProcess":
         self.process = subprocess.Popen(
             [sys.executable, str(RECEIVER), str(self.folder), SECRET, str(self.port)],
-            text=True, stdout=subprocess.PIPE, cwd=ROOT)
+            text=True,
+            stdout=subprocess.PIPE,
+            cwd=ROOT,
+        )
         assert self.process.stdout is not None
         self.port = int(self.process.stdout.readline())
         return self
@@ -79,21 +82,36 @@ def receiver(tmp_path: Path) -> Iterator[ReceiverProcess]:
 @pytest.fixture
 def env(broker, receiver, tmp_path, db_path, monkeypatch) -> dict[str, str]:
     config = tmp_path / "ordertrack.toml"
-    config.write_text("[calendar]\nnse_holidays = false\n[notify]\ntimeout_seconds = 1\n"
-                      f'[[webhook]]\nurl = "{receiver.url}"\nsecret_env = "ENGINE_HOOK_SECRET"\n')
+    config.write_text(
+        "[calendar]\nnse_holidays = false\n[notify]\ntimeout_seconds = 1\n"
+        f'[[webhook]]\nurl = "{receiver.url}"\nsecret_env = "ENGINE_HOOK_SECRET"\n'
+    )
     monkeypatch.setenv("ORDERTRACK_CONFIG", str(config))
     monkeypatch.setenv("ENGINE_HOOK_SECRET", SECRET)
     return {**os.environ, "ORDERTRACK_DB": str(db_path), "ORDERTRACK_OUTPUT": "log"}
 
 
 def start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "ordertrack", *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "ordertrack", *args],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
 
 
 def run(env: dict[str, str], *args: str) -> tuple[int, str]:
-    done = subprocess.run([sys.executable, "-m", "ordertrack", *args], env=env, text=True,
-                          capture_output=True, check=False, timeout=60, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-m", "ordertrack", *args],
+        env=env,
+        text=True,
+        capture_output=True,
+        check=False,
+        timeout=60,
+        cwd=ROOT,
+    )
     assert "Traceback" not in done.stderr, done.stderr
     return done.returncode, done.stderr
 
@@ -109,21 +127,30 @@ def minutes_pass(db_path: Path) -> None:
     import sqlite3
 
     with sqlite3.connect(db_path) as conn:
-        conn.execute("UPDATE webhook_deliveries SET next_attempt_at ="
-                     " '2000-01-01T00:00:00.000000+00:00' WHERE next_attempt_at IS NOT NULL")
+        conn.execute(
+            "UPDATE webhook_deliveries SET next_attempt_at ="
+            " '2000-01-01T00:00:00.000000+00:00' WHERE next_attempt_at IS NOT NULL"
+        )
 
 
 def statuses(db_path: Path) -> list[tuple[int, str, int, int]]:
     import sqlite3
 
     with sqlite3.connect(db_path) as conn:
-        return conn.execute("SELECT feed_id, status, attempts, uncertain FROM webhook_deliveries"
-                            " ORDER BY feed_id").fetchall()
+        return conn.execute(
+            "SELECT feed_id, status, attempts, uncertain FROM webhook_deliveries ORDER BY feed_id"
+        ).fetchall()
 
 
 def feed(env: dict[str, str]) -> list[dict]:
-    done = subprocess.run([sys.executable, "-m", "ordertrack", "events", "--json"], env=env,
-                          text=True, capture_output=True, check=True, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-m", "ordertrack", "events", "--json"],
+        env=env,
+        text=True,
+        capture_output=True,
+        check=True,
+        cwd=ROOT,
+    )
     return [json.loads(line) for line in done.stdout.splitlines()]
 
 
@@ -156,12 +183,15 @@ def count_by_key(got: list[dict], events: list[dict]) -> dict[str, int]:
 
 
 def test_5xx_timeouts_a_killed_receiver_and_a_killed_sender_lose_nothing(
-        cli, broker, receiver, env, db_path):
+    cli, broker, receiver, env, db_path
+):
     started = time.monotonic()
     assert run(env, "outbox", "flush")[0] == 0  # the webhook is seen before any event
     for n, symbol in enumerate(("INFY", "SBIN", "IDEA", "TCS", "ITC", "WIPRO"), 1):
-        assert cli("pending", "add", str(n), "--symbol", symbol, "--side", "buy",
-                   "--qty", "100").code == 0
+        assert (
+            cli("pending", "add", str(n), "--symbol", symbol, "--side", "buy", "--qty", "100").code
+            == 0
+        )
 
     # the receiver fails with 500, then 503: the same event again, minutes later
     receiver.answer("500", "503")
@@ -171,8 +201,10 @@ def test_5xx_timeouts_a_killed_receiver_and_a_killed_sender_lose_nothing(
     settle(env, db_path)
 
     # the receiver takes the event but answers after the sender's timeout: unknown, sent again
-    broker.orders(kotak_row("1", "open", symbol="INFY", filled=40, avg="1850.00"),
-                  kotak_row("2", "rejected", symbol="SBIN", reason="RMS:Margin Exceeds"))
+    broker.orders(
+        kotak_row("1", "open", symbol="INFY", filled=40, avg="1850.00"),
+        kotak_row("2", "rejected", symbol="SBIN", reason="RMS:Margin Exceeds"),
+    )
     receiver.answer("slow")
     code, err = run(env, "verify")
     assert code == 6 and f"webhook {receiver.url}: no reply in time" in err  # named by its URL
@@ -181,8 +213,10 @@ def test_5xx_timeouts_a_killed_receiver_and_a_killed_sender_lose_nothing(
 
     # the receiver is SIGKILLed while it holds a request (it has the event), then is down for a
     # run, then comes back on the same port
-    broker.orders(kotak_row("1", "complete", symbol="INFY", filled=100, avg="1851.00"),
-                  kotak_row("3", "cancelled", symbol="IDEA"))
+    broker.orders(
+        kotak_row("1", "complete", symbol="INFY", filled=100, avg="1851.00"),
+        kotak_row("3", "cancelled", symbol="IDEA"),
+    )
     receiver.answer("hang")
     sender = start(env, "verify")
     cut = receiver.wait_for("hang", 1)
@@ -195,8 +229,10 @@ def test_5xx_timeouts_a_killed_receiver_and_a_killed_sender_lose_nothing(
 
     # the sender is SIGKILLed mid-send: the next run sends the event again at once, without
     # waiting for the claim's 15-minute lease, and with the same key
-    broker.orders(kotak_row("4", "complete", symbol="TCS", filled=100, avg="3000.00"),
-                  kotak_row("5", "rejected", symbol="ITC", reason="RMS:Blocked"))
+    broker.orders(
+        kotak_row("4", "complete", symbol="TCS", filled=100, avg="3000.00"),
+        kotak_row("5", "rejected", symbol="ITC", reason="RMS:Blocked"),
+    )
     receiver.answer("hang")
     sender = start(env, "verify")
     orphan = receiver.wait_for("hang", 2)
@@ -213,8 +249,7 @@ def test_5xx_timeouts_a_killed_receiver_and_a_killed_sender_lose_nothing(
     assert time.monotonic() - started < 60
 
 
-def test_a_killed_senders_claim_is_sent_again_by_the_next_run_at_once(cli, receiver, env,
-                                                                      db_path):
+def test_a_killed_senders_claim_is_sent_again_by_the_next_run_at_once(cli, receiver, env, db_path):
     """Part 4: a claim names its sender's process; when that is gone, the next run takes the
     claim back (an unknown outcome) instead of waiting for the 15-minute lease."""
     assert run(env, "outbox", "flush")[0] == 0
@@ -246,8 +281,11 @@ def test_a_killed_senders_hook_claim_is_run_again_at_once(cli, tmp_path, db_path
     script = tmp_path / "hook.py"
     script.write_text(HOOK)
     config = tmp_path / "ordertrack.toml"
-    config.write_text("[[hook]]\ncommand = [" + ", ".join(
-        json.dumps(p) for p in (sys.executable, str(script), str(tmp_path))) + "]\n")
+    config.write_text(
+        "[[hook]]\ncommand = ["
+        + ", ".join(json.dumps(p) for p in (sys.executable, str(script), str(tmp_path)))
+        + "]\n"
+    )
     monkeypatch.setenv("ORDERTRACK_CONFIG", str(config))
     env = {**os.environ, "ORDERTRACK_DB": str(db_path), "ORDERTRACK_OUTPUT": "log"}
     assert run(env, "outbox", "flush")[0] == 0
@@ -290,8 +328,12 @@ def test_a_claim_written_before_claims_named_their_process_still_recovers():
 
     host = socket.gethostname()
     assert not claimant_gone(f"{host}:{os.getpid()}:ab12cd34")
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert claimant_gone(f"{host}:{gone}:ab12cd34")
     assert not claimant_gone(f"elsewhere:{gone}:ab12cd34")
 
@@ -299,8 +341,11 @@ def test_a_claim_written_before_claims_named_their_process_still_recovers():
 def test_the_webhook_module_loads_no_http_library():
     """A run with no webhook configured must not pay for requests (issue 15's start-up work):
     it loads only when a webhook is posted to."""
-    code = ("import sys, ordertrack.notify.webhook; print(sorted(m for m in ('requests',"
-            " 'urllib3', 'tenacity') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], text=True, capture_output=True,
-                          check=True, cwd=ROOT)
+    code = (
+        "import sys, ordertrack.notify.webhook; print(sorted(m for m in ('requests',"
+        " 'urllib3', 'tenacity') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], text=True, capture_output=True, check=True, cwd=ROOT
+    )
     assert done.stdout.strip() == "[]"

@@ -33,15 +33,22 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                stamp, mac = (p.split("=", 1)[1] for p in
-                              self.headers["X-Ordertrack-Signature"].split(","))
-                expected = hmac.new(SECRET.encode(), f"{stamp}.".encode() + body,
-                                    hashlib.sha256).hexdigest()
+                stamp, mac = (
+                    p.split("=", 1)[1] for p in self.headers["X-Ordertrack-Signature"].split(",")
+                )
+                expected = hmac.new(
+                    SECRET.encode(), f"{stamp}.".encode() + body, hashlib.sha256
+                ).hexdigest()
                 with receiver.lock:
                     answer = receiver.script.pop(0) if receiver.script else "ok"
-                    receiver.got.append({"key": self.headers["Idempotency-Key"], "body": body,
-                                         "signed": hmac.compare_digest(mac, expected),
-                                         "answer": answer})
+                    receiver.got.append(
+                        {
+                            "key": self.headers["Idempotency-Key"],
+                            "body": body,
+                            "signed": hmac.compare_digest(mac, expected),
+                            "answer": answer,
+                        }
+                    )
                 if answer == "slow":
                     time.sleep(2)
                 status = 200 if answer in ("ok", "slow") else int(answer)
@@ -76,8 +83,10 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 def hooked(cli, broker, receiver, tmp_path, monkeypatch) -> Receiver:
     config = tmp_path / "ordertrack.toml"
-    config.write_text("[calendar]\nnse_holidays = false\n[notify]\ntimeout_seconds = 1\n"
-                      f'[[webhook]]\nurl = "{receiver.url}"\nsecret_env = "ENGINE_HOOK_SECRET"\n')
+    config.write_text(
+        "[calendar]\nnse_holidays = false\n[notify]\ntimeout_seconds = 1\n"
+        f'[[webhook]]\nurl = "{receiver.url}"\nsecret_env = "ENGINE_HOOK_SECRET"\n'
+    )
     monkeypatch.setenv("ORDERTRACK_CONFIG", str(config))
     monkeypatch.setenv("ENGINE_HOOK_SECRET", SECRET)
     return receiver
@@ -101,31 +110,49 @@ def day(cli, broker, clock, flush_codes: list[int] | None = None) -> None:
     assert cli("pending", "add", "4", "--symbol", "ITC", "--side", "buy", "--qty", "100").code == 0
     clock.move_to(ist(2026, 11, 30, 9, 20))
     cli("track", "add", "TCS", "--qty", "50")
-    for order_id, symbol, side in (("1", "INFY", "buy"), ("2", "SBIN", "buy"),
-                                   ("3", "IDEA", "sell")):
-        assert cli("pending", "add", order_id, "--symbol", symbol, "--side", side,
-                   "--qty", "100").code == 0
+    for order_id, symbol, side in (
+        ("1", "INFY", "buy"),
+        ("2", "SBIN", "buy"),
+        ("3", "IDEA", "sell"),
+    ):
+        assert (
+            cli("pending", "add", order_id, "--symbol", symbol, "--side", side, "--qty", "100").code
+            == 0
+        )
     flush()
-    broker.orders(kotak_row("1", "open", symbol="INFY", filled=40, avg="1850.00"),
-                  kotak_row("2", "rejected", symbol="SBIN", reason="RMS:Margin Exceeds"),
-                  kotak_row("3", "open", symbol="IDEA", side="S"))
+    broker.orders(
+        kotak_row("1", "open", symbol="INFY", filled=40, avg="1850.00"),
+        kotak_row("2", "rejected", symbol="SBIN", reason="RMS:Margin Exceeds"),
+        kotak_row("3", "open", symbol="IDEA", side="S"),
+    )
     clock.move_to(ist(2026, 11, 30, 10, 0))
     cli("verify")
-    broker.orders(kotak_row("1", "complete", symbol="INFY", filled=100, avg="1851.00"),
-                  kotak_row("3", "cancelled", symbol="IDEA", side="S"))
+    broker.orders(
+        kotak_row("1", "complete", symbol="INFY", filled=100, avg="1851.00"),
+        kotak_row("3", "cancelled", symbol="IDEA", side="S"),
+    )
     clock.move_to(ist(2026, 11, 30, 12, 0))
     cli("verify")
-    broker.write("holdings.json", {"data": [
-        {"symbol": s, "displaySymbol": s, "quantity": q, "averagePrice": 100.0}
-        for s, q in (("TCS", 20), ("INFY", 100))]})
+    broker.write(
+        "holdings.json",
+        {
+            "data": [
+                {"symbol": s, "displaySymbol": s, "quantity": q, "averagePrice": 100.0}
+                for s, q in (("TCS", 20), ("INFY", 100))
+            ]
+        },
+    )
     broker.write("positions.json", {"stat": "Ok", "stCode": 200, "data": []})
     clock.move_to(ist(2026, 11, 30, 16, 0))
     cli("reconcile")
     clock.move_to(ist(2026, 11, 30, 18, 0))
     cli("eod")
     for minutes in (5, 10, 20, 40, 80, 160):  # past every backoff
-        clock.move_to(ist(2026, 11, 30, 18, minutes % 60) if minutes < 60
-                      else ist(2026, 11, 30, 18 + minutes // 60, minutes % 60))
+        clock.move_to(
+            ist(2026, 11, 30, 18, minutes % 60)
+            if minutes < 60
+            else ist(2026, 11, 30, 18 + minutes // 60, minutes % 60)
+        )
         flush()
 
 
@@ -140,8 +167,7 @@ def test_a_day_arrives_in_order_signed_each_exactly_once(cli, broker, hooked):
         day(cli, broker, clock)
         everything = feed(cli)
     kinds = {e["kind"] for e in everything}
-    assert {"PARTIAL_FILL", "EXECUTED", "REJECTED", "CANCELLED", "MANUAL_TRADE",
-            "EXPIRED"} <= kinds
+    assert {"PARTIAL_FILL", "EXECUTED", "REJECTED", "CANCELLED", "MANUAL_TRADE", "EXPIRED"} <= kinds
     assert all(g["signed"] for g in hooked.got)
     assert [g["key"] for g in hooked.got] == [str(e["id"]) for e in everything]
     assert [json.loads(g["body"]) for g in hooked.got] == everything
@@ -169,22 +195,29 @@ def test_failures_lose_nothing_and_a_duplicate_keeps_its_key(cli, broker, hooked
     assert sql("SELECT DISTINCT status FROM webhook_deliveries") == [("SENT",)]
 
 
-def test_a_4xx_is_failed_and_kept_and_the_secret_is_never_shown(cli, broker, hooked, sql,
-                                                                 db_path, capsys, caplog):
+def test_a_4xx_is_failed_and_kept_and_the_secret_is_never_shown(
+    cli, broker, hooked, sql, db_path, capsys, caplog
+):
     hooked.script = ["ok", "400"]
     outputs: list[str] = []
     with freeze_time(ist(2026, 11, 27, 15, 0)) as clock:
         codes: list[int] = []
         day(cli, broker, clock, codes)
         everything = feed(cli)
-        for args in (("outbox", "list", "--json"), ("outbox", "flush"), ("status", "--json"),
-                     ("doctor",), ("events", "--json")):
+        for args in (
+            ("outbox", "list", "--json"),
+            ("outbox", "flush"),
+            ("status", "--json"),
+            ("doctor",),
+            ("events", "--json"),
+        ):
             result = cli(*args)
             outputs += [result.out, result.err]
     refused = [g["key"] for g in hooked.got if g["answer"] == "400"]
     assert len(refused) == 1 and [g["key"] for g in hooked.got].count(refused[0]) == 1
-    [(status, error)] = sql("SELECT status, last_error FROM webhook_deliveries WHERE feed_id = ?",
-                            int(refused[0]))
+    [(status, error)] = sql(
+        "SELECT status, last_error FROM webhook_deliveries WHERE feed_id = ?", int(refused[0])
+    )
     assert status == "FAILED" and "HTTP 400" in error
     assert {g["key"] for g in hooked.got} == {str(e["id"]) for e in everything}  # the rest went
     assert codes[0] == 0 and any(code != 0 for code in codes)
@@ -194,8 +227,9 @@ def test_a_4xx_is_failed_and_kept_and_the_secret_is_never_shown(cli, broker, hoo
     for path in Path(db_path).parent.glob("ordertrack.db*"):
         assert SECRET.encode() not in path.read_bytes()
     assert cli("outbox", "flush", "--retry-failed").code == 0
-    assert sql("SELECT status FROM webhook_deliveries WHERE feed_id = ?",
-               int(refused[0])) == [("SENT",)]
+    assert sql("SELECT status FROM webhook_deliveries WHERE feed_id = ?", int(refused[0])) == [
+        ("SENT",)
+    ]
 
 
 def test_a_webhook_without_its_secret_is_held(cli, receiver, tmp_path, monkeypatch):
@@ -234,17 +268,20 @@ def command_hook(cli, broker, tmp_path, monkeypatch) -> Path:
     script = tmp_path / "engine-hook.py"
     script.write_text(HOOK)
     config = tmp_path / "ordertrack.toml"
-    config.write_text("[calendar]\nnse_holidays = false\n[[hook]]\n"
-                      f"command = [{json.dumps(sys.executable)}, {json.dumps(str(script))},"
-                      f" {json.dumps(str(tmp_path))}]\n")
+    config.write_text(
+        "[calendar]\nnse_holidays = false\n[[hook]]\n"
+        f"command = [{json.dumps(sys.executable)}, {json.dumps(str(script))},"
+        f" {json.dumps(str(tmp_path))}]\n"
+    )
     monkeypatch.setenv("ORDERTRACK_CONFIG", str(config))
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:hook-must-not-see-this")
     monkeypatch.setenv("TELEGRAM_API_URL", "http://127.0.0.1:9")  # Telegram unreachable
     return tmp_path
 
 
-def test_a_command_hook_gets_every_event_once_in_order_even_after_failures(cli, broker,
-                                                                         command_hook, sql):
+def test_a_command_hook_gets_every_event_once_in_order_even_after_failures(
+    cli, broker, command_hook, sql
+):
     (command_hook / "fail").write_text("2")  # the first two runs exit 3: retried
     with freeze_time(ist(2026, 11, 27, 15, 0)) as clock:
         day(cli, broker, clock)
@@ -262,19 +299,22 @@ def test_a_command_hook_gets_every_event_once_in_order_even_after_failures(cli, 
 # ---- routing per channel (#16 part 4) ---------------------------------------------------------
 
 
-def test_routing_rejections_to_telegram_and_everything_to_the_webhook(cli, broker, receiver,
-                                                                      telegram, tmp_path,
-                                                                      monkeypatch, sql):
+def test_routing_rejections_to_telegram_and_everything_to_the_webhook(
+    cli, broker, receiver, telegram, tmp_path, monkeypatch, sql
+):
     """[notify] is Telegram's: all off but `rejected`. The webhook's kinds (all, by default)
     are its own: it hears every event of the day, each exactly once."""
     from ordertrack.config import NOTIFY_EVENTS
 
-    levels = "".join(f'{name} = "{"on" if name == "rejected" else "off"}"\n'
-                     for name in NOTIFY_EVENTS)
+    levels = "".join(
+        f'{name} = "{"on" if name == "rejected" else "off"}"\n' for name in NOTIFY_EVENTS
+    )
     config = tmp_path / "ordertrack.toml"
-    config.write_text("[calendar]\nnse_holidays = false\n[notify]\ntimeout_seconds = 1\n"
-                      f"{levels}[[webhook]]\nurl = \"{receiver.url}\"\n"
-                      'secret_env = "ENGINE_HOOK_SECRET"\n')
+    config.write_text(
+        "[calendar]\nnse_holidays = false\n[notify]\ntimeout_seconds = 1\n"
+        f'{levels}[[webhook]]\nurl = "{receiver.url}"\n'
+        'secret_env = "ENGINE_HOOK_SECRET"\n'
+    )
     monkeypatch.setenv("ORDERTRACK_CONFIG", str(config))
     monkeypatch.setenv("ENGINE_HOOK_SECRET", SECRET)
     with freeze_time(ist(2026, 11, 27, 15, 0)) as clock:
@@ -285,8 +325,9 @@ def test_routing_rejections_to_telegram_and_everything_to_the_webhook(cli, broke
     assert [m["chat_id"] for m in telegram.messages] == ["1001"]
     [text] = telegram.texts()
     assert "SBIN" in text and "RMS:Margin Exceeds" in text  # the rejection, and nothing else
-    assert {"EXECUTED", "PARTIAL_FILL", "CANCELLED", "MANUAL_TRADE", "EXPIRED",
-            "REJECTED"} <= {e["kind"] for e in everything}
+    assert {"EXECUTED", "PARTIAL_FILL", "CANCELLED", "MANUAL_TRADE", "EXPIRED", "REJECTED"} <= {
+        e["kind"] for e in everything
+    }
     assert all(g["signed"] for g in receiver.got)
     assert [g["key"] for g in receiver.got] == [str(e["id"]) for e in everything]  # once each
     assert [json.loads(g["body"]) for g in receiver.got] == everything
@@ -296,8 +337,11 @@ def test_routing_rejections_to_telegram_and_everything_to_the_webhook(cli, broke
 @pytest.mark.parametrize("table", ["webhook", "hook"])
 def test_notify_levels_inside_a_channel_point_to_kinds(cli, tmp_path, monkeypatch, table):
     config = tmp_path / "ordertrack.toml"
-    target = 'url = "http://127.0.0.1:9/h"\nsecret_env = "S"\n' if table == "webhook" else \
-        'command = ["true"]\n'
+    target = (
+        'url = "http://127.0.0.1:9/h"\nsecret_env = "S"\n'
+        if table == "webhook"
+        else 'command = ["true"]\n'
+    )
     config.write_text(f'[[{table}]]\n{target}notify = {{ executed = "off" }}\n')
     monkeypatch.setenv("ORDERTRACK_CONFIG", str(config))
     monkeypatch.setenv("S", SECRET)

@@ -61,8 +61,9 @@ def verified(secret: str, header: str, body: bytes) -> bool:
     receiver to (constant-time comparison)."""
     try:
         fields = dict(part.split("=", 1) for part in header.split(","))
-        expected = hmac.new(secret.encode(), f"{fields['t']}.".encode() + body,
-                            hashlib.sha256).hexdigest()
+        expected = hmac.new(
+            secret.encode(), f"{fields['t']}.".encode() + body, hashlib.sha256
+        ).hexdigest()
         return hmac.compare_digest(fields["v1"], expected)
     except (KeyError, ValueError):
         return False
@@ -72,8 +73,9 @@ class Receiver:
     """Records into `got` (and FOLDER/got.jsonl when `folder` is given); answers from `script`
     (or FOLDER/script), each 'ok' after `delay` seconds."""
 
-    def __init__(self, secret: str, folder: Path | None = None, port: int = 0,
-                 delay: float = 0.0) -> None:
+    def __init__(
+        self, secret: str, folder: Path | None = None, port: int = 0, delay: float = 0.0
+    ) -> None:
         self.secret, self.folder, self.delay = secret, folder, delay
         self.got: list[dict[str, Any]] = []
         self.script: list[str] = []
@@ -82,8 +84,7 @@ class Receiver:
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/ordertrack"
-        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.02,),
-                                        daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
 
     def start(self) -> Receiver:
         self._thread.start()
@@ -105,9 +106,12 @@ class Receiver:
     def record(self, key: str | None, body: bytes, signature: str) -> str:
         with self.lock:
             answer = self.next_answer()
-            seen = {"key": key, "body": body.decode(), "signed": verified(self.secret, signature,
-                                                                           body),
-                    "answer": answer}
+            seen = {
+                "key": key,
+                "body": body.decode(),
+                "signed": verified(self.secret, signature, body),
+                "answer": answer,
+            }
             self.got.append(seen)
             if self.folder is not None:
                 with open(self.folder / "got.jsonl", "a") as log:
@@ -119,12 +123,18 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            answer = receiver.record(self.headers.get("Idempotency-Key"), body,
-                                     self.headers.get("X-Ordertrack-Signature") or "")
+            answer = receiver.record(
+                self.headers.get("Idempotency-Key"),
+                body,
+                self.headers.get("X-Ordertrack-Signature") or "",
+            )
             time.sleep({"slow": SLOW, "hang": HANG}.get(answer, receiver.delay))
             status = 200 if answer in ("ok", "slow", "hang", "huge", "bomb") else int(answer)
-            headers, pieces = (huge(HUGE, answer == "bomb") if answer in ("huge", "bomb")
-                               else ({"Content-Length": "2"}, [b"ok"]))
+            headers, pieces = (
+                huge(HUGE, answer == "bomb")
+                if answer in ("huge", "bomb")
+                else ({"Content-Length": "2"}, [b"ok"])
+            )
             try:
                 self.send_response(status)
                 for name, value in headers.items():

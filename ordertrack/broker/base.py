@@ -65,6 +65,8 @@ def _plugin(settings: Settings, db: Database) -> Broker:
 
     broker: Broker = plugins.load(settings.broker).from_settings(settings, db)
     if not all(callable(getattr(broker, call, None)) for call in CALLS):
-        raise ConfigError(f"broker plugin {settings.broker!r} does not offer "
-                          f"{', '.join(CALLS)}: see docs/plugins.md for the contract")
+        raise ConfigError(
+            f"broker plugin {settings.broker!r} does not offer "
+            f"{', '.join(CALLS)}: see docs/plugins.md for the contract"
+        )
     return broker

@@ -155,8 +155,11 @@ class FileStream:
         rows = self._read_rows()
         if rows is None:
             return []
-        changed = [Push(order_id, json.loads(text)) for order_id, text in rows.items()
-                   if self._rows.get(order_id) != text]
+        changed = [
+            Push(order_id, json.loads(text))
+            for order_id, text in rows.items()
+            if self._rows.get(order_id) != text
+        ]
         self._rows = rows
         return changed
 

@@ -23,8 +23,9 @@ def whole(number: float | None) -> int | None:
     return int(number) if number is not None and number == int(number) else None
 
 
-def parse(fetch: Fetch, order_row: Callable[[Any], BrokerOrder | None]
-          ) -> tuple[Fetch, list[BrokerOrder]]:
+def parse(
+    fetch: Fetch, order_row: Callable[[Any], BrokerOrder | None]
+) -> tuple[Fetch, list[BrokerOrder]]:
     """The rows of a usable reply as orders; rows that cannot be believed are counted in
     `skipped`. A reply that is not OK comes back as it is, with no rows."""
     if fetch.outcome is not Outcome.OK:
@@ -41,8 +42,9 @@ def book(fetch: Fetch, rows: list[BrokerOrder]) -> Fetch:
     by_id: dict[str, list[BrokerOrder]] = {}
     for row in rows:
         by_id.setdefault(row.order_id, []).append(row)
-    items = tuple(lifecycle.most_advanced(group) if len(group) > 1 else group[0]
-                  for group in by_id.values())
+    items = tuple(
+        lifecycle.most_advanced(group) if len(group) > 1 else group[0] for group in by_id.values()
+    )
     return Fetch(Outcome.OK, items=items, skipped=fetch.skipped)
 
 

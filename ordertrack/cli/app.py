@@ -37,22 +37,34 @@ T = TypeVar("T")
 
 HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(
-    name="ordertrack", add_completion=True, no_args_is_help=True, rich_markup_mode=None,
-    pretty_exceptions_enable=False, context_settings=HELP_OPTIONS,
+    name="ordertrack",
+    add_completion=True,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings=HELP_OPTIONS,
     help="Track the orders a trading engine places with the broker, and tell the trader. "
-         "Shell completion: ordertrack --install-completion.",
+    "Shell completion: ordertrack --install-completion.",
 )
-pending_app = typer.Typer(no_args_is_help=True, context_settings=HELP_OPTIONS,
-                          help="Orders the engine placed.")
-track_app = typer.Typer(no_args_is_help=True, context_settings=HELP_OPTIONS,
-                        help="The tracking scope: symbols and quantities.")
-outbox_app = typer.Typer(no_args_is_help=True, context_settings=HELP_OPTIONS,
-                         help="Notifications: waiting, sent, failed.")
+pending_app = typer.Typer(
+    no_args_is_help=True, context_settings=HELP_OPTIONS, help="Orders the engine placed."
+)
+track_app = typer.Typer(
+    no_args_is_help=True,
+    context_settings=HELP_OPTIONS,
+    help="The tracking scope: symbols and quantities.",
+)
+outbox_app = typer.Typer(
+    no_args_is_help=True,
+    context_settings=HELP_OPTIONS,
+    help="Notifications: waiting, sent, failed.",
+)
 app.add_typer(pending_app, name="pending")
 app.add_typer(track_app, name="track")
 app.add_typer(outbox_app, name="outbox")
-broker_app = typer.Typer(no_args_is_help=True, context_settings=HELP_OPTIONS,
-                         help="The broker connection.")
+broker_app = typer.Typer(
+    no_args_is_help=True, context_settings=HELP_OPTIONS, help="The broker connection."
+)
 app.add_typer(broker_app, name="broker")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print data as JSON.")]
@@ -67,12 +79,18 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     ctx: typer.Context,
-    db: Annotated[Path | None, typer.Option("--db", help="Database file [env ORDERTRACK_DB].")]
-    = None,
-    config_file: Annotated[Path | None, typer.Option(
-        "--config", help="TOML settings file [env ORDERTRACK_CONFIG].")] = None,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Show the version and exit.")] = False,
+    db: Annotated[
+        Path | None, typer.Option("--db", help="Database file [env ORDERTRACK_DB].")
+    ] = None,
+    config_file: Annotated[
+        Path | None, typer.Option("--config", help="TOML settings file [env ORDERTRACK_CONFIG].")
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
 ) -> None:
     ctx.obj = commands.Shell(db, config_file, render.warn)
     render.COMMAND[0] = ctx.invoked_subcommand or "ordertrack"
@@ -91,30 +109,37 @@ FROM_HELP = (
     f"nothing. Fields: {', '.join(IMPORT_FIELDS)} (symbol, side and qty required). "
     'JSON line: {"order_id": "261130000012345", "symbol": "INFY", "side": "buy", '
     '"qty": 10, "price": 1520.5}. CSV: a header line "order_id,symbol,side,qty,price", '
-    'then "261130000012345,INFY,buy,10,1520.5".')
+    'then "261130000012345,INFY,buy,10,1520.5".'
+)
 
 
 @pending_app.command("add")
 def pending_add(
     ctx: typer.Context,
-    order_id: Annotated[str | None, typer.Argument(help="Broker order id, if known.")]
-    = None,
-    symbol: Annotated[str | None, typer.Option(help="Trading symbol, e.g. INFY or INFY-EQ.")]
-    = None,
+    order_id: Annotated[str | None, typer.Argument(help="Broker order id, if known.")] = None,
+    symbol: Annotated[
+        str | None, typer.Option(help="Trading symbol, e.g. INFY or INFY-EQ.")
+    ] = None,
     side: Annotated[str | None, typer.Option(help="buy or sell.")] = None,
     qty: Annotated[int | None, typer.Option(help="Quantity ordered.")] = None,
     price: Annotated[float | None, typer.Option(help="Limit price.")] = None,
     amo: Annotated[bool, typer.Option("--amo", help="An after-market order.")] = False,
-    placed_at: Annotated[str | None, typer.Option(
-        help="When it was placed, ISO 8601 (no offset = IST). Default: now.")] = None,
-    tag: Annotated[str | None, typer.Option(help="The tag sent with the order (Kotak 'ig').")]
-    = None,
-    from_file: Annotated[Path | None, typer.Option(
-        "--from", help=FROM_HELP)]
-    = None,
-    completes: Annotated[str | None, typer.Option(
-        "--completes", metavar="#N",
-        help="The unconfirmed order #N this broker order id belongs to.")] = None,
+    placed_at: Annotated[
+        str | None,
+        typer.Option(help="When it was placed, ISO 8601 (no offset = IST). Default: now."),
+    ] = None,
+    tag: Annotated[
+        str | None, typer.Option(help="The tag sent with the order (Kotak 'ig').")
+    ] = None,
+    from_file: Annotated[Path | None, typer.Option("--from", help=FROM_HELP)] = None,
+    completes: Annotated[
+        str | None,
+        typer.Option(
+            "--completes",
+            metavar="#N",
+            help="The unconfirmed order #N this broker order id belongs to.",
+        ),
+    ] = None,
 ) -> None:
     """Register an order the engine placed. Re-adding the same order is a no-op.
 
@@ -124,18 +149,37 @@ def pending_add(
         _required(symbol=symbol, side=side, qty=qty)
     shell = _shell(ctx)
     if from_file is not None:
-        mixed = any(v is not None for v in (order_id, symbol, side, qty, price, placed_at, tag,
-                                            completes)) or amo
+        mixed = (
+            any(
+                v is not None
+                for v in (order_id, symbol, side, qty, price, placed_at, tag, completes)
+            )
+            or amo
+        )
         counts = commands.pending_import(shell, from_file, mixed).view
-        render.console.print(f"Imported {render.plural(counts['added'], 'order')} "
-                             f"({counts['unchanged']} already registered).")
+        render.console.print(
+            f"Imported {render.plural(counts['added'], 'order')} "
+            f"({counts['unchanged']} already registered)."
+        )
         return
     outcome, local_id = commands.pending_add(
-        shell, symbol=symbol, side=side, qty=qty, order_id=order_id, price=price, amo=amo,
-        placed_at=placed_at, tag=tag, completes=completes).view
+        shell,
+        symbol=symbol,
+        side=side,
+        qty=qty,
+        order_id=order_id,
+        price=price,
+        amo=amo,
+        placed_at=placed_at,
+        tag=tag,
+        completes=completes,
+    ).view
     name = order_id or f"#{local_id} (unconfirmed: verify will find its broker id)"
-    said = {"added": "registered", "unchanged": "already registered",
-            "resolved": f"registered: it completes unconfirmed order #{local_id}"}
+    said = {
+        "added": "registered",
+        "unchanged": "already registered",
+        "resolved": f"registered: it completes unconfirmed order #{local_id}",
+    }
     render.console.print(f"Order {name} {said[outcome]}.")
 
 
@@ -166,8 +210,9 @@ def pending_cancel(
 def pending_list(
     ctx: typer.Context,
     all_: Annotated[bool, typer.Option("--all", help="Include finished orders.")] = False,
-    status: Annotated[str | None, typer.Option(
-        help=f"Only this status: {', '.join(Status.__members__)}.")] = None,
+    status: Annotated[
+        str | None, typer.Option(help=f"Only this status: {', '.join(Status.__members__)}.")
+    ] = None,
     symbol: Annotated[str | None, typer.Option(help="Only this symbol.")] = None,
     json_: JsonFlag = False,
 ) -> None:
@@ -217,18 +262,19 @@ def track_list(
 def track_add(
     ctx: typer.Context,
     symbol: Annotated[str, typer.Argument(help="Symbol to track.")],
-    qty: Annotated[int, typer.Option(min=0, max=MAX_QTY,
-                                     help="Quantity the system owns now.")] = 0,
+    qty: Annotated[int, typer.Option(min=0, max=MAX_QTY, help="Quantity the system owns now.")] = 0,
 ) -> None:
     """Start tracking a symbol (fills of system orders keep its quantity up to date)."""
     name, outcome = commands.track_add(_shell(ctx), symbol, qty).view
-    render.console.print(f"{name}: {'now tracked' if outcome == 'added' else 'already tracked'}"
-                         f" with quantity {qty}.")
+    render.console.print(
+        f"{name}: {'now tracked' if outcome == 'added' else 'already tracked'} with quantity {qty}."
+    )
 
 
 @track_app.command("show")
 def track_show(
-    ctx: typer.Context, symbol: Annotated[str, typer.Argument(help="Tracked symbol.")],
+    ctx: typer.Context,
+    symbol: Annotated[str, typer.Argument(help="Tracked symbol.")],
     json_: JsonFlag = False,
 ) -> None:
     """One symbol with every change of its tracked quantity and what caused it."""
@@ -256,11 +302,17 @@ def track_stop(
 @outbox_app.command("list")
 def outbox_list(
     ctx: typer.Context,
-    status: Annotated[str | None, typer.Option(
-        help="PENDING, SENT, FAILED, DIGESTED or OFF.")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="PENDING, SENT, FAILED, DIGESTED or OFF.")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=1_000_000, help="At most this many rows.")] = 200,
-    oldest: Annotated[bool, typer.Option("--oldest", help="Oldest first (default: newest "
-                                         "first, so recent ones are within --limit).")] = False,
+    oldest: Annotated[
+        bool,
+        typer.Option(
+            "--oldest",
+            help="Oldest first (default: newest first, so recent ones are within --limit).",
+        ),
+    ] = False,
     json_: JsonFlag = False,
 ) -> None:
     """Notifications waiting, sent and failed, newest first, with each chat's delivery and last
@@ -275,9 +327,12 @@ def outbox_list(
 @outbox_app.command("flush")
 def outbox_flush(
     ctx: typer.Context,
-    retry_failed: Annotated[bool, typer.Option(
-        "--retry-failed", help="First re-queue deliveries that failed for good (after a fix).")]
-    = False,
+    retry_failed: Annotated[
+        bool,
+        typer.Option(
+            "--retry-failed", help="First re-queue deliveries that failed for good (after a fix)."
+        ),
+    ] = False,
 ) -> None:
     """Deliver waiting notifications to Telegram now. Exit 6 if any could not be delivered.
 
@@ -319,18 +374,27 @@ def broker_check(ctx: typer.Context, json_: JsonFlag = False) -> None:
     session, fresh = result.view["session"], result.view["fresh"]
     if session is not None:
         until = show(session.expires_at) if session.expires_at else "the end of the IST day"
-        render.console.print(f"Session: {'logged in now' if fresh else 'reused'}"
-                             f" (since {show(session.created_at)}), valid until {until}")
-    render.console.print(", ".join(f"{k.replace('_', ' ').capitalize()}: {v}"
-                                   for k, v in result.view["counts"].items()))
+        render.console.print(
+            f"Session: {'logged in now' if fresh else 'reused'}"
+            f" (since {show(session.created_at)}), valid until {until}"
+        )
+    render.console.print(
+        ", ".join(
+            f"{k.replace('_', ' ').capitalize()}: {v}" for k, v in result.view["counts"].items()
+        )
+    )
 
 
 @broker_app.command("login")
 def broker_login(
     ctx: typer.Context,
-    redirect: Annotated[str | None, typer.Argument(
-        help="The URL your browser lands on after the Kite or Fyers login, or the bare"
-             " request_token (Kite) / auth_code (Fyers); read from stdin when left out.")] = None,
+    redirect: Annotated[
+        str | None,
+        typer.Argument(
+            help="The URL your browser lands on after the Kite or Fyers login, or the bare"
+            " request_token (Kite) / auth_code (Fyers); read from stdin when left out."
+        ),
+    ] = None,
     json_: JsonFlag = False,
 ) -> None:
     """Kite and Fyers: the daily login. Prints the login URL; give it the redirect URL (or the
@@ -344,8 +408,10 @@ def broker_login(
         return
     token = result.view
     broker = result.json["broker"]
-    render.console.print(f"{broker.capitalize()} access token stored (user"
-                         f" {token.user_id or 'unknown'}), valid until {show(token.expires_at)}")
+    render.console.print(
+        f"{broker.capitalize()} access token stored (user"
+        f" {token.user_id or 'unknown'}), valid until {show(token.expires_at)}"
+    )
 
 
 def _tell_login_url(login_url: str) -> None:
@@ -365,8 +431,9 @@ def _ask_redirect(limit: int) -> str:
 @app.command()
 def verify(
     ctx: typer.Context,
-    order_id: Annotated[str | None, typer.Option("--order-id", help="Check only this order.")]
-    = None,
+    order_id: Annotated[
+        str | None, typer.Option("--order-id", help="Check only this order.")
+    ] = None,
     json_: JsonFlag = False,
 ) -> None:
     """Fetch the order book once, advance every open order, queue notifications and deliver
@@ -375,16 +442,19 @@ def verify(
     if not json_:
         render.counts_line("Verify", result.view.counts)
         if result.view.skipped_rows:
-            render.console.print(f"{result.view.skipped_rows} order-book rows had no order id or"
-                                 " numbers that cannot be true, and were ignored")
+            render.console.print(
+                f"{result.view.skipped_rows} order-book rows had no order id or"
+                " numbers that cannot be true, and were ignored"
+            )
     _finish(result, json_)
 
 
 @app.command()
 def reconcile(
     ctx: typer.Context,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; write "
-                                          "nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would change; write nothing.")
+    ] = False,
     json_: JsonFlag = False,
 ) -> None:
     """Compare broker holdings (+ today's positions) with tracked quantities; detect and apply
@@ -432,8 +502,13 @@ def _json_on_broker_error(json_: bool, body: Callable[[], T]) -> T:
         return body()
     except BrokerUnavailable as exc:
         if json_:
-            render.emit_json({"broker": "failed", "broker_error": redact(exc.message),
-                              "exit_code": int(exc.exit_code)})
+            render.emit_json(
+                {
+                    "broker": "failed",
+                    "broker_error": redact(exc.message),
+                    "exit_code": int(exc.exit_code),
+                }
+            )
         raise
 
 
@@ -448,9 +523,17 @@ def status(ctx: typer.Context, json_: JsonFlag = False) -> None:
 
 
 @app.command()
-def demo(keep: Annotated[Path | None, typer.Option(
-        "--keep", metavar="DIR", help="Leave the broker folder and database in DIR to play with "
-        "(see docs/file-broker.md).")] = None) -> None:
+def demo(
+    keep: Annotated[
+        Path | None,
+        typer.Option(
+            "--keep",
+            metavar="DIR",
+            help="Leave the broker folder and database in DIR to play with "
+            "(see docs/file-broker.md).",
+        ),
+    ] = None,
+) -> None:
     """A full order lifecycle on a throw-away database with a simulated broker."""
     from ordertrack.cli.demo import run_demo
 
@@ -477,8 +560,10 @@ def _usage(exc: typer.TyperException) -> int:
     hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
     name = getattr(exc, "option_name", "")
     if type(exc).__name__ == "NoSuchOption" and name in _ROOT_OPTIONS and ctx is not None:
-        hint = (f": {name} belongs before the command, e.g. "
-                f"'ordertrack {name} ... {ctx.command_path.removeprefix('ordertrack ')} ...'")
+        hint = (
+            f": {name} belongs before the command, e.g. "
+            f"'ordertrack {name} ... {ctx.command_path.removeprefix('ordertrack ')} ...'"
+        )
     return _fail(exc.format_message().replace("\n", " ") + hint, ExitCode.USAGE)
 
 
@@ -514,9 +599,11 @@ def _command(argv: list[str] | None) -> "Command":
     name = _invoked(sys.argv[1:] if argv is None else argv)
     if name is None or any(k.startswith("_ORDERTRACK_COMPLETE") for k in os.environ):
         return typer.main.get_command(app)
-    commands_ = [c for c in app.registered_commands
-                 if (c.name or typer.main.get_command_name(getattr(c.callback, "__name__", "")))
-                 == name]
+    commands_ = [
+        c
+        for c in app.registered_commands
+        if (c.name or typer.main.get_command_name(getattr(c.callback, "__name__", ""))) == name
+    ]
     groups = [g for g in app.registered_groups if g.name == name]
     if not commands_ and not groups:
         return typer.main.get_command(app)
@@ -540,8 +627,9 @@ def _run(argv: list[str] | None) -> int:
         return _fail(exc.message, exc.exit_code)
     except sqlite3.OperationalError as exc:
         if "locked" in str(exc) or "busy" in str(exc):
-            return _fail("the database stayed locked by another program; try again",
-                         ExitCode.LOCKED)
+            return _fail(
+                "the database stayed locked by another program; try again", ExitCode.LOCKED
+            )
         return _fail(f"database error: {exc}", ExitCode.DATABASE)
     except sqlite3.DatabaseError as exc:
         return _fail(f"database error: {exc}", ExitCode.DATABASE)
@@ -550,8 +638,10 @@ def _run(argv: list[str] | None) -> int:
     except Exception as exc:  # a bug: one line, unless asked for the traceback
         if os.environ.get("ORDERTRACK_DEBUG"):
             raise
-        return _fail(f"internal error: {type(exc).__name__}: {exc} "
-                     "(set ORDERTRACK_DEBUG=1 for a traceback)", ExitCode.INTERNAL)
+        return _fail(
+            f"internal error: {type(exc).__name__}: {exc} (set ORDERTRACK_DEBUG=1 for a traceback)",
+            ExitCode.INTERNAL,
+        )
 
 
 def main() -> None:
@@ -564,15 +654,21 @@ def main() -> None:
 @app.command("report")
 def report_command(
     ctx: typer.Context,
-    day: Annotated[str | None, typer.Option("--day", help="One IST day, YYYY-MM-DD "
-                                            "[default: today].")] = None,
+    day: Annotated[
+        str | None, typer.Option("--day", help="One IST day, YYYY-MM-DD [default: today].")
+    ] = None,
     week: Annotated[bool, typer.Option("--week", help="The seven days ending today.")] = False,
     month: Annotated[bool, typer.Option("--month", help="The thirty days ending today.")] = False,
     first: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")] = None,
     last: Annotated[str | None, typer.Option("--to", help="Last day [default: today].")] = None,
-    out: Annotated[Path | None, typer.Option(
-        "--out", help="File to write, '-' for stdout [default: ordertrack-report-<period>.html "
-        "in the current folder].")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="File to write, '-' for stdout [default: ordertrack-report-<period>.html "
+            "in the current folder].",
+        ),
+    ] = None,
 ) -> None:
     """A self-contained HTML report: the day at a glance, order timeline, rejections, tracked
     quantities, run health and notifications."""
@@ -592,25 +688,43 @@ def datasette_metadata(ctx: typer.Context) -> None:
 
 # ---- schedule, doctor (issue 11) -------------------------------------------------------------
 
-schedule_app = typer.Typer(no_args_is_help=True, help="The cron lines or systemd timers that run "
-                           "verify, reconcile and eod at IST times on this host.")
+schedule_app = typer.Typer(
+    no_args_is_help=True,
+    help="The cron lines or systemd timers that run "
+    "verify, reconcile and eod at IST times on this host.",
+)
 app.add_typer(schedule_app, name="schedule")
 
-SystemdFlag = Annotated[bool, typer.Option("--systemd", help="systemd user timers instead of "
-                                           "crontab lines.")]
-EnvFileOption = Annotated[Path, typer.Option(
-    "--env-file", help="Settings and secrets the jobs source (chmod 600).")]
-LogOption = Annotated[Path | None, typer.Option(
-    "--log", help="Log file the jobs append to. Default: beside the database.")]
-EveryOption = Annotated[int, typer.Option(
-    "--every", min=1, max=30, metavar="N",
-    help="Run verify every N minutes (1-30) in the session; default 30.")]
+SystemdFlag = Annotated[
+    bool, typer.Option("--systemd", help="systemd user timers instead of crontab lines.")
+]
+EnvFileOption = Annotated[
+    Path, typer.Option("--env-file", help="Settings and secrets the jobs source (chmod 600).")
+]
+LogOption = Annotated[
+    Path | None,
+    typer.Option("--log", help="Log file the jobs append to. Default: beside the database."),
+]
+EveryOption = Annotated[
+    int,
+    typer.Option(
+        "--every",
+        min=1,
+        max=30,
+        metavar="N",
+        help="Run verify every N minutes (1-30) in the session; default 30.",
+    ),
+]
 
 
 @schedule_app.command("print")
-def schedule_print(ctx: typer.Context, systemd: SystemdFlag = False,
-                   env_file: EnvFileOption = Path(DEFAULT_ENV_FILE),
-                   log: LogOption = None, every: EveryOption = 30) -> None:
+def schedule_print(
+    ctx: typer.Context,
+    systemd: SystemdFlag = False,
+    env_file: EnvFileOption = Path(DEFAULT_ENV_FILE),
+    log: LogOption = None,
+    every: EveryOption = 30,
+) -> None:
     """Show what 'install' would write, each cron line with its next firing in IST."""
     result = commands.schedule_print(_shell(ctx), systemd, env_file, log, every)
     if systemd:
@@ -625,9 +739,13 @@ def schedule_print(ctx: typer.Context, systemd: SystemdFlag = False,
 
 
 @schedule_app.command("install")
-def schedule_install(ctx: typer.Context, systemd: SystemdFlag = False,
-                     env_file: EnvFileOption = Path(DEFAULT_ENV_FILE),
-                     log: LogOption = None, every: EveryOption = 30) -> None:
+def schedule_install(
+    ctx: typer.Context,
+    systemd: SystemdFlag = False,
+    env_file: EnvFileOption = Path(DEFAULT_ENV_FILE),
+    log: LogOption = None,
+    every: EveryOption = 30,
+) -> None:
     """Install the schedule: ordertrack's block in your crontab (the rest is left as it is), or
     systemd user timers with --systemd. Idempotent. Refuses an env file others can read."""
     result = commands.schedule_install(_shell(ctx), systemd, env_file, log, every)
@@ -645,15 +763,30 @@ def schedule_remove(ctx: typer.Context, systemd: SystemdFlag = False) -> None:
 @app.command()
 def doctor(
     ctx: typer.Context,
-    offline: Annotated[bool, typer.Option("--offline", help="Skip the checks that need the "
-                                          "network: broker, Telegram, clock, ping URL.")] = False,
-    send: Annotated[bool, typer.Option("--send", help="Send a real test message to every "
-                                       "chat (as notify-test) instead of only reaching it.")]
-    = False,
-    env_file: Annotated[Path | None, typer.Option(
-        "--env-file", help="The env file the scheduled runs source: checked, and read into a "
-        "bare environment as cron does. Default: the installed schedule's, else "
-        "~/.config/ordertrack/env.")] = None,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline",
+            help="Skip the checks that need the network: broker, Telegram, clock, ping URL.",
+        ),
+    ] = False,
+    send: Annotated[
+        bool,
+        typer.Option(
+            "--send",
+            help="Send a real test message to every "
+            "chat (as notify-test) instead of only reaching it.",
+        ),
+    ] = False,
+    env_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--env-file",
+            help="The env file the scheduled runs source: checked, and read into a "
+            "bare environment as cron does. Default: the installed schedule's, else "
+            "~/.config/ordertrack/env.",
+        ),
+    ] = None,
     json_: JsonFlag = False,
 ) -> None:
     """Check the deployment as cron will see it (the env file in a bare environment, not this
@@ -668,9 +801,13 @@ def doctor(
         render.emit_json(result.json)
     else:
         for r in result.view:
-            label, line = (("skipped", f"{r.check}: {r.detail.removeprefix('skipped: ')}")
-                           if r.skipped else ("ok", f"{r.check}: {r.detail}") if r.ok else
-                           ("PROBLEM", f"{r.check}: {r.detail} — fix: {r.fix}"))
+            label, line = (
+                ("skipped", f"{r.check}: {r.detail.removeprefix('skipped: ')}")
+                if r.skipped
+                else ("ok", f"{r.check}: {r.detail}")
+                if r.ok
+                else ("PROBLEM", f"{r.check}: {r.detail} — fix: {r.fix}")
+            )
             render.hanging(f"{label:<9}", line)
     _exit(result)
 
@@ -681,19 +818,36 @@ def doctor(
 @app.command("events")
 def events_cmd(
     ctx: typer.Context,
-    since: Annotated[int, typer.Option(
-        "--since", min=0, max=MAX_INT,
-        help="Only events after this id (the last one you handled).")] = 0,
-    kind: Annotated[str | None, typer.Option(
-        "--kind", help="Only these kinds, comma-separated: EXECUTED,REJECTED,…")] = None,
-    limit: Annotated[int | None, typer.Option(min=1, max=MAX_INT,
-                                              help="At most this many events.")] = None,
-    follow: Annotated[int, typer.Option(
-        "--follow-up-to", min=0, max=3600, metavar="SECONDS",
-        help="Then keep printing new events as they are recorded, for up to this many seconds"
-             " (0-3600).")] = 0,
-    json_: Annotated[bool, typer.Option("--json", help="Print JSON lines (docs/events.md).")]
-    = False,
+    since: Annotated[
+        int,
+        typer.Option(
+            "--since",
+            min=0,
+            max=MAX_INT,
+            help="Only events after this id (the last one you handled).",
+        ),
+    ] = 0,
+    kind: Annotated[
+        str | None,
+        typer.Option("--kind", help="Only these kinds, comma-separated: EXECUTED,REJECTED,…"),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(min=1, max=MAX_INT, help="At most this many events.")
+    ] = None,
+    follow: Annotated[
+        int,
+        typer.Option(
+            "--follow-up-to",
+            min=0,
+            max=3600,
+            metavar="SECONDS",
+            help="Then keep printing new events as they are recorded, for up to this many seconds"
+            " (0-3600).",
+        ),
+    ] = 0,
+    json_: Annotated[
+        bool, typer.Option("--json", help="Print JSON lines (docs/events.md).")
+    ] = False,
 ) -> None:
     """Every recorded event, oldest first: order changes, tracking changes, manual trades, run
     alerts. Each has an increasing id; pass the last one handled as --since to resume after it.
@@ -716,19 +870,25 @@ def _event_line(e: dict[str, Any]) -> str:
     from ordertrack.timeutil import from_db
 
     what = " ".join(str(e[k]) for k in ("side", "qty", "symbol") if e[k] is not None)
-    extra = ", ".join(f"{k} {e[k]}" for k in ("order_id", "filled_qty", "avg_price",
-                                             "tracked_qty", "reason") if e[k] is not None)
-    return one_line(f"{show(from_db(e['at']))}  {e['kind']:<16} {what}"
-                    + (f" — {extra}" if extra else ""))
+    extra = ", ".join(
+        f"{k} {e[k]}"
+        for k in ("order_id", "filled_qty", "avg_price", "tracked_qty", "reason")
+        if e[k] is not None
+    )
+    return one_line(
+        f"{show(from_db(e['at']))}  {e['kind']:<16} {what}" + (f" — {extra}" if extra else "")
+    )
 
 
 # ---- pnl (issue 26) --------------------------------------------------------------------------
 
+
 @app.command("pnl")
 def pnl_command(
     ctx: typer.Context,
-    day: Annotated[str | None, typer.Option("--day", help="One IST day, YYYY-MM-DD "
-                                            "[default: today].")] = None,
+    day: Annotated[
+        str | None, typer.Option("--day", help="One IST day, YYYY-MM-DD [default: today].")
+    ] = None,
     week: Annotated[bool, typer.Option("--week", help="The seven days ending today.")] = False,
     month: Annotated[bool, typer.Option("--month", help="The thirty days ending today.")] = False,
     first: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")] = None,
@@ -750,11 +910,18 @@ def pnl_command(
 @app.command("listen")
 def listen_command(
     ctx: typer.Context,
-    until: Annotated[str | None, typer.Option(
-        "--until", metavar="HH:MM", help="Today's IST time to stop at (default 15:35).")] = None,
-    json_: Annotated[bool, typer.Option(
-        "--json", help="One JSON object a line for each connect, disconnect, push and verify.")]
-    = False,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until", metavar="HH:MM", help="Today's IST time to stop at (default 15:35)."
+        ),
+    ] = None,
+    json_: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="One JSON object a line for each connect, disconnect, push and verify."
+        ),
+    ] = False,
 ) -> None:
     """Hold the broker's order-update stream until --until: each update about a tracked order
     triggers a verify of the order book (debounced), and every (re)connect a full one. Exit 4

@@ -43,9 +43,10 @@ def _table_lines(table: "Table") -> list[str]:
     headers = [str(c.header) for c in table.columns]
     cells = [[str(cell) for cell in c._cells] for c in table.columns]
     title = f"{table.title}: " if table.title else ""
-    return [title + "; ".join(f"{h}={col[i]}" for h, col in zip(headers, cells, strict=True)
-                              if col[i])
-            for i in range(table.row_count)]
+    return [
+        title + "; ".join(f"{h}={col[i]}" for h, col in zip(headers, cells, strict=True) if col[i])
+        for i in range(table.row_count)
+    ]
 
 
 def _log_line_texts(obj: Any) -> list[str]:
@@ -140,8 +141,12 @@ def _narrowest(cols: list[Col], rows: list[list[Any]], i: int) -> int:
 
 def _fits(cols: list[Col], rows: list[list[Any]], keep: list[int], width: int) -> bool:
     need = _widths(cols, rows, keep)
-    used = sum(min(n, max(_WRAP_MIN, _narrowest(cols, rows, i)))
-               if cols[i].wrap and not cols[i].under else n for i, n in need.items())
+    used = sum(
+        min(n, max(_WRAP_MIN, _narrowest(cols, rows, i)))
+        if cols[i].wrap and not cols[i].under
+        else n
+        for i, n in need.items()
+    )
     return used + 3 * len(need) + 1 <= width
 
 
@@ -175,9 +180,13 @@ def fitted(title: str | None, cols: list[Col], rows: list[list[Any]]) -> Any:
         keep.remove(max(turns, key=lambda i: cols[i].drop))
         fits = _fits(cols, rows, keep, width)
     need = _widths(cols, rows, keep)
-    table = _TableLayout(title, [cols[i] for i in keep], [need[i] for i in keep],
-                         [[r[i] for i in keep] for r in rows],
-                         [_narrowest(cols, rows, i) if fits else None for i in keep])
+    table = _TableLayout(
+        title,
+        [cols[i] for i in keep],
+        [need[i] for i in keep],
+        [[r[i] for i in keep] for r in rows],
+        [_narrowest(cols, rows, i) if fits else None for i in keep],
+    )
     if under is None:
         return table.build()
     return _Noted(table, [r[under] for r in rows])
@@ -198,11 +207,14 @@ class _TableLayout:
         table = Table(title=self.title)
         for col, need, narrowest in zip(self.cols, self.need, self.narrowest, strict=True):
             if col.wrap:
-                table.add_column(col.header, overflow="fold", min_width=narrowest,
-                                 justify=col.justify)  # type: ignore[arg-type]
+                table.add_column(
+                    col.header,
+                    overflow="fold",
+                    min_width=narrowest,
+                    justify=col.justify,  # type: ignore[arg-type]
+                )
             else:
-                table.add_column(col.header, no_wrap=True, min_width=need,
-                                 justify=col.justify)  # type: ignore[arg-type]
+                table.add_column(col.header, no_wrap=True, min_width=need, justify=col.justify)  # type: ignore[arg-type]
         for row, height in zip(self.rows, heights or [0] * len(self.rows), strict=True):
             table.add_row(*row)
             if height:
@@ -262,23 +274,64 @@ def orders_table(rows: list[dict[str, Any]], title: str) -> None:
     if not rows:
         console.print(f"{title}: none")
         return
-    cols = [Col("Order"), Col("Symbol"), Col("Side", 2), Col("Filled/Qty", 3), Col("Avg", 5),
-            Col("Status", 1), Col("Placed (IST)", 6), Col("Reason", 4, wrap=True, under=True)]
-    console.print(fitted(title, cols, [
-        [r["order_id"] or f"#{r['id']}", r["symbol"], r["side"], f"{r['filled_qty']}/{r['qty']}",
-         inr(r["avg_price"]) if r["avg_price"] else "",
-         r["status"] + (" (AMO)" if r["amo"] else ""), show(from_db(r["placed_at"])),
-         r["reason"] or ""] for r in rows]))
+    cols = [
+        Col("Order"),
+        Col("Symbol"),
+        Col("Side", 2),
+        Col("Filled/Qty", 3),
+        Col("Avg", 5),
+        Col("Status", 1),
+        Col("Placed (IST)", 6),
+        Col("Reason", 4, wrap=True, under=True),
+    ]
+    console.print(
+        fitted(
+            title,
+            cols,
+            [
+                [
+                    r["order_id"] or f"#{r['id']}",
+                    r["symbol"],
+                    r["side"],
+                    f"{r['filled_qty']}/{r['qty']}",
+                    inr(r["avg_price"]) if r["avg_price"] else "",
+                    r["status"] + (" (AMO)" if r["amo"] else ""),
+                    show(from_db(r["placed_at"])),
+                    r["reason"] or "",
+                ]
+                for r in rows
+            ],
+        )
+    )
 
 
 def order_detail(row: dict[str, Any], events: list[dict[str, Any]]) -> None:
     orders_table([row], "Order")
-    cols = [Col("When (IST)"), Col("Event", 1), Col("Status", 2), Col("Filled", 3),
-            Col("Broker status", 5), Col("Reason", 4, wrap=True, under=True)]
-    console.print(fitted("Events", cols, [
-        [show(from_db(e["at"])), e["kind"], e["status"],
-         f"{e['filled_qty']}" + (f" (+{e['delta_qty']})" if e["delta_qty"] else ""),
-         e["broker_status"] or "", e["reason"] or ""] for e in events]))
+    cols = [
+        Col("When (IST)"),
+        Col("Event", 1),
+        Col("Status", 2),
+        Col("Filled", 3),
+        Col("Broker status", 5),
+        Col("Reason", 4, wrap=True, under=True),
+    ]
+    console.print(
+        fitted(
+            "Events",
+            cols,
+            [
+                [
+                    show(from_db(e["at"])),
+                    e["kind"],
+                    e["status"],
+                    f"{e['filled_qty']}" + (f" (+{e['delta_qty']})" if e["delta_qty"] else ""),
+                    e["broker_status"] or "",
+                    e["reason"] or "",
+                ]
+                for e in events
+            ],
+        )
+    )
 
 
 def expiry_line(expiry: dict[str, Any] | None) -> None:
@@ -287,8 +340,10 @@ def expiry_line(expiry: dict[str, Any] | None) -> None:
     missed = expiry["missed_fetches"]
     needed = plural(expiry["fetches_needed"], "successful fetch", "successful fetches")
     since = f" (since {show(from_db(expiry['missing_since']))})" if missed else ""
-    console.print(f"Missed by {missed} of the {needed} that expiry needs{since}; eligible for "
-                  f"expiry from {show(from_db(expiry['eligible_from']))}.")
+    console.print(
+        f"Missed by {missed} of the {needed} that expiry needs{since}; eligible for "
+        f"expiry from {show(from_db(expiry['eligible_from']))}."
+    )
 
 
 def tracking_table(rows: list[dict[str, Any]]) -> None:
@@ -296,9 +351,16 @@ def tracking_table(rows: list[dict[str, Any]]) -> None:
         console.print("Tracked symbols: none")
         return
     cols = [Col("Symbol"), Col("Quantity"), Col("Status", 1), Col("Since (IST)", 2)]
-    console.print(fitted("Tracked symbols", cols, [
-        [r["symbol"], str(r["tracked_qty"]), r["status"], show(from_db(r["started_at"]))]
-        for r in rows]))
+    console.print(
+        fitted(
+            "Tracked symbols",
+            cols,
+            [
+                [r["symbol"], str(r["tracked_qty"]), r["status"], show(from_db(r["started_at"]))]
+                for r in rows
+            ],
+        )
+    )
 
 
 def _text(row: dict[str, Any]) -> str:
@@ -332,11 +394,29 @@ def outbox_table(rows: list[dict[str, Any]]) -> None:
     if not rows:
         console.print("Outbox: empty")
         return
-    cols = [Col("Id"), Col("Created (IST)", 2), Col("Status"), Col("Message", wrap=True),
-            Col("Delivery per chat, last error", 1, wrap=True, under=True)]
-    console.print(fitted("Outbox", cols, [
-        [str(r["id"]), show(from_db(r["created_at"])), r["status"], _text(r), _delivery_cell(r)]
-        for r in rows]))
+    cols = [
+        Col("Id"),
+        Col("Created (IST)", 2),
+        Col("Status"),
+        Col("Message", wrap=True),
+        Col("Delivery per chat, last error", 1, wrap=True, under=True),
+    ]
+    console.print(
+        fitted(
+            "Outbox",
+            cols,
+            [
+                [
+                    str(r["id"]),
+                    show(from_db(r["created_at"])),
+                    r["status"],
+                    _text(r),
+                    _delivery_cell(r),
+                ]
+                for r in rows
+            ],
+        )
+    )
 
 
 def notifications(rows: list[dict[str, Any]], total: int) -> None:
@@ -355,18 +435,39 @@ def status_view(data: dict[str, Any]) -> None:
     console.print(f"Database: {data['database']} (schema {data['schema']})")
     console.print(f"Broker: {data['broker']}; notifications: {data['notifications']}")
     counts_line("Orders", data["orders"])
-    console.print(f"Tracked symbols: {data['tracked_symbols']}; outbox waiting: "
-                  f"{data['outbox']['PENDING']}, failed: {data['outbox']['FAILED']}")
+    console.print(
+        f"Tracked symbols: {data['tracked_symbols']}; outbox waiting: "
+        f"{data['outbox']['PENDING']}, failed: {data['outbox']['FAILED']}"
+    )
     for chat in data.get("telegram_chats", []):
-        console.print(f"Telegram chat {chat['chat_id']}: sent {chat['sent']}, waiting "
-                      f"{chat['waiting']}, failed {chat['failed']}"
-                      + (f"; last error: {chat['last_error']}" if chat["last_error"] else ""))
-    cols = [Col("Command"), Col("Started (IST)", 3), Col("Outcome"), Col("Exit", 2),
-            Col("Last success (IST)", 4), Col("Error", 1, wrap=True, under=True)]
-    table = fitted("Last runs", cols, [
-        [r["command"], show(from_db(r["started_at"])), r["outcome"],
-         "" if r["exit_code"] is None else str(r["exit_code"]), show(from_db(r["last_ok"])),
-         r["error"] or ""] for r in data["runs"]])
+        console.print(
+            f"Telegram chat {chat['chat_id']}: sent {chat['sent']}, waiting "
+            f"{chat['waiting']}, failed {chat['failed']}"
+            + (f"; last error: {chat['last_error']}" if chat["last_error"] else "")
+        )
+    cols = [
+        Col("Command"),
+        Col("Started (IST)", 3),
+        Col("Outcome"),
+        Col("Exit", 2),
+        Col("Last success (IST)", 4),
+        Col("Error", 1, wrap=True, under=True),
+    ]
+    table = fitted(
+        "Last runs",
+        cols,
+        [
+            [
+                r["command"],
+                show(from_db(r["started_at"])),
+                r["outcome"],
+                "" if r["exit_code"] is None else str(r["exit_code"]),
+                show(from_db(r["last_ok"])),
+                r["error"] or "",
+            ]
+            for r in data["runs"]
+        ],
+    )
     console.print(table if data["runs"] else "No runs recorded yet.")
     if day := data.get("last_closed_day"):
         console.print(last_closed_line(day))
@@ -379,23 +480,30 @@ def listen_state(row: dict[str, Any]) -> str:
     if row["ended_at"]:
         head = f"Listen ({row['broker']}): stopped at {show(from_db(row['ended_at']))}"
     elif row["state"] == "connected":
-        head = (f"Listen ({row['broker']}): connected since"
-                f" {show(from_db(row['connected_since']))}, last frame"
-                f" {show(from_db(row['last_frame_at']))}")
+        head = (
+            f"Listen ({row['broker']}): connected since"
+            f" {show(from_db(row['connected_since']))}, last frame"
+            f" {show(from_db(row['last_frame_at']))}"
+        )
     else:
         head = f"Listen ({row['broker']}): {row['state']}"
     note = f"; {inline(row['note'])}" if row["note"] else ""
-    return (f"{head}; reconnects {row['reconnects']}, pushes {row['pushes']},"
-            f" verifies {row['verifies']}{note}")
+    return (
+        f"{head}; reconnects {row['reconnects']}, pushes {row['pushes']},"
+        f" verifies {row['verifies']}{note}"
+    )
 
 
 def last_closed_line(day: dict[str, Any]) -> str:
     """The last closed day's counts, as its daily summary gave them."""
-    counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in day.items()
-                       if k not in ("trading_day", "complete"))
+    counts = ", ".join(
+        f"{k.replace('_', ' ')} {v}" for k, v in day.items() if k not in ("trading_day", "complete")
+    )
     incomplete = "" if day["complete"] else " (incomplete: broker unreachable at eod)"
-    return (f"Last closed trading day {date.fromisoformat(day['trading_day']):%a %d %b %Y}"
-            f"{incomplete}: {counts}")
+    return (
+        f"Last closed trading day {date.fromisoformat(day['trading_day']):%a %d %b %Y}"
+        f"{incomplete}: {counts}"
+    )
 
 
 def summary_tables(s: dict[str, Any]) -> None:
@@ -409,15 +517,37 @@ def summary_tables(s: dict[str, Any]) -> None:
     cells = messages.summary_counts(s, everything=True)
     title = f"{messages.SUMMARY_TITLE} {s['trading_day']}"
     if log_mode() or sum(len(name) + 3 for name, _ in cells) < console.width:
-        console.print(fitted(title, [Col(name, justify="right") for name, _ in cells],
-                             [[str(n) for _, n in cells]]))
+        console.print(
+            fitted(
+                title,
+                [Col(name, justify="right") for name, _ in cells],
+                [[str(n) for _, n in cells]],
+            )
+        )
     else:  # too narrow for a row of counts: one count a line
-        console.print(fitted(title, [Col("Count"), Col("", justify="right")],
-                             [[name, str(n)] for name, n in cells]))
-    finished = [(label.lower(), r) for kind, label in messages.SUMMARY_OUTCOMES.items()
-                for r in s.get(kind, [])]
-    still_open = [((messages.SUMMARY_PARTIAL if r.get("status") == "PARTIALLY_FILLED"
-                    else messages.SUMMARY_PENDING).lower(), r) for r in s.get("still_pending", [])]
+        console.print(
+            fitted(
+                title,
+                [Col("Count"), Col("", justify="right")],
+                [[name, str(n)] for name, n in cells],
+            )
+        )
+    finished = [
+        (label.lower(), r)
+        for kind, label in messages.SUMMARY_OUTCOMES.items()
+        for r in s.get(kind, [])
+    ]
+    still_open = [
+        (
+            (
+                messages.SUMMARY_PARTIAL
+                if r.get("status") == "PARTIALLY_FILLED"
+                else messages.SUMMARY_PENDING
+            ).lower(),
+            r,
+        )
+        for r in s.get("still_pending", [])
+    ]
     day = date.fromisoformat(s["trading_day"])
     for title, rows in ((f"Finished on {day:%a %d %b}", finished), ("Still open", still_open)):
         _summary_orders_table(title, rows)
@@ -430,13 +560,33 @@ def _summary_orders_table(title: str, rows: list[tuple[str, dict[str, Any]]]) ->
 
     if not rows:
         return
-    cols = [Col("Outcome", wrap=True), Col("Order"), Col("Symbol"), Col("Side", 2),
-            Col("Filled/Qty", 3), Col("Avg", 4), Col("Reason", 1, wrap=True, under=True)]
-    console.print(fitted(title, cols, [
-        [kind, r.get("order_id") or "", r["symbol"], r["side"],
-         f"{r.get('filled_qty') or 0}/{r['qty']}",
-         inr(r["avg_price"]) if r.get("avg_price") else "", r.get("reason") or ""]
-        for kind, r in rows]))
+    cols = [
+        Col("Outcome", wrap=True),
+        Col("Order"),
+        Col("Symbol"),
+        Col("Side", 2),
+        Col("Filled/Qty", 3),
+        Col("Avg", 4),
+        Col("Reason", 1, wrap=True, under=True),
+    ]
+    console.print(
+        fitted(
+            title,
+            cols,
+            [
+                [
+                    kind,
+                    r.get("order_id") or "",
+                    r["symbol"],
+                    r["side"],
+                    f"{r.get('filled_qty') or 0}/{r['qty']}",
+                    inr(r["avg_price"]) if r.get("avg_price") else "",
+                    r.get("reason") or "",
+                ]
+                for kind, r in rows
+            ],
+        )
+    )
 
 
 def eod_view(result: Any) -> None:
@@ -448,11 +598,14 @@ def eod_view(result: Any) -> None:
         summary_tables(result.summary)
         if not result.summary_queued:
             console.print(f"({result.summary_skipped})")
-    console.print(f"Archived: {plural(result.archived_orders, 'finished order')}, "
-                  f"{plural(result.archived_symbols, 'symbol')} with nothing left.")
+    console.print(
+        f"Archived: {plural(result.archived_orders, 'finished order')}, "
+        f"{plural(result.archived_symbols, 'symbol')} with nothing left."
+    )
     backup = f"backup {result.backup}" if result.backup else "no backup"
-    console.print(f"Database: integrity {result.integrity}, {backup}, "
-                  f"size {result.db_size / 2**20:.1f} MiB.")
+    console.print(
+        f"Database: integrity {result.integrity}, {backup}, size {result.db_size / 2**20:.1f} MiB."
+    )
     if getattr(result, "report", None):
         console.print(f"Report: {result.report}")
     if getattr(result, "report_error", None):
@@ -472,8 +625,11 @@ def hanging(prefix: str, text: str) -> None:
     lines = Text(text).wrap(console.rich(), max(console.width - indent, 10), overflow="fold")
     for line in lines:
         line.rstrip()
-    console.print(Text("\n").join(Text(prefix if n == 0 else " " * indent) + line
-                                  for n, line in enumerate(lines)))
+    console.print(
+        Text("\n").join(
+            Text(prefix if n == 0 else " " * indent) + line for n, line in enumerate(lines)
+        )
+    )
 
 
 def plural(n: int, word: str, words: str | None = None) -> str:
@@ -493,18 +649,24 @@ def delivery(report: Any, always: bool = False) -> None:
         warn(note)
     if not report.enabled:
         if always:
-            console.print(f"Notifications are off (no TELEGRAM_BOT_TOKEN): {report.waiting} "
-                          "waiting in the outbox.")
+            console.print(
+                f"Notifications are off (no TELEGRAM_BOT_TOKEN): {report.waiting} "
+                "waiting in the outbox."
+            )
         return
     for c in report.channels:  # each under its own name: Telegram, webhooks, hooks
         if always or c.sent or c.failed or c.waiting or c.held:
             name = inline(c.name[:1].upper() + c.name[1:])
-            console.print(f"{name}: {c.sent} sent, {c.waiting} waiting, {c.failed} failed"
-                          + (" (held)." if c.held else "."))
+            console.print(
+                f"{name}: {c.sent} sent, {c.waiting} waiting, {c.failed} failed"
+                + (" (held)." if c.held else ".")
+            )
     if always and report.failed_before:
-        console.print(f"{report.failed_before} failed for good earlier and are kept: see "
-                      "'ordertrack outbox list --status FAILED'; after a fix, "
-                      "'ordertrack outbox flush --retry-failed'.")
+        console.print(
+            f"{report.failed_before} failed for good earlier and are kept: see "
+            "'ordertrack outbox list --status FAILED'; after a fix, "
+            "'ordertrack outbox flush --retry-failed'."
+        )
 
 
 def self_test(checks: list[Any]) -> None:
@@ -520,22 +682,62 @@ def decisions_table(decisions: list[Any], dry_run: bool) -> None:
     if not decisions:
         console.print("Reconcile: no tracked symbols.")
         return
-    cols = [Col("Symbol"), Col("Tracked", 3), Col("Owned", 4), Col("Action"), Col("New qty", 2),
-            Col("Reason", 1, wrap=True, under=True), Col("Manual orders", wrap=True)]
+    cols = [
+        Col("Symbol"),
+        Col("Tracked", 3),
+        Col("Owned", 4),
+        Col("Action"),
+        Col("New qty", 2),
+        Col("Reason", 1, wrap=True, under=True),
+        Col("Manual orders", wrap=True),
+    ]
     title = "Reconcile (dry run: nothing written)" if dry_run else "Reconcile"
-    console.print(fitted(title, cols, [
-        [d.symbol, str(d.tracked), "" if d.owned is None else str(d.owned),
-         "stop tracking" if d.stops_tracking else d.action.replace("_", " "), str(d.new_qty),
-         d.reason, ", ".join(d.manual_orders)] for d in decisions]))
+    console.print(
+        fitted(
+            title,
+            cols,
+            [
+                [
+                    d.symbol,
+                    str(d.tracked),
+                    "" if d.owned is None else str(d.owned),
+                    "stop tracking" if d.stops_tracking else d.action.replace("_", " "),
+                    str(d.new_qty),
+                    d.reason,
+                    ", ".join(d.manual_orders),
+                ]
+                for d in decisions
+            ],
+        )
+    )
 
 
 def changes_table(changes: list[dict[str, Any]]) -> None:
-    cols = [Col("When (IST)", 4), Col("Cause"), Col("Change", 2), Col("Quantity", 3),
-            Col("Order"), Col("Note", 1, wrap=True, under=True)]
-    console.print(fitted("Changes of the tracked quantity", cols, [
-        [show(from_db(c["at"])) if c["at"] else "", c["cause"], f"{c['delta']:+d}",
-         str(c["qty_after"]), c["order_id"] or "", c["note"] or ""]
-        for c in map(change_json, changes)]))
+    cols = [
+        Col("When (IST)", 4),
+        Col("Cause"),
+        Col("Change", 2),
+        Col("Quantity", 3),
+        Col("Order"),
+        Col("Note", 1, wrap=True, under=True),
+    ]
+    console.print(
+        fitted(
+            "Changes of the tracked quantity",
+            cols,
+            [
+                [
+                    show(from_db(c["at"])) if c["at"] else "",
+                    c["cause"],
+                    f"{c['delta']:+d}",
+                    str(c["qty_after"]),
+                    c["order_id"] or "",
+                    c["note"] or "",
+                ]
+                for c in map(change_json, changes)
+            ],
+        )
+    )
 
 
 # ---- pnl -----------------------------------------------------------------------------------
@@ -549,8 +751,10 @@ def money_json(data: Any) -> str:
 
     def mark(value: Any) -> Any:
         if isinstance(value, dict):
-            return {k: f"@@money:{v:.2f}@@" if k in _MONEY_KEYS and isinstance(v, float)
-                    else mark(v) for k, v in value.items()}
+            return {
+                k: f"@@money:{v:.2f}@@" if k in _MONEY_KEYS and isinstance(v, float) else mark(v)
+                for k, v in value.items()
+            }
         if isinstance(value, list):
             return [mark(v) for v in value]
         return value
@@ -569,15 +773,29 @@ def pnl_table(f: dict[str, Any], extras: dict[str, Any], label: str) -> None:
     from ordertrack.notify.messages import inr, signed_inr
 
     table = Table(title=f"P&L {label}", title_justify="left")
-    for name in ("Symbol", "Bought", "Sold", "Avg cost", "Realised", "Open", "Close price",
-                 "Unrealised"):
+    for name in (
+        "Symbol",
+        "Bought",
+        "Sold",
+        "Avg cost",
+        "Realised",
+        "Open",
+        "Close price",
+        "Unrealised",
+    ):
         table.add_column(name, justify="left" if name == "Symbol" else "right")
     for r in f["symbols"]:
         manual = " (manual)" if r["manual"] else ""
-        table.add_row(r["symbol"] + manual, str(r["bought_qty"]), str(r["sold_qty"]),
-                      inr(r["avg_cost"]), signed_inr(r["realised"]), str(r["open_qty"]),
-                      inr(r["close_price"]),
-                      signed_inr(r["unrealised"]) if r["open_qty"] else "-")
+        table.add_row(
+            r["symbol"] + manual,
+            str(r["bought_qty"]),
+            str(r["sold_qty"]),
+            inr(r["avg_cost"]),
+            signed_inr(r["realised"]),
+            str(r["open_qty"]),
+            inr(r["close_price"]),
+            signed_inr(r["unrealised"]) if r["open_qty"] else "-",
+        )
     console.print(table)
     total = f"Realised {signed_inr(f['realised'])}, unrealised {signed_inr(f['unrealised'])}"
     if f["charges"] is None:
@@ -590,6 +808,8 @@ def pnl_table(f: dict[str, Any], extras: dict[str, Any], label: str) -> None:
         console.print(f"Unrealised valued at: {', '.join(sources)}", markup=False)
     for symbol, n in extras["unknown"].items():
         console.print(f"{symbol}: {n} fill(s) with price unknown, left out", markup=False)
+
+
 def _listen_fields(event: dict[str, Any]) -> dict[str, Any]:
     at = event.get("at")
     return {**event, "at": at.isoformat() if isinstance(at, datetime) else at}
@@ -610,11 +830,13 @@ def listen_line(event: dict[str, Any]) -> None:
     elif kind == "disconnect":
         text = f"disconnected: {event['reason']}"
     elif kind == "push":
-        text = (f"update for {event['order_id'] or 'an order without id'}"
-                + (" → verify" if event["verify"] else " (not tracked)"))
+        text = f"update for {event['order_id'] or 'an order without id'}" + (
+            " → verify" if event["verify"] else " (not tracked)"
+        )
     else:
-        rest = ", ".join(f"{k} {v}" for k, v in event.items()
-                         if k not in ("event", "at", "trigger", "outcome"))
+        rest = ", ".join(
+            f"{k} {v}" for k, v in event.items() if k not in ("event", "at", "trigger", "outcome")
+        )
         text = f"verify ({event['trigger']}): {event['outcome']}" + (f", {rest}" if rest else "")
     sys.stdout.write(f"{stamp} IST {one_line(redact(text))}\n")
     sys.stdout.flush()

@@ -38,6 +38,7 @@ def most_advanced(rows: Sequence[BrokerOrder]) -> BrokerOrder:
     quantity is the largest any row reports (fills never un-happen), with the average price of
     the row that carries it; the reason comes only from a terminal row.
     """
+
     def key(item: tuple[int, BrokerOrder]) -> tuple[int, datetime, int]:
         index, row = item
         terminal = row.state in TERMINAL_STATES
@@ -48,8 +49,7 @@ def most_advanced(rows: Sequence[BrokerOrder]) -> BrokerOrder:
     priced = [r for r in (best, *rows) if r.avg_price and (r.filled_qty or 0) == (filled or 0)]
     avg = priced[0].avg_price if priced else best.avg_price
     terminal = best.state in TERMINAL_STATES
-    return replace(best, filled_qty=filled, avg_price=avg,
-                   reason=best.reason if terminal else None)
+    return replace(best, filled_qty=filled, avg_price=avg, reason=best.reason if terminal else None)
 
 
 @dataclass(frozen=True)
@@ -91,16 +91,36 @@ def _target(order: Order, state: BrokerState, filled: int) -> Status:
     return Status.PENDING if order.status is Status.PENDING else order.status
 
 
-def _moved(order: Order, status: Status, filled: int, avg: float | None, reason: str | None,
-           broker_status: str | None) -> Order:
+def _moved(
+    order: Order,
+    status: Status,
+    filled: int,
+    avg: float | None,
+    reason: str | None,
+    broker_status: str | None,
+) -> Order:
     """The order with what the broker says; the same object when nothing differs (most rows of
     an idle run: no copy to make)."""
-    if (status, filled, avg, reason, broker_status, order.missing_count, order.missing_since) \
-            == (order.status, order.filled_qty, order.avg_price, order.reason,
-                order.broker_status, 0, None):
+    if (status, filled, avg, reason, broker_status, order.missing_count, order.missing_since) == (
+        order.status,
+        order.filled_qty,
+        order.avg_price,
+        order.reason,
+        order.broker_status,
+        0,
+        None,
+    ):
         return order
-    return replace(order, status=status, filled_qty=filled, avg_price=avg, reason=reason,
-                   broker_status=broker_status, missing_count=0, missing_since=None)
+    return replace(
+        order,
+        status=status,
+        filled_qty=filled,
+        avg_price=avg,
+        reason=reason,
+        broker_status=broker_status,
+        missing_count=0,
+        missing_since=None,
+    )
 
 
 def observe(order: Order, row: BrokerOrder) -> Change:
@@ -118,20 +138,39 @@ def observe(order: Order, row: BrokerOrder) -> Change:
     after = _moved(order, target, filled, avg, reason, row.status_text or order.broker_status)
     ref = order.ref
 
-    def event(kind: EventKind, key: str, status: Status, delta_qty: int = 0, notify: bool = True,
-              why: str | None = None) -> Event:
-        return Event(kind, f"{ref}:{key}", status, filled, delta_qty, avg, why,
-                     row.status_text, row.raw, notify, row.updated_at)
+    def event(
+        kind: EventKind,
+        key: str,
+        status: Status,
+        delta_qty: int = 0,
+        notify: bool = True,
+        why: str | None = None,
+    ) -> Event:
+        return Event(
+            kind,
+            f"{ref}:{key}",
+            status,
+            filled,
+            delta_qty,
+            avg,
+            why,
+            row.status_text,
+            row.raw,
+            notify,
+            row.updated_at,
+        )
 
     events: list[Event] = []
     if state is BrokerState.UNKNOWN and row.status_text != order.broker_status:
-        events.append(event(EventKind.UNKNOWN_STATUS, f"unknown:{row.status_text}", target,
-                            notify=False))
+        events.append(
+            event(EventKind.UNKNOWN_STATUS, f"unknown:{row.status_text}", target, notify=False)
+        )
     if target is Status.EXECUTED:
         events.append(event(EventKind.EXECUTED, "EXECUTED", target, delta))
     elif delta > 0:
-        events.append(event(EventKind.PARTIAL_FILL, f"fill:{filled}", Status.PARTIALLY_FILLED,
-                            delta))
+        events.append(
+            event(EventKind.PARTIAL_FILL, f"fill:{filled}", Status.PARTIALLY_FILLED, delta)
+        )
     if target in (Status.REJECTED, Status.CANCELLED):
         events.append(event(EventKind(target.value), target.value, target, why=reason))
     return Change(order, after, tuple(events))
@@ -146,8 +185,9 @@ def miss(order: Order, now: datetime, history: Fetch | None, rules: MissingRules
     """
     if not order.status.is_open:
         return Change(order, order)
-    counted = replace(order, missing_count=order.missing_count + 1,
-                      missing_since=order.missing_since or now)
+    counted = replace(
+        order, missing_count=order.missing_count + 1, missing_since=order.missing_since or now
+    )
     if not expiry_due(counted, now, rules):
         return Change(order, counted)
     if history is None or history.outcome is Outcome.FAILED:
@@ -170,8 +210,9 @@ def _from_history(counted: Order, row: BrokerOrder) -> Change:
     change = observe(counted, row)
     after = change.after
     if after.status.is_open:
-        after = replace(after, missing_count=counted.missing_count,
-                        missing_since=counted.missing_since)
+        after = replace(
+            after, missing_count=counted.missing_count, missing_since=counted.missing_since
+        )
     return Change(counted, after, change.events)
 
 
@@ -182,8 +223,9 @@ def expiry_due(order: Order, now: datetime, rules: MissingRules) -> bool:
 def expire(order: Order, reason: str) -> Change:
     after = replace(order, status=Status.EXPIRED, reason=reason)
     ref = order.ref
-    event = Event(EventKind.EXPIRED, f"{ref}:EXPIRED", Status.EXPIRED, order.filled_qty,
-                  reason=reason)
+    event = Event(
+        EventKind.EXPIRED, f"{ref}:EXPIRED", Status.EXPIRED, order.filled_qty, reason=reason
+    )
     return Change(order, after, (event,))
 
 
@@ -205,8 +247,9 @@ def settle_dead(order: Order, now: datetime, history: Fetch | None, valid: datet
     if not order.status.is_open:
         return Change(order, order)
     if order.order_id is None:
-        return expire(order, f"never appeared in the broker's order book; valid until"
-                             f" {show(valid)}")
+        return expire(
+            order, f"never appeared in the broker's order book; valid until {show(valid)}"
+        )
     seen = f"not in the order book since {show(order.missing_since or now)}"
     base = Change(order, order)
     if history is not None and history.outcome is Outcome.OK:
@@ -217,8 +260,10 @@ def settle_dead(order: Order, now: datetime, history: Fetch | None, valid: datet
     elif history is not None and history.outcome is Outcome.EMPTY:
         detail = "history: no data"
     elif history is not None and history.outcome is Outcome.FAILED:
-        return expire(order, f"{UNCONFIRMED}: {seen}; history failed ({history.error});"
-                             f" valid until {show(valid)}")
+        return expire(
+            order,
+            f"{UNCONFIRMED}: {seen}; history failed ({history.error}); valid until {show(valid)}",
+        )
     else:
         detail = "history: not offered by this broker"
     expired = expire(base.after, f"{seen}; {detail}; valid until {show(valid)}")
@@ -239,17 +284,33 @@ def correct(order: Order, row: BrokerOrder, withdrawn: bool = False) -> Change:
     filled = _filled_from(order, row, state)
     if filled <= order.filled_qty:
         return Change(order, order)
-    status = {BrokerState.COMPLETE: Status.EXECUTED,
-              BrokerState.CANCELLED: Status.CANCELLED}.get(state, order.status)
+    status = {BrokerState.COMPLETE: Status.EXECUTED, BrokerState.CANCELLED: Status.CANCELLED}.get(
+        state, order.status
+    )
     avg = row.avg_price if row.avg_price and row.avg_price > 0 else order.avg_price
     was = "withdrawn" if withdrawn else "expired"
     why = f"was {was} ({order.reason}); the broker reports it {row.status_text or 'filled'}"
-    after = replace(order, status=status, filled_qty=filled, avg_price=avg, reason=why,
-                    broker_status=row.status_text or order.broker_status)
+    after = replace(
+        order,
+        status=status,
+        filled_qty=filled,
+        avg_price=avg,
+        reason=why,
+        broker_status=row.status_text or order.broker_status,
+    )
     ref = order.ref
-    event = Event(EventKind.CORRECTED, f"{ref}:CORRECTED:{filled}", status, filled,
-                  filled - order.filled_qty, avg, why, row.status_text, row.raw,
-                  broker_time=row.updated_at)
+    event = Event(
+        EventKind.CORRECTED,
+        f"{ref}:CORRECTED:{filled}",
+        status,
+        filled,
+        filled - order.filled_qty,
+        avg,
+        why,
+        row.status_text,
+        row.raw,
+        broker_time=row.updated_at,
+    )
     return Change(order, after, (event,))
 
 
@@ -268,6 +329,12 @@ def confirm_expiry(order: Order, history: Fetch) -> Change:
     seen = (order.reason or "").removeprefix(f"{UNCONFIRMED}: ").split("; history failed")[0]
     reason = f"{seen}; {detail} (asked again later)"
     ref = order.ref
-    event = Event(EventKind.EXPIRY_CONFIRMED, f"{ref}:EXPIRY_CONFIRMED", Status.EXPIRED,
-                  order.filled_qty, reason=reason, notify=False)
+    event = Event(
+        EventKind.EXPIRY_CONFIRMED,
+        f"{ref}:EXPIRY_CONFIRMED",
+        Status.EXPIRED,
+        order.filled_qty,
+        reason=reason,
+        notify=False,
+    )
     return Change(order, replace(order, reason=reason), (event,))

@@ -41,7 +41,7 @@ class EventKind(StrEnum):
 
 
 KINDS = tuple(EventKind)
-ORDER_KINDS = KINDS[:KINDS.index(EventKind.TRACKING_CHANGE)]
+ORDER_KINDS = KINDS[: KINDS.index(EventKind.TRACKING_CHANGE)]
 
 
 class Side(str, Enum):

@@ -65,8 +65,9 @@ def manual_orders(book: tuple[BrokerOrder, ...], claimed: set[str]) -> dict[str,
     return {s: tuple(sorted(ids)) for s, ids in found.items()}
 
 
-def _deferral(facts: Facts, positions: dict[str, int], now: datetime,
-              settle: timedelta) -> str | None:
+def _deferral(
+    facts: Facts, positions: dict[str, int], now: datetime, settle: timedelta
+) -> str | None:
     if facts.in_flight:
         return f"system order {', '.join(facts.in_flight)} still in flight"
     if facts.last_fill is not None and now - facts.last_fill < settle:
@@ -76,24 +77,58 @@ def _deferral(facts: Facts, positions: dict[str, int], now: datetime,
     return None
 
 
-def decide(facts: Facts, holdings: dict[str, int], positions: dict[str, int],
-           manual: dict[str, tuple[str, ...]], now: datetime, settle: timedelta,
-           manual_buys: str) -> Decision:
+def decide(
+    facts: Facts,
+    holdings: dict[str, int],
+    positions: dict[str, int],
+    manual: dict[str, tuple[str, ...]],
+    now: datetime,
+    settle: timedelta,
+    manual_buys: str,
+) -> Decision:
     ids = manual.get(facts.symbol, ())
     reason = _deferral(facts, positions, now, settle)
     if reason:
         return Decision(facts.symbol, "deferred", facts.tracked, None, facts.tracked, reason, ids)
     owned = holdings.get(facts.symbol, 0) + positions.get(facts.symbol, 0)
     if owned < 0:
-        return Decision(facts.symbol, "deferred", facts.tracked, owned, facts.tracked,
-                        "holdings and positions disagree (owned below zero)", ids)
+        return Decision(
+            facts.symbol,
+            "deferred",
+            facts.tracked,
+            owned,
+            facts.tracked,
+            "holdings and positions disagree (owned below zero)",
+            ids,
+        )
     if owned < facts.tracked:
-        return Decision(facts.symbol, "manual_sell", facts.tracked, owned, owned,
-                        f"owned {owned} < tracked {facts.tracked}", ids)
+        return Decision(
+            facts.symbol,
+            "manual_sell",
+            facts.tracked,
+            owned,
+            owned,
+            f"owned {owned} < tracked {facts.tracked}",
+            ids,
+        )
     if owned > facts.tracked:
         if manual_buys == IGNORE:
-            return Decision(facts.symbol, "manual_buy_ignored", facts.tracked, owned,
-                            facts.tracked, f"owned {owned} > tracked {facts.tracked}", ids)
-        return Decision(facts.symbol, "manual_buy", facts.tracked, owned, owned,
-                        f"owned {owned} > tracked {facts.tracked}", ids)
+            return Decision(
+                facts.symbol,
+                "manual_buy_ignored",
+                facts.tracked,
+                owned,
+                facts.tracked,
+                f"owned {owned} > tracked {facts.tracked}",
+                ids,
+            )
+        return Decision(
+            facts.symbol,
+            "manual_buy",
+            facts.tracked,
+            owned,
+            owned,
+            f"owned {owned} > tracked {facts.tracked}",
+            ids,
+        )
     return Decision(facts.symbol, "none", facts.tracked, owned, owned, "", ids)

@@ -6,8 +6,10 @@ from datetime import datetime, time, timedelta
 
 def verify_times(every: int = 30) -> tuple[time, ...]:
     """Every `every` minutes from the open (09:15) to 15:15, and once at the close (15:30)."""
-    moments = [datetime(2000, 1, 1, 9, 15) + timedelta(minutes=every * i)
-               for i in range(6 * 60 // every + 1)]
+    moments = [
+        datetime(2000, 1, 1, 9, 15) + timedelta(minutes=every * i)
+        for i in range(6 * 60 // every + 1)
+    ]
     return tuple(sorted({m.time() for m in moments} | {time(15, 30)}))
 
 

@@ -19,7 +19,5 @@ def check(symbol: str) -> str:
     """Normalised symbol, or ValueError naming what is wrong with it."""
     text = normalise(symbol)
     if not symbol.strip().isascii() or not _VALID.fullmatch(text):  # 'ß'.upper() would be 'SS'
-        raise ValueError(
-            f"invalid symbol {symbol!r}: use letters, digits and & _ . - (at most 50)"
-        )
+        raise ValueError(f"invalid symbol {symbol!r}: use letters, digits and & _ . - (at most 50)")
     return text

@@ -43,8 +43,13 @@ class Shell:
     the --db/--config options and the environment. `warn` shows a problem that does not stop
     the command (the CLI's, which respects the log-line prefix)."""
 
-    def __init__(self, db: Path | None, config_path: Path | None, warn: Warn,
-                 env: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        db: Path | None,
+        config_path: Path | None,
+        warn: Warn,
+        env: Mapping[str, str] | None = None,
+    ):
         self.db_path, self.config_path, self.warn = db, config_path, warn
         self.env = os.environ if env is None else env
         self._settings: config.Settings | None = None
@@ -60,7 +65,8 @@ class Shell:
         """The database, even when a setting registration does not use is bad (a warning)."""
         if self._settings is None:
             self._settings, problem = config.load_for_registration(
-                self.env, self.db_path, self.config_path)
+                self.env, self.db_path, self.config_path
+            )
             if problem:
                 self.warn(problem)
         return self.open()
@@ -99,22 +105,35 @@ class Shell:
 # ---- broker-facing runs ------------------------------------------------------------------------
 
 
-def verify(shell: Shell, order_id: str | None = None, now: datetime | None = None,
-           trigger: str | None = None) -> Result:
+def verify(
+    shell: Shell,
+    order_id: str | None = None,
+    now: datetime | None = None,
+    trigger: str | None = None,
+) -> Result:
     """Fetch the order book once, advance every open order, queue notifications, deliver."""
     from ordertrack.broker.base import make_broker
     from ordertrack.jobs import runner
     from ordertrack.jobs import verify as verify_job
 
     def body(settings: config.Settings, db: "Database", run_id: int) -> Any:
-        return verify_job.run(db, make_broker(settings, db, shell.warn), settings,
-                              now or utcnow(), order_id, run_id)
+        return verify_job.run(
+            db, make_broker(settings, db, shell.warn), settings, now or utcnow(), order_id, run_id
+        )
 
     done, db = runner.broker_run(shell.start("verify"), body, shell.warn, trigger)
     queued = outbox.run_count(db, done.run_id)  # 10,000 rendered texts took 0.7 s
-    out = Result({"book": done.book, **done.counts, "notifications": queued,
-                  "skipped_rows": done.skipped_rows}, done,
-                 outbox.listing(db, run_id=done.run_id, limit=MAX_LINES), queued)
+    out = Result(
+        {
+            "book": done.book,
+            **done.counts,
+            "notifications": queued,
+            "skipped_rows": done.skipped_rows,
+        },
+        done,
+        outbox.listing(db, run_id=done.run_id, limit=MAX_LINES),
+        queued,
+    )
     return _delivered(shell, db, out, done.run_id)
 
 
@@ -126,13 +145,21 @@ def reconcile(shell: Shell, dry_run: bool = False) -> Result:
     from ordertrack.jobs import runner
 
     command = "reconcile --dry-run" if dry_run else "reconcile"
+
     def body(settings: config.Settings, db: "Database", run_id: int) -> Any:
-        return reconcile_job.run(db, make_broker(settings, db, shell.warn), settings, utcnow(),
-                                 dry_run, run_id)
+        return reconcile_job.run(
+            db, make_broker(settings, db, shell.warn), settings, utcnow(), dry_run, run_id
+        )
 
     done, db = runner.broker_run(shell.start(command), body, shell.warn)
-    out = Result({"dry_run": dry_run, **done.counts,
-                  "decisions": [result.decision_json(d) for d in done.decisions]}, done)
+    out = Result(
+        {
+            "dry_run": dry_run,
+            **done.counts,
+            "decisions": [result.decision_json(d) for d in done.decisions],
+        },
+        done,
+    )
     if dry_run:
         return out
     out.notices = outbox.listing(db, run_id=done.run_id)
@@ -147,13 +174,20 @@ def eod(shell: Shell) -> Result:
     from ordertrack.jobs import eod as eod_job
     from ordertrack.jobs import runner
 
-    done, db = runner.broker_run(shell.start("eod"), lambda settings, db, run_id: eod_job.run(
-        db, make_broker(settings, db, shell.warn), settings, utcnow(), run_id), shell.warn)
+    done, db = runner.broker_run(
+        shell.start("eod"),
+        lambda settings, db, run_id: eod_job.run(
+            db, make_broker(settings, db, shell.warn), settings, utcnow(), run_id
+        ),
+        shell.warn,
+    )
     alerts = [r for r in outbox.listing(db, run_id=done.run_id) if r["kind"] != "DAILY_SUMMARY"]
-    report, undelivered = runner.deliver(db, shell.settings,
-                                         None if done.broker_error else done.run_id)
-    return Result(result.eod_json(done), done, alerts, len(alerts), report,
-                  done.failure(undelivered))
+    report, undelivered = runner.deliver(
+        db, shell.settings, None if done.broker_error else done.run_id
+    )
+    return Result(
+        result.eod_json(done), done, alerts, len(alerts), report, done.failure(undelivered)
+    )
 
 
 def _delivered(shell: Shell, db: "Database", out: Result, run_id: int | None) -> Result:
@@ -173,8 +207,12 @@ def listen(shell: Shell, until: str | None, emit: Callable[[dict[str, Any]], Non
 
     def once() -> dict[str, Any]:
         out = verify(shell, trigger="push")
-        summary = {"outcome": "ok", "run_id": out.view.run_id, "notifications": out.queued,
-                   **{k: v for k, v in out.view.counts.items() if v}}
+        summary = {
+            "outcome": "ok",
+            "run_id": out.view.run_id,
+            "notifications": out.queued,
+            **{k: v for k, v in out.view.counts.items() if v},
+        }
         if out.problem is not None:
             summary["undelivered"] = redact(out.problem.message)
         return summary
@@ -189,18 +227,30 @@ def broker_check(shell: Shell) -> Result:
 
     broker = make_broker(shell.settings, shell.open(), shell.warn)
     counts = {}
-    for name, fetch in (("order_book", broker.order_book), ("holdings", broker.holdings),
-                        ("positions", broker.positions)):
+    for name, fetch in (
+        ("order_book", broker.order_book),
+        ("holdings", broker.holdings),
+        ("positions", broker.positions),
+    ):
         fetched = fetch()
         if not fetched.usable:
             raise BrokerUnavailable(f"{name.replace('_', ' ')} fetch failed: {fetched.error}")
         counts[name] = len(fetched.items)
     session = getattr(broker, "session", None)  # the file broker has none
     fresh = getattr(broker, "logged_in_now", False)  # a broker with a session says how it got it
-    return Result({"broker": broker.name, **counts, "session": session and {
-        "logged_in_now": fresh, "logged_in_at": show_iso(session.created_at),
-        "expires_at": show_iso(session.expires_at)}}, {"counts": counts, "session": session,
-                                                       "fresh": fresh})
+    return Result(
+        {
+            "broker": broker.name,
+            **counts,
+            "session": session
+            and {
+                "logged_in_now": fresh,
+                "logged_in_at": show_iso(session.created_at),
+                "expires_at": show_iso(session.expires_at),
+            },
+        },
+        {"counts": counts, "session": session, "fresh": fresh},
+    )
 
 
 def outbox_flush(shell: Shell, retry_failed: bool = False) -> Result:
@@ -236,7 +286,8 @@ def status(shell: Shell) -> Result:
     settings = shell.settings
     order_counts = orders.count_by_status(db)
     data: dict[str, Any] = {
-        "database": str(settings.db_path), "schema": schema_version(db),
+        "database": str(settings.db_path),
+        "schema": schema_version(db),
         "broker": settings.broker,
         "notifications": policy.describe(settings),
         "telegram_chats": delivery.chat_summary(db),
@@ -272,9 +323,14 @@ def pending_show(shell: Shell, order_id: str) -> Result:
         raise UsageError(f"order {order_id} is not registered" + _local_hint(db, order_id))
     events = orders.events_of(db, row["id"])
     expiry = _expiry(row, shell.settings)
-    return Result({"order": result.order_json(row),
-                   "events": [result.event_json(e) for e in events], "expiry": expiry},
-                  (row, events, expiry))
+    return Result(
+        {
+            "order": result.order_json(row),
+            "events": [result.event_json(e) for e in events],
+            "expiry": expiry,
+        },
+        (row, events, expiry),
+    )
 
 
 def _expiry(row: dict[str, Any], settings: config.Settings) -> dict[str, Any] | None:
@@ -283,9 +339,12 @@ def _expiry(row: dict[str, Any], settings: config.Settings) -> dict[str, Any] | 
     if not order.status.is_open:
         return None
     rules = settings.missing
-    return {"missed_fetches": order.missing_count, "fetches_needed": rules.runs,
-            "missing_since": show_iso(order.missing_since),
-            "eligible_from": show_iso(rules.deadline(order))}
+    return {
+        "missed_fetches": order.missing_count,
+        "fetches_needed": rules.runs,
+        "missing_since": show_iso(order.missing_since),
+        "eligible_from": show_iso(rules.deadline(order)),
+    }
 
 
 def _local_hint(db: "Database", order_id: str) -> str:
@@ -313,8 +372,14 @@ def pending_import(shell: Shell, path: Path, mixed: bool) -> Result:
 def pending_cancel(shell: Shell, order_id: str, reason: str | None) -> Result:
     """Withdraw a mistaken registration (nothing is sent to the broker)."""
     settings = shell.settings
-    row = register.withdraw(shell.open(), order_id, reason, utcnow(), settings.lock_wait_seconds,
-                            timedelta(minutes=settings.lock_lease_minutes))
+    row = register.withdraw(
+        shell.open(),
+        order_id,
+        reason,
+        utcnow(),
+        settings.lock_wait_seconds,
+        timedelta(minutes=settings.lock_lease_minutes),
+    )
     return Result(view=row)
 
 
@@ -346,8 +411,10 @@ def track_show(shell: Shell, symbol: str) -> Result:
     if row is None:
         raise UsageError(f"{name} has never been tracked")
     history = tracking.changes(db, name)
-    return Result({**result.tracking_json(row),
-                   "changes": [result.change_json(c) for c in history]}, (row, history))
+    return Result(
+        {**result.tracking_json(row), "changes": [result.change_json(c) for c in history]},
+        (row, history),
+    )
 
 
 def mute_waiting(shell: Shell) -> int:
@@ -363,13 +430,24 @@ def outbox_list(shell: Shell, status: str | None, limit: int, oldest: bool) -> R
     if status is not None and status.upper() not in outbox.STATUSES:
         raise UsageError(f"--status must be one of {', '.join(outbox.STATUSES)}")
     db = shell.open(create=False)
-    rows = outbox.with_deliveries(db, outbox.listing(db, status.upper() if status else None,
-                                                     limit=limit, newest_first=not oldest))
+    rows = outbox.with_deliveries(
+        db,
+        outbox.listing(
+            db, status.upper() if status else None, limit=limit, newest_first=not oldest
+        ),
+    )
     return Result([result.outbox_json(r) for r in rows], rows)
 
 
-def report(shell: Shell, day: str | None, week: bool, first: str | None, last: str | None,
-           out: Path | None, month: bool = False) -> Result:
+def report(
+    shell: Shell,
+    day: str | None,
+    week: bool,
+    first: str | None,
+    last: str | None,
+    out: Path | None,
+    month: bool = False,
+) -> Result:
     """The HTML report of a period: `view` is the page and `json` where it goes (None: stdout).
     The target is refused before any work."""
     from ordertrack import files
@@ -411,15 +489,20 @@ def doctor(shell: Shell, env_file: Path | None, offline: bool, send: bool) -> Re
     """Every deployment check as cron will see it; exit 3 unless all pass."""
     from ordertrack.jobs import doctor as doctor_job
 
-    checks = doctor_job.run(doctor_job.context(shell.env, shell.db_path, shell.config_path,
-                                               env_file, offline, send, utcnow()))
+    checks = doctor_job.run(
+        doctor_job.context(
+            shell.env, shell.db_path, shell.config_path, env_file, offline, send, utcnow()
+        )
+    )
     passed = all(r.ok for r in checks)
-    return Result({"ok": passed, "checks": [r.json() for r in checks]}, checks,
-                  exit=0 if passed else int(ExitCode.CONFIG))
+    return Result(
+        {"ok": passed, "checks": [r.json() for r in checks]},
+        checks,
+        exit=0 if passed else int(ExitCode.CONFIG),
+    )
 
 
-def events(shell: Shell, since: int, kind: str | None, limit: int | None,
-           follow: int) -> Result:
+def events(shell: Shell, since: int, kind: str | None, limit: int | None, follow: int) -> Result:
     """Every recorded event after `since`, oldest first; `view` yields them as they come
     (for up to `follow` seconds more)."""
     from ordertrack.store import feed
@@ -443,13 +526,18 @@ def schedule_paths(shell: Shell, env_file: Path, log: Path | None) -> "schedule.
     def absolute(p: Path | None) -> Path | None:
         return None if p is None else Path(os.path.abspath(p.expanduser()))
 
-    return schedule.Paths(schedule.this_executable(), env_file,
-                          absolute(log or db_path.parent / "ordertrack.log"),  # type: ignore
-                          absolute(shell.db_path), absolute(shell.config_path))
+    return schedule.Paths(
+        schedule.this_executable(),
+        env_file,
+        absolute(log or db_path.parent / "ordertrack.log"),  # type: ignore
+        absolute(shell.db_path),
+        absolute(shell.config_path),
+    )
 
 
-def schedule_print(shell: Shell, systemd: bool, env_file: Path, log: Path | None,
-                   every: int = 30) -> Result:
+def schedule_print(
+    shell: Shell, systemd: bool, env_file: Path, log: Path | None, every: int = 30
+) -> Result:
     """What install would write: the units by path, or each cron line with its next firing
     (None for a comment line)."""
     from ordertrack.jobs import schedule
@@ -457,18 +545,26 @@ def schedule_print(shell: Shell, systemd: bool, env_file: Path, log: Path | None
     paths = schedule_paths(shell, env_file, log)
     jobs = schedule.jobs(every)
     if systemd:
-        return Result(view={schedule.systemd_dir() / name: text
-                            for name, text in schedule.systemd_units(paths, jobs).items()})
+        return Result(
+            view={
+                schedule.systemd_dir() / name: text
+                for name, text in schedule.systemd_units(paths, jobs).items()
+            }
+        )
     zone, name = schedule.host_zone()
     now = utcnow()
-    lines = schedule.cron_block(paths, zone, name, now.astimezone(zone).date(),
-                                jobs).splitlines()
-    return Result(view=[(line, None if line.startswith("#") else
-                         schedule.next_firing(line, zone, now)) for line in lines])
+    lines = schedule.cron_block(paths, zone, name, now.astimezone(zone).date(), jobs).splitlines()
+    return Result(
+        view=[
+            (line, None if line.startswith("#") else schedule.next_firing(line, zone, now))
+            for line in lines
+        ]
+    )
 
 
-def schedule_install(shell: Shell, systemd: bool, env_file: Path, log: Path | None,
-                     every: int = 30) -> Result:
+def schedule_install(
+    shell: Shell, systemd: bool, env_file: Path, log: Path | None, every: int = 30
+) -> Result:
     """Write the schedule, verify every `every` minutes; the cadence goes in the database the
     jobs use, so the report's slots and the overdue checks follow what is installed. `view`
     holds what to tell, `notices` the warnings."""
@@ -480,8 +576,9 @@ def schedule_install(shell: Shell, systemd: bool, env_file: Path, log: Path | No
     schedule.check_env_file(paths.env_file)
     paths.log_file.parent.mkdir(parents=True, exist_ok=True)
     jobs = schedule.jobs(every)
-    db = open_db(paths.db or config.load(schedule.read_env_file(paths.env_file)).db_path,
-                 warn=shell.warn)
+    db = open_db(
+        paths.db or config.load(schedule.read_env_file(paths.env_file)).db_path, warn=shell.warn
+    )
     try:
         runs.record_cadence(db, every)
     finally:
@@ -489,25 +586,36 @@ def schedule_install(shell: Shell, systemd: bool, env_file: Path, log: Path | No
     if systemd:
         folder = schedule.install_systemd(paths, jobs)
         timers = " ".join(f"ordertrack-{job.command}.timer" for job in schedule.JOBS)
-        said = (f"Wrote {len(schedule.JOBS) * 2} units to {folder}. Now run:\n"
-                f"  systemctl --user daemon-reload\n"
-                f"  systemctl --user enable --now {timers}\n"
-                f"  loginctl enable-linger {shell.env.get('USER', '$USER')}"
-                "   # so they run while you are logged out")
-        warnings = [] if schedule.HOST.systemd_running.is_dir() else [
-            "systemd is not running on this host, so these timers will never fire: use cron "
-            "('ordertrack schedule install' without --systemd)"]
+        said = (
+            f"Wrote {len(schedule.JOBS) * 2} units to {folder}. Now run:\n"
+            f"  systemctl --user daemon-reload\n"
+            f"  systemctl --user enable --now {timers}\n"
+            f"  loginctl enable-linger {shell.env.get('USER', '$USER')}"
+            "   # so they run while you are logged out"
+        )
+        warnings = (
+            []
+            if schedule.HOST.systemd_running.is_dir()
+            else [
+                "systemd is not running on this host, so these timers will never fire: use cron "
+                "('ordertrack schedule install' without --systemd)"
+            ]
+        )
         return Result(view=said, notices=warnings)
     lines, name, zone = schedule.install_cron(paths, utcnow(), jobs)
-    said = (f"Installed {lines} cron lines (host zone {name}); log: {paths.log_file}. "
-            "Check with 'ordertrack doctor'.")
+    said = (
+        f"Installed {lines} cron lines (host zone {name}); log: {paths.log_file}. "
+        "Check with 'ordertrack doctor'."
+    )
     warnings = []
     if trouble := schedule.cron_trouble():
         warnings.append(f"{trouble.detail}: {trouble.fix}")
     if schedule.has_dst(zone, utcnow().year):
-        warnings.append(f"host zone {name} has daylight saving: these lines are right until the "
-                        "next change; re-run 'ordertrack schedule install' then, or use "
-                        "'ordertrack schedule install --systemd' (timers in Asia/Kolkata)")
+        warnings.append(
+            f"host zone {name} has daylight saving: these lines are right until the "
+            "next change; re-run 'ordertrack schedule install' then, or use "
+            "'ordertrack schedule install --systemd' (timers in Asia/Kolkata)"
+        )
     return Result(view=said, notices=warnings)
 
 
@@ -517,23 +625,27 @@ def schedule_remove(systemd: bool) -> Result:
 
     if systemd:
         count, folder = schedule.remove_systemd()
-        return Result(view=f"Removed {count} units from {folder}; run "
-                           "'systemctl --user daemon-reload'.")
+        return Result(
+            view=f"Removed {count} units from {folder}; run 'systemctl --user daemon-reload'."
+        )
     if not schedule.remove_cron():
         return Result(view="No ordertrack lines in the crontab.")
     return Result(view="Removed ordertrack's lines from the crontab.")
 
 
-def broker_login(shell: Shell, redirect: str | None, tell: Callable[[str], None],
-                 ask: Callable[[int], str]) -> Result:
+def broker_login(
+    shell: Shell, redirect: str | None, tell: Callable[[str], None], ask: Callable[[int], str]
+) -> Result:
     """Kite's daily login: `tell` shows the login URL; `ask(limit)` reads the redirect URL (or
     the bare request_token) when it was not given. Today's access token is stored."""
     from ordertrack import net
 
     broker = shell.settings.broker
     if broker not in ("kite", "fyers"):
-        raise UsageError("'broker login' is for ORDERTRACK_BROKER=kite or fyers; Kotak Neo and"
-                         " Angel One log in by themselves on each run")
+        raise UsageError(
+            "'broker login' is for ORDERTRACK_BROKER=kite or fyers; Kotak Neo and"
+            " Angel One log in by themselves on each run"
+        )
     from ordertrack.broker.kite.client import MAX_REDIRECT, KiteClient
 
     client: Any
@@ -548,13 +660,20 @@ def broker_login(shell: Shell, redirect: str | None, tell: Callable[[str], None]
     answer = ask(MAX_REDIRECT + 1) if redirect is None else redirect
     with net.budget():
         token = client.exchange(answer)
-    return Result({"broker": broker, "user_id": token.user_id,
-                   "logged_in_at": show_iso(token.created_at),
-                   "expires_at": show_iso(token.expires_at)}, token)
+    return Result(
+        {
+            "broker": broker,
+            "user_id": token.user_id,
+            "logged_in_at": show_iso(token.created_at),
+            "expires_at": show_iso(token.expires_at),
+        },
+        token,
+    )
 
 
-def pnl(shell: Shell, day: str | None, week: bool, month: bool, first: str | None,
-        last: str | None) -> Result:
+def pnl(
+    shell: Shell, day: str | None, week: bool, month: bool, first: str | None, last: str | None
+) -> Result:
     """Realised and unrealised P&L of a period: `json` the figures, `view` (what the table
     adds: price sources and unknown prices, the period's label)."""
     from ordertrack.core.trading_calendar import ist_date

@@ -28,8 +28,14 @@ from ordertrack.store.db import open_db
 from ordertrack.timeutil import IST, show
 
 CLOCK_TOLERANCE = timedelta(seconds=30)
-QUICK = http.RetryPolicy(attempts=2, total_seconds=5.0, first_wait=0.2, max_wait=1.0,
-                         connect_timeout=3.0, read_timeout=5.0)
+QUICK = http.RetryPolicy(
+    attempts=2,
+    total_seconds=5.0,
+    first_wait=0.2,
+    max_wait=1.0,
+    connect_timeout=3.0,
+    read_timeout=5.0,
+)
 
 
 @dataclass(frozen=True)
@@ -110,12 +116,20 @@ def shell_differs(c: Context) -> list[str]:
     (pending add, status) then uses another database, broker or chat than the scheduled runs."""
     if c.shell is None:
         return []
-    return sorted(n for n in _run_settings(c)
-                  if c.shell.get(n) and n in c.env and c.env[n] != c.shell[n])
+    return sorted(
+        n for n in _run_settings(c) if c.shell.get(n) and n in c.env and c.env[n] != c.shell[n]
+    )
 
 
-def context(shell: Mapping[str, str], db_option: Path | None, config_option: Path | None,
-            env_file: Path | None, offline: bool, send: bool, now: datetime) -> Context:
+def context(
+    shell: Mapping[str, str],
+    db_option: Path | None,
+    config_option: Path | None,
+    env_file: Path | None,
+    offline: bool,
+    send: bool,
+    now: datetime,
+) -> Context:
     """doctor's view: the env file (given, else the installed schedule's, else the default)
     sourced into a bare environment, and the schedule line's --db/--config unless given here.
     Without an env file to read there is nothing cron would see: the shell's own is used."""
@@ -128,23 +142,46 @@ def context(shell: Mapping[str, str], db_option: Path | None, config_option: Pat
         config_option = config_option or first.config
     installed = first.env_file if first is not None else None
     if not path.is_file():
-        return Context(dict(shell), db_option, config_option, path, offline, send, now,
-                       installed_env_file=installed)
-    return Context(cron_environment(shell, path), db_option, config_option, path, offline, send,
-                   now, shell=dict(shell), installed_env_file=installed)
+        return Context(
+            dict(shell),
+            db_option,
+            config_option,
+            path,
+            offline,
+            send,
+            now,
+            installed_env_file=installed,
+        )
+    return Context(
+        cron_environment(shell, path),
+        db_option,
+        config_option,
+        path,
+        offline,
+        send,
+        now,
+        shell=dict(shell),
+        installed_env_file=installed,
+    )
 
 
 # ---- each check --------------------------------------------------------------------------------
 
 
 def check_settings(c: Context) -> Result:
-    source = (f"{c.env_file} as cron reads it" if c.shell is not None else
-              "your shell (no env file to read)")
+    source = (
+        f"{c.env_file} as cron reads it"
+        if c.shell is not None
+        else "your shell (no env file to read)"
+    )
     try:
         c.settings = config.load(c.env, c.db_option, c.config_option)
     except ConfigError as exc:
-        return problem("settings", f"{exc.message} (from {source})",
-                       "fix the setting named above (docs/configuration.md)")
+        return problem(
+            "settings",
+            f"{exc.message} (from {source})",
+            "fix the setting named above (docs/configuration.md)",
+        )
     return ok("settings", f"loaded from {source} (broker {c.settings.broker})")
 
 
@@ -153,16 +190,25 @@ def check_database(c: Context) -> Result:
         return skipped("database", "settings do not load")
     path = Path(os.path.abspath(c.settings.db_path.expanduser()))
     if not path.is_file():
-        return problem("database", f"no database at {path}",
-                       "it is created by the first 'ordertrack pending add' or 'ordertrack "
-                       "verify'; or point ORDERTRACK_DB at the right file")
+        return problem(
+            "database",
+            f"no database at {path}",
+            "it is created by the first 'ordertrack pending add' or 'ordertrack "
+            "verify'; or point ORDERTRACK_DB at the right file",
+        )
     st = path.stat()
     if st.st_uid != os.getuid():
-        return problem("database", f"{path} is owned by uid {st.st_uid}, not you ({os.getuid()})",
-                       f"chown {os.getuid()} {path}, or run ordertrack as its owner")
+        return problem(
+            "database",
+            f"{path} is owned by uid {st.st_uid}, not you ({os.getuid()})",
+            f"chown {os.getuid()} {path}, or run ordertrack as its owner",
+        )
     if st.st_mode & 0o077:
-        return problem("database", f"{path} is readable by others (mode {st.st_mode & 0o777:o})",
-                       f"chmod 600 {path}")
+        return problem(
+            "database",
+            f"{path} is readable by others (mode {st.st_mode & 0o777:o})",
+            f"chmod 600 {path}",
+        )
     return ok("database", f"{path} (0600, yours)")
 
 
@@ -173,23 +219,32 @@ def check_env_file(c: Context) -> Result:
         return problem("env file", detail, fix)
     installed = c.installed_env_file
     if installed is not None and Path(os.path.abspath(installed)) != c.env_file:
-        return problem("env file", f"{c.env_file} is checked, but the installed schedule sources "
-                       f"{installed}", f"check {installed} (doctor without --env-file), or "
-                       f"'ordertrack schedule install --env-file {c.env_file}'")
+        return problem(
+            "env file",
+            f"{c.env_file} is checked, but the installed schedule sources {installed}",
+            f"check {installed} (doctor without --env-file), or "
+            f"'ordertrack schedule install --env-file {c.env_file}'",
+        )
     missing = shell_only(c)
     if missing:
         names = ", ".join(missing)
-        return problem("env file", f"{names} set in your shell, missing from the env file cron "
-                       f"reads ({c.env_file})", f"add {'it' if len(missing) == 1 else 'them'} "
-                       f"to {c.env_file}, or unset {'it' if len(missing) == 1 else 'them'} "
-                       "in your shell")
+        return problem(
+            "env file",
+            f"{names} set in your shell, missing from the env file cron reads ({c.env_file})",
+            f"add {'it' if len(missing) == 1 else 'them'} "
+            f"to {c.env_file}, or unset {'it' if len(missing) == 1 else 'them'} "
+            "in your shell",
+        )
     differ = shell_differs(c)
     if differ:
         it = "it" if len(differ) == 1 else "them"
-        return problem("env file", f"{', '.join(differ)} set differently in your shell and in "
-                       f"the env file cron reads ({c.env_file}): what you type uses other "
-                       "settings than the scheduled runs", f"make {it} the same, or unset {it} "
-                       "in your shell")
+        return problem(
+            "env file",
+            f"{', '.join(differ)} set differently in your shell and in "
+            f"the env file cron reads ({c.env_file}): what you type uses other "
+            "settings than the scheduled runs",
+            f"make {it} the same, or unset {it} in your shell",
+        )
     return ok("env file", f"{c.env_file} (0600)")
 
 
@@ -206,11 +261,15 @@ def _broker_fix(broker: str, stage: str) -> str:
     """What to do about a broker problem, for the broker in use: `stage` is "settings" (they
     do not make a broker) or "read" (a fetch failed). Kite's usual cure is the daily login."""
     if broker == "kite":
-        return ("run 'ordertrack broker login' (Kite needs a browser login each day), then"
-                " 'ordertrack broker check'; docs/kite.md#the-daily-login-and-cron")
+        return (
+            "run 'ordertrack broker login' (Kite needs a browser login each day), then"
+            " 'ordertrack broker check'; docs/kite.md#the-daily-login-and-cron"
+        )
     if broker == "fyers":
-        return ("run 'ordertrack broker login' (Fyers needs a browser login each day), then"
-                " 'ordertrack broker check'; docs/fyers.md#the-daily-login")
+        return (
+            "run 'ordertrack broker login' (Fyers needs a browser login each day), then"
+            " 'ordertrack broker check'; docs/fyers.md#the-daily-login"
+        )
     if broker == "angel":
         if stage == "settings":
             return "complete the ANGEL_* settings (docs/angel.md), then 'ordertrack broker check'"
@@ -218,8 +277,10 @@ def _broker_fix(broker: str, stage: str) -> str:
     if broker not in ("kotak", "file"):
         return f"see the documentation of the {broker} broker plugin; docs/plugins.md"
     if broker == "file":
-        return ("check ORDERTRACK_BROKER_DIR and the reply files in it "
-                "(orders.json, holdings.json, positions.json); docs/file-broker.md")
+        return (
+            "check ORDERTRACK_BROKER_DIR and the reply files in it "
+            "(orders.json, holdings.json, positions.json); docs/file-broker.md"
+        )
     if stage == "settings":
         return "complete the KOTAK_* settings (docs/kotak.md), then 'ordertrack broker check'"
     return "run 'ordertrack broker check'; docs/kotak.md#troubleshooting-kotak-neo"
@@ -235,8 +296,11 @@ def check_broker(c: Context) -> Result:
         for name in ("order_book", "holdings", "positions"):
             result = getattr(broker, name)()
             if not result.usable:
-                return problem("broker", f"{name.replace('_', ' ')} fetch failed: "
-                               f"{result.error}", _broker_fix(c.settings.broker, "read"))
+                return problem(
+                    "broker",
+                    f"{name.replace('_', ' ')} fetch failed: {result.error}",
+                    _broker_fix(c.settings.broker, "read"),
+                )
     except OrdertrackError as exc:
         return problem("broker", exc.message, _broker_fix(c.settings.broker, "settings"))
     return ok("broker", f"{c.settings.broker}: order book, holdings and positions read")
@@ -250,14 +314,25 @@ def check_telegram(c: Context) -> list[Result]:
         return [skipped("telegram", "--offline")]
     if not s.telegram_token or not s.telegram_chats:
         missing = "TELEGRAM_BOT_TOKEN" if not s.telegram_token else "TELEGRAM_CHAT_ID"
-        return [problem("telegram", f"{missing} is not set", "docs/telegram.md#set-up; then "
-                        "'ordertrack notify-test'")]
+        return [
+            problem(
+                "telegram",
+                f"{missing} is not set",
+                "docs/telegram.md#set-up; then 'ordertrack notify-test'",
+            )
+        ]
     if c.send:
         from ordertrack.notify import selftest
 
-        return [Result("telegram", k.ok, k.text if k.target == "bot" else f"chat {k.target}: "
-                       f"{k.text}", "" if k.ok else "docs/telegram.md#ordertrack-notify-test")
-                for k in selftest.self_test(s, c.now)]
+        return [
+            Result(
+                "telegram",
+                k.ok,
+                k.text if k.target == "bot" else f"chat {k.target}: {k.text}",
+                "" if k.ok else "docs/telegram.md#ordertrack-notify-test",
+            )
+            for k in selftest.self_test(s, c.now)
+        ]
     bot = Bot(s.telegram_token, s.telegram_api_url, read_timeout=s.telegram_timeout)
     me = bot.get_me()
     if me.outcome is not SendOutcome.SENT:
@@ -269,8 +344,13 @@ def check_telegram(c: Context) -> list[Result]:
         if answer.outcome is SendOutcome.SENT:
             results.append(ok("telegram", f"chat {chat} reachable"))
         else:
-            results.append(problem("telegram", f"chat {chat}: {explain(answer).line()}",
-                                   "run 'ordertrack notify-test'"))
+            results.append(
+                problem(
+                    "telegram",
+                    f"chat {chat}: {explain(answer).line()}",
+                    "run 'ordertrack notify-test'",
+                )
+            )
     return results
 
 
@@ -279,10 +359,17 @@ def check_channels(c: Context) -> list[Result]:
     events waiting while tracking goes on, so it is a problem here, not a stopped run."""
     s = c.settings  # none configured, or settings that do not load: no line
     found: list[config.Webhook | config.Hook] = [*s.webhooks, *s.hooks] if s else []
-    return [problem("channels", f"{ch.label} is held: {ch.held}",
-                    "fix it as said (docs/configuration.md, Webhooks); its events wait and go"
-                    " out in order on the next run") if ch.held
-            else ok("channels", f"{ch.label} ready") for ch in found]
+    return [
+        problem(
+            "channels",
+            f"{ch.label} is held: {ch.held}",
+            "fix it as said (docs/configuration.md, Webhooks); its events wait and go"
+            " out in order on the next run",
+        )
+        if ch.held
+        else ok("channels", f"{ch.label} ready")
+        for ch in found
+    ]
 
 
 # ---- the installed schedule --------------------------------------------------------------------
@@ -309,14 +396,20 @@ def _parse_cron_line(line: str, zone: Any, now: datetime) -> Installed | None:
     try:
         words = shlex.split(fields[5].replace("\\%", "%"))
         env_file, executable = Path(words[3].rstrip(";")), Path(words[6])
-        rest = words[7:words.index(">>")]
+        rest = words[7 : words.index(">>")]
     except (ValueError, IndexError):
         return None
     when = schedule.next_firing(line, zone, now)
     # the command is the first known job name: options may follow it (listen --until 15:35)
     command = next((w for w in rest if w in schedule.COMMANDS), rest[-1] if rest else "")
-    return Installed(command, executable, env_file, _option(rest, "--db"),
-                     [when] if when else [], _option(rest, "--config"))
+    return Installed(
+        command,
+        executable,
+        env_file,
+        _option(rest, "--db"),
+        [when] if when else [],
+        _option(rest, "--config"),
+    )
 
 
 def installed_cron(now: datetime) -> list[Installed] | None:
@@ -325,8 +418,11 @@ def installed_cron(now: datetime) -> list[Installed] | None:
     if not block:
         return None
     zone, _ = schedule.host_zone()
-    jobs = [_parse_cron_line(line, zone, now) for line in block
-            if line.strip() and not line.startswith("#")]
+    jobs = [
+        _parse_cron_line(line, zone, now)
+        for line in block
+        if line.strip() and not line.startswith("#")
+    ]
     return [j for j in jobs if j is not None]
 
 
@@ -337,15 +433,24 @@ def installed_systemd() -> list[Installed] | None:
         service = folder / f"ordertrack-{job.command}.service"
         if not service.is_file():
             continue
-        values = dict(line.split("=", 1) for line in service.read_text().splitlines()
-                      if "=" in line)
+        values = dict(
+            line.split("=", 1) for line in service.read_text().splitlines() if "=" in line
+        )
         words = schedule.systemd_words(values.get("ExecStart", ""))
         if not words:
             continue
         env_file = Path(schedule.systemd_path(values.get("EnvironmentFile", "")))
         command = next((w for w in words[1:] if w in schedule.COMMANDS), words[-1])
-        jobs.append(Installed(command, Path(words[0]), env_file, _option(words, "--db"), [],
-                              _option(words, "--config")))
+        jobs.append(
+            Installed(
+                command,
+                Path(words[0]),
+                env_file,
+                _option(words, "--db"),
+                [],
+                _option(words, "--config"),
+            )
+        )
     return jobs or None
 
 
@@ -366,40 +471,62 @@ def check_schedule(c: Context) -> Result:
         jobs, kind = installed_systemd(), "systemd timers"
     fix = "ordertrack schedule install (or --systemd)"
     if not jobs:
-        return problem("schedule", "no ordertrack schedule installed (crontab or systemd "
-                       "timers)", fix)
+        return problem(
+            "schedule", "no ordertrack schedule installed (crontab or systemd timers)", fix
+        )
     missing = {j.command for j in schedule.JOBS} - {j.command for j in jobs}
     if missing:
         return problem("schedule", f"{kind}: no line for {', '.join(sorted(missing))}", fix)
-    trouble = (schedule.cron_trouble() if kind == "crontab" else
-               schedule.systemd_trouble(schedule.systemd_dir(), getpass.getuser()))
+    trouble = (
+        schedule.cron_trouble()
+        if kind == "crontab"
+        else schedule.systemd_trouble(schedule.systemd_dir(), getpass.getuser())
+    )
     if trouble:
         return problem("schedule", f"{kind}: {trouble.detail}", trouble.fix)
     me = schedule.this_executable()
     for job in jobs:
         if os.path.abspath(job.executable) != str(me):
-            return problem("schedule", f"{kind} runs {job.executable}, not this ordertrack "
-                           f"({me})", f"re-run: {me} schedule install")
+            return problem(
+                "schedule",
+                f"{kind} runs {job.executable}, not this ordertrack ({me})",
+                f"re-run: {me} schedule install",
+            )
         # the env file check already covers the file the user named
         if job.env_file != c.env_file and schedule.env_file_problem(job.env_file):
-            return problem("schedule", f"{kind} sources {job.env_file}: "
-                           f"{schedule.env_file_problem(job.env_file)}", f"fix it, or {fix}")
+            return problem(
+                "schedule",
+                f"{kind} sources {job.env_file}: {schedule.env_file_problem(job.env_file)}",
+                f"fix it, or {fix}",
+            )
         db = Path(os.path.abspath(_schedule_db(job).expanduser()))
         if db != Path(os.path.abspath(c.settings.db_path.expanduser())):
-            return problem("schedule", f"{kind} uses database {db}, not {c.settings.db_path}",
-                           "set ORDERTRACK_DB in the env file to this database, then " + fix)
+            return problem(
+                "schedule",
+                f"{kind} uses database {db}, not {c.settings.db_path}",
+                "set ORDERTRACK_DB in the env file to this database, then " + fix,
+            )
         for when in job.firings:
             ist = when.astimezone(IST)
             start, end = schedule.WINDOWS.get(job.command, schedule.MARKET_WINDOW)
             if ist.weekday() > 4 or not start <= ist.time() <= end:
-                return problem("schedule", f"{kind}: {job.command} next fires {show(when)}, "
-                               "outside market hours (the host's time zone changed?)",
-                               "re-run: ordertrack schedule install")
+                return problem(
+                    "schedule",
+                    f"{kind}: {job.command} next fires {show(when)}, "
+                    "outside market hours (the host's time zone changed?)",
+                    "re-run: ordertrack schedule install",
+                )
     nxt = min((w for j in jobs for w in j.firings), default=None)
-    runner = (f"cron running (pid {schedule.cron_daemons()[0]})" if kind == "crontab" else
-              "enabled, lingering")
-    return ok("schedule", f"{kind}: {len(jobs)} jobs, this executable and database, {runner}"
-              + (f"; next {show(nxt)}" if nxt else ""))
+    runner = (
+        f"cron running (pid {schedule.cron_daemons()[0]})"
+        if kind == "crontab"
+        else "enabled, lingering"
+    )
+    return ok(
+        "schedule",
+        f"{kind}: {len(jobs)} jobs, this executable and database, {runner}"
+        + (f"; next {show(nxt)}" if nxt else ""),
+    )
 
 
 # ---- clock and ping ----------------------------------------------------------------------------
@@ -411,14 +538,18 @@ def check_clock(c: Context) -> Result:
         return skipped("clock", "settings do not load")
     if c.offline:
         return skipped("clock", "--offline")
-    source = (s.telegram_api_url if s.telegram_token else
-              s.kotak_login_url if s.broker == "kotak" else None)
+    source = (
+        s.telegram_api_url
+        if s.telegram_token
+        else s.kotak_login_url
+        if s.broker == "kotak"
+        else None
+    )
     if source is None:
         return skipped("clock", "no Telegram or Kotak server to compare with")
     host = source.split("//", 1)[-1].split("/", 1)[0]
     try:
-        reply = http.send(requests.Session(), "HEAD", source, policy=QUICK,
-                          allow_redirects=False)
+        reply = http.send(requests.Session(), "HEAD", source, policy=QUICK, allow_redirects=False)
         theirs = parsedate_to_datetime(reply.headers.get("Date", ""))
     except http.HttpFailure as exc:
         return problem("clock", f"cannot compare: {exc}", "check the network")
@@ -426,8 +557,11 @@ def check_clock(c: Context) -> Result:
         return problem("clock", f"{host} sent no usable Date header", "check TELEGRAM_API_URL")
     drift = c.now - theirs
     if abs(drift) > CLOCK_TOLERANCE:
-        return problem("clock", f"this clock is {drift.total_seconds():+.0f} s off {host}'s",
-                       "enable time sync (timedatectl set-ntp true); TOTP logins fail otherwise")
+        return problem(
+            "clock",
+            f"this clock is {drift.total_seconds():+.0f} s off {host}'s",
+            "enable time sync (timedatectl set-ntp true); TOTP logins fail otherwise",
+        )
     return ok("clock", f"within {abs(drift.total_seconds()):.0f} s of {host}")
 
 
@@ -448,8 +582,16 @@ def check_ping(c: Context) -> Result:
 
 
 CHECKS: tuple[Callable[[Context], Result | list[Result]], ...] = (
-    check_settings, check_database, check_env_file, check_broker, check_telegram,
-    check_channels, check_schedule, check_clock, check_ping)
+    check_settings,
+    check_database,
+    check_env_file,
+    check_broker,
+    check_telegram,
+    check_channels,
+    check_schedule,
+    check_clock,
+    check_ping,
+)
 
 
 def installed_jobs(now: datetime) -> list[Installed]:

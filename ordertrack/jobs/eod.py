@@ -54,8 +54,7 @@ class EodResult:
         """The error eod exits with: the database's health first, then the broker's, then
         notifications kept for later (`undelivered`)."""
         if self.integrity != "ok":
-            return DatabaseError(f"integrity check failed: {self.integrity}; "
-                                   "no backup was taken")
+            return DatabaseError(f"integrity check failed: {self.integrity}; no backup was taken")
         if self.backup_error:
             return DatabaseError(self.backup_error)
         if self.broker_error:
@@ -66,8 +65,10 @@ class EodResult:
         """Which trading day this eod closed, and why when it is not `today`."""
         day = date.fromisoformat(self.trading_day)
         if self.already_closed:
-            return (f"No trading session today; the last trading day, {day:%a %d %b %Y}, "
-                    "was closed already.")
+            return (
+                f"No trading session today; the last trading day, {day:%a %d %b %Y}, "
+                "was closed already."
+            )
         if day == today:
             return f"Closing trading day {day:%a %d %b %Y}."
         why = "before 18:00 IST" if self.session else "no trading session today"
@@ -79,8 +80,9 @@ def closing_day(now: datetime, calendar: Calendar) -> date:
     return calendar.closed_by(now)
 
 
-def queue_summary(db: Database, payload: dict[str, Any], now: datetime,
-                  run_id: int | None) -> str | None:
+def queue_summary(
+    db: Database, payload: dict[str, Any], now: datetime, run_id: int | None
+) -> str | None:
     """Queue the day's summary by the rule above; None, or why nothing was queued."""
     day = payload["trading_day"]
     final, incomplete = f"summary:{day}:final", f"summary:{day}:incomplete"
@@ -104,27 +106,39 @@ def _history(broker: Broker, order: Order, earlier: dict[str, Fetch]) -> Fetch |
     return known if known is not None and known.usable else broker.order_history(order.order_id)
 
 
-def settle_dead(db: Database, broker: Broker, settings: Settings, now: datetime,
-                verified: verify.VerifyResult, run_id: int | None) -> dict[str, int]:
+def settle_dead(
+    db: Database,
+    broker: Broker,
+    settings: Settings,
+    now: datetime,
+    verified: verify.VerifyResult,
+    run_id: int | None,
+) -> dict[str, int]:
     """Open orders past their validity (a DAY order after its session's close, an AMO after
     the close of the session it waited for; never within `stale_after` of placing) that
     today's book no longer lists are settled: by their history when it knows, else EXPIRED
     saying what was seen ("final state unconfirmed" when history failed). Orders expired
     unconfirmed earlier get their history asked again, so fills found later correct them."""
     rules = settings.missing
-    due = {o.id: o for o in orders.open_orders(db) if o.id in verified.missing
-           and now >= rules.deadline(o)}
+    due = {
+        o.id: o
+        for o in orders.open_orders(db)
+        if o.id in verified.missing and now >= rules.deadline(o)
+    }
     histories = {i: _history(broker, o, verified.histories) for i, o in due.items()}
     rechecks = orders.unconfirmed_expiries(db, now - RECHECK, lifecycle.UNCONFIRMED)
-    later = {o.id: broker.order_history(o.order_id or "")
-             for o in rechecks[: settings.history_lookups]}
-    counts = dict.fromkeys(("expired_dead", "unconfirmed", "settled_from_history",
-                            "corrected_from_history"), 0)
+    later = {
+        o.id: broker.order_history(o.order_id or "") for o in rechecks[: settings.history_lookups]
+    }
+    counts = dict.fromkeys(
+        ("expired_dead", "unconfirmed", "settled_from_history", "corrected_from_history"), 0
+    )
     with transaction(db):  # orders re-read inside it: an overlapping run may have moved them
         for order in orders.open_orders(db):
             if order.id in due:
-                change = lifecycle.settle_dead(order, now, histories[order.id],
-                                               rules.deadline(order))
+                change = lifecycle.settle_dead(
+                    order, now, histories[order.id], rules.deadline(order)
+                )
                 _keep(db, change, now, run_id, counts)
         for order in orders.unconfirmed_expiries(db, now - RECHECK, lifecycle.UNCONFIRMED):
             if order.id in later:
@@ -132,8 +146,9 @@ def settle_dead(db: Database, broker: Broker, settings: Settings, now: datetime,
     return counts
 
 
-def _keep(db: Database, change: Change, now: datetime, run_id: int | None,
-          counts: dict[str, int]) -> None:
+def _keep(
+    db: Database, change: Change, now: datetime, run_id: int | None, counts: dict[str, int]
+) -> None:
     if not change.changed:
         return
     verify.apply_change(db, change, now, run_id)
@@ -147,19 +162,21 @@ def _keep(db: Database, change: Change, now: datetime, run_id: int | None,
         counts["settled_from_history"] += 1
 
 
-def _close(db: Database, settings: Settings, result: EodResult, payload: dict[str, Any],
-           now: datetime) -> None:
+def _close(
+    db: Database, settings: Settings, result: EodResult, payload: dict[str, Any], now: datetime
+) -> None:
     """Queue the day's summary (by the rule above) and write its report."""
     day = date.fromisoformat(result.trading_day)
     result.summary_skipped = queue_summary(db, payload, now, result.run_id)
     result.summary_queued = result.summary_skipped is None
-    result.report, result.report_error = report.for_eod(db, settings, day, now,
-                                                        result.broker_error, result.run_id,
-                                                        send=result.summary_queued)
+    result.report, result.report_error = report.for_eod(
+        db, settings, day, now, result.broker_error, result.run_id, send=result.summary_queued
+    )
 
 
-def run(db: Database, broker: Broker, settings: Settings, now: datetime,
-        run_id: int | None = None) -> EodResult:
+def run(
+    db: Database, broker: Broker, settings: Settings, now: datetime, run_id: int | None = None
+) -> EodResult:
     calendar = settings.missing.calendar
     day = closing_day(now, calendar)
     result = EodResult(day.isoformat(), calendar.is_trading_day(ist_date(now)), run_id=run_id)
@@ -168,8 +185,10 @@ def run(db: Database, broker: Broker, settings: Settings, now: datetime,
     except BrokerUnavailable as exc:
         result.broker_error = exc.message  # nothing expires; the summary says so
     else:
-        result.counts = {**verified.counts, **settle_dead(db, broker, settings, now, verified,
-                                                            run_id)}
+        result.counts = {
+            **verified.counts,
+            **settle_dead(db, broker, settings, now, verified, run_id),
+        }
     result.pnl_error = None if result.broker_error else pnl.refresh(db, broker, now)
     result.summary = payload = summary.gather(db, day, result.broker_error, calendar)
     pnl.add_to_summary(db, payload, day, settings.charges, now, result.pnl_error)
@@ -180,7 +199,8 @@ def run(db: Database, broker: Broker, settings: Settings, now: datetime,
     else:
         _close(db, settings, result, payload, now)
     result.archived_orders, result.archived_symbols = maintenance.archive(
-        db, now, settings.retention_days)
+        db, now, settings.retention_days
+    )
     maintenance.forget_deliveries(db, now, settings.delivered_keep_days)
     result.integrity = maintenance.integrity(db)
     if result.integrity == "ok":

@@ -16,8 +16,14 @@ def _day(text: str, flag: str) -> date:
         raise UsageError(f"{flag} {text!r} is not a date like 2026-11-30") from None
 
 
-def period(today: date, day: str | None = None, week: bool = False, first: str | None = None,
-           last: str | None = None, month: bool = False) -> Period:
+def period(
+    today: date,
+    day: str | None = None,
+    week: bool = False,
+    first: str | None = None,
+    last: str | None = None,
+    month: bool = False,
+) -> Period:
     """The period the options name: one day (today by default), the seven or thirty days
     ending today, or --from D [--to D] (to today)."""
     chosen = sum(x for x in (day is not None, week, month, first is not None or last is not None))

@@ -141,8 +141,14 @@ def save_marks(db: Database, holdings: Fetch, positions: Fetch, now: datetime) -
 # ---- a period's figures -----------------------------------------------------------------------
 
 
-def period(today: date, day: str | None = None, week: bool = False, month: bool = False,
-           first: str | None = None, last: str | None = None) -> Period:
+def period(
+    today: date,
+    day: str | None = None,
+    week: bool = False,
+    month: bool = False,
+    first: str | None = None,
+    last: str | None = None,
+) -> Period:
     """`--day D` (default today), `--week`/`--month` (the 7 and 30 IST days ending today), or
     `--from D [--to D]`, read as `report` reads them."""
     return periods.period(today, day, week, first, last, month)

@@ -52,40 +52,70 @@ def _apply(db: Database, d: Decision, now: datetime, run_id: int | None) -> None
     key = f"{d.symbol}:{d.action}:{d.tracked}->{d.owned}:after-{last_change}"
     if not reconcile.insert_adjustment(db, key, d, now, run_id):
         return
-    payload = {"symbol": d.symbol, "action": d.action, "tracked": d.tracked, "owned": d.owned,
-               "new_qty": d.new_qty, "manual_orders": list(d.manual_orders)}
+    payload = {
+        "symbol": d.symbol,
+        "action": d.action,
+        "tracked": d.tracked,
+        "owned": d.owned,
+        "new_qty": d.new_qty,
+        "manual_orders": list(d.manual_orders),
+    }
     if d.action != "manual_buy_ignored":
-        started = tracking.adjust(db, d.symbol, d.new_qty, d.action.upper(), now,
-                                  ", ".join(d.manual_orders) or None)
+        started = tracking.adjust(
+            db, d.symbol, d.new_qty, d.action.upper(), now, ", ".join(d.manual_orders) or None
+        )
         if d.stops_tracking:
             payload["tracked_days"] = (now - from_db(started)).days  # type: ignore[operator]
     outbox.enqueue(db, f"reconcile:{key}", EventKind.MANUAL_TRADE, payload, now, run_id)
 
 
-def _plan(db: Database, fetched: tuple[Fetch, Fetch, Fetch], settings: Settings,
-          now: datetime) -> list[Decision]:
+def _plan(
+    db: Database, fetched: tuple[Fetch, Fetch, Fetch], settings: Settings, now: datetime
+) -> list[Decision]:
     holdings, positions, book = fetched
     owned, net = holdings_qty(holdings.items), net_positions(positions.items)
     manual = manual_orders(book.items, orders.claimed_ids(db))
     today_start = to_db(datetime.combine(ist_date(now), time(), tzinfo=IST))
-    return [decide(reconcile.facts(db, row["symbol"], row["tracked_qty"], today_start), owned, net,
-                   manual, now, settings.settle, settings.manual_buys)
-            for row in tracking.listing(db, all_=False)]
+    return [
+        decide(
+            reconcile.facts(db, row["symbol"], row["tracked_qty"], today_start),
+            owned,
+            net,
+            manual,
+            now,
+            settings.settle,
+            settings.manual_buys,
+        )
+        for row in tracking.listing(db, all_=False)
+    ]
 
 
-def run(db: Database, broker: Broker, settings: Settings, now: datetime, dry_run: bool = False,
-        run_id: int | None = None) -> ReconcileResult:
+def run(
+    db: Database,
+    broker: Broker,
+    settings: Settings,
+    now: datetime,
+    dry_run: bool = False,
+    run_id: int | None = None,
+) -> ReconcileResult:
     fetched = _fetch_all(broker)
     if dry_run:
         return ReconcileResult(_plan(db, fetched, settings, now), dry_run=True, run_id=run_id)
     holdings, positions, book = fetched
     with transaction(db):  # planned again under the write lock: the database may have moved
         decisions = _plan(db, fetched, settings, now)
-        reconcile.record_manual_orders(db, book.items,
-                                       {i for d in decisions for i in d.manual_orders}, now)
-        reconcile.save_holdings(db, ist_date(now), now, holdings.items,
-                                holdings_qty(holdings.items), net_positions(positions.items),
-                                [d.symbol for d in decisions])
+        reconcile.record_manual_orders(
+            db, book.items, {i for d in decisions for i in d.manual_orders}, now
+        )
+        reconcile.save_holdings(
+            db,
+            ist_date(now),
+            now,
+            holdings.items,
+            holdings_qty(holdings.items),
+            net_positions(positions.items),
+            [d.symbol for d in decisions],
+        )
         pnl.save_marks(db, holdings, positions, now)  # the cost the day's P&L starts from
         for decision in decisions:
             if decision.action not in ("none", "deferred"):

@@ -79,14 +79,31 @@ def _bool(value: Any) -> bool:
 def validate(raw: dict[str, Any], now: datetime) -> NewOrder:
     """Check one order's fields as a file or the engine gives them; ValueError names the first
     thing wrong."""
-    return new_order(now, order_id=raw.get("order_id"), symbol=raw.get("symbol"),
-                     side=raw.get("side"), qty=raw.get("qty"), price=raw.get("price"),
-                     amo=raw.get("amo"), placed_at=raw.get("placed_at"), tag=raw.get("tag"))
+    return new_order(
+        now,
+        order_id=raw.get("order_id"),
+        symbol=raw.get("symbol"),
+        side=raw.get("side"),
+        qty=raw.get("qty"),
+        price=raw.get("price"),
+        amo=raw.get("amo"),
+        placed_at=raw.get("placed_at"),
+        tag=raw.get("tag"),
+    )
 
 
-def new_order(now: datetime, *, order_id: Any, symbol: Any, side: Any, qty: Any,
-              price: Any = None, amo: Any = False, placed_at: Any = None,
-              tag: Any = None) -> NewOrder:
+def new_order(
+    now: datetime,
+    *,
+    order_id: Any,
+    symbol: Any,
+    side: Any,
+    qty: Any,
+    price: Any = None,
+    amo: Any = False,
+    placed_at: Any = None,
+    tag: Any = None,
+) -> NewOrder:
     """One order's fields checked (each may come as text from a file), as a NewOrder;
     ValueError names the first thing wrong."""
     order_id = str(order_id).strip() if order_id not in (None, "") else None
@@ -105,17 +122,34 @@ def new_order(now: datetime, *, order_id: Any, symbol: Any, side: Any, qty: Any,
     tag = str(tag).strip() if tag not in (None, "") else None
     if tag is not None and (len(tag) > 64 or not tag.isprintable()):
         raise ValueError("tag must be printable and at most 64 characters")
-    return NewOrder(order_id, symbols.check(str(symbol)), side_word, _qty(qty), _price(price),
-                    _bool(amo), placed, tag, explicit_time=bool(placed_at))
+    return NewOrder(
+        order_id,
+        symbols.check(str(symbol)),
+        side_word,
+        _qty(qty),
+        _price(price),
+        _bool(amo),
+        placed,
+        tag,
+        explicit_time=bool(placed_at),
+    )
 
 
 def _conflicts(stored: dict[str, Any], new: NewOrder) -> list[str]:
-    pairs = [("symbol", new.symbol), ("side", new.side), ("qty", new.qty),
-             ("amo", int(new.amo)), ("tag", new.tag)]
+    pairs = [
+        ("symbol", new.symbol),
+        ("side", new.side),
+        ("qty", new.qty),
+        ("amo", int(new.amo)),
+        ("tag", new.tag),
+    ]
     if new.price is not None:
         pairs.append(("price", new.price))
-    return [f"{name} {stored[name]!r} ≠ {value!r}" for name, value in pairs
-            if stored[name] != value and not (name == "tag" and value is None)]
+    return [
+        f"{name} {stored[name]!r} ≠ {value!r}"
+        for name, value in pairs
+        if stored[name] != value and not (name == "tag" and value is None)
+    ]
 
 
 def _existing(db: Database, new: NewOrder) -> dict[str, Any] | None:
@@ -134,8 +168,7 @@ def _existing(db: Database, new: NewOrder) -> dict[str, Any] | None:
     if new.tag:
         return orders.open_by_tag(db, new.tag)
     if new.explicit_time:
-        return orders.unconfirmed_repeat(db, new.symbol, new.side, new.qty, new.amo,
-                                         new.placed_at)
+        return orders.unconfirmed_repeat(db, new.symbol, new.side, new.qty, new.amo, new.placed_at)
     return None
 
 
@@ -145,8 +178,10 @@ def _attachable(db: Database, new: NewOrder) -> dict[str, Any] | None:
     found = orders.unconfirmed_candidates(db, new.symbol, new.side, new.qty, new.tag)
     if len(found) > 1:
         numbers = ", ".join(f"#{row['id']}" for row in found)
-        raise UsageError(f"order {new.order_id} could complete any of the unconfirmed orders"
-                           f" {numbers}: say which with --completes #N")
+        raise UsageError(
+            f"order {new.order_id} could complete any of the unconfirmed orders"
+            f" {numbers}: say which with --completes #N"
+        )
     return found[0] if found else None
 
 
@@ -160,15 +195,18 @@ def _completes(db: Database, new: NewOrder, ref: str) -> dict[str, Any]:
     if stored is None:
         raise UsageError(f"order {ref} is not registered")
     if stored["order_id"] is not None or not Status(stored["status"]).is_open:
-        raise UsageError(f"order {ref} is not an open unconfirmed order"
-                           f" ({stored['order_id'] or stored['status']})")
+        raise UsageError(
+            f"order {ref} is not an open unconfirmed order"
+            f" ({stored['order_id'] or stored['status']})"
+        )
     if orders.find_order(db, new.order_id) is not None:
         raise UsageError(f"order {new.order_id} is already registered")
     return stored
 
 
-def add(db: Database, new: NewOrder, now: datetime,
-        completes: str | None = None) -> tuple[str, int]:
+def add(
+    db: Database, new: NewOrder, now: datetime, completes: str | None = None
+) -> tuple[str, int]:
     """Register inside the caller's transaction. `completes` ('#N') names the unconfirmed
     order the id belongs to. Returns ('added' | 'unchanged' | 'resolved', local id)."""
     stored = _completes(db, new, completes) if completes else _existing(db, new)
@@ -176,25 +214,42 @@ def add(db: Database, new: NewOrder, now: datetime,
         problems = _conflicts(stored, new)
         if problems:
             name = new.order_id or f"tag {new.tag}"
-            raise UsageError(f"order {name} is already registered with other details: "
-                               + "; ".join(problems))
+            raise UsageError(
+                f"order {name} is already registered with other details: " + "; ".join(problems)
+            )
         if new.order_id and stored["order_id"] is None:
             orders.set_order_id(db, stored["id"], new.order_id, now)
-            orders.insert_event(db, stored["id"], Event(
-                EventKind.RESOLVED, f"{local_ref(stored['id'])}:RESOLVED", Status(stored["status"]),
-                stored["filled_qty"], reason="broker id registered later", notify=False),
-                now, None)
+            orders.insert_event(
+                db,
+                stored["id"],
+                Event(
+                    EventKind.RESOLVED,
+                    f"{local_ref(stored['id'])}:RESOLVED",
+                    Status(stored["status"]),
+                    stored["filled_qty"],
+                    reason="broker id registered later",
+                    notify=False,
+                ),
+                now,
+                None,
+            )
             return "resolved", stored["id"]
         return "unchanged", stored["id"]
     local_id = orders.insert_order(db, asdict(new), now)
     ref = new.order_id or local_ref(local_id)
-    orders.insert_event(db, local_id, Event(EventKind.REGISTERED, f"{ref}:REGISTERED",
-                                            Status.PENDING, 0, notify=False), now, None)
+    orders.insert_event(
+        db,
+        local_id,
+        Event(EventKind.REGISTERED, f"{ref}:REGISTERED", Status.PENDING, 0, notify=False),
+        now,
+        None,
+    )
     return "added", local_id
 
 
-def register(db: Database, raw: dict[str, Any], now: datetime,
-             completes: str | None = None) -> tuple[str, int]:
+def register(
+    db: Database, raw: dict[str, Any], now: datetime, completes: str | None = None
+) -> tuple[str, int]:
     """One order as a file line or a dict gives it. Returns what `add` returns."""
     try:
         new = validate(raw, now)
@@ -203,21 +258,41 @@ def register(db: Database, raw: dict[str, Any], now: datetime,
     return register_new(db, new, now, completes)
 
 
-def register_new(db: Database, new: NewOrder, now: datetime,
-                 completes: str | None = None) -> tuple[str, int]:
+def register_new(
+    db: Database, new: NewOrder, now: datetime, completes: str | None = None
+) -> tuple[str, int]:
     with transaction(db):
         return add(db, new, now, completes)
 
 
-def register_order(db: Database, now: datetime, *, symbol: str | None, side: str | None,
-                   qty: int | None, order_id: str | None = None, price: float | None = None,
-                   amo: bool = False, placed_at: str | None = None, tag: str | None = None,
-                   completes: str | None = None) -> tuple[str, int]:
+def register_order(
+    db: Database,
+    now: datetime,
+    *,
+    symbol: str | None,
+    side: str | None,
+    qty: int | None,
+    order_id: str | None = None,
+    price: float | None = None,
+    amo: bool = False,
+    placed_at: str | None = None,
+    tag: str | None = None,
+    completes: str | None = None,
+) -> tuple[str, int]:
     """One order as `pending add` and the Python API take it, built as a NewOrder directly.
     Returns what `add` returns."""
     try:
-        new = new_order(now, order_id=order_id, symbol=symbol, side=side, qty=qty, price=price,
-                        amo=amo, placed_at=placed_at, tag=tag)
+        new = new_order(
+            now,
+            order_id=order_id,
+            symbol=symbol,
+            side=side,
+            qty=qty,
+            price=price,
+            amo=amo,
+            placed_at=placed_at,
+            tag=tag,
+        )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return register_new(db, new, now, completes)
@@ -248,8 +323,14 @@ def untrack(db: Database, symbol: str, now: datetime) -> None:
         raise UsageError(f"{symbol} is not tracked")
 
 
-def withdraw(db: Database, ref: str, reason: str | None, now: datetime,
-             wait_seconds: float = 0.0, lease: timedelta = timedelta(minutes=30)) -> dict[str, Any]:
+def withdraw(
+    db: Database,
+    ref: str,
+    reason: str | None,
+    now: datetime,
+    wait_seconds: float = 0.0,
+    lease: timedelta = timedelta(minutes=30),
+) -> dict[str, Any]:
     """`pending cancel`: end a mistaken registration locally as CANCELLED, so nothing waits
     on it (reconcile stops deferring its symbol). An order with fills is real: refused.
 
@@ -266,13 +347,20 @@ def withdraw(db: Database, ref: str, reason: str | None, now: datetime,
         if not Status(stored["status"]).is_open:
             raise UsageError(f"order {ref} is already {stored['status']}; nothing to withdraw")
         if stored["filled_qty"]:
-            raise UsageError(f"order {ref} has fills ({stored['filled_qty']}/{stored['qty']}):"
-                               " it is a real order, not a mistaken registration")
+            raise UsageError(
+                f"order {ref} has fills ({stored['filled_qty']}/{stored['qty']}):"
+                " it is a real order, not a mistaken registration"
+            )
         why = "withdrawn by user" + (f": {reason.strip()}" if reason and reason.strip() else "")
         orders.withdraw(db, stored["id"], why, now)
         key = f"{stored['order_id'] or local_ref(stored['id'])}:WITHDRAWN"
-        orders.insert_event(db, stored["id"], Event(EventKind.WITHDRAWN, key, Status.CANCELLED, 0,
-                                                    reason=why, notify=False), now, None)
+        orders.insert_event(
+            db,
+            stored["id"],
+            Event(EventKind.WITHDRAWN, key, Status.CANCELLED, 0, reason=why, notify=False),
+            now,
+            None,
+        )
         return {**stored, "status": Status.CANCELLED.value, "reason": why}
 
 
@@ -367,6 +455,7 @@ def import_file(db: Database, path: Path, now: datetime) -> dict[str, int]:
                 outcome, _ = add(db, new, now)
             except UsageError as exc:
                 raise UsageError(
-                    f"{name} line {line}: {exc.message}; nothing was imported") from None
+                    f"{name} line {line}: {exc.message}; nothing was imported"
+                ) from None
             counts[outcome] += 1
     return counts

@@ -20,20 +20,42 @@ from ordertrack.store.report_data import Period, ReportData
 from ordertrack.text import inline, redact
 from ordertrack.timeutil import IST, from_db, show
 
-STATUS_COLOURS = {"EXECUTED": "#2e7d32", "PARTIALLY_FILLED": "#00838f", "PENDING": "#757575",
-                  "REJECTED": "#c62828", "CANCELLED": "#424242", "EXPIRED": "#ef6c00"}
-SLOT_STATES = {"ok": ("#2e7d32", "ran ok"), "broker": ("#f9a825", "broker failure"),
-               "failed": ("#6a1b9a", "failed"), "missed": ("#d50000", "missed"),
-               "running": ("#1565c0", "running or unfinished"),
-               "upcoming": ("#e0e0e0", "not due yet"),
-               "before": ("#f5f5f5", "before the database's first run")}
-GLANCE_LABELS = (("placed", "placed"), ("executed", "executed"),
-                 ("partially_filled", "partially filled"), ("rejected", "rejected"),
-                 ("cancelled", "cancelled"), ("expired", "expired"),
-                 ("unconfirmed", "expired, final state unconfirmed"),
-                 ("still_pending", "still pending"))
-HEADINGS = ("At a glance", "Orders", "Rejections by reason", "Tracked quantities", "Run health",
-            "Notifications", pnl_report.HEADING)
+STATUS_COLOURS = {
+    "EXECUTED": "#2e7d32",
+    "PARTIALLY_FILLED": "#00838f",
+    "PENDING": "#757575",
+    "REJECTED": "#c62828",
+    "CANCELLED": "#424242",
+    "EXPIRED": "#ef6c00",
+}
+SLOT_STATES = {
+    "ok": ("#2e7d32", "ran ok"),
+    "broker": ("#f9a825", "broker failure"),
+    "failed": ("#6a1b9a", "failed"),
+    "missed": ("#d50000", "missed"),
+    "running": ("#1565c0", "running or unfinished"),
+    "upcoming": ("#e0e0e0", "not due yet"),
+    "before": ("#f5f5f5", "before the database's first run"),
+}
+GLANCE_LABELS = (
+    ("placed", "placed"),
+    ("executed", "executed"),
+    ("partially_filled", "partially filled"),
+    ("rejected", "rejected"),
+    ("cancelled", "cancelled"),
+    ("expired", "expired"),
+    ("unconfirmed", "expired, final state unconfirmed"),
+    ("still_pending", "still pending"),
+)
+HEADINGS = (
+    "At a glance",
+    "Orders",
+    "Rejections by reason",
+    "Tracked quantities",
+    "Run health",
+    "Notifications",
+    pnl_report.HEADING,
+)
 
 CSS = """
 *{box-sizing:border-box}
@@ -83,19 +105,30 @@ def _section(title: str, body: str) -> str:
 
 
 def glance(data: ReportData) -> str:
-    tiles = [f'<div class="tile" data-key="{key}"><b>{data.glance[key]}</b>'
-             f"<span>{label}</span></div>" for key, label in GLANCE_LABELS]
-    value = (f'<div class="tile wide" data-key="value_traded" '
-             f'data-value="{data.glance["value_traded"]:.2f}">'
-             f"<b>{esc(inr(float(data.glance['value_traded'])))}</b>"
-             "<span>value traded (executed and cancelled orders' fills)</span></div>")
-    warnings = [f'<p class="warn">{esc(s["trading_day"])}: broker unreachable at end of day, '
-                f"final states unknown: {esc(redact(str(s['broker_error'])))}</p>"
-                for s in data.summaries if not s["complete"]]
+    tiles = [
+        f'<div class="tile" data-key="{key}"><b>{data.glance[key]}</b><span>{label}</span></div>'
+        for key, label in GLANCE_LABELS
+    ]
+    value = (
+        f'<div class="tile wide" data-key="value_traded" '
+        f'data-value="{data.glance["value_traded"]:.2f}">'
+        f"<b>{esc(inr(float(data.glance['value_traded'])))}</b>"
+        "<span>value traded (executed and cancelled orders' fills)</span></div>"
+    )
+    warnings = [
+        f'<p class="warn">{esc(s["trading_day"])}: broker unreachable at end of day, '
+        f"final states unknown: {esc(redact(str(s['broker_error'])))}</p>"
+        for s in data.summaries
+        if not s["complete"]
+    ]
     last = data.summaries[-1] if data.summaries else None
-    pending = (f'<p class="note">Still open now: {data.open_now} order(s); '
-               f"manual trades in the period: {sum(s['manual_trades'] for s in data.summaries)}"
-               "</p>" if last else "")
+    pending = (
+        f'<p class="note">Still open now: {data.open_now} order(s); '
+        f"manual trades in the period: {sum(s['manual_trades'] for s in data.summaries)}"
+        "</p>"
+        if last
+        else ""
+    )
     return "".join(warnings) + f'<div class="tiles">{"".join(tiles)}</div>' + value + pending
 
 
@@ -110,8 +143,13 @@ class Axis:
     days without a session take no width, so the day's fills spread across the bar."""
 
     def __init__(self, days: list[date]):
-        self.spans = [(datetime.combine(d, SESSION_FROM, tzinfo=IST),
-                       datetime.combine(d, SESSION_TO, tzinfo=IST)) for d in days]
+        self.spans = [
+            (
+                datetime.combine(d, SESSION_FROM, tzinfo=IST),
+                datetime.combine(d, SESSION_TO, tzinfo=IST),
+            )
+            for d in days
+        ]
 
     def x(self, moment: datetime | None) -> float:
         if moment is None or not self.spans:
@@ -136,32 +174,43 @@ def _order_svg(order: dict[str, Any], axis: Axis) -> str:
     start = x(from_db(order["placed_at"]))
     ends = [from_db(e["at"]) for e in order["events"]]
     end = max([start, *(x(m) for m in ends)])
-    parts = [f'<rect x="{start:.1f}" y="7" width="{max(end - start, 1):.1f}" height="2" '
-             f'fill="{colour}"/>',
-             f'<rect x="{start:.1f}" y="3" width="3" height="10" fill="#9e9e9e"/>']
+    parts = [
+        f'<rect x="{start:.1f}" y="7" width="{max(end - start, 1):.1f}" height="2" '
+        f'fill="{colour}"/>',
+        f'<rect x="{start:.1f}" y="3" width="3" height="10" fill="#9e9e9e"/>',
+    ]
     for e in order["events"]:
         if e["delta_qty"] and e["kind"] in ("PARTIAL_FILL", "EXECUTED", "CANCELLED"):
-            parts.append(f'<rect x="{x(from_db(e["at"])):.1f}" y="2" width="6" height="12" '
-                         f'fill="#00838f"><title>fill +{esc(e["delta_qty"])} at '
-                         f'{esc(_ist(from_db(e["at"])))}</title></rect>')
+            parts.append(
+                f'<rect x="{x(from_db(e["at"])):.1f}" y="2" width="6" height="12" '
+                f'fill="#00838f"><title>fill +{esc(e["delta_qty"])} at '
+                f"{esc(_ist(from_db(e['at'])))}</title></rect>"
+            )
     if not Status(order["status"]).is_open:
         parts.append(f'<rect x="{end:.1f}" y="1" width="8" height="14" fill="{colour}"/>')
-    return ('<svg class="bar" viewBox="0 0 1000 16" preserveAspectRatio="none" role="img" '
-            f'aria-label="{esc(order["status"])}">{"".join(parts)}</svg>')
+    return (
+        '<svg class="bar" viewBox="0 0 1000 16" preserveAspectRatio="none" role="img" '
+        f'aria-label="{esc(order["status"])}">{"".join(parts)}</svg>'
+    )
 
 
 def _order_label(order: dict[str, Any]) -> str:
     fill = f"{order['filled_qty']}/{order['qty']}"
     price = f" at {inr(order['avg_price'])}" if order["avg_price"] else ""
     # a rejection's reason is shown once, under "Rejections by reason", with its orders
-    reason = f" — {order['reason']}" if order["reason"] and order["status"] in (
-        "CANCELLED", "EXPIRED") else ""
+    reason = (
+        f" — {order['reason']}"
+        if order["reason"] and order["status"] in ("CANCELLED", "EXPIRED")
+        else ""
+    )
     colour = STATUS_COLOURS.get(order["status"], "#757575")
-    return (f'<div class="l">{esc(order["side"])} <b>{esc(order["symbol"])}</b> {esc(fill)}'
-            f'{" (AMO)" if order["amo"] else ""} · <b style="color:{colour}">'
-            f'{esc(order["status"])}</b>{esc(price)}{esc(reason)} · placed '
-            f'{esc(_ist(from_db(order["placed_at"])))} · order {esc(order["order_id"] or "?")}'
-            "</div>")
+    return (
+        f'<div class="l">{esc(order["side"])} <b>{esc(order["symbol"])}</b> {esc(fill)}'
+        f'{" (AMO)" if order["amo"] else ""} · <b style="color:{colour}">'
+        f"{esc(order['status'])}</b>{esc(price)}{esc(reason)} · placed "
+        f"{esc(_ist(from_db(order['placed_at'])))} · order {esc(order['order_id'] or '?')}"
+        "</div>"
+    )
 
 
 def timeline(data: ReportData) -> str:
@@ -169,15 +218,22 @@ def timeline(data: ReportData) -> str:
         return '<p class="note">No orders in this period.</p>'
     days = [start.astimezone(IST).date() for start, _ in data.sessions]
     scale = Axis(days or [data.generated_at.astimezone(IST).date()])
-    axis = ('<div class="axis">' + "".join(f"<span>{esc(t)}</span>" for t in scale.ticks())
-            + "</div>")
-    legend = ('<p class="legend"><span><i style="background:#9e9e9e"></i>placed</span>'
-              '<span><i style="background:#00838f"></i>fill</span>'
-              '<span>bar colour: final state</span></p>')
-    rows = "".join(f'<div class="order">{_order_label(o)}{_order_svg(o, scale)}</div>'
-                   for o in data.orders)
-    more = (f'<p class="note">…and {data.orders_left_out} more orders not drawn.</p>'
-            if data.orders_left_out else "")
+    axis = (
+        '<div class="axis">' + "".join(f"<span>{esc(t)}</span>" for t in scale.ticks()) + "</div>"
+    )
+    legend = (
+        '<p class="legend"><span><i style="background:#9e9e9e"></i>placed</span>'
+        '<span><i style="background:#00838f"></i>fill</span>'
+        "<span>bar colour: final state</span></p>"
+    )
+    rows = "".join(
+        f'<div class="order">{_order_label(o)}{_order_svg(o, scale)}</div>' for o in data.orders
+    )
+    more = (
+        f'<p class="note">…and {data.orders_left_out} more orders not drawn.</p>'
+        if data.orders_left_out
+        else ""
+    )
     return legend + axis + rows + more
 
 
@@ -193,9 +249,12 @@ def rejections(data: ReportData) -> str:
         f'{esc(", ".join(r["orders"]))}</span></td><td class="n">{r["count"]}</td>'
         f'<td style="width:35%"><svg class="bar" viewBox="0 0 100 12" preserveAspectRatio="none">'
         f'<rect width="{r["count"] / top * 100:.1f}" height="12" fill="#c62828"/></svg></td></tr>'
-        for r in data.rejections)
-    return ('<table><thead><tr><th>Reason</th><th class="n">Count</th><th></th></tr></thead>'
-            f"<tbody>{rows}</tbody></table>")
+        for r in data.rejections
+    )
+    return (
+        '<table><thead><tr><th>Reason</th><th class="n">Count</th><th></th></tr></thead>'
+        f"<tbody>{rows}</tbody></table>"
+    )
 
 
 # ---- tracked quantities ----------------------------------------------------------------------
@@ -210,28 +269,35 @@ def _steps(entry: dict[str, Any]) -> str:
     for k, qty in enumerate(quantities):
         y = 38 - qty / top * 34
         points += [f"{k / count * 300:.1f},{y:.1f}", f"{(k + 1) / count * 300:.1f},{y:.1f}"]
-    return ('<svg viewBox="0 0 300 40" preserveAspectRatio="none" style="height:40px" '
-            f'role="img" aria-label="quantity history"><polyline points="{" ".join(points)}" '
-            'fill="none" stroke="#1565c0" stroke-width="2" vector-effect="non-scaling-stroke"/>'
-            "</svg>")
+    return (
+        '<svg viewBox="0 0 300 40" preserveAspectRatio="none" style="height:40px" '
+        f'role="img" aria-label="quantity history"><polyline points="{" ".join(points)}" '
+        'fill="none" stroke="#1565c0" stroke-width="2" vector-effect="non-scaling-stroke"/>'
+        "</svg>"
+    )
 
 
 def tracked(data: ReportData) -> str:
     blocks = []
     for entry in data.tracking:
         rows = "".join(
-            f'<tr><td>{esc(_ist(from_db(c["at"])))}</td><td>{esc(c["cause"])}</td>'
+            f"<tr><td>{esc(_ist(from_db(c['at'])))}</td><td>{esc(c['cause'])}</td>"
             f'<td class="n">{c["delta"]:+d}</td><td class="n">{c["qty_after"]}</td></tr>'
-            for c in entry["changes"][-50:])
+            for c in entry["changes"][-50:]
+        )
         blocks.append(
             f'<div class="sym"><b>{esc(entry["symbol"])}</b> '
             f'<span class="note">{entry["start_qty"]} → {entry["changes"][-1]["qty_after"]}'
             f"</span>{_steps(entry)}<table><thead><tr><th>When (IST)</th><th>Cause</th>"
             f'<th class="n">Change</th><th class="n">Quantity</th></tr></thead>'
-            f"<tbody>{rows}</tbody></table></div>")
+            f"<tbody>{rows}</tbody></table></div>"
+        )
     if data.unchanged:
-        blocks.append('<p class="note">Unchanged: ' + ", ".join(
-            f"{esc(r['symbol'])} {r['tracked_qty']}" for r in data.unchanged) + "</p>")
+        blocks.append(
+            '<p class="note">Unchanged: '
+            + ", ".join(f"{esc(r['symbol'])} {r['tracked_qty']}" for r in data.unchanged)
+            + "</p>"
+        )
     return "".join(blocks) or '<p class="note">No tracked symbols.</p>'
 
 
@@ -247,14 +313,19 @@ def _strip(slots: list[dict[str, Any]]) -> str:
     for k, slot in enumerate(slots):
         colour, words = SLOT_STATES[slot["state"]]
         x = k * 20 + {"verify": 0, "reconcile": 8, "eod": 16}.get(slot["kind"], 0)
-        cells.append(f'<rect x="{x}" y="0" width="17" height="20" fill="{colour}">'
-                     f'<title>{esc(slot["label"])}: {esc(words)}</title></rect>')
+        cells.append(
+            f'<rect x="{x}" y="0" width="17" height="20" fill="{colour}">'
+            f"<title>{esc(slot['label'])}: {esc(words)}</title></rect>"
+        )
         if slot["label"] in _MARKS:
-            cells.append(f'<text x="{x}" y="31" font-size="9" fill="#616161">'
-                         f'{_MARKS[slot["label"]]}</text>')
+            cells.append(
+                f'<text x="{x}" y="31" font-size="9" fill="#616161">{_MARKS[slot["label"]]}</text>'
+            )
     width = len(slots) * 20 + 16
-    return (f'<svg class="strip" viewBox="0 0 {width} 33" role="img" '
-            f'aria-label="run health">{"".join(cells)}</svg>')
+    return (
+        f'<svg class="strip" viewBox="0 0 {width} 33" role="img" '
+        f'aria-label="run health">{"".join(cells)}</svg>'
+    )
 
 
 def health(data: ReportData) -> str:
@@ -264,13 +335,23 @@ def health(data: ReportData) -> str:
     for slot in data.slots:
         days.setdefault(f"{slot['start']:%a %d %b}", []).append(slot)
     counts = {state: sum(s["state"] == state for s in data.slots) for state in SLOT_STATES}
-    legend = '<p class="legend">' + "".join(
-        f'<span data-state="{state}"><i style="background:{colour}"></i>{words}: '
-        f"{counts[state]}</span>" for state, (colour, words) in SLOT_STATES.items()) + "</p>"
-    rows = "".join(f'<div class="day"><span>{esc(day)}</span>{_strip(slots)}</div>'
-                   for day, slots in days.items())
-    return (legend + '<p class="note">Each day: verify every 30 minutes from 09:15 IST, then '
-            "reconcile and eod.</p>" + rows)
+    legend = (
+        '<p class="legend">'
+        + "".join(
+            f'<span data-state="{state}"><i style="background:{colour}"></i>{words}: '
+            f"{counts[state]}</span>"
+            for state, (colour, words) in SLOT_STATES.items()
+        )
+        + "</p>"
+    )
+    rows = "".join(
+        f'<div class="day"><span>{esc(day)}</span>{_strip(slots)}</div>'
+        for day, slots in days.items()
+    )
+    return (
+        legend + '<p class="note">Each day: verify every 30 minutes from 09:15 IST, then '
+        "reconcile and eod.</p>" + rows
+    )
 
 
 # ---- notifications ---------------------------------------------------------------------------
@@ -279,28 +360,42 @@ def health(data: ReportData) -> str:
 def notifications(data: ReportData) -> str:
     if not data.notifications:
         return '<p class="note">No notifications queued in this period.</p>'
-    rows = "".join(f'<tr><td>{esc(r["channel"])}</td><td class="n">{r["sent"] or 0}</td>'
-                   f'<td class="n">{r["waiting"] or 0}</td><td class="n">{r["failed"] or 0}</td>'
-                   "</tr>" for r in data.notifications)
-    return ('<table><thead><tr><th>Channel</th><th class="n">Delivered</th>'
-            '<th class="n">Waiting</th><th class="n">Failed</th></tr></thead>'
-            f"<tbody>{rows}</tbody></table>")
+    rows = "".join(
+        f'<tr><td>{esc(r["channel"])}</td><td class="n">{r["sent"] or 0}</td>'
+        f'<td class="n">{r["waiting"] or 0}</td><td class="n">{r["failed"] or 0}</td>'
+        "</tr>"
+        for r in data.notifications
+    )
+    return (
+        '<table><thead><tr><th>Channel</th><th class="n">Delivered</th>'
+        '<th class="n">Waiting</th><th class="n">Failed</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table>"
+    )
 
 
 # ---- the page --------------------------------------------------------------------------------
 
 
 def page(data: ReportData) -> str:
-    sections = (glance(data), timeline(data), rejections(data), tracked(data), health(data),
-                notifications(data), pnl_report.section(data.pnl))
+    sections = (
+        glance(data),
+        timeline(data),
+        rejections(data),
+        tracked(data),
+        health(data),
+        notifications(data),
+        pnl_report.section(data.pnl),
+    )
     body = "".join(_section(title, part) for title, part in zip(HEADINGS, sections, strict=False))
     title = f"ordertrack report · {data.period.label()}"
-    return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{esc(title)}</title><style>{CSS}{pnl_report.CSS}</style></head><body><main>"
-            f'<h1>{esc(title)}</h1><p class="sub">Generated {esc(show(data.generated_at))}. '
-            "Times are IST.</p>"
-            f"{body}</main></body></html>\n")
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{esc(title)}</title><style>{CSS}{pnl_report.CSS}</style></head><body><main>"
+        f'<h1>{esc(title)}</h1><p class="sub">Generated {esc(show(data.generated_at))}. '
+        "Times are IST.</p>"
+        f"{body}</main></body></html>\n"
+    )
 
 
 def write(document: str, target: Path) -> Path:
@@ -320,8 +415,15 @@ def default_name(period: Period) -> str:
 KIND = "DAILY_REPORT"  # the outbox kind notify sends as a document (sendDocument)
 
 
-def daily(db: Database, settings: Settings, day: date, now: datetime,
-          broker_error: str | None, run_id: int | None, send: bool = True) -> Path | None:
+def daily(
+    db: Database,
+    settings: Settings,
+    day: date,
+    now: datetime,
+    broker_error: str | None,
+    run_id: int | None,
+    send: bool = True,
+) -> Path | None:
     """Write the day's report beside the database (the newest `[report] keep` of this
     database's stay) and, with `[report] telegram = true` and `send`, queue it as a document,
     once per day and outcome, like the summary."""
@@ -336,15 +438,25 @@ def daily(db: Database, settings: Settings, day: date, now: datetime,
     maintenance.prune(maintenance.owned_matching(folder, mine), target, settings.report_keep)
     if settings.report_telegram and send:
         outcome = "final" if broker_error is None else "incomplete"
-        payload = {"trading_day": day.isoformat(), "path": str(target), "complete":
-                   broker_error is None}
+        payload = {
+            "trading_day": day.isoformat(),
+            "path": str(target),
+            "complete": broker_error is None,
+        }
         with transaction(db):
             outbox.enqueue(db, f"report:{day}:{outcome}", KIND, payload, now, run_id)
     return target
 
 
-def for_eod(db: Database, settings: Settings, day: date, now: datetime, broker_error: str | None,
-            run_id: int | None, send: bool) -> tuple[str | None, str | None]:
+def for_eod(
+    db: Database,
+    settings: Settings,
+    day: date,
+    now: datetime,
+    broker_error: str | None,
+    run_id: int | None,
+    send: bool,
+) -> tuple[str | None, str | None]:
     """(path written, problem). The report is a convenience: failing to write it must not stop
     eod's archive and backup, so the failure is returned, not raised."""
     try:

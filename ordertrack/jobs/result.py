@@ -29,8 +29,23 @@ class Result:
     exit: int = 0  # a silent exit code, for a command whose own lines said why
 
 
-ORDER_JSON = ("id", "order_id", "symbol", "side", "qty", "filled_qty", "avg_price", "status",
-              "reason", "placed_at", "updated_at", "price", "amo", "tag", "broker_status")
+ORDER_JSON = (
+    "id",
+    "order_id",
+    "symbol",
+    "side",
+    "qty",
+    "filled_qty",
+    "avg_price",
+    "status",
+    "reason",
+    "placed_at",
+    "updated_at",
+    "price",
+    "amo",
+    "tag",
+    "broker_status",
+)
 
 
 def order_json(row: dict[str, Any]) -> dict[str, Any]:
@@ -42,8 +57,11 @@ def order_json(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def event_json(e: dict[str, Any]) -> dict[str, Any]:
-    return {**e, "at": show_iso(from_db(e["at"])),
-            "raw": json.loads(e["raw"]) if e["raw"] else None}
+    return {
+        **e,
+        "at": show_iso(from_db(e["at"])),
+        "raw": json.loads(e["raw"]) if e["raw"] else None,
+    }
 
 
 def run_json(r: dict[str, Any]) -> dict[str, Any]:
@@ -51,18 +69,30 @@ def run_json(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def tracking_json(row: dict[str, Any]) -> dict[str, Any]:
-    return {"symbol": row["symbol"], "tracked_qty": row["tracked_qty"], "status": row["status"],
-            "started_at": show_iso(from_db(row["started_at"])),
-            "updated_at": show_iso(from_db(row["updated_at"]))}
+    return {
+        "symbol": row["symbol"],
+        "tracked_qty": row["tracked_qty"],
+        "status": row["status"],
+        "started_at": show_iso(from_db(row["started_at"])),
+        "updated_at": show_iso(from_db(row["updated_at"])),
+    }
 
 
 def outbox_json(row: dict[str, Any]) -> dict[str, Any]:
-    return {"id": row["id"], "kind": row["kind"], "status": row["status"], "text": _text(row),
-            "destination": row["destination"], "attempts": row["attempts"],
-            "last_error": row["last_error"], "created_at": show_iso(from_db(row["created_at"])),
-            "sent_at": show_iso(from_db(row["sent_at"])), "payload": row["payload"],
-            "digest_id": row.get("digest_id"),
-            "deliveries": [delivery_json(d) for d in row.get("deliveries", [])]}
+    return {
+        "id": row["id"],
+        "kind": row["kind"],
+        "status": row["status"],
+        "text": _text(row),
+        "destination": row["destination"],
+        "attempts": row["attempts"],
+        "last_error": row["last_error"],
+        "created_at": show_iso(from_db(row["created_at"])),
+        "sent_at": show_iso(from_db(row["sent_at"])),
+        "payload": row["payload"],
+        "digest_id": row.get("digest_id"),
+        "deliveries": [delivery_json(d) for d in row.get("deliveries", [])],
+    }
 
 
 def delivery_json(d: dict[str, Any]) -> dict[str, Any]:
@@ -70,27 +100,47 @@ def delivery_json(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def eod_json(result: Any) -> dict[str, Any]:
-    return {"trading_day": result.trading_day, "session": result.session,
-            "broker": "ok" if result.broker_error is None else "failed",
-            "broker_error": result.broker_error, "verify": result.counts,
-            "summary": result.summary, "summary_queued": result.summary_queued,
-            "archived_orders": result.archived_orders,
-            "archived_symbols": result.archived_symbols, "integrity": result.integrity,
-            "backup": result.backup, "backup_error": result.backup_error,
-            "db_size_bytes": result.db_size, "report": result.report,
-            "report_error": result.report_error}
+    return {
+        "trading_day": result.trading_day,
+        "session": result.session,
+        "broker": "ok" if result.broker_error is None else "failed",
+        "broker_error": result.broker_error,
+        "verify": result.counts,
+        "summary": result.summary,
+        "summary_queued": result.summary_queued,
+        "archived_orders": result.archived_orders,
+        "archived_symbols": result.archived_symbols,
+        "integrity": result.integrity,
+        "backup": result.backup,
+        "backup_error": result.backup_error,
+        "db_size_bytes": result.db_size,
+        "report": result.report,
+        "report_error": result.report_error,
+    }
 
 
 def decision_json(d: Any) -> dict[str, Any]:
-    return {"symbol": d.symbol, "action": d.action, "tracked": d.tracked, "owned": d.owned,
-            "new_qty": d.new_qty, "reason": d.reason, "manual_orders": list(d.manual_orders),
-            "stops_tracking": d.stops_tracking}
+    return {
+        "symbol": d.symbol,
+        "action": d.action,
+        "tracked": d.tracked,
+        "owned": d.owned,
+        "new_qty": d.new_qty,
+        "reason": d.reason,
+        "manual_orders": list(d.manual_orders),
+        "stops_tracking": d.stops_tracking,
+    }
 
 
 def change_json(c: dict[str, Any]) -> dict[str, Any]:
-    return {"at": show_iso(from_db(c["at"])), "cause": c["cause"], "delta": c["delta"],
-            "qty_after": c["qty_after"], "order_id": c["order_id"] or (
-                f"#{c['order_ref']}" if c["order_ref"] else None), "note": c["note"]}
+    return {
+        "at": show_iso(from_db(c["at"])),
+        "cause": c["cause"],
+        "delta": c["delta"],
+        "qty_after": c["qty_after"],
+        "order_id": c["order_id"] or (f"#{c['order_ref']}" if c["order_ref"] else None),
+        "note": c["note"],
+    }
 
 
 def _text(row: dict[str, Any]) -> str:

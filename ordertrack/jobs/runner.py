@@ -47,8 +47,12 @@ class Start:
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
-def broker_run(start: Start, body: Callable[[Settings, Database, int], T],
-               warn: Callable[[str], None], trigger: str | None = None) -> tuple[T, Database]:
+def broker_run(
+    start: Start,
+    body: Callable[[Settings, Database, int], T],
+    warn: Callable[[str], None],
+    trigger: str | None = None,
+) -> tuple[T, Database]:
     """Run `body(settings, db, run_id)` under the single-flight lock, recording the run: the
     ping and the run log wrap everything, settings and database included. `warn` shows a
     problem that does not stop the run (the monitor could not be pinged). A push-triggered run
@@ -61,8 +65,16 @@ def broker_run(start: Start, body: Callable[[Settings, Database, int], T],
     db, run_id = _open(start, settings, warn, trigger)
     raise_overdue(db, settings, run_id)
     try:
-        with single_flight(db, command, settings.lock_wait_seconds,
-                           timedelta(minutes=settings.lock_lease_minutes), warn), net.budget():
+        with (
+            single_flight(
+                db,
+                command,
+                settings.lock_wait_seconds,
+                timedelta(minutes=settings.lock_lease_minutes),
+                warn,
+            ),
+            net.budget(),
+        ):
             result = body(settings, db, run_id)
     except BaseException as exc:
         _record_failure(db, settings, command, run_id, exc)
@@ -90,8 +102,11 @@ def _settings(start: Start, warn: Callable[[str], None]) -> Settings:
             warn(note)
         reason = unstarted.reason_of(exc)
         try:
-            db = store_db.open_db(fallback.db_path, create=False) \
-                if fallback.db_path != Path() else None
+            db = (
+                store_db.open_db(fallback.db_path, create=False)
+                if fallback.db_path != Path()
+                else None
+            )
         except (DatabaseError, sqlite3.Error):
             db = None
         if db is None:
@@ -107,8 +122,9 @@ def _settings(start: Start, warn: Callable[[str], None]) -> Settings:
         raise
 
 
-def _open(start: Start, settings: Settings, warn: Callable[[str], None],
-          trigger: str = "cron") -> tuple[Database, int]:
+def _open(
+    start: Start, settings: Settings, warn: Callable[[str], None], trigger: str = "cron"
+) -> tuple[Database, int]:
     """The database and this run's row; when it is unusable (not when another program holds
     it: that is a normal wait), the alert goes straight to Telegram."""
     try:
@@ -129,8 +145,9 @@ def _deliver_quietly(db: Database, settings: Settings) -> None:
         delivery.deliver(db, settings, utcnow())
 
 
-def _record_failure(db: Database, settings: Settings, command: str, run_id: int,
-                    exc: BaseException) -> None:
+def _record_failure(
+    db: Database, settings: Settings, command: str, run_id: int, exc: BaseException
+) -> None:
     if isinstance(exc, OrdertrackError):
         outcome = "locked" if isinstance(exc, LockHeld) else "failed"
         runs.finish(db, run_id, outcome, int(exc.exit_code), error=redact(exc.message))
@@ -145,24 +162,31 @@ def _record_failure(db: Database, settings: Settings, command: str, run_id: int,
     # The database itself may be what failed: the run's own row is then left as it is.
     with contextlib.suppress(sqlite3.Error):
         if isinstance(exc, KeyboardInterrupt):
-            runs.finish(db, run_id, "interrupted", int(ExitCode.INTERRUPTED),
-                        error="interrupted")
+            runs.finish(db, run_id, "interrupted", int(ExitCode.INTERRUPTED), error="interrupted")
         else:
-            code = (ExitCode.DATABASE if isinstance(exc, sqlite3.DatabaseError)
-                    else ExitCode.INTERNAL)
-            runs.finish(db, run_id, "crashed", int(code),
-                        error=redact(f"{type(exc).__name__}: {exc}"))
+            code = (
+                ExitCode.DATABASE if isinstance(exc, sqlite3.DatabaseError) else ExitCode.INTERNAL
+            )
+            runs.finish(
+                db, run_id, "crashed", int(code), error=redact(f"{type(exc).__name__}: {exc}")
+            )
 
 
-def broker_down(db: Database, settings: Settings, command: str, error: str, run_id: int,
-                deliver: bool = True) -> None:
+def broker_down(
+    db: Database, settings: Settings, command: str, error: str, run_id: int, deliver: bool = True
+) -> None:
     """One system alert per outage (until a broker command succeeds again), then deliver what
     the outbox holds anyway: the broker being down does not stop Telegram. Exit stays 4."""
     key = f"broker-down:after-run-{runs.last_broker_success(db)}"
     with transaction(db):
-        outbox.enqueue(db, key, EventKind.SYSTEM_ALERT, {"command": command.split()[0],
-                                                 "text": f"broker unavailable: {redact(error)}"},
-                       utcnow(), run_id)
+        outbox.enqueue(
+            db,
+            key,
+            EventKind.SYSTEM_ALERT,
+            {"command": command.split()[0], "text": f"broker unavailable: {redact(error)}"},
+            utcnow(),
+            run_id,
+        )
     if deliver:
         _deliver_quietly(db, settings)
 
@@ -171,20 +195,32 @@ def overdue(db: Database, settings: Settings, run_id: int | None = None) -> list
     """Runs cron should have made by now and did not (`run_id`, the current one, aside)."""
     # a tighter installed cadence (`schedule install --every N`) tightens the check: 3 missed
     window = min(settings.overdue, timedelta(minutes=3 * runs.cadence(db)))
-    return health.overdue(runs.history(db, run_id), utcnow(), settings.missing.calendar,
-                          window, runs.first_runs(db, run_id))
+    return health.overdue(
+        runs.history(db, run_id),
+        utcnow(),
+        settings.missing.calendar,
+        window,
+        runs.first_runs(db, run_id),
+    )
 
 
 def raise_overdue(db: Database, settings: Settings, run_id: int) -> None:
     """A run cron missed is noticed by the next run: one system alert per missed run."""
     with transaction(db):
         for late in overdue(db, settings, run_id):
-            outbox.enqueue(db, late.key, EventKind.SYSTEM_ALERT, {"command": late.command,
-                                                         "text": late.text}, utcnow(), run_id)
+            outbox.enqueue(
+                db,
+                late.key,
+                EventKind.SYSTEM_ALERT,
+                {"command": late.command, "text": late.text},
+                utcnow(),
+                run_id,
+            )
 
 
-def deliver(db: Database, settings: Settings,
-            run_id: int | None = None) -> tuple[delivery.Report, Undelivered | None]:
+def deliver(
+    db: Database, settings: Settings, run_id: int | None = None
+) -> tuple[delivery.Report, Undelivered | None]:
     """Deliver what the outbox holds (outside any transaction). When some is kept for later,
     the error to exit with; the run (its work done and recorded) shows that exit code."""
     with net.budget():

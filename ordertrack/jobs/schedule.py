@@ -142,20 +142,27 @@ def command_line(job: Job, paths: Paths) -> str:
         root += f" --db {_cron_quote(paths.db)}"
     if paths.config is not None:
         root += f" --config {_cron_quote(paths.config)}"
-    return (f"set -a; . {_cron_quote(paths.env_file)}; set +a; "
-            f"{_cron_quote(paths.executable)}{root} {job.command} "
-            f">> {_cron_quote(paths.log_file)} 2>&1")
+    return (
+        f"set -a; . {_cron_quote(paths.env_file)}; set +a; "
+        f"{_cron_quote(paths.executable)}{root} {job.command} "
+        f">> {_cron_quote(paths.log_file)} 2>&1"
+    )
 
 
-def cron_block(paths: Paths, zone: tzinfo, zone_name: str, week_of: date,
-               scheduled: tuple[Job, ...] = JOBS) -> str:
-    lines = [BEGIN,
-             "# Written by 'ordertrack schedule install'; re-run it rather than editing here.",
-             f"# Host time zone {zone_name}; times below are host-local, converted from IST.",
-             f"# Settings and secrets: {paths.env_file} (chmod 600). Log: {paths.log_file}"]
+def cron_block(
+    paths: Paths, zone: tzinfo, zone_name: str, week_of: date, scheduled: tuple[Job, ...] = JOBS
+) -> str:
+    lines = [
+        BEGIN,
+        "# Written by 'ordertrack schedule install'; re-run it rather than editing here.",
+        f"# Host time zone {zone_name}; times below are host-local, converted from IST.",
+        f"# Settings and secrets: {paths.env_file} (chmod 600). Log: {paths.log_file}",
+    ]
     if has_dst(zone, week_of.year):
-        lines.append("# This zone has daylight saving: re-run 'ordertrack schedule install' at "
-                     "each change, or use 'ordertrack schedule install --systemd'.")
+        lines.append(
+            "# This zone has daylight saving: re-run 'ordertrack schedule install' at "
+            "each change, or use 'ordertrack schedule install --systemd'."
+        )
     for job in scheduled:
         ist = _ist_times(job)
         lines.append(f"# {job.command}: {ist} IST, Monday to Friday")
@@ -186,9 +193,8 @@ def replace_block(crontab: str, block: str) -> str:
         if crontab and not crontab.endswith("\n"):
             return crontab + "\n" + block.replace(BEGIN, BEGIN + ADDED_NEWLINE, 1)
         return crontab + block
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].strip() == END),
-               len(lines) - 1)
-    before, after = "".join(lines[:start]), replace_block("".join(lines[end + 1:]), "")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].strip() == END), len(lines) - 1)
+    before, after = "".join(lines[:start]), replace_block("".join(lines[end + 1 :]), "")
     added = lines[start].strip() != BEGIN
     if not block:
         return before[:-1] + after if added and not after else before + after
@@ -197,8 +203,9 @@ def replace_block(crontab: str, block: str) -> str:
 
 def our_block(crontab: str) -> list[str]:
     """The lines between the markers (empty if not installed)."""
-    match = re.search("^" + re.escape(BEGIN) + r"[^\n]*\n(.*?)^" + re.escape(END), crontab,
-                      re.S | re.M)
+    match = re.search(
+        "^" + re.escape(BEGIN) + r"[^\n]*\n(.*?)^" + re.escape(END), crontab, re.S | re.M
+    )
     return match.group(1).splitlines() if match else []
 
 
@@ -220,8 +227,11 @@ def next_firing(spec: str, zone: tzinfo, now: datetime) -> datetime | None:
     minute, hour, _, _, dow = spec.split()[:5]
     t = now.astimezone(zone).replace(second=0, microsecond=0) + timedelta(minutes=1)
     for _ in range(8 * 24 * 60):
-        if (_matches(minute, t.minute) and _matches(hour, t.hour)
-                and _matches(dow, (t.weekday() + 1) % 7)):
+        if (
+            _matches(minute, t.minute)
+            and _matches(hour, t.hour)
+            and _matches(dow, (t.weekday() + 1) % 7)
+        ):
             return t
         t += timedelta(minutes=1)
     return None
@@ -242,16 +252,19 @@ def _unit_path(path: Path) -> str:
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
         raise ConfigError(f"a systemd unit cannot name {text!r}: it holds a control character")
     if text != text.strip(_UNIT_WHITESPACE):
-        raise ConfigError(f"a systemd unit cannot name {text!r}: it ends with a space "
-                          "(systemd would strip it)")
+        raise ConfigError(
+            f"a systemd unit cannot name {text!r}: it ends with a space (systemd would strip it)"
+        )
     return text.replace("%", "%%")
 
 
 def _unit_word(word: str, executable: bool = False) -> str:
     """One ExecStart word, quoted (C escapes inside double quotes) only when it needs to be."""
     if executable and any(ch in "\"'\\" or ord(ch) < 32 or ord(ch) == 127 for ch in word):
-        raise ConfigError(f"systemd refuses to run {word!r}: a quote, backslash or control "
-                          "character in the path; move the virtualenv, or use cron")
+        raise ConfigError(
+            f"systemd refuses to run {word!r}: a quote, backslash or control "
+            "character in the path; move the virtualenv, or use cron"
+        )
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in word):
         raise ConfigError(f"a systemd unit cannot carry {word!r}: it holds a control character")
     text = word.replace("%", "%%") if executable else word.replace("%", "%%").replace("$", "$$")
@@ -270,10 +283,16 @@ def _exec_start(job: Job, paths: Paths) -> str:
 
 def _ist_times(job: Job) -> str:
     if len(job.times) > 16:  # --every 1..5: the cadence, not a hundred times
-        step = int((datetime.combine(date.min, job.times[1])
-                    - datetime.combine(date.min, job.times[0])).total_seconds() // 60)
-        return (f"every {step} minutes {job.times[0].strftime('%H:%M')}-"
-                f"{job.times[-2].strftime('%H:%M')}, and {job.times[-1].strftime('%H:%M')}")
+        step = int(
+            (
+                datetime.combine(date.min, job.times[1]) - datetime.combine(date.min, job.times[0])
+            ).total_seconds()
+            // 60
+        )
+        return (
+            f"every {step} minutes {job.times[0].strftime('%H:%M')}-"
+            f"{job.times[-2].strftime('%H:%M')}, and {job.times[-1].strftime('%H:%M')}"
+        )
     return ", ".join(t.strftime("%H:%M") for t in job.times)
 
 
@@ -291,9 +310,11 @@ def systemd_units(paths: Paths, scheduled: tuple[Job, ...] = JOBS) -> dict[str, 
             f"EnvironmentFile={env_file}\n"
             f"ExecStart={_exec_start(job, paths)}\n"
             f"StandardOutput=append:{log}\n"
-            f"StandardError=append:{log}\n")
-        calendars = "".join(f"OnCalendar=Mon..Fri *-*-* {t.strftime('%H:%M')}:00 Asia/Kolkata\n"
-                            for t in job.times)
+            f"StandardError=append:{log}\n"
+        )
+        calendars = "".join(
+            f"OnCalendar=Mon..Fri *-*-* {t.strftime('%H:%M')}:00 Asia/Kolkata\n" for t in job.times
+        )
         units[f"{name}.timer"] = (
             "[Unit]\n"
             f"Description=ordertrack {job.command} (IST times)\n\n"
@@ -301,12 +322,24 @@ def systemd_units(paths: Paths, scheduled: tuple[Job, ...] = JOBS) -> dict[str, 
             f"{calendars}"
             f"Persistent={'true' if job.persistent else 'false'}\n\n"
             "[Install]\n"
-            "WantedBy=timers.target\n")
+            "WantedBy=timers.target\n"
+        )
     return units
 
 
-_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
-            "s": " ", "\\": "\\", '"': '"', "'": "'"}
+_ESCAPES = {
+    "a": "\a",
+    "b": "\b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+    "v": "\v",
+    "s": " ",
+    "\\": "\\",
+    '"': '"',
+    "'": "'",
+}
 
 
 def _specifiers_undone(value: str) -> str:
@@ -329,8 +362,11 @@ def systemd_words(value: str) -> list[str]:
     for ch in chars:
         if ch == "\\":
             nxt = next(chars, "")
-            word.append(chr(int(next(chars, "") + next(chars, ""), 16)) if nxt == "x"
-                        else _ESCAPES.get(nxt, nxt))
+            word.append(
+                chr(int(next(chars, "") + next(chars, ""), 16))
+                if nxt == "x"
+                else _ESCAPES.get(nxt, nxt)
+            )
         elif quote:
             quote = "" if ch == quote else quote
             if quote:
@@ -361,6 +397,7 @@ def systemd_dir(home: Path | None = None) -> Path:
 @dataclass(frozen=True)
 class Host:
     """Where to look: tests point these at folders they build."""
+
     proc: Path = Path("/proc")
     systemd_running: Path = Path("/run/systemd/system")  # exists only when systemd is init
     linger: Path = Path("/var/lib/systemd/linger")
@@ -416,8 +453,11 @@ def cron_trouble(host: Host | None = None) -> Trouble | None:
     daemon = next((name for name in ("cron", "crond") if shutil.which(name, path=search)), None)
     detail = "no cron daemon is running, so the crontab's lines never run"
     if daemon is None:
-        return Trouble(detail, f"{sudo}apt-get install cron (or your system's cron package), "
-                       f"then {sudo}systemctl enable --now cron")
+        return Trouble(
+            detail,
+            f"{sudo}apt-get install cron (or your system's cron package), "
+            f"then {sudo}systemctl enable --now cron",
+        )
     if host.systemd_running.is_dir():
         return Trouble(detail, f"{sudo}systemctl enable --now {daemon}")
     return Trouble(detail, f"start it: {sudo}service {daemon} start (this host has no systemd)")
@@ -429,23 +469,30 @@ def systemd_trouble(units: Path, user: str, host: Host | None = None) -> Trouble
     host = host or HOST
     sudo = "" if _as_root(host) else "sudo "
     if not host.systemd_running.is_dir():
-        return Trouble(f"systemd is not running on this host ({host.systemd_running} is "
-                       "missing), so the timers never fire",
-                       "use cron: ordertrack schedule remove --systemd; "
-                       "ordertrack schedule install")
+        return Trouble(
+            f"systemd is not running on this host ({host.systemd_running} is "
+            "missing), so the timers never fire",
+            "use cron: ordertrack schedule remove --systemd; ordertrack schedule install",
+        )
     timers = [f"ordertrack-{job.command}.timer" for job in JOBS]
     off = [t for t in timers if not (units / "timers.target.wants" / t).exists()]
     if off:
-        return Trouble(f"{', '.join(off)} not enabled",
-                       f"systemctl --user enable --now {' '.join(off)}")
+        return Trouble(
+            f"{', '.join(off)} not enabled", f"systemctl --user enable --now {' '.join(off)}"
+        )
     try:
         lingers = (host.linger / user).exists() if host.linger.is_dir() else False
     except OSError as exc:
-        return Trouble(f"cannot tell whether {user} lingers ({host.linger}: {exc.strerror})",
-                       f"check: loginctl show-user {user} --property=Linger")
+        return Trouble(
+            f"cannot tell whether {user} lingers ({host.linger}: {exc.strerror})",
+            f"check: loginctl show-user {user} --property=Linger",
+        )
     if not lingers:
-        return Trouble(f"{user} does not linger: the timers stop when you log out and do not "
-                       "start after a reboot", f"{sudo}loginctl enable-linger {user}")
+        return Trouble(
+            f"{user} does not linger: the timers stop when you log out and do not "
+            "start after a reboot",
+            f"{sudo}loginctl enable-linger {user}",
+        )
     return None
 
 
@@ -461,11 +508,14 @@ def read_crontab() -> str:
     """The crontab as text; bytes that are not UTF-8 come through as surrogates (written back
     unchanged by write_crontab): a Latin-1 comment is the user's, not an error."""
     try:
-        done = subprocess.run([crontab_binary(), "-l"], capture_output=True, timeout=30,
-                              check=False)
+        done = subprocess.run(
+            [crontab_binary(), "-l"], capture_output=True, timeout=30, check=False
+        )
     except FileNotFoundError:
-        raise ConfigError("no 'crontab' command on this host: install cron "
-                          "(apt-get install cron) or use --systemd") from None
+        raise ConfigError(
+            "no 'crontab' command on this host: install cron "
+            "(apt-get install cron) or use --systemd"
+        ) from None
     if done.returncode != 0:
         if b"no crontab" in done.stderr.lower():
             return ""
@@ -474,8 +524,13 @@ def read_crontab() -> str:
 
 
 def write_crontab(text: str) -> None:
-    done = subprocess.run([crontab_binary(), "-"], input=text.encode("utf-8", "surrogateescape"),
-                          capture_output=True, timeout=30, check=False)
+    done = subprocess.run(
+        [crontab_binary(), "-"],
+        input=text.encode("utf-8", "surrogateescape"),
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
     if done.returncode != 0:
         raise ConfigError(f"crontab - failed: {_said(done.stderr) or done.returncode}")
 
@@ -496,8 +551,10 @@ def this_executable() -> Path:
     beside = Path(os.path.abspath(sys.executable)).parent / "ordertrack"
     if beside.exists():
         return beside
-    raise ConfigError("cannot find the ordertrack executable; run the 'ordertrack' script "
-                      "installed by pip rather than 'python -m ordertrack'")
+    raise ConfigError(
+        "cannot find the ordertrack executable; run the 'ordertrack' script "
+        "installed by pip rather than 'python -m ordertrack'"
+    )
 
 
 DEFAULT_ENV_FILE = schedule_plan.DEFAULT_ENV_FILE
@@ -506,11 +563,13 @@ DEFAULT_ENV_FILE = schedule_plan.DEFAULT_ENV_FILE
 def env_file_problem(path: Path) -> str | None:
     """Why cron could not safely source this file, with the fix; None when it is fine."""
     if not path.is_file():
-        return (f"env file {path} does not exist: create it (mkdir -p {path.parent}; "
-                f"touch {path}; chmod 600 {path}) with lines like KOTAK_MPIN=123456")
+        return (
+            f"env file {path} does not exist: create it (mkdir -p {path.parent}; "
+            f"touch {path}; chmod 600 {path}) with lines like KOTAK_MPIN=123456"
+        )
     mode = path.stat().st_mode & 0o777
     if mode & 0o077:
-        return (f"env file {path} is readable by others (mode {mode:o}): chmod 600 {path}")
+        return f"env file {path} is readable by others (mode {mode:o}): chmod 600 {path}"
     return None
 
 
@@ -531,7 +590,7 @@ def read_env_file(path: Path) -> dict[str, str]:
     for raw in text.splitlines():
         line = raw.strip()
         if line.startswith("export "):
-            line = line[len("export "):].strip()
+            line = line[len("export ") :].strip()
         name, sep, value = line.partition("=")
         if not sep or line.startswith("#") or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
             continue
@@ -542,9 +601,11 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-EXAMPLE_PATHS = Paths(Path("/home/trader/ordertrack/.venv/bin/ordertrack"),
-                      Path("/home/trader/.config/ordertrack/env"),
-                      Path("/home/trader/.local/share/ordertrack/ordertrack.log"))
+EXAMPLE_PATHS = Paths(
+    Path("/home/trader/ordertrack/.venv/bin/ordertrack"),
+    Path("/home/trader/.config/ordertrack/env"),
+    Path("/home/trader/.local/share/ordertrack/ordertrack.log"),
+)
 
 
 def example() -> str:
@@ -565,8 +626,9 @@ def install_systemd(paths: Paths, scheduled: tuple[Job, ...] = JOBS) -> Path:
     return folder
 
 
-def install_cron(paths: Paths, now: datetime,
-                 scheduled: tuple[Job, ...] = JOBS) -> tuple[int, str, tzinfo]:
+def install_cron(
+    paths: Paths, now: datetime, scheduled: tuple[Job, ...] = JOBS
+) -> tuple[int, str, tzinfo]:
     """Put ordertrack's block in the crontab (the rest is left as it is): how many lines,
     in which host zone (its name and the zone)."""
     zone, name = host_zone()

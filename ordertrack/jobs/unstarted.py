@@ -35,17 +35,20 @@ ALERTING = ("verify", "reconcile", "eod")  # the scheduled commands
 def salvage(env: Mapping[str, str], db: Path | None, config: Path | None) -> Settings:
     """The settings a failed load still allows: ping, Telegram and the database path. Never
     raises: every part that cannot be read is left out."""
-    toml = _loose_toml(config or (Path(env["ORDERTRACK_CONFIG"])
-                                  if env.get("ORDERTRACK_CONFIG") else None))
+    toml = _loose_toml(
+        config or (Path(env["ORDERTRACK_CONFIG"]) if env.get("ORDERTRACK_CONFIG") else None)
+    )
     health, notify = toml.get("health"), toml.get("notify")
     ping_url = env.get("ORDERTRACK_PING_URL") or (
-        health.get("ping_url") if isinstance(health, dict) else None)
+        health.get("ping_url") if isinstance(health, dict) else None
+    )
     alerts = notify.get("alerts") if isinstance(notify, dict) else None
     return Settings(
         db_path=_db_path(env, db),
         telegram_token=env.get("TELEGRAM_BOT_TOKEN") or None,
-        telegram_chats=tuple(c.strip() for c in env.get("TELEGRAM_CHAT_ID", "").split(",")
-                             if c.strip()),
+        telegram_chats=tuple(
+            c.strip() for c in env.get("TELEGRAM_CHAT_ID", "").split(",") if c.strip()
+        ),
         telegram_api_url=env.get("TELEGRAM_API_URL") or "https://api.telegram.org",
         ping_url=ping_url if _is_url(ping_url) else None,
         notify_levels={"alerts": alerts} if alerts in ("on", "silent", "off") else {},
@@ -108,9 +111,14 @@ def queue(db: Database, command: str, reason: str, now: datetime, run_id: int | 
     if command not in ALERTING:
         return False
     with transaction(db):
-        return outbox.enqueue(db, alert_key(reason, now), KIND,
-                              {"command": command.split()[0],
-                               "text": alert_text(command, reason)}, now, run_id)
+        return outbox.enqueue(
+            db,
+            alert_key(reason, now),
+            KIND,
+            {"command": command.split()[0], "text": alert_text(command, reason)},
+            now,
+            run_id,
+        )
 
 
 # ---- without a database: straight to Telegram, remembered in a state file -------------------
@@ -161,23 +169,36 @@ def _remember(state: Path, key: str) -> None:
     files.replace_whole(state, json.dumps({"sent": [*kept, key]}, indent=1) + "\n")
 
 
-def send_directly(settings: Settings, command: str, reason: str, now: datetime,
-                  env: Mapping[str, str], warn: Callable[[str], None]) -> bool:
+def send_directly(
+    settings: Settings,
+    command: str,
+    reason: str,
+    now: datetime,
+    env: Mapping[str, str],
+    warn: Callable[[str], None],
+) -> bool:
     """Tell Telegram without the outbox (the database is unusable), once per reason per day.
     True when it was sent now. A failure is a warning: the exit code says the rest."""
     from ordertrack.notify import delivery, messages, policy, telegram
 
     payload = {"command": command.split()[0], "text": alert_text(command, reason)}
     level = policy.level(settings, KIND, payload)
-    if command not in ALERTING or not settings.telegram_token or not settings.telegram_chats \
-            or level == "off":
+    if (
+        command not in ALERTING
+        or not settings.telegram_token
+        or not settings.telegram_chats
+        or level == "off"
+    ):
         return False
     state, key = state_file(settings.db_path, env), alert_key(reason, now)
     if _already_sent(state, key):
         return False
     try:
-        bot = telegram.Bot(settings.telegram_token, settings.telegram_api_url,
-                           read_timeout=settings.telegram_timeout)
+        bot = telegram.Bot(
+            settings.telegram_token,
+            settings.telegram_api_url,
+            read_timeout=settings.telegram_timeout,
+        )
     except OrdertrackError as exc:
         warn(f"could-not-start alert not sent: {exc.message}")
         return False
@@ -187,8 +208,10 @@ def send_directly(settings: Settings, command: str, reason: str, now: datetime,
             for part in messages.message(KIND, payload, now):
                 answer = delivery.send_part(bot, chat, part, level == "silent", again=False)
                 if answer.outcome is not telegram.SendOutcome.SENT:
-                    warn(f"could-not-start alert not sent to {chat}: "
-                         f"{telegram.explain(answer).line()}")
+                    warn(
+                        f"could-not-start alert not sent to {chat}: "
+                        f"{telegram.explain(answer).line()}"
+                    )
                     break
             else:
                 sent = True
@@ -200,6 +223,8 @@ def send_directly(settings: Settings, command: str, reason: str, now: datetime,
         try:
             _remember(state, key)
         except OSError as exc:
-            warn(f"cannot write {state} ({exc.strerror or exc}): the next run that cannot "
-                 "start sends this alert again")
+            warn(
+                f"cannot write {state} ({exc.strerror or exc}): the next run that cannot "
+                "start sends this alert again"
+            )
     return sent

@@ -27,8 +27,20 @@ from ordertrack.jobs import pnl
 from ordertrack.store import orders, outbox, tracking
 from ordertrack.store.db import Database, transaction
 
-COUNTS = ("checked", "executed", "rejected", "cancelled", "partial", "still_pending",
-          "not_found", "expired", "resolved", "ambiguous", "unknown_status", "corrected")
+COUNTS = (
+    "checked",
+    "executed",
+    "rejected",
+    "cancelled",
+    "partial",
+    "still_pending",
+    "not_found",
+    "expired",
+    "resolved",
+    "ambiguous",
+    "unknown_status",
+    "corrected",
+)
 
 
 @dataclass
@@ -49,20 +61,34 @@ def _fetch_book(broker: Broker) -> Fetch:
     return book
 
 
-def _histories(broker: Broker, pending: list[Order], book_ids: set[str], now: datetime,
-               settings: Settings) -> dict[str, Fetch]:
+def _histories(
+    broker: Broker, pending: list[Order], book_ids: set[str], now: datetime, settings: Settings
+) -> dict[str, Fetch]:
     """History lookups for orders that may expire this run (bounded per run)."""
-    due = [o for o in pending if o.order_id and o.order_id not in book_ids
-           and lifecycle.expiry_due(
-               replace(o, missing_count=o.missing_count + 1), now, settings.missing)]
-    return {o.order_id: broker.order_history(o.order_id)
-            for o in due[: settings.history_lookups] if o.order_id}
+    due = [
+        o
+        for o in pending
+        if o.order_id
+        and o.order_id not in book_ids
+        and lifecycle.expiry_due(
+            replace(o, missing_count=o.missing_count + 1), now, settings.missing
+        )
+    ]
+    return {
+        o.order_id: broker.order_history(o.order_id)
+        for o in due[: settings.history_lookups]
+        if o.order_id
+    }
 
 
 def _order_facts(order: Order) -> dict[str, Any]:
     return {
-        "order_id": order.order_id or f"#{order.id}", "symbol": order.symbol,
-        "side": order.side.value, "qty": order.qty, "price": order.price, "amo": order.amo,
+        "order_id": order.order_id or f"#{order.id}",
+        "symbol": order.symbol,
+        "side": order.side.value,
+        "qty": order.qty,
+        "price": order.price,
+        "amo": order.amo,
     }
 
 
@@ -70,7 +96,9 @@ def _payload(order: Order, event: Event) -> dict[str, Any]:
     return {
         **_order_facts(order),
         "filled_qty": event.filled_qty,
-        "avg_price": event.avg_price, "reason": event.reason, "status": event.status.value,
+        "avg_price": event.avg_price,
+        "reason": event.reason,
+        "status": event.status.value,
         "broker_status": event.broker_status,
     }
 
@@ -79,6 +107,7 @@ def _payload(order: Order, event: Event) -> dict[str, Any]:
 class Writes:
     """Order updates and notifications held back to be written as one statement each (per
     CHUNK, so a 10,000-change run does not hold 10,000 notification payloads at once)."""
+
     CHUNK = 1000
     saves: list[Change] = field(default_factory=list)
     notifications: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
@@ -92,8 +121,9 @@ class Writes:
         self.saves, self.notifications = [], []
 
 
-def apply_change(db: Database, change: Change, now: datetime, run_id: int | None,
-                 writes: Writes | None = None) -> None:
+def apply_change(
+    db: Database, change: Change, now: datetime, run_id: int | None, writes: Writes | None = None
+) -> None:
     """Save a change with its events, fills and notifications (the caller's transaction).
     With `writes`, the order update and the notifications wait there for its flush()."""
     if writes is None:
@@ -105,15 +135,23 @@ def apply_change(db: Database, change: Change, now: datetime, run_id: int | None
         if event_id is None:
             continue  # recorded by an earlier run
         if event.delta_qty:
-            tracking.apply_fill(db, change.after.symbol, change.after.side, event.delta_qty,
-                                now, change.after.id, event_id)
+            tracking.apply_fill(
+                db,
+                change.after.symbol,
+                change.after.side,
+                event.delta_qty,
+                now,
+                change.after.id,
+                event_id,
+            )
         notify = event.notify
         payload = _payload(change.after, event)
         if event.delta_qty:
             payload.update(pnl.sell_figures(db, change.after, event, event_id, now))
         if event.kind == EventKind.UNKNOWN_STATUS:
-            notify = orders.note_status(db, event.broker_status or "", change.after.order_id,
-                                        event.raw, now)
+            notify = orders.note_status(
+                db, event.broker_status or "", change.after.order_id, event.raw, now
+            )
         if notify and writes is not None:
             writes.notifications.append((event.key, event.kind, payload))
         elif notify:
@@ -135,8 +173,14 @@ def _count(result: VerifyResult, change: Change, missing: bool) -> None:
     c["still_pending"] += status.is_open
 
 
-def _resolve(db: Database, pending: list[Order], book: tuple[BrokerOrder, ...], now: datetime,
-             run_id: int | None, result: VerifyResult) -> tuple[list[Order], set[int]]:
+def _resolve(
+    db: Database,
+    pending: list[Order],
+    book: tuple[BrokerOrder, ...],
+    now: datetime,
+    run_id: int | None,
+    result: VerifyResult,
+) -> tuple[list[Order], set[int]]:
     """Give unconfirmed orders their broker id where exactly one book row fits. Returns the
     orders and the local ids of those several rows fit (they are in the book: not missing)."""
     unconfirmed = [o for o in pending if o.order_id is None]
@@ -148,26 +192,54 @@ def _resolve(db: Database, pending: list[Order], book: tuple[BrokerOrder, ...], 
         row = found.matched.get(order.id)
         if row is not None:
             order = replace(order, order_id=row.order_id)
-            orders.insert_event(db, order.id, Event(EventKind.RESOLVED,
-                                                    f"{local_ref(order.id)}:RESOLVED",
-                                                    order.status, order.filled_qty,
-                                                    raw=row.raw, notify=False), now, run_id)
+            orders.insert_event(
+                db,
+                order.id,
+                Event(
+                    EventKind.RESOLVED,
+                    f"{local_ref(order.id)}:RESOLVED",
+                    order.status,
+                    order.filled_qty,
+                    raw=row.raw,
+                    notify=False,
+                ),
+                now,
+                run_id,
+            )
             orders.save_order(db, Change(order, order), now)
             result.counts["resolved"] += 1
         elif order.id in found.ambiguous:
             candidates = found.ambiguous[order.id]
             result.counts["ambiguous"] += 1
-            payload = {**_order_facts(order), "filled_qty": 0, "avg_price": None,
-                       "reason": None, "status": order.status.value, "broker_status": None,
-                       "candidates": list(candidates)}
-            outbox.enqueue(db, f"{local_ref(order.id)}:ambiguous:{','.join(candidates)}",
-                           "AMBIGUOUS_MATCH", payload, now, run_id)
+            payload = {
+                **_order_facts(order),
+                "filled_qty": 0,
+                "avg_price": None,
+                "reason": None,
+                "status": order.status.value,
+                "broker_status": None,
+                "candidates": list(candidates),
+            }
+            outbox.enqueue(
+                db,
+                f"{local_ref(order.id)}:ambiguous:{','.join(candidates)}",
+                "AMBIGUOUS_MATCH",
+                payload,
+                now,
+                run_id,
+            )
         resolved.append(order)
     return resolved, set(found.ambiguous)
 
 
-def run(db: Database, broker: Broker, settings: Settings, now: datetime,
-        order_id: str | None = None, run_id: int | None = None) -> VerifyResult:
+def run(
+    db: Database,
+    broker: Broker,
+    settings: Settings,
+    now: datetime,
+    order_id: str | None = None,
+    run_id: int | None = None,
+) -> VerifyResult:
     result = VerifyResult(run_id=run_id)
     if order_id and orders.find_order(db, order_id) is None:
         raise UsageError(f"order {order_id} is not registered")
@@ -190,8 +262,9 @@ def run(db: Database, broker: Broker, settings: Settings, now: datetime,
             elif order.id in ambiguous:
                 change = Change(order, order)  # in the book, just not yet told apart
             else:
-                history = histories.get(order.order_id) if order.order_id else Fetch(
-                    Outcome.UNSUPPORTED)
+                history = (
+                    histories.get(order.order_id) if order.order_id else Fetch(Outcome.UNSUPPORTED)
+                )
                 change = lifecycle.miss(order, now, history, settings.missing)
             if change.changed:
                 apply_change(db, change, now, run_id, writes)
@@ -208,13 +281,20 @@ def run(db: Database, broker: Broker, settings: Settings, now: datetime,
     return result
 
 
-def _corrections(db: Database, rows: dict[str, BrokerOrder], now: datetime,
-                 run_id: int | None, result: VerifyResult) -> None:
+def _corrections(
+    db: Database,
+    rows: dict[str, BrokerOrder],
+    now: datetime,
+    run_id: int | None,
+    result: VerifyResult,
+) -> None:
     """Expired or withdrawn orders the book lists with fills after all: the fills are never
     lost."""
     ids = list(rows)
-    for order, withdrawn in [*((o, False) for o in orders.expired_orders(db, ids)),
-                             *((o, True) for o in orders.withdrawn_orders(db, ids))]:
+    for order, withdrawn in [
+        *((o, False) for o in orders.expired_orders(db, ids)),
+        *((o, True) for o in orders.withdrawn_orders(db, ids)),
+    ]:
         change = lifecycle.correct(order, rows[order.order_id or ""], withdrawn)
         if change.changed:
             apply_change(db, change, now, run_id)

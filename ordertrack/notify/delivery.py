@@ -76,6 +76,7 @@ def error_text(answer: Answer) -> str:
 @dataclass
 class Counts:
     """One channel's share of a pass: Telegram, or a webhook or hook by its label."""
+
     name: str
     sent: int = 0
     waiting: int = 0
@@ -100,13 +101,23 @@ class Report:
         return self.enabled and (self.failed > 0 or self.waiting > 0 or held)
 
     def error_line(self) -> str:
-        counts = [f"{n} {what}" for n, what in ((self.failed, "failed for good"),
-                                               (self.waiting, "waiting for a later run")) if n]
-        causes = "; ".join(f"{_where(chat)}: {line}" if chat else line
-                           for chat, line in self.problems.items())
+        counts = [
+            f"{n} {what}"
+            for n, what in (
+                (self.failed, "failed for good"),
+                (self.waiting, "waiting for a later run"),
+            )
+            if n
+        ]
+        causes = "; ".join(
+            f"{_where(chat)}: {line}" if chat else line for chat, line in self.problems.items()
+        )
         hint = f"; {RETRY_HINT}" if self.failed else ""
-        head = ("notifications not delivered, kept in the outbox: " + ", ".join(counts)
-                if counts else "a notification channel is held")
+        head = (
+            "notifications not delivered, kept in the outbox: " + ", ".join(counts)
+            if counts
+            else "a notification channel is held"
+        )
         return head + (f" — {causes}" if causes else "") + hint
 
 
@@ -132,9 +143,12 @@ def effective_chats(db: Database, configured: Sequence[str]) -> list[str]:
 
 
 def migration_notes(db: Database, configured: Sequence[str]) -> list[str]:
-    return [f"chat {chat} became supergroup {resolve(db, chat)}: messages follow it; set "
-            f"TELEGRAM_CHAT_ID to {resolve(db, chat)}"
-            for chat in configured if resolve(db, chat) != chat]
+    return [
+        f"chat {chat} became supergroup {resolve(db, chat)}: messages follow it; set "
+        f"TELEGRAM_CHAT_ID to {resolve(db, chat)}"
+        for chat in configured
+        if resolve(db, chat) != chat
+    ]
 
 
 # ---- taking notifications up: mute, digest, one delivery per chat ---------------------------
@@ -142,8 +156,10 @@ def migration_notes(db: Database, configured: Sequence[str]) -> list[str]:
 
 def _collate(db: Database, settings: Settings, chats: Sequence[str], now: datetime) -> None:
     fresh = deliveries.untaken(db)
-    batch = plan([(r["id"], r["kind"], level(settings, r["kind"], r["payload"])) for r in fresh],
-                 settings.notify_digest_after)
+    batch = plan(
+        [(r["id"], r["kind"], level(settings, r["kind"], r["payload"])) for r in fresh],
+        settings.notify_digest_after,
+    )
     if batch.off:
         deliveries.mute(db, batch.off)
     if batch.digest:
@@ -178,8 +194,9 @@ class Claim:
     sender: str
 
 
-def _claim(db: Database, sender: str, chats: Sequence[str], skip: Sequence[int],
-           now: datetime) -> Claim | None:
+def _claim(
+    db: Database, sender: str, chats: Sequence[str], skip: Sequence[int], now: datetime
+) -> Claim | None:
     """Take the next due delivery for one of `chats`, or None. Other senders skip it now."""
     with transaction(db):
         _recover(db, now)
@@ -187,17 +204,29 @@ def _claim(db: Database, sender: str, chats: Sequence[str], skip: Sequence[int],
         if row is None:
             return None
         deliveries.claim(db, row["id"], sender, now + LEASE)
-    return Claim(row["id"], row["outbox_id"], row["chat_id"], row["kind"],
-                 json.loads(row["payload"]), from_db(row["queued_at"]), row["attempts"] + 1,
-                 row["uncertain"], row["parts_sent"],
-                 row["message_id"].split(",") if row["message_id"] else [], sender)
+    return Claim(
+        row["id"],
+        row["outbox_id"],
+        row["chat_id"],
+        row["kind"],
+        json.loads(row["payload"]),
+        from_db(row["queued_at"]),
+        row["attempts"] + 1,
+        row["uncertain"],
+        row["parts_sent"],
+        row["message_id"].split(",") if row["message_id"] else [],
+        sender,
+    )
 
 
 def _recover(db: Database, now: datetime) -> None:
     """Claims whose sender died (lease ran out, or its process is gone), maybe after sending:
     outcome unknown."""
-    stale = [r for r in deliveries.sending(db)
-             if r["claimed_until"] <= to_db(now) or claimant_gone(r["claimed_by"])]
+    stale = [
+        r
+        for r in deliveries.sending(db)
+        if r["claimed_until"] <= to_db(now) or claimant_gone(r["claimed_by"])
+    ]
     for row in stale:
         _unknown(db, row["id"], row["uncertain"], "the sender stopped while sending", now)
     deliveries.refresh(db, {row["outbox_id"] for row in stale})
@@ -217,8 +246,9 @@ def _progress(db: Database, claim: Claim, parts_sent: int, message_id: int | Non
         deliveries.progress(db, claim.id, claim.sender, parts_sent, claim.message_ids)
 
 
-def _finish(db: Database, claim: Claim, answer: Answer, chats: Sequence[str],
-            now: datetime) -> tuple[str, int]:
+def _finish(
+    db: Database, claim: Claim, answer: Answer, chats: Sequence[str], now: datetime
+) -> tuple[str, int]:
     """Record the outcome; returns the delivery's status and how many deliveries failed."""
     with transaction(db):
         if not deliveries.owned(db, claim.id, claim.sender):
@@ -228,16 +258,22 @@ def _finish(db: Database, claim: Claim, answer: Answer, chats: Sequence[str],
     return status, failed
 
 
-def _apply(db: Database, claim: Claim, answer: Answer, chats: Sequence[str],
-           now: datetime) -> tuple[str, int, set[int]]:
+def _apply(
+    db: Database, claim: Claim, answer: Answer, chats: Sequence[str], now: datetime
+) -> tuple[str, int, set[int]]:
     from ordertrack.notify.telegram import Scope, SendOutcome
 
     if answer.outcome is SendOutcome.SENT:
         deliveries.sent(db, claim.id, now)
         return "SENT", 0, set()
     if answer.outcome is SendOutcome.UNKNOWN:
-        status = _unknown(db, claim.id, claim.uncertain, f"no usable reply from Telegram "
-                          f"({answer.description})", now)
+        status = _unknown(
+            db,
+            claim.id,
+            claim.uncertain,
+            f"no usable reply from Telegram ({answer.description})",
+            now,
+        )
         return status, int(status == "FAILED"), set()
     error = error_text(answer)
     if answer.outcome is SendOutcome.TRANSIENT:
@@ -279,8 +315,14 @@ def send_part(bot: Bot, chat: str, part: messages.Part, silent: bool, again: boo
     return answer
 
 
-def _send(db: Database, bot: Bot, claim: Claim, silent: bool, clock: Clock,
-          moved: Callable[[str, str], None]) -> Answer | None:
+def _send(
+    db: Database,
+    bot: Bot,
+    claim: Claim,
+    silent: bool,
+    clock: Clock,
+    moved: Callable[[str, str], None],
+) -> Answer | None:
     """Send a claimed delivery's remaining parts in order. None if a migration made it moot."""
     from ordertrack.notify import messages
     from ordertrack.notify.telegram import Answer, Scope, SendOutcome
@@ -290,8 +332,12 @@ def _send(db: Database, bot: Bot, claim: Claim, silent: bool, clock: Clock,
     try:
         parts = messages.message(claim.kind, claim.payload, claim.queued_at)
     except Exception as exc:  # a bug in one message must not hold up every later one
-        return Answer(SendOutcome.PERMANENT, Scope.MESSAGE, None,
-                      f"cannot write this message ({type(exc).__name__}: {exc})")
+        return Answer(
+            SendOutcome.PERMANENT,
+            Scope.MESSAGE,
+            None,
+            f"cannot write this message ({type(exc).__name__}: {exc})",
+        )
     again, answer = claim.uncertain > 0, Answer(SendOutcome.SENT)
     for index in range(claim.parts_sent, len(parts)):
         answer = send_part(bot, claim.chat, parts[index], silent, again)
@@ -308,8 +354,14 @@ def _send(db: Database, bot: Bot, claim: Claim, silent: bool, clock: Clock,
     return answer
 
 
-def _send_document(db: Database, bot: Bot, claim: Claim, silent: bool, clock: Clock,
-                   moved: Callable[[str, str], None]) -> Answer | None:
+def _send_document(
+    db: Database,
+    bot: Bot,
+    claim: Claim,
+    silent: bool,
+    clock: Clock,
+    moved: Callable[[str, str], None],
+) -> Answer | None:
     """The daily report as a file (sendDocument), read from where eod wrote it."""
     from ordertrack.notify import messages
     from ordertrack.notify.telegram import Answer, Scope, SendOutcome
@@ -318,8 +370,12 @@ def _send_document(db: Database, bot: Bot, claim: Claim, silent: bool, clock: Cl
     try:
         content = path.read_bytes()
     except OSError as exc:  # pruned by [report] keep, or removed by hand: it cannot come back
-        return Answer(SendOutcome.PERMANENT, Scope.MESSAGE, None,
-                      f"report file {path} cannot be read ({exc.strerror or exc})")
+        return Answer(
+            SendOutcome.PERMANENT,
+            Scope.MESSAGE,
+            None,
+            f"report file {path} cannot be read ({exc.strerror or exc})",
+        )
     note = f"\n{messages.DUPLICATE_NOTE}" if claim.uncertain > 0 else ""
     caption = f"📊 {messages.report_caption(claim.payload)}{note}"
     answer = bot.send_document(claim.chat, path.name, content, caption, silent=silent)
@@ -339,9 +395,17 @@ def _disabled_report(db: Database, settings: Settings) -> Report | None:
     if not settings.telegram_token:
         return Report(enabled=False, waiting=waiting)
     if not settings.telegram_chats:
-        return Report(enabled=True, waiting=waiting, problems={"": (
-            "TELEGRAM_CHAT_ID is not set — set it to the chat id(s) to notify, comma-separated")},
-            channels=[Counts("Telegram", waiting=waiting)])
+        return Report(
+            enabled=True,
+            waiting=waiting,
+            problems={
+                "": (
+                    "TELEGRAM_CHAT_ID is not set — set it to the chat id(s) to notify,"
+                    " comma-separated"
+                )
+            },
+            channels=[Counts("Telegram", waiting=waiting)],
+        )
     return None
 
 
@@ -359,8 +423,11 @@ def deliver(db: Database, settings: Settings, now: datetime, bot: Bot | None = N
         return _with_webhooks(early, hooks) if hooks else early
     from ordertrack.notify.telegram import Bot
 
-    client = bot or Bot(settings.telegram_token or "", settings.telegram_api_url,
-                        read_timeout=settings.telegram_timeout)
+    client = bot or Bot(
+        settings.telegram_token or "",
+        settings.telegram_api_url,
+        read_timeout=settings.telegram_timeout,
+    )
     chats = effective_chats(db, settings.telegram_chats)
     report = Report(enabled=True, notes=migration_notes(db, settings.telegram_chats))
     with transaction(db):
@@ -397,9 +464,15 @@ def _webhooks(db: Database, settings: Settings, now: datetime, clock: Clock) -> 
     live = [c for c in channels if not c.held]
     session = net.session() if any(isinstance(c, Webhook) for c in live) else None
     try:
-        return [(c, _held(db, c, clock()) if c.held
-                 else webhook.deliver(db, _only(settings, c), claimant(), clock, session))
-                for c in channels]
+        return [
+            (
+                c,
+                _held(db, c, clock())
+                if c.held
+                else webhook.deliver(db, _only(settings, c), claimant(), clock, session),
+            )
+            for c in channels
+        ]
     finally:
         if session is not None:
             session.close()
@@ -416,8 +489,11 @@ def _held(db: Database, channel: webhook.Channel, now: datetime) -> webhook.Outc
     from ordertrack.notify import webhook
 
     waiting, failed, _ = deliveries.webhook_tally(db, [channel.destination], now)
-    return webhook.Outcome(waiting=waiting, failed_before=failed,
-                           problems={channel.destination: f"held: {channel.held}"})
+    return webhook.Outcome(
+        waiting=waiting,
+        failed_before=failed,
+        problems={channel.destination: f"held: {channel.held}"},
+    )
 
 
 def _with_webhooks(report: Report, passes: Passes) -> Report:
@@ -425,15 +501,21 @@ def _with_webhooks(report: Report, passes: Passes) -> Report:
     name. Without Telegram, the report is theirs alone (outbox rows waiting for Telegram are
     not theirs to count)."""
     if not report.enabled:
-        report = Report(enabled=True, notes=[*report.notes, f"Telegram is not configured:"
-                                             f" {report.waiting} notifications wait in the outbox"])
+        report = Report(
+            enabled=True,
+            notes=[
+                *report.notes,
+                f"Telegram is not configured: {report.waiting} notifications wait in the outbox",
+            ],
+        )
     for channel, out in passes:
         report.sent += out.sent
         report.failed += out.failed
         report.waiting += out.waiting
         report.failed_before += out.failed_before
-        report.channels.append(Counts(channel.label, out.sent, out.waiting, out.failed,
-                                      bool(channel.held)))
+        report.channels.append(
+            Counts(channel.label, out.sent, out.waiting, out.failed, bool(channel.held))
+        )
         for line in out.problems.values():
             report.problems[channel.label] = line
         if out.waiting and not out.problems and out.next_due:
@@ -441,8 +523,9 @@ def _with_webhooks(report: Report, passes: Passes) -> Report:
     return report
 
 
-def _run(db: Database, bot: Bot, settings: Settings, chats: list[str], clock: Clock,
-         report: Report) -> None:
+def _run(
+    db: Database, bot: Bot, settings: Settings, chats: list[str], clock: Clock, report: Report
+) -> None:
     from ordertrack.notify.telegram import Scope, SendOutcome, explain
 
     sender, open_chats, tried = claimant(), list(chats), list[int]()
@@ -450,8 +533,9 @@ def _run(db: Database, bot: Bot, settings: Settings, chats: list[str], clock: Cl
     def moved(old: str, new: str) -> None:
         for group in (chats, open_chats):
             group[:] = list(dict.fromkeys(new if c == old else c for c in group))
-        report.notes.append(f"chat {old} became supergroup {new}: messages follow it; set "
-                            f"TELEGRAM_CHAT_ID to {new}")
+        report.notes.append(
+            f"chat {old} became supergroup {new}: messages follow it; set TELEGRAM_CHAT_ID to {new}"
+        )
 
     while open_chats and (claim := _claim(db, sender, open_chats, tried, clock())):
         tried.append(claim.id)

@@ -44,8 +44,14 @@ class _Tail:
 
 def run(command: Sequence[str], stdin: bytes, timeout: float, env: dict[str, str]) -> Ran:
     """Run `command` with `stdin`; raises OSError when it cannot be started."""
-    process = subprocess.Popen(list(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    process = subprocess.Popen(
+        list(command),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
     assert process.stdin is not None and process.stdout is not None
     tail = _Tail()
     try:
@@ -60,8 +66,7 @@ def run(command: Sequence[str], stdin: bytes, timeout: float, env: dict[str, str
     return Ran(code, bytes(tail.data))
 
 
-def _follow(process: subprocess.Popen[bytes], stdin: bytes, ends: float,
-            tail: _Tail) -> int | None:
+def _follow(process: subprocess.Popen[bytes], stdin: bytes, ends: float, tail: _Tail) -> int | None:
     """Feed stdin and read output until the hook exits (its exit code) or `ends` (None)."""
     assert process.stdin is not None and process.stdout is not None
     out, into = process.stdout.fileno(), process.stdin.fileno()
@@ -112,7 +117,7 @@ def _read(fd: int, tail: _Tail) -> bool:
 def _write(fd: int, pending: memoryview) -> memoryview:
     """Part of stdin; what is left (nothing when the hook closed its stdin)."""
     try:
-        return pending[os.write(fd, pending[:CHUNK]):]
+        return pending[os.write(fd, pending[:CHUNK]) :]
     except BlockingIOError:
         return pending
     except (BrokenPipeError, OSError):  # the hook does not read its stdin: its choice

@@ -43,9 +43,14 @@ def realised_line(p: dict[str, Any]) -> str:
 
 
 # Each kind's icon and word, shared by the one-line text and the Telegram message.
-_ORDER_KINDS = {"EXECUTED": ("✅", "Executed"), "PARTIAL_FILL": ("◐", "Partially filled"),
-                "REJECTED": ("❌", "Rejected"), "CANCELLED": ("🚫", "Cancelled"),
-                "EXPIRED": ("⌛", "Expired"), "CORRECTED": ("🔁", "Corrected")}
+_ORDER_KINDS = {
+    "EXECUTED": ("✅", "Executed"),
+    "PARTIAL_FILL": ("◐", "Partially filled"),
+    "REJECTED": ("❌", "Rejected"),
+    "CANCELLED": ("🚫", "Cancelled"),
+    "EXPIRED": ("⌛", "Expired"),
+    "CORRECTED": ("🔁", "Corrected"),
+}
 
 
 def _label(kind: str) -> str:
@@ -73,12 +78,12 @@ def plain_text(kind: str, p: dict[str, Any]) -> str:
     avg = p.get("avg_price")
     if kind == "EXECUTED":
         value = avg * p["filled_qty"] if avg else None
-        return (f"{_label(kind)}: {_order_line(p)} at {inr(avg)}, value {inr(value)}"
-                + _pnl_tail(p))
+        return f"{_label(kind)}: {_order_line(p)} at {inr(avg)}, value {inr(value)}" + _pnl_tail(p)
     if kind == "PARTIAL_FILL":
         remaining = p["qty"] - p["filled_qty"]
-        return (f"{_label(kind)}: {_order_line(p)} at {inr(avg)}, {remaining} remaining"
-                + _pnl_tail(p))
+        return f"{_label(kind)}: {_order_line(p)} at {inr(avg)}, {remaining} remaining" + _pnl_tail(
+            p
+        )
     if kind == "REJECTED":
         return f"{_label(kind)}: {_order_line(p)}: {p.get('reason') or 'no reason given'}"
     if kind == "CANCELLED":
@@ -86,14 +91,21 @@ def plain_text(kind: str, p: dict[str, Any]) -> str:
     if kind == "EXPIRED":
         return f"{_expired_label(p)}: {_order_line(p)}: {p.get('reason')}"
     if kind == "CORRECTED":
-        return (f"{_label(kind)}: {_order_line(p)} is {p['status']} after all"
-                + (f" at {inr(avg)}" if avg else "") + f": {p.get('reason')}")
+        return (
+            f"{_label(kind)}: {_order_line(p)} is {p['status']} after all"
+            + (f" at {inr(avg)}" if avg else "")
+            + f": {p.get('reason')}"
+        )
     if kind == "UNKNOWN_STATUS":
-        return (f"Unknown broker status {p['broker_status']!r} on order {p['order_id']} "
-                f"({p['symbol']}); the order stays open")
+        return (
+            f"Unknown broker status {p['broker_status']!r} on order {p['order_id']} "
+            f"({p['symbol']}); the order stays open"
+        )
     if kind == "AMBIGUOUS_MATCH":
-        return (f"Cannot tell which broker order is {p['side']} {p['symbol']} {p['qty']} "
-                f"(registered without an id): candidates {', '.join(p['candidates'])}")
+        return (
+            f"Cannot tell which broker order is {p['side']} {p['symbol']} {p['qty']} "
+            f"(registered without an id): candidates {', '.join(p['candidates'])}"
+        )
     if kind == "DAILY_SUMMARY":
         return "\n".join(summary_lines(p))
     if kind == "MANUAL_TRADE":
@@ -105,7 +117,8 @@ def plain_text(kind: str, p: dict[str, Any]) -> str:
     if kind == "DIGEST":
         items = p.get("items", [])
         return f"Digest of {len(items)} updates: " + "; ".join(
-            plain_text(i["kind"], i["payload"]) for i in items)
+            plain_text(i["kind"], i["payload"]) for i in items
+        )
     return f"{kind}: {p}"
 
 
@@ -114,9 +127,14 @@ def plain_text(kind: str, p: dict[str, Any]) -> str:
 SUMMARY_TITLE = "Daily summary"
 SUMMARY_CORRECTED = "Corrected: replaces the incomplete summary sent earlier for this day"
 # Finished orders by summary list, and the word each is shown with.
-SUMMARY_OUTCOMES = {"executed": "Executed", "rejected": "Rejected", "cancelled": "Cancelled",
-                    "expired": "Expired", "unconfirmed": "Expired, final state unconfirmed",
-                    "corrections": "Corrected"}
+SUMMARY_OUTCOMES = {
+    "executed": "Executed",
+    "rejected": "Rejected",
+    "cancelled": "Cancelled",
+    "expired": "Expired",
+    "unconfirmed": "Expired, final state unconfirmed",
+    "corrections": "Corrected",
+}
 
 
 def summary_unreachable(s: dict[str, Any]) -> str:
@@ -130,11 +148,17 @@ def summary_counts(s: dict[str, Any], everything: bool = False) -> list[tuple[st
     # partially filled orders are counted once, under their own name: the counts add up
     pending = [r for r in s["still_pending"] if r.get("status") != "PARTIALLY_FILLED"]
     extras = [("Manual trades", s["manual_trades"]), ("Undelivered", s["notifications_failed"])]
-    return [("Placed", s["placed"]), ("Executed", len(s["executed"])),
-            ("Rejected", len(s["rejected"])), ("Cancelled", len(s["cancelled"])),
-            ("Partially filled", s["partially_filled"]), ("Expired", len(s["expired"])),
-            *([("Final state unconfirmed", unconfirmed)] if unconfirmed else []),
-            ("Still pending", len(pending)), *(extras if everything else [])]
+    return [
+        ("Placed", s["placed"]),
+        ("Executed", len(s["executed"])),
+        ("Rejected", len(s["rejected"])),
+        ("Cancelled", len(s["cancelled"])),
+        ("Partially filled", s["partially_filled"]),
+        ("Expired", len(s["expired"])),
+        *([("Final state unconfirmed", unconfirmed)] if unconfirmed else []),
+        ("Still pending", len(pending)),
+        *(extras if everything else []),
+    ]
 
 
 SUMMARY_MANUAL = "Manual trades detected"
@@ -149,15 +173,20 @@ def summary_tracked(s: dict[str, Any]) -> str:
 
 def summary_lines(s: dict[str, Any]) -> list[str]:
     """The daily summary as plain text, one fact per line (so a long one splits cleanly)."""
-    lines = [f"{SUMMARY_TITLE} {date.fromisoformat(s['trading_day']):%a %d %b %Y}"
-             + (" (corrected)" if s.get("corrected") else "")]
+    lines = [
+        f"{SUMMARY_TITLE} {date.fromisoformat(s['trading_day']):%a %d %b %Y}"
+        + (" (corrected)" if s.get("corrected") else "")
+    ]
     if s.get("corrected"):
         lines.append(SUMMARY_CORRECTED)
     if not s["complete"]:
         lines.append(summary_unreachable(s))
     counts = summary_counts(s)
-    lines.append(", ".join(f"{label if k == 0 else label.lower()} {n}"
-                           for k, (label, n) in enumerate(counts)))
+    lines.append(
+        ", ".join(
+            f"{label if k == 0 else label.lower()} {n}" for k, (label, n) in enumerate(counts)
+        )
+    )
     lines += _summary_orders(s)
     if s["tracked"]:
         lines.append(summary_tracked(s))
@@ -173,32 +202,40 @@ def pnl_lines(p: dict[str, Any] | None, label: str = "P&L today") -> list[str]:
     """The P&L block of a summary (jobs/pnl.py day_block): totals, then one line a symbol."""
     if not p:
         return []
-    money = (f"realised {signed_inr(p['realised'])}"
-             + (f", charges {inr(p['charges'])}, net {signed_inr(p['net'])}"
-                if p.get("charges") is not None else "")
-             + f", unrealised {signed_inr(p['unrealised'])} on {p.get('valued', 0)} tracked"
-             f" holdings" + (" (before charges)" if p.get("before_charges") else ""))
+    money = (
+        f"realised {signed_inr(p['realised'])}"
+        + (
+            f", charges {inr(p['charges'])}, net {signed_inr(p['net'])}"
+            if p.get("charges") is not None
+            else ""
+        )
+        + f", unrealised {signed_inr(p['unrealised'])} on {p.get('valued', 0)} tracked"
+        f" holdings" + (" (before charges)" if p.get("before_charges") else "")
+    )
     lines = [f"{label}: {money}"]
     sources, unknown = p.get("sources", {}), p.get("unknown", {})
     for r in p["symbols"]:
         lines.append("  " + pnl_symbol(r, sources.get(r["symbol"]), unknown.get(r["symbol"], 0)))
-    lines += [f"P&L check: {m}; its figures may be wrong (a corporate action or a trade"
-              " outside this account's view?)" for m in p.get("mismatches", [])]
+    lines += [
+        f"P&L check: {m}; its figures may be wrong (a corporate action or a trade"
+        " outside this account's view?)"
+        for m in p.get("mismatches", [])
+    ]
     if p.get("problem"):
         lines.append(f"P&L uses the order book's prices where fills are missing: {p['problem']}")
     return lines
 
 
 def pnl_symbol(r: dict[str, Any], source: str | None, unknown: int = 0) -> str:
-    parts = [f"{r['symbol']}: bought {r['bought_qty']}, sold {r['sold_qty']}",
-             f"realised {signed_inr(r['realised'])}"
-             + (f" ({signed_inr(r['manual'])} manual)" if r.get("manual") else "")]
+    parts = [
+        f"{r['symbol']}: bought {r['bought_qty']}, sold {r['sold_qty']}",
+        f"realised {signed_inr(r['realised'])}"
+        + (f" ({signed_inr(r['manual'])} manual)" if r.get("manual") else ""),
+    ]
     if r["open_qty"]:
-        at = (f" at {inr(r['close_price'])} ({source})" if r.get("close_price") is not None
-              else "")
+        at = f" at {inr(r['close_price'])} ({source})" if r.get("close_price") is not None else ""
         cost = f", avg cost {inr(r['avg_cost'])}" if r.get("avg_cost") is not None else ""
-        parts.append(f"open {r['open_qty']}{cost}, unrealised "
-                     f"{signed_inr(r['unrealised'])}{at}")
+        parts.append(f"open {r['open_qty']}{cost}, unrealised {signed_inr(r['unrealised'])}{at}")
     if unknown:
         parts.append(f"{unknown} fill(s) price unknown, left out")
     return ", ".join(parts)
@@ -217,25 +254,36 @@ def _summary_orders(s: dict[str, Any]) -> list[str]:
     word = SUMMARY_OUTCOMES
     open_ = s.get("still_pending", [])
     lines = [f"{word['executed']}: {_summary_order(r)}" for r in s["executed"]]
-    lines += [f"{SUMMARY_PARTIAL}: {_summary_order(r)}" for r in open_
-              if r.get("status") == "PARTIALLY_FILLED"]
+    lines += [
+        f"{SUMMARY_PARTIAL}: {_summary_order(r)}"
+        for r in open_
+        if r.get("status") == "PARTIALLY_FILLED"
+    ]
     lines += [f"{word['rejected']}: {_summary_order(r, True)}" for r in s["rejected"]]
-    lines += [f"{word['cancelled']}: {_summary_order(r, bool(r.get('reason')))}"
-              for r in s.get("cancelled", [])]
+    lines += [
+        f"{word['cancelled']}: {_summary_order(r, bool(r.get('reason')))}"
+        for r in s.get("cancelled", [])
+    ]
     lines += [f"{word['expired']}: {_summary_order(r, True)}" for r in s["expired"]]
     if s.get("unconfirmed"):
-        lines.append("Final state unconfirmed (expired without the broker's word; check them in"
-                     " the broker's app):")
+        lines.append(
+            "Final state unconfirmed (expired without the broker's word; check them in"
+            " the broker's app):"
+        )
         lines += [f"  {_summary_order(r, True)}" for r in s["unconfirmed"]]
-    lines += [f"{word['corrections']}: {_summary_order(r, True)}"
-              for r in s.get("corrections", [])]
-    lines += [f"{SUMMARY_PENDING}: {_summary_order(r)}" for r in open_
-              if r.get("status") != "PARTIALLY_FILLED"]
+    lines += [f"{word['corrections']}: {_summary_order(r, True)}" for r in s.get("corrections", [])]
+    lines += [
+        f"{SUMMARY_PENDING}: {_summary_order(r)}"
+        for r in open_
+        if r.get("status") != "PARTIALLY_FILLED"
+    ]
     if s.get("earlier"):
         lines.append(f"{SUMMARY_EARLIER}:")
-        lines += [f"  {_EARLIER_WORDS.get(r['outcome'], r['outcome'])}: "
-                  f"{_summary_order(r, bool(r.get('reason')))}"
-                  for r in s["earlier"]]
+        lines += [
+            f"  {_EARLIER_WORDS.get(r['outcome'], r['outcome'])}: "
+            f"{_summary_order(r, bool(r.get('reason')))}"
+            for r in s["earlier"]
+        ]
     return lines
 
 
@@ -247,10 +295,12 @@ _EARLIER_WORDS = {**SUMMARY_OUTCOMES, "unconfirmed": "Final state unconfirmed"}
 
 LIMIT = 3900  # UTF-16 units of visible text per part: Telegram's 4096, with room to spare
 DUPLICATE_NOTE = "↻ Sent again: an earlier attempt got no reply, so this may be a duplicate."
-_TITLES = {"SYSTEM_ALERT": ("⚠️", "ordertrack alert"),
-           "UNKNOWN_STATUS": ("⚠️", "Unknown broker status"),
-           "AMBIGUOUS_MATCH": ("⚠️", "Cannot tell which broker order it is"),
-           "MANUAL_TRADE": ("✋", "Manual trade detected")}
+_TITLES = {
+    "SYSTEM_ALERT": ("⚠️", "ordertrack alert"),
+    "UNKNOWN_STATUS": ("⚠️", "Unknown broker status"),
+    "AMBIGUOUS_MATCH": ("⚠️", "Cannot tell which broker order it is"),
+    "MANUAL_TRADE": ("✋", "Manual trade detected"),
+}
 _SENTENCES = ("UNKNOWN_STATUS", "AMBIGUOUS_MATCH", "MANUAL_TRADE")  # plain_text() has their words
 
 
@@ -302,14 +352,18 @@ def _order(kind: str, p: dict[str, Any], at: datetime | None, s: _Style) -> list
         icon, label = "⚠️", _expired_label(p)
     elif kind == "CORRECTED":
         label = f"Corrected, {str(p.get('status', '')).lower()} after all"
-    head = (f"{icon} {s.bold(label)}: {s.text(p.get('side', ''))} {s.bold(p.get('symbol', '?'))}"
-            + (" (AMO)" if p.get("amo") else ""))
+    head = f"{icon} {s.bold(label)}: {s.text(p.get('side', ''))} {s.bold(p.get('symbol', '?'))}" + (
+        " (AMO)" if p.get("amo") else ""
+    )
     reason = p.get("reason")
-    why = (f"Reason: {reason or 'no reason given'}"
-           if kind == "REJECTED" or (reason and kind in ("CANCELLED", "EXPIRED", "CORRECTED"))
-           else "")
-    ref = " · ".join(x for x in (f"Order {p['order_id']}" if p.get("order_id") else "",
-                                 show(at)) if x)
+    why = (
+        f"Reason: {reason or 'no reason given'}"
+        if kind == "REJECTED" or (reason and kind in ("CANCELLED", "EXPIRED", "CORRECTED"))
+        else ""
+    )
+    ref = " · ".join(
+        x for x in (f"Order {p['order_id']}" if p.get("order_id") else "", show(at)) if x
+    )
     return [head, s.text(_fills(kind, p)), s.text(realised_line(p)), s.text(why), s.text(ref)]
 
 
@@ -323,8 +377,9 @@ def _digest_line(kind: str, p: dict[str, Any], s: _Style) -> str:
     if kind not in _ORDER_KINDS:
         return s.text(plain_text(kind, p))
     icon, label = _ORDER_KINDS[kind]
-    return (f"{icon} {label} {s.text(p.get('side', ''))} {s.bold(p.get('symbol', '?'))}"
-            + s.text(f" · {_fills(kind, p)} · order {p.get('order_id')}"))
+    return f"{icon} {label} {s.text(p.get('side', ''))} {s.bold(p.get('symbol', '?'))}" + s.text(
+        f" · {_fills(kind, p)} · order {p.get('order_id')}"
+    )
 
 
 def _summary(p: dict[str, Any], s: _Style) -> list[str]:
@@ -337,8 +392,9 @@ def _other(kind: str, p: dict[str, Any], at: datetime | None, s: _Style) -> list
     icon, title = _TITLES.get(kind, ("⚠️", kind.replace("_", " ").capitalize()))
     if kind == "SYSTEM_ALERT" and p.get("command"):
         title += f" ({p['command']})"
-    head = f"{icon} {s.bold(title)}" + (f": {s.bold(p['symbol'])}" if kind == "MANUAL_TRADE"
-                                        and p.get("symbol") else "")
+    head = f"{icon} {s.bold(title)}" + (
+        f": {s.bold(p['symbol'])}" if kind == "MANUAL_TRADE" and p.get("symbol") else ""
+    )
     text = p.get("text") or p.get("message")
     if isinstance(text, str):
         body = [text]
@@ -360,11 +416,17 @@ def lines(kind: str, payload: dict[str, Any], at: datetime | None, s: _Style) ->
     return _other(kind, payload, at, s)
 
 
-def message(kind: str, payload: dict[str, Any], at: datetime | None = None,
-            limit: int = LIMIT) -> list[Part]:
+def message(
+    kind: str, payload: dict[str, Any], at: datetime | None = None, limit: int = LIMIT
+) -> list[Part]:
     """The Telegram message for one outbox row, in as many parts as it needs."""
-    pairs = [(h, p) for h, p in zip(lines(kind, payload, at, HTML),
-                                   lines(kind, payload, at, PLAIN), strict=False) if p]
+    pairs = [
+        (h, p)
+        for h, p in zip(
+            lines(kind, payload, at, HTML), lines(kind, payload, at, PLAIN), strict=False
+        )
+        if p
+    ]
     return split(pairs, limit)
 
 
@@ -373,9 +435,13 @@ def setup_check(bot: str, chat: str, at: datetime) -> list[Part]:
     proof = f"These must read exactly: M&M · BAJAJ_AUTO · a<b>c · 2*3 · {inr(123456.7)}"
 
     def build(s: _Style) -> list[str]:
-        return [f"✅ {s.bold('ordertrack test message')}",
-                s.text(f"Notifications from @{bot} reach this chat ({chat})."),
-                s.text(proof), s.text(show(at))]
+        return [
+            f"✅ {s.bold('ordertrack test message')}",
+            s.text(f"Notifications from @{bot} reach this chat ({chat})."),
+            s.text(proof),
+            s.text(show(at)),
+        ]
+
     return split(list(zip(build(HTML), build(PLAIN), strict=False)), LIMIT)
 
 
@@ -393,9 +459,13 @@ def split(pairs: list[tuple[str, str]], limit: int = LIMIT) -> list[Part]:
     room = limit - units(title) - len(" (99/99)") - 1
     pieces = [piece for pair in body for piece in _fit(pair, room)]
     groups = _pack(pieces, room)
-    return [Part("\n".join([f"{title_html} ({k}/{len(groups)})", *(h for h, _ in group)]),
-                 "\n".join([f"{title} ({k}/{len(groups)})", *(p for _, p in group)]))
-            for k, group in enumerate(groups, 1)]
+    return [
+        Part(
+            "\n".join([f"{title_html} ({k}/{len(groups)})", *(h for h, _ in group)]),
+            "\n".join([f"{title} ({k}/{len(groups)})", *(p for _, p in group)]),
+        )
+        for k, group in enumerate(groups, 1)
+    ]
 
 
 def _fit(pair: tuple[str, str], room: int) -> list[tuple[str, str]]:
@@ -446,12 +516,17 @@ def report_caption(p: dict[str, Any]) -> str:
 def _manual_trade(p: dict[str, Any]) -> str:
     orders = f" (broker orders {', '.join(p['manual_orders'])})" if p["manual_orders"] else ""
     if p["action"] == "manual_buy_ignored":
-        return (f"Manual buy on {p['symbol']}: broker shows {p['owned']}, tracked "
-                f"{p['tracked']}; tracked quantity left as it is{orders}")
+        return (
+            f"Manual buy on {p['symbol']}: broker shows {p['owned']}, tracked "
+            f"{p['tracked']}; tracked quantity left as it is{orders}"
+        )
     if p["new_qty"] == 0:
         days = p.get("tracked_days", 0)
-        return (f"Manual sell on {p['symbol']}: nothing left at the broker; tracking stopped "
-                f"after {days} day{'' if days == 1 else 's'}{orders}")
+        return (
+            f"Manual sell on {p['symbol']}: nothing left at the broker; tracking stopped "
+            f"after {days} day{'' if days == 1 else 's'}{orders}"
+        )
     verb = "sell" if p["action"] == "manual_sell" else "buy"
-    return (f"Manual {verb} on {p['symbol']}: tracked quantity {p['tracked']} → "
-            f"{p['new_qty']}{orders}")
+    return (
+        f"Manual {verb} on {p['symbol']}: tracked quantity {p['tracked']} → {p['new_qty']}{orders}"
+    )

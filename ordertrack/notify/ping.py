@@ -15,8 +15,14 @@ if TYPE_CHECKING:
     import requests
 
 # A few seconds in all, per ping: the run matters more than the monitor.
-POLICY = net.RetryPolicy(attempts=2, total_seconds=3.0, first_wait=0.2, max_wait=0.5,
-                          connect_timeout=1.0, read_timeout=1.5)
+POLICY = net.RetryPolicy(
+    attempts=2,
+    total_seconds=3.0,
+    first_wait=0.2,
+    max_wait=0.5,
+    connect_timeout=1.0,
+    read_timeout=1.5,
+)
 SCHEDULED = ("verify", "reconcile", "eod")
 
 
@@ -43,8 +49,7 @@ class Pinger:
         """Ping url/suffix; None when the monitor answered 2xx, else a one-line problem that
         names the host only."""
         try:
-            reply = net.send(self.session, "GET", endpoint(self.url, suffix),
-                              policy=self.policy)
+            reply = net.send(self.session, "GET", endpoint(self.url, suffix), policy=self.policy)
         except net.HttpFailure as exc:  # its text names the netloc, which may hold user:password
             reason = str(exc).replace(exc.host, urlsplit(self.url).hostname or "?")
             return f"ping to {public(self.url)} failed: {reason}"

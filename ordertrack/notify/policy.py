@@ -17,9 +17,16 @@ from ordertrack.config import Settings
 LEASE = timedelta(minutes=15)  # far longer than one send with its retries and parts
 MAX_BACKOFF = timedelta(hours=1)
 RETRY_HINT = "after the fix, run 'ordertrack outbox flush --retry-failed'"
-_SETTING_OF = {"EXECUTED": "executed", "PARTIAL_FILL": "partial_fill", "REJECTED": "rejected",
-               "CANCELLED": "cancelled", "EXPIRED": "expired", "MANUAL_TRADE": "manual_trade",
-               "DAILY_SUMMARY": "daily_summary", "DAILY_REPORT": "daily_summary"}
+_SETTING_OF = {
+    "EXECUTED": "executed",
+    "PARTIAL_FILL": "partial_fill",
+    "REJECTED": "rejected",
+    "CANCELLED": "cancelled",
+    "EXPIRED": "expired",
+    "MANUAL_TRADE": "manual_trade",
+    "DAILY_SUMMARY": "daily_summary",
+    "DAILY_REPORT": "daily_summary",
+}
 # What may travel in a digest; everything else (rejections, manual trades, summaries, alerts)
 # is always a message of its own.
 ROUTINE = ("EXECUTED", "PARTIAL_FILL", "CANCELLED", "EXPIRED")
@@ -31,8 +38,11 @@ def level(settings: Settings, kind: str, payload: dict[str, Any]) -> str:
         levels = {level(settings, i["kind"], i["payload"]) for i in payload.get("items", [])}
         return "silent" if levels == {"silent"} else "on"
     name = _SETTING_OF.get(kind, "alerts")
-    if kind == "MANUAL_TRADE" and payload.get("action") == "manual_sell" \
-            and payload.get("new_qty") == 0:
+    if (
+        kind == "MANUAL_TRADE"
+        and payload.get("action") == "manual_sell"
+        and payload.get("new_qty") == 0
+    ):
         name = "tracking_stopped"  # a manual sell of everything ends tracking
     return settings.notify_levels.get(name, "on")
 
@@ -76,11 +86,14 @@ def after_unknown(uncertain: int, why: str) -> tuple[str, str]:
     """The status and error of a delivery whose outcome is unknown (`uncertain` times before):
     one more send marked as a possible duplicate, then FAILED rather than risk a third copy."""
     if uncertain + 1 >= 2:
-        return "FAILED", (f"{why}, for the second time: not sent again, to avoid duplicates — "
-                          "check the chat; 'ordertrack outbox flush --retry-failed' sends it "
-                          "once more")
-    return "UNKNOWN", (f"{why} (outcome unknown): sent once more on the next run, marked as a "
-                       "possible duplicate")
+        return "FAILED", (
+            f"{why}, for the second time: not sent again, to avoid duplicates — "
+            "check the chat; 'ordertrack outbox flush --retry-failed' sends it "
+            "once more"
+        )
+    return "UNKNOWN", (
+        f"{why} (outcome unknown): sent once more on the next run, marked as a possible duplicate"
+    )
 
 
 def describe(settings: Settings) -> str:

@@ -30,13 +30,18 @@ def exit_code(checks: Sequence[Check]) -> ExitCode:
 def self_test(settings: Settings, now: datetime, bot: Bot | None = None) -> list[Check]:
     """getMe, then a real test message to every chat; each failure diagnosed."""
     if not settings.telegram_token:
-        raise ConfigError("TELEGRAM_BOT_TOKEN is not set — create a bot with @BotFather and "
-                          "export TELEGRAM_BOT_TOKEN=<its token>")
+        raise ConfigError(
+            "TELEGRAM_BOT_TOKEN is not set — create a bot with @BotFather and "
+            "export TELEGRAM_BOT_TOKEN=<its token>"
+        )
     if not settings.telegram_chats:
-        raise ConfigError("TELEGRAM_CHAT_ID is not set — export TELEGRAM_CHAT_ID=<chat id>, "
-                          "several separated by commas")
-    bot = bot or Bot(settings.telegram_token, settings.telegram_api_url,
-                     read_timeout=settings.telegram_timeout)
+        raise ConfigError(
+            "TELEGRAM_CHAT_ID is not set — export TELEGRAM_CHAT_ID=<chat id>, "
+            "several separated by commas"
+        )
+    bot = bot or Bot(
+        settings.telegram_token, settings.telegram_api_url, read_timeout=settings.telegram_timeout
+    )
     me = bot.get_me()
     if me.outcome is not SendOutcome.SENT:
         diagnosis = explain(me)
@@ -57,6 +62,9 @@ def _test_chat(bot: Bot, name: str, chat: str, now: datetime) -> Check:
     if answer.outcome is not SendOutcome.SENT:
         diagnosis = explain(answer)
         return Check(chat, False, diagnosis.line(), diagnosis.config)
-    moved = (f"; the group became supergroup {target}: set TELEGRAM_CHAT_ID to {target}"
-             if target != chat else "")
+    moved = (
+        f"; the group became supergroup {target}: set TELEGRAM_CHAT_ID to {target}"
+        if target != chat
+        else ""
+    )
     return Check(chat, True, f"test message delivered (message {answer.message_id}){moved}")

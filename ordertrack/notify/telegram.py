@@ -25,8 +25,14 @@ if TYPE_CHECKING:
 # In-run retries for connect errors, 429 and 5xx; later runs retry from the outbox. Short
 # connect timeout (a refused connection was certainly not delivered), long read timeout (a slow
 # reply may still mean delivered) — the read timeout comes from [notify] timeout_seconds.
-POLICY = net.RetryPolicy(attempts=3, total_seconds=30.0, first_wait=1.0, max_wait=10.0,
-                          connect_timeout=5.0, read_timeout=30.0)
+POLICY = net.RetryPolicy(
+    attempts=3,
+    total_seconds=30.0,
+    first_wait=1.0,
+    max_wait=10.0,
+    connect_timeout=5.0,
+    read_timeout=30.0,
+)
 CHAT_GAP_SECONDS = 1.0  # Telegram asks for at most about one message per second per chat
 
 
@@ -64,10 +70,20 @@ class Answer:
 
 
 # Descriptions (lower case) that mean "every message to this chat will fail the same way".
-_CHAT_DEAD = ("chat not found", "blocked by the user", "can't initiate conversation",
-              "not a member", "was kicked", "chat was deleted", "is deactivated",
-              "not enough rights", "need administrator rights", "have no rights",
-              "can't send messages to bots", "message thread not found")
+_CHAT_DEAD = (
+    "chat not found",
+    "blocked by the user",
+    "can't initiate conversation",
+    "not a member",
+    "was kicked",
+    "chat was deleted",
+    "is deactivated",
+    "not enough rights",
+    "need administrator rights",
+    "have no rights",
+    "can't send messages to bots",
+    "message thread not found",
+)
 
 
 def _number(value: Any) -> float | None:
@@ -97,12 +113,14 @@ def classify(status: int, body: Any, text: str = "") -> Answer:
     asked = _number(params.get("retry_after"))
     retry_after = None if asked is None else net.asked_wait(asked)
     if retry_after is not None:
-        return Answer(SendOutcome.TRANSIENT, Scope.CHAT, status, description,
-                      retry_after=retry_after)
+        return Answer(
+            SendOutcome.TRANSIENT, Scope.CHAT, status, description, retry_after=retry_after
+        )
     migrate_to = params.get("migrate_to_chat_id")
     if isinstance(migrate_to, (int, str)) and not isinstance(migrate_to, bool) and migrate_to:
-        return Answer(SendOutcome.MIGRATE, Scope.CHAT, status, description,
-                      migrate_to=str(migrate_to))
+        return Answer(
+            SendOutcome.MIGRATE, Scope.CHAT, status, description, migrate_to=str(migrate_to)
+        )
     if 200 <= status < 300:
         if isinstance(body, dict) and body.get("ok") is True:
             return Answer(SendOutcome.SENT, status=status, result=body.get("result"))
@@ -141,53 +159,95 @@ def explain(answer: Answer) -> Diagnosis:
     """The cause of a failed answer in the trader's words, and what to do about it."""
     low, status = answer.description.lower(), answer.status
     if status is None and answer.outcome is SendOutcome.PERMANENT:
-        return Diagnosis(answer.description, "a bug: please report it; other messages are "
-                         "still sent", False)
+        return Diagnosis(
+            answer.description, "a bug: please report it; other messages are still sent", False
+        )
     if status is None:
-        return Diagnosis(f"network: {answer.description}", "check the internet connection, "
-                         "proxy and firewall, and TELEGRAM_API_URL", False)
+        return Diagnosis(
+            f"network: {answer.description}",
+            "check the internet connection, proxy and firewall, and TELEGRAM_API_URL",
+            False,
+        )
     if status == 401:
-        return Diagnosis("token invalid: Telegram answered 401 Unauthorized (wrong or revoked "
-                         "token)", "copy the token again from @BotFather (/mybots → API Token) "
-                         "into TELEGRAM_BOT_TOKEN", True)
+        return Diagnosis(
+            "token invalid: Telegram answered 401 Unauthorized (wrong or revoked token)",
+            "copy the token again from @BotFather (/mybots → API Token) into TELEGRAM_BOT_TOKEN",
+            True,
+        )
     if status == 404:
-        return Diagnosis("token invalid: Telegram answered 404 Not Found (malformed token or "
-                         "wrong TELEGRAM_API_URL)", "TELEGRAM_BOT_TOKEN must be the whole token "
-                         "(digits, a colon, then letters), TELEGRAM_API_URL a Bot API server", True)
+        return Diagnosis(
+            "token invalid: Telegram answered 404 Not Found (malformed token or "
+            "wrong TELEGRAM_API_URL)",
+            "TELEGRAM_BOT_TOKEN must be the whole token "
+            "(digits, a colon, then letters), TELEGRAM_API_URL a Bot API server",
+            True,
+        )
     if answer.retry_after is not None or status == 429:
         wait = f" for {answer.retry_after:g} s" if answer.retry_after is not None else ""
-        return Diagnosis(f"rate limited by Telegram{wait}", "nothing to fix: sending to this "
-                         "chat pauses and resumes on a later run", False)
+        return Diagnosis(
+            f"rate limited by Telegram{wait}",
+            "nothing to fix: sending to this chat pauses and resumes on a later run",
+            False,
+        )
     if status >= 500:
-        return Diagnosis(f"Telegram server error (HTTP {status})", "usually brief: retried on "
-                         "a later run", False)
+        return Diagnosis(
+            f"Telegram server error (HTTP {status})", "usually brief: retried on a later run", False
+        )
     for fragments, cause, fix in _CHAT_FIXES:
         if any(f in low for f in fragments):
             return Diagnosis(cause, fix, True)
     if answer.outcome is SendOutcome.UNKNOWN:
-        return Diagnosis(f"reply not understood ({answer.description})", "check that "
-                         "TELEGRAM_API_URL points at a Bot API server", False)
+        return Diagnosis(
+            f"reply not understood ({answer.description})",
+            "check that TELEGRAM_API_URL points at a Bot API server",
+            False,
+        )
     if answer.scope is Scope.CHAT:
-        return Diagnosis(f"Telegram refuses messages to this chat ({status}: "
-                         f"{answer.description})", "check this chat in TELEGRAM_CHAT_ID", True)
-    return Diagnosis(f"Telegram refused the message ({status}: {answer.description})",
-                     "see the description; other messages are still sent", False)
+        return Diagnosis(
+            f"Telegram refuses messages to this chat ({status}: {answer.description})",
+            "check this chat in TELEGRAM_CHAT_ID",
+            True,
+        )
+    return Diagnosis(
+        f"Telegram refused the message ({status}: {answer.description})",
+        "see the description; other messages are still sent",
+        False,
+    )
 
 
 _CHAT_FIXES = (
-    (("chat not found",), "chat not found", "check TELEGRAM_CHAT_ID (a user id is positive, a "
-     "group negative, a supergroup or channel starts with -100) and that the user has messaged "
-     "the bot or the bot was added to the group"),
-    (("can't initiate conversation",), "bot not started by the user",
-     "open the bot in Telegram and press Start (or send it /start)"),
-    (("blocked by the user",), "bot blocked by the user",
-     "unblock the bot in Telegram: open its chat and press Restart"),
-    (("not a member", "was kicked"), "bot not in the group",
-     "add the bot to the group (to a channel: as an administrator allowed to post)"),
-    (("deactivated", "chat was deleted"), "chat no longer exists",
-     "remove it from TELEGRAM_CHAT_ID"),
-    (("rights",), "bot may not post in this chat",
-     "allow it to send messages there (in a channel: make it an administrator)"),
+    (
+        ("chat not found",),
+        "chat not found",
+        "check TELEGRAM_CHAT_ID (a user id is positive, a "
+        "group negative, a supergroup or channel starts with -100) and that the user has messaged "
+        "the bot or the bot was added to the group",
+    ),
+    (
+        ("can't initiate conversation",),
+        "bot not started by the user",
+        "open the bot in Telegram and press Start (or send it /start)",
+    ),
+    (
+        ("blocked by the user",),
+        "bot blocked by the user",
+        "unblock the bot in Telegram: open its chat and press Restart",
+    ),
+    (
+        ("not a member", "was kicked"),
+        "bot not in the group",
+        "add the bot to the group (to a channel: as an administrator allowed to post)",
+    ),
+    (
+        ("deactivated", "chat was deleted"),
+        "chat no longer exists",
+        "remove it from TELEGRAM_CHAT_ID",
+    ),
+    (
+        ("rights",),
+        "bot may not post in this chat",
+        "allow it to send messages there (in a channel: make it an administrator)",
+    ),
     (("message thread not found",), "forum topic not found", "check the chat's topics"),
 )
 
@@ -207,8 +267,14 @@ def api_chat_id(chat: str) -> int | str:
 class Bot:
     """One bot token against one Bot API server. Never prints or reprs its token."""
 
-    def __init__(self, token: str, api_url: str, *, read_timeout: float | None = None,
-                 session: "requests.Session | None" = None):
+    def __init__(
+        self,
+        token: str,
+        api_url: str,
+        *,
+        read_timeout: float | None = None,
+        session: "requests.Session | None" = None,
+    ):
         parts = urlsplit(api_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigError(f"TELEGRAM_API_URL {redact_url(api_url)!r} is not an http(s) URL")
@@ -230,8 +296,14 @@ class Bot:
 
     def _call(self, method: str, body: dict[str, Any], retry_timeouts: bool) -> Answer:
         try:
-            reply = net.send(self._session, "POST", f"{self._base}/{method}",
-                              policy=self._policy, retry_timeouts=retry_timeouts, json=body)
+            reply = net.send(
+                self._session,
+                "POST",
+                f"{self._base}/{method}",
+                policy=self._policy,
+                retry_timeouts=retry_timeouts,
+                json=body,
+            )
         except net.HttpFailure as failure:
             answer = _no_reply(failure)
         else:
@@ -245,12 +317,16 @@ class Bot:
         """Whether the bot can reach a chat, without sending to it (doctor)."""
         return self._call("getChat", {"chat_id": api_chat_id(chat)}, retry_timeouts=True)
 
-    def send_message(self, chat: str, text: str, *, html: bool = True,
-                     silent: bool = False) -> Answer:
+    def send_message(
+        self, chat: str, text: str, *, html: bool = True, silent: bool = False
+    ) -> Answer:
         """One sendMessage. A read timeout is not repeated here: its outcome is unknown."""
         self._pace(chat)
-        body: dict[str, Any] = {"chat_id": api_chat_id(chat), "text": text,
-                                "link_preview_options": {"is_disabled": True}}
+        body: dict[str, Any] = {
+            "chat_id": api_chat_id(chat),
+            "text": text,
+            "link_preview_options": {"is_disabled": True},
+        }
         if html:
             body["parse_mode"] = "HTML"
         if silent:
@@ -260,8 +336,9 @@ class Bot:
         finally:
             self._last_sent[chat] = time.monotonic()
 
-    def send_document(self, chat: str, name: str, content: bytes, caption: str, *,
-                      silent: bool = False) -> Answer:
+    def send_document(
+        self, chat: str, name: str, content: bytes, caption: str, *, silent: bool = False
+    ) -> Answer:
         """One sendDocument (multipart upload). Like sendMessage, a read timeout is not
         repeated here: its outcome is unknown."""
         self._pace(chat)
@@ -269,9 +346,15 @@ class Bot:
         if silent:
             form["disable_notification"] = "true"
         try:
-            reply = net.send(self._session, "POST", f"{self._base}/sendDocument",
-                              policy=self._policy, retry_timeouts=False, data=form,
-                              files={"document": (name, content, "text/html")})
+            reply = net.send(
+                self._session,
+                "POST",
+                f"{self._base}/sendDocument",
+                policy=self._policy,
+                retry_timeouts=False,
+                data=form,
+                files={"document": (name, content, "text/html")},
+            )
         except net.HttpFailure as failure:
             answer = _no_reply(failure)
         else:

@@ -91,8 +91,15 @@ def _recover(db: Database, now: datetime) -> None:
     outcome unknown, due again now."""
     for row in deliveries.webhook_claims(db):
         if row["claimed_until"] <= to_db(now) or claimant_gone(row["claimed_by"]):
-            deliveries.webhook_result(db, row["id"], "UNKNOWN", "the sender stopped while"
-                                      " sending", now, now, uncertain=True)
+            deliveries.webhook_result(
+                db,
+                row["id"],
+                "UNKNOWN",
+                "the sender stopped while sending",
+                now,
+                now,
+                uncertain=True,
+            )
 
 
 def _claim(db: Database, hook: Channel, sender: str, now: datetime) -> dict[str, Any] | None:
@@ -108,23 +115,45 @@ def _claim(db: Database, hook: Channel, sender: str, now: datetime) -> dict[str,
     return head
 
 
-def _post(session: requests.Session, hook: Webhook, policy: net.RetryPolicy, feed_id: int,
-          body: bytes, now: datetime) -> net.Reply:
+def _post(
+    session: requests.Session,
+    hook: Webhook,
+    policy: net.RetryPolicy,
+    feed_id: int,
+    body: bytes,
+    now: datetime,
+) -> net.Reply:
     stamp = int(now.timestamp())
-    headers = {"Content-Type": "application/json", "Idempotency-Key": str(feed_id),
-               "X-Ordertrack-Signature": signature(hook.secret, stamp, body),
-               "User-Agent": "ordertrack"}
+    headers = {
+        "Content-Type": "application/json",
+        "Idempotency-Key": str(feed_id),
+        "X-Ordertrack-Signature": signature(hook.secret, stamp, body),
+        "User-Agent": "ordertrack",
+    }
     # A 2xx's body is not needed, a 4xx's only for its first 200 characters: past the cap it
     # is left unread and the reply still counts.
-    return net.send(session, "POST", hook.url, policy=policy, data=body, headers=headers,
-                    allow_redirects=False, limit=net.SMALL_REPLY, cut=True)
+    return net.send(
+        session,
+        "POST",
+        hook.url,
+        policy=policy,
+        data=body,
+        headers=headers,
+        allow_redirects=False,
+        limit=net.SMALL_REPLY,
+        cut=True,
+    )
 
 
 def _classify(reply: net.Reply | None, failure: net.HttpFailure | None) -> Result:
     """(status, error, retry_after, uncertain) for one POST's outcome."""
     if failure is not None:
-        return ("UNKNOWN" if failure.outcome_unknown else "PENDING", str(failure), None,
-                failure.outcome_unknown)
+        return (
+            "UNKNOWN" if failure.outcome_unknown else "PENDING",
+            str(failure),
+            None,
+            failure.outcome_unknown,
+        )
     assert reply is not None
     if 200 <= reply.status < 300:
         return "SENT", None, None, False
@@ -155,16 +184,31 @@ def _run_hook(hook: Hook, body: bytes, timeout: float) -> Result:
         return "PENDING", f"cannot run the hook: {exc.strerror or exc}", None, False
     said = _tail(ran.output)
     if ran.code is None:
-        return ("UNKNOWN", f"the hook ran longer than {timeout:g} s and was stopped"
-                + (f"; output: {said}" if said else ""), None, True)
+        return (
+            "UNKNOWN",
+            f"the hook ran longer than {timeout:g} s and was stopped"
+            + (f"; output: {said}" if said else ""),
+            None,
+            True,
+        )
     if ran.code == 0:
         return "SENT", f"output: {said}" if said else None, None, False
-    return ("PENDING", f"the hook exited with {ran.code}"
-            + (f"; output: {said}" if said else ""), None, False)
+    return (
+        "PENDING",
+        f"the hook exited with {ran.code}" + (f"; output: {said}" if said else ""),
+        None,
+        False,
+    )
 
 
-def _attempt(session: requests.Session | None, hook: Channel, policy: net.RetryPolicy,
-             feed_id: int, body: bytes, now: datetime) -> Result:
+def _attempt(
+    session: requests.Session | None,
+    hook: Channel,
+    policy: net.RetryPolicy,
+    feed_id: int,
+    body: bytes,
+    now: datetime,
+) -> Result:
     if isinstance(hook, Hook):
         return _run_hook(hook, body, policy.read_timeout)
     assert session is not None  # deliver() opens one when there is a webhook
@@ -174,13 +218,21 @@ def _attempt(session: requests.Session | None, hook: Channel, policy: net.RetryP
         return _classify(None, exc)
 
 
-def _send_one(db: Database, session: requests.Session | None, hook: Channel,
-              policy: net.RetryPolicy, head: dict[str, Any], sender: str, clock: Clock) -> str:
+def _send_one(
+    db: Database,
+    session: requests.Session | None,
+    hook: Channel,
+    policy: net.RetryPolicy,
+    head: dict[str, Any],
+    sender: str,
+    clock: Clock,
+) -> str:
     feed_id = int(head["feed_id"])
     found = feed.since(db, feed_id - 1, limit=1)
     if found and found[0]["id"] == feed_id:
-        status, error, asked, uncertain = _attempt(session, hook, policy, feed_id,
-                                                   body_of(found[0]), clock())
+        status, error, asked, uncertain = _attempt(
+            session, hook, policy, feed_id, body_of(found[0]), clock()
+        )
     else:  # cannot happen while feed rows are never deleted; kept visible if it does
         status, error, asked, uncertain = "FAILED", f"feed event {feed_id} is gone", None, False
     now = clock()
@@ -188,15 +240,25 @@ def _send_one(db: Database, session: requests.Session | None, hook: Channel,
     with transaction(db):
         if not deliveries.webhook_owned(db, int(head["id"]), sender):
             return "SENDING"  # another sender took the claim over (lease ran out)
-        deliveries.webhook_result(db, int(head["id"]), status,
-                                  storable(redact(error)) if error else None,
-                                  now + wait if status in ("PENDING", "UNKNOWN") else None, now,
-                                  uncertain)
+        deliveries.webhook_result(
+            db,
+            int(head["id"]),
+            status,
+            storable(redact(error)) if error else None,
+            now + wait if status in ("PENDING", "UNKNOWN") else None,
+            now,
+            uncertain,
+        )
     return status
 
 
-def deliver(db: Database, settings: Settings, sender: str, clock: Clock,
-            session: requests.Session | None = None) -> Outcome:
+def deliver(
+    db: Database,
+    settings: Settings,
+    sender: str,
+    clock: Clock,
+    session: requests.Session | None = None,
+) -> Outcome:
     """Send every due webhook delivery, each webhook in feed order. Call with no transaction
     open (deliveries must have been opened by open_all). `sender`: claimant() of this process."""
     outcome = Outcome()
@@ -210,14 +272,20 @@ def deliver(db: Database, settings: Settings, sender: str, clock: Clock,
         if session is None and client is not None:
             client.close()
     destinations = [hook.destination for hook in hooks]
-    outcome.waiting, failed, outcome.next_due = deliveries.webhook_tally(db, destinations,
-                                                                         clock())
+    outcome.waiting, failed, outcome.next_due = deliveries.webhook_tally(db, destinations, clock())
     outcome.failed_before = failed - outcome.failed
     return outcome
 
 
-def _drain(db: Database, session: requests.Session | None, hook: Channel,
-           policy: net.RetryPolicy, sender: str, clock: Clock, outcome: Outcome) -> None:
+def _drain(
+    db: Database,
+    session: requests.Session | None,
+    hook: Channel,
+    policy: net.RetryPolicy,
+    sender: str,
+    clock: Clock,
+    outcome: Outcome,
+) -> None:
     while (head := _claim(db, hook, sender, clock())) is not None:
         status = _send_one(db, session, hook, policy, head, sender, clock)
         outcome.sent += status == "SENT"

@@ -34,8 +34,9 @@ class Database:
         self.conn = conn
         self._full: sqlite_utils.Database | None = None
 
-    def execute(self, sql: str, parameters: Sequence[Any] | dict[str, Any] | None = None
-                ) -> sqlite3.Cursor:
+    def execute(
+        self, sql: str, parameters: Sequence[Any] | dict[str, Any] | None = None
+    ) -> sqlite3.Cursor:
         was_in_transaction = self.conn.in_transaction
         try:
             cursor = self.conn.execute(sql, () if parameters is None else parameters)
@@ -43,8 +44,12 @@ class Database:
             if not was_in_transaction and self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")  # the failed statement's implicit transaction
             raise
-        if (not was_in_transaction and self.conn.in_transaction and cursor.description is None
-                and not sql.lstrip().upper().startswith(_TRANSACTION_CONTROL)):
+        if (
+            not was_in_transaction
+            and self.conn.in_transaction
+            and cursor.description is None
+            and not sql.lstrip().upper().startswith(_TRANSACTION_CONTROL)
+        ):
             self.conn.execute("COMMIT")
         return cursor
 
@@ -52,8 +57,9 @@ class Database:
         """For batches inside the caller's transaction (see transaction())."""
         return self.conn.executemany(sql, rows)
 
-    def query(self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()
-              ) -> Iterator[dict[str, Any]]:
+    def query(
+        self, sql: str, parameters: Sequence[Any] | dict[str, Any] = ()
+    ) -> Iterator[dict[str, Any]]:
         cursor = self.conn.execute(sql, parameters)
         names = [d[0] for d in cursor.description]
         for values in cursor:
@@ -116,8 +122,10 @@ def _owner_only(path: Path, warn: Warn) -> None:
             if each.exists():
                 each.chmod(0o600)
     except OSError as exc:
-        raise DatabaseError(f"database {path} is readable by others (mode {mode:04o}) and "
-                              f"cannot be made owner-only: {exc.strerror}; chmod 600 it") from None
+        raise DatabaseError(
+            f"database {path} is readable by others (mode {mode:04o}) and "
+            f"cannot be made owner-only: {exc.strerror}; chmod 600 it"
+        ) from None
     warn(f"database {path} was readable by others (mode {mode:04o}); made it owner-only (0600)")
 
 
@@ -126,7 +134,8 @@ def _refuse_dangling_link(path: Path) -> None:
         raise DatabaseError(
             f"database path {path} is a symbolic link to {os.readlink(path)}, which does not "
             "exist: ordertrack does not create a database through a link; point ORDERTRACK_DB "
-            "/ --db at the real path, or remove the link")
+            "/ --db at the real path, or remove the link"
+        )
 
 
 def _create(path: Path) -> None:
@@ -186,8 +195,9 @@ def open_db(path: Path, create: bool = True, warn: Warn = to_stderr) -> Database
 def _schema_current(db: Database) -> bool:
     """True when the database has applied exactly the known migrations (one small query)."""
     try:
-        found = db.execute("SELECT count(*), max(name) FROM _sqlite_migrations"
-                           " WHERE migration_set = 'ordertrack'").fetchone()
+        found = db.execute(
+            "SELECT count(*), max(name) FROM _sqlite_migrations WHERE migration_set = 'ordertrack'"
+        ).fetchone()
     except sqlite3.OperationalError:  # no migrations table yet: a new database
         return False
     return tuple(found) == SCHEMA
@@ -235,8 +245,10 @@ def transaction(db: Database) -> Iterator[Database]:
 def schema_version(db: Database) -> str:
     """The newest migration applied (the last recorded), or 'none'."""
     try:
-        row = db.execute("SELECT name FROM _sqlite_migrations WHERE migration_set = 'ordertrack'"
-                         " ORDER BY rowid DESC LIMIT 1").fetchone()
+        row = db.execute(
+            "SELECT name FROM _sqlite_migrations WHERE migration_set = 'ordertrack'"
+            " ORDER BY rowid DESC LIMIT 1"
+        ).fetchone()
     except sqlite3.OperationalError:  # no migrations table
         return "none"
     return row[0] if row else "none"

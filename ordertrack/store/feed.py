@@ -18,9 +18,26 @@ from ordertrack.text import one_line
 SCHEMA_VERSION = 1
 MAX_INT = 2**63 - 1  # SQLite's largest integer: the bound of event ids and of --limit
 POLL = 0.25  # seconds between two looks at the database while following
-FIELDS = ("schema_version", "id", "at", "kind", "order_ref", "order_id", "tag", "symbol", "side",
-          "qty", "filled_qty", "delta_qty", "avg_price", "status", "reason", "tracked_qty",
-          "run_id", "detail")
+FIELDS = (
+    "schema_version",
+    "id",
+    "at",
+    "kind",
+    "order_ref",
+    "order_id",
+    "tag",
+    "symbol",
+    "side",
+    "qty",
+    "filled_qty",
+    "delta_qty",
+    "avg_price",
+    "status",
+    "reason",
+    "tracked_qty",
+    "run_id",
+    "detail",
+)
 
 _SQL = """SELECT f.id, f.at, f.kind, f.source,
     e.order_ref, o.order_id, o.tag, o.side, o.qty, e.filled_qty, e.delta_qty, e.avg_price,
@@ -39,8 +56,9 @@ _SQL = """SELECT f.id, f.at, f.kind, f.source,
   WHERE f.id > ?"""
 
 
-def since(db: Database, cursor: int = 0, kinds: Sequence[str] = (),
-          limit: int | None = None) -> list[dict[str, Any]]:
+def since(
+    db: Database, cursor: int = 0, kinds: Sequence[str] = (), limit: int | None = None
+) -> list[dict[str, Any]]:
     """Events after `cursor` (an event id; 0 for all), oldest first, optionally of `kinds`."""
     sql, params = _SQL, [cursor, *kinds]
     if kinds:
@@ -49,9 +67,15 @@ def since(db: Database, cursor: int = 0, kinds: Sequence[str] = (),
     return [_event(row) for row in db.query(sql, params)]
 
 
-def follow(db: Database, cursor: int, kinds: Sequence[str] = (), limit: int | None = None,
-           seconds: float = 0.0, clock: Callable[[], float] = time.monotonic,
-           sleep: Callable[[float], None] = time.sleep) -> Iterator[dict[str, Any]]:
+def follow(
+    db: Database,
+    cursor: int,
+    kinds: Sequence[str] = (),
+    limit: int | None = None,
+    seconds: float = 0.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[dict[str, Any]]:
     """Events after `cursor` as since() gives them, then each new one as soon as it is
     committed, for `seconds` more (0: none), at most `limit` in all. Between looks it asks only
     `PRAGMA data_version`, which changes when another connection commits, so an idle feed
@@ -83,8 +107,9 @@ def checked_kinds(names: Sequence[str]) -> list[str]:
     kinds = [n.strip().upper() for n in names if n.strip()]
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
-        raise UsageError(f"unknown event kind {one_line(unknown[0], 40)}; one of "
-                           + ", ".join(KINDS))
+        raise UsageError(
+            f"unknown event kind {one_line(unknown[0], 40)}; one of " + ", ".join(KINDS)
+        )
     return kinds
 
 
@@ -92,11 +117,13 @@ def checked_window(cursor: object, limit: object) -> None:
     """`since` and `limit` as SQLite can take them: whole numbers up to its largest integer
     (a bigger one overflowed, or read as text made "datatype mismatch", not a usage error)."""
     if type(cursor) is not int or not 0 <= cursor <= MAX_INT:
-        raise OutOfRange(f"since must be a whole number from 0 to {MAX_INT}, not"
-                         f" {one_line(repr(cursor), 40)}")
+        raise OutOfRange(
+            f"since must be a whole number from 0 to {MAX_INT}, not {one_line(repr(cursor), 40)}"
+        )
     if limit is not None and (type(limit) is not int or not 1 <= limit <= MAX_INT):
-        raise OutOfRange(f"limit must be a whole number from 1 to {MAX_INT}, not"
-                         f" {one_line(repr(limit), 40)}")
+        raise OutOfRange(
+            f"limit must be a whole number from 1 to {MAX_INT}, not {one_line(repr(limit), 40)}"
+        )
 
 
 def last_id(db: Database) -> int:
@@ -105,16 +132,38 @@ def last_id(db: Database) -> int:
 
 def _event(row: dict[str, Any]) -> dict[str, Any]:
     event = dict.fromkeys(FIELDS)
-    event.update(schema_version=SCHEMA_VERSION, id=row["id"], at=row["at"], kind=row["kind"],
-                 symbol=row["symbol"], detail={})
+    event.update(
+        schema_version=SCHEMA_VERSION,
+        id=row["id"],
+        at=row["at"],
+        kind=row["kind"],
+        symbol=row["symbol"],
+        detail={},
+    )
     event.update(_BY_SOURCE[row["source"]](row))
     return event
 
 
 def _order_event(row: dict[str, Any]) -> dict[str, Any]:
-    return {key: row[key] for key in ("order_ref", "order_id", "tag", "side", "qty", "filled_qty",
-                                      "delta_qty", "avg_price", "status", "reason")} | {
-        "run_id": row["e_run"], "detail": {"broker_status": row["broker_status"]}} | _realised(row)
+    return (
+        {
+            key: row[key]
+            for key in (
+                "order_ref",
+                "order_id",
+                "tag",
+                "side",
+                "qty",
+                "filled_qty",
+                "delta_qty",
+                "avg_price",
+                "status",
+                "reason",
+            )
+        }
+        | {"run_id": row["e_run"], "detail": {"broker_status": row["broker_status"]}}
+        | _realised(row)
+    )
 
 
 def _realised(row: dict[str, Any]) -> dict[str, Any]:
@@ -125,24 +174,43 @@ def _realised(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _tracking_change(row: dict[str, Any]) -> dict[str, Any]:
-    return {"order_ref": row["t_order_ref"], "delta_qty": row["delta"],
-            "tracked_qty": row["qty_after"], "reason": row["cause"],
-            "detail": {"note": row["note"]}}
+    return {
+        "order_ref": row["t_order_ref"],
+        "delta_qty": row["delta"],
+        "tracked_qty": row["qty_after"],
+        "reason": row["cause"],
+        "detail": {"note": row["note"]},
+    }
 
 
 def _manual_trade(row: dict[str, Any]) -> dict[str, Any]:
     change = row["owned"] - row["tracked_before"]
-    return {"side": "BUY" if change > 0 else "SELL", "qty": abs(change),
-            "tracked_qty": row["tracked_after"], "reason": row["action"], "run_id": row["a_run"],
-            "detail": {"tracked_before": row["tracked_before"], "owned": row["owned"],
-                       "manual_orders": json.loads(row["manual_orders"])}}
+    return {
+        "side": "BUY" if change > 0 else "SELL",
+        "qty": abs(change),
+        "tracked_qty": row["tracked_after"],
+        "reason": row["action"],
+        "run_id": row["a_run"],
+        "detail": {
+            "tracked_before": row["tracked_before"],
+            "owned": row["owned"],
+            "manual_orders": json.loads(row["manual_orders"]),
+        },
+    }
 
 
 def _alert(row: dict[str, Any]) -> dict[str, Any]:
     payload = json.loads(row["payload"])
-    return {"reason": payload.get("text"), "run_id": row["x_run"],
-            "detail": {"command": payload.get("command")}}
+    return {
+        "reason": payload.get("text"),
+        "run_id": row["x_run"],
+        "detail": {"command": payload.get("command")},
+    }
 
 
-_BY_SOURCE = {"events": _order_event, "tracking_changes": _tracking_change,
-              "adjustments": _manual_trade, "outbox": _alert}
+_BY_SOURCE = {
+    "events": _order_event,
+    "tracking_changes": _tracking_change,
+    "adjustments": _manual_trade,
+    "outbox": _alert,
+}

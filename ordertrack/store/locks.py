@@ -66,8 +66,10 @@ def claimant() -> str:
     """How a delivery claim names this process: host:pid:start time:boot id:random, enough for
     a later run to tell that the process is gone, even if its pid now names another one."""
     pid = os.getpid()
-    return (f"{socket.gethostname()}:{pid}:{start_time(pid) or ''}:{boot_id() or ''}:"
-            f"{secrets.token_hex(4)}")
+    return (
+        f"{socket.gethostname()}:{pid}:{start_time(pid) or ''}:{boot_id() or ''}:"
+        f"{secrets.token_hex(4)}"
+    )
 
 
 def claimant_gone(claimed_by: str | None) -> bool:
@@ -78,7 +80,8 @@ def claimant_gone(claimed_by: str | None) -> bool:
     if len(parts) >= 5 and parts[-4].isdigit():
         host, pid, started, boot = ":".join(parts[:-4]), int(parts[-4]), parts[-3], parts[-2]
         return host == socket.gethostname() and holder_gone(
-            pid, boot or None, int(started) if started.isdigit() else None)
+            pid, boot or None, int(started) if started.isdigit() else None
+        )
     if len(parts) >= 3 and parts[-2].isdigit():
         return ":".join(parts[:-2]) == socket.gethostname() and not pid_alive(int(parts[-2]))
     return False
@@ -96,38 +99,56 @@ def _free(row: tuple[Any, ...] | None, now: datetime, host: str) -> bool:
 def _sweep(db: Database, now: datetime, host: str) -> None:
     """Drop every lease whose holder is gone: a run killed while holding the login lease leaves
     a row that no later run takes (they reuse the session it saved), and it must not linger."""
-    rows = db.execute("SELECT name, command, pid, host, acquired_at, expires_at, boot_id, started"
-                      " FROM locks").fetchall()
+    rows = db.execute(
+        "SELECT name, command, pid, host, acquired_at, expires_at, boot_id, started FROM locks"
+    ).fetchall()
     for name, *row in rows:
         if _free(tuple(row), now, host):
             db.execute("DELETE FROM locks WHERE name = ?", (name,))
 
 
-def _try_take(db: Database, name: str, command: str, token: str,
-              duration: timedelta) -> tuple[Any, ...] | None:
+def _try_take(
+    db: Database, name: str, command: str, token: str, duration: timedelta
+) -> tuple[Any, ...] | None:
     """Take the lease; None on success, else the holder's row."""
     now, host = utcnow(), socket.gethostname()
     with transaction(db):
         _sweep(db, now, host)
         row = db.execute(
             "SELECT command, pid, host, acquired_at, expires_at, boot_id, started FROM locks"
-            " WHERE name = ?", (name,),
+            " WHERE name = ?",
+            (name,),
         ).fetchone()
         if not _free(row, now, host):
             return tuple(row)
         db.execute(
             "INSERT OR REPLACE INTO locks (name, command, pid, host, token, acquired_at,"
             " expires_at, boot_id, started) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (name, command, os.getpid(), host, token, to_db(now), to_db(now + duration),
-             boot_id(), start_time(os.getpid())),
+            (
+                name,
+                command,
+                os.getpid(),
+                host,
+                token,
+                to_db(now),
+                to_db(now + duration),
+                boot_id(),
+                start_time(os.getpid()),
+            ),
         )
     return None
 
 
 @contextmanager
-def lease(db: Database, name: str, command: str, wait_seconds: float, duration: timedelta,
-          busy: Callable[[tuple[Any, ...]], Exception],
-          waiting: Callable[[tuple[Any, ...]], None] | None = None) -> Iterator[None]:
+def lease(
+    db: Database,
+    name: str,
+    command: str,
+    wait_seconds: float,
+    duration: timedelta,
+    busy: Callable[[tuple[Any, ...]], Exception],
+    waiting: Callable[[tuple[Any, ...]], None] | None = None,
+) -> Iterator[None]:
     """Hold the lease row `name` for the block, waiting up to `wait_seconds` for its holder.
 
     The wait is counted in polls, not clock time: a frozen or jumping clock cannot make it
@@ -151,18 +172,23 @@ def lease(db: Database, name: str, command: str, wait_seconds: float, duration: 
             db.execute("DELETE FROM locks WHERE name = ? AND token = ?", (name, token))
 
 
-def single_flight(db: Database, command: str, wait_seconds: float, duration: timedelta,
-                  warn: Warn = to_stderr) -> AbstractContextManager[None]:
+def single_flight(
+    db: Database, command: str, wait_seconds: float, duration: timedelta, warn: Warn = to_stderr
+) -> AbstractContextManager[None]:
     """The broker-run lock: one verify, reconcile or eod at a time; `warn` says, once, that
     this run waits for another."""
 
     def busy(holder: tuple[Any, ...]) -> Exception:
-        return LockHeld(f"another run ({holder[0]}, pid {holder[1]}) holds the lock since "
-                        f"{show(from_db(holder[3]))}; try again when it finishes")
+        return LockHeld(
+            f"another run ({holder[0]}, pid {holder[1]}) holds the lock since "
+            f"{show(from_db(holder[3]))}; try again when it finishes"
+        )
 
     def waiting(holder: tuple[Any, ...]) -> None:
-        warn(f"waiting for another run ({one_line(str(holder[0]))}, pid {holder[1]}, since "
-             f"{show(from_db(holder[3]))}) to finish; Ctrl-C to stop")
+        warn(
+            f"waiting for another run ({one_line(str(holder[0]))}, pid {holder[1]}, since "
+            f"{show(from_db(holder[3]))}) to finish; Ctrl-C to stop"
+        )
         sys.stderr.flush()  # a reader of this pipe sees the line while the run waits
 
     return lease(db, LOCK_NAME, command, wait_seconds, duration, busy, waiting)

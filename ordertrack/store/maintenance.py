@@ -22,12 +22,15 @@ def archive(db: Database, now: datetime, retention_days: int) -> tuple[int, int]
     with transaction(db):
         orders = db.execute(
             "UPDATE orders SET archived_at = ? WHERE archived_at IS NULL AND status NOT IN"
-            f" ({marks}) AND updated_at < ?", (to_db(now), *OPEN, cutoff)).rowcount
+            f" ({marks}) AND updated_at < ?",
+            (to_db(now), *OPEN, cutoff),
+        ).rowcount
         symbols = db.execute(
             "UPDATE tracking SET status = 'ARCHIVED', updated_at = ? WHERE status = 'ACTIVE'"
             " AND tracked_qty = 0 AND EXISTS (SELECT 1 FROM tracking_changes c WHERE"
             " c.symbol = tracking.symbol AND c.qty_after > 0 AND c.at >= tracking.started_at)",
-            (to_db(now),)).rowcount
+            (to_db(now),),
+        ).rowcount
     return orders, symbols
 
 
@@ -38,19 +41,31 @@ _ROW_FINISHED = "('SENT', 'FAILED', 'OFF')"
 # `+status`: find rows by age (the created_at indexes), not by status, which would walk every
 # delivery ever sent.
 _FORGET = (
-    ("deliveries", f"DELETE FROM deliveries WHERE created_at < :cutoff AND +status IN {_FINISHED}"
-     " AND coalesce(sent_at, created_at) < :cutoff"),
-    ("webhook_deliveries", "DELETE FROM webhook_deliveries WHERE created_at < :cutoff"
-     f" AND +status IN {_FINISHED} AND coalesce(sent_at, created_at) < :cutoff"),
+    (
+        "deliveries",
+        f"DELETE FROM deliveries WHERE created_at < :cutoff AND +status IN {_FINISHED}"
+        " AND coalesce(sent_at, created_at) < :cutoff",
+    ),
+    (
+        "webhook_deliveries",
+        "DELETE FROM webhook_deliveries WHERE created_at < :cutoff"
+        f" AND +status IN {_FINISHED} AND coalesce(sent_at, created_at) < :cutoff",
+    ),
     # rows that travelled in a digest go with it, once the digest is finished
-    ("outbox", "DELETE FROM outbox WHERE created_at < :cutoff AND +status = 'DIGESTED'"
-     " AND EXISTS (SELECT 1 FROM outbox g WHERE g.id = outbox.digest_id"
-     f" AND g.status IN {_ROW_FINISHED} AND g.created_at < :cutoff)"),
+    (
+        "outbox",
+        "DELETE FROM outbox WHERE created_at < :cutoff AND +status = 'DIGESTED'"
+        " AND EXISTS (SELECT 1 FROM outbox g WHERE g.id = outbox.digest_id"
+        f" AND g.status IN {_ROW_FINISHED} AND g.created_at < :cutoff)",
+    ),
     # a run alert is a source of the event feed, which is kept whole
-    ("outbox", f"DELETE FROM outbox WHERE created_at < :cutoff AND +status IN {_ROW_FINISHED}"
-     " AND kind != 'SYSTEM_ALERT' AND coalesce(sent_at, created_at) < :cutoff"
-     " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.outbox_id = outbox.id)"
-     " AND NOT EXISTS (SELECT 1 FROM outbox m WHERE m.digest_id = outbox.id)"),
+    (
+        "outbox",
+        f"DELETE FROM outbox WHERE created_at < :cutoff AND +status IN {_ROW_FINISHED}"
+        " AND kind != 'SYSTEM_ALERT' AND coalesce(sent_at, created_at) < :cutoff"
+        " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.outbox_id = outbox.id)"
+        " AND NOT EXISTS (SELECT 1 FROM outbox m WHERE m.digest_id = outbox.id)",
+    ),
 )
 
 
@@ -87,7 +102,8 @@ def _safe_folder(folder: Path) -> None:
         raise DatabaseError(
             f"folder {folder} is owned or writable by another user (mode "
             f"{stat.S_IMODE(info.st_mode):04o}); nothing was written there: chmod 700 it, or "
-            "remove it and let eod create it")
+            "remove it and let eod create it"
+        )
 
 
 def own_backups(folder: Path, stem: str) -> list[Path]:
@@ -120,7 +136,7 @@ def prune(found: list[Path], current: Path, keep: int) -> None:
     """Delete all but the newest `keep` of `found`; `current` (just written) always stays, even
     when a clock set back makes it sort before older ones."""
     older = [p for p in found if p != current]
-    for old in older[:max(len(older) - (keep - 1), 0)]:
+    for old in older[: max(len(older) - (keep - 1), 0)]:
         old.unlink()
 
 

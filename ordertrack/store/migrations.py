@@ -226,8 +226,10 @@ def m007_local_ref_keys(db: Database) -> None:
     # collide with; they are now '#N:…' ('#' is never in an order id). Renaming the stored keys
     # keeps re-runs idempotent across the upgrade. Only keys naming their own order's local id
     # are renamed (a real id 'local-5' on order 2 keeps its keys).
-    db.execute("UPDATE events SET key = '#' || substr(key, 7) WHERE key LIKE 'local-%'"
-               " AND key LIKE 'local-' || order_ref || ':%'")
+    db.execute(
+        "UPDATE events SET key = '#' || substr(key, 7) WHERE key LIKE 'local-%'"
+        " AND key LIKE 'local-' || order_ref || ':%'"
+    )
     db.execute("UPDATE outbox SET key = '#' || substr(key, 7) WHERE key LIKE 'local-%:ambiguous:%'")
 
 
@@ -257,8 +259,10 @@ def m010_verify_indexes(db: Database) -> None:
 # Each source of the event feed: its table, and the kind, time and rows of it the feed takes.
 _FEED_SOURCES = (
     ("events", "SELECT kind, at, 'events', id FROM events WHERE 1"),
-    ("tracking_changes",
-     "SELECT 'TRACKING_CHANGE', at, 'tracking_changes', id FROM tracking_changes WHERE 1"),
+    (
+        "tracking_changes",
+        "SELECT 'TRACKING_CHANGE', at, 'tracking_changes', id FROM tracking_changes WHERE 1",
+    ),
     ("adjustments", "SELECT 'MANUAL_TRADE', at, 'adjustments', id FROM adjustments WHERE 1"),
     ("outbox", "SELECT kind, created_at, 'outbox', id FROM outbox WHERE kind = 'SYSTEM_ALERT'"),
 )
@@ -281,12 +285,15 @@ def m011_event_feed(db: Database) -> None:
     )""")
     db.execute("CREATE INDEX feed_kind ON feed (kind, id)")
     for table, rows in _FEED_SOURCES:
-        db.execute(f"CREATE TRIGGER feed_{table} AFTER INSERT ON {table} BEGIN"
-                   f" INSERT INTO feed (kind, at, source, source_id) {rows} AND id = NEW.id; END")
+        db.execute(
+            f"CREATE TRIGGER feed_{table} AFTER INSERT ON {table} BEGIN"
+            f" INSERT INTO feed (kind, at, source, source_id) {rows} AND id = NEW.id; END"
+        )
     # Rows recorded before the feed existed join it in the order they happened.
     union = " UNION ALL ".join(rows for _, rows in _FEED_SOURCES)
-    db.execute(f"INSERT INTO feed (kind, at, source, source_id) SELECT * FROM ({union})"
-               " ORDER BY 2, 3, 4")
+    db.execute(
+        f"INSERT INTO feed (kind, at, source, source_id) SELECT * FROM ({union}) ORDER BY 2, 3, 4"
+    )
 
 
 @MIGRATIONS()
@@ -309,8 +316,10 @@ def m012_webhook_deliveries(db: Database) -> None:
         sent_at TEXT,
         UNIQUE (feed_id, destination)
     )""")
-    db.execute("CREATE INDEX webhook_deliveries_status ON webhook_deliveries"
-               " (destination, status, feed_id)")
+    db.execute(
+        "CREATE INDEX webhook_deliveries_status ON webhook_deliveries"
+        " (destination, status, feed_id)"
+    )
     # How far each webhook's deliveries have been opened: a feed id, never moved back.
     db.execute("""CREATE TABLE webhooks (
         destination TEXT PRIMARY KEY,

@@ -44,19 +44,27 @@ def open_orders(db: Database, not_in: Collection[str] = ()) -> list[Order]:
     cursor = db.execute(f"SELECT * FROM orders WHERE {IS_OPEN} ORDER BY id")
     names = [d[0] for d in cursor.description]
     at = names.index("order_id")
-    return [order_from_row(dict(zip(names, values, strict=False))) for values in cursor
-            if values[at] not in not_in]
+    return [
+        order_from_row(dict(zip(names, values, strict=False)))
+        for values in cursor
+        if values[at] not in not_in
+    ]
 
 
 def expired_orders(db: Database, order_ids: list[str]) -> list[Order]:
     """EXPIRED orders among these broker ids (a later sighting may correct them)."""
     found: list[Order] = []
     for start in range(0, len(order_ids), 500):  # below SQLite's variable limit
-        chunk = order_ids[start:start + 500]
+        chunk = order_ids[start : start + 500]
         marks = ", ".join("?" * len(chunk))
-        found += [order_from_row(r) for r in _rows(
-            db, f"SELECT * FROM orders WHERE status = ? AND order_id IN ({marks}) ORDER BY id",
-            (Status.EXPIRED.value, *chunk))]
+        found += [
+            order_from_row(r)
+            for r in _rows(
+                db,
+                f"SELECT * FROM orders WHERE status = ? AND order_id IN ({marks}) ORDER BY id",
+                (Status.EXPIRED.value, *chunk),
+            )
+        ]
     return found
 
 
@@ -65,20 +73,29 @@ def withdrawn_orders(db: Database, order_ids: list[str]) -> list[Order]:
     among these broker ids: fills the broker shows later correct them."""
     found: list[Order] = []
     for start in range(0, len(order_ids), 500):
-        chunk = order_ids[start:start + 500]
+        chunk = order_ids[start : start + 500]
         marks = ", ".join("?" * len(chunk))
-        found += [order_from_row(r) for r in _rows(
-            db, f"SELECT * FROM orders o WHERE status = ? AND order_id IN ({marks}) AND EXISTS"
+        found += [
+            order_from_row(r)
+            for r in _rows(
+                db,
+                f"SELECT * FROM orders o WHERE status = ? AND order_id IN ({marks}) AND EXISTS"
                 " (SELECT 1 FROM events e WHERE e.order_ref = o.id AND e.kind = 'WITHDRAWN')"
-                " ORDER BY id", (Status.CANCELLED.value, *chunk))]
+                " ORDER BY id",
+                (Status.CANCELLED.value, *chunk),
+            )
+        ]
     return found
 
 
 def unconfirmed_expiries(db: Database, since: datetime, prefix: str) -> list[Order]:
     """Orders expired without the broker's confirmation since `since`, oldest first."""
-    rows = _rows(db, "SELECT * FROM orders WHERE status = ? AND order_id IS NOT NULL"
-                     " AND reason LIKE ? AND updated_at >= ? ORDER BY id",
-                 (Status.EXPIRED.value, prefix + "%", to_db(since)))
+    rows = _rows(
+        db,
+        "SELECT * FROM orders WHERE status = ? AND order_id IS NOT NULL"
+        " AND reason LIKE ? AND updated_at >= ? ORDER BY id",
+        (Status.EXPIRED.value, prefix + "%", to_db(since)),
+    )
     return [order_from_row(r) for r in rows]
 
 
@@ -129,32 +146,44 @@ def open_by_tag(db: Database, tag: str, unconfirmed: bool = False) -> dict[str, 
     return found[0] if found else None
 
 
-def unconfirmed_repeat(db: Database, symbol: str, side: str, qty: int, amo: bool,
-                       placed_at: datetime) -> dict[str, Any] | None:
+def unconfirmed_repeat(
+    db: Database, symbol: str, side: str, qty: int, amo: bool, placed_at: datetime
+) -> dict[str, Any] | None:
     """The oldest open untagged order without a broker id that has all these details."""
-    found = _open_where(db, "order_id IS NULL AND tag IS NULL AND symbol = ? AND side = ?"
-                            " AND qty = ? AND amo = ? AND placed_at = ?",
-                        (symbol, side, qty, int(amo), to_db(placed_at)))
+    found = _open_where(
+        db,
+        "order_id IS NULL AND tag IS NULL AND symbol = ? AND side = ?"
+        " AND qty = ? AND amo = ? AND placed_at = ?",
+        (symbol, side, qty, int(amo), to_db(placed_at)),
+    )
     return found[0] if found else None
 
 
-def unconfirmed_candidates(db: Database, symbol: str, side: str, qty: int,
-                           tag: str | None) -> list[dict[str, Any]]:
+def unconfirmed_candidates(
+    db: Database, symbol: str, side: str, qty: int, tag: str | None
+) -> list[dict[str, Any]]:
     """Open orders without a broker id that a broker order with these details could be."""
-    return _open_where(db, "order_id IS NULL AND symbol = ? AND side = ? AND qty = ?"
-                           " AND (tag IS NULL OR tag = ?)", (symbol, side, qty, tag))
+    return _open_where(
+        db,
+        "order_id IS NULL AND symbol = ? AND side = ? AND qty = ? AND (tag IS NULL OR tag = ?)",
+        (symbol, side, qty, tag),
+    )
 
 
 def set_order_id(db: Database, local_id: int, order_id: str, now: datetime) -> None:
     """An order registered without a broker id gets it."""
-    db.execute("UPDATE orders SET order_id = ?, updated_at = ? WHERE id = ?",
-               (order_id, to_db(now), local_id))
+    db.execute(
+        "UPDATE orders SET order_id = ?, updated_at = ? WHERE id = ?",
+        (order_id, to_db(now), local_id),
+    )
 
 
 def withdraw(db: Database, local_id: int, reason: str, now: datetime) -> None:
     """End an order locally as CANCELLED (a registration withdrawn by the user)."""
-    db.execute("UPDATE orders SET status = ?, reason = ?, updated_at = ? WHERE id = ?",
-               (Status.CANCELLED.value, reason, to_db(now), local_id))
+    db.execute(
+        "UPDATE orders SET status = ?, reason = ?, updated_at = ? WHERE id = ?",
+        (Status.CANCELLED.value, reason, to_db(now), local_id),
+    )
 
 
 def claimed_ids(db: Database) -> set[str]:
@@ -167,9 +196,17 @@ def insert_order(db: Database, values: dict[str, Any], now: datetime) -> int:
         "INSERT INTO orders (order_id, symbol, side, qty, price, amo, tag, placed_at, status,"
         " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            values["order_id"], values["symbol"], values["side"], values["qty"],
-            values["price"], int(values["amo"]), values["tag"], to_db(values["placed_at"]),
-            Status.PENDING.value, stamp, stamp,
+            values["order_id"],
+            values["symbol"],
+            values["side"],
+            values["qty"],
+            values["price"],
+            int(values["amo"]),
+            values["tag"],
+            to_db(values["placed_at"]),
+            Status.PENDING.value,
+            stamp,
+            stamp,
         ),
     )
     return int(cursor.lastrowid)  # type: ignore[arg-type]
@@ -184,17 +221,34 @@ def insert_event(
         " avg_price, reason, broker_status, raw, at, run_id, broker_time)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            order_ref, event.key, event.kind, event.status.value, event.filled_qty,
-            event.delta_qty, event.avg_price, event.reason, event.broker_status,
+            order_ref,
+            event.key,
+            event.kind,
+            event.status.value,
+            event.filled_qty,
+            event.delta_qty,
+            event.avg_price,
+            event.reason,
+            event.broker_status,
             json.dumps(event.raw, sort_keys=True) if event.raw is not None else None,
-            to_db(now), run_id, to_db(event.broker_time) if event.broker_time else None,
+            to_db(now),
+            run_id,
+            to_db(event.broker_time) if event.broker_time else None,
         ),
     )
     return int(cursor.lastrowid) if cursor.rowcount else None  # type: ignore[arg-type]
 
 
-_ORDER_FIELDS = ("order_id", "status", "filled_qty", "avg_price", "reason", "broker_status",
-                 "missing_count", "missing_since")
+_ORDER_FIELDS = (
+    "order_id",
+    "status",
+    "filled_qty",
+    "avg_price",
+    "reason",
+    "broker_status",
+    "missing_count",
+    "missing_since",
+)
 
 
 def _column(after: Order, name: str) -> Any:
@@ -204,8 +258,9 @@ def _column(after: Order, name: str) -> Any:
     return to_db(value) if isinstance(value, datetime) else value
 
 
-_SAVE = (f"UPDATE orders SET {', '.join(f'{f} = ?' for f in _ORDER_FIELDS)}, updated_at = ?"
-         " WHERE id = ?")
+_SAVE = (
+    f"UPDATE orders SET {', '.join(f'{f} = ?' for f in _ORDER_FIELDS)}, updated_at = ? WHERE id = ?"
+)
 
 
 def _saved(after: Order, stamp: str) -> tuple[Any, ...]:
@@ -222,8 +277,9 @@ def save_orders(db: Database, changes: Iterable[Change], now: datetime) -> None:
     db.executemany(_SAVE, [_saved(change.after, stamp) for change in changes])
 
 
-def note_status(db: Database, status_text: str, order_id: str | None, raw: Any,
-                now: datetime) -> bool:
+def note_status(
+    db: Database, status_text: str, order_id: str | None, raw: Any, now: datetime
+) -> bool:
     """Remember an unknown broker status; True only the first time it is seen."""
     cursor = db.execute(
         "INSERT OR IGNORE INTO seen_statuses (status_text, first_seen_at, order_id, raw)"

@@ -16,28 +16,42 @@ from ordertrack.timeutil import to_db
 STATUSES = ("PENDING", "SENT", "FAILED", "DIGESTED", "OFF")
 
 
-_ENQUEUE = ("INSERT OR IGNORE INTO outbox (key, kind, payload, created_at, run_id)"
-            " VALUES (?, ?, ?, ?, ?)")
+_ENQUEUE = (
+    "INSERT OR IGNORE INTO outbox (key, kind, payload, created_at, run_id) VALUES (?, ?, ?, ?, ?)"
+)
 
 
-def enqueue(db: Database, key: str, kind: str, payload: dict[str, Any], now: datetime,
-            run_id: int | None) -> bool:
+def enqueue(
+    db: Database, key: str, kind: str, payload: dict[str, Any], now: datetime, run_id: int | None
+) -> bool:
     """Queue a notification once per key; False if it was already queued (a re-run)."""
-    cursor = db.execute(_ENQUEUE, (key, kind, json.dumps(payload, sort_keys=True), to_db(now),
-                                   run_id))
+    cursor = db.execute(
+        _ENQUEUE, (key, kind, json.dumps(payload, sort_keys=True), to_db(now), run_id)
+    )
     return cursor.rowcount == 1
 
 
-def enqueue_many(db: Database, items: list[tuple[str, str, dict[str, Any]]], now: datetime,
-                 run_id: int | None) -> None:
+def enqueue_many(
+    db: Database, items: list[tuple[str, str, dict[str, Any]]], now: datetime, run_id: int | None
+) -> None:
     """enqueue() for many (key, kind, payload), in order, as one statement."""
     stamp = to_db(now)
-    db.executemany(_ENQUEUE, [(key, kind, json.dumps(payload, sort_keys=True), stamp, run_id)
-                              for key, kind, payload in items])
+    db.executemany(
+        _ENQUEUE,
+        [
+            (key, kind, json.dumps(payload, sort_keys=True), stamp, run_id)
+            for key, kind, payload in items
+        ],
+    )
 
 
-def listing(db: Database, status: str | None = None, run_id: int | None = None,
-            limit: int | None = None, newest_first: bool = False) -> list[dict[str, Any]]:
+def listing(
+    db: Database,
+    status: str | None = None,
+    run_id: int | None = None,
+    limit: int | None = None,
+    newest_first: bool = False,
+) -> list[dict[str, Any]]:
     where: list[str] = []
     params: list[Any] = []
     if status:
@@ -47,15 +61,17 @@ def listing(db: Database, status: str | None = None, run_id: int | None = None,
         where.append("run_id = ?")
         params.append(run_id)
     sql = "SELECT * FROM outbox" + (f" WHERE {' AND '.join(where)}" if where else "")
-    sql += " ORDER BY id" + (" DESC" if newest_first else "") + (
-        f" LIMIT {int(limit)}" if limit else "")
+    sql += (
+        " ORDER BY id"
+        + (" DESC" if newest_first else "")
+        + (f" LIMIT {int(limit)}" if limit else "")
+    )
     return [{**row, "payload": json.loads(row["payload"])} for row in db.query(sql, params)]
 
 
 def run_count(db: Database, run_id: int | None) -> int:
     """How many notifications a run queued (without rendering them, as listing() does)."""
-    return int(db.execute("SELECT count(*) FROM outbox WHERE run_id = ?",
-                          (run_id,)).fetchone()[0])
+    return int(db.execute("SELECT count(*) FROM outbox WHERE run_id = ?", (run_id,)).fetchone()[0])
 
 
 def mute_pending(db: Database) -> int:
@@ -66,8 +82,7 @@ def mute_pending(db: Database) -> int:
 
 
 def count(db: Database, status: str) -> int:
-    return int(db.execute("SELECT count(*) FROM outbox WHERE status = ?",
-                          (status,)).fetchone()[0])
+    return int(db.execute("SELECT count(*) FROM outbox WHERE status = ?", (status,)).fetchone()[0])
 
 
 def find(db: Database, key: str) -> int | None:

@@ -70,8 +70,11 @@ def _rows(db: Database, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str
 def value_traded(s: dict[str, Any]) -> float:
     """Rupee value of the fills in the summary's executed and cancelled orders (a cancelled
     order keeps its fills)."""
-    return sum((r["filled_qty"] or 0) * (r["avg_price"] or 0.0)
-               for kind in ("executed", "cancelled") for r in s[kind])
+    return sum(
+        (r["filled_qty"] or 0) * (r["avg_price"] or 0.0)
+        for kind in ("executed", "cancelled")
+        for r in s[kind]
+    )
 
 
 def glance(summaries: list[dict[str, Any]]) -> dict[str, int | float]:
@@ -90,33 +93,56 @@ def trading_days(period: Period, calendar: Calendar) -> list[date]:
     return [day for day in period.days if calendar.is_trading_day(day)]
 
 
-def orders(db: Database, period: Period, calendar: Calendar,
-           as_of: datetime) -> tuple[list[dict[str, Any]], int]:
+def orders(
+    db: Database, period: Period, calendar: Calendar, as_of: datetime
+) -> tuple[list[dict[str, Any]], int]:
     """The period's trading days' orders (the summary's), each with its events to `as_of` and
     its state then."""
     days = trading_days(period, calendar)
     if not days:
         return [], 0
-    start, end = (to_db(summary.window(days[0], calendar)[0]),
-                  to_db(summary.window(days[-1], calendar)[1]))
+    start, end = (
+        to_db(summary.window(days[0], calendar)[0]),
+        to_db(summary.window(days[-1], calendar)[1]),
+    )
     where = "o.placed_at >= ? AND o.placed_at < ?"
     total = db.execute(f"SELECT count(*) FROM orders o WHERE {where}", (start, end)).fetchone()[0]
-    found = _rows(db, "SELECT o.id, o.order_id, o.symbol, o.side, o.qty, o.amo, o.placed_at"
-                      f" FROM orders o WHERE {where} ORDER BY o.placed_at, o.id LIMIT ?",
-                  (start, end, TIMELINE_LIMIT))
-    by_id = {o["id"]: {**o, "events": [], "status": "PENDING", "filled_qty": 0,
-                       "avg_price": None, "reason": None} for o in found}
+    found = _rows(
+        db,
+        "SELECT o.id, o.order_id, o.symbol, o.side, o.qty, o.amo, o.placed_at"
+        f" FROM orders o WHERE {where} ORDER BY o.placed_at, o.id LIMIT ?",
+        (start, end, TIMELINE_LIMIT),
+    )
+    by_id = {
+        o["id"]: {
+            **o,
+            "events": [],
+            "status": "PENDING",
+            "filled_qty": 0,
+            "avg_price": None,
+            "reason": None,
+        }
+        for o in found
+    }
     ids = list(by_id)
     for first in range(0, len(ids), 500):
-        chunk = ids[first:first + 500]
-        for e in _rows(db, "SELECT order_ref, kind, status, filled_qty, delta_qty, avg_price,"
-                           " reason, at FROM events"
-                           f" WHERE order_ref IN ({','.join('?' * len(chunk))}) AND at < ?"
-                           " ORDER BY at, id", (*chunk, to_db(as_of))):
+        chunk = ids[first : first + 500]
+        for e in _rows(
+            db,
+            "SELECT order_ref, kind, status, filled_qty, delta_qty, avg_price,"
+            " reason, at FROM events"
+            f" WHERE order_ref IN ({','.join('?' * len(chunk))}) AND at < ?"
+            " ORDER BY at, id",
+            (*chunk, to_db(as_of)),
+        ):
             order = by_id[e.pop("order_ref")]
             order["events"].append(e)
-            order.update(status=e["status"], filled_qty=e["filled_qty"],
-                         avg_price=e["avg_price"], reason=e["reason"])
+            order.update(
+                status=e["status"],
+                filled_qty=e["filled_qty"],
+                avg_price=e["avg_price"],
+                reason=e["reason"],
+            )
     return list(by_id.values()), total - len(found)
 
 
@@ -136,26 +162,43 @@ def tracking(db: Database, period: Period) -> tuple[list[dict[str, Any]], list[d
     """Symbols whose tracked quantity changed in the period (with the quantity they started it
     with and every change), and the active ones that did not change."""
     start, end = period.bounds()
-    changes = _rows(db, "SELECT symbol, delta, qty_after, cause, at FROM tracking_changes"
-                        " WHERE at >= ? AND at < ? ORDER BY symbol, id", (start, end))
+    changes = _rows(
+        db,
+        "SELECT symbol, delta, qty_after, cause, at FROM tracking_changes"
+        " WHERE at >= ? AND at < ? ORDER BY symbol, id",
+        (start, end),
+    )
     symbols: dict[str, dict[str, Any]] = {}
     for c in changes:
         entry = symbols.setdefault(c["symbol"], {"symbol": c["symbol"], "changes": []})
         entry["changes"].append(c)
     for entry in symbols.values():
-        before = db.execute("SELECT qty_after FROM tracking_changes WHERE symbol = ? AND at < ?"
-                            " ORDER BY at DESC, id DESC LIMIT 1",
-                            (entry["symbol"], start)).fetchone()
+        before = db.execute(
+            "SELECT qty_after FROM tracking_changes WHERE symbol = ? AND at < ?"
+            " ORDER BY at DESC, id DESC LIMIT 1",
+            (entry["symbol"], start),
+        ).fetchone()
         entry["start_qty"] = before[0] if before else 0
-    unchanged = [r for r in _rows(db, "SELECT symbol, tracked_qty FROM tracking"
-                                      " WHERE status = 'ACTIVE' ORDER BY symbol")
-                 if r["symbol"] not in symbols]
+    unchanged = [
+        r
+        for r in _rows(
+            db, "SELECT symbol, tracked_qty FROM tracking WHERE status = 'ACTIVE' ORDER BY symbol"
+        )
+        if r["symbol"] not in symbols
+    ]
     return list(symbols.values()), unchanged
 
 
-def _slot(kind: str, label: str, start: datetime, end: datetime, due: datetime,
-          runs: list[dict[str, Any]], now: datetime, first_run: datetime | None
-          ) -> dict[str, Any]:
+def _slot(
+    kind: str,
+    label: str,
+    start: datetime,
+    end: datetime,
+    due: datetime,
+    runs: list[dict[str, Any]],
+    now: datetime,
+    first_run: datetime | None,
+) -> dict[str, Any]:
     """A run started in [start, end) fills the slot; with none, it is missed once `due`,
     unless it was due before the database's first run."""
     mine = [r for r in runs if start <= r["started"] < end]
@@ -171,13 +214,16 @@ def _slot_minutes(db: Database) -> int:
     return next(m for m in (30, 15, 10, 6, 5) if m <= max(minutes, 5))
 
 
-def _verify_slots(day: date, every: int, runs: list[dict[str, Any]], now: datetime,
-                  first_run: datetime | None) -> list[dict[str, Any]]:
+def _verify_slots(
+    day: date, every: int, runs: list[dict[str, Any]], now: datetime, first_run: datetime | None
+) -> list[dict[str, Any]]:
     """One slot per scheduled verify, from its time to the next one's."""
     times = [datetime.combine(day, t, tzinfo=IST) for t in schedule_plan.verify_times(every)]
     ends = [*times[1:], times[-1] + timedelta(minutes=every)]
-    return [_slot("verify", f"{at:%H:%M}", at, end, end, runs, now, first_run)
-            for at, end in zip(times, ends, strict=True)]
+    return [
+        _slot("verify", f"{at:%H:%M}", at, end, end, runs, now, first_run)
+        for at, end in zip(times, ends, strict=True)
+    ]
 
 
 def slots(db: Database, period: Period, calendar: Calendar, now: datetime) -> list[dict[str, Any]]:
@@ -190,28 +236,55 @@ def slots(db: Database, period: Period, calendar: Calendar, now: datetime) -> li
         return []
     start = to_db(datetime.combine(days[0], time(), tzinfo=IST))
     end = to_db(datetime.combine(calendar.next_trading_day(days[-1]), EOD_AT, tzinfo=IST))
-    runs = [{**r, "started": from_db(r["started_at"])}
-            for r in _rows(db, "SELECT command, started_at, outcome, exit_code FROM runs"
-                               " WHERE started_at >= ? AND started_at < ?"
-                               " AND command IN ('verify', 'reconcile', 'eod')"
-                               " AND trigger != 'push'", (start, end))]
+    runs = [
+        {**r, "started": from_db(r["started_at"])}
+        for r in _rows(
+            db,
+            "SELECT command, started_at, outcome, exit_code FROM runs"
+            " WHERE started_at >= ? AND started_at < ?"
+            " AND command IN ('verify', 'reconcile', 'eod')"
+            " AND trigger != 'push'",
+            (start, end),
+        )
+    ]
     first_run = db_first_run(db)
     every = _slot_minutes(db)
     by_day: dict[tuple[str, date], list[dict[str, Any]]] = {}
     for r in runs:
-        day = (calendar.closed_by(r["started"]) if r["command"] == "eod"
-               else r["started"].astimezone(IST).date())
+        day = (
+            calendar.closed_by(r["started"])
+            if r["command"] == "eod"
+            else r["started"].astimezone(IST).date()
+        )
         by_day.setdefault((r["command"], day), []).append(r)
     found: list[dict[str, Any]] = []
     for day in days:
         found += _verify_slots(day, every, by_day.get(("verify", day), []), now, first_run)
         close = calendar.close_of(day)
-        found.append(_slot("reconcile", "reconcile", close,
-                           datetime.combine(day + timedelta(days=1), time(), tzinfo=IST),
-                           close + RECONCILE_DUE, by_day.get(("reconcile", day), []), now,
-                           first_run))
-        found.append(_slot("eod", "eod", close, datetime.max.replace(tzinfo=IST),
-                           close + EOD_DUE, by_day.get(("eod", day), []), now, first_run))
+        found.append(
+            _slot(
+                "reconcile",
+                "reconcile",
+                close,
+                datetime.combine(day + timedelta(days=1), time(), tzinfo=IST),
+                close + RECONCILE_DUE,
+                by_day.get(("reconcile", day), []),
+                now,
+                first_run,
+            )
+        )
+        found.append(
+            _slot(
+                "eod",
+                "eod",
+                close,
+                datetime.max.replace(tzinfo=IST),
+                close + EOD_DUE,
+                by_day.get(("eod", day), []),
+                now,
+                first_run,
+            )
+        )
     return found
 
 
@@ -225,26 +298,37 @@ def notifications(db: Database, period: Period) -> list[dict[str, Any]]:
     """Notifications queued in the period, per channel: each Telegram chat from its deliveries,
     and those no channel has taken up yet."""
     start, end = period.bounds()
-    chats = _rows(db, "SELECT 'telegram ' || d.chat_id AS channel, sum(d.status = 'SENT') AS sent,"
-                      " sum(d.status IN ('PENDING', 'UNKNOWN', 'SENDING')) AS waiting,"
-                      " sum(d.status = 'FAILED') AS failed FROM deliveries d"
-                      " JOIN outbox o ON o.id = d.outbox_id WHERE o.created_at >= ?"
-                      " AND o.created_at < ? GROUP BY d.chat_id ORDER BY d.chat_id", (start, end))
-    untaken = _rows(db, "SELECT 'not taken up by any channel' AS channel, 0 AS sent,"
-                        " count(*) AS waiting, 0 AS failed FROM outbox o WHERE o.status = 'PENDING'"
-                        " AND o.created_at >= ? AND o.created_at < ? AND NOT EXISTS"
-                        " (SELECT 1 FROM deliveries d WHERE d.outbox_id = o.id)", (start, end))
+    chats = _rows(
+        db,
+        "SELECT 'telegram ' || d.chat_id AS channel, sum(d.status = 'SENT') AS sent,"
+        " sum(d.status IN ('PENDING', 'UNKNOWN', 'SENDING')) AS waiting,"
+        " sum(d.status = 'FAILED') AS failed FROM deliveries d"
+        " JOIN outbox o ON o.id = d.outbox_id WHERE o.created_at >= ?"
+        " AND o.created_at < ? GROUP BY d.chat_id ORDER BY d.chat_id",
+        (start, end),
+    )
+    untaken = _rows(
+        db,
+        "SELECT 'not taken up by any channel' AS channel, 0 AS sent,"
+        " count(*) AS waiting, 0 AS failed FROM outbox o WHERE o.status = 'PENDING'"
+        " AND o.created_at >= ? AND o.created_at < ? AND NOT EXISTS"
+        " (SELECT 1 FROM deliveries d WHERE d.outbox_id = o.id)",
+        (start, end),
+    )
     return chats + [r for r in untaken if r["waiting"]]
 
 
-def gather(db: Database, period: Period, calendar: Calendar, now: datetime,
-           broker_error: str | None = None) -> ReportData:
+def gather(
+    db: Database, period: Period, calendar: Calendar, now: datetime, broker_error: str | None = None
+) -> ReportData:
     """Everything the report shows. `broker_error` is eod's, for the summary of its own day.
     Every order is counted once, by its state at the end of the period."""
     days = trading_days(period, calendar)
     as_of = summary.settled_by(days[-1], calendar) if days else now
-    summaries = [summary.gather(db, day, broker_error if day == period.last else None,
-                                calendar, as_of) for day in days]
+    summaries = [
+        summary.gather(db, day, broker_error if day == period.last else None, calendar, as_of)
+        for day in days
+    ]
     data = ReportData(period, now, glance(summaries), summaries)
     data.orders, data.orders_left_out = orders(db, period, calendar, as_of)
     data.rejections = rejections(summaries)

@@ -27,29 +27,45 @@ def begin(db: Database, command: str, trigger: str = "cron") -> int:
     return int(cursor.lastrowid)  # type: ignore[arg-type]
 
 
-def finish(db: Database, run_id: int, outcome: str, exit_code: int,
-           counts: dict[str, Any] | None = None, error: str | None = None) -> None:
+def finish(
+    db: Database,
+    run_id: int,
+    outcome: str,
+    exit_code: int,
+    counts: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> None:
     with transaction(db):
         db.execute(
             "UPDATE runs SET ended_at = ?, outcome = ?, exit_code = ?, counts = ?, error = ?"
             " WHERE id = ?",
-            (to_db(utcnow()), outcome, exit_code, json.dumps(counts) if counts else None,
-             storable(error) if error else None, run_id),
+            (
+                to_db(utcnow()),
+                outcome,
+                exit_code,
+                json.dumps(counts) if counts else None,
+                storable(error) if error else None,
+                run_id,
+            ),
         )
 
 
 def last_broker_success(db: Database) -> int:
     """Id of the last successful broker-facing run (0 if none): an outage is what follows it."""
-    row = db.execute("SELECT max(id) FROM runs WHERE outcome = 'ok' AND command IN"
-                     " ('verify', 'reconcile', 'eod')").fetchone()
+    row = db.execute(
+        "SELECT max(id) FROM runs WHERE outcome = 'ok' AND command IN"
+        " ('verify', 'reconcile', 'eod')"
+    ).fetchone()
     return int(row[0] or 0)
 
 
 def note_exit(db: Database, run_id: int, exit_code: int, error: str) -> None:
     """A finished run's exit code changed after its work was recorded (undelivered mail)."""
     with transaction(db):
-        db.execute("UPDATE runs SET exit_code = ?, error = ? WHERE id = ?",
-                   (exit_code, storable(error), run_id))
+        db.execute(
+            "UPDATE runs SET exit_code = ?, error = ? WHERE id = ?",
+            (exit_code, storable(error), run_id),
+        )
 
 
 # Push-triggered runs are shown apart from the scheduled ones they must not stand in for.
@@ -59,38 +75,49 @@ _SCHEDULED = "trigger != 'push'"
 
 def last_runs(db: Database) -> list[dict[str, Any]]:
     """The latest run of each command, with when it last succeeded."""
-    rows = list(db.query(
-        f"SELECT {_SHOWN} AS command, r.started_at, r.ended_at, r.outcome, r.exit_code,"
-        " r.counts, r.error, h.last_ok FROM runs r JOIN (SELECT max(id) AS last_id,"
-        " max(CASE WHEN outcome = 'ok' THEN started_at END) AS last_ok FROM runs r"
-        f" GROUP BY {_SHOWN}) h ON r.id = h.last_id ORDER BY 1"
-    ))
+    rows = list(
+        db.query(
+            f"SELECT {_SHOWN} AS command, r.started_at, r.ended_at, r.outcome, r.exit_code,"
+            " r.counts, r.error, h.last_ok FROM runs r JOIN (SELECT max(id) AS last_id,"
+            " max(CASE WHEN outcome = 'ok' THEN started_at END) AS last_ok FROM runs r"
+            f" GROUP BY {_SHOWN}) h ON r.id = h.last_id ORDER BY 1"
+        )
+    )
     for row in rows:
         row["counts"] = json.loads(row["counts"]) if row["counts"] else None
     return rows
 
 
-def history(db: Database,
-            exclude_run: int | None = None) -> dict[str, tuple[datetime | None, bool]]:
+def history(
+    db: Database, exclude_run: int | None = None
+) -> dict[str, tuple[datetime | None, bool]]:
     """For each command: (start of its last successful run, whether it ever ran)."""
     cursor = db.execute(
         "SELECT command, max(CASE WHEN outcome = 'ok' THEN started_at END) FROM runs"
-        f" WHERE id IS NOT ? AND {_SCHEDULED} GROUP BY command", (exclude_run,))
+        f" WHERE id IS NOT ? AND {_SCHEDULED} GROUP BY command",
+        (exclude_run,),
+    )
     return {command: (from_db(last_ok), True) for command, last_ok in cursor.fetchall()}
 
 
 def first_runs(db: Database, exclude_run: int | None = None) -> dict[str, datetime]:
     """For each command: when it first ran (overdue checks start there, never before)."""
-    cursor = db.execute("SELECT command, min(started_at) FROM runs WHERE id IS NOT ?"
-                        f" AND {_SCHEDULED} GROUP BY command", (exclude_run,))
+    cursor = db.execute(
+        "SELECT command, min(started_at) FROM runs WHERE id IS NOT ?"
+        f" AND {_SCHEDULED} GROUP BY command",
+        (exclude_run,),
+    )
     return {command: from_db(first) for command, first in cursor.fetchall()}  # type: ignore[misc]
 
 
 def record_cadence(db: Database, minutes: int) -> None:
     """The verify cadence `schedule install --every` wrote."""
     with transaction(db):
-        db.execute("INSERT INTO schedule_settings (name, value) VALUES ('verify_every', ?)"
-                   " ON CONFLICT (name) DO UPDATE SET value = excluded.value", (str(minutes),))
+        db.execute(
+            "INSERT INTO schedule_settings (name, value) VALUES ('verify_every', ?)"
+            " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (str(minutes),),
+        )
 
 
 def cadence(db: Database) -> int:

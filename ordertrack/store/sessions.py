@@ -6,9 +6,13 @@ from ordertrack.store.db import Database, transaction
 
 
 def load(db: Database, broker: str) -> dict[str, Any] | None:
-    rows = list(db.query(
-        "SELECT token, sid, base_url, created_at, expires_at, trading_day FROM broker_sessions"
-        " WHERE broker = ?", (broker,)))
+    rows = list(
+        db.query(
+            "SELECT token, sid, base_url, created_at, expires_at, trading_day FROM broker_sessions"
+            " WHERE broker = ?",
+            (broker,),
+        )
+    )
     return rows[0] if rows else None
 
 
@@ -18,5 +22,13 @@ def save(db: Database, broker: str, row: dict[str, Any]) -> None:
         db.execute(
             "INSERT OR REPLACE INTO broker_sessions (broker, token, sid, base_url, expires_at,"
             " trading_day, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (broker, row["token"], row["sid"], row["base_url"], row["expires_at"],
-             row["trading_day"], row["created_at"]))
+            (
+                broker,
+                row["token"],
+                row["sid"],
+                row["base_url"],
+                row["expires_at"],
+                row["trading_day"],
+                row["created_at"],
+            ),
+        )

@@ -18,8 +18,15 @@ from ordertrack.store.db import Database
 from ordertrack.timeutil import to_db
 
 # The counts, in the summary's order; they add up to "placed".
-OUTCOMES = ("executed", "rejected", "cancelled", "partially_filled", "expired", "unconfirmed",
-            "still_pending")
+OUTCOMES = (
+    "executed",
+    "rejected",
+    "cancelled",
+    "partially_filled",
+    "expired",
+    "unconfirmed",
+    "still_pending",
+)
 _FINAL = {"EXECUTED": "executed", "REJECTED": "rejected", "CANCELLED": "cancelled"}
 
 
@@ -33,20 +40,24 @@ def settled_by(day: date, calendar: Calendar) -> datetime:
     return calendar.open_of(calendar.next_trading_day(day))
 
 
-def day_orders(db: Database, day: date, calendar: Calendar,
-               as_of: datetime | None = None) -> list[dict[str, Any]]:
+def day_orders(
+    db: Database, day: date, calendar: Calendar, as_of: datetime | None = None
+) -> list[dict[str, Any]]:
     """The day's orders, each with its state (status, fill, price, reason) as of `as_of`."""
     start, end = window(day, calendar)
     cutoff = to_db(as_of or settled_by(day, calendar))
-    last = ("(SELECT e.id FROM events e WHERE e.order_ref = o.id AND e.at < ?"
-            " ORDER BY e.at DESC, e.id DESC LIMIT 1)")
+    last = (
+        "(SELECT e.id FROM events e WHERE e.order_ref = o.id AND e.at < ?"
+        " ORDER BY e.at DESC, e.id DESC LIMIT 1)"
+    )
     cursor = db.execute(
         "SELECT o.id, o.order_id, o.symbol, o.side, o.qty, o.placed_at,"
         " coalesce(e.status, 'PENDING') AS status, coalesce(e.filled_qty, 0) AS filled_qty,"
         " e.avg_price, e.reason FROM orders o"
         f" LEFT JOIN events e ON e.id = {last}"
         " WHERE o.placed_at >= ? AND o.placed_at < ? ORDER BY o.placed_at, o.id",
-        (cutoff, to_db(start), to_db(end)))
+        (cutoff, to_db(start), to_db(end)),
+    )
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
 
@@ -64,58 +75,96 @@ def outcome(order: dict[str, Any]) -> str:
 def counts(s: dict[str, Any]) -> dict[str, int]:
     """A summary's numbers: placed, then each outcome (which add up to placed)."""
     pending = [r for r in s["still_pending"] if r.get("status") != "PARTIALLY_FILLED"]
-    return {"placed": s["placed"], "executed": len(s["executed"]),
-            "rejected": len(s["rejected"]), "cancelled": len(s["cancelled"]),
-            "partially_filled": s["partially_filled"], "expired": len(s["expired"]),
-            "unconfirmed": len(s["unconfirmed"]), "still_pending": len(pending)}
+    return {
+        "placed": s["placed"],
+        "executed": len(s["executed"]),
+        "rejected": len(s["rejected"]),
+        "cancelled": len(s["cancelled"]),
+        "partially_filled": s["partially_filled"],
+        "expired": len(s["expired"]),
+        "unconfirmed": len(s["unconfirmed"]),
+        "still_pending": len(pending),
+    }
 
 
-def gather(db: Database, day: date, broker_error: str | None, calendar: Calendar,
-           as_of: datetime | None = None) -> dict[str, Any]:
+def gather(
+    db: Database,
+    day: date,
+    broker_error: str | None,
+    calendar: Calendar,
+    as_of: datetime | None = None,
+) -> dict[str, Any]:
     cutoff = as_of or settled_by(day, calendar)
     mine = day_orders(db, day, calendar, cutoff)
     by = {name: [o for o in mine if outcome(o) == name] for name in OUTCOMES}
     # what happened while the day was the current one: from its open to the next one's
     span = (to_db(calendar.open_of(day)), to_db(min(cutoff, settled_by(day, calendar))))
-    corrections = list(db.query(
-        "SELECT e.kind, o.order_id, o.symbol, o.side, o.qty, e.filled_qty, e.avg_price, e.reason"
-        " FROM events e JOIN orders o ON o.id = e.order_ref WHERE e.at >= ? AND e.at < ?"
-        " AND e.kind = 'CORRECTED' ORDER BY e.id", span))
-    earlier = [{**r, "outcome": outcome(r)} for r in db.query(
-        "SELECT o.order_id, o.symbol, o.side, o.qty, o.placed_at, e.status, e.filled_qty,"
-        " e.avg_price, e.reason FROM events e JOIN orders o ON o.id = e.order_ref"
-        " WHERE e.at >= ? AND e.at < ? AND o.placed_at < ?"
-        " AND e.kind IN ('EXECUTED', 'REJECTED', 'CANCELLED', 'EXPIRED') ORDER BY e.id",
-        (*span, to_db(window(day, calendar)[0])))]
-    tracked = list(db.query("SELECT symbol, tracked_qty FROM tracking WHERE status = 'ACTIVE'"
-                            " ORDER BY symbol"))
-    manual = db.execute("SELECT count(*) FROM tracking_changes WHERE at >= ? AND at < ?"
-                        " AND cause LIKE 'MANUAL%'", span).fetchone()[0]
+    corrections = list(
+        db.query(
+            "SELECT e.kind, o.order_id, o.symbol, o.side, o.qty, e.filled_qty, e.avg_price,"
+            " e.reason FROM events e JOIN orders o ON o.id = e.order_ref"
+            " WHERE e.at >= ? AND e.at < ? AND e.kind = 'CORRECTED' ORDER BY e.id",
+            span,
+        )
+    )
+    earlier = [
+        {**r, "outcome": outcome(r)}
+        for r in db.query(
+            "SELECT o.order_id, o.symbol, o.side, o.qty, o.placed_at, e.status, e.filled_qty,"
+            " e.avg_price, e.reason FROM events e JOIN orders o ON o.id = e.order_ref"
+            " WHERE e.at >= ? AND e.at < ? AND o.placed_at < ?"
+            " AND e.kind IN ('EXECUTED', 'REJECTED', 'CANCELLED', 'EXPIRED') ORDER BY e.id",
+            (*span, to_db(window(day, calendar)[0])),
+        )
+    ]
+    tracked = list(
+        db.query("SELECT symbol, tracked_qty FROM tracking WHERE status = 'ACTIVE' ORDER BY symbol")
+    )
+    manual = db.execute(
+        "SELECT count(*) FROM tracking_changes WHERE at >= ? AND at < ? AND cause LIKE 'MANUAL%'",
+        span,
+    ).fetchone()[0]
     failed = db.execute("SELECT count(*) FROM outbox WHERE status = 'FAILED'").fetchone()[0]
     still = sorted(by["partially_filled"] + by["still_pending"], key=lambda o: o["id"])
     return {
-        "trading_day": day.isoformat(), "complete": broker_error is None, "corrected": False,
-        "broker_error": broker_error, "placed": len(mine),
-        "executed": _finished(by["executed"]), "rejected": _finished(by["rejected"]),
-        "cancelled": _finished(by["cancelled"]), "expired": _finished(by["expired"]),
-        "unconfirmed": _finished(by["unconfirmed"]), "corrections": corrections,
+        "trading_day": day.isoformat(),
+        "complete": broker_error is None,
+        "corrected": False,
+        "broker_error": broker_error,
+        "placed": len(mine),
+        "executed": _finished(by["executed"]),
+        "rejected": _finished(by["rejected"]),
+        "cancelled": _finished(by["cancelled"]),
+        "expired": _finished(by["expired"]),
+        "unconfirmed": _finished(by["unconfirmed"]),
+        "corrections": corrections,
         "earlier": earlier,  # an earlier day's orders settled now: listed, counted on their day
         "partially_filled": len(by["partially_filled"]),
-        "still_pending": [_open(o) for o in still], "tracked": tracked,
-        "manual_trades": manual, "notifications_failed": failed,
+        "still_pending": [_open(o) for o in still],
+        "tracked": tracked,
+        "manual_trades": manual,
+        "notifications_failed": failed,
     }
 
 
 # The summary's entries keep the shapes eod --json and the outbox payload have always had.
 def _finished(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{"kind": o["status"], **{k: o[k] for k in ("order_id", "symbol", "side", "qty",
-                                                        "filled_qty", "avg_price", "reason")}}
-            for o in rows]
+    return [
+        {
+            "kind": o["status"],
+            **{
+                k: o[k]
+                for k in ("order_id", "symbol", "side", "qty", "filled_qty", "avg_price", "reason")
+            },
+        }
+        for o in rows
+    ]
 
 
 def _open(o: dict[str, Any]) -> dict[str, Any]:
-    return {k: o[k] for k in ("order_id", "symbol", "side", "qty", "filled_qty", "avg_price",
-                              "status")}
+    return {
+        k: o[k] for k in ("order_id", "symbol", "side", "qty", "filled_qty", "avg_price", "status")
+    }
 
 
 def last_closed(db: Database) -> dict[str, Any] | None:
@@ -125,8 +174,10 @@ def last_closed(db: Database) -> dict[str, Any] | None:
 
     # keys are summary:<day>:final or summary:<day>:incomplete (jobs/eod.py): a range of the
     # key's index, newest day first
-    rows = db.execute("SELECT key, payload FROM outbox WHERE key > 'summary:' AND"
-                      " key < 'summary;' ORDER BY key DESC LIMIT 2").fetchall()
+    rows = db.execute(
+        "SELECT key, payload FROM outbox WHERE key > 'summary:' AND"
+        " key < 'summary;' ORDER BY key DESC LIMIT 2"
+    ).fetchall()
     if not rows:
         return None
     newest = [r for r in rows if r[0].split(":")[1] == rows[0][0].split(":")[1]]

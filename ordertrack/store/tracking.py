@@ -15,9 +15,17 @@ def get(db: Database, symbol: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-def _record(db: Database, symbol: str, delta: int, qty_after: int, cause: str, now: datetime,
-            order_ref: int | None = None, event_id: int | None = None,
-            note: str | None = None) -> None:
+def _record(
+    db: Database,
+    symbol: str,
+    delta: int,
+    qty_after: int,
+    cause: str,
+    now: datetime,
+    order_ref: int | None = None,
+    event_id: int | None = None,
+    note: str | None = None,
+) -> None:
     db.execute(
         "INSERT INTO tracking_changes (symbol, delta, qty_after, cause, order_ref, event_id,"
         " note, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -60,8 +68,15 @@ def stop(db: Database, symbol: str, now: datetime) -> bool:
     return True
 
 
-def apply_fill(db: Database, symbol: str, side: Side, delta: int, now: datetime,
-               order_ref: int, event_id: int | None) -> int:
+def apply_fill(
+    db: Database,
+    symbol: str,
+    side: Side,
+    delta: int,
+    now: datetime,
+    order_ref: int,
+    event_id: int | None,
+) -> int:
     """A system fill: BUY raises the tracked quantity (starting tracking), SELL lowers it.
 
     A sell can never take the quantity below zero: the excess was not the system's to track.
@@ -70,12 +85,16 @@ def apply_fill(db: Database, symbol: str, side: Side, delta: int, now: datetime,
     current = row["tracked_qty"] if row and row["status"] == ACTIVE else 0
     change = delta if side is Side.BUY else -min(delta, current)
     new_qty = current + change
-    note = None if change == (delta if side is Side.BUY else -delta) else (
-        f"sell of {delta} exceeded the {current} tracked"
+    note = (
+        None
+        if change == (delta if side is Side.BUY else -delta)
+        else (f"sell of {delta} exceeded the {current} tracked")
     )
     if row and row["status"] == ACTIVE:
-        db.execute("UPDATE tracking SET tracked_qty = ?, updated_at = ? WHERE symbol = ?",
-                   (new_qty, to_db(now), symbol))
+        db.execute(
+            "UPDATE tracking SET tracked_qty = ?, updated_at = ? WHERE symbol = ?",
+            (new_qty, to_db(now), symbol),
+        )
     elif side is Side.BUY:
         begin_tracking(db, symbol, 0, now)
         db.execute("UPDATE tracking SET tracked_qty = ? WHERE symbol = ?", (new_qty, symbol))
@@ -85,16 +104,19 @@ def apply_fill(db: Database, symbol: str, side: Side, delta: int, now: datetime,
     return new_qty
 
 
-def adjust(db: Database, symbol: str, new_qty: int, cause: str, now: datetime,
-           note: str | None) -> str:
+def adjust(
+    db: Database, symbol: str, new_qty: int, cause: str, now: datetime, note: str | None
+) -> str:
     """Set a tracked quantity that reconciliation found wrong; at 0 tracking stops.
     Returns when tracking of the symbol started."""
     row = get(db, symbol)
     assert row is not None and row["status"] == ACTIVE
     stopped = to_db(now) if new_qty == 0 else None
-    db.execute("UPDATE tracking SET tracked_qty = ?, status = ?, stopped_at = ?, updated_at = ?"
-               " WHERE symbol = ?", (new_qty, STOPPED if stopped else ACTIVE, stopped,
-                                     to_db(now), symbol))
+    db.execute(
+        "UPDATE tracking SET tracked_qty = ?, status = ?, stopped_at = ?, updated_at = ?"
+        " WHERE symbol = ?",
+        (new_qty, STOPPED if stopped else ACTIVE, stopped, to_db(now), symbol),
+    )
     _record(db, symbol, new_qty - row["tracked_qty"], new_qty, cause, now, note=note)
     return str(row["started_at"])
 
@@ -106,7 +128,11 @@ def listing(db: Database, *, all_: bool) -> list[dict[str, Any]]:
 
 def changes(db: Database, symbol: str) -> list[dict[str, Any]]:
     """Every change of a symbol's tracked quantity, oldest first, with the order behind it."""
-    return list(db.query(
-        "SELECT c.at, c.cause, c.delta, c.qty_after, o.order_id, c.order_ref, c.note"
-        " FROM tracking_changes c LEFT JOIN orders o ON o.id = c.order_ref"
-        " WHERE c.symbol = ? ORDER BY c.id", (symbol,)))
+    return list(
+        db.query(
+            "SELECT c.at, c.cause, c.delta, c.qty_after, o.order_id, c.order_ref, c.note"
+            " FROM tracking_changes c LEFT JOIN orders o ON o.id = c.order_ref"
+            " WHERE c.symbol = ? ORDER BY c.id",
+            (symbol,),
+        )
+    )

@@ -74,20 +74,26 @@ def request_token(text: str) -> str:
     """The request_token from the redirect URL Kite sent the browser to, or the bare token.
     A redirect whose `status` is not `success` is refused: the login did not complete."""
     if len(text) > MAX_REDIRECT:
-        raise UsageError(f"the text given is longer than {MAX_REDIRECT // 1024} KiB: give the"
-                           " redirect URL Kite sent your browser to, or the bare request_token")
+        raise UsageError(
+            f"the text given is longer than {MAX_REDIRECT // 1024} KiB: give the"
+            " redirect URL Kite sent your browser to, or the bare request_token"
+        )
     text = text.strip()
     if "request_token=" in text or "status=" in text:
         query = parse_qs(urlsplit(text).query or text.split("?", 1)[-1], keep_blank_values=True)
         status = query.get("status", ["success"])[0]
         if status != "success":
-            raise UsageError(f"the redirect URL says status={one_line(status, 40)}, not"
-                               " success: the Kite login did not complete; log in again")
+            raise UsageError(
+                f"the redirect URL says status={one_line(status, 40)}, not"
+                " success: the Kite login did not complete; log in again"
+            )
         found = query.get("request_token")
         text = found[0].strip() if found else ""
     if not text or not text.isalnum():
-        raise UsageError("give the redirect URL Kite sent your browser to (it holds"
-                           " request_token=…) or the bare request_token")
+        raise UsageError(
+            "give the redirect URL Kite sent your browser to (it holds"
+            " request_token=…) or the bare request_token"
+        )
     return text
 
 
@@ -112,10 +118,18 @@ def load(db: Database) -> Token | None:
 
 
 def save(db: Database, token: Token) -> None:
-    sessions.save(db, NAME, {
-        "token": token.access_token, "sid": token.user_id, "base_url": "",
-        "expires_at": to_db(token.expires_at), "trading_day": to_ist(token.created_at).date()
-        .isoformat(), "created_at": to_db(token.created_at)})
+    sessions.save(
+        db,
+        NAME,
+        {
+            "token": token.access_token,
+            "sid": token.user_id,
+            "base_url": "",
+            "expires_at": to_db(token.expires_at),
+            "trading_day": to_ist(token.created_at).date().isoformat(),
+            "created_at": to_db(token.created_at),
+        },
+    )
 
 
 def valid(token: Token | None, now: datetime) -> bool:
@@ -126,8 +140,10 @@ def valid(token: Token | None, now: datetime) -> bool:
 
 
 def relogin(api_key: str, why: str) -> str:
-    return (f"Kite access token {why}: log in at {login_url(api_key)} then run"
-            " 'ordertrack broker login' with the URL your browser lands on")
+    return (
+        f"Kite access token {why}: log in at {login_url(api_key)} then run"
+        " 'ordertrack broker login' with the URL your browser lands on"
+    )
 
 
 def unreachable(failure: HttpFailure) -> str:
@@ -137,31 +153,41 @@ def unreachable(failure: HttpFailure) -> str:
         return f"Kite ({failure.host}) is too slow: the run's time budget ran out; try again later"
     if failure.outcome_unknown:
         return f"Kite ({failure.host}) did not answer in time; try again later"
-    return (f"cannot connect to Kite ({failure.host}): check this machine's internet"
-            " connection, or Kite may be down; try again later")
+    return (
+        f"cannot connect to Kite ({failure.host}): check this machine's internet"
+        " connection, or Kite may be down; try again later"
+    )
 
 
 def overloaded(status: int) -> str:
     if status == 429:
-        return ("Kite is limiting requests (HTTP 429, too many requests): wait a few minutes;"
-                " if it keeps happening, run ordertrack less often")
+        return (
+            "Kite is limiting requests (HTTP 429, too many requests): wait a few minutes;"
+            " if it keeps happening, run ordertrack less often"
+        )
     return f"Kite is unavailable (HTTP {status}): try again later"
 
 
-def interpret(reply: Reply, parse: Callable[[Any], Fetch],
-              hide: Callable[[str], str] = lambda text: text) -> Fetch:
+def interpret(
+    reply: Reply, parse: Callable[[Any], Fetch], hide: Callable[[str], str] = lambda text: text
+) -> Fetch:
     body = reply.json()
     if body is None:
-        return Fetch(Outcome.FAILED, error=f"Kite sent a reply that is not JSON (HTTP"
-                                           f" {reply.status}): try again later")
+        return Fetch(
+            Outcome.FAILED,
+            error=f"Kite sent a reply that is not JSON (HTTP {reply.status}): try again later",
+        )
     fetch = parse(body)
     if fetch.usable:
         return fetch
     if not isinstance(body, dict) or body.get("status") != "error":
         return Fetch(Outcome.FAILED, error=hide(fetch.error or "unexpected reply"))
-    return Fetch(Outcome.FAILED, error=f"Kite answered with an error"
-                                       f" ({hide(kite_format.error_line(body))}, HTTP"
-                                       f" {reply.status})")
+    return Fetch(
+        Outcome.FAILED,
+        error=f"Kite answered with an error"
+        f" ({hide(kite_format.error_line(body))}, HTTP"
+        f" {reply.status})",
+    )
 
 
 # ---- the client --------------------------------------------------------------------------------
@@ -178,9 +204,16 @@ class KiteClient:
 
     name = NAME
 
-    def __init__(self, api_key: str, api_secret: str, base_url: str, db: Database,
-                 policy: RetryPolicy | None = None, http: requests.Session | None = None,
-                 min_interval: float | None = None):
+    def __init__(
+        self,
+        api_key: str,
+        api_secret: str,
+        base_url: str,
+        db: Database,
+        policy: RetryPolicy | None = None,
+        http: requests.Session | None = None,
+        min_interval: float | None = None,
+    ):
         self._key, self._secret = api_key, api_secret
         self._base, self._db = base_url.rstrip("/"), db
         self._policy = policy or POLICY
@@ -197,15 +230,19 @@ class KiteClient:
         secret = (settings.kite_api_secret or "").strip()
         missing = [n for n, v in (("KITE_API_KEY", key), ("KITE_API_SECRET", secret)) if not v]
         if missing:
-            raise ConfigError(f"ORDERTRACK_BROKER=kite needs {', '.join(missing)} in the"
-                              " environment")
+            raise ConfigError(
+                f"ORDERTRACK_BROKER=kite needs {', '.join(missing)} in the environment"
+            )
         if not key.isalnum():
-            raise ConfigError("KITE_API_KEY must be letters and digits: copy it again from the"
-                              " Kite Connect developer console")
+            raise ConfigError(
+                "KITE_API_KEY must be letters and digits: copy it again from the"
+                " Kite Connect developer console"
+            )
         url = urlsplit(settings.kite_url)
         if url.scheme not in ("http", "https") or not url.netloc:
-            raise ConfigError("ORDERTRACK_KITE_URL must be an http(s) URL such as"
-                              " https://api.kite.trade")
+            raise ConfigError(
+                "ORDERTRACK_KITE_URL must be an http(s) URL such as https://api.kite.trade"
+            )
         return cls(key, secret, settings.kite_url, db)
 
     @property
@@ -242,8 +279,9 @@ class KiteClient:
     def order_history(self, order_id: str) -> Fetch:
         if not order_id.replace("-", "").replace("_", "").isalnum():
             return Fetch(Outcome.EMPTY)  # not an id Kite could have given; never put in a path
-        return self._fetch(f"{ORDERS}/{order_id}",
-                           lambda body: kite_format.order_history(body, order_id))
+        return self._fetch(
+            f"{ORDERS}/{order_id}", lambda body: kite_format.order_history(body, order_id)
+        )
 
     def trades(self) -> Fetch:
         return self._fetch(TRADES, kite_format.trades)
@@ -263,11 +301,21 @@ class KiteClient:
         """`POST /session/token` with the request_token and its checksum; the access token is
         stored for the day's runs. Raises BrokerUnavailable when Kite refuses it."""
         token = request_token(redirect)
-        form = {"api_key": self._key, "request_token": token,
-                "checksum": checksum(self._key, token, self._secret)}
+        form = {
+            "api_key": self._key,
+            "request_token": token,
+            "checksum": checksum(self._key, token, self._secret),
+        }
         try:
-            reply = send(self._http, "POST", self._base + SESSION_TOKEN, policy=self._policy,
-                         retry_timeouts=False, headers={"X-Kite-Version": "3"}, data=form)
+            reply = send(
+                self._http,
+                "POST",
+                self._base + SESSION_TOKEN,
+                policy=self._policy,
+                retry_timeouts=False,
+                headers={"X-Kite-Version": "3"},
+                data=form,
+            )
         except HttpFailure as failure:
             raise BrokerUnavailable(f"Kite login failed: {unreachable(failure)}") from None
         fetch = kite_format.envelope(reply.json(), want=dict)
@@ -277,8 +325,10 @@ class KiteClient:
             why = self.hide(fetch.error or "the reply had no access_token")
             if reply.json() is None:
                 why = f"the reply is not JSON (HTTP {reply.status})"
-            raise BrokerUnavailable(f"Kite login failed ({why}): a request_token works once and"
-                                    f" for a few minutes; log in again at {self.login_url}")
+            raise BrokerUnavailable(
+                f"Kite login failed ({why}): a request_token works once and"
+                f" for a few minutes; log in again at {self.login_url}"
+            )
         now = utcnow()
         stored = Token(access.strip(), str(user or ""), now, token_expiry(now))
         save(self._db, stored)
@@ -308,12 +358,20 @@ class KiteClient:
         if self._down:
             raise _Failed(self._down)
         token = self._current()
-        headers = {"X-Kite-Version": "3",
-                   "Authorization": f"token {self._key}:{token.access_token}"}
+        headers = {
+            "X-Kite-Version": "3",
+            "Authorization": f"token {self._key}:{token.access_token}",
+        }
         self._pace()
         try:
-            reply = send(self._http, "GET", self._base + path, policy=self._policy,
-                         limit=BOOK_REPLY, headers=headers)
+            reply = send(
+                self._http,
+                "GET",
+                self._base + path,
+                policy=self._policy,
+                limit=BOOK_REPLY,
+                headers=headers,
+            )
         except HttpFailure as failure:
             self._down = unreachable(failure)
             raise _Failed(self._down) from None

@@ -27,8 +27,11 @@ from ordertrack.timeutil import IST, UTC
 
 # Zerodha's rule: anything not COMPLETE/REJECTED/CANCELLED is still working (an interim state
 # such as "AMO REQ RECEIVED", "TRIGGER PENDING", or OPEN with a partial fill).
-FINAL = {"COMPLETE": BrokerState.COMPLETE, "REJECTED": BrokerState.REJECTED,
-         "CANCELLED": BrokerState.CANCELLED}
+FINAL = {
+    "COMPLETE": BrokerState.COMPLETE,
+    "REJECTED": BrokerState.REJECTED,
+    "CANCELLED": BrokerState.CANCELLED,
+}
 AMO_STATUS = "AMO REQ RECEIVED"
 
 
@@ -41,8 +44,9 @@ def parse_time(text: object) -> datetime | None:
     if not isinstance(text, str):
         return None
     try:
-        return datetime.strptime(text.strip(), "%Y-%m-%d %H:%M:%S").replace(
-            tzinfo=IST).astimezone(UTC)
+        return (
+            datetime.strptime(text.strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=IST).astimezone(UTC)
+        )
     except ValueError:
         return None
 
@@ -150,7 +154,8 @@ def order_row(row: Any) -> BrokerOrder | None:
         tag=to_text(row.get("tag")),
         placed_at=parse_time(row.get("order_timestamp")),
         updated_ns=0,
-        state_at=changed or parse_time(row.get("exchange_timestamp"))
+        state_at=changed
+        or parse_time(row.get("exchange_timestamp"))
         or parse_time(row.get("order_timestamp")),
         updated_at=changed or parse_time(row.get("exchange_timestamp")),
         raw=row,
@@ -191,17 +196,24 @@ def trade_book(payload: Any) -> Fetch:
 def fill_row(row: Any) -> BrokerFill | None:
     if not isinstance(row, dict):
         return None
-    order_id, side, qty = to_text(row.get("order_id")), _side(row.get("transaction_type")), \
-        to_int(row.get("quantity"))
+    order_id, side, qty = (
+        to_text(row.get("order_id")),
+        _side(row.get("transaction_type")),
+        to_int(row.get("quantity")),
+    )
     symbol = to_text(row.get("tradingsymbol"))
     if order_id is None or side is None or not qty or qty < 0 or not symbol:
         return None
     price = to_number(row.get("average_price"))
-    return BrokerFill(order_id=order_id, fill_id=to_text(row.get("trade_id")) or order_id,
-                      symbol=symbols.normalise(symbol), side=side, qty=qty,
-                      price=price if price and price > 0 else None,
-                      at=parse_time(row.get("fill_timestamp"))
-                      or parse_time(row.get("exchange_timestamp")))
+    return BrokerFill(
+        order_id=order_id,
+        fill_id=to_text(row.get("trade_id")) or order_id,
+        symbol=symbols.normalise(symbol),
+        side=side,
+        qty=qty,
+        price=price if price and price > 0 else None,
+        at=parse_time(row.get("fill_timestamp")) or parse_time(row.get("exchange_timestamp")),
+    )
 
 
 # ---- portfolio -------------------------------------------------------------------------------
@@ -210,12 +222,16 @@ def fill_row(row: Any) -> BrokerFill | None:
 def holding_row(row: Any) -> Holding | None:
     if not isinstance(row, dict) or not to_text(row.get("tradingsymbol")):
         return None
-    return Holding(symbols.normalise(to_text(row["tradingsymbol"]) or ""),
-                   to_int(row.get("quantity")) or 0, to_int(row.get("t1_quantity")) or 0,
-                   raw=row, avg_price=to_number(row.get("average_price")),
-                   last_price=to_number(row.get("last_price")),
-                   close_price=to_number(row.get("close_price")),
-                   pnl=to_number(row.get("pnl")))
+    return Holding(
+        symbols.normalise(to_text(row["tradingsymbol"]) or ""),
+        to_int(row.get("quantity")) or 0,
+        to_int(row.get("t1_quantity")) or 0,
+        raw=row,
+        avg_price=to_number(row.get("average_price")),
+        last_price=to_number(row.get("last_price")),
+        close_price=to_number(row.get("close_price")),
+        pnl=to_number(row.get("pnl")),
+    )
 
 
 def holdings(payload: Any) -> Fetch:
@@ -229,12 +245,15 @@ def holdings(payload: Any) -> Fetch:
 def position_row(row: Any) -> Position | None:
     if not isinstance(row, dict) or not to_text(row.get("tradingsymbol")):
         return None
-    return Position(symbols.normalise(to_text(row["tradingsymbol"]) or ""),
-                    to_int(row.get("quantity")) or 0, raw=row,
-                    bought_qty=to_int(row.get("day_buy_quantity")) or 0,
-                    bought_value=to_number(row.get("day_buy_value")),
-                    sold_qty=to_int(row.get("day_sell_quantity")) or 0,
-                    sold_value=to_number(row.get("day_sell_value")))
+    return Position(
+        symbols.normalise(to_text(row["tradingsymbol"]) or ""),
+        to_int(row.get("quantity")) or 0,
+        raw=row,
+        bought_qty=to_int(row.get("day_buy_quantity")) or 0,
+        bought_value=to_number(row.get("day_buy_value")),
+        sold_qty=to_int(row.get("day_sell_quantity")) or 0,
+        sold_value=to_number(row.get("day_sell_value")),
+    )
 
 
 def positions(payload: Any) -> Fetch:

@@ -46,11 +46,17 @@ POLICY = RetryPolicy()
 # A TOTP code lives 30 s: login retries stop early enough for the code to still be accepted.
 LOGIN_SECONDS = 25.0
 
-_ENV = (("KOTAK_CONSUMER_KEY", "kotak_consumer_key"), ("KOTAK_MOBILE", "kotak_mobile"),
-        ("KOTAK_UCC", "kotak_ucc"), ("KOTAK_MPIN", "kotak_mpin"),
-        ("KOTAK_TOTP_SECRET", "kotak_totp_secret"))
-IP_FIX = ("Kotak Neo refused this machine's IP address (code 100008): register this server's"
-          " static public IP in the Neo app (Trade API → API Dashboard)")
+_ENV = (
+    ("KOTAK_CONSUMER_KEY", "kotak_consumer_key"),
+    ("KOTAK_MOBILE", "kotak_mobile"),
+    ("KOTAK_UCC", "kotak_ucc"),
+    ("KOTAK_MPIN", "kotak_mpin"),
+    ("KOTAK_TOTP_SECRET", "kotak_totp_secret"),
+)
+IP_FIX = (
+    "Kotak Neo refused this machine's IP address (code 100008): register this server's"
+    " static public IP in the Neo app (Trade API → API Dashboard)"
+)
 
 
 @dataclass(frozen=True)
@@ -63,8 +69,14 @@ class Credentials:
 
     def hide(self, text: str) -> str:
         """Cut our own credentials out of a text the broker sent (it may echo them)."""
-        for value in (self.consumer_key, self.mobile, self.mobile.removeprefix("+91"),
-                      self.ucc, self.mpin, self.totp_secret):
+        for value in (
+            self.consumer_key,
+            self.mobile,
+            self.mobile.removeprefix("+91"),
+            self.ucc,
+            self.mpin,
+            self.totp_secret,
+        ):
             if len(value) >= 4:
                 text = re.sub(re.escape(value), "<hidden>", text, flags=re.IGNORECASE)
         return text
@@ -89,20 +101,28 @@ def credentials(settings: Settings) -> Credentials:
     values = {attr: (getattr(settings, attr) or "").strip() for _, attr in _ENV}
     missing = [name for name, attr in _ENV if not values[attr]]
     if missing:
-        raise ConfigError(f"ORDERTRACK_BROKER=kotak needs {', '.join(missing)}"
-                          " in the environment")
+        raise ConfigError(f"ORDERTRACK_BROKER=kotak needs {', '.join(missing)} in the environment")
     if not _header_safe(values["kotak_consumer_key"]):
-        raise ConfigError("KOTAK_CONSUMER_KEY must be printable ASCII (it is sent in an HTTP"
-                          " header): copy it again from the Kotak Neo API dashboard")
+        raise ConfigError(
+            "KOTAK_CONSUMER_KEY must be printable ASCII (it is sent in an HTTP"
+            " header): copy it again from the Kotak Neo API dashboard"
+        )
     secret = values["kotak_totp_secret"].replace(" ", "").upper()
     try:
         pyotp.TOTP(secret).now()
     except (binascii.Error, ValueError):
-        raise ConfigError("KOTAK_TOTP_SECRET is not a usable TOTP secret: use the Base32 text"
-                          " (letters A-Z, digits 2-7) shown when you register TOTP for the"
-                          " Trade API") from None
-    return Credentials(values["kotak_consumer_key"], mobile_number(values["kotak_mobile"]),
-                       values["kotak_ucc"], values["kotak_mpin"], secret)
+        raise ConfigError(
+            "KOTAK_TOTP_SECRET is not a usable TOTP secret: use the Base32 text"
+            " (letters A-Z, digits 2-7) shown when you register TOTP for the"
+            " Trade API"
+        ) from None
+    return Credentials(
+        values["kotak_consumer_key"],
+        mobile_number(values["kotak_mobile"]),
+        values["kotak_ucc"],
+        values["kotak_mpin"],
+        secret,
+    )
 
 
 # ---- reading replies (pure) ------------------------------------------------------------------
@@ -131,25 +151,35 @@ def unreachable(failure: HttpFailure) -> str:
     if failure.kind == "large":
         return f"Kotak Neo's answer is unusable: {failure}; try again later"
     if failure.kind == "budget":
-        return (f"Kotak Neo ({failure.host}) is too slow: the run's time budget ran out;"
-                " try again later")
+        return (
+            f"Kotak Neo ({failure.host}) is too slow: the run's time budget ran out;"
+            " try again later"
+        )
     if failure.outcome_unknown:
-        return (f"Kotak Neo ({failure.host}) did not answer in time: it may be slow or down;"
-                " try again later")
-    return (f"cannot connect to Kotak Neo ({failure.host}): check this machine's internet"
-            " connection, or Kotak may be down; try again later")
+        return (
+            f"Kotak Neo ({failure.host}) did not answer in time: it may be slow or down;"
+            " try again later"
+        )
+    return (
+        f"cannot connect to Kotak Neo ({failure.host}): check this machine's internet"
+        " connection, or Kotak may be down; try again later"
+    )
 
 
 def overloaded(status: int) -> str:
     if status == 429:
-        return ("Kotak Neo is limiting requests (HTTP 429, too many requests): wait a few"
-                " minutes; if it keeps happening, run ordertrack less often")
+        return (
+            "Kotak Neo is limiting requests (HTTP 429, too many requests): wait a few"
+            " minutes; if it keeps happening, run ordertrack less often"
+        )
     return f"Kotak Neo is unavailable (HTTP {status}): try again later"
 
 
 def not_json(status: int) -> str:
-    return (f"Kotak Neo sent a reply that is not JSON (HTTP {status}): it may be having"
-            " problems; try again later")
+    return (
+        f"Kotak Neo sent a reply that is not JSON (HTTP {status}): it may be having"
+        " problems; try again later"
+    )
 
 
 def data_problem(status: int, body: Any, error: str) -> str:
@@ -157,15 +187,20 @@ def data_problem(status: int, body: Any, error: str) -> str:
     if kotak_format.error_code(body) == IP_NOT_WHITELISTED:
         return IP_FIX
     if session_expired(status, body):
-        return (f"Kotak Neo refused the session even after a fresh login ({error}): another"
-                " program may be logged in with the same account (Kotak keeps one session);"
-                " stop it or try again later")
-    return (f"Kotak Neo answered with an error ({error}, HTTP {status}): try again later;"
-            " if it persists, check the account in the Neo app")
+        return (
+            f"Kotak Neo refused the session even after a fresh login ({error}): another"
+            " program may be logged in with the same account (Kotak keeps one session);"
+            " stop it or try again later"
+        )
+    return (
+        f"Kotak Neo answered with an error ({error}, HTTP {status}): try again later;"
+        " if it persists, check the account in the Neo app"
+    )
 
 
-def interpret(reply: Reply, parse: Callable[[Any], Fetch],
-              hide: Callable[[str], str] = lambda text: text) -> Fetch:
+def interpret(
+    reply: Reply, parse: Callable[[Any], Fetch], hide: Callable[[str], str] = lambda text: text
+) -> Fetch:
     """A data reply → Fetch. The body decides first (5203 is a confirmed empty whatever the
     HTTP status), then the status."""
     body = reply.json()
@@ -206,22 +241,31 @@ def login_problem(step: str, status: int, body: Any, hide: Callable[[str], str])
     error = _short(hide(kotak_format.error_text(body)))
     words = error.lower()
     if "totp" in words or re.search(r"\botp\b", words):
-        return (f"Kotak Neo login failed: the TOTP was refused ({error}): check that"
-                " KOTAK_TOTP_SECRET is the Base32 secret registered for the Trade API and"
-                " that this machine's clock is right (NTP)")
+        return (
+            f"Kotak Neo login failed: the TOTP was refused ({error}): check that"
+            " KOTAK_TOTP_SECRET is the Base32 secret registered for the Trade API and"
+            " that this machine's clock is right (NTP)"
+        )
     if "mpin" in words or (step == VALIDATE and status in (400, 401, 403)):
         return f"Kotak Neo login failed: the MPIN was refused ({error}): check KOTAK_MPIN"
-    if status in (401, 403) or any(w in words for w in ("consumer", "access token",
-                                                         "authoriz", "credential")):
-        return (f"Kotak Neo login failed: the consumer key was refused ({error}): copy the"
-                " application token from the Neo app (Trade API → API Dashboard) into"
-                " KOTAK_CONSUMER_KEY; resetting it there ends every session")
+    if status in (401, 403) or any(
+        w in words for w in ("consumer", "access token", "authoriz", "credential")
+    ):
+        return (
+            f"Kotak Neo login failed: the consumer key was refused ({error}): copy the"
+            " application token from the Neo app (Trade API → API Dashboard) into"
+            " KOTAK_CONSUMER_KEY; resetting it there ends every session"
+        )
     if error == "unexpected reply":
-        return (f"Kotak Neo login failed: the {step} reply (HTTP {status}) lacked the token,"
-                " sid or baseUrl: try again later; Kotak may have changed its login API")
-    return (f"Kotak Neo login failed ({error}): check KOTAK_MOBILE (with country code,"
-            " e.g. +91…), KOTAK_UCC (the client code, not the numeric id) and"
-            " KOTAK_CONSUMER_KEY")
+        return (
+            f"Kotak Neo login failed: the {step} reply (HTTP {status}) lacked the token,"
+            " sid or baseUrl: try again later; Kotak may have changed its login API"
+        )
+    return (
+        f"Kotak Neo login failed ({error}): check KOTAK_MOBILE (with country code,"
+        " e.g. +91…), KOTAK_UCC (the client code, not the numeric id) and"
+        " KOTAK_CONSUMER_KEY"
+    )
 
 
 # ---- the client ------------------------------------------------------------------------------
@@ -238,14 +282,21 @@ class KotakClient:
 
     name = "kotak"
 
-    def __init__(self, creds: Credentials, login_url: str, db: Database,
-                 policy: RetryPolicy | None = None, http: requests.Session | None = None,
-                 warn: Warn = to_stderr):
+    def __init__(
+        self,
+        creds: Credentials,
+        login_url: str,
+        db: Database,
+        policy: RetryPolicy | None = None,
+        http: requests.Session | None = None,
+        warn: Warn = to_stderr,
+    ):
         self._creds, self._login_url, self._db = creds, login_url.rstrip("/"), db
         self._warn = warn
         self._policy = policy or POLICY
         self._login_policy = replace(
-            self._policy, total_seconds=min(self._policy.total_seconds, LOGIN_SECONDS))
+            self._policy, total_seconds=min(self._policy.total_seconds, LOGIN_SECONDS)
+        )
         self._http = http or requests.Session()
         self.session: Session | None = None
         self.logged_in_now = False  # False: the session was reused from an earlier run
@@ -254,12 +305,15 @@ class KotakClient:
         self._down_path = False  # _down came from one path's 429/5xx, not from no connection
 
     @classmethod
-    def from_settings(cls, settings: Settings, db: Database,
-                      warn: Warn = to_stderr) -> "KotakClient":
+    def from_settings(
+        cls, settings: Settings, db: Database, warn: Warn = to_stderr
+    ) -> "KotakClient":
         url = urlsplit(settings.kotak_login_url)
         if url.scheme not in ("http", "https") or not url.netloc:
-            raise ConfigError("ORDERTRACK_KOTAK_LOGIN_URL must be an http(s) URL such as"
-                              " https://mis.kotaksecurities.com")
+            raise ConfigError(
+                "ORDERTRACK_KOTAK_LOGIN_URL must be an http(s) URL such as"
+                " https://mis.kotaksecurities.com"
+            )
         return cls(credentials(settings), settings.kotak_login_url, db, warn=warn)
 
     # -- Broker protocol
@@ -268,9 +322,12 @@ class KotakClient:
         return self._fetch("GET", (ORDERS,), kotak_format.order_book)
 
     def order_history(self, order_id: str) -> Fetch:
-        return self._fetch("POST", (HISTORY,),
-                           lambda body: kotak_format.order_history(body, order_id),
-                           data={"jData": json.dumps({"nOrdNo": order_id})})
+        return self._fetch(
+            "POST",
+            (HISTORY,),
+            lambda body: kotak_format.order_history(body, order_id),
+            data={"jData": json.dumps({"nOrdNo": order_id})},
+        )
 
     def trades(self) -> Fetch:
         return self._fetch("GET", (TRADES,), kotak_format.trades)
@@ -294,37 +351,65 @@ class KotakClient:
     # -- login
 
     def _login(self) -> Session:
-        view = self._login_step(LOGIN, {}, {
-            "mobileNumber": self._creds.mobile, "ucc": self._creds.ucc,
-            "totp": pyotp.TOTP(self._creds.totp_secret).now()}, ("token", "sid"))
-        trade = self._login_step(VALIDATE, {"sid": view["sid"], "Auth": view["token"]},
-                                 {"mpin": self._creds.mpin}, ("token", "sid"))
+        view = self._login_step(
+            LOGIN,
+            {},
+            {
+                "mobileNumber": self._creds.mobile,
+                "ucc": self._creds.ucc,
+                "totp": pyotp.TOTP(self._creds.totp_secret).now(),
+            },
+            ("token", "sid"),
+        )
+        trade = self._login_step(
+            VALIDATE,
+            {"sid": view["sid"], "Auth": view["token"]},
+            {"mpin": self._creds.mpin},
+            ("token", "sid"),
+        )
         return Session.create(trade["token"], trade["sid"], self._base_url(trade), utcnow())
 
     def _base_url(self, trade: dict[str, Any]) -> str:
         """The host for every later call. Without a usable baseUrl the official SDK falls back
         to the login host; so do we, saying so once."""
         base = trade.get("baseUrl")
-        if isinstance(base, str) and urlsplit(base.strip()).scheme in ("http", "https") \
-                and urlsplit(base.strip()).netloc:
+        if (
+            isinstance(base, str)
+            and urlsplit(base.strip()).scheme in ("http", "https")
+            and urlsplit(base.strip()).netloc
+        ):
             return base.strip()
-        self._warn("Kotak Neo's login reply had no usable baseUrl; using the login host "
-                   f"{urlsplit(self._login_url).netloc}")
+        self._warn(
+            "Kotak Neo's login reply had no usable baseUrl; using the login host "
+            f"{urlsplit(self._login_url).netloc}"
+        )
         return self._login_url
 
-    def _login_step(self, step: str, headers: dict[str, str], body: dict[str, str],
-                    need: tuple[str, ...]) -> dict[str, Any]:
-        headers = {"Authorization": self._creds.consumer_key, "neo-fin-key": NEO_FIN_KEY,
-                   "accept": "application/json", **headers}
+    def _login_step(
+        self, step: str, headers: dict[str, str], body: dict[str, str], need: tuple[str, ...]
+    ) -> dict[str, Any]:
+        headers = {
+            "Authorization": self._creds.consumer_key,
+            "neo-fin-key": NEO_FIN_KEY,
+            "accept": "application/json",
+            **headers,
+        }
         try:
-            reply = send(self._http, "POST", f"{self._login_url}/login/1.0/{step}",
-                         policy=self._login_policy, headers=headers, json=body)
+            reply = send(
+                self._http,
+                "POST",
+                f"{self._login_url}/login/1.0/{step}",
+                policy=self._login_policy,
+                headers=headers,
+                json=body,
+            )
         except HttpFailure as failure:
             raise BrokerUnavailable(f"Kotak Neo login failed: {unreachable(failure)}") from None
         data = login_data(reply.status, reply.json(), need)
         if data is None:
             raise BrokerUnavailable(
-                login_problem(step, reply.status, reply.json(), self._creds.hide))
+                login_problem(step, reply.status, reply.json(), self._creds.hide)
+            )
         return data
 
     def stream_session(self, fresh: bool) -> tuple[str, str, str]:
@@ -346,11 +431,22 @@ class KotakClient:
     # -- calls
 
     def _send(self, method: str, path: str, session: Session, **kwargs: Any) -> Reply:
-        headers = {"Auth": session.token, "Sid": session.sid, "neo-fin-key": NEO_FIN_KEY,
-                   "accept": "application/json"}
+        headers = {
+            "Auth": session.token,
+            "Sid": session.sid,
+            "neo-fin-key": NEO_FIN_KEY,
+            "accept": "application/json",
+        }
         try:
-            reply = send(self._http, method, session.base_url + path, policy=self._policy,
-                         limit=BOOK_REPLY, headers=headers, **kwargs)
+            reply = send(
+                self._http,
+                method,
+                session.base_url + path,
+                policy=self._policy,
+                limit=BOOK_REPLY,
+                headers=headers,
+                **kwargs,
+            )
         except HttpFailure as failure:
             self._down, self._down_path = unreachable(failure), False
             raise _Failed(self._down) from None
@@ -369,8 +465,9 @@ class KotakClient:
             reply = self._send(method, path, self._renew(session), **kwargs)
         return reply
 
-    def _fetch(self, method: str, paths: tuple[str, ...], parse: Callable[[Any], Fetch],
-               **kwargs: Any) -> Fetch:
+    def _fetch(
+        self, method: str, paths: tuple[str, ...], parse: Callable[[Any], Fetch], **kwargs: Any
+    ) -> Fetch:
         try:
             for path in paths:
                 reply = self._call(method, path, **kwargs)

@@ -62,8 +62,12 @@ _TIME_FORMATS = ("%d-%b-%Y %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%d-%b-%Y")
 # The order book's own shape ('24-Nov-2026 09:20:00'), read without strptime: a 10,000-row book
 # has 30,000 times and strptime was a fifth of verify. Anything else takes the strptime path.
 _BOOK_TIME = re.compile(r"(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d{1,2}):(\d{1,2}):(\d{1,2})")
-_MONTHS = {m: n for n, m in enumerate(
-    ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), 1)}
+_MONTHS = {
+    m: n
+    for n, m in enumerate(
+        ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), 1
+    )
+}
 _STRAY_SPACES = re.compile(r":\s+")
 
 
@@ -77,8 +81,9 @@ def parse_time(text: object) -> datetime | None:
     if fast and month:
         day, _, year, hour, minute, second = fast.groups()
         try:
-            return datetime(int(year), month, int(day), int(hour), int(minute), int(second),
-                            tzinfo=IST).astimezone(UTC)
+            return datetime(
+                int(year), month, int(day), int(hour), int(minute), int(second), tzinfo=IST
+            ).astimezone(UTC)
         except ValueError:
             pass  # 31-Feb and the like: strptime below says no as well
         except OverflowError:
@@ -95,8 +100,6 @@ def parse_time(text: object) -> datetime | None:
 
 def blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and value.strip().upper() in _SENTINELS)
-
-
 
 
 def epoch_ns(value: Any) -> int:
@@ -223,8 +226,11 @@ def order_row(row: Any) -> BrokerOrder | None:
         placed_at=parse_time(row.get("ordDtTm")) or parse_time(row.get("flDtTm")),
         updated_ns=epoch_ns(row.get("updRecvTm")),
         state_at=state_time(row),
-        updated_at=(from_epoch_ns(row.get("updRecvTm")) or parse_time(row.get("hsUpTm"))
-                    or parse_time(row.get("exCfmTm"))),
+        updated_at=(
+            from_epoch_ns(row.get("updRecvTm"))
+            or parse_time(row.get("hsUpTm"))
+            or parse_time(row.get("exCfmTm"))
+        ),
         raw=row,
     )
 
@@ -256,8 +262,9 @@ def holdings(payload: Any) -> Fetch:
     (or a stat other than ok) is a failure even with an empty data list: reading it as "no
     holdings" would look like a manual sale of everything."""
     if isinstance(payload, dict) and (
-            any(payload.get(k) for k in _ERROR_KEYS)
-            or str(payload.get("stat", "ok")).strip().lower() != "ok"):
+        any(payload.get(k) for k in _ERROR_KEYS)
+        or str(payload.get("stat", "ok")).strip().lower() != "ok"
+    ):
         return Fetch(Outcome.FAILED, error=_error_text(payload))
     fetch = envelope(payload, has_stat=False)
     if fetch.outcome is not Outcome.OK:
@@ -281,9 +288,15 @@ def position_row(row: Any) -> Position | None:
     if not name:
         return None
     bought, sold = to_int(row.get("flBuyQty")) or 0, to_int(row.get("flSellQty")) or 0
-    return Position(symbols.normalise(name), bought - sold, raw=row, bought_qty=bought,
-                    bought_value=to_float(row.get("buyAmt")), sold_qty=sold,
-                    sold_value=to_float(row.get("sellAmt")))
+    return Position(
+        symbols.normalise(name),
+        bought - sold,
+        raw=row,
+        bought_qty=bought,
+        bought_value=to_float(row.get("buyAmt")),
+        sold_qty=sold,
+        sold_value=to_float(row.get("sellAmt")),
+    )
 
 
 def holding_row(row: Any) -> Holding | None:
@@ -292,10 +305,15 @@ def holding_row(row: Any) -> Holding | None:
     name = to_text(row.get("displaySymbol")) or to_text(row.get("symbol"))
     if not name:
         return None
-    return Holding(symbols.normalise(name), to_int(row.get("quantity")) or 0, raw=row,
-                   avg_price=to_float(row.get("averagePrice")),
-                   close_price=to_float(row.get("closingPrice")),
-                   cost=to_float(row.get("holdingCost")), value=to_float(row.get("mktValue")))
+    return Holding(
+        symbols.normalise(name),
+        to_int(row.get("quantity")) or 0,
+        raw=row,
+        avg_price=to_float(row.get("averagePrice")),
+        close_price=to_float(row.get("closingPrice")),
+        cost=to_float(row.get("holdingCost")),
+        value=to_float(row.get("mktValue")),
+    )
 
 
 def trades(payload: Any) -> Fetch:
@@ -317,16 +335,25 @@ def trade_book(payload: Any) -> Fetch:
 def fill_row(row: Any) -> BrokerFill | None:
     if not isinstance(row, dict):
         return None
-    order_id, side, qty = to_text(row.get("nOrdNo")), _side(row.get("trnsTp")), to_int(
-        row.get("fldQty"))
+    order_id, side, qty = (
+        to_text(row.get("nOrdNo")),
+        _side(row.get("trnsTp")),
+        to_int(row.get("fldQty")),
+    )
     symbol = to_text(row.get("trdSym")) or to_text(row.get("sym"))
     if order_id is None or side is None or not qty or qty < 0 or not symbol:
         return None
     price = to_float(row.get("avgPrc"))
     when = parse_time(f"{row.get('flDt')} {row.get('flTm')}") or parse_time(row.get("exTm"))
-    return BrokerFill(order_id=order_id, fill_id=to_text(row.get("flId")) or order_id,
-                      symbol=symbols.normalise(symbol), side=side, qty=qty,
-                      price=price if price and price > 0 else None, at=when)
+    return BrokerFill(
+        order_id=order_id,
+        fill_id=to_text(row.get("flId")) or order_id,
+        symbol=symbols.normalise(symbol),
+        side=side,
+        qty=qty,
+        price=price if price and price > 0 else None,
+        at=when,
+    )
 
 
 def error_code(payload: Any) -> int | None:
@@ -358,14 +385,34 @@ def error_text(payload: Any) -> str:
     return _error_text(payload)
 
 
-def sample_order_row(order_id: str, symbol: str, status: str, qty: int, filled: int, avg: str,
-                     placed: datetime, reason: str = "--", amo: bool = False) -> dict[str, Any]:
+def sample_order_row(
+    order_id: str,
+    symbol: str,
+    status: str,
+    qty: int,
+    filled: int,
+    avg: str,
+    placed: datetime,
+    reason: str = "--",
+    amo: bool = False,
+) -> dict[str, Any]:
     """An order-book row as Kotak Neo sends it (the demo's scripted broker writes these)."""
     return {
-        "nOrdNo": order_id, "ordSt": status, "stat": "Ok", "trdSym": f"{symbol}-EQ",
-        "sym": symbol, "exSeg": "nse_cm", "trnsTp": "B", "prod": "CNC", "prcTp": "L",
-        "qty": qty, "fldQty": filled, "unFldSz": qty - filled if status == "open" else 0,
-        "avgPrc": avg, "rejRsn": reason, "ordGenTp": "AMO" if amo else "NA",
+        "nOrdNo": order_id,
+        "ordSt": status,
+        "stat": "Ok",
+        "trdSym": f"{symbol}-EQ",
+        "sym": symbol,
+        "exSeg": "nse_cm",
+        "trnsTp": "B",
+        "prod": "CNC",
+        "prcTp": "L",
+        "qty": qty,
+        "fldQty": filled,
+        "unFldSz": qty - filled if status == "open" else 0,
+        "avgPrc": avg,
+        "rejRsn": reason,
+        "ordGenTp": "AMO" if amo else "NA",
         "ordDtTm": placed.astimezone(IST).strftime("%d-%b-%Y %H:%M:%S"),
     }
 

@@ -85,18 +85,31 @@ def load(db: Database, broker: str) -> Session | None:
     if row is None:
         return None
     try:
-        return Session(row["token"], row["sid"], row["base_url"],
-                       datetime.fromisoformat(row["created_at"]), from_db(row["expires_at"]),
-                       date.fromisoformat(row["trading_day"]))
+        return Session(
+            row["token"],
+            row["sid"],
+            row["base_url"],
+            datetime.fromisoformat(row["created_at"]),
+            from_db(row["expires_at"]),
+            date.fromisoformat(row["trading_day"]),
+        )
     except (TypeError, ValueError):
         return None  # an unreadable row is no session: log in and overwrite it
 
 
 def save(db: Database, broker: str, session: Session) -> None:
-    sessions.save(db, broker, {
-        "token": session.token, "sid": session.sid, "base_url": session.base_url,
-        "expires_at": to_db(session.expires_at) if session.expires_at else None,
-        "trading_day": session.trading_day.isoformat(), "created_at": to_db(session.created_at)})
+    sessions.save(
+        db,
+        broker,
+        {
+            "token": session.token,
+            "sid": session.sid,
+            "base_url": session.base_url,
+            "expires_at": to_db(session.expires_at) if session.expires_at else None,
+            "trading_day": session.trading_day.isoformat(),
+            "created_at": to_db(session.created_at),
+        },
+    )
 
 
 # ---- the login lease -------------------------------------------------------------------------
@@ -104,14 +117,16 @@ def save(db: Database, broker: str, session: Session) -> None:
 
 def login_lease(db: Database, broker: str) -> AbstractContextManager[None]:
     def busy(holder: tuple[Any, ...]) -> Exception:
-        return BrokerUnavailable("another ordertrack run is still logging in to the broker;"
-                                 " try again in a few minutes")
+        return BrokerUnavailable(
+            "another ordertrack run is still logging in to the broker; try again in a few minutes"
+        )
 
     return locks.lease(db, f"login:{broker}", "login", LOGIN_WAIT_SECONDS, LEASE, busy)
 
 
-def obtain(db: Database, broker: str, login: Callable[[], Session],
-           stale_token: str | None = None) -> tuple[Session, bool]:
+def obtain(
+    db: Database, broker: str, login: Callable[[], Session], stale_token: str | None = None
+) -> tuple[Session, bool]:
     """Today's stored session, or a new one from `login` (stored for later runs).
     Returns (session, logged_in_now). `stale_token` is one the broker has just refused."""
     found = load(db, broker)
