@@ -154,3 +154,13 @@ def stop_cron(pid: int) -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and running_cron():
         time.sleep(0.1)
+
+
+def write_crontab_seen(text: str) -> None:
+    """Write root's crontab so the running cron daemon surely reloads it. Debian's cron reloads
+    only when the spool's mtime (whole seconds) differs from what it last loaded: a write in
+    the same second as its last load (a daemon just started, a crontab just restored) can go
+    unseen for ever. Writing again in a later second makes the change visible."""
+    subprocess.run(["crontab", "-"], input=text, text=True, check=True)
+    time.sleep(1.1)
+    subprocess.run(["crontab", "-"], input=text, text=True, check=True)

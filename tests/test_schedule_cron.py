@@ -17,7 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import EXECUTABLE, BrokerFiles, running_cron, start_cron, stop_cron
+from tests.helpers import (
+    EXECUTABLE,
+    BrokerFiles,
+    running_cron,
+    start_cron,
+    stop_cron,
+    write_crontab_seen,
+)
 
 pytestmark = pytest.mark.cron
 
@@ -59,7 +66,7 @@ def test_verify_runs_under_real_cron_from_the_installed_lines(cron_home):
     every_minute = "\n".join(
         line for line in every_minute.splitlines() if line.startswith(("#", "* * * * *"))
     )  # one job only
-    subprocess.run(["crontab", "-"], input=every_minute + "\n", text=True, check=True)
+    write_crontab_seen(every_minute + "\n")
     log = db.parent / "ordertrack.log"
     deadline, runs = time.monotonic() + 135, []
     while time.monotonic() < deadline:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import EXECUTABLE, BrokerFiles
+from tests.helpers import EXECUTABLE, BrokerFiles, write_crontab_seen
 
 pytestmark = pytest.mark.cron
 
@@ -95,7 +95,7 @@ def test_cron_verify_with_the_broker_folder_gone_is_recorded_pinged_and_alerted(
     )
     assert installed.returncode == 0, installed.stderr
     crontab = subprocess.run(["crontab", "-l"], capture_output=True, text=True, check=True).stdout
-    subprocess.run(["crontab", "-"], input=_every_minute(crontab), text=True, check=True)
+    write_crontab_seen(_every_minute(crontab))
     for path in broker.folder.rglob("*"):  # the mount is gone
         if path.is_file():
             path.unlink()
