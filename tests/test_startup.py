@@ -28,6 +28,7 @@ IDLE_UNUSED = (
     "ordertrack.notify.messages",
     "ordertrack.jobs.unstarted",
     "ordertrack.jobs.schedule",
+    "ordertrack.jobs.pnl",  # read only when the book shows a fill not yet recorded
 )
 PROBE = """
 import json, sys

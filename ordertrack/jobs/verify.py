@@ -23,7 +23,6 @@ from ordertrack.core.models import (
     local_ref,
 )
 from ordertrack.errors import BrokerUnavailable, UsageError
-from ordertrack.jobs import pnl
 from ordertrack.store import orders, outbox, tracking
 from ordertrack.store.db import Database, transaction
 
@@ -146,7 +145,9 @@ def apply_change(
             )
         notify = event.notify
         payload = _payload(change.after, event)
-        if event.delta_qty:
+        if event.delta_qty:  # a fill: its P&L goes with the notification
+            from ordertrack.jobs import pnl
+
             payload.update(pnl.sell_figures(db, change.after, event, event_id, now))
         if event.kind == EventKind.UNKNOWN_STATUS:
             notify = orders.note_status(
@@ -156,6 +157,16 @@ def apply_change(
             writes.notifications.append((event.key, event.kind, payload))
         elif notify:
             outbox.enqueue(db, event.key, event.kind, payload, now, run_id)
+
+
+def _new_fills(db: Database, broker: Broker, book: Fetch) -> Fetch | None:
+    """The trade book, read only when this book shows a fill ordertrack has not recorded: its
+    prices go with the notification. An idle run (no fill shown) loads no P&L code at all."""
+    if not any(row.filled_qty for row in book.items):
+        return None
+    from ordertrack.jobs import pnl
+
+    return pnl.read_trade_book(broker) if pnl.saw_fill(db, book.items) else None
 
 
 def _count(result: VerifyResult, change: Change, missing: bool) -> None:
@@ -247,11 +258,13 @@ def run(
     result.book, result.skipped_rows = book.outcome.value, book.skipped
     rows = {row.order_id: row for row in book.items}
     histories = _histories(broker, orders.open_orders(db, not_in=rows), set(rows), now, settings)
-    # the trade book only when this book shows a new fill: its prices go with the notification
-    trades = pnl.read_trade_book(broker) if pnl.saw_fill(db, book.items) else None
+    trades = _new_fills(db, broker, book)
     writes = Writes()
     with transaction(db):
-        pnl.keep_fills(db, trades, now)
+        if trades is not None:
+            from ordertrack.jobs import pnl
+
+            pnl.keep_fills(db, trades, now)
         pending, ambiguous = _resolve(db, orders.open_orders(db), book.items, now, run_id, result)
         for order in pending:
             if order_id and order.order_id != order_id and f"#{order.id}" != order_id:
