@@ -3,10 +3,13 @@ order book or history resolved by the lifecycle, never by row position."""
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ordertrack.core import lifecycle
 from ordertrack.core.models import BrokerOrder, Fetch, Outcome
+
+if TYPE_CHECKING:
+    from ordertrack.net import HttpFailure
 
 # Beyond any real quantity or price; also keeps a corrupt value from overflowing SQLite's integers.
 MAX_NUMBER = 10**12
@@ -56,3 +59,33 @@ def history(fetch: Fetch, rows: list[BrokerOrder], order_id: str) -> Fetch:
     if not mine:
         return Fetch(Outcome.EMPTY, skipped=fetch.skipped)
     return Fetch(Outcome.OK, items=(lifecycle.most_advanced(mine),), skipped=fetch.skipped)
+
+
+# ---- what a failed call says, in the broker's name -------------------------------------------
+
+
+def unreachable(name: str, failure: "HttpFailure", service: str | None = None) -> str:
+    """A call that got no usable answer; `service`: what may be down, when not `name`."""
+    owner = f"{name}'" if name.endswith("s") else f"{name}'s"
+    if failure.kind == "large":
+        return f"{owner} answer is unusable: {failure}; try again later"
+    if failure.kind == "budget":
+        return (
+            f"{name} ({failure.host}) is too slow: the run's time budget ran out; try again later"
+        )
+    if failure.outcome_unknown:
+        return f"{name} ({failure.host}) did not answer in time; try again later"
+    return (
+        f"cannot connect to {name} ({failure.host}): check this machine's internet"
+        f" connection, or {service or name} may be down; try again later"
+    )
+
+
+def overloaded(name: str, status: int) -> str:
+    """A 429 or a 5xx."""
+    if status == 429:
+        return (
+            f"{name} is limiting requests (HTTP 429, too many requests): wait a few minutes;"
+            " if it keeps happening, run ordertrack less often"
+        )
+    return f"{name} is unavailable (HTTP {status}): try again later"

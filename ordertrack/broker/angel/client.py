@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import pyotp
 import requests
 
+from ordertrack.broker import rows
 from ordertrack.broker.angel import format as angel_format
 from ordertrack.broker.kotak.session import Session, obtain
 from ordertrack.config import Settings
@@ -113,19 +114,7 @@ def refused(reply: Reply) -> bool:
 
 
 def unreachable(failure: HttpFailure) -> str:
-    if failure.kind == "large":
-        return f"Angel One's answer is unusable: {failure}; try again later"
-    if failure.kind == "budget":
-        return (
-            f"Angel One ({failure.host}) is too slow: the run's time budget ran out;"
-            " try again later"
-        )
-    if failure.outcome_unknown:
-        return f"Angel One ({failure.host}) did not answer in time; try again later"
-    return (
-        f"cannot connect to Angel One ({failure.host}): check this machine's internet"
-        " connection, or SmartAPI may be down; try again later"
-    )
+    return rows.unreachable("Angel One", failure, "SmartAPI")
 
 
 def overloaded(reply: Reply) -> str:

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 
+from ordertrack.broker import rows
 from ordertrack.broker.fyers import format as fyers_format
 from ordertrack.broker.kite.client import MAX_REDIRECT, token_expiry
 from ordertrack.broker.kotak.session import jwt_expiry
@@ -114,25 +115,11 @@ def save(db: Database, token: Token) -> None:
 
 
 def unreachable(failure: HttpFailure) -> str:
-    if failure.kind == "large":
-        return f"Fyers' answer is unusable: {failure}; try again later"
-    if failure.kind == "budget":
-        return f"Fyers ({failure.host}) is too slow: the run's time budget ran out; try again later"
-    if failure.outcome_unknown:
-        return f"Fyers ({failure.host}) did not answer in time; try again later"
-    return (
-        f"cannot connect to Fyers ({failure.host}): check this machine's internet"
-        " connection, or Fyers may be down; try again later"
-    )
+    return rows.unreachable("Fyers", failure)
 
 
 def overloaded(status: int) -> str:
-    if status == 429:
-        return (
-            "Fyers is limiting requests (HTTP 429, too many requests): wait a few minutes;"
-            " if it keeps happening, run ordertrack less often"
-        )
-    return f"Fyers is unavailable (HTTP {status}): try again later"
+    return rows.overloaded("Fyers", status)
 
 
 class _Failed(Exception):

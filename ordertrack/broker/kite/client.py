@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 
+from ordertrack.broker import rows
 from ordertrack.broker.kite import format as kite_format
 from ordertrack.config import Settings
 from ordertrack.core.models import Fetch, Outcome
@@ -147,25 +148,11 @@ def relogin(api_key: str, why: str) -> str:
 
 
 def unreachable(failure: HttpFailure) -> str:
-    if failure.kind == "large":
-        return f"Kite's answer is unusable: {failure}; try again later"
-    if failure.kind == "budget":
-        return f"Kite ({failure.host}) is too slow: the run's time budget ran out; try again later"
-    if failure.outcome_unknown:
-        return f"Kite ({failure.host}) did not answer in time; try again later"
-    return (
-        f"cannot connect to Kite ({failure.host}): check this machine's internet"
-        " connection, or Kite may be down; try again later"
-    )
+    return rows.unreachable("Kite", failure)
 
 
 def overloaded(status: int) -> str:
-    if status == 429:
-        return (
-            "Kite is limiting requests (HTTP 429, too many requests): wait a few minutes;"
-            " if it keeps happening, run ordertrack less often"
-        )
-    return f"Kite is unavailable (HTTP {status}): try again later"
+    return rows.overloaded("Kite", status)
 
 
 def interpret(
