@@ -400,3 +400,39 @@ def test_the_engine_and_the_api_build_a_new_order_directly_checked_as_a_file_lin
         1520.5,
         True,
     )
+
+
+def test_the_store_hands_back_orders_not_rows(cli, db_path):
+    """Every lookup of store/orders returns an `Order` (issue 24): the same order, whichever
+    way it is found, with its stored time of last change."""
+    from ordertrack.core.models import Order, Side, Status
+    from ordertrack.store import orders
+    from ordertrack.store.db import open_db
+
+    cli(*ADD, "--tag", "t-1")
+    cli("pending", "add", "--symbol", "TCS", "--side", "sell", "--qty", "5", "--tag", "t-2")
+    db = open_db(db_path)
+    try:
+        found = [
+            orders.find_order(db, "250122000700111"),
+            *orders.query_orders(db, all_=True, status=None, symbol="INFY"),
+            orders.open_by_tag(db, "t-1"),
+        ]
+        assert all(isinstance(o, Order) for o in found)
+        assert len({o.id for o in found if o}) == 1
+        order = found[0]
+        assert order is not None
+        assert (order.side, order.status, order.price, order.amo) == (
+            Side.BUY,
+            Status.PENDING,
+            1850.0,
+            False,
+        )
+        assert order.updated_at is not None
+        unconfirmed = orders.open_by_tag(db, "t-2", unconfirmed=True)
+        assert isinstance(unconfirmed, Order) and unconfirmed.ref == f"#{unconfirmed.id}"
+        assert orders.find_order(db, unconfirmed.ref) == unconfirmed
+        candidates = orders.unconfirmed_candidates(db, "TCS", "SELL", 5, "t-2")
+        assert candidates == [unconfirmed]
+    finally:
+        db.close()

@@ -15,6 +15,8 @@ from freezegun import freeze_time
 from rich.console import Console
 
 from ordertrack.cli import render
+from ordertrack.core.models import Order, Side, Status
+from ordertrack.timeutil import from_db
 from tests import fake_telegram as fake
 from tests.helpers import kotak_row
 
@@ -28,7 +30,8 @@ REASON = (
 AT = "2026-11-30 09:15:00.000000"
 
 
-def _order(oid: str, sym: str, **kw: Any) -> dict[str, Any]:
+def _row(oid: str, sym: str, **kw: Any) -> dict[str, Any]:
+    """An order as the day's summary holds it (a stored row)."""
     return {
         "id": 1,
         "order_id": oid,
@@ -43,6 +46,25 @@ def _order(oid: str, sym: str, **kw: Any) -> dict[str, Any]:
         "reason": REASON,
         **kw,
     }
+
+
+def _order(oid: str, sym: str, **kw: Any) -> Order:
+    fields: dict[str, Any] = {
+        "id": 1,
+        "order_id": oid,
+        "symbol": sym,
+        "side": Side.BUY,
+        "qty": 100,
+        "price": None,
+        "filled_qty": 40,
+        "avg_price": 184990.0,
+        "status": Status.PARTIALLY_FILLED,
+        "amo": True,
+        "tag": None,
+        "placed_at": from_db(AT),
+        "reason": REASON,
+    }
+    return Order(**{**fields, **kw})
 
 
 def _rendered(width: int, monkeypatch: pytest.MonkeyPatch, draw: Callable[[], None]) -> str:
@@ -189,9 +211,9 @@ def test_summary_tables(width: int, monkeypatch: pytest.MonkeyPatch) -> None:
         "complete": True,
         "tracked": [],
         "placed": 2,
-        "rejected": [_order(OID, SYM, status="REJECTED")],
+        "rejected": [_row(OID, SYM, status="REJECTED")],
         "partially_filled": 0,
-        "executed": [_order(OID2, SYM2, reason=None)],
+        "executed": [_row(OID2, SYM2, reason=None)],
         "cancelled": [],
         "expired": [],
         "still_pending": [],
@@ -255,8 +277,8 @@ def test_a_long_reason_goes_under_its_row_across_the_table(
 @pytest.mark.parametrize("width", WIDTHS)
 def test_empty_columns_take_no_width(width: int, monkeypatch: pytest.MonkeyPatch) -> None:
     rows = [
-        _order(OID, SYM, reason=None, avg_price=None, status="OPEN"),
-        _order(OID2, SYM2, reason="", avg_price=None, status="OPEN"),
+        _order(OID, SYM, reason=None, avg_price=None, status=Status.PENDING),
+        _order(OID2, SYM2, reason="", avg_price=None, status=Status.PENDING),
     ]
     text = _rendered(width, monkeypatch, lambda: render.orders_table(rows, "Orders"))
     assert "Reason" not in text and "Avg" not in text, text

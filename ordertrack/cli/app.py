@@ -202,8 +202,8 @@ def pending_cancel(
     Nothing is sent to the broker. An order with fills is refused (it is real).
     Example: ordertrack pending cancel '#3' --reason "engine retried"
     """
-    row = commands.pending_cancel(_shell(ctx), order_id, reason).view
-    render.console.print(f"Order {order_id} withdrawn: CANCELLED ({row['reason']}).")
+    order = commands.pending_cancel(_shell(ctx), order_id, reason).view
+    render.console.print(f"Order {order_id} withdrawn: CANCELLED ({order.reason}).")
 
 
 @pending_app.command("list")

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from rich.table import Table
     from rich.text import Text
 
+    from ordertrack.core.models import Order
+
 # Markup off: symbols and broker reasons are data, never rich markup. Cron logs are not
 # terminals: give them room instead of rich's default 80 columns.
 _WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 132
@@ -268,7 +270,7 @@ def emit_json(data: Any) -> None:
     sys.stdout.write(storable(json.dumps(data, indent=2, ensure_ascii=False)) + "\n")
 
 
-def orders_table(rows: list[dict[str, Any]], title: str) -> None:
+def orders_table(rows: list["Order"], title: str) -> None:
     from ordertrack.notify.messages import inr
 
     if not rows:
@@ -290,14 +292,14 @@ def orders_table(rows: list[dict[str, Any]], title: str) -> None:
             cols,
             [
                 [
-                    r["order_id"] or f"#{r['id']}",
-                    r["symbol"],
-                    r["side"],
-                    f"{r['filled_qty']}/{r['qty']}",
-                    inr(r["avg_price"]) if r["avg_price"] else "",
-                    r["status"] + (" (AMO)" if r["amo"] else ""),
-                    show(from_db(r["placed_at"])),
-                    r["reason"] or "",
+                    r.ref,
+                    r.symbol,
+                    r.side.value,
+                    f"{r.filled_qty}/{r.qty}",
+                    inr(r.avg_price) if r.avg_price else "",
+                    r.status.value + (" (AMO)" if r.amo else ""),
+                    show(r.placed_at),
+                    r.reason or "",
                 ]
                 for r in rows
             ],
@@ -305,7 +307,7 @@ def orders_table(rows: list[dict[str, Any]], title: str) -> None:
     )
 
 
-def order_detail(row: dict[str, Any], events: list[dict[str, Any]]) -> None:
+def order_detail(row: "Order", events: list[dict[str, Any]]) -> None:
     orders_table([row], "Order")
     cols = [
         Col("When (IST)"),

@@ -180,6 +180,9 @@ class Order:
     broker_status: str | None = None
     missing_count: int = 0
     missing_since: datetime | None = None  # first successful fetch that did not list it
+    # when the stored row last changed, as read (shown by `pending list/show`); not part of
+    # the order's state, so a Change never counts it
+    updated_at: datetime | None = field(default=None, compare=False)
 
     @property
     def ref(self) -> str:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ordertrack import config
 from ordertrack.core import symbols
-from ordertrack.core.models import Status
+from ordertrack.core.models import Order, Status
 from ordertrack.core.schedule_plan import DEFAULT_ENV_FILE
 from ordertrack.errors import BrokerUnavailable, DatabaseError, ExitCode, UsageError
 from ordertrack.jobs import register, result
@@ -310,32 +310,31 @@ def pending_list(shell: Shell, all_: bool, status: str | None, symbol: str | Non
         if status not in Status.__members__:
             raise UsageError(f"--status must be one of {', '.join(Status.__members__)}")
     sym = symbols.normalise(symbol) if symbol else None
-    rows = orders.query_orders(shell.open(create=False), all_=all_, status=status, symbol=sym)
-    return Result([result.order_json(r) for r in rows], rows)
+    found = orders.query_orders(shell.open(create=False), all_=all_, status=status, symbol=sym)
+    return Result([result.order_json(o) for o in found], found)
 
 
 def pending_show(shell: Shell, order_id: str) -> Result:
     """One order with its full event history; an open one with how many successful fetches
     have missed it and when it may expire."""
     db = shell.open(create=False)
-    row = orders.find_order(db, order_id)
-    if row is None:
+    order = orders.find_order(db, order_id)
+    if order is None:
         raise UsageError(f"order {order_id} is not registered" + _local_hint(db, order_id))
-    events = orders.events_of(db, row["id"])
-    expiry = _expiry(row, shell.settings)
+    events = orders.events_of(db, order.id)
+    expiry = _expiry(order, shell.settings)
     return Result(
         {
-            "order": result.order_json(row),
+            "order": result.order_json(order),
             "events": [result.event_json(e) for e in events],
             "expiry": expiry,
         },
-        (row, events, expiry),
+        (order, events, expiry),
     )
 
 
-def _expiry(row: dict[str, Any], settings: config.Settings) -> dict[str, Any] | None:
+def _expiry(order: Order, settings: config.Settings) -> dict[str, Any] | None:
     """For an open order: the fetches that missed it, and when it becomes eligible for expiry."""
-    order = orders.order_from_row(row)
     if not order.status.is_open:
         return None
     rules = settings.missing
@@ -372,7 +371,7 @@ def pending_import(shell: Shell, path: Path, mixed: bool) -> Result:
 def pending_cancel(shell: Shell, order_id: str, reason: str | None) -> Result:
     """Withdraw a mistaken registration (nothing is sent to the broker)."""
     settings = shell.settings
-    row = register.withdraw(
+    order = register.withdraw(
         shell.open(),
         order_id,
         reason,
@@ -380,7 +379,7 @@ def pending_cancel(shell: Shell, order_id: str, reason: str | None) -> Result:
         settings.lock_wait_seconds,
         timedelta(minutes=settings.lock_lease_minutes),
     )
-    return Result(view=row)
+    return Result(view=order)
 
 
 def track_list(shell: Shell, all_: bool) -> Result:

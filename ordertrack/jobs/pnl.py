@@ -107,8 +107,7 @@ def fill_in_sells(db: Database, since: datetime, now: datetime) -> int:
 def _order_of(db: Database, order_id: str) -> Order | None:
     from ordertrack.store import orders
 
-    row = orders.find_order(db, order_id)
-    return orders.order_from_row(row) if row else None
+    return orders.find_order(db, order_id)
 
 
 def refresh(db: Database, broker: Broker, now: datetime) -> str | None:

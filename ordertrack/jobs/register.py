@@ -10,13 +10,13 @@ import json
 import math
 import re
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from ordertrack.core import symbols
-from ordertrack.core.models import Event, EventKind, Side, Status, local_ref
+from ordertrack.core.models import Event, EventKind, Order, Side, Status, local_ref
 from ordertrack.errors import UsageError
 from ordertrack.store import orders, tracking
 from ordertrack.store.db import Database, transaction
@@ -135,24 +135,25 @@ def new_order(
     )
 
 
-def _conflicts(stored: dict[str, Any], new: NewOrder) -> list[str]:
-    pairs = [
-        ("symbol", new.symbol),
-        ("side", new.side),
-        ("qty", new.qty),
-        ("amo", int(new.amo)),
-        ("tag", new.tag),
+def _conflicts(stored: Order, new: NewOrder) -> list[str]:
+    # as stored (amo 0/1, side its word): the message names the values as they were written
+    pairs: list[tuple[str, object, object]] = [
+        ("symbol", stored.symbol, new.symbol),
+        ("side", stored.side.value, new.side),
+        ("qty", stored.qty, new.qty),
+        ("amo", int(stored.amo), int(new.amo)),
+        ("tag", stored.tag, new.tag),
     ]
     if new.price is not None:
-        pairs.append(("price", new.price))
+        pairs.append(("price", stored.price, new.price))
     return [
-        f"{name} {stored[name]!r} ≠ {value!r}"
-        for name, value in pairs
-        if stored[name] != value and not (name == "tag" and value is None)
+        f"{name} {old!r} ≠ {value!r}"
+        for name, old, value in pairs
+        if old != value and not (name == "tag" and value is None)
     ]
 
 
-def _existing(db: Database, new: NewOrder) -> dict[str, Any] | None:
+def _existing(db: Database, new: NewOrder) -> Order | None:
     """The stored order this registration repeats, if any.
 
     By broker id; else an open order with the same tag (a tag names one order while it is
@@ -172,12 +173,12 @@ def _existing(db: Database, new: NewOrder) -> dict[str, Any] | None:
     return None
 
 
-def _attachable(db: Database, new: NewOrder) -> dict[str, Any] | None:
+def _attachable(db: Database, new: NewOrder) -> Order | None:
     """The one open unconfirmed order this id belongs to: same symbol, side and quantity (and
     a compatible tag). Several candidates are refused: a guess could settle the wrong one."""
     found = orders.unconfirmed_candidates(db, new.symbol, new.side, new.qty, new.tag)
     if len(found) > 1:
-        numbers = ", ".join(f"#{row['id']}" for row in found)
+        numbers = ", ".join(local_ref(order.id) for order in found)
         raise UsageError(
             f"order {new.order_id} could complete any of the unconfirmed orders"
             f" {numbers}: say which with --completes #N"
@@ -185,7 +186,7 @@ def _attachable(db: Database, new: NewOrder) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
-def _completes(db: Database, new: NewOrder, ref: str) -> dict[str, Any]:
+def _completes(db: Database, new: NewOrder, ref: str) -> Order:
     """The unconfirmed order named by `pending add ID --completes #N`."""
     if not new.order_id:
         raise UsageError("--completes needs the broker order id it gives to the order")
@@ -194,10 +195,10 @@ def _completes(db: Database, new: NewOrder, ref: str) -> dict[str, Any]:
     stored = orders.find_order(db, ref)
     if stored is None:
         raise UsageError(f"order {ref} is not registered")
-    if stored["order_id"] is not None or not Status(stored["status"]).is_open:
+    if stored.order_id is not None or not stored.status.is_open:
         raise UsageError(
             f"order {ref} is not an open unconfirmed order"
-            f" ({stored['order_id'] or stored['status']})"
+            f" ({stored.order_id or stored.status.value})"
         )
     if orders.find_order(db, new.order_id) is not None:
         raise UsageError(f"order {new.order_id} is already registered")
@@ -217,24 +218,24 @@ def add(
             raise UsageError(
                 f"order {name} is already registered with other details: " + "; ".join(problems)
             )
-        if new.order_id and stored["order_id"] is None:
-            orders.set_order_id(db, stored["id"], new.order_id, now)
+        if new.order_id and stored.order_id is None:
+            orders.set_order_id(db, stored.id, new.order_id, now)
             orders.insert_event(
                 db,
-                stored["id"],
+                stored.id,
                 Event(
                     EventKind.RESOLVED,
-                    f"{local_ref(stored['id'])}:RESOLVED",
-                    Status(stored["status"]),
-                    stored["filled_qty"],
+                    f"{local_ref(stored.id)}:RESOLVED",
+                    stored.status,
+                    stored.filled_qty,
                     reason="broker id registered later",
                     notify=False,
                 ),
                 now,
                 None,
             )
-            return "resolved", stored["id"]
-        return "unchanged", stored["id"]
+            return "resolved", stored.id
+        return "unchanged", stored.id
     local_id = orders.insert_order(db, asdict(new), now)
     ref = new.order_id or local_ref(local_id)
     orders.insert_event(
@@ -330,7 +331,7 @@ def withdraw(
     now: datetime,
     wait_seconds: float = 0.0,
     lease: timedelta = timedelta(minutes=30),
-) -> dict[str, Any]:
+) -> Order:
     """`pending cancel`: end a mistaken registration locally as CANCELLED, so nothing waits
     on it (reconcile stops deferring its symbol). An order with fills is real: refused.
 
@@ -344,24 +345,30 @@ def withdraw(
         stored = orders.find_order(db, ref)
         if stored is None:
             raise UsageError(f"order {ref} is not registered")
-        if not Status(stored["status"]).is_open:
-            raise UsageError(f"order {ref} is already {stored['status']}; nothing to withdraw")
-        if stored["filled_qty"]:
+        if not stored.status.is_open:
+            raise UsageError(f"order {ref} is already {stored.status.value}; nothing to withdraw")
+        if stored.filled_qty:
             raise UsageError(
-                f"order {ref} has fills ({stored['filled_qty']}/{stored['qty']}):"
+                f"order {ref} has fills ({stored.filled_qty}/{stored.qty}):"
                 " it is a real order, not a mistaken registration"
             )
         why = "withdrawn by user" + (f": {reason.strip()}" if reason and reason.strip() else "")
-        orders.withdraw(db, stored["id"], why, now)
-        key = f"{stored['order_id'] or local_ref(stored['id'])}:WITHDRAWN"
+        orders.withdraw(db, stored.id, why, now)
         orders.insert_event(
             db,
-            stored["id"],
-            Event(EventKind.WITHDRAWN, key, Status.CANCELLED, 0, reason=why, notify=False),
+            stored.id,
+            Event(
+                EventKind.WITHDRAWN,
+                f"{stored.ref}:WITHDRAWN",
+                Status.CANCELLED,
+                0,
+                reason=why,
+                notify=False,
+            ),
             now,
             None,
         )
-        return {**stored, "status": Status.CANCELLED.value, "reason": why}
+        return replace(stored, status=Status.CANCELLED, reason=why)
 
 
 def _read_stdin() -> str:

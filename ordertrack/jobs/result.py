@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ordertrack.core.models import Order
 from ordertrack.errors import OrdertrackError
 from ordertrack.timeutil import from_db, show_iso
 
@@ -29,31 +30,25 @@ class Result:
     exit: int = 0  # a silent exit code, for a command whose own lines said why
 
 
-ORDER_JSON = (
-    "id",
-    "order_id",
-    "symbol",
-    "side",
-    "qty",
-    "filled_qty",
-    "avg_price",
-    "status",
-    "reason",
-    "placed_at",
-    "updated_at",
-    "price",
-    "amo",
-    "tag",
-    "broker_status",
-)
-
-
-def order_json(row: dict[str, Any]) -> dict[str, Any]:
-    out = {k: row[k] for k in ORDER_JSON}
-    out["amo"] = bool(out["amo"])
-    for key in ("placed_at", "updated_at"):
-        out[key] = show_iso(from_db(out[key]))
-    return out
+def order_json(order: Order) -> dict[str, Any]:
+    """An order as `pending list/show --json` print it (the stored columns' shape)."""
+    return {
+        "id": order.id,
+        "order_id": order.order_id,
+        "symbol": order.symbol,
+        "side": order.side.value,
+        "qty": order.qty,
+        "filled_qty": order.filled_qty,
+        "avg_price": order.avg_price,
+        "status": order.status.value,
+        "reason": order.reason,
+        "placed_at": show_iso(order.placed_at),
+        "updated_at": show_iso(order.updated_at),
+        "price": order.price,
+        "amo": order.amo,
+        "tag": order.tag,
+        "broker_status": order.broker_status,
+    }
 
 
 def event_json(e: dict[str, Any]) -> dict[str, Any]:

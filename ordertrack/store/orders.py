@@ -5,7 +5,7 @@ from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
-from ordertrack.core.models import Change, Event, Order, Side, Status
+from ordertrack.core.models import Change, Event, EventKind, Order, Side, Status
 from ordertrack.store.db import Database
 from ordertrack.timeutil import from_db, to_db
 
@@ -31,11 +31,16 @@ def order_from_row(row: dict[str, Any]) -> Order:
         broker_status=row["broker_status"],
         missing_count=row["missing_count"],
         missing_since=from_db(row.get("missing_since")),
+        updated_at=from_db(row.get("updated_at")),
     )
 
 
 def _rows(db: Database, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
     return list(db.query(sql, params))
+
+
+def _orders(db: Database, sql: str, params: tuple[Any, ...] = ()) -> list[Order]:
+    return [order_from_row(row) for row in db.query(sql, params)]
 
 
 def open_orders(db: Database, not_in: Collection[str] = ()) -> list[Order]:
@@ -57,14 +62,11 @@ def expired_orders(db: Database, order_ids: list[str]) -> list[Order]:
     for start in range(0, len(order_ids), 500):  # below SQLite's variable limit
         chunk = order_ids[start : start + 500]
         marks = ", ".join("?" * len(chunk))
-        found += [
-            order_from_row(r)
-            for r in _rows(
-                db,
-                f"SELECT * FROM orders WHERE status = ? AND order_id IN ({marks}) ORDER BY id",
-                (Status.EXPIRED.value, *chunk),
-            )
-        ]
+        found += _orders(
+            db,
+            f"SELECT * FROM orders WHERE status = ? AND order_id IN ({marks}) ORDER BY id",
+            (Status.EXPIRED.value, *chunk),
+        )
     return found
 
 
@@ -75,42 +77,37 @@ def withdrawn_orders(db: Database, order_ids: list[str]) -> list[Order]:
     for start in range(0, len(order_ids), 500):
         chunk = order_ids[start : start + 500]
         marks = ", ".join("?" * len(chunk))
-        found += [
-            order_from_row(r)
-            for r in _rows(
-                db,
-                f"SELECT * FROM orders o WHERE status = ? AND order_id IN ({marks}) AND EXISTS"
-                " (SELECT 1 FROM events e WHERE e.order_ref = o.id AND e.kind = 'WITHDRAWN')"
-                " ORDER BY id",
-                (Status.CANCELLED.value, *chunk),
-            )
-        ]
+        found += _orders(
+            db,
+            f"SELECT * FROM orders o WHERE status = ? AND order_id IN ({marks}) AND EXISTS"
+            " (SELECT 1 FROM events e WHERE e.order_ref = o.id AND e.kind = ?) ORDER BY id",
+            (Status.CANCELLED.value, *chunk, EventKind.WITHDRAWN.value),
+        )
     return found
 
 
 def unconfirmed_expiries(db: Database, since: datetime, prefix: str) -> list[Order]:
     """Orders expired without the broker's confirmation since `since`, oldest first."""
-    rows = _rows(
+    return _orders(
         db,
         "SELECT * FROM orders WHERE status = ? AND order_id IS NOT NULL"
         " AND reason LIKE ? AND updated_at >= ? ORDER BY id",
         (Status.EXPIRED.value, prefix + "%", to_db(since)),
     )
-    return [order_from_row(r) for r in rows]
 
 
-def find_order(db: Database, ref: str) -> dict[str, Any] | None:
+def find_order(db: Database, ref: str) -> Order | None:
     """By broker order id, or by local id written as '#12' (orders registered without an id)."""
     if ref.startswith("#") and ref[1:].isdigit() and len(ref) < 19:  # fits SQLite's integer
-        found = _rows(db, "SELECT * FROM orders WHERE id = ?", (int(ref[1:]),))
+        found = _orders(db, "SELECT * FROM orders WHERE id = ?", (int(ref[1:]),))
     else:
-        found = _rows(db, "SELECT * FROM orders WHERE order_id = ?", (ref,))
+        found = _orders(db, "SELECT * FROM orders WHERE order_id = ?", (ref,))
     return found[0] if found else None
 
 
 def query_orders(
     db: Database, *, all_: bool, status: str | None, symbol: str | None
-) -> list[dict[str, Any]]:
+) -> list[Order]:
     where, params = [], []
     if status:
         where.append("status = ?")
@@ -121,7 +118,7 @@ def query_orders(
         where.append("symbol = ?")
         params.append(symbol)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
-    return _rows(db, f"SELECT * FROM orders {clause} ORDER BY placed_at, id", tuple(params))
+    return _orders(db, f"SELECT * FROM orders {clause} ORDER BY placed_at, id", tuple(params))
 
 
 def events_of(db: Database, order_ref: int) -> list[dict[str, Any]]:
@@ -135,11 +132,11 @@ def count_by_status(db: Database) -> dict[str, int]:
     return dict(db.execute("SELECT status, count(*) FROM orders GROUP BY status").fetchall())
 
 
-def _open_where(db: Database, where: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
-    return _rows(db, f"SELECT * FROM orders WHERE {IS_OPEN} AND {where} ORDER BY id", params)
+def _open_where(db: Database, where: str, params: tuple[Any, ...]) -> list[Order]:
+    return _orders(db, f"SELECT * FROM orders WHERE {IS_OPEN} AND {where} ORDER BY id", params)
 
 
-def open_by_tag(db: Database, tag: str, unconfirmed: bool = False) -> dict[str, Any] | None:
+def open_by_tag(db: Database, tag: str, unconfirmed: bool = False) -> Order | None:
     """The oldest open order with this tag (only one without a broker id, if `unconfirmed`)."""
     where = "tag = ?" + (" AND order_id IS NULL" if unconfirmed else "")
     found = _open_where(db, where, (tag,))
@@ -148,7 +145,7 @@ def open_by_tag(db: Database, tag: str, unconfirmed: bool = False) -> dict[str, 
 
 def unconfirmed_repeat(
     db: Database, symbol: str, side: str, qty: int, amo: bool, placed_at: datetime
-) -> dict[str, Any] | None:
+) -> Order | None:
     """The oldest open untagged order without a broker id that has all these details."""
     found = _open_where(
         db,
@@ -161,7 +158,7 @@ def unconfirmed_repeat(
 
 def unconfirmed_candidates(
     db: Database, symbol: str, side: str, qty: int, tag: str | None
-) -> list[dict[str, Any]]:
+) -> list[Order]:
     """Open orders without a broker id that a broker order with these details could be."""
     return _open_where(
         db,
