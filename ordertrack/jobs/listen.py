@@ -17,8 +17,10 @@ from typing import Any
 
 from ordertrack.broker.ws import OrderStream, SessionRefused, StreamDown
 from ordertrack.config import Settings
+from ordertrack.core import payloads
 from ordertrack.core.listen import Backoff, Debounce, Push, Timing, Watchdog, calls_for_verify
 from ordertrack.core.listen import wait_for as next_wait
+from ordertrack.core.models import EventKind
 from ordertrack.errors import BrokerUnavailable, LockHeld, OrdertrackError
 from ordertrack.store import listens, outbox
 from ordertrack.store.db import Database, transaction
@@ -168,8 +170,8 @@ class Listener:
             outbox.enqueue(
                 self.db,
                 f"listen-refused:{self.stream.name}:{day}",
-                "SYSTEM_ALERT",
-                {"command": "listen", "text": text},
+                EventKind.SYSTEM_ALERT,
+                payloads.system_alert("listen", text),
                 clock(),
                 None,
             )

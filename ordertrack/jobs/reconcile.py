@@ -6,6 +6,7 @@ from datetime import datetime, time
 
 from ordertrack.broker.base import Broker
 from ordertrack.config import Settings
+from ordertrack.core import payloads
 from ordertrack.core.models import EventKind, Fetch
 from ordertrack.core.reconcile_plan import (
     Decision,
@@ -52,20 +53,14 @@ def _apply(db: Database, d: Decision, now: datetime, run_id: int | None) -> None
     key = f"{d.symbol}:{d.action}:{d.tracked}->{d.owned}:after-{last_change}"
     if not reconcile.insert_adjustment(db, key, d, now, run_id):
         return
-    payload = {
-        "symbol": d.symbol,
-        "action": d.action,
-        "tracked": d.tracked,
-        "owned": d.owned,
-        "new_qty": d.new_qty,
-        "manual_orders": list(d.manual_orders),
-    }
+    tracked_days = None
     if d.action != "manual_buy_ignored":
         started = tracking.adjust(
             db, d.symbol, d.new_qty, d.action.upper(), now, ", ".join(d.manual_orders) or None
         )
         if d.stops_tracking:
-            payload["tracked_days"] = (now - from_db(started)).days  # type: ignore[operator]
+            tracked_days = (now - from_db(started)).days  # type: ignore[operator]
+    payload = payloads.manual_trade(d, tracked_days)
     outbox.enqueue(db, f"reconcile:{key}", EventKind.MANUAL_TRADE, payload, now, run_id)
 
 

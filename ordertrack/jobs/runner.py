@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from ordertrack import net
 from ordertrack.config import Settings
-from ordertrack.core import health
+from ordertrack.core import health, payloads
 from ordertrack.core.models import EventKind
 from ordertrack.errors import (
     BrokerUnavailable,
@@ -183,7 +183,7 @@ def broker_down(
             db,
             key,
             EventKind.SYSTEM_ALERT,
-            {"command": command.split()[0], "text": f"broker unavailable: {redact(error)}"},
+            payloads.system_alert(command.split()[0], f"broker unavailable: {redact(error)}"),
             utcnow(),
             run_id,
         )
@@ -212,7 +212,7 @@ def raise_overdue(db: Database, settings: Settings, run_id: int) -> None:
                 db,
                 late.key,
                 EventKind.SYSTEM_ALERT,
-                {"command": late.command, "text": late.text},
+                payloads.system_alert(late.command, late.text),
                 utcnow(),
                 run_id,
             )

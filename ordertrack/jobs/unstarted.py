@@ -20,6 +20,7 @@ from typing import Any
 
 from ordertrack import files
 from ordertrack.config import Settings, default_db_path
+from ordertrack.core import payloads
 from ordertrack.core.models import EventKind
 from ordertrack.core.trading_calendar import ist_date
 from ordertrack.errors import OrdertrackError
@@ -115,7 +116,7 @@ def queue(db: Database, command: str, reason: str, now: datetime, run_id: int | 
             db,
             alert_key(reason, now),
             KIND,
-            {"command": command.split()[0], "text": alert_text(command, reason)},
+            payloads.system_alert(command.split()[0], alert_text(command, reason)),
             now,
             run_id,
         )
@@ -181,7 +182,7 @@ def send_directly(
     True when it was sent now. A failure is a warning: the exit code says the rest."""
     from ordertrack.notify import delivery, messages, policy, telegram
 
-    payload = {"command": command.split()[0], "text": alert_text(command, reason)}
+    payload = payloads.system_alert(command.split()[0], alert_text(command, reason))
     level = policy.level(settings, KIND, payload)
     if (
         command not in ALERTING

@@ -11,7 +11,7 @@ from typing import Any
 
 from ordertrack.broker.base import Broker
 from ordertrack.config import Settings
-from ordertrack.core import lifecycle, matching
+from ordertrack.core import lifecycle, matching, payloads
 from ordertrack.core.models import (
     BrokerOrder,
     Change,
@@ -80,28 +80,6 @@ def _histories(
     }
 
 
-def _order_facts(order: Order) -> dict[str, Any]:
-    return {
-        "order_id": order.order_id or f"#{order.id}",
-        "symbol": order.symbol,
-        "side": order.side.value,
-        "qty": order.qty,
-        "price": order.price,
-        "amo": order.amo,
-    }
-
-
-def _payload(order: Order, event: Event) -> dict[str, Any]:
-    return {
-        **_order_facts(order),
-        "filled_qty": event.filled_qty,
-        "avg_price": event.avg_price,
-        "reason": event.reason,
-        "status": event.status.value,
-        "broker_status": event.broker_status,
-    }
-
-
 @dataclass
 class Writes:
     """Order updates and notifications held back to be written as one statement each (per
@@ -144,7 +122,7 @@ def apply_change(
                 event_id,
             )
         notify = event.notify
-        payload = _payload(change.after, event)
+        payload = payloads.order_event(change.after, event)
         if event.delta_qty:  # a fill: its P&L goes with the notification
             from ordertrack.jobs import pnl
 
@@ -222,20 +200,11 @@ def _resolve(
         elif order.id in found.ambiguous:
             candidates = found.ambiguous[order.id]
             result.counts["ambiguous"] += 1
-            payload = {
-                **_order_facts(order),
-                "filled_qty": 0,
-                "avg_price": None,
-                "reason": None,
-                "status": order.status.value,
-                "broker_status": None,
-                "candidates": list(candidates),
-            }
             outbox.enqueue(
                 db,
                 f"{local_ref(order.id)}:ambiguous:{','.join(candidates)}",
                 "AMBIGUOUS_MATCH",
-                payload,
+                payloads.ambiguous_match(order, candidates),
                 now,
                 run_id,
             )
