@@ -236,6 +236,47 @@ def test_event_kinds_are_one_enum_beside_status():
     assert not {n for n in imported(PACKAGE / "config.py") if n.startswith("ordertrack.store")}
 
 
+def _kind_words(tree: ast.AST, words: set[str]) -> list[tuple[int, str]]:
+    """Event-kind words written as string literals where they are dict keys or compared."""
+    found: list[tuple[int, str]] = []
+
+    def literal(node: ast.AST | None) -> None:
+        if isinstance(node, ast.Constant) and node.value in words:
+            found.append((node.lineno, node.value))
+        elif isinstance(node, ast.Tuple | ast.List | ast.Set):
+            for element in node.elts:
+                literal(element)
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict):
+            for key in node.keys:
+                literal(key)
+        elif isinstance(node, ast.Compare):
+            for operand in (node.left, *node.comparators):
+                literal(operand)
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", "") == "_label":
+            for arg in node.args:
+                literal(arg)
+    return found
+
+
+def test_event_kinds_are_compared_and_keyed_as_the_enum():
+    """`EventKind.EXECUTED`, not "EXECUTED", wherever a module keys or compares by an event's
+    kind (issue 24); the broker packages keep their own status words, and the migrations the
+    words they wrote then. Stored and configured values are the same words either way."""
+    from ordertrack.core.models import EventKind
+
+    words = {kind.value for kind in EventKind}
+    skip = (PACKAGE / "broker", PACKAGE / "core" / "models.py", PACKAGE / "store" / "migrations.py")
+    bare = [
+        f"{path.relative_to(PACKAGE)}:{line} {word}"
+        for path in modules(PACKAGE)
+        if not any(path.is_relative_to(s) for s in skip)
+        for line, word in _kind_words(ast.parse(path.read_text(encoding="utf-8")), words)
+    ]
+    assert bare == []
+
+
 def _module_name(path: Path) -> str:
     parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)

@@ -42,6 +42,7 @@ class EventKind(StrEnum):
 
 KINDS = tuple(EventKind)
 ORDER_KINDS = KINDS[: KINDS.index(EventKind.TRACKING_CHANGE)]
+FILL_KINDS = (EventKind.EXECUTED, EventKind.PARTIAL_FILL)  # the events a fill can make
 
 
 class Side(str, Enum):

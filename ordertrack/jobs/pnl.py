@@ -10,7 +10,16 @@ from typing import Any
 from ordertrack.broker.base import Broker
 from ordertrack.core import charges as charges_core
 from ordertrack.core import pnl as core
-from ordertrack.core.models import BrokerOrder, Event, Fetch, Order, Outcome, Side
+from ordertrack.core.models import (
+    FILL_KINDS,
+    BrokerOrder,
+    Event,
+    EventKind,
+    Fetch,
+    Order,
+    Outcome,
+    Side,
+)
 from ordertrack.core.trading_calendar import ist_date
 from ordertrack.jobs import period as periods
 from ordertrack.store import fills as fill_store
@@ -52,11 +61,7 @@ def sell_figures(
 ) -> dict[str, Any]:
     """What a SELL fill event realised and against what average cost, for its notification;
     {} when the trade book does not (yet) list all of the order's fills, or any is unpriced."""
-    if (
-        order.side is not Side.SELL
-        or event.kind not in ("EXECUTED", "PARTIAL_FILL")
-        or not order.order_id
-    ):
+    if order.side is not Side.SELL or event.kind not in FILL_KINDS or not order.order_id:
         return {}
     today = ist_date(now)
     day_fills = fill_store.fills_between(db, today - BASIS_LOOKBACK, today, order.symbol)
@@ -99,7 +104,7 @@ def fill_in_sells(db: Database, since: datetime, now: datetime) -> int:
         order = _order_of(db, row["order_id"])
         if order is None:
             continue
-        event = Event(row["kind"], "", order.status, row["filled_qty"])
+        event = Event(EventKind(row["kind"]), "", order.status, row["filled_qty"])
         done += bool(sell_figures(db, order, event, row["id"], now))
     return done
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from ordertrack import files
 from ordertrack.config import Settings
-from ordertrack.core.models import Status
+from ordertrack.core.models import EventKind, Status
 from ordertrack.errors import DatabaseError
 from ordertrack.jobs import pnl_report
 from ordertrack.notify.messages import inr
@@ -20,14 +20,16 @@ from ordertrack.store.report_data import Period, ReportData
 from ordertrack.text import inline, redact
 from ordertrack.timeutil import IST, from_db, show
 
-STATUS_COLOURS = {
-    "EXECUTED": "#2e7d32",
-    "PARTIALLY_FILLED": "#00838f",
-    "PENDING": "#757575",
-    "REJECTED": "#c62828",
-    "CANCELLED": "#424242",
-    "EXPIRED": "#ef6c00",
+STATUS_COLOURS: dict[str, str] = {
+    Status.EXECUTED: "#2e7d32",
+    Status.PARTIALLY_FILLED: "#00838f",
+    Status.PENDING: "#757575",
+    Status.REJECTED: "#c62828",
+    Status.CANCELLED: "#424242",
+    Status.EXPIRED: "#ef6c00",
 }
+# events whose quantity is a fill (a cancellation may carry the fills seen just before it)
+_FILLED = (EventKind.PARTIAL_FILL, EventKind.EXECUTED, EventKind.CANCELLED)
 SLOT_STATES = {
     "ok": ("#2e7d32", "ran ok"),
     "broker": ("#f9a825", "broker failure"),
@@ -180,7 +182,7 @@ def _order_svg(order: dict[str, Any], axis: Axis) -> str:
         f'<rect x="{start:.1f}" y="3" width="3" height="10" fill="#9e9e9e"/>',
     ]
     for e in order["events"]:
-        if e["delta_qty"] and e["kind"] in ("PARTIAL_FILL", "EXECUTED", "CANCELLED"):
+        if e["delta_qty"] and e["kind"] in _FILLED:
             parts.append(
                 f'<rect x="{x(from_db(e["at"])):.1f}" y="2" width="6" height="12" '
                 f'fill="#00838f"><title>fill +{esc(e["delta_qty"])} at '
@@ -200,7 +202,7 @@ def _order_label(order: dict[str, Any]) -> str:
     # a rejection's reason is shown once, under "Rejections by reason", with its orders
     reason = (
         f" — {order['reason']}"
-        if order["reason"] and order["status"] in ("CANCELLED", "EXPIRED")
+        if order["reason"] and order["status"] in (Status.CANCELLED, Status.EXPIRED)
         else ""
     )
     colour = STATUS_COLOURS.get(order["status"], "#757575")

@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from ordertrack.core.lifecycle import UNCONFIRMED
+from ordertrack.core.models import EventKind
 from ordertrack.text import inline_all
 from ordertrack.timeutil import show
 
@@ -43,13 +44,13 @@ def realised_line(p: dict[str, Any]) -> str:
 
 
 # Each kind's icon and word, shared by the one-line text and the Telegram message.
-_ORDER_KINDS = {
-    "EXECUTED": ("✅", "Executed"),
-    "PARTIAL_FILL": ("◐", "Partially filled"),
-    "REJECTED": ("❌", "Rejected"),
-    "CANCELLED": ("🚫", "Cancelled"),
-    "EXPIRED": ("⌛", "Expired"),
-    "CORRECTED": ("🔁", "Corrected"),
+_ORDER_KINDS: dict[str, tuple[str, str]] = {
+    EventKind.EXECUTED: ("✅", "Executed"),
+    EventKind.PARTIAL_FILL: ("◐", "Partially filled"),
+    EventKind.REJECTED: ("❌", "Rejected"),
+    EventKind.CANCELLED: ("🚫", "Cancelled"),
+    EventKind.EXPIRED: ("⌛", "Expired"),
+    EventKind.CORRECTED: ("🔁", "Corrected"),
 }
 
 
@@ -60,8 +61,9 @@ def _label(kind: str) -> str:
 def _expired_label(p: dict[str, Any]) -> str:
     """An expiry without the broker's word is an alert: the trader must look at the order."""
     if str(p.get("reason") or "").startswith(UNCONFIRMED):
-        return f"{_label('EXPIRED')}, final state unconfirmed (check it in the broker's app)"
-    return _label("EXPIRED")
+        label = _label(EventKind.EXPIRED)
+        return f"{label}, final state unconfirmed (check it in the broker's app)"
+    return _label(EventKind.EXPIRED)
 
 
 def _order_line(p: dict[str, Any]) -> str:
@@ -76,27 +78,27 @@ def _pnl_tail(p: dict[str, Any]) -> str:
 def plain_text(kind: str, p: dict[str, Any]) -> str:
     p = inline_all(p)  # a broker's reason must not start a line of its own
     avg = p.get("avg_price")
-    if kind == "EXECUTED":
+    if kind == EventKind.EXECUTED:
         value = avg * p["filled_qty"] if avg else None
         return f"{_label(kind)}: {_order_line(p)} at {inr(avg)}, value {inr(value)}" + _pnl_tail(p)
-    if kind == "PARTIAL_FILL":
+    if kind == EventKind.PARTIAL_FILL:
         remaining = p["qty"] - p["filled_qty"]
         return f"{_label(kind)}: {_order_line(p)} at {inr(avg)}, {remaining} remaining" + _pnl_tail(
             p
         )
-    if kind == "REJECTED":
+    if kind == EventKind.REJECTED:
         return f"{_label(kind)}: {_order_line(p)}: {p.get('reason') or 'no reason given'}"
-    if kind == "CANCELLED":
+    if kind == EventKind.CANCELLED:
         return f"{_label(kind)}: {_order_line(p)}" + (f": {p['reason']}" if p.get("reason") else "")
-    if kind == "EXPIRED":
+    if kind == EventKind.EXPIRED:
         return f"{_expired_label(p)}: {_order_line(p)}: {p.get('reason')}"
-    if kind == "CORRECTED":
+    if kind == EventKind.CORRECTED:
         return (
             f"{_label(kind)}: {_order_line(p)} is {p['status']} after all"
             + (f" at {inr(avg)}" if avg else "")
             + f": {p.get('reason')}"
         )
-    if kind == "UNKNOWN_STATUS":
+    if kind == EventKind.UNKNOWN_STATUS:
         return (
             f"Unknown broker status {p['broker_status']!r} on order {p['order_id']} "
             f"({p['symbol']}); the order stays open"
@@ -108,11 +110,11 @@ def plain_text(kind: str, p: dict[str, Any]) -> str:
         )
     if kind == "DAILY_SUMMARY":
         return "\n".join(summary_lines(p))
-    if kind == "MANUAL_TRADE":
+    if kind == EventKind.MANUAL_TRADE:
         return _manual_trade(p)
     if kind == "DAILY_REPORT":
         return f"{report_caption(p)}: {p.get('path')}"
-    if kind == "SYSTEM_ALERT":
+    if kind == EventKind.SYSTEM_ALERT:
         return f"{_TITLES[kind][1]} ({p['command']}): {p['text']}"
     if kind == "DIGEST":
         items = p.get("items", [])
@@ -295,13 +297,14 @@ _EARLIER_WORDS = {**SUMMARY_OUTCOMES, "unconfirmed": "Final state unconfirmed"}
 
 LIMIT = 3900  # UTF-16 units of visible text per part: Telegram's 4096, with room to spare
 DUPLICATE_NOTE = "↻ Sent again: an earlier attempt got no reply, so this may be a duplicate."
-_TITLES = {
-    "SYSTEM_ALERT": ("⚠️", "ordertrack alert"),
-    "UNKNOWN_STATUS": ("⚠️", "Unknown broker status"),
+_TITLES: dict[str, tuple[str, str]] = {
+    EventKind.SYSTEM_ALERT: ("⚠️", "ordertrack alert"),
+    EventKind.UNKNOWN_STATUS: ("⚠️", "Unknown broker status"),
     "AMBIGUOUS_MATCH": ("⚠️", "Cannot tell which broker order it is"),
-    "MANUAL_TRADE": ("✋", "Manual trade detected"),
+    EventKind.MANUAL_TRADE: ("✋", "Manual trade detected"),
 }
-_SENTENCES = ("UNKNOWN_STATUS", "AMBIGUOUS_MATCH", "MANUAL_TRADE")  # plain_text() has their words
+# plain_text() has their words
+_SENTENCES = (EventKind.UNKNOWN_STATUS, "AMBIGUOUS_MATCH", EventKind.MANUAL_TRADE)
 
 
 def escape(value: object) -> str:
@@ -341,16 +344,16 @@ def _fills(kind: str, p: dict[str, Any]) -> str:
         text += f" at {inr(avg)} · value {inr(avg * filled)}"
     elif p.get("price"):
         text += f" · limit price {inr(p['price'])}"
-    if kind == "PARTIAL_FILL" and isinstance(qty, int):
+    if kind == EventKind.PARTIAL_FILL and isinstance(qty, int):
         text += f" · {qty - filled} remaining"
     return text
 
 
 def _order(kind: str, p: dict[str, Any], at: datetime | None, s: _Style) -> list[str]:
     icon, label = _ORDER_KINDS[kind]
-    if kind == "EXPIRED" and _expired_label(p) != label:
+    if kind == EventKind.EXPIRED and _expired_label(p) != label:
         icon, label = "⚠️", _expired_label(p)
-    elif kind == "CORRECTED":
+    elif kind == EventKind.CORRECTED:
         label = f"Corrected, {str(p.get('status', '')).lower()} after all"
     head = f"{icon} {s.bold(label)}: {s.text(p.get('side', ''))} {s.bold(p.get('symbol', '?'))}" + (
         " (AMO)" if p.get("amo") else ""
@@ -358,7 +361,8 @@ def _order(kind: str, p: dict[str, Any], at: datetime | None, s: _Style) -> list
     reason = p.get("reason")
     why = (
         f"Reason: {reason or 'no reason given'}"
-        if kind == "REJECTED" or (reason and kind in ("CANCELLED", "EXPIRED", "CORRECTED"))
+        if kind == EventKind.REJECTED
+        or (reason and kind in (EventKind.CANCELLED, EventKind.EXPIRED, EventKind.CORRECTED))
         else ""
     )
     ref = " · ".join(
@@ -390,10 +394,10 @@ def _summary(p: dict[str, Any], s: _Style) -> list[str]:
 def _other(kind: str, p: dict[str, Any], at: datetime | None, s: _Style) -> list[str]:
     """Manual trades, alerts and any kind added later: a title, then the facts."""
     icon, title = _TITLES.get(kind, ("⚠️", kind.replace("_", " ").capitalize()))
-    if kind == "SYSTEM_ALERT" and p.get("command"):
+    if kind == EventKind.SYSTEM_ALERT and p.get("command"):
         title += f" ({p['command']})"
     head = f"{icon} {s.bold(title)}" + (
-        f": {s.bold(p['symbol'])}" if kind == "MANUAL_TRADE" and p.get("symbol") else ""
+        f": {s.bold(p['symbol'])}" if kind == EventKind.MANUAL_TRADE and p.get("symbol") else ""
     )
     text = p.get("text") or p.get("message")
     if isinstance(text, str):

@@ -13,23 +13,24 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ordertrack.config import Settings
+from ordertrack.core.models import EventKind
 
 LEASE = timedelta(minutes=15)  # far longer than one send with its retries and parts
 MAX_BACKOFF = timedelta(hours=1)
 RETRY_HINT = "after the fix, run 'ordertrack outbox flush --retry-failed'"
-_SETTING_OF = {
-    "EXECUTED": "executed",
-    "PARTIAL_FILL": "partial_fill",
-    "REJECTED": "rejected",
-    "CANCELLED": "cancelled",
-    "EXPIRED": "expired",
-    "MANUAL_TRADE": "manual_trade",
+_SETTING_OF: dict[str, str] = {
+    EventKind.EXECUTED: "executed",
+    EventKind.PARTIAL_FILL: "partial_fill",
+    EventKind.REJECTED: "rejected",
+    EventKind.CANCELLED: "cancelled",
+    EventKind.EXPIRED: "expired",
+    EventKind.MANUAL_TRADE: "manual_trade",
     "DAILY_SUMMARY": "daily_summary",
     "DAILY_REPORT": "daily_summary",
 }
 # What may travel in a digest; everything else (rejections, manual trades, summaries, alerts)
 # is always a message of its own.
-ROUTINE = ("EXECUTED", "PARTIAL_FILL", "CANCELLED", "EXPIRED")
+ROUTINE = (EventKind.EXECUTED, EventKind.PARTIAL_FILL, EventKind.CANCELLED, EventKind.EXPIRED)
 
 
 def level(settings: Settings, kind: str, payload: dict[str, Any]) -> str:
@@ -39,7 +40,7 @@ def level(settings: Settings, kind: str, payload: dict[str, Any]) -> str:
         return "silent" if levels == {"silent"} else "on"
     name = _SETTING_OF.get(kind, "alerts")
     if (
-        kind == "MANUAL_TRADE"
+        kind == EventKind.MANUAL_TRADE
         and payload.get("action") == "manual_sell"
         and payload.get("new_qty") == 0
     ):

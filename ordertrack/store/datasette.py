@@ -6,6 +6,8 @@ the queries shift them by +05:30 to show and compare IST days (India has no dayl
 
 from typing import Any
 
+from ordertrack.core.models import EventKind
+
 IST = "'+5 hours', '+30 minutes'"  # SQLite date modifiers from UTC to IST
 
 TABLES = {
@@ -53,7 +55,8 @@ QUERIES = {
         "title": "Rejections by reason",
         "sql": "SELECT coalesce(nullif(trim(reason), ''), 'no reason given') AS reason,"
         " count(*) AS rejections, min(date(at, " + IST + ")) AS first_day,"
-        " max(date(at, " + IST + ")) AS last_day FROM events WHERE kind = 'REJECTED'"
+        " max(date(at, " + IST + ")) AS last_day FROM events"
+        f" WHERE kind = '{EventKind.REJECTED}'"
         " GROUP BY 1 ORDER BY rejections DESC",
     },
     "manual_trades": {

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from ordertrack.core.models import KINDS
+from ordertrack.core.models import FILL_KINDS, KINDS, Side
 from ordertrack.errors import OutOfRange, UsageError
 from ordertrack.store.db import Database
 from ordertrack.text import one_line
@@ -168,7 +168,7 @@ def _order_event(row: dict[str, Any]) -> dict[str, Any]:
 
 def _realised(row: dict[str, Any]) -> dict[str, Any]:
     """A sell's fill carries what it realised (null until the trade book gave its price)."""
-    if row["side"] != "SELL" or row["kind"] not in ("EXECUTED", "PARTIAL_FILL"):
+    if row["side"] != Side.SELL or row["kind"] not in FILL_KINDS:
         return {}
     return {"realised": float(row["realised"]) if row["realised"] is not None else None}
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from ordertrack.core.models import BrokerFill, Holding, Position, Side
+from ordertrack.core.models import FILL_KINDS, BrokerFill, Holding, Position, Side
 from ordertrack.core.pnl import Basis, Fill, Mark, price
 from ordertrack.core.trading_calendar import ist_date
 from ordertrack.store.db import Database
@@ -281,6 +281,9 @@ def _decimal(amount: Fraction | None) -> str | None:
     return None if value is None else str(value)
 
 
+_FILL_KINDS = str(tuple(k.value for k in FILL_KINDS))  # in SQL: ('EXECUTED', 'PARTIAL_FILL')
+
+
 def unpriced_sells(db: Database, since: datetime) -> list[dict[str, Any]]:
     """Sell fill events since `since` with no realised figure yet (the trade book was not
     read when they were seen): eod fills them in."""
@@ -288,7 +291,7 @@ def unpriced_sells(db: Database, since: datetime) -> list[dict[str, Any]]:
         db.query(
             "SELECT e.id, e.kind, e.filled_qty, o.order_id FROM events e"
             " JOIN orders o ON o.id = e.order_ref"
-            " WHERE o.side = 'SELL' AND e.kind IN ('EXECUTED', 'PARTIAL_FILL') AND e.at >= ?"
+            f" WHERE o.side = '{Side.SELL.value}' AND e.kind IN {_FILL_KINDS} AND e.at >= ?"
             " AND o.order_id IS NOT NULL AND e.id NOT IN (SELECT event_id FROM sell_pnl)"
             " ORDER BY e.id",
             (to_db(since),),

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from ordertrack import files
+from ordertrack.core.models import EventKind
 from ordertrack.core.trading_calendar import ist_date
 from ordertrack.errors import DatabaseError
 from ordertrack.store.db import Database, private_dirs, transaction
@@ -62,7 +63,7 @@ _FORGET = (
     (
         "outbox",
         f"DELETE FROM outbox WHERE created_at < :cutoff AND +status IN {_ROW_FINISHED}"
-        " AND kind != 'SYSTEM_ALERT' AND coalesce(sent_at, created_at) < :cutoff"
+        f" AND kind != '{EventKind.SYSTEM_ALERT}' AND coalesce(sent_at, created_at) < :cutoff"
         " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.outbox_id = outbox.id)"
         " AND NOT EXISTS (SELECT 1 FROM outbox m WHERE m.digest_id = outbox.id)",
     ),

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 from ordertrack.core.lifecycle import UNCONFIRMED
+from ordertrack.core.models import EventKind, Status
 from ordertrack.core.trading_calendar import Calendar
 from ordertrack.store.db import Database
 from ordertrack.timeutil import to_db
@@ -27,7 +28,9 @@ OUTCOMES = (
     "unconfirmed",
     "still_pending",
 )
-_FINAL = {"EXECUTED": "executed", "REJECTED": "rejected", "CANCELLED": "cancelled"}
+_FINAL = {Status.EXECUTED: "executed", Status.REJECTED: "rejected", Status.CANCELLED: "cancelled"}
+_ENDINGS = (EventKind.EXECUTED, EventKind.REJECTED, EventKind.CANCELLED, EventKind.EXPIRED)
+_KIND_IN = f"e.kind IN {tuple(k.value for k in _ENDINGS)}"  # the events that end an order
 
 
 def window(day: date, calendar: Calendar) -> tuple[datetime, datetime]:
@@ -65,16 +68,16 @@ def day_orders(
 def outcome(order: dict[str, Any]) -> str:
     """Which of OUTCOMES an order in its state at the period's end counts under."""
     status = order["status"]
-    if status == "EXPIRED":
+    if status == Status.EXPIRED:
         return "unconfirmed" if (order["reason"] or "").startswith(UNCONFIRMED) else "expired"
-    if status == "PARTIALLY_FILLED":
+    if status == Status.PARTIALLY_FILLED:
         return "partially_filled"
     return _FINAL.get(status, "still_pending")
 
 
 def counts(s: dict[str, Any]) -> dict[str, int]:
     """A summary's numbers: placed, then each outcome (which add up to placed)."""
-    pending = [r for r in s["still_pending"] if r.get("status") != "PARTIALLY_FILLED"]
+    pending = [r for r in s["still_pending"] if r.get("status") != Status.PARTIALLY_FILLED]
     return {
         "placed": s["placed"],
         "executed": len(s["executed"]),
@@ -103,7 +106,7 @@ def gather(
         db.query(
             "SELECT e.kind, o.order_id, o.symbol, o.side, o.qty, e.filled_qty, e.avg_price,"
             " e.reason FROM events e JOIN orders o ON o.id = e.order_ref"
-            " WHERE e.at >= ? AND e.at < ? AND e.kind = 'CORRECTED' ORDER BY e.id",
+            f" WHERE e.at >= ? AND e.at < ? AND e.kind = '{EventKind.CORRECTED}' ORDER BY e.id",
             span,
         )
     )
@@ -113,7 +116,7 @@ def gather(
             "SELECT o.order_id, o.symbol, o.side, o.qty, o.placed_at, e.status, e.filled_qty,"
             " e.avg_price, e.reason FROM events e JOIN orders o ON o.id = e.order_ref"
             " WHERE e.at >= ? AND e.at < ? AND o.placed_at < ?"
-            " AND e.kind IN ('EXECUTED', 'REJECTED', 'CANCELLED', 'EXPIRED') ORDER BY e.id",
+            f" AND {_KIND_IN} ORDER BY e.id",
             (*span, to_db(window(day, calendar)[0])),
         )
     ]
