@@ -30,6 +30,7 @@ from typing import Any
 import pyotp
 from freezegun import freeze_time
 
+from ordertrack.store import locks
 from tests import fake_telegram as tg
 from tests.fake_kotak import (
     HOLDINGS,
@@ -188,7 +189,9 @@ def test_no_secret_anywhere(cli, kotak, telegram, sql, db_path, tmp_path, monkey
     kotak.echo_secrets = True
     # Random ids (claims, lock tokens, the fake's sids) made of letters only, so that a six-digit
     # secret (an MPIN, a TOTP code) cannot turn up in one by chance: the search stays exact.
-    monkeypatch.setattr(secrets, "token_hex", letters_only(itertools.count(1)))
+    letters = letters_only(itertools.count(1))
+    monkeypatch.setattr(secrets, "token_hex", letters)
+    monkeypatch.setattr(locks, "_token", letters)  # the run locks' and claims' own
     known: set[str] = set()
     printed: list[str] = []
     stored: dict[Path, bytes] = {}  # every version of every database file, as it was seen

@@ -20,6 +20,7 @@ HEAVY = (
     "ordertrack.jobs.schedule",
     "ordertrack.jobs.runner",
     "websockets",
+    "csv",  # only `pending add --from x.csv` reads one
 )
 # What an idle run (nothing to send, nothing failing) does not need either (issue 24).
 IDLE_UNUSED = (
@@ -29,6 +30,11 @@ IDLE_UNUSED = (
     "ordertrack.jobs.unstarted",
     "ordertrack.jobs.schedule",
     "ordertrack.jobs.pnl",  # read only when the book shows a fill not yet recorded
+    "ordertrack.notify.ping",  # only with a monitor URL set
+    "ordertrack.core.matching",  # only when an order waits for its broker id
+    "ordertrack.core.listen",  # the file broker's stream is `listen`'s
+    "secrets",  # lock tokens come from os.urandom: secrets loads hmac, hashlib, random
+    "socket",  # the host name comes from platform (Typer loads it anyway)
 )
 PROBE = """
 import json, sys

@@ -13,11 +13,13 @@ import math
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ordertrack.config import BROKER_FORMATS
-from ordertrack.core.listen import Push, Timing
 from ordertrack.core.models import Fetch, Outcome
+
+if TYPE_CHECKING:  # only `listen` reads the stream: a verify loads none of it
+    from ordertrack.core.listen import Push, Timing
 
 MAX_BYTES = 64 * 1024 * 1024  # as for a broker's reply over HTTP (net.BOOK_REPLY)
 TOO_LARGE = "is larger than 64 MiB"
@@ -105,7 +107,7 @@ class FileStream:
     watchdog: float | None = None
     renewable = False
 
-    def __init__(self, folder: Path, format_: str, timing: Timing):
+    def __init__(self, folder: Path, format_: str, timing: "Timing"):
         self.path = folder / "orders.json"
         self.format: Any = importlib.import_module(f"ordertrack.broker.{format_}.format")
         self._poll = timing.file_poll
@@ -140,7 +142,7 @@ class FileStream:
         self._seen = self._signature()
         self._rows = self._read_rows() or {}
 
-    def next(self, timeout: float) -> list[Push] | None:
+    def next(self, timeout: float) -> list["Push"] | None:
         # counted looks, not a clock: a frozen clock (an engine's tests) cannot hold us here
         for look in range(max(1, math.ceil(timeout / self._poll)) + 1):
             signature = self._signature()
@@ -151,7 +153,9 @@ class FileStream:
                 time.sleep(min(self._poll, timeout - look * self._poll))
         return None
 
-    def _changes(self) -> list[Push]:
+    def _changes(self) -> list["Push"]:
+        from ordertrack.core.listen import Push
+
         rows = self._read_rows()
         if rows is None:
             return []

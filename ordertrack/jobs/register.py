@@ -4,7 +4,6 @@ Re-adding the same order with the same details is a no-op; conflicting details a
 an engine that restarts cannot create a second copy of an order.
 """
 
-import csv
 import io
 import json
 import math
@@ -435,6 +434,8 @@ def read_import(path: Path) -> list[tuple[int, dict[str, Any]]]:
     name = "stdin" if str(path) == "-" else path
     if path.suffix.lower() != ".csv":
         return _json_lines(text, name)
+    import csv  # only a CSV import reads one
+
     reader = csv.DictReader(io.StringIO(text))
     unknown = set(reader.fieldnames or ()) - set(_FIELDS)
     if not reader.fieldnames or unknown:

@@ -24,7 +24,7 @@ from ordertrack.errors import (
     OrdertrackError,
     Undelivered,
 )
-from ordertrack.notify import delivery, ping
+from ordertrack.notify import delivery
 from ordertrack.store import db as store_db
 from ordertrack.store import outbox, runs
 from ordertrack.store.db import Database, transaction
@@ -60,7 +60,7 @@ def broker_run(
     command = start.command
     trigger = trigger or runs.trigger_of_process()
     settings = _settings(start, warn)
-    if trigger != "push" and (note := ping.begin(settings.ping_url, command)):
+    if trigger != "push" and (note := _ping_start(settings.ping_url, command)):
         warn(note)
     db, run_id = _open(start, settings, warn, trigger)
     raise_overdue(db, settings, run_id)
@@ -89,6 +89,16 @@ def broker_run(
     return result, db
 
 
+def _ping_start(url: str | None, command: str) -> str | None:
+    """ping.begin, loading the pinger (and its HTTP policy) only when a monitor is set: the
+    CLI pings the end of the run only if the module was loaded."""
+    if not url:
+        return None
+    from ordertrack.notify import ping
+
+    return ping.begin(url, command)
+
+
 def _settings(start: Start, warn: Callable[[str], None]) -> Settings:
     """The settings; when they cannot be loaded, what is left of them still pings, records
     the run and alerts before the ConfigError goes on to its exit code (3)."""
@@ -98,7 +108,7 @@ def _settings(start: Start, warn: Callable[[str], None]) -> Settings:
         from ordertrack.jobs import unstarted  # only a run that cannot start needs it
 
         fallback = start.salvage()
-        if note := ping.begin(fallback.ping_url, start.command):
+        if note := _ping_start(fallback.ping_url, start.command):
             warn(note)
         reason = unstarted.reason_of(exc)
         try:

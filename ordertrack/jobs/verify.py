@@ -11,7 +11,7 @@ from typing import Any
 
 from ordertrack.broker.base import Broker
 from ordertrack.config import Settings
-from ordertrack.core import lifecycle, matching, payloads
+from ordertrack.core import lifecycle, payloads
 from ordertrack.core.models import (
     BrokerOrder,
     Change,
@@ -175,6 +175,8 @@ def _resolve(
     unconfirmed = [o for o in pending if o.order_id is None]
     if not unconfirmed:
         return pending, set()
+    from ordertrack.core import matching  # only a book with unconfirmed orders needs it
+
     found = matching.resolve(unconfirmed, book, orders.claimed_ids(db))
     resolved = []
     for order in pending:

@@ -4,13 +4,15 @@ and its own state, for `status`."""
 import json
 import os
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ordertrack.core.listen import Push
 from ordertrack.store.db import Database, transaction
 from ordertrack.store.orders import IS_OPEN
 from ordertrack.text import storable
 from ordertrack.timeutil import to_db
+
+if TYPE_CHECKING:  # `status` reads this module; only `listen` makes pushes
+    from ordertrack.core.listen import Push
 
 
 def open_refs(db: Database) -> tuple[set[str], bool]:
@@ -19,7 +21,7 @@ def open_refs(db: Database) -> tuple[set[str], bool]:
     return {r[0] for r in rows if r[0]}, any(not r[0] for r in rows)
 
 
-def record_pushes(db: Database, broker: str, pushes: list[Push], now: datetime) -> None:
+def record_pushes(db: Database, broker: str, pushes: list["Push"], now: datetime) -> None:
     with transaction(db):
         db.executemany(
             "INSERT INTO pushes (at, broker, order_id, payload) VALUES (?, ?, ?, ?)",
