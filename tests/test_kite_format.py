@@ -127,7 +127,8 @@ def test_positions_read_the_day_list_else_net():
 def test_request_token_from_a_redirect_url_or_bare():
     from datetime import datetime
 
-    from ordertrack.broker.kite.client import request_token, token_expiry
+    from ordertrack.broker.daily_token import next_morning as token_expiry
+    from ordertrack.broker.kite.client import request_token
 
     assert (
         request_token("https://x.example/cb?action=login&request_token=abc123&status=success")

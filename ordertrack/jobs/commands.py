@@ -645,7 +645,8 @@ def broker_login(
             "'broker login' is for ORDERTRACK_BROKER=kite or fyers; Kotak Neo and"
             " Angel One log in by themselves on each run"
         )
-    from ordertrack.broker.kite.client import MAX_REDIRECT, KiteClient
+    from ordertrack.broker.daily_token import MAX_REDIRECT
+    from ordertrack.broker.kite.client import KiteClient
 
     client: Any
     if broker == "fyers":

@@ -11,39 +11,27 @@ ordertrack.net (the one retry policy). Error texts never hold the secret or the 
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import requests
 
-from ordertrack.broker import rows
+from ordertrack.broker import daily_token, rows
+from ordertrack.broker.daily_token import MAX_REDIRECT, Failed, Token
 from ordertrack.broker.fyers import format as fyers_format
-from ordertrack.broker.kite.client import MAX_REDIRECT, token_expiry
-from ordertrack.broker.kotak.session import jwt_expiry
 from ordertrack.config import Settings
 from ordertrack.core.models import Fetch, Outcome
 from ordertrack.errors import BrokerUnavailable, ConfigError, UsageError
 from ordertrack.net import BOOK_REPLY, HttpFailure, Reply, RetryPolicy, send
-from ordertrack.store import sessions
 from ordertrack.store.db import Database
 from ordertrack.text import one_line
-from ordertrack.timeutil import from_db, to_db, to_ist, utcnow
+from ordertrack.timeutil import utcnow
 
 NAME = "fyers"
 AUTH, VALIDATE = "/generate-authcode", "/validate-authcode"
 ORDERS, TRADES, HOLDINGS, POSITIONS = "/orders", "/tradebook", "/holdings", "/positions"
 STATE = "ordertrack"
 POLICY = RetryPolicy()
-
-
-@dataclass(frozen=True)
-class Token:
-    access_token: str = field(repr=False)
-    user_id: str
-    created_at: datetime
-    expires_at: datetime
 
 
 def app_id_hash(app_id: str, secret: str) -> str:
@@ -68,16 +56,14 @@ def auth_code(text: str) -> str:
             " redirect URL Fyers sent your browser to, or the bare auth_code"
         )
     text = text.strip()
-    if "auth_code=" in text or "s=" in text:
-        query = parse_qs(urlsplit(text).query or text.split("?", 1)[-1], keep_blank_values=True)
-        status = query.get("s", ["ok"])[0]
-        if status != "ok":
+    found = daily_token.read_redirect(text, "auth_code", "s", "ok")
+    if found is not None:
+        if found.status != "ok":
             raise UsageError(
-                f"the redirect URL says s={one_line(status, 40)}, not ok: the"
+                f"the redirect URL says s={one_line(found.status, 40)}, not ok: the"
                 " Fyers login did not complete; log in again"
             )
-        found = query.get("auth_code")
-        text = found[0].strip() if found else ""
+        text = found.value
     if not text or not all(c.isalnum() or c in "._-" for c in text):
         raise UsageError(
             "give the redirect URL Fyers sent your browser to (it holds"
@@ -86,46 +72,12 @@ def auth_code(text: str) -> str:
     return text
 
 
-def load(db: Database) -> Token | None:
-    row = sessions.load(db, NAME)
-    if row is None:
-        return None
-    try:
-        expires = from_db(row["expires_at"])
-        if expires is None:
-            return None
-        return Token(row["token"], row["sid"], datetime.fromisoformat(row["created_at"]), expires)
-    except (TypeError, ValueError):
-        return None
-
-
-def save(db: Database, token: Token) -> None:
-    sessions.save(
-        db,
-        NAME,
-        {
-            "token": token.access_token,
-            "sid": token.user_id,
-            "base_url": "",
-            "expires_at": to_db(token.expires_at),
-            "trading_day": to_ist(token.created_at).date().isoformat(),
-            "created_at": to_db(token.created_at),
-        },
-    )
-
-
 def unreachable(failure: HttpFailure) -> str:
     return rows.unreachable("Fyers", failure)
 
 
 def overloaded(status: int) -> str:
     return rows.overloaded("Fyers", status)
-
-
-class _Failed(Exception):
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
 
 
 class FyersClient:
@@ -190,10 +142,9 @@ class FyersClient:
         return login_url(self._base, self._app, self._redirect)
 
     def hide(self, text: str) -> str:
-        for value in (self._secret, self.token.access_token if self.token else ""):
-            if len(value) >= 4:
-                text = text.replace(value, "<hidden>")
-        return text
+        return daily_token.hidden(
+            text, (self._secret, self.token.access_token if self.token else "")
+        )
 
     def relogin(self, why: str) -> str:
         return (
@@ -264,8 +215,9 @@ class FyersClient:
                 f" {self.login_url}"
             )
         now = utcnow()
-        stored = Token(access.strip(), "", now, jwt_expiry(access.strip()) or token_expiry(now))
-        save(self._db, stored)
+        ends = daily_token.jwt_expiry(access.strip()) or daily_token.next_morning(now)
+        stored = Token(access.strip(), "", now, ends)
+        daily_token.save(self._db, NAME, stored)
         self.token, self.logged_in_now = stored, True
         return stored
 
@@ -273,7 +225,7 @@ class FyersClient:
 
     def _current(self) -> Token:
         if self.token is None:
-            found = load(self._db)
+            found = daily_token.load(self._db, NAME)
             if found is None or found.expires_at <= utcnow():
                 self._down = self.relogin("has expired" if found else "is missing")
                 raise BrokerUnavailable(self._down)
@@ -282,7 +234,7 @@ class FyersClient:
 
     def _call(self, path: str) -> Reply:
         if self._down:
-            raise _Failed(self._down)
+            raise Failed(self._down)
         token = self._current()
         headers = {
             "Authorization": f"{self._app}:{token.access_token}",
@@ -300,10 +252,10 @@ class FyersClient:
             )
         except HttpFailure as failure:
             self._down = unreachable(failure)
-            raise _Failed(self._down) from None
+            raise Failed(self._down) from None
         if reply.transient:
             self._down = overloaded(reply.status)
-            raise _Failed(self._down)
+            raise Failed(self._down)
         if fyers_format.token_refused(reply.json()):
             why = one_line(self.hide(fyers_format.error_line(reply.json())), 120)
             self._down = self.relogin(f"was refused ({why})")
@@ -313,7 +265,7 @@ class FyersClient:
     def _fetch(self, path: str, parse: Callable[[Any], Fetch]) -> Fetch:
         try:
             reply = self._call(path)
-        except _Failed as failed:
+        except Failed as failed:
             return Fetch(Outcome.FAILED, error=failed.message)
         body = reply.json()
         if body is None:

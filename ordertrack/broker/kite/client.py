@@ -12,23 +12,22 @@ documented 10 requests a second. Error texts never hold the secret or the access
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import requests
 
-from ordertrack.broker import rows
+from ordertrack.broker import daily_token, rows
+from ordertrack.broker.daily_token import MAX_REDIRECT, Failed, Token
 from ordertrack.broker.kite import format as kite_format
 from ordertrack.config import Settings
 from ordertrack.core.models import Fetch, Outcome
 from ordertrack.errors import BrokerUnavailable, ConfigError, UsageError
 from ordertrack.net import BOOK_REPLY, HttpFailure, Reply, RetryPolicy, monotonic, send
-from ordertrack.store import sessions
 from ordertrack.store.db import Database
 from ordertrack.text import one_line
-from ordertrack.timeutil import UTC, from_db, to_db, to_ist, utcnow
+from ordertrack.timeutil import utcnow
 
 NAME = "kite"
 LOGIN_PAGE = "kite.zerodha.com/connect/login"
@@ -36,20 +35,10 @@ ORDERS, TRADES = "/orders", "/trades"
 HOLDINGS, POSITIONS = "/portfolio/holdings", "/portfolio/positions"
 SESSION_TOKEN = "/session/token"
 TOKEN_EXCEPTION = "TokenException"
-# The token ends around 06:00 IST the next day (regulatory); a run this close to it logs in anew.
-TOKEN_ENDS_IST = 6
-EXPIRY_MARGIN = timedelta(minutes=2)
+EXPIRY_MARGIN = timedelta(minutes=2)  # a token this close to its end is not used
 MIN_INTERVAL = 0.1  # Kite allows 10 requests a second on these endpoints
 
 POLICY = RetryPolicy()
-
-
-@dataclass(frozen=True)
-class Token:
-    access_token: str = field(repr=False)
-    user_id: str
-    created_at: datetime
-    expires_at: datetime
 
 
 def login_url(api_key: str) -> str:
@@ -57,18 +46,6 @@ def login_url(api_key: str) -> str:
     its URL query strings redacted, and this one must reach the user whole (the api_key is
     not a secret: Kite puts it in this public URL)."""
     return f"{LOGIN_PAGE}?" + urlencode({"v": "3", "api_key": api_key})
-
-
-def token_expiry(now: datetime) -> datetime:
-    """The next 06:00 IST after `now`."""
-    local = to_ist(now)
-    ends = local.replace(hour=TOKEN_ENDS_IST, minute=0, second=0, microsecond=0)
-    if ends <= local:
-        ends += timedelta(days=1)
-    return ends.astimezone(UTC)
-
-
-MAX_REDIRECT = 8 * 1024  # a redirect URL is a few hundred characters; stdin is read no further
 
 
 def request_token(text: str) -> str:
@@ -80,16 +57,14 @@ def request_token(text: str) -> str:
             " redirect URL Kite sent your browser to, or the bare request_token"
         )
     text = text.strip()
-    if "request_token=" in text or "status=" in text:
-        query = parse_qs(urlsplit(text).query or text.split("?", 1)[-1], keep_blank_values=True)
-        status = query.get("status", ["success"])[0]
-        if status != "success":
+    found = daily_token.read_redirect(text, "request_token", "status", "success")
+    if found is not None:
+        if found.status != "success":
             raise UsageError(
-                f"the redirect URL says status={one_line(status, 40)}, not"
+                f"the redirect URL says status={one_line(found.status, 40)}, not"
                 " success: the Kite login did not complete; log in again"
             )
-        found = query.get("request_token")
-        text = found[0].strip() if found else ""
+        text = found.value
     if not text or not text.isalnum():
         raise UsageError(
             "give the redirect URL Kite sent your browser to (it holds"
@@ -103,34 +78,6 @@ def checksum(api_key: str, token: str, api_secret: str) -> str:
 
 
 # ---- stored token ------------------------------------------------------------------------------
-
-
-def load(db: Database) -> Token | None:
-    row = sessions.load(db, NAME)
-    if row is None:
-        return None
-    try:
-        expires = from_db(row["expires_at"])
-        if expires is None:
-            return None
-        return Token(row["token"], row["sid"], datetime.fromisoformat(row["created_at"]), expires)
-    except (TypeError, ValueError):
-        return None  # unreadable: no token, the user logs in again
-
-
-def save(db: Database, token: Token) -> None:
-    sessions.save(
-        db,
-        NAME,
-        {
-            "token": token.access_token,
-            "sid": token.user_id,
-            "base_url": "",
-            "expires_at": to_db(token.expires_at),
-            "trading_day": to_ist(token.created_at).date().isoformat(),
-            "created_at": to_db(token.created_at),
-        },
-    )
 
 
 def valid(token: Token | None, now: datetime) -> bool:
@@ -178,12 +125,6 @@ def interpret(
 
 
 # ---- the client --------------------------------------------------------------------------------
-
-
-class _Failed(Exception):
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
 
 
 class KiteClient:
@@ -239,7 +180,7 @@ class KiteClient:
     def stored_token(self) -> str | None:
         """Today's access token as `broker login` stored it (read afresh: `listen` waits for
         the morning's new one)."""
-        token = load(self._db)
+        token = daily_token.load(self._db, NAME)
         return token.access_token if valid(token, utcnow()) and token else None
 
     @property
@@ -249,10 +190,9 @@ class KiteClient:
 
     def hide(self, text: str) -> str:
         """Cut the secret and the access token out of a text Kite sent (it may echo them)."""
-        for value in (self._secret, self.token.access_token if self.token else ""):
-            if len(value) >= 4:
-                text = text.replace(value, "<hidden>")
-        return text
+        return daily_token.hidden(
+            text, (self._secret, self.token.access_token if self.token else "")
+        )
 
     @property
     def login_url(self) -> str:
@@ -317,8 +257,8 @@ class KiteClient:
                 f" for a few minutes; log in again at {self.login_url}"
             )
         now = utcnow()
-        stored = Token(access.strip(), str(user or ""), now, token_expiry(now))
-        save(self._db, stored)
+        stored = Token(access.strip(), str(user or ""), now, daily_token.next_morning(now))
+        daily_token.save(self._db, NAME, stored)
         self.token, self.logged_in_now = stored, True
         return stored
 
@@ -326,7 +266,7 @@ class KiteClient:
 
     def _current(self) -> Token:
         if self.token is None:
-            found = load(self._db)
+            found = daily_token.load(self._db, NAME)
             if not valid(found, utcnow()):
                 why = "has expired" if found is not None else "is missing"
                 self._down = relogin(self._key, why)
@@ -343,7 +283,7 @@ class KiteClient:
 
     def _call(self, path: str) -> Reply:
         if self._down:
-            raise _Failed(self._down)
+            raise Failed(self._down)
         token = self._current()
         headers = {
             "X-Kite-Version": "3",
@@ -361,10 +301,10 @@ class KiteClient:
             )
         except HttpFailure as failure:
             self._down = unreachable(failure)
-            raise _Failed(self._down) from None
+            raise Failed(self._down) from None
         if reply.transient:  # still 429/5xx after the retries
             self._down = overloaded(reply.status)
-            raise _Failed(self._down)
+            raise Failed(self._down)
         if kite_format.error_type(reply.json()) == TOKEN_EXCEPTION:
             self._down = relogin(self._key, "was refused (403 TokenException)")
             raise BrokerUnavailable(self._down)  # no re-login attempt: it needs a browser
@@ -373,6 +313,6 @@ class KiteClient:
     def _fetch(self, path: str, parse: Callable[[Any], Fetch]) -> Fetch:
         try:
             reply = self._call(path)
-        except _Failed as failed:
+        except Failed as failed:
             return Fetch(Outcome.FAILED, error=failed.message)
         return interpret(reply, parse, self.hide)

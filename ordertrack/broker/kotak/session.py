@@ -6,19 +6,17 @@ of store.locks.lease): a second run waits for the first, then reuses what it sto
 lease is a row, not an open write transaction, so the database stays writable during login.
 """
 
-import base64
-import binascii
-import json
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from ordertrack.broker.daily_token import jwt_expiry
 from ordertrack.errors import BrokerUnavailable
 from ordertrack.store import locks, sessions
 from ordertrack.store.db import Database
-from ordertrack.timeutil import UTC, from_db, to_db, to_ist, utcnow
+from ordertrack.timeutil import from_db, to_db, to_ist, utcnow
 
 # Log in again this long before the token's own expiry, so a run does not start on a token
 # that dies halfway through it.
@@ -46,25 +44,6 @@ class Session:
 
 def ist_day(now: datetime) -> date:
     return to_ist(now).date()
-
-
-def jwt_expiry(token: str) -> datetime | None:
-    """The `exp` claim of a JWT, read without verifying the signature (we only schedule a
-    re-login with it; the server remains the judge of validity). None when absent or unreadable."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (ValueError, binascii.Error):
-        return None
-    exp = claims.get("exp") if isinstance(claims, dict) else None
-    if not isinstance(exp, (int, float)) or isinstance(exp, bool):
-        return None
-    try:
-        return datetime.fromtimestamp(exp, UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
 
 
 def reusable(session: Session, now: datetime, stale_token: str | None = None) -> bool:
