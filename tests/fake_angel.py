@@ -10,7 +10,6 @@ records every request and serves scripted faults per path:
 
 import copy
 import json
-import os
 import secrets
 import threading
 import time
@@ -24,7 +23,7 @@ import pyotp
 import pytest
 
 from ordertrack.broker.angel import client as angel_client
-from tests.fake_kotak import HTML_502, TEST_POLICY, Scripted, Seen, _b64, _Handler, _Server
+from tests.fake_kotak import HTML_502, Scripted, Seen, _b64, serve
 
 FIXTURES = Path(__file__).parent / "fixtures" / "angel"
 LOGIN = "/rest/auth/angelbroking/user/v1/loginByPassword"
@@ -266,22 +265,12 @@ class FakeAngel:
 
 def running(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAngel]:
     """A running fake SmartAPI, with ordertrack configured to use it (no session stored)."""
-    fake = FakeAngel()
-    server = _Server(("127.0.0.1", 0), _Handler)
-    server.fake = fake  # type: ignore[assignment]
-    fake.url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    yield from serve(
+        monkeypatch,
+        FakeAngel(),
+        "angel",
+        angel_client,
+        SECRETS,
+        "ORDERTRACK_ANGEL_URL",
+        clear="ANGEL_",
     )
-    thread.start()
-    for name in list(os.environ):
-        if name.startswith("ANGEL_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("ORDERTRACK_BROKER", "angel")
-    monkeypatch.setenv("ORDERTRACK_ANGEL_URL", fake.url)
-    for name, value in SECRETS.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr(angel_client, "POLICY", TEST_POLICY)
-    yield fake
-    server.shutdown()
-    server.server_close()

@@ -9,7 +9,6 @@ every request and serves scripted faults per path: `fyers.script(ORDERS, Scripte
 
 import hashlib
 import json
-import os
 import secrets
 import threading
 import time
@@ -22,7 +21,7 @@ from typing import Any
 import pytest
 
 from ordertrack.broker.fyers import client as fyers_client
-from tests.fake_kotak import HTML_502, TEST_POLICY, Scripted, Seen, _b64, _Handler, _Server
+from tests.fake_kotak import HTML_502, Scripted, Seen, _b64, serve
 
 FIXTURES = Path(__file__).parent / "fixtures" / "fyers"
 PREFIX = "/api/v3"
@@ -178,22 +177,13 @@ class FakeFyers:
 
 def running(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeFyers]:
     """A running fake Fyers, with ordertrack configured to use it (no token stored yet)."""
-    fake = FakeFyers()
-    server = _Server(("127.0.0.1", 0), _Handler)
-    server.fake = fake  # type: ignore[assignment]
-    fake.url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    yield from serve(
+        monkeypatch,
+        FakeFyers(),
+        "fyers",
+        fyers_client,
+        SECRETS,
+        "ORDERTRACK_FYERS_URL",
+        url=lambda fake: fake.base,
+        clear="FYERS_",
     )
-    thread.start()
-    for name in list(os.environ):
-        if name.startswith("FYERS_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("ORDERTRACK_BROKER", "fyers")
-    monkeypatch.setenv("ORDERTRACK_FYERS_URL", fake.base)
-    for name, value in SECRETS.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr(fyers_client, "POLICY", TEST_POLICY)
-    yield fake
-    server.shutdown()
-    server.server_close()

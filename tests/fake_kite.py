@@ -6,7 +6,6 @@ and serves scripted faults per path: `kite.script(ORDERS, Scripted(429), Scripte
 """
 
 import hashlib
-import os
 import secrets
 import threading
 from collections import defaultdict
@@ -18,7 +17,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from ordertrack.broker.kite import client as kite_client
-from tests.fake_kotak import HTML_502, TEST_POLICY, Scripted, Seen, _Handler, _Server
+from tests.fake_kotak import HTML_502, Scripted, Seen, serve
 
 ORDERS, TRADES = "/orders", "/trades"
 HOLDINGS, POSITIONS = "/portfolio/holdings", "/portfolio/positions"
@@ -249,23 +248,7 @@ class FakeKite:
 
 def running(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKite]:
     """A running fake Kite, with ordertrack configured to use it (no token stored yet)."""
-    fake = FakeKite()
-    server = _Server(("127.0.0.1", 0), _Handler)
-    server.fake = fake  # type: ignore[assignment]
-    fake.url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-    )
-    thread.start()
-    for name in list(os.environ):
-        if name.startswith("KITE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("ORDERTRACK_BROKER", "kite")
-    monkeypatch.setenv("ORDERTRACK_KITE_URL", fake.url)
-    for name, value in SECRETS.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setattr(kite_client, "POLICY", TEST_POLICY)
     monkeypatch.setattr(kite_client, "MIN_INTERVAL", 0.0)
-    yield fake
-    server.shutdown()
-    server.server_close()
+    yield from serve(
+        monkeypatch, FakeKite(), "kite", kite_client, SECRETS, "ORDERTRACK_KITE_URL", clear="KITE_"
+    )

@@ -8,15 +8,17 @@ per path: `kotak.script(ORDERS, Scripted(429), Scripted(200, book(...)))`.
 
 import base64
 import json
+import os
 import secrets
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from types import ModuleType
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import pyotp
@@ -353,24 +355,51 @@ class _Server(ThreadingHTTPServer):
         pass
 
 
-def running(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKotak]:
-    """A running fake Kotak Neo, with ordertrack configured to log in to it."""
-    fake = FakeKotak()
+F = TypeVar("F")
+
+
+def serve(
+    monkeypatch: pytest.MonkeyPatch,
+    fake: F,
+    broker: str,
+    client: ModuleType,
+    env_secrets: dict[str, str],
+    url_setting: str,
+    url: Callable[[F], str] = lambda fake: fake.url,  # type: ignore[attr-defined]
+    clear: str | None = None,
+) -> Iterator[F]:
+    """Every broker fake's start-up: `fake` answered on a loopback port by the shared handler,
+    and ordertrack configured to use it: ORDERTRACK_BROKER, the fake's address in
+    `url_setting`, the broker's secrets (after removing every variable starting with `clear`),
+    the client's test retry policy. Yields the fake; stops the server when the test ends."""
     server = _Server(("127.0.0.1", 0), _Handler)
-    server.fake = fake
-    fake.url = f"http://127.0.0.1:{server.server_port}"
+    server.fake = fake  # type: ignore[assignment]
+    fake.url = f"http://127.0.0.1:{server.server_port}"  # type: ignore[attr-defined]
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
     )
     thread.start()
-    monkeypatch.setenv("ORDERTRACK_BROKER", "kotak")
-    monkeypatch.setenv("ORDERTRACK_KOTAK_LOGIN_URL", fake.url)
-    for name, value in SECRETS.items():
+    if clear:
+        for name in list(os.environ):
+            if name.startswith(clear):
+                monkeypatch.delenv(name)
+    monkeypatch.setenv("ORDERTRACK_BROKER", broker)
+    monkeypatch.setenv(url_setting, url(fake))
+    for name, value in env_secrets.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(kotak_client, "POLICY", TEST_POLICY)
-    yield fake
-    server.shutdown()
-    server.server_close()
+    monkeypatch.setattr(client, "POLICY", TEST_POLICY)
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def running(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKotak]:
+    """A running fake Kotak Neo, with ordertrack configured to log in to it."""
+    yield from serve(
+        monkeypatch, FakeKotak(), "kotak", kotak_client, SECRETS, "ORDERTRACK_KOTAK_LOGIN_URL"
+    )
 
 
 def ist(text: str) -> datetime:
