@@ -10,14 +10,22 @@ are, or the next morning), and how it is read back out of a redirect URL."""
 import base64
 import binascii
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
+from ordertrack.broker import rows
+from ordertrack.errors import UsageError
+from ordertrack.net import BOOK_REPLY, HttpFailure, Reply, RetryPolicy, send
 from ordertrack.store import sessions
 from ordertrack.store.db import Database
+from ordertrack.text import one_line
 from ordertrack.timeutil import UTC, from_db, to_db, to_ist
+
+if TYPE_CHECKING:
+    import requests
 
 MAX_REDIRECT = 8 * 1024  # a redirect URL is a few hundred characters; stdin is read no further
 # A daily token ends around 06:00 IST the next day (regulatory).
@@ -90,23 +98,34 @@ def jwt_expiry(token: str) -> datetime | None:
         return None
 
 
-@dataclass(frozen=True)
-class Redirect:
-    """What a pasted redirect URL (or a bare value) says: `value` the one-time code it carries
-    ("" when it carries none), `status` the login's outcome word, `default` when it has none."""
-
-    value: str
-    status: str
-
-
-def read_redirect(text: str, key: str, status_key: str, default: str) -> Redirect | None:
-    """The `key` and `status_key` query values of a redirect URL; None when `text` is not a
-    URL holding either (the caller takes it as the bare value)."""
-    if f"{key}=" not in text and f"{status_key}=" not in text:
-        return None
-    query = parse_qs(urlsplit(text).query or text.split("?", 1)[-1], keep_blank_values=True)
-    found = query.get(key)
-    return Redirect(found[0].strip() if found else "", query.get(status_key, [default])[0])
+def one_time_code(
+    text: str, broker: str, key: str, status_key: str, ok: str, allowed: Callable[[str], bool]
+) -> str:
+    """The one-time code of a login (`key` in the redirect URL `broker` sent the browser to),
+    from that URL or given bare. A redirect whose `status_key` is not `ok` is refused: the
+    login did not complete. UsageError says what to give instead."""
+    if len(text) > MAX_REDIRECT:
+        raise UsageError(
+            f"the text given is longer than {MAX_REDIRECT // 1024} KiB: give the"
+            f" redirect URL {broker} sent your browser to, or the bare {key}"
+        )
+    text = text.strip()
+    if f"{key}=" in text or f"{status_key}=" in text:
+        query = parse_qs(urlsplit(text).query or text.split("?", 1)[-1], keep_blank_values=True)
+        status = query.get(status_key, [ok])[0]
+        if status != ok:
+            raise UsageError(
+                f"the redirect URL says {status_key}={one_line(status, 40)}, not {ok}: the"
+                f" {broker} login did not complete; log in again"
+            )
+        found = query.get(key)
+        text = found[0].strip() if found else ""
+    if not text or not allowed(text):
+        raise UsageError(
+            f"give the redirect URL {broker} sent your browser to (it holds"
+            f" {key}=…) or the bare {key}"
+        )
+    return text
 
 
 def hidden(text: str, secrets: Iterable[str]) -> str:
@@ -115,6 +134,20 @@ def hidden(text: str, secrets: Iterable[str]) -> str:
         if len(value) >= 4:
             text = text.replace(value, "<hidden>")
     return text
+
+
+def get(
+    http: "requests.Session", url: str, policy: RetryPolicy, headers: dict[str, str], broker: str
+) -> Reply:
+    """GET one report under the retry policy; Failed, in `broker`'s name, when it cannot be
+    reached or stays overloaded after the retries (the caller asks nothing more this run)."""
+    try:
+        reply = send(http, "GET", url, policy=policy, limit=BOOK_REPLY, headers=headers)
+    except HttpFailure as failure:
+        raise Failed(rows.unreachable(broker, failure)) from None
+    if reply.transient:  # still 429/5xx after the retries
+        raise Failed(rows.overloaded(broker, reply.status))
+    return reply
 
 
 class Failed(Exception):

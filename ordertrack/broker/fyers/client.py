@@ -17,12 +17,12 @@ from urllib.parse import urlencode, urlsplit
 import requests
 
 from ordertrack.broker import daily_token, rows
-from ordertrack.broker.daily_token import MAX_REDIRECT, Failed, Token
+from ordertrack.broker.daily_token import Failed, Token
 from ordertrack.broker.fyers import format as fyers_format
 from ordertrack.config import Settings
 from ordertrack.core.models import Fetch, Outcome
-from ordertrack.errors import BrokerUnavailable, ConfigError, UsageError
-from ordertrack.net import BOOK_REPLY, HttpFailure, Reply, RetryPolicy, send
+from ordertrack.errors import BrokerUnavailable, ConfigError
+from ordertrack.net import HttpFailure, Reply, RetryPolicy, send
 from ordertrack.store.db import Database
 from ordertrack.text import one_line
 from ordertrack.timeutil import utcnow
@@ -50,34 +50,15 @@ def login_url(base: str, app_id: str, redirect: str) -> str:
 def auth_code(text: str) -> str:
     """The auth_code from the redirect URL Fyers sent the browser to, or the bare code. A
     redirect whose `s` is not `ok` is refused: the login did not complete."""
-    if len(text) > MAX_REDIRECT:
-        raise UsageError(
-            f"the text given is longer than {MAX_REDIRECT // 1024} KiB: give the"
-            " redirect URL Fyers sent your browser to, or the bare auth_code"
-        )
-    text = text.strip()
-    found = daily_token.read_redirect(text, "auth_code", "s", "ok")
-    if found is not None:
-        if found.status != "ok":
-            raise UsageError(
-                f"the redirect URL says s={one_line(found.status, 40)}, not ok: the"
-                " Fyers login did not complete; log in again"
-            )
-        text = found.value
-    if not text or not all(c.isalnum() or c in "._-" for c in text):
-        raise UsageError(
-            "give the redirect URL Fyers sent your browser to (it holds"
-            " auth_code=…) or the bare auth_code"
-        )
-    return text
+    return daily_token.one_time_code(text, "Fyers", "auth_code", "s", "ok", _code_characters)
+
+
+def _code_characters(code: str) -> bool:
+    return all(c.isalnum() or c in "._-" for c in code)
 
 
 def unreachable(failure: HttpFailure) -> str:
     return rows.unreachable("Fyers", failure)
-
-
-def overloaded(status: int) -> str:
-    return rows.overloaded("Fyers", status)
 
 
 class FyersClient:
@@ -242,20 +223,10 @@ class FyersClient:
             "version": "3",
         }
         try:
-            reply = send(
-                self._http,
-                "GET",
-                self._base + path,
-                policy=self._policy,
-                limit=BOOK_REPLY,
-                headers=headers,
-            )
-        except HttpFailure as failure:
-            self._down = unreachable(failure)
-            raise Failed(self._down) from None
-        if reply.transient:
-            self._down = overloaded(reply.status)
-            raise Failed(self._down)
+            reply = daily_token.get(self._http, self._base + path, self._policy, headers, "Fyers")
+        except Failed as failed:
+            self._down = failed.message
+            raise
         if fyers_format.token_refused(reply.json()):
             why = one_line(self.hide(fyers_format.error_line(reply.json())), 120)
             self._down = self.relogin(f"was refused ({why})")

@@ -19,14 +19,13 @@ from urllib.parse import urlencode, urlsplit
 import requests
 
 from ordertrack.broker import daily_token, rows
-from ordertrack.broker.daily_token import MAX_REDIRECT, Failed, Token
+from ordertrack.broker.daily_token import Failed, Token
 from ordertrack.broker.kite import format as kite_format
 from ordertrack.config import Settings
 from ordertrack.core.models import Fetch, Outcome
-from ordertrack.errors import BrokerUnavailable, ConfigError, UsageError
-from ordertrack.net import BOOK_REPLY, HttpFailure, Reply, RetryPolicy, monotonic, send
+from ordertrack.errors import BrokerUnavailable, ConfigError
+from ordertrack.net import HttpFailure, Reply, RetryPolicy, monotonic, send
 from ordertrack.store.db import Database
-from ordertrack.text import one_line
 from ordertrack.timeutil import utcnow
 
 NAME = "kite"
@@ -51,26 +50,9 @@ def login_url(api_key: str) -> str:
 def request_token(text: str) -> str:
     """The request_token from the redirect URL Kite sent the browser to, or the bare token.
     A redirect whose `status` is not `success` is refused: the login did not complete."""
-    if len(text) > MAX_REDIRECT:
-        raise UsageError(
-            f"the text given is longer than {MAX_REDIRECT // 1024} KiB: give the"
-            " redirect URL Kite sent your browser to, or the bare request_token"
-        )
-    text = text.strip()
-    found = daily_token.read_redirect(text, "request_token", "status", "success")
-    if found is not None:
-        if found.status != "success":
-            raise UsageError(
-                f"the redirect URL says status={one_line(found.status, 40)}, not"
-                " success: the Kite login did not complete; log in again"
-            )
-        text = found.value
-    if not text or not text.isalnum():
-        raise UsageError(
-            "give the redirect URL Kite sent your browser to (it holds"
-            " request_token=…) or the bare request_token"
-        )
-    return text
+    return daily_token.one_time_code(
+        text, "Kite", "request_token", "status", "success", str.isalnum
+    )
 
 
 def checksum(api_key: str, token: str, api_secret: str) -> str:
@@ -96,10 +78,6 @@ def relogin(api_key: str, why: str) -> str:
 
 def unreachable(failure: HttpFailure) -> str:
     return rows.unreachable("Kite", failure)
-
-
-def overloaded(status: int) -> str:
-    return rows.overloaded("Kite", status)
 
 
 def interpret(
@@ -291,20 +269,10 @@ class KiteClient:
         }
         self._pace()
         try:
-            reply = send(
-                self._http,
-                "GET",
-                self._base + path,
-                policy=self._policy,
-                limit=BOOK_REPLY,
-                headers=headers,
-            )
-        except HttpFailure as failure:
-            self._down = unreachable(failure)
-            raise Failed(self._down) from None
-        if reply.transient:  # still 429/5xx after the retries
-            self._down = overloaded(reply.status)
-            raise Failed(self._down)
+            reply = daily_token.get(self._http, self._base + path, self._policy, headers, "Kite")
+        except Failed as failed:
+            self._down = failed.message
+            raise
         if kite_format.error_type(reply.json()) == TOKEN_EXCEPTION:
             self._down = relogin(self._key, "was refused (403 TokenException)")
             raise BrokerUnavailable(self._down)  # no re-login attempt: it needs a browser
