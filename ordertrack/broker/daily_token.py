@@ -5,7 +5,8 @@ never logs in by itself.
 
 Each broker package names its own query keys, its own words and its own expiry rule; this module
 holds only the token, where it is kept, when it ends (a JWT's own `exp`, as Kotak's and Fyers's
-are, or the next morning), and how it is read back out of a redirect URL."""
+are, or the next morning), how the login's one-time code is read out of a redirect URL, and
+the GET of a report under it."""
 
 import base64
 import binascii
