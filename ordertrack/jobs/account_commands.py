@@ -295,7 +295,7 @@ def _doctor_one(doctor: Any, where: Folders, offline: bool, send: bool) -> list[
         return [doctor.problem("settings", exc.message, f"fix {where.env_file}")]
     toml = where.toml if where.toml.is_file() else None
     now = utcnow()
-    c = doctor.Context(env, where.db, toml, where.env_file, offline, send, now)
+    c = doctor.Context(env, where.db, toml, where.env_file, offline, send, now, shell={})
     results: list[Any] = []
     with accounts.entered(accounts.environment(os.environ, where)):
         for check in doctor.CHECKS:
