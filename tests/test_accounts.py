@@ -4,8 +4,8 @@ per-account crontab blocks and systemd units, the combined views, the static-IP 
 Python API. The real-cron end to end run is tests/test_accounts_cron.py."""
 
 import json
-import re
 import os
+import re
 import stat
 import subprocess
 from pathlib import Path

@@ -286,7 +286,7 @@ def doctor_all(offline: bool, send: bool) -> Result:
 
 def _doctor_one(doctor: Any, where: Folders, offline: bool, send: bool) -> list[Any]:
     bare = doctor.cron_environment(os.environ, Path(os.devnull))
-    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME"):  # carried on the installed lines
+    for name in accounts.CARRIED:  # carried on the installed lines
         if os.environ.get(name):
             bare[name] = os.environ[name]
     try:

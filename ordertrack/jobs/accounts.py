@@ -35,6 +35,7 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
     "file": ("ORDERTRACK_BROKER_DIR",),
 }
 TELEGRAM = ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID")
+CARRIED = ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME")  # set on a line when install needs them
 
 
 def _home(env: Mapping[str, str]) -> Path:
@@ -208,21 +209,35 @@ def markers(name: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Plan:
-    """One account's schedule: which executable, its log, its stagger, and the folders cron
-    must be told (XDG_* set at install; cron's own environment has none)."""
+    """One account's schedule: which executable, its log, its stagger, and the variables its
+    folders depend on that cron would not set the same (`_carried`)."""
 
     where: Folders
     executable: Path
     log: Path
     delay: int
-    xdg: tuple[tuple[str, str], ...] = ()
+    carried: tuple[tuple[str, str], ...] = ()
 
 
 def plan(env: Mapping[str, str], where: Folders, position: int) -> Plan:
-    xdg = tuple(
-        (k, os.path.abspath(env[k])) for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME") if env.get(k)
+    return Plan(
+        where, schedule.this_executable(), where.log, rules.stagger(position), _carried(env)
     )
-    return Plan(where, schedule.this_executable(), where.log, rules.stagger(position), xdg)
+
+
+def _carried(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """What cron would not give the line but the account's folders depend on: XDG_* when set,
+    and HOME when it is not the passwd entry's (cron sets HOME from that entry)."""
+    import pwd
+
+    carried = []
+    home = env.get("HOME")
+    if home and os.path.abspath(home) != pwd.getpwuid(os.getuid()).pw_dir:
+        carried.append(("HOME", os.path.abspath(home)))
+    carried += [
+        (k, os.path.abspath(env[k])) for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME") if env.get(k)
+    ]
+    return tuple(carried)
 
 
 def position(env: Mapping[str, str], name: str) -> int:
@@ -234,7 +249,7 @@ def position(env: Mapping[str, str], name: str) -> int:
 def cron_command(p: Plan, command: str) -> str:
     q = schedule._cron_quote  # noqa: SLF001 - the one quoting rule for crontab lines
     wait = f"sleep {p.delay}; " if p.delay else ""
-    xdg = "".join(f"{k}={q(Path(v))} " for k, v in p.xdg)
+    xdg = "".join(f"{k}={q(Path(v))} " for k, v in p.carried)
     return f"{wait}{xdg}{q(p.executable)} --account {p.where.name} {command} >> {q(p.log)} 2>&1"
 
 
@@ -269,7 +284,7 @@ def systemd_units(p: Plan, jobs: tuple[schedule.Job, ...]) -> dict[str, str]:
     ]
     environment = "".join(
         f"Environment={k}={schedule._unit_path(Path(v))}\n"  # noqa: SLF001
-        for k, v in p.xdg
+        for k, v in p.carried
     )
     log = schedule._unit_path(p.log)  # noqa: SLF001
     units = {}
@@ -363,7 +378,7 @@ def parse_line(line: str, zone: tzinfo, now: datetime) -> Line | None:
         delay = 0
         if words[:1] == ["sleep"]:
             delay, words = int(words[1].rstrip(";")), words[2:]
-        while words and "=" in words[0] and words[0].split("=", 1)[0].startswith("XDG_"):
+        while words and words[0].split("=", 1)[0] in CARRIED:
             words = words[1:]
         at = words.index("--account")
         command = next(w for w in words[at + 2 :] if w in schedule.COMMANDS)
