@@ -19,7 +19,7 @@ import typer
 from ordertrack import __version__
 from ordertrack.cli import render
 from ordertrack.errors import BrokerUnavailable, ExitCode, OrdertrackError, UsageError
-from ordertrack.jobs import account_commands, commands
+from ordertrack.jobs import commands
 from ordertrack.jobs.commands import (
     DEFAULT_ENV_FILE,
     IMPORT_FIELDS,
@@ -696,7 +696,7 @@ def report_command(
     """A self-contained HTML report: the day at a glance, order timeline, rejections, tracked
     quantities, run health and notifications."""
     result = (
-        account_commands.report_all(render.warn, day, week, first, last, out, month)
+        _accounts().report_all(render.warn, day, week, first, last, out, month)
         if all_accounts
         else commands.report(_shell(ctx), day, week, first, last, out, month)
     )
@@ -777,8 +777,8 @@ def schedule_install(
 ) -> None:
     """Install the schedule: ordertrack's block in your crontab (the rest is left as it is), or
     systemd user timers with --systemd. Idempotent. Refuses an env file others can read."""
-    if all_accounts or (account := account or account_commands.selected(_shell(ctx))):
-        result = account_commands.schedule_install(account, all_accounts, systemd, every)
+    if all_accounts or (account := account or _accounts().selected(_shell(ctx))):
+        result = _accounts().schedule_install(account, all_accounts, systemd, every)
     else:
         result = commands.schedule_install(_shell(ctx), systemd, env_file, log, every)
     render.console.print(result.view)
@@ -794,8 +794,8 @@ def schedule_remove(
     account: AccountOption = None,
 ) -> None:
     """Remove ordertrack's crontab block (or its systemd user units)."""
-    if all_accounts or (account := account or account_commands.selected(_shell(ctx))):
-        render.console.print(account_commands.schedule_remove(account, all_accounts, systemd).view)
+    if all_accounts or (account := account or _accounts().selected(_shell(ctx))):
+        render.console.print(_accounts().schedule_remove(account, all_accounts, systemd).view)
         return
     render.console.print(commands.schedule_remove(systemd).view)
 
@@ -986,7 +986,15 @@ app.add_typer(accounts_app, name="accounts")
 
 
 def _account_shell(name: str, db: Path | None, config_file: Path | None) -> commands.Shell:
-    return account_commands.account_shell(name, db, config_file, render.warn)
+    shell: commands.Shell = _accounts().account_shell(name, db, config_file, render.warn)
+    return shell
+
+
+def _accounts() -> Any:
+    """jobs/account_commands, imported only by a command that uses accounts (start-up)."""
+    from ordertrack.jobs import account_commands
+
+    return account_commands
 
 
 @accounts_app.command("list")
@@ -994,7 +1002,7 @@ def accounts_list(json_: JsonFlag = False) -> None:
     """Each account: its broker, its database and its last runs."""
     from ordertrack.cli import render_accounts
 
-    result = account_commands.accounts_list()
+    result = _accounts().accounts_list()
     if json_:
         render.emit_json(result.json)
     else:
@@ -1012,7 +1020,7 @@ def accounts_add(
 
     Example: ordertrack accounts add family --broker kite
     """
-    where, fill = account_commands.accounts_add(name, broker).view
+    where, fill = _accounts().accounts_add(name, broker).view
     render.console.print(f"Wrote {where.env_file} (chmod 600). Fill in: {', '.join(fill)}.")
     render.console.print(
         f"Its database will be {where.db}. Then: ordertrack --account {name} broker check;"
@@ -1028,14 +1036,14 @@ def accounts_remove(
     ] = False,
 ) -> None:
     """Take the account's crontab block and systemd units out; keep its files unless --purge."""
-    for line in account_commands.accounts_remove(name, purge).view:
+    for line in _accounts().accounts_remove(name, purge).view:
         render.console.print(line)
 
 
 def _status_all(json_: bool) -> None:
     from ordertrack.cli import render_accounts
 
-    result = account_commands.status_all(render.warn)
+    result = _accounts().status_all(render.warn)
     if json_:
         render.emit_json(result.json)
     else:
@@ -1047,7 +1055,7 @@ def _pnl_all(
 ) -> None:
     from ordertrack.cli import render_accounts
 
-    result = account_commands.pnl_all(render.warn, day, week, month, first, last)
+    result = _accounts().pnl_all(render.warn, day, week, month, first, last)
     if json_:
         render.emit_money_json(result.json)
     else:
@@ -1057,7 +1065,7 @@ def _pnl_all(
 def _doctor_all(json_: bool, offline: bool, send: bool) -> None:
     from ordertrack.cli import render_accounts
 
-    result = account_commands.doctor_all(offline, send)
+    result = _accounts().doctor_all(offline, send)
     if json_:
         render.emit_json(result.json)
     else:

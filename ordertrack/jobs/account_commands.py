@@ -40,6 +40,7 @@ class AccountShell(Shell):
 
 def account_shell(name: str, db: Path | None, config_path: Path | None, warn: Warn) -> AccountShell:
     """`ordertrack --account NAME`: exit 2 with --db/--config/ORDERTRACK_DB, 3 when unknown."""
+    accounts.locate(os.environ, name)  # a bad name is told first
     accounts.refuse_overrides(db, config_path, os.environ)
     where = accounts.require(os.environ, name)
     return AccountShell(where, accounts.environment(os.environ, where), warn)
