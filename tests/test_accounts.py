@@ -128,6 +128,10 @@ def test_an_account_ignores_the_shells_settings(cli, home, monkeypatch, tmp_path
     shell_broker.orders(kotak_row("261100000000001", "complete", filled=100, avg="10.00"))
     monkeypatch.setenv("ORDERTRACK_BROKER_DIR", str(shell_broker.folder))  # account b's, say
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:SHELL-TOKEN-NOT-THIS-ACCOUNTS")
+    bad = tmp_path / "shell.toml"
+    bad.write_text("[nonsense]\n")  # read, it would stop every run (exit 3)
+    monkeypatch.setenv("ORDERTRACK_CONFIG", str(bad))
+    monkeypatch.setenv("ORDERTRACK_BROKER_FORMAT", "kite")  # read, the book would not parse
     done = cli("--account", "a", "status", "--json")
     assert done.code == 7  # no database yet: status never creates one
     assert (
@@ -190,6 +194,7 @@ def test_no_variable_of_one_accounts_env_file_reaches_another_accounts_hook(home
     toml = b_file.with_suffix(".toml")
     toml.write_text(f'[[hook]]\ncommand = ["/bin/sh", "{hook}"]\n')
     sourced = schedule.read_env_file(a_file)  # what `set -a; . a.env` put in the shell
+    sourced["KITE_API_KEY"] = "shell-kite-key-1234"  # a run setting b's file does not set
     assert ot("--account", "b", "outbox", "flush", extra=sourced).returncode == 0
     added = ot(
         "--account",
@@ -210,7 +215,13 @@ def test_no_variable_of_one_accounts_env_file_reaches_another_accounts_hook(home
     assert flushed.returncode == 0, flushed.stderr
     seen = dump.read_text()
     assert "B_ONLY_NOTE=plain-value-of-b" in seen and "ORDERTRACK_ACCOUNT=b" in seen
-    for leaked in ("A_ONLY_NOTE", "A_WEBHOOK_SECRET", "TOKEN-OF-ACCOUNT-A", "secret-of-account-a"):
+    for leaked in (
+        "A_ONLY_NOTE",
+        "A_WEBHOOK_SECRET",
+        "TOKEN-OF-ACCOUNT-A",
+        "secret-of-account-a",
+        "shell-kite-key",
+    ):
         assert leaked not in seen
         assert leaked not in flushed.stdout + flushed.stderr
     assert not db_of(home, "a").exists()  # nothing of b's run went to a's database
@@ -447,3 +458,34 @@ def test_the_api_takes_an_account(cli, home, tmp_path):
         api.register_order("INFY", "buy", 5, db_path=tmp_path / "x.db", account="a")
     with pytest.raises(ConfigError, match="unknown account zz"):
         api.events(account="zz")
+
+
+def test_one_accounts_locked_database_does_not_hold_another(cli, home):
+    """Each account has its own database and run lock: a program holding a's database
+    exclusively does not delay b's run."""
+    import sqlite3
+    import time
+
+    make(cli, home, "a")
+    make(cli, home, "b")
+    assert cli("--account", "a", "verify").code == 0
+    holder = sqlite3.connect(db_of(home, "a"), isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        started = time.monotonic()
+        done = cli("--account", "b", "verify")
+        assert done.code == 0, done.err
+        assert time.monotonic() - started < 5
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_doctor_with_one_account_checks_that_account(cli, home, crontab):
+    make(cli, home, "a")
+    make(cli, home, "b")
+    assert cli("schedule", "install", "--account", "a").code == 0
+    done = cli("--account", "a", "doctor", "--offline", "--json")
+    data = json.loads(done.out)
+    assert [a["account"] for a in data["accounts"]] == ["a"] and done.code == 0, done.out
+    assert cli("--account", "b", "doctor", "--offline").code == 3  # no schedule for b

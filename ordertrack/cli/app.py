@@ -837,8 +837,8 @@ def doctor(
 
     Example: ordertrack doctor --offline
     """
-    if all_accounts:
-        return _doctor_all(json_, offline, send)
+    if all_accounts or (only := _accounts().selected(_shell(ctx))):
+        return _doctor_all(json_, offline, send, None if all_accounts else only)
     result = commands.doctor(_shell(ctx), env_file, offline, send)
     if json_:
         render.emit_json(result.json)
@@ -1062,10 +1062,10 @@ def _pnl_all(
         render_accounts.pnl_all(result.json, result.view)
 
 
-def _doctor_all(json_: bool, offline: bool, send: bool) -> None:
+def _doctor_all(json_: bool, offline: bool, send: bool, only: str | None = None) -> None:
     from ordertrack.cli import render_accounts
 
-    result = _accounts().doctor_all(offline, send)
+    result = _accounts().doctor_all(offline, send, only)
     if json_:
         render.emit_json(result.json)
     else:

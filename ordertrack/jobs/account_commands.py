@@ -269,12 +269,14 @@ def _sum(values: Any) -> float | None:
     return round(sum(present), 2) if present else None
 
 
-def doctor_all(offline: bool, send: bool) -> Result:
-    """Each account checked as its scheduled runs will see it; exit 3 if any has a problem."""
+def doctor_all(offline: bool, send: bool, only: str | None = None) -> Result:
+    """Each account (or `only` that one) checked as its scheduled runs will see it; exit 3 if
+    any has a problem."""
     from ordertrack.jobs import doctor
 
     out, views = [], []
-    for where in accounts.every(os.environ):
+    targets = [accounts.require(os.environ, only)] if only else accounts.every(os.environ)
+    for where in targets:
         checks = _doctor_one(doctor, where, offline, send)
         passed = all(r.ok for r in checks)
         out.append({"account": where.name, "ok": passed, "checks": [r.json() for r in checks]})
