@@ -152,6 +152,7 @@ def measure(n: int, orders: int, repeat: int) -> dict[str, float]:
             walls += w
             cpus.append(cpu)
         reads = verify_runs(home, names) / repeat
+        used = disk(home)
         slots = [slot(env, names) for _ in range(repeat)]
         views = {
             view: median([run([str(EXECUTABLE), *args], env) for _ in range(repeat)])
@@ -181,7 +182,7 @@ def measure(n: int, orders: int, repeat: int) -> dict[str, float]:
             "status": views["status"],
             "report": views["report"],
             "doctor": median(doctor),
-            "disk": disk(home) / 1024,
+            "disk": used / 1024 / n,
         }
 
 
@@ -199,7 +200,7 @@ def main() -> None:
     print(
         "| accounts | processes / firing | order-book reads / firing | one run (s) |"
         " CPU of a firing (s) | busiest slot (procs, s) | status --all (s) |"
-        " report --all (s) | doctor --all (s) | disk (KiB) |"
+        " report --all (s) | doctor --all (s) | disk an account (KiB) |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for n in sizes:

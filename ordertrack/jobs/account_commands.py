@@ -15,6 +15,7 @@ from ordertrack.core.accounts import Folders
 from ordertrack.errors import ConfigError, ExitCode, OrdertrackError, UsageError
 from ordertrack.jobs import accounts, commands
 from ordertrack.jobs.commands import Result, Shell, Warn
+from ordertrack.store.db import private_dirs
 from ordertrack.text import redact
 from ordertrack.timeutil import utcnow
 
@@ -29,7 +30,7 @@ class AccountShell(Shell):
         self.where = where
         self._exit: contextlib.AbstractContextManager[None] | None = accounts.entered(env)
         self._exit.__enter__()
-        where.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dirs(where.folder)
 
     def close(self) -> None:
         super().close()
@@ -139,7 +140,7 @@ def schedule_install(name: str | None, all_accounts: bool, systemd: bool, every:
     plans = []
     for where in targets:
         accounts.own_settings(where)  # its env file exists, is 0600 and sets no db of its own
-        where.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_dirs(where.folder)
         db = open_db(where.db)
         try:
             runs.record_cadence(db, every)

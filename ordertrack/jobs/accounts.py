@@ -18,6 +18,7 @@ from ordertrack.core import accounts as rules
 from ordertrack.core.accounts import Folders
 from ordertrack.errors import ConfigError, UsageError
 from ordertrack.jobs import schedule
+from ordertrack.store.db import private_dirs
 from ordertrack.timeutil import IST, show
 
 # What `accounts add` writes for each broker: the variables to fill in (secrets left empty).
@@ -179,7 +180,7 @@ def add(env: Mapping[str, str], name: str, broker: str) -> tuple[Folders, list[s
     text = template(name, broker, tuple(TEMPLATES))
     if where.env_file.exists():
         raise UsageError(f"account {name} exists already: {where.env_file}")
-    where.env_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dirs(where.env_file.parent)
     fd = os.open(where.env_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
