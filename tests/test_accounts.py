@@ -6,6 +6,7 @@ Python API. The real-cron end to end run is tests/test_accounts_cron.py."""
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -16,6 +17,8 @@ from ordertrack.broker import static_ip
 from ordertrack.jobs import schedule
 from tests.fake_host import fake_host
 from tests.helpers import EXECUTABLE, BrokerFiles, kotak_row
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture
@@ -56,10 +59,10 @@ def make(cli, home: Path, name: str, *extra: str) -> BrokerFiles:
 
 
 @pytest.mark.parametrize(
-    "name", ["default", "Family", "a b", "x" * 33, "../etc", "", "é"], ids=repr
+    "name", ["default", "Family", "a b", "x" * 33, "../etc", "", "é", "-x", "_x"], ids=repr
 )
 def test_a_bad_or_reserved_name_is_a_usage_error(cli, home, name):
-    done = cli("accounts", "add", name)
+    done = cli("accounts", "add", "--", name)
     assert done.code == 2, done.err
     assert len(done.err.strip().splitlines()) == 1 and "Traceback" not in done.err
     assert not (home / ".config" / "ordertrack" / "accounts").exists() or not any(
@@ -489,3 +492,43 @@ def test_doctor_with_one_account_checks_that_account(cli, home, crontab):
     data = json.loads(done.out)
     assert [a["account"] for a in data["accounts"]] == ["a"] and done.code == 0, done.out
     assert cli("--account", "b", "doctor", "--offline").code == 3  # no schedule for b
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="chromium is not installed (.ci/run installs it: apt-get install -y chromium)",
+)
+def test_the_combined_report_renders_in_chromium(cli, home, tmp_path):
+    for name in ("a", "b"):
+        make(cli, home, name)
+        assert cli("--account", name, "verify").code == 0
+    page = tmp_path / "all.html"
+    assert cli("report", "--all-accounts", "--out", str(page)).code == 0
+    sandbox = ["--no-sandbox"] if os.geteuid() == 0 else []
+    shown = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            *sandbox,
+            "--disable-gpu",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=360,1000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert shown.stdout.index(">All accounts</h2>") < shown.stdout.index(">Account a</h2>")
+    assert shown.stdout.index(">Account a</h2>") < shown.stdout.index(">Account b</h2>")
+    assert not [
+        line
+        for line in shown.stderr.splitlines()
+        if "CONSOLE" in line or "Uncaught" in line or "ERR_" in line
+    ]

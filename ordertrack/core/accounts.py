@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ordertrack.errors import UsageError
 
-NAME = re.compile(r"[a-z0-9_-]{1,32}")
+NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")  # not "-x": it would read as an option
 RESERVED = frozenset({"default"})  # today's unnamed set-up
 # Run settings an account takes from its own files only; the shell's are ignored (a shell that
 # sourced account a's env file must not leak it into account b's run).
@@ -33,7 +33,7 @@ def checked(name: str) -> str:
         shown = name if len(name) <= 40 else name[:39] + "…"
         raise UsageError(
             f"account name {shown!r} is not allowed: use 1-32 lower-case letters,"
-            " digits, '-' and '_'"
+            " digits, '-' and '_', starting with a letter or digit"
         )
     return name
 
