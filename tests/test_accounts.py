@@ -532,3 +532,18 @@ def test_the_combined_report_renders_in_chromium(cli, home, tmp_path):
         for line in shown.stderr.splitlines()
         if "CONSOLE" in line or "Uncaught" in line or "ERR_" in line
     ]
+
+
+def test_a_corrupt_database_is_that_accounts_row_only(cli, home):
+    for name in ("a", "b"):
+        make(cli, home, name)
+        assert cli("--account", name, "verify").code == 0
+    db_of(home, "a").write_bytes(b"this is not a database" * 100)
+    for argv in (("status", "--all-accounts", "--json"), ("accounts", "list", "--json")):
+        done = cli(*argv)
+        assert done.code == 0, done.err
+        rows = json.loads(done.out)
+        assert "error" in rows[0] and rows[0]["runs"] == []
+        assert rows[1]["account"] == "b" and rows[1]["runs"][0]["outcome"] == "ok"
+    pnl = json.loads(cli("pnl", "--all-accounts", "--json").out)
+    assert "error" in pnl["accounts"][0] and "error" not in pnl["accounts"][1]

@@ -7,6 +7,7 @@ its own line, never the others' end."""
 
 import contextlib
 import os
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,13 +53,22 @@ def _each(warn: Warn) -> Iterator[tuple[Folders, AccountShell | None, str | None
     for where in accounts.every(os.environ):
         try:
             shell = AccountShell(where, accounts.environment(os.environ, where), warn)
-        except OrdertrackError as exc:
-            yield where, None, redact(exc.message)
+        except FAILURES as exc:
+            yield where, None, _said(exc)
             continue
         try:
             yield where, shell, None
         finally:
             shell.close()
+
+
+# One account's broken configuration or database is its own row, never the others' end.
+FAILURES = (OrdertrackError, sqlite3.Error)
+
+
+def _said(exc: BaseException) -> str:
+    message = exc.message if isinstance(exc, OrdertrackError) else f"database error: {exc}"
+    return redact(message)
 
 
 def _broker_of(shell: Shell | None, where: Folders) -> str:
@@ -77,8 +87,8 @@ def accounts_list() -> Result:
         try:
             runs = accounts.last_runs(where.db)
             error = None
-        except (OrdertrackError, Exception) as exc:  # noqa: BLE001 - one account's broken db
-            runs, error = [], redact(str(getattr(exc, "message", exc)))
+        except FAILURES as exc:
+            runs, error = [], _said(exc)
         row: dict[str, Any] = {
             "account": name,
             "broker": _broker_of(None, where),
@@ -194,8 +204,8 @@ def status_all(warn: Warn) -> Result:
                 rows.append({**row, **one.json, "db": str(where.db)})
                 views.append((where.name, one.view, None))
                 continue
-            except OrdertrackError as exc:
-                error = redact(exc.message)
+            except FAILURES as exc:
+                error = _said(exc)
         row.update(broker=_broker_of(shell, where), runs=[], error=error)
         rows.append(row)
         views.append((where.name, None, error))
@@ -233,8 +243,8 @@ def report_all(
                 data.pnl = pnl_report.block(shell.open(), period, settings.charges)
                 parts.append(accounts_report.Part(where.name, data, None))
                 continue
-            except OrdertrackError as exc:
-                error = redact(exc.message)
+            except FAILURES as exc:
+                error = _said(exc)
         parts.append(accounts_report.Part(where.name, None, error))
     page = accounts_report.page(parts, period, utcnow())
     if target is not None:
@@ -254,8 +264,8 @@ def pnl_all(
                 rows.append({"account": where.name, **one.json})
                 views.append((where.name, one.json, one.view))
                 continue
-            except OrdertrackError as exc:
-                error = redact(exc.message)
+            except FAILURES as exc:
+                error = _said(exc)
         rows.append({"account": where.name, "error": error})
         views.append((where.name, None, error))
     total = {
