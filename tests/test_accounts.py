@@ -547,3 +547,38 @@ def test_a_corrupt_database_is_that_accounts_row_only(cli, home):
         assert rows[1]["account"] == "b" and rows[1]["runs"][0]["outcome"] == "ok"
     pnl = json.loads(cli("pnl", "--all-accounts", "--json").out)
     assert "error" in pnl["accounts"][0] and "error" not in pnl["accounts"][1]
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["order book", "login"],
+)
+def test_kotak_refusing_the_ip_is_one_telegram_alert_naming_the_account(
+    cli, home, kotak, telegram, where
+):
+    """The real Kotak client against the loopback Kotak Neo: stCode 100008 on the order book,
+    or at login (HTTP 403), becomes one alert in the account's own chat, naming the account."""
+    from tests.fake_kotak import IP_REFUSED, LOGIN, ORDERS, Scripted
+
+    assert cli("accounts", "add", "family").code == 0
+    settings = ("ORDERTRACK_BROKER", "ORDERTRACK_KOTAK_LOGIN_URL", "TELEGRAM_API_URL")
+    names = [n for n in os.environ if n.startswith(("KOTAK_", "TELEGRAM_")) or n in settings]
+    env_file(home, "family").write_text("".join(f"{n}={os.environ[n]}\n" for n in names))
+    if where == "login":
+        kotak.script(
+            LOGIN, Scripted(403, {"error": [{"code": "100008", "message": "Unauthorized"}]})
+        )
+    else:
+        kotak.script(ORDERS, Scripted(200, IP_REFUSED))
+    assert cli("--account", "family", "verify").code == 4
+    if where == "login":
+        kotak.script(
+            LOGIN, Scripted(403, {"error": [{"code": "100008", "message": "Unauthorized"}]})
+        )
+    else:
+        kotak.script(ORDERS, Scripted(200, IP_REFUSED))
+    assert cli("--account", "family", "verify").code == 4
+    alerts = [t for t in telegram.texts() if "IP" in t]
+    assert len(alerts) == 1, telegram.texts()
+    assert "this server's IP is not registered for account family with Kotak Neo" in alerts[0]
+    assert "broker unavailable" not in alerts[0]
