@@ -582,3 +582,16 @@ def test_kotak_refusing_the_ip_is_one_telegram_alert_naming_the_account(
     assert len(alerts) == 1, telegram.texts()
     assert "this server's IP is not registered for account family with Kotak Neo" in alerts[0]
     assert "broker unavailable" not in alerts[0]
+
+
+def test_eod_writes_its_report_and_backup_in_the_accounts_own_folder(cli, home, tmp_path):
+    make(cli, home, "a")
+    make(cli, home, "b")
+    done = cli("--account", "a", "eod")
+    assert done.code == 0, done.err
+    folder = db_of(home, "a").parent
+    assert list((folder / "backups").iterdir())
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE(folder.parent.stat().st_mode) == 0o700
+    assert not db_of(home, "b").parent.joinpath("backups").exists()
+    assert not (home / ".local" / "share" / "ordertrack" / "backups").exists()
