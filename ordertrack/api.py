@@ -15,7 +15,7 @@ database for each (each registration is still committed before `add` returns):
 import os
 import sqlite3
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -84,12 +84,34 @@ class Registrar:
             )[0]
 
 
+def _where(
+    db_path: Path | str | None, account: str | None
+) -> tuple[Mapping[str, str], Path | None, Path | None]:
+    """The environment, database and TOML to load: the process's, or account NAME's own
+    (issue 29: its env file read by ordertrack, the shell's settings ignored; with db_path or
+    ORDERTRACK_DB a UsageError, an unknown account a ConfigError)."""
+    if not account:
+        return os.environ, Path(db_path) if db_path else None, None
+    from ordertrack.jobs import accounts
+
+    accounts.refuse_overrides(Path(db_path) if db_path else None, None, os.environ)
+    where = accounts.require(os.environ, account)
+    toml = where.toml if where.toml.is_file() else None
+    return accounts.environment(os.environ, where), where.db, toml
+
+
 @contextmanager
-def registrations(db_path: Path | str | None = None) -> Iterator[Registrar]:
+def registrations(
+    db_path: Path | str | None = None, *, account: str | None = None
+) -> Iterator[Registrar]:
     """One connection for many registrations, e.g. an engine's whole session. Each add() is
     committed before it returns, as with register_order(). A bad setting registration does not
-    use is a warning on stderr, not an error: the engine must never drop an order for it."""
-    settings, problem = config.load_for_registration(os.environ, Path(db_path) if db_path else None)
+    use is a warning on stderr, not an error: the engine must never drop an order for it.
+    `account`: account NAME's database (docs/accounts.md), as `ordertrack --account NAME`."""
+    env, path, toml = _where(db_path, account)
+    settings, problem = config.load_for_registration(env, path, toml)
+    if account:
+        settings.db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if problem:
         sys.stderr.write(f"ordertrack: {one_line(redact(problem))}\n")
     with _database_errors():
@@ -112,6 +134,7 @@ def register_order(
     tag: str | None = None,
     completes: str | None = None,
     db_path: Path | str | None = None,
+    account: str | None = None,
 ) -> str:
     """Register an order the engine placed. Returns 'added', 'unchanged' or 'resolved' (the id
     completes an order registered earlier without one: under the same tag, the only open one
@@ -120,7 +143,7 @@ def register_order(
     Raises ordertrack.errors.UsageError for bad or conflicting details, DatabaseError when
     the database cannot take it (full disk, not a database).
     """
-    with registrations(db_path) as orders:
+    with registrations(db_path, account=account) as orders:
         return orders.add(
             symbol,
             side,
@@ -134,7 +157,9 @@ def register_order(
         )
 
 
-def track_symbol(symbol: str, qty: int = 0, *, db_path: Path | str | None = None) -> str:
+def track_symbol(
+    symbol: str, qty: int = 0, *, db_path: Path | str | None = None, account: str | None = None
+) -> str:
     """Start tracking a symbol with the quantity the system owns. Returns 'added' or 'unchanged'."""
     name = register.checked_symbol(symbol)
     if type(qty) is not int or not 0 <= qty <= register.MAX_QTY:
@@ -142,7 +167,7 @@ def track_symbol(symbol: str, qty: int = 0, *, db_path: Path | str | None = None
             f"qty must be a whole number from 0 to {register.MAX_QTY},"
             f" not {one_line(repr(qty), 40)}"
         )
-    settings = config.load(os.environ, Path(db_path) if db_path else None)
+    settings = config.load(*_where(db_path, account))
     with _database_errors():
         db = open_db(settings.db_path)
         try:
@@ -157,13 +182,14 @@ def events(
     limit: int | None = None,
     *,
     db_path: Path | str | None = None,
+    account: str | None = None,
 ) -> list[dict[str, Any]]:
     """Recorded events after the cursor `since` (the last event id the caller handled; 0 for
     all), oldest first, in the schema of docs/events.md. Store the last id handled and pass it
     back to resume exactly after it. `since` and `limit` beyond SQLite's integers (2**63 - 1)
     raise OutOfRange, a UsageError and a ValueError."""
     feed.checked_window(since, limit)
-    settings = config.load(os.environ, Path(db_path) if db_path else None)
+    settings = config.load(*_where(db_path, account))
     with _database_errors():
         db = open_db(settings.db_path, create=False)
         try:

@@ -142,6 +142,7 @@ class Settings:
     webhooks: tuple["Webhook", ...] = ()
     hooks: tuple["Hook", ...] = ()
     charges: dict[str, Any] | None = field(default=None, hash=False)  # [charges]; None: none
+    account: str = ""  # --account NAME (issue 29); '' for the set-up without one
 
 
 @dataclass(frozen=True)
@@ -465,6 +466,7 @@ def load(env: Mapping[str, str], db: Path | None = None, config: Path | None = N
         webhooks=_webhooks(config, toml.get("webhook", {}).get("tables"), env),
         hooks=_hooks(config, toml.get("hook", {}).get("tables")),
         charges=toml.get("charges"),
+        account=env.get("ORDERTRACK_ACCOUNT", ""),
     )
 
 

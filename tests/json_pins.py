@@ -268,6 +268,36 @@ def _day(cli: _Runner, broker: BrokerFiles, tmp: Path) -> None:
         pin("outbox-list-sent", "outbox", "list", "--status", "SENT", "--json")
         pin("datasette-metadata", "datasette-metadata")
         pin("pnl", "pnl", "--json")
+        _accounts(cli, broker, tmp)
+
+
+def _accounts(cli: _Runner, broker: BrokerFiles, tmp: Path) -> None:
+    """Issue 29: one account beside the day's set-up, its views pinned."""
+    cli("accounts", "add", "family", "--broker", "file")
+    env_file = tmp / "xdg-config" / "ordertrack" / "accounts" / "family.env"
+    env_file.write_text(f"ORDERTRACK_BROKER=file\nORDERTRACK_BROKER_DIR={broker.folder}\n")
+    saved = os.environ.pop("ORDERTRACK_DB")  # with an account it is refused (exit 2)
+    try:
+        cli(
+            "--account",
+            "family",
+            "pending",
+            "add",
+            "261123000000004",
+            "--symbol",
+            "ITC",
+            "--side",
+            "buy",
+            "--qty",
+            "40",
+        )
+        cli("--account", "family", "verify")
+    finally:
+        os.environ["ORDERTRACK_DB"] = saved
+    cli.pin("accounts-list", "accounts", "list", "--json")
+    cli.pin("status-all-accounts", "status", "--all-accounts", "--json")
+    cli.pin("pnl-all-accounts", "pnl", "--all-accounts", "--json")
+    cli.pin("doctor-all-accounts", "doctor", "--all-accounts", "--offline", "--json")
 
 
 def collect() -> list[Output]:

@@ -605,6 +605,16 @@ CASES = [
     ),
     case("schedule", "remove", HOSTILE, code=USAGE, says="unexpected extra argument"),
     case("doctor", "--offline=1", code=USAGE, says="does not take a value"),
+    # accounts (issue 29)
+    case("accounts", "add", "default", code=USAGE, says="'default' is reserved"),
+    case("accounts", "add", HOSTILE, code=USAGE, says="is not allowed: use 1-32 lower-case"),
+    case("accounts", "add", "x", "--broker", HOSTILE, code=USAGE, says="--broker must be one of"),
+    case("accounts", "list", HOSTILE, code=USAGE, says="unexpected extra argument"),
+    case("accounts", "remove", "ghost", code=CONFIG, says="unknown account ghost: no env file"),
+    case("accounts", "remove", HOSTILE, code=USAGE, says="is not allowed"),
+    case("--account", HOSTILE, "status", code=USAGE, says="is not allowed"),
+    case("--account", "ghost", "verify", code=USAGE, says="ORDERTRACK_DB cannot be combined"),
+    case("status", "--all-accounts", code=CONFIG, says="no accounts: no NAME.env in"),
     case("doctor", HOSTILE, code=USAGE, says="unexpected extra argument"),
     # events
     case("events", "--since", "-1", code=USAGE, says="'--since': -1"),
@@ -986,6 +996,9 @@ MINIMAL = {  # a valid invocation of every command
     ("doctor",): ("doctor", "--offline"),
     ("events",): ("events", "--json"),
     ("listen",): ("listen", "--until", "23:59"),  # each case fails at the database first
+    ("accounts", "add"): ("accounts", "add", "fam"),
+    ("accounts", "list"): ("accounts", "list"),
+    ("accounts", "remove"): ("accounts", "remove", "fam"),
 }
 WRITERS = {
     ("eod",),
@@ -1008,6 +1021,10 @@ NO_DATABASE = {
     ("doctor",): CONFIG,
     # Kite only: with the file broker it refuses before opening the database
     ("broker", "login"): USAGE,
+    # accounts live in their own folders: the --db given is not theirs
+    ("accounts", "add"): 0,
+    ("accounts", "list"): 0,
+    ("accounts", "remove"): CONFIG,  # no such account here
 }
 
 

@@ -30,6 +30,11 @@ SCRIPTS = Path(__file__).parent.parent / "scripts"
             "report --week (median of 1)",
         ),
         (
+            "bench_accounts.py",
+            ["--sizes", "1,2", "--orders", "2", "--repeat", "1"],
+            "| 2 | 2 | 2 |",
+        ),
+        (
             "bench_retention.py",
             ["--days", "3", "--orders", "5", "--keep", "1"],
             "webhook_deliveries",

@@ -68,6 +68,12 @@ broker_app = typer.Typer(
 app.add_typer(broker_app, name="broker")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print data as JSON.")]
+AllAccounts = Annotated[
+    bool, typer.Option("--all-accounts", help="Every account, one after the other (issue 29).")
+]
+AccountOption = Annotated[
+    str | None, typer.Option("--account", metavar="NAME", help="This account only.")
+]
 
 
 def _version(value: bool) -> None:
@@ -91,9 +97,23 @@ def root(
             "--version", callback=_version, is_eager=True, help="Show the version and exit."
         ),
     ] = False,
+    account: Annotated[
+        str | None,
+        typer.Option(
+            "--account",
+            envvar="ORDERTRACK_ACCOUNT",
+            metavar="NAME",
+            help="Use account NAME's env file, TOML and database (docs/accounts.md)"
+            " [env ORDERTRACK_ACCOUNT].",
+        ),
+    ] = None,
 ) -> None:
-    ctx.obj = commands.Shell(db, config_file, render.warn)
     render.COMMAND[0] = ctx.invoked_subcommand or "ordertrack"
+    ctx.obj = (
+        _account_shell(account, db, config_file)
+        if account
+        else commands.Shell(db, config_file, render.warn)
+    )
     ctx.call_on_close(ctx.obj.close)
 
 
@@ -513,8 +533,10 @@ def _json_on_broker_error(json_: bool, body: Callable[[], T]) -> T:
 
 
 @app.command()
-def status(ctx: typer.Context, json_: JsonFlag = False) -> None:
+def status(ctx: typer.Context, json_: JsonFlag = False, all_accounts: AllAccounts = False) -> None:
     """Last run of each command and its outcome; open orders; the outbox."""
+    if all_accounts:
+        return _status_all(json_)
     result = commands.status(_shell(ctx))
     if json_:
         render.emit_json(result.json)
@@ -549,7 +571,7 @@ def _fail(message: str, code: ExitCode) -> int:
     return int(code)
 
 
-_ROOT_OPTIONS = ("--db", "--config")
+_ROOT_OPTIONS = ("--db", "--config", "--account")
 
 
 def _usage(exc: typer.TyperException) -> int:
@@ -669,10 +691,15 @@ def report_command(
             "in the current folder].",
         ),
     ] = None,
+    all_accounts: AllAccounts = False,
 ) -> None:
     """A self-contained HTML report: the day at a glance, order timeline, rejections, tracked
     quantities, run health and notifications."""
-    result = commands.report(_shell(ctx), day, week, first, last, out, month)
+    result = (
+        _accounts().report_all(render.warn, day, week, first, last, out, month)
+        if all_accounts
+        else commands.report(_shell(ctx), day, week, first, last, out, month)
+    )
     if result.json is None:
         sys.stdout.write(result.view)
         return
@@ -745,18 +772,31 @@ def schedule_install(
     env_file: EnvFileOption = Path(DEFAULT_ENV_FILE),
     log: LogOption = None,
     every: EveryOption = 30,
+    all_accounts: AllAccounts = False,
+    account: AccountOption = None,
 ) -> None:
     """Install the schedule: ordertrack's block in your crontab (the rest is left as it is), or
     systemd user timers with --systemd. Idempotent. Refuses an env file others can read."""
-    result = commands.schedule_install(_shell(ctx), systemd, env_file, log, every)
+    if all_accounts or (account := account or _accounts().selected(_shell(ctx))):
+        result = _accounts().schedule_install(account, all_accounts, systemd, every)
+    else:
+        result = commands.schedule_install(_shell(ctx), systemd, env_file, log, every)
     render.console.print(result.view)
     for line in result.notices:
         render.warn(line)
 
 
 @schedule_app.command("remove")
-def schedule_remove(ctx: typer.Context, systemd: SystemdFlag = False) -> None:
+def schedule_remove(
+    ctx: typer.Context,
+    systemd: SystemdFlag = False,
+    all_accounts: AllAccounts = False,
+    account: AccountOption = None,
+) -> None:
     """Remove ordertrack's crontab block (or its systemd user units)."""
+    if all_accounts or (account := account or _accounts().selected(_shell(ctx))):
+        render.console.print(_accounts().schedule_remove(account, all_accounts, systemd).view)
+        return
     render.console.print(commands.schedule_remove(systemd).view)
 
 
@@ -788,6 +828,7 @@ def doctor(
         ),
     ] = None,
     json_: JsonFlag = False,
+    all_accounts: AllAccounts = False,
 ) -> None:
     """Check the deployment as cron will see it (the env file in a bare environment, not this
     shell): settings, database, env file, broker, Telegram, the installed schedule and whether
@@ -796,6 +837,8 @@ def doctor(
 
     Example: ordertrack doctor --offline
     """
+    if all_accounts or (only := _accounts().selected(_shell(ctx))):
+        return _doctor_all(json_, offline, send, None if all_accounts else only)
     result = commands.doctor(_shell(ctx), env_file, offline, send)
     if json_:
         render.emit_json(result.json)
@@ -894,9 +937,12 @@ def pnl_command(
     first: Annotated[str | None, typer.Option("--from", help="First day, YYYY-MM-DD.")] = None,
     last: Annotated[str | None, typer.Option("--to", help="Last day [default: today].")] = None,
     json_: JsonFlag = False,
+    all_accounts: AllAccounts = False,
 ) -> None:
     """Realised and unrealised P&L from the broker's own fills, per symbol, before charges
     unless [charges] is configured."""
+    if all_accounts:
+        return _pnl_all(json_, day, week, month, first, last)
     result = commands.pnl(_shell(ctx), day, week, month, first, last)
     if json_:
         render.emit_money_json(result.json)
@@ -927,3 +973,101 @@ def listen_command(
     triggers a verify of the order book (debounced), and every (re)connect a full one. Exit 4
     when the broker refuses the session; SIGTERM ends it (0), Ctrl-C too (130)."""
     commands.listen(_shell(ctx), until, render.listen_json_line if json_ else render.listen_line)
+
+
+# ---- accounts (issue 29) ---------------------------------------------------------------------
+
+accounts_app = typer.Typer(
+    no_args_is_help=True,
+    context_settings=HELP_OPTIONS,
+    help="Several broker accounts on one server: each its own env file, TOML and database.",
+)
+app.add_typer(accounts_app, name="accounts")
+
+
+def _account_shell(name: str, db: Path | None, config_file: Path | None) -> commands.Shell:
+    shell: commands.Shell = _accounts().account_shell(name, db, config_file, render.warn)
+    return shell
+
+
+def _accounts() -> Any:
+    """jobs/account_commands, imported only by a command that uses accounts (start-up)."""
+    from ordertrack.jobs import account_commands
+
+    return account_commands
+
+
+@accounts_app.command("list")
+def accounts_list(json_: JsonFlag = False) -> None:
+    """Each account: its broker, its database and its last runs."""
+    from ordertrack.cli import render_accounts
+
+    result = _accounts().accounts_list()
+    if json_:
+        render.emit_json(result.json)
+    else:
+        render_accounts.accounts_table(result.view)
+
+
+@accounts_app.command("add")
+def accounts_add(
+    name: Annotated[str, typer.Argument(help="Lower-case letters, digits, - and _; at most 32.")],
+    broker: Annotated[
+        str, typer.Option("--broker", help="kotak, kite, angel, fyers or file.")
+    ] = "kotak",
+) -> None:
+    """Create the account's env file (chmod 600) with its broker's variable names to fill in.
+
+    Example: ordertrack accounts add family --broker kite
+    """
+    where, fill = _accounts().accounts_add(name, broker).view
+    render.console.print(f"Wrote {where.env_file} (chmod 600). Fill in: {', '.join(fill)}.")
+    render.console.print(
+        f"Its database will be {where.db}. Then: ordertrack --account {name} broker check;"
+        f" ordertrack schedule install --account {name}"
+    )
+
+
+@accounts_app.command("remove")
+def accounts_remove(
+    name: Annotated[str, typer.Argument(help="The account.")],
+    purge: Annotated[
+        bool, typer.Option("--purge", help="Delete its env file, TOML and database too.")
+    ] = False,
+) -> None:
+    """Take the account's crontab block and systemd units out; keep its files unless --purge."""
+    for line in _accounts().accounts_remove(name, purge).view:
+        render.console.print(line)
+
+
+def _status_all(json_: bool) -> None:
+    from ordertrack.cli import render_accounts
+
+    result = _accounts().status_all(render.warn)
+    if json_:
+        render.emit_json(result.json)
+    else:
+        render_accounts.status_all(result.view)
+
+
+def _pnl_all(
+    json_: bool, day: str | None, week: bool, month: bool, first: str | None, last: str | None
+) -> None:
+    from ordertrack.cli import render_accounts
+
+    result = _accounts().pnl_all(render.warn, day, week, month, first, last)
+    if json_:
+        render.emit_money_json(result.json)
+    else:
+        render_accounts.pnl_all(result.json, result.view)
+
+
+def _doctor_all(json_: bool, offline: bool, send: bool, only: str | None = None) -> None:
+    from ordertrack.cli import render_accounts
+
+    result = _accounts().doctor_all(offline, send, only)
+    if json_:
+        render.emit_json(result.json)
+    else:
+        render_accounts.doctor_all(result.view)
+    _exit(result)

@@ -187,13 +187,16 @@ def broker_down(
 ) -> None:
     """One system alert per outage (until a broker command succeeds again), then deliver what
     the outbox holds anyway: the broker being down does not stop Telegram. Exit stays 4."""
+    from ordertrack.broker import static_ip
+
     key = f"broker-down:after-run-{runs.last_broker_success(db)}"
+    text = static_ip.alert(settings, redact(error)) or f"broker unavailable: {redact(error)}"
     with transaction(db):
         outbox.enqueue(
             db,
             key,
             EventKind.SYSTEM_ALERT,
-            payloads.system_alert(command.split()[0], f"broker unavailable: {redact(error)}"),
+            payloads.system_alert(command.split()[0], text),
             utcnow(),
             run_id,
         )

@@ -182,29 +182,33 @@ def _lines(text: str) -> list[str]:
     return re.findall(r"[^\n]*\n|[^\n]+\Z", text)
 
 
-def replace_block(crontab: str, block: str) -> str:
+def replace_block(crontab: str, block: str, begin: str = BEGIN, end: str = END) -> str:
     """The user's crontab with ordertrack's block replaced in place (or appended, or removed if
-    `block` is empty). Every character outside the block is kept as it is."""
+    `block` is empty). Every character outside the block is kept as it is. `begin`/`end`: an
+    account's markers (jobs/accounts.py), so one account's block leaves the others alone."""
     lines = _lines(crontab)
-    start = next((i for i, line in enumerate(lines) if line.strip().startswith(BEGIN)), None)
+    start = next((i for i, line in enumerate(lines) if line.strip().startswith(begin)), None)
     if start is None:
         if not block:
             return crontab
         if crontab and not crontab.endswith("\n"):
-            return crontab + "\n" + block.replace(BEGIN, BEGIN + ADDED_NEWLINE, 1)
+            return crontab + "\n" + block.replace(begin, begin + ADDED_NEWLINE, 1)
         return crontab + block
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].strip() == END), len(lines) - 1)
-    before, after = "".join(lines[:start]), replace_block("".join(lines[end + 1 :]), "")
-    added = lines[start].strip() != BEGIN
+    last = next(
+        (i for i in range(start + 1, len(lines)) if lines[i].strip() == end), len(lines) - 1
+    )
+    before = "".join(lines[:start])
+    after = replace_block("".join(lines[last + 1 :]), "", begin, end)
+    added = lines[start].strip() != begin
     if not block:
         return before[:-1] + after if added and not after else before + after
-    return before + (block.replace(BEGIN, BEGIN + ADDED_NEWLINE, 1) if added else block) + after
+    return before + (block.replace(begin, begin + ADDED_NEWLINE, 1) if added else block) + after
 
 
-def our_block(crontab: str) -> list[str]:
-    """The lines between the markers (empty if not installed)."""
+def our_block(crontab: str, begin: str = BEGIN, end: str = END) -> list[str]:
+    """The lines between the markers (empty if not installed); an account's with its markers."""
     match = re.search(
-        "^" + re.escape(BEGIN) + r"[^\n]*\n(.*?)^" + re.escape(END), crontab, re.S | re.M
+        "^" + re.escape(begin) + r"[^\n]*\n(.*?)^" + re.escape(end), crontab, re.S | re.M
     )
     return match.group(1).splitlines() if match else []
 
@@ -640,10 +644,20 @@ def install_cron(
 def remove_systemd() -> tuple[int, Path]:
     """Delete ordertrack's systemd user units: how many, from where."""
     folder = systemd_dir()
-    removed = [p for p in folder.glob("ordertrack-*.*") if p.suffix in (".service", ".timer")]
+    removed = [
+        p
+        for p in folder.glob("ordertrack-*.*")
+        if p.suffix in (".service", ".timer") and not _account_unit(p.stem)
+    ]
     for path in removed:
         path.unlink()
     return len(removed), folder
+
+
+def _account_unit(stem: str) -> bool:
+    """ordertrack-NAME-verify and the like belong to an account (jobs/accounts.py): the
+    default schedule's remove leaves them."""
+    return any(stem.endswith(f"-{c}") and stem != f"ordertrack-{c}" for c in COMMANDS)
 
 
 def remove_cron() -> bool:
