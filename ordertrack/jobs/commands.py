@@ -535,6 +535,16 @@ def schedule_paths(shell: Shell, env_file: Path, log: Path | None) -> "schedule.
     )
 
 
+def listens(env_file: Path) -> bool:
+    """Whether the broker cron's env file names has a push stream, so `listen` is scheduled
+    (Angel One and Fyers have none: cron's verify lines poll them)."""
+    from ordertrack.broker.stream import has_stream
+    from ordertrack.jobs import schedule
+
+    named = schedule.read_env_file(env_file).get("ORDERTRACK_BROKER", "")
+    return has_stream(named.strip().lower() or "kotak")
+
+
 def schedule_print(
     shell: Shell, systemd: bool, env_file: Path, log: Path | None, every: int = 30
 ) -> Result:
@@ -543,7 +553,7 @@ def schedule_print(
     from ordertrack.jobs import schedule
 
     paths = schedule_paths(shell, env_file, log)
-    jobs = schedule.jobs(every)
+    jobs = schedule.jobs(every, listens(paths.env_file))
     if systemd:
         return Result(
             view={
@@ -575,7 +585,7 @@ def schedule_install(
     paths = schedule_paths(shell, env_file, log)
     schedule.check_env_file(paths.env_file)
     paths.log_file.parent.mkdir(parents=True, exist_ok=True)
-    jobs = schedule.jobs(every)
+    jobs = schedule.jobs(every, listens(paths.env_file))
     db = open_db(
         paths.db or config.load(schedule.read_env_file(paths.env_file)).db_path, warn=shell.warn
     )
@@ -585,9 +595,9 @@ def schedule_install(
         db.close()
     if systemd:
         folder = schedule.install_systemd(paths, jobs)
-        timers = " ".join(f"ordertrack-{job.command}.timer" for job in schedule.JOBS)
+        timers = " ".join(f"ordertrack-{job.command}.timer" for job in jobs)
         said = (
-            f"Wrote {len(schedule.JOBS) * 2} units to {folder}. Now run:\n"
+            f"Wrote {len(jobs) * 2} units to {folder}. Now run:\n"
             f"  systemctl --user daemon-reload\n"
             f"  systemctl --user enable --now {timers}\n"
             f"  loginctl enable-linger {shell.env.get('USER', '$USER')}"
