@@ -833,6 +833,10 @@ def listen_line(event: dict[str, Any]) -> None:
         text = f"update for {event['order_id'] or 'an order without id'}" + (
             " → verify" if event["verify"] else " (not tracked)"
         )
+    elif kind == "deliver":
+        text = f"delivered {event.get('sent', 0)}" + "".join(
+            f", {k} {event[k]}" for k in ("undelivered", "error") if k in event
+        )
     else:
         rest = ", ".join(
             f"{k} {v}" for k, v in event.items() if k not in ("event", "at", "trigger", "outcome")

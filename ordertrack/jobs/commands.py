@@ -110,8 +110,10 @@ def verify(
     order_id: str | None = None,
     now: datetime | None = None,
     trigger: str | None = None,
+    deliver: bool = True,
 ) -> Result:
-    """Fetch the order book once, advance every open order, queue notifications, deliver."""
+    """Fetch the order book once, advance every open order, queue notifications, deliver
+    (unless `deliver` is False: `listen` delivers from its own thread, jobs/listen.Courier)."""
     from ordertrack.broker.base import make_broker
     from ordertrack.jobs import runner
     from ordertrack.jobs import verify as verify_job
@@ -134,7 +136,7 @@ def verify(
         outbox.listing(db, run_id=done.run_id, limit=MAX_LINES),
         queued,
     )
-    return _delivered(shell, db, out, done.run_id)
+    return _delivered(shell, db, out, done.run_id) if deliver else out
 
 
 def reconcile(shell: Shell, dry_run: bool = False) -> Result:
@@ -206,7 +208,7 @@ def listen(shell: Shell, until: str | None, emit: Callable[[dict[str, Any]], Non
     end = listen_job.parse_until(until, utcnow())
 
     def once() -> dict[str, Any]:
-        out = verify(shell, trigger="push")
+        out = verify(shell, trigger="push", deliver=False)  # the Courier delivers
         summary = {
             "outcome": "ok",
             "run_id": out.view.run_id,
