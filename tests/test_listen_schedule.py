@@ -173,9 +173,10 @@ def test_a_plugin_has_a_stream_only_when_its_class_declares_one(monkeypatch):
     ]
 
 
-def test_listen_for_a_broker_without_a_stream_is_one_clear_line(cli, monkeypatch, fresh_db):
+def test_listen_for_a_broker_without_a_stream_is_one_clear_line(cli, monkeypatch, db_path):
     monkeypatch.setenv("ORDERTRACK_BROKER", "angel")
     result = cli("listen", "--until", "23:59")
+    assert not db_path.exists()  # said before any database is made
     if "already passed" in result.err:
         return  # after 23:59 IST: nothing to show
     assert result.code == 3, result.err

@@ -333,8 +333,10 @@ def serve(
     timing: Timing | None = None,
 ) -> None:
     """`once` is one push-triggered verify (jobs/commands.listen passes the verify entry's)."""
-    from ordertrack.broker.stream import make_stream
+    from ordertrack.broker.stream import has_stream, make_stream, no_stream
 
+    if not has_stream(settings.broker):  # before the database: nothing to create for it
+        raise no_stream(settings.broker)
     timing = timing or TIMING
     stream = make_stream(settings, open_db(), timing)
     said = threading.Lock()  # the courier speaks from its own thread
