@@ -315,7 +315,11 @@ def check_stream(c: Context) -> Result:
         return skipped("stream", "settings do not load")
     if c.offline:
         return skipped("stream", "--offline")
-    seen = probe(c.settings, _broker_db(c))
+    db = _broker_db(c)
+    try:
+        seen = probe(c.settings, db)
+    finally:
+        db.close()
     if seen.skipped:
         return skipped("stream", seen.detail)
     if seen.ok:
