@@ -20,6 +20,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -60,25 +61,27 @@ SMALL_REPLY = 1 * MiB
 ACCEPT_ENCODING = "gzip, deflate"  # the encodings _Inflater decodes: never br or zstd
 RUN_SECONDS = 240.0  # a run's budget for HTTP: well inside the 30-minute cron slot and lease
 CHUNK = 65536
-_run_ends: float | None = None  # monotonic() when the current budget runs out
+# monotonic() when the current budget runs out; per thread (a ContextVar), so listen's delivery
+# thread and its verifies each keep their own budget
+_run_ends: ContextVar[float | None] = ContextVar("run_ends", default=None)
 
 
 @contextmanager
 def budget(seconds: float | None = None) -> Iterator[None]:
     """Bound every request inside the block by one time budget (RUN_SECONDS by default). An
     inner budget never extends an outer one."""
-    global _run_ends
-    outer = _run_ends
+    outer = _run_ends.get()
     ends = monotonic() + (RUN_SECONDS if seconds is None else seconds)
-    _run_ends = ends if outer is None else min(outer, ends)
+    token = _run_ends.set(ends if outer is None else min(outer, ends))
     try:
         yield
     finally:
-        _run_ends = outer
+        _run_ends.reset(token)
 
 
 def run_seconds_left() -> float:
-    return math.inf if _run_ends is None else _run_ends - monotonic()
+    ends = _run_ends.get()
+    return math.inf if ends is None else ends - monotonic()
 
 
 @dataclass(frozen=True)

@@ -46,10 +46,13 @@ class SlowKite(FakeKite):
     fetches = 0
 
     def handle(self, method, path, headers, body):  # type: ignore[no-untyped-def]
+        # the book as it stands when the request arrives, answered after the delay: a change
+        # made while the reply is on its way is not in it (the stricter reading)
+        reply = super().handle(method, path, headers, body)
         if path == ORDERS:
             SlowKite.fetches += 1
             time.sleep(random.uniform(*BOOK_DELAY))
-        return super().handle(method, path, headers, body)
+        return reply
 
 
 def percentile(values: list[float], q: float) -> float:

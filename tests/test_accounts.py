@@ -344,6 +344,28 @@ def test_each_account_has_its_own_staggered_block_and_installing_one_keeps_the_o
     assert len(re.findall(r"ok +schedule: crontab: \d+ lines, staggered", done.out)) == 3
 
 
+def test_an_account_whose_broker_does_not_push_gets_no_listen(cli, home, crontab):
+    make(cli, home, "a")
+    assert cli("accounts", "add", "z", "--broker", "angel").code == 0
+    assert cli("schedule", "install", "--all-accounts").code == 0
+    found = blocks(crontab.read_text())
+    commands = {
+        name: {line.split("--account")[1].split()[1] for line in found[name]} for name in "az"
+    }
+    assert commands["a"] == {"verify", "reconcile", "eod", "listen"}
+    assert commands["z"] == {"verify", "reconcile", "eod"}
+    data = json.loads(cli("doctor", "--all-accounts", "--offline", "--json").out)
+    schedule_of = {
+        a["account"]: next(c for c in a["checks"] if c["check"] == "schedule")
+        for a in data["accounts"]
+    }
+    assert schedule_of["z"]["ok"], schedule_of["z"]
+    assert cli("schedule", "install", "--account", "z", "--systemd").code == 0
+    units = home / ".config" / "systemd" / "user"
+    assert (units / "ordertrack-z-verify.timer").is_file()
+    assert not (units / "ordertrack-z-listen.timer").exists()
+
+
 def test_doctor_all_accounts_names_a_broken_account(cli, home, crontab):
     make(cli, home, "a")
     make(cli, home, "b")

@@ -23,6 +23,7 @@ CHECKS = [
     "database",
     "env file",
     "broker",
+    "stream",
     "telegram",
     "telegram",
     "schedule",
@@ -115,7 +116,7 @@ def test_offline_skips_the_network(cli, deployment, monkeypatch):
     result = cli("doctor", "--offline")
     assert result.code == 0, result.out
     skipped = [c for w, c in lines(result) if w == "skipped"]
-    assert skipped == ["broker", "telegram", "clock", "ping"]
+    assert skipped == ["broker", "stream", "telegram", "clock", "ping"]
 
 
 def closed_url():

@@ -131,6 +131,50 @@ def test_kite_update_is_verified_and_notified(cli, kite_login, kite_ticker, tele
     assert sql("SELECT DISTINCT trigger FROM runs WHERE command = 'verify'") == [("push",)]
 
 
+def test_a_push_is_verified_while_earlier_messages_go_out(
+    cli, kite_login, kite_ticker, telegram, sql
+):
+    """Telegram takes about one message a second a chat: the messages of one verify go out
+    from listen's courier thread while the stream is read, so a push heard meanwhile gets its
+    verify at once instead of waiting behind them (the bench's p95, scripts/bench_latency.py)."""
+    ids = ["260101000000101", "260101000000102", "260101000000103"]
+    rows = {i: kite_row(i, "OPEN") for i in ids}
+    kite_login.orders = ok(list(rows.values()))
+    for order_id in ids:
+        add(cli, order_id)
+    telegram.on_send = lambda body: time.sleep(0.4)
+
+    def reject(*which: str) -> None:
+        for order_id in which:
+            rows[order_id] = kite_row(order_id, "REJECTED", reason="RMS:Margin Exceeds")
+        kite_login.orders = ok(list(rows.values()))
+        for order_id in which:
+            kite_ticker.push(rows[order_id])
+
+    def broker() -> None:
+        kite_ticker.wait_connected()
+        eventually(lambda: push_runs(sql) >= 1)
+        reject(ids[0], ids[1])
+        eventually(lambda: len(telegram.texts()) >= 1)  # the second waits for the pace
+        reject(ids[2])
+        eventually(lambda: len(telegram.texts()) >= 3)
+
+    result = listen(cli, broker)
+    assert result.code == 0, result.err
+    seen = events(result.out)
+    third = next(
+        n
+        for n, e in enumerate(seen)
+        if e["event"] == "verify"
+        and e["trigger"] == "push"
+        and e.get("rejected") == 1
+        and n > next(m for m, f in enumerate(seen) if f.get("order_id") == ids[2])
+    )
+    first_delivery = next(n for n, e in enumerate(seen) if e["event"] == "deliver")
+    assert third < first_delivery, seen
+    assert sum(e.get("sent", 0) for e in seen if e["event"] == "deliver") == 3
+
+
 def test_a_burst_costs_one_to_three_book_fetches(cli, kite_login, kite_ticker, telegram, sql):
     ids = [f"2203030009{n:05d}" for n in range(20)]
     for order_id in ids:

@@ -50,3 +50,20 @@ def test_the_wait_for_a_frame_stops_at_the_nearest_deadline():
     assert wait_for(at(0), at(100), 0.3, None) == 0.3
     assert wait_for(at(0), at(0.2), None, 5.0) == 0.2
     assert wait_for(at(0), at(100), None, None) == 1.0
+
+
+def test_leading_a_push_after_a_quiet_spell_is_ripe_at_once_a_burst_still_gathers():
+    debounce = Debounce(0.5, leading=True)
+    debounce.hit(at(0))  # nothing verified yet: quiet
+    assert debounce.ripe(at(0)) and debounce.due_in(at(0)) == 0.0
+    debounce.taken()
+    debounce.done(at(1.0))  # the verify took a second; the burst's rest arrived meanwhile
+    debounce.hit(at(1.0))
+    assert not debounce.ripe(at(1.4)) and debounce.ripe(at(1.5))
+    debounce.taken()
+    debounce.done(at(2.0))
+    debounce.hit(at(2.4))  # 0.4 s after the last verify: still gathering
+    assert not debounce.ripe(at(2.4)) and debounce.ripe(at(2.9))
+    debounce.taken()
+    debounce.hit(at(5.0))  # quiet again since 2.0
+    assert debounce.ripe(at(5.0))

@@ -94,3 +94,94 @@ def test_a_tighter_cadence_tightens_the_overdue_check(broker, tmp_path):
         runs.record_cadence(db, 5)
         late = runner.overdue(db, settings)
     assert [o.command for o in late] == ["verify"]
+
+
+def test_install_leaves_listen_out_for_brokers_without_a_stream(
+    cli, installable, tmp_path, monkeypatch
+):
+    """Angel One and Fyers have no push stream here: their schedule is the verify lines (the
+    broker is the one the env file names, as cron will run it)."""
+    monkeypatch.setattr(schedule, "HOST", fake_host(tmp_path / "host", "cron"))
+    env_file = tmp_path / "home" / ".config" / "ordertrack" / "env"
+    base = env_file.read_text()
+    for name, listens in (("angel", False), ("fyers", False), ("kite", True), ("file", True)):
+        env_file.write_text(base + f"ORDERTRACK_BROKER={name}\n")
+        monkeypatch.setenv("ORDERTRACK_BROKER", name)  # the shell agrees with the env file
+        assert cli("schedule", "install").code == 0
+        lines = cron_lines(installable)
+        assert any(" listen >> " in line for line in lines) is listens, (name, lines)
+        assert any(" verify >> " in line for line in lines)
+        printed = cli("schedule", "print").out
+        assert (" listen >> " in printed) is listens, name
+
+
+def test_doctor_wants_listen_only_where_the_broker_pushes(cli, installable, tmp_path, monkeypatch):
+    monkeypatch.setattr(schedule, "HOST", fake_host(tmp_path / "host", "cron"))
+    env_file = tmp_path / "home" / ".config" / "ordertrack" / "env"
+    base = env_file.read_text()
+    env_file.write_text(base + "ORDERTRACK_BROKER=angel\n")
+    monkeypatch.setenv("ORDERTRACK_BROKER", "angel")
+    assert cli("schedule", "install").code == 0
+    assert schedule_line(cli("doctor", "--offline")).startswith("ok       schedule: crontab: ")
+    # a listen line left from a broker that pushed: doctor says to re-install
+    env_file.write_text(base)
+    monkeypatch.delenv("ORDERTRACK_BROKER")
+    assert cli("schedule", "install").code == 0
+    env_file.write_text(base + "ORDERTRACK_BROKER=angel\n")
+    monkeypatch.setenv("ORDERTRACK_BROKER", "angel")
+    line = schedule_line(cli("doctor", "--offline"))
+    assert line.startswith("PROBLEM  schedule: crontab runs listen, but the angel broker"), line
+
+
+def test_systemd_install_writes_no_listen_units_without_a_stream(
+    cli, installable, tmp_path, monkeypatch
+):
+    env_file = tmp_path / "home" / ".config" / "ordertrack" / "env"
+    base = env_file.read_text()
+    assert cli("schedule", "install", "--systemd").code == 0
+    folder = schedule.systemd_dir()
+    assert (folder / "ordertrack-listen.timer").exists()
+    env_file.write_text(base + "ORDERTRACK_BROKER=fyers\n")
+    monkeypatch.setenv("ORDERTRACK_BROKER", "fyers")
+    result = cli("schedule", "install", "--systemd")
+    assert result.code == 0
+    assert not (folder / "ordertrack-listen.timer").exists()
+    assert not (folder / "ordertrack-listen.service").exists()
+    assert "ordertrack-listen" not in result.out and "Wrote 6 units" in result.out
+
+
+def test_a_plugin_has_a_stream_only_when_its_class_declares_one(monkeypatch):
+    from ordertrack import plugins
+    from ordertrack.broker import stream
+
+    class Polled:
+        @classmethod
+        def from_settings(cls, settings, db): ...
+
+    class Pushing(Polled):
+        @classmethod
+        def order_stream(cls, settings, db, timing): ...
+
+    monkeypatch.setattr(plugins, "load", lambda name: {"polled": Polled, "pushing": Pushing}[name])
+    assert stream.has_stream("pushing") and not stream.has_stream("polled")
+    assert [stream.has_stream(n) for n in ("kotak", "kite", "file", "angel", "fyers")] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
+
+
+def test_listen_for_a_broker_without_a_stream_is_one_clear_line(cli, monkeypatch, db_path):
+    monkeypatch.setenv("ORDERTRACK_BROKER", "angel")
+    result = cli("listen", "--until", "23:59")
+    assert not db_path.exists()  # said before any database is made
+    if "already passed" in result.err:
+        return  # after 23:59 IST: nothing to show
+    assert result.code == 3, result.err
+    assert result.err.strip().endswith(
+        "listen: the angel broker has no order-update stream here; cron's verify lines poll its"
+        " order book (schedule install --every N sets how often; docs/listen.md)"
+    )
+    assert "Traceback" not in result.err

@@ -469,3 +469,40 @@ def test_schedule_install_line_keeps_words_whole(width: int, fake_crontab, env_f
     wide = _shown(500, "schedule", "install")  # the words, as one line each
     assert any(line.startswith("Installed ") for line in wide)
     _unbroken(_shown(width, "schedule", "install"), width, *wide)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_pnl_table_keeps_headings_whole_and_says_what_is_unpriced(
+    width: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seen by a new user at 80 columns: 'Unrealis…' cut, a total of ₹+0.00 over holdings
+    nobody priced, and an empty table for a day without fills."""
+    row = {
+        "symbol": "BAJAJ-AUTO",
+        "bought_qty": 100,
+        "sold_qty": 0,
+        "avg_cost": 1849.9,
+        "realised": 0.0,
+        "open_qty": 100,
+        "close_price": None,
+        "unrealised": None,
+        "manual": 0.0,
+    }
+    figures = {
+        "realised": 0.0,
+        "unrealised": 0.0,
+        "charges": None,
+        "net": None,
+        "symbols": [row, {**row, "symbol": "INFY", "close_price": 1900.0, "unrealised": 5010.0}],
+    }
+    extras = {"sources": {}, "unknown": {}}
+    text = _rendered(width, monkeypatch, lambda: render.pnl_table(figures, extras, "Mon 07 Dec"))
+    assert "…" not in text, text
+    words = text.split()
+    for whole in ("BAJAJ-AUTO", "₹1,849.90", "₹1,900.00", "₹+5,010.00"):
+        assert any(whole in w for w in words), (whole, text)
+    assert ("Unrealised" in text) if width >= 100 else True  # a table where it fits
+    assert "on 1 of 2 open holdings (the rest: price unknown)" in " ".join(text.split())
+    empty = {**figures, "symbols": []}
+    text = _rendered(width, monkeypatch, lambda: render.pnl_table(empty, extras, "Fri 04 Dec"))
+    assert " ".join(text.split()) == "P&L Fri 04 Dec: no fills and no open holdings."

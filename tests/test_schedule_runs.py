@@ -83,6 +83,9 @@ def test_systemd_timers_need_systemd_enabled_timers_and_linger(tmp_path):
     host = fake_host(tmp_path / "b", systemd=True)
     enable(units, "verify")
     trouble = schedule.systemd_trouble(units, "trader", host)
+    assert trouble.detail == "ordertrack-reconcile.timer, ordertrack-eod.timer not enabled"
+    (units / "ordertrack-listen.timer").touch()  # installed for a broker that pushes
+    trouble = schedule.systemd_trouble(units, "trader", host)
     assert trouble.detail == (
         "ordertrack-reconcile.timer, ordertrack-eod.timer, ordertrack-listen.timer not enabled"
     )

@@ -202,3 +202,19 @@ def test_a_negative_retry_after_is_no_pause(asked):
 def test_an_endless_retry_after_is_a_day_at_most():
     answer = classify(429, {"ok": False, "parameters": {"retry_after": 10**400}})
     assert answer.retry_after == 86400
+
+
+def test_the_pace_counts_from_the_start_of_the_last_send(telegram):
+    """One send a second per chat, counted from the start of the last: a call that takes
+    0.3 s leaves 0.7 s to wait, not a full second more (which made the pace 1.3 s a message
+    and held listen's alerts back; scripts/bench_latency.py)."""
+    import time
+
+    telegram.on_send = lambda body: time.sleep(0.3)
+    client = bot(telegram)
+    assert client.send_message("1001", "one").outcome is SendOutcome.SENT
+    assert client.send_message("1001", "two").outcome is SendOutcome.SENT
+    (gap,) = telegram.sleeps
+    assert 0.5 < gap < 0.75, gap
+    assert client.send_message("1002", "another chat").outcome is SendOutcome.SENT
+    assert len(telegram.sleeps) == 1  # the pace is per chat

@@ -769,27 +769,28 @@ def emit_money_json(data: Any) -> None:
     sys.stdout.write(money_json(data) + "\n")
 
 
+def _spare(widths: list[int]) -> int:
+    """Columns left over on this terminal by a boxed table whose columns need `widths` (its
+    padding and rules counted); negative when a cell would be cut. Log lines, off a
+    terminal, have no width."""
+    if log_mode():
+        return 0
+    return console.rich().width - (sum(widths) + 3 * len(widths) + 1)
+
+
 def pnl_table(f: dict[str, Any], extras: dict[str, Any], label: str) -> None:
     from rich.table import Table
 
-    from ordertrack.notify.messages import inr, signed_inr
+    from ordertrack.notify.messages import inr, pnl_symbol, signed_inr
 
-    table = Table(title=f"P&L {label}", title_justify="left")
-    for name in (
-        "Symbol",
-        "Bought",
-        "Sold",
-        "Avg cost",
-        "Realised",
-        "Open",
-        "Close price",
-        "Unrealised",
-    ):
-        table.add_column(name, justify="left" if name == "Symbol" else "right")
-    for r in f["symbols"]:
-        manual = " (manual)" if r["manual"] else ""
-        table.add_row(
-            r["symbol"] + manual,
+    if not f["symbols"]:
+        console.print(f"P&L {label}: no fills and no open holdings.", markup=False)
+        return
+    headings = ["Symbol", "Bought", "Sold", "Avg cost", "Realised", "Open", "Close price"]
+    headings.append("Unrealised")
+    rows = [
+        (
+            r["symbol"] + (" (manual)" if r["manual"] else ""),
             str(r["bought_qty"]),
             str(r["sold_qty"]),
             inr(r["avg_cost"]),
@@ -798,8 +799,34 @@ def pnl_table(f: dict[str, Any], extras: dict[str, Any], label: str) -> None:
             inr(r["close_price"]),
             signed_inr(r["unrealised"]) if r["open_qty"] else "-",
         )
-    console.print(table)
+        for r in f["symbols"]
+    ]
+    widths = [
+        max(len(w) for w in (*name.split(), *(w for row in rows for w in row[n].split())))
+        for n, name in enumerate(headings)
+    ]
+    # without its outer rules when that is what makes it fit (80 columns, prices known)
+    table = Table(title=f"P&L {label}", title_justify="left", show_edge=_spare(widths) >= 0)
+    for name, width in zip(headings, widths, strict=True):
+        table.add_column(  # no symbol, amount or word split at the terminal's edge
+            name, justify="left" if name == "Symbol" else "right", min_width=width
+        )
+    for row in rows:
+        table.add_row(*row)
+    if _spare(widths) < -2:  # one line a symbol, as the daily summary says it
+        console.print(f"P&L {label}", markup=False)
+        for r in f["symbols"]:
+            line = pnl_symbol(
+                r, extras["sources"].get(r["symbol"]), extras["unknown"].get(r["symbol"], 0)
+            )
+            console.print(f"  {line}", markup=False)
+    else:
+        console.print(table)
     total = f"Realised {signed_inr(f['realised'])}, unrealised {signed_inr(f['unrealised'])}"
+    held = [r for r in f["symbols"] if r["open_qty"]]
+    valued = sum(1 for r in held if r["unrealised"] is not None)
+    if valued < len(held):  # a total of 0.00 over holdings nobody priced is no figure
+        total += f" on {valued} of {len(held)} open holdings (the rest: price unknown)"
     if f["charges"] is None:
         total += " (before charges)"
     else:
@@ -834,6 +861,10 @@ def listen_line(event: dict[str, Any]) -> None:
     elif kind == "push":
         text = f"update for {event['order_id'] or 'an order without id'}" + (
             " → verify" if event["verify"] else " (not tracked)"
+        )
+    elif kind == "deliver":
+        text = f"delivered {event.get('sent', 0)}" + "".join(
+            f", {k} {event[k]}" for k in ("undelivered", "error") if k in event
         )
     else:
         rest = ", ".join(

@@ -43,29 +43,41 @@ def calls_for_verify(push: Push, open_ids: Collection[str], idless_open: bool) -
 @dataclass
 class Debounce:
     """Pushes collected into one verify: ripe `window` seconds after the first of a burst, so
-    a burst of 20 costs one to three book fetches, not 20, and no push waits over `window`."""
+    a burst of 20 costs one to three book fetches, not 20, and no push waits over `window`.
+    `leading`: a push after a quiet spell (no verify for `window`) is ripe at once — a lone
+    change waits for nothing, and what follows it during or just after that verify gathers."""
 
     window: float
+    leading: bool = False
     since: datetime | None = None
+    due: datetime | None = None
+    last_done: datetime | None = None
 
     def hit(self, now: datetime) -> None:
-        if self.since is None:
-            self.since = now
+        if self.since is not None:
+            return
+        self.since = now
+        quiet = self.last_done is None or now - self.last_done >= timedelta(seconds=self.window)
+        self.due = now if self.leading and quiet else now + timedelta(seconds=self.window)
 
     @property
     def waiting(self) -> bool:
         return self.since is not None
 
     def ripe(self, now: datetime) -> bool:
-        return self.since is not None and now >= self.since + timedelta(seconds=self.window)
+        return self.due is not None and now >= self.due
 
     def due_in(self, now: datetime) -> float | None:
-        if self.since is None:
+        if self.due is None:
             return None
-        return max(0.0, (self.since + timedelta(seconds=self.window) - now).total_seconds())
+        return max(0.0, (self.due - now).total_seconds())
 
     def taken(self) -> None:
-        self.since = None
+        self.since = self.due = None
+
+    def done(self, now: datetime) -> None:
+        """The verify it called for has ended: the quiet spell counts from here."""
+        self.last_done = now
 
 
 @dataclass

@@ -157,16 +157,15 @@ def schedule_install(name: str | None, all_accounts: bool, systemd: bool, every:
         finally:
             db.close()
         plans.append(accounts.plan(os.environ, where, accounts.position(os.environ, where.name)))
-    jobs = schedule.jobs(every)
     who = ", ".join(w.name for w in targets)
     if systemd:
-        folder, timers = accounts.install_systemd(plans, jobs)
+        folder, timers = accounts.install_systemd(plans, every)
         return Result(
             view=f"Wrote {len(timers) * 2} units for {who} to {folder}. Now run:\n"
             "  systemctl --user daemon-reload\n"
             f"  systemctl --user enable --now {' '.join(timers)}"
         )
-    lines, zone = accounts.install_cron(plans, utcnow(), jobs)
+    lines, zone = accounts.install_cron(plans, utcnow(), every)
     notices = []
     if trouble := schedule.cron_trouble():
         notices.append(f"{trouble.detail}: {trouble.fix}")
@@ -314,7 +313,7 @@ def _doctor_one(doctor: Any, where: Folders, offline: bool, send: bool) -> list[
     with accounts.entered(accounts.environment(os.environ, where)):
         for check in doctor.CHECKS:
             if check is doctor.check_schedule:
-                ok, detail, fix = accounts.schedule_trouble(where.name, now)
+                ok, detail, fix = accounts.schedule_trouble(where, now)
                 results.append(
                     doctor.ok("schedule", detail) if ok else doctor.problem("schedule", detail, fix)
                 )

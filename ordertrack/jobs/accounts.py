@@ -310,15 +310,13 @@ def systemd_units(p: Plan, jobs: tuple[schedule.Job, ...]) -> dict[str, str]:
     return units
 
 
-def install_cron(
-    plans: list[Plan], now: datetime, jobs: tuple[schedule.Job, ...]
-) -> tuple[int, str]:
+def install_cron(plans: list[Plan], now: datetime, every: int) -> tuple[int, str]:
     """Each account's block replaced in place (or appended); other blocks are left as they are."""
     zone, zone_name = schedule.host_zone()
     text = schedule.read_crontab()
     lines = 0
     for p in plans:
-        block = cron_block(p, zone, zone_name, now.astimezone(zone), jobs)
+        block = cron_block(p, zone, zone_name, now.astimezone(zone), jobs_of(p.where, every))
         begin, end = markers(p.where.name)
         text = schedule.replace_block(text, block, begin, end)
         lines += sum(1 for line in block.splitlines() if not line.startswith("#"))
@@ -335,12 +333,16 @@ def remove_cron(name: str) -> bool:
     return True
 
 
-def install_systemd(plans: list[Plan], jobs: tuple[schedule.Job, ...]) -> tuple[Path, list[str]]:
+def install_systemd(plans: list[Plan], every: int) -> tuple[Path, list[str]]:
     folder = schedule.systemd_dir()
     folder.mkdir(parents=True, exist_ok=True)
     timers = []
     for p in plans:
-        for unit, text in systemd_units(p, jobs).items():
+        stale = {unit_stem(p.where.name, c) for c in schedule.COMMANDS}
+        for old in folder.glob(f"ordertrack-{p.where.name}-*"):
+            if old.stem in stale:  # a job the account no longer has (listen after a broker change)
+                old.unlink()
+        for unit, text in systemd_units(p, jobs_of(p.where, every)).items():
             (folder / unit).write_text(text, encoding="utf-8")
             if unit.endswith(".timer"):
                 timers.append(unit)
@@ -408,8 +410,10 @@ def installed_units(name: str) -> list[str]:
     )
 
 
-def schedule_trouble(name: str, now: datetime) -> tuple[bool, str, str]:
+def schedule_trouble(where: Folders, now: datetime) -> tuple[bool, str, str]:
     """(ok, what was seen, fix) for the account's installed schedule."""
+    name = where.name
+    wanted = {job.command for job in jobs_of(where)}
     fix = f"ordertrack schedule install --account {name} (or --all-accounts)"
     try:
         lines = installed_lines(name, now)
@@ -419,11 +423,11 @@ def schedule_trouble(name: str, now: datetime) -> tuple[bool, str, str]:
         units = installed_units(name)
         if not units:
             return False, f"no schedule installed for account {name}", fix
-        missing = sorted(schedule.COMMANDS - set(units))
+        missing = sorted(wanted - set(units))
         if missing:
             return False, f"systemd timers: no unit for {', '.join(missing)}", fix + " --systemd"
         return True, f"systemd timers: {len(units)} jobs for account {name}", ""
-    missing = sorted(schedule.COMMANDS - {line.command for line in lines})
+    missing = sorted(wanted - {line.command for line in lines})
     if missing:
         return False, f"crontab: no line for {', '.join(missing)}", fix
     if trouble := schedule.cron_trouble():
@@ -457,3 +461,10 @@ def broker_of(where: Folders) -> str:
     """The broker named in the account's env file (kotak when it names none)."""
     named = schedule.read_env_file(where.env_file).get("ORDERTRACK_BROKER", "")
     return named.strip().lower() or "kotak"
+
+
+def jobs_of(where: Folders, every: int = 30) -> tuple[schedule.Job, ...]:
+    """The account's jobs: `listen` only when its broker pushes (Angel One and Fyers do not)."""
+    from ordertrack.broker.stream import has_stream
+
+    return schedule.jobs(every, has_stream(broker_of(where)))

@@ -110,8 +110,10 @@ def verify(
     order_id: str | None = None,
     now: datetime | None = None,
     trigger: str | None = None,
+    deliver: bool = True,
 ) -> Result:
-    """Fetch the order book once, advance every open order, queue notifications, deliver."""
+    """Fetch the order book once, advance every open order, queue notifications, deliver
+    (unless `deliver` is False: `listen` delivers from its own thread, jobs/listen.Courier)."""
     from ordertrack.broker.base import make_broker
     from ordertrack.jobs import runner
     from ordertrack.jobs import verify as verify_job
@@ -134,7 +136,7 @@ def verify(
         outbox.listing(db, run_id=done.run_id, limit=MAX_LINES),
         queued,
     )
-    return _delivered(shell, db, out, done.run_id)
+    return _delivered(shell, db, out, done.run_id) if deliver else out
 
 
 def reconcile(shell: Shell, dry_run: bool = False) -> Result:
@@ -206,7 +208,7 @@ def listen(shell: Shell, until: str | None, emit: Callable[[dict[str, Any]], Non
     end = listen_job.parse_until(until, utcnow())
 
     def once() -> dict[str, Any]:
-        out = verify(shell, trigger="push")
+        out = verify(shell, trigger="push", deliver=False)  # the Courier delivers
         summary = {
             "outcome": "ok",
             "run_id": out.view.run_id,
@@ -534,6 +536,16 @@ def schedule_paths(shell: Shell, env_file: Path, log: Path | None) -> "schedule.
     )
 
 
+def listens(env_file: Path) -> bool:
+    """Whether the broker cron's env file names has a push stream, so `listen` is scheduled
+    (Angel One and Fyers have none: cron's verify lines poll them)."""
+    from ordertrack.broker.stream import has_stream
+    from ordertrack.jobs import schedule
+
+    named = schedule.read_env_file(env_file).get("ORDERTRACK_BROKER", "")
+    return has_stream(named.strip().lower() or "kotak")
+
+
 def schedule_print(
     shell: Shell, systemd: bool, env_file: Path, log: Path | None, every: int = 30
 ) -> Result:
@@ -542,7 +554,7 @@ def schedule_print(
     from ordertrack.jobs import schedule
 
     paths = schedule_paths(shell, env_file, log)
-    jobs = schedule.jobs(every)
+    jobs = schedule.jobs(every, listens(paths.env_file))
     if systemd:
         return Result(
             view={
@@ -574,7 +586,7 @@ def schedule_install(
     paths = schedule_paths(shell, env_file, log)
     schedule.check_env_file(paths.env_file)
     paths.log_file.parent.mkdir(parents=True, exist_ok=True)
-    jobs = schedule.jobs(every)
+    jobs = schedule.jobs(every, listens(paths.env_file))
     db = open_db(
         paths.db or config.load(schedule.read_env_file(paths.env_file)).db_path, warn=shell.warn
     )
@@ -584,9 +596,9 @@ def schedule_install(
         db.close()
     if systemd:
         folder = schedule.install_systemd(paths, jobs)
-        timers = " ".join(f"ordertrack-{job.command}.timer" for job in schedule.JOBS)
+        timers = " ".join(f"ordertrack-{job.command}.timer" for job in jobs)
         said = (
-            f"Wrote {len(schedule.JOBS) * 2} units to {folder}. Now run:\n"
+            f"Wrote {len(jobs) * 2} units to {folder}. Now run:\n"
             f"  systemctl --user daemon-reload\n"
             f"  systemctl --user enable --now {timers}\n"
             f"  loginctl enable-linger {shell.env.get('USER', '$USER')}"

@@ -20,6 +20,7 @@ import requests
 from ordertrack import config
 from ordertrack import net as http
 from ordertrack.broker.base import make_broker
+from ordertrack.broker.stream import has_stream
 from ordertrack.errors import ConfigError, OrdertrackError
 from ordertrack.jobs import schedule
 from ordertrack.notify import ping
@@ -306,6 +307,27 @@ def check_broker(c: Context) -> Result:
     return ok("broker", f"{c.settings.broker}: order book, holdings and positions read")
 
 
+def check_stream(c: Context) -> Result:
+    """The order-update stream `listen` holds accepts the session (jobs/doctor_stream)."""
+    from ordertrack.jobs.doctor_stream import DOWN_FIX, probe
+
+    if c.settings is None:
+        return skipped("stream", "settings do not load")
+    if c.offline:
+        return skipped("stream", "--offline")
+    db = _broker_db(c)
+    try:
+        seen = probe(c.settings, db)
+    finally:
+        db.close()
+    if seen.skipped:
+        return skipped("stream", seen.detail)
+    if seen.ok:
+        return ok("stream", seen.detail)
+    fix = _broker_fix(c.settings.broker, "read") if seen.refused else DOWN_FIX
+    return problem("stream", seen.detail, fix)
+
+
 def check_telegram(c: Context) -> list[Result]:
     s = c.settings
     if s is None:
@@ -474,9 +496,16 @@ def check_schedule(c: Context) -> Result:
         return problem(
             "schedule", "no ordertrack schedule installed (crontab or systemd timers)", fix
         )
-    missing = {j.command for j in schedule.JOBS} - {j.command for j in jobs}
+    wanted = {j.command for j in schedule.jobs(listen=has_stream(c.settings.broker))}
+    missing = wanted - {j.command for j in jobs}
     if missing:
         return problem("schedule", f"{kind}: no line for {', '.join(sorted(missing))}", fix)
+    if "listen" in {j.command for j in jobs} - wanted:
+        return problem(
+            "schedule",
+            f"{kind} runs listen, but the {c.settings.broker} broker has no push stream",
+            "re-run: ordertrack schedule install (it leaves listen out); docs/listen.md",
+        )
     trouble = (
         schedule.cron_trouble()
         if kind == "crontab"
@@ -586,6 +615,7 @@ CHECKS: tuple[Callable[[Context], Result | list[Result]], ...] = (
     check_database,
     check_env_file,
     check_broker,
+    check_stream,
     check_telegram,
     check_channels,
     check_schedule,

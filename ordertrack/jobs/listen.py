@@ -8,6 +8,7 @@ verify, never while waiting for frames, so cron's `verify` lines keep running be
 import contextlib
 import math
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from ordertrack.text import redact
 from ordertrack.timeutil import to_ist, utcnow
 
 TIMING = Timing()  # tests shrink these
+FINAL_DELIVERY = 60.0  # seconds listen waits at its end for the courier's last pass
 PAUSE_STEP = 0.1  # seconds: how soon a pause notices a stop or a ripe verify
 STATE_EVERY = 5.0  # seconds between writes of `last_frame_at` (Kite heartbeats every second)
 REFUSED = {
@@ -38,6 +40,69 @@ REFUSED = {
 
 def clock() -> datetime:
     return utcnow()
+
+
+class Courier:
+    """Delivers the outbox from a thread of its own, woken after each verify. Telegram takes
+    about one message a second per chat, so a verify that queued four messages used to keep
+    the stream unread for five seconds and the next push waited behind them (the p95 of
+    scripts/bench_latency.py); now the next push is read, and its book fetched, while they go
+    out. One courier, so the per-chat pace holds; a cron run delivering beside it is kept from
+    sending twice by the outbox's claims, as two cron runs are."""
+
+    def __init__(self, settings: Settings, emit: Callable[[dict[str, Any]], None]):
+        self.settings, self.emit = settings, emit
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="listen-courier", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, wait: float) -> None:
+        """One last pass, then end; `wait` bounds how long listen waits for it."""
+        self._stopping = True
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(wait)
+
+    def _run(self) -> None:
+        from ordertrack.store.db import open_again
+
+        db = None
+        try:
+            db = open_again(self.settings.db_path)  # its own: sqlite's are per thread
+            while True:
+                self._wake.wait()
+                last = self._stopping
+                self._wake.clear()  # a wake while delivering asks for one more pass
+                self._pass(db)
+                if last:
+                    return
+        except Exception as exc:  # noqa: BLE001 - said, not swallowed: cron's runs deliver
+            self.emit({"event": "deliver", "at": clock(), "error": f"{type(exc).__name__}"})
+        finally:
+            if db is not None:
+                db.close()
+
+    def _pass(self, db: Database) -> None:
+        from ordertrack import net
+        from ordertrack.notify import delivery
+
+        try:
+            with net.budget():
+                report = delivery.deliver(db, self.settings, utcnow())
+        except OrdertrackError as exc:
+            self.emit({"event": "deliver", "at": clock(), "error": redact(exc.message)})
+            return
+        if report.sent or report.undelivered:
+            event: dict[str, Any] = {"event": "deliver", "at": clock(), "sent": report.sent}
+            if report.undelivered:
+                event["undelivered"] = redact(report.error_line())
+            self.emit(event)
 
 
 @dataclass
@@ -53,11 +118,13 @@ class Listener:
     listen_id: int = 0
     debounce: Debounce = field(init=False)
     backoff: Backoff = field(init=False)
+    courier: Courier = field(init=False)
     _state_at: float = 0.0
 
     def __post_init__(self) -> None:
-        self.debounce = Debounce(self.timing.debounce)
+        self.debounce = Debounce(self.timing.debounce, leading=True)
         self.backoff = Backoff(self.timing.backoff_first, self.timing.backoff_max)
+        self.courier = Courier(self.settings, self.emit)
 
     @property
     def db(self) -> Database:
@@ -66,11 +133,17 @@ class Listener:
     def run(self) -> None:
         """Until `until` or a stop; BrokerUnavailable when the session stays refused."""
         self.listen_id = listens.begin(self.db, self.stream.name, clock())
+        self.courier.start()
+        interrupted = False
         try:
             self._loop()
+        except KeyboardInterrupt:
+            interrupted = True  # Ctrl-C: leave what is queued to the outbox and the next run
+            raise
         finally:
             with contextlib.suppress(Exception):
                 self.stream.close()
+            self.courier.stop(1.0 if interrupted else FINAL_DELIVERY)
             with contextlib.suppress(Exception):
                 listens.update(self.db, self.listen_id, state="stopped", ended_at=clock())
 
@@ -188,18 +261,18 @@ class Listener:
         try:
             summary = self.verify()
         except LockHeld:  # a cron run holds it: that run reads the same book; try again soon
+            self.debounce.done(clock())  # so the retry waits one window, not a quiet spell's 0
             self.debounce.hit(clock())
             summary = {"outcome": "locked"}
         except OrdertrackError as exc:  # recorded and alerted by the run itself
             summary = {"outcome": "failed", "error": redact(exc.message)}
+        self.debounce.done(clock())
         listens.update(self.db, self.listen_id, verifies=1)
         self.emit({"event": "verify", "at": clock(), "trigger": trigger, **summary})
+        self.courier.wake()
 
     def _deliver(self) -> None:
-        from ordertrack.notify import delivery
-
-        with contextlib.suppress(OrdertrackError):
-            delivery.deliver(self.db, self.settings, utcnow())
+        self.courier.wake()
 
     def _pause(self, seconds: float) -> None:
         steps = max(1, math.ceil(seconds / PAUSE_STEP))  # counted, so a frozen clock cannot
@@ -262,10 +335,18 @@ def serve(
     timing: Timing | None = None,
 ) -> None:
     """`once` is one push-triggered verify (jobs/commands.listen passes the verify entry's)."""
-    from ordertrack.broker.stream import make_stream
+    from ordertrack.broker.stream import has_stream, make_stream, no_stream
 
+    if not has_stream(settings.broker):  # before the database: nothing to create for it
+        raise no_stream(settings.broker)
     timing = timing or TIMING
     stream = make_stream(settings, open_db(), timing)
-    listener = Listener(settings, open_db, stream, once, emit, until, timing)
+    said = threading.Lock()  # the courier speaks from its own thread
+
+    def emit_one(event: dict[str, Any]) -> None:
+        with said:
+            emit(event)
+
+    listener = Listener(settings, open_db, stream, once, emit_one, until, timing)
     with sigterm_stops(listener):
         listener.run()

@@ -255,6 +255,75 @@ def mismatches(db: Database, day: date) -> list[str]:
     return out
 
 
+def _broker_holding(row: dict[str, Any], price: Fraction | None, source: str | None) -> Any:
+    """The broker's own figure for one mark row: Kite's `pnl` (at its `last_price`, our mark
+    too), else Kotak's market value less its cost (at value ÷ quantity)."""
+    from ordertrack.core.broker_pnl import BrokerHolding
+
+    qty = int(row["qty"] or 0)
+    value, cost = _amount(row["broker_value"]), _amount(row["broker_cost"])
+    figure = _amount(row["broker_pnl"])
+    their_price = value / qty if value is not None and qty else None
+    if figure is None and value is not None and cost is not None:
+        figure = value - cost
+    if their_price is None and source == "last_price":
+        their_price = price
+    unit_cost = cost / qty if cost is not None and qty else core.price(row["avg_price"])
+    return BrokerHolding(qty, figure, their_price, unit_cost)
+
+
+def _amount(text: str | None) -> Fraction | None:
+    """A stored amount that may be 0 or negative (a P&L), unlike a price."""
+    if text is None:
+        return None
+    try:
+        return Fraction(Decimal(str(text)))
+    except (ValueError, ArithmeticError):
+        return None
+
+
+def broker_differences(db: Database, day: date) -> list[dict[str, Any]]:
+    """Where the broker gives its own unrealised P&L for a tracked holding and ours differs:
+    both figures and what explains the difference (core/broker_pnl.py). Two differences are
+    expected and not repeated here: a quantity that differs on a day with fills in the symbol
+    (the day's trades settle T+1, so the broker's holdings do not show them yet), and one
+    made only of the price when ours is the previous close (Kotak: its line says so)."""
+    from ordertrack.core.broker_pnl import compare
+
+    _, _, result = _compute(db, Period(day, day))
+    ours = {s.symbol: s for s in result.symbols if s.open_qty}
+    out = []
+    for row in fill_store.broker_figures(db, day):
+        mine = ours.get(row["symbol"])
+        if mine is None:
+            continue
+        broker = _broker_holding(row, mine.close_price, mine.price_source)
+        if broker.qty != mine.open_qty and (mine.bought_qty or mine.sold_qty):
+            continue
+        found = compare(mine.symbol, mine.open_qty, mine.avg_cost, mine.close_price, broker)
+        if found is None or (
+            mine.price_source != "last_price" and [w for w, _ in found.parts] == ["price"]
+        ):
+            continue
+        out.append(
+            {
+                "symbol": found.symbol,
+                "ours": _money(found.ours),
+                "broker": _money(found.theirs),
+                "difference": _money(found.amount),
+                "parts": [{"what": what, "amount": _money(amount)} for what, amount in found.parts],
+                "price": _money(mine.close_price),
+                "price_source": mine.price_source,
+                "broker_price": _money(broker.price),
+                "avg_cost": _money(mine.avg_cost),
+                "broker_avg_cost": _money(broker.unit_cost),
+                "qty": mine.open_qty,
+                "broker_qty": broker.qty,
+            }
+        )
+    return out
+
+
 def day_block(db: Database, day: date, charges_table: dict[str, Any] | None) -> dict[str, Any]:
     """The daily summary's P&L: the day's figures and any disagreement with the broker."""
     block = figures(db, Period(day, day), charges_table)
@@ -262,6 +331,7 @@ def day_block(db: Database, day: date, charges_table: dict[str, Any] | None) -> 
         1 for s in block["symbols"] if s["open_qty"] and s["unrealised"] is not None
     )
     block["mismatches"] = mismatches(db, day)
+    block["broker_pnl"] = broker_differences(db, day)
     more = extras(db, Period(day, day))
     block["sources"], block["unknown"] = more["sources"], more["unknown"]
     return block
@@ -282,9 +352,13 @@ def add_to_summary(
     with transaction(db):
         fill_in_sells(db, now - FILL_IN, now)
     block = day_block(db, day, charges_table)
-    if block["mismatches"] or any(
-        s["bought_qty"] or s["sold_qty"] or s["unrealised"] is not None and s["open_qty"]
-        for s in block["symbols"]
+    if (
+        block["mismatches"]
+        or block["broker_pnl"]
+        or any(
+            s["bought_qty"] or s["sold_qty"] or s["unrealised"] is not None and s["open_qty"]
+            for s in block["symbols"]
+        )
     ):
         payload["pnl"] = block
         if problem:  # the figures stand on the order book's prices: say so

@@ -35,15 +35,14 @@ class Job:
     window: tuple[time, time] = MARKET_WINDOW  # IST: where doctor expects its firings
 
 
-def jobs(every: int = 30) -> tuple[Job, ...]:
+def jobs(every: int = 30, listen: bool = True) -> tuple[Job, ...]:
     """The schedule, with verify every `every` minutes (1-30: `schedule install --every`) and
-    `listen` for the brokers that push (Kotak, Kite, file)."""
+    `listen` when the broker pushes (`listen`: broker/stream.has_stream)."""
     return (
         Job("verify", schedule_plan.verify_times(every)),
         Job("reconcile", schedule_plan.RECONCILE_TIMES),  # after the close, before eod
         Job("eod", schedule_plan.EOD_TIMES, persistent=True),
-        Job("listen", (LISTEN_AT,), window=(LISTEN_AT, LISTEN_AT)),
-    )
+    ) + ((Job("listen", (LISTEN_AT,), window=(LISTEN_AT, LISTEN_AT)),) if listen else ())
 
 
 JOBS = jobs()
@@ -479,6 +478,8 @@ def systemd_trouble(units: Path, user: str, host: Host | None = None) -> Trouble
             "use cron: ordertrack schedule remove --systemd; ordertrack schedule install",
         )
     timers = [f"ordertrack-{job.command}.timer" for job in JOBS]
+    if not (units / "ordertrack-listen.timer").exists():  # a broker without a push stream
+        timers.remove("ordertrack-listen.timer")
     off = [t for t in timers if not (units / "timers.target.wants" / t).exists()]
     if off:
         return Trouble(
@@ -625,8 +626,12 @@ def install_systemd(paths: Paths, scheduled: tuple[Job, ...] = JOBS) -> Path:
     """Write the systemd user units; the folder they are in."""
     folder = systemd_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    for name, text in systemd_units(paths, scheduled).items():
+    units = systemd_units(paths, scheduled)
+    for name, text in units.items():
         (folder / name).write_text(text, encoding="utf-8")
+    for stale in ("ordertrack-listen.service", "ordertrack-listen.timer"):
+        if stale not in units:  # the broker changed to one without a push stream
+            (folder / stale).unlink(missing_ok=True)
     return folder
 
 

@@ -223,9 +223,40 @@ def pnl_lines(p: dict[str, Any] | None, label: str = "P&L today") -> list[str]:
         " outside this account's view?)"
         for m in p.get("mismatches", [])
     ]
+    lines += [broker_pnl_line(d) for d in p.get("broker_pnl", [])]
     if p.get("problem"):
         lines.append(f"P&L uses the order book's prices where fills are missing: {p['problem']}")
     return lines
+
+
+def broker_pnl_line(d: dict[str, Any]) -> str:
+    """One holding whose unrealised P&L the broker puts differently (jobs/pnl.py
+    broker_differences), with what explains the difference."""
+    why = []
+    for part in d["parts"]:
+        amount = signed_inr(part["amount"])
+        if part["what"] == "price":
+            why.append(
+                f"the price {amount}: ordertrack's {inr(d['price'])}"
+                f" ({d.get('price_source') or 'mark'}), the broker's {inr(d['broker_price'])}"
+            )
+        elif part["what"] == "average cost":
+            why.append(
+                f"the average cost {amount}: ordertrack's {inr(d['avg_cost'])},"
+                f" the broker's {inr(d['broker_avg_cost'])}"
+            )
+        elif part["what"] == "quantity":
+            why.append(
+                f"the quantity {amount}: ordertrack's {d['qty']}, the broker's {d['broker_qty']}"
+            )
+        else:
+            why.append(f"{amount} not explained by price, cost or quantity (charges?)")
+    return (
+        f"P&L vs broker: {d['symbol']} unrealised {signed_inr(d['ours'])} here,"
+        f" {signed_inr(d['broker'])} by the broker ({signed_inr(d['difference'])}"
+        + (f": {'; '.join(why)}" if why else "")
+        + ")"
+    )
 
 
 def pnl_symbol(r: dict[str, Any], source: str | None, unknown: int = 0) -> str:

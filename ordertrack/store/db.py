@@ -192,6 +192,20 @@ def open_db(path: Path, create: bool = True, warn: Warn = to_stderr) -> Database
     return db
 
 
+def open_again(path: Path) -> Database:
+    """A second connection, for another thread of this process, to a database open_db has
+    already opened, checked and migrated. Nothing here opens the file itself: closing any
+    descriptor of it drops every POSIX lock this process holds on it — SQLite's WAL read lock
+    among them — and another process's last close could then delete the WAL under us (seen
+    as 'disk I/O error' and lost runs)."""
+    conn = sqlite3.connect(str(path.expanduser()), timeout=BUSY_TIMEOUT_SECONDS)
+    conn.execute("PRAGMA recursive_triggers = on")
+    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    return Database(conn)
+
+
 def _schema_current(db: Database) -> bool:
     """True when the database has applied exactly the known migrations (one small query)."""
     try:
