@@ -61,6 +61,7 @@ _TOML_KEYS: dict[str, dict[str, tuple[type, Any]]] = {
     },
     "report": {"keep": (int, 7), "telegram": (bool, False)},
     "health": {"ping_url": (Url, "")},
+    "bot": {"enabled": (bool, False)},
 }
 
 
@@ -142,6 +143,7 @@ class Settings:
     webhooks: tuple["Webhook", ...] = ()
     hooks: tuple["Hook", ...] = ()
     charges: dict[str, Any] | None = field(default=None, hash=False)  # [charges]; None: none
+    bot_enabled: bool = False  # [bot] enabled: `schedule install` adds `bot` every minute
 
 
 @dataclass(frozen=True)
@@ -465,6 +467,7 @@ def load(env: Mapping[str, str], db: Path | None = None, config: Path | None = N
         webhooks=_webhooks(config, toml.get("webhook", {}).get("tables"), env),
         hooks=_hooks(config, toml.get("hook", {}).get("tables")),
         charges=toml.get("charges"),
+        bot_enabled=_setting(toml, "bot", "enabled"),
     )
 
 

@@ -927,3 +927,40 @@ def listen_command(
     triggers a verify of the order book (debounced), and every (re)connect a full one. Exit 4
     when the broker refuses the session; SIGTERM ends it (0), Ctrl-C too (130)."""
     commands.listen(_shell(ctx), until, render.listen_json_line if json_ else render.listen_line)
+
+
+# ---- bot (issue 27) --------------------------------------------------------------------------
+
+
+@app.command("bot")
+def bot_command(
+    ctx: typer.Context,
+    wait: Annotated[
+        int,
+        typer.Option(
+            "--wait",
+            metavar="SECONDS",
+            min=0,
+            max=120,
+            help="Long-poll getUpdates up to this long for the first command.",
+        ),
+    ] = 50,
+    json_: JsonFlag = False,
+) -> None:
+    """Answer the trader's Telegram commands (/status, /pending, /order ID, /today, /pnl,
+    /report, /mute, /unmute, /help) from the chats in TELEGRAM_CHAT_ID, each once; meant for
+    cron every minute. Another `bot` running: exit 0 at once, saying nothing. Exit 3 while
+    Telegram answers 409 Conflict (another poller or a webhook on the token)."""
+    result = commands.bot(_shell(ctx), wait)
+    if result.view is None:
+        return
+    if json_:
+        render.emit_json(result.json)
+    else:
+        for note in result.view.notes:
+            render.warn(note)
+        if result.view.updates:
+            render.counts_line("Bot", result.json)
+        if result.report is not None:
+            render.delivery(result.report)
+    _exit(result)

@@ -273,6 +273,24 @@ def notify_test(shell: Shell) -> Result:
     return Result(view=checks, exit=int(code))
 
 
+def bot(shell: Shell, wait: int) -> Result:
+    """One getUpdates long poll; each command from an allowed chat answered once (issue 27).
+    `exit` 0 and nothing to show when another `bot` run holds the bot's lease."""
+    from ordertrack.jobs import bot as bot_job
+
+    reads = bot_job.Reads(
+        status=lambda: status(shell),
+        pending=lambda: pending_list(shell, False, None, None),
+        order=lambda order_id: pending_show(shell, order_id),
+        pnl=lambda span: pnl(shell, None, span == "week", span == "month", None, None),
+        report=lambda path: report(shell, None, False, None, None, path),
+    )
+    done = bot_job.run(shell.settings, shell.open(), wait, reads, shell.warn)
+    if done is None:
+        return Result()
+    return Result(done.json(), done, report=done.report, problem=done.problem)
+
+
 # ---- reading what is recorded --------------------------------------------------------------------
 
 

@@ -1,4 +1,5 @@
-"""Telegram Bot API client: getMe and sendMessage, over the project's one HTTP retry policy.
+"""Telegram Bot API client: getMe, sendMessage, sendDocument and the bot's calls (getUpdates,
+setMyCommands, getWebhookInfo), over the project's one HTTP retry policy.
 
 Every reply is classified (the pure `classify`) into what the sender does next: done, try again
 later, follow a group that became a supergroup, resend as plain text, give up until someone fixes
@@ -33,6 +34,7 @@ POLICY = net.RetryPolicy(
     connect_timeout=5.0,
     read_timeout=30.0,
 )
+POLL_MARGIN_SECONDS = 15.0  # a long poll's read timeout: its `timeout` and this much more
 CHAT_GAP_SECONDS = 1.0  # Telegram asks for at most about one message per second per chat
 
 
@@ -294,13 +296,19 @@ class Bot:
     def _scrub(self, text: str) -> str:
         return redact(text.replace(self._token, "<TELEGRAM_BOT_TOKEN>"))
 
-    def _call(self, method: str, body: dict[str, Any], retry_timeouts: bool) -> Answer:
+    def _call(
+        self,
+        method: str,
+        body: dict[str, Any],
+        retry_timeouts: bool,
+        policy: net.RetryPolicy | None = None,
+    ) -> Answer:
         try:
             reply = net.send(
                 self._session,
                 "POST",
                 f"{self._base}/{method}",
-                policy=self._policy,
+                policy=policy or self._policy,
                 retry_timeouts=retry_timeouts,
                 json=body,
             )
@@ -316,6 +324,23 @@ class Bot:
     def get_chat(self, chat: str) -> Answer:
         """Whether the bot can reach a chat, without sending to it (doctor)."""
         return self._call("getChat", {"chat_id": api_chat_id(chat)}, retry_timeouts=True)
+
+    def get_updates(self, offset: int | None, wait: float) -> Answer:
+        """One getUpdates long poll (up to `wait` seconds); repeating it is harmless, so a
+        timeout is retried. The read timeout outlasts the poll, or every idle poll would end
+        in a client-side timeout."""
+        body: dict[str, Any] = {"timeout": int(wait), "allowed_updates": ["message"]}
+        if offset is not None:
+            body["offset"] = offset
+        policy = replace(self._policy, read_timeout=wait + POLL_MARGIN_SECONDS)
+        return self._call("getUpdates", body, retry_timeouts=True, policy=policy)
+
+    def set_my_commands(self, commands: list[dict[str, str]]) -> Answer:
+        return self._call("setMyCommands", {"commands": commands}, retry_timeouts=True)
+
+    def get_webhook_info(self) -> Answer:
+        """Whether a webhook is set on the token (result.url non-empty): it blocks getUpdates."""
+        return self._call("getWebhookInfo", {}, retry_timeouts=True)
 
     def send_message(
         self, chat: str, text: str, *, html: bool = True, silent: bool = False
