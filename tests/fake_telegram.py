@@ -328,15 +328,19 @@ class Stall:
     def __init__(self) -> None:
         self.arrived = threading.Event()
         self._go = threading.Event()
+        self._drop = False
 
-    def hang(self) -> None:
+    def hang(self) -> bool:
+        """Wait for release; False when the call is to be dropped unhandled."""
         self.arrived.set()
         self._go.wait(120)
+        return not self._drop
 
     def wait(self, seconds: float = 20.0) -> None:
         assert self.arrived.wait(seconds), "no call reached the stall"
 
-    def release(self) -> None:
+    def release(self, drop: bool = False) -> None:
+        self._drop = drop
         self._go.set()
 
 
@@ -483,8 +487,8 @@ class _Handler(BaseHTTPRequestHandler):
             body = {}
         fake = self.server.fake  # type: ignore[attr-defined]
         method = self.path.rsplit("/", 1)[-1].lower()
-        if (before := fake.stalls.get((method, "before"))) is not None:
-            before.hang()
+        if (before := fake.stalls.get((method, "before"))) is not None and not before.hang():
+            return  # dropped unhandled: the request never reached Telegram's logic
         if method == "getupdates" and self.path.startswith(f"/bot{fake.token}/"):
             status, payload, delay = fake.bot_api.poll(body, fake.calls, fake._lock)
         else:

@@ -22,12 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ordertrack.config import Settings
-from ordertrack.core import bot as core
+from ordertrack.core import bot_commands
 from ordertrack.core.models import EventKind
 from ordertrack.errors import ConfigError, OrdertrackError, Undelivered, Warn
 from ordertrack.notify import answers
-from ordertrack.store import bot as store
-from ordertrack.store import locks, outbox
+from ordertrack.store import bot_state, locks, outbox
 from ordertrack.store.db import Database, transaction
 from ordertrack.text import redact
 from ordertrack.timeutil import show, to_db, utcnow
@@ -132,13 +131,13 @@ def _run(
     try:
         with net.budget(wait + 240.0):
             done.registered = register(db, client, warn)
-            polled = client.get_updates(store.offset(db), wait)
+            polled = client.get_updates(bot_state.offset(db), wait)
             if polled.status == 409:
                 return _conflict(db, settings, client, polled, clock(), done)
             if polled.outcome is not SendOutcome.SENT:
                 raise _poll_problem(polled)
             _cleared(db, done)
-            found = [core.read_update(u) for u in _list(polled.result)]
+            found = [bot_commands.read_update(u) for u in _list(polled.result)]
             messages = sorted((m for m in found if m is not None), key=lambda m: m.update_id)
             allowed = _allowed(db, settings)
             for message in messages:
@@ -168,18 +167,18 @@ def register(db: Database, client: "Bot", warn: Warn) -> bool:
     bot's name: `/status@OtherBot` in a group is not ours). True when it was called."""
     from ordertrack.notify.telegram import SendOutcome
 
-    key = core.menu_key()
-    if store.get(db, store.COMMANDS) == key:
+    key = bot_commands.menu_key()
+    if bot_state.get(db, bot_state.COMMANDS) == key:
         return False
     me = client.get_me()
-    said = client.set_my_commands(core.menu())
+    said = client.set_my_commands(bot_commands.menu())
     if said.outcome is not SendOutcome.SENT:
         warn(f"setMyCommands failed ({said.description}); tried again on the next run")
         return True
     with transaction(db):
-        store.put(db, store.COMMANDS, key)
+        bot_state.put(db, bot_state.COMMANDS, key)
         if isinstance(me.result, dict) and isinstance(me.result.get("username"), str):
-            store.put(db, "username", me.result["username"])
+            bot_state.put(db, "username", me.result["username"])
     return True
 
 
@@ -192,8 +191,8 @@ def _allowed(db: Database, settings: Settings) -> set[str]:
 def _due(db: Database, now: datetime) -> bool:
     """Something the bot should deliver although it answered nothing now: an answer a killed
     run queued, or a mute that ended (its digest is due)."""
-    ended = store.mute_until(db)
-    return store.answers_waiting(db) > 0 or (ended is not None and ended <= now)
+    ended = bot_state.mute_until(db)
+    return bot_state.answers_waiting(db) > 0 or (ended is not None and ended <= now)
 
 
 def _deliver(
@@ -211,23 +210,23 @@ def _deliver(
 def _handle(
     db: Database,
     settings: Settings,
-    message: core.Message,
+    message: bot_commands.Message,
     allowed: set[str],
     reads: Reads,
     now: datetime,
     warn: Warn,
     done: Outcome,
 ) -> None:
-    if store.claimed(db, message.update_id):
+    if bot_state.claimed(db, message.update_id):
         _skip(db, message, None, now)
         done.ignored += 1
         return
     if message.chat is not None and message.chat not in allowed:
         with transaction(db):
-            first = store.claim(db, message.update_id, message.chat, None, None, now) and (
-                store.stranger(db, message.chat, now)
+            first = bot_state.claim(db, message.update_id, message.chat, None, None, now) and (
+                bot_state.stranger(db, message.chat, now)
             )
-            store.advance(db, message.update_id)
+            bot_state.advance(db, message.update_id)
         done.strangers += 1
         if first:
             warn(
@@ -235,15 +234,15 @@ def _handle(
                 "answered (said once per chat)"
             )
         return
-    ask = core.parse(message.text, store.get(db, "username")) if message.text else None
+    ask = bot_commands.parse(message.text, bot_state.get(db, "username")) if message.text else None
     if ask is None or message.chat is None:
         _skip(db, message, None, now)
         done.ignored += 1
         return
     payload, effect = _answer(db, settings, ask, message, reads, now)
     with transaction(db):
-        if store.claimed(db, message.update_id):
-            store.advance(db, message.update_id)
+        if bot_state.claimed(db, message.update_id):
+            bot_state.advance(db, message.update_id)
             done.ignored += 1
             return
         if effect is not None:
@@ -251,20 +250,20 @@ def _handle(
         key = f"bot:{message.update_id}"
         outbox.enqueue(db, key, ANSWER, payload, now, None)
         outbox_id = outbox.find(db, key)
-        store.claim(db, message.update_id, message.chat, _name(ask), outbox_id, now)
-        store.answer_delivery(db, outbox_id or 0, message.chat, now)
-        store.advance(db, message.update_id)
+        bot_state.claim(db, message.update_id, message.chat, _name(ask), outbox_id, now)
+        bot_state.answer_delivery(db, outbox_id or 0, message.chat, now)
+        bot_state.advance(db, message.update_id)
     done.answered += 1
 
 
-def _skip(db: Database, message: core.Message, command: str | None, now: datetime) -> None:
+def _skip(db: Database, message: bot_commands.Message, command: str | None, now: datetime) -> None:
     with transaction(db):
-        store.claim(db, message.update_id, message.chat, command, None, now)
-        store.advance(db, message.update_id)
+        bot_state.claim(db, message.update_id, message.chat, command, None, now)
+        bot_state.advance(db, message.update_id)
 
 
-def _name(ask: core.Ask | core.Refusal) -> str:
-    return ask.name if isinstance(ask, core.Ask) else "refused"
+def _name(ask: bot_commands.Ask | bot_commands.Refusal) -> str:
+    return ask.name if isinstance(ask, bot_commands.Ask) else "refused"
 
 
 def _payload(chat: str, command: str, lines: answers.Lines) -> dict[str, Any]:
@@ -279,15 +278,15 @@ def _payload(chat: str, command: str, lines: answers.Lines) -> dict[str, Any]:
 def _answer(
     db: Database,
     settings: Settings,
-    ask: core.Ask | core.Refusal,
-    message: core.Message,
+    ask: bot_commands.Ask | bot_commands.Refusal,
+    message: bot_commands.Message,
     reads: Reads,
     now: datetime,
 ) -> tuple[dict[str, Any], Callable[[], None] | None]:
     """The answer's outbox payload, and what the command changes (applied in the transaction
     that claims the update, so a repeated update never changes it twice)."""
     chat = str(message.chat)
-    if isinstance(ask, core.Refusal):
+    if isinstance(ask, bot_commands.Refusal):
         return _payload(chat, "refused", answers.text(ask.text)), None
     try:
         if ask.name == "report":
@@ -303,7 +302,7 @@ def _answer(
 
 
 def _lines(
-    db: Database, settings: Settings, ask: core.Ask, reads: Reads, now: datetime
+    db: Database, settings: Settings, ask: bot_commands.Ask, reads: Reads, now: datetime
 ) -> answers.Lines:
     if ask.name == "status":
         return answers.status(reads.status().json)
@@ -354,7 +353,7 @@ def _report(
 
 
 def _mute(
-    db: Database, chat: str, ask: core.Ask, now: datetime
+    db: Database, chat: str, ask: bot_commands.Ask, now: datetime
 ) -> tuple[dict[str, Any], Callable[[], None]]:
     if ask.name == "mute":
         until = now + timedelta(minutes=int(ask.arg))
@@ -364,17 +363,21 @@ def _mute(
             " rejections and alerts still come.",
             "/unmute ends it sooner.",
         )
-        return _payload(chat, "mute", said), lambda: store.put(db, store.MUTE_UNTIL, to_db(until))
-    muted = store.mute_until(db)
+        return _payload(chat, "mute", said), lambda: bot_state.put(
+            db, bot_state.MUTE_UNTIL, to_db(until)
+        )
+    muted = bot_state.mute_until(db)
     if muted is None or muted <= now:
         return _payload(chat, "unmute", answers.text("Not muted.")), lambda: None
-    held = store.held_count(db)
+    held = bot_state.held_count(db)
     said = answers.text(
         f"Unmuted. {held} held notification{'s' if held != 1 else ''} come now as one digest."
         if held
         else "Unmuted. Nothing was held."
     )
-    return _payload(chat, "unmute", said), lambda: store.put(db, store.MUTE_UNTIL, to_db(now))
+    return _payload(chat, "unmute", said), lambda: bot_state.put(
+        db, bot_state.MUTE_UNTIL, to_db(now)
+    )
 
 
 # ---- 409 Conflict --------------------------------------------------------------------------------
@@ -404,9 +407,9 @@ def _conflict(
     cause = WEBHOOK_CAUSE if url else POLLER_CAUSE
     done.conflict = "webhook" if url else "poller"
     with transaction(db):
-        first = store.get(db, store.CONFLICT) is None
+        first = bot_state.get(db, bot_state.CONFLICT) is None
         if first:
-            store.put(db, store.CONFLICT, to_db(now))
+            bot_state.put(db, bot_state.CONFLICT, to_db(now))
             outbox.enqueue(
                 db,
                 f"bot-conflict:{to_db(now)}",
@@ -422,7 +425,7 @@ def _conflict(
 
 
 def _cleared(db: Database, done: Outcome) -> None:
-    if store.get(db, store.CONFLICT) is not None:
+    if bot_state.get(db, bot_state.CONFLICT) is not None:
         with transaction(db):
-            store.drop(db, store.CONFLICT)
+            bot_state.drop(db, bot_state.CONFLICT)
         done.notes.append("getUpdates works again: the 409 Conflict has cleared")

@@ -5,7 +5,7 @@ is a list of (html, plain) lines, every dynamic value escaped as for notificatio
 from datetime import datetime
 from typing import Any
 
-from ordertrack.core.bot import PENDING_LINES, help_lines
+from ordertrack.core.bot_commands import PENDING_LINES, help_lines
 from ordertrack.notify.messages import escape, inr, pnl_symbol, signed_inr, summary_lines
 from ordertrack.text import inline
 from ordertrack.timeutil import show

@@ -174,18 +174,18 @@ def _muted(
 ) -> list[dict[str, Any]]:
     """The bot's /mute: while it lasts, digestible notifications are HELD (never dropped); the
     first pass after it ends sends what it held as one digest. Others are not touched."""
-    from ordertrack.store import bot
+    from ordertrack.store import bot_state
 
-    until = bot.mute_until(db)
+    until = bot_state.mute_until(db)
     if until is None:
         return fresh
     if until > now:
         held = [r["id"] for r in fresh if r["kind"] in ROUTINE]
         if held:
-            bot.hold(db, held)
+            bot_state.hold(db, held)
         return [r for r in fresh if r["kind"] not in ROUTINE]
-    bot.drop(db, bot.MUTE_UNTIL)
-    released = [{**r, "payload": json.loads(str(r["payload"]))} for r in bot.release(db)]
+    bot_state.drop(db, bot_state.MUTE_UNTIL)
+    released = [{**r, "payload": json.loads(str(r["payload"]))} for r in bot_state.release(db)]
     off = [r["id"] for r in released if level(settings, r["kind"], r["payload"]) == "off"]
     if off:
         deliveries.mute(db, off)
