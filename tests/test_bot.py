@@ -484,3 +484,43 @@ def test_json_counts(cli, telegram) -> None:
         "commands_registered": True,
         "conflict": None,
     }
+
+
+# ---- schedule and doctor with [bot] enabled ------------------------------------------------------
+
+
+def test_schedule_runs_the_bot_every_minute_only_when_enabled(
+    cli, fake_crontab, env_file, tmp_path
+) -> None:
+    assert cli("schedule", "install").code == 0
+    assert " bot >>" not in fake_crontab.read_text()
+    config = tmp_path / "ordertrack.toml"
+    config.write_text("[bot]\nenabled = true\n")
+    with env_file.open("a") as fh:
+        fh.write(f"ORDERTRACK_CONFIG={config}\n")
+    assert cli("schedule", "install").code == 0
+    (line,) = [x for x in fake_crontab.read_text().splitlines() if " bot >>" in x]
+    assert line.startswith("* * * * *  set -a; . ")
+    assert "# bot: every minute, around the clock" in fake_crontab.read_text()
+    units = cli("schedule", "print", "--systemd")
+    assert units.code == 0 and "ordertrack-bot.timer" in units.out
+    assert "OnCalendar=*-*-* *:*:00" in units.out
+    installed = cli("schedule", "install", "--systemd")
+    assert "ordertrack-bot.timer" in installed.out
+
+
+def test_doctor_checks_no_webhook_and_send_registers_the_commands(cli, telegram, settings) -> None:
+    def bot_lines(result) -> list[str]:
+        return [line for line in result.out.splitlines() if line.split()[1:2] == ["bot:"]]
+
+    assert bot_lines(cli("doctor")) == []  # the bot is off: no line
+    settings("[bot]\nenabled = true\n")
+    fine = bot_lines(cli("doctor"))
+    assert len(fine) == 1 and "no webhook" in fine[0] and fine[0].startswith("ok")
+    telegram.bot_api.webhook_url = "https://example.com/hook"
+    (line,) = bot_lines(cli("doctor"))
+    assert line.startswith("PROBLEM") and "a webhook is set on this bot" in line
+    telegram.bot_api.webhook_url = ""
+    sent = bot_lines(cli("doctor", "--send"))
+    assert any("commands registered" in x for x in sent)
+    assert [c["command"] for c in telegram.bot_api.commands] == [n for n, _ in core.COMMANDS]

@@ -429,3 +429,43 @@ def _cleared(db: Database, done: Outcome) -> None:
         with transaction(db):
             bot_state.drop(db, bot_state.CONFLICT)
         done.notes.append("getUpdates works again: the 409 Conflict has cleared")
+
+
+# ---- doctor ------------------------------------------------------------------------------------
+
+
+def doctor_lines(settings: Settings, send: bool) -> list[tuple[bool, str, str]]:
+    """(ok, what was seen, fix): no webhook set on the token; with `send`, setMyCommands."""
+    from ordertrack.notify.telegram import SendOutcome, explain
+
+    client = _client(settings)
+    try:
+        info = client.get_webhook_info()
+        if info.outcome is not SendOutcome.SENT:
+            return [
+                (False, f"getWebhookInfo: {explain(info).line()}", "run 'ordertrack notify-test'")
+            ]
+        url = info.result.get("url") if isinstance(info.result, dict) else None
+        lines = [
+            (
+                False,
+                "a webhook is set on this bot: getUpdates, and so the bot, cannot work",
+                "docs/telegram.md#commands-the-bot (deleteWebhook, or [bot] enabled = false)",
+            )
+            if url
+            else (True, "no webhook on the token: getUpdates can work", "")
+        ]
+        if send:
+            said = client.set_my_commands(bot_commands.menu())
+            lines.append(
+                (True, f"{len(bot_commands.COMMANDS)} commands registered (setMyCommands)", "")
+                if said.outcome is SendOutcome.SENT
+                else (
+                    False,
+                    f"setMyCommands: {explain(said).line()}",
+                    "run 'ordertrack notify-test'",
+                )
+            )
+        return lines
+    finally:
+        client.close()

@@ -553,6 +553,14 @@ def schedule_paths(shell: Shell, env_file: Path, log: Path | None) -> "schedule.
     )
 
 
+def _bot_wanted(paths: "schedule.Paths") -> bool:
+    """[bot] enabled, as the scheduled runs will read it (the env file's settings)."""
+    from ordertrack.jobs import schedule
+
+    sourced = schedule.read_env_file(paths.env_file)
+    return config.load(sourced, paths.db, paths.config).bot_enabled
+
+
 def schedule_print(
     shell: Shell, systemd: bool, env_file: Path, log: Path | None, every: int = 30
 ) -> Result:
@@ -561,7 +569,7 @@ def schedule_print(
     from ordertrack.jobs import schedule
 
     paths = schedule_paths(shell, env_file, log)
-    jobs = schedule.jobs(every)
+    jobs = schedule.jobs(every, _bot_wanted(paths))
     if systemd:
         return Result(
             view={
@@ -593,7 +601,7 @@ def schedule_install(
     paths = schedule_paths(shell, env_file, log)
     schedule.check_env_file(paths.env_file)
     paths.log_file.parent.mkdir(parents=True, exist_ok=True)
-    jobs = schedule.jobs(every)
+    jobs = schedule.jobs(every, _bot_wanted(paths))
     db = open_db(
         paths.db or config.load(schedule.read_env_file(paths.env_file)).db_path, warn=shell.warn
     )
@@ -603,9 +611,9 @@ def schedule_install(
         db.close()
     if systemd:
         folder = schedule.install_systemd(paths, jobs)
-        timers = " ".join(f"ordertrack-{job.command}.timer" for job in schedule.JOBS)
+        timers = " ".join(f"ordertrack-{job.command}.timer" for job in jobs)
         said = (
-            f"Wrote {len(schedule.JOBS) * 2} units to {folder}. Now run:\n"
+            f"Wrote {len(jobs) * 2} units to {folder}. Now run:\n"
             f"  systemctl --user daemon-reload\n"
             f"  systemctl --user enable --now {timers}\n"
             f"  loginctl enable-linger {shell.env.get('USER', '$USER')}"
