@@ -1,6 +1,6 @@
 """`ordertrack bot`: read the trader's commands with getUpdates and answer them, once.
 
-One run: take the bot's own lease (another `bot` holding it: this one ends at once, saying
+One run: take the bot's own lock (another `bot` holding it: this one ends at once, saying
 nothing), register the command list if it changed, long-poll getUpdates from the stored offset,
 and handle each update in order. An update is claimed in the same transaction that queues its
 answer in the outbox (with its one delivery, to the asking chat) and moves the offset past it,
@@ -15,7 +15,8 @@ The entry takes its settings and database as arguments: one process may later se
 accounts, one database each.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,8 +26,7 @@ from ordertrack.config import Settings
 from ordertrack.core import bot_commands
 from ordertrack.core.models import EventKind
 from ordertrack.errors import ConfigError, OrdertrackError, Undelivered, Warn
-from ordertrack.notify import answers
-from ordertrack.store import bot_state, locks, outbox
+from ordertrack.store import bot_state, outbox
 from ordertrack.store.db import Database, transaction
 from ordertrack.text import redact
 from ordertrack.timeutil import show, to_db, utcnow
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from ordertrack.notify.delivery import Report
     from ordertrack.notify.telegram import Answer, Bot
 
-LOCK = "bot"
+Lines = list[tuple[str, str]]  # (html, plain) lines of an answer: notify/answers.py
 ANSWER = "ANSWER"  # the outbox kind of an answer (notify/messages.py words it from its lines)
 DEFAULT_WAIT = 50
 MAX_WAIT = 120
@@ -78,10 +78,6 @@ class Outcome:
         }
 
 
-class _Busy(Exception):
-    pass
-
-
 def run(
     settings: Settings,
     db: Database,
@@ -90,19 +86,36 @@ def run(
     warn: Warn,
     clock: Callable[[], datetime] = utcnow,
 ) -> Outcome | None:
-    """One poll and its answers; None when another `bot` run holds the lease."""
+    """One poll and its answers; None when another `bot` run holds the bot's lock."""
     if not settings.telegram_token:
         raise ConfigError("the bot needs TELEGRAM_BOT_TOKEN (the token from @BotFather)")
     if not settings.telegram_chats:
         raise ConfigError("the bot answers only the chats in TELEGRAM_CHAT_ID, and it is not set")
     if not 0 <= wait <= MAX_WAIT:
         raise ConfigError(f"--wait must be 0 to {MAX_WAIT} seconds")
-    lease = timedelta(seconds=wait + 300)
+    with _only_one(settings) as mine:
+        return _run(settings, db, wait, reads, warn, clock) if mine else None
+
+
+@contextmanager
+def _only_one(settings: Settings) -> Iterator[bool]:
+    """The bot's own lock, beside its database (not the run lock: a verify may run while the
+    bot polls): an flock, so a SIGKILLed holder releases it with its last breath. Yields
+    whether this run holds it."""
+    import fcntl
+    import os
+
+    db_path = settings.db_path.expanduser()
+    fd = os.open(f"{db_path}.bot-lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        with locks.lease(db, LOCK, "bot", 0, lease, lambda holder: _Busy()):
-            return _run(settings, db, wait, reads, warn, clock)
-    except _Busy:
-        return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
 
 
 def _client(settings: Settings) -> "Bot":
@@ -139,7 +152,7 @@ def _run(
             _cleared(db, done)
             found = [bot_commands.read_update(u) for u in _list(polled.result)]
             messages = sorted((m for m in found if m is not None), key=lambda m: m.update_id)
-            allowed = _allowed(db, settings)
+            allowed = _allowed(db, settings) if messages else set()
             for message in messages:
                 _handle(db, settings, message, allowed, reads, clock(), warn, done)
             done.updates = len(messages)
@@ -266,7 +279,7 @@ def _name(ask: bot_commands.Ask | bot_commands.Refusal) -> str:
     return ask.name if isinstance(ask, bot_commands.Ask) else "refused"
 
 
-def _payload(chat: str, command: str, lines: answers.Lines) -> dict[str, Any]:
+def _payload(chat: str, command: str, lines: Lines) -> dict[str, Any]:
     return {
         "chat": chat,
         "command": command,
@@ -285,6 +298,8 @@ def _answer(
 ) -> tuple[dict[str, Any], Callable[[], None] | None]:
     """The answer's outbox payload, and what the command changes (applied in the transaction
     that claims the update, so a repeated update never changes it twice)."""
+    from ordertrack.notify import answers
+
     chat = str(message.chat)
     if isinstance(ask, bot_commands.Refusal):
         return _payload(chat, "refused", answers.text(ask.text)), None
@@ -303,7 +318,9 @@ def _answer(
 
 def _lines(
     db: Database, settings: Settings, ask: bot_commands.Ask, reads: Reads, now: datetime
-) -> answers.Lines:
+) -> Lines:
+    from ordertrack.notify import answers
+
     if ask.name == "status":
         return answers.status(reads.status().json)
     if ask.name == "pending":
@@ -355,6 +372,8 @@ def _report(
 def _mute(
     db: Database, chat: str, ask: bot_commands.Ask, now: datetime
 ) -> tuple[dict[str, Any], Callable[[], None]]:
+    from ordertrack.notify import answers
+
     if ask.name == "mute":
         until = now + timedelta(minutes=int(ask.arg))
         said = answers.text(

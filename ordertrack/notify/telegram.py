@@ -282,7 +282,8 @@ class Bot:
             raise ConfigError(f"TELEGRAM_API_URL {redact_url(api_url)!r} is not an http(s) URL")
         self._base = f"{api_url.rstrip('/')}/bot{token}"
         self._token = token
-        self._session = session or net.session()
+        self._given = session
+        self._made: requests.Session | None = None  # made on the first request that needs it
         self._policy = replace(POLICY, read_timeout=read_timeout or POLICY.read_timeout)
         self._last_sent: dict[str, float] = {}
         _quiet_urllib3()
@@ -290,8 +291,19 @@ class Bot:
     def __repr__(self) -> str:
         return "Bot(token=<redacted>)"
 
+    @property
+    def _session(self) -> "requests.Session":
+        if self._given is not None:
+            return self._given
+        if self._made is None:
+            self._made = net.session()
+        return self._made
+
     def close(self) -> None:
-        self._session.close()
+        if self._given is not None:
+            self._given.close()
+        elif self._made is not None:
+            self._made.close()
 
     def _scrub(self, text: str) -> str:
         return redact(text.replace(self._token, "<TELEGRAM_BOT_TOKEN>"))
@@ -302,10 +314,11 @@ class Bot:
         body: dict[str, Any],
         retry_timeouts: bool,
         policy: net.RetryPolicy | None = None,
+        light: bool = False,
     ) -> Answer:
         try:
             reply = net.send(
-                self._session,
+                None if light else self._session,
                 "POST",
                 f"{self._base}/{method}",
                 policy=policy or self._policy,
@@ -333,7 +346,8 @@ class Bot:
         if offset is not None:
             body["offset"] = offset
         policy = replace(self._policy, read_timeout=wait + POLL_MARGIN_SECONDS)
-        return self._call("getUpdates", body, retry_timeouts=True, policy=policy)
+        light = self._given is None and net.stdlib_usable()  # an idle poll loads no requests
+        return self._call("getUpdates", body, retry_timeouts=True, policy=policy, light=light)
 
     def set_my_commands(self, commands: list[dict[str, str]]) -> Answer:
         return self._call("setMyCommands", {"commands": commands}, retry_timeouts=True)
