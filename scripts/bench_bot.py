@@ -1,11 +1,14 @@
 """Benchmark: an idle `ordertrack bot` run (issue 27: one getUpdates request, ≤ 0.15 s CPU).
 
 Measured as installed: byte code cached (in a temporary PYTHONPYCACHEPREFIX), not compiled on
-every start as under PYTHONDONTWRITEBYTECODE. A loopback Bot API answers getUpdates with no updates at once (the long poll's wait is idle
-time, not CPU: `--wait 0` measures the same work), counting every request. The first run
-registers the command list (setMyCommands, getMe); the figures are the runs after it: the
-median CPU seconds (user + system) of the whole process, and the requests each made. Asserts
-nothing about time.
+every start as under PYTHONDONTWRITEBYTECODE. A loopback Bot API answers getUpdates with no
+updates at once (the long poll's wait is idle time, not CPU: `--wait 0` measures the same
+work), counting every request. The first run registers the command list (setMyCommands,
+getMe); the figures are the runs after it: the median CPU seconds (user + system) of the whole
+process, the requests each made, and `python -c "import typer"` alternated with it as the
+floor a Typer CLI cannot go below (on a busy machine the ratio is the steadier figure).
+Asserts nothing about time. An editable install adds its path hook to every start: measure an
+installed copy for the real figure (see scripts/bench_startup.py).
 
     python scripts/bench_bot.py [--repeat 15]
 """

@@ -370,6 +370,7 @@ class BotUpdates:
         self.webhook_url = ""
         self.other_poller = False
         self.polls = 0
+        self.scripted: deque[Reply] = deque()  # replies to the next getUpdates calls
         self._ids = itertools.count(700001)
         self._messages = itertools.count(1)
         self._generation = 0
@@ -431,6 +432,9 @@ class BotUpdates:
             calls.append({"method": "getupdates", "body": body})
         with self._changed:
             self.polls += 1
+            if self.scripted:
+                reply = self.scripted.popleft()
+                return reply.status, reply.body, reply.delay  # type: ignore[return-value]
             if self.webhook_url:
                 return 409, CONFLICT_WEBHOOK.body, 0  # type: ignore[return-value]
             if self.other_poller:

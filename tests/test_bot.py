@@ -524,3 +524,59 @@ def test_doctor_checks_no_webhook_and_send_registers_the_commands(cli, telegram,
     sent = bot_lines(cli("doctor", "--send"))
     assert any("commands registered" in x for x in sent)
     assert [c["command"] for c in telegram.bot_api.commands] == [n for n, _ in core.COMMANDS]
+
+
+# ---- getUpdates over http.client: the same retry rules as every Bot API call -------------------
+
+
+def test_a_bad_gateway_on_the_poll_is_retried_in_the_run(bot, telegram) -> None:
+    from tests.fake_telegram import BAD_GATEWAY
+
+    telegram.say(1001, "/help")
+    telegram.bot_api.scripted.extend([BAD_GATEWAY, BAD_GATEWAY])
+    result = bot()
+    assert result.code == 0, result.err
+    assert len(telegram.sleeps) == 2  # two waits of the retry policy, then the poll worked
+    assert len(answered(telegram)) == 1
+
+
+def test_telegram_unreachable_exits_6_and_the_command_waits_there(
+    bot, telegram, monkeypatch
+) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    assert bot().code == 0  # registered
+    monkeypatch.setenv("TELEGRAM_API_URL", closed)
+    telegram.say(1001, "/help")
+    result = bot()
+    assert result.code == ExitCode.UNDELIVERED
+    assert "getUpdates failed: network: cannot connect to 127.0.0.1:" in result.err
+    monkeypatch.setenv("TELEGRAM_API_URL", telegram.url)
+    assert bot().code == 0 and len(answered(telegram)) == 1
+
+
+def test_a_proxy_setting_sends_the_poll_through_requests(bot, telegram, monkeypatch) -> None:
+    from ordertrack import net
+
+    def not_here(*args: object, **kwargs: object) -> None:
+        raise AssertionError("http.client used although a proxy is set")
+
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # requests honours it: the fake stays direct
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setattr(net, "_once_stdlib", not_here)
+    telegram.say(1001, "/help")
+    assert bot().code == 0 and len(answered(telegram)) == 1
+    monkeypatch.delenv("HTTPS_PROXY")
+    assert bot().code == ExitCode.INTERNAL  # without a proxy the poll does use http.client
+
+
+def test_the_poll_reply_is_capped(bot, telegram) -> None:
+    from tests.fake_telegram import Reply
+
+    huge = {"ok": True, "result": [{"update_id": 1, "padding": "x" * (2 * 1024 * 1024)}]}
+    telegram.bot_api.scripted.append(Reply(200, huge))
+    result = bot()
+    assert result.code == ExitCode.UNDELIVERED and "reply larger than 1 MiB" in result.err
