@@ -94,7 +94,7 @@ def order(data: dict[str, Any]) -> Lines:
         out.append(_line(f"Reason: {o['reason']}"))
     out.append(_line(f"Placed {_when(o['placed_at'])}"))
     for e in data["events"]:
-        fill = f" {e['filled_qty']}" if e.get("filled_qty") is not None else ""
+        fill = f" (filled {e['filled_qty']})" if e.get("filled_qty") else ""
         out.append(_line(f"· {_when(e['at'])} {e['kind']}{fill}"))
     if data.get("expiry"):
         x = data["expiry"]
