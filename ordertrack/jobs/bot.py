@@ -87,14 +87,19 @@ def run(
     clock: Callable[[], datetime] = utcnow,
 ) -> Outcome | None:
     """One poll and its answers; None when another `bot` run holds the bot's lock."""
+    check(settings, wait)
+    with _only_one(settings) as mine:
+        return _run(settings, db, wait, reads, warn, clock) if mine else None
+
+
+def check(settings: Settings, wait: int) -> None:
+    """What the bot needs before it opens anything (exit 3 without it)."""
     if not settings.telegram_token:
         raise ConfigError("the bot needs TELEGRAM_BOT_TOKEN (the token from @BotFather)")
     if not settings.telegram_chats:
         raise ConfigError("the bot answers only the chats in TELEGRAM_CHAT_ID, and it is not set")
     if not 0 <= wait <= MAX_WAIT:
         raise ConfigError(f"--wait must be 0 to {MAX_WAIT} seconds")
-    with _only_one(settings) as mine:
-        return _run(settings, db, wait, reads, warn, clock) if mine else None
 
 
 @contextmanager

@@ -285,6 +285,7 @@ def bot(shell: Shell, wait: int) -> Result:
         pnl=lambda span: pnl(shell, None, span == "week", span == "month", None, None),
         report=lambda path: report(shell, None, False, None, None, path),
     )
+    bot_job.check(shell.settings, wait)  # before the database is opened (or made)
     done = bot_job.run(shell.settings, shell.open(), wait, reads, shell.warn)
     if done is None:
         return Result()
