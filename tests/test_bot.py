@@ -428,12 +428,17 @@ def test_mute_holds_an_execution_lets_a_rejection_through_then_one_digest(
     ]
     assert bot().code == 0  # still muted: nothing more
     assert len(answered(telegram)) == 2
+    held = cli("outbox", "list", "--status", "held")
+    assert held.code == 0 and held.out.count("HELD") == 2
+    telegram.say(1001, "/status")
+    assert bot().code == 0
+    assert "🔕 Muted until " in answered(telegram)[2] and ": 2 held" in answered(telegram)[2]
     sql("UPDATE bot_state SET value = '2000-01-01T00:00:00.000000+00:00' WHERE name = 'mute_until'")
     assert bot().code == 0  # the mute ended: the bot delivers what it held, as one digest
-    digest = answered(telegram)[2]
+    digest = answered(telegram)[3]
     assert digest.split("\n")[0].startswith("📋 2 order updates")
     assert "INFY" in digest and "SBIN" in digest
-    assert len(answered(telegram)) == 3
+    assert len(answered(telegram)) == 4
     assert sql("SELECT count(*) FROM outbox WHERE status = 'HELD'") == [(0,)]
 
 

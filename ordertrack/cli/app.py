@@ -303,7 +303,7 @@ def track_stop(
 def outbox_list(
     ctx: typer.Context,
     status: Annotated[
-        str | None, typer.Option(help="PENDING, SENT, FAILED, DIGESTED or OFF.")
+        str | None, typer.Option(help="PENDING, SENT, FAILED, DIGESTED, OFF or HELD.")
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=1_000_000, help="At most this many rows.")] = 200,
     oldest: Annotated[

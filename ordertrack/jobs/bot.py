@@ -327,7 +327,13 @@ def _lines(
     from ordertrack.notify import answers
 
     if ask.name == "status":
-        return answers.status(reads.status().json)
+        until = bot_state.mute_until(db)
+        muted = (
+            answers.text(f"🔕 Muted until {show(until)}: {bot_state.held_count(db)} held")
+            if until is not None and until > now
+            else []
+        )
+        return answers.status(reads.status().json) + muted
     if ask.name == "pending":
         return answers.pending(reads.pending().json)
     if ask.name == "order":
