@@ -95,6 +95,13 @@ class Message:
     update_id: int
     chat: str | None = None
     text: str | None = None
+    sent: str = ""  # the message's id and date: with update_id, what tells one update
+
+    @property
+    def key(self) -> str:
+        """After a quiet week Telegram picks update ids at random: an old id may come back on a
+        new message, so an update is known by its id and its message."""
+        return f"{self.update_id}:{self.chat or ''}:{self.sent}"
 
 
 def read_update(update: Any) -> Message | None:
@@ -112,7 +119,8 @@ def read_update(update: Any) -> Message | None:
     if not isinstance(chat_id, (int, str)) or isinstance(chat_id, bool):
         return Message(update_id)
     text = message.get("text")
-    return Message(update_id, str(chat_id), text if isinstance(text, str) else None)
+    sent = f"{message.get('message_id', '')}:{message.get('date', '')}"
+    return Message(update_id, str(chat_id), text if isinstance(text, str) else None, sent)
 
 
 def help_lines() -> list[str]:

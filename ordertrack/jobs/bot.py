@@ -149,18 +149,13 @@ def _run(
     try:
         with net.budget(wait + 240.0):
             done.registered = register(db, client, warn)
-            polled = client.get_updates(bot_state.offset(db), wait)
+            polled = client.get_updates(bot_state.offset(db, clock()), wait)
             if polled.status == 409:
                 return _conflict(db, settings, client, polled, clock(), done)
             if polled.outcome is not SendOutcome.SENT:
                 raise _poll_problem(polled)
             _cleared(db, done)
-            found = [bot_commands.read_update(u) for u in _list(polled.result)]
-            messages = sorted((m for m in found if m is not None), key=lambda m: m.update_id)
-            allowed = _allowed(db, settings) if messages else set()
-            for message in messages:
-                _handle(db, settings, message, allowed, reads, clock(), warn, done)
-            done.updates = len(messages)
+            _handle_all(db, settings, polled.result, reads, warn, clock, done)
             if done.answered or _due(db, clock()):
                 done.report, done.problem = _deliver(db, settings, client, clock())
     finally:
@@ -168,8 +163,22 @@ def _run(
     return done
 
 
-def _list(result: Any) -> list[Any]:
-    return result if isinstance(result, list) else []
+def _handle_all(
+    db: Database,
+    settings: Settings,
+    result: Any,
+    reads: Reads,
+    warn: Warn,
+    clock: Callable[[], datetime],
+    done: Outcome,
+) -> None:
+    """Each update of a getUpdates reply, oldest first."""
+    found = [bot_commands.read_update(u) for u in (result if isinstance(result, list) else [])]
+    messages = sorted((m for m in found if m is not None), key=lambda m: m.update_id)
+    allowed = _allowed(db, settings) if messages else set()
+    for message in messages:
+        _handle(db, settings, message, allowed, reads, clock(), warn, done)
+    done.updates = len(messages)
 
 
 def _poll_problem(answer: "Answer") -> OrdertrackError:
@@ -235,49 +244,70 @@ def _handle(
     warn: Warn,
     done: Outcome,
 ) -> None:
-    if bot_state.claimed(db, message.update_id):
-        _skip(db, message, None, now)
+    if bot_state.claimed(db, message.key):
+        _skip(db, message, now)
         done.ignored += 1
         return
     if message.chat is not None and message.chat not in allowed:
-        with transaction(db):
-            first = bot_state.claim(db, message.update_id, message.chat, None, None, now) and (
-                bot_state.stranger(db, message.chat, now)
-            )
-            bot_state.advance(db, message.update_id)
+        _stranger(db, message, now, warn)
         done.strangers += 1
-        if first:
-            warn(
-                f"a message from chat {message.chat}, which is not in TELEGRAM_CHAT_ID: not "
-                "answered (said once per chat)"
-            )
         return
     ask = bot_commands.parse(message.text, bot_state.get(db, "username")) if message.text else None
     if ask is None or message.chat is None:
-        _skip(db, message, None, now)
+        _skip(db, message, now)
         done.ignored += 1
         return
     payload, effect = _answer(db, settings, ask, message, reads, now)
+    if _queue(db, message, _name(ask), payload, effect, now):
+        done.answered += 1
+    else:
+        done.ignored += 1
+
+
+def _queue(
+    db: Database,
+    message: bot_commands.Message,
+    command: str,
+    payload: dict[str, Any],
+    effect: Callable[[], None] | None,
+    now: datetime,
+) -> bool:
+    """Claim the update, apply what the command changes, queue its answer with its one
+    delivery and move the offset past it: one transaction. False if it was claimed already."""
     with transaction(db):
-        if bot_state.claimed(db, message.update_id):
-            bot_state.advance(db, message.update_id)
-            done.ignored += 1
-            return
+        if bot_state.claimed(db, message.key):
+            bot_state.advance(db, message.update_id, now)
+            return False
         if effect is not None:
             effect()
-        key = f"bot:{message.update_id}"
+        key = f"bot:{message.key}"
         outbox.enqueue(db, key, ANSWER, payload, now, None)
         outbox_id = outbox.find(db, key)
-        bot_state.claim(db, message.update_id, message.chat, _name(ask), outbox_id, now)
-        bot_state.answer_delivery(db, outbox_id or 0, message.chat, now)
-        bot_state.advance(db, message.update_id)
-    done.answered += 1
+        bot_state.claim(db, message.key, message.update_id, message.chat, command, outbox_id, now)
+        bot_state.answer_delivery(db, outbox_id or 0, str(message.chat), now)
+        bot_state.advance(db, message.update_id, now)
+    return True
 
 
-def _skip(db: Database, message: bot_commands.Message, command: str | None, now: datetime) -> None:
+def _stranger(db: Database, message: bot_commands.Message, now: datetime, warn: Warn) -> None:
+    """Never answered; said once per chat."""
+    chat = str(message.chat)
     with transaction(db):
-        bot_state.claim(db, message.update_id, message.chat, command, None, now)
-        bot_state.advance(db, message.update_id)
+        first = bot_state.claim(
+            db, message.key, message.update_id, chat, None, None, now
+        ) and bot_state.stranger(db, chat, now)
+        bot_state.advance(db, message.update_id, now)
+    if first:
+        warn(
+            f"a message from chat {chat}, which is not in TELEGRAM_CHAT_ID: not answered"
+            " (said once per chat)"
+        )
+
+
+def _skip(db: Database, message: bot_commands.Message, now: datetime) -> None:
+    with transaction(db):
+        bot_state.claim(db, message.key, message.update_id, message.chat, None, None, now)
+        bot_state.advance(db, message.update_id, now)
 
 
 def _name(ask: bot_commands.Ask | bot_commands.Refusal) -> str:

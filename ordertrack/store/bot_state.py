@@ -6,7 +6,7 @@ State is per database: a later step serving several accounts keeps one set per d
 Callers own the transactions (jobs/bot.py claims an update and queues its answer in one).
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ordertrack.store.db import Database
 from ordertrack.timeutil import from_db, to_db
@@ -35,36 +35,48 @@ def drop(db: Database, name: str) -> None:
     db.execute("DELETE FROM bot_state WHERE name = ?", (name,))
 
 
-def offset(db: Database) -> int | None:
-    value = get(db, OFFSET)
-    return int(value) if value is not None else None
+OFFSET_AT = "offset_at"  # when the offset last moved
+QUIET = timedelta(days=6)  # Telegram picks update ids at random after a week without updates
 
 
-def advance(db: Database, update_id: int) -> None:
-    """The next getUpdates starts after `update_id` (never goes back)."""
-    current = offset(db)
-    if current is None or update_id + 1 > current:
+def offset(db: Database, now: datetime) -> int | None:
+    """Where the next getUpdates starts; None (from the oldest update kept) after a quiet
+    week, when a new update's random id may be below the stored offset. What was answered
+    is known by the claimed keys, not by the offset."""
+    value, moved = get(db, OFFSET), from_db(get(db, OFFSET_AT))
+    if value is None or moved is None or now - moved > QUIET:
+        return None
+    return int(value)
+
+
+def advance(db: Database, update_id: int, now: datetime) -> None:
+    """The next getUpdates starts after `update_id` (never goes back within a week)."""
+    current, moved = get(db, OFFSET), from_db(get(db, OFFSET_AT))
+    stale = moved is None or now - moved > QUIET
+    if current is None or stale or update_id + 1 > int(current):
         put(db, OFFSET, str(update_id + 1))
+        put(db, OFFSET_AT, to_db(now))
 
 
-def claimed(db: Database, update_id: int) -> bool:
-    found = db.execute("SELECT 1 FROM bot_updates WHERE update_id = ?", (update_id,)).fetchone()
+def claimed(db: Database, key: str) -> bool:
+    found = db.execute("SELECT 1 FROM bot_updates WHERE key = ?", (key,)).fetchone()
     return found is not None
 
 
 def claim(
     db: Database,
+    key: str,
     update_id: int,
     chat: str | None,
     command: str | None,
     outbox_id: int | None,
     now: datetime,
 ) -> bool:
-    """Record an update as handled; False if another run claimed it first."""
+    """Record an update (by its key: id and message) as handled; False if it was already."""
     cursor = db.execute(
-        "INSERT OR IGNORE INTO bot_updates (update_id, chat_id, command, outbox_id, claimed_at)"
-        " VALUES (?, ?, ?, ?, ?)",
-        (update_id, chat, command, outbox_id, to_db(now)),
+        "INSERT OR IGNORE INTO bot_updates"
+        " (key, update_id, chat_id, command, outbox_id, claimed_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (key, update_id, chat, command, outbox_id, to_db(now)),
     )
     return cursor.rowcount == 1
 

@@ -442,8 +442,11 @@ def m017_bot(db: Database) -> None:
     # answer: the offset alone cannot say "answered" (ids become random after a quiet week).
     # bot_strangers: chats not in TELEGRAM_CHAT_ID that wrote, each logged once.
     db.execute("CREATE TABLE bot_state (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    # An update is known by its id and its message (chat, message id, date): after a quiet week
+    # Telegram picks ids at random, so an old id may come back on a new message.
     db.execute("""CREATE TABLE bot_updates (
-        update_id INTEGER PRIMARY KEY,
+        key TEXT PRIMARY KEY,
+        update_id INTEGER NOT NULL,
         chat_id TEXT,
         command TEXT,
         outbox_id INTEGER REFERENCES outbox (id),
