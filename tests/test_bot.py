@@ -337,6 +337,20 @@ def test_killed_before_telegram_took_the_answer_it_is_answered_once(
     assert sql("SELECT count(*) FROM bot_updates") == [(2,)]
 
 
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_killed_while_registering_the_commands_it_answers_once_later(telegram, sql, when) -> None:
+    telegram.say(1001, "/help")
+    stall = telegram.stall("setmycommands", when)
+    process = bot_process("--wait", "0")
+    stall.wait()
+    _kill(process)
+    stall.release(drop=when == "before")
+    del telegram.stalls[("setmycommands", when)]
+    assert _rerun().returncode == 0 and _rerun().returncode == 0
+    assert len(answered(telegram)) == 1
+    assert sql("SELECT count(*) FROM bot_state WHERE name = 'commands'") == [(1,)]
+
+
 def test_killed_while_the_claim_waits_for_the_database_it_is_answered_once(
     telegram, db_path, sql
 ) -> None:
@@ -600,3 +614,18 @@ def test_the_poll_reply_is_capped(bot, telegram) -> None:
     telegram.bot_api.scripted.append(Reply(200, huge))
     result = bot()
     assert result.code == ExitCode.UNDELIVERED and "reply larger than 1 MiB" in result.err
+
+
+def test_a_report_killed_mid_upload_is_sent_again_once_marked(telegram) -> None:
+    assert _rerun().returncode == 0
+    telegram.say(1001, "/report")
+    stall = telegram.stall("senddocument", "before")
+    process = bot_process("--wait", "0")
+    stall.wait()
+    _kill(process)
+    stall.release(drop=True)
+    del telegram.stalls[("senddocument", "before")]
+    assert _rerun().returncode == 0 and _rerun().returncode == 0
+    (document,) = telegram.documents
+    assert document["content"].startswith(b"<!DOCTYPE html>")
+    assert DUPLICATE_NOTE in document["caption"]  # its first attempt's outcome was unknown
