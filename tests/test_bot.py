@@ -629,3 +629,18 @@ def test_a_report_killed_mid_upload_is_sent_again_once_marked(telegram) -> None:
     (document,) = telegram.documents
     assert document["content"].startswith(b"<!DOCTYPE html>")
     assert DUPLICATE_NOTE in document["caption"]  # its first attempt's outcome was unknown
+
+
+def test_doctor_wants_the_bot_line_when_the_bot_is_enabled(
+    cli, fake_crontab, env_file, tmp_path
+) -> None:
+    assert cli("schedule", "install").code == 0
+    config = tmp_path / "ordertrack.toml"
+    config.write_text("[bot]\nenabled = true\n")
+    with env_file.open("a") as fh:
+        fh.write(f"ORDERTRACK_CONFIG={config}\n")
+    line = [x for x in cli("doctor", "--offline").out.splitlines() if "schedule:" in x]
+    assert "crontab: no line for bot" in line[0]
+    assert cli("schedule", "install").code == 0
+    line = [x for x in cli("doctor", "--offline").out.splitlines() if "schedule:" in x]
+    assert "no line for" not in line[0]

@@ -275,7 +275,7 @@ def notify_test(shell: Shell) -> Result:
 
 def bot(shell: Shell, wait: int) -> Result:
     """One getUpdates long poll; each command from an allowed chat answered once (issue 27).
-    `exit` 0 and nothing to show when another `bot` run holds the bot's lease."""
+    Nothing to show (exit 0) when another `bot` run holds the bot's lock."""
     from ordertrack.jobs import bot as bot_job
 
     reads = bot_job.Reads(
