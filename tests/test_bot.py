@@ -644,3 +644,24 @@ def test_doctor_wants_the_bot_line_when_the_bot_is_enabled(
     assert cli("schedule", "install").code == 0
     line = [x for x in cli("doctor", "--offline").out.splitlines() if "schedule:" in x]
     assert "no line for" not in line[0]
+
+
+def test_eod_forgets_delivered_answers_and_keeps_the_claims(bot, telegram, db_path, sql) -> None:
+    from datetime import timedelta
+
+    from ordertrack.store import maintenance
+    from ordertrack.store.db import open_db
+    from ordertrack.timeutil import utcnow
+
+    telegram.say(1001, "/help")
+    assert bot().code == 0
+    old = "2000-01-01T00:00:00.000000+00:00"
+    sql("UPDATE outbox SET created_at = ?, sent_at = ?", old, old)
+    sql("UPDATE deliveries SET created_at = ?, sent_at = ?", old, old)
+    db = open_db(db_path)
+    try:
+        gone = maintenance.forget_deliveries(db, utcnow() + timedelta(days=1), 90)
+    finally:
+        db.close()
+    assert gone["outbox"] == 1 and gone["deliveries"] == 1
+    assert sql("SELECT count(*) FROM bot_updates") == [(1,)]  # still answered once

@@ -449,7 +449,7 @@ def m017_bot(db: Database) -> None:
         update_id INTEGER NOT NULL,
         chat_id TEXT,
         command TEXT,
-        outbox_id INTEGER REFERENCES outbox (id),
+        outbox_id INTEGER,  -- its answer's row; no foreign key: eod may forget delivered rows
         claimed_at TEXT NOT NULL
     )""")
     db.execute("""CREATE TABLE bot_strangers (
