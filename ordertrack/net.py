@@ -345,8 +345,13 @@ def _once_stdlib(
         raise HttpFailure("budget", host)
     ends = monotonic() + min(policy.reply_seconds, run_seconds_left())
     connect, read = _timeouts(policy, ends)
-    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    conn = kind(parts.hostname or "", parts.port, timeout=connect)
+    conn: http.client.HTTPConnection
+    if parts.scheme == "https":
+        conn = http.client.HTTPSConnection(
+            parts.hostname or "", parts.port, timeout=connect, context=_tls_context()
+        )
+    else:
+        conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=connect)
     data = json.dumps(kwargs.get("json", {})).encode()
     try:
         try:
@@ -374,6 +379,27 @@ def _once_stdlib(
     if reply.transient or (busy is not None and busy(reply)):
         raise _Retry(reply=reply)
     return reply
+
+
+def ca_bundle() -> str | None:
+    """The certificates requests would trust: REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE, else
+    certifi's (a host without a system CA store must not fail here and work there)."""
+    import os
+
+    chosen = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if chosen:
+        return chosen
+    try:
+        import certifi
+    except ImportError:
+        return None
+    return str(certifi.where())
+
+
+def _tls_context() -> Any:
+    import ssl
+
+    return ssl.create_default_context(cafile=ca_bundle())
 
 
 def _read_stdlib(response: Any, ends: float, limit: int, host: str) -> bytes:

@@ -665,3 +665,45 @@ def test_eod_forgets_delivered_answers_and_keeps_the_claims(bot, telegram, db_pa
         db.close()
     assert gone["outbox"] == 1 and gone["deliveries"] == 1
     assert sql("SELECT count(*) FROM bot_updates") == [(1,)]  # still answered once
+
+
+def test_the_poll_trusts_the_certificates_requests_would(monkeypatch) -> None:
+    import certifi
+
+    from ordertrack import net
+
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    assert net.ca_bundle() == certifi.where()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/company-ca.pem")
+    assert net.ca_bundle() == "/etc/company-ca.pem"
+
+
+def test_the_poll_over_https_checks_the_certificate(bot, telegram, tmp_path, monkeypatch) -> None:
+    """The stdlib path speaks TLS as requests does: a server whose certificate is in the
+    trusted bundle is polled; without it the poll fails (exit 6), never goes on unchecked."""
+    import shutil
+    import ssl
+    import subprocess as sp
+
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    sp.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = telegram._server
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    monkeypatch.setenv("TELEGRAM_API_URL", telegram.url.replace("http://", "https://"))
+    telegram.say(1001, "/help")
+    untrusted = bot()
+    assert untrusted.code == ExitCode.UNDELIVERED, untrusted.err
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    trusted = bot()
+    assert trusted.code == 0, trusted.err
+    assert len(answered(telegram)) == 1
