@@ -10,7 +10,7 @@ floor a Typer CLI cannot go below (on a busy machine the ratio is the steadier f
 Asserts nothing about time. An editable install adds its path hook to every start: measure an
 installed copy for the real figure (see scripts/bench_startup.py).
 
-    python scripts/bench_bot.py [--repeat 15]
+    python scripts/bench_bot.py [--repeat 15] [--tls]
 """
 
 import argparse
@@ -53,6 +53,23 @@ class _Api(BaseHTTPRequestHandler):
         pass
 
 
+def _serve_tls(server: ThreadingHTTPServer, folder: Path) -> None:
+    """A self-signed certificate for 127.0.0.1 (trusted by the runs through
+    REQUESTS_CA_BUNDLE): the poll then pays for TLS as it does against api.telegram.org."""
+    import ssl
+
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+
+
 def timed(args: list[str], env: dict[str, str], cwd: str) -> tuple[float, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
@@ -67,10 +84,16 @@ def timed(args: list[str], env: dict[str, str], cwd: str) -> tuple[float, float]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument(
+        "--tls", action="store_true", help="HTTPS, as api.telegram.org (needs openssl)"
+    )
     args = parser.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Api)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     with tempfile.TemporaryDirectory() as tmp:
+        scheme = "https" if args.tls else "http"
+        if args.tls:
+            _serve_tls(server, Path(tmp))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
         env = {
             k: v
             for k, v in os.environ.items()
@@ -83,8 +106,10 @@ def main() -> None:
             ORDERTRACK_BROKER="file",
             TELEGRAM_BOT_TOKEN=TOKEN,
             TELEGRAM_CHAT_ID="1001",
-            TELEGRAM_API_URL=f"http://127.0.0.1:{server.server_address[1]}",
+            TELEGRAM_API_URL=f"{scheme}://127.0.0.1:{server.server_address[1]}",
         )
+        if args.tls:
+            env["REQUESTS_CA_BUNDLE"] = str(Path(tmp) / "cert.pem")
         cli = [sys.executable, "-m", "ordertrack", "bot", "--wait", "0"]
         floor = [sys.executable, "-c", "import typer"]
         timed(cli, env, tmp)  # creates the database, registers the commands, caches byte code
@@ -99,7 +124,7 @@ def main() -> None:
             floors.append(timed(floor, env, tmp)[1])
     server.shutdown()
     cpu = statistics.median(cpus)
-    print(f"idle bot run (median of {args.repeat}):")
+    print(f"idle bot run over {scheme} (median of {args.repeat}):")
     print(f"  CPU seconds (user + system): {cpu:.3f}  (target ≤ {TARGET_CPU})")
     print(f"  wall seconds:                {statistics.median(walls):.3f}")
     typer_cpu = statistics.median(floors)
