@@ -102,6 +102,7 @@ def test_status_says_what_ordertrack_status_says(bot, cli, broker, telegram) -> 
     telegram.say(1001, "/status")
     result = bot()
     assert result.code == 0, result.err
+    assert result.out.startswith("Bot: updates 1, answered 1\nTelegram: 1 sent")
     (text,) = answered(telegram)
     status = json.loads(cli("status", "--json").out)
     assert text.split("\n")[0] == "ordertrack status"

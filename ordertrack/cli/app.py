@@ -960,7 +960,7 @@ def bot_command(
         for note in result.view.notes:
             render.warn(note)
         if result.view.updates:
-            render.counts_line("Bot", result.json)
+            render.counts_line("Bot", result.view.counts)
         if result.report is not None:
             render.delivery(result.report)
     _exit(result)

@@ -67,6 +67,16 @@ class Outcome:
     problem: OrdertrackError | None = None
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def counts(self) -> dict[str, int]:
+        """The run in numbers, for its one log line."""
+        return {
+            "updates": self.updates,
+            "answered": self.answered,
+            "ignored": self.ignored,
+            "strangers": self.strangers,
+        }
+
     def json(self) -> dict[str, Any]:
         return {
             "updates": self.updates,
