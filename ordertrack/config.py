@@ -61,6 +61,7 @@ _TOML_KEYS: dict[str, dict[str, tuple[type, Any]]] = {
     },
     "report": {"keep": (int, 7), "telegram": (bool, False)},
     "health": {"ping_url": (Url, "")},
+    "bot": {"enabled": (bool, False)},
 }
 
 
@@ -143,6 +144,7 @@ class Settings:
     hooks: tuple["Hook", ...] = ()
     charges: dict[str, Any] | None = field(default=None, hash=False)  # [charges]; None: none
     account: str = ""  # --account NAME (issue 29); '' for the set-up without one
+    bot_enabled: bool = False  # [bot] enabled: `schedule install` adds `bot` every minute
 
 
 @dataclass(frozen=True)
@@ -467,6 +469,7 @@ def load(env: Mapping[str, str], db: Path | None = None, config: Path | None = N
         hooks=_hooks(config, toml.get("hook", {}).get("tables")),
         charges=toml.get("charges"),
         account=env.get("ORDERTRACK_ACCOUNT", ""),
+        bot_enabled=_setting(toml, "bot", "enabled"),
     )
 
 

@@ -308,8 +308,117 @@ def _once(
     return reply
 
 
+PROXY_VARIABLES = (
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "ALL_PROXY",
+    "https_proxy",
+    "http_proxy",
+    "all_proxy",
+)
+
+
+def stdlib_usable() -> bool:
+    """Whether a JSON request may go over http.client instead of requests: not when a proxy
+    is configured (requests honours it, http.client would not)."""
+    import os
+
+    return not any(os.environ.get(name) for name in PROXY_VARIABLES)
+
+
+def _once_stdlib(
+    session: None,
+    method: str,
+    url: str,
+    policy: RetryPolicy,
+    retry_timeouts: bool,
+    limit: int,
+    cut: bool,
+    kwargs: dict[str, Any],
+    busy: Callable[[Reply], bool] | None = None,
+) -> Reply:
+    """_once over http.client, for a JSON request whose reply is small (the bot's idle poll:
+    requests and urllib3 cost more CPU than the whole rest of the run). Same deadlines, cap
+    and failure kinds; the body is sent as `kwargs['json']`."""
+    import http.client
+
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    if run_seconds_left() <= 0:
+        raise HttpFailure("budget", host)
+    ends = monotonic() + min(policy.reply_seconds, run_seconds_left())
+    connect, read = _timeouts(policy, ends)
+    conn: http.client.HTTPConnection
+    if parts.scheme == "https":
+        conn = http.client.HTTPSConnection(
+            parts.hostname or "", parts.port, timeout=connect, context=_tls_context()
+        )
+    else:
+        conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=connect)
+    data = json.dumps(kwargs.get("json", {})).encode()
+    try:
+        try:
+            conn.connect()
+        except OSError:
+            raise _Retry(failure=HttpFailure("connect", host)) from None
+        assert conn.sock is not None
+        conn.sock.settimeout(read)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        try:
+            conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
+            response = conn.getresponse()
+            body = _read_stdlib(response, ends, limit, host)
+        except TimeoutError:
+            if retry_timeouts:
+                raise _Retry(failure=HttpFailure("timeout", host)) from None
+            raise HttpFailure("timeout", host) from None
+        except (OSError, http.client.HTTPException):
+            if retry_timeouts:
+                raise _Retry(failure=HttpFailure("cut", host)) from None
+            raise HttpFailure("cut", host) from None
+    finally:
+        conn.close()
+    reply = Reply(response.status, body.decode("utf-8", "replace"), dict(response.getheaders()))
+    if reply.transient or (busy is not None and busy(reply)):
+        raise _Retry(reply=reply)
+    return reply
+
+
+def ca_bundle() -> str | None:
+    """The certificates requests would trust: REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE, else
+    certifi's (a host without a system CA store must not fail here and work there)."""
+    import os
+
+    chosen = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if chosen:
+        return chosen
+    try:
+        import certifi
+    except ImportError:
+        return None
+    return str(certifi.where())
+
+
+def _tls_context() -> Any:
+    import ssl
+
+    return ssl.create_default_context(cafile=ca_bundle())
+
+
+def _read_stdlib(response: Any, ends: float, limit: int, host: str) -> bytes:
+    chunks, size_read = [], 0
+    while piece := response.read1(CHUNK):
+        size_read += len(piece)
+        if size_read > limit:
+            raise HttpFailure("large", host, limit)
+        if monotonic() > ends:
+            raise TimeoutError
+        chunks.append(piece)
+    return b"".join(chunks)
+
+
 def send(
-    session: "requests.Session",
+    session: "requests.Session | None",
     method: str,
     url: str,
     *,
@@ -332,6 +441,8 @@ def send(
 
     `busy`: a broker's own way of saying "too many requests" besides 429 (Angel One's HTTP 403
     "exceeding access rate"), retried like a 429.
+
+    `session` None: a JSON request over http.client (`_once_stdlib`), without loading requests.
     """
     from tenacity import (
         Retrying,
@@ -376,7 +487,8 @@ def send(
     try:
         for attempt in retrying:
             with attempt:
-                return _once(session, method, url, policy, retry_timeouts, limit, cut, kwargs, busy)
+                once = _once if session is not None else _once_stdlib
+                return once(session, method, url, policy, retry_timeouts, limit, cut, kwargs, busy)  # type: ignore[arg-type]
     except _Retry as last:
         if last.reply is not None:
             return last.reply

@@ -164,6 +164,8 @@ class FakeTelegram:
         self.drip = 0.0  # the drip of the reply being answered
         self.sleeps: list[float] = []  # what the client's retry policy slept (it does not)
         self.on_send: Callable[[dict[str, Any]], None] | None = None  # sees each sendMessage
+        self.bot_api = BotUpdates()  # getUpdates, setMyCommands, getWebhookInfo (issue 27)
+        self.stalls: dict[tuple[str, str], Stall] = {}  # (method, before|after) → a hang
         self._ids = itertools.count(101)
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
@@ -187,11 +189,24 @@ class FakeTelegram:
     def sends(self) -> list[dict[str, Any]]:
         return [c["body"] for c in self.calls if c["method"] == "sendmessage"]
 
+    def stall(self, method: str, when: str = "before") -> "Stall":
+        """Hang every `method` call (lower case) `before` it is handled or `after` (handled,
+        its reply withheld) until released: a test SIGKILLs its caller there."""
+        found = self.stalls[(method, when)] = Stall()
+        return found
+
+    def say(self, chat: str | int, text: str) -> int:
+        """A user writes `text` in `chat`: an update for getUpdates; returns its update_id."""
+        return self.bot_api.add(chat, text)
+
     def start(self) -> "FakeTelegram":
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        for stall in self.stalls.values():
+            stall.release()
+        self.bot_api.close()
         self._server.shutdown()
         self._server.server_close()
 
@@ -206,6 +221,8 @@ class FakeTelegram:
                 if ":" in token:
                     return 401, UNAUTHORIZED.body, 0  # type: ignore[return-value]
                 return 404, {"ok": False, "error_code": 404, "description": "Not Found"}, 0
+            if method in BotUpdates.METHODS:
+                return self.bot_api.answer(method, body)
             if method == "getme":
                 reply = self.me or Reply(body={"ok": True, "result": BOT})
                 self.drip = reply.drip
@@ -305,6 +322,141 @@ class FakeTelegram:
         return message
 
 
+class Stall:
+    """A hang at one point of one method: `arrived` is set when a call reaches it."""
+
+    def __init__(self) -> None:
+        self.arrived = threading.Event()
+        self._go = threading.Event()
+        self._drop = False
+
+    def hang(self) -> bool:
+        """Wait for release; False when the call is to be dropped unhandled."""
+        self.arrived.set()
+        self._go.wait(120)
+        return not self._drop
+
+    def wait(self, seconds: float = 20.0) -> None:
+        assert self.arrived.wait(seconds), "no call reached the stall"
+
+    def release(self, drop: bool = False) -> None:
+        self._drop = drop
+        self._go.set()
+
+
+CONFLICT_POLLER = error(
+    409,
+    "Conflict: terminated by other getUpdates request; make sure that only one bot instance"
+    " is running",
+)
+CONFLICT_WEBHOOK = error(
+    409,
+    "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to"
+    " delete the webhook first",
+)
+
+
+class BotUpdates:
+    """The Bot API's incoming side, as telegram-bot-api.md §2.2 says it behaves: updates kept
+    until confirmed by a getUpdates whose offset is above their id, long polling up to
+    `timeout`, a newer poll ending an older waiting one with 409, 409 while a webhook is set
+    (or while `other_poller`: another program polls the token), setMyCommands checked."""
+
+    METHODS = ("setmycommands", "getmycommands", "getwebhookinfo", "deletewebhook")
+
+    def __init__(self) -> None:
+        self.pending: list[dict[str, Any]] = []  # updates not yet confirmed
+        self.commands: list[dict[str, str]] | None = None
+        self.webhook_url = ""
+        self.other_poller = False
+        self.polls = 0
+        self.scripted: deque[Reply] = deque()  # replies to the next getUpdates calls
+        self._ids = itertools.count(700001)
+        self._messages = itertools.count(1)
+        self._generation = 0
+        self._changed = threading.Condition()
+        self._closed = False
+
+    def add(self, chat: str | int, text: str) -> int:
+        update_id = next(self._ids)
+        chat_id = int(chat)
+        first = text.split()[0] if text.startswith("/") and text.split() else ""
+        message: dict[str, Any] = {
+            "message_id": next(self._messages),
+            "from": {"id": abs(chat_id), "is_bot": False, "first_name": "Trader"},
+            "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
+            "date": int(time.time()),
+            "text": text,
+        }
+        if first:
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(first)}]
+        with self._changed:
+            self.pending.append({"update_id": update_id, "message": message})
+            self._changed.notify_all()
+        return update_id
+
+    def close(self) -> None:
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+    def answer(self, method: str, body: dict[str, Any]) -> tuple[int, dict[str, Any], float]:
+        if method == "getwebhookinfo":
+            return (
+                200,
+                {
+                    "ok": True,
+                    "result": {"url": self.webhook_url, "pending_update_count": len(self.pending)},
+                },
+                0,
+            )
+        if method == "deletewebhook":
+            self.webhook_url = ""
+            return 200, {"ok": True, "result": True}, 0
+        if method == "getmycommands":
+            return 200, {"ok": True, "result": self.commands or []}, 0
+        commands = body.get("commands")
+        if not isinstance(commands, list) or len(commands) > 100:
+            return 400, error(400, "Bad Request: commands must be an array").body, 0  # type: ignore
+        for c in commands:
+            name, text = str(c.get("command", "")), str(c.get("description", ""))
+            if not re.fullmatch(r"[a-z0-9_]{1,32}", name) or not 1 <= len(text) <= 256:
+                return 400, error(400, "Bad Request: BOT_COMMAND_INVALID").body, 0  # type: ignore
+        self.commands = commands
+        return 200, {"ok": True, "result": True}, 0
+
+    def poll(
+        self, body: dict[str, Any], calls: list[dict[str, Any]], lock: Any
+    ) -> tuple[int, dict[str, Any], float]:
+        with lock:
+            calls.append({"method": "getupdates", "body": body})
+        with self._changed:
+            self.polls += 1
+            if self.scripted:
+                reply = self.scripted.popleft()
+                return reply.status, reply.body, reply.delay  # type: ignore[return-value]
+            if self.webhook_url:
+                return 409, CONFLICT_WEBHOOK.body, 0  # type: ignore[return-value]
+            if self.other_poller:
+                return 409, CONFLICT_POLLER.body, 0  # type: ignore[return-value]
+            self._generation += 1
+            mine = self._generation
+            self._changed.notify_all()
+            offset = body.get("offset")
+            if isinstance(offset, int):  # confirms every update below it
+                self.pending = [u for u in self.pending if u["update_id"] >= offset]
+            ends = time.monotonic() + max(0, min(int(body.get("timeout") or 0), 60))
+            while not self.pending and not self._closed:
+                if self._generation != mine:
+                    return 409, CONFLICT_POLLER.body, 0  # type: ignore[return-value]
+                left = ends - time.monotonic()
+                if left <= 0:
+                    break
+                self._changed.wait(left)
+            limit = int(body.get("limit") or 100)
+            return 200, {"ok": True, "result": list(self.pending[:limit])}, 0
+
+
 def form_fields(content_type: str, raw: bytes) -> dict[str, Any]:
     """A multipart/form-data body: text fields as str, file parts as {filename, content}."""
     message = BytesParser(policy=email.policy.HTTP).parsebytes(
@@ -337,7 +489,16 @@ class _Handler(BaseHTTPRequestHandler):
             )
         except ValueError:
             body = {}
-        status, payload, delay = self.server.fake.handle(self.path, body)  # type: ignore
+        fake = self.server.fake  # type: ignore[attr-defined]
+        method = self.path.rsplit("/", 1)[-1].lower()
+        if (before := fake.stalls.get((method, "before"))) is not None and not before.hang():
+            return  # dropped unhandled: the request never reached Telegram's logic
+        if method == "getupdates" and self.path.startswith(f"/bot{fake.token}/"):
+            status, payload, delay = fake.bot_api.poll(body, fake.calls, fake._lock)
+        else:
+            status, payload, delay = fake.handle(self.path, body)
+        if (after := fake.stalls.get((method, "after"))) is not None:
+            after.hang()
         drip = self.server.fake.drip  # type: ignore[attr-defined]
         if delay:
             time.sleep(delay)

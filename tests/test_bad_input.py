@@ -593,6 +593,10 @@ CASES = [
     case("pnl", "--month", "--from", "2026-11-01", code=USAGE, says="choose one of"),
     case("pnl", HOSTILE, code=USAGE, says="unexpected extra argument"),
     case("datasette-metadata", HOSTILE, code=USAGE, says="unexpected extra argument"),
+    case("bot", "--wait", "-1", code=USAGE, says="'--wait': -1"),
+    case("bot", "--wait", "121", code=USAGE, says="'--wait': 121"),
+    case("bot", "--wait", HOSTILE, code=USAGE, says="Invalid value for '--wait'"),
+    case("bot", HOSTILE, code=USAGE, says="unexpected extra argument"),
     case("schedule", "print", "--systemd=1", code=USAGE, says="does not take a value"),
     case("schedule", "install", HOSTILE, code=USAGE, says="unexpected extra argument"),
     case(
@@ -999,6 +1003,7 @@ MINIMAL = {  # a valid invocation of every command
     ("accounts", "add"): ("accounts", "add", "fam"),
     ("accounts", "list"): ("accounts", "list"),
     ("accounts", "remove"): ("accounts", "remove", "fam"),
+    ("bot",): ("bot", "--wait", "0"),
 }
 WRITERS = {
     ("eod",),
@@ -1013,6 +1018,7 @@ WRITERS = {
 NO_DATABASE = {
     ("demo",): 0,
     ("notify-test",): CONFIG,  # (no TELEGRAM_BOT_TOKEN: exit 3)
+    ("bot",): CONFIG,  # no TELEGRAM_BOT_TOKEN: exit 3 before the database is opened
     ("datasette-metadata",): 0,  # prints metadata; never opens the database
     # never open the database; no env file, no crontab here: exit 3
     ("schedule", "print"): 0,

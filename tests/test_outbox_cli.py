@@ -80,7 +80,7 @@ def test_unknown_status_filter_is_a_usage_error(cli):
     result = cli("outbox", "list", "--status", "LOST")
     assert result.code == ExitCode.USAGE
     assert result.err == (
-        "ordertrack: --status must be one of PENDING, SENT, FAILED, DIGESTED, OFF\n"
+        "ordertrack: --status must be one of PENDING, SENT, FAILED, DIGESTED, OFF, HELD\n"
     )
 
 

@@ -18,6 +18,7 @@ SCRIPTS = Path(__file__).parent.parent / "scripts"
             "order-book reads per verify run:      1",
         ),
         ("bench_startup.py", ["--repeat", "1"], "ordertrack pending add"),
+        ("bench_bot.py", ["--repeat", "1"], "Bot API requests per run:    1"),
         (
             "bench_bounds.py",
             ["--hook-mb", "1", "--reply-mb", "1"],

@@ -323,7 +323,7 @@ def track_stop(
 def outbox_list(
     ctx: typer.Context,
     status: Annotated[
-        str | None, typer.Option(help="PENDING, SENT, FAILED, DIGESTED or OFF.")
+        str | None, typer.Option(help="PENDING, SENT, FAILED, DIGESTED, OFF or HELD.")
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=1_000_000, help="At most this many rows.")] = 200,
     oldest: Annotated[
@@ -1070,4 +1070,41 @@ def _doctor_all(json_: bool, offline: bool, send: bool, only: str | None = None)
         render.emit_json(result.json)
     else:
         render_accounts.doctor_all(result.view)
+    _exit(result)
+
+
+# ---- bot (issue 27) --------------------------------------------------------------------------
+
+
+@app.command("bot")
+def bot_command(
+    ctx: typer.Context,
+    wait: Annotated[
+        int,
+        typer.Option(
+            "--wait",
+            metavar="SECONDS",
+            min=0,
+            max=120,
+            help="Long-poll getUpdates up to this long for the first command.",
+        ),
+    ] = 50,
+    json_: JsonFlag = False,
+) -> None:
+    """Answer the trader's Telegram commands (/status, /pending, /order ID, /today, /pnl,
+    /report, /mute, /unmute, /help) from the chats in TELEGRAM_CHAT_ID, each once; meant for
+    cron every minute. Another `bot` running: exit 0 at once, saying nothing. Exit 3 while
+    Telegram answers 409 Conflict (another poller or a webhook on the token)."""
+    result = commands.bot(_shell(ctx), wait)
+    if result.view is None:
+        return
+    if json_:
+        render.emit_json(result.json)
+    else:
+        for note in result.view.notes:
+            render.warn(note)
+        if result.view.updates:
+            render.counts_line("Bot", result.view.counts)
+        if result.report is not None:
+            render.delivery(result.report)
     _exit(result)

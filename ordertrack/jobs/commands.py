@@ -275,6 +275,25 @@ def notify_test(shell: Shell) -> Result:
     return Result(view=checks, exit=int(code))
 
 
+def bot(shell: Shell, wait: int) -> Result:
+    """One getUpdates long poll; each command from an allowed chat answered once (issue 27).
+    Nothing to show (exit 0) when another `bot` run holds the bot's lock."""
+    from ordertrack.jobs import bot as bot_job
+
+    reads = bot_job.Reads(
+        status=lambda: status(shell),
+        pending=lambda: pending_list(shell, False, None, None),
+        order=lambda order_id: pending_show(shell, order_id),
+        pnl=lambda span: pnl(shell, None, span == "week", span == "month", None, None),
+        report=lambda path: report(shell, None, False, None, None, path),
+    )
+    bot_job.check(shell.settings, wait)  # before the database is opened (or made)
+    done = bot_job.run(shell.settings, shell.open(), wait, reads, shell.warn)
+    if done is None:
+        return Result()
+    return Result(done.json(), done, report=done.report, problem=done.problem)
+
+
 # ---- reading what is recorded --------------------------------------------------------------------
 
 
@@ -546,6 +565,14 @@ def listens(env_file: Path) -> bool:
     return has_stream(named.strip().lower() or "kotak")
 
 
+def _bot_wanted(paths: "schedule.Paths") -> bool:
+    """[bot] enabled, as the scheduled runs will read it (the env file's settings)."""
+    from ordertrack.jobs import schedule
+
+    sourced = schedule.read_env_file(paths.env_file)
+    return config.load(sourced, paths.db, paths.config).bot_enabled
+
+
 def schedule_print(
     shell: Shell, systemd: bool, env_file: Path, log: Path | None, every: int = 30
 ) -> Result:
@@ -554,7 +581,7 @@ def schedule_print(
     from ordertrack.jobs import schedule
 
     paths = schedule_paths(shell, env_file, log)
-    jobs = schedule.jobs(every, listens(paths.env_file))
+    jobs = schedule.jobs(every, listen=listens(paths.env_file), bot=_bot_wanted(paths))
     if systemd:
         return Result(
             view={
@@ -586,7 +613,7 @@ def schedule_install(
     paths = schedule_paths(shell, env_file, log)
     schedule.check_env_file(paths.env_file)
     paths.log_file.parent.mkdir(parents=True, exist_ok=True)
-    jobs = schedule.jobs(every, listens(paths.env_file))
+    jobs = schedule.jobs(every, listen=listens(paths.env_file), bot=_bot_wanted(paths))
     db = open_db(
         paths.db or config.load(schedule.read_env_file(paths.env_file)).db_path, warn=shell.warn
     )

@@ -376,6 +376,22 @@ def check_telegram(c: Context) -> list[Result]:
     return results
 
 
+def check_bot(c: Context) -> list[Result]:
+    """With [bot] enabled: no webhook on the token (it would block getUpdates); `--send` also
+    registers the command list (setMyCommands). No line when the bot is off."""
+    s = c.settings
+    if s is None or not s.bot_enabled or not s.telegram_token:
+        return []
+    if c.offline:
+        return [skipped("bot", "--offline")]
+    from ordertrack.jobs import bot as bot_job
+
+    return [
+        Result("bot", True, detail) if fine else problem("bot", detail, fix)
+        for fine, detail, fix in bot_job.doctor_lines(s, c.send)
+    ]
+
+
 def check_channels(c: Context) -> list[Result]:
     """Each [[webhook]] and [[hook]]: a held one (its secret unset, its table broken) keeps its
     events waiting while tracking goes on, so it is a problem here, not a stopped run."""
@@ -451,7 +467,7 @@ def installed_cron(now: datetime) -> list[Installed] | None:
 def installed_systemd() -> list[Installed] | None:
     folder = schedule.systemd_dir()
     jobs = []
-    for job in schedule.JOBS:
+    for job in (*schedule.JOBS, schedule.BOT_JOB):
         service = folder / f"ordertrack-{job.command}.service"
         if not service.is_file():
             continue
@@ -496,7 +512,10 @@ def check_schedule(c: Context) -> Result:
         return problem(
             "schedule", "no ordertrack schedule installed (crontab or systemd timers)", fix
         )
-    wanted = {j.command for j in schedule.jobs(listen=has_stream(c.settings.broker))}
+    wanted = {
+        j.command
+        for j in schedule.jobs(listen=has_stream(c.settings.broker), bot=c.settings.bot_enabled)
+    }
     missing = wanted - {j.command for j in jobs}
     if missing:
         return problem("schedule", f"{kind}: no line for {', '.join(sorted(missing))}", fix)
@@ -535,7 +554,7 @@ def check_schedule(c: Context) -> Result:
                 f"{kind} uses database {db}, not {c.settings.db_path}",
                 "set ORDERTRACK_DB in the env file to this database, then " + fix,
             )
-        for when in job.firings:
+        for when in [] if job.command == schedule.BOT_JOB.command else job.firings:
             ist = when.astimezone(IST)
             start, end = schedule.WINDOWS.get(job.command, schedule.MARKET_WINDOW)
             if ist.weekday() > 4 or not start <= ist.time() <= end:
@@ -545,7 +564,7 @@ def check_schedule(c: Context) -> Result:
                     "outside market hours (the host's time zone changed?)",
                     "re-run: ordertrack schedule install",
                 )
-    nxt = min((w for j in jobs for w in j.firings), default=None)
+    nxt = min((w for j in jobs if j.command != "bot" for w in j.firings), default=None)
     runner = (
         f"cron running (pid {schedule.cron_daemons()[0]})"
         if kind == "crontab"
@@ -617,6 +636,7 @@ CHECKS: tuple[Callable[[Context], Result | list[Result]], ...] = (
     check_broker,
     check_stream,
     check_telegram,
+    check_bot,
     check_channels,
     check_schedule,
     check_clock,

@@ -33,20 +33,30 @@ class Job:
     times: tuple[time, ...]  # IST
     persistent: bool = False  # systemd: run a missed firing at boot
     window: tuple[time, time] = MARKET_WINDOW  # IST: where doctor expects its firings
+    every_minute: bool = False  # every minute of every day (`times` unused): the bot
 
 
-def jobs(every: int = 30, listen: bool = True) -> tuple[Job, ...]:
-    """The schedule, with verify every `every` minutes (1-30: `schedule install --every`) and
-    `listen` when the broker pushes (`listen`: broker/stream.has_stream)."""
+# `ordertrack bot` with [bot] enabled = true (issue 27): commands come at any hour.
+BOT_JOB = Job("bot", (), every_minute=True)
+
+
+def jobs(every: int = 30, listen: bool = True, bot: bool = False) -> tuple[Job, ...]:
+    """The schedule, with verify every `every` minutes (1-30: `schedule install --every`),
+    `listen` when the broker pushes (`listen`: broker/stream.has_stream), and the bot when
+    enabled."""
     return (
-        Job("verify", schedule_plan.verify_times(every)),
-        Job("reconcile", schedule_plan.RECONCILE_TIMES),  # after the close, before eod
-        Job("eod", schedule_plan.EOD_TIMES, persistent=True),
-    ) + ((Job("listen", (LISTEN_AT,), window=(LISTEN_AT, LISTEN_AT)),) if listen else ())
+        (
+            Job("verify", schedule_plan.verify_times(every)),
+            Job("reconcile", schedule_plan.RECONCILE_TIMES),  # after the close, before eod
+            Job("eod", schedule_plan.EOD_TIMES, persistent=True),
+        )
+        + ((Job("listen", (LISTEN_AT,), window=(LISTEN_AT, LISTEN_AT)),) if listen else ())
+        + ((BOT_JOB,) if bot else ())
+    )
 
 
 JOBS = jobs()
-COMMANDS = frozenset(job.command for job in JOBS)
+COMMANDS = frozenset(job.command for job in JOBS) | {BOT_JOB.command}
 WINDOWS = {job.command: job.window for job in JOBS}
 
 
@@ -163,6 +173,10 @@ def cron_block(
             "each change, or use 'ordertrack schedule install --systemd'."
         )
     for job in scheduled:
+        if job.every_minute:
+            lines.append(f"# {job.command}: every minute, around the clock ([bot] enabled)")
+            lines.append(f"* * * * *  {command_line(job, paths)}")
+            continue
         ist = _ist_times(job)
         lines.append(f"# {job.command}: {ist} IST, Monday to Friday")
         for spec in cron_fields(host_firings(job, zone, week_of)):
@@ -318,6 +332,8 @@ def systemd_units(paths: Paths, scheduled: tuple[Job, ...] = JOBS) -> dict[str, 
         calendars = "".join(
             f"OnCalendar=Mon..Fri *-*-* {t.strftime('%H:%M')}:00 Asia/Kolkata\n" for t in job.times
         )
+        if job.every_minute:
+            calendars = "OnCalendar=*-*-* *:*:00\n"
         units[f"{name}.timer"] = (
             "[Unit]\n"
             f"Description=ordertrack {job.command} (IST times)\n\n"
@@ -480,6 +496,8 @@ def systemd_trouble(units: Path, user: str, host: Host | None = None) -> Trouble
     timers = [f"ordertrack-{job.command}.timer" for job in JOBS]
     if not (units / "ordertrack-listen.timer").exists():  # a broker without a push stream
         timers.remove("ordertrack-listen.timer")
+    if (units / f"ordertrack-{BOT_JOB.command}.service").exists():  # [bot] enabled at install
+        timers.append(f"ordertrack-{BOT_JOB.command}.timer")
     off = [t for t in timers if not (units / "timers.target.wants" / t).exists()]
     if off:
         return Trouble(

@@ -38,6 +38,7 @@ from ordertrack.config import Settings, Webhook
 from ordertrack.notify.policy import (
     LEASE,
     RETRY_HINT,
+    ROUTINE,
     after_unknown,
     backoff,
     digest_key,
@@ -155,7 +156,7 @@ def migration_notes(db: Database, configured: Sequence[str]) -> list[str]:
 
 
 def _collate(db: Database, settings: Settings, chats: Sequence[str], now: datetime) -> None:
-    fresh = deliveries.untaken(db)
+    fresh = _muted(db, settings, deliveries.untaken(db), now)
     batch = plan(
         [(r["id"], r["kind"], level(settings, r["kind"], r["payload"])) for r in fresh],
         settings.notify_digest_after,
@@ -166,6 +167,32 @@ def _collate(db: Database, settings: Settings, chats: Sequence[str], now: dateti
         _digest(db, [r for r in fresh if r["id"] in batch.digest], now)
     for chat in chats:
         deliveries.open_for(db, chat, now)
+
+
+def _muted(
+    db: Database, settings: Settings, fresh: list[dict[str, Any]], now: datetime
+) -> list[dict[str, Any]]:
+    """The bot's /mute: while it lasts, digestible notifications are HELD (never dropped); the
+    first pass after it ends sends what it held as one digest. Others are not touched."""
+    from ordertrack.store import bot_state
+
+    until = bot_state.mute_until(db)
+    if until is None:
+        return fresh
+    if until > now:
+        held = [r["id"] for r in fresh if r["kind"] in ROUTINE]
+        if held:
+            bot_state.hold(db, held)
+        return [r for r in fresh if r["kind"] not in ROUTINE]
+    bot_state.drop(db, bot_state.MUTE_UNTIL)
+    released = [{**r, "payload": json.loads(str(r["payload"]))} for r in bot_state.release(db)]
+    off = [r["id"] for r in released if level(settings, r["kind"], r["payload"]) == "off"]
+    if off:
+        deliveries.mute(db, off)
+    members = [r for r in released if r["id"] not in off]
+    if members:
+        _digest(db, members, now)
+    return fresh
 
 
 def _digest(db: Database, members: list[dict[str, Any]], now: datetime) -> None:
@@ -327,7 +354,7 @@ def _send(
     from ordertrack.notify import messages
     from ordertrack.notify.telegram import Answer, Scope, SendOutcome
 
-    if claim.kind == DOCUMENT:
+    if claim.kind == DOCUMENT or (claim.kind == "ANSWER" and claim.payload.get("path")):
         return _send_document(db, bot, claim, silent, clock, moved)
     try:
         parts = messages.message(claim.kind, claim.payload, claim.queued_at)
@@ -377,7 +404,8 @@ def _send_document(
             f"report file {path} cannot be read ({exc.strerror or exc})",
         )
     note = f"\n{messages.DUPLICATE_NOTE}" if claim.uncertain > 0 else ""
-    caption = f"📊 {messages.report_caption(claim.payload)}{note}"
+    said = claim.payload.get("caption") or messages.report_caption(claim.payload)
+    caption = f"📊 {said}{note}"
     answer = bot.send_document(claim.chat, path.name, content, caption, silent=silent)
     if answer.outcome is SendOutcome.MIGRATE and answer.migrate_to:
         old = claim.chat

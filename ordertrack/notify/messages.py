@@ -116,6 +116,9 @@ def plain_text(kind: str, p: dict[str, Any]) -> str:
         return f"{report_caption(p)}: {p.get('path')}"
     if kind == EventKind.SYSTEM_ALERT:
         return f"{_TITLES[kind][1]} ({p['command']}): {p['text']}"
+    if kind == "ANSWER":
+        said = p.get("caption") or " / ".join(str(line) for line in p.get("plain", [])[:2])
+        return f"Answer to {p.get('command', '?')} in chat {p.get('chat')}: {said}"
     if kind == "DIGEST":
         items = p.get("items", [])
         return f"Digest of {len(items)} updates: " + "; ".join(
@@ -440,7 +443,12 @@ def _other(kind: str, p: dict[str, Any], at: datetime | None, s: _Style) -> list
     return [head, *(s.text(line) for line in body), s.text(show(at))]
 
 
+ANSWER = "ANSWER"  # a bot command's answer: its lines are stored with it (jobs/bot.py)
+
+
 def lines(kind: str, payload: dict[str, Any], at: datetime | None, s: _Style) -> list[str]:
+    if kind == ANSWER:  # written and escaped by the bot; each stored line is one line already
+        return [str(line) for line in payload.get("html" if s.markup else "plain", [])]
     payload = inline_all(payload)  # a broker's reason must not forge a line of the message
     if kind in _ORDER_KINDS:
         return _order(kind, payload, at, s)

@@ -35,6 +35,8 @@ ROUTINE = (EventKind.EXECUTED, EventKind.PARTIAL_FILL, EventKind.CANCELLED, Even
 
 def level(settings: Settings, kind: str, payload: dict[str, Any]) -> str:
     """on | silent | off for one notification; a digest is silent only if all it holds are."""
+    if kind == "ANSWER":  # a bot command's answer is not a notification: no level applies
+        return "on"
     if kind == "DIGEST":
         levels = {level(settings, i["kind"], i["payload"]) for i in payload.get("items", [])}
         return "silent" if levels == {"silent"} else "on"

@@ -1,4 +1,5 @@
-"""Telegram Bot API client: getMe and sendMessage, over the project's one HTTP retry policy.
+"""Telegram Bot API client: getMe, sendMessage, sendDocument and the bot's calls (getUpdates,
+setMyCommands, getWebhookInfo), over the project's one HTTP retry policy.
 
 Every reply is classified (the pure `classify`) into what the sender does next: done, try again
 later, follow a group that became a supergroup, resend as plain text, give up until someone fixes
@@ -33,6 +34,7 @@ POLICY = net.RetryPolicy(
     connect_timeout=5.0,
     read_timeout=30.0,
 )
+POLL_MARGIN_SECONDS = 15.0  # a long poll's read timeout: its `timeout` and this much more
 CHAT_GAP_SECONDS = 1.0  # Telegram asks for at most about one message per second per chat
 
 
@@ -280,7 +282,8 @@ class Bot:
             raise ConfigError(f"TELEGRAM_API_URL {redact_url(api_url)!r} is not an http(s) URL")
         self._base = f"{api_url.rstrip('/')}/bot{token}"
         self._token = token
-        self._session = session or net.session()
+        self._given = session
+        self._made: requests.Session | None = None  # made on the first request that needs it
         self._policy = replace(POLICY, read_timeout=read_timeout or POLICY.read_timeout)
         self._last_sent: dict[str, float] = {}
         _quiet_urllib3()
@@ -288,19 +291,37 @@ class Bot:
     def __repr__(self) -> str:
         return "Bot(token=<redacted>)"
 
+    @property
+    def _session(self) -> "requests.Session":
+        if self._given is not None:
+            return self._given
+        if self._made is None:
+            self._made = net.session()
+        return self._made
+
     def close(self) -> None:
-        self._session.close()
+        if self._given is not None:
+            self._given.close()
+        elif self._made is not None:
+            self._made.close()
 
     def _scrub(self, text: str) -> str:
         return redact(text.replace(self._token, "<TELEGRAM_BOT_TOKEN>"))
 
-    def _call(self, method: str, body: dict[str, Any], retry_timeouts: bool) -> Answer:
+    def _call(
+        self,
+        method: str,
+        body: dict[str, Any],
+        retry_timeouts: bool,
+        policy: net.RetryPolicy | None = None,
+        light: bool = False,
+    ) -> Answer:
         try:
             reply = net.send(
-                self._session,
+                None if light else self._session,
                 "POST",
                 f"{self._base}/{method}",
-                policy=self._policy,
+                policy=policy or self._policy,
                 retry_timeouts=retry_timeouts,
                 json=body,
             )
@@ -316,6 +337,24 @@ class Bot:
     def get_chat(self, chat: str) -> Answer:
         """Whether the bot can reach a chat, without sending to it (doctor)."""
         return self._call("getChat", {"chat_id": api_chat_id(chat)}, retry_timeouts=True)
+
+    def get_updates(self, offset: int | None, wait: float) -> Answer:
+        """One getUpdates long poll (up to `wait` seconds); repeating it is harmless, so a
+        timeout is retried. The read timeout outlasts the poll, or every idle poll would end
+        in a client-side timeout."""
+        body: dict[str, Any] = {"timeout": int(wait), "allowed_updates": ["message"]}
+        if offset is not None:
+            body["offset"] = offset
+        policy = replace(self._policy, read_timeout=wait + POLL_MARGIN_SECONDS)
+        light = self._given is None and net.stdlib_usable()  # an idle poll loads no requests
+        return self._call("getUpdates", body, retry_timeouts=True, policy=policy, light=light)
+
+    def set_my_commands(self, commands: list[dict[str, str]]) -> Answer:
+        return self._call("setMyCommands", {"commands": commands}, retry_timeouts=True)
+
+    def get_webhook_info(self) -> Answer:
+        """Whether a webhook is set on the token (result.url non-empty): it blocks getUpdates."""
+        return self._call("getWebhookInfo", {}, retry_timeouts=True)
 
     def send_message(
         self, chat: str, text: str, *, html: bool = True, silent: bool = False

@@ -40,6 +40,10 @@ TABLES = {
     "pushes": "Order updates `listen` heard on the broker's stream (hints; never a verdict).",
     "listens": "Each `listen` process: connected since, last frame, reconnects, pushes.",
     "schedule_settings": "What `schedule install` recorded (the verify cadence, in minutes).",
+    "bot_state": "`ordertrack bot`: the getUpdates offset, the command list registered, a 409"
+    " episode, the mute.",
+    "bot_updates": "Each Telegram update the bot handled (once), with its answer's outbox row.",
+    "bot_strangers": "Chats not in TELEGRAM_CHAT_ID that wrote to the bot (never answered).",
 }
 # Never shown: the broker session holds a live access token.
 HIDDEN = ("broker_sessions", "_sqlite_migrations")

@@ -20,7 +20,7 @@ _HEADER = b"SQLite format 3\x00"
 MISSING_HINT = "it is created by the first `pending add` or `verify`"
 # How many migrations store/migrations.py holds, and the newest: a database that has applied
 # exactly these opens without loading sqlite-utils (tests/test_db.py keeps this in step).
-SCHEMA = (16, "m016_run_trigger")
+SCHEMA = (17, "m017_bot")
 _TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE")
 
 

@@ -100,10 +100,11 @@ def fold(db: Database, outbox_ids: Sequence[int], digest_id: int | None) -> None
 
 
 def open_for(db: Database, chat: str, now: datetime) -> None:
-    """One delivery to `chat` for every PENDING outbox row that has none there yet."""
+    """One delivery to `chat` for every PENDING outbox row that has none there yet (a bot's
+    answer has its one delivery, to the asking chat, from the start: store/bot.py)."""
     db.execute(
         "INSERT OR IGNORE INTO deliveries (outbox_id, chat_id, created_at)"
-        " SELECT id, ?, ? FROM outbox WHERE status = 'PENDING'",
+        " SELECT id, ?, ? FROM outbox WHERE status = 'PENDING' AND kind != 'ANSWER'",
         (chat, to_db(now)),
     )
 

@@ -432,3 +432,29 @@ def m016_run_trigger(db: Database) -> None:
     # The polling cadence `schedule install --every N` wrote (minutes): the report's slots and
     # the overdue checks follow what is installed, not a constant.
     db.execute("CREATE TABLE schedule_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
+@MIGRATIONS()
+def m017_bot(db: Database) -> None:
+    # `ordertrack bot` (issue 27): what it keeps between cron runs. bot_state holds single
+    # values (the getUpdates offset, the command list last registered, an open 409 episode,
+    # the mute). bot_updates records every update claimed, in the transaction that queues its
+    # answer: the offset alone cannot say "answered" (ids become random after a quiet week).
+    # bot_strangers: chats not in TELEGRAM_CHAT_ID that wrote, each logged once.
+    db.execute("CREATE TABLE bot_state (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    # An update is known by its id and its message (chat, message id, date): after a quiet week
+    # Telegram picks ids at random, so an old id may come back on a new message.
+    db.execute("""CREATE TABLE bot_updates (
+        key TEXT PRIMARY KEY,
+        update_id INTEGER NOT NULL,
+        chat_id TEXT,
+        command TEXT,
+        outbox_id INTEGER,  -- its answer's row; no foreign key: eod may forget delivered rows
+        claimed_at TEXT NOT NULL
+    )""")
+    db.execute("""CREATE TABLE bot_strangers (
+        chat_id TEXT PRIMARY KEY,
+        first_seen_at TEXT NOT NULL,
+        last_seen_at TEXT NOT NULL,
+        messages INTEGER NOT NULL DEFAULT 1
+    )""")

@@ -12,8 +12,9 @@ from ordertrack.store import deliveries
 from ordertrack.store.db import Database
 from ordertrack.timeutil import to_db
 
-# PENDING until delivered; DIGESTED rows travel inside a DIGEST row; OFF ones are muted.
-STATUSES = ("PENDING", "SENT", "FAILED", "DIGESTED", "OFF")
+# PENDING until delivered; DIGESTED rows travel inside a DIGEST row; OFF ones are muted;
+# HELD ones wait for the bot's /mute to end (store/bot_state.py), then travel in a digest.
+STATUSES = ("PENDING", "SENT", "FAILED", "DIGESTED", "OFF", "HELD")
 
 
 _ENQUEUE = (
