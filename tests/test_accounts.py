@@ -254,14 +254,48 @@ def test_remove_keeps_files_unless_purge(cli, home, fake_crontab, monkeypatch, t
     assert cli("--account", "a", "verify").code == 0
     assert cli("schedule", "install", "--account", "a").code == 0
     done = cli("accounts", "remove", "a")
+    kept = env_file(home, "a").with_name("a.env.removed")
     assert done.code == 0 and "Removed its crontab block" in done.out
-    assert "Kept" in done.out and str(env_file(home, "a")) in done.out
+    assert "Kept" in done.out and str(kept) in done.out.replace("\n", "")
     assert "ordertrack:a" not in fake_crontab.read_text()
-    assert env_file(home, "a").is_file() and db_of(home, "a").is_file()
+    assert kept.is_file() and db_of(home, "a").is_file()
     done = cli("accounts", "remove", "a", "--purge")
     assert done.code == 0 and "Deleted" in done.out
-    assert not env_file(home, "a").exists() and not db_of(home, "a").exists()
+    assert not kept.exists() and not db_of(home, "a").exists()
     assert cli("accounts", "remove", "a").code == 3
+
+
+def test_a_removed_account_is_no_longer_one_of_the_accounts(cli, home, crontab):
+    """Before, remove kept NAME.env, so the account stayed in `accounts list` and every
+    --all-accounts view, doctor --all-accounts failed on its missing schedule for ever, and the
+    next `schedule install --all-accounts` scheduled it again."""
+    make(cli, home, "a")
+    make(cli, home, "b")
+    assert cli("--account", "b", "verify").code == 0
+    assert cli("schedule", "install", "--all-accounts").code == 0
+    assert cli("accounts", "remove", "b").code == 0
+    assert [r["account"] for r in json.loads(cli("accounts", "list", "--json").out)] == ["a"]
+    assert [r["account"] for r in json.loads(cli("status", "--all-accounts", "--json").out)] == [
+        "a"
+    ]
+    doctor = json.loads(cli("doctor", "--all-accounts", "--offline", "--json").out)
+    assert [a["account"] for a in doctor["accounts"]] == ["a"]
+    assert cli("schedule", "install", "--all-accounts").code == 0
+    assert "ordertrack:b" not in crontab.read_text()
+    done = cli("--account", "b", "status")
+    assert done.code == 3 and "it was removed: its env file is kept as" in done.err
+    env_file(home, "b").with_name("b.env.removed").rename(env_file(home, "b"))
+    assert json.loads(cli("--account", "b", "status", "--json").out)["runs"]  # history kept
+
+
+def test_an_unknown_account_names_the_close_one_before_offering_to_create_it(cli, home):
+    make(cli, home, "mom")
+    make(cli, home, "dad")
+    done = cli("--account", "mum", "status")
+    assert done.code == 3
+    assert "did you mean mom? accounts: dad, mom" in done.err and "accounts add" not in done.err
+    done = cli("--account", "zzz", "status")
+    assert "accounts: dad, mom; create it with 'ordertrack accounts add zzz'" in done.err
 
 
 # ---- the schedule ----------------------------------------------------------------------------------

@@ -110,7 +110,12 @@ def accounts_add(name: str, broker: str) -> Result:
 
 
 def accounts_remove(name: str, purge: bool) -> Result:
-    where = accounts.require(os.environ, name)
+    """Unschedule the account and take it out of the accounts; its files are kept (the env
+    file renamed, so `--all-accounts` and doctor no longer count it) unless --purge. --purge
+    also deletes what an earlier remove kept."""
+    where = accounts.locate(os.environ, name)
+    if not (purge and accounts.retired(where.env_file).is_file()):
+        where = accounts.require(os.environ, name)
     said = []
     if accounts.remove_cron(name):
         said.append("its crontab block")
@@ -120,12 +125,13 @@ def accounts_remove(name: str, purge: bool) -> Result:
     if purge:
         gone = accounts.purge(where)
         lines.append("Deleted " + ", ".join(str(p) for p in gone) + ".")
-    else:
-        kept = [str(p) for p in (where.env_file, where.toml, where.folder) if p.exists()]
-        lines.append(
-            f"Kept {', '.join(kept)} (delete them with 'ordertrack accounts remove {name}"
-            " --purge')."
-        )
+        return Result(view=lines)
+    kept = [str(p) for p in (*accounts.retire(where), where.folder) if p.exists()]
+    lines.append(
+        f"Account {name} is no longer one of the accounts. Kept {', '.join(kept)}"
+        f" (rename {where.env_file.name}.removed back to {where.env_file.name} to restore it;"
+        f" delete them with 'ordertrack accounts remove {name} --purge')."
+    )
     return Result(view=lines)
 
 
