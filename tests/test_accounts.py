@@ -651,3 +651,37 @@ def test_eod_writes_its_report_and_backup_in_the_accounts_own_folder(cli, home, 
     assert stat.S_IMODE(folder.parent.stat().st_mode) == 0o700
     assert not db_of(home, "b").parent.joinpath("backups").exists()
     assert not (home / ".local" / "share" / "ordertrack" / "backups").exists()
+
+
+@pytest.mark.parametrize(
+    "root, says",
+    [
+        (("--account", "a"), "--all-accounts cannot be combined with --account a"),
+        (("--db", "x.db"), "--db cannot be combined with --all-accounts"),
+        (("--config", "x.toml"), "--config cannot be combined with --all-accounts"),
+    ],
+    ids=["account", "db", "config"],
+)
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("status",),
+        ("pnl",),
+        ("report", "--out", "-"),
+        ("doctor", "--offline"),
+        ("schedule", "install"),
+        ("schedule", "remove"),
+    ],
+    ids=lambda c: c[0] if len(c) == 1 or c[0] != "schedule" else " ".join(c),
+)
+def test_all_accounts_beside_a_root_account_db_or_config_is_exit_2(
+    cli, home, crontab, root, says, command
+):
+    """Before, `ordertrack --account a status --all-accounts` quietly showed every account and
+    `--db x.db status --all-accounts` quietly ignored x.db (schedule remove removed them all)."""
+    make(cli, home, "a")
+    make(cli, home, "b")
+    assert cli("schedule", "install", "--all-accounts").code == 0
+    done = cli(*root, *command, "--all-accounts")
+    assert done.code == 2 and says in done.err
+    assert "ordertrack:b" in crontab.read_text()

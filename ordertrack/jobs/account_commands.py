@@ -332,6 +332,22 @@ def _doctor_one(doctor: Any, where: Folders, offline: bool, send: bool) -> list[
     return results
 
 
+def refuse_beside_all(shell: Shell) -> None:
+    """--all-accounts covers every account with its own files: a root --account (which one
+    would win?), --db or --config beside it is a usage error, never silently ignored."""
+    if isinstance(shell, AccountShell):
+        raise UsageError(
+            f"--all-accounts cannot be combined with --account {shell.where.name}"
+            " (or ORDERTRACK_ACCOUNT): drop one"
+        )
+    given = [o for o, v in (("--db", shell.db_path), ("--config", shell.config_path)) if v]
+    if given:
+        raise UsageError(
+            f"{' and '.join(given)} cannot be combined with --all-accounts: each account"
+            " has its own database and TOML"
+        )
+
+
 def selected(shell: Shell) -> str | None:
     """The account a root `--account NAME` chose (None: the set-up without one)."""
     return shell.where.name if isinstance(shell, AccountShell) else None
