@@ -685,3 +685,46 @@ def test_all_accounts_beside_a_root_account_db_or_config_is_exit_2(
     done = cli(*root, *command, "--all-accounts")
     assert done.code == 2 and says in done.err
     assert "ordertrack:b" in crontab.read_text()
+
+
+def test_doctor_all_accounts_ends_with_who_has_a_problem_and_no_empty_fix(cli, home, crontab):
+    """Seen by a new user: a world-readable env file read 'chmod 600 …/b.env — fix: fix
+    …/b.env', and three accounts' checks ended with no word on which had failed."""
+    make(cli, home, "a")
+    make(cli, home, "b")
+    assert cli("schedule", "install", "--all-accounts").code == 0
+    env_file(home, "b").chmod(0o644)
+    done = cli("doctor", "--all-accounts", "--offline")
+    text = " ".join(done.out.split())
+    assert done.code == 3 and "1 of 2 accounts with a problem: b" in text
+    assert "fix: fix" not in text and f"chmod 600 {env_file(home, 'b')}" in text
+    assert done.out.startswith("== account a ==")
+    env_file(home, "b").chmod(0o600)
+    assert "All 2 accounts ok." in cli("doctor", "--all-accounts", "--offline").out
+
+
+def test_accounts_list_keeps_name_broker_and_last_run_on_one_line(cli, home):
+    """Seen by a new user at 80 columns: a database path a few characters longer pushed the
+    path and its last run onto the next lines, unlike its neighbours."""
+    make(cli, home, "aunt-maria")
+    assert cli("--account", "aunt-maria", "verify").code == 0
+    lines = cli("accounts", "list").out.splitlines()
+    assert lines[0].split()[:3] == ["aunt-maria", "file", "last"]
+    assert "".join(line.strip() for line in lines[1:]) == str(db_of(home, "aunt-maria"))
+
+
+def test_pnl_all_accounts_total_says_what_its_unrealised_covers():
+    from ordertrack.cli import render_accounts
+
+    held = {"open_qty": 5, "unrealised": None}
+    data = {
+        "accounts": [
+            {"account": "a", "symbols": [held, {"open_qty": 3, "unrealised": 12.5}]},
+            {"account": "b", "error": "no database"},
+        ],
+        "total": {"realised": 10.0, "unrealised": 12.5, "charges": None, "net": None},
+    }
+    assert render_accounts.pnl_total(data) == (
+        "All accounts: realised ₹+10.00, unrealised ₹+12.50 on 1 of 2 open holdings"
+        " (the rest: price unknown) (before charges)"
+    )

@@ -311,7 +311,7 @@ def _doctor_one(doctor: Any, where: Folders, offline: bool, send: bool) -> list[
     try:
         env = accounts.environment(bare, where)
     except OrdertrackError as exc:
-        return [doctor.problem("settings", exc.message, f"fix {where.env_file}")]
+        return [doctor.problem("settings", exc.message, "")]  # the message says what to do
     toml = where.toml if where.toml.is_file() else None
     now = utcnow()
     c = doctor.Context(env, where.db, toml, where.env_file, offline, send, now, shell={})
