@@ -728,3 +728,33 @@ def test_pnl_all_accounts_total_says_what_its_unrealised_covers():
         "All accounts: realised ₹+10.00, unrealised ₹+12.50 on 1 of 2 open holdings"
         " (the rest: price unknown) (before charges)"
     )
+
+
+def test_accounts_sharing_one_chat_are_told_apart(cli, home, telegram):
+    """Seen by a new user: three family accounts notifying one chat each sent '✅ Executed:
+    BUY INFY …' with nothing saying whose account had bought."""
+    chat = ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID", "TELEGRAM_API_URL")
+    shared = [f"{n}={os.environ[n]}" for n in chat]
+    for name in ("mom", "dad"):
+        files = make(cli, home, name, *shared)
+        files.orders(kotak_row("1", "complete", filled=100, avg="1850.00"))
+        assert (
+            cli(
+                "--account",
+                name,
+                "pending",
+                "add",
+                "1",
+                "--symbol",
+                "INFY",
+                "--side",
+                "buy",
+                "--qty",
+                "100",
+            ).code
+            == 0
+        )
+        assert cli("--account", name, "verify").code == 0
+    executed = [t for t in telegram.texts() if "Executed" in t]
+    assert len(executed) == 2 and executed[0].endswith("Account mom")
+    assert executed[1].endswith("Account dad")
