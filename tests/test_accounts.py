@@ -77,6 +77,9 @@ def test_add_writes_an_owner_only_env_file_with_the_brokers_names(cli, home):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     text = path.read_text()
     assert "ORDERTRACK_BROKER=kite\nKITE_API_KEY=\nKITE_API_SECRET=\n" in text
+    assert "# Kite Connect's values and the daily 'ordertrack broker login': docs/kite.md" in text
+    cli("accounts", "add", "play", "--broker", "file")
+    assert "'ordertrack demo --keep DIR' leaves a working one" in env_file(home, "play").read_text()
     said = " ".join(done.out.split())
     assert "Fill in: KITE_API_KEY, KITE_API_SECRET, TELEGRAM_BOT_TOKEN" in said
     assert str(db_of(home, "family")) in said

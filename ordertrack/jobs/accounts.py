@@ -36,6 +36,17 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
     "file": ("ORDERTRACK_BROKER_DIR",),
 }
 TELEGRAM = ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID")
+# Where a new user finds what each value is: the template's own comment, since `accounts add`
+# is where an account starts and the values are not self-explanatory (a folder of what?).
+GUIDES: dict[str, str] = {
+    "kotak": "Kotak Neo's values: docs/kotak.md",
+    "kite": "Kite Connect's values and the daily 'ordertrack broker login': docs/kite.md",
+    "angel": "Angel One SmartAPI's values: docs/angel.md",
+    "fyers": "Fyers' values and the daily 'ordertrack broker login': docs/fyers.md",
+    "file": "ORDERTRACK_BROKER_DIR: a folder of the broker's replies as JSON files"
+    " (docs/file-broker.md); 'ordertrack demo --keep DIR' leaves a working one in DIR/broker",
+}
+TELEGRAM_GUIDE = "Telegram's bot token and chat id: docs/telegram.md (accounts may share a bot)"
 CARRIED = ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME")  # set on a line when install needs them
 
 
@@ -188,6 +199,8 @@ def template(name: str, broker: str, brokers: tuple[str, ...]) -> str:
     lines = [
         f"# ordertrack account {name}: read by 'ordertrack --account {name} ...' itself.",
         "# Keep it chmod 600. Fill in the empty values; secrets never leave this file.",
+        f"# {GUIDES[broker]}",
+        f"# {TELEGRAM_GUIDE}",
         f"ORDERTRACK_BROKER={broker}",
         *(f"{var}=" for var in TEMPLATES[broker]),
         *(f"{var}=" for var in TELEGRAM),
