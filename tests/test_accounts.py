@@ -761,3 +761,16 @@ def test_accounts_sharing_one_chat_are_told_apart(cli, home, telegram):
     executed = [t for t in telegram.texts() if "Executed" in t]
     assert len(executed) == 2 and executed[0].endswith("Account mom")
     assert executed[1].endswith("Account dad")
+
+
+def test_the_combined_reports_file_is_named_as_the_single_ones(cli, home, tmp_path, monkeypatch):
+    """Seen by a new user: one day's combined report was '…-2026-12-07_2026-12-07.html' where
+    the single report writes '…-2026-12-07.html'."""
+    make(cli, home, "a")
+    monkeypatch.chdir(tmp_path)
+    assert cli("report", "--all-accounts", "--day", "2026-12-04").code == 0
+    assert cli("report", "--all-accounts", "--from", "2026-12-01", "--to", "2026-12-04").code == 0
+    assert sorted(p.name for p in tmp_path.glob("ordertrack-report-all-accounts-*")) == [
+        "ordertrack-report-all-accounts-2026-12-01_2026-12-04.html",
+        "ordertrack-report-all-accounts-2026-12-04.html",
+    ]

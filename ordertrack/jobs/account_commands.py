@@ -233,7 +233,10 @@ def report_all(
     from ordertrack.store import report_data
 
     period = periods.period(ist_date(utcnow()), day, week, first, last, month)
-    name = f"ordertrack-report-all-accounts-{period.first}_{period.last}.html"
+    from ordertrack.jobs.report import default_name
+
+    # the single report's name for the same period: one day is one date, not "D_D"
+    name = default_name(period).replace("ordertrack-report-", "ordertrack-report-all-accounts-")
     target = None if str(out) == "-" else out or Path(name)
     if target is not None:
         commands._writing(target, lambda: files.check_target(target))  # noqa: SLF001
