@@ -774,3 +774,19 @@ def test_the_combined_reports_file_is_named_as_the_single_ones(cli, home, tmp_pa
         "ordertrack-report-all-accounts-2026-12-01_2026-12-04.html",
         "ordertrack-report-all-accounts-2026-12-04.html",
     ]
+
+
+def test_installing_an_account_that_moves_others_stagger_says_so(cli, home, crontab):
+    """Seen by a new user: with dad, kid and mom installed, 'schedule install --account aunt'
+    gave aunt slot +0 s, dad's too, and said nothing about it."""
+    make(cli, home, "dad")
+    make(cli, home, "mom")
+    assert cli("schedule", "install", "--all-accounts").code == 0
+    make(cli, home, "aunt")
+    done = cli("schedule", "install", "--account", "aunt")
+    said = " ".join(done.err.split())
+    assert done.code == 0 and "dad, mom still run at their old stagger" in said
+    assert "re-run 'ordertrack schedule install --all-accounts'" in said
+    assert cli("schedule", "install", "--all-accounts").code == 0
+    done = cli("schedule", "install", "--account", "aunt")
+    assert "old stagger" not in done.err

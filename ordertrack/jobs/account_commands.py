@@ -175,12 +175,34 @@ def schedule_install(name: str | None, all_accounts: bool, systemd: bool, every:
     notices = []
     if trouble := schedule.cron_trouble():
         notices.append(f"{trouble.detail}: {trouble.fix}")
+    if moved := _restagger(targets):
+        notices.append(
+            f"{', '.join(moved)} still run at their old stagger, now another account's slot:"
+            " re-run 'ordertrack schedule install --all-accounts'"
+        )
     return Result(
         view=f"Installed {lines} cron lines for {who} (host zone {zone}), staggered "
         f"{', '.join(f'{p.where.name} +{p.delay} s' for p in plans)}."
         " Check with 'ordertrack doctor --all-accounts'.",
         notices=notices,
     )
+
+
+def _restagger(done: list[Folders]) -> list[str]:
+    """Installed accounts whose crontab stagger is no longer their slot: installing an account
+    whose name sorts before theirs moved them one slot on (docs/accounts.md, "Stagger")."""
+    now, moved = utcnow(), []
+    for name in accounts.names(os.environ):
+        if name in {w.name for w in done}:
+            continue
+        try:
+            lines = accounts.installed_lines(name, now)
+        except ConfigError:
+            return []
+        slot = accounts.rules.stagger(accounts.position(os.environ, name))
+        if lines and any(line.delay != slot for line in lines):
+            moved.append(name)
+    return moved
 
 
 def schedule_remove(name: str | None, all_accounts: bool, systemd: bool) -> Result:
