@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ordertrack.core.accounts import Folders
+from ordertrack.core.accounts import Folders, stagger
 from ordertrack.errors import ConfigError, ExitCode, OrdertrackError, UsageError
 from ordertrack.jobs import accounts, commands
 from ordertrack.jobs.commands import Result, Shell, Warn
@@ -199,7 +199,7 @@ def _restagger(done: list[Folders]) -> list[str]:
             lines = accounts.installed_lines(name, now)
         except ConfigError:
             return []
-        slot = accounts.rules.stagger(accounts.position(os.environ, name))
+        slot = stagger(accounts.position(os.environ, name))
         if lines and any(line.delay != slot for line in lines):
             moved.append(name)
     return moved
