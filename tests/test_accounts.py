@@ -77,6 +77,9 @@ def test_add_writes_an_owner_only_env_file_with_the_brokers_names(cli, home):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     text = path.read_text()
     assert "ORDERTRACK_BROKER=kite\nKITE_API_KEY=\nKITE_API_SECRET=\n" in text
+    assert "# Kite Connect's values and the daily 'ordertrack broker login': docs/kite.md" in text
+    cli("accounts", "add", "play", "--broker", "file")
+    assert "'ordertrack demo --keep DIR' leaves a working one" in env_file(home, "play").read_text()
     said = " ".join(done.out.split())
     assert "Fill in: KITE_API_KEY, KITE_API_SECRET, TELEGRAM_BOT_TOKEN" in said
     assert str(db_of(home, "family")) in said
@@ -254,14 +257,48 @@ def test_remove_keeps_files_unless_purge(cli, home, fake_crontab, monkeypatch, t
     assert cli("--account", "a", "verify").code == 0
     assert cli("schedule", "install", "--account", "a").code == 0
     done = cli("accounts", "remove", "a")
+    kept = env_file(home, "a").with_name("a.env.removed")
     assert done.code == 0 and "Removed its crontab block" in done.out
-    assert "Kept" in done.out and str(env_file(home, "a")) in done.out
+    assert "Kept" in done.out and str(kept) in done.out.replace("\n", "")
     assert "ordertrack:a" not in fake_crontab.read_text()
-    assert env_file(home, "a").is_file() and db_of(home, "a").is_file()
+    assert kept.is_file() and db_of(home, "a").is_file()
     done = cli("accounts", "remove", "a", "--purge")
     assert done.code == 0 and "Deleted" in done.out
-    assert not env_file(home, "a").exists() and not db_of(home, "a").exists()
+    assert not kept.exists() and not db_of(home, "a").exists()
     assert cli("accounts", "remove", "a").code == 3
+
+
+def test_a_removed_account_is_no_longer_one_of_the_accounts(cli, home, crontab):
+    """Before, remove kept NAME.env, so the account stayed in `accounts list` and every
+    --all-accounts view, doctor --all-accounts failed on its missing schedule for ever, and the
+    next `schedule install --all-accounts` scheduled it again."""
+    make(cli, home, "a")
+    make(cli, home, "b")
+    assert cli("--account", "b", "verify").code == 0
+    assert cli("schedule", "install", "--all-accounts").code == 0
+    assert cli("accounts", "remove", "b").code == 0
+    assert [r["account"] for r in json.loads(cli("accounts", "list", "--json").out)] == ["a"]
+    assert [r["account"] for r in json.loads(cli("status", "--all-accounts", "--json").out)] == [
+        "a"
+    ]
+    doctor = json.loads(cli("doctor", "--all-accounts", "--offline", "--json").out)
+    assert [a["account"] for a in doctor["accounts"]] == ["a"]
+    assert cli("schedule", "install", "--all-accounts").code == 0
+    assert "ordertrack:b" not in crontab.read_text()
+    done = cli("--account", "b", "status")
+    assert done.code == 3 and "it was removed: its env file is kept as" in done.err
+    env_file(home, "b").with_name("b.env.removed").rename(env_file(home, "b"))
+    assert json.loads(cli("--account", "b", "status", "--json").out)["runs"]  # history kept
+
+
+def test_an_unknown_account_names_the_close_one_before_offering_to_create_it(cli, home):
+    make(cli, home, "mom")
+    make(cli, home, "dad")
+    done = cli("--account", "mum", "status")
+    assert done.code == 3
+    assert "did you mean mom? accounts: dad, mom" in done.err and "accounts add" not in done.err
+    done = cli("--account", "zzz", "status")
+    assert "accounts: dad, mom; create it with 'ordertrack accounts add zzz'" in done.err
 
 
 # ---- the schedule ----------------------------------------------------------------------------------
@@ -617,3 +654,139 @@ def test_eod_writes_its_report_and_backup_in_the_accounts_own_folder(cli, home, 
     assert stat.S_IMODE(folder.parent.stat().st_mode) == 0o700
     assert not db_of(home, "b").parent.joinpath("backups").exists()
     assert not (home / ".local" / "share" / "ordertrack" / "backups").exists()
+
+
+@pytest.mark.parametrize(
+    "root, says",
+    [
+        (("--account", "a"), "--all-accounts cannot be combined with --account a"),
+        (("--db", "x.db"), "--db cannot be combined with --all-accounts"),
+        (("--config", "x.toml"), "--config cannot be combined with --all-accounts"),
+    ],
+    ids=["account", "db", "config"],
+)
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("status",),
+        ("pnl",),
+        ("report", "--out", "-"),
+        ("doctor", "--offline"),
+        ("schedule", "install"),
+        ("schedule", "remove"),
+    ],
+    ids=lambda c: c[0] if len(c) == 1 or c[0] != "schedule" else " ".join(c),
+)
+def test_all_accounts_beside_a_root_account_db_or_config_is_exit_2(
+    cli, home, crontab, root, says, command
+):
+    """Before, `ordertrack --account a status --all-accounts` quietly showed every account and
+    `--db x.db status --all-accounts` quietly ignored x.db (schedule remove removed them all)."""
+    make(cli, home, "a")
+    make(cli, home, "b")
+    assert cli("schedule", "install", "--all-accounts").code == 0
+    done = cli(*root, *command, "--all-accounts")
+    assert done.code == 2 and says in done.err
+    assert "ordertrack:b" in crontab.read_text()
+
+
+def test_doctor_all_accounts_ends_with_who_has_a_problem_and_no_empty_fix(cli, home, crontab):
+    """Seen by a new user: a world-readable env file read 'chmod 600 …/b.env — fix: fix
+    …/b.env', and three accounts' checks ended with no word on which had failed."""
+    make(cli, home, "a")
+    make(cli, home, "b")
+    assert cli("schedule", "install", "--all-accounts").code == 0
+    env_file(home, "b").chmod(0o644)
+    done = cli("doctor", "--all-accounts", "--offline")
+    text = " ".join(done.out.split())
+    assert done.code == 3 and "1 of 2 accounts with a problem: b" in text
+    assert "fix: fix" not in text and f"chmod 600 {env_file(home, 'b')}" in text
+    assert done.out.startswith("== account a ==")
+    env_file(home, "b").chmod(0o600)
+    assert "All 2 accounts ok." in cli("doctor", "--all-accounts", "--offline").out
+
+
+def test_accounts_list_keeps_name_broker_and_last_run_on_one_line(cli, home):
+    """Seen by a new user at 80 columns: a database path a few characters longer pushed the
+    path and its last run onto the next lines, unlike its neighbours."""
+    make(cli, home, "aunt-maria")
+    assert cli("--account", "aunt-maria", "verify").code == 0
+    lines = cli("accounts", "list").out.splitlines()
+    assert lines[0].split()[:3] == ["aunt-maria", "file", "last"]
+    assert "".join(line.strip() for line in lines[1:]) == str(db_of(home, "aunt-maria"))
+
+
+def test_pnl_all_accounts_total_says_what_its_unrealised_covers():
+    from ordertrack.cli import render_accounts
+
+    held = {"open_qty": 5, "unrealised": None}
+    data = {
+        "accounts": [
+            {"account": "a", "symbols": [held, {"open_qty": 3, "unrealised": 12.5}]},
+            {"account": "b", "error": "no database"},
+        ],
+        "total": {"realised": 10.0, "unrealised": 12.5, "charges": None, "net": None},
+    }
+    assert render_accounts.pnl_total(data) == (
+        "All accounts: realised ₹+10.00, unrealised ₹+12.50 on 1 of 2 open holdings"
+        " (the rest: price unknown) (before charges)"
+    )
+
+
+def test_accounts_sharing_one_chat_are_told_apart(cli, home, telegram):
+    """Seen by a new user: three family accounts notifying one chat each sent '✅ Executed:
+    BUY INFY …' with nothing saying whose account had bought."""
+    chat = ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID", "TELEGRAM_API_URL")
+    shared = [f"{n}={os.environ[n]}" for n in chat]
+    for name in ("mom", "dad"):
+        files = make(cli, home, name, *shared)
+        files.orders(kotak_row("1", "complete", filled=100, avg="1850.00"))
+        assert (
+            cli(
+                "--account",
+                name,
+                "pending",
+                "add",
+                "1",
+                "--symbol",
+                "INFY",
+                "--side",
+                "buy",
+                "--qty",
+                "100",
+            ).code
+            == 0
+        )
+        assert cli("--account", name, "verify").code == 0
+    executed = [t for t in telegram.texts() if "Executed" in t]
+    assert len(executed) == 2 and executed[0].endswith("Account mom")
+    assert executed[1].endswith("Account dad")
+
+
+def test_the_combined_reports_file_is_named_as_the_single_ones(cli, home, tmp_path, monkeypatch):
+    """Seen by a new user: one day's combined report was '…-2026-12-07_2026-12-07.html' where
+    the single report writes '…-2026-12-07.html'."""
+    make(cli, home, "a")
+    monkeypatch.chdir(tmp_path)
+    assert cli("report", "--all-accounts", "--day", "2026-12-04").code == 0
+    assert cli("report", "--all-accounts", "--from", "2026-12-01", "--to", "2026-12-04").code == 0
+    assert sorted(p.name for p in tmp_path.glob("ordertrack-report-all-accounts-*")) == [
+        "ordertrack-report-all-accounts-2026-12-01_2026-12-04.html",
+        "ordertrack-report-all-accounts-2026-12-04.html",
+    ]
+
+
+def test_installing_an_account_that_moves_others_stagger_says_so(cli, home, crontab):
+    """Seen by a new user: with dad, kid and mom installed, 'schedule install --account aunt'
+    gave aunt slot +0 s, dad's too, and said nothing about it."""
+    make(cli, home, "dad")
+    make(cli, home, "mom")
+    assert cli("schedule", "install", "--all-accounts").code == 0
+    make(cli, home, "aunt")
+    done = cli("schedule", "install", "--account", "aunt")
+    said = " ".join(done.err.split())
+    assert done.code == 0 and "dad, mom still run at their old stagger" in said
+    assert "re-run 'ordertrack schedule install --all-accounts'" in said
+    assert cli("schedule", "install", "--all-accounts").code == 0
+    done = cli("schedule", "install", "--account", "aunt")
+    assert "old stagger" not in done.err

@@ -506,3 +506,36 @@ def test_pnl_table_keeps_headings_whole_and_says_what_is_unpriced(
     empty = {**figures, "symbols": []}
     text = _rendered(width, monkeypatch, lambda: render.pnl_table(empty, extras, "Fri 04 Dec"))
     assert " ".join(text.split()) == "P&L Fri 04 Dec: no fills and no open holdings."
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_a_pnl_table_that_fits_only_wrapped_is_not_cut_at_the_edge(
+    width: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seen by a new user at 80 columns (pnl --all-accounts): a realised sale and two holdings
+    without a price measured 79 columns with 'Close price' and 'price unknown' wrapped, yet rich
+    drew 'Close price' whole and cut 'Unrealised' at the edge."""
+    row = {
+        "symbol": "INFY",
+        "bought_qty": 100,
+        "sold_qty": 50,
+        "avg_cost": 1849.9,
+        "realised": 2505.0,
+        "open_qty": 50,
+        "close_price": None,
+        "unrealised": None,
+        "manual": 0.0,
+    }
+    other = {**row, "symbol": "ITBEES", "bought_qty": 45, "sold_qty": 0, "avg_cost": 38.72}
+    figures = {
+        "realised": 2505.0,
+        "unrealised": 0.0,
+        "charges": None,
+        "net": None,
+        "symbols": [row, {**other, "realised": 0.0, "open_qty": 45}],
+    }
+    extras = {"sources": {}, "unknown": {}}
+    text = _rendered(width, monkeypatch, lambda: render.pnl_table(figures, extras, "Mon 07 Dec"))
+    _whole(text, "₹+2,505.00", "₹1,849.90", "ITBEES")
+    if width >= 80:  # a table (narrower: a line a symbol)
+        _whole(text, "Unrealised", "Close")

@@ -535,7 +535,7 @@ def _json_on_broker_error(json_: bool, body: Callable[[], T]) -> T:
 @app.command()
 def status(ctx: typer.Context, json_: JsonFlag = False, all_accounts: AllAccounts = False) -> None:
     """Last run of each command and its outcome; open orders; the outbox."""
-    if all_accounts:
+    if _every(ctx, all_accounts):
         return _status_all(json_)
     result = commands.status(_shell(ctx))
     if json_:
@@ -697,7 +697,7 @@ def report_command(
     quantities, run health and notifications."""
     result = (
         _accounts().report_all(render.warn, day, week, first, last, out, month)
-        if all_accounts
+        if _every(ctx, all_accounts)
         else commands.report(_shell(ctx), day, week, first, last, out, month)
     )
     if result.json is None:
@@ -777,7 +777,7 @@ def schedule_install(
 ) -> None:
     """Install the schedule: ordertrack's block in your crontab (the rest is left as it is), or
     systemd user timers with --systemd. Idempotent. Refuses an env file others can read."""
-    if all_accounts or (account := account or _accounts().selected(_shell(ctx))):
+    if _every(ctx, all_accounts) or (account := account or _accounts().selected(_shell(ctx))):
         result = _accounts().schedule_install(account, all_accounts, systemd, every)
     else:
         result = commands.schedule_install(_shell(ctx), systemd, env_file, log, every)
@@ -794,7 +794,7 @@ def schedule_remove(
     account: AccountOption = None,
 ) -> None:
     """Remove ordertrack's crontab block (or its systemd user units)."""
-    if all_accounts or (account := account or _accounts().selected(_shell(ctx))):
+    if _every(ctx, all_accounts) or (account := account or _accounts().selected(_shell(ctx))):
         render.console.print(_accounts().schedule_remove(account, all_accounts, systemd).view)
         return
     render.console.print(commands.schedule_remove(systemd).view)
@@ -837,7 +837,7 @@ def doctor(
 
     Example: ordertrack doctor --offline
     """
-    if all_accounts or (only := _accounts().selected(_shell(ctx))):
+    if _every(ctx, all_accounts) or (only := _accounts().selected(_shell(ctx))):
         return _doctor_all(json_, offline, send, None if all_accounts else only)
     result = commands.doctor(_shell(ctx), env_file, offline, send)
     if json_:
@@ -941,7 +941,7 @@ def pnl_command(
 ) -> None:
     """Realised and unrealised P&L from the broker's own fills, per symbol, before charges
     unless [charges] is configured."""
-    if all_accounts:
+    if _every(ctx, all_accounts):
         return _pnl_all(json_, day, week, month, first, last)
     result = commands.pnl(_shell(ctx), day, week, month, first, last)
     if json_:
@@ -988,6 +988,13 @@ app.add_typer(accounts_app, name="accounts")
 def _account_shell(name: str, db: Path | None, config_file: Path | None) -> commands.Shell:
     shell: commands.Shell = _accounts().account_shell(name, db, config_file, render.warn)
     return shell
+
+
+def _every(ctx: typer.Context, all_accounts: bool) -> bool:
+    """--all-accounts, refused (exit 2) beside a root --account, --db or --config."""
+    if all_accounts:
+        _accounts().refuse_beside_all(_shell(ctx))
+    return all_accounts
 
 
 def _accounts() -> Any:

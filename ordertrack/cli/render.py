@@ -807,9 +807,18 @@ def pnl_table(f: dict[str, Any], extras: dict[str, Any], label: str) -> None:
     ]
     # without its outer rules when that is what makes it fit (80 columns, prices known)
     table = Table(title=f"P&L {label}", title_justify="left", show_edge=_spare(widths) >= 0)
+    # rich does not shrink a two-word column ("Close price", "price unknown") to its longest
+    # word by itself: when the cells' full widths do not fit, every column is held to it
+    whole = [
+        max(len(s) for s in (name, *(row[n] for row in rows))) for n, name in enumerate(headings)
+    ]
+    tight = _spare(whole) < 0
     for name, width in zip(headings, widths, strict=True):
         table.add_column(  # no symbol, amount or word split at the terminal's edge
-            name, justify="left" if name == "Symbol" else "right", min_width=width
+            name,
+            justify="left" if name == "Symbol" else "right",
+            min_width=width,
+            max_width=width if tight else None,
         )
     for row in rows:
         table.add_row(*row)

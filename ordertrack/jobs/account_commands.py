@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ordertrack.core.accounts import Folders
+from ordertrack.core.accounts import Folders, stagger
 from ordertrack.errors import ConfigError, ExitCode, OrdertrackError, UsageError
 from ordertrack.jobs import accounts, commands
 from ordertrack.jobs.commands import Result, Shell, Warn
@@ -110,7 +110,12 @@ def accounts_add(name: str, broker: str) -> Result:
 
 
 def accounts_remove(name: str, purge: bool) -> Result:
-    where = accounts.require(os.environ, name)
+    """Unschedule the account and take it out of the accounts; its files are kept (the env
+    file renamed, so `--all-accounts` and doctor no longer count it) unless --purge. --purge
+    also deletes what an earlier remove kept."""
+    where = accounts.locate(os.environ, name)
+    if not (purge and accounts.retired(where.env_file).is_file()):
+        where = accounts.require(os.environ, name)
     said = []
     if accounts.remove_cron(name):
         said.append("its crontab block")
@@ -120,12 +125,13 @@ def accounts_remove(name: str, purge: bool) -> Result:
     if purge:
         gone = accounts.purge(where)
         lines.append("Deleted " + ", ".join(str(p) for p in gone) + ".")
-    else:
-        kept = [str(p) for p in (where.env_file, where.toml, where.folder) if p.exists()]
-        lines.append(
-            f"Kept {', '.join(kept)} (delete them with 'ordertrack accounts remove {name}"
-            " --purge')."
-        )
+        return Result(view=lines)
+    kept = [str(p) for p in (*accounts.retire(where), where.folder) if p.exists()]
+    lines.append(
+        f"Account {name} is no longer one of the accounts. Kept {', '.join(kept)}"
+        f" (rename {where.env_file.name}.removed back to {where.env_file.name} to restore it;"
+        f" delete them with 'ordertrack accounts remove {name} --purge')."
+    )
     return Result(view=lines)
 
 
@@ -169,12 +175,34 @@ def schedule_install(name: str | None, all_accounts: bool, systemd: bool, every:
     notices = []
     if trouble := schedule.cron_trouble():
         notices.append(f"{trouble.detail}: {trouble.fix}")
+    if moved := _restagger(targets):
+        notices.append(
+            f"{', '.join(moved)} still run at their old stagger, now another account's slot:"
+            " re-run 'ordertrack schedule install --all-accounts'"
+        )
     return Result(
         view=f"Installed {lines} cron lines for {who} (host zone {zone}), staggered "
         f"{', '.join(f'{p.where.name} +{p.delay} s' for p in plans)}."
         " Check with 'ordertrack doctor --all-accounts'.",
         notices=notices,
     )
+
+
+def _restagger(done: list[Folders]) -> list[str]:
+    """Installed accounts whose crontab stagger is no longer their slot: installing an account
+    whose name sorts before theirs moved them one slot on (docs/accounts.md, "Stagger")."""
+    now, moved = utcnow(), []
+    for name in accounts.names(os.environ):
+        if name in {w.name for w in done}:
+            continue
+        try:
+            lines = accounts.installed_lines(name, now)
+        except ConfigError:
+            return []
+        slot = stagger(accounts.position(os.environ, name))
+        if lines and any(line.delay != slot for line in lines):
+            moved.append(name)
+    return moved
 
 
 def schedule_remove(name: str | None, all_accounts: bool, systemd: bool) -> Result:
@@ -227,7 +255,10 @@ def report_all(
     from ordertrack.store import report_data
 
     period = periods.period(ist_date(utcnow()), day, week, first, last, month)
-    name = f"ordertrack-report-all-accounts-{period.first}_{period.last}.html"
+    from ordertrack.jobs.report import default_name
+
+    # the single report's name for the same period: one day is one date, not "D_D"
+    name = default_name(period).replace("ordertrack-report-", "ordertrack-report-all-accounts-")
     target = None if str(out) == "-" else out or Path(name)
     if target is not None:
         commands._writing(target, lambda: files.check_target(target))  # noqa: SLF001
@@ -305,7 +336,7 @@ def _doctor_one(doctor: Any, where: Folders, offline: bool, send: bool) -> list[
     try:
         env = accounts.environment(bare, where)
     except OrdertrackError as exc:
-        return [doctor.problem("settings", exc.message, f"fix {where.env_file}")]
+        return [doctor.problem("settings", exc.message, "")]  # the message says what to do
     toml = where.toml if where.toml.is_file() else None
     now = utcnow()
     c = doctor.Context(env, where.db, toml, where.env_file, offline, send, now, shell={})
@@ -324,6 +355,22 @@ def _doctor_one(doctor: Any, where: Folders, offline: bool, send: bool) -> list[
                 found = doctor.problem(check.__name__.removeprefix("check_"), exc.message, "")
             results += found if isinstance(found, list) else [found]
     return results
+
+
+def refuse_beside_all(shell: Shell) -> None:
+    """--all-accounts covers every account with its own files: a root --account (which one
+    would win?), --db or --config beside it is a usage error, never silently ignored."""
+    if isinstance(shell, AccountShell):
+        raise UsageError(
+            f"--all-accounts cannot be combined with --account {shell.where.name}"
+            " (or ORDERTRACK_ACCOUNT): drop one"
+        )
+    given = [o for o, v in (("--db", shell.db_path), ("--config", shell.config_path)) if v]
+    if given:
+        raise UsageError(
+            f"{' and '.join(given)} cannot be combined with --all-accounts: each account"
+            " has its own database and TOML"
+        )
 
 
 def selected(shell: Shell) -> str | None:

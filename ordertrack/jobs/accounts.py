@@ -36,6 +36,17 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
     "file": ("ORDERTRACK_BROKER_DIR",),
 }
 TELEGRAM = ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID")
+# Where a new user finds what each value is: the template's own comment, since `accounts add`
+# is where an account starts and the values are not self-explanatory (a folder of what?).
+GUIDES: dict[str, str] = {
+    "kotak": "Kotak Neo's values: docs/kotak.md",
+    "kite": "Kite Connect's values and the daily 'ordertrack broker login': docs/kite.md",
+    "angel": "Angel One SmartAPI's values: docs/angel.md",
+    "fyers": "Fyers' values and the daily 'ordertrack broker login': docs/fyers.md",
+    "file": "ORDERTRACK_BROKER_DIR: a folder of the broker's replies as JSON files"
+    " (docs/file-broker.md); 'ordertrack demo --keep DIR' leaves a working one in DIR/broker",
+}
+TELEGRAM_GUIDE = "Telegram's bot token and chat id: docs/telegram.md (accounts may share a bot)"
 CARRIED = ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME")  # set on a line when install needs them
 
 
@@ -69,10 +80,32 @@ def require(env: Mapping[str, str], name: str) -> Folders:
     where = locate(env, name)
     if not where.env_file.is_file():
         raise ConfigError(
-            f"unknown account {name}: no env file {where.env_file}"
-            f" (create it with 'ordertrack accounts add {name}')"
+            f"unknown account {name}: no env file {where.env_file} ({_hint(env, where)})"
         )
     return where
+
+
+def _hint(env: Mapping[str, str], where: Folders) -> str:
+    """What to do about an unknown account: a typo is far likelier than a new account, so the
+    close names come first; "create it" only when nothing resembles it."""
+    import difflib
+
+    if retired(where.env_file).is_file():
+        return (
+            f"it was removed: its env file is kept as {retired(where.env_file)};"
+            f" rename that to {where.env_file.name} to bring it back"
+        )
+    known = names(env)
+    close = difflib.get_close_matches(where.name, known, n=1, cutoff=0.5)
+    listed = f"accounts: {', '.join(known)}" if known else "no accounts yet"
+    if close:
+        return f"did you mean {close[0]}? {listed}"
+    return f"{listed}; create it with 'ordertrack accounts add {where.name}'"
+
+
+def retired(path: Path) -> Path:
+    """Where `accounts remove` keeps a file it takes out of the accounts (NAME.env.removed)."""
+    return path.with_name(path.name + ".removed")
 
 
 def every(env: Mapping[str, str]) -> list[Folders]:
@@ -166,6 +199,8 @@ def template(name: str, broker: str, brokers: tuple[str, ...]) -> str:
     lines = [
         f"# ordertrack account {name}: read by 'ordertrack --account {name} ...' itself.",
         "# Keep it chmod 600. Fill in the empty values; secrets never leave this file.",
+        f"# {GUIDES[broker]}",
+        f"# {TELEGRAM_GUIDE}",
         f"ORDERTRACK_BROKER={broker}",
         *(f"{var}=" for var in TEMPLATES[broker]),
         *(f"{var}=" for var in TELEGRAM),
@@ -188,11 +223,24 @@ def add(env: Mapping[str, str], name: str, broker: str) -> tuple[Folders, list[s
     return where, [*TEMPLATES[broker], *TELEGRAM]
 
 
+def retire(where: Folders) -> list[Path]:
+    """Take the account out of the accounts (out of `--all-accounts`, `accounts list` and
+    doctor) while keeping its settings: its env file and TOML renamed to NAME.*.removed. Where
+    they are kept now."""
+    kept = []
+    for path in (where.env_file, where.toml):
+        if path.is_file():
+            os.replace(path, retired(path))
+            kept.append(retired(path))
+    return kept
+
+
 def purge(where: Folders) -> list[Path]:
-    """Delete the account's env file, TOML and folder: what was deleted."""
+    """Delete the account's env file, TOML (kept ones too) and folder: what was deleted."""
     import shutil
 
-    gone = [p for p in (where.env_file, where.toml) if p.is_file()]
+    files = (where.env_file, where.toml, retired(where.env_file), retired(where.toml))
+    gone = [p for p in files if p.is_file()]
     for path in gone:
         path.unlink()
     if where.folder.is_dir():

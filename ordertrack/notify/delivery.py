@@ -26,6 +26,7 @@ What is muted, digested or silent, and how long to wait, is notify/policy.py's t
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -357,7 +358,8 @@ def _send(
     if claim.kind == DOCUMENT or (claim.kind == "ANSWER" and claim.payload.get("path")):
         return _send_document(db, bot, claim, silent, clock, moved)
     try:
-        parts = messages.message(claim.kind, claim.payload, claim.queued_at)
+        account = os.environ.get("ORDERTRACK_ACCOUNT")  # an account's run: its name is shown
+        parts = messages.message(claim.kind, claim.payload, claim.queued_at, account=account)
     except Exception as exc:  # a bug in one message must not hold up every later one
         return Answer(
             SendOutcome.PERMANENT,

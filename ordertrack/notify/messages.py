@@ -460,9 +460,15 @@ def lines(kind: str, payload: dict[str, Any], at: datetime | None, s: _Style) ->
 
 
 def message(
-    kind: str, payload: dict[str, Any], at: datetime | None = None, limit: int = LIMIT
+    kind: str,
+    payload: dict[str, Any],
+    at: datetime | None = None,
+    limit: int = LIMIT,
+    account: str | None = None,
 ) -> list[Part]:
-    """The Telegram message for one outbox row, in as many parts as it needs."""
+    """The Telegram message for one outbox row, in as many parts as it needs; with an account
+    (issue 29), a last line naming it: accounts may share one chat, and "Executed: BUY INFY"
+    alone does not say whose."""
     pairs = [
         (h, p)
         for h, p in zip(
@@ -470,6 +476,8 @@ def message(
         )
         if p
     ]
+    if account:
+        pairs.append((f"Account {HTML.bold(account)}", f"Account {account}"))
     return split(pairs, limit)
 
 
