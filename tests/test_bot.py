@@ -666,6 +666,31 @@ def test_eod_forgets_delivered_answers_and_keeps_the_claims(bot, telegram, db_pa
         db.close()
     assert gone["outbox"] == 1 and gone["deliveries"] == 1
     assert sql("SELECT count(*) FROM bot_updates") == [(1,)]  # still answered once
+    assert gone["bot_updates"] == 0
+
+
+def test_eod_forgets_claims_telegram_can_no_longer_send(bot, telegram, db_path, sql) -> None:
+    from datetime import timedelta
+
+    from ordertrack.store import maintenance
+    from ordertrack.store.db import open_db
+    from ordertrack.timeutil import utcnow
+
+    telegram.say(1001, "/help")
+    telegram.say(1001, "/status")
+    assert bot().code == 0
+    assert sql("SELECT count(*) FROM bot_updates") == [(2,)]
+    sql(
+        "UPDATE bot_updates SET claimed_at = ? WHERE command = 'status'",
+        "2000-01-01T00:00:00.000000+00:00",
+    )
+    db = open_db(db_path)
+    try:
+        gone = maintenance.forget_deliveries(db, utcnow(), 1)  # kept two days all the same
+    finally:
+        db.close()
+    assert gone["bot_updates"] == 1
+    assert sql("SELECT command FROM bot_updates") == [("help",)]
 
 
 def test_the_poll_trusts_the_certificates_requests_would(monkeypatch) -> None:

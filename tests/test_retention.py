@@ -134,7 +134,7 @@ def test_an_outbox_row_waits_for_all_its_deliveries_and_alerts_and_digests_are_k
     db.close()
     assert left == ["one-chat-waits", "alert", "digest-waits", "member-waits", "recent"]
     assert [tuple(r) for r in waiting] == [(2, "PENDING"), (7, "PENDING"), (9, "SENT")]
-    assert gone == {"deliveries": 4, "webhook_deliveries": 0, "outbox": 4}
+    assert gone == {"deliveries": 4, "webhook_deliveries": 0, "outbox": 4, "bot_updates": 0}
 
 
 def three_fills(cli, broker) -> None:
