@@ -93,6 +93,15 @@ def test_an_unknown_account_is_exit_3_naming_the_file_looked_for(cli, home):
     assert f"unknown account ghost: no env file {env_file(home, 'ghost')}" in done.err
 
 
+@pytest.mark.parametrize("broker", ["kotak", "kite", "angel", "fyers"])
+def test_missing_broker_settings_name_the_accounts_env_file(cli, home, broker):
+    assert cli("accounts", "add", "mom", "--broker", broker).code == 0
+    done = cli("--account", "mom", "verify")
+    assert done.code == 3, done.err
+    assert f"ORDERTRACK_BROKER={broker} needs " in done.err
+    assert done.err.rstrip().endswith("in account mom's env file"), done.err
+
+
 def test_db_config_or_ordertrack_db_with_an_account_is_exit_2(cli, home, monkeypatch, tmp_path):
     make(cli, home, "a")
     for argv in (

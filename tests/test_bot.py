@@ -670,7 +670,6 @@ def test_eod_forgets_delivered_answers_and_keeps_the_claims(bot, telegram, db_pa
 
 
 def test_eod_forgets_claims_telegram_can_no_longer_send(bot, telegram, db_path, sql) -> None:
-    from datetime import timedelta
 
     from ordertrack.store import maintenance
     from ordertrack.store.db import open_db

@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 from ordertrack.core import lifecycle
 from ordertrack.core.models import BrokerOrder, Fetch, Outcome
+from ordertrack.errors import ConfigError
 
 if TYPE_CHECKING:
+    from ordertrack.config import Settings
     from ordertrack.net import HttpFailure
 
 # Beyond any real quantity or price; also keeps a corrupt value from overflowing SQLite's integers.
@@ -89,3 +91,9 @@ def overloaded(name: str, status: int) -> str:
             " if it keeps happening, run ordertrack less often"
         )
     return f"{name} is unavailable (HTTP {status}): try again later"
+
+
+def missing_settings(settings: "Settings", names: list[str]) -> ConfigError:
+    """What a broker needs and was not given, naming where it is read from (never a value)."""
+    place = f"account {settings.account}'s env file" if settings.account else "the environment"
+    return ConfigError(f"ORDERTRACK_BROKER={settings.broker} needs {', '.join(names)} in {place}")

@@ -72,8 +72,9 @@ _FORGET = (
 
 def forget_deliveries(db: Database, now: datetime, keep_days: int) -> dict[str, int]:
     """Delete finished deliveries (Telegram's and the webhooks'), finished outbox rows and the
-    bot's claimed updates older than `keep_days`: rows per table. Orders, events and the feed stay; nothing still waiting
-    or being sent is touched, and an outbox row goes only after all its deliveries."""
+    bot's claimed updates older than `keep_days`: rows per table. Orders, events and the feed
+    stay; nothing still waiting or being sent is touched, and an outbox row goes only after all
+    its deliveries."""
     cutoff = {"cutoff": to_db(now - timedelta(days=keep_days))}
     gone = dict.fromkeys(("deliveries", "webhook_deliveries", "outbox", "bot_updates"), 0)
     # Telegram keeps an update 24 hours: a claim older than two days can never be asked again

@@ -74,7 +74,7 @@ def credentials(settings: Settings) -> Credentials:
     values = {attr: (getattr(settings, attr) or "").strip() for _, attr in _ENV}
     missing = [name for name, attr in _ENV if not values[attr]]
     if missing:
-        raise ConfigError(f"ORDERTRACK_BROKER=angel needs {', '.join(missing)} in the environment")
+        raise rows.missing_settings(settings, missing)
     if not (values["angel_api_key"].isascii() and values["angel_api_key"].isprintable()):
         raise ConfigError(
             "ANGEL_API_KEY must be printable ASCII (it is sent in an HTTP"

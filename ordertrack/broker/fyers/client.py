@@ -99,9 +99,7 @@ class FyersClient:
             if not v
         ]
         if missing:
-            raise ConfigError(
-                f"ORDERTRACK_BROKER=fyers needs {', '.join(missing)} in the environment"
-            )
+            raise rows.missing_settings(settings, missing)
         if not app.replace("-", "").isalnum() or "-" not in app:
             raise ConfigError(
                 "FYERS_APP_ID must be the app id as Fyers shows it, with its type"

@@ -136,9 +136,7 @@ class KiteClient:
         secret = (settings.kite_api_secret or "").strip()
         missing = [n for n, v in (("KITE_API_KEY", key), ("KITE_API_SECRET", secret)) if not v]
         if missing:
-            raise ConfigError(
-                f"ORDERTRACK_BROKER=kite needs {', '.join(missing)} in the environment"
-            )
+            raise rows.missing_settings(settings, missing)
         if not key.isalnum():
             raise ConfigError(
                 "KITE_API_KEY must be letters and digits: copy it again from the"

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import pyotp
 import requests
 
+from ordertrack.broker import rows
 from ordertrack.broker.kotak import format as kotak_format
 from ordertrack.broker.kotak.session import Session, obtain
 from ordertrack.config import Settings
@@ -101,7 +102,7 @@ def credentials(settings: Settings) -> Credentials:
     values = {attr: (getattr(settings, attr) or "").strip() for _, attr in _ENV}
     missing = [name for name, attr in _ENV if not values[attr]]
     if missing:
-        raise ConfigError(f"ORDERTRACK_BROKER=kotak needs {', '.join(missing)} in the environment")
+        raise rows.missing_settings(settings, missing)
     if not _header_safe(values["kotak_consumer_key"]):
         raise ConfigError(
             "KOTAK_CONSUMER_KEY must be printable ASCII (it is sent in an HTTP"
