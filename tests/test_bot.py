@@ -708,3 +708,20 @@ def test_the_poll_over_https_checks_the_certificate(bot, telegram, tmp_path, mon
     trusted = bot()
     assert trusted.code == 0, trusted.err
     assert len(answered(telegram)) == 1
+
+
+# ---- found trying it as a new user --------------------------------------------------------------
+
+
+def test_pnl_says_when_open_holdings_have_no_price(bot, cli, broker, telegram) -> None:
+    """`ordertrack pnl` qualifies an unrealised total over unpriced holdings; /pnl said a bare
+    `unrealised ₹+0.00`, which reads as "flat" on a phone."""
+    place(cli, broker, executed("2611300001"))
+    assert cli("verify").code == 0
+    telegram.say(1001, "/pnl")
+    assert bot().code == 0
+    total = answered(telegram)[-1].split("\n")[1]
+    assert total == (
+        "realised ₹+0.00, unrealised ₹+0.00 on 0 of 1 open holdings (the rest: price unknown)"
+        " (before charges)"
+    )
