@@ -725,3 +725,30 @@ def test_pnl_says_when_open_holdings_have_no_price(bot, cli, broker, telegram) -
         "realised ₹+0.00, unrealised ₹+0.00 on 0 of 1 open holdings (the rest: price unknown)"
         " (before charges)"
     )
+
+
+def test_in_a_group_other_bots_commands_are_left_alone() -> None:
+    """A trader's group often holds the engine's own bot too: its `/weather` or `/start` is
+    not ours to answer "Unknown command" to; addressed to us, or in a private chat, it is."""
+    me = "ordertrack_test_bot"
+    assert core.parse("/weather", me, group=True) is None
+    assert core.parse("/start", me, group=True) is None
+    assert isinstance(core.parse("/weather@ordertrack_test_bot", me, group=True), core.Refusal)
+    assert core.parse("/start@ordertrack_test_bot", me, group=True) == core.Ask("help")
+    assert core.parse("/status", me, group=True) == core.Ask("status")
+    assert core.parse("/help", me, group=True) == core.Ask("help")
+    assert isinstance(core.parse("/order", me, group=True), core.Refusal)
+    assert isinstance(core.parse("/weather", me), core.Refusal)
+    assert core.parse("/start", me) == core.Ask("help")
+
+
+def test_an_update_says_whether_it_came_from_a_group() -> None:
+    def update(chat_id: int, kind: str) -> dict:
+        chat = {"id": chat_id, "type": kind}
+        return {"update_id": 1, "message": {"message_id": 2, "date": 3, "chat": chat, "text": "/x"}}
+
+    assert core.read_update(update(-1001, "supergroup")).group  # type: ignore[union-attr]
+    assert core.read_update(update(-5, "group")).group  # type: ignore[union-attr]
+    assert not core.read_update(update(1001, "private")).group  # type: ignore[union-attr]
+    key = core.read_update(update(1001, "private")).key  # type: ignore[union-attr]
+    assert key == core.read_update(update(1001, "supergroup")).key  # type: ignore[union-attr]

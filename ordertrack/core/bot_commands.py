@@ -50,8 +50,10 @@ def menu_key() -> str:
     return json.dumps(menu(), sort_keys=True, ensure_ascii=False)
 
 
-def parse(text: str, bot_username: str | None = None) -> Ask | Refusal | None:
-    """A message's text → the command it asks (None: not a command, or one for another bot)."""
+def parse(text: str, bot_username: str | None = None, group: bool = False) -> Ask | Refusal | None:
+    """A message's text → the command it asks (None: not a command, or one for another bot).
+    In a group an unknown command (or `/start`) is another bot's unless addressed to this one
+    (`/weather@ordertrack_bot`): answering every other bot's commands there is noise."""
     words = text.strip().split()
     if not words or not words[0].startswith("/"):
         return None
@@ -60,6 +62,8 @@ def parse(text: str, bot_username: str | None = None) -> Ask | Refusal | None:
     if to and bot_username and to.lower() != bot_username.lower():
         return None  # `/status@OtherBot` in a group is another bot's
     name = name.lower()
+    if group and not to and (name == "start" or name not in NAMES):
+        return None
     if name == "start":
         name = "help"
     if name not in NAMES:
@@ -96,6 +100,7 @@ class Message:
     chat: str | None = None
     text: str | None = None
     sent: str = ""  # the message's id and date: with update_id, what tells one update
+    group: bool = False  # a group or supergroup, where other bots may share the commands
 
     @property
     def key(self) -> str:
@@ -120,7 +125,8 @@ def read_update(update: Any) -> Message | None:
         return Message(update_id)
     text = message.get("text")
     sent = f"{message.get('message_id', '')}:{message.get('date', '')}"
-    return Message(update_id, str(chat_id), text if isinstance(text, str) else None, sent)
+    group = isinstance(chat, dict) and chat.get("type") in ("group", "supergroup")
+    return Message(update_id, str(chat_id), text if isinstance(text, str) else None, sent, group)
 
 
 def help_lines() -> list[str]:
