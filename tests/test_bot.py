@@ -752,3 +752,16 @@ def test_an_update_says_whether_it_came_from_a_group() -> None:
     assert not core.read_update(update(1001, "private")).group  # type: ignore[union-attr]
     key = core.read_update(update(1001, "private")).key  # type: ignore[union-attr]
     assert key == core.read_update(update(1001, "supergroup")).key  # type: ignore[union-attr]
+
+
+def test_mute_takes_what_a_phone_user_types() -> None:
+    """`/mute 30m` and `/mute 1h` were refused: a trader types units; a bare number is minutes."""
+    for said, minutes in (("/mute 30", "30"), ("/mute 30m", "30"), ("/mute 30 min", "30"),
+                          ("/mute 45 minutes", "45"), ("/mute 2h", "120"), ("/mute 1 hour", "60"),
+                          ("/mute 24h", "1440"), ("/MUTE 5M", "5")):  # fmt: skip
+        assert core.parse(said) == core.Ask("mute", minutes), said
+    for bad in ("/mute", "/mute 0", "/mute 0h", "/mute 25h", "/mute 1441", "/mute -5",
+                "/mute ten", "/mute 30s", "/mute 1.5h", "/mute 30 m please", "/mute 99999999"):  # fmt: skip
+        refused = core.parse(bad)
+        assert isinstance(refused, core.Refusal), bad
+        assert refused.text == "Usage: /mute MINUTES (1 to 1440), or /mute 2h."

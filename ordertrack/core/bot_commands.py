@@ -22,6 +22,7 @@ NAMES = frozenset(name for name, _ in COMMANDS)
 MAX_MUTE_MINUTES = 24 * 60
 ORDER_ID = re.compile(r"#?[A-Za-z0-9._:/-]{1,64}")  # an order id's characters, nothing else
 PNL_SPANS = ("today", "week", "month")
+MUTE_SPAN = re.compile(r"([0-9]{1,5})(m|min|mins|minutes?|h|hr|hrs|hours?)?")
 PENDING_LINES = 20
 
 
@@ -82,13 +83,22 @@ def _checked(name: str, args: list[str]) -> Ask | Refusal:
             return Refusal("Usage: /pnl, /pnl week or /pnl month.")
         return Ask(name, span)
     if name == "mute":
-        minutes = args[0] if len(args) == 1 else ""
-        if not minutes.isdigit() or not 1 <= int(minutes) <= MAX_MUTE_MINUTES:
-            return Refusal(f"Usage: /mute MINUTES (1 to {MAX_MUTE_MINUTES}).")
-        return Ask(name, str(int(minutes)))
+        minutes = _minutes("".join(args).lower()) if len(args) <= 2 else None
+        if minutes is None or not 1 <= minutes <= MAX_MUTE_MINUTES:
+            return Refusal(f"Usage: /mute MINUTES (1 to {MAX_MUTE_MINUTES}), or /mute 2h.")
+        return Ask(name, str(minutes))
     if args:
         return Refusal(f"/{name} takes no arguments.")
     return Ask(name)
+
+
+def _minutes(text: str) -> int | None:
+    """`30`, `30m`, `30 min`, `2h`: what a trader types on a phone (None: none of these)."""
+    found = MUTE_SPAN.fullmatch(text)
+    if found is None:
+        return None
+    number, unit = int(found.group(1)), found.group(2) or "m"
+    return number * 60 if unit.startswith("h") else number
 
 
 @dataclass(frozen=True)
