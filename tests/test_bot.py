@@ -732,3 +732,60 @@ def test_the_poll_over_https_checks_the_certificate(bot, telegram, tmp_path, mon
     trusted = bot()
     assert trusted.code == 0, trusted.err
     assert len(answered(telegram)) == 1
+
+
+# ---- found trying it as a new user --------------------------------------------------------------
+
+
+def test_pnl_says_when_open_holdings_have_no_price(bot, cli, broker, telegram) -> None:
+    """`ordertrack pnl` qualifies an unrealised total over unpriced holdings; /pnl said a bare
+    `unrealised ₹+0.00`, which reads as "flat" on a phone."""
+    place(cli, broker, executed("2611300001"))
+    assert cli("verify").code == 0
+    telegram.say(1001, "/pnl")
+    assert bot().code == 0
+    total = answered(telegram)[-1].split("\n")[1]
+    assert total == (
+        "realised ₹+0.00, unrealised ₹+0.00 on 0 of 1 open holdings (the rest: price unknown)"
+        " (before charges)"
+    )
+
+
+def test_in_a_group_other_bots_commands_are_left_alone() -> None:
+    """A trader's group often holds the engine's own bot too: its `/weather` or `/start` is
+    not ours to answer "Unknown command" to; addressed to us, or in a private chat, it is."""
+    me = "ordertrack_test_bot"
+    assert core.parse("/weather", me, group=True) is None
+    assert core.parse("/start", me, group=True) is None
+    assert isinstance(core.parse("/weather@ordertrack_test_bot", me, group=True), core.Refusal)
+    assert core.parse("/start@ordertrack_test_bot", me, group=True) == core.Ask("help")
+    assert core.parse("/status", me, group=True) == core.Ask("status")
+    assert core.parse("/help", me, group=True) == core.Ask("help")
+    assert isinstance(core.parse("/order", me, group=True), core.Refusal)
+    assert isinstance(core.parse("/weather", me), core.Refusal)
+    assert core.parse("/start", me) == core.Ask("help")
+
+
+def test_an_update_says_whether_it_came_from_a_group() -> None:
+    def update(chat_id: int, kind: str) -> dict:
+        chat = {"id": chat_id, "type": kind}
+        return {"update_id": 1, "message": {"message_id": 2, "date": 3, "chat": chat, "text": "/x"}}
+
+    assert core.read_update(update(-1001, "supergroup")).group  # type: ignore[union-attr]
+    assert core.read_update(update(-5, "group")).group  # type: ignore[union-attr]
+    assert not core.read_update(update(1001, "private")).group  # type: ignore[union-attr]
+    key = core.read_update(update(1001, "private")).key  # type: ignore[union-attr]
+    assert key == core.read_update(update(1001, "supergroup")).key  # type: ignore[union-attr]
+
+
+def test_mute_takes_what_a_phone_user_types() -> None:
+    """`/mute 30m` and `/mute 1h` were refused: a trader types units; a bare number is minutes."""
+    for said, minutes in (("/mute 30", "30"), ("/mute 30m", "30"), ("/mute 30 min", "30"),
+                          ("/mute 45 minutes", "45"), ("/mute 2h", "120"), ("/mute 1 hour", "60"),
+                          ("/mute 24h", "1440"), ("/MUTE 5M", "5")):  # fmt: skip
+        assert core.parse(said) == core.Ask("mute", minutes), said
+    for bad in ("/mute", "/mute 0", "/mute 0h", "/mute 25h", "/mute 1441", "/mute -5",
+                "/mute ten", "/mute 30s", "/mute 1.5h", "/mute 30 m please", "/mute 99999999"):  # fmt: skip
+        refused = core.parse(bad)
+        assert isinstance(refused, core.Refusal), bad
+        assert refused.text == "Usage: /mute MINUTES (1 to 1440), or /mute 2h."

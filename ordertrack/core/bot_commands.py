@@ -22,6 +22,7 @@ NAMES = frozenset(name for name, _ in COMMANDS)
 MAX_MUTE_MINUTES = 24 * 60
 ORDER_ID = re.compile(r"#?[A-Za-z0-9._:/-]{1,64}")  # an order id's characters, nothing else
 PNL_SPANS = ("today", "week", "month")
+MUTE_SPAN = re.compile(r"([0-9]{1,5})(m|min|mins|minutes?|h|hr|hrs|hours?)?")
 PENDING_LINES = 20
 
 
@@ -50,8 +51,10 @@ def menu_key() -> str:
     return json.dumps(menu(), sort_keys=True, ensure_ascii=False)
 
 
-def parse(text: str, bot_username: str | None = None) -> Ask | Refusal | None:
-    """A message's text → the command it asks (None: not a command, or one for another bot)."""
+def parse(text: str, bot_username: str | None = None, group: bool = False) -> Ask | Refusal | None:
+    """A message's text → the command it asks (None: not a command, or one for another bot).
+    In a group an unknown command (or `/start`) is another bot's unless addressed to this one
+    (`/weather@ordertrack_bot`): answering every other bot's commands there is noise."""
     words = text.strip().split()
     if not words or not words[0].startswith("/"):
         return None
@@ -60,6 +63,8 @@ def parse(text: str, bot_username: str | None = None) -> Ask | Refusal | None:
     if to and bot_username and to.lower() != bot_username.lower():
         return None  # `/status@OtherBot` in a group is another bot's
     name = name.lower()
+    if group and not to and (name == "start" or name not in NAMES):
+        return None
     if name == "start":
         name = "help"
     if name not in NAMES:
@@ -78,13 +83,22 @@ def _checked(name: str, args: list[str]) -> Ask | Refusal:
             return Refusal("Usage: /pnl, /pnl week or /pnl month.")
         return Ask(name, span)
     if name == "mute":
-        minutes = args[0] if len(args) == 1 else ""
-        if not minutes.isdigit() or not 1 <= int(minutes) <= MAX_MUTE_MINUTES:
-            return Refusal(f"Usage: /mute MINUTES (1 to {MAX_MUTE_MINUTES}).")
-        return Ask(name, str(int(minutes)))
+        minutes = _minutes("".join(args).lower()) if len(args) <= 2 else None
+        if minutes is None or not 1 <= minutes <= MAX_MUTE_MINUTES:
+            return Refusal(f"Usage: /mute MINUTES (1 to {MAX_MUTE_MINUTES}), or /mute 2h.")
+        return Ask(name, str(minutes))
     if args:
         return Refusal(f"/{name} takes no arguments.")
     return Ask(name)
+
+
+def _minutes(text: str) -> int | None:
+    """`30`, `30m`, `30 min`, `2h`: what a trader types on a phone (None: none of these)."""
+    found = MUTE_SPAN.fullmatch(text)
+    if found is None:
+        return None
+    number, unit = int(found.group(1)), found.group(2) or "m"
+    return number * 60 if unit.startswith("h") else number
 
 
 @dataclass(frozen=True)
@@ -96,6 +110,7 @@ class Message:
     chat: str | None = None
     text: str | None = None
     sent: str = ""  # the message's id and date: with update_id, what tells one update
+    group: bool = False  # a group or supergroup, where other bots may share the commands
 
     @property
     def key(self) -> str:
@@ -120,7 +135,8 @@ def read_update(update: Any) -> Message | None:
         return Message(update_id)
     text = message.get("text")
     sent = f"{message.get('message_id', '')}:{message.get('date', '')}"
-    return Message(update_id, str(chat_id), text if isinstance(text, str) else None, sent)
+    group = isinstance(chat, dict) and chat.get("type") in ("group", "supergroup")
+    return Message(update_id, str(chat_id), text if isinstance(text, str) else None, sent, group)
 
 
 def help_lines() -> list[str]:

@@ -112,6 +112,10 @@ def pnl(figures: dict[str, Any], label: str) -> Lines:
     if figures.get("charges") is not None:
         money += f", charges {inr(figures['charges'])}, net {signed_inr(figures['net'])}"
     money += f", unrealised {signed_inr(figures['unrealised'])}"
+    held = [r for r in figures["symbols"] if r["open_qty"]]
+    valued = sum(1 for r in held if r["unrealised"] is not None)
+    if valued < len(held):  # a total of 0.00 over holdings nobody priced is no figure
+        money += f" on {valued} of {len(held)} open holdings (the rest: price unknown)"
     if figures.get("before_charges"):
         money += " (before charges)"
     out = [_bold(f"P&L {label}"), _line(money)]
