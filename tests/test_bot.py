@@ -4,6 +4,7 @@ offset above them confirms them, long-polls, and answers 409 as Telegram does.""
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -134,7 +135,7 @@ def test_order_shows_one_order_and_its_events(bot, cli, broker, telegram) -> Non
     order, unknown, refused = [t for t in answered(telegram) if "Rejected" not in t[:12]][-3:]
     assert order.split("\n")[0] == "Order 2611300007: BUY M&M"  # escaped, arrives as written
     assert "REJECTED: filled 0/5" in order and "Reason: RMS:Margin Exceeds" in order
-    assert unknown == "order 999 is not registered"
+    assert unknown == "Order 999 is not registered. /pending lists the open orders."
     assert refused.startswith("Usage: /order ID")
 
 
@@ -482,8 +483,8 @@ def test_unmute_ends_it_and_says_how_many_were_held(bot, cli, broker, telegram) 
     assert bot().code == 0
     texts = answered(telegram)
     assert texts[0] == "Not muted."
-    assert texts[2] == "Unmuted. 1 held notification come now as one digest."
-    assert texts[3].split("\n")[0].startswith("📋 1 order updates")
+    assert texts[2] == "Unmuted. 1 held notification comes now as one digest."
+    assert texts[3].split("\n")[0].startswith("📋 1 order update ·")
 
 
 # ---- set-up problems, JSON, secrets --------------------------------------------------------------
@@ -789,3 +790,37 @@ def test_mute_takes_what_a_phone_user_types() -> None:
         refused = core.parse(bad)
         assert isinstance(refused, core.Refusal), bad
         assert refused.text == "Usage: /mute MINUTES (1 to 1440), or /mute 2h."
+
+
+def test_in_a_group_other_bots_commands_are_left_to_them(bot, telegram, monkeypatch) -> None:
+    monkeypatch.setenv("TELEGRAM_CHAT_ID", "1001,-100200300")
+    telegram.say(-100200300, "/weather")  # another bot's command, not addressed to anyone
+    telegram.say(-100200300, "/start")
+    telegram.say(-100200300, "/status")
+    telegram.say(1001, "/weather")  # in a private chat it can only be for us
+    assert bot().code == 0
+    in_group = answered(telegram, "-100200300")
+    assert len(in_group) == 1 and "Unknown command" not in in_group[0]
+    assert len(answered(telegram, "1001")) == 1
+
+
+def test_doctor_names_another_poller_the_last_run_met(bot, cli, telegram, settings) -> None:
+    settings("[bot]\nenabled = true\n")
+    telegram.bot_api.other_poller = True
+    assert bot().code == ExitCode.CONFIG
+    line = next(x for x in cli("doctor").out.splitlines() if " bot: " in x)
+    assert line.startswith("PROBLEM") and "409 Conflict (since " in line
+    assert "another program polls this token" in line
+    telegram.bot_api.other_poller = False
+    assert bot().code == 0  # the episode clears
+    line = next(x for x in cli("doctor").out.splitlines() if " bot: " in x)
+    assert line.startswith("ok") and "no webhook" in line
+
+
+def test_the_report_caption_names_the_day_in_words(bot, telegram) -> None:
+    telegram.say(1001, "/report")
+    assert bot().code == 0
+    (document,) = telegram.documents
+    assert re.match(
+        r"📊 Report \w{3} \d\d \w{3} 20\d\d so far \(\d\d:\d\d IST\)", document["caption"]
+    )

@@ -231,3 +231,29 @@ def test_install_then_remove_is_the_identity(user):
     assert schedule.replace_block(installed, block) == installed  # idempotent
     assert schedule.our_block(installed) == block.splitlines()[1:-1]
     assert schedule.replace_block(installed, "") == user
+
+
+def test_read_env_file_sees_what_sh_sets(tmp_path, monkeypatch) -> None:
+    """The env file as cron's sh sources it: compared with a real `sh`, including an unquoted
+    leading ~ (expanded) and a quoted one (kept)."""
+    import subprocess
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    env_file = tmp_path / "env"
+    env_file.write_text(
+        "ORDERTRACK_CONFIG=~/.config/ordertrack/config.toml\n"
+        "export ORDERTRACK_DB='~/literal.db'\n"
+        'TELEGRAM_CHAT_ID="1001"\n'
+        "ORDERTRACK_LOG_DIR=~\n"
+    )
+    shown = subprocess.run(
+        ["sh", "-c", f'set -a; . "{env_file}"; env -0'],
+        capture_output=True,
+        check=True,
+        env={"HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"},
+    ).stdout.decode()
+    by_sh = dict(item.split("=", 1) for item in shown.split("\0") if "=" in item)
+    read = schedule.read_env_file(env_file)
+    assert read == {name: by_sh[name] for name in read}
+    assert read["ORDERTRACK_CONFIG"] == str(tmp_path / "home" / ".config/ordertrack/config.toml")
+    assert read["ORDERTRACK_DB"] == "~/literal.db"

@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ordertrack.config import Settings
-from ordertrack.core import bot_commands
+from ordertrack.core import bot_commands, payloads
 from ordertrack.core.models import EventKind
 from ordertrack.errors import ConfigError, OrdertrackError, Undelivered, Warn
 from ordertrack.store import bot_state, outbox
 from ordertrack.store.db import Database, transaction
 from ordertrack.text import redact
-from ordertrack.timeutil import show, to_db, utcnow
+from ordertrack.timeutil import from_db, show, to_db, to_ist, utcnow
 
 if TYPE_CHECKING:
     from ordertrack.jobs.result import Result
@@ -262,7 +262,11 @@ def _handle(
         _stranger(db, message, now, warn)
         done.strangers += 1
         return
-    ask = bot_commands.parse(message.text, bot_state.get(db, "username")) if message.text else None
+    ask = (
+        bot_commands.parse(message.text, bot_state.get(db, "username"), group=message.group)
+        if message.text
+        else None
+    )
     if ask is None or message.chat is None:
         _skip(db, message, now)
         done.ignored += 1
@@ -355,7 +359,10 @@ def _answer(
             return _mute(db, chat, ask, now)
         return _payload(chat, ask.name, _lines(db, settings, ask, reads, now)), None
     except OrdertrackError as exc:
-        return _payload(chat, ask.name, answers.text(redact(exc.message))), None
+        said = redact(exc.message)
+        if ask.name == "order":  # on a phone, the way on is a command, not a CLI hint
+            said = f"{said[:1].upper()}{said[1:]}. /pending lists the open orders."
+        return _payload(chat, ask.name, answers.text(said)), None
     except Exception as exc:  # one command's bug must not stop the bot at this update forever
         said = f"/{ask.name} failed: internal error ({type(exc).__name__}); see the log"
         return _payload(chat, ask.name, answers.text(said)), None
@@ -416,7 +423,7 @@ def _report(
         "command": "report",
         "path": str(target),
         "trading_day": day.isoformat(),
-        "caption": f"Report {day} so far ({show(now)})",
+        "caption": f"Report {day:%a %d %b %Y} so far ({to_ist(now):%H:%M} IST)",
     }
 
 
@@ -441,7 +448,7 @@ def _mute(
         return _payload(chat, "unmute", answers.text("Not muted.")), lambda: None
     held = bot_state.held_count(db)
     said = answers.text(
-        f"Unmuted. {held} held notification{'s' if held != 1 else ''} come now as one digest."
+        f"Unmuted. {held} held notification{'s come' if held != 1 else ' comes'} now as one digest."
         if held
         else "Unmuted. Nothing was held."
     )
@@ -484,7 +491,7 @@ def _conflict(
                 db,
                 f"bot-conflict:{to_db(now)}",
                 EventKind.SYSTEM_ALERT,
-                {"command": "bot", "text": f"Telegram answered 409 Conflict: {cause}"},
+                payloads.system_alert("bot", f"Telegram answered 409 Conflict: {cause}"),
                 now,
                 None,
             )
@@ -504,8 +511,25 @@ def _cleared(db: Database, done: Outcome) -> None:
 # ---- doctor ------------------------------------------------------------------------------------
 
 
-def doctor_lines(settings: Settings, send: bool) -> list[tuple[bool, str, str]]:
-    """(ok, what was seen, fix): no webhook set on the token; with `send`, setMyCommands."""
+def conflict_since(settings: Settings) -> datetime | None:
+    """When the open 409 episode began, as the last `bot` run recorded it (None: none open, or
+    no database yet: doctor never creates one)."""
+    from ordertrack.store.db import open_db
+
+    if not settings.db_path.is_file():
+        return None
+    db = open_db(settings.db_path)
+    try:
+        return from_db(bot_state.get(db, bot_state.CONFLICT))
+    finally:
+        db.close()
+
+
+def doctor_lines(
+    settings: Settings, send: bool, conflict: datetime | None = None
+) -> list[tuple[bool, str, str]]:
+    """(ok, what was seen, fix): no webhook set on the token, and no other poller as the last
+    run found (`conflict`: when its 409 began); with `send`, setMyCommands."""
     from ordertrack.notify.telegram import SendOutcome, explain
 
     client = _client(settings)
@@ -523,6 +547,14 @@ def doctor_lines(settings: Settings, send: bool) -> list[tuple[bool, str, str]]:
                 "docs/telegram.md#commands-the-bot (deleteWebhook, or [bot] enabled = false)",
             )
             if url
+            else (
+                False,
+                f"the last bot run got 409 Conflict (since {show(conflict)}): another program"
+                " polls this token",
+                "give ordertrack a bot of its own, or stop the other poller"
+                " (docs/telegram.md#commands-the-bot)",
+            )
+            if conflict is not None
             else (True, "no webhook on the token: getUpdates can work", "")
         ]
         if send:

@@ -388,7 +388,7 @@ def check_bot(c: Context) -> list[Result]:
 
     return [
         Result("bot", True, detail) if fine else problem("bot", detail, fix)
-        for fine, detail, fix in bot_job.doctor_lines(s, c.send)
+        for fine, detail, fix in bot_job.doctor_lines(s, c.send, bot_job.conflict_since(s))
     ]
 
 

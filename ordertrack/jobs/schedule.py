@@ -604,7 +604,8 @@ def check_env_file(path: Path) -> None:
 
 def read_env_file(path: Path) -> dict[str, str]:
     """The KEY=VALUE assignments of a shell env file, as `. file` would set them (simple forms
-    only: optional `export`, optional quotes; no expansion, as cron's sh would see literals)."""
+    only: optional `export`, optional quotes; no expansion but an unquoted leading `~`, which
+    sh expands as it assigns)."""
     values: dict[str, str] = {}
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -620,6 +621,8 @@ def read_env_file(path: Path) -> dict[str, str]:
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]
+        elif value.startswith("~"):  # sh expands an unquoted leading ~ in an assignment
+            value = os.path.expanduser(value)
         values[name] = value
     return values
 

@@ -407,7 +407,8 @@ def _order(kind: str, p: dict[str, Any], at: datetime | None, s: _Style) -> list
 
 def _digest(p: dict[str, Any], at: datetime | None, s: _Style) -> list[str]:
     items = p.get("items", [])
-    head = f"📋 {s.bold(f'{len(items)} order updates')}" + s.text(f" · {show(at)}" if at else "")
+    updates = f"{len(items)} order update{'s' if len(items) != 1 else ''}"
+    head = f"📋 {s.bold(updates)}" + s.text(f" · {show(at)}" if at else "")
     return [head, *(_digest_line(i["kind"], i["payload"], s) for i in items)]
 
 
