@@ -209,6 +209,31 @@ def test_each_update_is_answered_once_across_overlapping_runs(cli, home, three) 
     assert _claims(home, "a") == 5 and _claims(home, "b") == _claims(home, "c") == 0
 
 
+@pytest.mark.parametrize("killed", [False, True], ids=["released", "killed"])
+def test_a_run_overlapping_one_that_is_sending_answers_nothing_twice(
+    cli, home, three, killed
+) -> None:
+    """The first run stalls on sending (its answers are claimed and queued); a second one
+    finds the home's lock held and ends at once, saying nothing; a SIGKILLed first leaves its
+    answers to the next run, each sent once."""
+    three.say(SHARED, "/help")
+    three.say(OWN, "/status")
+    stall = three.stall("sendmessage", "before")
+    first = _process("--wait", "0")
+    stall.wait()
+    second = _process("--wait", "0")
+    out, err = second.communicate(timeout=60)
+    assert (second.returncode, out, err) == (0, "", "")
+    if killed:
+        first.kill()
+    stall.release(drop=killed)
+    del three.stalls[("sendmessage", "before")]
+    first.communicate(timeout=60)
+    assert poll(cli).code == 0
+    assert poll(cli).code == 0
+    assert len(three.texts(SHARED)) == 1 and len(three.texts(OWN)) == 1, three.texts()
+
+
 def test_an_added_account_does_not_move_the_polls_home(cli, home, three) -> None:
     three.say(SHARED, "/help")
     assert poll(cli).code == 0
