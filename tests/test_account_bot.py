@@ -304,3 +304,16 @@ def test_doctor_all_accounts_expects_the_bot_line(cli, home, three, crontab) -> 
         c["detail"] for a in report["accounts"] for c in a["checks"] if c["check"] == "schedule"
     ]
     assert all("no 'bot --all-accounts' line" in p for p in problems), problems
+
+
+def test_an_account_whose_database_is_broken_is_left_out_alone(cli, home, three) -> None:
+    db_of(home, "c").write_bytes(b"not a database, " * 512)
+    for name in ("c.db-wal", "c.db-shm"):
+        db_of(home, "c").with_name(name).unlink(missing_ok=True)
+    three.say(SHARED, "/status")
+    three.say(OWN, "/status")
+    done = poll(cli)
+    assert done.code == 0, done.err
+    assert "▸ a" in only(three, SHARED) and "▸ b" in only(three, SHARED)
+    assert "account c:" in done.err and "not answered" in done.err
+    assert three.texts(OWN) == []  # c's chat is a stranger while c is out

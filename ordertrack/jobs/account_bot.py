@@ -18,6 +18,7 @@ This module also writes the schedule's one `bot --all-accounts` line (cron) or u
 """
 
 import os
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -91,13 +92,16 @@ def gather(warn: Warn) -> list[Member]:
             env = accounts.environment(os.environ, where)
             toml = where.toml if where.toml.is_file() else None
             shell = Shell(where.db, toml, warn, env=env)
-            wanted = shell.settings.bot_enabled and bool(shell.settings.telegram_token)
-        except OrdertrackError as exc:
-            warn(f"account {where.name}: {redact(exc.message)}; its commands are not answered")
-            continue
-        if wanted:
+            if not (shell.settings.bot_enabled and shell.settings.telegram_token):
+                continue
             private_dirs(where.folder)
-            found.append(Member(where, env, shell))
+            with accounts.entered(env):
+                shell.open()  # a broken or locked database leaves this account out, alone
+        except (OrdertrackError, sqlite3.Error) as exc:
+            said = exc.message if isinstance(exc, OrdertrackError) else f"database error: {exc}"
+            warn(f"account {where.name}: {redact(said)}; its commands are not answered")
+            continue
+        found.append(Member(where, env, shell))
     return found
 
 
@@ -149,14 +153,16 @@ def bot_all(wait: int, warn: Warn) -> Result:
 def _poll(group: Group, wait: int, warn: Warn) -> tuple[bot.Outcome | None, str | None]:
     """The group's one poll, in its home account's environment; its failure is its own."""
     home_ = group.home
-    try:
-        with accounts.entered(home_.env):
+    with accounts.entered(home_.env):  # redaction too knows the home's secrets in here
+        try:
             if not any(m.shell.settings.telegram_chats for m in group.members):
                 raise ConfigError("no account of this bot sets TELEGRAM_CHAT_ID")
             return bot.serve(home_.shell.settings, home_.db, wait, desk(group), warn), None
-    except (OrdertrackError, OSError) as exc:
-        said = exc.message if isinstance(exc, OrdertrackError) else str(exc)
-        return None, redact(said)
+        except (OrdertrackError, OSError, sqlite3.Error) as exc:
+            said = (
+                exc.message if isinstance(exc, OrdertrackError) else f"{type(exc).__name__}: {exc}"
+            )
+            return None, redact(said)
 
 
 # ---- the answers -----------------------------------------------------------------------------
