@@ -317,3 +317,22 @@ def test_an_account_whose_database_is_broken_is_left_out_alone(cli, home, three)
     assert "▸ a" in only(three, SHARED) and "▸ b" in only(three, SHARED)
     assert "account c:" in done.err and "not answered" in done.err
     assert three.texts(OWN) == []  # c's chat is a stranger while c is out
+
+
+def test_systemd_one_bot_timer_kept_by_the_default_and_an_accounts_remove(
+    cli, home, three, crontab
+) -> None:
+    done = cli("schedule", "install", "--all-accounts", "--systemd")
+    assert done.code == 0, done.err
+    assert "ordertrack-all.accounts-bot.timer" in " ".join(done.out.split())
+    units = home / ".config" / "systemd" / "user"
+    bots = sorted(p.name for p in units.iterdir() if "bot" in p.name)
+    assert bots == ["ordertrack-all.accounts-bot.service", "ordertrack-all.accounts-bot.timer"]
+    service = (units / "ordertrack-all.accounts-bot.service").read_text()
+    assert " bot --all-accounts\n" in service and "EnvironmentFile" not in service
+    assert "OnCalendar=*-*-* *:*:00" in (units / "ordertrack-all.accounts-bot.timer").read_text()
+    assert cli("schedule", "remove", "--systemd").code == 0  # the default set-up's units only
+    assert cli("schedule", "remove", "--account", "a", "--systemd").code == 0
+    assert (units / "ordertrack-all.accounts-bot.timer").is_file()
+    assert cli("schedule", "remove", "--all-accounts", "--systemd").code == 0
+    assert not any("bot" in p.name for p in units.iterdir())
