@@ -336,3 +336,19 @@ def test_systemd_one_bot_timer_kept_by_the_default_and_an_accounts_remove(
     assert (units / "ordertrack-all.accounts-bot.timer").is_file()
     assert cli("schedule", "remove", "--all-accounts", "--systemd").code == 0
     assert not any("bot" in p.name for p in units.iterdir())
+
+
+def test_each_accounts_environment_is_the_one_its_own_runs_see(cli, home, three) -> None:
+    """The bot reads every env file once for all accounts; what each account's answers are
+    built in is still exactly jobs/accounts.environment (no other account's variable)."""
+    from ordertrack.jobs import account_bot, accounts
+
+    folder = home / ".config" / "ordertrack" / "accounts"
+    with (folder / "c.env").open("a") as f:
+        f.write("C_ONLY_SECRET=hush\n")
+    everyone = accounts.every(os.environ)
+    keys = {w.name: set(schedule.read_env_file(w.env_file)) for w in everyone}
+    for where in everyone:
+        env = account_bot._environment(where, keys)  # noqa: SLF001
+        assert env == accounts.environment(os.environ, where), where.name
+        assert ("C_ONLY_SECRET" in env) == (where.name == "c")

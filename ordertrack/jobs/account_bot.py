@@ -87,9 +87,11 @@ def gather(warn: Warn) -> list[Member]:
     """Every account with [bot] enabled and a token, by name; an account whose settings
     cannot be read is said and left out (the others are still served)."""
     found = []
-    for where in accounts.every(os.environ):
+    everyone = accounts.every(os.environ)
+    keys = {w.name: set(schedule.read_env_file(w.env_file)) for w in everyone}
+    for where in everyone:
         try:
-            env = accounts.environment(os.environ, where)
+            env = _environment(where, keys)
             toml = where.toml if where.toml.is_file() else None
             shell = Shell(where.db, toml, warn, env=env)
             if not (shell.settings.bot_enabled and shell.settings.telegram_token):
@@ -103,6 +105,16 @@ def gather(warn: Warn) -> list[Member]:
             continue
         found.append(Member(where, env, shell))
     return found
+
+
+def _environment(where: Folders, keys: dict[str, set[str]]) -> dict[str, str]:
+    """jobs/accounts.environment with every env file's names read once for all accounts, not
+    once per account (50 accounts: 50 reads, not 2,500; scripts/bench_bot.py --accounts)."""
+    from ordertrack.core.accounts import account_environment
+
+    own = accounts.own_settings(where)
+    others = set().union(*(k for name, k in keys.items() if name != where.name)) - set(own)
+    return account_environment(os.environ, own, others, where.name)
 
 
 def groups(members: list[Member]) -> list[Group]:
