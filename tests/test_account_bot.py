@@ -352,3 +352,14 @@ def test_each_accounts_environment_is_the_one_its_own_runs_see(cli, home, three)
         env = account_bot._environment(where, keys)  # noqa: SLF001
         assert env == accounts.environment(os.environ, where), where.name
         assert ("C_ONLY_SECRET" in env) == (where.name == "c")
+
+
+def test_409_is_one_alert_to_the_homes_chats_and_exit_3(cli, home, three) -> None:
+    three.bot_api.other_poller = True
+    first, second = poll(cli), poll(cli)
+    assert first.code == second.code == 3
+    assert first.err.count("409 Conflict") == 1
+    alerts = [t for t in three.texts() if "409 Conflict" in t]
+    assert len(alerts) == 1 and three.texts(OWN) == []
+    three.bot_api.other_poller = False
+    assert poll(cli).code == 0

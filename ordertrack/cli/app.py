@@ -981,9 +981,9 @@ def _bot_all(wait: int, json_: bool) -> None:
     result = account_bot.bot_all(wait, render.warn)
     if json_:
         render.emit_json(result.json)
-    for group, done, error in [] if json_ else result.view:
-        if error:
-            render.warn(f"bot for {', '.join(group.names)}: {error}")
+    for group, done, failed in [] if json_ else result.view:
+        if failed is not None and failed is not result.problem:  # that one ends the run, below
+            render.warn(failed.message)
         if done is None:
             continue
         for note in done.notes:

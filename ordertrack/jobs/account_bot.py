@@ -30,7 +30,7 @@ from typing import Any
 from ordertrack import config
 from ordertrack.core import bot_commands
 from ordertrack.core.accounts import Folders
-from ordertrack.errors import ConfigError, OrdertrackError
+from ordertrack.errors import ConfigError, DatabaseError, OrdertrackError
 from ordertrack.jobs import accounts, bot, commands, schedule
 from ordertrack.jobs.commands import Result, Shell, Warn
 from ordertrack.store import bot_state
@@ -141,29 +141,28 @@ def bot_all(wait: int, warn: Warn) -> Result:
         raise ConfigError(f"--wait must be 0 to {bot.MAX_WAIT} seconds")
     members = gather(warn)
     rows: list[dict[str, Any]] = []
-    views: list[tuple[Group, bot.Outcome | None, str | None]] = []
+    views: list[tuple[Group, bot.Outcome | None, OrdertrackError | None]] = []
     problem: OrdertrackError | None = None
     try:
         for group in groups(members):
-            done, error = _poll(group, wait, warn)
-            if done is not None and done.problem is not None:
-                problem = problem or done.problem
-            if error is not None:
-                problem = problem or ConfigError(f"bot for {', '.join(group.names)}: {error}")
+            done, failed = _poll(group, wait, warn)
+            problem = problem or (done.problem if done else None) or failed
+            error = failed.message if failed else None
             row: dict[str, Any] = {"home": group.home.name, "accounts": group.names}
             row.update(done.json() if done else {"busy": error is None})
             if error:
                 row["error"] = error
             rows.append(row)
-            views.append((group, done, error))
+            views.append((group, done, failed))
     finally:
         for m in members:
             m.shell.close()
     return Result({"groups": rows}, views, problem=problem)
 
 
-def _poll(group: Group, wait: int, warn: Warn) -> tuple[bot.Outcome | None, str | None]:
-    """The group's one poll, in its home account's environment; its failure is its own."""
+def _poll(group: Group, wait: int, warn: Warn) -> tuple[bot.Outcome | None, OrdertrackError | None]:
+    """The group's one poll, in its home account's environment; its failure is its own (with
+    its own exit code, the accounts named, redacted in there)."""
     home_ = group.home
     with accounts.entered(home_.env):  # redaction too knows the home's secrets in here
         try:
@@ -171,10 +170,15 @@ def _poll(group: Group, wait: int, warn: Warn) -> tuple[bot.Outcome | None, str 
                 raise ConfigError("no account of this bot sets TELEGRAM_CHAT_ID")
             return bot.serve(home_.shell.settings, home_.db, wait, desk(group), warn), None
         except (OrdertrackError, OSError, sqlite3.Error) as exc:
-            said = (
-                exc.message if isinstance(exc, OrdertrackError) else f"{type(exc).__name__}: {exc}"
+            kind: type[OrdertrackError] = (
+                type(exc)
+                if isinstance(exc, OrdertrackError)
+                else DatabaseError
+                if isinstance(exc, sqlite3.Error)
+                else ConfigError
             )
-            return None, redact(said)
+            said = exc.message if isinstance(exc, OrdertrackError) else f"{exc}"
+            return None, kind(redact(f"bot for {', '.join(group.names)}: {said}"))
 
 
 # ---- the answers -----------------------------------------------------------------------------
