@@ -363,3 +363,15 @@ def test_409_is_one_alert_to_the_homes_chats_and_exit_3(cli, home, three) -> Non
     assert len(alerts) == 1 and three.texts(OWN) == []
     three.bot_api.other_poller = False
     assert poll(cli).code == 0
+
+
+def test_install_takes_the_bot_line_out_once_no_account_enables_it(
+    cli, home, three, crontab
+) -> None:
+    assert cli("schedule", "install", "--all-accounts").code == 0
+    assert " bot --all-accounts " in crontab.read_text()
+    for name in "abc":
+        (home / ".config" / "ordertrack" / "accounts" / f"{name}.toml").write_text("")
+    assert cli("schedule", "install", "--all-accounts").code == 0
+    assert "bot --all-accounts" not in crontab.read_text()
+    assert "# >>> ordertrack:c >>>" in crontab.read_text()
