@@ -10,7 +10,11 @@ floor a Typer CLI cannot go below (on a busy machine the ratio is the steadier f
 Asserts nothing about time. An editable install adds its path hook to every start: measure an
 installed copy for the real figure (see scripts/bench_startup.py).
 
-    python scripts/bench_bot.py [--repeat 15] [--tls]
+With `--accounts N`, the run is `bot --all-accounts` over N accounts (file broker, one shared
+token, `[bot] enabled`) in a temporary HOME: still one request, the CPU growing with N (each
+account's settings read and database opened).
+
+    python scripts/bench_bot.py [--repeat 15] [--tls] [--accounts N]
 """
 
 import argparse
@@ -81,12 +85,34 @@ def timed(args: list[str], env: dict[str, str], cwd: str) -> tuple[float, float]
     return elapsed, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 
 
+def _accounts(env: dict[str, str], tmp: Path, count: int) -> None:
+    """`count` accounts sharing the token, in a HOME of their own (the shell's settings gone)."""
+    home = tmp / "home"
+    folder = home / ".config" / "ordertrack" / "accounts"
+    folder.mkdir(parents=True, mode=0o700)
+    (tmp / "broker").mkdir()
+    shared = {k: env.pop(k) for k in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_CHAT_ID", "TELEGRAM_API_URL")}
+    for k in ("ORDERTRACK_DB", "ORDERTRACK_BROKER"):
+        env.pop(k)
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"))
+    env["XDG_DATA_HOME"] = str(home / ".local" / "share")
+    for n in range(count):
+        path = folder / f"acct{n:02d}.env"
+        path.write_text(
+            f"ORDERTRACK_BROKER=file\nORDERTRACK_BROKER_DIR={tmp / 'broker'}\n"
+            + "".join(f"{k}={v}\n" for k, v in shared.items())
+        )
+        path.chmod(0o600)
+        (folder / f"acct{n:02d}.toml").write_text("[bot]\nenabled = true\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument(
         "--tls", action="store_true", help="HTTPS, as api.telegram.org (needs openssl)"
     )
+    parser.add_argument("--accounts", type=int, default=0, help="bot --all-accounts over N")
     args = parser.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Api)
     with tempfile.TemporaryDirectory() as tmp:
@@ -111,6 +137,9 @@ def main() -> None:
         if args.tls:
             env["REQUESTS_CA_BUNDLE"] = str(Path(tmp) / "cert.pem")
         cli = [sys.executable, "-m", "ordertrack", "bot", "--wait", "0"]
+        if args.accounts:
+            cli.append("--all-accounts")
+            _accounts(env, Path(tmp), args.accounts)
         floor = [sys.executable, "-c", "import typer"]
         timed(cli, env, tmp)  # creates the database, registers the commands, caches byte code
         timed(floor, env, tmp)
@@ -124,7 +153,8 @@ def main() -> None:
             floors.append(timed(floor, env, tmp)[1])
     server.shutdown()
     cpu = statistics.median(cpus)
-    print(f"idle bot run over {scheme} (median of {args.repeat}):")
+    over = f" --all-accounts, {args.accounts} accounts" if args.accounts else ""
+    print(f"idle bot run{over} over {scheme} (median of {args.repeat}):")
     print(f"  CPU seconds (user + system): {cpu:.3f}  (target ≤ {TARGET_CPU})")
     print(f"  wall seconds:                {statistics.median(walls):.3f}")
     typer_cpu = statistics.median(floors)

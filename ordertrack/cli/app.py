@@ -975,6 +975,28 @@ def listen_command(
     commands.listen(_shell(ctx), until, render.listen_json_line if json_ else render.listen_line)
 
 
+def _bot_all(wait: int, json_: bool) -> None:
+    from ordertrack.jobs import account_bot
+
+    result = account_bot.bot_all(wait, render.warn)
+    if json_:
+        render.emit_json(result.json)
+    for group, done, failed in [] if json_ else result.view:
+        if failed is not None and failed is not result.problem:  # that one ends the run, below
+            render.warn(failed.message)
+        if done is None:
+            continue
+        for note in done.notes:
+            render.warn(note)
+        if done.updates:
+            render.counts_line(f"Bot ({', '.join(group.names)})", done.counts)
+        if done.report is not None:
+            render.delivery(done.report)
+    if not result.json["groups"] and not json_:
+        render.warn("no account has [bot] enabled = true and a TELEGRAM_BOT_TOKEN: nothing to poll")
+    _exit(result)
+
+
 # ---- accounts (issue 29) ---------------------------------------------------------------------
 
 accounts_app = typer.Typer(
@@ -1097,11 +1119,21 @@ def bot_command(
         ),
     ] = 50,
     json_: JsonFlag = False,
+    all_accounts: Annotated[
+        bool,
+        typer.Option(
+            "--all-accounts",
+            help="Every account with [bot] enabled: one poll per bot token, commands take an"
+            " account name (/status NAME).",
+        ),
+    ] = False,
 ) -> None:
     """Answer the trader's Telegram commands (/status, /pending, /order ID, /today, /pnl,
     /report, /mute, /unmute, /help) from the chats in TELEGRAM_CHAT_ID, each once; meant for
     cron every minute. Another `bot` running: exit 0 at once, saying nothing. Exit 3 while
     Telegram answers 409 Conflict (another poller or a webhook on the token)."""
+    if all_accounts:
+        return _bot_all(wait, json_)
     result = commands.bot(_shell(ctx), wait)
     if result.view is None:
         return

@@ -3,7 +3,7 @@ message asks for, every argument checked. No command runs a program or takes a p
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 # (command, description) in menu order; setMyCommands takes 1–32 of [a-z0-9_] and 1–256 chars.
@@ -32,6 +32,7 @@ class Ask:
 
     name: str
     arg: str = ""
+    account: str | None = None  # `/status b` when one bot serves several accounts
 
 
 @dataclass(frozen=True)
@@ -51,10 +52,14 @@ def menu_key() -> str:
     return json.dumps(menu(), sort_keys=True, ensure_ascii=False)
 
 
-def parse(text: str, bot_username: str | None = None, group: bool = False) -> Ask | Refusal | None:
+def parse(
+    text: str, bot_username: str | None = None, *, group: bool = False, accounts: bool = False
+) -> Ask | Refusal | None:
     """A message's text → the command it asks (None: not a command, or one for another bot).
     In a group an unknown command (or `/start`) is another bot's unless addressed to this one
-    (`/weather@ordertrack_bot`): answering every other bot's commands there is noise."""
+    (`/weather@ordertrack_bot`): answering every other bot's commands there is noise. With
+    `accounts` (one bot serving several accounts) a command may name one first: `/status b`,
+    `/order b ID`, `/pnl b week`, `/mute b 30`."""
     words = text.strip().split()
     if not words or not words[0].startswith("/"):
         return None
@@ -69,7 +74,23 @@ def parse(text: str, bot_username: str | None = None, group: bool = False) -> As
         name = "help"
     if name not in NAMES:
         return Refusal(f"Unknown command /{name[:32]}. /help lists what I answer.")
-    return _checked(name, args)
+    account, args = split_account(name, args) if accounts else (None, args)
+    ask = _checked(name, args)
+    return replace(ask, account=account) if isinstance(ask, Ask) and account else ask
+
+
+def split_account(name: str, args: list[str]) -> tuple[str | None, list[str]]:
+    """The account a command names, if any, and the arguments left: a command's own argument
+    wins where both could be meant (`/pnl week` is a span, `/order ID` an id, `/mute 30`
+    minutes), so the account comes first and only when the command has room for it."""
+    own = {"order": 1, "mute": 1, "pnl": 1}.get(name, 0)
+    if name == "mute" and _minutes("".join(args).lower()) is not None:
+        return None, args  # `/mute 30 min` is a duration in two words, not account 30
+    if name == "help" or len(args) != own + 1:
+        if name == "pnl" and len(args) == 1 and args[0].lower() not in PNL_SPANS:
+            return args[0].lower()[:32], []
+        return None, args
+    return args[0].lower()[:32], args[1:]
 
 
 def _checked(name: str, args: list[str]) -> Ask | Refusal:

@@ -166,12 +166,14 @@ def schedule_install(name: str | None, all_accounts: bool, systemd: bool, every:
     who = ", ".join(w.name for w in targets)
     if systemd:
         folder, timers = accounts.install_systemd(plans, every)
+        timers += _bot_line(plans[0], all_accounts, systemd)
         return Result(
             view=f"Wrote {len(timers) * 2} units for {who} to {folder}. Now run:\n"
             "  systemctl --user daemon-reload\n"
             f"  systemctl --user enable --now {' '.join(timers)}"
         )
     lines, zone = accounts.install_cron(plans, utcnow(), every)
+    lines += len(_bot_line(plans[0], all_accounts, systemd))
     notices = []
     if trouble := schedule.cron_trouble():
         notices.append(f"{trouble.detail}: {trouble.fix}")
@@ -205,8 +207,23 @@ def _restagger(done: list[Folders]) -> list[str]:
     return moved
 
 
+def _bot_line(first: accounts.Plan, all_accounts: bool, systemd: bool) -> list[str]:
+    """With --all-accounts, the one `bot --all-accounts` line or timer (jobs/account_bot.py)."""
+    from ordertrack.jobs import account_bot
+
+    if not all_accounts:
+        return []
+    if systemd:
+        return account_bot.install_systemd(first)
+    return [account_bot.COMMAND] if account_bot.install_cron(first) else []
+
+
 def schedule_remove(name: str | None, all_accounts: bool, systemd: bool) -> Result:
+    from ordertrack.jobs import account_bot
+
     lines = []
+    if all_accounts and (account_bot.remove_systemd() if systemd else account_bot.remove_cron()):
+        lines.append(f"Removed the '{account_bot.COMMAND}' schedule.")
     for where in _targets(name, all_accounts):
         if systemd:
             lines.append(f"{where.name}: removed {accounts.remove_systemd(where.name)} units.")
@@ -329,6 +346,8 @@ def doctor_all(offline: bool, send: bool, only: str | None = None) -> Result:
 
 
 def _doctor_one(doctor: Any, where: Folders, offline: bool, send: bool) -> list[Any]:
+    from ordertrack.jobs import account_bot
+
     bare = doctor.cron_environment(os.environ, Path(os.devnull))
     for name in accounts.CARRIED:  # carried on the installed lines
         if os.environ.get(name):
@@ -344,7 +363,7 @@ def _doctor_one(doctor: Any, where: Folders, offline: bool, send: bool) -> list[
     with accounts.entered(accounts.environment(os.environ, where)):
         for check in doctor.CHECKS:
             if check is doctor.check_schedule:
-                ok, detail, fix = accounts.schedule_trouble(where, now)
+                ok, detail, fix = account_bot.schedule_trouble(where, now)
                 results.append(
                     doctor.ok("schedule", detail) if ok else doctor.problem("schedule", detail, fix)
                 )

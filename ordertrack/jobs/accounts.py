@@ -134,13 +134,19 @@ def own_settings(where: Folders) -> dict[str, str]:
     return own
 
 
-def environment(shell: Mapping[str, str], where: Folders) -> dict[str, str]:
-    """The environment the account's run sees (core/accounts.account_environment)."""
+def environment(
+    shell: Mapping[str, str], where: Folders, keys: Mapping[str, set[str]] | None = None
+) -> dict[str, str]:
+    """The environment the account's run sees (core/accounts.account_environment). `keys`: each
+    account's env file names, when the caller has read them all once (the shared bot)."""
     own = own_settings(where)
-    others: set[str] = set()
-    for other in names(shell):
-        if other != where.name:
-            others |= set(schedule.read_env_file(locate(shell, other).env_file))
+    if keys is None:
+        keys = {
+            other: set(schedule.read_env_file(locate(shell, other).env_file))
+            for other in names(shell)
+            if other != where.name
+        }
+    others = set().union(*(k for name, k in keys.items() if name != where.name))
     return rules.account_environment(shell, own, others - set(own), where.name)
 
 

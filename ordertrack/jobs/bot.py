@@ -11,8 +11,9 @@ retries. Answers are not notifications: no [notify] level or digest applies to t
 A 409 Conflict (another poller, or a webhook set on the token: getWebhookInfo tells which) is
 one alert per episode and exit 3 until it clears.
 
-The entry takes its settings and database as arguments: one process may later serve several
-accounts, one database each.
+The entry takes its settings and database as arguments, and what it answers as a `Desk`: one
+account's (`run`), or several accounts sharing the token (jobs/account_bot.py), whose poll state
+lives in one "home" database.
 """
 
 from collections.abc import Callable, Iterator
@@ -53,6 +54,23 @@ class Reads:
     order: Callable[[str], "Result"]
     pnl: Callable[[str], "Result"]  # 'today' | 'week' | 'month'
     report: Callable[[Path], "Result"]  # today's report written to that path
+
+
+Payloads = list[dict[str, Any]]  # an answer's outbox rows (a /report per account: several)
+Effect = Callable[[], None] | None  # what a command changes, applied with its claim
+
+
+@dataclass(frozen=True)
+class Desk:
+    """Who may ask, and what they are answered. `accounts`: commands may name an account."""
+
+    allowed: Callable[[], set[str]]
+    answer: Callable[
+        [bot_commands.Ask | bot_commands.Refusal, bot_commands.Message, datetime],
+        tuple[Payloads, Effect],
+    ]
+    accounts: bool = False
+    others: Callable[[], list[str]] = list  # chats answered that the token's settings do not list
 
 
 @dataclass
@@ -98,8 +116,33 @@ def run(
 ) -> Outcome | None:
     """One poll and its answers; None when another `bot` run holds the bot's lock."""
     check(settings, wait)
+    return serve(settings, db, wait, desk(db, settings, reads), warn, clock)
+
+
+def serve(
+    settings: Settings,
+    db: Database,
+    wait: int,
+    answering: Desk,
+    warn: Warn,
+    clock: Callable[[], datetime] = utcnow,
+) -> Outcome | None:
+    """One poll of `settings`' token, its state in `db` and its lock beside `db`; None when
+    another `bot` run holds that lock."""
     with _only_one(settings) as mine:
-        return _run(settings, db, wait, reads, warn, clock) if mine else None
+        return _run(settings, db, wait, answering, warn, clock) if mine else None
+
+
+def desk(db: Database, settings: Settings, reads: Reads) -> Desk:
+    """One account's: its chats ask, its data answers."""
+
+    def answer(
+        ask: bot_commands.Ask | bot_commands.Refusal, message: bot_commands.Message, now: datetime
+    ) -> tuple[Payloads, Effect]:
+        said, effect = _answer(db, settings, ask, message, reads, now)
+        return [said], effect
+
+    return Desk(allowed=lambda: allowed(db, settings), answer=answer)
 
 
 def check(settings: Settings, wait: int) -> None:
@@ -147,7 +190,7 @@ def _run(
     settings: Settings,
     db: Database,
     wait: int,
-    reads: Reads,
+    answering: Desk,
     warn: Warn,
     clock: Callable[[], datetime],
 ) -> Outcome:
@@ -165,9 +208,11 @@ def _run(
             if polled.outcome is not SendOutcome.SENT:
                 raise _poll_problem(polled)
             _cleared(db, done)
-            _handle_all(db, settings, polled.result, reads, warn, clock, done)
+            _handle_all(db, polled.result, answering, warn, clock, done)
             if done.answered or _due(db, clock()):
-                done.report, done.problem = _deliver(db, settings, client, clock())
+                done.report, done.problem = _deliver(
+                    db, settings, client, clock(), answering.others()
+                )
     finally:
         client.close()
     return done
@@ -175,9 +220,8 @@ def _run(
 
 def _handle_all(
     db: Database,
-    settings: Settings,
     result: Any,
-    reads: Reads,
+    answering: Desk,
     warn: Warn,
     clock: Callable[[], datetime],
     done: Outcome,
@@ -185,9 +229,9 @@ def _handle_all(
     """Each update of a getUpdates reply, oldest first."""
     found = [bot_commands.read_update(u) for u in (result if isinstance(result, list) else [])]
     messages = sorted((m for m in found if m is not None), key=lambda m: m.update_id)
-    allowed = _allowed(db, settings) if messages else set()
+    allowed = answering.allowed() if messages else set()
     for message in messages:
-        _handle(db, settings, message, allowed, reads, clock(), warn, done)
+        _handle(db, message, allowed, answering, clock(), warn, done)
     done.updates = len(messages)
 
 
@@ -219,7 +263,7 @@ def register(db: Database, client: "Bot", warn: Warn) -> bool:
     return True
 
 
-def _allowed(db: Database, settings: Settings) -> set[str]:
+def allowed(db: Database, settings: Settings) -> set[str]:
     from ordertrack.notify.delivery import effective_chats
 
     return {*settings.telegram_chats, *effective_chats(db, settings.telegram_chats)}
@@ -233,11 +277,11 @@ def _due(db: Database, now: datetime) -> bool:
 
 
 def _deliver(
-    db: Database, settings: Settings, client: "Bot", now: datetime
+    db: Database, settings: Settings, client: "Bot", now: datetime, others: list[str] | None = None
 ) -> tuple["Report", OrdertrackError | None]:
     from ordertrack.notify import delivery
 
-    report = delivery.deliver(db, settings, now, client)
+    report = delivery.deliver(db, settings, now, client, others or ())
     return report, Undelivered(report.error_line()) if report.undelivered else None
 
 
@@ -246,10 +290,9 @@ def _deliver(
 
 def _handle(
     db: Database,
-    settings: Settings,
     message: bot_commands.Message,
     allowed: set[str],
-    reads: Reads,
+    answering: Desk,
     now: datetime,
     warn: Warn,
     done: Outcome,
@@ -263,7 +306,12 @@ def _handle(
         done.strangers += 1
         return
     ask = (
-        bot_commands.parse(message.text, bot_state.get(db, "username"), group=message.group)
+        bot_commands.parse(
+            message.text,
+            bot_state.get(db, "username"),
+            group=message.group,
+            accounts=answering.accounts,
+        )
         if message.text
         else None
     )
@@ -271,8 +319,8 @@ def _handle(
         _skip(db, message, now)
         done.ignored += 1
         return
-    payload, effect = _answer(db, settings, ask, message, reads, now)
-    if _queue(db, message, _name(ask), payload, effect, now):
+    payloads, effect = answering.answer(ask, message, now)
+    if _queue(db, message, _name(ask), payloads, effect, now):
         done.answered += 1
     else:
         done.ignored += 1
@@ -282,23 +330,27 @@ def _queue(
     db: Database,
     message: bot_commands.Message,
     command: str,
-    payload: dict[str, Any],
-    effect: Callable[[], None] | None,
+    payloads: Payloads,
+    effect: Effect,
     now: datetime,
 ) -> bool:
-    """Claim the update, apply what the command changes, queue its answer with its one
-    delivery and move the offset past it: one transaction. False if it was claimed already."""
+    """Claim the update, apply what the command changes, queue its answer (each part with
+    its one delivery) and move the offset past it: one transaction. False if it was claimed
+    already."""
     with transaction(db):
         if bot_state.claimed(db, message.key):
             bot_state.advance(db, message.update_id, now)
             return False
         if effect is not None:
             effect()
-        key = f"bot:{message.key}"
-        outbox.enqueue(db, key, ANSWER, payload, now, None)
-        outbox_id = outbox.find(db, key)
-        bot_state.claim(db, message.key, message.update_id, message.chat, command, outbox_id, now)
-        bot_state.answer_delivery(db, outbox_id or 0, str(message.chat), now)
+        ids = []
+        for part, payload in enumerate(payloads):
+            key = f"bot:{message.key}" + (f":{part}" if part else "")
+            outbox.enqueue(db, key, ANSWER, payload, now, None)
+            ids.append(outbox.find(db, key))
+            bot_state.answer_delivery(db, ids[-1] or 0, str(message.chat), now)
+        first = ids[0] if ids else None
+        bot_state.claim(db, message.key, message.update_id, message.chat, command, first, now)
         bot_state.advance(db, message.update_id, now)
     return True
 
@@ -328,7 +380,7 @@ def _name(ask: bot_commands.Ask | bot_commands.Refusal) -> str:
     return ask.name if isinstance(ask, bot_commands.Ask) else "refused"
 
 
-def _payload(chat: str, command: str, lines: Lines) -> dict[str, Any]:
+def payload(chat: str, command: str, lines: Lines) -> dict[str, Any]:
     return {
         "chat": chat,
         "command": command,
@@ -351,24 +403,24 @@ def _answer(
 
     chat = str(message.chat)
     if isinstance(ask, bot_commands.Refusal):
-        return _payload(chat, "refused", answers.text(ask.text)), None
+        return payload(chat, "refused", answers.text(ask.text)), None
     try:
         if ask.name == "report":
-            return _report(db, settings, chat, message.update_id, reads, now), None
+            return report(db, settings, chat, message.update_id, reads, now), None
         if ask.name in ("mute", "unmute"):
-            return _mute(db, chat, ask, now)
-        return _payload(chat, ask.name, _lines(db, settings, ask, reads, now)), None
+            return mute(db, chat, ask, now)
+        return payload(chat, ask.name, lines(db, settings, ask, reads, now)), None
     except OrdertrackError as exc:
         said = redact(exc.message)
         if ask.name == "order":  # on a phone, the way on is a command, not a CLI hint
             said = f"{said[:1].upper()}{said[1:]}. /pending lists the open orders."
-        return _payload(chat, ask.name, answers.text(said)), None
+        return payload(chat, ask.name, answers.text(said)), None
     except Exception as exc:  # one command's bug must not stop the bot at this update forever
         said = f"/{ask.name} failed: internal error ({type(exc).__name__}); see the log"
-        return _payload(chat, ask.name, answers.text(said)), None
+        return payload(chat, ask.name, answers.text(said)), None
 
 
-def _lines(
+def lines(
     db: Database, settings: Settings, ask: bot_commands.Ask, reads: Reads, now: datetime
 ) -> Lines:
     from ordertrack.notify import answers
@@ -401,7 +453,7 @@ def _today(db: Database, settings: Settings, now: datetime) -> dict[str, Any]:
     return summary.gather(db, ist_date(now), None, calendar, as_of=now)
 
 
-def _report(
+def report(
     db: Database, settings: Settings, chat: str, update_id: int, reads: Reads, now: datetime
 ) -> dict[str, Any]:
     """Today's report written beside the database (the newest few asked for are kept), sent
@@ -427,7 +479,7 @@ def _report(
     }
 
 
-def _mute(
+def mute(
     db: Database, chat: str, ask: bot_commands.Ask, now: datetime
 ) -> tuple[dict[str, Any], Callable[[], None]]:
     from ordertrack.notify import answers
@@ -440,19 +492,19 @@ def _mute(
             " rejections and alerts still come.",
             "/unmute ends it sooner.",
         )
-        return _payload(chat, "mute", said), lambda: bot_state.put(
+        return payload(chat, "mute", said), lambda: bot_state.put(
             db, bot_state.MUTE_UNTIL, to_db(until)
         )
     muted = bot_state.mute_until(db)
     if muted is None or muted <= now:
-        return _payload(chat, "unmute", answers.text("Not muted.")), lambda: None
+        return payload(chat, "unmute", answers.text("Not muted.")), lambda: None
     held = bot_state.held_count(db)
     said = answers.text(
         f"Unmuted. {held} held notification{'s come' if held != 1 else ' comes'} now as one digest."
         if held
         else "Unmuted. Nothing was held."
     )
-    return _payload(chat, "unmute", said), lambda: bot_state.put(
+    return payload(chat, "unmute", said), lambda: bot_state.put(
         db, bot_state.MUTE_UNTIL, to_db(now)
     )
 

@@ -32,6 +32,7 @@ from ordertrack.timeutil import show_iso, utcnow
 __all__ = ["DEFAULT_ENV_FILE", "IMPORT_FIELDS", "MAX_INT", "MAX_QTY", "Result", "Shell", "Status"]
 
 if TYPE_CHECKING:
+    from ordertrack.jobs import bot as bot_job
     from ordertrack.jobs import runner, schedule
     from ordertrack.store.db import Database
 
@@ -280,18 +281,24 @@ def bot(shell: Shell, wait: int) -> Result:
     Nothing to show (exit 0) when another `bot` run holds the bot's lock."""
     from ordertrack.jobs import bot as bot_job
 
-    reads = bot_job.Reads(
+    bot_job.check(shell.settings, wait)  # before the database is opened (or made)
+    done = bot_job.run(shell.settings, shell.open(), wait, bot_reads(shell), shell.warn)
+    if done is None:
+        return Result()
+    return Result(done.json(), done, report=done.report, problem=done.problem)
+
+
+def bot_reads(shell: Shell) -> "bot_job.Reads":
+    """What the bot's answers are built from: this CLI's own entries over `shell`."""
+    from ordertrack.jobs import bot as bot_job
+
+    return bot_job.Reads(
         status=lambda: status(shell),
         pending=lambda: pending_list(shell, False, None, None),
         order=lambda order_id: pending_show(shell, order_id),
         pnl=lambda span: pnl(shell, None, span == "week", span == "month", None, None),
         report=lambda path: report(shell, None, False, None, None, path),
     )
-    bot_job.check(shell.settings, wait)  # before the database is opened (or made)
-    done = bot_job.run(shell.settings, shell.open(), wait, reads, shell.warn)
-    if done is None:
-        return Result()
-    return Result(done.json(), done, report=done.report, problem=done.problem)
 
 
 # ---- reading what is recorded --------------------------------------------------------------------

@@ -439,9 +439,17 @@ def _disabled_report(db: Database, settings: Settings) -> Report | None:
     return None
 
 
-def deliver(db: Database, settings: Settings, now: datetime, bot: Bot | None = None) -> Report:
+def deliver(
+    db: Database,
+    settings: Settings,
+    now: datetime,
+    bot: Bot | None = None,
+    answers_to: Sequence[str] = (),
+) -> Report:
     """Send what the outbox holds for every configured chat. Call it with no transaction open:
-    it makes its own short ones around each claim and each result."""
+    it makes its own short ones around each claim and each result. `answers_to`: chats of the
+    other accounts a shared bot answers (jobs/account_bot.py); nothing is collated for them,
+    so only the bot's answers to them are sent from this database."""
     started = time.monotonic()
 
     def clock() -> datetime:
@@ -463,8 +471,9 @@ def deliver(db: Database, settings: Settings, now: datetime, bot: Bot | None = N
     with transaction(db):
         deliveries.clamp(db, latest_schedule(now), now)
         _collate(db, settings, chats, now)
+    sending = chats + [c for c in answers_to if c not in chats]
     try:
-        _run(db, client, settings, chats, clock, report)
+        _run(db, client, settings, sending, clock, report)
     finally:
         if bot is None:
             client.close()

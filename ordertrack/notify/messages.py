@@ -469,7 +469,8 @@ def message(
 ) -> list[Part]:
     """The Telegram message for one outbox row, in as many parts as it needs; with an account
     (issue 29), a last line naming it: accounts may share one chat, and "Executed: BUY INFY"
-    alone does not say whose."""
+    alone does not say whose. A bot's answer goes only to the chat that asked, and names the
+    accounts it is about itself."""
     pairs = [
         (h, p)
         for h, p in zip(
@@ -477,7 +478,7 @@ def message(
         )
         if p
     ]
-    if account:
+    if account and kind != ANSWER:  # an answer names its accounts itself (jobs/account_bot)
         pairs.append((f"Account {HTML.bold(account)}", f"Account {account}"))
     return split(pairs, limit)
 
