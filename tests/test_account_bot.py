@@ -4,6 +4,7 @@ broker: a and b list chat 1001, c lists chat 2002, all on one token."""
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -381,3 +382,21 @@ def test_a_two_word_mute_is_a_duration_not_an_account() -> None:
     assert core.parse("/mute 30 min", None, accounts=True) == core.Ask("mute", "30")
     assert core.parse("/mute 2 h", None, accounts=True) == core.Ask("mute", "120")
     assert core.parse("/mute b 2h", None, accounts=True) == core.Ask("mute", "120", "b")
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze here")
+def test_systemd_analyze_verify_accepts_every_accounts_units_and_the_bots(
+    cli, home, three, crontab
+) -> None:
+    """systemd itself reads what --all-accounts writes: each account's staggered timers and the
+    one bot timer (a dot in its name, which no account name can have)."""
+    assert cli("schedule", "install", "--all-accounts", "--systemd").code == 0
+    units = home / ".config" / "systemd" / "user"
+    written = sorted(str(p) for p in units.iterdir() if p.suffix in (".service", ".timer"))
+    assert any("ordertrack-all.accounts-bot" in p for p in written)
+    assert any("ordertrack-c-verify.timer" in p for p in written)
+    done = subprocess.run(
+        ["systemd-analyze", "verify", *written], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stderr == "", done.stderr  # not even a warning
