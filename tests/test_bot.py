@@ -407,16 +407,20 @@ def test_overlapping_runs_answer_each_update_once(telegram) -> None:
 # ---- 409 Conflict --------------------------------------------------------------------------------
 
 
-def test_409_from_another_poller_is_one_alert_and_exit_3_until_it_clears(bot, telegram) -> None:
+def test_409_from_another_poller_is_one_alert_and_exit_3_until_it_clears(
+    bot, cli, telegram
+) -> None:
     telegram.bot_api.other_poller = True
     first, second = bot(), bot()
     assert first.code == second.code == ExitCode.CONFIG
     assert "409 Conflict: another program is reading this bot's updates" in first.err
     alerts = [t for t in answered(telegram) if "409 Conflict" in t]
     assert len(alerts) == 1 and "another program" in alerts[0]
+    assert "Bot: 409 Conflict since " in cli("status").out
     telegram.bot_api.other_poller = False
     cleared = bot()
     assert cleared.code == 0 and "cleared" in cleared.err
+    assert "bot" not in json.loads(cli("status", "--json").out)  # nothing on: as before the bot
     telegram.bot_api.webhook_url = "https://example.com/hook?secret=abc"
     webhook = bot()
     assert webhook.code == ExitCode.CONFIG and "a webhook is set on this bot" in webhook.err
@@ -464,6 +468,10 @@ def test_mute_holds_an_execution_lets_a_rejection_through_then_one_digest(
     telegram.say(1001, "/status")
     assert bot().code == 0
     assert "🔕 Muted until " in answered(telegram)[2] and ": 2 held" in answered(telegram)[2]
+    status = cli("status")  # the terminal says it too
+    assert "Bot: muted until " in status.out and ", 2 held" in status.out
+    bot_json = json.loads(cli("status", "--json").out)["bot"]
+    assert bot_json["held"] == 2 and bot_json["muted_until"] and bot_json["conflict_since"] is None
     sql("UPDATE bot_state SET value = '2000-01-01T00:00:00.000000+00:00' WHERE name = 'mute_until'")
     assert bot().code == 0  # the mute ended: the bot delivers what it held, as one digest
     digest = answered(telegram)[3]

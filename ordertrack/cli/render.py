@@ -475,6 +475,23 @@ def status_view(data: dict[str, Any]) -> None:
         console.print(last_closed_line(day))
     if data.get("listen"):
         console.print(listen_state(data["listen"]))
+    if data.get("bot"):
+        console.print(bot_state_line(data["bot"]))
+
+
+def bot_state_line(bot: dict[str, Any]) -> str:
+    """The bot's mute and an open 409 for `status` (what /status shows on the phone)."""
+    parts = []
+    if bot["muted_until"]:
+        until = datetime.fromisoformat(bot["muted_until"])
+        parts.append(f"muted until {show(until)}, {bot['held']} held")
+    if bot["conflict_since"]:
+        since = datetime.fromisoformat(bot["conflict_since"])
+        parts.append(
+            f"409 Conflict since {show(since)}: another program reads the token"
+            " ('ordertrack doctor' says which)"
+        )
+    return "Bot: " + "; ".join(parts)
 
 
 def listen_state(row: dict[str, Any]) -> str:

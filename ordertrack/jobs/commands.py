@@ -26,7 +26,7 @@ from ordertrack.store import orders, outbox, runs, tracking
 from ordertrack.store.db import open_db, schema_version
 from ordertrack.store.feed import MAX_INT
 from ordertrack.text import redact
-from ordertrack.timeutil import show_iso, utcnow
+from ordertrack.timeutil import from_db, show_iso, utcnow
 
 # Handed on: what the CLI's option declarations name, so it needs this module alone.
 __all__ = ["DEFAULT_ENV_FILE", "IMPORT_FIELDS", "MAX_INT", "MAX_QTY", "Result", "Shell", "Status"]
@@ -328,7 +328,25 @@ def status(shell: Shell) -> Result:
     }
     if listen_row := listens.latest(db):  # only once `listen` has run: older outputs unchanged
         data["listen"] = listen_row
+    if bot := _bot_status(db):  # only while a mute or a 409 is on: older outputs unchanged
+        data["bot"] = bot
     return Result({**data, "runs": [result.run_json(r) for r in data["runs"]]}, data)
+
+
+def _bot_status(db: "Database") -> dict[str, Any] | None:
+    """The bot's mute (until when, how many held) and an open 409 episode, when either is on."""
+    from ordertrack.store import bot_state
+
+    until = bot_state.mute_until(db)
+    muted = until is not None and until > utcnow()
+    conflict = from_db(bot_state.get(db, bot_state.CONFLICT))
+    if not muted and conflict is None:
+        return None
+    return {
+        "muted_until": show_iso(until) if muted else None,
+        "held": bot_state.held_count(db),
+        "conflict_since": show_iso(conflict),
+    }
 
 
 def pending_list(shell: Shell, all_: bool, status: str | None, symbol: str | None) -> Result:
