@@ -832,3 +832,11 @@ def test_the_report_caption_names_the_day_in_words(bot, telegram) -> None:
     assert re.match(
         r"📊 Report \w{3} \d\d \w{3} 20\d\d so far \(\d\d:\d\d IST\)", document["caption"]
     )
+
+
+def test_status_counts_notifications_waiting_not_the_bots_own_answers(bot, telegram) -> None:
+    telegram.say(1001, "/help")
+    telegram.say(1001, "/status")  # answered while /help's answer still waits in the outbox
+    assert bot().code == 0
+    status = next(t for t in answered(telegram) if t.startswith("ordertrack status"))
+    assert "outbox waiting 0," in status, status

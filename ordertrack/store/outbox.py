@@ -82,8 +82,14 @@ def mute_pending(db: Database) -> int:
         return db.execute("UPDATE outbox SET status = 'OFF' WHERE status = 'PENDING'").rowcount
 
 
-def count(db: Database, status: str) -> int:
-    return int(db.execute("SELECT count(*) FROM outbox WHERE status = ?", (status,)).fetchone()[0])
+def count(db: Database, status: str, except_kind: str | None = None) -> int:
+    """Rows in `status`; with `except_kind`, not counting that kind (the bot's answers, which
+    are not notifications)."""
+    return int(
+        db.execute(
+            "SELECT count(*) FROM outbox WHERE status = ? AND kind IS NOT ?", (status, except_kind)
+        ).fetchone()[0]
+    )
 
 
 def find(db: Database, key: str) -> int | None:
