@@ -4,8 +4,11 @@ every-minute `bot` line, and cron's own run answers a `/status` sent before it, 
 As tests/test_schedule_cron.py: root's crontab is borrowed (saved, then put back byte for byte),
 the install runs under `env -i` with a throw-away HOME, and the line cron runs is the installed
 one, unchanged (only the market-hours lines are left out, so nothing else runs). The settings
-file is named by its absolute path: cron sets HOME from the passwd entry (/root here), not the
-throw-away HOME, so `~/…` would name root's own folder (test_schedule.py checks `~` against sh)."""
+file and the database are named by absolute paths: cron sets HOME from the passwd entry (/root
+here), not the throw-away HOME, so `~/…` or the default database would be root's own (an early
+version of this test left its bot state in /root's default database, and the next run's poll
+confirmed the fresh fake's update away with that stale offset). test_schedule.py checks `~`
+against sh."""
 
 import subprocess
 import time
@@ -37,7 +40,7 @@ def test_cron_runs_the_bot_line_and_answers_once(cron_home, telegram):
     (folder / "config.toml").write_text("[bot]\nenabled = true\n")
     env_file = folder / "env"
     env_file.write_text(
-        f"ORDERTRACK_CONFIG={folder / 'config.toml'}\n"
+        f"ORDERTRACK_CONFIG={folder / 'config.toml'}\nORDERTRACK_DB={home / 'ot.db'}\n"
         f"ORDERTRACK_BROKER=file\nORDERTRACK_BROKER_DIR={broker.folder}\n"
         f"TELEGRAM_BOT_TOKEN={telegram.token}\nTELEGRAM_CHAT_ID=1001\n"
         f"TELEGRAM_API_URL={telegram.url}\n"
@@ -55,14 +58,16 @@ def test_cron_runs_the_bot_line_and_answers_once(cron_home, telegram):
     write_crontab_seen(
         "\n".join(x for x in crontab.splitlines() if x.startswith("#") or x in bot_lines) + "\n"
     )
-    deadline = time.monotonic() + 75
+    deadline = time.monotonic() + 150
     while time.monotonic() < deadline and not telegram.texts("1001"):
         time.sleep(1)
     answers = telegram.texts("1001")
     log = home / ".local" / "share" / "ordertrack" / "ordertrack.log"
     said = log.read_text() if log.exists() else "(no log)"
-    assert answers, f"cron did not answer with the bot line: {bot_lines[0]}\n{said}"
+    methods = [c["method"] for c in telegram.calls]
+    assert answers, f"no answer from the bot line: {bot_lines[0]}\nlog: {said}\ncalls: {methods}"
     assert answers[0].startswith("ordertrack status") and "Broker: file;" in answers[0], answers[0]
     time.sleep(3)
     assert len(telegram.texts("1001")) == 1  # answered once
+    assert (home / "ot.db").is_file() and (home / "ot.db.bot-lock").exists()  # its own state
     assert "Traceback" not in (log.read_text() if log.exists() else "")

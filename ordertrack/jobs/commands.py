@@ -308,7 +308,6 @@ def status(shell: Shell) -> Result:
     """Last run of each command and its outcome; open orders; the outbox."""
     from ordertrack.jobs import runner
     from ordertrack.notify import delivery, policy
-    from ordertrack.notify.messages import ANSWER
     from ordertrack.store import listens, summary
 
     db = shell.open(create=False)
@@ -323,7 +322,7 @@ def status(shell: Shell) -> Result:
         "orders": {s.value: order_counts.get(s.value, 0) for s in Status},
         "tracked_symbols": len(tracking.listing(db, all_=False)),
         # notifications: a bot's answer waiting to go is not one (/status would count itself)
-        "outbox": {s: outbox.count(db, s, ANSWER) for s in ("PENDING", "SENT", "FAILED")},
+        "outbox": {s: outbox.count(db, s, outbox.ANSWER) for s in ("PENDING", "SENT", "FAILED")},
         "runs": runs.last_runs(db),
         "overdue": [late.text for late in runner.overdue(db, settings)],
         "last_closed_day": summary.last_closed(db),

@@ -22,6 +22,9 @@ _ENQUEUE = (
 )
 
 
+ANSWER = "ANSWER"  # a bot command's answer (jobs/bot.py): in the outbox, not a notification
+
+
 def enqueue(
     db: Database, key: str, kind: str, payload: dict[str, Any], now: datetime, run_id: int | None
 ) -> bool:
