@@ -3,7 +3,7 @@ order book or history resolved by the lifecycle, never by row position."""
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ordertrack.core import lifecycle
 from ordertrack.core.models import BrokerOrder, Fetch, Outcome
@@ -12,6 +12,8 @@ from ordertrack.errors import ConfigError
 if TYPE_CHECKING:
     from ordertrack.config import Settings
     from ordertrack.net import HttpFailure
+
+T = TypeVar("T")
 
 # Beyond any real quantity or price; also keeps a corrupt value from overflowing SQLite's integers.
 MAX_NUMBER = 10**12
@@ -28,16 +30,22 @@ def whole(number: float | None) -> int | None:
     return int(number) if number is not None and number == int(number) else None
 
 
-def parse(
-    fetch: Fetch, order_row: Callable[[Any], BrokerOrder | None]
-) -> tuple[Fetch, list[BrokerOrder]]:
-    """The rows of a usable reply as orders; rows that cannot be believed are counted in
-    `skipped`. A reply that is not OK comes back as it is, with no rows."""
+def parse(fetch: Fetch, row_of: Callable[[Any], T | None]) -> tuple[Fetch, list[T]]:
+    """The rows of a usable reply as orders (or fills); rows that cannot be believed are
+    counted in `skipped`. A reply that is not OK comes back as it is, with no rows."""
     if fetch.outcome is not Outcome.OK:
         return fetch, []
-    parsed = [order_row(row) for row in fetch.items]
+    parsed = [row_of(row) for row in fetch.items]
     kept = [o for o in parsed if o is not None]
     return Fetch(Outcome.OK, skipped=len(parsed) - len(kept)), kept
+
+
+def items(fetch: Fetch, row_of: Callable[[Any], Any]) -> Fetch:
+    """A reply's believable rows as its items (a trade book's fills), the others skipped."""
+    fetch, kept = parse(fetch, row_of)
+    if fetch.outcome is not Outcome.OK:
+        return fetch
+    return Fetch(Outcome.OK, items=tuple(kept), skipped=fetch.skipped)
 
 
 def book(fetch: Fetch, rows: list[BrokerOrder]) -> Fetch:

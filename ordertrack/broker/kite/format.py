@@ -185,12 +185,7 @@ def trades(payload: Any) -> Fetch:
 
 def trade_book(payload: Any) -> Fetch:
     """`GET /trades` → Fetch of BrokerFill (`average_price` is the fill's price)."""
-    fetch = envelope(payload)
-    if fetch.outcome is not Outcome.OK:
-        return fetch
-    fills = [fill_row(row) for row in fetch.items]
-    kept = tuple(f for f in fills if f is not None)
-    return Fetch(Outcome.OK, items=kept, skipped=len(fills) - len(kept))
+    return rows.items(envelope(payload), fill_row)
 
 
 def fill_row(row: Any) -> BrokerFill | None:

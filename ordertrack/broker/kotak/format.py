@@ -324,12 +324,7 @@ def trades(payload: Any) -> Fetch:
 def trade_book(payload: Any) -> Fetch:
     """`/quick/user/trades` → Fetch of BrokerFill: `avgPrc` is the fill's price, `flDt` +
     `flTm` its time. Rows without an order id, side or positive quantity are skipped."""
-    fetch = envelope(payload)
-    if fetch.outcome is not Outcome.OK:
-        return fetch
-    fills = [fill_row(row) for row in fetch.items]
-    kept = tuple(f for f in fills if f is not None)
-    return Fetch(Outcome.OK, items=kept, skipped=len(fills) - len(kept))
+    return rows.items(envelope(payload), fill_row)
 
 
 def fill_row(row: Any) -> BrokerFill | None:
