@@ -193,6 +193,28 @@ def test_only_the_invoked_branch_of_the_app_is_built(argv, names):
     assert len(everything) >= 15
 
 
+@pytest.mark.parametrize(
+    ("argv", "leaves"),
+    [
+        (["pending", "add", "1"], ["add"]),
+        (["--db", "pending", "pending", "list"], ["list"]),  # the --db value is not the command
+        (["pending", "--help"], None),
+        (["pending", "ad"], None),  # a typo: the whole group, for its suggestion
+        (["pending"], None),
+    ],
+)
+def test_only_the_invoked_command_of_a_group_is_built(argv, leaves):
+    """`pending add` builds add alone, not pending's other commands; the group's help and an
+    unknown sub-command word get the whole group (issue 24)."""
+    from ordertrack.cli.app import _command, app
+
+    group = _command(argv).commands["pending"]  # type: ignore[attr-defined]
+    pending = next(g.typer_instance for g in app.registered_groups if g.name == "pending")
+    everything = sorted(typer_names(pending))
+    assert sorted(group.commands) == (everything if leaves is None else leaves)
+    assert len(everything) >= 4
+
+
 def typer_names(app) -> list[str]:
     import typer
 

@@ -598,9 +598,9 @@ def run(argv: list[str] | None = None) -> int:
     return code
 
 
-def _invoked(argv: list[str]) -> str | None:
-    """The command word of argv, past the root's --db/--config; None when a root option such
-    as --help or --version comes first, or there is no command."""
+def _invoked(argv: list[str]) -> int | None:
+    """Where argv's command word is, past the root's --db/--config; None when a root option
+    such as --help or --version comes first, or there is no command."""
     i = 0
     while i < len(argv):
         word = argv[i]
@@ -609,7 +609,7 @@ def _invoked(argv: list[str]) -> str | None:
         elif word.startswith(tuple(f"{o}=" for o in _ROOT_OPTIONS)):
             i += 1
         else:
-            return None if word.startswith("-") else word
+            return None if word.startswith("-") else i
     return None
 
 
@@ -618,20 +618,36 @@ def _command(argv: list[str] | None) -> "Command":
     names one (Typer reads every command's signature to build its tree: ~1 ms a command on
     each start). Help, completion and an unknown word get the whole tree, so they read the
     same as ever."""
-    name = _invoked(sys.argv[1:] if argv is None else argv)
-    if name is None or any(k.startswith("_ORDERTRACK_COMPLETE") for k in os.environ):
+    words = sys.argv[1:] if argv is None else argv
+    at = _invoked(words)
+    if at is None or any(k.startswith("_ORDERTRACK_COMPLETE") for k in os.environ):
         return typer.main.get_command(app)
+    branch = _branch(app, words[at])
+    if branch is None:
+        return typer.main.get_command(app)
+    if branch.registered_groups:  # `pending add`: only add, of pending's commands
+        group = branch.registered_groups[0]
+        after = words[at + 1 :]
+        leaf = _branch(group.typer_instance, after[0]) if after and group.typer_instance else None
+        if leaf is not None:
+            branch.registered_groups = [copy.copy(group)]
+            branch.registered_groups[0].typer_instance = leaf
+    return typer.main.get_command(branch)
+
+
+def _branch(parent: typer.Typer, name: str) -> typer.Typer | None:
+    """A copy of `parent` holding only its command or group called `name` (None: no such)."""
     commands_ = [
         c
-        for c in app.registered_commands
+        for c in parent.registered_commands
         if (c.name or typer.main.get_command_name(getattr(c.callback, "__name__", ""))) == name
     ]
-    groups = [g for g in app.registered_groups if g.name == name]
+    groups = [g for g in parent.registered_groups if g.name == name]
     if not commands_ and not groups:
-        return typer.main.get_command(app)
-    branch = copy.copy(app)
+        return None
+    branch = copy.copy(parent)
     branch.registered_commands, branch.registered_groups = commands_, groups
-    return typer.main.get_command(branch)
+    return branch
 
 
 def _run(argv: list[str] | None) -> int:
