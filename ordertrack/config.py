@@ -12,9 +12,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ordertrack.core.lifecycle import MissingRules
 from ordertrack.core.models import KINDS
-from ordertrack.core.trading_calendar import NSE_HOLIDAYS_2026, Calendar
+from ordertrack.core.trading_calendar import NSE_HOLIDAYS_2026, Calendar, MissingRules
 from ordertrack.errors import ConfigError
 
 BROKERS = ("kotak", "kite", "angel", "fyers", "file")  # built in; plugins add more (broker.base)

@@ -5,15 +5,15 @@ are scanned only for a name ordertrack does not know, since a scan costs ~20 ms 
 import re
 from typing import Any
 
-from ordertrack.core.models import (  # noqa: F401 (the public plugin API: docs/plugins.md)
+from ordertrack.core.book import (  # noqa: F401 (the public plugin API: docs/plugins.md)
     BrokerOrder,
     BrokerState,
     Fetch,
     Holding,
     Outcome,
     Position,
-    Side,
 )
+from ordertrack.core.models import Side  # noqa: F401 (the public plugin API)
 from ordertrack.errors import ConfigError
 
 # The plugin contract's version: the normalised types above and the Broker protocol

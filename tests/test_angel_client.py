@@ -6,7 +6,8 @@ import json
 import pytest
 
 from ordertrack.broker.angel import format as angel_format
-from ordertrack.core.models import BrokerState, Outcome, Side
+from ordertrack.core.book import BrokerState, Outcome
+from ordertrack.core.models import Side
 from ordertrack.errors import ExitCode
 from tests.fake_angel import (
     DETAILS,

@@ -13,7 +13,7 @@ import pytest
 from ordertrack.broker.angel import format as angel_format
 from ordertrack.broker.fyers import client as fyers_client
 from ordertrack.broker.fyers import format as fyers_format
-from ordertrack.core.models import Outcome
+from ordertrack.core.book import Outcome
 from tests import fake_angel, fake_fyers
 
 # smartapi-python sets deprecated ssl options when a client is made: its noise, not ours

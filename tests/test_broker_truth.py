@@ -9,7 +9,7 @@ import pytest
 from freezegun import freeze_time
 
 from ordertrack.broker.kotak import format as kf
-from ordertrack.core.models import Outcome
+from ordertrack.core.book import Outcome
 from ordertrack.timeutil import IST
 from tests.fake_kotak import ORDERS, POSITIONS, POSITIONS_V2, Scripted
 from tests.helpers import book, kotak_row

@@ -4,9 +4,8 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from ordertrack.core.lifecycle import MissingRules
 from ordertrack.core.models import Order, Side, Status
-from ordertrack.core.trading_calendar import Calendar
+from ordertrack.core.trading_calendar import Calendar, MissingRules
 from ordertrack.timeutil import IST
 
 NO_HOLIDAYS = Calendar(frozenset())

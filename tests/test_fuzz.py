@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from ordertrack.broker import rows as broker_rows
 from ordertrack.broker.kotak import format as kf
-from ordertrack.core.models import BrokerOrder, Holding, Outcome, Position, Side
+from ordertrack.core.book import BrokerOrder, Holding, Outcome, Position
+from ordertrack.core.models import Side
 from ordertrack.notify.messages import DUPLICATE_NOTE, Part, message, plain_text, setup_check, units
 from tests.fake_telegram import visible_text
 

@@ -8,7 +8,8 @@ import pytest
 
 from ordertrack.broker.fyers import client as fyers_client
 from ordertrack.broker.fyers import format as fyers_format
-from ordertrack.core.models import BrokerState, Outcome, Side
+from ordertrack.core.book import BrokerState, Outcome
+from ordertrack.core.models import Side
 from ordertrack.errors import ExitCode
 from tests.fake_fyers import (
     GARBAGE,

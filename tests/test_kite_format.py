@@ -5,7 +5,8 @@ from datetime import UTC
 import pytest
 
 from ordertrack.broker.kite import format as kite
-from ordertrack.core.models import BrokerState, Outcome, Side
+from ordertrack.core.book import BrokerState, Outcome
+from ordertrack.core.models import Side
 from tests.fake_kite import kite_row, ok
 
 

@@ -9,7 +9,7 @@ import pytest
 from ordertrack.broker.base import Broker, make_broker
 from ordertrack.broker.kotak.client import KotakClient
 from ordertrack.config import load
-from ordertrack.core.models import Outcome
+from ordertrack.core.book import Outcome
 from ordertrack.store.db import open_db
 from tests.fake_kotak import HISTORY, TRADES, FakeKotak, Scripted
 from tests.helpers import kotak_row

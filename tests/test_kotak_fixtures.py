@@ -11,7 +11,8 @@ import pytest
 
 from ordertrack.broker.kotak import client as kotak
 from ordertrack.broker.kotak import format as kf
-from ordertrack.core.models import Outcome, Side
+from ordertrack.core.book import Outcome
+from ordertrack.core.models import Side
 
 FIXTURES = Path(__file__).parent / "fixtures" / "kotak"
 

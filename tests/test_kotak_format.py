@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ordertrack.broker.kotak import format as kf
-from ordertrack.core.models import BrokerState, Outcome, Side
+from ordertrack.core.book import BrokerState, Outcome
+from ordertrack.core.models import Side
 from tests.helpers import NO_DATA, SESSION_EXPIRED, book, kotak_row
 
 

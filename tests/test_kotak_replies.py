@@ -17,7 +17,7 @@ from ordertrack.broker.kotak.client import (
     session_expired,
 )
 from ordertrack.config import Settings
-from ordertrack.core.models import Outcome
+from ordertrack.core.book import Outcome
 from ordertrack.errors import ConfigError
 from ordertrack.net import Reply
 from tests.fake_kotak import HTML_502, IP_REFUSED, SESSION_EXPIRED

@@ -8,7 +8,7 @@ import pytest
 
 from ordertrack.broker.kotak.client import KotakClient, credentials
 from ordertrack.config import load
-from ordertrack.core.models import Outcome
+from ordertrack.core.book import Outcome
 from ordertrack.errors import BrokerUnavailable
 from ordertrack.store.db import open_db
 from tests.fake_kotak import (

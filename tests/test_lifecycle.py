@@ -6,8 +6,10 @@ import pytest
 
 from ordertrack.broker.kotak.format import broker_state, order_row
 from ordertrack.core import lifecycle
-from ordertrack.core.lifecycle import BrokerState, MissingRules
-from ordertrack.core.models import Fetch, Order, Outcome, Side, Status
+from ordertrack.core.book import Fetch, Outcome
+from ordertrack.core.lifecycle import BrokerState
+from ordertrack.core.models import Order, Side, Status
+from ordertrack.core.trading_calendar import MissingRules
 from tests.helpers import kotak_row
 
 NOW = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)  # Thursday 11:30 IST

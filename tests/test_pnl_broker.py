@@ -16,7 +16,8 @@ from ordertrack.broker.kite import format as kite_format
 from ordertrack.broker.kotak import format as kf
 from ordertrack.config import load
 from ordertrack.core import pnl
-from ordertrack.core.models import Outcome, Side
+from ordertrack.core.book import Outcome
+from ordertrack.core.models import Side
 from ordertrack.store.db import open_db
 from tests.fake_kite import SECRETS as KITE_SECRETS
 from tests.fake_kite import FakeKite, ok

@@ -6,7 +6,7 @@ BrokerFill), so nothing past this boundary reads a broker's own field names."""
 from typing import Protocol
 
 from ordertrack.config import Settings
-from ordertrack.core.models import Fetch
+from ordertrack.core.book import Fetch
 from ordertrack.errors import ConfigError, Warn, to_stderr
 from ordertrack.store.db import Database
 

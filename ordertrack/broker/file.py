@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ordertrack.config import BROKER_FORMATS
-from ordertrack.core.models import Fetch, Outcome
+from ordertrack.core.book import Fetch, Outcome
 
 if TYPE_CHECKING:  # only `listen` reads the stream: a verify loads none of it
     from ordertrack.core.listen import Push, Timing

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ordertrack.core import lifecycle
-from ordertrack.core.models import BrokerOrder, Fetch, Outcome
+from ordertrack.core.book import BrokerOrder, Fetch, Outcome
 from ordertrack.errors import ConfigError
 
 if TYPE_CHECKING:

@@ -6,22 +6,12 @@ each increase of the filled quantity is one event. A cancelled order keeps its f
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime
 
-from ordertrack.core.models import (
-    TERMINAL_STATES,
-    BrokerOrder,
-    BrokerState,
-    Change,
-    Event,
-    EventKind,
-    Fetch,
-    Order,
-    Outcome,
-    Status,
-)
-from ordertrack.core.trading_calendar import Calendar
+from ordertrack.core.book import TERMINAL_STATES, BrokerOrder, BrokerState, Fetch, Outcome
+from ordertrack.core.models import Change, Event, EventKind, Order, Status
+from ordertrack.core.trading_calendar import MissingRules
 from ordertrack.timeutil import show
 
 _RANK = {Status.PENDING: 0, Status.PARTIALLY_FILLED: 1}
@@ -50,24 +40,6 @@ def most_advanced(rows: Sequence[BrokerOrder]) -> BrokerOrder:
     avg = priced[0].avg_price if priced else best.avg_price
     terminal = best.state in TERMINAL_STATES
     return replace(best, filled_qty=filled, avg_price=avg, reason=best.reason if terminal else None)
-
-
-@dataclass(frozen=True)
-class MissingRules:
-    """When an order absent from the order book may be called EXPIRED."""
-
-    runs: int = 3  # successful fetches that must have missed it
-    stale_after: timedelta = timedelta(hours=24)  # and at least this old
-    calendar: Calendar = Calendar()
-
-    def deadline(self, order: Order) -> datetime:
-        """Before this an order is protected: it may still be working at the broker.
-
-        At least `stale_after` old, and past the close of its session: an AMO placed on Friday
-        evening lives until Monday's close (Tuesday's, if Monday is a holiday).
-        """
-        session = self.calendar.session_for(order.placed_at, order.amo)
-        return max(order.placed_at + self.stale_after, self.calendar.close_of(session))
 
 
 def _filled_from(order: Order, row: BrokerOrder, state: BrokerState) -> int:

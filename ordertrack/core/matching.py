@@ -8,7 +8,8 @@ A match is made only when exactly one row fits and no other unconfirmed order wa
 from dataclasses import dataclass
 from datetime import timedelta
 
-from ordertrack.core.models import BrokerOrder, Order
+from ordertrack.core.book import BrokerOrder
+from ordertrack.core.models import Order
 
 WINDOW = timedelta(minutes=15)
 

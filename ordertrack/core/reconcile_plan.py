@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from ordertrack.core.models import BrokerOrder, Holding, Position
+from ordertrack.core.book import BrokerOrder, Holding, Position
 
 ABSORB, IGNORE = "absorb", "ignore"
 

@@ -1,12 +1,17 @@
-"""The NSE trading calendar: IST days, weekends off, exchange holidays. Pure functions.
+"""The NSE trading calendar: IST days, weekends off, exchange holidays, and how long an order
+may stay unseen before it is called expired (MissingRules). Pure functions.
 
 "Today" and "trading day" always mean the date in IST (Asia/Kolkata), whatever the server's zone.
 """
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 from ordertrack.timeutil import IST, UTC
+
+if TYPE_CHECKING:
+    from ordertrack.core.models import Order
 
 OPEN, CLOSE = time(9, 15), time(15, 30)
 EOD_AT = time(18, 0)  # the moment a trading day is closed (its daily summary)
@@ -89,3 +94,21 @@ class Calendar:
 
 def ist_date(moment: datetime) -> date:
     return moment.astimezone(IST).date()
+
+
+@dataclass(frozen=True)
+class MissingRules:
+    """When an order absent from the order book may be called EXPIRED."""
+
+    runs: int = 3  # successful fetches that must have missed it
+    stale_after: timedelta = timedelta(hours=24)  # and at least this old
+    calendar: Calendar = Calendar()
+
+    def deadline(self, order: "Order") -> datetime:
+        """Before this an order is protected: it may still be working at the broker.
+
+        At least `stale_after` old, and past the close of its session: an AMO placed on Friday
+        evening lives until Monday's close (Tuesday's, if Monday is a holiday).
+        """
+        session = self.calendar.session_for(order.placed_at, order.amo)
+        return max(order.placed_at + self.stale_after, self.calendar.close_of(session))

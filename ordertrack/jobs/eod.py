@@ -18,7 +18,8 @@ from typing import Any
 from ordertrack.broker.base import Broker
 from ordertrack.config import Settings
 from ordertrack.core import lifecycle
-from ordertrack.core.models import Change, EventKind, Fetch, Order
+from ordertrack.core.book import Fetch
+from ordertrack.core.models import Change, EventKind, Order
 from ordertrack.core.trading_calendar import Calendar, ist_date
 from ordertrack.errors import BrokerUnavailable, DatabaseError, OrdertrackError
 from ordertrack.jobs import pnl, report, verify

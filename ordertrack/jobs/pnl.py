@@ -10,16 +10,8 @@ from typing import Any
 from ordertrack.broker.base import Broker
 from ordertrack.core import charges as charges_core
 from ordertrack.core import pnl as core
-from ordertrack.core.models import (
-    FILL_KINDS,
-    BrokerOrder,
-    Event,
-    EventKind,
-    Fetch,
-    Order,
-    Outcome,
-    Side,
-)
+from ordertrack.core.book import BrokerOrder, Fetch, Outcome
+from ordertrack.core.models import FILL_KINDS, Event, EventKind, Order, Side
 from ordertrack.core.trading_calendar import ist_date
 from ordertrack.jobs import period as periods
 from ordertrack.store import fills as fill_store

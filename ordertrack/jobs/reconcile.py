@@ -7,7 +7,8 @@ from datetime import datetime, time
 from ordertrack.broker.base import Broker
 from ordertrack.config import Settings
 from ordertrack.core import payloads
-from ordertrack.core.models import EventKind, Fetch
+from ordertrack.core.book import Fetch
+from ordertrack.core.models import EventKind
 from ordertrack.core.reconcile_plan import (
     Decision,
     decide,

@@ -12,16 +12,8 @@ from typing import Any
 from ordertrack.broker.base import Broker
 from ordertrack.config import Settings
 from ordertrack.core import lifecycle, payloads
-from ordertrack.core.models import (
-    BrokerOrder,
-    Change,
-    Event,
-    EventKind,
-    Fetch,
-    Order,
-    Outcome,
-    local_ref,
-)
+from ordertrack.core.book import BrokerOrder, Fetch, Outcome
+from ordertrack.core.models import Change, Event, EventKind, Order, local_ref
 from ordertrack.errors import BrokerUnavailable, UsageError
 from ordertrack.store import orders, outbox, tracking
 from ordertrack.store.db import Database, transaction

@@ -7,7 +7,8 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from ordertrack.core.models import FILL_KINDS, BrokerFill, Holding, Position, Side
+from ordertrack.core.book import BrokerFill, Holding, Position
+from ordertrack.core.models import FILL_KINDS, Side
 from ordertrack.core.pnl import Basis, Fill, Mark, price
 from ordertrack.core.trading_calendar import ist_date
 from ordertrack.store.db import Database

@@ -4,7 +4,8 @@ the dated holdings history."""
 import json
 from datetime import date, datetime
 
-from ordertrack.core.models import BrokerOrder, Holding, local_ref
+from ordertrack.core.book import BrokerOrder, Holding
+from ordertrack.core.models import local_ref
 from ordertrack.core.reconcile_plan import Decision, Facts
 from ordertrack.store.db import Database
 from ordertrack.store.orders import OPEN

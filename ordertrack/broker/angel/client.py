@@ -25,7 +25,7 @@ from ordertrack.broker import rows
 from ordertrack.broker.angel import format as angel_format
 from ordertrack.broker.kotak.session import Session, obtain
 from ordertrack.config import Settings
-from ordertrack.core.models import Fetch, Outcome
+from ordertrack.core.book import Fetch, Outcome
 from ordertrack.errors import BrokerUnavailable, ConfigError
 from ordertrack.net import BOOK_REPLY, HttpFailure, Reply, RetryPolicy, send
 from ordertrack.store.db import Database

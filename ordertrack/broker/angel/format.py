@@ -14,7 +14,8 @@ from ordertrack.broker import rows
 from ordertrack.broker.kite.format import to_int, to_number, to_text
 from ordertrack.broker.rows import ABSURD_QTY
 from ordertrack.core import symbols
-from ordertrack.core.models import BrokerOrder, BrokerState, Fetch, Holding, Outcome, Position, Side
+from ordertrack.core.book import BrokerOrder, BrokerState, Fetch, Holding, Outcome, Position
+from ordertrack.core.models import Side
 from ordertrack.timeutil import IST, UTC
 
 # Every order-status word SmartAPI documents (the Omnesys/NEST words it shares with Kite),

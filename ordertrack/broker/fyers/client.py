@@ -20,7 +20,7 @@ from ordertrack.broker import daily_token, rows
 from ordertrack.broker.daily_token import Failed, Token
 from ordertrack.broker.fyers import format as fyers_format
 from ordertrack.config import Settings
-from ordertrack.core.models import Fetch, Outcome
+from ordertrack.core.book import Fetch, Outcome
 from ordertrack.errors import BrokerUnavailable, ConfigError
 from ordertrack.net import HttpFailure, Reply, RetryPolicy, send
 from ordertrack.store.db import Database

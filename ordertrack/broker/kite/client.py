@@ -22,7 +22,7 @@ from ordertrack.broker import daily_token, rows
 from ordertrack.broker.daily_token import Failed, Token
 from ordertrack.broker.kite import format as kite_format
 from ordertrack.config import Settings
-from ordertrack.core.models import Fetch, Outcome
+from ordertrack.core.book import Fetch, Outcome
 from ordertrack.errors import BrokerUnavailable, ConfigError
 from ordertrack.net import HttpFailure, Reply, RetryPolicy, monotonic, send
 from ordertrack.store.db import Database

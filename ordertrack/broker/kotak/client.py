@@ -23,7 +23,7 @@ from ordertrack.broker import rows
 from ordertrack.broker.kotak import format as kotak_format
 from ordertrack.broker.kotak.session import Session, obtain
 from ordertrack.config import Settings
-from ordertrack.core.models import Fetch, Outcome
+from ordertrack.core.book import Fetch, Outcome
 from ordertrack.errors import BrokerUnavailable, ConfigError, Warn, to_stderr
 from ordertrack.net import BOOK_REPLY, HttpFailure, Reply, RetryPolicy, send
 from ordertrack.store.db import Database

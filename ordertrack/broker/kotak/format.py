@@ -12,7 +12,7 @@ from typing import Any
 from ordertrack.broker import rows
 from ordertrack.broker.rows import ABSURD_QTY, bounded, whole
 from ordertrack.core import symbols
-from ordertrack.core.models import (
+from ordertrack.core.book import (
     BrokerFill,
     BrokerOrder,
     BrokerState,
@@ -20,8 +20,8 @@ from ordertrack.core.models import (
     Holding,
     Outcome,
     Position,
-    Side,
 )
+from ordertrack.core.models import Side
 from ordertrack.text import storable
 from ordertrack.timeutil import IST, UTC, from_epoch_ns
 
