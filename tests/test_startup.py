@@ -21,6 +21,9 @@ HEAVY = (
     "ordertrack.jobs.runner",
     "websockets",
     "csv",  # only `pending add --from x.csv` reads one
+    "zoneinfo",  # IST is a fixed offset; the host's zone is `schedule`'s and `doctor`'s
+    "ordertrack.core.book",  # the broker's books: only a command that reads one
+    "ordertrack.core.lifecycle",
 )
 # What an idle run (nothing to send, nothing failing) does not need either (issue 24).
 IDLE_UNUSED = (
