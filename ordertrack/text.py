@@ -85,11 +85,12 @@ def secret_vars() -> tuple[str, ...]:
     return (*SECRET_VARS, *_MORE_SECRET_VARS)
 
 
+# Patterns as text: `re` compiles each on its first use (and caches it), not at every start.
 # A bot token in a URL path (/bot123456:ABC.../) even when it is not the configured one.
-_BOT_URL = re.compile(r"/bot\d+:[A-Za-z0-9_\-]+")
+_BOT_URL = r"/bot\d+:[A-Za-z0-9_\-]+"
 # A URL's userinfo (user:password@) and query string (?key=...) may hold credentials.
-_USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.\-]*://)[^/?#@\s'\"<>]+@")
-_QUERY = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s?#'\"<>]*)\?[^\s#'\"<>)]*")
+_USERINFO = r"(\b[A-Za-z][A-Za-z0-9+.\-]*://)[^/?#@\s'\"<>]+@"
+_QUERY = r"(\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s?#'\"<>]*)\?[^\s#'\"<>)]*"
 
 
 def redact(text: str, env: Mapping[str, str] | None = None) -> str:
@@ -98,9 +99,9 @@ def redact(text: str, env: Mapping[str, str] | None = None) -> str:
         value = env.get(name, "")
         if len(value) >= 4:
             text = text.replace(value, f"<{name}>")
-    text = _QUERY.sub(r"\1?<redacted>", text)
-    text = _USERINFO.sub(r"\1<redacted>@", text)
-    return _BOT_URL.sub("/bot<TELEGRAM_BOT_TOKEN>", text)
+    text = re.sub(_QUERY, r"\1?<redacted>", text)
+    text = re.sub(_USERINFO, r"\1<redacted>@", text)
+    return re.sub(_BOT_URL, "/bot<TELEGRAM_BOT_TOKEN>", text)
 
 
 def url(text: str) -> str:

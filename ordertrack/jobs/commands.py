@@ -22,9 +22,8 @@ from ordertrack.errors import BrokerUnavailable, DatabaseError, ExitCode, UsageE
 from ordertrack.jobs import register, result
 from ordertrack.jobs.register import IMPORT_FIELDS, MAX_QTY
 from ordertrack.jobs.result import MAX_LINES, Result
-from ordertrack.store import orders, outbox, runs, tracking
-from ordertrack.store.db import open_db, schema_version
-from ordertrack.store.feed import MAX_INT
+from ordertrack.store import orders, tracking
+from ordertrack.store.db import MAX_INT, open_db, schema_version
 from ordertrack.text import redact
 from ordertrack.timeutil import from_db, show_iso, utcnow
 
@@ -118,6 +117,7 @@ def verify(
     from ordertrack.broker.base import make_broker
     from ordertrack.jobs import runner
     from ordertrack.jobs import verify as verify_job
+    from ordertrack.store import outbox
 
     def body(settings: config.Settings, db: "Database", run_id: int) -> Any:
         return verify_job.run(
@@ -146,6 +146,7 @@ def reconcile(shell: Shell, dry_run: bool = False) -> Result:
     from ordertrack.broker.base import make_broker
     from ordertrack.jobs import reconcile as reconcile_job
     from ordertrack.jobs import runner
+    from ordertrack.store import outbox
 
     command = "reconcile --dry-run" if dry_run else "reconcile"
 
@@ -176,6 +177,7 @@ def eod(shell: Shell) -> Result:
     from ordertrack.broker.base import make_broker
     from ordertrack.jobs import eod as eod_job
     from ordertrack.jobs import runner
+    from ordertrack.store import outbox
 
     done, db = runner.broker_run(
         shell.start("eod"),
@@ -308,7 +310,7 @@ def status(shell: Shell) -> Result:
     """Last run of each command and its outcome; open orders; the outbox."""
     from ordertrack.jobs import runner
     from ordertrack.notify import delivery, policy
-    from ordertrack.store import listens, summary
+    from ordertrack.store import listens, outbox, runs, summary
 
     db = shell.open(create=False)
     settings = shell.settings
@@ -473,6 +475,8 @@ def mute_waiting(shell: Shell) -> int:
 
 def outbox_list(shell: Shell, status: str | None, limit: int, oldest: bool) -> Result:
     """Notifications waiting, sent and failed, with each chat's delivery and last error."""
+    from ordertrack.store import outbox
+
     if status is not None and status.upper() not in outbox.STATUSES:
         raise UsageError(f"--status must be one of {', '.join(outbox.STATUSES)}")
     db = shell.open(create=False)

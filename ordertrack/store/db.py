@@ -21,6 +21,7 @@ MISSING_HINT = "it is created by the first `pending add` or `verify`"
 # How many migrations store/migrations.py holds, and the newest: a database that has applied
 # exactly these opens without loading sqlite-utils (tests/test_db.py keeps this in step).
 SCHEMA = (17, "m017_bot")
+MAX_INT = 2**63 - 1  # SQLite's largest integer: the bound of event ids and of --limit
 _TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE")
 
 

@@ -12,11 +12,10 @@ from typing import Any
 
 from ordertrack.core.models import FILL_KINDS, KINDS, Side
 from ordertrack.errors import OutOfRange, UsageError
-from ordertrack.store.db import Database
+from ordertrack.store.db import MAX_INT, Database
 from ordertrack.text import one_line
 
 SCHEMA_VERSION = 1
-MAX_INT = 2**63 - 1  # SQLite's largest integer: the bound of event ids and of --limit
 POLL = 0.25  # seconds between two looks at the database while following
 FIELDS = (
     "schema_version",
