@@ -94,7 +94,9 @@ def default_db_path(env: Mapping[str, str]) -> Path:
     return base / "ordertrack" / "ordertrack.db"
 
 
-@dataclass(frozen=True)
+# eq=False: settings are never compared, and a generated __eq__ and __hash__ over 48 fields is
+# compiled on every start (issue 24).
+@dataclass(frozen=True, eq=False)
 class Settings:
     db_path: Path
     broker: str = "kotak"

@@ -24,6 +24,7 @@ HEAVY = (
     "zoneinfo",  # IST is a fixed offset; the host's zone is `schedule`'s and `doctor`'s
     "ordertrack.core.book",  # the broker's books: only a command that reads one
     "ordertrack.core.lifecycle",
+    "json",  # a registration stores no broker row; --json and --from load it
 )
 # What an idle run (nothing to send, nothing failing) does not need either (issue 24).
 IDLE_UNUSED = (
@@ -40,10 +41,11 @@ IDLE_UNUSED = (
     "socket",  # the host name comes from platform (Typer loads it anyway)
 )
 PROBE = """
-import json, sys
+import sys
 from ordertrack.cli.app import run
 code = run(sys.argv[1:])
 heavy = sorted(m for m in {heavy} if m in sys.modules)
+import json  # after the look: json is one of the modules looked for
 print(json.dumps({{"code": code, "heavy": heavy}}))
 """
 

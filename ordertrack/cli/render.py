@@ -2,7 +2,6 @@
 one line on stderr. The CLI prints through it; lower modules never print (a warning reaches
 them as the `warn` they are passed)."""
 
-import json
 import os
 import sys
 from dataclasses import dataclass
@@ -267,6 +266,8 @@ class _Noted:
 
 
 def emit_json(data: Any) -> None:
+    import json
+
     sys.stdout.write(storable(json.dumps(data, indent=2, ensure_ascii=False)) + "\n")
 
 
@@ -766,6 +767,7 @@ _MONEY_KEYS = ("realised", "unrealised", "charges", "net", "avg_cost", "close_pr
 
 def money_json(data: Any) -> str:
     """JSON with every amount as a number with two decimals (412.5 → 412.50)."""
+    import json
     import re
 
     def mark(value: Any) -> Any:
@@ -872,6 +874,8 @@ def _listen_fields(event: dict[str, Any]) -> dict[str, Any]:
 
 def listen_json_line(event: dict[str, Any]) -> None:
     """`listen --json`: one compact object a line, flushed (a pipe reads it at once)."""
+    import json
+
     sys.stdout.write(storable(json.dumps(_listen_fields(event), ensure_ascii=False)) + "\n")
     sys.stdout.flush()
 

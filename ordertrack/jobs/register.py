@@ -5,7 +5,6 @@ an engine that restarts cannot create a second copy of an order.
 """
 
 import io
-import json
 import math
 import re
 import sys
@@ -409,6 +408,8 @@ def _lines(text: str) -> list[str]:
 
 
 def _json_lines(text: str, name: object) -> list[tuple[int, dict[str, Any]]]:
+    import json
+
     rows = []
     for number, line in enumerate(_lines(text), start=1):
         if not line.strip():

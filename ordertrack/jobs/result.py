@@ -3,7 +3,6 @@ JSON shape of each record a command prints. The CLI prints `Result.json` as it i
 draws its human view from `Result.view`; the shapes are pinned byte for byte
 (tests/test_json_pins.py), so they live here once, below the CLI and the demo alike."""
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +51,8 @@ def order_json(order: Order) -> dict[str, Any]:
 
 
 def event_json(e: dict[str, Any]) -> dict[str, Any]:
+    import json
+
     return {
         **e,
         "at": show_iso(from_db(e["at"])),

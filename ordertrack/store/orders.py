@@ -1,6 +1,5 @@
 """Reading and writing orders and their events. Callers own the transaction."""
 
-import json
 from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
@@ -209,6 +208,16 @@ def insert_order(db: Database, values: dict[str, Any], now: datetime) -> int:
     return int(cursor.lastrowid)  # type: ignore[arg-type]
 
 
+def _raw_text(raw: dict[str, Any] | None) -> str | None:
+    """An event's broker row as stored; json loads only for an event that has one (a
+    registration has none, and `pending add` then never loads it)."""
+    if raw is None:
+        return None
+    import json
+
+    return json.dumps(raw, sort_keys=True)
+
+
 def insert_event(
     db: Database, order_ref: int, event: Event, now: datetime, run_id: int | None
 ) -> int | None:
@@ -227,7 +236,7 @@ def insert_event(
             event.avg_price,
             event.reason,
             event.broker_status,
-            json.dumps(event.raw, sort_keys=True) if event.raw is not None else None,
+            _raw_text(event.raw),
             to_db(now),
             run_id,
             to_db(event.broker_time) if event.broker_time else None,
@@ -278,6 +287,8 @@ def note_status(
     db: Database, status_text: str, order_id: str | None, raw: Any, now: datetime
 ) -> bool:
     """Remember an unknown broker status; True only the first time it is seen."""
+    import json
+
     cursor = db.execute(
         "INSERT OR IGNORE INTO seen_statuses (status_text, first_seen_at, order_id, raw)"
         " VALUES (?, ?, ?, ?)",
