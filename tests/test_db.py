@@ -91,15 +91,13 @@ def test_directory_instead_of_database(cli, tmp_path, monkeypatch):
 
 def test_unreadable_database(cli, db_path, monkeypatch):
     assert cli(*ADD).code == 0
-    if os.geteuid() == 0:  # root reads any file: make the read fail as it would for a user
-        original = Path.open
+    if os.geteuid() == 0:  # root reads any file: make the check fail as it would for a user
+        original = os.access
 
-        def denied(self, *args, **kwargs):
-            if self == db_path:
-                raise PermissionError(13, "Permission denied")
-            return original(self, *args, **kwargs)
+        def denied(path, mode, *args, **kwargs):
+            return False if Path(path) == db_path else original(path, mode, *args, **kwargs)
 
-        monkeypatch.setattr(Path, "open", denied)
+        monkeypatch.setattr(os, "access", denied)
     else:
         db_path.chmod(0o000)
     result = cli("pending", "list")
@@ -286,3 +284,33 @@ def test_database_commits_a_write_outside_a_transaction_as_sqlite_utils_does(db_
     assert other.execute("SELECT count(*) FROM seen_statuses").fetchone()[0] == 1
     assert list(db.query("SELECT status_text FROM seen_statuses")) == [{"status_text": "x"}]
     assert "seen_statuses" in db.table_names()  # anything else comes from sqlite-utils
+
+
+def test_a_second_open_in_one_process_keeps_the_first_connections_locks(tmp_path):
+    """An engine holds a registrations() session and, in the same process, reads the events.
+    Opening the database again must not drop the session's POSIX locks (closing any descriptor
+    of the file does): another process's close would then take itself for the last one,
+    checkpoint and delete the WAL, and the session's next registration would go to a deleted
+    file — committed, yet seen by nobody else."""
+    from ordertrack import api
+
+    path = tmp_path / "engine.db"
+    with api.registrations(path) as session:
+        session.add("INFY", "buy", 1, order_id="261200000000001")
+        assert api.events(db_path=path)  # a second open and close, same process
+        other = "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('SELECT 1 FROM orders').fetchall(); c.close()"
+        subprocess.run([sys.executable, "-c", other, str(path)], check=True)
+        assert Path(f"{path}-wal").exists()  # the other process knew it was not the last
+        session.add("TCS", "buy", 1, order_id="261200000000002")
+        seen = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT count(*) FROM orders').fetchone()[0])",
+                str(path),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    assert seen == "2"

@@ -16,7 +16,6 @@ if TYPE_CHECKING:
 # Long enough that a verify meeting an eod waits instead of failing with "database is locked":
 # every write transaction ordertrack makes is short (no network inside one).
 BUSY_TIMEOUT_SECONDS = 60.0
-_HEADER = b"SQLite format 3\x00"
 MISSING_HINT = "it is created by the first `pending add` or `verify`"
 # How many migrations store/migrations.py holds, and the newest: a database that has applied
 # exactly these opens without loading sqlite-utils (tests/test_db.py keeps this in step).
@@ -98,15 +97,14 @@ def private_dirs(folder: Path) -> None:
 
 
 def _check_file(path: Path) -> None:
+    """Refuse a folder or an unreadable file before SQLite opens it. Nothing here opens the
+    file: closing any descriptor of it would drop every POSIX lock this process holds on it,
+    and an engine may hold a `registrations()` session open while it calls another API
+    function (see open_again). A file that is not SQLite is refused from SQLite's own answer."""
     if path.is_dir():
         raise DatabaseError(f"{path} is a directory, not a database file")
-    try:
-        with path.open("rb") as handle:
-            header = handle.read(len(_HEADER))
-    except PermissionError:
-        raise DatabaseError(f"cannot read database {path}: permission denied") from None
-    if header and header != _HEADER:
-        raise DatabaseError(f"{path} is not an ordertrack database (not an SQLite file)")
+    if not os.access(path, os.R_OK):
+        raise DatabaseError(f"cannot read database {path}: permission denied")
 
 
 def _owner_only(path: Path, warn: Warn) -> None:
@@ -170,13 +168,16 @@ def open_db(path: Path, create: bool = True, warn: Warn = to_stderr) -> Database
             _create(path)
         except OSError as exc:
             raise DatabaseError(f"cannot create database {path}: {exc.strerror}") from None
-    _owner_only(path, warn)
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS)
     try:
         db = Database(conn)
         conn.execute("PRAGMA recursive_triggers = on")  # as sqlite-utils' Database sets it
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
-        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        # The first read of the file: SQLite refuses one that is not a database here, before
+        # its mode is touched; then the file and the WAL this read opened become owner-only.
+        journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        _owner_only(path, warn)
+        if journal != "wal":
             with db.ensure_autocommit_on():
                 conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA foreign_keys = ON")
@@ -186,6 +187,10 @@ def open_db(path: Path, create: bool = True, warn: Warn = to_stderr) -> Database
         migrate(db, path)
     except sqlite3.DatabaseError as exc:
         conn.close()
+        if "file is not a database" in str(exc):  # SQLite read the header, and refused it
+            raise DatabaseError(
+                f"{path} is not an ordertrack database (not an SQLite file)"
+            ) from None
         raise DatabaseError(f"cannot use database {path}: {exc}") from None
     except DatabaseError:
         conn.close()
