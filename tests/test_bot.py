@@ -454,7 +454,11 @@ def test_mute_holds_an_execution_lets_a_rejection_through_then_one_digest(
     assert answered(telegram)[0].startswith("Muted for 30 minutes, until ")
     place(cli, broker, executed("2611300001", "INFY"), executed("2611300002", "SBIN"),
           rejected("2611300003", "TCS"))  # fmt: skip
-    assert cli("verify").code == 0
+    verified = cli("verify")
+    assert verified.code == 0
+    # the run's own output says the mute holds two, not just "1 sent"
+    assert "Muted from the bot until " in verified.out
+    assert "2 notifications held, sent as one digest when it ends." in verified.out
     after = answered(telegram)[1:]
     assert [t.split("\n")[0] for t in after] == ["❌ Rejected: BUY TCS"]
     assert sql("SELECT kind, status FROM outbox WHERE kind = 'EXECUTED'") == [

@@ -681,6 +681,11 @@ def delivery(report: Any, always: bool = False) -> None:
                 f"{name}: {c.sent} sent, {c.waiting} waiting, {c.failed} failed"
                 + (" (held)." if c.held else ".")
             )
+    if report.muted_until is not None and report.held:
+        console.print(
+            f"Muted from the bot until {show(report.muted_until)}: "
+            f"{plural(report.held, 'notification')} held, sent as one digest when it ends."
+        )
     if always and report.failed_before:
         console.print(
             f"{report.failed_before} failed for good earlier and are kept: see "

@@ -96,6 +96,8 @@ class Report:
     problems: dict[str, str] = field(default_factory=dict)  # chat ('' = all) → cause and fix
     notes: list[str] = field(default_factory=list)
     channels: list[Counts] = field(default_factory=list)  # per channel, Telegram first
+    muted_until: datetime | None = None  # the bot's /mute, while it lasts
+    held: int = 0  # notifications that mute holds (sent as one digest when it ends)
 
     @property
     def undelivered(self) -> bool:
@@ -156,8 +158,12 @@ def migration_notes(db: Database, configured: Sequence[str]) -> list[str]:
 # ---- taking notifications up: mute, digest, one delivery per chat ---------------------------
 
 
-def _collate(db: Database, settings: Settings, chats: Sequence[str], now: datetime) -> None:
-    fresh = _muted(db, settings, deliveries.untaken(db), now)
+def _collate(
+    db: Database, settings: Settings, chats: Sequence[str], now: datetime
+) -> tuple[datetime | None, int]:
+    """Take up what the outbox holds; returns the bot's mute (until when, how many it holds)
+    while one lasts, else (None, 0)."""
+    fresh, mute = _muted(db, settings, deliveries.untaken(db), now)
     batch = plan(
         [(r["id"], r["kind"], level(settings, r["kind"], r["payload"])) for r in fresh],
         settings.notify_digest_after,
@@ -168,23 +174,25 @@ def _collate(db: Database, settings: Settings, chats: Sequence[str], now: dateti
         _digest(db, [r for r in fresh if r["id"] in batch.digest], now)
     for chat in chats:
         deliveries.open_for(db, chat, now)
+    return mute
 
 
 def _muted(
     db: Database, settings: Settings, fresh: list[dict[str, Any]], now: datetime
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], tuple[datetime | None, int]]:
     """The bot's /mute: while it lasts, digestible notifications are HELD (never dropped); the
-    first pass after it ends sends what it held as one digest. Others are not touched."""
+    first pass after it ends sends what it held as one digest. Others are not touched. Returns
+    what is left to send, and the mute (until, held) while it lasts."""
     from ordertrack.store import bot_state
 
     until = bot_state.mute_until(db)
     if until is None:
-        return fresh
+        return fresh, (None, 0)
     if until > now:
         held = [r["id"] for r in fresh if r["kind"] in ROUTINE]
         if held:
             bot_state.hold(db, held)
-        return [r for r in fresh if r["kind"] not in ROUTINE]
+        return [r for r in fresh if r["kind"] not in ROUTINE], (until, bot_state.held_count(db))
     bot_state.drop(db, bot_state.MUTE_UNTIL)
     released = [{**r, "payload": json.loads(str(r["payload"]))} for r in bot_state.release(db)]
     off = [r["id"] for r in released if level(settings, r["kind"], r["payload"]) == "off"]
@@ -193,7 +201,7 @@ def _muted(
     members = [r for r in released if r["id"] not in off]
     if members:
         _digest(db, members, now)
-    return fresh
+    return fresh, (None, 0)
 
 
 def _digest(db: Database, members: list[dict[str, Any]], now: datetime) -> None:
@@ -470,7 +478,7 @@ def deliver(
     report = Report(enabled=True, notes=migration_notes(db, settings.telegram_chats))
     with transaction(db):
         deliveries.clamp(db, latest_schedule(now), now)
-        _collate(db, settings, chats, now)
+        report.muted_until, report.held = _collate(db, settings, chats, now)
     sending = chats + [c for c in answers_to if c not in chats]
     try:
         _run(db, client, settings, sending, clock, report)
