@@ -646,8 +646,12 @@ def test_a_report_killed_mid_upload_is_sent_again_once_marked(telegram) -> None:
 
 
 def test_doctor_wants_the_bot_line_when_the_bot_is_enabled(
-    cli, fake_crontab, env_file, tmp_path
+    cli, fake_crontab, env_file, tmp_path, monkeypatch
 ) -> None:
+    from ordertrack.jobs import schedule
+    from tests.fake_host import fake_host
+
+    monkeypatch.setattr(schedule, "HOST", fake_host(tmp_path / "host", "sshd", "cron"))
     assert cli("schedule", "install").code == 0
     config = tmp_path / "ordertrack.toml"
     config.write_text("[bot]\nenabled = true\n")
@@ -658,6 +662,7 @@ def test_doctor_wants_the_bot_line_when_the_bot_is_enabled(
     assert cli("schedule", "install").code == 0
     line = [x for x in cli("doctor", "--offline").out.splitlines() if "schedule:" in x]
     assert "no line for" not in line[0]
+    assert "; next " in line[0] and "; the bot every" in line[0], line[0]  # next: the next job
 
 
 def test_eod_forgets_delivered_answers_and_keeps_the_claims(bot, telegram, db_path, sql) -> None:

@@ -570,10 +570,12 @@ def check_schedule(c: Context) -> Result:
         if kind == "crontab"
         else "enabled, lingering"
     )
+    bot = any(j.command == schedule.BOT_JOB.command for j in jobs)
     return ok(
         "schedule",
         f"{kind}: {len(jobs)} jobs, this executable and database, {runner}"
-        + (f"; next {show(nxt)}" if nxt else ""),
+        + (f"; next {show(nxt)}" if nxt else "")
+        + ("; the bot every minute" if bot else ""),
     )
 
 
