@@ -320,3 +320,30 @@ def test_angel_and_fyers_settings_only_in_the_shell_are_named(cli, deployment, m
     out = unwrapped(result.out)
     assert "env file: ANGEL_PIN, FYERS_SECRET_KEY set in your shell, missing from" in out
     assert "4729" not in out and "fyersSECRETk3y9Q" not in out
+
+
+def test_a_shell_home_that_is_not_crons_does_not_pass_for_the_schedules(
+    cli, deployment, monkeypatch
+):
+    """Cron takes HOME from the passwd entry: under `sudo -E`, `su` without `-` or a changed
+    HOME, the installed lines' default database is not the one doctor's shell would open.
+    Doctor said ok; it now names the database the runs will use, and why."""
+    from ordertrack.jobs import doctor
+
+    env_file = deployment["env_file"]
+    kept = [x for x in env_file.read_text().splitlines() if not x.startswith("ORDERTRACK_DB=")]
+    env_file.write_text("\n".join(kept) + "\n")
+    monkeypatch.delenv("ORDERTRACK_DB", raising=False)
+    home = os.environ["HOME"]
+    assert doctor.cron_home() != home  # the test's HOME is a temporary folder
+    line = next(
+        x for x in unwrapped(cli("doctor", "--offline").out).splitlines() if "schedule:" in x
+    )
+    assert line.startswith("PROBLEM  schedule: crontab uses database ")
+    assert f"{doctor.cron_home()}/.local/share/ordertrack/ordertrack.db, not {home}" in line
+    assert f"(cron's HOME is {doctor.cron_home()}, from the passwd entry" in line
+    monkeypatch.setattr(doctor, "cron_home", lambda: home)  # a login shell: the same HOME
+    line = next(
+        x for x in unwrapped(cli("doctor", "--offline").out).splitlines() if "schedule:" in x
+    )
+    assert line.startswith("ok       schedule: crontab: "), line
