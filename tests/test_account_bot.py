@@ -355,13 +355,18 @@ def test_each_accounts_environment_is_the_one_its_own_runs_see(cli, home, three)
         assert ("C_ONLY_SECRET" in env) == (where.name == "c")
 
 
-def test_409_is_one_alert_to_the_homes_chats_and_exit_3(cli, home, three) -> None:
+def test_409_is_one_alert_to_every_accounts_chats_and_exit_3(cli, home, three) -> None:
+    """The home (a) and b share chat 1001: one alert there; c's own chat 2002 hears it too,
+    from c's outbox, signed with c's name. The episode's later runs say nothing more."""
     three.bot_api.other_poller = True
     first, second = poll(cli), poll(cli)
     assert first.code == second.code == 3
     assert first.err.count("409 Conflict") == 1
-    alerts = [t for t in three.texts() if "409 Conflict" in t]
-    assert len(alerts) == 1 and three.texts(OWN) == []
+    shared = [t for t in three.texts(SHARED) if "409 Conflict" in t]
+    own = [t for t in three.texts(OWN) if "409 Conflict" in t]
+    assert len(shared) == 1 and len(own) == 1
+    assert "Account c" in own[0] and "another program is reading this bot" in own[0]
+    assert three.texts(STRANGER) == []
     three.bot_api.other_poller = False
     assert poll(cli).code == 0
 

@@ -164,17 +164,59 @@ def _poll(group: Group, wait: int, warn: Warn) -> tuple[bot.Outcome | None, Orde
         try:
             if not any(m.shell.settings.telegram_chats for m in group.members):
                 raise ConfigError("no account of this bot sets TELEGRAM_CHAT_ID")
-            return bot.serve(home_.shell.settings, home_.db, wait, desk(group), warn), None
+            done = bot.serve(home_.shell.settings, home_.db, wait, desk(group), warn)
         except (OrdertrackError, OSError, sqlite3.Error) as exc:
-            kind: type[OrdertrackError] = (
-                type(exc)
-                if isinstance(exc, OrdertrackError)
-                else DatabaseError
-                if isinstance(exc, sqlite3.Error)
-                else ConfigError
-            )
-            said = exc.message if isinstance(exc, OrdertrackError) else f"{exc}"
-            return None, kind(redact(f"bot for {', '.join(group.names)}: {said}"))
+            return None, _failure(group, exc)
+    if done is not None and done.conflict and done.report is not None:  # a 409's first run
+        _tell_the_others(group, done, warn)
+    return done, None
+
+
+def _failure(group: Group, exc: BaseException) -> OrdertrackError:
+    """The group's failure, with its own exit code, the accounts named, redacted."""
+    kind: type[OrdertrackError] = (
+        type(exc)
+        if isinstance(exc, OrdertrackError)
+        else DatabaseError
+        if isinstance(exc, sqlite3.Error)
+        else ConfigError
+    )
+    said = exc.message if isinstance(exc, OrdertrackError) else f"{exc}"
+    return kind(redact(f"bot for {', '.join(group.names)}: {said}"))
+
+
+def _tell_the_others(group: Group, done: bot.Outcome, warn: Warn) -> None:
+    """A 409 stops the bot for every account on the token: the alert the home queued for its
+    own chats goes to the other accounts' chats too, each from its own outbox (and so signed
+    with its name)."""
+    from ordertrack.core import payloads
+    from ordertrack.core.models import EventKind
+    from ordertrack.notify import delivery
+    from ordertrack.store import outbox
+    from ordertrack.timeutil import to_db, utcnow
+
+    told = set(group.home.shell.settings.telegram_chats)
+    text = done.problem.message if done.problem else "Telegram answered 409 Conflict"
+    now = utcnow()
+    for m in group.members:
+        chats = set(m.shell.settings.telegram_chats)
+        if m is group.home or chats <= told:
+            continue
+        told |= chats
+        with _inside(m):
+            with transaction(m.db):
+                outbox.enqueue(
+                    m.db,
+                    f"bot-conflict:{to_db(now)}",
+                    EventKind.SYSTEM_ALERT,
+                    payloads.system_alert("bot", text),
+                    now,
+                    None,
+                )
+            try:
+                delivery.deliver(m.db, m.shell.settings, now)
+            except OrdertrackError as exc:  # it waits in that account's outbox for its next run
+                warn(f"account {m.name}: {exc.message}")
 
 
 # ---- the answers -----------------------------------------------------------------------------
