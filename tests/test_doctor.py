@@ -326,23 +326,30 @@ def test_a_shell_home_that_is_not_crons_does_not_pass_for_the_schedules(
     cli, deployment, monkeypatch
 ):
     """Cron takes HOME from the passwd entry: under `sudo -E`, `su` without `-` or a changed
-    HOME, the installed lines' default database is not the one doctor's shell would open.
-    Doctor said ok; it now names the database the runs will use, and why."""
-    from ordertrack.jobs import doctor
-
+    HOME, the installed lines' default database is not the one this shell would open. Doctor
+    said ok; it now names the database the runs will use, and why; install warns the same."""
     env_file = deployment["env_file"]
     kept = [x for x in env_file.read_text().splitlines() if not x.startswith("ORDERTRACK_DB=")]
     env_file.write_text("\n".join(kept) + "\n")
     monkeypatch.delenv("ORDERTRACK_DB", raising=False)
-    home = os.environ["HOME"]
-    assert doctor.cron_home() != home  # the test's HOME is a temporary folder
+    home, passwd = os.environ["HOME"], schedule.passwd_home()
+    assert passwd != home  # the test's HOME is a temporary folder
+    theirs = f"{passwd}/.local/share/ordertrack/ordertrack.db"
+    mine = f"{home}/.local/share/ordertrack/ordertrack.db"
+    installed = cli("schedule", "install")
+    assert installed.code == 0
+    warned = " ".join(installed.err.split())
+    assert f"cron's HOME is {passwd}, from the passwd entry, not this shell's {home}" in warned
+    assert f"will use database {theirs}; set ORDERTRACK_DB={mine} in the env file" in warned
+    assert not os.path.exists(theirs) or theirs == mine  # install never makes theirs
     line = next(
         x for x in unwrapped(cli("doctor", "--offline").out).splitlines() if "schedule:" in x
     )
-    assert line.startswith("PROBLEM  schedule: crontab uses database ")
-    assert f"{doctor.cron_home()}/.local/share/ordertrack/ordertrack.db, not {home}" in line
-    assert f"(cron's HOME is {doctor.cron_home()}, from the passwd entry" in line
-    monkeypatch.setattr(doctor, "cron_home", lambda: home)  # a login shell: the same HOME
+    assert line.startswith(f"PROBLEM  schedule: crontab uses database {theirs}, not {mine}")
+    assert f"(cron's HOME is {passwd}, from the passwd entry" in line
+    assert f"fix: set ORDERTRACK_DB={mine} in {env_file}" in line
+    monkeypatch.setattr(schedule, "passwd_home", lambda: home)  # a login shell: the same HOME
+    assert cli("schedule", "install").err == ""
     line = next(
         x for x in unwrapped(cli("doctor", "--offline").out).splitlines() if "schedule:" in x
     )

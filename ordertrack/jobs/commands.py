@@ -644,13 +644,13 @@ def schedule_install(
     schedule.check_env_file(paths.env_file)
     paths.log_file.parent.mkdir(parents=True, exist_ok=True)
     jobs = schedule.jobs(every, listen=listens(paths.env_file), bot=_bot_wanted(paths))
-    db = open_db(
-        paths.db or config.load(schedule.read_env_file(paths.env_file)).db_path, warn=shell.warn
-    )
+    mine = paths.db or config.load(schedule.read_env_file(paths.env_file)).db_path
+    db = open_db(mine, warn=shell.warn)
     try:
         runs.record_cadence(db, every)
     finally:
         db.close()
+    home = _home_warning(paths, mine)
     if systemd:
         folder = schedule.install_systemd(paths, jobs)
         timers = " ".join(f"ordertrack-{job.command}.timer" for job in jobs)
@@ -669,13 +669,13 @@ def schedule_install(
                 "('ordertrack schedule install' without --systemd)"
             ]
         )
-        return Result(view=said, notices=warnings)
+        return Result(view=said, notices=warnings + home)
     lines, name, zone = schedule.install_cron(paths, utcnow(), jobs)
     said = (
         f"Installed {lines} cron lines (host zone {name}); log: {paths.log_file}. "
         "Check with 'ordertrack doctor'."
     )
-    warnings = []
+    warnings = list(home)
     if trouble := schedule.cron_trouble():
         warnings.append(f"{trouble.detail}: {trouble.fix}")
     if schedule.has_dst(zone, utcnow().year):
@@ -685,6 +685,22 @@ def schedule_install(
             "'ordertrack schedule install --systemd' (timers in Asia/Kolkata)"
         )
     return Result(view=said, notices=warnings)
+
+
+def _home_warning(paths: "schedule.Paths", mine: Path) -> list[str]:
+    """A line without --db whose database cron's HOME (the passwd entry's) moves elsewhere."""
+    from ordertrack.jobs import schedule
+
+    if paths.db is not None:
+        return []
+    theirs = schedule.database_of(paths.env_file)
+    why = schedule.home_differs(mine, theirs)
+    if why is None:
+        return []
+    return [
+        f"{why}: the scheduled runs will use database {theirs}; set ORDERTRACK_DB={mine} in "
+        "the env file and install again, or install from a login shell"
+    ]
 
 
 def schedule_remove(systemd: bool) -> Result:

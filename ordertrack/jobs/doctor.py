@@ -8,8 +8,7 @@ import getpass
 import os
 import shlex
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -495,40 +494,8 @@ def installed_systemd() -> list[Installed] | None:
 
 def _schedule_db(job: Installed) -> Path:
     """The database the installed job uses: its --db, else what its env file and cron's HOME
-    make of it. Cron (and systemd's user manager) take HOME from the passwd entry, not from
-    the shell doctor runs in (`sudo -E`, `su` without `-`, a changed HOME)."""
-    if job.db is not None:
-        return job.db
-    with _home(cron_home()):
-        return config.load(schedule.read_env_file(job.env_file)).db_path
-
-
-def cron_home() -> str:
-    import pwd
-
-    return pwd.getpwuid(os.getuid()).pw_dir
-
-
-@contextmanager
-def _home(home: str) -> Iterator[None]:
-    """Path.home() and `~` as they are for another HOME, for the duration."""
-    saved = os.environ.get("HOME")
-    os.environ["HOME"] = home
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("HOME", None)
-        else:
-            os.environ["HOME"] = saved
-
-
-def _home_note() -> str:
-    """Why an installed job's default database may not be the shell's."""
-    shell = os.environ.get("HOME")
-    if shell and os.path.abspath(shell) != cron_home():
-        return f" (cron's HOME is {cron_home()}, from the passwd entry, not this shell's {shell})"
-    return ""
+    make of it (schedule.database_of)."""
+    return job.db if job.db is not None else schedule.database_of(job.env_file)
 
 
 def check_schedule(c: Context) -> Result:
@@ -581,12 +548,19 @@ def check_schedule(c: Context) -> Result:
                 f"fix it, or {fix}",
             )
         db = Path(os.path.abspath(_schedule_db(job).expanduser()))
-        if db != Path(os.path.abspath(c.settings.db_path.expanduser())):
+        mine = Path(os.path.abspath(c.settings.db_path.expanduser()))
+        if db != mine:
+            why = schedule.home_differs(mine, db) if job.db is None else None
             return problem(
                 "schedule",
                 f"{kind} uses database {db}, not {c.settings.db_path}"
-                + ("" if job.db is not None else _home_note()),
-                "set ORDERTRACK_DB in the env file to this database, then " + fix,
+                + (f" ({why})" if why else ""),
+                (
+                    f"set ORDERTRACK_DB={mine} in {job.env_file} (or work from a login shell), "
+                    f"then {fix}"
+                    if why
+                    else "set ORDERTRACK_DB in the env file to this database, then " + fix
+                ),
             )
         for when in [] if job.command == schedule.BOT_JOB.command else job.firings:
             ist = when.astimezone(IST)

@@ -602,6 +602,41 @@ def check_env_file(path: Path) -> None:
         raise ConfigError(problem)
 
 
+def passwd_home() -> str:
+    """HOME as cron and systemd's user manager set it: the passwd entry's, whatever this shell
+    says (`sudo -E`, `su` without `-`, a changed HOME). This shell's when there is no entry."""
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.getuid()).pw_dir
+    except KeyError:  # a container's uid without a passwd line: nothing better to go on
+        return os.environ.get("HOME") or str(Path.home())
+
+
+def database_of(env_file: Path) -> Path:
+    """The database a scheduled line without --db uses: its env file's ORDERTRACK_DB, or the
+    default, with `~` and the default taken from cron's HOME rather than this shell's."""
+    from ordertrack import config
+
+    saved = os.environ.get("HOME")
+    os.environ["HOME"] = passwd_home()  # Path.home() and `~` read it
+    try:
+        return config.load(read_env_file(env_file)).db_path
+    finally:
+        if saved is None:
+            os.environ.pop("HOME", None)
+        else:
+            os.environ["HOME"] = saved
+
+
+def home_differs(shell_db: Path, cron_db: Path) -> str | None:
+    """Why the scheduled runs' database is not this shell's, when HOME is the cause."""
+    home = os.environ.get("HOME")
+    if shell_db == cron_db or not home or os.path.abspath(home) == passwd_home():
+        return None
+    return f"cron's HOME is {passwd_home()}, from the passwd entry, not this shell's {home}"
+
+
 def read_env_file(path: Path) -> dict[str, str]:
     """The KEY=VALUE assignments of a shell env file, as `. file` would set them (simple forms
     only: optional `export`, optional quotes; no expansion but an unquoted leading `~`, which
