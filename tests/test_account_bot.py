@@ -371,6 +371,29 @@ def test_409_is_one_alert_to_every_accounts_chats_and_exit_3(cli, home, three) -
     assert poll(cli).code == 0
 
 
+def test_a_409_alert_an_account_cannot_queue_is_said_and_ends_nothing(
+    cli, home, three, monkeypatch
+) -> None:
+    """c's database refusing the alert (full, locked) is one warning; the run still exits 3
+    for the 409, and the home's chat has its alert."""
+    from ordertrack.store import outbox
+
+    real = outbox.enqueue
+
+    def enqueue(db, key, *args, **kwargs):
+        where = db.conn.execute("PRAGMA database_list").fetchone()[2]
+        if key.startswith("bot-conflict") and "/accounts/c/" in where:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real(db, key, *args, **kwargs)
+
+    monkeypatch.setattr(outbox, "enqueue", enqueue)
+    three.bot_api.other_poller = True
+    first = poll(cli)
+    assert first.code == 3, first.err
+    assert "account c: the 409 alert waits in its outbox: database or disk is full" in first.err
+    assert len([t for t in three.texts(SHARED) if "409 Conflict" in t]) == 1
+
+
 def test_install_takes_the_bot_line_out_once_no_account_enables_it(
     cli, home, three, crontab
 ) -> None:

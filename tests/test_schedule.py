@@ -1,6 +1,7 @@
 """`ordertrack schedule`: IST job times as host-local cron lines with absolute paths, the
 crontab block installed idempotently, systemd user timers as the alternative."""
 
+import os
 from datetime import date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -257,3 +258,17 @@ def test_read_env_file_sees_what_sh_sets(tmp_path, monkeypatch) -> None:
     assert read == {name: by_sh[name] for name in read}
     assert read["ORDERTRACK_CONFIG"] == str(tmp_path / "home" / ".config/ordertrack/config.toml")
     assert read["ORDERTRACK_DB"] == "~/literal.db"
+
+
+@pytest.mark.parametrize("value", ['"~/ot/x.db"', "~/ot/x.db", "'~/ot/x.db'"])
+def test_the_database_of_a_line_takes_crons_home_for_a_tilde_quoted_or_not(
+    tmp_path, monkeypatch, value
+):
+    """Cron's HOME is the passwd entry's: `~` in the env file means that home, whether sh
+    expands it (unquoted) or ordertrack does (quoted), not the installing shell's."""
+    env_file = tmp_path / "env"
+    env_file.write_text(f"ORDERTRACK_DB={value}\n")
+    monkeypatch.setenv("HOME", str(tmp_path / "shell-home"))
+    monkeypatch.setattr(schedule, "passwd_home", lambda: "/srv/trader")
+    assert schedule.database_of(env_file) == Path("/srv/trader/ot/x.db")
+    assert os.environ["HOME"] == str(tmp_path / "shell-home")  # given back

@@ -188,35 +188,42 @@ def _failure(group: Group, exc: BaseException) -> OrdertrackError:
 def _tell_the_others(group: Group, done: bot.Outcome, warn: Warn) -> None:
     """A 409 stops the bot for every account on the token: the alert the home queued for its
     own chats goes to the other accounts' chats too, each from its own outbox (and so signed
-    with its name)."""
+    with its name). An account whose chats only partly overlap those already told sends to all
+    of its own: a second copy in a shared chat rather than none in its own. One account's
+    database or delivery failing is said, and leaves the others and the run alone."""
+    told = set(group.home.shell.settings.telegram_chats)
+    text = done.problem.message if done.problem else "Telegram answered 409 Conflict"
+    for m in group.members:
+        chats = set(m.shell.settings.telegram_chats)
+        if m is group.home or chats <= told:
+            continue
+        told |= chats
+        try:
+            with _inside(m):
+                _alert(m, text)
+        except (OrdertrackError, sqlite3.Error, OSError) as exc:
+            said = exc.message if isinstance(exc, OrdertrackError) else f"{exc}"
+            warn(f"account {m.name}: the 409 alert waits in its outbox: {redact(said)}")
+
+
+def _alert(m: Member, text: str) -> None:
     from ordertrack.core import payloads
     from ordertrack.core.models import EventKind
     from ordertrack.notify import delivery
     from ordertrack.store import outbox
     from ordertrack.timeutil import to_db, utcnow
 
-    told = set(group.home.shell.settings.telegram_chats)
-    text = done.problem.message if done.problem else "Telegram answered 409 Conflict"
     now = utcnow()
-    for m in group.members:
-        chats = set(m.shell.settings.telegram_chats)
-        if m is group.home or chats <= told:
-            continue
-        told |= chats
-        with _inside(m):
-            with transaction(m.db):
-                outbox.enqueue(
-                    m.db,
-                    f"bot-conflict:{to_db(now)}",
-                    EventKind.SYSTEM_ALERT,
-                    payloads.system_alert("bot", text),
-                    now,
-                    None,
-                )
-            try:
-                delivery.deliver(m.db, m.shell.settings, now)
-            except OrdertrackError as exc:  # it waits in that account's outbox for its next run
-                warn(f"account {m.name}: {exc.message}")
+    with transaction(m.db):
+        outbox.enqueue(
+            m.db,
+            f"bot-conflict:{to_db(now)}",
+            EventKind.SYSTEM_ALERT,
+            payloads.system_alert("bot", text),
+            now,
+            None,
+        )
+    delivery.deliver(m.db, m.shell.settings, now)
 
 
 # ---- the answers -----------------------------------------------------------------------------

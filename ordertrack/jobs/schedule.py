@@ -620,8 +620,8 @@ def database_of(env_file: Path) -> Path:
 
     saved = os.environ.get("HOME")
     os.environ["HOME"] = passwd_home()  # Path.home() and `~` read it
-    try:
-        return config.load(read_env_file(env_file)).db_path
+    try:  # `~` too, inside: a quoted "~/x.db" reaches ordertrack as it is, and cron's HOME
+        return config.load(read_env_file(env_file)).db_path.expanduser()
     finally:
         if saved is None:
             os.environ.pop("HOME", None)

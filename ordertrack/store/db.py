@@ -187,12 +187,12 @@ def open_db(path: Path, create: bool = True, warn: Warn = to_stderr) -> Database
         migrate(db, path)
     except sqlite3.DatabaseError as exc:
         conn.close()
-        if "file is not a database" in str(exc):  # SQLite read the header, and refused it
+        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_NOTADB:  # the header, refused
             raise DatabaseError(
                 f"{path} is not an ordertrack database (not an SQLite file)"
             ) from None
         raise DatabaseError(f"cannot use database {path}: {exc}") from None
-    except DatabaseError:
+    except BaseException:  # DatabaseError (a mode it cannot mend) and anything unforeseen
         conn.close()
         raise
     return db
