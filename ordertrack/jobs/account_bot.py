@@ -207,22 +207,12 @@ def _tell_the_others(group: Group, done: bot.Outcome, warn: Warn) -> None:
 
 
 def _alert(m: Member, text: str) -> None:
-    from ordertrack.core import payloads
-    from ordertrack.core.models import EventKind
     from ordertrack.notify import delivery
-    from ordertrack.store import outbox
-    from ordertrack.timeutil import to_db, utcnow
+    from ordertrack.timeutil import utcnow
 
     now = utcnow()
     with transaction(m.db):
-        outbox.enqueue(
-            m.db,
-            f"bot-conflict:{to_db(now)}",
-            EventKind.SYSTEM_ALERT,
-            payloads.system_alert("bot", text),
-            now,
-            None,
-        )
+        bot.queue_conflict_alert(m.db, text, now)
     delivery.deliver(m.db, m.shell.settings, now)
 
 

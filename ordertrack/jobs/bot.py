@@ -539,18 +539,23 @@ def _conflict(
         first = bot_state.get(db, bot_state.CONFLICT) is None
         if first:
             bot_state.put(db, bot_state.CONFLICT, to_db(now))
-            outbox.enqueue(
-                db,
-                f"bot-conflict:{to_db(now)}",
-                EventKind.SYSTEM_ALERT,
-                payloads.system_alert("bot", f"Telegram answered 409 Conflict: {cause}"),
-                now,
-                None,
-            )
+            queue_conflict_alert(db, f"Telegram answered 409 Conflict: {cause}", now)
     if first:
         done.report, _ = _deliver(db, settings, client, now)
     done.problem = ConfigError(f"Telegram answered 409 Conflict: {cause}")
     return done
+
+
+def queue_conflict_alert(db: Database, text: str, now: datetime) -> None:
+    """The 409 episode's one alert, in this database's outbox (the caller's transaction)."""
+    outbox.enqueue(
+        db,
+        f"bot-conflict:{to_db(now)}",
+        EventKind.SYSTEM_ALERT,
+        payloads.system_alert("bot", text),
+        now,
+        None,
+    )
 
 
 def _cleared(db: Database, done: Outcome) -> None:
