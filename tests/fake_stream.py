@@ -57,6 +57,14 @@ class FakeStream:
             assert time.monotonic() < deadline, f"{self.connects} connects, wanted {count}"
             time.sleep(0.02)
 
+    def wait_closed(self, timeout: float = 10) -> bool:
+        """True once no connection is live: the server's side learns of a client's close a
+        moment after the client returns (its handler's next read), later on a busy machine."""
+        deadline = time.monotonic() + timeout
+        while self.live() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return not self.live()
+
     def _refused(self, status: int) -> Response:
         return Response(
             status,

@@ -25,7 +25,7 @@ def test_kite_stream_that_heartbeats_is_ok(cli, kite_login, kite_ticker):
     check = stream_check(cli)
     assert check["ok"] and not check["skipped"], check
     assert "kite: the order stream accepted the session and sent its first frame" in check["detail"]
-    assert kite_ticker.connects == 1 and not kite_ticker.live()  # opened once, closed
+    assert kite_ticker.connects == 1 and kite_ticker.wait_closed()  # opened once, closed
 
 
 def test_kite_stream_that_never_speaks_is_a_problem(cli, kite_login, kite_ticker):
