@@ -785,6 +785,27 @@ def test_the_combined_reports_file_is_named_as_the_single_ones(cli, home, tmp_pa
     ]
 
 
+def test_schedule_print_shows_exactly_what_install_writes_for_accounts(cli, home, crontab):
+    """`schedule print --account NAME | --all-accounts` (and `--account NAME schedule print`)
+    showed the default set-up's block with the account's log: now each account's own block,
+    line for line what install then writes, and it writes nothing (no crontab, no database)."""
+    for name in ("a", "b"):
+        make(cli, home, name)
+    shown = cli("schedule", "print", "--all-accounts")
+    assert shown.code == 0, shown.err
+    printed = [x for x in shown.out.splitlines() if not x.startswith("#   next: ")]
+    assert not crontab.exists() and not db_of(home, "a").exists()
+    one = cli("--account", "b", "schedule", "print")
+    assert one.code == 0 and "# >>> ordertrack:b >>>" in one.out and "ordertrack:a" not in one.out
+    assert cli("schedule", "print", "--account", "b").out == one.out
+    assert "#   next: " in one.out  # each line with its next firing, as for the default block
+    assert cli("schedule", "install", "--all-accounts").code == 0
+    assert crontab.read_text().splitlines() == printed
+    units = cli("schedule", "print", "--all-accounts", "--systemd")
+    assert units.code == 0 and "ordertrack-b-verify.timer" in units.out
+    assert cli("schedule", "print", "--account", "nosuch").code == 3  # ExitCode.CONFIG
+
+
 def test_installing_an_account_that_moves_others_stagger_says_so(cli, home, crontab):
     """Seen by a new user: with dad, kid and mom installed, 'schedule install --account aunt'
     gave aunt slot +0 s, dad's too, and said nothing about it."""

@@ -767,9 +767,14 @@ def schedule_print(
     env_file: EnvFileOption = Path(DEFAULT_ENV_FILE),
     log: LogOption = None,
     every: EveryOption = 30,
+    all_accounts: AllAccounts = False,
+    account: AccountOption = None,
 ) -> None:
     """Show what 'install' would write, each cron line with its next firing in IST."""
-    result = commands.schedule_print(_shell(ctx), systemd, env_file, log, every)
+    if _every(ctx, all_accounts) or (account := account or _accounts().selected(_shell(ctx))):
+        result = _accounts().schedule_print(account, all_accounts, systemd, every)
+    else:
+        result = commands.schedule_print(_shell(ctx), systemd, env_file, log, every)
     if systemd:
         for path, text in result.view.items():
             sys.stdout.write(f"# {path}\n{text}\n")

@@ -190,6 +190,40 @@ def schedule_install(name: str | None, all_accounts: bool, systemd: bool, every:
     )
 
 
+def schedule_print(name: str | None, all_accounts: bool, systemd: bool, every: int) -> Result:
+    """What `schedule install --account NAME | --all-accounts` would write, writing nothing: the
+    units by path, or each cron line with its next firing (None for a comment line), in the
+    shapes of commands.schedule_print."""
+    from ordertrack.jobs import account_bot, schedule
+
+    targets = _targets(name, all_accounts)
+    for where in targets:
+        accounts.own_settings(where)  # what install would refuse, print refuses too
+    plans = [accounts.plan(os.environ, w, accounts.position(os.environ, w.name)) for w in targets]
+    bot = all_accounts and account_bot.wanted()
+    if systemd:
+        units: dict[str, str] = {}
+        for p in plans:
+            units.update(accounts.systemd_units(p, accounts.jobs_of(p.where, every)))
+        if bot:
+            units.update(account_bot.systemd_units(plans[0]))
+        return Result(view={schedule.systemd_dir() / unit: text for unit, text in units.items()})
+    zone, zone_name = schedule.host_zone()
+    now = utcnow()
+    text = "".join(
+        accounts.cron_block(
+            p, zone, zone_name, now.astimezone(zone), accounts.jobs_of(p.where, every)
+        )
+        for p in plans
+    ) + (account_bot.cron_block(plans[0]) if bot else "")
+    return Result(
+        view=[
+            (line, None if line.startswith("#") else schedule.next_firing(line, zone, now))
+            for line in text.splitlines()
+        ]
+    )
+
+
 def _restagger(done: list[Folders]) -> list[str]:
     """Installed accounts whose crontab stagger is no longer their slot: installing an account
     whose name sorts before theirs moved them one slot on (docs/accounts.md, "Stagger")."""
