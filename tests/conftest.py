@@ -203,6 +203,18 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """For several accounts (test_accounts.py, test_account_bot.py): a HOME whose accounts live
+    in the platform folders; no ORDERTRACK_DB in the shell."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home" / ".config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "home" / ".local" / "share"))
+    monkeypatch.delenv("ORDERTRACK_DB")
+    monkeypatch.setenv("TZ", "UTC")
+    return tmp_path / "home"
+
+
+@pytest.fixture
 def fake_crontab(tmp_path, monkeypatch):
     store = tmp_path / "crontab.txt"
     fake = tmp_path / "bin" / "crontab"

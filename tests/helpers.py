@@ -164,3 +164,38 @@ def write_crontab_seen(text: str) -> None:
     subprocess.run(["crontab", "-"], input=text, text=True, check=True)
     time.sleep(1.1)
     subprocess.run(["crontab", "-"], input=text, text=True, check=True)
+
+
+# ---- headless Chromium (.ci/run installs Debian's when it is missing) ---------------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def chromium(page: Path, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Open `page` in headless Chromium with `args` (--dump-dom, --screenshot=…)."""
+    sandbox = ["--no-sandbox"] if os.geteuid() == 0 else []  # the sandbox refuses root
+    return subprocess.run(
+        [
+            str(CHROMIUM),
+            "--headless",
+            *sandbox,
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            "--enable-logging=stderr",
+            "--v=0",
+            *args,
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+
+
+def browser_errors(stderr: str) -> list[str]:
+    """What Chromium logged that a page must not cause: console output, uncaught errors,
+    failed loads."""
+    return [x for x in stderr.splitlines() if "CONSOLE" in x or "Uncaught" in x or "ERR_" in x]

@@ -22,17 +22,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED, OWN, STRANGER = "1001", "2002", "3003"
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A HOME whose accounts live in the platform folders; no ORDERTRACK_DB in the shell."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home" / ".config"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "home" / ".local" / "share"))
-    monkeypatch.delenv("ORDERTRACK_DB")
-    monkeypatch.setenv("TZ", "UTC")
-    return tmp_path / "home"
-
-
 def db_of(home: Path, name: str) -> Path:
     return home / ".local" / "share" / "ordertrack" / "accounts" / name / f"{name}.db"
 

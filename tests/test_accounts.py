@@ -6,7 +6,6 @@ Python API. The real-cron end to end run is tests/test_accounts_cron.py."""
 import json
 import os
 import re
-import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -16,20 +15,7 @@ import pytest
 from ordertrack.broker import static_ip
 from ordertrack.jobs import schedule
 from tests.fake_host import fake_host
-from tests.helpers import EXECUTABLE, BrokerFiles, kotak_row
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A HOME whose accounts live in the platform folders; no ORDERTRACK_DB in the shell."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home" / ".config"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "home" / ".local" / "share"))
-    monkeypatch.delenv("ORDERTRACK_DB")
-    monkeypatch.setenv("TZ", "UTC")
-    return tmp_path / "home"
+from tests.helpers import CHROMIUM, EXECUTABLE, BrokerFiles, browser_errors, chromium, kotak_row
 
 
 def env_file(home: Path, name: str) -> Path:
@@ -572,34 +558,11 @@ def test_the_combined_report_renders_in_chromium(cli, home, tmp_path):
         assert cli("--account", name, "verify").code == 0
     page = tmp_path / "all.html"
     assert cli("report", "--all-accounts", "--out", str(page)).code == 0
-    sandbox = ["--no-sandbox"] if os.geteuid() == 0 else []
-    shown = subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            *sandbox,
-            "--disable-gpu",
-            "--no-first-run",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--window-size=360,1000",
-            "--dump-dom",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
+    shown = chromium(page, tmp_path / "profile", "--window-size=360,1000", "--dump-dom")
     assert shown.returncode == 0, shown.stderr[-2000:]
     assert shown.stdout.index(">All accounts</h2>") < shown.stdout.index(">Account a</h2>")
     assert shown.stdout.index(">Account a</h2>") < shown.stdout.index(">Account b</h2>")
-    assert not [
-        line
-        for line in shown.stderr.splitlines()
-        if "CONSOLE" in line or "Uncaught" in line or "ERR_" in line
-    ]
+    assert browser_errors(shown.stderr) == []
 
 
 def test_a_corrupt_database_is_that_accounts_row_only(cli, home):

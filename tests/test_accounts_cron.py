@@ -8,8 +8,6 @@ the install runs under `env -i` with a throw-away HOME, only the schedule fields
 (to every minute) and the commands are the installed ones, `sleep N;` stagger included."""
 
 import json
-import os
-import shutil
 import sqlite3
 import subprocess
 import time
@@ -17,12 +15,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import EXECUTABLE, BrokerFiles, kotak_row, write_crontab_seen
+from tests.helpers import (
+    CHROMIUM,
+    EXECUTABLE,
+    BrokerFiles,
+    browser_errors,
+    chromium,
+    kotak_row,
+    write_crontab_seen,
+)
 
 pytestmark = pytest.mark.cron
 NAMES = ("alpha", "beta", "gamma")  # beta's broker fails
 CHATS = {"alpha": "1001", "beta": "1002", "gamma": "1003"}
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def _clean(home: Path) -> dict[str, str]:
@@ -154,33 +159,11 @@ def _combined_report_in_chromium(home: Path, tmp_path: Path) -> None:
     assert written.returncode == 0, written.stderr
     if CHROMIUM is None:
         pytest.skip("chromium is not installed (.ci/run installs it): the page was not opened")
-    sandbox = ["--no-sandbox"] if os.geteuid() == 0 else []
-    shown = subprocess.run(
-        [
-            CHROMIUM,
-            "--headless",
-            *sandbox,
-            "--disable-gpu",
-            "--no-first-run",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--dump-dom",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
+    shown = chromium(page, tmp_path / "profile", "--dump-dom")
     assert shown.returncode == 0, shown.stderr[-2000:]
     dom = shown.stdout
     assert ">All accounts</h2>" in dom
     positions = [dom.index(f">Account {name}</h2>") for name in NAMES]
     assert positions == sorted(positions)
     assert dom.index(">All accounts</h2>") < positions[0]
-    assert not [
-        line
-        for line in shown.stderr.splitlines()
-        if "CONSOLE" in line or "Uncaught" in line or "ERR_" in line
-    ]
+    assert browser_errors(shown.stderr) == []

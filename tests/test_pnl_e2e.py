@@ -284,9 +284,10 @@ def _near(pixel: bytes, colour: str, slack: int = 12) -> bool:
 @pytest.mark.parametrize("width", [360, 1280])
 def test_the_pnl_charts_render_in_chromium(cli, broker, calendar, sql, tmp_path, width) -> None:
     from ordertrack.jobs.pnl_report import GAIN, LINE
+    from tests import helpers
     from tests import test_report_browser as browser
 
-    if browser.CHROMIUM is None:
+    if helpers.CHROMIUM is None:
         pytest.skip("chromium is not installed (.ci/run installs it)")
     got = trade_a_week(cli, broker, sql, tmp_path)
     page = got["report"].with_suffix(".pnl.html")
@@ -299,7 +300,7 @@ def test_the_pnl_charts_render_in_chromium(cli, broker, calendar, sql, tmp_path,
         encoding="utf-8",
     )
     shot = tmp_path / f"pnl-{width}.png"
-    result = browser.chromium(
+    result = helpers.chromium(
         page, tmp_path / "profile", f"--screenshot={shot}", f"--window-size={width},1400"
     )
     assert shot.exists(), result.stderr[-2000:]

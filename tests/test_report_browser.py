@@ -1,48 +1,21 @@
 """The report opened in headless Chromium at phone and desktop widths: it renders, shows its
 headings and logs no console errors. `.ci/run` installs Debian's chromium when it is missing."""
 
-import os
-import shutil
 import struct
-import subprocess
 import zlib
-from pathlib import Path
 
 import pytest
 from freezegun import freeze_time
 
 from ordertrack.jobs.report import HEADINGS
+from tests.helpers import CHROMIUM, chromium
 from tests.report_day import DAY, build, ist
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None,
     reason="chromium is not installed: as root on Debian, .ci/run installs it "
     "(apt-get install -y chromium)",
 )
-
-
-def chromium(page: Path, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    sandbox = ["--no-sandbox"] if os.geteuid() == 0 else []  # the sandbox refuses root
-    return subprocess.run(
-        [
-            str(CHROMIUM),
-            "--headless",
-            *sandbox,
-            "--disable-gpu",
-            "--hide-scrollbars",
-            "--no-first-run",
-            f"--user-data-dir={profile}",
-            "--enable-logging=stderr",
-            "--v=0",
-            *args,
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
 
 
 def _unfilter(kind: int, line: bytearray, previous: bytes, channels: int) -> bytes:
