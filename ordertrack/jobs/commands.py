@@ -693,7 +693,7 @@ def _home_warning(paths: "schedule.Paths", mine: Path) -> list[str]:
 
     if paths.db is not None:
         return []
-    theirs = schedule.database_of(paths.env_file)
+    mine, theirs = mine.expanduser(), schedule.database_of(paths.env_file)
     why = schedule.home_differs(mine, theirs)
     if why is None:
         return []
